@@ -1,0 +1,104 @@
+//! The reference interpreter: the oracle the JIT and PTX are tested against.
+//!
+//! It evaluates a DAG in f64 with Rust's std maths, node by node in arena order. Booleans are
+//! 1.0 and 0.0.
+
+use super::*;
+
+/// Scalar semantics of each unary operation, shared by the interpreter and constant folding.
+pub fn unary(op: UnaryOp, a: f64) -> f64 {
+    match op {
+        UnaryOp::Neg => -a,
+        UnaryOp::Not => f64::from(a == 0.0),
+        UnaryOp::Exp => a.exp(),
+        UnaryOp::Expm1 => a.exp_m1(),
+        UnaryOp::Log => a.ln(),
+        UnaryOp::Log10 => a.log10(),
+        UnaryOp::Sqrt => a.sqrt(),
+        UnaryOp::Fabs => a.abs(),
+        UnaryOp::Tanh => a.tanh(),
+        UnaryOp::Exprelr => exprelr(a),
+        UnaryOp::Floor => a.floor(),
+        UnaryOp::Round => a.round_ties_even(),
+    }
+}
+
+/// `x / expm1(x)`, exactly 1 at 0.
+pub fn exprelr(x: f64) -> f64 {
+    if x.abs() < 1e-300 {
+        1.0
+    } else {
+        x / x.exp_m1()
+    }
+}
+
+pub fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Min => a.min(b),
+        BinaryOp::Max => a.max(b),
+        BinaryOp::Lt => f64::from(a < b),
+        BinaryOp::Le => f64::from(a <= b),
+        BinaryOp::Gt => f64::from(a > b),
+        BinaryOp::Ge => f64::from(a >= b),
+        BinaryOp::Eq => f64::from(a == b),
+        BinaryOp::Ne => f64::from(a != b),
+        BinaryOp::And => f64::from(a != 0.0 && b != 0.0),
+        BinaryOp::Or => f64::from(a != 0.0 || b != 0.0),
+        BinaryOp::Ldexp => a * 2f64.powi(b as i32),
+    }
+}
+
+/// Evaluates `roots` with variables read from `var`. Returns one value per root.
+pub fn eval(arena: &ExprArena, roots: &[ExprId], var: &dyn Fn(Var) -> f64) -> Vec<f64> {
+    let nodes = arena.reachable(roots);
+    let mut values = vec![0.0f64; arena.len()];
+    for id in nodes {
+        values[id.index()] = match *arena.get(id) {
+            Expr::Lit(b) => f64::from_bits(b),
+            Expr::Var(v) => var(v),
+            Expr::Unary(op, a) => unary(op, values[a.index()]),
+            Expr::Binary(op, a, b) => binary(op, values[a.index()], values[b.index()]),
+            Expr::Fma(a, b, c) => values[a.index()].mul_add(values[b.index()], values[c.index()]),
+            Expr::Select(c, a, b) => {
+                if values[c.index()] != 0.0 {
+                    values[a.index()]
+                } else {
+                    values[b.index()]
+                }
+            }
+        };
+    }
+    roots.iter().map(|r| values[r.index()]).collect()
+}
+
+/// Runs a cell program for one cell and `steps` steps. `slots` holds the start values and is
+/// updated in place; returns the step indices at which the cell spiked.
+pub fn run_cell(p: &CellProgram, slots: &mut [f64], t0: f64, steps: usize) -> Vec<usize> {
+    let mut roots: Vec<ExprId> = p.updates.iter().map(|(_, e)| *e).collect();
+    roots.push(p.spike);
+    let mut spikes = Vec::new();
+    for k in 0..steps {
+        let t = t0 + k as f64 * p.dt;
+        let values = {
+            let s = &*slots;
+            eval(&p.exprs, &roots, &|v| match v {
+                Var::Slot(i) => s[i as usize],
+                Var::Builtin(Builtin::T) => t,
+                Var::Builtin(Builtin::Dt) => p.dt,
+                _ => f64::NAN,
+            })
+        };
+        for ((slot, _), value) in p.updates.iter().zip(&values) {
+            slots[*slot as usize] = *value;
+        }
+        if values.last().copied().unwrap_or(0.0) != 0.0 {
+            spikes.push(k);
+        }
+    }
+    spikes
+}

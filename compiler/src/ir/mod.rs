@@ -1,0 +1,346 @@
+//! The IR: hash-consed expression DAGs in an arena, and mechanisms built from them.
+//!
+//! An [`ExprArena`] stores every expression once; building the same node twice returns the same
+//! [`ExprId`], so common subexpressions are shared by construction. Spans live in a side vector
+//! beside the nodes, never in them.
+//!
+//! Lowering executes each NMODL block symbolically, so there are no statements, locals or calls
+//! left: an `if`/`else` becomes [`Expr::Select`], a call is inlined, a LOCAL is the expression it
+//! was last given. A kernel is therefore a list of *parallel* assignments `target := expr` in which
+//! every read sees the value at kernel entry. That form suits symbolic analysis (derivatives,
+//! cnexp) and branch-free code generation for SIMD lanes and GPU threads alike.
+
+pub mod interp;
+pub mod print;
+pub mod validate;
+
+use crate::span::Span;
+use std::collections::HashMap;
+
+/// A handle to an expression in an [`ExprArena`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExprId(pub u32);
+
+impl ExprId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Built-in per-compartment or global values a mechanism may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    V,
+    Celsius,
+    Dt,
+    T,
+}
+
+/// A field of an ion species as seen by one compartment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IonField {
+    /// Reversal potential, mV.
+    E,
+    /// Current density, µA/cm².
+    I,
+    /// Inner concentration, mM.
+    Ci,
+    /// Outer concentration, mM.
+    Co,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Var {
+    Param(u32),
+    State(u32),
+    Ion(u32, IonField),
+    Builtin(Builtin),
+    /// A storage slot of a fused cell program (see [`CellProgram`]).
+    Slot(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+    Exp,
+    Expm1,
+    Log,
+    Log10,
+    Sqrt,
+    Fabs,
+    Tanh,
+    Exprelr,
+    Floor,
+    /// Round to nearest, ties to even.
+    Round,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Min,
+    Max,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
+    /// `x · 2^k` for an integer-valued `k`; the primitive behind the inline exp.
+    Ldexp,
+}
+
+impl BinaryOp {
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne)
+    }
+    pub fn is_logic(self) -> bool {
+        matches!(self, BinaryOp::And | BinaryOp::Or)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expr {
+    /// A literal, stored as its bit pattern so nodes can be hashed.
+    Lit(u64),
+    Var(Var),
+    Unary(UnaryOp, ExprId),
+    Binary(BinaryOp, ExprId, ExprId),
+    /// `a·b + c` with one rounding.
+    Fma(ExprId, ExprId, ExprId),
+    /// `cond ? a : b`; both arms are evaluated, so both must be safe to compute.
+    Select(ExprId, ExprId, ExprId),
+}
+
+impl Expr {
+    pub fn lit(value: f64) -> Expr {
+        // One zero: -0.0 and 0.0 hash apart but behave alike in every kernel we emit.
+        Expr::Lit(if value == 0.0 { 0 } else { value.to_bits() })
+    }
+
+    pub fn as_lit(&self) -> Option<f64> {
+        match self {
+            Expr::Lit(bits) => Some(f64::from_bits(*bits)),
+            _ => None,
+        }
+    }
+
+    /// Children in evaluation order.
+    pub fn children(&self) -> impl Iterator<Item = ExprId> {
+        let (a, b, c) = match *self {
+            Expr::Lit(_) | Expr::Var(_) => (None, None, None),
+            Expr::Unary(_, x) => (Some(x), None, None),
+            Expr::Binary(_, x, y) => (Some(x), Some(y), None),
+            Expr::Fma(x, y, z) | Expr::Select(x, y, z) => (Some(x), Some(y), Some(z)),
+        };
+        a.into_iter().chain(b).chain(c)
+    }
+
+    /// True for comparisons and logic: values that are booleans, not numbers.
+    pub fn is_boolean(&self) -> bool {
+        match self {
+            Expr::Unary(UnaryOp::Not, _) => true,
+            Expr::Binary(op, ..) => op.is_comparison() || op.is_logic(),
+            _ => false,
+        }
+    }
+}
+
+/// The expression store. Children always precede parents, so an index order is a topological one.
+#[derive(Clone, Debug, Default)]
+pub struct ExprArena {
+    nodes: Vec<Expr>,
+    spans: Vec<Span>,
+    index: HashMap<Expr, ExprId>,
+}
+
+impl ExprArena {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Interns `e`, returning the existing handle when an equal node exists.
+    pub fn add(&mut self, e: Expr, span: Span) -> ExprId {
+        if let Some(&id) = self.index.get(&e) {
+            return id;
+        }
+        let id = ExprId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
+        self.nodes.push(e);
+        self.spans.push(span);
+        self.index.insert(e, id);
+        id
+    }
+
+    pub fn lit(&mut self, v: f64) -> ExprId {
+        self.add(Expr::lit(v), Span::default())
+    }
+
+    pub fn var(&mut self, v: Var) -> ExprId {
+        self.add(Expr::Var(v), Span::default())
+    }
+
+    pub fn get(&self, id: ExprId) -> &Expr {
+        &self.nodes[id.index()]
+    }
+
+    pub fn span(&self, id: ExprId) -> Span {
+        self.spans[id.index()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ExprId, &Expr)> {
+        self.nodes.iter().enumerate().map(|(i, e)| (ExprId(i as u32), e))
+    }
+
+    /// Every node reachable from `roots`, children before parents.
+    pub fn reachable(&self, roots: &[ExprId]) -> Vec<ExprId> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<ExprId> = roots.to_vec();
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id.index()], true) {
+                continue;
+            }
+            stack.extend(self.get(id).children());
+        }
+        (0..self.nodes.len()).filter(|&i| seen[i]).map(|i| ExprId(i as u32)).collect()
+    }
+
+    /// Copies the DAG under `root` from `other` into `self`, mapping variables with `map_var`.
+    pub fn import(&mut self, other: &ExprArena, root: ExprId, map_var: &mut dyn FnMut(Var) -> ExprId) -> ExprId {
+        let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
+        for id in other.reachable(&[root]) {
+            let m = |x: ExprId| memo[&x];
+            let new = match *other.get(id) {
+                Expr::Var(v) => map_var(v),
+                Expr::Lit(b) => self.add(Expr::Lit(b), other.span(id)),
+                Expr::Unary(op, a) => self.add(Expr::Unary(op, m(a)), other.span(id)),
+                Expr::Binary(op, a, b) => self.add(Expr::Binary(op, m(a), m(b)), other.span(id)),
+                Expr::Fma(a, b, c) => self.add(Expr::Fma(m(a), m(b), m(c)), other.span(id)),
+                Expr::Select(a, b, c) => self.add(Expr::Select(m(a), m(b), m(c)), other.span(id)),
+            };
+            memo.insert(id, new);
+        }
+        memo[&root]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub default: f64,
+    pub unit: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateVar {
+    pub name: String,
+    pub unit: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IonUse {
+    pub name: String,
+    pub valence: Option<i32>,
+    pub reads: Vec<IonField>,
+    pub writes: Vec<IonField>,
+}
+
+/// A current this mechanism adds to its compartment, in µA/cm² (NMODL sign: outward positive).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Current {
+    /// The ion it is carried by, or `None` for a NONSPECIFIC_CURRENT.
+    pub ion: Option<u32>,
+    pub name: String,
+    pub value: ExprId,
+    /// dI/dv in mS/cm², filled in by `passes::conductance`.
+    pub conductance: Option<ExprId>,
+}
+
+/// How the states of a mechanism advance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Cnexp,
+}
+
+/// One density mechanism, lowered and checked.
+#[derive(Clone, Debug)]
+pub struct Mechanism {
+    pub name: String,
+    pub title: Option<String>,
+    pub exprs: ExprArena,
+    pub params: Vec<Param>,
+    pub states: Vec<StateVar>,
+    pub ions: Vec<IonUse>,
+    /// Initial value of each state (INITIAL), in state order.
+    pub init: Vec<ExprId>,
+    /// `x' = f` for each state that has one, before solving.
+    pub derivatives: Vec<(u32, ExprId, Span)>,
+    pub method: Option<Method>,
+    /// New value of each state after one step, filled by `passes::cnexp`; states without an
+    /// equation keep their value.
+    pub advance: Vec<(u32, ExprId)>,
+    pub currents: Vec<Current>,
+}
+
+impl Mechanism {
+    pub fn param_index(&self, name: &str) -> Option<usize> {
+        self.params.iter().position(|p| p.name == name)
+    }
+    pub fn state_index(&self, name: &str) -> Option<usize> {
+        self.states.iter().position(|s| s.name == name)
+    }
+    pub fn ion_index(&self, name: &str) -> Option<usize> {
+        self.ions.iter().position(|i| i.name == name)
+    }
+}
+
+/// What a slot of a fused cell program holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SlotKind {
+    V,
+    /// A state of the mechanism at `mech` (index into the cell's mechanisms).
+    State { mech: u32, state: u32 },
+    /// A value that differs per cell but does not evolve (a swept stimulus, say).
+    PerCell { name: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slot {
+    pub name: String,
+    pub kind: SlotKind,
+}
+
+/// One time step of a whole cell type, every mechanism fused, as parallel assignments.
+///
+/// Slots are per-cell arrays. `updates` gives each evolving slot its value after one step, in
+/// terms of slot values at the start of the step and `Builtin::T` (the step's start time).
+/// `spike` is true when V crosses threshold upward during the step. `init` gives each evolving
+/// slot its initial value.
+#[derive(Clone, Debug)]
+pub struct CellProgram {
+    pub name: String,
+    pub exprs: ExprArena,
+    pub slots: Vec<Slot>,
+    pub init: Vec<(u32, ExprId)>,
+    pub updates: Vec<(u32, ExprId)>,
+    pub spike: ExprId,
+    /// Per-mechanism total current (µA/cm²) at the start of a step, for diagnosing blow-ups.
+    pub mechanism_currents: Vec<(String, ExprId)>,
+    pub dt: f64,
+}

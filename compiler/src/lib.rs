@@ -1,0 +1,5 @@
+pub mod diagnostic;
+pub mod ir;
+pub mod passes;
+pub mod span;
+pub mod syntax;

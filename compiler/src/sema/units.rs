@@ -1,0 +1,295 @@
+//! Units as dimensions with a scale.
+//!
+//! A [`Unit`] is a vector of exponents over the SI base dimensions (m, kg, s, A, mol, K) plus a
+//! scale to SI. `mS/cm2 · mV` and `uA/cm2` have equal dimensions and scale, so no factor is
+//! needed; `S/cm2 · mV` against `uA/cm2` needs 1000, and the compiler inserts it. Temperature
+//! offsets (degC) are ignored: a degC is a kelvin-sized step, as in NEURON's modlunit.
+//!
+//! Bare numbers carry no unit (`None` in sema); they take whatever dimension the context needs.
+
+use std::collections::HashMap;
+use std::fmt;
+
+const N_DIMS: usize = 6;
+const DIM_NAMES: [&str; N_DIMS] = ["m", "kg", "s", "A", "mol", "K"];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unit {
+    pub dims: [i8; N_DIMS],
+    pub scale: f64,
+    /// How the unit was written, for messages; empty for derived units.
+    pub text: &'static str,
+}
+
+impl Unit {
+    pub const ONE: Unit = Unit { dims: [0; N_DIMS], scale: 1.0, text: "1" };
+
+    const fn base(i: usize, scale: f64) -> Unit {
+        let mut dims = [0; N_DIMS];
+        dims[i] = 1;
+        Unit { dims, scale, text: "" }
+    }
+
+    pub fn mul(self, o: Unit) -> Unit {
+        let mut dims = self.dims;
+        for (d, e) in dims.iter_mut().zip(o.dims) {
+            *d = d.saturating_add(e);
+        }
+        Unit { dims, scale: self.scale * o.scale, text: "" }
+    }
+
+    pub fn div(self, o: Unit) -> Unit {
+        self.mul(o.powi(-1))
+    }
+
+    pub fn powi(self, n: i32) -> Unit {
+        let mut dims = self.dims;
+        for d in &mut dims {
+            *d = (i32::from(*d) * n).clamp(-100, 100) as i8;
+        }
+        Unit { dims, scale: self.scale.powi(n), text: "" }
+    }
+
+    pub fn same_dimension(&self, o: &Unit) -> bool {
+        self.dims == o.dims
+    }
+
+    pub fn is_dimensionless(&self) -> bool {
+        self.dims == [0; N_DIMS]
+    }
+
+    /// The factor that converts a value in `self` to a value in `to`.
+    pub fn factor_to(&self, to: &Unit) -> f64 {
+        self.scale / to.scale
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.text.is_empty() {
+            return f.write_str(self.text);
+        }
+        let mut parts = Vec::new();
+        if (self.scale - 1.0).abs() > 1e-12 {
+            parts.push(format!("{:e}", self.scale));
+        }
+        for (name, e) in DIM_NAMES.iter().zip(self.dims) {
+            match e {
+                0 => {}
+                1 => parts.push((*name).to_string()),
+                _ => parts.push(format!("{name}^{e}")),
+            }
+        }
+        if parts.is_empty() {
+            f.write_str("1")
+        } else {
+            f.write_str(&parts.join("·"))
+        }
+    }
+}
+
+/// Named units known to the compiler, with SI prefixes applied on lookup.
+pub struct UnitTable {
+    named: HashMap<String, Unit>,
+}
+
+const PREFIXES: &[(&str, f64)] = &[
+    ("femto", 1e-15), ("pico", 1e-12), ("nano", 1e-9), ("micro", 1e-6), ("milli", 1e-3),
+    ("centi", 1e-2), ("deci", 1e-1), ("kilo", 1e3), ("mega", 1e6),
+    ("f", 1e-15), ("p", 1e-12), ("n", 1e-9), ("u", 1e-6), ("µ", 1e-6), ("m", 1e-3), ("c", 1e-2),
+    ("d", 1e-1), ("k", 1e3), ("M", 1e6),
+];
+
+impl Default for UnitTable {
+    fn default() -> Self {
+        let m = Unit::base(0, 1.0);
+        let kg = Unit::base(1, 1.0);
+        let s = Unit::base(2, 1.0);
+        let a = Unit::base(3, 1.0);
+        let mol = Unit::base(4, 1.0);
+        let k = Unit::base(5, 1.0);
+        let volt = kg.mul(m.powi(2)).mul(s.powi(-3)).mul(a.powi(-1));
+        let ohm = volt.div(a);
+        let liter = Unit { scale: 1e-3, ..m.powi(3) };
+        let coulomb = a.mul(s);
+        let joule = kg.mul(m.powi(2)).mul(s.powi(-2));
+        let mut named = HashMap::new();
+        let mut add = |names: &[&str], u: Unit| {
+            for n in names {
+                named.insert((*n).to_string(), u);
+            }
+        };
+        add(&["1", "", "degree", "radian"], Unit::ONE);
+        add(&["m", "meter", "metre"], m);
+        add(&["g", "gram"], Unit { scale: 1e-3, ..kg });
+        add(&["s", "sec", "second"], s);
+        add(&["A", "amp", "ampere"], a);
+        add(&["mol", "mole"], mol);
+        add(&["K", "kelvin", "degC", "degK", "celsius"], k);
+        add(&["V", "volt"], volt);
+        add(&["ohm", "Ohm"], ohm);
+        add(&["S", "siemens", "mho"], ohm.powi(-1));
+        add(&["F", "farad"], coulomb.div(volt));
+        add(&["C", "coulomb"], coulomb);
+        add(&["J", "joule"], joule);
+        add(&["W", "watt"], joule.div(s));
+        add(&["L", "l", "liter", "litre"], liter);
+        add(&["M", "molar"], mol.div(liter));
+        add(&["Hz", "hz"], s.powi(-1));
+        add(&["min", "minute"], Unit { scale: 60.0, ..s });
+        add(&["hr", "hour"], Unit { scale: 3600.0, ..s });
+        add(&["faraday"], Unit { scale: 96485.33212331, ..coulomb.div(mol) });
+        add(&["R", "k-mole"], Unit { scale: 8.31446261815324, ..joule.div(k).div(mol) });
+        add(&["e", "electron"], Unit { scale: 1.602176634e-19, ..coulomb });
+        add(&["um2"], Unit { scale: 1e-12, ..m.powi(2) });
+        UnitTable { named }
+    }
+}
+
+impl UnitTable {
+    /// Adds an alias such as `(mV) = (millivolt)` from a UNITS block.
+    pub fn define(&mut self, name: &str, unit: Unit) {
+        self.named.insert(name.to_string(), unit);
+    }
+
+    fn atom(&self, word: &str) -> Option<Unit> {
+        if let Some(u) = self.named.get(word) {
+            return Some(*u);
+        }
+        for (p, f) in PREFIXES {
+            if let Some(rest) = word.strip_prefix(p) {
+                if let Some(u) = self.named.get(rest) {
+                    return Some(Unit { scale: u.scale * f, ..*u });
+                }
+            }
+        }
+        None
+    }
+
+    /// Parses unit text such as `mA/cm2`, `/ms`, `1/mV-ms`, `m/s2`, `k-mole`, `S/cm^2`.
+    ///
+    /// `-` and `*` multiply; each `/` divides by the next factor (as NEURON's units do); a trailing
+    /// integer on a word is its power (`cm2`).
+    pub fn parse(&self, text: &str) -> Result<Unit, String> {
+        let text = text.trim();
+        if let Some(u) = self.atom(text) {
+            return Ok(Unit { text: leak(text), ..u });
+        }
+        let mut result = Unit::ONE;
+        let mut divide = false;
+        let mut word = String::new();
+        let chars: Vec<char> = text.chars().chain(std::iter::once('\0')).collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c.is_alphanumeric() || c == '_' || c == '.' || c == 'µ' {
+                word.push(c);
+            } else if c == '^' {
+                // `cm^2`: fold the exponent into the word.
+                i += 1;
+                while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '-') {
+                    word.push(chars[i]);
+                    i += 1;
+                }
+                continue;
+            } else {
+                if !word.is_empty() {
+                    let u = self.word(&word)?;
+                    result = if divide { result.div(u) } else { result.mul(u) };
+                    divide = false;
+                    word.clear();
+                }
+                match c {
+                    '/' => divide = true,
+                    '-' | '*' | ' ' | '\0' => {}
+                    _ => return Err(format!("unexpected `{c}` in unit")),
+                }
+            }
+            i += 1;
+        }
+        Ok(Unit { text: leak(text), ..result })
+    }
+
+    fn word(&self, word: &str) -> Result<Unit, String> {
+        if let Ok(n) = word.parse::<f64>() {
+            return Ok(Unit { scale: n, ..Unit::ONE });
+        }
+        if let Some(u) = self.atom(word) {
+            return Ok(u);
+        }
+        let digits = word.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+        if digits.len() < word.len() && !digits.is_empty() {
+            if let (Some(u), Ok(p)) = (self.atom(digits), word[digits.len()..].parse::<i32>()) {
+                return Ok(u.powi(p));
+            }
+        }
+        Err(format!("unknown unit `{word}`"))
+    }
+}
+
+/// Unit texts live for the whole compile; interning them keeps `Unit` `Copy`.
+fn leak(s: &str) -> &'static str {
+    use std::sync::{Mutex, OnceLock};
+    static POOL: OnceLock<Mutex<HashMap<String, &'static str>>> = OnceLock::new();
+    let pool = POOL.get_or_init(Default::default);
+    let mut pool = match pool.lock() {
+        Ok(p) => p,
+        Err(p) => p.into_inner(),
+    };
+    if let Some(s) = pool.get(s) {
+        return s;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    pool.insert(s.to_string(), leaked);
+    leaked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(t: &str) -> Unit {
+        UnitTable::default().parse(t).unwrap()
+    }
+
+    #[test]
+    fn conductance_times_voltage_is_current_density() {
+        let i = u("mS/cm2").mul(u("mV"));
+        assert!(i.same_dimension(&u("uA/cm2")));
+        assert!((i.factor_to(&u("uA/cm2")) - 1.0).abs() < 1e-12);
+        let j = u("S/cm2").mul(u("mV"));
+        assert!((j.factor_to(&u("uA/cm2")) - 1000.0).abs() < 1e-9);
+        assert!((j.factor_to(&u("mA/cm2")) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rates_and_times() {
+        assert!(u("/ms").same_dimension(&u("1/ms")));
+        assert!(u("/ms").mul(u("ms")).is_dimensionless());
+        assert!((u("ms").factor_to(&u("s")) - 1e-3).abs() < 1e-18);
+    }
+
+    #[test]
+    fn capacitance_and_concentration() {
+        // uA/cm2 / (uF/cm2) = V/s = mV/ms
+        let dvdt = u("uA/cm2").div(u("uF/cm2"));
+        assert!(dvdt.same_dimension(&u("mV/ms")));
+        assert!((dvdt.factor_to(&u("mV/ms")) - 1.0).abs() < 1e-12);
+        assert!(u("mM").same_dimension(&u("mol/L")));
+        assert!((u("mM").factor_to(&u("mol/m3")) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mismatch_is_visible() {
+        assert!(!u("mV").same_dimension(&u("mS/cm2")));
+        assert!(UnitTable::default().parse("furlong").is_err());
+    }
+
+    #[test]
+    fn powers_and_prefixed_words() {
+        assert!(u("cm^2").same_dimension(&u("cm2")));
+        assert!((u("um").factor_to(&u("m")) - 1e-6).abs() < 1e-18);
+        assert!(u("degC").same_dimension(&u("K")));
+        assert!(u("faraday").mul(u("mol")).same_dimension(&u("coulomb")));
+    }
+}

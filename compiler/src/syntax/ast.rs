@@ -1,0 +1,238 @@
+//! The untyped, spanned syntax tree of a `.chan` file.
+//!
+//! One [`File`] holds either mechanism blocks (NMODL) or model blocks (`CELL`, `SIMULATE`); the
+//! semantic stage decides which kind it is. Nothing here is checked beyond the grammar.
+
+use crate::span::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Title(String),
+    Units(Vec<UnitDef>),
+    Neuron(Vec<NeuronStmt>),
+    Parameter(Vec<VarDecl>),
+    Constant(Vec<VarDecl>),
+    Assigned(Vec<VarDecl>),
+    State(Vec<VarDecl>),
+    Independent(Span),
+    Initial(Block),
+    Breakpoint(Block),
+    Derivative { name: Ident, body: Block },
+    Kinetic { name: Ident, body: Block },
+    /// LINEAR and NONLINEAR blocks: parsed, rejected later.
+    Algebraic { keyword: Ident, name: Ident, body: Block },
+    Function(Callable),
+    Procedure(Callable),
+    FunctionTable { name: Ident, span: Span },
+    NetReceive { args: Vec<Arg>, body: Block, span: Span },
+    Verbatim(Span),
+    UnitsToggle { on: bool, span: Span },
+    Cell(CellDef),
+    Simulate(SimulateDef),
+}
+
+/// `(mA) = (milliamp)` or `FARADAY = (faraday) (coulomb)` or `R = 8.314 (J/degC)`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UnitDef {
+    Alias { name: Unit, definition: Unit },
+    Constant { name: Ident, value: Option<Number>, units: Vec<Unit> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unit {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Number {
+    pub text: String,
+    pub negative: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NeuronStmt {
+    Suffix(Ident),
+    PointProcess(Ident),
+    UseIon { ion: Ident, read: Vec<Ident>, write: Vec<Ident>, valence: Option<Number> },
+    NonspecificCurrent(Vec<Ident>),
+    ElectrodeCurrent(Vec<Ident>),
+    Range(Vec<Ident>),
+    Global(Vec<Ident>),
+    Pointer(Vec<Ident>),
+    Threadsafe,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VarDecl {
+    pub name: Ident,
+    pub value: Option<Number>,
+    pub unit: Option<Unit>,
+    pub limits: Option<(Number, Number)>,
+    /// `name[N]` declares an array, which later stages reject.
+    pub array: Option<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: Ident,
+    pub unit: Option<Unit>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Callable {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+    pub unit: Option<Unit>,
+    pub body: Block,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Assign { target: Ident, value: Expr },
+    Derivative { state: Ident, value: Expr },
+    If { cond: Expr, then: Block, otherwise: Option<Block> },
+    Call(Expr),
+    Local(Vec<Ident>),
+    Solve { block: Ident, method: Option<Ident> },
+    Table { names: Vec<Ident>, depend: Vec<Ident>, from: Expr, to: Expr, with: Expr },
+    Reaction { lhs: Vec<(Option<Number>, Ident)>, rhs: Vec<(Option<Number>, Ident)>, rates: Vec<Expr> },
+    Conserve { lhs: Vec<Ident>, rhs: Expr },
+    UnitsToggle { on: bool },
+    Verbatim,
+    Block(Block),
+    /// A statement the parser could not read; the error is already reported.
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Number(String),
+    Name(String),
+    Call { name: Ident, args: Vec<Expr> },
+    Unary { op: UnaryOp, operand: Box<Expr> },
+    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// `(expr (unit))`: a literal with an explicit unit.
+    WithUnit { value: Box<Expr>, unit: Unit },
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Pow => "^",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::And => "&&",
+            BinaryOp::Or => "||",
+        }
+    }
+}
+
+// ---- model files -------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellDef {
+    pub name: Ident,
+    pub items: Vec<CellItem>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CellItem {
+    Setting(Setting),
+    Ion { name: Ident, settings: Vec<Setting> },
+    Insert { mechanism: Ident, settings: Vec<Setting> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimulateDef {
+    pub settings: Vec<Setting>,
+    pub span: Span,
+}
+
+/// `name = value, value …` in a model file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting {
+    pub name: Ident,
+    pub values: Vec<Value>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Number { number: Number, unit: Option<Unit> },
+    Name(Ident),
+    Call { name: Ident, args: Vec<Value>, span: Span },
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::Number { number, unit } => unit.as_ref().map_or(number.span, |u| number.span.to(u.span)),
+            Value::Name(i) => i.span,
+            Value::Call { span, .. } => *span,
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The chumsky grammar of `.chan` files.
+//!
+//! Naming follows Gleam's parser: `x_parser()` builds the combinator for construct `x`; [`kw`]
+//! matches a keyword; [`ident`] matches any non-keyword identifier.
+//!
+//! Keywords are lexed as identifiers and recognised here, so a unit such as `(mV)` and an
+//! expression `(v + 40)` share their tokens; the grammar knows which one a position expects.
+//! Precedence, lowest first: `||`, `&&`, comparisons, `+ -`, `* /`, unary `- !`, `^` (right
+//! associative, so `-x^2` is `-(x^2)` and `a^b^c` is `a^(b^c)`).
+
+use super::ast::*;
+use super::token::Token;
+use crate::span::Span;
+use chumsky::input::ValueInput;
+use chumsky::prelude::*;
+
+pub(super) type Extra<'t, 's> = extra::Err<Rich<'t, Token<'s>, SimpleSpan>>;
+
+fn sp(s: SimpleSpan) -> Span {
+    Span::new(s.start, s.end)
+}
+
+/// Words that start blocks or statements and so cannot name variables.
+pub const KEYWORDS: &[&str] = &[
+    "TITLE", "UNITS", "NEURON", "SUFFIX", "POINT_PROCESS", "ARTIFICIAL_CELL", "USEION", "READ",
+    "WRITE", "VALENCE", "NONSPECIFIC_CURRENT", "ELECTRODE_CURRENT", "RANGE", "GLOBAL", "POINTER",
+    "BBCOREPOINTER", "THREADSAFE", "PARAMETER", "CONSTANT", "ASSIGNED", "STATE", "INITIAL",
+    "BREAKPOINT", "SOLVE", "METHOD", "STEADYSTATE", "DERIVATIVE", "KINETIC", "LINEAR", "NONLINEAR",
+    "FUNCTION", "PROCEDURE", "FUNCTION_TABLE", "NET_RECEIVE", "INDEPENDENT", "LOCAL", "if", "else",
+    "UNITSON", "UNITSOFF", "TABLE", "DEPEND", "FROM", "TO", "WITH", "CONSERVE", "CELL", "SIMULATE",
+    "ION", "INSERT",
+];
+
+pub fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word)
+}
+
+pub(super) fn kw<'t, 's: 't, I>(word: &'static str) -> impl Parser<'t, I, Span, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    select! { Token::Ident(w) if w == word => () }.map_with(|_, e| sp(e.span())).labelled(word)
+}
+
+pub(super) fn ident<'t, 's: 't, I>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    select! { Token::Ident(w) if !is_keyword(w) => w }
+        .map_with(|w, e| Ident { name: w.to_string(), span: sp(e.span()) })
+        .labelled("name")
+}
+
+fn ident_list<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Ident>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    ident().separated_by(just(Token::Comma).or_not()).at_least(1).collect()
+}
+
+fn number<'t, 's: 't, I>() -> impl Parser<'t, I, Number, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    just(Token::Minus)
+        .or(just(Token::Plus))
+        .or_not()
+        .then(select! { Token::Number(n) => n })
+        .map_with(|(sign, n), e| Number {
+            text: n.to_string(),
+            negative: sign == Some(Token::Minus),
+            span: sp(e.span()),
+        })
+        .labelled("number")
+}
+
+/// A unit in parentheses: `(mV)`, `(/ms)`, `(mA/cm2)`, `(k-mole)`, `(1)`.
+fn unit<'t, 's: 't, I>() -> impl Parser<'t, I, Unit, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let piece = select! {
+        Token::Ident(s) => s,
+        Token::Number(s) => s,
+        Token::Slash => "/",
+        Token::Star => "*",
+        Token::Minus => "-",
+        Token::Plus => "+",
+        Token::Caret => "^",
+    };
+    piece
+        .repeated()
+        .at_least(1)
+        .collect::<Vec<&str>>()
+        .delimited_by(just(Token::LParen), just(Token::RParen))
+        .map_with(|parts, e| Unit { text: parts.concat(), span: sp(e.span()) })
+        .labelled("unit")
+}
+
+pub(super) fn expr_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    recursive(|expr| {
+        let args = expr
+            .clone()
+            .separated_by(just(Token::Comma))
+            .collect::<Vec<Expr>>()
+            .delimited_by(just(Token::LParen), just(Token::RParen));
+        let call = ident()
+            .then(args)
+            .map_with(|(name, args), e| Expr { kind: ExprKind::Call { name, args }, span: sp(e.span()) });
+        let num = select! { Token::Number(n) => n }
+            .map_with(|n, e| Expr { kind: ExprKind::Number(n.to_string()), span: sp(e.span()) });
+        let name = ident().map(|i| Expr { kind: ExprKind::Name(i.name), span: i.span });
+        let paren = expr
+            .clone()
+            .then(unit().or_not())
+            .delimited_by(just(Token::LParen), just(Token::RParen))
+            .map_with(|(inner, unit), e| match unit {
+                Some(unit) => Expr {
+                    kind: ExprKind::WithUnit { value: Box::new(inner), unit },
+                    span: sp(e.span()),
+                },
+                None => inner,
+            });
+        let atom = choice((num, call, name, paren))
+            .recover_with(via_parser(nested_delimiters(
+                Token::LParen,
+                Token::RParen,
+                [(Token::LBrace, Token::RBrace)],
+                |s| Expr { kind: ExprKind::Error, span: sp(s) },
+            )))
+            .labelled("expression")
+            .boxed();
+
+        let unary = recursive(|unary| {
+            let power = atom
+                .clone()
+                .then(just(Token::Caret).ignore_then(unary.clone()).or_not())
+                .map_with(|(base, exp), e| match exp {
+                    Some(exp) => binary(BinaryOp::Pow, base, exp, sp(e.span())),
+                    None => base,
+                });
+            let prefix = just(Token::Minus)
+                .to(Some(UnaryOp::Neg))
+                .or(just(Token::Not).to(Some(UnaryOp::Not)))
+                .or(just(Token::Plus).to(None));
+            prefix
+                .then(unary)
+                .map_with(|(op, operand): (Option<UnaryOp>, Expr), e| match op {
+                    Some(op) => Expr {
+                        kind: ExprKind::Unary { op, operand: Box::new(operand) },
+                        span: sp(e.span()),
+                    },
+                    None => operand,
+                })
+                .or(power)
+                .boxed()
+        })
+        .boxed();
+
+        let level = |ops: Vec<(Token<'s>, BinaryOp)>, next: Boxed<'t, 't, I, Expr, Extra<'t, 's>>| {
+            let table = ops.clone();
+            let op = any()
+                .filter(move |t: &Token<'s>| table.iter().any(|(tok, _)| tok == t))
+                .map(move |t: Token<'s>| ops.iter().find(|(tok, _)| *tok == t).map_or(BinaryOp::Add, |(_, op)| *op));
+            next.clone()
+                .foldl_with(op.then(next).repeated(), |a, (op, b), e| binary(op, a, b, sp(e.span())))
+                .boxed()
+        };
+        let product = level(vec![(Token::Star, BinaryOp::Mul), (Token::Slash, BinaryOp::Div)], unary);
+        let sum = level(vec![(Token::Plus, BinaryOp::Add), (Token::Minus, BinaryOp::Sub)], product);
+        let compare = level(
+            vec![
+                (Token::Lt, BinaryOp::Lt),
+                (Token::Le, BinaryOp::Le),
+                (Token::Gt, BinaryOp::Gt),
+                (Token::Ge, BinaryOp::Ge),
+                (Token::Eq, BinaryOp::Eq),
+                (Token::Ne, BinaryOp::Ne),
+            ],
+            sum,
+        );
+        let and = level(vec![(Token::And, BinaryOp::And)], compare);
+        level(vec![(Token::Or, BinaryOp::Or)], and)
+    })
+}
+
+fn binary(op: BinaryOp, lhs: Expr, rhs: Expr, span: Span) -> Expr {
+    Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+}
+
+pub(super) fn block_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Block, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    recursive(|block| {
+        let expr = expr_parser().boxed();
+        let stmt_block = block.clone().map(StmtKind::Block);
+        let derivative = ident()
+            .then_ignore(just(Token::Prime))
+            .then_ignore(just(Token::Assign))
+            .then(expr.clone())
+            .map(|(state, value)| StmtKind::Derivative { state, value });
+        let assign = ident()
+            .then_ignore(just(Token::Assign))
+            .then(expr.clone())
+            .map(|(target, value)| StmtKind::Assign { target, value });
+        let call = expr.clone().try_map(|e: Expr, span| match e.kind {
+            ExprKind::Call { .. } => Ok(StmtKind::Call(e)),
+            _ => Err(Rich::custom(span, "expected a statement")),
+        });
+        let if_stmt = recursive(|if_stmt| {
+            kw("if")
+                .ignore_then(expr.clone().delimited_by(just(Token::LParen), just(Token::RParen)))
+                .then(block.clone())
+                .then(
+                    kw("else")
+                        .ignore_then(block.clone().or(if_stmt.map_with(|kind, e| Block {
+                            stmts: vec![Stmt { kind, span: sp(e.span()) }],
+                            span: sp(e.span()),
+                        })))
+                        .or_not(),
+                )
+                .map(|((cond, then), otherwise)| StmtKind::If { cond, then, otherwise })
+        });
+        let local = kw("LOCAL").ignore_then(ident_list()).map(StmtKind::Local);
+        let solve = kw("SOLVE")
+            .ignore_then(ident())
+            .then(kw("METHOD").or(kw("STEADYSTATE")).ignore_then(ident()).or_not())
+            .map(|(block, method)| StmtKind::Solve { block, method });
+        let table = kw("TABLE")
+            .ignore_then(ident().separated_by(just(Token::Comma)).collect::<Vec<_>>())
+            .then(kw("DEPEND").ignore_then(ident_list()).or_not())
+            .then_ignore(kw("FROM"))
+            .then(expr.clone())
+            .then_ignore(kw("TO"))
+            .then(expr.clone())
+            .then_ignore(kw("WITH"))
+            .then(expr.clone())
+            .map(|((((names, depend), from), to), with)| StmtKind::Table {
+                names,
+                depend: depend.unwrap_or_default(),
+                from,
+                to,
+                with,
+            });
+        let term = select! { Token::Number(n) => n }
+            .map_with(|n, e| Number { text: n.to_string(), negative: false, span: sp(e.span()) })
+            .or_not()
+            .then(ident());
+        let terms = term.separated_by(just(Token::Plus)).at_least(1).collect::<Vec<_>>();
+        let rates = expr
+            .clone()
+            .separated_by(just(Token::Comma))
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LParen), just(Token::RParen));
+        let reaction = just(Token::Tilde)
+            .ignore_then(terms.clone())
+            .then_ignore(just(Token::BothWays).or(just(Token::Arrow)).or(just(Token::Shl)))
+            .then(terms.clone().or_not().map(Option::unwrap_or_default))
+            .then(rates)
+            .map(|((lhs, rhs), rates)| StmtKind::Reaction { lhs, rhs, rates });
+        let conserve = kw("CONSERVE")
+            .ignore_then(ident().separated_by(just(Token::Plus)).at_least(1).collect::<Vec<_>>())
+            .then_ignore(just(Token::Assign))
+            .then(expr.clone())
+            .map(|(lhs, rhs)| StmtKind::Conserve { lhs, rhs });
+        let units = kw("UNITSON")
+            .to(StmtKind::UnitsToggle { on: true })
+            .or(kw("UNITSOFF").to(StmtKind::UnitsToggle { on: false }));
+        let verbatim = just(Token::Verbatim).to(StmtKind::Verbatim);
+
+        let stmt = choice((
+            derivative, assign, if_stmt, local, solve, table, reaction, conserve, units, verbatim, call,
+            stmt_block,
+        ))
+        .map_with(|kind, e| Stmt { kind, span: sp(e.span()) })
+        .recover_with(skip_then_retry_until(
+            none_of([Token::RBrace]).ignored(),
+            just(Token::RBrace).ignored().rewind(),
+        ))
+        .labelled("statement");
+
+        stmt.repeated()
+            .collect::<Vec<_>>()
+            .delimited_by(just(Token::LBrace), just(Token::RBrace))
+            .map_with(|stmts, e| Block { stmts, span: sp(e.span()) })
+            .recover_with(via_parser(nested_delimiters(
+                Token::LBrace,
+                Token::RBrace,
+                [(Token::LParen, Token::RParen)],
+                |s| Block { stmts: vec![], span: sp(s) },
+            )))
+            .boxed()
+    })
+}
+
+fn braced<'t, 's: 't, I, O>(
+    inner: impl Parser<'t, I, O, Extra<'t, 's>> + Clone,
+) -> impl Parser<'t, I, Vec<O>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    inner
+        .repeated()
+        .collect::<Vec<O>>()
+        .delimited_by(just(Token::LBrace), just(Token::RBrace))
+        .recover_with(via_parser(nested_delimiters(
+            Token::LBrace,
+            Token::RBrace,
+            [(Token::LParen, Token::RParen)],
+            |_| Vec::new(),
+        )))
+}
+
+fn var_decl<'t, 's: 't, I>() -> impl Parser<'t, I, VarDecl, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let array = select! { Token::Number(_) => () }
+        .delimited_by(just(Token::LBracket), just(Token::RBracket))
+        .map_with(|_, e| sp(e.span()));
+    let limits = number()
+        .then_ignore(just(Token::Comma))
+        .then(number())
+        .delimited_by(just(Token::Lt), just(Token::Gt));
+    let from_to = kw("FROM").ignore_then(number()).then_ignore(kw("TO")).then(number());
+    ident()
+        .then(array.or_not())
+        .then(just(Token::Assign).ignore_then(number()).or_not())
+        .then(unit().or_not())
+        .then(limits.or_not())
+        .then_ignore(from_to.or_not())
+        .map(|((((name, array), value), unit), limits)| VarDecl { name, value, unit, limits, array })
+}
+
+fn args_decl<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Arg>, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    ident()
+        .then(unit().or_not())
+        .map(|(name, unit)| Arg { name, unit })
+        .separated_by(just(Token::Comma))
+        .collect()
+        .delimited_by(just(Token::LParen), just(Token::RParen))
+}
+
+fn neuron_stmt<'t, 's: 't, I>() -> impl Parser<'t, I, NeuronStmt, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let useion = kw("USEION")
+        .ignore_then(ident())
+        .then(kw("READ").ignore_then(ident_list()).or_not())
+        .then(kw("WRITE").ignore_then(ident_list()).or_not())
+        .then(kw("VALENCE").ignore_then(number()).or_not())
+        .map(|(((ion, read), write), valence)| NeuronStmt::UseIon {
+            ion,
+            read: read.unwrap_or_default(),
+            write: write.unwrap_or_default(),
+            valence,
+        });
+    choice((
+        kw("SUFFIX").ignore_then(ident()).map(NeuronStmt::Suffix),
+        kw("POINT_PROCESS").or(kw("ARTIFICIAL_CELL")).ignore_then(ident()).map(NeuronStmt::PointProcess),
+        useion,
+        kw("NONSPECIFIC_CURRENT").ignore_then(ident_list()).map(NeuronStmt::NonspecificCurrent),
+        kw("ELECTRODE_CURRENT").ignore_then(ident_list()).map(NeuronStmt::ElectrodeCurrent),
+        kw("RANGE").ignore_then(ident_list()).map(NeuronStmt::Range),
+        kw("GLOBAL").ignore_then(ident_list()).map(NeuronStmt::Global),
+        kw("POINTER").or(kw("BBCOREPOINTER")).ignore_then(ident_list()).map(NeuronStmt::Pointer),
+        kw("THREADSAFE").to(NeuronStmt::Threadsafe),
+    ))
+}
+
+fn unit_def<'t, 's: 't, I>() -> impl Parser<'t, I, UnitDef, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let alias = unit()
+        .then_ignore(just(Token::Assign))
+        .then(unit())
+        .map(|(name, definition)| UnitDef::Alias { name, definition });
+    let constant = ident()
+        .then_ignore(just(Token::Assign))
+        .then(number().or_not())
+        .then(unit().repeated().collect::<Vec<_>>())
+        .map(|((name, value), units)| UnitDef::Constant { name, value, units });
+    alias.or(constant)
+}
+
+fn value_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Value, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    recursive(|value| {
+        let num = number().then(unit().or_not()).map(|(number, unit)| Value::Number { number, unit });
+        let call = ident()
+            .then(
+                value
+                    .separated_by(just(Token::Comma))
+                    .collect::<Vec<_>>()
+                    .delimited_by(just(Token::LParen), just(Token::RParen)),
+            )
+            .map_with(|(name, args), e| Value::Call { name, args, span: sp(e.span()) });
+        choice((num, call, ident().map(Value::Name)))
+    })
+}
+
+fn setting<'t, 's: 't, I>() -> impl Parser<'t, I, Setting, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    ident()
+        .then_ignore(just(Token::Assign))
+        .then(value_parser().separated_by(just(Token::Comma)).at_least(1).collect::<Vec<_>>())
+        .map_with(|(name, values), e| Setting { name, values, span: sp(e.span()) })
+}
+
+pub(super) fn file_parser<'t, 's: 't, I>() -> impl Parser<'t, I, File, Extra<'t, 's>>
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let block = block_parser().boxed();
+    let callable = ident()
+        .then(args_decl())
+        .then(unit().or_not())
+        .then(block.clone())
+        .map(|(((name, args), unit), body)| Callable { name, args, unit, body });
+    let skip_braces = any()
+        .filter(|t: &Token<'s>| *t != Token::RBrace)
+        .repeated()
+        .delimited_by(just(Token::LBrace), just(Token::RBrace))
+        .map_with(|_, e| sp(e.span()));
+    let cell_item = choice((
+        kw("ION")
+            .ignore_then(ident())
+            .then(braced(setting()))
+            .map(|(name, settings)| CellItem::Ion { name, settings }),
+        kw("INSERT")
+            .ignore_then(ident())
+            .then(braced(setting()).or_not())
+            .map(|(mechanism, settings)| CellItem::Insert { mechanism, settings: settings.unwrap_or_default() }),
+        setting().map(CellItem::Setting),
+    ));
+
+    let item = choice((
+        select! { Token::Title(t) => Item::Title(t.to_string()) },
+        kw("UNITS").ignore_then(braced(unit_def())).map(Item::Units),
+        kw("NEURON").ignore_then(braced(neuron_stmt())).map(Item::Neuron),
+        kw("PARAMETER").ignore_then(braced(var_decl())).map(Item::Parameter),
+        kw("CONSTANT").ignore_then(braced(var_decl())).map(Item::Constant),
+        kw("ASSIGNED").ignore_then(braced(var_decl())).map(Item::Assigned),
+        kw("STATE").ignore_then(braced(var_decl())).map(Item::State),
+        kw("INDEPENDENT").ignore_then(skip_braces).map(Item::Independent),
+        kw("INITIAL").ignore_then(block.clone()).map(Item::Initial),
+        kw("BREAKPOINT").ignore_then(block.clone()).map(Item::Breakpoint),
+        kw("DERIVATIVE").ignore_then(ident()).then(block.clone()).map(|(name, body)| Item::Derivative { name, body }),
+        kw("KINETIC").ignore_then(ident()).then(block.clone()).map(|(name, body)| Item::Kinetic { name, body }),
+        kw("LINEAR")
+            .or(kw("NONLINEAR"))
+            .map_with(|s, e| (s, e.span()))
+            .then(ident())
+            .then(block.clone())
+            .map(|(((s, _), name), body)| Item::Algebraic {
+                keyword: Ident { name: "LINEAR/NONLINEAR".into(), span: s },
+                name,
+                body,
+            }),
+        kw("FUNCTION").ignore_then(callable.clone()).map(Item::Function),
+        kw("PROCEDURE").ignore_then(callable.clone()).map(Item::Procedure),
+        kw("FUNCTION_TABLE")
+            .ignore_then(ident())
+            .then_ignore(args_decl())
+            .then_ignore(unit().or_not())
+            .map_with(|name, e| Item::FunctionTable { name, span: sp(e.span()) }),
+        kw("NET_RECEIVE")
+            .ignore_then(args_decl())
+            .then(block.clone())
+            .map_with(|(args, body), e| Item::NetReceive { args, body, span: sp(e.span()) }),
+        just(Token::Verbatim).map_with(|_, e| Item::Verbatim(sp(e.span()))),
+        kw("UNITSON").map(|span| Item::UnitsToggle { on: true, span }),
+        kw("UNITSOFF").map(|span| Item::UnitsToggle { on: false, span }),
+        kw("CELL")
+            .ignore_then(ident())
+            .then(braced(cell_item))
+            .map_with(|(name, items), e| Item::Cell(CellDef { name, items, span: sp(e.span()) })),
+        kw("SIMULATE")
+            .ignore_then(braced(setting()))
+            .map_with(|settings, e| Item::Simulate(SimulateDef { settings, span: sp(e.span()) })),
+    ))
+    .labelled("a block such as NEURON, PARAMETER, CELL or SIMULATE")
+    .recover_with(skip_then_retry_until(any().ignored(), end()));
+
+    item.repeated().collect::<Vec<_>>().then_ignore(end()).map(|items| File { items })
+}
