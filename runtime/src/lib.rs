@@ -1,0 +1,26 @@
+//! # hhc runtime: populations of cells, stepped on CPU or GPU
+//!
+//! **In:** a model file. [`load::load_model`] parses it, finds each inserted mechanism by SUFFIX
+//! (next to the model first, then the embedded `stdlib/`), and the compiler fuses the cell into
+//! one [`CellProgram`](hhc_compiler::ir::CellProgram).
+//!
+//! **Out:** spikes, traces of the recorded cells, a summary, CSV files and plots.
+//!
+//! **Step order** (one step of every cell; SPEC's numerics):
+//! 1. states advance by their exact cnexp update at `V_n`;
+//! 2. currents and analytic conductances are evaluated with the new states;
+//! 3. V advances by exponential Euler;
+//! 4. a spike is an upward crossing of `V_th` within the step.
+//!
+//! All four happen inside one fused kernel that keeps a cell in registers for up to 64 steps.
+//! The stepping loop ([`sim::run`]) is written once, generic over a [`backend::Backend`].
+//!
+//! **Invariants.** Results are bit-identical whatever the thread count or chunking, because
+//! every cell is computed by the same instructions independently. A NaN or runaway V stops the
+//! run with the cell, the step and the mechanism named.
+
+pub mod backend;
+pub mod load;
+pub mod plot;
+pub mod record;
+pub mod sim;

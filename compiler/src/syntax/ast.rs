@@ -20,7 +20,7 @@ pub struct File {
 pub enum Item {
     Title(String),
     Units(Vec<UnitDef>),
-    Neuron(Vec<NeuronStmt>),
+    Neuron { stmts: Vec<NeuronStmt>, span: Span },
     Parameter(Vec<VarDecl>),
     Constant(Vec<VarDecl>),
     Assigned(Vec<VarDecl>),

@@ -225,7 +225,9 @@ where
                 )
                 .map(|((cond, then), otherwise)| StmtKind::If { cond, then, otherwise })
         });
-        let local = kw("LOCAL").ignore_then(ident_list()).map(StmtKind::Local);
+        let local = kw("LOCAL")
+            .ignore_then(ident().separated_by(just(Token::Comma)).at_least(1).collect::<Vec<_>>())
+            .map(StmtKind::Local);
         let solve = kw("SOLVE")
             .ignore_then(ident())
             .then(kw("METHOD").or(kw("STEADYSTATE")).ignore_then(ident()).or_not())
@@ -450,7 +452,7 @@ where
     let item = choice((
         select! { Token::Title(t) => Item::Title(t.to_string()) },
         kw("UNITS").ignore_then(braced(unit_def())).map(Item::Units),
-        kw("NEURON").ignore_then(braced(neuron_stmt())).map(Item::Neuron),
+        kw("NEURON").ignore_then(braced(neuron_stmt())).map_with(|stmts, e| Item::Neuron { stmts, span: sp(e.span()) }),
         kw("PARAMETER").ignore_then(braced(var_decl())).map(Item::Parameter),
         kw("CONSTANT").ignore_then(braced(var_decl())).map(Item::Constant),
         kw("ASSIGNED").ignore_then(braced(var_decl())).map(Item::Assigned),

@@ -1,0 +1,1008 @@
+//! Lowering of one mechanism file to [`ir::Mechanism`] by symbolic execution.
+//!
+//! Each block runs over an environment `name → (expression, unit)`. Assignments rebind names,
+//! calls execute their callee's body with arguments bound (so every call is inlined), and an
+//! `if`/`else` runs both branches and merges differing bindings into `select`s. What a block
+//! leaves in the environment becomes the kernel: INITIAL gives state initial values, a
+//! DERIVATIVE block gives `x' = f`, BREAKPOINT gives the currents.
+
+use super::units::{Unit, UnitTable};
+use super::{number_value, Diags};
+use crate::diagnostic::{closest, Diagnostic};
+use crate::ir::{self, Builtin, Expr, ExprId, IonField, IonUse, Mechanism, Var};
+use crate::passes::simplify::Builder;
+use crate::span::Span;
+use crate::syntax::ast::{self, Block, ExprKind, Item, NeuronStmt, StmtKind};
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Name {
+    Param(u32),
+    Constant(f64),
+    State(u32),
+    Assigned,
+    Ion(u32, IonField),
+    Builtin(Builtin),
+}
+
+type Val = (ExprId, Option<Unit>);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BlockKind {
+    Initial,
+    Breakpoint,
+    Derivative,
+}
+
+struct Lowerer<'a> {
+    file: &'a ast::File,
+    units: UnitTable,
+    diags: Diags,
+    m: Mechanism,
+    names: HashMap<String, (Name, Span)>,
+    declared_units: HashMap<String, Unit>,
+    functions: HashMap<String, &'a ast::Callable>,
+    procedures: HashMap<String, &'a ast::Callable>,
+    call_stack: Vec<String>,
+    units_on: bool,
+    kind: BlockKind,
+    derivatives: Vec<(u32, ExprId, Span)>,
+    pending_range: Vec<ast::Ident>,
+}
+
+const BUILTIN_FNS: &[(&str, usize)] = &[
+    ("exp", 1), ("expm1", 1), ("log", 1), ("log10", 1), ("sqrt", 1), ("fabs", 1), ("tanh", 1),
+    ("exprelr", 1), ("floor", 1), ("pow", 2), ("min", 2), ("max", 2), ("fmin", 2), ("fmax", 2),
+];
+
+pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
+    let mut l = Lowerer {
+        file,
+        units: UnitTable::default(),
+        diags: Diags::default(),
+        m: Mechanism {
+            name: String::new(),
+            title: None,
+            exprs: ir::ExprArena::new(),
+            params: vec![],
+            states: vec![],
+            ions: vec![],
+            init: vec![],
+            derivatives: vec![],
+            method: None,
+            advance: vec![],
+            currents: vec![],
+        },
+        names: HashMap::new(),
+        declared_units: HashMap::new(),
+        functions: HashMap::new(),
+        procedures: HashMap::new(),
+        call_stack: vec![],
+        units_on: true,
+        kind: BlockKind::Initial,
+        derivatives: vec![],
+        pending_range: vec![],
+    };
+    l.declare_builtins();
+    l.collect();
+    if l.diags.has_errors() {
+        return Err(l.diags.into_vec());
+    }
+    l.lower_blocks();
+    if l.diags.has_errors() {
+        return Err(l.diags.into_vec());
+    }
+    Ok(l.m)
+}
+
+impl<'a> Lowerer<'a> {
+    fn err(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn unit(&mut self, u: &ast::Unit) -> Option<Unit> {
+        match self.units.parse(&u.text) {
+            Ok(x) => Some(x),
+            Err(msg) => {
+                self.err(Diagnostic::error(msg, u.span, "in this unit").with_hint("write units such as (mV), (mS/cm2), (/ms), (mM)"));
+                None
+            }
+        }
+    }
+
+    fn declare_builtins(&mut self) {
+        for (n, b, u) in [("v", Builtin::V, "mV"), ("celsius", Builtin::Celsius, "degC"), ("dt", Builtin::Dt, "ms"), ("t", Builtin::T, "ms")] {
+            self.names.insert(n.into(), (Name::Builtin(b), Span::default()));
+            if let Ok(unit) = self.units.parse(u) {
+                self.declared_units.insert(n.into(), unit);
+            }
+        }
+    }
+
+    fn declare(&mut self, name: &ast::Ident, kind: Name) {
+        if let Some((prev, prev_span)) = self.names.get(&name.name).copied() {
+            // NEURON files re-declare v, celsius and ion variables in ASSIGNED or PARAMETER.
+            if matches!(prev, Name::Builtin(_) | Name::Ion(..)) {
+                return;
+            }
+            // NONSPECIFIC_CURRENT i, then `i (mA/cm2)` in ASSIGNED, is the usual NMODL idiom.
+            if prev == Name::Assigned && kind == Name::Assigned && self.m.currents.iter().any(|c| c.name == name.name) {
+                return;
+            }
+            self.err(
+                Diagnostic::error(format!("`{}` is declared twice", name.name), name.span, "second declaration")
+                    .with_label(prev_span, "first declared here")
+                    .with_hint("remove one of the declarations"),
+            );
+            return;
+        }
+        self.names.insert(name.name.clone(), (kind, name.span));
+    }
+
+    /// First pass: the interface (NEURON), declarations, units, functions.
+    fn collect(&mut self) {
+        let mut neuron_seen = false;
+        let mut has_mechanism_blocks = false;
+        // UNITS first, so that declarations can use the aliases.
+        for item in &self.file.items {
+            if let Item::Units(defs) = item {
+                for d in defs {
+                    match d {
+                        ast::UnitDef::Alias { name, definition } => {
+                            if let Some(u) = self.unit(definition) {
+                                self.units.define(&name.text, u);
+                            }
+                        }
+                        ast::UnitDef::Constant { name, value, units } => {
+                            let v = match value {
+                                Some(n) => number_value(n, &mut self.diags),
+                                None => units.first().and_then(|u| self.units.parse(&u.text).ok()).map_or(1.0, |u| u.scale),
+                            };
+                            // `FARADAY = (faraday) (coulomb)`: the value of the first in the second.
+                            let v = match (value, units.as_slice()) {
+                                (None, [a, b]) => match (self.units.parse(&a.text), self.units.parse(&b.text)) {
+                                    (Ok(a), Ok(b)) => a.scale / b.scale,
+                                    _ => v,
+                                },
+                                _ => v,
+                            };
+                            self.declare(name, Name::Constant(v));
+                            if let Some(u) = units.last().and_then(|u| self.units.parse(&u.text).ok()) {
+                                self.declared_units.insert(name.name.clone(), u);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for item in &self.file.items {
+            match item {
+                Item::Title(t) => self.m.title = Some(t.clone()),
+                Item::Neuron { stmts, span } => {
+                    neuron_seen = true;
+                    self.collect_neuron(stmts, *span);
+                }
+                _ => {}
+            }
+        }
+        for item in &self.file.items {
+            match item {
+                Item::Parameter(decls) | Item::Constant(decls) => {
+                    let is_constant = matches!(item, Item::Constant(_));
+                    for d in decls {
+                        has_mechanism_blocks = true;
+                        self.reject_array(d);
+                        let value = d.value.as_ref().map_or(0.0, |n| number_value(n, &mut self.diags));
+                        if let Some(u) = d.unit.as_ref().and_then(|u| self.unit(u)) {
+                            self.declared_units.insert(d.name.name.clone(), u);
+                        }
+                        if let Some((lo, hi)) = &d.limits {
+                            let (lo_v, hi_v) = (number_value(lo, &mut self.diags), number_value(hi, &mut self.diags));
+                            if d.value.is_some() && (value < lo_v || value > hi_v) {
+                                self.err(Diagnostic::error(
+                                    format!("`{}` = {value} lies outside its limits <{lo_v}, {hi_v}>", d.name.name),
+                                    d.name.span.to(hi.span),
+                                    "value out of range",
+                                ).with_hint("change the value or the limits"));
+                            }
+                        }
+                        if matches!(self.names.get(&d.name.name), Some((Name::Builtin(_) | Name::Ion(..), _))) {
+                            continue;
+                        }
+                        if is_constant {
+                            self.declare(&d.name, Name::Constant(value));
+                        } else {
+                            let idx = self.m.params.len() as u32;
+                            self.declare(&d.name, Name::Param(idx));
+                            self.m.params.push(ir::Param {
+                                name: d.name.name.clone(),
+                                default: value,
+                                unit: d.unit.as_ref().map(|u| u.text.clone()),
+                                span: d.name.span,
+                            });
+                        }
+                    }
+                }
+                Item::State(decls) => {
+                    for d in decls {
+                        has_mechanism_blocks = true;
+                        self.reject_array(d);
+                        if let Some(u) = d.unit.as_ref().and_then(|u| self.unit(u)) {
+                            self.declared_units.insert(d.name.name.clone(), u);
+                        }
+                        let idx = self.m.states.len() as u32;
+                        self.declare(&d.name, Name::State(idx));
+                        self.m.states.push(ir::StateVar {
+                            name: d.name.name.clone(),
+                            unit: d.unit.as_ref().map(|u| u.text.clone()),
+                            span: d.name.span,
+                        });
+                    }
+                }
+                Item::Assigned(decls) => {
+                    for d in decls {
+                        self.reject_array(d);
+                        if let Some(u) = d.unit.as_ref().and_then(|u| self.unit(u)) {
+                            self.declared_units.insert(d.name.name.clone(), u);
+                        }
+                        self.declare(&d.name, Name::Assigned);
+                    }
+                }
+                Item::Function(c) => {
+                    has_mechanism_blocks = true;
+                    self.add_callable(c, true);
+                }
+                Item::Procedure(c) => {
+                    has_mechanism_blocks = true;
+                    self.add_callable(c, false);
+                }
+                Item::Verbatim(span) => self.err(
+                    Diagnostic::error("VERBATIM C code is not supported", *span, "hhc cannot run embedded C")
+                        .with_hint("express the computation in .chan statements"),
+                ),
+                Item::NetReceive { span, .. } => self.err(
+                    Diagnostic::error("NET_RECEIVE is not supported yet", *span, "synaptic events come in a later release")
+                        .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
+                ),
+                Item::FunctionTable { span, .. } => self.err(
+                    Diagnostic::error("FUNCTION_TABLE is not supported", *span, "tables filled from hoc are not available")
+                        .with_hint("write the function as a FUNCTION"),
+                ),
+                Item::Initial(_) | Item::Breakpoint(_) | Item::Derivative { .. } | Item::Kinetic { .. } => has_mechanism_blocks = true,
+                _ => {}
+            }
+        }
+        if !neuron_seen && has_mechanism_blocks {
+            self.err(
+                Diagnostic::error("mechanism has no NEURON block", Span::new(0, 0), "expected a NEURON block")
+                    .with_hint("add `NEURON { SUFFIX name }` to name the mechanism"),
+            );
+        }
+        for ion in &self.m.ions {
+            for (field, prefix) in [(IonField::I, "i")] {
+                if ion.writes.contains(&field) {
+                    let name = format!("{prefix}{}", ion.name);
+                    self.declared_units.entry(name).or_insert_with(|| self.units.parse("mA/cm2").unwrap_or(Unit::ONE));
+                }
+            }
+        }
+    }
+
+    fn reject_array(&mut self, d: &ast::VarDecl) {
+        if let Some(span) = d.array {
+            self.err(Diagnostic::error(format!("array variable `{}` is not supported", d.name.name), span, "array size here").with_hint("declare one scalar per element"));
+        }
+    }
+
+    fn add_callable(&mut self, c: &'a ast::Callable, is_function: bool) {
+        let name = &c.name.name;
+        if self.functions.contains_key(name) || self.procedures.contains_key(name) || BUILTIN_FNS.iter().any(|(b, _)| b == name) {
+            self.err(Diagnostic::error(format!("`{name}` is defined twice"), c.name.span, "redefined here").with_hint("rename one of them"));
+            return;
+        }
+        if let Some(u) = c.unit.as_ref().and_then(|u| self.unit(u)) {
+            self.declared_units.insert(name.clone(), u);
+        }
+        if is_function {
+            self.functions.insert(name.clone(), c);
+        } else {
+            self.procedures.insert(name.clone(), c);
+        }
+    }
+
+    fn collect_neuron(&mut self, stmts: &[NeuronStmt], span: Span) {
+        let mut suffix = None;
+        let mut range_names = vec![];
+        for s in stmts {
+            match s {
+                NeuronStmt::Suffix(id) => {
+                    if suffix.is_some() {
+                        self.err(Diagnostic::error("more than one SUFFIX", id.span, "second SUFFIX").with_hint("a file holds one mechanism"));
+                    }
+                    suffix = Some(id.clone());
+                }
+                NeuronStmt::PointProcess(id) => self.err(
+                    Diagnostic::error("POINT_PROCESS mechanisms are not supported yet", id.span, "point process")
+                        .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
+                ),
+                NeuronStmt::UseIon { ion, read, write, valence } => self.collect_useion(ion, read, write, valence.as_ref()),
+                NeuronStmt::NonspecificCurrent(ids) | NeuronStmt::ElectrodeCurrent(ids) => {
+                    for id in ids {
+                        self.declare(id, Name::Assigned);
+                        self.m.currents.push(ir::Current { ion: None, name: id.name.clone(), value: ExprId(0), conductance: None });
+                    }
+                }
+                NeuronStmt::Range(ids) | NeuronStmt::Global(ids) => range_names.extend(ids.iter().cloned()),
+                NeuronStmt::Pointer(ids) => {
+                    if let Some(id) = ids.first() {
+                        self.err(Diagnostic::error("POINTER variables are not supported", id.span, "pointer").with_hint("pass the value as a PARAMETER"));
+                    }
+                }
+                NeuronStmt::Threadsafe => {}
+            }
+        }
+        match suffix {
+            Some(s) => self.m.name = s.name,
+            None => self.err(
+                Diagnostic::error("NEURON block without SUFFIX", Span::new(span.start as usize, span.start as usize + 6), "this block names no mechanism")
+                    .with_hint("add `SUFFIX name`; model files find mechanisms by SUFFIX"),
+            ),
+        }
+        self.pending_range = range_names;
+    }
+
+    fn collect_useion(&mut self, ion: &ast::Ident, read: &[ast::Ident], write: &[ast::Ident], valence: Option<&ast::Number>) {
+        if self.m.ion_index(&ion.name).is_some() {
+            self.err(Diagnostic::error(format!("ion `{}` is used twice", ion.name), ion.span, "second USEION").with_hint("merge the READ and WRITE lists into one USEION"));
+            return;
+        }
+        let idx = self.m.ions.len() as u32;
+        let n = &ion.name;
+        let field_of = |word: &str| -> Option<IonField> {
+            if word == format!("e{n}") {
+                Some(IonField::E)
+            } else if word == format!("i{n}") {
+                Some(IonField::I)
+            } else if word == format!("{n}i") {
+                Some(IonField::Ci)
+            } else if word == format!("{n}o") {
+                Some(IonField::Co)
+            } else {
+                None
+            }
+        };
+        let mut use_ = IonUse { name: n.clone(), valence: None, reads: vec![], writes: vec![] };
+        for (list, is_write) in [(read, false), (write, true)] {
+            for id in list {
+                match field_of(&id.name) {
+                    Some(f) => {
+                        if is_write {
+                            if f != IonField::I {
+                                self.err(
+                                    Diagnostic::error(format!("writing `{}` is not supported yet", id.name), id.span, "only ion currents can be written for now")
+                                        .with_hint("concentration pools arrive with the channel library"),
+                                );
+                            }
+                            use_.writes.push(f);
+                            self.m.currents.push(ir::Current { ion: Some(idx), name: id.name.clone(), value: ExprId(0), conductance: None });
+                        } else {
+                            use_.reads.push(f);
+                        }
+                        self.names.insert(id.name.clone(), (Name::Ion(idx, f), id.span));
+                        let unit = match f {
+                            IonField::E => "mV",
+                            IonField::I => "mA/cm2",
+                            IonField::Ci | IonField::Co => "mM",
+                        };
+                        if let Ok(u) = self.units.parse(unit) {
+                            self.declared_units.insert(id.name.clone(), u);
+                        }
+                    }
+                    None => self.err(
+                        Diagnostic::error(format!("USEION {n} cannot {} `{}`", if is_write { "WRITE" } else { "READ" }, id.name), id.span, "not a variable of this ion")
+                            .with_hint(format!("the variables of ion {n} are e{n}, i{n}, {n}i and {n}o")),
+                    ),
+                }
+            }
+        }
+        if let Some(v) = valence {
+            let x = number_value(v, &mut self.diags);
+            use_.valence = Some(if v.negative { -(x as i32) } else { x as i32 });
+        }
+        self.m.ions.push(use_);
+    }
+}
+
+// The RANGE list is checked after every declaration is known.
+impl Lowerer<'_> {
+    fn check_range_names(&mut self) {
+        for id in std::mem::take(&mut self.pending_range) {
+            if !self.names.contains_key(&id.name) {
+                let hint = match closest(&id.name, self.names.keys().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "declare it in PARAMETER or ASSIGNED".into(),
+                };
+                self.err(Diagnostic::error(format!("RANGE variable `{}` is not declared", id.name), id.span, "undeclared").with_hint(hint));
+            }
+        }
+    }
+}
+
+type Env = HashMap<String, Val>;
+
+impl<'a> Lowerer<'a> {
+    fn lower_blocks(&mut self) {
+        self.check_range_names();
+        let file = self.file;
+        // The derivative blocks, keyed by name, for SOLVE.
+        let mut derivative_blocks: HashMap<&str, &Block> = HashMap::new();
+        let mut kinetic_blocks: HashMap<&str, Span> = HashMap::new();
+        for item in &file.items {
+            match item {
+                Item::Derivative { name, body } => {
+                    derivative_blocks.insert(&name.name, body);
+                }
+                Item::Kinetic { name, .. } => {
+                    kinetic_blocks.insert(&name.name, name.span);
+                }
+                Item::Algebraic { keyword, .. } => self.err(
+                    Diagnostic::error("LINEAR and NONLINEAR blocks are not supported", keyword.span, "algebraic block").with_hint("write the solution explicitly"),
+                ),
+                _ => {}
+            }
+        }
+        // INITIAL
+        let state_count = self.m.states.len();
+        let mut env = Env::new();
+        for item in &file.items {
+            if let Item::Initial(body) = item {
+                self.kind = BlockKind::Initial;
+                self.exec_block(body, &mut env);
+            }
+        }
+        let zero = self.m.exprs.lit(0.0);
+        self.m.init = (0..state_count)
+            .map(|i| env.get(&self.m.states[i].name).map_or(zero, |v| v.0))
+            .collect();
+        // BREAKPOINT
+        let mut env = Env::new();
+        let mut solved = None;
+        for item in &file.items {
+            if let Item::Breakpoint(body) = item {
+                self.kind = BlockKind::Breakpoint;
+                for stmt in &body.stmts {
+                    if let StmtKind::Solve { block, method } = &stmt.kind {
+                        solved = Some((block.clone(), method.clone()));
+                    }
+                }
+                self.exec_block(body, &mut env);
+                // Currents
+                for i in 0..self.m.currents.len() {
+                    let name = self.m.currents[i].name.clone();
+                    match env.get(&name) {
+                        Some(&(value, _)) => {
+                            let declared = self.declared_units.get(&name).copied();
+                            let factor = declared.and_then(|d| self.units.parse("uA/cm2").ok().map(|u| d.factor_to(&u))).unwrap_or(1000.0);
+                            let mut b = Builder::new(&mut self.m.exprs);
+                            let f = b.lit(factor);
+                            self.m.currents[i].value = b.mul(f, value);
+                        }
+                        None => self.err(
+                            Diagnostic::error(format!("current `{name}` is never assigned in BREAKPOINT"), body.span, "BREAKPOINT does not assign it")
+                                .with_hint(format!("add `{name} = …` to BREAKPOINT")),
+                        ),
+                    }
+                }
+            }
+        }
+        if !file.items.iter().any(|i| matches!(i, Item::Breakpoint(_))) {
+            for c in &self.m.currents {
+                let _ = c;
+            }
+            if !self.m.currents.is_empty() {
+                self.err(Diagnostic::error("mechanism writes currents but has no BREAKPOINT block", Span::new(0, 0), "no BREAKPOINT").with_hint("add a BREAKPOINT block that assigns the currents"));
+            }
+        }
+        // SOLVE target
+        if let Some((block, method)) = solved {
+            if let Some(span) = kinetic_blocks.get(block.name.as_str()) {
+                self.err(
+                    Diagnostic::error("KINETIC schemes are not supported yet", *span, "kinetic block solved here")
+                        .with_label(block.span, "solved here")
+                        .with_hint("rewrite the scheme as DERIVATIVE equations; a sparse solver comes later"),
+                );
+                return;
+            }
+            let Some(body) = derivative_blocks.get(block.name.as_str()) else {
+                let names: Vec<&str> = derivative_blocks.keys().copied().collect();
+                let hint = match closest(&block.name, names) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "declare it as `DERIVATIVE name { … }`".into(),
+                };
+                self.err(Diagnostic::error(format!("SOLVE names `{}`, which is not a DERIVATIVE block", block.name), block.span, "no such block").with_hint(hint));
+                return;
+            };
+            match method.as_ref().map(|m| m.name.as_str()) {
+                Some("cnexp" | "derivimplicit" | "euler" | "runge") | None => self.m.method = Some(ir::Method::Cnexp),
+                Some(other) => {
+                    let span = method.as_ref().map_or(block.span, |m| m.span);
+                    self.err(
+                        Diagnostic::error(format!("unknown METHOD `{other}`"), span, "not a method hhc knows")
+                            .with_hint("use METHOD cnexp (derivimplicit is accepted and solved exactly when linear)"),
+                    );
+                    return;
+                }
+            }
+            self.kind = BlockKind::Derivative;
+            let mut env = Env::new();
+            self.exec_block(body, &mut env);
+            self.m.derivatives = std::mem::take(&mut self.derivatives);
+        } else if !derivative_blocks.is_empty() && !self.m.states.is_empty() {
+            // A DERIVATIVE block nobody SOLVEs: states would never move. Say so.
+            if let Some(Item::Derivative { name, .. }) = file.items.iter().find(|i| matches!(i, Item::Derivative { .. })) {
+                self.err(
+                    Diagnostic::error(format!("DERIVATIVE `{}` is never solved", name.name), name.span, "not referenced by SOLVE")
+                        .with_hint(format!("add `SOLVE {} METHOD cnexp` to BREAKPOINT", name.name)),
+                );
+            }
+        }
+    }
+
+    fn exec_block(&mut self, block: &Block, env: &mut Env) {
+        for stmt in &block.stmts {
+            self.exec_stmt(stmt, env);
+        }
+    }
+
+    fn exec_stmt(&mut self, stmt: &ast::Stmt, env: &mut Env) {
+        match &stmt.kind {
+            StmtKind::Assign { target, value } => {
+                let v = self.expr(value, env);
+                self.assign(target, v, value.span, env);
+            }
+            StmtKind::Derivative { state, value } => {
+                let f = self.expr(value, env);
+                match self.names.get(&state.name).copied() {
+                    Some((Name::State(i), _)) if self.kind == BlockKind::Derivative => {
+                        let f = self.check_derivative_units(i, f, value.span);
+                        if self.derivatives.iter().any(|(s, _, _)| *s == i) {
+                            self.err(Diagnostic::error(format!("`{}'` is given twice", state.name), state.span, "second equation").with_hint("give each state one equation"));
+                        }
+                        self.derivatives.push((i, f, stmt.span));
+                    }
+                    Some((Name::State(_), _)) => self.err(
+                        Diagnostic::error("derivative equations belong in a DERIVATIVE block", stmt.span, "outside DERIVATIVE").with_hint("move it into the DERIVATIVE block named by SOLVE"),
+                    ),
+                    _ => self.err(
+                        Diagnostic::error(format!("`{}` is not a STATE", state.name), state.span, "derivative of a non-state")
+                            .with_hint(format!("declare `{}` in the STATE block", state.name)),
+                    ),
+                }
+            }
+            StmtKind::If { cond, then, otherwise } => {
+                let c = self.expr(cond, env);
+                let c = self.as_condition(c.0);
+                let mut env_then = env.clone();
+                self.exec_block(then, &mut env_then);
+                let mut env_else = env.clone();
+                if let Some(o) = otherwise {
+                    self.exec_block(o, &mut env_else);
+                }
+                let mut keys: Vec<String> = env_then.keys().chain(env_else.keys()).cloned().collect();
+                keys.sort();
+                keys.dedup();
+                let zero = self.m.exprs.lit(0.0);
+                for k in keys {
+                    let a = env_then.get(&k).copied();
+                    let b = env_else.get(&k).copied();
+                    let unit = a.and_then(|x| x.1).or(b.and_then(|x| x.1));
+                    let (ae, be) = (a.map_or(zero, |x| x.0), b.map_or(zero, |x| x.0));
+                    let merged = Builder { arena: &mut self.m.exprs, span: stmt.span }.select(c, ae, be);
+                    env.insert(k, (merged, unit));
+                }
+            }
+            StmtKind::Call(e) => {
+                if let ExprKind::Call { name, args } = &e.kind {
+                    if let Some(p) = self.procedures.get(&name.name).copied() {
+                        self.call(p, args, name, env, false);
+                    } else {
+                        let _ = self.expr(e, env);
+                    }
+                }
+            }
+            StmtKind::Local(ids) => {
+                let zero = self.m.exprs.lit(0.0);
+                for id in ids {
+                    env.insert(id.name.clone(), (zero, None));
+                }
+            }
+            StmtKind::Solve { block, method } => {
+                if self.kind != BlockKind::Breakpoint {
+                    let what = if method.as_ref().is_some_and(|m| m.name == "sparse") || self.kind == BlockKind::Initial { "SOLVE in INITIAL (steady state) is not supported yet" } else { "SOLVE belongs in BREAKPOINT" };
+                    self.err(Diagnostic::error(what, block.span, "here").with_hint("remove it; INITIAL should set states explicitly"));
+                }
+            }
+            StmtKind::Table { .. } => {} // Accepted; hhc computes the function exactly.
+            StmtKind::Reaction { .. } | StmtKind::Conserve { .. } => self.err(
+                Diagnostic::error("kinetic reactions are not supported yet", stmt.span, "reaction").with_hint("rewrite the scheme as DERIVATIVE equations"),
+            ),
+            StmtKind::UnitsToggle { on } => self.units_on = *on,
+            StmtKind::Verbatim => self.err(Diagnostic::error("VERBATIM C code is not supported", stmt.span, "embedded C").with_hint("express the computation in .chan statements")),
+            StmtKind::Block(b) => self.exec_block(b, env),
+            StmtKind::Error => {}
+        }
+    }
+
+    fn as_condition(&mut self, e: ExprId) -> ExprId {
+        if self.m.exprs.get(e).is_boolean() {
+            e
+        } else {
+            let zero = self.m.exprs.lit(0.0);
+            Builder::new(&mut self.m.exprs).binary(ir::BinaryOp::Ne, e, zero)
+        }
+    }
+
+    fn as_number(&mut self, e: ExprId) -> ExprId {
+        if self.m.exprs.get(e).is_boolean() {
+            let one = self.m.exprs.lit(1.0);
+            let zero = self.m.exprs.lit(0.0);
+            Builder::new(&mut self.m.exprs).select(e, one, zero)
+        } else {
+            e
+        }
+    }
+
+    fn check_derivative_units(&mut self, state: u32, f: Val, span: Span) -> ExprId {
+        let (e, unit) = f;
+        let e = self.as_number(e);
+        let name = self.m.states[state as usize].name.clone();
+        let state_unit = self.declared_units.get(&name).copied().unwrap_or(Unit::ONE);
+        let (Some(u), true) = (unit, self.units_on) else { return e };
+        let Ok(ms) = self.units.parse("ms") else { return e };
+        let want = state_unit.div(ms);
+        if !u.same_dimension(&want) {
+            self.err(
+                Diagnostic::error(format!("`{name}'` needs units of {want}, but the right-hand side is in {u}"), span, format!("this is in {u}"))
+                    .with_hint("rates are per ms; check the units of the terms"),
+            );
+            return e;
+        }
+        self.scaled(e, u.factor_to(&want))
+    }
+
+    fn scaled(&mut self, e: ExprId, factor: f64) -> ExprId {
+        if (factor - 1.0).abs() < 1e-12 {
+            e
+        } else {
+            let mut b = Builder::new(&mut self.m.exprs);
+            let f = b.lit(factor);
+            b.mul(f, e)
+        }
+    }
+
+    fn assign(&mut self, target: &ast::Ident, value: Val, value_span: Span, env: &mut Env) {
+        let (mut e, unit) = value;
+        e = self.as_number(e);
+        let known = self.names.get(&target.name).copied();
+        match known {
+            None if !env.contains_key(&target.name) => {
+                let hint = match closest(&target.name, self.names.keys().map(String::as_str).chain(env.keys().map(String::as_str))) {
+                    Some(c) => format!("did you mean `{c}`? Otherwise declare it in ASSIGNED or as LOCAL"),
+                    None => "declare it in ASSIGNED or as LOCAL".into(),
+                };
+                self.err(Diagnostic::error(format!("assignment to undeclared `{}`", target.name), target.span, "not declared").with_hint(hint));
+                return;
+            }
+            Some((Name::Param(_), _)) | Some((Name::Constant(_), _)) => {
+                self.err(
+                    Diagnostic::error(format!("cannot assign to `{}`, a PARAMETER or CONSTANT", target.name), target.span, "read-only")
+                        .with_hint("declare it in ASSIGNED if it is computed"),
+                );
+                return;
+            }
+            Some((Name::Builtin(_), _)) => {
+                self.err(Diagnostic::error(format!("cannot assign to the built-in `{}`", target.name), target.span, "read-only").with_hint("the simulator owns v, celsius, dt and t"));
+                return;
+            }
+            Some((Name::Ion(_, f), _)) if f != IonField::I => {
+                self.err(Diagnostic::error(format!("cannot assign to `{}`, which this mechanism only READs", target.name), target.span, "read-only").with_hint("add it to WRITE in USEION"));
+                return;
+            }
+            Some((Name::State(_), _)) if self.kind != BlockKind::Initial && !env.contains_key(&target.name) => {
+                self.err(
+                    Diagnostic::error(format!("state `{}` can only be set in INITIAL", target.name), target.span, "assignment to a state")
+                        .with_hint("states change through their DERIVATIVE equations"),
+                );
+                return;
+            }
+            _ => {}
+        }
+        // Units: check and scale against the declared unit.
+        if let (Some(declared), Some(u), true) = (self.declared_units.get(&target.name).copied(), unit, self.units_on) {
+            if !declared.same_dimension(&u) {
+                self.err(
+                    Diagnostic::error(format!("cannot assign {u} to `{}`, declared in {declared}", target.name), value_span, format!("this is in {u}"))
+                        .with_label(target.span, format!("declared in {declared}"))
+                        .with_hint("check the units of the terms, or use UNITSOFF"),
+                );
+            } else {
+                e = self.scaled(e, u.factor_to(&declared));
+            }
+        }
+        let unit = self.declared_units.get(&target.name).copied().or(unit);
+        env.insert(target.name.clone(), (e, unit));
+    }
+
+    fn read_name(&mut self, name: &str, span: Span, env: &Env) -> Val {
+        if let Some(v) = env.get(name) {
+            return *v;
+        }
+        let unit = self.declared_units.get(name).copied();
+        match self.names.get(name).copied() {
+            Some((Name::Param(i), _)) => (self.m.exprs.add(Expr::Var(Var::Param(i)), span), unit),
+            Some((Name::Constant(c), _)) => (self.m.exprs.lit(c), unit),
+            Some((Name::State(i), _)) => {
+                if self.kind == BlockKind::Initial {
+                    (self.m.exprs.lit(0.0), unit)
+                } else {
+                    (self.m.exprs.add(Expr::Var(Var::State(i)), span), unit)
+                }
+            }
+            Some((Name::Ion(i, f), _)) => (self.m.exprs.add(Expr::Var(Var::Ion(i, f)), span), unit),
+            Some((Name::Builtin(b), _)) => (self.m.exprs.add(Expr::Var(Var::Builtin(b)), span), unit),
+            Some((Name::Assigned, _)) => {
+                self.err(
+                    Diagnostic::error(format!("`{name}` is read before it is assigned in this block"), span, "no value yet")
+                        .with_hint(format!("assign `{name}` earlier in the block, or call the PROCEDURE that computes it first")),
+                );
+                (self.m.exprs.lit(0.0), unit)
+            }
+            None => {
+                let candidates: Vec<&str> = self.names.keys().map(String::as_str).chain(env.keys().map(String::as_str)).collect();
+                let hint = match closest(name, candidates) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "declare it in PARAMETER, ASSIGNED or STATE, or as LOCAL".into(),
+                };
+                self.err(Diagnostic::error(format!("undefined name `{name}`"), span, "not declared").with_hint(hint));
+                (self.m.exprs.lit(0.0), None)
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &ast::Expr, env: &mut Env) -> Val {
+        match &e.kind {
+            ExprKind::Number(text) => {
+                let n = ast::Number { text: text.clone(), negative: false, span: e.span };
+                let v = number_value(&n, &mut self.diags);
+                (self.m.exprs.lit(v), None)
+            }
+            ExprKind::Name(n) => self.read_name(n, e.span, env),
+            ExprKind::WithUnit { value, unit } => {
+                let (v, _) = self.expr(value, env);
+                let u = self.unit(unit);
+                (v, u)
+            }
+            ExprKind::Unary { op, operand } => {
+                let (a, u) = self.expr(operand, env);
+                let mut b = Builder { arena: &mut self.m.exprs, span: e.span };
+                match op {
+                    ast::UnaryOp::Neg => {
+                        let a = if b.arena.get(a).is_boolean() { a } else { a };
+                        (b.neg(a), u)
+                    }
+                    ast::UnaryOp::Not => {
+                        let c = self.as_condition(a);
+                        (Builder { arena: &mut self.m.exprs, span: e.span }.unary(ir::UnaryOp::Not, c), None)
+                    }
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let l = self.expr(lhs, env);
+                let r = self.expr(rhs, env);
+                self.binary(*op, l, r, lhs.span, rhs.span, e.span)
+            }
+            ExprKind::Call { name, args } => self.call_expr(name, args, env, e.span),
+            ExprKind::Error => (self.m.exprs.lit(0.0), None),
+        }
+    }
+
+    fn binary(&mut self, op: ast::BinaryOp, l: Val, r: Val, ls: Span, rs: Span, span: Span) -> Val {
+        use ast::BinaryOp as B;
+        let (mut a, ua) = l;
+        let (mut bb, ub) = r;
+        let logic = matches!(op, B::And | B::Or);
+        if logic {
+            a = self.as_condition(a);
+            bb = self.as_condition(bb);
+        } else {
+            a = self.as_number(a);
+            bb = self.as_number(bb);
+        }
+        let additive = matches!(op, B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne);
+        let mut unit = None;
+        if additive {
+            if let (Some(x), Some(y), true) = (ua, ub, self.units_on) {
+                if !x.same_dimension(&y) {
+                    let verb = if matches!(op, B::Add | B::Sub) { if op == B::Add { "add" } else { "subtract" } } else { "compare" };
+                    self.err(
+                        Diagnostic::error(format!("cannot {verb} {x} and {y}"), span, format!("`{}` mixes units", op.symbol()))
+                            .with_label(ls, format!("this is in {x}"))
+                            .with_label(rs, format!("this is in {y}"))
+                            .with_hint("convert one side, or check the declared units"),
+                    );
+                } else {
+                    bb = self.scaled(bb, y.factor_to(&x));
+                }
+            }
+            if matches!(op, B::Add | B::Sub) {
+                unit = ua.or(ub);
+            }
+        } else if matches!(op, B::Mul | B::Div) {
+            unit = match (ua, ub) {
+                (Some(x), Some(y)) => Some(if op == B::Mul { x.mul(y) } else { x.div(y) }),
+                _ => None,
+            };
+        } else if op == B::Pow {
+            let exponent = self.m.exprs.get(bb).as_lit();
+            unit = match (ua, exponent) {
+                (Some(x), Some(n)) if n == n.trunc() && n.abs() < 16.0 => Some(x.powi(n as i32)),
+                (Some(x), _) if x.is_dimensionless() => Some(x),
+                _ => None,
+            };
+        }
+        let irop = match op {
+            B::Add => ir::BinaryOp::Add,
+            B::Sub => ir::BinaryOp::Sub,
+            B::Mul => ir::BinaryOp::Mul,
+            B::Div => ir::BinaryOp::Div,
+            B::Pow => ir::BinaryOp::Pow,
+            B::Lt => ir::BinaryOp::Lt,
+            B::Le => ir::BinaryOp::Le,
+            B::Gt => ir::BinaryOp::Gt,
+            B::Ge => ir::BinaryOp::Ge,
+            B::Eq => ir::BinaryOp::Eq,
+            B::Ne => ir::BinaryOp::Ne,
+            B::And => ir::BinaryOp::And,
+            B::Or => ir::BinaryOp::Or,
+        };
+        (Builder { arena: &mut self.m.exprs, span }.binary(irop, a, bb), unit)
+    }
+
+    fn call_expr(&mut self, name: &ast::Ident, args: &[ast::Expr], env: &mut Env, span: Span) -> Val {
+        if let Some(&(_, arity)) = BUILTIN_FNS.iter().find(|(n, _)| *n == name.name) {
+            if args.len() != arity {
+                self.err(
+                    Diagnostic::error(format!("`{}` takes {arity} argument{}, but {} were given", name.name, if arity == 1 { "" } else { "s" }, args.len()), span, "wrong number of arguments")
+                        .with_hint(format!("call it as {}({})", name.name, vec!["x"; arity].join(", "))),
+                );
+                return (self.m.exprs.lit(0.0), None);
+            }
+            let vals: Vec<Val> = args.iter().map(|a| self.expr(a, env)).collect();
+            let vals: Vec<Val> = vals.into_iter().map(|(e, u)| (self.as_number(e), u)).collect();
+            let transcendental = matches!(name.name.as_str(), "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr");
+            if transcendental && self.units_on {
+                if let Some(u) = vals[0].1.filter(|u| !u.is_dimensionless()) {
+                    self.err(
+                        Diagnostic::error(format!("`{}` needs a dimensionless argument, not {u}", name.name), args[0].span, format!("this is in {u}"))
+                            .with_hint("divide by a quantity in the same unit, e.g. (v - vhalf)/k with k in mV"),
+                    );
+                }
+            }
+            let mut b = Builder { arena: &mut self.m.exprs, span };
+            let un = |op| op;
+            let e = match name.name.as_str() {
+                "exp" => b.unary(un(ir::UnaryOp::Exp), vals[0].0),
+                "expm1" => b.unary(ir::UnaryOp::Expm1, vals[0].0),
+                "log" => b.unary(ir::UnaryOp::Log, vals[0].0),
+                "log10" => b.unary(ir::UnaryOp::Log10, vals[0].0),
+                "sqrt" => b.unary(ir::UnaryOp::Sqrt, vals[0].0),
+                "fabs" => b.unary(ir::UnaryOp::Fabs, vals[0].0),
+                "tanh" => b.unary(ir::UnaryOp::Tanh, vals[0].0),
+                "exprelr" => b.unary(ir::UnaryOp::Exprelr, vals[0].0),
+                "floor" => b.unary(ir::UnaryOp::Floor, vals[0].0),
+                "pow" => b.binary(ir::BinaryOp::Pow, vals[0].0, vals[1].0),
+                "min" | "fmin" => b.binary(ir::BinaryOp::Min, vals[0].0, vals[1].0),
+                _ => b.binary(ir::BinaryOp::Max, vals[0].0, vals[1].0),
+            };
+            let unit = match name.name.as_str() {
+                "fabs" | "min" | "max" | "fmin" | "fmax" | "floor" => vals[0].1,
+                "sqrt" => None,
+                _ => Some(Unit::ONE).filter(|_| false),
+            };
+            return (e, unit);
+        }
+        if let Some(f) = self.functions.get(&name.name).copied() {
+            return self.call(f, args, name, env, true);
+        }
+        if self.procedures.contains_key(&name.name) {
+            self.err(Diagnostic::error(format!("`{}` is a PROCEDURE and returns no value", name.name), name.span, "used as a value").with_hint("call it as a statement, or make it a FUNCTION"));
+            return (self.m.exprs.lit(0.0), None);
+        }
+        let candidates: Vec<&str> = BUILTIN_FNS.iter().map(|(n, _)| *n).chain(self.functions.keys().map(String::as_str)).collect();
+        let hint = match closest(&name.name, candidates) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => "define it with FUNCTION".into(),
+        };
+        self.err(Diagnostic::error(format!("unknown function `{}`", name.name), name.span, "not defined").with_hint(hint));
+        (self.m.exprs.lit(0.0), None)
+    }
+
+    /// Inlines a FUNCTION or PROCEDURE: binds arguments, runs the body, returns the result.
+    fn call(&mut self, c: &'a ast::Callable, args: &[ast::Expr], at: &ast::Ident, env: &mut Env, is_function: bool) -> Val {
+        let zero = self.m.exprs.lit(0.0);
+        if args.len() != c.args.len() {
+            self.err(
+                Diagnostic::error(format!("`{}` takes {} argument{}, but {} were given", c.name.name, c.args.len(), if c.args.len() == 1 { "" } else { "s" }, args.len()), at.span, "wrong number of arguments")
+                    .with_label(c.name.span, "defined here")
+                    .with_hint(format!("call it as {}({})", c.name.name, c.args.iter().map(|a| a.name.name.as_str()).collect::<Vec<_>>().join(", "))),
+            );
+            return (zero, None);
+        }
+        if self.call_stack.contains(&c.name.name) {
+            self.err(
+                Diagnostic::error(format!("recursive call to `{}`", c.name.name), at.span, "calls itself")
+                    .with_label(c.name.span, "defined here")
+                    .with_hint("kernels inline every call, so recursion is not allowed; write it as a loop-free formula"),
+            );
+            return (zero, None);
+        }
+        let values: Vec<Val> = args.iter().map(|a| self.expr(a, env)).collect();
+        // Scope: arguments, locals and the return value shadow outer names for the body's run.
+        let mut shadowed: Vec<(String, Option<Val>)> = Vec::new();
+        for (arg, (mut v, mut u)) in c.args.iter().zip(values) {
+            v = self.as_number(v);
+            if let Some(declared) = arg.unit.as_ref().and_then(|x| self.units.parse(&x.text).ok()) {
+                if let (Some(actual), true) = (u, self.units_on) {
+                    if declared.same_dimension(&actual) {
+                        v = self.scaled(v, actual.factor_to(&declared));
+                    }
+                }
+                u = Some(declared);
+            }
+            shadowed.push((arg.name.name.clone(), env.insert(arg.name.name.clone(), (v, u))));
+        }
+        let ret_unit = self.declared_units.get(&c.name.name).copied();
+        if is_function {
+            shadowed.push((c.name.name.clone(), env.insert(c.name.name.clone(), (zero, ret_unit))));
+        }
+        let saved_names = self.names.clone();
+        for a in &c.args {
+            self.names.remove(&a.name.name);
+        }
+        self.call_stack.push(c.name.name.clone());
+        let saved_units = self.units_on;
+        let mut locals = Vec::new();
+        collect_locals(&c.body, &mut locals);
+        for l in &locals {
+            shadowed.push((l.clone(), env.get(l).copied()));
+        }
+        self.exec_block(&c.body, env);
+        self.units_on = saved_units;
+        self.call_stack.pop();
+        self.names = saved_names;
+        let result = if is_function { env.get(&c.name.name).copied().unwrap_or((zero, None)) } else { (zero, None) };
+        for (name, old) in shadowed.into_iter().rev() {
+            match old {
+                Some(v) => env.insert(name, v),
+                None => env.remove(&name),
+            };
+        }
+        (result.0, ret_unit.or(result.1))
+    }
+}
+
+fn collect_locals(b: &Block, out: &mut Vec<String>) {
+    for s in &b.stmts {
+        match &s.kind {
+            StmtKind::Local(ids) => out.extend(ids.iter().map(|i| i.name.clone())),
+            StmtKind::If { then, otherwise, .. } => {
+                collect_locals(then, out);
+                if let Some(o) = otherwise {
+                    collect_locals(o, out);
+                }
+            }
+            StmtKind::Block(b) => collect_locals(b, out),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The CPU backend: the Cranelift kernel, run over chunks of cells by rayon.
+
+use super::{Backend, BackendError, Population, Slots};
+use hhc_compiler::backend::jit::CompiledStep;
+use hhc_compiler::passes::mathlib::Precision;
+use rayon::prelude::*;
+
+pub struct Cpu {
+    kernel: CompiledStep,
+    pool: rayon::ThreadPool,
+    threads: usize,
+}
+
+/// Cells per rayon task: small enough to balance, large enough to amortise dispatch.
+const CHUNK: usize = 512;
+
+impl Cpu {
+    pub fn new(kernel: CompiledStep, threads: usize) -> Result<Self, BackendError> {
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| BackendError(e.to_string()))?;
+        Ok(Cpu { kernel, pool, threads })
+    }
+}
+
+/// Raw array bases shared by the tasks of one call; each task touches only its own cells.
+#[derive(Clone, Copy)]
+struct Bases {
+    slots: *const *mut u8,
+    spikes: *mut u64,
+    bad: *mut i32,
+}
+// SAFETY: tasks write disjoint cell ranges of these arrays, and the call outlives the tasks.
+unsafe impl Send for Bases {}
+unsafe impl Sync for Bases {}
+
+impl Backend for Cpu {
+    fn describe(&self) -> String {
+        let p = match self.kernel.precision() {
+            Precision::F64 => "f64",
+            Precision::F32 => "f32",
+        };
+        format!("cpu (cranelift, {p}, {} thread{})", self.threads, if self.threads == 1 { "" } else { "s" })
+    }
+
+    fn step(&mut self, pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<(), BackendError> {
+        let mut pointers: Vec<*mut u8> = match &mut pop.slots {
+            Slots::F64(s) => s.iter_mut().map(|a| a.as_mut_ptr().cast()).collect(),
+            Slots::F32(s) => s.iter_mut().map(|a| a.as_mut_ptr().cast()).collect(),
+        };
+        let bases = Bases { slots: pointers.as_mut_ptr().cast_const(), spikes: pop.spikes.as_mut_ptr(), bad: pop.bad.as_mut_ptr() };
+        let chunks: Vec<(usize, usize)> = ranges
+            .iter()
+            .flat_map(|&(lo, hi)| (lo..hi).step_by(CHUNK).map(move |a| (a, (a + CHUNK).min(hi))))
+            .collect();
+        let kernel = &self.kernel;
+        let run = |&(lo, hi): &(usize, usize)| {
+            let b = bases;
+            // SAFETY: `pointers` holds one live array of `pop.n` elements per slot; the chunks are
+            // disjoint and within `pop.n`; `nsteps ≤ 64` by the loop's contract.
+            unsafe { kernel.call(b.slots, lo as u64, hi as u64, t0, nsteps, b.spikes, b.bad) }
+        };
+        if self.threads == 1 || chunks.len() == 1 {
+            chunks.iter().for_each(run);
+        } else {
+            self.pool.install(|| chunks.par_iter().for_each(run));
+        }
+        drop(pointers);
+        Ok(())
+    }
+}

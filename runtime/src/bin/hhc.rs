@@ -1,0 +1,373 @@
+//! `hhc`: check, compile and run `.chan` models. See SPEC's command line.
+#![allow(clippy::print_stdout)]
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
+use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::{self, FileKind};
+use hhc_runtime::backend::{cpu::Cpu, gpu, Backend};
+use hhc_runtime::load::{self, read_source, Report};
+use hhc_runtime::{plot, record, sim};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "hhc", version, about = "Compile and simulate ion channels written in .chan (NMODL)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check mechanism and model files; exit 0 when all are good.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print or write one stage of the compiler.
+    Compile {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "ir")]
+        emit: Emit,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: Prec,
+    },
+    /// Run a model.
+    Run {
+        model: PathBuf,
+        /// Population size (overrides SIMULATE's count).
+        #[arg(long)]
+        n: Option<u64>,
+        #[arg(long)]
+        tstop: Option<f64>,
+        #[arg(long)]
+        dt: Option<f64>,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendKind,
+        #[arg(long, value_enum, default_value = "f64")]
+        precision: Prec,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Write t and V of the recorded cells.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write every spike as `cell,t_ms`.
+        #[arg(long)]
+        spikes: Option<PathBuf>,
+        /// Plot to PATH.png or PATH.svg.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    Ast,
+    Ir,
+    Clif,
+    Ptx,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Prec {
+    F64,
+    F32,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum BackendKind {
+    Cpu,
+    Gpu,
+}
+
+impl From<Prec> for Precision {
+    fn from(p: Prec) -> Self {
+        match p {
+            Prec::F64 => Precision::F64,
+            Prec::F32 => Precision::F32,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // hhc must never panic at the user: a bug becomes exit 1 with a message.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("internal error in hhc: {info}\nplease report this with the input that caused it");
+    }));
+    match std::panic::catch_unwind(|| dispatch(cli)) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { files } => check(&files),
+        Command::Compile { file, emit, output, precision } => compile(&file, emit, output.as_deref(), precision.into()),
+        Command::Run { model, n, tstop, dt, backend, precision, threads, csv, spikes, plot } => {
+            let opts = RunArgs { n, tstop, dt, backend, precision: precision.into(), threads, csv, spikes, plot };
+            run(&model, &opts)
+        }
+    }
+}
+
+fn check(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        match check_one(f) {
+            Ok(()) => {}
+            Err(report) => {
+                eprint!("{}", report.text);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        println!("ok: {} file{} checked", files.len(), if files.len() == 1 { "" } else { "s" });
+        ExitCode::SUCCESS
+    }
+}
+
+fn check_one(path: &Path) -> Result<(), Report> {
+    let src = read_source(path).map_err(|text| Report { text })?;
+    let (ast, diags) = hhc_compiler::syntax::parse(&src);
+    let name = path.display().to_string();
+    let mut report = Report::default();
+    let Some(ast) = ast.filter(|_| !diags.iter().any(Diagnostic::is_error)) else {
+        report.add(&name, &src, &diags);
+        return Err(report);
+    };
+    match sema::file_kind(&ast) {
+        FileKind::Model => load::load_model(path).map(|_| ()),
+        FileKind::Mechanism => match hhc_compiler::compile_mechanism(&src) {
+            Ok(_) => Ok(()),
+            Err(d) => {
+                report.add(&name, &src, &d);
+                Err(report)
+            }
+        },
+    }
+}
+
+fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision) -> ExitCode {
+    let src = match read_source(path) {
+        Ok(s) => s,
+        Err(t) => {
+            eprint!("{t}");
+            return ExitCode::from(1);
+        }
+    };
+    let name = path.display().to_string();
+    let (ast, diags) = hhc_compiler::syntax::parse(&src);
+    let Some(ast) = ast.filter(|_| !diags.iter().any(Diagnostic::is_error)) else {
+        eprint!("{}", render_to_string(&name, &src, &diags));
+        return ExitCode::from(1);
+    };
+    let text = match (emit, sema::file_kind(&ast)) {
+        (Emit::Ast, _) => format!("{ast:#?}\n"),
+        (Emit::Ir, FileKind::Mechanism) => match hhc_compiler::compile_mechanism(&src) {
+            Ok(m) => hhc_compiler::ir::print::print_mechanism(&m),
+            Err(d) => {
+                eprint!("{}", render_to_string(&name, &src, &d));
+                return ExitCode::from(1);
+            }
+        },
+        (_, FileKind::Model) => {
+            let model = match load::load_model(path) {
+                Ok(m) => m,
+                Err(r) => {
+                    eprint!("{}", r.text);
+                    return ExitCode::from(1);
+                }
+            };
+            let program = hhc_compiler::cell::build(&model);
+            match emit {
+                Emit::Ir => hhc_compiler::ir::print::print_cell_program(&program),
+                Emit::Clif => hhc_compiler::backend::jit::clif_text(&program, precision),
+                Emit::Ptx => hhc_compiler::backend::ptx::emit_program(&program, precision, 80),
+                Emit::Ast => unreachable_text(),
+            }
+        }
+        (Emit::Clif | Emit::Ptx, FileKind::Mechanism) => match hhc_compiler::compile_mechanism(&src) {
+            Ok(m) => {
+                let program = hhc_compiler::cell::single_mechanism_program(&m);
+                if matches!(emit, Emit::Clif) {
+                    hhc_compiler::backend::jit::clif_text(&program, precision)
+                } else {
+                    hhc_compiler::backend::ptx::emit_program(&program, precision, 80)
+                }
+            }
+            Err(d) => {
+                eprint!("{}", render_to_string(&name, &src, &d));
+                return ExitCode::from(1);
+            }
+        },
+    };
+    match output {
+        Some(o) => {
+            if let Err(e) = std::fs::write(o, text) {
+                eprintln!("error: cannot write {}: {e}", o.display());
+                return ExitCode::from(1);
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::SUCCESS
+}
+
+fn unreachable_text() -> String {
+    String::new()
+}
+
+struct RunArgs {
+    n: Option<u64>,
+    tstop: Option<f64>,
+    dt: Option<f64>,
+    backend: BackendKind,
+    precision: Precision,
+    threads: Option<usize>,
+    csv: Option<PathBuf>,
+    spikes: Option<PathBuf>,
+    plot: Option<PathBuf>,
+}
+
+fn run(path: &Path, a: &RunArgs) -> ExitCode {
+    let started = Instant::now();
+    let mut model = match load::load_model(path) {
+        Ok(m) => m,
+        Err(r) => {
+            eprint!("{}", r.text);
+            return ExitCode::from(1);
+        }
+    };
+    for (flag, v) in [("--tstop", a.tstop), ("--dt", a.dt)] {
+        if let Some(x) = v {
+            if !(x > 0.0 && x.is_finite()) {
+                eprintln!("error: {flag} must be a positive number of ms, not {x}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(n) = a.n {
+        if n == 0 {
+            eprintln!("error: --n must be at least 1");
+            return ExitCode::from(2);
+        }
+        model.count = n;
+    }
+    if let Some(x) = a.tstop {
+        model.tstop = x;
+    }
+    if let Some(x) = a.dt {
+        model.dt = x;
+    }
+    if a.backend == BackendKind::Gpu {
+        if let Some(reason) = gpu::unavailable_reason() {
+            eprintln!("error: --backend gpu: {reason}");
+            return ExitCode::from(1);
+        }
+        eprintln!("error: --backend gpu: the GPU runtime is not part of this build yet; run with --backend cpu");
+        return ExitCode::from(1);
+    }
+    let n = usize::try_from(model.count).unwrap_or(usize::MAX);
+    let steps = (model.tstop / model.dt).round() as u64;
+    let program = hhc_compiler::cell::build(&model);
+    let kernel = match hhc_compiler::backend::jit::compile(&program, a.precision) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: code generation failed: {}", e.0);
+            return ExitCode::from(1);
+        }
+    };
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
+    let mut backend = match Cpu::new(kernel, threads) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}", e.0);
+            return ExitCode::from(1);
+        }
+    };
+    let compiled = started.elapsed();
+    let record: Vec<usize> = model.record.iter().filter_map(|&c| usize::try_from(c).ok()).filter(|&c| c < n).collect();
+    let opts = sim::RunOptions {
+        n,
+        steps,
+        precision: a.precision,
+        record: record.clone(),
+        keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
+        progress: true,
+    };
+    let t_run = Instant::now();
+    let result = match sim::run(&program, &model, &mut backend, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let run_time = t_run.elapsed().as_secs_f64();
+    let mut recorded: Vec<usize> = record.clone();
+    recorded.sort_unstable();
+    recorded.dedup();
+    if let Some(p) = &a.csv {
+        if let Err(e) = record::write_trace_csv(p, model.dt, &recorded, &result.traces) {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(p) = &a.spikes {
+        if let Err(e) = record::write_spikes_csv(p, model.dt, &result.spikes) {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(p) = &a.plot {
+        let fi = result.stimulus_per_cell.as_ref().map(|stim| {
+            stim.iter().zip(&result.spike_counts).map(|(&s, &c)| (s, f64::from(c) / (model.tstop * 1e-3))).collect()
+        });
+        let data = plot::PlotData {
+            title: &model.cell.name,
+            dt: model.dt,
+            cells: &recorded,
+            traces: &result.traces,
+            spikes: &result.spikes,
+            n,
+            tstop: model.tstop,
+            fi,
+        };
+        if let Err(e) = plot::plot(p, &data) {
+            eprintln!("error: cannot plot to {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    // Summary.
+    println!("model: {} (cell {}, {} mechanism{})", path.display(), model.cell.name, model.cell.inserts.len(), if model.cell.inserts.len() == 1 { "" } else { "s" });
+    println!("backend: {}", backend.describe());
+    println!("cells: {n}, steps: {steps} x dt {} ms = {} ms", model.dt, record::fmt_time(steps as f64 * model.dt));
+    if let Some(&c0) = recorded.first() {
+        let times: Vec<String> = result.spikes.iter().filter(|(c, _)| *c == c0).take(12).map(|&(_, s)| record::fmt_time((s + 1) as f64 * model.dt)).collect();
+        if !times.is_empty() {
+            println!("cell {c0} spike times (ms): {}{}", times.join(", "), if result.spike_counts[c0] > 12 { ", …" } else { "" });
+        }
+    }
+    let rate = n as f64 * steps as f64 / run_time.max(1e-9);
+    println!("wall: {:.3} s (compile {:.3} s, run {:.3} s), {:.3e} compartment-steps/s", started.elapsed().as_secs_f64(), compiled.as_secs_f64(), run_time, rate);
+    if let Some(p) = &a.csv {
+        println!("csv: {}", p.display());
+    }
+    if let Some(p) = &a.spikes {
+        println!("spike list: {}", p.display());
+    }
+    if let Some(p) = &a.plot {
+        println!("plot: {}", p.display());
+    }
+    println!("spikes: {}", result.total_spikes);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,99 @@
+//! Finding and compiling files: model files, and mechanisms by SUFFIX.
+
+use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
+use hhc_compiler::ir::Mechanism;
+use hhc_compiler::sema::model::{lower_model, Model};
+use hhc_compiler::span::Span;
+use std::path::{Path, PathBuf};
+
+include!(concat!(env!("OUT_DIR"), "/stdlib.rs"));
+
+/// Rendered diagnostics of every file involved, ready to print.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub text: String,
+}
+
+impl Report {
+    pub fn add(&mut self, file: &str, src: &str, diags: &[Diagnostic]) {
+        self.text.push_str(&render_to_string(file, src, diags));
+    }
+}
+
+/// Reads a source file. Invalid UTF-8 is a diagnostic pointing at the first bad byte.
+pub fn read_source(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read {}: {e}\n", path.display()))?;
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let d = Diagnostic::error("file is not valid UTF-8", Span::new(at, at + 1), "invalid byte here")
+                .with_hint(".chan files are UTF-8 text; is this a binary file?");
+            Err(render_to_string(&path.display().to_string(), &lossy, &[d]))
+        }
+    }
+}
+
+/// Where a mechanism with this SUFFIX lives: `DIR/NAME.chan` or `DIR/NAME.mod`, else the stdlib.
+pub fn find_mechanism(name: &str, model_dir: &Path) -> Option<(String, String)> {
+    for ext in ["chan", "mod"] {
+        let p: PathBuf = model_dir.join(format!("{name}.{ext}"));
+        if p.is_file() {
+            if let Ok(src) = read_source(&p) {
+                return Some((p.display().to_string(), src));
+            }
+        }
+    }
+    STDLIB.iter().find(|(n, _)| *n == name).map(|(n, src)| (format!("stdlib/{n}.chan"), (*src).to_string()))
+}
+
+/// Parses and lowers a model file; mechanism errors are rendered against their own files.
+pub fn load_model(path: &Path) -> Result<Model, Report> {
+    let mut report = Report::default();
+    let file_name = path.display().to_string();
+    let src = match read_source(path) {
+        Ok(s) => s,
+        Err(text) => return Err(Report { text }),
+    };
+    let (ast, diags) = hhc_compiler::syntax::parse(&src);
+    let ast = match ast {
+        Some(a) if !diags.iter().any(Diagnostic::is_error) => a,
+        _ => {
+            report.add(&file_name, &src, &diags);
+            return Err(report);
+        }
+    };
+    if hhc_compiler::sema::file_kind(&ast) != hhc_compiler::sema::FileKind::Model {
+        let d = Diagnostic::error("this is a mechanism file, not a model", Span::new(0, 0), "no CELL or SIMULATE block")
+            .with_hint("write a model file with CELL and SIMULATE blocks that INSERTs this mechanism");
+        report.add(&file_name, &src, &[d]);
+        return Err(report);
+    }
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut mech_reports = Report::default();
+    let mut resolve = |name: &str| -> Result<Option<Mechanism>, ()> {
+        let Some((mfile, msrc)) = find_mechanism(name, &dir) else { return Ok(None) };
+        match hhc_compiler::compile_mechanism(&msrc) {
+            Ok(m) if m.name == name => Ok(Some(m)),
+            Ok(m) => {
+                let d = Diagnostic::error(format!("file is named `{name}` but its SUFFIX is `{}`", m.name), Span::new(0, 0), "SUFFIX mismatch")
+                    .with_hint("a mechanism file is named after its SUFFIX");
+                mech_reports.add(&mfile, &msrc, &[d]);
+                Err(())
+            }
+            Err(diags) => {
+                mech_reports.add(&mfile, &msrc, &diags);
+                Err(())
+            }
+        }
+    };
+    match lower_model(&ast, &mut resolve) {
+        Ok(m) => Ok(m),
+        Err(diags) => {
+            report.text.push_str(&mech_reports.text);
+            report.add(&file_name, &src, &diags);
+            Err(report)
+        }
+    }
+}

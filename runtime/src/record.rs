@@ -1,0 +1,39 @@
+//! Writing results: the V trace CSV and the spike list.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// `t_ms,V_mV` for the first recorded cell, then one column per further recorded cell.
+pub fn write_trace_csv(path: &Path, dt: f64, cells: &[usize], traces: &[Vec<f64>]) -> std::io::Result<()> {
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    write!(w, "t_ms,V_mV")?;
+    for c in cells.iter().skip(1) {
+        write!(w, ",V_mV_cell{c}")?;
+    }
+    writeln!(w)?;
+    let rows = traces.first().map_or(0, Vec::len);
+    for k in 0..rows {
+        write!(w, "{}", fmt_time(k as f64 * dt))?;
+        for t in traces {
+            write!(w, ",{}", t[k])?;
+        }
+        writeln!(w)?;
+    }
+    w.flush()
+}
+
+/// `cell,t_ms` with the time at the end of the crossing step.
+pub fn write_spikes_csv(path: &Path, dt: f64, spikes: &[(usize, u64)]) -> std::io::Result<()> {
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    writeln!(w, "cell,t_ms")?;
+    for &(c, s) in spikes {
+        writeln!(w, "{c},{}", fmt_time((s + 1) as f64 * dt))?;
+    }
+    w.flush()
+}
+
+/// Times rounded to 1e-9 ms, so k·dt prints as 3.88 rather than 3.8800000000000003.
+pub fn fmt_time(t: f64) -> String {
+    let r = (t * 1e9).round() / 1e9;
+    format!("{r}")
+}

@@ -1,0 +1,203 @@
+//! The stepping loop, written once for every backend.
+
+use crate::backend::{Backend, BackendError, Population, Slots};
+use hhc_compiler::backend::MAX_STEPS_PER_CALL;
+use hhc_compiler::ir::{interp, CellProgram, SlotKind, Var};
+use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::model::{Model, Stimulus};
+
+pub struct RunOptions {
+    pub n: usize,
+    pub steps: u64,
+    pub precision: Precision,
+    /// Cells whose V is recorded every step.
+    pub record: Vec<usize>,
+    /// Keep every spike (cell, step); otherwise only counts.
+    pub keep_spikes: bool,
+    pub progress: bool,
+}
+
+pub struct RunResult {
+    /// `traces[r][k]`: V of recorded cell r after k steps (k = 0 is the initial state).
+    pub traces: Vec<Vec<f64>>,
+    pub spikes: Vec<(usize, u64)>,
+    pub spike_counts: Vec<u32>,
+    pub total_spikes: u64,
+    /// Per-cell swept stimulus, when the model sweeps one.
+    pub stimulus_per_cell: Option<Vec<f64>>,
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    Backend(BackendError),
+    BlowUp { cell: usize, step: u64, t: f64, v: f64, mechanism: String },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Backend(e) => write!(f, "backend error: {}", e.0),
+            RunError::BlowUp { cell, step, t, v, mechanism } => write!(
+                f,
+                "numerical blow-up in cell {cell} at step {step} (t = {t:.4} ms): V = {v} mV; the largest contribution comes from mechanism `{mechanism}`\n  hint: reduce dt, or check the mechanism's rates and units"
+            ),
+        }
+    }
+}
+
+/// Sets every slot to its initial value (the same for every cell but per-cell inputs).
+pub fn initialise(program: &CellProgram, model: &Model, pop: &mut Population) -> Option<Vec<f64>> {
+    for (slot, e) in &program.init {
+        let x = interp::eval(&program.exprs, &[*e], &|_| f64::NAN)[0];
+        pop.slots.fill(*slot as usize, x);
+    }
+    let mut swept = None;
+    for (k, slot) in program.slots.iter().enumerate() {
+        if let SlotKind::PerCell { .. } = slot.kind {
+            let (from, to) = model.stimuli.iter().find_map(|s| match *s {
+                Stimulus::Sweep { from, to } => Some((from, to)),
+                _ => None,
+            })?;
+            let n = pop.n;
+            let values: Vec<f64> = (0..n).map(|i| if n > 1 { from + (to - from) * i as f64 / (n - 1) as f64 } else { from }).collect();
+            for (i, x) in values.iter().enumerate() {
+                pop.slots.set(k, i, *x);
+            }
+            swept = Some(values);
+        }
+    }
+    swept
+}
+
+pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts: &RunOptions) -> Result<RunResult, RunError> {
+    let n = opts.n;
+    let mut pop = Population {
+        n,
+        slots: Slots::new(opts.precision, program.slots.len(), n),
+        spikes: vec![0; n],
+        bad: vec![-1; n],
+    };
+    let stimulus_per_cell = initialise(program, model, &mut pop);
+    let mut record: Vec<usize> = opts.record.iter().copied().filter(|&c| c < n).collect();
+    record.sort_unstable();
+    record.dedup();
+    let mut traces: Vec<Vec<f64>> = record.iter().map(|&c| vec![pop.slots.get(0, c)]).collect();
+    for t in &mut traces {
+        t.reserve(opts.steps as usize);
+    }
+    // The unrecorded cells, as ranges between recorded ones.
+    let mut bulk = Vec::new();
+    let mut start = 0;
+    for &c in &record {
+        if c > start {
+            bulk.push((start, c));
+        }
+        start = c + 1;
+    }
+    if start < n {
+        bulk.push((start, n));
+    }
+    let mut spikes = Vec::new();
+    let mut counts = vec![0u32; n];
+    let mut total = 0u64;
+    let bar = progress_bar(opts);
+    let mut done = 0u64;
+    while done < opts.steps {
+        let k = (opts.steps - done).min(MAX_STEPS_PER_CALL);
+        let t0 = done as f64 * program.dt;
+        // Recorded cells: one step per call, V read after each.
+        let mut recorded_words = vec![0u64; record.len()];
+        let mut recorded_bad = vec![-1i32; record.len()];
+        for j in 0..k {
+            if record.is_empty() {
+                break;
+            }
+            let ranges: Vec<(usize, usize)> = record.iter().map(|&c| (c, c + 1)).collect();
+            backend.step(&mut pop, &ranges, t0 + j as f64 * program.dt, 1).map_err(RunError::Backend)?;
+            backend.sync(&mut pop).map_err(RunError::Backend)?;
+            for (r, &c) in record.iter().enumerate() {
+                traces[r].push(pop.slots.get(0, c));
+                recorded_words[r] |= (pop.spikes[c] & 1) << j;
+                if pop.bad[c] >= 0 && recorded_bad[r] < 0 {
+                    recorded_bad[r] = j as i32;
+                }
+            }
+        }
+        if !bulk.is_empty() {
+            backend.step(&mut pop, &bulk, t0, k).map_err(RunError::Backend)?;
+            backend.sync(&mut pop).map_err(RunError::Backend)?;
+        }
+        for (r, &c) in record.iter().enumerate() {
+            pop.spikes[c] = recorded_words[r];
+            pop.bad[c] = recorded_bad[r];
+        }
+        // Blow-ups first: report the earliest.
+        if let Some((cell, j)) = pop.bad.iter().enumerate().filter(|(_, b)| **b >= 0).map(|(c, b)| (c, *b)).min_by_key(|&(c, b)| (b, c)) {
+            let step = done + j as u64;
+            return Err(RunError::BlowUp {
+                cell,
+                step,
+                t: (step + 1) as f64 * program.dt,
+                v: pop.slots.get(0, cell),
+                mechanism: culprit(program, &pop, cell),
+            });
+        }
+        for (c, word) in pop.spikes.iter().enumerate() {
+            let mut w = *word;
+            while w != 0 {
+                let j = u64::from(w.trailing_zeros());
+                w &= w - 1;
+                total += 1;
+                counts[c] += 1;
+                if opts.keep_spikes {
+                    spikes.push((c, done + j));
+                }
+            }
+        }
+        done += k;
+        if let Some(b) = &bar {
+            b.set_position(done);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    spikes.sort_unstable_by_key(|&(c, s)| (s, c));
+    Ok(RunResult { traces, spikes, spike_counts: counts, total_spikes: total, stimulus_per_cell })
+}
+
+fn progress_bar(opts: &RunOptions) -> Option<indicatif::ProgressBar> {
+    // About 1e8 compartment-steps take a second or more.
+    if !opts.progress || (opts.n as f64) * (opts.steps as f64) < 1e8 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(opts.steps);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({eta} left)") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// The mechanism to blame: one whose state went non-finite, else the largest current.
+fn culprit(program: &CellProgram, pop: &Population, cell: usize) -> String {
+    for (k, slot) in program.slots.iter().enumerate() {
+        if let SlotKind::State { mech, .. } = slot.kind {
+            if !pop.slots.get(k, cell).is_finite() {
+                return program.mechanism_currents.get(mech as usize).map_or("?".into(), |(n, _)| n.clone());
+            }
+        }
+    }
+    let read = |v: Var| match v {
+        Var::Slot(s) => pop.slots.get(s as usize, cell),
+        _ => 0.0,
+    };
+    program
+        .mechanism_currents
+        .iter()
+        .map(|(name, e)| (name, interp::eval(&program.exprs, &[*e], &read)[0]))
+        .max_by(|a, b| {
+            let key = |x: f64| if x.is_finite() { x.abs() } else { f64::INFINITY };
+            key(a.1).total_cmp(&key(b.1))
+        })
+        .map_or("?".into(), |(n, _)| n.clone())
+}
