@@ -1,0 +1,46 @@
+//! Helpers for the end-to-end tests: run a model through the real loader, compiler and runtime.
+
+use hhc_compiler::ir::CellProgram;
+use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::model::Model;
+use hhc_runtime::backend::cpu::Cpu;
+use hhc_runtime::sim::{self, RunOptions, RunResult};
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared/reference` beside the checkout, where the reference traces live.
+pub fn reference_dir() -> PathBuf {
+    repo().join("../shared/reference")
+}
+
+pub fn load(rel: &str) -> Model {
+    match hhc_runtime::load::load_model(&repo().join(rel)) {
+        Ok(m) => m,
+        Err(r) => panic!("{rel} failed to load:\n{}", r.text),
+    }
+}
+
+pub fn run(model: &Model, precision: Precision, threads: usize) -> (CellProgram, RunResult) {
+    let program = hhc_compiler::cell::build(model);
+    let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
+    let mut cpu = Cpu::new(kernel, threads).expect("cpu");
+    let opts = RunOptions {
+        n: model.count as usize,
+        steps: (model.tstop / model.dt).round() as u64,
+        precision,
+        record: model.record.iter().map(|&c| c as usize).collect(),
+        keep_spikes: true,
+        progress: false,
+    };
+    let r = sim::run(&program, model, &mut cpu, &opts).unwrap_or_else(|e| panic!("run failed: {e}"));
+    (program, r)
+}
+
+/// Reads a CSV of numbers with a header line.
+pub fn read_csv(path: &Path) -> Vec<Vec<f64>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().skip(1).map(|l| l.split(',').map(|x| x.trim().parse().unwrap_or(f64::NAN)).collect()).collect()
+}
