@@ -830,6 +830,8 @@ impl<'a> Lowerer<'a> {
                             .with_label(rs, format!("this is in {y}"))
                             .with_hint("convert one side, or check the declared units"),
                     );
+                    // Reported once; the result carries no unit so nothing cascades.
+                    return (Builder { arena: &mut self.m.exprs, span }.binary(ir::BinaryOp::Add, a, bb), None);
                 } else {
                     bb = self.scaled(bb, y.factor_to(&x));
                 }

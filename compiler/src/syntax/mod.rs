@@ -80,7 +80,17 @@ fn lex_error(src: &str, span: Span) -> Diagnostic {
     }
 }
 
+/// The most tokens one file may hold. Real mechanisms have a few thousand; the cap bounds the
+/// depth of the left-leaning trees that long sums build.
+pub const MAX_TOKENS: usize = 500_000;
+
 fn check_nesting(tokens: &[(Token<'_>, SimpleSpan)]) -> Option<Diagnostic> {
+    if let Some((_, s)) = tokens.get(MAX_TOKENS) {
+        return Some(
+            Diagnostic::error(format!("file has more than {MAX_TOKENS} tokens"), Span::new(s.start, s.end), "too long from here on")
+                .with_hint("split the model into smaller mechanisms"),
+        );
+    }
     let mut depth = 0usize;
     for (t, s) in tokens {
         match t {

@@ -99,9 +99,12 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("internal error in hhc: {info}\nplease report this with the input that caused it");
     }));
-    match std::panic::catch_unwind(|| dispatch(cli)) {
-        Ok(code) => code,
-        Err(_) => ExitCode::from(1),
+    // Lowering recurses once per level of an expression; a generous stack (reserved, not
+    // committed) keeps pathological inputs such as 10^5-term sums from overflowing.
+    let worker = std::thread::Builder::new().stack_size(1 << 30).spawn(move || std::panic::catch_unwind(|| dispatch(cli)));
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(Ok(code))) => code,
+        _ => ExitCode::from(1),
     }
 }
 

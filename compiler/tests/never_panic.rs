@@ -1,0 +1,53 @@
+//! The front end never panics: random token soup, random bytes, deep nesting.
+
+use proptest::prelude::*;
+
+const WORDS: &[&str] = &[
+    "NEURON", "SUFFIX", "x", "USEION", "na", "READ", "ena", "WRITE", "ina", "PARAMETER", "STATE", "ASSIGNED",
+    "BREAKPOINT", "SOLVE", "METHOD", "cnexp", "DERIVATIVE", "states", "INITIAL", "FUNCTION", "PROCEDURE", "LOCAL",
+    "if", "else", "{", "}", "(", ")", "=", "'", "+", "-", "*", "/", "^", "<", ">", "<=", "==", "&&", "||", "!", ",",
+    "m", "h", "v", "1", ".5", "1e-3", "(mV)", "(mS/cm2)", "exp", "exprelr", "UNITSOFF", "UNITSON", "TABLE", "FROM",
+    "TO", "WITH", "KINETIC", "~", "<->", "CONSERVE", "CELL", "SIMULATE", "INSERT", "ION", "e", "cell", "dt", "tstop",
+    "stimulus", "sweep", "VERBATIM", "ENDVERBATIM", "COMMENT", "ENDCOMMENT", ":", "\n", "1e999", "[", "]",
+];
+
+fn check(src: &str) {
+    let (_, diags) = hhc_compiler::syntax::parse(src);
+    let _ = hhc_compiler::compile_mechanism(src);
+    let _ = hhc_compiler::diagnostic::render_to_string("fuzz.chan", src, &diags);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn token_soup_never_panics(words in proptest::collection::vec(0..WORDS.len(), 0..80)) {
+        let src: String = words.iter().map(|&i| WORDS[i]).collect::<Vec<_>>().join(" ");
+        check(&src);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(src in "\\PC{0,200}") {
+        check(&src);
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    for open in ["(", "{", "-(", "if ("] {
+        let src = format!("NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1 }}\n", open.repeat(10_000));
+        let (_, diags) = hhc_compiler::syntax::parse(&src);
+        assert!(diags.iter().any(|d| d.is_error()), "{open}");
+    }
+    // Unary minus chains recurse without parentheses.
+    let src = format!("NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1 }}\n", "-".repeat(5_000));
+    let _ = hhc_compiler::compile_mechanism(&src);
+}
+
+#[test]
+fn every_prefix_of_a_real_file_is_handled() {
+    let src = include_str!("../../tests/fixtures/classic_hh.mod");
+    let chars: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
+    for &i in chars.iter().step_by(7) {
+        check(&src[..i]);
+    }
+}
