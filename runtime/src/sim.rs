@@ -15,6 +15,8 @@ pub struct RunOptions {
     /// Keep every spike (cell, step); otherwise only counts.
     pub keep_spikes: bool,
     pub progress: bool,
+    /// Steps per kernel call, 1 to 64 (64: the fused multi-step kernel).
+    pub steps_per_call: u64,
 }
 
 pub struct RunResult {
@@ -74,10 +76,9 @@ pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts
     let mut pop = Population {
         n,
         slots: Slots::new(opts.precision, program.slots.len(), n),
-        spikes: vec![0; n],
-        bad: vec![-1; n],
     };
     let stimulus_per_cell = initialise(program, model, &mut pop);
+    backend.upload(&pop).map_err(RunError::Backend)?;
     let mut record: Vec<usize> = opts.record.iter().copied().filter(|&c| c < n).collect();
     record.sort_unstable();
     record.dedup();
@@ -103,37 +104,45 @@ pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts
     let bar = progress_bar(opts);
     let mut done = 0u64;
     while done < opts.steps {
-        let k = (opts.steps - done).min(MAX_STEPS_PER_CALL);
+        let k = (opts.steps - done).min(opts.steps_per_call.clamp(1, MAX_STEPS_PER_CALL));
         let t0 = done as f64 * program.dt;
         // Recorded cells: one step per call, V read after each.
-        let mut recorded_words = vec![0u64; record.len()];
-        let mut recorded_bad = vec![-1i32; record.len()];
-        for j in 0..k {
-            if record.is_empty() {
-                break;
+        let mut words: Vec<(usize, u64)> = Vec::new();
+        let mut first_bad: Option<(usize, u64)> = None;
+        let note_bad = |fb: &mut Option<(usize, u64)>, c: usize, j: u64| {
+            if fb.is_none_or(|(fc, fj)| (j, c) < (fj, fc)) {
+                *fb = Some((c, j));
             }
+        };
+        if !record.is_empty() {
             let ranges: Vec<(usize, usize)> = record.iter().map(|&c| (c, c + 1)).collect();
-            backend.step(&mut pop, &ranges, t0 + j as f64 * program.dt, 1).map_err(RunError::Backend)?;
-            backend.sync(&mut pop).map_err(RunError::Backend)?;
-            for (r, &c) in record.iter().enumerate() {
-                traces[r].push(pop.slots.get(0, c));
-                recorded_words[r] |= (pop.spikes[c] & 1) << j;
-                if pop.bad[c] >= 0 && recorded_bad[r] < 0 {
-                    recorded_bad[r] = j as i32;
+            let mut recorded_words = vec![0u64; record.len()];
+            for j in 0..k {
+                let rep = backend.step(&mut pop, &ranges, t0 + j as f64 * program.dt, 1).map_err(RunError::Backend)?;
+                backend.read_cells(&mut pop, &record).map_err(RunError::Backend)?;
+                for (r, &c) in record.iter().enumerate() {
+                    traces[r].push(pop.slots.get(0, c));
+                    if rep.words.iter().any(|&(wc, w)| wc == c && w & 1 == 1) {
+                        recorded_words[r] |= 1 << j;
+                    }
+                }
+                if let Some((c, _)) = rep.first_bad {
+                    note_bad(&mut first_bad, c, j);
                 }
             }
+            words.extend(record.iter().zip(&recorded_words).filter(|(_, w)| **w != 0).map(|(&c, &w)| (c, w)));
         }
         if !bulk.is_empty() {
-            backend.step(&mut pop, &bulk, t0, k).map_err(RunError::Backend)?;
-            backend.sync(&mut pop).map_err(RunError::Backend)?;
+            let rep = backend.step(&mut pop, &bulk, t0, k).map_err(RunError::Backend)?;
+            words.extend(rep.words);
+            if let Some((c, j)) = rep.first_bad {
+                note_bad(&mut first_bad, c, u64::from(j));
+            }
         }
-        for (r, &c) in record.iter().enumerate() {
-            pop.spikes[c] = recorded_words[r];
-            pop.bad[c] = recorded_bad[r];
-        }
-        // Blow-ups first: report the earliest.
-        if let Some((cell, j)) = pop.bad.iter().enumerate().filter(|(_, b)| **b >= 0).map(|(c, b)| (c, *b)).min_by_key(|&(c, b)| (b, c)) {
-            let step = done + j as u64;
+        if let Some((cell, j)) = first_bad {
+            let step = done + j;
+            let all: Vec<usize> = (0..n).collect();
+            backend.read_cells(&mut pop, &all).map_err(RunError::Backend)?;
             return Err(RunError::BlowUp {
                 cell,
                 step,
@@ -142,8 +151,8 @@ pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts
                 mechanism: culprit(program, &pop, cell),
             });
         }
-        for (c, word) in pop.spikes.iter().enumerate() {
-            let mut w = *word;
+        for (c, word) in words {
+            let mut w = word;
             while w != 0 {
                 let j = u64::from(w.trailing_zeros());
                 w &= w - 1;

@@ -34,6 +34,7 @@ pub fn run(model: &Model, precision: Precision, threads: usize) -> (CellProgram,
         record: model.record.iter().map(|&c| c as usize).collect(),
         keep_spikes: true,
         progress: false,
+        steps_per_call: 64,
     };
     let r = sim::run(&program, model, &mut cpu, &opts).unwrap_or_else(|e| panic!("run failed: {e}"));
     (program, r)

@@ -1,12 +1,14 @@
 //! The CPU backend: the Cranelift kernel, run over chunks of cells by rayon.
 
-use super::{Backend, BackendError, Population, Slots};
+use super::{Backend, BackendError, Population, Slots, StepReport};
 use hhc_compiler::backend::jit::CompiledStep;
 use hhc_compiler::passes::mathlib::Precision;
 use rayon::prelude::*;
 
 pub struct Cpu {
     kernel: CompiledStep,
+    spikes: Vec<u64>,
+    bad: Vec<i32>,
     pool: rayon::ThreadPool,
     threads: usize,
 }
@@ -18,7 +20,7 @@ impl Cpu {
     pub fn new(kernel: CompiledStep, threads: usize) -> Result<Self, BackendError> {
         let threads = threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| BackendError(e.to_string()))?;
-        Ok(Cpu { kernel, pool, threads })
+        Ok(Cpu { kernel, pool, threads, spikes: Vec::new(), bad: Vec::new() })
     }
 }
 
@@ -42,12 +44,16 @@ impl Backend for Cpu {
         format!("cpu (cranelift, {p}, {} thread{})", self.threads, if self.threads == 1 { "" } else { "s" })
     }
 
-    fn step(&mut self, pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<(), BackendError> {
+    fn step(&mut self, pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<StepReport, BackendError> {
+        if self.spikes.len() != pop.n {
+            self.spikes = vec![0; pop.n];
+            self.bad = vec![-1; pop.n];
+        }
         let mut pointers: Vec<*mut u8> = match &mut pop.slots {
             Slots::F64(s) => s.iter_mut().map(|a| a.as_mut_ptr().cast()).collect(),
             Slots::F32(s) => s.iter_mut().map(|a| a.as_mut_ptr().cast()).collect(),
         };
-        let bases = Bases { slots: pointers.as_mut_ptr().cast_const(), spikes: pop.spikes.as_mut_ptr(), bad: pop.bad.as_mut_ptr() };
+        let bases = Bases { slots: pointers.as_mut_ptr().cast_const(), spikes: self.spikes.as_mut_ptr(), bad: self.bad.as_mut_ptr() };
         let chunks: Vec<(usize, usize)> = ranges
             .iter()
             .flat_map(|&(lo, hi)| (lo..hi).step_by(CHUNK).map(move |a| (a, (a + CHUNK).min(hi))))
@@ -65,6 +71,18 @@ impl Backend for Cpu {
             self.pool.install(|| chunks.par_iter().for_each(run));
         }
         drop(pointers);
-        Ok(())
+        let mut report = StepReport::default();
+        for &(lo, hi) in ranges {
+            for c in lo..hi {
+                if self.spikes[c] != 0 {
+                    report.words.push((c, self.spikes[c]));
+                }
+                let b = self.bad[c];
+                if b >= 0 && report.first_bad.is_none_or(|(fc, fb)| (b as u32, c) < (fb, fc)) {
+                    report.first_bad = Some((c, b as u32));
+                }
+            }
+        }
+        Ok(report)
     }
 }

@@ -42,10 +42,14 @@ impl Slots {
 pub struct Population {
     pub n: usize,
     pub slots: Slots,
-    /// Bit j: the cell spiked in step j of the last call.
-    pub spikes: Vec<u64>,
-    /// First step of the last call with a bad V, or -1.
-    pub bad: Vec<i32>,
+}
+
+/// What one `step` call produced: the non-zero spike words (bit j: a spike in step j of the
+/// call) and the first cell to go bad, with its step within the call.
+#[derive(Debug, Default)]
+pub struct StepReport {
+    pub words: Vec<(usize, u64)>,
+    pub first_bad: Option<(usize, u32)>,
 }
 
 #[derive(Debug)]
@@ -54,11 +58,14 @@ pub struct BackendError(pub String);
 pub trait Backend {
     /// A short description for the summary, e.g. "cpu (cranelift, f64, 2 threads)".
     fn describe(&self) -> String;
-    /// Advances cells in `ranges` by `nsteps ≤ 64` steps from time `t0`, writing their spike
-    /// words and bad-step markers into `pop`.
-    fn step(&mut self, pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<(), BackendError>;
-    /// Makes `pop` current after `step` (a GPU copies back here). The CPU has nothing to do.
-    fn sync(&mut self, _pop: &mut Population) -> Result<(), BackendError> {
+    /// Makes the backend's copy of the population equal to `pop` (a GPU uploads here).
+    fn upload(&mut self, _pop: &Population) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Advances the cells in `ranges` by `nsteps ≤ 64` steps from time `t0`.
+    fn step(&mut self, pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<StepReport, BackendError>;
+    /// Makes `pop`'s slots current for `cells` (a GPU copies them back here).
+    fn read_cells(&mut self, _pop: &mut Population, _cells: &[usize]) -> Result<(), BackendError> {
         Ok(())
     }
 }

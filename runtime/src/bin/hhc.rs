@@ -61,6 +61,12 @@ enum Command {
         /// Plot to PATH.png or PATH.svg.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Record no trace (for timing large populations).
+        #[arg(long)]
+        no_record: bool,
+        /// Steps each kernel call takes with a cell held in registers (1 to 64).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=64))]
+        steps_per_call: u64,
     },
 }
 
@@ -112,8 +118,8 @@ fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { files } => check(&files),
         Command::Compile { file, emit, output, precision } => compile(&file, emit, output.as_deref(), precision.into()),
-        Command::Run { model, n, tstop, dt, backend, precision, threads, csv, spikes, plot } => {
-            let opts = RunArgs { n, tstop, dt, backend, precision: precision.into(), threads, csv, spikes, plot };
+        Command::Run { model, n, tstop, dt, backend, precision, threads, csv, spikes, plot, no_record, steps_per_call } => {
+            let opts = RunArgs { n, tstop, dt, backend, precision: precision.into(), threads, csv, spikes, plot, no_record, steps_per_call };
             run(&model, &opts)
         }
     }
@@ -239,6 +245,8 @@ struct RunArgs {
     csv: Option<PathBuf>,
     spikes: Option<PathBuf>,
     plot: Option<PathBuf>,
+    no_record: bool,
+    steps_per_call: u64,
 }
 
 fn run(path: &Path, a: &RunArgs) -> ExitCode {
@@ -276,28 +284,40 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             eprintln!("error: --backend gpu: {reason}");
             return ExitCode::from(1);
         }
-        eprintln!("error: --backend gpu: the GPU runtime is not part of this build yet; run with --backend cpu");
-        return ExitCode::from(1);
     }
     let n = usize::try_from(model.count).unwrap_or(usize::MAX);
     let steps = (model.tstop / model.dt).round() as u64;
     let program = hhc_compiler::cell::build(&model);
-    let kernel = match hhc_compiler::backend::jit::compile(&program, a.precision) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: code generation failed: {}", e.0);
-            return ExitCode::from(1);
-        }
-    };
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
-    let mut backend = match Cpu::new(kernel, threads) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {}", e.0);
-            return ExitCode::from(1);
+    let mut backend: Box<dyn Backend> = if a.backend == BackendKind::Gpu {
+        let ptx = hhc_compiler::backend::ptx::emit_program(&program, a.precision, 80);
+        match gpu::Gpu::new(&ptx, a.precision) {
+            Ok(g) => Box::new(g),
+            Err(e) => {
+                eprintln!("error: --backend gpu: {}", e.0);
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        let kernel = match hhc_compiler::backend::jit::compile(&program, a.precision) {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("error: code generation failed: {}", e.0);
+                return ExitCode::from(1);
+            }
+        };
+        match Cpu::new(kernel, threads) {
+            Ok(b) => Box::new(b),
+            Err(e) => {
+                eprintln!("error: {}", e.0);
+                return ExitCode::from(1);
+            }
         }
     };
     let compiled = started.elapsed();
+    if a.no_record {
+        model.record.clear();
+    }
     let record: Vec<usize> = model.record.iter().filter_map(|&c| usize::try_from(c).ok()).filter(|&c| c < n).collect();
     let opts = sim::RunOptions {
         n,
@@ -306,9 +326,10 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         record: record.clone(),
         keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
         progress: true,
+        steps_per_call: a.steps_per_call,
     };
     let t_run = Instant::now();
-    let result = match sim::run(&program, &model, &mut backend, &opts) {
+    let result = match sim::run(&program, &model, backend.as_mut(), &opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
