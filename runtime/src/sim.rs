@@ -196,7 +196,16 @@ fn culprit(program: &CellProgram, pop: &Population, cell: usize) -> String {
             }
         }
     }
+    // With V already non-finite every current is NaN; rank them at the initial V instead, which
+    // still shows the mechanism whose state has run away.
+    let v_now = pop.slots.get(0, cell);
+    let v_ref = if v_now.is_finite() {
+        v_now
+    } else {
+        program.init.iter().find(|(s, _)| *s == 0).map_or(-65.0, |(_, e)| interp::eval(&program.exprs, &[*e], &|_| f64::NAN)[0])
+    };
     let read = |v: Var| match v {
+        Var::Slot(0) => v_ref,
         Var::Slot(s) => pop.slots.get(s as usize, cell),
         _ => 0.0,
     };

@@ -1,0 +1,91 @@
+//! PTX: golden files, and assembly by `ptxas` for sm_80 and sm_90 when it is installed
+//! (`.ci/run` installs it from PyPI and sets `HHC_PTXAS`).
+
+use hhc_compiler::passes::mathlib::Precision;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mechanism_sources() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for dir in ["stdlib", "examples"] {
+        let mut files: Vec<_> = std::fs::read_dir(root().join(dir)).expect("dir").filter_map(Result::ok).map(|e| e.path()).collect();
+        files.sort();
+        for p in files {
+            let src = std::fs::read_to_string(&p).expect("read");
+            if src.contains("SUFFIX") {
+                out.push((p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(), src));
+            }
+        }
+    }
+    out
+}
+
+/// The tutorial's fused cell program, built without the runtime's loader.
+fn tutorial_program() -> hhc_compiler::ir::CellProgram {
+    let model_src = std::fs::read_to_string(root().join("examples/hh.chan")).expect("hh.chan");
+    let (file, _) = hhc_compiler::syntax::parse(&model_src);
+    let mut resolve = |name: &str| -> Result<Option<hhc_compiler::ir::Mechanism>, ()> {
+        let src = std::fs::read_to_string(root().join(format!("stdlib/{name}.chan"))).map_err(|_| ())?;
+        hhc_compiler::compile_mechanism(&src).map(Some).map_err(|_| ())
+    };
+    let model = hhc_compiler::sema::model::lower_model(&file.expect("ast"), &mut resolve).expect("model");
+    hhc_compiler::cell::build(&model)
+}
+
+fn all_ptx() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for prec in [Precision::F64, Precision::F32] {
+        let tag = if prec == Precision::F64 { "f64" } else { "f32" };
+        for (name, src) in mechanism_sources() {
+            let m = hhc_compiler::compile_mechanism(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+            let program = hhc_compiler::cell::single_mechanism_program(&m);
+            out.push((format!("{name}_{tag}"), hhc_compiler::backend::ptx::emit_program(&program, prec, 80)));
+        }
+        out.push((format!("hh_tutorial_{tag}"), hhc_compiler::backend::ptx::emit_program(&tutorial_program(), prec, 80)));
+    }
+    out
+}
+
+#[test]
+fn ptx_is_ascii_and_declares_both_kernels() {
+    for (name, ptx) in all_ptx() {
+        assert!(ptx.is_ascii(), "{name}");
+        assert!(ptx.contains(".visible .entry hhc_step("), "{name}");
+        assert!(ptx.contains(".visible .entry hhc_compact("), "{name}");
+    }
+}
+
+#[test]
+fn ptx_golden_tutorial() {
+    let ptx = hhc_compiler::backend::ptx::emit_program(&tutorial_program(), Precision::F32, 80);
+    insta::assert_snapshot!("ptx_hh_tutorial_f32", ptx);
+    let m = hhc_compiler::compile_mechanism(&std::fs::read_to_string(root().join("stdlib/IL.chan")).expect("IL")).expect("IL");
+    let ptx = hhc_compiler::backend::ptx::emit_program(&hhc_compiler::cell::single_mechanism_program(&m), Precision::F64, 80);
+    insta::assert_snapshot!("ptx_IL_f64", ptx);
+}
+
+#[test]
+fn ptxas_assembles_every_kernel_for_sm80_and_sm90() {
+    let Some(ptxas) = std::env::var_os("HHC_PTXAS").map(PathBuf::from).filter(|p| p.exists()) else {
+        eprintln!("skipping: set HHC_PTXAS to a ptxas binary (.ci/run does)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("hhc-ptx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let mut assembled = 0;
+    for (name, ptx) in all_ptx() {
+        for sm in [80, 90] {
+            let path = dir.join(format!("{name}_sm{sm}.ptx"));
+            std::fs::write(&path, ptx.replace(".target sm_80", &format!(".target sm_{sm}"))).expect("write");
+            let out = Command::new(&ptxas).arg(format!("-arch=sm_{sm}")).arg(&path).arg("-o").arg(dir.join(format!("{name}_sm{sm}.cubin"))).output().expect("ptxas runs");
+            assert!(out.status.success(), "ptxas rejected {name} for sm_{sm}:\n{}", String::from_utf8_lossy(&out.stderr));
+            assembled += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(assembled >= 16, "only {assembled} kernels assembled");
+}

@@ -1,0 +1,132 @@
+//! The command-line contract of SPEC: exit codes, outputs, and messages.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn hhc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hhc")).args(args).current_dir(root()).output().expect("hhc runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hhc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("tmp");
+    d.join(name)
+}
+
+#[test]
+fn tutorial_run_prints_eight_spikes_and_writes_files() {
+    let (csv, spikes, png) = (tmp("a.csv"), tmp("b.csv"), tmp("hh.png"));
+    let o = hhc(&["run", "examples/hh.chan", "--csv", csv.to_str().unwrap(), "--spikes", spikes.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().any(|l| l == "spikes: 8"), "{out}");
+    let csv = std::fs::read_to_string(csv).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "t_ms,V_mV");
+    assert_eq!(rows.len(), 10_002, "header + 10001 rows");
+    assert_eq!(rows[1], "0,-69.19375633335684");
+    let spikes = std::fs::read_to_string(spikes).unwrap();
+    let times: Vec<f64> = spikes.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    let want = [3.88, 16.45, 29.94, 43.50, 57.07, 70.63, 84.20, 97.76];
+    assert_eq!(times.len(), 8);
+    for (t, w) in times.iter().zip(want) {
+        assert!((t - w).abs() <= 0.0100001, "spike at {t}, expected {w}");
+    }
+    let png = std::fs::read(png).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+}
+
+#[test]
+fn svg_plots_and_population_overrides() {
+    let svg = tmp("pop.svg");
+    let o = hhc(&["run", "examples/hh.chan", "--n", "50", "--tstop", "20", "--dt", "0.02", "--threads", "2", "--plot", svg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cells: 50, steps: 1000"));
+    assert!(std::fs::read_to_string(svg).unwrap().contains("<svg"));
+}
+
+#[test]
+fn check_exit_codes() {
+    let o = hhc(&["check", "stdlib/Na_HH1952.chan", "stdlib/K_HH1952.chan", "stdlib/IL.chan", "examples/hh.chan", "tests/fixtures/classic_hh.mod"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let bad = tmp("bad.chan");
+    std::fs::write(&bad, "NEURON { SUFFIX x }\nPARAMETER { g = 1 (mS/cm2) }\nBREAKPOINT { q = g + }\n").unwrap();
+    let o = hhc(&["check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("bad.chan:3:"), "{}", text(&o));
+    assert_eq!(hhc(&["check"]).status.code(), Some(2));
+    assert_eq!(hhc(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(hhc(&["run", "examples/hh.chan", "--precision", "f16"]).status.code(), Some(2));
+}
+
+#[test]
+fn binary_garbage_and_missing_files_are_errors() {
+    let garbage = tmp("garbage.chan");
+    std::fs::write(&garbage, [0xffu8, 0xfe, 0x00, 0x13, 0x80, b'(', 0xc3]).unwrap();
+    let o = hhc(&["check", garbage.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("garbage.chan:1:1"), "{}", text(&o));
+    assert_eq!(hhc(&["check", "no/such/file.chan"]).status.code(), Some(1));
+    let deep = tmp("deep.chan");
+    std::fs::write(&deep, format!("NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {} }}\n", "(".repeat(10_000))).unwrap();
+    let o = hhc(&["check", deep.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!text(&o).contains("panicked"));
+}
+
+#[test]
+fn gpu_without_driver_exits_one() {
+    if hhc_runtime::backend::gpu::driver_present() {
+        eprintln!("skipping: this machine has a GPU driver");
+        return;
+    }
+    let o = hhc(&["run", "examples/hh.chan", "--backend", "gpu"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("GPU"), "{}", text(&o));
+    assert!(!text(&o).contains("panicked"));
+}
+
+#[test]
+fn blow_up_names_cell_step_and_mechanism() {
+    let dir = tmp("blow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("runaway.chan"),
+        "NEURON { SUFFIX runaway NONSPECIFIC_CURRENT i }\nPARAMETER { g = 1 (mS/cm2) }\nSTATE { x }\nASSIGNED { v (mV) i (uA/cm2) }\n\
+         INITIAL { x = 1 }\nBREAKPOINT { SOLVE s METHOD cnexp i = -g * x * (v + 100) }\nDERIVATIVE s { x' = x / (1 (ms)) }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("model.chan"), "CELL c { INSERT runaway INSERT IL }\nSIMULATE { cell = c dt = 10 (ms) tstop = 10000 (ms) }\n").unwrap();
+    let o = hhc(&["run", dir.join("model.chan").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("cell 0") && t.contains("step") && t.contains("runaway"), "{t}");
+}
+
+#[test]
+fn compile_emits_every_stage() {
+    for (file, emit, needle) in [
+        ("stdlib/IL.chan", "ast", "Neuron"),
+        ("stdlib/Na_HH1952.chan", "ir", "mechanism Na_HH1952"),
+        ("examples/hh.chan", "ir", "spike :="),
+        ("examples/hh.chan", "clif", "function"),
+        ("examples/hh.chan", "ptx", ".entry hhc_step"),
+        ("stdlib/K_HH1952.chan", "ptx", ".entry hhc_step"),
+    ] {
+        let o = hhc(&["compile", file, "--emit", emit]);
+        assert!(o.status.success(), "{file} {emit}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains(needle), "{file} {emit}");
+    }
+    let out = tmp("k.ptx");
+    let o = hhc(&["compile", "examples/hh.chan", "--emit", "ptx", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(std::fs::read_to_string(out).unwrap().contains("hhc_compact"));
+}
