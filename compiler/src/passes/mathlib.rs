@@ -7,8 +7,11 @@
 //!
 //! * `exp`: Cody–Waite reduction `x = k·ln2 + r`, `|r| ≤ ln2/2`, with ln2 split in a high and a
 //!   low part; Taylor polynomial of degree 13 (f64) or 7 (f32) evaluated by Estrin's scheme with
-//!   fma; `2^k` applied as two exact halves so results down to the subnormal range are right.
-//!   Overflow gives +inf above 709.78 (88.72 in f32); underflow gives 0 below −745.13 (−103.97).
+//!   fma; `2^k` applied by one `ldexp` whose integer is built from bits, so `k` must stay within
+//!   the normal exponent range. Within 2 ulp on [−708.39, 709.43] (f32: [−87.33, 88.37]); +inf
+//!   above (IEEE overflow is at 709.78, so the last 0.35 of the range saturates early); 0 below
+//!   (results under the smallest normal number flush to zero, as under CUDA's and x86's
+//!   flush-to-zero modes). NaN propagates.
 //! * `expm1`: the same reduction, `expm1(x) = 2^k·expm1(r) + (2^k − 1)`, accurate near 0.
 //! * `log`: `x = 2^e·m`, `m ∈ [√½, √2)`, `log m = 2·atanh(s)`, `s = (m−1)/(m+1)`, odd series to s^21.
 //! * `pow(a, b)` = `exp(b·log a)` unless `b` is a small integer literal (then multiplications).
@@ -140,26 +143,19 @@ fn reduce(b: &mut Builder<'_>, x: ExprId, p: Precision) -> Reduced {
     Reduced { k, r }
 }
 
-/// `p·2^k`, applied as `2^⌊k/2⌋ · 2^(k−⌊k/2⌋)` so that each factor is a normal number.
+/// `p·2^k` for `k` in the normal exponent range (the callers clamp), one `ldexp`.
 fn scale(b: &mut Builder<'_>, p: ExprId, k: ExprId) -> ExprId {
-    let half = b.lit(0.5);
-    let kh = b.mul(k, half);
-    let k1 = b.unary(UnaryOp::Floor, kh);
-    let k2 = b.sub(k, k1);
-    let s = b.binary(BinaryOp::Ldexp, p, k1);
-    b.binary(BinaryOp::Ldexp, s, k2)
+    b.binary(BinaryOp::Ldexp, p, k)
 }
 
-fn clamp_domain(b: &mut Builder<'_>, x: ExprId, p: Precision) -> (ExprId, f64, f64) {
-    let (hi, lo) = match p {
-        Precision::F64 => (709.782_712_893_384, -745.133_219_101_941_1),
-        Precision::F32 => (88.722_839, -103.972_08),
-    };
-    // Clamp before reducing so k stays small; the selects below give the exact limits.
-    let hi_l = b.lit(hi + 1.0);
-    let lo_l = b.lit(lo - 1.0);
-    let c = b.binary(BinaryOp::Min, x, hi_l);
-    (b.binary(BinaryOp::Max, c, lo_l), hi, lo)
+/// The overflow and underflow limits of `exp`. Between them `k = round(x·log2 e)` stays within
+/// [−1022, 1023] (f32: [−126, 127]); outside them the selects replace whatever the reduction made
+/// of `x`, so no clamp is needed. NaN fails both comparisons and flows through the arithmetic.
+fn clamp_domain(_b: &mut Builder<'_>, x: ExprId, p: Precision) -> (ExprId, f64, f64) {
+    match p {
+        Precision::F64 => (x, 709.43, -708.39),
+        Precision::F32 => (x, 88.37, -87.33),
+    }
 }
 
 fn exp(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
@@ -175,10 +171,7 @@ fn exp(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
     let inf = b.lit(f64::INFINITY);
     let zero = b.lit(0.0);
     let s = b.select(under, zero, scaled);
-    let s = b.select(over, inf, s);
-    // min/max drop NaN; pass it through explicitly.
-    let is_nan = b.binary(BinaryOp::Ne, x, x);
-    b.select(is_nan, x, s)
+    b.select(over, inf, s)
 }
 
 fn expm1(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
@@ -199,8 +192,11 @@ fn expm1(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
     let over = b.binary(BinaryOp::Gt, x, hi_l);
     let inf = b.lit(f64::INFINITY);
     let s = b.select(over, inf, result);
-    let is_nan = b.binary(BinaryOp::Ne, x, x);
-    b.select(is_nan, x, s)
+    // Below the clamp expm1 is −1 to the last bit.
+    let lo_l = b.lit(-40.0);
+    let under = b.binary(BinaryOp::Lt, x, lo_l);
+    let m1 = b.lit(-1.0);
+    b.select(under, m1, s)
 }
 
 fn log(b: &mut Builder<'_>, x: ExprId) -> ExprId {
@@ -331,18 +327,20 @@ mod tests {
 
     #[test]
     fn exp_within_two_ulp_on_whole_range() {
-        max_ulps(UnaryOp::Exp, f64::exp, sweep(-745.0, 709.7, 200_000));
+        max_ulps(UnaryOp::Exp, f64::exp, sweep(-708.39, 709.43, 200_000));
         max_ulps(UnaryOp::Exp, f64::exp, sweep(-1.0, 1.0, 20_001));
         let (arena, r) = lowered(UnaryOp::Exp);
         let at = |x: f64| interp::eval(&arena, &[r], &|_| x)[0];
         assert_eq!(at(710.0), f64::INFINITY);
+        assert_eq!(at(709.5), f64::INFINITY, "saturates early, as documented");
         assert_eq!(at(-800.0), 0.0);
+        assert_eq!(at(-720.0), 0.0, "subnormal results flush to zero");
         assert!(at(f64::NAN).is_nan());
     }
 
     #[test]
     fn expm1_within_two_ulp_and_exact_near_zero() {
-        max_ulps(UnaryOp::Expm1, f64::exp_m1, sweep(-50.0, 700.0, 100_000));
+        max_ulps(UnaryOp::Expm1, f64::exp_m1, sweep(-50.0, 709.43, 100_000));
         max_ulps(UnaryOp::Expm1, f64::exp_m1, sweep(-1e-3, 1e-3, 10_001));
         max_ulps(UnaryOp::Expm1, f64::exp_m1, [1e-300, -1e-20, 1e-10].into_iter());
     }

@@ -111,11 +111,20 @@ pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
     func.display().to_string()
 }
 
+/// One lane configuration: scalar, or a 128-bit vector of cells.
+#[derive(Clone, Copy)]
+struct Width {
+    /// Float type of a value: F64, F32, F64X2 or F32X4.
+    float: Type,
+    /// Integer type of the same shape, for bit tricks and masks.
+    int: Type,
+    lanes: u8,
+}
+
 struct Translator<'a> {
     fb: FunctionBuilder<'a>,
     p: &'a Prepared,
-    ty: Type,
-    int: Type,
+    scalar: Type,
     ptr: Type,
     values: Vec<Option<Value>>,
     varying: Vec<bool>,
@@ -124,9 +133,9 @@ struct Translator<'a> {
 
 impl<'a> Translator<'a> {
     fn new(fb: FunctionBuilder<'a>, p: &'a Prepared, precision: Precision, ptr: Type, config: TargetFrontendConfig) -> Self {
-        let (ty, int) = match precision {
-            Precision::F64 => (types::F64, types::I64),
-            Precision::F32 => (types::F32, types::I32),
+        let scalar = match precision {
+            Precision::F64 => types::F64,
+            Precision::F32 => types::F32,
         };
         // A node varies when it reads a slot or the time.
         let mut varying = vec![false; p.exprs.len()];
@@ -137,14 +146,31 @@ impl<'a> Translator<'a> {
                 _ => e.children().any(|c| varying[c.index()]),
             };
         }
-        Translator { fb, p, ty, int, ptr, values: vec![None; p.exprs.len()], varying, config }
+        Translator { fb, p, scalar, ptr, values: vec![None; p.exprs.len()], varying, config }
     }
 
-    fn lit(&mut self, x: f64) -> Value {
-        if self.ty == types::F64 {
-            self.fb.ins().f64const(x)
+    fn scalar_width(&self) -> Width {
+        if self.scalar == types::F64 {
+            Width { float: types::F64, int: types::I64, lanes: 1 }
         } else {
-            self.fb.ins().f32const(x as f32)
+            Width { float: types::F32, int: types::I32, lanes: 1 }
+        }
+    }
+
+    fn vector_width(&self) -> Width {
+        if self.scalar == types::F64 {
+            Width { float: types::F64X2, int: types::I64X2, lanes: 2 }
+        } else {
+            Width { float: types::F32X4, int: types::I32X4, lanes: 4 }
+        }
+    }
+
+    fn lit(&mut self, w: Width, x: f64) -> Value {
+        let s = if self.scalar == types::F64 { self.fb.ins().f64const(x) } else { self.fb.ins().f32const(x as f32) };
+        if w.lanes == 1 {
+            s
+        } else {
+            self.fb.ins().splat(w.float, s)
         }
     }
 
@@ -153,98 +179,122 @@ impl<'a> Translator<'a> {
         self.fb.append_block_params_for_function_params(entry);
         self.fb.switch_to_block(entry);
         let params = self.fb.block_params(entry).to_vec();
-        let (slots_ptr, lo, hi, t0, nsteps, spikes, bad) = (params[0], params[1], params[2], params[3], params[4], params[5], params[6]);
+        let args = KernelArgs { slots: params[0], lo: params[1], hi: params[2], t0: params[3], nsteps: params[4], spikes: params[5], bad: params[6] };
+        let mem = MemFlagsData::trusted();
+        let bases: Vec<Value> = (0..self.p.slot_count).map(|k| self.fb.ins().load(self.ptr, mem, args.slots, (k * 8) as i32)).collect();
+        let cell = self.fb.declare_var(types::I64);
+        self.fb.def_var(cell, args.lo);
+        let exit = self.fb.create_block();
+        // Vector loop over whole groups of lanes, then a scalar loop over the rest. Both walk
+        // the same DAG with lane-wise IEEE operations, so every cell gets the same bits.
+        let vw = self.vector_width();
+        let sw = self.scalar_width();
+        let after_vector = self.fb.create_block();
+        self.cell_loop(vw, &args, &bases, cell, after_vector);
+        self.fb.switch_to_block(after_vector);
+        self.cell_loop(sw, &args, &bases, cell, exit);
+        self.fb.switch_to_block(exit);
+        self.fb.ins().return_(&[]);
+        self.fb.seal_all_blocks();
+        self.fb.finalize(self.config);
+    }
+
+    /// Steps cells from `cell` while a whole group of `w.lanes` fits below `hi`, then jumps to `done`.
+    fn cell_loop(&mut self, w: Width, args: &KernelArgs, bases: &[Value], cell: Variable, done: cranelift_codegen::ir::Block) {
+        let mem = MemFlagsData::trusted();
         let roots: Vec<_> = self.p.updates.iter().map(|(_, e)| *e).chain([self.p.spike]).collect();
         let order = self.p.exprs.reachable(&roots);
-        // Hoisted, loop-invariant nodes.
+        // Hoisted, loop-invariant nodes for this width.
+        self.values.iter_mut().for_each(|v| *v = None);
         for &id in &order {
             if !self.varying[id.index()] {
-                let v = self.emit(id, None);
+                let v = self.emit(w, id, None);
                 self.values[id.index()] = Some(v);
             }
         }
-        let mem = MemFlagsData::trusted();
-        let bases: Vec<Value> = (0..self.p.slot_count)
-            .map(|k| self.fb.ins().load(self.ptr, mem, slots_ptr, (k * 8) as i32))
-            .collect();
-        let elem = i64::from(self.ty.bytes());
-        let cell = self.fb.declare_var(types::I64);
+        let lanes = i64::from(w.lanes);
+        let elem = i64::from(self.scalar.bytes());
         let step = self.fb.declare_var(types::I64);
-        let mask = self.fb.declare_var(types::I64);
-        let first_bad = self.fb.declare_var(types::I32);
-        let slot_vars: Vec<Variable> = (0..self.p.slot_count).map(|_| self.fb.declare_var(self.ty)).collect();
-        self.fb.def_var(cell, lo);
+        let masks: Vec<Variable> = (0..lanes).map(|_| self.fb.declare_var(types::I64)).collect();
+        let first_bad: Vec<Variable> = (0..lanes).map(|_| self.fb.declare_var(types::I32)).collect();
+        let slot_vars: Vec<Variable> = (0..self.p.slot_count).map(|_| self.fb.declare_var(w.float)).collect();
 
-        let cell_head = self.fb.create_block();
-        let cell_body = self.fb.create_block();
+        let head = self.fb.create_block();
+        let body = self.fb.create_block();
         let step_head = self.fb.create_block();
         let step_body = self.fb.create_block();
         let cell_end = self.fb.create_block();
-        let exit = self.fb.create_block();
-        self.fb.ins().jump(cell_head, &[]);
+        self.fb.ins().jump(head, &[]);
 
-        self.fb.switch_to_block(cell_head);
+        self.fb.switch_to_block(head);
         let c = self.fb.use_var(cell);
-        let more = self.fb.ins().icmp(IntCC::UnsignedLessThan, c, hi);
-        self.fb.ins().brif(more, cell_body, &[], exit, &[]);
+        let last = self.fb.ins().iadd_imm_s(c, lanes);
+        let more = self.fb.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, args.hi);
+        self.fb.ins().brif(more, body, &[], done, &[]);
 
-        self.fb.switch_to_block(cell_body);
+        self.fb.switch_to_block(body);
         let c = self.fb.use_var(cell);
         let offset = self.fb.ins().imul_imm_s(c, elem);
         let addrs: Vec<Value> = bases.iter().map(|&b| self.fb.ins().iadd(b, offset)).collect();
         for (k, &a) in addrs.iter().enumerate() {
-            let x = self.fb.ins().load(self.ty, mem, a, 0);
+            let x = self.fb.ins().load(w.float, mem, a, 0);
             self.fb.def_var(slot_vars[k], x);
         }
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(step, zero);
-        self.fb.def_var(mask, zero);
         let none = self.fb.ins().iconst(types::I32, -1);
-        self.fb.def_var(first_bad, none);
+        for l in 0..lanes as usize {
+            self.fb.def_var(masks[l], zero);
+            self.fb.def_var(first_bad[l], none);
+        }
         self.fb.ins().jump(step_head, &[]);
 
         self.fb.switch_to_block(step_head);
         let j = self.fb.use_var(step);
-        let more = self.fb.ins().icmp(IntCC::UnsignedLessThan, j, nsteps);
+        let more = self.fb.ins().icmp(IntCC::UnsignedLessThan, j, args.nsteps);
         self.fb.ins().brif(more, step_body, &[], cell_end, &[]);
 
         self.fb.switch_to_block(step_body);
         let j = self.fb.use_var(step);
         let jf = self.fb.ins().fcvt_from_uint(types::F64, j);
         let dt = self.fb.ins().f64const(self.p.dt);
-        let t64 = self.fb.ins().fma(jf, dt, t0);
-        let t = if self.ty == types::F64 { t64 } else { self.fb.ins().fdemote(types::F32, t64) };
+        let t64 = self.fb.ins().fma(jf, dt, args.t0);
+        let t = if self.scalar == types::F64 { t64 } else { self.fb.ins().fdemote(types::F32, t64) };
+        let t = if w.lanes == 1 { t } else { self.fb.ins().splat(w.float, t) };
         let slot_values: Vec<Value> = slot_vars.iter().map(|&v| self.fb.use_var(v)).collect();
         for &id in &order {
             if self.varying[id.index()] {
-                let v = self.emit(id, Some((&slot_values, t)));
+                let v = self.emit(w, id, Some((&slot_values, t)));
                 self.values[id.index()] = Some(v);
             }
         }
         let spike = self.val(self.p.spike);
-        let bit = self.fb.ins().uextend(types::I64, spike);
-        let shifted = self.fb.ins().ishl(bit, j);
-        let m = self.fb.use_var(mask);
-        let m = self.fb.ins().bor(m, shifted);
-        self.fb.def_var(mask, m);
-        // Runaway or NaN V: remember the first step.
-        let v_new = self
-            .p
-            .updates
-            .iter()
-            .find(|(s, _)| *s == 0)
-            .map_or(slot_values[0], |(_, e)| self.val(*e));
+        let v_new = self.p.updates.iter().find(|(s, _)| *s == 0).map_or(slot_values[0], |(_, e)| self.val(*e));
         let av = self.fb.ins().fabs(v_new);
-        let limit = self.lit(RUNAWAY_MV);
+        let limit = self.lit(w, RUNAWAY_MV);
         // `!(|v| <= limit)` is true for NaN as well.
         let fine = self.fb.ins().fcmp(FloatCC::LessThanOrEqual, av, limit);
-        let fb_ = self.fb.use_var(first_bad);
-        let unset = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, fb_, 0);
-        let is_bad = self.fb.ins().icmp_imm_s(IntCC::Equal, fine, 0);
-        let record = self.fb.ins().band(unset, is_bad);
         let j32 = self.fb.ins().ireduce(types::I32, j);
-        let nb = self.fb.ins().select(record, j32, fb_);
-        self.fb.def_var(first_bad, nb);
+        for l in 0..lanes as usize {
+            let (spk, ok) = if w.lanes == 1 {
+                (spike, fine)
+            } else {
+                let s = self.fb.ins().extractlane(spike, l as u8);
+                let f = self.fb.ins().extractlane(fine, l as u8);
+                (self.fb.ins().icmp_imm_s(IntCC::NotEqual, s, 0), self.fb.ins().icmp_imm_s(IntCC::NotEqual, f, 0))
+            };
+            let bit = self.fb.ins().uextend(types::I64, spk);
+            let shifted = self.fb.ins().ishl(bit, j);
+            let m = self.fb.use_var(masks[l]);
+            let m = self.fb.ins().bor(m, shifted);
+            self.fb.def_var(masks[l], m);
+            let fb_ = self.fb.use_var(first_bad[l]);
+            let unset = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, fb_, 0);
+            let is_bad = self.fb.ins().icmp_imm_s(IntCC::Equal, ok, 0);
+            let record = self.fb.ins().band(unset, is_bad);
+            let nb = self.fb.ins().select(record, j32, fb_);
+            self.fb.def_var(first_bad[l], nb);
+        }
         let new_values: Vec<(usize, Value)> = self.p.updates.iter().map(|(s, e)| (*s as usize, self.val(*e))).collect();
         for (s, v) in new_values {
             self.fb.def_var(slot_vars[s], v);
@@ -260,40 +310,39 @@ impl<'a> Translator<'a> {
         }
         let c = self.fb.use_var(cell);
         let off8 = self.fb.ins().ishl_imm_u(c, 3);
-        let sa = self.fb.ins().iadd(spikes, off8);
-        let m = self.fb.use_var(mask);
-        self.fb.ins().store(mem, m, sa, 0);
+        let sa = self.fb.ins().iadd(args.spikes, off8);
         let off4 = self.fb.ins().ishl_imm_u(c, 2);
-        let ba = self.fb.ins().iadd(bad, off4);
-        let b = self.fb.use_var(first_bad);
-        self.fb.ins().store(mem, b, ba, 0);
-        let c1 = self.fb.ins().iadd_imm_s(c, 1);
+        let ba = self.fb.ins().iadd(args.bad, off4);
+        for l in 0..lanes as usize {
+            let m = self.fb.use_var(masks[l]);
+            self.fb.ins().store(mem, m, sa, (8 * l) as i32);
+            let b = self.fb.use_var(first_bad[l]);
+            self.fb.ins().store(mem, b, ba, (4 * l) as i32);
+        }
+        let c1 = self.fb.ins().iadd_imm_s(c, lanes);
         self.fb.def_var(cell, c1);
-        self.fb.ins().jump(cell_head, &[]);
-
-        self.fb.switch_to_block(exit);
-        self.fb.ins().return_(&[]);
-        self.fb.seal_all_blocks();
-        self.fb.finalize(self.config);
+        self.fb.ins().jump(head, &[]);
     }
 
     fn val(&self, id: crate::ir::ExprId) -> Value {
         self.values[id.index()].unwrap_or_else(|| unreachable_value())
     }
 
-    /// One node. Booleans are `i8` values from `fcmp`; numbers are `self.ty`.
-    fn emit(&mut self, id: crate::ir::ExprId, inputs: Option<(&[Value], Value)>) -> Value {
+    /// One node. Scalar booleans are `i8` from `fcmp`; vector booleans are lane masks.
+    fn emit(&mut self, w: Width, id: crate::ir::ExprId, inputs: Option<(&[Value], Value)>) -> Value {
         let e = *self.p.exprs.get(id);
+        let vector = w.lanes > 1;
         match e {
-            Expr::Lit(bits) => self.lit(f64::from_bits(bits)),
-            Expr::Var(Var::Slot(s)) => inputs.map_or_else(|| self.lit(0.0), |(slots, _)| slots[s as usize]),
-            Expr::Var(Var::Builtin(Builtin::T)) => inputs.map_or_else(|| self.lit(0.0), |(_, t)| t),
-            Expr::Var(_) => self.lit(0.0),
+            Expr::Lit(bits) => self.lit(w, f64::from_bits(bits)),
+            Expr::Var(Var::Slot(s)) => inputs.map_or_else(|| self.lit(w, 0.0), |(slots, _)| slots[s as usize]),
+            Expr::Var(Var::Builtin(Builtin::T)) => inputs.map_or_else(|| self.lit(w, 0.0), |(_, t)| t),
+            Expr::Var(_) => self.lit(w, 0.0),
             Expr::Unary(op, a) => {
                 let a = self.val(a);
                 let ins = self.fb.ins();
                 match op {
                     UnaryOp::Neg => ins.fneg(a),
+                    UnaryOp::Not if vector => ins.bnot(a),
                     UnaryOp::Not => ins.icmp_imm_s(IntCC::Equal, a, 0),
                     UnaryOp::Fabs => ins.fabs(a),
                     UnaryOp::Sqrt => ins.sqrt(a),
@@ -305,23 +354,23 @@ impl<'a> Translator<'a> {
             }
             Expr::Binary(op, a, b) => {
                 let (a, b) = (self.val(a), self.val(b));
-                let cmp = |cc| cc;
+                let ins = self.fb.ins();
                 match op {
-                    BinaryOp::Add => self.fb.ins().fadd(a, b),
-                    BinaryOp::Sub => self.fb.ins().fsub(a, b),
-                    BinaryOp::Mul => self.fb.ins().fmul(a, b),
-                    BinaryOp::Div => self.fb.ins().fdiv(a, b),
-                    BinaryOp::Min => self.fb.ins().fmin(a, b),
-                    BinaryOp::Max => self.fb.ins().fmax(a, b),
-                    BinaryOp::Lt => self.fb.ins().fcmp(cmp(FloatCC::LessThan), a, b),
-                    BinaryOp::Le => self.fb.ins().fcmp(FloatCC::LessThanOrEqual, a, b),
-                    BinaryOp::Gt => self.fb.ins().fcmp(FloatCC::GreaterThan, a, b),
-                    BinaryOp::Ge => self.fb.ins().fcmp(FloatCC::GreaterThanOrEqual, a, b),
-                    BinaryOp::Eq => self.fb.ins().fcmp(FloatCC::Equal, a, b),
-                    BinaryOp::Ne => self.fb.ins().fcmp(FloatCC::NotEqual, a, b),
-                    BinaryOp::And => self.fb.ins().band(a, b),
-                    BinaryOp::Or => self.fb.ins().bor(a, b),
-                    BinaryOp::Ldexp => self.ldexp(a, b),
+                    BinaryOp::Add => ins.fadd(a, b),
+                    BinaryOp::Sub => ins.fsub(a, b),
+                    BinaryOp::Mul => ins.fmul(a, b),
+                    BinaryOp::Div => ins.fdiv(a, b),
+                    BinaryOp::Min => ins.fmin(a, b),
+                    BinaryOp::Max => ins.fmax(a, b),
+                    BinaryOp::Lt => ins.fcmp(FloatCC::LessThan, a, b),
+                    BinaryOp::Le => ins.fcmp(FloatCC::LessThanOrEqual, a, b),
+                    BinaryOp::Gt => ins.fcmp(FloatCC::GreaterThan, a, b),
+                    BinaryOp::Ge => ins.fcmp(FloatCC::GreaterThanOrEqual, a, b),
+                    BinaryOp::Eq => ins.fcmp(FloatCC::Equal, a, b),
+                    BinaryOp::Ne => ins.fcmp(FloatCC::NotEqual, a, b),
+                    BinaryOp::And => ins.band(a, b),
+                    BinaryOp::Or => ins.bor(a, b),
+                    BinaryOp::Ldexp => self.ldexp(w, a, b),
                     BinaryOp::Pow => a, // expanded by `prepare`
                 }
             }
@@ -331,21 +380,45 @@ impl<'a> Translator<'a> {
             }
             Expr::Select(c, a, b) => {
                 let (c, a, b) = (self.val(c), self.val(a), self.val(b));
-                self.fb.ins().select(c, a, b)
+                if vector {
+                    let mask = self.fb.ins().bitcast(w.float, MemFlagsData::new(), c);
+                    self.fb.ins().bitselect(mask, a, b)
+                } else {
+                    self.fb.ins().select(c, a, b)
+                }
             }
         }
     }
 
-    /// `x · 2^k` for integer-valued `k` in the normal exponent range, built from bits.
-    fn ldexp(&mut self, x: Value, k: Value) -> Value {
-        let (bias, shift) = if self.ty == types::F64 { (1023, 52) } else { (127, 23) };
-        let ki = self.fb.ins().fcvt_to_sint_sat(self.int, k);
-        let biased = self.fb.ins().iadd_imm_s(ki, bias);
-        let bits = self.fb.ins().ishl_imm_u(biased, shift);
-        let flags = MemFlagsData::new();
-        let scale = self.fb.ins().bitcast(self.ty, flags, bits);
+    /// `x · 2^k` for integer-valued `k` in the normal exponent range. Adding 1.5·2^52 (f32:
+    /// 1.5·2^23) puts `k` in the low bits; adding the bias and shifting builds `2^k`'s bits.
+    fn ldexp(&mut self, w: Width, x: Value, k: Value) -> Value {
+        let (magic, magic_bits, bias, shift): (f64, i64, i64, i64) = if self.scalar == types::F64 {
+            (6_755_399_441_055_744.0, 0x4338_0000_0000_0000, 1023, 52)
+        } else {
+            (12_582_912.0, 0x4B40_0000, 127, 23)
+        };
+        let m = self.lit(w, magic);
+        let t = self.fb.ins().fadd(k, m);
+        let bits = self.fb.ins().bitcast(w.int, MemFlagsData::new(), t);
+        let lane_int = w.int.lane_type();
+        let offset = self.fb.ins().iconst(lane_int, bias.wrapping_sub(magic_bits));
+        let offset = if w.lanes == 1 { offset } else { self.fb.ins().splat(w.int, offset) };
+        let biased = self.fb.ins().iadd(bits, offset);
+        let shifted = self.fb.ins().ishl_imm_u(biased, shift);
+        let scale = self.fb.ins().bitcast(w.float, MemFlagsData::new(), shifted);
         self.fb.ins().fmul(x, scale)
     }
+}
+
+struct KernelArgs {
+    slots: Value,
+    lo: Value,
+    hi: Value,
+    t0: Value,
+    nsteps: Value,
+    spikes: Value,
+    bad: Value,
 }
 
 fn unreachable_value() -> Value {
