@@ -15,7 +15,7 @@ echo "== tutorial: CPU vs GPU =="
 for p in f64 f32; do
     "$BIN" run examples/hh.chan --backend gpu --precision $p --csv "$OUT/gpu_$p.csv" --spikes "$OUT/gpu_spikes_$p.csv" | grep -E "backend|spike times|spikes:"
 done
-"$BIN" run examples/hh.chan --precision f32 --spikes "$OUT/cpu_spikes_f32.csv" | grep -E "spike times"
+"$BIN" run examples/hh.chan --precision f32 --csv "$OUT/cpu_f32.csv" --spikes "$OUT/cpu_spikes_f32.csv" | grep -E "spike times"
 python3 - "$OUT" <<'PY' || echo "(python3 missing: compare by hand)"
 import sys, csv
 out = sys.argv[1]
@@ -25,6 +25,9 @@ def col(path, i):
         return [float(row[i]) for row in r]
 cpu = col(f"{out}/cpu.csv", 1); gpu = col(f"{out}/gpu_f64.csv", 1)
 print(f"f64 rows cpu {len(cpu)} gpu {len(gpu)}; max |V_gpu - V_cpu| = {max(abs(a-b) for a,b in zip(cpu,gpu)):.3e} mV")
+c32 = col(f"{out}/cpu_f32.csv", 1); g32 = col(f"{out}/gpu_f32.csv", 1)
+d = [abs(a-b) for a,b in zip(c32,g32)]
+print(f"f32 (GPU fast math vs CPU f32): max |dV| = {max(d):.3e} mV, before the first spike {max(d[:380]):.3e} mV")
 for p in ["f64", "f32"]:
     a = open(f"{out}/{'cpu_spikes.csv' if p=='f64' else 'cpu_spikes_f32.csv'}").read().split()[1:]
     b = open(f"{out}/gpu_spikes_{p}.csv").read().split()[1:]

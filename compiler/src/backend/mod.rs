@@ -20,7 +20,7 @@ pub mod jit;
 pub mod ptx;
 
 use crate::ir::{CellProgram, ExprArena, ExprId};
-use crate::passes::mathlib::{lower_math, Precision};
+use crate::passes::mathlib::{lower_math_with, MathMode, Precision};
 
 /// The name of the fused step kernel in every backend.
 pub const STEP_KERNEL: &str = "hhc_step";
@@ -42,10 +42,15 @@ pub struct Prepared {
 }
 
 pub fn prepare(p: &CellProgram, precision: Precision) -> Prepared {
+    prepare_with(p, precision, MathMode::Portable)
+}
+
+/// [`prepare`] with a choice of how special functions are provided.
+pub fn prepare_with(p: &CellProgram, precision: Precision, mode: MathMode) -> Prepared {
     let mut exprs = p.exprs.clone();
     let mut roots: Vec<ExprId> = p.updates.iter().map(|(_, e)| *e).collect();
     roots.push(p.spike);
-    let lowered = lower_math(&mut exprs, &roots, precision);
+    let lowered = lower_math_with(&mut exprs, &roots, precision, mode);
     let updates = p.updates.iter().zip(&lowered).map(|((s, _), e)| (*s, *e)).collect();
     Prepared { exprs, updates, spike: lowered[lowered.len() - 1], slot_count: p.slots.len(), dt: p.dt }
 }

@@ -30,8 +30,24 @@ pub enum Precision {
     F32,
 }
 
+/// How special functions are provided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MathMode {
+    /// Everything expanded into portable primitives: ≤ 2 ulp, identical on every backend.
+    Portable,
+    /// `exp` and `log` stay as calls for a target with fast hardware approximations (PTX f32:
+    /// `ex2.approx`, `lg2.approx`); `expm1`, `exprelr`, `pow` and `tanh` are built on them.
+    NativeExpLog,
+}
+
 /// Rewrites every special function reachable from `roots`; returns the new roots.
 pub fn lower_math(arena: &mut ExprArena, roots: &[ExprId], precision: Precision) -> Vec<ExprId> {
+    lower_math_with(arena, roots, precision, MathMode::Portable)
+}
+
+/// [`lower_math`] with a choice of [`MathMode`].
+pub fn lower_math_with(arena: &mut ExprArena, roots: &[ExprId], precision: Precision, mode: MathMode) -> Vec<ExprId> {
+    let native = mode == MathMode::NativeExpLog;
     let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
     for id in arena.reachable(roots) {
         let node = *arena.get(id);
@@ -42,6 +58,17 @@ pub fn lower_math(arena: &mut ExprArena, roots: &[ExprId], precision: Precision)
             Expr::Unary(op, a) => {
                 let a = m(a);
                 match op {
+                    UnaryOp::Exp if native => b.unary(UnaryOp::Exp, a),
+                    UnaryOp::Log if native => b.unary(UnaryOp::Log, a),
+                    UnaryOp::Expm1 if native => native_expm1(&mut b, a),
+                    UnaryOp::Exprelr if native => {
+                        let em1 = native_expm1(&mut b, a);
+                        let q = b.div(a, em1);
+                        let zero = b.lit(0.0);
+                        let is_zero = b.binary(BinaryOp::Eq, a, zero);
+                        let one = b.lit(1.0);
+                        b.select(is_zero, one, q)
+                    }
                     UnaryOp::Exp => exp(&mut b, a, precision),
                     UnaryOp::Expm1 => expm1(&mut b, a, precision),
                     UnaryOp::Exprelr => {
@@ -61,6 +88,12 @@ pub fn lower_math(arena: &mut ExprArena, roots: &[ExprId], precision: Precision)
                     UnaryOp::Tanh => tanh(&mut b, a, precision),
                     _ => b.unary(op, a),
                 }
+            }
+            Expr::Binary(BinaryOp::Pow, x, y) if native => {
+                let (x, y) = (m(x), m(y));
+                let l = b.unary(UnaryOp::Log, x);
+                let p = b.mul(y, l);
+                b.unary(UnaryOp::Exp, p)
             }
             Expr::Binary(BinaryOp::Pow, x, y) => {
                 let (x, y) = (m(x), m(y));
@@ -197,6 +230,22 @@ fn expm1(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
     let under = b.binary(BinaryOp::Lt, x, lo_l);
     let m1 = b.lit(-1.0);
     b.select(under, m1, s)
+}
+
+/// `expm1` on a native `exp`: a degree-6 series where `exp(x) − 1` would cancel (|x| < 0.35;
+/// truncation below 2^-26 relative, f32's half ulp), `exp(x) − 1` elsewhere.
+fn native_expm1(b: &mut Builder<'_>, x: ExprId) -> ExprId {
+    let e = b.unary(UnaryOp::Exp, x);
+    let one = b.lit(1.0);
+    let far = b.sub(e, one);
+    let tail: Vec<f64> = inv_factorials(7)[2..].to_vec();
+    let q = estrin(b, x, &tail);
+    let x2 = b.mul(x, x);
+    let near = b.fma(x2, q, x);
+    let ax = b.unary(UnaryOp::Fabs, x);
+    let cut = b.lit(0.35);
+    let small = b.binary(BinaryOp::Lt, ax, cut);
+    b.select(small, near, far)
 }
 
 fn log(b: &mut Builder<'_>, x: ExprId) -> ExprId {

@@ -14,7 +14,8 @@
 //! A second, fixed kernel, [`COMPACT_KERNEL`], gathers the non-zero spike words and the first
 //! bad step into small buffers, so the host copies back only what happened.
 
-use super::{prepare, MAX_STEPS_PER_CALL, RUNAWAY_MV, STEP_KERNEL};
+use super::{prepare_with, MAX_STEPS_PER_CALL, RUNAWAY_MV, STEP_KERNEL};
+use crate::passes::mathlib::MathMode;
 use crate::ir::{BinaryOp, Builtin, CellProgram, Expr, UnaryOp, Var};
 use crate::passes::mathlib::Precision;
 use std::fmt::Write;
@@ -42,8 +43,16 @@ fn lit(ty: &Ty, x: f64) -> String {
 }
 
 /// PTX for the fused step kernel and the compaction kernel, for `sm_{sm}`.
+///
+/// f64 kernels use the portable math of [`crate::passes::mathlib`] and match the CPU bit for bit.
+/// f32 kernels use the GPU's fast paths, as CUDA's `--use_fast_math` does: `exp` is
+/// `ex2.approx.ftz` on `x·log2 e` split into a rounded product and its fma-exact error (so the
+/// rounding of the product costs nothing: about 2 ulp), `log` is `lg2.approx`, division is
+/// `div.full` (2 ulp). f32 results agree with the CPU's f32 within a few ulp per step.
 pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> String {
-    let p = prepare(program, precision);
+    let fast = precision == Precision::F32;
+    let mode = if fast { MathMode::NativeExpLog } else { MathMode::Portable };
+    let p = prepare_with(program, precision, mode);
     let ty = match precision {
         Precision::F64 => F64,
         Precision::F32 => F32,
@@ -85,6 +94,14 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
                     UnaryOp::Sqrt => format!("sqrt.rn.{f} {r}, {a};"),
                     UnaryOp::Floor => format!("cvt.rmi.{f}.{f} {r}, {a};"),
                     UnaryOp::Round => format!("cvt.rni.{f}.{f} {r}, {a};"),
+                    // f32 fast math: exp(x) = 2^hi · (1 + lo·ln2), hi + lo = x·log2 e exactly; inf·1 stays inf.
+                    UnaryOp::Exp => {
+                        let i = id.0;
+                        format!(
+                            "mul.rn.f32 %y{i}, {a}, 0f3FB8AA3B;\n\tneg.f32 %z{i}, %y{i};\n\tfma.rn.f32 %z{i}, {a}, 0f3FB8AA3B, %z{i};\n\tex2.approx.ftz.f32 %y{i}, %y{i};\n\tfma.rn.f32 %z{i}, %z{i}, 0f3F317218, 0f3F800000;\n\tmul.rn.f32 {r}, %y{i}, %z{i};"
+                        )
+                    }
+                    UnaryOp::Log => format!("lg2.approx.ftz.f32 {r}, {a};\n\tmul.rn.f32 {r}, {r}, 0f3F317218;"),
                     // Expanded by `prepare`.
                     _ => format!("mov.{f} {r}, {a};"),
                 }
@@ -95,9 +112,13 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
                     BinaryOp::Add => format!("add.rn.{f} {r}, {a}, {b};"),
                     BinaryOp::Sub => format!("sub.rn.{f} {r}, {a}, {b};"),
                     BinaryOp::Mul => format!("mul.rn.{f} {r}, {a}, {b};"),
+                    BinaryOp::Div if fast => format!("div.full.f32 {r}, {a}, {b};"),
                     BinaryOp::Div => format!("div.rn.{f} {r}, {a}, {b};"),
-                    BinaryOp::Min => format!("min.{f} {r}, {a}, {b};"),
-                    BinaryOp::Max => format!("max.{f} {r}, {a}, {b};"),
+                    // PTX min/max return the non-NaN operand; the IR's propagate NaN.
+                    BinaryOp::Min | BinaryOp::Max => {
+                        let (i, op) = (id.0, if op == BinaryOp::Min { "min" } else { "max" });
+                        format!("{op}.{f} {r}, {a}, {b};\n\tsetp.nan.{f} %p{i}, {a}, {b};\n\t@%p{i} add.rn.{f} {r}, {a}, {b};")
+                    }
                     BinaryOp::Lt => format!("setp.lt.{f} {r}, {a}, {b};"),
                     BinaryOp::Le => format!("setp.le.{f} {r}, {a}, {b};"),
                     BinaryOp::Gt => format!("setp.gt.{f} {r}, {a}, {b};"),
@@ -129,7 +150,7 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     let _ = writeln!(s, "// ABI: (slots, lo, hi, t0, nsteps <= {MAX_STEPS_PER_CALL}, spikes, bad), as the Cranelift kernel.");
     let _ = writeln!(s, ".version 8.0\n.target sm_{sm}\n.address_size 64\n");
     let _ = writeln!(s, ".visible .entry {STEP_KERNEL}(\n\t.param .u64 p_slots,\n\t.param .u64 p_lo,\n\t.param .u64 p_hi,\n\t.param .f64 p_t0,\n\t.param .u64 p_nsteps,\n\t.param .u64 p_spikes,\n\t.param .u64 p_bad\n)\n{{");
-    let _ = writeln!(s, "\t.reg .{f} %x<{n_nodes}>;\n\t.reg .pred %p<{n_nodes}>;\n\t.reg .{} %k<{n_nodes}>;\n\t.reg .{f} %y<{n_nodes}>;", ty.int);
+    let _ = writeln!(s, "\t.reg .{f} %x<{n_nodes}>;\n\t.reg .pred %p<{n_nodes}>;\n\t.reg .{} %k<{n_nodes}>;\n\t.reg .{f} %y<{n_nodes}>;\n\t.reg .{f} %z<{n_nodes}>;", ty.int);
     let _ = writeln!(s, "\t.reg .{f} %s<{}>;\n\t.reg .{f} %t, %vabs, %vlim;\n\t.reg .u64 %base<{}>, %addr<{}>;", n_slots.max(1), n_slots.max(1), n_slots.max(1));
     let _ = writeln!(s, "\t.reg .u64 %cell, %lo, %hi, %nsteps, %j, %mask, %bit, %tmp, %slots, %spikes, %bad;\n\t.reg .u32 %rtid, %rntid, %rctaid, %j32;\n\t.reg .s32 %firstbad;\n\t.reg .f64 %t0, %jf, %t64;\n\t.reg .pred %more, %spk, %fine, %unset, %record, %p_done;");
     let _ = writeln!(s, "\tld.param.u64 %slots, [p_slots];\n\tld.param.u64 %lo, [p_lo];\n\tld.param.u64 %hi, [p_hi];\n\tld.param.f64 %t0, [p_t0];\n\tld.param.u64 %nsteps, [p_nsteps];\n\tld.param.u64 %spikes, [p_spikes];\n\tld.param.u64 %bad, [p_bad];");
