@@ -43,7 +43,7 @@ echo "== throughput (compartment-steps/s), tutorial cell, 100 ms at dt 0.01 ms u
 printf "%-6s %-10s %-10s %-14s\n" prec cells kernel steps/s
 for p in f32 f64; do
     for n in 100000 1000000 10000000; do
-        tstop=100; [ $n -eq 10000000 ] && tstop=20
+        tstop=100
         for k in 1 64; do
             kind=$([ $k -eq 1 ] && echo per-step || echo fused64)
             rate=$("$BIN" run examples/hh.chan --backend gpu --precision $p --n $n --tstop $tstop --no-record --steps-per-call $k | sed -n 's/.*s), \(.*\) compartment-steps.*/\1/p')
