@@ -19,7 +19,7 @@
 pub mod jit;
 pub mod ptx;
 
-use crate::ir::{CellProgram, ExprArena, ExprId};
+use crate::ir::{Builtin, CellProgram, Expr, ExprArena, ExprId, Var};
 use crate::passes::mathlib::{lower_math_with, MathMode, Precision};
 
 /// The name of the fused step kernel in every backend.
@@ -39,6 +39,9 @@ pub struct Prepared {
     pub spike: ExprId,
     pub slot_count: usize,
     pub dt: f64,
+    /// Per node: whether it reads a slot or the time (directly or through a child). Nodes that
+    /// do not vary are computed once per kernel call, outside the loops.
+    pub varying: Vec<bool>,
 }
 
 pub fn prepare(p: &CellProgram, precision: Precision) -> Prepared {
@@ -52,5 +55,13 @@ pub fn prepare_with(p: &CellProgram, precision: Precision, mode: MathMode) -> Pr
     roots.push(p.spike);
     let lowered = lower_math_with(&mut exprs, &roots, precision, mode);
     let updates = p.updates.iter().zip(&lowered).map(|((s, _), e)| (*s, *e)).collect();
-    Prepared { exprs, updates, spike: lowered[lowered.len() - 1], slot_count: p.slots.len(), dt: p.dt }
+    let mut varying = vec![false; exprs.len()];
+    for (id, e) in exprs.iter() {
+        varying[id.index()] = match e {
+            Expr::Var(Var::Slot(_) | Var::Builtin(Builtin::T)) => true,
+            Expr::Var(_) | Expr::Lit(_) => false,
+            _ => e.children().any(|c| varying[c.index()]),
+        };
+    }
+    Prepared { exprs, updates, spike: lowered[lowered.len() - 1], slot_count: p.slots.len(), dt: p.dt, varying }
 }

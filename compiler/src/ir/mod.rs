@@ -98,6 +98,25 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// The infix symbol, or `None` for operators printed as calls (`pow`, `min`, `max`, `ldexp`).
+    pub fn infix(self) -> Option<&'static str> {
+        Some(match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::And => "&&",
+            BinaryOp::Or => "||",
+            BinaryOp::Pow | BinaryOp::Min | BinaryOp::Max | BinaryOp::Ldexp => return None,
+        })
+    }
+
     pub fn is_comparison(self) -> bool {
         matches!(self, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne)
     }

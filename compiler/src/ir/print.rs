@@ -40,28 +40,10 @@ fn write_dag(out: &mut String, arena: &ExprArena, roots: &[ExprId], var_name: &d
                 UnaryOp::Not => format!("!{}", names[&a]),
                 _ => format!("{}({})", format!("{op:?}").to_lowercase(), names[&a]),
             },
-            Expr::Binary(op, a, b) => {
-                let sym = match op {
-                    BinaryOp::Add => "+",
-                    BinaryOp::Sub => "-",
-                    BinaryOp::Mul => "*",
-                    BinaryOp::Div => "/",
-                    BinaryOp::Lt => "<",
-                    BinaryOp::Le => "<=",
-                    BinaryOp::Gt => ">",
-                    BinaryOp::Ge => ">=",
-                    BinaryOp::Eq => "==",
-                    BinaryOp::Ne => "!=",
-                    BinaryOp::And => "&&",
-                    BinaryOp::Or => "||",
-                    BinaryOp::Pow | BinaryOp::Min | BinaryOp::Max | BinaryOp::Ldexp => "",
-                };
-                if sym.is_empty() {
-                    format!("{}({}, {})", format!("{op:?}").to_lowercase(), names[&a], names[&b])
-                } else {
-                    format!("({} {sym} {})", names[&a], names[&b])
-                }
-            }
+            Expr::Binary(op, a, b) => match op.infix() {
+                Some(sym) => format!("({} {sym} {})", names[&a], names[&b]),
+                None => format!("{}({}, {})", format!("{op:?}").to_lowercase(), names[&a], names[&b]),
+            },
             Expr::Fma(a, b, c) => format!("fma({}, {}, {})", names[&a], names[&b], names[&c]),
             Expr::Select(a, b, c) => format!("select({}, {}, {})", names[&a], names[&b], names[&c]),
         };

@@ -63,21 +63,13 @@ pub fn lower_math_with(arena: &mut ExprArena, roots: &[ExprId], precision: Preci
                     UnaryOp::Expm1 if native => native_expm1(&mut b, a),
                     UnaryOp::Exprelr if native => {
                         let em1 = native_expm1(&mut b, a);
-                        let q = b.div(a, em1);
-                        let zero = b.lit(0.0);
-                        let is_zero = b.binary(BinaryOp::Eq, a, zero);
-                        let one = b.lit(1.0);
-                        b.select(is_zero, one, q)
+                        exprelr_from(&mut b, a, em1)
                     }
                     UnaryOp::Exp => exp(&mut b, a, precision),
                     UnaryOp::Expm1 => expm1(&mut b, a, precision),
                     UnaryOp::Exprelr => {
                         let em1 = expm1(&mut b, a, precision);
-                        let q = b.div(a, em1);
-                        let zero = b.lit(0.0);
-                        let is_zero = b.binary(BinaryOp::Eq, a, zero);
-                        let one = b.lit(1.0);
-                        b.select(is_zero, one, q)
+                        exprelr_from(&mut b, a, em1)
                     }
                     UnaryOp::Log => log(&mut b, a),
                     UnaryOp::Log10 => {
@@ -108,6 +100,15 @@ pub fn lower_math_with(arena: &mut ExprArena, roots: &[ExprId], precision: Preci
         memo.insert(id, new);
     }
     roots.iter().map(|r| memo[r]).collect()
+}
+
+/// `x / expm1(x)`, exactly 1 at 0.
+fn exprelr_from(b: &mut Builder<'_>, x: ExprId, em1: ExprId) -> ExprId {
+    let q = b.div(x, em1);
+    let zero = b.lit(0.0);
+    let is_zero = b.binary(BinaryOp::Eq, x, zero);
+    let one = b.lit(1.0);
+    b.select(is_zero, one, q)
 }
 
 /// Estrin's scheme for `c[0] + c[1]·x + …`, with fma: shorter dependency chains than Horner.
@@ -248,11 +249,16 @@ fn native_expm1(b: &mut Builder<'_>, x: ExprId) -> ExprId {
     b.select(small, near, far)
 }
 
+/// Where `cond` holds, replaces `m` by `m_scaled` and adds `de` to the exponent `e`.
+fn rescale_if(b: &mut Builder<'_>, cond: ExprId, m: ExprId, m_scaled: ExprId, e: ExprId, de: f64) -> (ExprId, ExprId) {
+    let d = b.lit(de);
+    let e_new = b.add(e, d);
+    (b.select(cond, m_scaled, m), b.select(cond, e_new, e))
+}
+
 fn log(b: &mut Builder<'_>, x: ExprId) -> ExprId {
-    // x = 2^e · m with m in [1, 2), via exponent/significand primitives built from exp2 scaling:
-    // e = floor(log2-ish) is obtained exactly with Ldexp against a probe-free method: the
-    // backends provide `Floor`/`Ldexp`; we find e by comparing against powers of two in a
-    // binary search over the exponent range (11 selects), then normalise.
+    // Split x = 2^e · m without bit access: a binary search over the exponent range with exact
+    // power-of-two scalings brings m into [1/2, 2), then one more step into [√½, √2).
     let mut e = b.lit(0.0);
     let mut m = x;
     for shift in [512.0, 256.0, 128.0, 64.0, 32.0, 16.0, 8.0, 4.0, 2.0, 1.0] {
@@ -260,34 +266,24 @@ fn log(b: &mut Builder<'_>, x: ExprId) -> ExprId {
         let is_big = b.binary(BinaryOp::Ge, m, big);
         let neg_shift = b.lit(-shift);
         let down = b.binary(BinaryOp::Ldexp, m, neg_shift);
-        m = b.select(is_big, down, m);
-        let s = b.lit(shift);
-        let e_up = b.add(e, s);
-        e = b.select(is_big, e_up, e);
+        (m, e) = rescale_if(b, is_big, m, down, e, shift);
         let small = b.lit(2f64.powf(-shift));
         let is_small = b.binary(BinaryOp::Lt, m, small);
         let pos_shift = b.lit(shift);
         let up = b.binary(BinaryOp::Ldexp, m, pos_shift);
-        m = b.select(is_small, up, m);
-        let e_down = b.sub(e, s);
-        e = b.select(is_small, e_down, e);
+        (m, e) = rescale_if(b, is_small, m, up, e, -shift);
     }
-    // Now m ∈ [2^-1, 2); move to [√½, √2).
     let sqrt2 = b.lit(std::f64::consts::SQRT_2);
     let too_big = b.binary(BinaryOp::Ge, m, sqrt2);
     let half = b.lit(0.5);
     let mh = b.mul(m, half);
-    m = b.select(too_big, mh, m);
-    let one = b.lit(1.0);
-    let e1 = b.add(e, one);
-    e = b.select(too_big, e1, e);
+    (m, e) = rescale_if(b, too_big, m, mh, e, 1.0);
     let rt_half = b.lit(std::f64::consts::FRAC_1_SQRT_2);
     let too_small = b.binary(BinaryOp::Lt, m, rt_half);
     let two = b.lit(2.0);
     let m2 = b.mul(m, two);
-    m = b.select(too_small, m2, m);
-    let em1 = b.sub(e, one);
-    e = b.select(too_small, em1, e);
+    (m, e) = rescale_if(b, too_small, m, m2, e, -1.0);
+    let one = b.lit(1.0);
     // log m = 2·(s + s³/3 + s⁵/5 + …), s = (m − 1)/(m + 1)
     let num = b.sub(m, one);
     let den = b.add(m, one);

@@ -127,7 +127,6 @@ struct Translator<'a> {
     scalar: Type,
     ptr: Type,
     values: Vec<Option<Value>>,
-    varying: Vec<bool>,
     config: TargetFrontendConfig,
 }
 
@@ -137,16 +136,7 @@ impl<'a> Translator<'a> {
             Precision::F64 => types::F64,
             Precision::F32 => types::F32,
         };
-        // A node varies when it reads a slot or the time.
-        let mut varying = vec![false; p.exprs.len()];
-        for (id, e) in p.exprs.iter() {
-            varying[id.index()] = match e {
-                Expr::Var(Var::Slot(_) | Var::Builtin(Builtin::T)) => true,
-                Expr::Var(_) | Expr::Lit(_) => false,
-                _ => e.children().any(|c| varying[c.index()]),
-            };
-        }
-        Translator { fb, p, scalar, ptr, values: vec![None; p.exprs.len()], varying, config }
+        Translator { fb, p, scalar, ptr, values: vec![None; p.exprs.len()], config }
     }
 
     fn scalar_width(&self) -> Width {
@@ -207,7 +197,7 @@ impl<'a> Translator<'a> {
         // Hoisted, loop-invariant nodes for this width.
         self.values.iter_mut().for_each(|v| *v = None);
         for &id in &order {
-            if !self.varying[id.index()] {
+            if !self.p.varying[id.index()] {
                 let v = self.emit(w, id, None);
                 self.values[id.index()] = Some(v);
             }
@@ -263,7 +253,7 @@ impl<'a> Translator<'a> {
         let t = if w.lanes == 1 { t } else { self.fb.ins().splat(w.float, t) };
         let slot_values: Vec<Value> = slot_vars.iter().map(|&v| self.fb.use_var(v)).collect();
         for &id in &order {
-            if self.varying[id.index()] {
+            if self.p.varying[id.index()] {
                 let v = self.emit(w, id, Some((&slot_values, t)));
                 self.values[id.index()] = Some(v);
             }

@@ -57,14 +57,6 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
         Precision::F64 => F64,
         Precision::F32 => F32,
     };
-    let mut varying = vec![false; p.exprs.len()];
-    for (id, e) in p.exprs.iter() {
-        varying[id.index()] = match e {
-            Expr::Var(Var::Slot(_) | Var::Builtin(Builtin::T)) => true,
-            Expr::Var(_) | Expr::Lit(_) => false,
-            _ => e.children().any(|c| varying[c.index()]),
-        };
-    }
     let roots: Vec<_> = p.updates.iter().map(|(_, e)| *e).chain([p.spike]).collect();
     let order = p.exprs.reachable(&roots);
     let reg = |id: crate::ir::ExprId| {
@@ -77,7 +69,7 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     let mut body = String::new();
     let mut hoisted = String::new();
     for &id in &order {
-        let out = if varying[id.index()] { &mut body } else { &mut hoisted };
+        let out = if p.varying[id.index()] { &mut body } else { &mut hoisted };
         let r = reg(id);
         let f = ty.f;
         let line = match *p.exprs.get(id) {
