@@ -144,6 +144,12 @@ pub fn build(model: &Model) -> CellProgram {
             init.push((state_slot[mi][si], value));
         }
     }
+    // Exponentials affine in V with related slopes share one exp (see `passes::expshare`).
+    let mut roots: Vec<ExprId> = updates.iter().map(|(_, e)| *e).collect();
+    roots.push(spike);
+    let (shared_roots, _) = crate::passes::expshare::share_exponentials(&mut exprs, &roots, Var::Slot(0));
+    let updates = updates.iter().zip(&shared_roots).map(|((s, _), e)| (*s, *e)).collect();
+    let spike = shared_roots[shared_roots.len() - 1];
     CellProgram { name: cell.name.clone(), exprs, slots, init, updates, spike, mechanism_currents, dt: model.dt }
 }
 

@@ -5,6 +5,7 @@
 //! * [`symbolic`]: `pdiff`, `substitute`, `depends_on`.
 //! * [`cnexp::cnexp`]: the exact exponential-Euler solve.
 //! * [`conductance::conductance`]: dI/dv of every current.
+//! * [`expshare::share_exponentials`]: exponentials affine in V computed from shared ones.
 //! * [`mathlib::lower_math`]: special functions expanded into primitives for the backends.
 //!
 //! Inlining of FUNCTION and PROCEDURE calls happens during lowering (`sema`), which executes
@@ -12,6 +13,7 @@
 
 pub mod cnexp;
 pub mod conductance;
+pub mod expshare;
 pub mod mathlib;
 pub mod simplify;
 pub mod symbolic;

@@ -317,6 +317,9 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     let compiled = started.elapsed();
     if a.no_record {
         model.record.clear();
+    } else if a.csv.is_some() && !model.record.contains(&0) {
+        // SPEC: the CSV's first columns are t_ms,V_mV for cell 0.
+        model.record.insert(0, 0);
     }
     let record: Vec<usize> = model.record.iter().filter_map(|&c| usize::try_from(c).ok()).filter(|&c| c < n).collect();
     let opts = sim::RunOptions {
