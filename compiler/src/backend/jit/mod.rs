@@ -74,7 +74,16 @@ pub fn compile(program: &CellProgram, precision: Precision) -> Result<CompiledSt
     let id = module
         .declare_function(STEP_KERNEL, Linkage::Export, &ctx.func.signature)
         .map_err(|e| JitError(e.to_string()))?;
+    // HHC_DUMP_VCODE=1 prints the machine code Cranelift chose (for tuning).
+    let dump = std::env::var_os("HHC_DUMP_VCODE").is_some();
+    ctx.set_disasm(dump);
     module.define_function(id, &mut ctx).map_err(|e| JitError(format!("{e:?}")))?;
+    if let Some(code) = ctx.compiled_code().filter(|_| dump).and_then(|c| c.vcode.clone()) {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{code}");
+        }
+    }
     module.clear_context(&mut ctx);
     module.finalize_definitions().map_err(|e| JitError(e.to_string()))?;
     let code = module.get_finalized_function(id);
