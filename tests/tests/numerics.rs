@@ -234,3 +234,16 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
         }
     }
 }
+
+#[test]
+fn pulse_stimulus_fires_only_during_the_pulse() {
+    let model = load("examples/pulse.chan");
+    let (_, r) = run(&model, Precision::F64, 1);
+    let times: Vec<f64> = r.spikes.iter().map(|&(_, s)| (s + 1) as f64 * model.dt).collect();
+    assert!(times.len() >= 2, "{times:?}");
+    assert!(times.iter().all(|&t| (20.0..62.0).contains(&t)), "{times:?}");
+    // Before the pulse the cell rests near its resting potential.
+    assert!(r.traces[0][..2000].iter().all(|&v| v < -55.0));
+    // Textbook HH at 10 uA/cm2 fires its first spike about 2 ms after onset.
+    assert!((times[0] - 21.97).abs() < 0.5, "first spike at {}", times[0]);
+}
