@@ -3,7 +3,7 @@
 fn sources() -> Vec<(String, String)> {
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<_> = std::fs::read_dir(format!("{root}/stdlib")).expect("stdlib").filter_map(Result::ok).map(|e| e.path()).collect();
-    files.push(format!("{root}/tests/fixtures/classic_hh.mod").into());
+    files.extend(std::fs::read_dir(format!("{root}/tests/fixtures")).expect("fixtures").filter_map(Result::ok).map(|e| e.path()));
     files.sort();
     files
         .into_iter()

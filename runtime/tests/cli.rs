@@ -55,7 +55,7 @@ fn svg_plots_and_population_overrides() {
 
 #[test]
 fn check_exit_codes() {
-    let o = hhc(&["check", "stdlib/Na_HH1952.chan", "stdlib/K_HH1952.chan", "stdlib/IL.chan", "examples/hh.chan", "tests/fixtures/classic_hh.mod"]);
+    let o = hhc(&["check", "stdlib/Na_HH1952.chan", "stdlib/K_HH1952.chan", "stdlib/IL.chan", "examples/hh.chan", "tests/fixtures/classic_hh.mod", "tests/fixtures/neuron_idioms.mod"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let bad = tmp("bad.chan");
     std::fs::write(&bad, "NEURON { SUFFIX x }\nPARAMETER { g = 1 (mS/cm2) }\nBREAKPOINT { q = g + }\n").unwrap();

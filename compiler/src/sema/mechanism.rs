@@ -48,6 +48,9 @@ struct Lowerer<'a> {
     kind: BlockKind,
     derivatives: Vec<(u32, ExprId, Span)>,
     pending_range: Vec<ast::Ident>,
+    /// ASSIGNED values INITIAL leaves behind that depend only on run constants; later blocks may
+    /// read them, as NEURON's persistent ASSIGNED variables allow.
+    initial_assigned: HashMap<String, Val>,
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
@@ -82,6 +85,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         kind: BlockKind::Initial,
         derivatives: vec![],
         pending_range: vec![],
+        initial_assigned: HashMap::new(),
     };
     l.declare_builtins();
     l.collect();
@@ -460,6 +464,14 @@ impl<'a> Lowerer<'a> {
                 self.exec_block(body, &mut env);
             }
         }
+        for (name, val) in &env {
+            let constant = self.m.exprs.reachable(&[val.0]).iter().all(|&n| {
+                !matches!(self.m.exprs.get(n), Expr::Var(Var::State(_) | Var::Builtin(Builtin::V | Builtin::T)))
+            });
+            if constant && matches!(self.names.get(name), Some((Name::Assigned, _))) {
+                self.initial_assigned.insert(name.clone(), *val);
+            }
+        }
         let zero = self.m.exprs.lit(0.0);
         self.m.init = (0..state_count)
             .map(|i| env.get(&self.m.states[i].name).map_or(zero, |v| v.0))
@@ -750,10 +762,11 @@ impl<'a> Lowerer<'a> {
             }
             Some((Name::Ion(i, f), _)) => (self.m.exprs.add(Expr::Var(Var::Ion(i, f)), span), unit),
             Some((Name::Builtin(b), _)) => (self.m.exprs.add(Expr::Var(Var::Builtin(b)), span), unit),
+            Some((Name::Assigned, _)) if self.initial_assigned.contains_key(name) => self.initial_assigned[name],
             Some((Name::Assigned, _)) => {
                 self.err(
                     Diagnostic::error(format!("`{name}` is read before it is assigned in this block"), span, "no value yet")
-                        .with_hint(format!("assign `{name}` earlier in the block, or call the PROCEDURE that computes it first")),
+                        .with_hint(format!("assign `{name}` earlier in the block, or call the PROCEDURE that computes it first; hhc carries a value from INITIAL only when it depends on parameters alone, not on v or states")),
                 );
                 (self.m.exprs.lit(0.0), unit)
             }

@@ -121,6 +121,8 @@ impl Default for UnitTable {
         };
         add(&["1", "", "degree", "radian"], Unit::ONE);
         add(&["m", "meter", "metre"], m);
+        add(&["micron", "microns"], Unit { scale: 1e-6, ..m });
+        add(&["angstrom"], Unit { scale: 1e-10, ..m });
         add(&["g", "gram"], Unit { scale: 1e-3, ..kg });
         add(&["s", "sec", "second"], s);
         add(&["A", "amp", "ampere"], a);
