@@ -24,7 +24,7 @@ fn rest_of_line<'s>(lex: &mut Lexer<'s, Token<'s>>) -> &'s str {
 }
 
 #[derive(Logos, Clone, Copy, Debug, PartialEq)]
-#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip r"[ \t\r\n\f\u{FEFF}]+")]
 #[logos(skip(r":[^\n]*", allow_greedy = true))]
 #[logos(skip(r"\?[^\n]*", allow_greedy = true))]
 pub enum Token<'s> {
@@ -194,6 +194,11 @@ mod tests {
     #[test]
     fn unterminated_comment_is_an_error_token() {
         assert_eq!(lex("COMMENT never closed")[0].0, Token::Error);
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_are_whitespace() {
+        assert_eq!(kinds("\u{FEFF}NEURON {\r\n}"), ["NEURON", "{", "}"]);
     }
 
     #[test]
