@@ -71,7 +71,6 @@ pub fn build(model: &Model) -> CellProgram {
     let mut b_g = exprs.lit(0.0);
     let mut mechanism_currents = Vec::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
-        let mut mech_i = exprs.lit(0.0);
         for c in &ins.mechanism.currents {
             let i = import_expr(&mut exprs, model, mi, c.value, &new_states[mi], v);
             let g = match c.conductance {
@@ -81,7 +80,6 @@ pub fn build(model: &Model) -> CellProgram {
             let mut b = Builder::new(&mut exprs);
             b_i = b.add(b_i, i);
             b_g = b.add(b_g, g);
-            mech_i = b.add(mech_i, i);
         }
         let at_start = {
             let mut total = exprs.lit(0.0);
@@ -91,7 +89,6 @@ pub fn build(model: &Model) -> CellProgram {
             }
             total
         };
-        let _ = mech_i;
         mechanism_currents.push((ins.mechanism.name.clone(), at_start));
     }
     // Stimulus at the start of the step.
@@ -192,18 +189,6 @@ fn import_expr(exprs: &mut ExprArena, model: &Model, mi: usize, root: ExprId, st
     crate::passes::symbolic::substitute(exprs, imported, &|_| None)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nernst_matches_textbook() {
-        // K+ at 37 °C, 140 mM in / 5 mM out: about −89 mV.
-        let e = nernst(1, 140.0, 5.0, 37.0);
-        assert!((e + 89.0).abs() < 0.5, "{e}");
-    }
-}
-
 /// A cell holding only `m`, with its defaults, for emitting one mechanism's kernel
 /// (`hhc compile X.chan --emit clif|ptx`). Ions get e = 0 mV.
 pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
@@ -218,4 +203,16 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
     };
     let model = Model { cell, count: 1, dt: 0.025, tstop: 1.0, celsius: 36.0, stimuli: vec![], record: vec![0] };
     build(&model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nernst_matches_textbook() {
+        // K+ at 37 °C, 140 mM in / 5 mM out: about −89 mV.
+        let e = nernst(1, 140.0, 5.0, 37.0);
+        assert!((e + 89.0).abs() < 0.5, "{e}");
+    }
 }

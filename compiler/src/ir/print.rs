@@ -16,10 +16,6 @@ pub fn fmt_f64(v: f64) -> String {
     }
 }
 
-pub struct Namer<'a> {
-    pub var: &'a dyn Fn(Var) -> String,
-}
-
 fn write_dag(out: &mut String, arena: &ExprArena, roots: &[ExprId], var_name: &dyn Fn(Var) -> String) -> HashMap<ExprId, String> {
     let mut names: HashMap<ExprId, String> = HashMap::new();
     let nodes = arena.reachable(roots);

@@ -15,6 +15,7 @@ pub struct Builder<'a> {
     pub span: Span,
 }
 
+#[allow(clippy::should_implement_trait)] // builder methods named after the operation they fold
 impl<'a> Builder<'a> {
     pub fn new(arena: &'a mut ExprArena) -> Self {
         Builder { arena, span: Span::default() }

@@ -507,11 +507,8 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
-        if !file.items.iter().any(|i| matches!(i, Item::Breakpoint(_))) {
-            for c in &self.m.currents {
-                let _ = c;
-            }
-            if !self.m.currents.is_empty() {
+        if !file.items.iter().any(|i| matches!(i, Item::Breakpoint(_))) && !self.m.currents.is_empty() {
+            {
                 self.err(Diagnostic::error("mechanism writes currents but has no BREAKPOINT block", Span::new(0, 0), "no BREAKPOINT").with_hint("add a BREAKPOINT block that assigns the currents"));
             }
         }
@@ -797,11 +794,10 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::Unary { op, operand } => {
                 let (a, u) = self.expr(operand, env);
-                let mut b = Builder { arena: &mut self.m.exprs, span: e.span };
                 match op {
                     ast::UnaryOp::Neg => {
-                        let a = if b.arena.get(a).is_boolean() { a } else { a };
-                        (b.neg(a), u)
+                        let a = self.as_number(a);
+                        (Builder { arena: &mut self.m.exprs, span: e.span }.neg(a), u)
                     }
                     ast::UnaryOp::Not => {
                         let c = self.as_condition(a);
@@ -904,9 +900,8 @@ impl<'a> Lowerer<'a> {
                 }
             }
             let mut b = Builder { arena: &mut self.m.exprs, span };
-            let un = |op| op;
             let e = match name.name.as_str() {
-                "exp" => b.unary(un(ir::UnaryOp::Exp), vals[0].0),
+                "exp" => b.unary(ir::UnaryOp::Exp, vals[0].0),
                 "expm1" => b.unary(ir::UnaryOp::Expm1, vals[0].0),
                 "log" => b.unary(ir::UnaryOp::Log, vals[0].0),
                 "log10" => b.unary(ir::UnaryOp::Log10, vals[0].0),
@@ -919,10 +914,10 @@ impl<'a> Lowerer<'a> {
                 "min" | "fmin" => b.binary(ir::BinaryOp::Min, vals[0].0, vals[1].0),
                 _ => b.binary(ir::BinaryOp::Max, vals[0].0, vals[1].0),
             };
+            // fabs, min, max and floor keep their argument's unit; the rest give bare numbers.
             let unit = match name.name.as_str() {
                 "fabs" | "min" | "max" | "fmin" | "fmax" | "floor" => vals[0].1,
-                "sqrt" => None,
-                _ => Some(Unit::ONE).filter(|_| false),
+                _ => None,
             };
             return (e, unit);
         }

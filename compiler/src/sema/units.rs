@@ -21,6 +21,7 @@ pub struct Unit {
     pub text: &'static str,
 }
 
+#[allow(clippy::should_implement_trait)] // dimension algebra, named after the operation
 impl Unit {
     pub const ONE: Unit = Unit { dims: [0; N_DIMS], scale: 1.0, text: "1" };
 

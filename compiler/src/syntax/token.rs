@@ -23,6 +23,7 @@ fn rest_of_line<'s>(lex: &mut Lexer<'s, Token<'s>>) -> &'s str {
     rest[..len].trim()
 }
 
+#[allow(clippy::duplicated_attributes)] // one `skip` per kind of blank and comment
 #[derive(Logos, Clone, Copy, Debug, PartialEq)]
 #[logos(skip r"[ \t\r\n\f\u{FEFF}]+")]
 #[logos(skip(r":[^\n]*", allow_greedy = true))]

@@ -201,7 +201,7 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
                 Emit::Ir => hhc_compiler::ir::print::print_cell_program(&program),
                 Emit::Clif => hhc_compiler::backend::jit::clif_text(&program, precision),
                 Emit::Ptx => hhc_compiler::backend::ptx::emit_program(&program, precision, 80),
-                Emit::Ast => unreachable_text(),
+                Emit::Ast => String::new(), // handled by the first arm
             }
         }
         (Emit::Clif | Emit::Ptx, FileKind::Mechanism) => match hhc_compiler::compile_mechanism(&src) {
@@ -229,10 +229,6 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
         None => print!("{text}"),
     }
     ExitCode::SUCCESS
-}
-
-fn unreachable_text() -> String {
-    String::new()
 }
 
 struct RunArgs {

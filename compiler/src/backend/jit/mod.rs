@@ -44,6 +44,7 @@ impl CompiledStep {
     /// `slots` must point to `slot_count` pointers, each to an array of at least `hi` elements of
     /// the kernel's float type; `spikes` and `bad` must have at least `hi` elements; no other
     /// thread may touch cells `[lo, hi)` of these arrays during the call; `nsteps ≤ 64`.
+    #[allow(clippy::too_many_arguments)] // the kernel ABI, one argument each
     pub unsafe fn call(&self, slots: *const *mut u8, lo: u64, hi: u64, t0: f64, nsteps: u64, spikes: *mut u64, bad: *mut i32) {
         debug_assert!(nsteps <= MAX_STEPS_PER_CALL);
         // SAFETY: forwarded from the caller's contract.
@@ -324,7 +325,7 @@ impl<'a> Translator<'a> {
     }
 
     fn val(&self, id: crate::ir::ExprId) -> Value {
-        self.values[id.index()].unwrap_or_else(|| unreachable_value())
+        self.values[id.index()].unwrap_or_else(unreachable_value)
     }
 
     /// One node. Scalar booleans are `i8` from `fcmp`; vector booleans are lane masks.
