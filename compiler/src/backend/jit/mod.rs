@@ -121,6 +121,10 @@ pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
     func.display().to_string()
 }
 
+/// Vectors stepped together in the vector loop. A step is one long dependency chain (gates, then
+/// currents, then V), so a second independent chain keeps the core busy while the first waits.
+const VECTORS_IN_FLIGHT: u8 = 2;
+
 /// One lane configuration: scalar, or a 128-bit vector of cells.
 #[derive(Clone, Copy)]
 struct Width {
@@ -129,6 +133,8 @@ struct Width {
     /// Integer type of the same shape, for bit tricks and masks.
     int: Type,
     lanes: u8,
+    /// Independent groups of lanes stepped together, so their dependency chains overlap.
+    copies: u8,
 }
 
 struct Translator<'a> {
@@ -151,17 +157,17 @@ impl<'a> Translator<'a> {
 
     fn scalar_width(&self) -> Width {
         if self.scalar == types::F64 {
-            Width { float: types::F64, int: types::I64, lanes: 1 }
+            Width { float: types::F64, int: types::I64, lanes: 1, copies: 1 }
         } else {
-            Width { float: types::F32, int: types::I32, lanes: 1 }
+            Width { float: types::F32, int: types::I32, lanes: 1, copies: 1 }
         }
     }
 
     fn vector_width(&self) -> Width {
         if self.scalar == types::F64 {
-            Width { float: types::F64X2, int: types::I64X2, lanes: 2 }
+            Width { float: types::F64X2, int: types::I64X2, lanes: 2, copies: VECTORS_IN_FLIGHT }
         } else {
-            Width { float: types::F32X4, int: types::I32X4, lanes: 4 }
+            Width { float: types::F32X4, int: types::I32X4, lanes: 4, copies: VECTORS_IN_FLIGHT }
         }
     }
 
@@ -199,12 +205,13 @@ impl<'a> Translator<'a> {
         self.fb.finalize(self.config);
     }
 
-    /// Steps cells from `cell` while a whole group of `w.lanes` fits below `hi`, then jumps to `done`.
+    /// Steps cells from `cell` while a whole group of `w.lanes · w.copies` fits below `hi`, then
+    /// jumps to `done`.
     fn cell_loop(&mut self, w: Width, args: &KernelArgs, bases: &[Value], cell: Variable, done: cranelift_codegen::ir::Block) {
         let mem = MemFlagsData::trusted();
         let roots: Vec<_> = self.p.updates.iter().map(|(_, e)| *e).chain([self.p.spike]).collect();
         let order = self.p.exprs.reachable(&roots);
-        // Hoisted, loop-invariant nodes for this width.
+        // Hoisted, loop-invariant nodes for this width, shared by every copy.
         self.values.iter_mut().for_each(|v| *v = None);
         for &id in &order {
             if !self.p.varying[id.index()] {
@@ -212,12 +219,24 @@ impl<'a> Translator<'a> {
                 self.values[id.index()] = Some(v);
             }
         }
-        let lanes = i64::from(w.lanes);
+        let hoisted = self.values.clone();
+        let copies = usize::from(w.copies);
+        let lanes = usize::from(w.lanes);
+        let group = (lanes * copies) as i64;
         let elem = i64::from(self.scalar.bytes());
         let step = self.fb.declare_var(types::I64);
-        let masks: Vec<Variable> = (0..lanes).map(|_| self.fb.declare_var(types::I64)).collect();
-        let first_bad: Vec<Variable> = (0..lanes).map(|_| self.fb.declare_var(types::I32)).collect();
-        let slot_vars: Vec<Variable> = (0..self.p.slot_count).map(|_| self.fb.declare_var(w.float)).collect();
+        let masks: Vec<Variable> = (0..lanes * copies).map(|_| self.fb.declare_var(types::I64)).collect();
+        let first_bad: Vec<Variable> = (0..lanes * copies).map(|_| self.fb.declare_var(types::I32)).collect();
+        // Slot variables interleaved by copy, so the copies' chains are elaborated side by side.
+        let slot_vars: Vec<Vec<Variable>> = {
+            let mut per_copy = vec![Vec::new(); copies];
+            for _ in 0..self.p.slot_count {
+                for v in per_copy.iter_mut() {
+                    v.push(self.fb.declare_var(w.float));
+                }
+            }
+            per_copy
+        };
 
         let head = self.fb.create_block();
         let body = self.fb.create_block();
@@ -228,7 +247,7 @@ impl<'a> Translator<'a> {
 
         self.fb.switch_to_block(head);
         let c = self.fb.use_var(cell);
-        let last = self.fb.ins().iadd_imm_s(c, lanes);
+        let last = self.fb.ins().iadd_imm_s(c, group);
         let more = self.fb.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, args.hi);
         self.fb.ins().brif(more, body, &[], done, &[]);
 
@@ -236,14 +255,17 @@ impl<'a> Translator<'a> {
         let c = self.fb.use_var(cell);
         let offset = self.fb.ins().imul_imm_s(c, elem);
         let addrs: Vec<Value> = bases.iter().map(|&b| self.fb.ins().iadd(b, offset)).collect();
+        let copy_bytes = (lanes as i64 * elem) as i32;
         for (k, &a) in addrs.iter().enumerate() {
-            let x = self.fb.ins().load(w.float, mem, a, 0);
-            self.fb.def_var(slot_vars[k], x);
+            for (q, vars) in slot_vars.iter().enumerate() {
+                let x = self.fb.ins().load(w.float, mem, a, copy_bytes * q as i32);
+                self.fb.def_var(vars[k], x);
+            }
         }
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(step, zero);
         let none = self.fb.ins().iconst(types::I32, -1);
-        for l in 0..lanes as usize {
+        for l in 0..lanes * copies {
             self.fb.def_var(masks[l], zero);
             self.fb.def_var(first_bad[l], none);
         }
@@ -261,43 +283,60 @@ impl<'a> Translator<'a> {
         let t64 = self.fb.ins().fma(jf, dt, args.t0);
         let t = if self.scalar == types::F64 { t64 } else { self.fb.ins().fdemote(types::F32, t64) };
         let t = if w.lanes == 1 { t } else { self.fb.ins().splat(w.float, t) };
-        let slot_values: Vec<Value> = slot_vars.iter().map(|&v| self.fb.use_var(v)).collect();
-        for &id in &order {
-            if self.p.varying[id.index()] {
-                let v = self.emit(w, id, Some((&slot_values, t)));
-                self.values[id.index()] = Some(v);
-            }
-        }
-        let spike = self.val(self.p.spike);
-        let v_new = self.p.updates.iter().find(|(s, _)| *s == 0).map_or(slot_values[0], |(_, e)| self.val(*e));
-        let av = self.fb.ins().fabs(v_new);
         let limit = self.lit(w, RUNAWAY_MV);
-        // `!(|v| <= limit)` is true for NaN as well.
-        let fine = self.fb.ins().fcmp(FloatCC::LessThanOrEqual, av, limit);
         let j32 = self.fb.ins().ireduce(types::I32, j);
-        for l in 0..lanes as usize {
-            let (spk, ok) = if w.lanes == 1 {
-                (spike, fine)
-            } else {
-                let s = self.fb.ins().extractlane(spike, l as u8);
-                let f = self.fb.ins().extractlane(fine, l as u8);
-                (self.fb.ins().icmp_imm_s(IntCC::NotEqual, s, 0), self.fb.ins().icmp_imm_s(IntCC::NotEqual, f, 0))
-            };
-            let bit = self.fb.ins().uextend(types::I64, spk);
-            let shifted = self.fb.ins().ishl(bit, j);
-            let m = self.fb.use_var(masks[l]);
-            let m = self.fb.ins().bor(m, shifted);
-            self.fb.def_var(masks[l], m);
-            let fb_ = self.fb.use_var(first_bad[l]);
-            let unset = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, fb_, 0);
-            let is_bad = self.fb.ins().icmp_imm_s(IntCC::Equal, ok, 0);
-            let record = self.fb.ins().band(unset, is_bad);
-            let nb = self.fb.ins().select(record, j32, fb_);
-            self.fb.def_var(first_bad[l], nb);
+        let mut new_values: Vec<Vec<(usize, Value)>> = Vec::new();
+        let mut copy_values: Vec<Vec<Option<Value>>> = Vec::new();
+        for vars in &slot_vars {
+            let slot_values: Vec<Value> = vars.iter().map(|&v| self.fb.use_var(v)).collect();
+            self.values.clone_from(&hoisted);
+            for &id in &order {
+                if self.p.varying[id.index()] {
+                    let v = self.emit(w, id, Some((&slot_values, t)));
+                    self.values[id.index()] = Some(v);
+                }
+            }
+            copy_values.push(std::mem::take(&mut self.values));
+            self.values = vec![None; self.p.exprs.len()];
+            let _ = slot_values;
         }
-        let new_values: Vec<(usize, Value)> = self.p.updates.iter().map(|(s, e)| (*s as usize, self.val(*e))).collect();
-        for (s, v) in new_values {
-            self.fb.def_var(slot_vars[s], v);
+        for (q, vars) in slot_vars.iter().enumerate() {
+            self.values = std::mem::take(&mut copy_values[q]);
+            let spike = self.val(self.p.spike);
+            let v_new = match self.p.updates.iter().find(|(s, _)| *s == 0) {
+                Some((_, e)) => self.val(*e),
+                None => self.fb.use_var(vars[0]),
+            };
+            let av = self.fb.ins().fabs(v_new);
+            // `!(|v| <= limit)` is true for NaN as well.
+            let fine = self.fb.ins().fcmp(FloatCC::LessThanOrEqual, av, limit);
+            for l in 0..lanes {
+                let (spk, ok) = if w.lanes == 1 {
+                    (spike, fine)
+                } else {
+                    let s = self.fb.ins().extractlane(spike, l as u8);
+                    let f = self.fb.ins().extractlane(fine, l as u8);
+                    (self.fb.ins().icmp_imm_s(IntCC::NotEqual, s, 0), self.fb.ins().icmp_imm_s(IntCC::NotEqual, f, 0))
+                };
+                let idx = q * lanes + l;
+                let bit = self.fb.ins().uextend(types::I64, spk);
+                let shifted = self.fb.ins().ishl(bit, j);
+                let m = self.fb.use_var(masks[idx]);
+                let m = self.fb.ins().bor(m, shifted);
+                self.fb.def_var(masks[idx], m);
+                let fb_ = self.fb.use_var(first_bad[idx]);
+                let unset = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, fb_, 0);
+                let is_bad = self.fb.ins().icmp_imm_s(IntCC::Equal, ok, 0);
+                let record = self.fb.ins().band(unset, is_bad);
+                let nb = self.fb.ins().select(record, j32, fb_);
+                self.fb.def_var(first_bad[idx], nb);
+            }
+            new_values.push(self.p.updates.iter().map(|(s, e)| (*s as usize, self.val(*e))).collect());
+        }
+        for (vars, news) in slot_vars.iter().zip(new_values) {
+            for (s, v) in news {
+                self.fb.def_var(vars[s], v);
+            }
         }
         let j1 = self.fb.ins().iadd_imm_s(j, 1);
         self.fb.def_var(step, j1);
@@ -305,21 +344,23 @@ impl<'a> Translator<'a> {
 
         self.fb.switch_to_block(cell_end);
         for (k, &a) in addrs.iter().enumerate() {
-            let x = self.fb.use_var(slot_vars[k]);
-            self.fb.ins().store(mem, x, a, 0);
+            for (q, vars) in slot_vars.iter().enumerate() {
+                let x = self.fb.use_var(vars[k]);
+                self.fb.ins().store(mem, x, a, copy_bytes * q as i32);
+            }
         }
         let c = self.fb.use_var(cell);
         let off8 = self.fb.ins().ishl_imm_u(c, 3);
         let sa = self.fb.ins().iadd(args.spikes, off8);
         let off4 = self.fb.ins().ishl_imm_u(c, 2);
         let ba = self.fb.ins().iadd(args.bad, off4);
-        for l in 0..lanes as usize {
+        for l in 0..lanes * copies {
             let m = self.fb.use_var(masks[l]);
             self.fb.ins().store(mem, m, sa, (8 * l) as i32);
             let b = self.fb.use_var(first_bad[l]);
             self.fb.ins().store(mem, b, ba, (4 * l) as i32);
         }
-        let c1 = self.fb.ins().iadd_imm_s(c, lanes);
+        let c1 = self.fb.ins().iadd_imm_s(c, group);
         self.fb.def_var(cell, c1);
         self.fb.ins().jump(head, &[]);
     }
