@@ -83,6 +83,13 @@ fn binary_garbage_and_missing_files_are_errors() {
 }
 
 #[test]
+fn impossible_population_is_refused_cleanly() {
+    let o = hhc(&["run", "examples/hh.chan", "--n", "100000000000", "--tstop", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("GiB"), "{}", text(&o));
+}
+
+#[test]
 fn gpu_without_driver_exits_one() {
     if hhc_runtime::backend::gpu::driver_present() {
         eprintln!("skipping: this machine has a GPU driver");

@@ -231,6 +231,14 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
     ExitCode::SUCCESS
 }
 
+/// `MemAvailable` from /proc/meminfo, where the system has one.
+fn available_memory_bytes() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
 struct RunArgs {
     n: Option<u64>,
     tstop: Option<f64>,
@@ -284,6 +292,19 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     let n = usize::try_from(model.count).unwrap_or(usize::MAX);
     let steps = (model.tstop / model.dt).round() as u64;
     let program = hhc_compiler::cell::build(&model);
+    // Refuse populations that cannot fit, instead of aborting on a failed allocation.
+    let elem = if a.precision == Precision::F64 { 8 } else { 4 };
+    let needed = (n as f64) * (program.slots.len() as f64 * elem as f64 + 16.0);
+    if let Some(avail) = available_memory_bytes() {
+        if needed > 0.9 * avail {
+            eprintln!(
+                "error: {n} cells need about {:.1} GiB, but only {:.1} GiB of memory is available\n  hint: lower --n, or use --precision f32",
+                needed / f64::from(1u32 << 30),
+                avail / f64::from(1u32 << 30)
+            );
+            return ExitCode::from(1);
+        }
+    }
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
     let mut backend: Box<dyn Backend> = if a.backend == BackendKind::Gpu {
         let ptx = hhc_compiler::backend::ptx::emit_program(&program, a.precision, 80);
