@@ -82,32 +82,10 @@ impl Ctx {
         }
     }
 
+    /// A number converted to `want` (bare numbers are taken as already in it).
     fn value_in(&mut self, v: &Value, want: &str) -> Option<f64> {
-        match v {
-            Value::Number { number, unit } => {
-                let x = number_value(number, &mut self.diags);
-                let Some(unit) = unit else { return Some(x) };
-                let target = self.units.parse(want).ok()?;
-                match self.units.parse(&unit.text) {
-                    Ok(u) if u.same_dimension(&target) => Some(x * u.factor_to(&target)),
-                    Ok(u) => {
-                        self.err(
-                            Diagnostic::error(format!("expected a value in {want}, found {u}"), unit.span, format!("this is in {u}"))
-                                .with_hint(format!("write the value in a unit compatible with {want}")),
-                        );
-                        None
-                    }
-                    Err(msg) => {
-                        self.err(Diagnostic::error(msg, unit.span, "in this unit").with_hint(format!("expected a unit like ({want})")));
-                        None
-                    }
-                }
-            }
-            other => {
-                self.err(Diagnostic::error("expected a number", other.span(), "not a number").with_hint(format!("write `<number> ({want})`")));
-                None
-            }
-        }
+        let target = self.units.parse(want).ok();
+        self.value_in_unit(v, target)
     }
 
     fn value_in_unit(&mut self, v: &Value, target: Option<Unit>) -> Option<f64> {
@@ -119,7 +97,7 @@ impl Ctx {
                     Ok(u) => {
                         self.err(
                             Diagnostic::error(format!("expected a value in {t}, found {u}"), unit.span, format!("this is in {u}"))
-                                .with_hint(format!("the mechanism declares this in {t}")),
+                                .with_hint(format!("write the value in a unit compatible with {t}")),
                         );
                         None
                     }
