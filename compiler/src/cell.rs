@@ -11,7 +11,9 @@
 //! Parameters, reversal potentials, temperature and dt are constants of the run and are folded
 //! into the program; only the slots vary per cell.
 
-use crate::ir::{BinaryOp, Builtin, CellProgram, ExprArena, ExprId, IonField, Slot, SlotKind, UnaryOp, Var};
+use crate::ir::{
+    BinaryOp, Builtin, CellProgram, ExprArena, ExprId, IonField, Slot, SlotKind, UnaryOp, Var,
+};
 use crate::passes::simplify::Builder;
 use crate::sema::model::{Model, Stimulus};
 
@@ -36,20 +38,38 @@ fn default_valence(ion: &str) -> i32 {
 pub fn build(model: &Model) -> CellProgram {
     let cell = &model.cell;
     let mut exprs = ExprArena::new();
-    let mut slots = vec![Slot { name: "v".into(), kind: SlotKind::V }];
+    let mut slots = vec![Slot {
+        name: "v".into(),
+        kind: SlotKind::V,
+    }];
     let mut state_slot: Vec<Vec<u32>> = Vec::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         let mut ids = Vec::new();
         for (si, s) in ins.mechanism.states.iter().enumerate() {
             ids.push(slots.len() as u32);
-            slots.push(Slot { name: format!("{}.{}", ins.mechanism.name, s.name), kind: SlotKind::State { mech: mi as u32, state: si as u32 } });
+            slots.push(Slot {
+                name: format!("{}.{}", ins.mechanism.name, s.name),
+                kind: SlotKind::State {
+                    mech: mi as u32,
+                    state: si as u32,
+                },
+            });
         }
         state_slot.push(ids);
     }
-    let sweep_slot = model.stimuli.iter().any(|s| matches!(s, Stimulus::Sweep { .. })).then(|| {
-        slots.push(Slot { name: "stimulus".into(), kind: SlotKind::PerCell { name: "stimulus".into() } });
-        (slots.len() - 1) as u32
-    });
+    let sweep_slot = model
+        .stimuli
+        .iter()
+        .any(|s| matches!(s, Stimulus::Sweep { .. }))
+        .then(|| {
+            slots.push(Slot {
+                name: "stimulus".into(),
+                kind: SlotKind::PerCell {
+                    name: "stimulus".into(),
+                },
+            });
+            (slots.len() - 1) as u32
+        });
     let v = exprs.var(Var::Slot(0));
     let t = exprs.var(Var::Builtin(Builtin::T));
 
@@ -98,7 +118,11 @@ pub fn build(model: &Model) -> CellProgram {
         let term = match *s {
             Stimulus::Constant(c) => b.lit(c),
             Stimulus::Sweep { .. } => b.arena.var(Var::Slot(sweep_slot.unwrap_or(0))),
-            Stimulus::Pulse { amplitude, delay, duration } => {
+            Stimulus::Pulse {
+                amplitude,
+                delay,
+                duration,
+            } => {
                 // Compare at mid-step so that float error in t never shifts the edges.
                 let half = b.lit(0.5 * model.dt);
                 let tm = b.add(t, half);
@@ -144,14 +168,35 @@ pub fn build(model: &Model) -> CellProgram {
     // Exponentials affine in V with related slopes share one exp (see `passes::expshare`).
     let mut roots: Vec<ExprId> = updates.iter().map(|(_, e)| *e).collect();
     roots.push(spike);
-    let (shared_roots, _) = crate::passes::expshare::share_exponentials(&mut exprs, &roots, Var::Slot(0));
-    let updates = updates.iter().zip(&shared_roots).map(|((s, _), e)| (*s, *e)).collect();
+    let (shared_roots, _) =
+        crate::passes::expshare::share_exponentials(&mut exprs, &roots, Var::Slot(0));
+    let updates = updates
+        .iter()
+        .zip(&shared_roots)
+        .map(|((s, _), e)| (*s, *e))
+        .collect();
     let spike = shared_roots[shared_roots.len() - 1];
-    CellProgram { name: cell.name.clone(), exprs, slots, init, updates, spike, mechanism_currents, dt: model.dt }
+    CellProgram {
+        name: cell.name.clone(),
+        exprs,
+        slots,
+        init,
+        updates,
+        spike,
+        mechanism_currents,
+        dt: model.dt,
+    }
 }
 
 /// Imports a mechanism expression into the program, binding parameters, ions and built-ins.
-fn import_expr(exprs: &mut ExprArena, model: &Model, mi: usize, root: ExprId, states: &[ExprId], v_expr: ExprId) -> ExprId {
+fn import_expr(
+    exprs: &mut ExprArena,
+    model: &Model,
+    mi: usize,
+    root: ExprId,
+    states: &[ExprId],
+    v_expr: ExprId,
+) -> ExprId {
     let cell = &model.cell;
     let ins = &cell.inserts[mi];
     let m = &ins.mechanism;
@@ -167,7 +212,16 @@ fn import_expr(exprs: &mut ExprArena, model: &Model, mi: usize, root: ExprId, st
                     let spec = cell.ions.iter().find(|i| i.name == ion.name);
                     let x = match f {
                         IonField::E => spec
-                            .and_then(|s| s.e.or_else(|| Some(nernst(ion.valence.unwrap_or(default_valence(&ion.name)), s.ci?, s.co?, model.celsius))))
+                            .and_then(|s| {
+                                s.e.or_else(|| {
+                                    Some(nernst(
+                                        ion.valence.unwrap_or(default_valence(&ion.name)),
+                                        s.ci?,
+                                        s.co?,
+                                        model.celsius,
+                                    ))
+                                })
+                            })
                             .unwrap_or(0.0),
                         IonField::Ci => spec.and_then(|s| s.ci).unwrap_or(0.0),
                         IonField::Co => spec.and_then(|s| s.co).unwrap_or(0.0),
@@ -198,10 +252,31 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         v_th: 0.0,
         v_init: -65.0,
         cm: 1.0,
-        ions: m.ions.iter().map(|i| IonSpec { name: i.name.clone(), e: Some(0.0), ci: None, co: None }).collect(),
-        inserts: vec![Insert { mechanism: m.clone(), params: m.params.iter().map(|p| p.default).collect(), state_init: vec![None; m.states.len()] }],
+        ions: m
+            .ions
+            .iter()
+            .map(|i| IonSpec {
+                name: i.name.clone(),
+                e: Some(0.0),
+                ci: None,
+                co: None,
+            })
+            .collect(),
+        inserts: vec![Insert {
+            mechanism: m.clone(),
+            params: m.params.iter().map(|p| p.default).collect(),
+            state_init: vec![None; m.states.len()],
+        }],
     };
-    let model = Model { cell, count: 1, dt: 0.025, tstop: 1.0, celsius: 36.0, stimuli: vec![], record: vec![0] };
+    let model = Model {
+        cell,
+        count: 1,
+        dt: 0.025,
+        tstop: 1.0,
+        celsius: 36.0,
+        stimuli: vec![],
+        record: vec![0],
+    };
     build(&model)
 }
 

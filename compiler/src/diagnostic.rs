@@ -34,14 +34,20 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             message: message.into(),
-            primary: Label { span, message: label.into() },
+            primary: Label {
+                span,
+                message: label.into(),
+            },
             secondary: Vec::new(),
             hint: None,
         }
     }
 
     pub fn warning(message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message, span, label) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message, span, label)
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -50,7 +56,10 @@ impl Diagnostic {
     }
 
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.secondary.push(Label { span, message: message.into() });
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
 
@@ -76,7 +85,11 @@ pub fn render_to_string(file_name: &str, src: &str, diagnostics: &[Diagnostic]) 
     for d in diagnostics {
         let (line, col) = line_col(src, d.primary.span.start);
         // The location line keeps `FILE:LINE:COL` greppable whatever the renderer does.
-        out.push_str(&format!("{file_name}:{line}:{col}: {}: {}\n", severity_word(d.severity), d.message));
+        out.push_str(&format!(
+            "{file_name}:{line}:{col}: {}: {}\n",
+            severity_word(d.severity),
+            d.message
+        ));
         let cs_diag = to_codespan(d, src.len());
         if term::emit_to_string(&mut out, &config, &file, &cs_diag).is_err() {
             out.push_str(&format!("{}: {}\n", severity_word(d.severity), d.message));
@@ -97,16 +110,21 @@ fn to_codespan(d: &Diagnostic, len: usize) -> cs::Diagnostic<()> {
         let start = (s.start as usize).min(len);
         start..(s.end as usize).clamp(start, len)
     };
-    let mut labels = vec![cs::Label::primary((), clamp(d.primary.span)).with_message(&d.primary.message)];
+    let mut labels =
+        vec![cs::Label::primary((), clamp(d.primary.span)).with_message(&d.primary.message)];
     labels.extend(
-        d.secondary.iter().map(|l| cs::Label::secondary((), clamp(l.span)).with_message(&l.message)),
+        d.secondary
+            .iter()
+            .map(|l| cs::Label::secondary((), clamp(l.span)).with_message(&l.message)),
     );
     let base = match d.severity {
         Severity::Error => cs::Diagnostic::error(),
         Severity::Warning => cs::Diagnostic::warning(),
     };
     let notes = d.hint.iter().map(|h| format!("hint: {h}")).collect();
-    base.with_message(&d.message).with_labels(labels).with_notes(notes)
+    base.with_message(&d.message)
+        .with_labels(labels)
+        .with_notes(notes)
 }
 
 /// The closest candidate to `name` by edit distance, for "did you mean" hints.

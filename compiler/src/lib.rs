@@ -41,14 +41,25 @@ pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
         return Err(diags);
     };
     if sema::file_kind(&file) == sema::FileKind::Model {
-        diags.push(Diagnostic::error("expected a mechanism file, found a model file", span::Span::new(0, 0), "CELL/SIMULATE blocks").with_hint("run it with `hhc run`"));
+        diags.push(
+            Diagnostic::error(
+                "expected a mechanism file, found a model file",
+                span::Span::new(0, 0),
+                "CELL/SIMULATE blocks",
+            )
+            .with_hint("run it with `hhc run`"),
+        );
         return Err(diags);
     }
     let mut m = sema::lower_mechanism(&file)?;
     passes::cnexp::cnexp(&mut m)?;
     passes::conductance::conductance(&mut m);
     if let Err(e) = ir::validate::validate_mechanism(&m) {
-        return Err(vec![Diagnostic::error(format!("internal compiler error: {}", e.0), span::Span::new(0, 0), "please report this")]);
+        return Err(vec![Diagnostic::error(
+            format!("internal compiler error: {}", e.0),
+            span::Span::new(0, 0),
+            "please report this",
+        )]);
     }
     Ok(m)
 }

@@ -6,7 +6,11 @@ use hhc_compiler::ir::Mechanism;
 use hhc_compiler::sema::model::lower_model;
 
 fn stdlib(name: &str) -> Option<String> {
-    std::fs::read_to_string(format!("{}/../stdlib/{name}.chan", env!("CARGO_MANIFEST_DIR"))).ok()
+    std::fs::read_to_string(format!(
+        "{}/../stdlib/{name}.chan",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .ok()
 }
 
 fn diagnose(src: &str) -> Vec<Diagnostic> {
@@ -16,11 +20,15 @@ fn diagnose(src: &str) -> Vec<Diagnostic> {
     }
     let Some(file) = file else { return diags };
     match hhc_compiler::sema::file_kind(&file) {
-        hhc_compiler::sema::FileKind::Mechanism => hhc_compiler::compile_mechanism(src).err().unwrap_or_default(),
+        hhc_compiler::sema::FileKind::Mechanism => hhc_compiler::compile_mechanism(src)
+            .err()
+            .unwrap_or_default(),
         hhc_compiler::sema::FileKind::Model => {
             let mut resolve = |name: &str| -> Result<Option<Mechanism>, ()> {
                 match stdlib(name) {
-                    Some(s) => hhc_compiler::compile_mechanism(&s).map(Some).map_err(|_| ()),
+                    Some(s) => hhc_compiler::compile_mechanism(&s)
+                        .map(Some)
+                        .map_err(|_| ()),
                     None => Ok(None),
                 }
             };
@@ -31,11 +39,21 @@ fn diagnose(src: &str) -> Vec<Diagnostic> {
 
 fn case(name: &str, src: &str) {
     let diags = diagnose(src);
-    assert!(diags.iter().any(Diagnostic::is_error), "{name}: expected an error, got none");
+    assert!(
+        diags.iter().any(Diagnostic::is_error),
+        "{name}: expected an error, got none"
+    );
     let rendered = render_to_string("input.chan", src, &diags);
-    assert!(rendered.contains("input.chan:"), "{name}: no location in\n{rendered}");
+    assert!(
+        rendered.contains("input.chan:"),
+        "{name}: no location in\n{rendered}"
+    );
     for d in &diags {
-        assert!(d.hint.is_some(), "{name}: diagnostic without a hint: {}", d.message);
+        assert!(
+            d.hint.is_some(),
+            "{name}: diagnostic without a hint: {}",
+            d.message
+        );
     }
     insta::assert_snapshot!(name, format!("{src}\n---\n{rendered}"));
 }
@@ -50,64 +68,210 @@ const GOOD_BREAKPOINT: &str = "BREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - 
 
 #[test]
 fn syntax_errors() {
-    case("syntax_stray_character", "NEURON { SUFFIX x }\nPARAMETER { g = 1 $ }\n");
-    case("syntax_unterminated_comment", "COMMENT\nnever closed\nNEURON { SUFFIX x }\n");
-    case("syntax_unterminated_verbatim", "NEURON { SUFFIX x }\nVERBATIM\nint x;\n");
+    case(
+        "syntax_stray_character",
+        "NEURON { SUFFIX x }\nPARAMETER { g = 1 $ }\n",
+    );
+    case(
+        "syntax_unterminated_comment",
+        "COMMENT\nnever closed\nNEURON { SUFFIX x }\n",
+    );
+    case(
+        "syntax_unterminated_verbatim",
+        "NEURON { SUFFIX x }\nVERBATIM\nint x;\n",
+    );
     case("syntax_missing_suffix_name", "NEURON { SUFFIX }\n");
-    case("syntax_incomplete_expression", &mech("BREAKPOINT { ina = g * }\n"));
-    case("syntax_unclosed_block", &mech("BREAKPOINT { ina = g*(v - ena)\n"));
-    case("syntax_unclosed_paren", &mech("BREAKPOINT { ina = g*(v - ena }\n"));
-    case("syntax_bad_parameter", "NEURON { SUFFIX x }\nPARAMETER { g = }\n");
+    case(
+        "syntax_incomplete_expression",
+        &mech("BREAKPOINT { ina = g * }\n"),
+    );
+    case(
+        "syntax_unclosed_block",
+        &mech("BREAKPOINT { ina = g*(v - ena)\n"),
+    );
+    case(
+        "syntax_unclosed_paren",
+        &mech("BREAKPOINT { ina = g*(v - ena }\n"),
+    );
+    case(
+        "syntax_bad_parameter",
+        "NEURON { SUFFIX x }\nPARAMETER { g = }\n",
+    );
     case("syntax_unknown_block", "NEURON { SUFFIX x }\nFOOBAR { }\n");
-    case("syntax_several_errors", "NEURON { SUFFIX x RANGE }\nPARAMETER { q = }\nBREAKPOINT {\n  a = 1 +\n  b = 2\n}\n");
-    case("syntax_deep_nesting", &format!("NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1{} }}\n", "(".repeat(10_000), ")".repeat(10_000)));
+    case(
+        "syntax_several_errors",
+        "NEURON { SUFFIX x RANGE }\nPARAMETER { q = }\nBREAKPOINT {\n  a = 1 +\n  b = 2\n}\n",
+    );
+    case(
+        "syntax_deep_nesting",
+        &format!(
+            "NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1{} }}\n",
+            "(".repeat(10_000),
+            ")".repeat(10_000)
+        ),
+    );
 }
 
 #[test]
 fn name_errors() {
-    case("undefined_name", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = (minf - m)/2 }}\n")));
-    case("undefined_name_with_suggestion", &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = gg*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n"));
-    case("assignment_to_undeclared", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ tau = 2 m' = -m/tau }}\n")));
-    case("duplicate_declaration", "NEURON { SUFFIX x }\nPARAMETER { g = 1 }\nASSIGNED { g }\n");
-    case("duplicate_function", "NEURON { SUFFIX x }\nFUNCTION f() { f = 1 }\nFUNCTION f() { f = 2 }\n");
-    case("derivative_of_non_state", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ g' = 1 m' = -m }}\n")));
-    case("wrong_arity_builtin", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = exp(1, 2) - m }}\n")));
-    case("wrong_arity_function", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = f(1) - m }}\nFUNCTION f(a, b) {{ f = a + b }}\n")));
-    case("unknown_function", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = exq(1) - m }}\n")));
-    case("procedure_as_value", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = p() - m }}\nPROCEDURE p() {{ }}\n")));
-    case("recursive_function", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = f(1) - m }}\nFUNCTION f(x) {{ f = f(x - 1) }}\n")));
+    case(
+        "undefined_name",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = (minf - m)/2 }}\n"
+        )),
+    );
+    case(
+        "undefined_name_with_suggestion",
+        &mech(
+            "BREAKPOINT { SOLVE s METHOD cnexp ina = gg*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n",
+        ),
+    );
+    case(
+        "assignment_to_undeclared",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ tau = 2 m' = -m/tau }}\n"
+        )),
+    );
+    case(
+        "duplicate_declaration",
+        "NEURON { SUFFIX x }\nPARAMETER { g = 1 }\nASSIGNED { g }\n",
+    );
+    case(
+        "duplicate_function",
+        "NEURON { SUFFIX x }\nFUNCTION f() { f = 1 }\nFUNCTION f() { f = 2 }\n",
+    );
+    case(
+        "derivative_of_non_state",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ g' = 1 m' = -m }}\n"
+        )),
+    );
+    case(
+        "wrong_arity_builtin",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = exp(1, 2) - m }}\n"
+        )),
+    );
+    case(
+        "wrong_arity_function",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = f(1) - m }}\nFUNCTION f(a, b) {{ f = a + b }}\n"
+        )),
+    );
+    case(
+        "unknown_function",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = exq(1) - m }}\n"
+        )),
+    );
+    case(
+        "procedure_as_value",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = p() - m }}\nPROCEDURE p() {{ }}\n"
+        )),
+    );
+    case(
+        "recursive_function",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = f(1) - m }}\nFUNCTION f(x) {{ f = f(x - 1) }}\n"
+        )),
+    );
     case("mutual_recursion", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = f(1) - m }}\nFUNCTION f(x) {{ f = h(x) }}\nFUNCTION h(x) {{ h = f(x) }}\n")));
-    case("assign_to_parameter", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ g = 2 m' = -m }}\n")));
-    case("assign_to_builtin", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ v = 2 m' = -m }}\n")));
-    case("assign_to_state_outside_initial", &mech("BREAKPOINT { m = 1 ina = g*m*(v - ena) }\n"));
+    case(
+        "assign_to_parameter",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ g = 2 m' = -m }}\n"
+        )),
+    );
+    case(
+        "assign_to_builtin",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ v = 2 m' = -m }}\n"
+        )),
+    );
+    case(
+        "assign_to_state_outside_initial",
+        &mech("BREAKPOINT { m = 1 ina = g*m*(v - ena) }\n"),
+    );
     case("read_before_assign", "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { i (mA/cm2) a }\nBREAKPOINT { i = a }\n");
-    case("range_undeclared", "NEURON { SUFFIX x RANGE gmax }\nPARAMETER { g_max = 1 }\n");
+    case(
+        "range_undeclared",
+        "NEURON { SUFFIX x RANGE gmax }\nPARAMETER { g_max = 1 }\n",
+    );
 }
 
 #[test]
 fn interface_errors() {
-    case("neuron_without_suffix", "NEURON { RANGE g }\nPARAMETER { g = 1 }\n");
+    case(
+        "neuron_without_suffix",
+        "NEURON { RANGE g }\nPARAMETER { g = 1 }\n",
+    );
     case("no_neuron_block", "PARAMETER { g = 1 }\nBREAKPOINT { }\n");
-    case("useion_bad_variable", "NEURON { SUFFIX x USEION na READ ek }\n");
-    case("useion_twice", "NEURON { SUFFIX x USEION na READ ena USEION na WRITE ina }\n");
-    case("useion_write_concentration", "NEURON { SUFFIX x USEION ca READ cai WRITE cai }\n");
-    case("current_never_assigned", "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { i (mA/cm2) }\nBREAKPOINT { }\n");
+    case(
+        "useion_bad_variable",
+        "NEURON { SUFFIX x USEION na READ ek }\n",
+    );
+    case(
+        "useion_twice",
+        "NEURON { SUFFIX x USEION na READ ena USEION na WRITE ina }\n",
+    );
+    case(
+        "useion_write_concentration",
+        "NEURON { SUFFIX x USEION ca READ cai WRITE cai }\n",
+    );
+    case(
+        "current_never_assigned",
+        "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { i (mA/cm2) }\nBREAKPOINT { }\n",
+    );
     case("point_process", "NEURON { POINT_PROCESS syn }\n");
-    case("verbatim_rejected", "NEURON { SUFFIX x }\nVERBATIM\nreturn 0;\nENDVERBATIM\n");
-    case("net_receive_rejected", "NEURON { SUFFIX x }\nNET_RECEIVE(w) { }\n");
-    case("array_rejected", "NEURON { SUFFIX x }\nPARAMETER { g[3] }\n");
-    case("parameter_outside_limits", "NEURON { SUFFIX x }\nPARAMETER { g = 5 <0, 1> }\n");
+    case(
+        "verbatim_rejected",
+        "NEURON { SUFFIX x }\nVERBATIM\nreturn 0;\nENDVERBATIM\n",
+    );
+    case(
+        "net_receive_rejected",
+        "NEURON { SUFFIX x }\nNET_RECEIVE(w) { }\n",
+    );
+    case(
+        "array_rejected",
+        "NEURON { SUFFIX x }\nPARAMETER { g[3] }\n",
+    );
+    case(
+        "parameter_outside_limits",
+        "NEURON { SUFFIX x }\nPARAMETER { g = 5 <0, 1> }\n",
+    );
 }
 
 #[test]
 fn solve_errors() {
     case("solve_unknown_block", &mech("BREAKPOINT { SOLVE states METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n"));
-    case("solve_unknown_method", &mech("BREAKPOINT { SOLVE s METHOD magic ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n"));
+    case(
+        "solve_unknown_method",
+        &mech(
+            "BREAKPOINT { SOLVE s METHOD magic ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n",
+        ),
+    );
     case("solve_kinetic", &mech("BREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k { ~ m <-> c (1, 2) }\n"));
-    case("derivative_never_solved", &mech("BREAKPOINT { ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n"));
-    case("not_linear_in_state", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = -m*m }}\n")));
-    case("not_linear_through_function", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = exp(m) }}\nUNITSOFF\n")));
-    case("equation_given_twice", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = -m m' = 1 - m }}\n")));
+    case(
+        "derivative_never_solved",
+        &mech("BREAKPOINT { ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n"),
+    );
+    case(
+        "not_linear_in_state",
+        &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = -m*m }}\n")),
+    );
+    case(
+        "not_linear_through_function",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = exp(m) }}\nUNITSOFF\n"
+        )),
+    );
+    case(
+        "equation_given_twice",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = -m m' = 1 - m }}\n"
+        )),
+    );
     case("steadystate_in_initial", &mech(&format!("{GOOD_BREAKPOINT}INITIAL {{ SOLVE s STEADYSTATE sparse }}\nDERIVATIVE s {{ m' = -m }}\n")));
 }
 
@@ -115,29 +279,90 @@ fn solve_errors() {
 fn unit_errors() {
     case("add_mv_and_conductance", "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nPARAMETER { g_max = 1 (mS/cm2) E = -70 (mV) }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { i = g_max + (v - E) }\n");
     case("assign_wrong_dimension", "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nPARAMETER { E = -70 (mV) }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { i = v - E }\n");
-    case("exp_of_voltage", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = (exp(v) - m)/(1 (ms)) }}\n")));
-    case("derivative_wrong_units", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = v }}\n")));
-    case("unknown_unit", "NEURON { SUFFIX x }\nPARAMETER { g = 1 (furlongs) }\n");
-    case("compare_mixed_units", &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ if (v > g) {{ m' = -m }} else {{ m' = 1 - m }} }}\n")));
-    case("number_out_of_range", "NEURON { SUFFIX x }\nPARAMETER { g = 1e999 }\n");
-    case("number_underflow", "NEURON { SUFFIX x }\nPARAMETER { g = 1e-999 }\n");
+    case(
+        "exp_of_voltage",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = (exp(v) - m)/(1 (ms)) }}\n"
+        )),
+    );
+    case(
+        "derivative_wrong_units",
+        &mech(&format!("{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = v }}\n")),
+    );
+    case(
+        "unknown_unit",
+        "NEURON { SUFFIX x }\nPARAMETER { g = 1 (furlongs) }\n",
+    );
+    case(
+        "compare_mixed_units",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ if (v > g) {{ m' = -m }} else {{ m' = 1 - m }} }}\n"
+        )),
+    );
+    case(
+        "number_out_of_range",
+        "NEURON { SUFFIX x }\nPARAMETER { g = 1e999 }\n",
+    );
+    case(
+        "number_underflow",
+        "NEURON { SUFFIX x }\nPARAMETER { g = 1e-999 }\n",
+    );
 }
 
 #[test]
 fn model_errors() {
     let ok_cell = "CELL HH {\n    ION na { e = 50 (mV) }\n    ION k { e = -77 (mV) }\n    INSERT Na_HH1952\n    INSERT K_HH1952\n    INSERT IL\n}\n";
-    case("model_unknown_mechanism", "CELL HH { INSERT Na_HH1953 }\nSIMULATE { cell = HH }\n");
-    case("model_unknown_parameter", "CELL HH { INSERT IL { gmax = 1 (mS/cm2) } }\nSIMULATE { cell = HH }\n");
-    case("model_unknown_cell", &format!("{ok_cell}SIMULATE {{ cell = HX }}\n"));
-    case("model_negative_dt", &format!("{ok_cell}SIMULATE {{ cell = HH dt = -0.01 (ms) }}\n"));
-    case("model_zero_tstop", &format!("{ok_cell}SIMULATE {{ cell = HH tstop = 0 (ms) }}\n"));
-    case("model_stimulus_wrong_unit", &format!("{ok_cell}SIMULATE {{ cell = HH stimulus = 5 (mV) }}\n"));
-    case("model_parameter_wrong_unit", "CELL HH { INSERT IL { g_max = 0.03 (mV) } }\nSIMULATE { cell = HH }\n");
-    case("model_missing_reversal", "CELL HH { INSERT Na_HH1952 }\nSIMULATE { cell = HH }\n");
+    case(
+        "model_unknown_mechanism",
+        "CELL HH { INSERT Na_HH1953 }\nSIMULATE { cell = HH }\n",
+    );
+    case(
+        "model_unknown_parameter",
+        "CELL HH { INSERT IL { gmax = 1 (mS/cm2) } }\nSIMULATE { cell = HH }\n",
+    );
+    case(
+        "model_unknown_cell",
+        &format!("{ok_cell}SIMULATE {{ cell = HX }}\n"),
+    );
+    case(
+        "model_negative_dt",
+        &format!("{ok_cell}SIMULATE {{ cell = HH dt = -0.01 (ms) }}\n"),
+    );
+    case(
+        "model_zero_tstop",
+        &format!("{ok_cell}SIMULATE {{ cell = HH tstop = 0 (ms) }}\n"),
+    );
+    case(
+        "model_stimulus_wrong_unit",
+        &format!("{ok_cell}SIMULATE {{ cell = HH stimulus = 5 (mV) }}\n"),
+    );
+    case(
+        "model_parameter_wrong_unit",
+        "CELL HH { INSERT IL { g_max = 0.03 (mV) } }\nSIMULATE { cell = HH }\n",
+    );
+    case(
+        "model_missing_reversal",
+        "CELL HH { INSERT Na_HH1952 }\nSIMULATE { cell = HH }\n",
+    );
     case("model_no_simulate", ok_cell);
-    case("model_unknown_setting", &format!("{ok_cell}SIMULATE {{ cell = HH tstep = 1 (ms) }}\n"));
-    case("model_unknown_stimulus", &format!("{ok_cell}SIMULATE {{ cell = HH stimulus = ramp(1, 2) }}\n"));
-    case("model_bad_count", &format!("{ok_cell}SIMULATE {{ cell = HH count = 2.5 }}\n"));
-    case("model_mechanism_block_in_model", &format!("{ok_cell}SIMULATE {{ cell = HH }}\nPARAMETER {{ g = 1 }}\n"));
-    case("model_duplicate_cell", &format!("{ok_cell}{ok_cell}SIMULATE {{ cell = HH }}\n"));
+    case(
+        "model_unknown_setting",
+        &format!("{ok_cell}SIMULATE {{ cell = HH tstep = 1 (ms) }}\n"),
+    );
+    case(
+        "model_unknown_stimulus",
+        &format!("{ok_cell}SIMULATE {{ cell = HH stimulus = ramp(1, 2) }}\n"),
+    );
+    case(
+        "model_bad_count",
+        &format!("{ok_cell}SIMULATE {{ cell = HH count = 2.5 }}\n"),
+    );
+    case(
+        "model_mechanism_block_in_model",
+        &format!("{ok_cell}SIMULATE {{ cell = HH }}\nPARAMETER {{ g = 1 }}\n"),
+    );
+    case(
+        "model_duplicate_cell",
+        &format!("{ok_cell}{ok_cell}SIMULATE {{ cell = HH }}\n"),
+    );
 }

@@ -3,12 +3,88 @@
 use proptest::prelude::*;
 
 const WORDS: &[&str] = &[
-    "NEURON", "SUFFIX", "x", "USEION", "na", "READ", "ena", "WRITE", "ina", "PARAMETER", "STATE", "ASSIGNED",
-    "BREAKPOINT", "SOLVE", "METHOD", "cnexp", "DERIVATIVE", "states", "INITIAL", "FUNCTION", "PROCEDURE", "LOCAL",
-    "if", "else", "{", "}", "(", ")", "=", "'", "+", "-", "*", "/", "^", "<", ">", "<=", "==", "&&", "||", "!", ",",
-    "m", "h", "v", "1", ".5", "1e-3", "(mV)", "(mS/cm2)", "exp", "exprelr", "UNITSOFF", "UNITSON", "TABLE", "FROM",
-    "TO", "WITH", "KINETIC", "~", "<->", "CONSERVE", "CELL", "SIMULATE", "INSERT", "ION", "e", "cell", "dt", "tstop",
-    "stimulus", "sweep", "VERBATIM", "ENDVERBATIM", "COMMENT", "ENDCOMMENT", ":", "\n", "1e999", "[", "]",
+    "NEURON",
+    "SUFFIX",
+    "x",
+    "USEION",
+    "na",
+    "READ",
+    "ena",
+    "WRITE",
+    "ina",
+    "PARAMETER",
+    "STATE",
+    "ASSIGNED",
+    "BREAKPOINT",
+    "SOLVE",
+    "METHOD",
+    "cnexp",
+    "DERIVATIVE",
+    "states",
+    "INITIAL",
+    "FUNCTION",
+    "PROCEDURE",
+    "LOCAL",
+    "if",
+    "else",
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    "'",
+    "+",
+    "-",
+    "*",
+    "/",
+    "^",
+    "<",
+    ">",
+    "<=",
+    "==",
+    "&&",
+    "||",
+    "!",
+    ",",
+    "m",
+    "h",
+    "v",
+    "1",
+    ".5",
+    "1e-3",
+    "(mV)",
+    "(mS/cm2)",
+    "exp",
+    "exprelr",
+    "UNITSOFF",
+    "UNITSON",
+    "TABLE",
+    "FROM",
+    "TO",
+    "WITH",
+    "KINETIC",
+    "~",
+    "<->",
+    "CONSERVE",
+    "CELL",
+    "SIMULATE",
+    "INSERT",
+    "ION",
+    "e",
+    "cell",
+    "dt",
+    "tstop",
+    "stimulus",
+    "sweep",
+    "VERBATIM",
+    "ENDVERBATIM",
+    "COMMENT",
+    "ENDCOMMENT",
+    ":",
+    "\n",
+    "1e999",
+    "[",
+    "]",
 ];
 
 fn check(src: &str) {
@@ -34,12 +110,18 @@ proptest! {
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {
     for open in ["(", "{", "-(", "if ("] {
-        let src = format!("NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1 }}\n", open.repeat(10_000));
+        let src = format!(
+            "NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1 }}\n",
+            open.repeat(10_000)
+        );
         let (_, diags) = hhc_compiler::syntax::parse(&src);
         assert!(diags.iter().any(|d| d.is_error()), "{open}");
     }
     // Unary minus chains recurse without parentheses.
-    let src = format!("NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1 }}\n", "-".repeat(5_000));
+    let src = format!(
+        "NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {}1 }}\n",
+        "-".repeat(5_000)
+    );
     let _ = hhc_compiler::compile_mechanism(&src);
 }
 

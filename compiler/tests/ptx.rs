@@ -12,12 +12,22 @@ fn root() -> PathBuf {
 fn mechanism_sources() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for dir in ["stdlib", "examples"] {
-        let mut files: Vec<_> = std::fs::read_dir(root().join(dir)).expect("dir").filter_map(Result::ok).map(|e| e.path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(root().join(dir))
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
         files.sort();
         for p in files {
             let src = std::fs::read_to_string(&p).expect("read");
             if src.contains("SUFFIX") {
-                out.push((p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(), src));
+                out.push((
+                    p.file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    src,
+                ));
             }
         }
     }
@@ -29,10 +39,14 @@ fn tutorial_program() -> hhc_compiler::ir::CellProgram {
     let model_src = std::fs::read_to_string(root().join("examples/hh.chan")).expect("hh.chan");
     let (file, _) = hhc_compiler::syntax::parse(&model_src);
     let mut resolve = |name: &str| -> Result<Option<hhc_compiler::ir::Mechanism>, ()> {
-        let src = std::fs::read_to_string(root().join(format!("stdlib/{name}.chan"))).map_err(|_| ())?;
-        hhc_compiler::compile_mechanism(&src).map(Some).map_err(|_| ())
+        let src =
+            std::fs::read_to_string(root().join(format!("stdlib/{name}.chan"))).map_err(|_| ())?;
+        hhc_compiler::compile_mechanism(&src)
+            .map(Some)
+            .map_err(|_| ())
     };
-    let model = hhc_compiler::sema::model::lower_model(&file.expect("ast"), &mut resolve).expect("model");
+    let model =
+        hhc_compiler::sema::model::lower_model(&file.expect("ast"), &mut resolve).expect("model");
     hhc_compiler::cell::build(&model)
 }
 
@@ -41,11 +55,18 @@ fn all_ptx() -> Vec<(String, String)> {
     for prec in [Precision::F64, Precision::F32] {
         let tag = if prec == Precision::F64 { "f64" } else { "f32" };
         for (name, src) in mechanism_sources() {
-            let m = hhc_compiler::compile_mechanism(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+            let m =
+                hhc_compiler::compile_mechanism(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
             let program = hhc_compiler::cell::single_mechanism_program(&m);
-            out.push((format!("{name}_{tag}"), hhc_compiler::backend::ptx::emit_program(&program, prec, 80)));
+            out.push((
+                format!("{name}_{tag}"),
+                hhc_compiler::backend::ptx::emit_program(&program, prec, 80),
+            ));
         }
-        out.push((format!("hh_tutorial_{tag}"), hhc_compiler::backend::ptx::emit_program(&tutorial_program(), prec, 80)));
+        out.push((
+            format!("hh_tutorial_{tag}"),
+            hhc_compiler::backend::ptx::emit_program(&tutorial_program(), prec, 80),
+        ));
     }
     out
 }
@@ -63,14 +84,24 @@ fn ptx_is_ascii_and_declares_both_kernels() {
 fn ptx_golden_tutorial() {
     let ptx = hhc_compiler::backend::ptx::emit_program(&tutorial_program(), Precision::F32, 80);
     insta::assert_snapshot!("ptx_hh_tutorial_f32", ptx);
-    let m = hhc_compiler::compile_mechanism(&std::fs::read_to_string(root().join("stdlib/IL.chan")).expect("IL")).expect("IL");
-    let ptx = hhc_compiler::backend::ptx::emit_program(&hhc_compiler::cell::single_mechanism_program(&m), Precision::F64, 80);
+    let m = hhc_compiler::compile_mechanism(
+        &std::fs::read_to_string(root().join("stdlib/IL.chan")).expect("IL"),
+    )
+    .expect("IL");
+    let ptx = hhc_compiler::backend::ptx::emit_program(
+        &hhc_compiler::cell::single_mechanism_program(&m),
+        Precision::F64,
+        80,
+    );
     insta::assert_snapshot!("ptx_IL_f64", ptx);
 }
 
 #[test]
 fn ptxas_assembles_every_kernel_for_sm80_and_sm90() {
-    let Some(ptxas) = std::env::var_os("HHC_PTXAS").map(PathBuf::from).filter(|p| p.exists()) else {
+    let Some(ptxas) = std::env::var_os("HHC_PTXAS")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+    else {
         eprintln!("skipping: set HHC_PTXAS to a ptxas binary (.ci/run does)");
         return;
     };
@@ -80,9 +111,23 @@ fn ptxas_assembles_every_kernel_for_sm80_and_sm90() {
     for (name, ptx) in all_ptx() {
         for sm in [80, 90] {
             let path = dir.join(format!("{name}_sm{sm}.ptx"));
-            std::fs::write(&path, ptx.replace(".target sm_80", &format!(".target sm_{sm}"))).expect("write");
-            let out = Command::new(&ptxas).arg(format!("-arch=sm_{sm}")).arg(&path).arg("-o").arg(dir.join(format!("{name}_sm{sm}.cubin"))).output().expect("ptxas runs");
-            assert!(out.status.success(), "ptxas rejected {name} for sm_{sm}:\n{}", String::from_utf8_lossy(&out.stderr));
+            std::fs::write(
+                &path,
+                ptx.replace(".target sm_80", &format!(".target sm_{sm}")),
+            )
+            .expect("write");
+            let out = Command::new(&ptxas)
+                .arg(format!("-arch=sm_{sm}"))
+                .arg(&path)
+                .arg("-o")
+                .arg(dir.join(format!("{name}_sm{sm}.cubin")))
+                .output()
+                .expect("ptxas runs");
+            assert!(
+                out.status.success(),
+                "ptxas rejected {name} for sm_{sm}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assembled += 1;
         }
     }

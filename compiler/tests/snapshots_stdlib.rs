@@ -2,12 +2,29 @@
 
 fn sources() -> Vec<(String, String)> {
     let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(format!("{root}/stdlib")).expect("stdlib").filter_map(Result::ok).map(|e| e.path()).collect();
-    files.extend(std::fs::read_dir(format!("{root}/tests/fixtures")).expect("fixtures").filter_map(Result::ok).map(|e| e.path()));
+    let mut files: Vec<_> = std::fs::read_dir(format!("{root}/stdlib"))
+        .expect("stdlib")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.extend(
+        std::fs::read_dir(format!("{root}/tests/fixtures"))
+            .expect("fixtures")
+            .filter_map(Result::ok)
+            .map(|e| e.path()),
+    );
     files.sort();
     files
         .into_iter()
-        .map(|p| (p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(), std::fs::read_to_string(&p).expect("read")))
+        .map(|p| {
+            (
+                p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                std::fs::read_to_string(&p).expect("read"),
+            )
+        })
         .collect()
 }
 
@@ -24,6 +41,9 @@ fn ast_of_every_stdlib_file() {
 fn ir_of_every_stdlib_file() {
     for (name, src) in sources() {
         let m = hhc_compiler::compile_mechanism(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
-        insta::assert_snapshot!(format!("ir_{name}"), hhc_compiler::ir::print::print_mechanism(&m));
+        insta::assert_snapshot!(
+            format!("ir_{name}"),
+            hhc_compiler::ir::print::print_mechanism(&m)
+        );
     }
 }

@@ -22,7 +22,10 @@ fn bench_model(c: &mut Criterion, file: &str) {
     for precision in [Precision::F64, Precision::F32] {
         let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
         let mut cpu = Cpu::new(kernel, 1).expect("cpu");
-        let mut pop = Population { n, slots: Slots::new(precision, program.slots.len(), n) };
+        let mut pop = Population {
+            n,
+            slots: Slots::new(precision, program.slots.len(), n),
+        };
         hhc_runtime::sim::initialise(&program, &model, &mut pop);
         let name = format!("{precision:?} 4096 cells x 64 steps");
         let mut t0 = 0.0;

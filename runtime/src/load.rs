@@ -22,14 +22,19 @@ impl Report {
 
 /// Reads a source file. Invalid UTF-8 is a diagnostic pointing at the first bad byte.
 pub fn read_source(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read {}: {e}\n", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("error: cannot read {}: {e}\n", path.display()))?;
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let d = Diagnostic::error("file is not valid UTF-8", Span::new(at, at + 1), "invalid byte here")
-                .with_hint(".chan files are UTF-8 text; is this a binary file?");
+            let d = Diagnostic::error(
+                "file is not valid UTF-8",
+                Span::new(at, at + 1),
+                "invalid byte here",
+            )
+            .with_hint(".chan files are UTF-8 text; is this a binary file?");
             Err(render_to_string(&path.display().to_string(), &lossy, &[d]))
         }
     }
@@ -45,7 +50,10 @@ pub fn find_mechanism(name: &str, model_dir: &Path) -> Option<(String, String)> 
             }
         }
     }
-    STDLIB.iter().find(|(n, _)| *n == name).map(|(n, src)| (format!("stdlib/{n}.chan"), (*src).to_string()))
+    STDLIB
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, src)| (format!("stdlib/{n}.chan"), (*src).to_string()))
 }
 
 /// Parses and lowers a model file; mechanism errors are rendered against their own files.
@@ -65,20 +73,30 @@ pub fn load_model(path: &Path) -> Result<Model, Report> {
         }
     };
     if hhc_compiler::sema::file_kind(&ast) != hhc_compiler::sema::FileKind::Model {
-        let d = Diagnostic::error("this is a mechanism file, not a model", Span::new(0, 0), "no CELL or SIMULATE block")
-            .with_hint("write a model file with CELL and SIMULATE blocks that INSERTs this mechanism");
+        let d = Diagnostic::error(
+            "this is a mechanism file, not a model",
+            Span::new(0, 0),
+            "no CELL or SIMULATE block",
+        )
+        .with_hint("write a model file with CELL and SIMULATE blocks that INSERTs this mechanism");
         report.add(&file_name, &src, &[d]);
         return Err(report);
     }
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut mech_reports = Report::default();
     let mut resolve = |name: &str| -> Result<Option<Mechanism>, ()> {
-        let Some((mfile, msrc)) = find_mechanism(name, &dir) else { return Ok(None) };
+        let Some((mfile, msrc)) = find_mechanism(name, &dir) else {
+            return Ok(None);
+        };
         match hhc_compiler::compile_mechanism(&msrc) {
             Ok(m) if m.name == name => Ok(Some(m)),
             Ok(m) => {
-                let d = Diagnostic::error(format!("file is named `{name}` but its SUFFIX is `{}`", m.name), Span::new(0, 0), "SUFFIX mismatch")
-                    .with_hint("a mechanism file is named after its SUFFIX");
+                let d = Diagnostic::error(
+                    format!("file is named `{name}` but its SUFFIX is `{}`", m.name),
+                    Span::new(0, 0),
+                    "SUFFIX mismatch",
+                )
+                .with_hint("a mechanism file is named after its SUFFIX");
                 mech_reports.add(&mfile, &msrc, &[d]);
                 Err(())
             }

@@ -4,7 +4,12 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// `t_ms,V_mV` for the first recorded cell, then one column per further recorded cell.
-pub fn write_trace_csv(path: &Path, dt: f64, cells: &[usize], traces: &[Vec<f64>]) -> std::io::Result<()> {
+pub fn write_trace_csv(
+    path: &Path,
+    dt: f64,
+    cells: &[usize],
+    traces: &[Vec<f64>],
+) -> std::io::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(path)?);
     write!(w, "t_ms,V_mV")?;
     for c in cells.iter().skip(1) {

@@ -32,7 +32,13 @@ pub struct RunResult {
 #[derive(Debug)]
 pub enum RunError {
     Backend(BackendError),
-    BlowUp { cell: usize, step: u64, t: f64, v: f64, mechanism: String },
+    BlowUp {
+        cell: usize,
+        step: u64,
+        t: f64,
+        v: f64,
+        mechanism: String,
+    },
 }
 
 impl std::fmt::Display for RunError {
@@ -61,7 +67,15 @@ pub fn initialise(program: &CellProgram, model: &Model, pop: &mut Population) ->
                 _ => None,
             })?;
             let n = pop.n;
-            let values: Vec<f64> = (0..n).map(|i| if n > 1 { from + (to - from) * i as f64 / (n - 1) as f64 } else { from }).collect();
+            let values: Vec<f64> = (0..n)
+                .map(|i| {
+                    if n > 1 {
+                        from + (to - from) * i as f64 / (n - 1) as f64
+                    } else {
+                        from
+                    }
+                })
+                .collect();
             for (i, x) in values.iter().enumerate() {
                 pop.slots.set(k, i, *x);
             }
@@ -71,7 +85,12 @@ pub fn initialise(program: &CellProgram, model: &Model, pop: &mut Population) ->
     swept
 }
 
-pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts: &RunOptions) -> Result<RunResult, RunError> {
+pub fn run(
+    program: &CellProgram,
+    model: &Model,
+    backend: &mut dyn Backend,
+    opts: &RunOptions,
+) -> Result<RunResult, RunError> {
     let n = opts.n;
     let mut pop = Population {
         n,
@@ -118,8 +137,12 @@ pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts
             let ranges: Vec<(usize, usize)> = record.iter().map(|&c| (c, c + 1)).collect();
             let mut recorded_words = vec![0u64; record.len()];
             for j in 0..k {
-                let rep = backend.step(&mut pop, &ranges, t0 + j as f64 * program.dt, 1).map_err(RunError::Backend)?;
-                backend.read_cells(&mut pop, &record).map_err(RunError::Backend)?;
+                let rep = backend
+                    .step(&mut pop, &ranges, t0 + j as f64 * program.dt, 1)
+                    .map_err(RunError::Backend)?;
+                backend
+                    .read_cells(&mut pop, &record)
+                    .map_err(RunError::Backend)?;
                 for (r, &c) in record.iter().enumerate() {
                     traces[r].push(pop.slots.get(0, c));
                     if rep.words.iter().any(|&(wc, w)| wc == c && w & 1 == 1) {
@@ -130,10 +153,18 @@ pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts
                     note_bad(&mut first_bad, c, j);
                 }
             }
-            words.extend(record.iter().zip(&recorded_words).filter(|(_, w)| **w != 0).map(|(&c, &w)| (c, w)));
+            words.extend(
+                record
+                    .iter()
+                    .zip(&recorded_words)
+                    .filter(|(_, w)| **w != 0)
+                    .map(|(&c, &w)| (c, w)),
+            );
         }
         if !bulk.is_empty() {
-            let rep = backend.step(&mut pop, &bulk, t0, k).map_err(RunError::Backend)?;
+            let rep = backend
+                .step(&mut pop, &bulk, t0, k)
+                .map_err(RunError::Backend)?;
             words.extend(rep.words);
             if let Some((c, j)) = rep.first_bad {
                 note_bad(&mut first_bad, c, u64::from(j));
@@ -142,7 +173,9 @@ pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts
         if let Some((cell, j)) = first_bad {
             let step = done + j;
             let all: Vec<usize> = (0..n).collect();
-            backend.read_cells(&mut pop, &all).map_err(RunError::Backend)?;
+            backend
+                .read_cells(&mut pop, &all)
+                .map_err(RunError::Backend)?;
             return Err(RunError::BlowUp {
                 cell,
                 step,
@@ -172,7 +205,13 @@ pub fn run(program: &CellProgram, model: &Model, backend: &mut dyn Backend, opts
         b.finish_and_clear();
     }
     spikes.sort_unstable_by_key(|&(c, s)| (s, c));
-    Ok(RunResult { traces, spikes, spike_counts: counts, total_spikes: total, stimulus_per_cell })
+    Ok(RunResult {
+        traces,
+        spikes,
+        spike_counts: counts,
+        total_spikes: total,
+        stimulus_per_cell,
+    })
 }
 
 fn progress_bar(opts: &RunOptions) -> Option<indicatif::ProgressBar> {
@@ -181,7 +220,9 @@ fn progress_bar(opts: &RunOptions) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(opts.steps);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({eta} left)") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({eta} left)",
+    ) {
         bar.set_style(style);
     }
     Some(bar)
@@ -192,7 +233,10 @@ fn culprit(program: &CellProgram, pop: &Population, cell: usize) -> String {
     for (k, slot) in program.slots.iter().enumerate() {
         if let SlotKind::State { mech, .. } = slot.kind {
             if !pop.slots.get(k, cell).is_finite() {
-                return program.mechanism_currents.get(mech as usize).map_or("?".into(), |(n, _)| n.clone());
+                return program
+                    .mechanism_currents
+                    .get(mech as usize)
+                    .map_or("?".into(), |(n, _)| n.clone());
             }
         }
     }
@@ -202,7 +246,13 @@ fn culprit(program: &CellProgram, pop: &Population, cell: usize) -> String {
     let v_ref = if v_now.is_finite() {
         v_now
     } else {
-        program.init.iter().find(|(s, _)| *s == 0).map_or(-65.0, |(_, e)| interp::eval(&program.exprs, &[*e], &|_| f64::NAN)[0])
+        program
+            .init
+            .iter()
+            .find(|(s, _)| *s == 0)
+            .map_or(-65.0, |(_, e)| {
+                interp::eval(&program.exprs, &[*e], &|_| f64::NAN)[0]
+            })
     };
     let read = |v: Var| match v {
         Var::Slot(0) => v_ref,
@@ -214,7 +264,13 @@ fn culprit(program: &CellProgram, pop: &Population, cell: usize) -> String {
         .iter()
         .map(|(name, e)| (name, interp::eval(&program.exprs, &[*e], &read)[0]))
         .max_by(|a, b| {
-            let key = |x: f64| if x.is_finite() { x.abs() } else { f64::INFINITY };
+            let key = |x: f64| {
+                if x.is_finite() {
+                    x.abs()
+                } else {
+                    f64::INFINITY
+                }
+            };
             key(a.1).total_cmp(&key(b.1))
         })
         .map_or("?".into(), |(n, _)| n.clone())

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn hhc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hhc")).args(args).current_dir(root()).output().expect("hhc runs")
+    Command::new(env!("CARGO_BIN_EXE_hhc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("hhc runs")
 }
 
 fn root() -> PathBuf {
@@ -12,7 +16,11 @@ fn root() -> PathBuf {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -24,7 +32,16 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn tutorial_run_prints_eight_spikes_and_writes_files() {
     let (csv, spikes, png) = (tmp("a.csv"), tmp("b.csv"), tmp("hh.png"));
-    let o = hhc(&["run", "examples/hh.chan", "--csv", csv.to_str().unwrap(), "--spikes", spikes.to_str().unwrap(), "--plot", png.to_str().unwrap()]);
+    let o = hhc(&[
+        "run",
+        "examples/hh.chan",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--spikes",
+        spikes.to_str().unwrap(),
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.lines().any(|l| l == "spikes: 8"), "{out}");
@@ -34,7 +51,11 @@ fn tutorial_run_prints_eight_spikes_and_writes_files() {
     assert_eq!(rows.len(), 10_002, "header + 10001 rows");
     assert_eq!(rows[1], "0,-69.19375633335684");
     let spikes = std::fs::read_to_string(spikes).unwrap();
-    let times: Vec<f64> = spikes.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    let times: Vec<f64> = spikes
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
     let want = [3.88, 16.45, 29.94, 43.50, 57.07, 70.63, 84.20, 97.76];
     assert_eq!(times.len(), 8);
     for (t, w) in times.iter().zip(want) {
@@ -47,7 +68,20 @@ fn tutorial_run_prints_eight_spikes_and_writes_files() {
 #[test]
 fn svg_plots_and_population_overrides() {
     let svg = tmp("pop.svg");
-    let o = hhc(&["run", "examples/hh.chan", "--n", "50", "--tstop", "20", "--dt", "0.02", "--threads", "2", "--plot", svg.to_str().unwrap()]);
+    let o = hhc(&[
+        "run",
+        "examples/hh.chan",
+        "--n",
+        "50",
+        "--tstop",
+        "20",
+        "--dt",
+        "0.02",
+        "--threads",
+        "2",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("cells: 50, steps: 1000"));
     assert!(std::fs::read_to_string(svg).unwrap().contains("<svg"));
@@ -55,16 +89,33 @@ fn svg_plots_and_population_overrides() {
 
 #[test]
 fn check_exit_codes() {
-    let o = hhc(&["check", "stdlib/Na_HH1952.chan", "stdlib/K_HH1952.chan", "stdlib/IL.chan", "examples/hh.chan", "tests/fixtures/classic_hh.mod", "tests/fixtures/neuron_idioms.mod"]);
+    let o = hhc(&[
+        "check",
+        "stdlib/Na_HH1952.chan",
+        "stdlib/K_HH1952.chan",
+        "stdlib/IL.chan",
+        "examples/hh.chan",
+        "tests/fixtures/classic_hh.mod",
+        "tests/fixtures/neuron_idioms.mod",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let bad = tmp("bad.chan");
-    std::fs::write(&bad, "NEURON { SUFFIX x }\nPARAMETER { g = 1 (mS/cm2) }\nBREAKPOINT { q = g + }\n").unwrap();
+    std::fs::write(
+        &bad,
+        "NEURON { SUFFIX x }\nPARAMETER { g = 1 (mS/cm2) }\nBREAKPOINT { q = g + }\n",
+    )
+    .unwrap();
     let o = hhc(&["check", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("bad.chan:3:"), "{}", text(&o));
     assert_eq!(hhc(&["check"]).status.code(), Some(2));
     assert_eq!(hhc(&["frobnicate"]).status.code(), Some(2));
-    assert_eq!(hhc(&["run", "examples/hh.chan", "--precision", "f16"]).status.code(), Some(2));
+    assert_eq!(
+        hhc(&["run", "examples/hh.chan", "--precision", "f16"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -76,7 +127,14 @@ fn binary_garbage_and_missing_files_are_errors() {
     assert!(text(&o).contains("garbage.chan:1:1"), "{}", text(&o));
     assert_eq!(hhc(&["check", "no/such/file.chan"]).status.code(), Some(1));
     let deep = tmp("deep.chan");
-    std::fs::write(&deep, format!("NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {} }}\n", "(".repeat(10_000))).unwrap();
+    std::fs::write(
+        &deep,
+        format!(
+            "NEURON {{ SUFFIX x }}\nFUNCTION f() {{ f = {} }}\n",
+            "(".repeat(10_000)
+        ),
+    )
+    .unwrap();
     let o = hhc(&["check", deep.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!text(&o).contains("panicked"));
@@ -84,7 +142,14 @@ fn binary_garbage_and_missing_files_are_errors() {
 
 #[test]
 fn impossible_population_is_refused_cleanly() {
-    let o = hhc(&["run", "examples/hh.chan", "--n", "100000000000", "--tstop", "1"]);
+    let o = hhc(&[
+        "run",
+        "examples/hh.chan",
+        "--n",
+        "100000000000",
+        "--tstop",
+        "1",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("GiB"), "{}", text(&o));
 }
@@ -115,7 +180,10 @@ fn blow_up_names_cell_step_and_mechanism() {
     let o = hhc(&["run", dir.join("model.chan").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("cell 0") && t.contains("step") && t.contains("runaway"), "{t}");
+    assert!(
+        t.contains("cell 0") && t.contains("step") && t.contains("runaway"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -130,10 +198,22 @@ fn compile_emits_every_stage() {
     ] {
         let o = hhc(&["compile", file, "--emit", emit]);
         assert!(o.status.success(), "{file} {emit}: {}", text(&o));
-        assert!(String::from_utf8_lossy(&o.stdout).contains(needle), "{file} {emit}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(needle),
+            "{file} {emit}"
+        );
     }
     let out = tmp("k.ptx");
-    let o = hhc(&["compile", "examples/hh.chan", "--emit", "ptx", "-o", out.to_str().unwrap()]);
+    let o = hhc(&[
+        "compile",
+        "examples/hh.chan",
+        "--emit",
+        "ptx",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success());
-    assert!(std::fs::read_to_string(out).unwrap().contains("hhc_compact"));
+    assert!(std::fs::read_to_string(out)
+        .unwrap()
+        .contains("hhc_compact"));
 }

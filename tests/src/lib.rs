@@ -36,12 +36,20 @@ pub fn run(model: &Model, precision: Precision, threads: usize) -> (CellProgram,
         progress: false,
         steps_per_call: 64,
     };
-    let r = sim::run(&program, model, &mut cpu, &opts).unwrap_or_else(|e| panic!("run failed: {e}"));
+    let r =
+        sim::run(&program, model, &mut cpu, &opts).unwrap_or_else(|e| panic!("run failed: {e}"));
     (program, r)
 }
 
 /// Reads a CSV of numbers with a header line.
 pub fn read_csv(path: &Path) -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().skip(1).map(|l| l.split(',').map(|x| x.trim().parse().unwrap_or(f64::NAN)).collect()).collect()
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .map(|x| x.trim().parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect()
 }

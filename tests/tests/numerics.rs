@@ -14,7 +14,10 @@ fn tutorial_spikes_within_one_step_of_braincell() {
     let steps: Vec<u64> = r.spikes.iter().map(|&(_, s)| s).collect();
     assert_eq!(steps.len(), 8, "spike steps {steps:?}");
     for (got, want) in steps.iter().zip(BRAINCELL_SPIKE_STEPS) {
-        assert!(got.abs_diff(want) <= 1, "spike at step {got}, braincell {want}");
+        assert!(
+            got.abs_diff(want) <= 1,
+            "spike at step {got}, braincell {want}"
+        );
     }
 }
 
@@ -32,20 +35,36 @@ fn tutorial_trace_follows_braincell_between_spikes() {
     assert_eq!(trace.len(), 10_001);
     assert_eq!(trace[0], -69.19375633335684);
     // Row k of the reference holds V after step k, which is our sample k + 1.
-    assert!((trace[1] - reference[0][1]).abs() < 1e-8, "first step {} vs {}", trace[1], reference[0][1]);
+    assert!(
+        (trace[1] - reference[0][1]).abs() < 1e-8,
+        "first step {} vs {}",
+        trace[1],
+        reference[0][1]
+    );
     // Before the first spike the schemes agree to 0.1 mV (braincell's step is a coupled
     // Rosenbrock step, ours per-state: SPEC). Later, spike times differ by up to a step, so
     // compare only where V is slow and below −60 mV, within 1.5 mV. (Steps 300–386 are the
     // upstroke, where 0.1 ms of timing shows up as mV.)
     for k in 0..300 {
-        assert!((trace[k + 1] - reference[k][1]).abs() < 0.1, "step {k}: {} vs {}", trace[k + 1], reference[k][1]);
+        assert!(
+            (trace[k + 1] - reference[k][1]).abs() < 0.1,
+            "step {k}: {} vs {}",
+            trace[k + 1],
+            reference[k][1]
+        );
     }
     let mut compared = 0;
     for k in 1..reference.len() - 1 {
-        let slow = (reference[k + 1][1] - reference[k - 1][1]).abs() < 0.1 && reference[k][1] < -60.0;
+        let slow =
+            (reference[k + 1][1] - reference[k - 1][1]).abs() < 0.1 && reference[k][1] < -60.0;
         if slow {
             compared += 1;
-            assert!((trace[k + 1] - reference[k][1]).abs() < 1.5, "step {k}: {} vs {}", trace[k + 1], reference[k][1]);
+            assert!(
+                (trace[k + 1] - reference[k][1]).abs() < 1.5,
+                "step {k}: {} vs {}",
+                trace[k + 1],
+                reference[k][1]
+            );
         }
     }
     assert!(compared > 2000, "only {compared} samples compared");
@@ -53,12 +72,18 @@ fn tutorial_trace_follows_braincell_between_spikes() {
 
 /// First upward crossings of 20 mV, linearly interpolated, from a `t,V` trace.
 fn crossings(t: &[f64], v: &[f64]) -> Vec<f64> {
-    (1..v.len()).filter(|&k| v[k - 1] < 20.0 && v[k] >= 20.0).map(|k| t[k - 1] + (20.0 - v[k - 1]) / (v[k] - v[k - 1]) * (t[k] - t[k - 1])).collect()
+    (1..v.len())
+        .filter(|&k| v[k - 1] < 20.0 && v[k] >= 20.0)
+        .map(|k| t[k - 1] + (20.0 - v[k - 1]) / (v[k] - v[k - 1]) * (t[k] - t[k - 1]))
+        .collect()
 }
 
 #[test]
 fn classic_hh_matches_scipy_within_10_us() {
-    for (stim, file) in [(10.0, "ref_hh_trace_scipy_I10.csv"), (5.0, "ref_hh_trace_scipy.csv")] {
+    for (stim, file) in [
+        (10.0, "ref_hh_trace_scipy_I10.csv"),
+        (5.0, "ref_hh_trace_scipy.csv"),
+    ] {
         let mut model = load("examples/classic_hh.chan");
         model.stimuli = vec![hhc_compiler::sema::model::Stimulus::Constant(stim)];
         let (_, r) = run(&model, Precision::F64, 1);
@@ -76,12 +101,19 @@ fn classic_hh_matches_scipy_within_10_us() {
         } else {
             vec![3.0575]
         };
-        assert_eq!(ours.len(), if stim == 10.0 { 7 } else { 1 }, "I = {stim}: {ours:?}");
+        assert_eq!(
+            ours.len(),
+            if stim == 10.0 { 7 } else { 1 },
+            "I = {stim}: {ours:?}"
+        );
         // Without the reference files only the first crossing (from their README) is known.
         let compared = if path.exists() { expected.len() } else { 1 };
         assert!(expected.len() >= compared);
         for (a, b) in ours.iter().zip(&expected).take(compared) {
-            assert!((a - b).abs() < 0.01, "I = {stim}: crossing {a} vs SciPy {b}");
+            assert!(
+                (a - b).abs() < 0.01,
+                "I = {stim}: crossing {a} vs SciPy {b}"
+            );
         }
     }
 }
@@ -89,7 +121,8 @@ fn classic_hh_matches_scipy_within_10_us() {
 #[test]
 fn cnexp_is_exact_at_clamped_voltage() {
     // With V fixed, m' = α(1−m) − βm has the solution m∞ + (m0 − m∞)e^{−(α+β)t}.
-    let m = hhc_compiler::compile_mechanism(include_str!("../../stdlib/Na_HH1952.chan")).expect("compiles");
+    let m = hhc_compiler::compile_mechanism(include_str!("../../stdlib/Na_HH1952.chan"))
+        .expect("compiles");
     let (state, update) = m.advance[0];
     assert_eq!(m.states[state as usize].name, "m");
     for &v in &[-80.0, -40.0, -10.0, 30.0] {
@@ -110,7 +143,10 @@ fn cnexp_is_exact_at_clamped_voltage() {
         for k in 1..=500 {
             mval = interp::eval(&m.exprs, &[update], &|x| read(x, mval))[0];
             let exact = inf + (0.0 - inf) * (-(alpha + beta) * 0.01 * k as f64).exp();
-            assert!((mval - exact).abs() < 1e-12, "v={v} step {k}: {mval} vs {exact}");
+            assert!(
+                (mval - exact).abs() < 1e-12,
+                "v={v} step {k}: {mval} vs {exact}"
+            );
         }
     }
 }
@@ -142,14 +178,28 @@ fn jit_agrees_with_interpreter_on_random_states() {
         let mut spikes = vec![0u64; n];
         let mut bad = vec![-1i32; n];
         // SAFETY: every array has n elements; nsteps = 5 ≤ 64.
-        unsafe { kernel.call(ptrs.as_mut_ptr().cast_const(), 0, n as u64, 0.0, 5, spikes.as_mut_ptr(), bad.as_mut_ptr()) };
+        unsafe {
+            kernel.call(
+                ptrs.as_mut_ptr().cast_const(),
+                0,
+                n as u64,
+                0.0,
+                5,
+                spikes.as_mut_ptr(),
+                bad.as_mut_ptr(),
+            )
+        };
         for c in 0..n {
             let mut cell: Vec<f64> = start.iter().map(|a| a[c]).collect();
             let oracle_spikes = interp::run_cell(&program, &mut cell, 0.0, 5);
             for s in 0..slots {
                 let (a, b) = (arrays[s][c], cell[s]);
                 let rel = (a - b).abs() / b.abs().max(1e-300);
-                assert!(rel < 1e-12 || (a - b).abs() < 1e-15, "{model_path} cell {c} slot {}: jit {a} vs interp {b}", program.slots[s].name);
+                assert!(
+                    rel < 1e-12 || (a - b).abs() < 1e-15,
+                    "{model_path} cell {c} slot {}: jit {a} vs interp {b}",
+                    program.slots[s].name
+                );
             }
             let mask: u64 = oracle_spikes.iter().map(|&k| 1u64 << k).sum();
             assert_eq!(spikes[c], mask, "cell {c} spikes");
@@ -184,12 +234,17 @@ fn f32_tutorial_still_fires_eight_times() {
 #[test]
 fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
     let dir = repo().join("stdlib");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("stdlib").filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("stdlib")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     files.sort();
     assert!(files.len() >= 3);
     for path in files {
         let src = std::fs::read_to_string(&path).expect("read");
-        let m = hhc_compiler::compile_mechanism(&src).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+        let m = hhc_compiler::compile_mechanism(&src)
+            .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
         let program = hhc_compiler::cell::single_mechanism_program(&m);
         for precision in [Precision::F64, Precision::F32] {
             let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
@@ -197,29 +252,75 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
             let slots = program.slots.len();
             let mut seed = 0x9E3779B97F4A7C15u64;
             let mut next = || {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (seed >> 11) as f64 / (1u64 << 53) as f64
             };
-            let start: Vec<Vec<f64>> = (0..slots).map(|s| (0..n).map(|_| if s == 0 { -100.0 + 150.0 * next() } else { next() }).collect()).collect();
+            let start: Vec<Vec<f64>> = (0..slots)
+                .map(|s| {
+                    (0..n)
+                        .map(|_| {
+                            if s == 0 {
+                                -100.0 + 150.0 * next()
+                            } else {
+                                next()
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
             let mut spikes = vec![0u64; n];
             let mut bad = vec![-1i32; n];
             let got: Vec<Vec<f64>> = match precision {
                 Precision::F64 => {
                     let mut arrays = start.clone();
-                    let mut ptrs: Vec<*mut u8> = arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+                    let mut ptrs: Vec<*mut u8> =
+                        arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
                     // SAFETY: every array has n elements; nsteps = 3.
-                    unsafe { kernel.call(ptrs.as_mut_ptr().cast_const(), 0, n as u64, 0.0, 3, spikes.as_mut_ptr(), bad.as_mut_ptr()) };
+                    unsafe {
+                        kernel.call(
+                            ptrs.as_mut_ptr().cast_const(),
+                            0,
+                            n as u64,
+                            0.0,
+                            3,
+                            spikes.as_mut_ptr(),
+                            bad.as_mut_ptr(),
+                        )
+                    };
                     arrays
                 }
                 Precision::F32 => {
-                    let mut arrays: Vec<Vec<f32>> = start.iter().map(|a| a.iter().map(|&x| x as f32).collect()).collect();
-                    let mut ptrs: Vec<*mut u8> = arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+                    let mut arrays: Vec<Vec<f32>> = start
+                        .iter()
+                        .map(|a| a.iter().map(|&x| x as f32).collect())
+                        .collect();
+                    let mut ptrs: Vec<*mut u8> =
+                        arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
                     // SAFETY: as above, f32 arrays of n elements.
-                    unsafe { kernel.call(ptrs.as_mut_ptr().cast_const(), 0, n as u64, 0.0, 3, spikes.as_mut_ptr(), bad.as_mut_ptr()) };
-                    arrays.iter().map(|a| a.iter().map(|&x| f64::from(x)).collect()).collect()
+                    unsafe {
+                        kernel.call(
+                            ptrs.as_mut_ptr().cast_const(),
+                            0,
+                            n as u64,
+                            0.0,
+                            3,
+                            spikes.as_mut_ptr(),
+                            bad.as_mut_ptr(),
+                        )
+                    };
+                    arrays
+                        .iter()
+                        .map(|a| a.iter().map(|&x| f64::from(x)).collect())
+                        .collect()
                 }
             };
-            let tol = if precision == Precision::F64 { 1e-12 } else { 1e-4 };
+            let tol = if precision == Precision::F64 {
+                1e-12
+            } else {
+                1e-4
+            };
             for c in 0..n {
                 let mut cell: Vec<f64> = start.iter().map(|a| a[c]).collect();
                 if precision == Precision::F32 {
@@ -228,7 +329,12 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
                 interp::run_cell(&program, &mut cell, 0.0, 3);
                 for s in 0..slots {
                     let (a, b) = (got[s][c], cell[s]);
-                    assert!((a - b).abs() <= tol * b.abs().max(1.0), "{} {precision:?} cell {c} slot {}: jit {a} vs interp {b}", m.name, program.slots[s].name);
+                    assert!(
+                        (a - b).abs() <= tol * b.abs().max(1.0),
+                        "{} {precision:?} cell {c} slot {}: jit {a} vs interp {b}",
+                        m.name,
+                        program.slots[s].name
+                    );
                 }
             }
         }
@@ -239,11 +345,22 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
 fn pulse_stimulus_fires_only_during_the_pulse() {
     let model = load("examples/pulse.chan");
     let (_, r) = run(&model, Precision::F64, 1);
-    let times: Vec<f64> = r.spikes.iter().map(|&(_, s)| (s + 1) as f64 * model.dt).collect();
+    let times: Vec<f64> = r
+        .spikes
+        .iter()
+        .map(|&(_, s)| (s + 1) as f64 * model.dt)
+        .collect();
     assert!(times.len() >= 2, "{times:?}");
-    assert!(times.iter().all(|&t| (20.0..62.0).contains(&t)), "{times:?}");
+    assert!(
+        times.iter().all(|&t| (20.0..62.0).contains(&t)),
+        "{times:?}"
+    );
     // Before the pulse the cell rests near its resting potential.
     assert!(r.traces[0][..2000].iter().all(|&v| v < -55.0));
     // Textbook HH at 10 uA/cm2 fires its first spike about 2 ms after onset.
-    assert!((times[0] - 21.97).abs() < 0.5, "first spike at {}", times[0]);
+    assert!(
+        (times[0] - 21.97).abs() < 0.5,
+        "first spike at {}",
+        times[0]
+    );
 }

@@ -54,7 +54,12 @@ pub fn prepare_with(p: &CellProgram, precision: Precision, mode: MathMode) -> Pr
     let mut roots: Vec<ExprId> = p.updates.iter().map(|(_, e)| *e).collect();
     roots.push(p.spike);
     let lowered = lower_math_with(&mut exprs, &roots, precision, mode);
-    let updates = p.updates.iter().zip(&lowered).map(|((s, _), e)| (*s, *e)).collect();
+    let updates = p
+        .updates
+        .iter()
+        .zip(&lowered)
+        .map(|((s, _), e)| (*s, *e))
+        .collect();
     let mut varying = vec![false; exprs.len()];
     for (id, e) in exprs.iter() {
         varying[id.index()] = match e {
@@ -63,5 +68,12 @@ pub fn prepare_with(p: &CellProgram, precision: Precision, mode: MathMode) -> Pr
             _ => e.children().any(|c| varying[c.index()]),
         };
     }
-    Prepared { exprs, updates, spike: lowered[lowered.len() - 1], slot_count: p.slots.len(), dt: p.dt, varying }
+    Prepared {
+        exprs,
+        updates,
+        spike: lowered[lowered.len() - 1],
+        slot_count: p.slots.len(),
+        dt: p.dt,
+        varying,
+    }
 }

@@ -40,8 +40,20 @@ pub fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
         BinaryOp::Div => a / b,
         BinaryOp::Pow => a.powf(b),
         // NaN-propagating, as Cranelift's fmin/fmax and IEEE 754-2019 minimum/maximum.
-        BinaryOp::Min => if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) },
-        BinaryOp::Max => if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) },
+        BinaryOp::Min => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.min(b)
+            }
+        }
+        BinaryOp::Max => {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.max(b)
+            }
+        }
         BinaryOp::Lt => f64::from(a < b),
         BinaryOp::Le => f64::from(a <= b),
         BinaryOp::Gt => f64::from(a > b),

@@ -118,7 +118,10 @@ impl BinaryOp {
     }
 
     pub fn is_comparison(self) -> bool {
-        matches!(self, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne)
+        matches!(
+            self,
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Eq | BinaryOp::Ne
+        )
     }
     pub fn is_logic(self) -> bool {
         matches!(self, BinaryOp::And | BinaryOp::Or)
@@ -222,7 +225,10 @@ impl ExprArena {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (ExprId, &Expr)> {
-        self.nodes.iter().enumerate().map(|(i, e)| (ExprId(i as u32), e))
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (ExprId(i as u32), e))
     }
 
     /// Every node reachable from `roots`, children before parents.
@@ -235,11 +241,19 @@ impl ExprArena {
             }
             stack.extend(self.get(id).children());
         }
-        (0..self.nodes.len()).filter(|&i| seen[i]).map(|i| ExprId(i as u32)).collect()
+        (0..self.nodes.len())
+            .filter(|&i| seen[i])
+            .map(|i| ExprId(i as u32))
+            .collect()
     }
 
     /// Copies the DAG under `root` from `other` into `self`, mapping variables with `map_var`.
-    pub fn import(&mut self, other: &ExprArena, root: ExprId, map_var: &mut dyn FnMut(Var) -> ExprId) -> ExprId {
+    pub fn import(
+        &mut self,
+        other: &ExprArena,
+        root: ExprId,
+        map_var: &mut dyn FnMut(Var) -> ExprId,
+    ) -> ExprId {
         let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
         for id in other.reachable(&[root]) {
             let m = |x: ExprId| memo[&x];
@@ -334,9 +348,14 @@ impl Mechanism {
 pub enum SlotKind {
     V,
     /// A state of the mechanism at `mech` (index into the cell's mechanisms).
-    State { mech: u32, state: u32 },
+    State {
+        mech: u32,
+        state: u32,
+    },
     /// A value that differs per cell but does not evolve (a swept stimulus, say).
-    PerCell { name: String },
+    PerCell {
+        name: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -16,7 +16,12 @@ pub fn fmt_f64(v: f64) -> String {
     }
 }
 
-fn write_dag(out: &mut String, arena: &ExprArena, roots: &[ExprId], var_name: &dyn Fn(Var) -> String) -> HashMap<ExprId, String> {
+fn write_dag(
+    out: &mut String,
+    arena: &ExprArena,
+    roots: &[ExprId],
+    var_name: &dyn Fn(Var) -> String,
+) -> HashMap<ExprId, String> {
     let mut names: HashMap<ExprId, String> = HashMap::new();
     let nodes = arena.reachable(roots);
     // Count uses to decide which nodes get a let.
@@ -38,12 +43,18 @@ fn write_dag(out: &mut String, arena: &ExprArena, roots: &[ExprId], var_name: &d
             },
             Expr::Binary(op, a, b) => match op.infix() {
                 Some(sym) => format!("({} {sym} {})", names[&a], names[&b]),
-                None => format!("{}({}, {})", format!("{op:?}").to_lowercase(), names[&a], names[&b]),
+                None => format!(
+                    "{}({}, {})",
+                    format!("{op:?}").to_lowercase(),
+                    names[&a],
+                    names[&b]
+                ),
             },
             Expr::Fma(a, b, c) => format!("fma({}, {}, {})", names[&a], names[&b], names[&c]),
             Expr::Select(a, b, c) => format!("select({}, {}, {})", names[&a], names[&b], names[&c]),
         };
-        let shared = uses.get(&id).copied().unwrap_or(0) > 1 && !matches!(arena.get(id), Expr::Lit(_) | Expr::Var(_));
+        let shared = uses.get(&id).copied().unwrap_or(0) > 1
+            && !matches!(arena.get(id), Expr::Lit(_) | Expr::Var(_));
         if shared {
             let name = format!("%{counter}");
             counter += 1;
@@ -58,8 +69,14 @@ fn write_dag(out: &mut String, arena: &ExprArena, roots: &[ExprId], var_name: &d
 
 pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
     match v {
-        Var::Param(i) => m.params.get(i as usize).map_or("?param".into(), |p| p.name.clone()),
-        Var::State(i) => m.states.get(i as usize).map_or("?state".into(), |s| s.name.clone()),
+        Var::Param(i) => m
+            .params
+            .get(i as usize)
+            .map_or("?param".into(), |p| p.name.clone()),
+        Var::State(i) => m
+            .states
+            .get(i as usize)
+            .map_or("?state".into(), |s| s.name.clone()),
         Var::Ion(i, f) => {
             let ion = m.ions.get(i as usize).map_or("?", |x| x.name.as_str());
             match f {
@@ -80,13 +97,23 @@ pub fn print_mechanism(m: &Mechanism) -> String {
     let name = |v: Var| mechanism_var_name(m, v);
     let _ = writeln!(out, "mechanism {} {{", m.name);
     for p in &m.params {
-        let _ = writeln!(out, "  param {} = {}{}", p.name, fmt_f64(p.default), p.unit.as_ref().map_or(String::new(), |u| format!(" ({u})")));
+        let _ = writeln!(
+            out,
+            "  param {} = {}{}",
+            p.name,
+            fmt_f64(p.default),
+            p.unit.as_ref().map_or(String::new(), |u| format!(" ({u})"))
+        );
     }
     for s in &m.states {
         let _ = writeln!(out, "  state {}", s.name);
     }
     for ion in &m.ions {
-        let _ = writeln!(out, "  ion {} read {:?} write {:?}", ion.name, ion.reads, ion.writes);
+        let _ = writeln!(
+            out,
+            "  ion {} read {:?} write {:?}",
+            ion.name, ion.reads, ion.writes
+        );
     }
     let mut section = |title: &str, items: Vec<(String, ExprId)>| {
         let _ = writeln!(out, "  {title} {{");
@@ -97,9 +124,28 @@ pub fn print_mechanism(m: &Mechanism) -> String {
         }
         let _ = writeln!(out, "  }}");
     };
-    section("init", m.init.iter().enumerate().map(|(i, e)| (m.states[i].name.clone(), *e)).collect());
-    section("derivative", m.derivatives.iter().map(|(s, e, _)| (format!("{}'", m.states[*s as usize].name), *e)).collect());
-    section("advance", m.advance.iter().map(|(s, e)| (m.states[*s as usize].name.clone(), *e)).collect());
+    section(
+        "init",
+        m.init
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (m.states[i].name.clone(), *e))
+            .collect(),
+    );
+    section(
+        "derivative",
+        m.derivatives
+            .iter()
+            .map(|(s, e, _)| (format!("{}'", m.states[*s as usize].name), *e))
+            .collect(),
+    );
+    section(
+        "advance",
+        m.advance
+            .iter()
+            .map(|(s, e)| (m.states[*s as usize].name.clone(), *e))
+            .collect(),
+    );
     let mut cur = Vec::new();
     for c in &m.currents {
         cur.push((c.name.clone(), c.value));
@@ -115,7 +161,10 @@ pub fn print_mechanism(m: &Mechanism) -> String {
 pub fn print_cell_program(p: &CellProgram) -> String {
     let mut out = String::new();
     let name = |v: Var| match v {
-        Var::Slot(i) => p.slots.get(i as usize).map_or("?".into(), |s| s.name.clone()),
+        Var::Slot(i) => p
+            .slots
+            .get(i as usize)
+            .map_or("?".into(), |s| s.name.clone()),
         Var::Builtin(b) => format!("{b:?}").to_lowercase(),
         other => format!("{other:?}"),
     };

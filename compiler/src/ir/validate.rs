@@ -9,12 +9,20 @@ fn check_arena(arena: &ExprArena, var_ok: &dyn Fn(Var) -> bool) -> Result<(), Va
     for (id, e) in arena.iter() {
         for c in e.children() {
             if c >= id {
-                return Err(ValidationError(format!("node {} uses later node {}", id.0, c.0)));
+                return Err(ValidationError(format!(
+                    "node {} uses later node {}",
+                    id.0, c.0
+                )));
             }
         }
         let boolean = |x: ExprId| arena.get(x).is_boolean();
         match *e {
-            Expr::Var(v) if !var_ok(v) => return Err(ValidationError(format!("node {} reads unknown {v:?}", id.0))),
+            Expr::Var(v) if !var_ok(v) => {
+                return Err(ValidationError(format!(
+                    "node {} reads unknown {v:?}",
+                    id.0
+                )))
+            }
             Expr::Select(c, a, b) if !boolean(c) || boolean(a) || boolean(b) => {
                 return Err(ValidationError(format!("select {} is ill-typed", id.0)))
             }
@@ -24,7 +32,9 @@ fn check_arena(arena: &ExprArena, var_ok: &dyn Fn(Var) -> bool) -> Result<(), Va
             Expr::Binary(op, a, b) if !op.is_logic() && (boolean(a) || boolean(b)) => {
                 return Err(ValidationError(format!("arithmetic {} on booleans", id.0)))
             }
-            Expr::Unary(UnaryOp::Not, a) if !boolean(a) => return Err(ValidationError(format!("not {} of a number", id.0))),
+            Expr::Unary(UnaryOp::Not, a) if !boolean(a) => {
+                return Err(ValidationError(format!("not {} of a number", id.0)))
+            }
             _ => {}
         }
     }

@@ -77,8 +77,7 @@ fn gating_form(arena: &mut crate::ir::ExprArena, f: ExprId, x: Var) -> Option<(E
     let xe = arena.var(x);
     let (num, tau) = match *arena.get(f) {
         Expr::Binary(BinaryOp::Div, n, q) => (n, q),
-        Expr::Binary(BinaryOp::Mul, r, n) | Expr::Binary(BinaryOp::Mul, n, r)
-            if matches!(arena.get(n), Expr::Binary(BinaryOp::Sub, _, s) if *s == xe) =>
+        Expr::Binary(BinaryOp::Mul, r, n) | Expr::Binary(BinaryOp::Mul, n, r) if matches!(arena.get(n), Expr::Binary(BinaryOp::Sub, _, s) if *s == xe) =>
         {
             let one = arena.lit(1.0);
             let tau = Builder::new(arena).div(one, r);
@@ -87,7 +86,11 @@ fn gating_form(arena: &mut crate::ir::ExprArena, f: ExprId, x: Var) -> Option<(E
         _ => return None,
     };
     match *arena.get(num) {
-        Expr::Binary(BinaryOp::Sub, p, s) if s == xe && !depends_on(arena, p, x) && !depends_on(arena, tau, x) => Some((p, tau)),
+        Expr::Binary(BinaryOp::Sub, p, s)
+            if s == xe && !depends_on(arena, p, x) && !depends_on(arena, tau, x) =>
+        {
+            Some((p, tau))
+        }
         _ => None,
     }
 }

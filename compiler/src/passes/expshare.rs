@@ -30,11 +30,17 @@ pub struct Shared {
 }
 
 /// Rewrites the DAG under `roots`; returns the new roots and what was shared.
-pub fn share_exponentials(arena: &mut ExprArena, roots: &[ExprId], var: Var) -> (Vec<ExprId>, Vec<Shared>) {
+pub fn share_exponentials(
+    arena: &mut ExprArena,
+    roots: &[ExprId],
+    var: Var,
+) -> (Vec<ExprId>, Vec<Shared>) {
     // 1. Exponentials whose argument is `s·var + c` with literal s ≠ 0 and c.
     let mut affine: Vec<(ExprId, f64, f64)> = Vec::new();
     for id in arena.reachable(roots) {
-        let Expr::Unary(UnaryOp::Exp, arg) = *arena.get(id) else { continue };
+        let Expr::Unary(UnaryOp::Exp, arg) = *arena.get(id) else {
+            continue;
+        };
         let only_var = arena.reachable(&[arg]).iter().all(|&n| match arena.get(n) {
             Expr::Var(v) => *v == var,
             _ => true,
@@ -59,7 +65,8 @@ pub fn share_exponentials(arena: &mut ExprArena, roots: &[ExprId], var: Var) -> 
             let (_, s0, _, _) = g[0];
             let ratio = s / s0;
             let n = ratio.round();
-            ((ratio - n).abs() < 1e-9 && (1.0..=f64::from(MAX_POWER)).contains(&n)).then_some((g, n as i32))
+            ((ratio - n).abs() < 1e-9 && (1.0..=f64::from(MAX_POWER)).contains(&n))
+                .then_some((g, n as i32))
         });
         match joined {
             Some((g, n)) => g.push((id, s, c, n)),
@@ -77,7 +84,11 @@ pub fn share_exponentials(arena: &mut ExprArena, roots: &[ExprId], var: Var) -> 
             let k = b.lit((c - f64::from(n) * c0).exp());
             let r = b.mul(k, power);
             repl.insert(id, r);
-            shared.push(Shared { original: id, replacement: r, power: n });
+            shared.push(Shared {
+                original: id,
+                replacement: r,
+                power: n,
+            });
         }
     }
     if repl.is_empty() {
@@ -87,7 +98,11 @@ pub fn share_exponentials(arena: &mut ExprArena, roots: &[ExprId], var: Var) -> 
 }
 
 /// Rebuilds the DAG under `roots` with the nodes in `repl` replaced.
-fn replace_nodes(arena: &mut ExprArena, roots: &[ExprId], repl: &HashMap<ExprId, ExprId>) -> Vec<ExprId> {
+fn replace_nodes(
+    arena: &mut ExprArena,
+    roots: &[ExprId],
+    repl: &HashMap<ExprId, ExprId>,
+) -> Vec<ExprId> {
     let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
     for id in arena.reachable(roots) {
         if let Some(&r) = repl.get(&id) {
@@ -107,7 +122,10 @@ fn replace_nodes(arena: &mut ExprArena, roots: &[ExprId], repl: &HashMap<ExprId,
         };
         memo.insert(id, new);
     }
-    roots.iter().map(|r| memo.get(r).copied().unwrap_or(*r)).collect()
+    roots
+        .iter()
+        .map(|r| memo.get(r).copied().unwrap_or(*r))
+        .collect()
 }
 
 #[cfg(test)]
@@ -124,7 +142,14 @@ mod tests {
         let mut b = Builder::new(&mut arena);
         let mut roots = Vec::new();
         // exp(-(v+65)/18), exp(-(v+65)/20), exp(-(v+65)/80), exp(-(v+35)/10), exp(-(v+40)/10), exp(-(v+55)/10)
-        for (off, k) in [(65.0, 18.0), (65.0, 20.0), (65.0, 80.0), (35.0, 10.0), (40.0, 10.0), (55.0, 10.0)] {
+        for (off, k) in [
+            (65.0, 18.0),
+            (65.0, 20.0),
+            (65.0, 80.0),
+            (35.0, 10.0),
+            (40.0, 10.0),
+            (55.0, 10.0),
+        ] {
             let o = b.lit(off);
             let s = b.add(ve, o);
             let n = b.neg(s);
@@ -135,7 +160,13 @@ mod tests {
         let (new_roots, shared) = share_exponentials(&mut arena, &roots, v);
         // /20 from /80 (n = 4); /10 ×3 share one base.
         assert_eq!(shared.len(), 3, "{shared:?}");
-        let count_exp = |arena: &ExprArena, r: &[ExprId]| arena.reachable(r).iter().filter(|&&n| matches!(arena.get(n), Expr::Unary(UnaryOp::Exp, _))).count();
+        let count_exp = |arena: &ExprArena, r: &[ExprId]| {
+            arena
+                .reachable(r)
+                .iter()
+                .filter(|&&n| matches!(arena.get(n), Expr::Unary(UnaryOp::Exp, _)))
+                .count()
+        };
         assert_eq!(count_exp(&arena, &roots), 6);
         assert_eq!(count_exp(&arena, &new_roots), 3);
         let exact = lower_math(&mut arena, &roots, Precision::F64);

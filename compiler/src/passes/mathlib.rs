@@ -49,13 +49,21 @@ pub fn lower_math(arena: &mut ExprArena, roots: &[ExprId], precision: Precision)
 }
 
 /// [`lower_math`] with a choice of [`MathMode`].
-pub fn lower_math_with(arena: &mut ExprArena, roots: &[ExprId], precision: Precision, mode: MathMode) -> Vec<ExprId> {
+pub fn lower_math_with(
+    arena: &mut ExprArena,
+    roots: &[ExprId],
+    precision: Precision,
+    mode: MathMode,
+) -> Vec<ExprId> {
     let native = mode == MathMode::NativeExpLog;
     let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
     for id in arena.reachable(roots) {
         let node = *arena.get(id);
         let m = |x: ExprId| memo[&x];
-        let mut b = Builder { span: arena.span(id), arena };
+        let mut b = Builder {
+            span: arena.span(id),
+            arena,
+        };
         let new = match node {
             Expr::Lit(_) | Expr::Var(_) => id,
             Expr::Unary(op, a) => {
@@ -162,7 +170,10 @@ struct Reduced {
 /// `x = k·ln2 + r` with `k` an integer and `|r| ≤ ln2/2`.
 fn reduce(b: &mut Builder<'_>, x: ExprId, p: Precision) -> Reduced {
     let (ln2_hi, ln2_lo) = match p {
-        Precision::F64 => (6.931_471_803_691_238_164_9e-1, 1.908_214_929_270_587_700_02e-10),
+        Precision::F64 => (
+            6.931_471_803_691_238_164_9e-1,
+            1.908_214_929_270_587_700_02e-10,
+        ),
         Precision::F32 => (0.693_145_751_953_125, 1.428_606_765_330_187_045e-6),
     };
     let log2e = b.lit(std::f64::consts::LOG2_E);
@@ -249,7 +260,14 @@ fn native_expm1(b: &mut Builder<'_>, x: ExprId) -> ExprId {
 }
 
 /// Where `cond` holds, replaces `m` by `m_scaled` and adds `de` to the exponent `e`.
-fn rescale_if(b: &mut Builder<'_>, cond: ExprId, m: ExprId, m_scaled: ExprId, e: ExprId, de: f64) -> (ExprId, ExprId) {
+fn rescale_if(
+    b: &mut Builder<'_>,
+    cond: ExprId,
+    m: ExprId,
+    m_scaled: ExprId,
+    e: ExprId,
+    de: f64,
+) -> (ExprId, ExprId) {
     let d = b.lit(de);
     let e_new = b.add(e, d);
     (b.select(cond, m_scaled, m), b.select(cond, e_new, e))
@@ -355,7 +373,10 @@ mod tests {
             let got = interp::eval(&arena, &[r], &|_| x)[0];
             let want = reference(x);
             let u = ulps(got, want);
-            assert!(u <= 2, "{op:?}({x:e}) = {got:e}, std says {want:e} ({u} ulp)");
+            assert!(
+                u <= 2,
+                "{op:?}({x:e}) = {got:e}, std says {want:e} ({u} ulp)"
+            );
             u
         })
         .max()
@@ -383,12 +404,20 @@ mod tests {
     fn expm1_within_two_ulp_and_exact_near_zero() {
         max_ulps(UnaryOp::Expm1, f64::exp_m1, sweep(-50.0, 709.43, 100_000));
         max_ulps(UnaryOp::Expm1, f64::exp_m1, sweep(-1e-3, 1e-3, 10_001));
-        max_ulps(UnaryOp::Expm1, f64::exp_m1, [1e-300, -1e-20, 1e-10].into_iter());
+        max_ulps(
+            UnaryOp::Expm1,
+            f64::exp_m1,
+            [1e-300, -1e-20, 1e-10].into_iter(),
+        );
     }
 
     #[test]
     fn log_within_two_ulp() {
-        max_ulps(UnaryOp::Log, f64::ln, (0..20_000).map(|i| 10f64.powf(-300.0 + 0.03 * i as f64)));
+        max_ulps(
+            UnaryOp::Log,
+            f64::ln,
+            (0..20_000).map(|i| 10f64.powf(-300.0 + 0.03 * i as f64)),
+        );
         max_ulps(UnaryOp::Log, f64::ln, sweep(0.5, 2.0, 10_000));
         let (arena, r) = lowered(UnaryOp::Log);
         let at = |x: f64| interp::eval(&arena, &[r], &|_| x)[0];

@@ -18,7 +18,10 @@ pub struct Builder<'a> {
 #[allow(clippy::should_implement_trait)] // builder methods named after the operation they fold
 impl<'a> Builder<'a> {
     pub fn new(arena: &'a mut ExprArena) -> Self {
-        Builder { arena, span: Span::default() }
+        Builder {
+            arena,
+            span: Span::default(),
+        }
     }
 
     fn lit_of(&self, e: ExprId) -> Option<f64> {
@@ -108,7 +111,9 @@ impl<'a> Builder<'a> {
                 if la == Some(0.0) {
                     return self.lit(0.0);
                 }
-                if let (Expr::Unary(UnaryOp::Neg, na), Expr::Unary(UnaryOp::Neg, nb)) = (*self.arena.get(a), *self.arena.get(b)) {
+                if let (Expr::Unary(UnaryOp::Neg, na), Expr::Unary(UnaryOp::Neg, nb)) =
+                    (*self.arena.get(a), *self.arena.get(b))
+                {
                     return self.binary(BinaryOp::Div, na, nb);
                 }
             }

@@ -14,7 +14,12 @@ pub fn pdiff(arena: &mut ExprArena, e: ExprId, var: Var) -> ExprId {
     memo[&e]
 }
 
-fn pdiff_node(arena: &mut ExprArena, id: ExprId, var: Var, memo: &HashMap<ExprId, ExprId>) -> ExprId {
+fn pdiff_node(
+    arena: &mut ExprArena,
+    id: ExprId,
+    var: Var,
+    memo: &HashMap<ExprId, ExprId>,
+) -> ExprId {
     let node = *arena.get(id);
     let mut b = Builder::new(arena);
     let d = |x: ExprId| memo[&x];
@@ -115,7 +120,11 @@ fn pdiff_node(arena: &mut ExprArena, id: ExprId, var: Var, memo: &HashMap<ExprId
                     }
                 }
                 BinaryOp::Min | BinaryOp::Max => {
-                    let cmp = if op == BinaryOp::Min { BinaryOp::Le } else { BinaryOp::Ge };
+                    let cmp = if op == BinaryOp::Min {
+                        BinaryOp::Le
+                    } else {
+                        BinaryOp::Ge
+                    };
                     let c = b.binary(cmp, x, y);
                     b.select(c, dx, dy)
                 }
@@ -156,7 +165,10 @@ pub fn substitute(arena: &mut ExprArena, e: ExprId, map: &dyn Fn(Var) -> Option<
 
 /// Whether `e` reads `var` at all.
 pub fn depends_on(arena: &ExprArena, e: ExprId, var: Var) -> bool {
-    arena.reachable(&[e]).into_iter().any(|id| *arena.get(id) == Expr::Var(var))
+    arena
+        .reachable(&[e])
+        .into_iter()
+        .any(|id| *arena.get(id) == Expr::Var(var))
 }
 
 #[cfg(test)]
@@ -194,7 +206,10 @@ mod tests {
             let h = 1e-6;
             let fd = (at(x + h) - at(x - h)) / (2.0 * h);
             let an = interp::eval(&arena, &[df], &|_| x)[0];
-            assert!((fd - an).abs() < 1e-6 * (1.0 + an.abs()), "x={x}: fd {fd} vs {an}");
+            assert!(
+                (fd - an).abs() < 1e-6 * (1.0 + an.abs()),
+                "x={x}: fd {fd} vs {an}"
+            );
         }
     }
 }

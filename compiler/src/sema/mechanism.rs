@@ -54,8 +54,20 @@ struct Lowerer<'a> {
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
-    ("exp", 1), ("expm1", 1), ("log", 1), ("log10", 1), ("sqrt", 1), ("fabs", 1), ("tanh", 1),
-    ("exprelr", 1), ("floor", 1), ("pow", 2), ("min", 2), ("max", 2), ("fmin", 2), ("fmax", 2),
+    ("exp", 1),
+    ("expm1", 1),
+    ("log", 1),
+    ("log10", 1),
+    ("sqrt", 1),
+    ("fabs", 1),
+    ("tanh", 1),
+    ("exprelr", 1),
+    ("floor", 1),
+    ("pow", 2),
+    ("min", 2),
+    ("max", 2),
+    ("fmin", 2),
+    ("fmax", 2),
 ];
 
 pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
@@ -108,15 +120,24 @@ impl<'a> Lowerer<'a> {
         match self.units.parse(&u.text) {
             Ok(x) => Some(x),
             Err(msg) => {
-                self.err(Diagnostic::error(msg, u.span, "in this unit").with_hint("write units such as (mV), (mS/cm2), (/ms), (mM)"));
+                self.err(
+                    Diagnostic::error(msg, u.span, "in this unit")
+                        .with_hint("write units such as (mV), (mS/cm2), (/ms), (mM)"),
+                );
                 None
             }
         }
     }
 
     fn declare_builtins(&mut self) {
-        for (n, b, u) in [("v", Builtin::V, "mV"), ("celsius", Builtin::Celsius, "degC"), ("dt", Builtin::Dt, "ms"), ("t", Builtin::T, "ms")] {
-            self.names.insert(n.into(), (Name::Builtin(b), Span::default()));
+        for (n, b, u) in [
+            ("v", Builtin::V, "mV"),
+            ("celsius", Builtin::Celsius, "degC"),
+            ("dt", Builtin::Dt, "ms"),
+            ("t", Builtin::T, "ms"),
+        ] {
+            self.names
+                .insert(n.into(), (Name::Builtin(b), Span::default()));
             if let Ok(unit) = self.units.parse(u) {
                 self.declared_units.insert(n.into(), unit);
             }
@@ -130,13 +151,20 @@ impl<'a> Lowerer<'a> {
                 return;
             }
             // NONSPECIFIC_CURRENT i, then `i (mA/cm2)` in ASSIGNED, is the usual NMODL idiom.
-            if prev == Name::Assigned && kind == Name::Assigned && self.m.currents.iter().any(|c| c.name == name.name) {
+            if prev == Name::Assigned
+                && kind == Name::Assigned
+                && self.m.currents.iter().any(|c| c.name == name.name)
+            {
                 return;
             }
             self.err(
-                Diagnostic::error(format!("`{}` is declared twice", name.name), name.span, "second declaration")
-                    .with_label(prev_span, "first declared here")
-                    .with_hint("remove one of the declarations"),
+                Diagnostic::error(
+                    format!("`{}` is declared twice", name.name),
+                    name.span,
+                    "second declaration",
+                )
+                .with_label(prev_span, "first declared here")
+                .with_hint("remove one of the declarations"),
             );
             return;
         }
@@ -160,18 +188,25 @@ impl<'a> Lowerer<'a> {
                         ast::UnitDef::Constant { name, value, units } => {
                             let v = match value {
                                 Some(n) => number_value(n, &mut self.diags),
-                                None => units.first().and_then(|u| self.units.parse(&u.text).ok()).map_or(1.0, |u| u.scale),
+                                None => units
+                                    .first()
+                                    .and_then(|u| self.units.parse(&u.text).ok())
+                                    .map_or(1.0, |u| u.scale),
                             };
                             // `FARADAY = (faraday) (coulomb)`: the value of the first in the second.
                             let v = match (value, units.as_slice()) {
-                                (None, [a, b]) => match (self.units.parse(&a.text), self.units.parse(&b.text)) {
-                                    (Ok(a), Ok(b)) => a.scale / b.scale,
-                                    _ => v,
-                                },
+                                (None, [a, b]) => {
+                                    match (self.units.parse(&a.text), self.units.parse(&b.text)) {
+                                        (Ok(a), Ok(b)) => a.scale / b.scale,
+                                        _ => v,
+                                    }
+                                }
                                 _ => v,
                             };
                             self.declare(name, Name::Constant(v));
-                            if let Some(u) = units.last().and_then(|u| self.units.parse(&u.text).ok()) {
+                            if let Some(u) =
+                                units.last().and_then(|u| self.units.parse(&u.text).ok())
+                            {
                                 self.declared_units.insert(name.name.clone(), u);
                             }
                         }
@@ -196,12 +231,18 @@ impl<'a> Lowerer<'a> {
                     for d in decls {
                         has_mechanism_blocks = true;
                         self.reject_array(d);
-                        let value = d.value.as_ref().map_or(0.0, |n| number_value(n, &mut self.diags));
+                        let value = d
+                            .value
+                            .as_ref()
+                            .map_or(0.0, |n| number_value(n, &mut self.diags));
                         if let Some(u) = d.unit.as_ref().and_then(|u| self.unit(u)) {
                             self.declared_units.insert(d.name.name.clone(), u);
                         }
                         if let Some((lo, hi)) = &d.limits {
-                            let (lo_v, hi_v) = (number_value(lo, &mut self.diags), number_value(hi, &mut self.diags));
+                            let (lo_v, hi_v) = (
+                                number_value(lo, &mut self.diags),
+                                number_value(hi, &mut self.diags),
+                            );
                             if d.value.is_some() && (value < lo_v || value > hi_v) {
                                 self.err(Diagnostic::error(
                                     format!("`{}` = {value} lies outside its limits <{lo_v}, {hi_v}>", d.name.name),
@@ -210,7 +251,10 @@ impl<'a> Lowerer<'a> {
                                 ).with_hint("change the value or the limits"));
                             }
                         }
-                        if matches!(self.names.get(&d.name.name), Some((Name::Builtin(_) | Name::Ion(..), _))) {
+                        if matches!(
+                            self.names.get(&d.name.name),
+                            Some((Name::Builtin(_) | Name::Ion(..), _))
+                        ) {
                             continue;
                         }
                         if is_constant {
@@ -261,32 +305,53 @@ impl<'a> Lowerer<'a> {
                     self.add_callable(c, false);
                 }
                 Item::Verbatim(span) => self.err(
-                    Diagnostic::error("VERBATIM C code is not supported", *span, "hhc cannot run embedded C")
-                        .with_hint("express the computation in .chan statements"),
+                    Diagnostic::error(
+                        "VERBATIM C code is not supported",
+                        *span,
+                        "hhc cannot run embedded C",
+                    )
+                    .with_hint("express the computation in .chan statements"),
                 ),
                 Item::NetReceive { span, .. } => self.err(
-                    Diagnostic::error("NET_RECEIVE is not supported yet", *span, "synaptic events come in a later release")
-                        .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
+                    Diagnostic::error(
+                        "NET_RECEIVE is not supported yet",
+                        *span,
+                        "synaptic events come in a later release",
+                    )
+                    .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
                 ),
                 Item::FunctionTable { span, .. } => self.err(
-                    Diagnostic::error("FUNCTION_TABLE is not supported", *span, "tables filled from hoc are not available")
-                        .with_hint("write the function as a FUNCTION"),
+                    Diagnostic::error(
+                        "FUNCTION_TABLE is not supported",
+                        *span,
+                        "tables filled from hoc are not available",
+                    )
+                    .with_hint("write the function as a FUNCTION"),
                 ),
-                Item::Initial(_) | Item::Breakpoint(_) | Item::Derivative { .. } | Item::Kinetic { .. } => has_mechanism_blocks = true,
+                Item::Initial(_)
+                | Item::Breakpoint(_)
+                | Item::Derivative { .. }
+                | Item::Kinetic { .. } => has_mechanism_blocks = true,
                 _ => {}
             }
         }
         if !neuron_seen && has_mechanism_blocks {
             self.err(
-                Diagnostic::error("mechanism has no NEURON block", Span::new(0, 0), "expected a NEURON block")
-                    .with_hint("add `NEURON { SUFFIX name }` to name the mechanism"),
+                Diagnostic::error(
+                    "mechanism has no NEURON block",
+                    Span::new(0, 0),
+                    "expected a NEURON block",
+                )
+                .with_hint("add `NEURON { SUFFIX name }` to name the mechanism"),
             );
         }
         for ion in &self.m.ions {
             for (field, prefix) in [(IonField::I, "i")] {
                 if ion.writes.contains(&field) {
                     let name = format!("{prefix}{}", ion.name);
-                    self.declared_units.entry(name).or_insert_with(|| self.units.parse("mA/cm2").unwrap_or(Unit::ONE));
+                    self.declared_units
+                        .entry(name)
+                        .or_insert_with(|| self.units.parse("mA/cm2").unwrap_or(Unit::ONE));
                 }
             }
         }
@@ -294,14 +359,31 @@ impl<'a> Lowerer<'a> {
 
     fn reject_array(&mut self, d: &ast::VarDecl) {
         if let Some(span) = d.array {
-            self.err(Diagnostic::error(format!("array variable `{}` is not supported", d.name.name), span, "array size here").with_hint("declare one scalar per element"));
+            self.err(
+                Diagnostic::error(
+                    format!("array variable `{}` is not supported", d.name.name),
+                    span,
+                    "array size here",
+                )
+                .with_hint("declare one scalar per element"),
+            );
         }
     }
 
     fn add_callable(&mut self, c: &'a ast::Callable, is_function: bool) {
         let name = &c.name.name;
-        if self.functions.contains_key(name) || self.procedures.contains_key(name) || BUILTIN_FNS.iter().any(|(b, _)| b == name) {
-            self.err(Diagnostic::error(format!("`{name}` is defined twice"), c.name.span, "redefined here").with_hint("rename one of them"));
+        if self.functions.contains_key(name)
+            || self.procedures.contains_key(name)
+            || BUILTIN_FNS.iter().any(|(b, _)| b == name)
+        {
+            self.err(
+                Diagnostic::error(
+                    format!("`{name}` is defined twice"),
+                    c.name.span,
+                    "redefined here",
+                )
+                .with_hint("rename one of them"),
+            );
             return;
         }
         if let Some(u) = c.unit.as_ref().and_then(|u| self.unit(u)) {
@@ -321,25 +403,51 @@ impl<'a> Lowerer<'a> {
             match s {
                 NeuronStmt::Suffix(id) => {
                     if suffix.is_some() {
-                        self.err(Diagnostic::error("more than one SUFFIX", id.span, "second SUFFIX").with_hint("a file holds one mechanism"));
+                        self.err(
+                            Diagnostic::error("more than one SUFFIX", id.span, "second SUFFIX")
+                                .with_hint("a file holds one mechanism"),
+                        );
                     }
                     suffix = Some(id.clone());
                 }
                 NeuronStmt::PointProcess(id) => self.err(
-                    Diagnostic::error("POINT_PROCESS mechanisms are not supported yet", id.span, "point process")
-                        .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
+                    Diagnostic::error(
+                        "POINT_PROCESS mechanisms are not supported yet",
+                        id.span,
+                        "point process",
+                    )
+                    .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
                 ),
-                NeuronStmt::UseIon { ion, read, write, valence } => self.collect_useion(ion, read, write, valence.as_ref()),
+                NeuronStmt::UseIon {
+                    ion,
+                    read,
+                    write,
+                    valence,
+                } => self.collect_useion(ion, read, write, valence.as_ref()),
                 NeuronStmt::NonspecificCurrent(ids) | NeuronStmt::ElectrodeCurrent(ids) => {
                     for id in ids {
                         self.declare(id, Name::Assigned);
-                        self.m.currents.push(ir::Current { ion: None, name: id.name.clone(), value: ExprId(0), conductance: None });
+                        self.m.currents.push(ir::Current {
+                            ion: None,
+                            name: id.name.clone(),
+                            value: ExprId(0),
+                            conductance: None,
+                        });
                     }
                 }
-                NeuronStmt::Range(ids) | NeuronStmt::Global(ids) => range_names.extend(ids.iter().cloned()),
+                NeuronStmt::Range(ids) | NeuronStmt::Global(ids) => {
+                    range_names.extend(ids.iter().cloned())
+                }
                 NeuronStmt::Pointer(ids) => {
                     if let Some(id) = ids.first() {
-                        self.err(Diagnostic::error("POINTER variables are not supported", id.span, "pointer").with_hint("pass the value as a PARAMETER"));
+                        self.err(
+                            Diagnostic::error(
+                                "POINTER variables are not supported",
+                                id.span,
+                                "pointer",
+                            )
+                            .with_hint("pass the value as a PARAMETER"),
+                        );
                     }
                 }
                 NeuronStmt::Threadsafe => {}
@@ -348,16 +456,33 @@ impl<'a> Lowerer<'a> {
         match suffix {
             Some(s) => self.m.name = s.name,
             None => self.err(
-                Diagnostic::error("NEURON block without SUFFIX", Span::new(span.start as usize, span.start as usize + 6), "this block names no mechanism")
-                    .with_hint("add `SUFFIX name`; model files find mechanisms by SUFFIX"),
+                Diagnostic::error(
+                    "NEURON block without SUFFIX",
+                    Span::new(span.start as usize, span.start as usize + 6),
+                    "this block names no mechanism",
+                )
+                .with_hint("add `SUFFIX name`; model files find mechanisms by SUFFIX"),
             ),
         }
         self.pending_range = range_names;
     }
 
-    fn collect_useion(&mut self, ion: &ast::Ident, read: &[ast::Ident], write: &[ast::Ident], valence: Option<&ast::Number>) {
+    fn collect_useion(
+        &mut self,
+        ion: &ast::Ident,
+        read: &[ast::Ident],
+        write: &[ast::Ident],
+        valence: Option<&ast::Number>,
+    ) {
         if self.m.ion_index(&ion.name).is_some() {
-            self.err(Diagnostic::error(format!("ion `{}` is used twice", ion.name), ion.span, "second USEION").with_hint("merge the READ and WRITE lists into one USEION"));
+            self.err(
+                Diagnostic::error(
+                    format!("ion `{}` is used twice", ion.name),
+                    ion.span,
+                    "second USEION",
+                )
+                .with_hint("merge the READ and WRITE lists into one USEION"),
+            );
             return;
         }
         let idx = self.m.ions.len() as u32;
@@ -375,7 +500,12 @@ impl<'a> Lowerer<'a> {
                 None
             }
         };
-        let mut use_ = IonUse { name: n.clone(), valence: None, reads: vec![], writes: vec![] };
+        let mut use_ = IonUse {
+            name: n.clone(),
+            valence: None,
+            reads: vec![],
+            writes: vec![],
+        };
         for (list, is_write) in [(read, false), (write, true)] {
             for id in list {
                 match field_of(&id.name) {
@@ -383,16 +513,28 @@ impl<'a> Lowerer<'a> {
                         if is_write {
                             if f != IonField::I {
                                 self.err(
-                                    Diagnostic::error(format!("writing `{}` is not supported yet", id.name), id.span, "only ion currents can be written for now")
-                                        .with_hint("concentration pools arrive with the channel library"),
+                                    Diagnostic::error(
+                                        format!("writing `{}` is not supported yet", id.name),
+                                        id.span,
+                                        "only ion currents can be written for now",
+                                    )
+                                    .with_hint(
+                                        "concentration pools arrive with the channel library",
+                                    ),
                                 );
                             }
                             use_.writes.push(f);
-                            self.m.currents.push(ir::Current { ion: Some(idx), name: id.name.clone(), value: ExprId(0), conductance: None });
+                            self.m.currents.push(ir::Current {
+                                ion: Some(idx),
+                                name: id.name.clone(),
+                                value: ExprId(0),
+                                conductance: None,
+                            });
                         } else {
                             use_.reads.push(f);
                         }
-                        self.names.insert(id.name.clone(), (Name::Ion(idx, f), id.span));
+                        self.names
+                            .insert(id.name.clone(), (Name::Ion(idx, f), id.span));
                         let unit = match f {
                             IonField::E => "mV",
                             IonField::I => "mA/cm2",
@@ -403,8 +545,18 @@ impl<'a> Lowerer<'a> {
                         }
                     }
                     None => self.err(
-                        Diagnostic::error(format!("USEION {n} cannot {} `{}`", if is_write { "WRITE" } else { "READ" }, id.name), id.span, "not a variable of this ion")
-                            .with_hint(format!("the variables of ion {n} are e{n}, i{n}, {n}i and {n}o")),
+                        Diagnostic::error(
+                            format!(
+                                "USEION {n} cannot {} `{}`",
+                                if is_write { "WRITE" } else { "READ" },
+                                id.name
+                            ),
+                            id.span,
+                            "not a variable of this ion",
+                        )
+                        .with_hint(format!(
+                            "the variables of ion {n} are e{n}, i{n}, {n}i and {n}o"
+                        )),
                     ),
                 }
             }
@@ -426,7 +578,14 @@ impl Lowerer<'_> {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => "declare it in PARAMETER or ASSIGNED".into(),
                 };
-                self.err(Diagnostic::error(format!("RANGE variable `{}` is not declared", id.name), id.span, "undeclared").with_hint(hint));
+                self.err(
+                    Diagnostic::error(
+                        format!("RANGE variable `{}` is not declared", id.name),
+                        id.span,
+                        "undeclared",
+                    )
+                    .with_hint(hint),
+                );
             }
         }
     }
@@ -450,7 +609,12 @@ impl<'a> Lowerer<'a> {
                     kinetic_blocks.insert(&name.name, name.span);
                 }
                 Item::Algebraic { keyword, .. } => self.err(
-                    Diagnostic::error("LINEAR and NONLINEAR blocks are not supported", keyword.span, "algebraic block").with_hint("write the solution explicitly"),
+                    Diagnostic::error(
+                        "LINEAR and NONLINEAR blocks are not supported",
+                        keyword.span,
+                        "algebraic block",
+                    )
+                    .with_hint("write the solution explicitly"),
                 ),
                 _ => {}
             }
@@ -466,7 +630,10 @@ impl<'a> Lowerer<'a> {
         }
         for (name, val) in &env {
             let constant = self.m.exprs.reachable(&[val.0]).iter().all(|&n| {
-                !matches!(self.m.exprs.get(n), Expr::Var(Var::State(_) | Var::Builtin(Builtin::V | Builtin::T)))
+                !matches!(
+                    self.m.exprs.get(n),
+                    Expr::Var(Var::State(_) | Var::Builtin(Builtin::V | Builtin::T))
+                )
             });
             if constant && matches!(self.names.get(name), Some((Name::Assigned, _))) {
                 self.initial_assigned.insert(name.clone(), *val);
@@ -494,31 +661,54 @@ impl<'a> Lowerer<'a> {
                     match env.get(&name) {
                         Some(&(value, _)) => {
                             let declared = self.declared_units.get(&name).copied();
-                            let factor = declared.and_then(|d| self.units.parse("uA/cm2").ok().map(|u| d.factor_to(&u))).unwrap_or(1000.0);
+                            let factor = declared
+                                .and_then(|d| {
+                                    self.units.parse("uA/cm2").ok().map(|u| d.factor_to(&u))
+                                })
+                                .unwrap_or(1000.0);
                             let mut b = Builder::new(&mut self.m.exprs);
                             let f = b.lit(factor);
                             self.m.currents[i].value = b.mul(f, value);
                         }
                         None => self.err(
-                            Diagnostic::error(format!("current `{name}` is never assigned in BREAKPOINT"), body.span, "BREAKPOINT does not assign it")
-                                .with_hint(format!("add `{name} = …` to BREAKPOINT")),
+                            Diagnostic::error(
+                                format!("current `{name}` is never assigned in BREAKPOINT"),
+                                body.span,
+                                "BREAKPOINT does not assign it",
+                            )
+                            .with_hint(format!("add `{name} = …` to BREAKPOINT")),
                         ),
                     }
                 }
             }
         }
-        if !file.items.iter().any(|i| matches!(i, Item::Breakpoint(_))) && !self.m.currents.is_empty() {
+        if !file.items.iter().any(|i| matches!(i, Item::Breakpoint(_)))
+            && !self.m.currents.is_empty()
+        {
             {
-                self.err(Diagnostic::error("mechanism writes currents but has no BREAKPOINT block", Span::new(0, 0), "no BREAKPOINT").with_hint("add a BREAKPOINT block that assigns the currents"));
+                self.err(
+                    Diagnostic::error(
+                        "mechanism writes currents but has no BREAKPOINT block",
+                        Span::new(0, 0),
+                        "no BREAKPOINT",
+                    )
+                    .with_hint("add a BREAKPOINT block that assigns the currents"),
+                );
             }
         }
         // SOLVE target
         if let Some((block, method)) = solved {
             if let Some(span) = kinetic_blocks.get(block.name.as_str()) {
                 self.err(
-                    Diagnostic::error("KINETIC schemes are not supported yet", *span, "kinetic block solved here")
-                        .with_label(block.span, "solved here")
-                        .with_hint("rewrite the scheme as DERIVATIVE equations; a sparse solver comes later"),
+                    Diagnostic::error(
+                        "KINETIC schemes are not supported yet",
+                        *span,
+                        "kinetic block solved here",
+                    )
+                    .with_label(block.span, "solved here")
+                    .with_hint(
+                        "rewrite the scheme as DERIVATIVE equations; a sparse solver comes later",
+                    ),
                 );
                 return;
             }
@@ -528,11 +718,23 @@ impl<'a> Lowerer<'a> {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => "declare it as `DERIVATIVE name { … }`".into(),
                 };
-                self.err(Diagnostic::error(format!("SOLVE names `{}`, which is not a DERIVATIVE block", block.name), block.span, "no such block").with_hint(hint));
+                self.err(
+                    Diagnostic::error(
+                        format!(
+                            "SOLVE names `{}`, which is not a DERIVATIVE block",
+                            block.name
+                        ),
+                        block.span,
+                        "no such block",
+                    )
+                    .with_hint(hint),
+                );
                 return;
             };
             match method.as_ref().map(|m| m.name.as_str()) {
-                Some("cnexp" | "derivimplicit" | "euler" | "runge") | None => self.m.method = Some(ir::Method::Cnexp),
+                Some("cnexp" | "derivimplicit" | "euler" | "runge") | None => {
+                    self.m.method = Some(ir::Method::Cnexp)
+                }
                 Some(other) => {
                     let span = method.as_ref().map_or(block.span, |m| m.span);
                     self.err(
@@ -548,10 +750,21 @@ impl<'a> Lowerer<'a> {
             self.m.derivatives = std::mem::take(&mut self.derivatives);
         } else if !derivative_blocks.is_empty() && !self.m.states.is_empty() {
             // A DERIVATIVE block nobody SOLVEs: states would never move. Say so.
-            if let Some(Item::Derivative { name, .. }) = file.items.iter().find(|i| matches!(i, Item::Derivative { .. })) {
+            if let Some(Item::Derivative { name, .. }) = file
+                .items
+                .iter()
+                .find(|i| matches!(i, Item::Derivative { .. }))
+            {
                 self.err(
-                    Diagnostic::error(format!("DERIVATIVE `{}` is never solved", name.name), name.span, "not referenced by SOLVE")
-                        .with_hint(format!("add `SOLVE {} METHOD cnexp` to BREAKPOINT", name.name)),
+                    Diagnostic::error(
+                        format!("DERIVATIVE `{}` is never solved", name.name),
+                        name.span,
+                        "not referenced by SOLVE",
+                    )
+                    .with_hint(format!(
+                        "add `SOLVE {} METHOD cnexp` to BREAKPOINT",
+                        name.name
+                    )),
                 );
             }
         }
@@ -575,20 +788,40 @@ impl<'a> Lowerer<'a> {
                     Some((Name::State(i), _)) if self.kind == BlockKind::Derivative => {
                         let f = self.check_derivative_units(i, f, value.span);
                         if self.derivatives.iter().any(|(s, _, _)| *s == i) {
-                            self.err(Diagnostic::error(format!("`{}'` is given twice", state.name), state.span, "second equation").with_hint("give each state one equation"));
+                            self.err(
+                                Diagnostic::error(
+                                    format!("`{}'` is given twice", state.name),
+                                    state.span,
+                                    "second equation",
+                                )
+                                .with_hint("give each state one equation"),
+                            );
                         }
                         self.derivatives.push((i, f, stmt.span));
                     }
                     Some((Name::State(_), _)) => self.err(
-                        Diagnostic::error("derivative equations belong in a DERIVATIVE block", stmt.span, "outside DERIVATIVE").with_hint("move it into the DERIVATIVE block named by SOLVE"),
+                        Diagnostic::error(
+                            "derivative equations belong in a DERIVATIVE block",
+                            stmt.span,
+                            "outside DERIVATIVE",
+                        )
+                        .with_hint("move it into the DERIVATIVE block named by SOLVE"),
                     ),
                     _ => self.err(
-                        Diagnostic::error(format!("`{}` is not a STATE", state.name), state.span, "derivative of a non-state")
-                            .with_hint(format!("declare `{}` in the STATE block", state.name)),
+                        Diagnostic::error(
+                            format!("`{}` is not a STATE", state.name),
+                            state.span,
+                            "derivative of a non-state",
+                        )
+                        .with_hint(format!("declare `{}` in the STATE block", state.name)),
                     ),
                 }
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let c = self.expr(cond, env);
                 let c = self.as_condition(c.0);
                 let mut env_then = env.clone();
@@ -597,7 +830,8 @@ impl<'a> Lowerer<'a> {
                 if let Some(o) = otherwise {
                     self.exec_block(o, &mut env_else);
                 }
-                let mut keys: Vec<String> = env_then.keys().chain(env_else.keys()).cloned().collect();
+                let mut keys: Vec<String> =
+                    env_then.keys().chain(env_else.keys()).cloned().collect();
                 keys.sort();
                 keys.dedup();
                 let zero = self.m.exprs.lit(0.0);
@@ -606,7 +840,11 @@ impl<'a> Lowerer<'a> {
                     let b = env_else.get(&k).copied();
                     let unit = a.and_then(|x| x.1).or(b.and_then(|x| x.1));
                     let (ae, be) = (a.map_or(zero, |x| x.0), b.map_or(zero, |x| x.0));
-                    let merged = Builder { arena: &mut self.m.exprs, span: stmt.span }.select(c, ae, be);
+                    let merged = Builder {
+                        arena: &mut self.m.exprs,
+                        span: stmt.span,
+                    }
+                    .select(c, ae, be);
                     env.insert(k, (merged, unit));
                 }
             }
@@ -627,16 +865,33 @@ impl<'a> Lowerer<'a> {
             }
             StmtKind::Solve { block, method } => {
                 if self.kind != BlockKind::Breakpoint {
-                    let what = if method.as_ref().is_some_and(|m| m.name == "sparse") || self.kind == BlockKind::Initial { "SOLVE in INITIAL (steady state) is not supported yet" } else { "SOLVE belongs in BREAKPOINT" };
-                    self.err(Diagnostic::error(what, block.span, "here").with_hint("remove it; INITIAL should set states explicitly"));
+                    let what = if method.as_ref().is_some_and(|m| m.name == "sparse")
+                        || self.kind == BlockKind::Initial
+                    {
+                        "SOLVE in INITIAL (steady state) is not supported yet"
+                    } else {
+                        "SOLVE belongs in BREAKPOINT"
+                    };
+                    self.err(
+                        Diagnostic::error(what, block.span, "here")
+                            .with_hint("remove it; INITIAL should set states explicitly"),
+                    );
                 }
             }
             StmtKind::Table { .. } => {} // Accepted; hhc computes the function exactly.
             StmtKind::Reaction { .. } | StmtKind::Conserve { .. } => self.err(
-                Diagnostic::error("kinetic reactions are not supported yet", stmt.span, "reaction").with_hint("rewrite the scheme as DERIVATIVE equations"),
+                Diagnostic::error(
+                    "kinetic reactions are not supported yet",
+                    stmt.span,
+                    "reaction",
+                )
+                .with_hint("rewrite the scheme as DERIVATIVE equations"),
             ),
             StmtKind::UnitsToggle { on } => self.units_on = *on,
-            StmtKind::Verbatim => self.err(Diagnostic::error("VERBATIM C code is not supported", stmt.span, "embedded C").with_hint("express the computation in .chan statements")),
+            StmtKind::Verbatim => self.err(
+                Diagnostic::error("VERBATIM C code is not supported", stmt.span, "embedded C")
+                    .with_hint("express the computation in .chan statements"),
+            ),
             StmtKind::Block(b) => self.exec_block(b, env),
             StmtKind::Error => {}
         }
@@ -666,13 +921,21 @@ impl<'a> Lowerer<'a> {
         let e = self.as_number(e);
         let name = self.m.states[state as usize].name.clone();
         let state_unit = self.declared_units.get(&name).copied().unwrap_or(Unit::ONE);
-        let (Some(u), true) = (unit, self.units_on) else { return e };
-        let Ok(ms) = self.units.parse("ms") else { return e };
+        let (Some(u), true) = (unit, self.units_on) else {
+            return e;
+        };
+        let Ok(ms) = self.units.parse("ms") else {
+            return e;
+        };
         let want = state_unit.div(ms);
         if !u.same_dimension(&want) {
             self.err(
-                Diagnostic::error(format!("`{name}'` needs units of {want}, but the right-hand side is in {u}"), span, format!("this is in {u}"))
-                    .with_hint("rates are per ms; check the units of the terms"),
+                Diagnostic::error(
+                    format!("`{name}'` needs units of {want}, but the right-hand side is in {u}"),
+                    span,
+                    format!("this is in {u}"),
+                )
+                .with_hint("rates are per ms; check the units of the terms"),
             );
             return e;
         }
@@ -695,44 +958,100 @@ impl<'a> Lowerer<'a> {
         let known = self.names.get(&target.name).copied();
         match known {
             None if !env.contains_key(&target.name) => {
-                let hint = match closest(&target.name, self.names.keys().map(String::as_str).chain(env.keys().map(String::as_str))) {
-                    Some(c) => format!("did you mean `{c}`? Otherwise declare it in ASSIGNED or as LOCAL"),
+                let hint = match closest(
+                    &target.name,
+                    self.names
+                        .keys()
+                        .map(String::as_str)
+                        .chain(env.keys().map(String::as_str)),
+                ) {
+                    Some(c) => {
+                        format!("did you mean `{c}`? Otherwise declare it in ASSIGNED or as LOCAL")
+                    }
                     None => "declare it in ASSIGNED or as LOCAL".into(),
                 };
-                self.err(Diagnostic::error(format!("assignment to undeclared `{}`", target.name), target.span, "not declared").with_hint(hint));
+                self.err(
+                    Diagnostic::error(
+                        format!("assignment to undeclared `{}`", target.name),
+                        target.span,
+                        "not declared",
+                    )
+                    .with_hint(hint),
+                );
                 return;
             }
             Some((Name::Param(_), _)) | Some((Name::Constant(_), _)) => {
                 self.err(
-                    Diagnostic::error(format!("cannot assign to `{}`, a PARAMETER or CONSTANT", target.name), target.span, "read-only")
-                        .with_hint("declare it in ASSIGNED if it is computed"),
+                    Diagnostic::error(
+                        format!(
+                            "cannot assign to `{}`, a PARAMETER or CONSTANT",
+                            target.name
+                        ),
+                        target.span,
+                        "read-only",
+                    )
+                    .with_hint("declare it in ASSIGNED if it is computed"),
                 );
                 return;
             }
             Some((Name::Builtin(_), _)) => {
-                self.err(Diagnostic::error(format!("cannot assign to the built-in `{}`", target.name), target.span, "read-only").with_hint("the simulator owns v, celsius, dt and t"));
+                self.err(
+                    Diagnostic::error(
+                        format!("cannot assign to the built-in `{}`", target.name),
+                        target.span,
+                        "read-only",
+                    )
+                    .with_hint("the simulator owns v, celsius, dt and t"),
+                );
                 return;
             }
             Some((Name::Ion(_, f), _)) if f != IonField::I => {
-                self.err(Diagnostic::error(format!("cannot assign to `{}`, which this mechanism only READs", target.name), target.span, "read-only").with_hint("add it to WRITE in USEION"));
+                self.err(
+                    Diagnostic::error(
+                        format!(
+                            "cannot assign to `{}`, which this mechanism only READs",
+                            target.name
+                        ),
+                        target.span,
+                        "read-only",
+                    )
+                    .with_hint("add it to WRITE in USEION"),
+                );
                 return;
             }
-            Some((Name::State(_), _)) if self.kind != BlockKind::Initial && !env.contains_key(&target.name) => {
+            Some((Name::State(_), _))
+                if self.kind != BlockKind::Initial && !env.contains_key(&target.name) =>
+            {
                 self.err(
-                    Diagnostic::error(format!("state `{}` can only be set in INITIAL", target.name), target.span, "assignment to a state")
-                        .with_hint("states change through their DERIVATIVE equations"),
+                    Diagnostic::error(
+                        format!("state `{}` can only be set in INITIAL", target.name),
+                        target.span,
+                        "assignment to a state",
+                    )
+                    .with_hint("states change through their DERIVATIVE equations"),
                 );
                 return;
             }
             _ => {}
         }
         // Units: check and scale against the declared unit.
-        if let (Some(declared), Some(u), true) = (self.declared_units.get(&target.name).copied(), unit, self.units_on) {
+        if let (Some(declared), Some(u), true) = (
+            self.declared_units.get(&target.name).copied(),
+            unit,
+            self.units_on,
+        ) {
             if !declared.same_dimension(&u) {
                 self.err(
-                    Diagnostic::error(format!("cannot assign {u} to `{}`, declared in {declared}", target.name), value_span, format!("this is in {u}"))
-                        .with_label(target.span, format!("declared in {declared}"))
-                        .with_hint("check the units of the terms, or use UNITSOFF"),
+                    Diagnostic::error(
+                        format!(
+                            "cannot assign {u} to `{}`, declared in {declared}",
+                            target.name
+                        ),
+                        value_span,
+                        format!("this is in {u}"),
+                    )
+                    .with_label(target.span, format!("declared in {declared}"))
+                    .with_hint("check the units of the terms, or use UNITSOFF"),
                 );
             } else {
                 e = self.scaled(e, u.factor_to(&declared));
@@ -758,8 +1077,12 @@ impl<'a> Lowerer<'a> {
                 }
             }
             Some((Name::Ion(i, f), _)) => (self.m.exprs.add(Expr::Var(Var::Ion(i, f)), span), unit),
-            Some((Name::Builtin(b), _)) => (self.m.exprs.add(Expr::Var(Var::Builtin(b)), span), unit),
-            Some((Name::Assigned, _)) if self.initial_assigned.contains_key(name) => self.initial_assigned[name],
+            Some((Name::Builtin(b), _)) => {
+                (self.m.exprs.add(Expr::Var(Var::Builtin(b)), span), unit)
+            }
+            Some((Name::Assigned, _)) if self.initial_assigned.contains_key(name) => {
+                self.initial_assigned[name]
+            }
             Some((Name::Assigned, _)) => {
                 self.err(
                     Diagnostic::error(format!("`{name}` is read before it is assigned in this block"), span, "no value yet")
@@ -768,12 +1091,20 @@ impl<'a> Lowerer<'a> {
                 (self.m.exprs.lit(0.0), unit)
             }
             None => {
-                let candidates: Vec<&str> = self.names.keys().map(String::as_str).chain(env.keys().map(String::as_str)).collect();
+                let candidates: Vec<&str> = self
+                    .names
+                    .keys()
+                    .map(String::as_str)
+                    .chain(env.keys().map(String::as_str))
+                    .collect();
                 let hint = match closest(name, candidates) {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => "declare it in PARAMETER, ASSIGNED or STATE, or as LOCAL".into(),
                 };
-                self.err(Diagnostic::error(format!("undefined name `{name}`"), span, "not declared").with_hint(hint));
+                self.err(
+                    Diagnostic::error(format!("undefined name `{name}`"), span, "not declared")
+                        .with_hint(hint),
+                );
                 (self.m.exprs.lit(0.0), None)
             }
         }
@@ -782,7 +1113,11 @@ impl<'a> Lowerer<'a> {
     fn expr(&mut self, e: &ast::Expr, env: &mut Env) -> Val {
         match &e.kind {
             ExprKind::Number(text) => {
-                let n = ast::Number { text: text.clone(), negative: false, span: e.span };
+                let n = ast::Number {
+                    text: text.clone(),
+                    negative: false,
+                    span: e.span,
+                };
                 let v = number_value(&n, &mut self.diags);
                 (self.m.exprs.lit(v), None)
             }
@@ -797,11 +1132,25 @@ impl<'a> Lowerer<'a> {
                 match op {
                     ast::UnaryOp::Neg => {
                         let a = self.as_number(a);
-                        (Builder { arena: &mut self.m.exprs, span: e.span }.neg(a), u)
+                        (
+                            Builder {
+                                arena: &mut self.m.exprs,
+                                span: e.span,
+                            }
+                            .neg(a),
+                            u,
+                        )
                     }
                     ast::UnaryOp::Not => {
                         let c = self.as_condition(a);
-                        (Builder { arena: &mut self.m.exprs, span: e.span }.unary(ir::UnaryOp::Not, c), None)
+                        (
+                            Builder {
+                                arena: &mut self.m.exprs,
+                                span: e.span,
+                            }
+                            .unary(ir::UnaryOp::Not, c),
+                            None,
+                        )
                     }
                 }
             }
@@ -827,20 +1176,42 @@ impl<'a> Lowerer<'a> {
             a = self.as_number(a);
             bb = self.as_number(bb);
         }
-        let additive = matches!(op, B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne);
+        let additive = matches!(
+            op,
+            B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne
+        );
         let mut unit = None;
         if additive {
             if let (Some(x), Some(y), true) = (ua, ub, self.units_on) {
                 if !x.same_dimension(&y) {
-                    let verb = if matches!(op, B::Add | B::Sub) { if op == B::Add { "add" } else { "subtract" } } else { "compare" };
+                    let verb = if matches!(op, B::Add | B::Sub) {
+                        if op == B::Add {
+                            "add"
+                        } else {
+                            "subtract"
+                        }
+                    } else {
+                        "compare"
+                    };
                     self.err(
-                        Diagnostic::error(format!("cannot {verb} {x} and {y}"), span, format!("`{}` mixes units", op.symbol()))
-                            .with_label(ls, format!("this is in {x}"))
-                            .with_label(rs, format!("this is in {y}"))
-                            .with_hint("convert one side, or check the declared units"),
+                        Diagnostic::error(
+                            format!("cannot {verb} {x} and {y}"),
+                            span,
+                            format!("`{}` mixes units", op.symbol()),
+                        )
+                        .with_label(ls, format!("this is in {x}"))
+                        .with_label(rs, format!("this is in {y}"))
+                        .with_hint("convert one side, or check the declared units"),
                     );
                     // Reported once; the result carries no unit so nothing cascades.
-                    return (Builder { arena: &mut self.m.exprs, span }.binary(ir::BinaryOp::Add, a, bb), None);
+                    return (
+                        Builder {
+                            arena: &mut self.m.exprs,
+                            span,
+                        }
+                        .binary(ir::BinaryOp::Add, a, bb),
+                        None,
+                    );
                 } else {
                     bb = self.scaled(bb, y.factor_to(&x));
                 }
@@ -876,21 +1247,53 @@ impl<'a> Lowerer<'a> {
             B::And => ir::BinaryOp::And,
             B::Or => ir::BinaryOp::Or,
         };
-        (Builder { arena: &mut self.m.exprs, span }.binary(irop, a, bb), unit)
+        (
+            Builder {
+                arena: &mut self.m.exprs,
+                span,
+            }
+            .binary(irop, a, bb),
+            unit,
+        )
     }
 
-    fn call_expr(&mut self, name: &ast::Ident, args: &[ast::Expr], env: &mut Env, span: Span) -> Val {
+    fn call_expr(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        env: &mut Env,
+        span: Span,
+    ) -> Val {
         if let Some(&(_, arity)) = BUILTIN_FNS.iter().find(|(n, _)| *n == name.name) {
             if args.len() != arity {
                 self.err(
-                    Diagnostic::error(format!("`{}` takes {arity} argument{}, but {} were given", name.name, if arity == 1 { "" } else { "s" }, args.len()), span, "wrong number of arguments")
-                        .with_hint(format!("call it as {}({})", name.name, vec!["x"; arity].join(", "))),
+                    Diagnostic::error(
+                        format!(
+                            "`{}` takes {arity} argument{}, but {} were given",
+                            name.name,
+                            if arity == 1 { "" } else { "s" },
+                            args.len()
+                        ),
+                        span,
+                        "wrong number of arguments",
+                    )
+                    .with_hint(format!(
+                        "call it as {}({})",
+                        name.name,
+                        vec!["x"; arity].join(", ")
+                    )),
                 );
                 return (self.m.exprs.lit(0.0), None);
             }
             let vals: Vec<Val> = args.iter().map(|a| self.expr(a, env)).collect();
-            let vals: Vec<Val> = vals.into_iter().map(|(e, u)| (self.as_number(e), u)).collect();
-            let transcendental = matches!(name.name.as_str(), "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr");
+            let vals: Vec<Val> = vals
+                .into_iter()
+                .map(|(e, u)| (self.as_number(e), u))
+                .collect();
+            let transcendental = matches!(
+                name.name.as_str(),
+                "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr"
+            );
             if transcendental && self.units_on {
                 if let Some(u) = vals[0].1.filter(|u| !u.is_dimensionless()) {
                     self.err(
@@ -899,7 +1302,10 @@ impl<'a> Lowerer<'a> {
                     );
                 }
             }
-            let mut b = Builder { arena: &mut self.m.exprs, span };
+            let mut b = Builder {
+                arena: &mut self.m.exprs,
+                span,
+            };
             let e = match name.name.as_str() {
                 "exp" => b.unary(ir::UnaryOp::Exp, vals[0].0),
                 "expm1" => b.unary(ir::UnaryOp::Expm1, vals[0].0),
@@ -925,26 +1331,69 @@ impl<'a> Lowerer<'a> {
             return self.call(f, args, name, env, true);
         }
         if self.procedures.contains_key(&name.name) {
-            self.err(Diagnostic::error(format!("`{}` is a PROCEDURE and returns no value", name.name), name.span, "used as a value").with_hint("call it as a statement, or make it a FUNCTION"));
+            self.err(
+                Diagnostic::error(
+                    format!("`{}` is a PROCEDURE and returns no value", name.name),
+                    name.span,
+                    "used as a value",
+                )
+                .with_hint("call it as a statement, or make it a FUNCTION"),
+            );
             return (self.m.exprs.lit(0.0), None);
         }
-        let candidates: Vec<&str> = BUILTIN_FNS.iter().map(|(n, _)| *n).chain(self.functions.keys().map(String::as_str)).collect();
+        let candidates: Vec<&str> = BUILTIN_FNS
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(self.functions.keys().map(String::as_str))
+            .collect();
         let hint = match closest(&name.name, candidates) {
             Some(c) => format!("did you mean `{c}`?"),
             None => "define it with FUNCTION".into(),
         };
-        self.err(Diagnostic::error(format!("unknown function `{}`", name.name), name.span, "not defined").with_hint(hint));
+        self.err(
+            Diagnostic::error(
+                format!("unknown function `{}`", name.name),
+                name.span,
+                "not defined",
+            )
+            .with_hint(hint),
+        );
         (self.m.exprs.lit(0.0), None)
     }
 
     /// Inlines a FUNCTION or PROCEDURE: binds arguments, runs the body, returns the result.
-    fn call(&mut self, c: &'a ast::Callable, args: &[ast::Expr], at: &ast::Ident, env: &mut Env, is_function: bool) -> Val {
+    fn call(
+        &mut self,
+        c: &'a ast::Callable,
+        args: &[ast::Expr],
+        at: &ast::Ident,
+        env: &mut Env,
+        is_function: bool,
+    ) -> Val {
         let zero = self.m.exprs.lit(0.0);
         if args.len() != c.args.len() {
             self.err(
-                Diagnostic::error(format!("`{}` takes {} argument{}, but {} were given", c.name.name, c.args.len(), if c.args.len() == 1 { "" } else { "s" }, args.len()), at.span, "wrong number of arguments")
-                    .with_label(c.name.span, "defined here")
-                    .with_hint(format!("call it as {}({})", c.name.name, c.args.iter().map(|a| a.name.name.as_str()).collect::<Vec<_>>().join(", "))),
+                Diagnostic::error(
+                    format!(
+                        "`{}` takes {} argument{}, but {} were given",
+                        c.name.name,
+                        c.args.len(),
+                        if c.args.len() == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                    at.span,
+                    "wrong number of arguments",
+                )
+                .with_label(c.name.span, "defined here")
+                .with_hint(format!(
+                    "call it as {}({})",
+                    c.name.name,
+                    c.args
+                        .iter()
+                        .map(|a| a.name.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
             );
             return (zero, None);
         }
@@ -961,7 +1410,11 @@ impl<'a> Lowerer<'a> {
         let mut shadowed: Vec<(String, Option<Val>)> = Vec::new();
         for (arg, (mut v, mut u)) in c.args.iter().zip(values) {
             v = self.as_number(v);
-            if let Some(declared) = arg.unit.as_ref().and_then(|x| self.units.parse(&x.text).ok()) {
+            if let Some(declared) = arg
+                .unit
+                .as_ref()
+                .and_then(|x| self.units.parse(&x.text).ok())
+            {
                 if let (Some(actual), true) = (u, self.units_on) {
                     if declared.same_dimension(&actual) {
                         v = self.scaled(v, actual.factor_to(&declared));
@@ -969,11 +1422,17 @@ impl<'a> Lowerer<'a> {
                 }
                 u = Some(declared);
             }
-            shadowed.push((arg.name.name.clone(), env.insert(arg.name.name.clone(), (v, u))));
+            shadowed.push((
+                arg.name.name.clone(),
+                env.insert(arg.name.name.clone(), (v, u)),
+            ));
         }
         let ret_unit = self.declared_units.get(&c.name.name).copied();
         if is_function {
-            shadowed.push((c.name.name.clone(), env.insert(c.name.name.clone(), (zero, ret_unit))));
+            shadowed.push((
+                c.name.name.clone(),
+                env.insert(c.name.name.clone(), (zero, ret_unit)),
+            ));
         }
         let saved_names = self.names.clone();
         for a in &c.args {
@@ -990,7 +1449,11 @@ impl<'a> Lowerer<'a> {
         self.units_on = saved_units;
         self.call_stack.pop();
         self.names = saved_names;
-        let result = if is_function { env.get(&c.name.name).copied().unwrap_or((zero, None)) } else { (zero, None) };
+        let result = if is_function {
+            env.get(&c.name.name).copied().unwrap_or((zero, None))
+        } else {
+            (zero, None)
+        };
         for (name, old) in shadowed.into_iter().rev() {
             match old {
                 Some(v) => env.insert(name, v),
@@ -1005,7 +1468,9 @@ fn collect_locals(b: &Block, out: &mut Vec<String>) {
     for s in &b.stmts {
         match &s.kind {
             StmtKind::Local(ids) => out.extend(ids.iter().map(|i| i.name.clone())),
-            StmtKind::If { then, otherwise, .. } => {
+            StmtKind::If {
+                then, otherwise, ..
+            } => {
                 collect_locals(then, out);
                 if let Some(o) = otherwise {
                     collect_locals(o, out);

@@ -33,11 +33,19 @@ impl Diags {
 /// The value of a literal, with an error when it does not fit an f64.
 pub fn number_value(n: &ast::Number, diags: &mut Diags) -> f64 {
     let v: f64 = n.text.parse().unwrap_or(f64::NAN);
-    let has_nonzero_digit = n.text.split(['e', 'E']).next().is_some_and(|m| m.chars().any(|c| ('1'..='9').contains(&c)));
+    let has_nonzero_digit = n
+        .text
+        .split(['e', 'E'])
+        .next()
+        .is_some_and(|m| m.chars().any(|c| ('1'..='9').contains(&c)));
     if !v.is_finite() || (v == 0.0 && has_nonzero_digit) {
         diags.push(
-            Diagnostic::error(format!("number `{}` is outside the range of f64", n.text), n.span, "too large or too small")
-                .with_hint("f64 holds magnitudes between about 2.2e-308 and 1.8e308"),
+            Diagnostic::error(
+                format!("number `{}` is outside the range of f64", n.text),
+                n.span,
+                "too large or too small",
+            )
+            .with_hint("f64 holds magnitudes between about 2.2e-308 and 1.8e308"),
         );
         return 0.0;
     }
@@ -56,7 +64,11 @@ pub enum FileKind {
 }
 
 pub fn file_kind(file: &ast::File) -> FileKind {
-    if file.items.iter().any(|i| matches!(i, ast::Item::Cell(_) | ast::Item::Simulate(_))) {
+    if file
+        .items
+        .iter()
+        .any(|i| matches!(i, ast::Item::Cell(_) | ast::Item::Simulate(_)))
+    {
         FileKind::Model
     } else {
         FileKind::Mechanism

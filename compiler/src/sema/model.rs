@@ -43,7 +43,11 @@ pub enum Stimulus {
     /// Cell i of n gets `from + (to − from)·i/(n−1)`.
     Sweep { from: f64, to: f64 },
     /// `amplitude` during `[delay, delay + duration)`.
-    Pulse { amplitude: f64, delay: f64, duration: f64 },
+    Pulse {
+        amplitude: f64,
+        delay: f64,
+        duration: f64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -76,7 +80,14 @@ impl Ctx {
         match s.values.as_slice() {
             [v] => self.value_in(v, want),
             _ => {
-                self.err(Diagnostic::error(format!("`{}` takes one value", s.name.name), s.span, "several values given").with_hint(format!("write `{} = <number> ({want})`", s.name.name)));
+                self.err(
+                    Diagnostic::error(
+                        format!("`{}` takes one value", s.name.name),
+                        s.span,
+                        "several values given",
+                    )
+                    .with_hint(format!("write `{} = <number> ({want})`", s.name.name)),
+                );
                 None
             }
         }
@@ -90,26 +101,42 @@ impl Ctx {
 
     fn value_in_unit(&mut self, v: &Value, target: Option<Unit>) -> Option<f64> {
         match (v, target) {
-            (Value::Number { number, unit: Some(unit) }, Some(t)) => {
+            (
+                Value::Number {
+                    number,
+                    unit: Some(unit),
+                },
+                Some(t),
+            ) => {
                 let x = number_value(number, &mut self.diags);
                 match self.units.parse(&unit.text) {
                     Ok(u) if u.same_dimension(&t) => Some(x * u.factor_to(&t)),
                     Ok(u) => {
                         self.err(
-                            Diagnostic::error(format!("expected a value in {t}, found {u}"), unit.span, format!("this is in {u}"))
-                                .with_hint(format!("write the value in a unit compatible with {t}")),
+                            Diagnostic::error(
+                                format!("expected a value in {t}, found {u}"),
+                                unit.span,
+                                format!("this is in {u}"),
+                            )
+                            .with_hint(format!("write the value in a unit compatible with {t}")),
                         );
                         None
                     }
                     Err(msg) => {
-                        self.err(Diagnostic::error(msg, unit.span, "in this unit").with_hint("write units such as (mV) or (mS/cm2)"));
+                        self.err(
+                            Diagnostic::error(msg, unit.span, "in this unit")
+                                .with_hint("write units such as (mV) or (mS/cm2)"),
+                        );
                         None
                     }
                 }
             }
             (Value::Number { number, .. }, _) => Some(number_value(number, &mut self.diags)),
             (other, _) => {
-                self.err(Diagnostic::error("expected a number", other.span(), "not a number").with_hint("write `<number> (unit)`"));
+                self.err(
+                    Diagnostic::error("expected a number", other.span(), "not a number")
+                        .with_hint("write `<number> (unit)`"),
+                );
                 None
             }
         }
@@ -120,12 +147,22 @@ impl Ctx {
             Some(c) => format!("did you mean `{c}`?"),
             None => format!("{where_} accepts: {}", known.join(", ")),
         };
-        self.err(Diagnostic::error(format!("unknown setting `{}` in {where_}", s.name.name), s.name.span, "not recognised").with_hint(hint));
+        self.err(
+            Diagnostic::error(
+                format!("unknown setting `{}` in {where_}", s.name.name),
+                s.name.span,
+                "not recognised",
+            )
+            .with_hint(hint),
+        );
     }
 }
 
 pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model, Vec<Diagnostic>> {
-    let mut cx = Ctx { units: UnitTable::default(), diags: Diags::default() };
+    let mut cx = Ctx {
+        units: UnitTable::default(),
+        diags: Diags::default(),
+    };
     let mut cells: Vec<(&ast::CellDef, Option<CellSpec>)> = Vec::new();
     let mut simulate: Option<&ast::SimulateDef> = None;
     for item in &file.items {
@@ -133,7 +170,15 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
             Item::Cell(c) => {
                 if let Some((prev, _)) = cells.iter().find(|(p, _)| p.name.name == c.name.name) {
                     let prev_span = prev.name.span;
-                    cx.err(Diagnostic::error(format!("cell `{}` is defined twice", c.name.name), c.name.span, "second definition").with_label(prev_span, "first defined here").with_hint("rename one of the cells"));
+                    cx.err(
+                        Diagnostic::error(
+                            format!("cell `{}` is defined twice", c.name.name),
+                            c.name.span,
+                            "second definition",
+                        )
+                        .with_label(prev_span, "first defined here")
+                        .with_hint("rename one of the cells"),
+                    );
                     continue;
                 }
                 let spec = lower_cell(&mut cx, c, resolve);
@@ -141,37 +186,67 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
             }
             Item::Simulate(s) => {
                 if simulate.is_some() {
-                    cx.err(Diagnostic::error("more than one SIMULATE block", s.span, "second SIMULATE").with_hint("a model file runs one simulation"));
+                    cx.err(
+                        Diagnostic::error(
+                            "more than one SIMULATE block",
+                            s.span,
+                            "second SIMULATE",
+                        )
+                        .with_hint("a model file runs one simulation"),
+                    );
                 }
                 simulate = Some(s);
             }
             Item::Title(_) | Item::UnitsToggle { .. } => {}
             _ => cx.err(
-                Diagnostic::error("a model file holds only CELL and SIMULATE blocks", item_span(item), "mechanism block in a model file")
-                    .with_hint("put each mechanism in its own .chan file named after its SUFFIX"),
+                Diagnostic::error(
+                    "a model file holds only CELL and SIMULATE blocks",
+                    item_span(item),
+                    "mechanism block in a model file",
+                )
+                .with_hint("put each mechanism in its own .chan file named after its SUFFIX"),
             ),
         }
     }
     let Some(sim) = simulate else {
         let span = cells.first().map_or(Span::new(0, 0), |(c, _)| c.name.span);
-        cx.err(Diagnostic::error("model has no SIMULATE block", span, "nothing says what to run").with_hint("add `SIMULATE { cell = NAME  dt = 0.025 (ms)  tstop = 100 (ms) }`"));
+        cx.err(
+            Diagnostic::error(
+                "model has no SIMULATE block",
+                span,
+                "nothing says what to run",
+            )
+            .with_hint("add `SIMULATE { cell = NAME  dt = 0.025 (ms)  tstop = 100 (ms) }`"),
+        );
         return Err(cx.diags.into_vec());
     };
     let mut cell_name: Option<&ast::Ident> = None;
     let (mut count, mut dt, mut tstop, mut celsius) = (1u64, 0.025, 100.0, 36.0);
     let mut stimuli = Vec::new();
     let mut record = Vec::new();
-    const KNOWN: &[&str] = &["cell", "count", "dt", "tstop", "stimulus", "celsius", "record"];
+    const KNOWN: &[&str] = &[
+        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record",
+    ];
     for s in &sim.settings {
         match s.name.name.as_str() {
             "cell" => match s.values.as_slice() {
                 [Value::Name(n)] => cell_name = Some(n),
-                _ => cx.err(Diagnostic::error("`cell` names a CELL block", s.span, "expected a cell name").with_hint("write `cell = NAME`")),
+                _ => cx.err(
+                    Diagnostic::error("`cell` names a CELL block", s.span, "expected a cell name")
+                        .with_hint("write `cell = NAME`"),
+                ),
             },
             "count" => {
                 if let Some(n) = cx.quantity(s, "1") {
                     if n < 1.0 || n != n.trunc() || n > 1e10 {
-                        cx.err(Diagnostic::error(format!("count must be a positive whole number, not {n}"), s.span, "invalid population size").with_hint("write e.g. `count = 1000`"));
+                        cx.err(
+                            Diagnostic::error(
+                                format!("count must be a positive whole number, not {n}"),
+                                s.span,
+                                "invalid population size",
+                            )
+                            .with_hint("write e.g. `count = 1000`"),
+                        );
                     } else {
                         count = n as u64;
                     }
@@ -180,7 +255,18 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
             "dt" | "tstop" => {
                 if let Some(x) = cx.quantity(s, "ms") {
                     if x <= 0.0 || !x.is_finite() {
-                        cx.err(Diagnostic::error(format!("`{}` must be positive, not {x} ms", s.name.name), s.span, "must be > 0").with_hint(if s.name.name == "dt" { "a typical step is 0.025 ms" } else { "give the run's length in ms" }));
+                        cx.err(
+                            Diagnostic::error(
+                                format!("`{}` must be positive, not {x} ms", s.name.name),
+                                s.span,
+                                "must be > 0",
+                            )
+                            .with_hint(if s.name.name == "dt" {
+                                "a typical step is 0.025 ms"
+                            } else {
+                                "give the run's length in ms"
+                            }),
+                        );
                     } else if s.name.name == "dt" {
                         dt = x;
                     } else {
@@ -204,7 +290,14 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
                 for v in &s.values {
                     if let Some(x) = cx.value_in(v, "1") {
                         if x < 0.0 || x != x.trunc() {
-                            cx.err(Diagnostic::error("record takes cell indices", v.span(), "not a cell index").with_hint("write e.g. `record = 0, 10`"));
+                            cx.err(
+                                Diagnostic::error(
+                                    "record takes cell indices",
+                                    v.span(),
+                                    "not a cell index",
+                                )
+                                .with_hint("write e.g. `record = 0, 10`"),
+                            );
                         } else {
                             record.push(x as u64);
                         }
@@ -217,7 +310,14 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
     let cell = match cell_name {
         None if cells.len() == 1 => cells.pop().and_then(|(_, c)| c),
         None => {
-            cx.err(Diagnostic::error("SIMULATE does not say which cell to run", sim.span, "no `cell = …`").with_hint("add `cell = NAME`"));
+            cx.err(
+                Diagnostic::error(
+                    "SIMULATE does not say which cell to run",
+                    sim.span,
+                    "no `cell = …`",
+                )
+                .with_hint("add `cell = NAME`"),
+            );
             None
         }
         Some(n) => match cells.iter_mut().find(|(c, _)| c.name.name == n.name) {
@@ -227,7 +327,10 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
                     Some(c) => format!("did you mean `{c}`?"),
                     None => "define it with `CELL NAME { … }`".into(),
                 };
-                cx.err(Diagnostic::error(format!("unknown cell `{}`", n.name), n.span, "no such CELL").with_hint(hint));
+                cx.err(
+                    Diagnostic::error(format!("unknown cell `{}`", n.name), n.span, "no such CELL")
+                        .with_hint(hint),
+                );
                 None
             }
         },
@@ -235,18 +338,31 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
     if cx.diags.has_errors() {
         return Err(cx.diags.into_vec());
     }
-    let Some(cell) = cell else { return Err(cx.diags.into_vec()) };
+    let Some(cell) = cell else {
+        return Err(cx.diags.into_vec());
+    };
     if record.is_empty() {
         record.push(0);
     }
-    Ok(Model { cell, count, dt, tstop, celsius, stimuli, record })
+    Ok(Model {
+        cell,
+        count,
+        dt,
+        tstop,
+        celsius,
+        stimuli,
+        record,
+    })
 }
 
 fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
     match v {
         Value::Number { .. } => cx.value_in(v, "uA/cm2").map(Stimulus::Constant),
         Value::Call { name, args, span } => match (name.name.as_str(), args.as_slice()) {
-            ("sweep", [from, to]) => Some(Stimulus::Sweep { from: cx.value_in(from, "uA/cm2")?, to: cx.value_in(to, "uA/cm2")? }),
+            ("sweep", [from, to]) => Some(Stimulus::Sweep {
+                from: cx.value_in(from, "uA/cm2")?,
+                to: cx.value_in(to, "uA/cm2")?,
+            }),
             ("pulse", [a, d, l]) => Some(Stimulus::Pulse {
                 amplitude: cx.value_in(a, "uA/cm2")?,
                 delay: cx.value_in(d, "ms")?,
@@ -268,7 +384,14 @@ fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
 }
 
 fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Option<CellSpec> {
-    let mut spec = CellSpec { name: c.name.name.clone(), v_th: 0.0, v_init: -65.0, cm: 1.0, ions: vec![], inserts: vec![] };
+    let mut spec = CellSpec {
+        name: c.name.name.clone(),
+        v_th: 0.0,
+        v_init: -65.0,
+        cm: 1.0,
+        ions: vec![],
+        inserts: vec![],
+    };
     const KNOWN: &[&str] = &["V_th", "v_init", "cm"];
     let mut ok = true;
     for item in &c.items {
@@ -291,10 +414,22 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
             }
             CellItem::Ion { name, settings } => {
                 if spec.ions.iter().any(|i| i.name == name.name) {
-                    cx.err(Diagnostic::error(format!("ion `{}` is configured twice", name.name), name.span, "second ION block").with_hint("merge the two ION blocks"));
+                    cx.err(
+                        Diagnostic::error(
+                            format!("ion `{}` is configured twice", name.name),
+                            name.span,
+                            "second ION block",
+                        )
+                        .with_hint("merge the two ION blocks"),
+                    );
                     continue;
                 }
-                let mut ion = IonSpec { name: name.name.clone(), e: None, ci: None, co: None };
+                let mut ion = IonSpec {
+                    name: name.name.clone(),
+                    e: None,
+                    ci: None,
+                    co: None,
+                };
                 let ci_name = format!("{}i", name.name);
                 let co_name = format!("{}o", name.name);
                 for s in settings {
@@ -311,9 +446,23 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
                 }
                 spec.ions.push(ion);
             }
-            CellItem::Insert { mechanism, settings } => {
-                if spec.inserts.iter().any(|i| i.mechanism.name == mechanism.name) {
-                    cx.err(Diagnostic::error(format!("`{}` is inserted twice", mechanism.name), mechanism.span, "second INSERT").with_hint("insert each mechanism once"));
+            CellItem::Insert {
+                mechanism,
+                settings,
+            } => {
+                if spec
+                    .inserts
+                    .iter()
+                    .any(|i| i.mechanism.name == mechanism.name)
+                {
+                    cx.err(
+                        Diagnostic::error(
+                            format!("`{}` is inserted twice", mechanism.name),
+                            mechanism.span,
+                            "second INSERT",
+                        )
+                        .with_hint("insert each mechanism once"),
+                    );
                     continue;
                 }
                 match resolve(&mechanism.name) {
@@ -321,13 +470,27 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
                     Ok(None) => {
                         ok = false;
                         cx.err(
-                            Diagnostic::error(format!("unknown mechanism `{}`", mechanism.name), mechanism.span, "no mechanism with this SUFFIX")
-                                .with_hint(format!("put `{}.chan` next to the model, or pick a name from stdlib/", mechanism.name)),
+                            Diagnostic::error(
+                                format!("unknown mechanism `{}`", mechanism.name),
+                                mechanism.span,
+                                "no mechanism with this SUFFIX",
+                            )
+                            .with_hint(format!(
+                                "put `{}.chan` next to the model, or pick a name from stdlib/",
+                                mechanism.name
+                            )),
                         );
                     }
                     Err(()) => {
                         ok = false;
-                        cx.err(Diagnostic::error(format!("mechanism `{}` has errors", mechanism.name), mechanism.span, "inserted here").with_hint("fix the errors reported in the mechanism file"));
+                        cx.err(
+                            Diagnostic::error(
+                                format!("mechanism `{}` has errors", mechanism.name),
+                                mechanism.span,
+                                "inserted here",
+                            )
+                            .with_hint("fix the errors reported in the mechanism file"),
+                        );
                     }
                 }
             }
@@ -338,7 +501,9 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
         for ion in &ins.mechanism.ions {
             let configured = spec.ions.iter().find(|i| i.name == ion.name);
             let needs_e = ion.reads.contains(&crate::ir::IonField::E);
-            if needs_e && configured.is_none_or(|i| i.e.is_none() && (i.ci.is_none() || i.co.is_none())) {
+            if needs_e
+                && configured.is_none_or(|i| i.e.is_none() && (i.ci.is_none() || i.co.is_none()))
+            {
                 ok = false;
                 cx.err(
                     Diagnostic::error(format!("`{}` reads the reversal potential of ion `{}`, which the cell does not set", ins.mechanism.name, ion.name), c.name.span, "in this cell")
@@ -355,29 +520,58 @@ fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
     let mut state_init = vec![None; m.states.len()];
     for s in settings {
         let [value] = s.values.as_slice() else {
-            cx.err(Diagnostic::error(format!("`{}` takes one value", s.name.name), s.span, "several values").with_hint("write `name = value (unit)`"));
+            cx.err(
+                Diagnostic::error(
+                    format!("`{}` takes one value", s.name.name),
+                    s.span,
+                    "several values",
+                )
+                .with_hint("write `name = value (unit)`"),
+            );
             continue;
         };
         if let Some(i) = m.param_index(&s.name.name) {
-            let unit = m.params[i].unit.as_ref().and_then(|u| cx.units.parse(u).ok());
+            let unit = m.params[i]
+                .unit
+                .as_ref()
+                .and_then(|u| cx.units.parse(u).ok());
             if let Some(x) = cx.value_in_unit(value, unit) {
                 params[i] = x;
             }
         } else if let Some(i) = m.state_index(&s.name.name) {
-            let unit = m.states[i].unit.as_ref().and_then(|u| cx.units.parse(u).ok());
+            let unit = m.states[i]
+                .unit
+                .as_ref()
+                .and_then(|u| cx.units.parse(u).ok());
             if let Some(x) = cx.value_in_unit(value, unit) {
                 state_init[i] = Some(x);
             }
         } else {
-            let names: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).chain(m.states.iter().map(|s| s.name.as_str())).collect();
+            let names: Vec<&str> = m
+                .params
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(m.states.iter().map(|s| s.name.as_str()))
+                .collect();
             let hint = match closest(&s.name.name, names.iter().copied()) {
                 Some(c) => format!("did you mean `{c}`?"),
                 None => format!("`{}` has: {}", m.name, names.join(", ")),
             };
-            cx.err(Diagnostic::error(format!("`{}` has no PARAMETER or STATE `{}`", m.name, s.name.name), s.name.span, "unknown name").with_hint(hint));
+            cx.err(
+                Diagnostic::error(
+                    format!("`{}` has no PARAMETER or STATE `{}`", m.name, s.name.name),
+                    s.name.span,
+                    "unknown name",
+                )
+                .with_hint(hint),
+            );
         }
     }
-    Insert { mechanism: m, params, state_init }
+    Insert {
+        mechanism: m,
+        params,
+        state_init,
+    }
 }
 
 fn item_span(item: &Item) -> Span {
@@ -386,7 +580,9 @@ fn item_span(item: &Item) -> Span {
         Item::Initial(b) | Item::Breakpoint(b) => b.span,
         Item::Derivative { name, .. } | Item::Kinetic { name, .. } => name.span,
         Item::Function(c) | Item::Procedure(c) => c.name.span,
-        Item::Parameter(d) | Item::State(d) | Item::Assigned(d) | Item::Constant(d) => d.first().map_or(Span::new(0, 0), |d| d.name.span),
+        Item::Parameter(d) | Item::State(d) | Item::Assigned(d) | Item::Constant(d) => {
+            d.first().map_or(Span::new(0, 0), |d| d.name.span)
+        }
         _ => Span::new(0, 0),
     }
 }

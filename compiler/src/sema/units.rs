@@ -23,12 +23,20 @@ pub struct Unit {
 
 #[allow(clippy::should_implement_trait)] // dimension algebra, named after the operation
 impl Unit {
-    pub const ONE: Unit = Unit { dims: [0; N_DIMS], scale: 1.0, text: "1" };
+    pub const ONE: Unit = Unit {
+        dims: [0; N_DIMS],
+        scale: 1.0,
+        text: "1",
+    };
 
     const fn base(i: usize, scale: f64) -> Unit {
         let mut dims = [0; N_DIMS];
         dims[i] = 1;
-        Unit { dims, scale, text: "" }
+        Unit {
+            dims,
+            scale,
+            text: "",
+        }
     }
 
     pub fn mul(self, o: Unit) -> Unit {
@@ -36,7 +44,11 @@ impl Unit {
         for (d, e) in dims.iter_mut().zip(o.dims) {
             *d = d.saturating_add(e);
         }
-        Unit { dims, scale: self.scale * o.scale, text: "" }
+        Unit {
+            dims,
+            scale: self.scale * o.scale,
+            text: "",
+        }
     }
 
     pub fn div(self, o: Unit) -> Unit {
@@ -48,7 +60,11 @@ impl Unit {
         for d in &mut dims {
             *d = (i32::from(*d) * n).clamp(-100, 100) as i8;
         }
-        Unit { dims, scale: self.scale.powi(n), text: "" }
+        Unit {
+            dims,
+            scale: self.scale.powi(n),
+            text: "",
+        }
     }
 
     pub fn same_dimension(&self, o: &Unit) -> bool {
@@ -95,10 +111,25 @@ pub struct UnitTable {
 }
 
 const PREFIXES: &[(&str, f64)] = &[
-    ("femto", 1e-15), ("pico", 1e-12), ("nano", 1e-9), ("micro", 1e-6), ("milli", 1e-3),
-    ("centi", 1e-2), ("deci", 1e-1), ("kilo", 1e3), ("mega", 1e6),
-    ("f", 1e-15), ("p", 1e-12), ("n", 1e-9), ("u", 1e-6), ("µ", 1e-6), ("m", 1e-3), ("c", 1e-2),
-    ("d", 1e-1), ("k", 1e3), ("M", 1e6),
+    ("femto", 1e-15),
+    ("pico", 1e-12),
+    ("nano", 1e-9),
+    ("micro", 1e-6),
+    ("milli", 1e-3),
+    ("centi", 1e-2),
+    ("deci", 1e-1),
+    ("kilo", 1e3),
+    ("mega", 1e6),
+    ("f", 1e-15),
+    ("p", 1e-12),
+    ("n", 1e-9),
+    ("u", 1e-6),
+    ("µ", 1e-6),
+    ("m", 1e-3),
+    ("c", 1e-2),
+    ("d", 1e-1),
+    ("k", 1e3),
+    ("M", 1e6),
 ];
 
 impl Default for UnitTable {
@@ -111,7 +142,10 @@ impl Default for UnitTable {
         let k = Unit::base(5, 1.0);
         let volt = kg.mul(m.powi(2)).mul(s.powi(-3)).mul(a.powi(-1));
         let ohm = volt.div(a);
-        let liter = Unit { scale: 1e-3, ..m.powi(3) };
+        let liter = Unit {
+            scale: 1e-3,
+            ..m.powi(3)
+        };
         let coulomb = a.mul(s);
         let joule = kg.mul(m.powi(2)).mul(s.powi(-2));
         let mut named = HashMap::new();
@@ -141,10 +175,34 @@ impl Default for UnitTable {
         add(&["Hz", "hz"], s.powi(-1));
         add(&["min", "minute"], Unit { scale: 60.0, ..s });
         add(&["hr", "hour"], Unit { scale: 3600.0, ..s });
-        add(&["faraday"], Unit { scale: 96485.33212331, ..coulomb.div(mol) });
-        add(&["R", "k-mole"], Unit { scale: 8.31446261815324, ..joule.div(k).div(mol) });
-        add(&["e", "electron"], Unit { scale: 1.602176634e-19, ..coulomb });
-        add(&["um2"], Unit { scale: 1e-12, ..m.powi(2) });
+        add(
+            &["faraday"],
+            Unit {
+                scale: 96485.33212331,
+                ..coulomb.div(mol)
+            },
+        );
+        add(
+            &["R", "k-mole"],
+            Unit {
+                scale: 8.31446261815324,
+                ..joule.div(k).div(mol)
+            },
+        );
+        add(
+            &["e", "electron"],
+            Unit {
+                scale: 1.602176634e-19,
+                ..coulomb
+            },
+        );
+        add(
+            &["um2"],
+            Unit {
+                scale: 1e-12,
+                ..m.powi(2)
+            },
+        );
         UnitTable { named }
     }
 }
@@ -162,7 +220,10 @@ impl UnitTable {
         for (p, f) in PREFIXES {
             if let Some(rest) = word.strip_prefix(p) {
                 if let Some(u) = self.named.get(rest) {
-                    return Some(Unit { scale: u.scale * f, ..*u });
+                    return Some(Unit {
+                        scale: u.scale * f,
+                        ..*u
+                    });
                 }
             }
         }
@@ -176,7 +237,10 @@ impl UnitTable {
     pub fn parse(&self, text: &str) -> Result<Unit, String> {
         let text = text.trim();
         if let Some(u) = self.atom(text) {
-            return Ok(Unit { text: leak(text), ..u });
+            return Ok(Unit {
+                text: leak(text),
+                ..u
+            });
         }
         let mut result = Unit::ONE;
         let mut divide = false;
@@ -210,12 +274,18 @@ impl UnitTable {
             }
             i += 1;
         }
-        Ok(Unit { text: leak(text), ..result })
+        Ok(Unit {
+            text: leak(text),
+            ..result
+        })
     }
 
     fn word(&self, word: &str) -> Result<Unit, String> {
         if let Ok(n) = word.parse::<f64>() {
-            return Ok(Unit { scale: n, ..Unit::ONE });
+            return Ok(Unit {
+                scale: n,
+                ..Unit::ONE
+            });
         }
         if let Some(u) = self.atom(word) {
             return Ok(u);

@@ -20,7 +20,10 @@ pub struct File {
 pub enum Item {
     Title(String),
     Units(Vec<UnitDef>),
-    Neuron { stmts: Vec<NeuronStmt>, span: Span },
+    Neuron {
+        stmts: Vec<NeuronStmt>,
+        span: Span,
+    },
     Parameter(Vec<VarDecl>),
     Constant(Vec<VarDecl>),
     Assigned(Vec<VarDecl>),
@@ -28,16 +31,36 @@ pub enum Item {
     Independent(Span),
     Initial(Block),
     Breakpoint(Block),
-    Derivative { name: Ident, body: Block },
-    Kinetic { name: Ident, body: Block },
+    Derivative {
+        name: Ident,
+        body: Block,
+    },
+    Kinetic {
+        name: Ident,
+        body: Block,
+    },
     /// LINEAR and NONLINEAR blocks: parsed, rejected later.
-    Algebraic { keyword: Ident, name: Ident, body: Block },
+    Algebraic {
+        keyword: Ident,
+        name: Ident,
+        body: Block,
+    },
     Function(Callable),
     Procedure(Callable),
-    FunctionTable { name: Ident, span: Span },
-    NetReceive { args: Vec<Arg>, body: Block, span: Span },
+    FunctionTable {
+        name: Ident,
+        span: Span,
+    },
+    NetReceive {
+        args: Vec<Arg>,
+        body: Block,
+        span: Span,
+    },
     Verbatim(Span),
-    UnitsToggle { on: bool, span: Span },
+    UnitsToggle {
+        on: bool,
+        span: Span,
+    },
     Cell(CellDef),
     Simulate(SimulateDef),
 }
@@ -45,8 +68,15 @@ pub enum Item {
 /// `(mA) = (milliamp)` or `FARADAY = (faraday) (coulomb)` or `R = 8.314 (J/degC)`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UnitDef {
-    Alias { name: Unit, definition: Unit },
-    Constant { name: Ident, value: Option<Number>, units: Vec<Unit> },
+    Alias {
+        name: Unit,
+        definition: Unit,
+    },
+    Constant {
+        name: Ident,
+        value: Option<Number>,
+        units: Vec<Unit>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,7 +96,12 @@ pub struct Number {
 pub enum NeuronStmt {
     Suffix(Ident),
     PointProcess(Ident),
-    UseIon { ion: Ident, read: Vec<Ident>, write: Vec<Ident>, valence: Option<Number> },
+    UseIon {
+        ion: Ident,
+        read: Vec<Ident>,
+        write: Vec<Ident>,
+        valence: Option<Number>,
+    },
     NonspecificCurrent(Vec<Ident>),
     ElectrodeCurrent(Vec<Ident>),
     Range(Vec<Ident>),
@@ -113,16 +148,44 @@ pub struct Stmt {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
-    Assign { target: Ident, value: Expr },
-    Derivative { state: Ident, value: Expr },
-    If { cond: Expr, then: Block, otherwise: Option<Block> },
+    Assign {
+        target: Ident,
+        value: Expr,
+    },
+    Derivative {
+        state: Ident,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Block,
+        otherwise: Option<Block>,
+    },
     Call(Expr),
     Local(Vec<Ident>),
-    Solve { block: Ident, method: Option<Ident> },
-    Table { names: Vec<Ident>, depend: Vec<Ident>, from: Expr, to: Expr, with: Expr },
-    Reaction { lhs: Vec<(Option<Number>, Ident)>, rhs: Vec<(Option<Number>, Ident)>, rates: Vec<Expr> },
-    Conserve { lhs: Vec<Ident>, rhs: Expr },
-    UnitsToggle { on: bool },
+    Solve {
+        block: Ident,
+        method: Option<Ident>,
+    },
+    Table {
+        names: Vec<Ident>,
+        depend: Vec<Ident>,
+        from: Expr,
+        to: Expr,
+        with: Expr,
+    },
+    Reaction {
+        lhs: Vec<(Option<Number>, Ident)>,
+        rhs: Vec<(Option<Number>, Ident)>,
+        rates: Vec<Expr>,
+    },
+    Conserve {
+        lhs: Vec<Ident>,
+        rhs: Expr,
+    },
+    UnitsToggle {
+        on: bool,
+    },
     Verbatim,
     Block(Block),
     /// A statement the parser could not read; the error is already reported.
@@ -139,11 +202,24 @@ pub struct Expr {
 pub enum ExprKind {
     Number(String),
     Name(String),
-    Call { name: Ident, args: Vec<Expr> },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `(expr (unit))`: a literal with an explicit unit.
-    WithUnit { value: Box<Expr>, unit: Unit },
+    WithUnit {
+        value: Box<Expr>,
+        unit: Unit,
+    },
     Error,
 }
 
@@ -202,8 +278,14 @@ pub struct CellDef {
 #[derive(Clone, Debug, PartialEq)]
 pub enum CellItem {
     Setting(Setting),
-    Ion { name: Ident, settings: Vec<Setting> },
-    Insert { mechanism: Ident, settings: Vec<Setting> },
+    Ion {
+        name: Ident,
+        settings: Vec<Setting>,
+    },
+    Insert {
+        mechanism: Ident,
+        settings: Vec<Setting>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -222,15 +304,24 @@ pub struct Setting {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    Number { number: Number, unit: Option<Unit> },
+    Number {
+        number: Number,
+        unit: Option<Unit>,
+    },
     Name(Ident),
-    Call { name: Ident, args: Vec<Value>, span: Span },
+    Call {
+        name: Ident,
+        args: Vec<Value>,
+        span: Span,
+    },
 }
 
 impl Value {
     pub fn span(&self) -> Span {
         match self {
-            Value::Number { number, unit } => unit.as_ref().map_or(number.span, |u| number.span.to(u.span)),
+            Value::Number { number, unit } => unit
+                .as_ref()
+                .map_or(number.span, |u| number.span.to(u.span)),
             Value::Name(i) => i.span,
             Value::Call { span, .. } => *span,
         }

@@ -57,7 +57,10 @@ pub fn parse(src: &str) -> (Option<ast::File>, Vec<Diagnostic>) {
     }
 }
 
-fn run_parser(src: &str, tokens: Vec<(Token<'_>, SimpleSpan)>) -> (Option<ast::File>, Vec<Diagnostic>) {
+fn run_parser(
+    src: &str,
+    tokens: Vec<(Token<'_>, SimpleSpan)>,
+) -> (Option<ast::File>, Vec<Diagnostic>) {
     let eoi = SimpleSpan::from(src.len()..src.len());
     let stream = Stream::from_iter(tokens).map(eoi, |(t, s): (_, _)| (t, s));
     let (file, errors) = parser::file_parser().parse(stream).into_output_errors();
@@ -69,14 +72,26 @@ fn run_parser(src: &str, tokens: Vec<(Token<'_>, SimpleSpan)>) -> (Option<ast::F
 fn lex_error(src: &str, span: Span) -> Diagnostic {
     let text = span.slice(src);
     if text.starts_with("COMMENT") {
-        Diagnostic::error("unterminated COMMENT block", Span::new(span.start as usize, span.start as usize + 7), "this COMMENT is never closed")
-            .with_hint("end the comment with ENDCOMMENT")
+        Diagnostic::error(
+            "unterminated COMMENT block",
+            Span::new(span.start as usize, span.start as usize + 7),
+            "this COMMENT is never closed",
+        )
+        .with_hint("end the comment with ENDCOMMENT")
     } else if text.starts_with("VERBATIM") {
-        Diagnostic::error("unterminated VERBATIM block", Span::new(span.start as usize, span.start as usize + 8), "this VERBATIM is never closed")
-            .with_hint("end it with ENDVERBATIM; note that hhc does not run VERBATIM C code")
+        Diagnostic::error(
+            "unterminated VERBATIM block",
+            Span::new(span.start as usize, span.start as usize + 8),
+            "this VERBATIM is never closed",
+        )
+        .with_hint("end it with ENDVERBATIM; note that hhc does not run VERBATIM C code")
     } else {
-        Diagnostic::error(format!("unexpected character `{}`", text.escape_debug()), span, "not part of the .chan language")
-            .with_hint("remove it; comments start with `:`")
+        Diagnostic::error(
+            format!("unexpected character `{}`", text.escape_debug()),
+            span,
+            "not part of the .chan language",
+        )
+        .with_hint("remove it; comments start with `:`")
     }
 }
 
@@ -87,8 +102,12 @@ pub const MAX_TOKENS: usize = 500_000;
 fn check_nesting(tokens: &[(Token<'_>, SimpleSpan)]) -> Option<Diagnostic> {
     if let Some((_, s)) = tokens.get(MAX_TOKENS) {
         return Some(
-            Diagnostic::error(format!("file has more than {MAX_TOKENS} tokens"), Span::new(s.start, s.end), "too long from here on")
-                .with_hint("split the model into smaller mechanisms"),
+            Diagnostic::error(
+                format!("file has more than {MAX_TOKENS} tokens"),
+                Span::new(s.start, s.end),
+                "too long from here on",
+            )
+            .with_hint("split the model into smaller mechanisms"),
         );
     }
     let mut depth = 0usize;
@@ -118,7 +137,9 @@ fn syntax_error(e: &Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
     let span = Span::new(e.span().start, e.span().end);
     match e.reason() {
         RichReason::ExpectedFound { expected, found } => {
-            let found_text = found.as_ref().map_or("end of file".to_string(), |t| format!("`{}`", **t));
+            let found_text = found
+                .as_ref()
+                .map_or("end of file".to_string(), |t| format!("`{}`", **t));
             let mut names: Vec<String> = expected
                 .iter()
                 .filter_map(|p| match p {
@@ -147,8 +168,12 @@ fn syntax_error(e: &Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
             } else {
                 "see the .chan syntax in the README".to_string()
             };
-            Diagnostic::error(format!("unexpected {found_text}{expected_text}"), span, "unexpected here")
-                .with_hint(hint)
+            Diagnostic::error(
+                format!("unexpected {found_text}{expected_text}"),
+                span,
+                "unexpected here",
+            )
+            .with_hint(hint)
         }
         RichReason::Custom(msg) => Diagnostic::error(msg.to_string(), span, "here"),
     }

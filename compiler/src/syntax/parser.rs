@@ -22,24 +22,71 @@ fn sp(s: SimpleSpan) -> Span {
 
 /// Words that start blocks or statements and so cannot name variables.
 pub const KEYWORDS: &[&str] = &[
-    "TITLE", "UNITS", "NEURON", "SUFFIX", "POINT_PROCESS", "ARTIFICIAL_CELL", "USEION", "READ",
-    "WRITE", "VALENCE", "NONSPECIFIC_CURRENT", "ELECTRODE_CURRENT", "RANGE", "GLOBAL", "POINTER",
-    "BBCOREPOINTER", "THREADSAFE", "PARAMETER", "CONSTANT", "ASSIGNED", "STATE", "INITIAL",
-    "BREAKPOINT", "SOLVE", "METHOD", "STEADYSTATE", "DERIVATIVE", "KINETIC", "LINEAR", "NONLINEAR",
-    "FUNCTION", "PROCEDURE", "FUNCTION_TABLE", "NET_RECEIVE", "INDEPENDENT", "LOCAL", "if", "else",
-    "UNITSON", "UNITSOFF", "TABLE", "DEPEND", "FROM", "TO", "WITH", "CONSERVE", "CELL", "SIMULATE",
-    "ION", "INSERT",
+    "TITLE",
+    "UNITS",
+    "NEURON",
+    "SUFFIX",
+    "POINT_PROCESS",
+    "ARTIFICIAL_CELL",
+    "USEION",
+    "READ",
+    "WRITE",
+    "VALENCE",
+    "NONSPECIFIC_CURRENT",
+    "ELECTRODE_CURRENT",
+    "RANGE",
+    "GLOBAL",
+    "POINTER",
+    "BBCOREPOINTER",
+    "THREADSAFE",
+    "PARAMETER",
+    "CONSTANT",
+    "ASSIGNED",
+    "STATE",
+    "INITIAL",
+    "BREAKPOINT",
+    "SOLVE",
+    "METHOD",
+    "STEADYSTATE",
+    "DERIVATIVE",
+    "KINETIC",
+    "LINEAR",
+    "NONLINEAR",
+    "FUNCTION",
+    "PROCEDURE",
+    "FUNCTION_TABLE",
+    "NET_RECEIVE",
+    "INDEPENDENT",
+    "LOCAL",
+    "if",
+    "else",
+    "UNITSON",
+    "UNITSOFF",
+    "TABLE",
+    "DEPEND",
+    "FROM",
+    "TO",
+    "WITH",
+    "CONSERVE",
+    "CELL",
+    "SIMULATE",
+    "ION",
+    "INSERT",
 ];
 
 pub fn is_keyword(word: &str) -> bool {
     KEYWORDS.contains(&word)
 }
 
-pub(super) fn kw<'t, 's: 't, I>(word: &'static str) -> impl Parser<'t, I, Span, Extra<'t, 's>> + Clone
+pub(super) fn kw<'t, 's: 't, I>(
+    word: &'static str,
+) -> impl Parser<'t, I, Span, Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
-    select! { Token::Ident(w) if w == word => () }.map_with(|_, e| sp(e.span())).labelled(word)
+    select! { Token::Ident(w) if w == word => () }
+        .map_with(|_, e| sp(e.span()))
+        .labelled(word)
 }
 
 pub(super) fn ident<'t, 's: 't, I>() -> impl Parser<'t, I, Ident, Extra<'t, 's>> + Clone
@@ -47,7 +94,10 @@ where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
     select! { Token::Ident(w) if !is_keyword(w) => w }
-        .map_with(|w, e| Ident { name: w.to_string(), span: sp(e.span()) })
+        .map_with(|w, e| Ident {
+            name: w.to_string(),
+            span: sp(e.span()),
+        })
         .labelled("name")
 }
 
@@ -55,7 +105,10 @@ fn ident_list<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Ident>, Extra<'t, 's>> 
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
-    ident().separated_by(just(Token::Comma).or_not()).at_least(1).collect()
+    ident()
+        .separated_by(just(Token::Comma).or_not())
+        .at_least(1)
+        .collect()
 }
 
 fn number<'t, 's: 't, I>() -> impl Parser<'t, I, Number, Extra<'t, 's>> + Clone
@@ -93,7 +146,10 @@ where
         .at_least(1)
         .collect::<Vec<&str>>()
         .delimited_by(just(Token::LParen), just(Token::RParen))
-        .map_with(|parts, e| Unit { text: parts.concat(), span: sp(e.span()) })
+        .map_with(|parts, e| Unit {
+            text: parts.concat(),
+            span: sp(e.span()),
+        })
         .labelled("unit")
 }
 
@@ -107,19 +163,28 @@ where
             .separated_by(just(Token::Comma))
             .collect::<Vec<Expr>>()
             .delimited_by(just(Token::LParen), just(Token::RParen));
-        let call = ident()
-            .then(args)
-            .map_with(|(name, args), e| Expr { kind: ExprKind::Call { name, args }, span: sp(e.span()) });
-        let num = select! { Token::Number(n) => n }
-            .map_with(|n, e| Expr { kind: ExprKind::Number(n.to_string()), span: sp(e.span()) });
-        let name = ident().map(|i| Expr { kind: ExprKind::Name(i.name), span: i.span });
+        let call = ident().then(args).map_with(|(name, args), e| Expr {
+            kind: ExprKind::Call { name, args },
+            span: sp(e.span()),
+        });
+        let num = select! { Token::Number(n) => n }.map_with(|n, e| Expr {
+            kind: ExprKind::Number(n.to_string()),
+            span: sp(e.span()),
+        });
+        let name = ident().map(|i| Expr {
+            kind: ExprKind::Name(i.name),
+            span: i.span,
+        });
         let paren = expr
             .clone()
             .then(unit().or_not())
             .delimited_by(just(Token::LParen), just(Token::RParen))
             .map_with(|(inner, unit), e| match unit {
                 Some(unit) => Expr {
-                    kind: ExprKind::WithUnit { value: Box::new(inner), unit },
+                    kind: ExprKind::WithUnit {
+                        value: Box::new(inner),
+                        unit,
+                    },
                     span: sp(e.span()),
                 },
                 None => inner,
@@ -129,7 +194,10 @@ where
                 Token::LParen,
                 Token::RParen,
                 [(Token::LBrace, Token::RBrace)],
-                |s| Expr { kind: ExprKind::Error, span: sp(s) },
+                |s| Expr {
+                    kind: ExprKind::Error,
+                    span: sp(s),
+                },
             )))
             .labelled("expression")
             .boxed();
@@ -150,7 +218,10 @@ where
                 .then(unary)
                 .map_with(|(op, operand): (Option<UnaryOp>, Expr), e| match op {
                     Some(op) => Expr {
-                        kind: ExprKind::Unary { op, operand: Box::new(operand) },
+                        kind: ExprKind::Unary {
+                            op,
+                            operand: Box::new(operand),
+                        },
                         span: sp(e.span()),
                     },
                     None => operand,
@@ -160,17 +231,30 @@ where
         })
         .boxed();
 
-        let level = |ops: Vec<(Token<'s>, BinaryOp)>, next: Boxed<'t, 't, I, Expr, Extra<'t, 's>>| {
+        let level = |ops: Vec<(Token<'s>, BinaryOp)>,
+                     next: Boxed<'t, 't, I, Expr, Extra<'t, 's>>| {
             let table = ops.clone();
             let op = any()
                 .filter(move |t: &Token<'s>| table.iter().any(|(tok, _)| tok == t))
-                .map(move |t: Token<'s>| ops.iter().find(|(tok, _)| *tok == t).map_or(BinaryOp::Add, |(_, op)| *op));
+                .map(move |t: Token<'s>| {
+                    ops.iter()
+                        .find(|(tok, _)| *tok == t)
+                        .map_or(BinaryOp::Add, |(_, op)| *op)
+                });
             next.clone()
-                .foldl_with(op.then(next).repeated(), |a, (op, b), e| binary(op, a, b, sp(e.span())))
+                .foldl_with(op.then(next).repeated(), |a, (op, b), e| {
+                    binary(op, a, b, sp(e.span()))
+                })
                 .boxed()
         };
-        let product = level(vec![(Token::Star, BinaryOp::Mul), (Token::Slash, BinaryOp::Div)], unary);
-        let sum = level(vec![(Token::Plus, BinaryOp::Add), (Token::Minus, BinaryOp::Sub)], product);
+        let product = level(
+            vec![(Token::Star, BinaryOp::Mul), (Token::Slash, BinaryOp::Div)],
+            unary,
+        );
+        let sum = level(
+            vec![(Token::Plus, BinaryOp::Add), (Token::Minus, BinaryOp::Sub)],
+            product,
+        );
         let compare = level(
             vec![
                 (Token::Lt, BinaryOp::Lt),
@@ -188,7 +272,14 @@ where
 }
 
 fn binary(op: BinaryOp, lhs: Expr, rhs: Expr, span: Span) -> Expr {
-    Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+    Expr {
+        kind: ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        },
+        span,
+    }
 }
 
 pub(super) fn block_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Block, Extra<'t, 's>> + Clone
@@ -213,24 +304,44 @@ where
         });
         let if_stmt = recursive(|if_stmt| {
             kw("if")
-                .ignore_then(expr.clone().delimited_by(just(Token::LParen), just(Token::RParen)))
+                .ignore_then(
+                    expr.clone()
+                        .delimited_by(just(Token::LParen), just(Token::RParen)),
+                )
                 .then(block.clone())
                 .then(
                     kw("else")
                         .ignore_then(block.clone().or(if_stmt.map_with(|kind, e| Block {
-                            stmts: vec![Stmt { kind, span: sp(e.span()) }],
+                            stmts: vec![Stmt {
+                                kind,
+                                span: sp(e.span()),
+                            }],
                             span: sp(e.span()),
                         })))
                         .or_not(),
                 )
-                .map(|((cond, then), otherwise)| StmtKind::If { cond, then, otherwise })
+                .map(|((cond, then), otherwise)| StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                })
         });
         let local = kw("LOCAL")
-            .ignore_then(ident().separated_by(just(Token::Comma)).at_least(1).collect::<Vec<_>>())
+            .ignore_then(
+                ident()
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect::<Vec<_>>(),
+            )
             .map(StmtKind::Local);
         let solve = kw("SOLVE")
             .ignore_then(ident())
-            .then(kw("METHOD").or(kw("STEADYSTATE")).ignore_then(ident()).or_not())
+            .then(
+                kw("METHOD")
+                    .or(kw("STEADYSTATE"))
+                    .ignore_then(ident())
+                    .or_not(),
+            )
             .map(|(block, method)| StmtKind::Solve { block, method });
         let table = kw("TABLE")
             .ignore_then(ident().separated_by(just(Token::Comma)).collect::<Vec<_>>())
@@ -249,10 +360,17 @@ where
                 with,
             });
         let term = select! { Token::Number(n) => n }
-            .map_with(|n, e| Number { text: n.to_string(), negative: false, span: sp(e.span()) })
+            .map_with(|n, e| Number {
+                text: n.to_string(),
+                negative: false,
+                span: sp(e.span()),
+            })
             .or_not()
             .then(ident());
-        let terms = term.separated_by(just(Token::Plus)).at_least(1).collect::<Vec<_>>();
+        let terms = term
+            .separated_by(just(Token::Plus))
+            .at_least(1)
+            .collect::<Vec<_>>();
         let rates = expr
             .clone()
             .separated_by(just(Token::Comma))
@@ -260,12 +378,21 @@ where
             .delimited_by(just(Token::LParen), just(Token::RParen));
         let reaction = just(Token::Tilde)
             .ignore_then(terms.clone())
-            .then_ignore(just(Token::BothWays).or(just(Token::Arrow)).or(just(Token::Shl)))
+            .then_ignore(
+                just(Token::BothWays)
+                    .or(just(Token::Arrow))
+                    .or(just(Token::Shl)),
+            )
             .then(terms.clone().or_not().map(Option::unwrap_or_default))
             .then(rates)
             .map(|((lhs, rhs), rates)| StmtKind::Reaction { lhs, rhs, rates });
         let conserve = kw("CONSERVE")
-            .ignore_then(ident().separated_by(just(Token::Plus)).at_least(1).collect::<Vec<_>>())
+            .ignore_then(
+                ident()
+                    .separated_by(just(Token::Plus))
+                    .at_least(1)
+                    .collect::<Vec<_>>(),
+            )
             .then_ignore(just(Token::Assign))
             .then(expr.clone())
             .map(|(lhs, rhs)| StmtKind::Conserve { lhs, rhs });
@@ -275,10 +402,13 @@ where
         let verbatim = just(Token::Verbatim).to(StmtKind::Verbatim);
 
         let stmt = choice((
-            derivative, assign, if_stmt, local, solve, table, reaction, conserve, units, verbatim, call,
-            stmt_block,
+            derivative, assign, if_stmt, local, solve, table, reaction, conserve, units, verbatim,
+            call, stmt_block,
         ))
-        .map_with(|kind, e| Stmt { kind, span: sp(e.span()) })
+        .map_with(|kind, e| Stmt {
+            kind,
+            span: sp(e.span()),
+        })
         .recover_with(skip_then_retry_until(
             none_of([Token::RBrace]).ignored(),
             just(Token::RBrace).ignored().rewind(),
@@ -288,12 +418,18 @@ where
         stmt.repeated()
             .collect::<Vec<_>>()
             .delimited_by(just(Token::LBrace), just(Token::RBrace))
-            .map_with(|stmts, e| Block { stmts, span: sp(e.span()) })
+            .map_with(|stmts, e| Block {
+                stmts,
+                span: sp(e.span()),
+            })
             .recover_with(via_parser(nested_delimiters(
                 Token::LBrace,
                 Token::RBrace,
                 [(Token::LParen, Token::RParen)],
-                |s| Block { stmts: vec![], span: sp(s) },
+                |s| Block {
+                    stmts: vec![],
+                    span: sp(s),
+                },
             )))
             .boxed()
     })
@@ -328,14 +464,23 @@ where
         .then_ignore(just(Token::Comma))
         .then(number())
         .delimited_by(just(Token::Lt), just(Token::Gt));
-    let from_to = kw("FROM").ignore_then(number()).then_ignore(kw("TO")).then(number());
+    let from_to = kw("FROM")
+        .ignore_then(number())
+        .then_ignore(kw("TO"))
+        .then(number());
     ident()
         .then(array.or_not())
         .then(just(Token::Assign).ignore_then(number()).or_not())
         .then(unit().or_not())
         .then(limits.or_not())
         .then_ignore(from_to.or_not())
-        .map(|((((name, array), value), unit), limits)| VarDecl { name, value, unit, limits, array })
+        .map(|((((name, array), value), unit), limits)| VarDecl {
+            name,
+            value,
+            unit,
+            limits,
+            array,
+        })
 }
 
 fn args_decl<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Arg>, Extra<'t, 's>> + Clone
@@ -367,13 +512,25 @@ where
         });
     choice((
         kw("SUFFIX").ignore_then(ident()).map(NeuronStmt::Suffix),
-        kw("POINT_PROCESS").or(kw("ARTIFICIAL_CELL")).ignore_then(ident()).map(NeuronStmt::PointProcess),
+        kw("POINT_PROCESS")
+            .or(kw("ARTIFICIAL_CELL"))
+            .ignore_then(ident())
+            .map(NeuronStmt::PointProcess),
         useion,
-        kw("NONSPECIFIC_CURRENT").ignore_then(ident_list()).map(NeuronStmt::NonspecificCurrent),
-        kw("ELECTRODE_CURRENT").ignore_then(ident_list()).map(NeuronStmt::ElectrodeCurrent),
+        kw("NONSPECIFIC_CURRENT")
+            .ignore_then(ident_list())
+            .map(NeuronStmt::NonspecificCurrent),
+        kw("ELECTRODE_CURRENT")
+            .ignore_then(ident_list())
+            .map(NeuronStmt::ElectrodeCurrent),
         kw("RANGE").ignore_then(ident_list()).map(NeuronStmt::Range),
-        kw("GLOBAL").ignore_then(ident_list()).map(NeuronStmt::Global),
-        kw("POINTER").or(kw("BBCOREPOINTER")).ignore_then(ident_list()).map(NeuronStmt::Pointer),
+        kw("GLOBAL")
+            .ignore_then(ident_list())
+            .map(NeuronStmt::Global),
+        kw("POINTER")
+            .or(kw("BBCOREPOINTER"))
+            .ignore_then(ident_list())
+            .map(NeuronStmt::Pointer),
         kw("THREADSAFE").to(NeuronStmt::Threadsafe),
     ))
 }
@@ -399,7 +556,9 @@ where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
     recursive(|value| {
-        let num = number().then(unit().or_not()).map(|(number, unit)| Value::Number { number, unit });
+        let num = number()
+            .then(unit().or_not())
+            .map(|(number, unit)| Value::Number { number, unit });
         let call = ident()
             .then(
                 value
@@ -407,7 +566,11 @@ where
                     .collect::<Vec<_>>()
                     .delimited_by(just(Token::LParen), just(Token::RParen)),
             )
-            .map_with(|(name, args), e| Value::Call { name, args, span: sp(e.span()) });
+            .map_with(|(name, args), e| Value::Call {
+                name,
+                args,
+                span: sp(e.span()),
+            });
         choice((num, call, ident().map(Value::Name)))
     })
 }
@@ -418,8 +581,17 @@ where
 {
     ident()
         .then_ignore(just(Token::Assign))
-        .then(value_parser().separated_by(just(Token::Comma)).at_least(1).collect::<Vec<_>>())
-        .map_with(|(name, values), e| Setting { name, values, span: sp(e.span()) })
+        .then(
+            value_parser()
+                .separated_by(just(Token::Comma))
+                .at_least(1)
+                .collect::<Vec<_>>(),
+        )
+        .map_with(|(name, values), e| Setting {
+            name,
+            values,
+            span: sp(e.span()),
+        })
 }
 
 pub(super) fn file_parser<'t, 's: 't, I>() -> impl Parser<'t, I, File, Extra<'t, 's>>
@@ -431,7 +603,12 @@ where
         .then(args_decl())
         .then(unit().or_not())
         .then(block.clone())
-        .map(|(((name, args), unit), body)| Callable { name, args, unit, body });
+        .map(|(((name, args), unit), body)| Callable {
+            name,
+            args,
+            unit,
+            body,
+        });
     let skip_braces = any()
         .filter(|t: &Token<'s>| *t != Token::RBrace)
         .repeated()
@@ -445,57 +622,109 @@ where
         kw("INSERT")
             .ignore_then(ident())
             .then(braced(setting()).or_not())
-            .map(|(mechanism, settings)| CellItem::Insert { mechanism, settings: settings.unwrap_or_default() }),
+            .map(|(mechanism, settings)| CellItem::Insert {
+                mechanism,
+                settings: settings.unwrap_or_default(),
+            }),
         setting().map(CellItem::Setting),
     ));
 
     let item = choice((
         select! { Token::Title(t) => Item::Title(t.to_string()) },
         kw("UNITS").ignore_then(braced(unit_def())).map(Item::Units),
-        kw("NEURON").ignore_then(braced(neuron_stmt())).map_with(|stmts, e| Item::Neuron { stmts, span: sp(e.span()) }),
-        kw("PARAMETER").ignore_then(braced(var_decl())).map(Item::Parameter),
-        kw("CONSTANT").ignore_then(braced(var_decl())).map(Item::Constant),
-        kw("ASSIGNED").ignore_then(braced(var_decl())).map(Item::Assigned),
+        kw("NEURON")
+            .ignore_then(braced(neuron_stmt()))
+            .map_with(|stmts, e| Item::Neuron {
+                stmts,
+                span: sp(e.span()),
+            }),
+        kw("PARAMETER")
+            .ignore_then(braced(var_decl()))
+            .map(Item::Parameter),
+        kw("CONSTANT")
+            .ignore_then(braced(var_decl()))
+            .map(Item::Constant),
+        kw("ASSIGNED")
+            .ignore_then(braced(var_decl()))
+            .map(Item::Assigned),
         kw("STATE").ignore_then(braced(var_decl())).map(Item::State),
-        kw("INDEPENDENT").ignore_then(skip_braces).map(Item::Independent),
+        kw("INDEPENDENT")
+            .ignore_then(skip_braces)
+            .map(Item::Independent),
         kw("INITIAL").ignore_then(block.clone()).map(Item::Initial),
-        kw("BREAKPOINT").ignore_then(block.clone()).map(Item::Breakpoint),
-        kw("DERIVATIVE").ignore_then(ident()).then(block.clone()).map(|(name, body)| Item::Derivative { name, body }),
-        kw("KINETIC").ignore_then(ident()).then(block.clone()).map(|(name, body)| Item::Kinetic { name, body }),
+        kw("BREAKPOINT")
+            .ignore_then(block.clone())
+            .map(Item::Breakpoint),
+        kw("DERIVATIVE")
+            .ignore_then(ident())
+            .then(block.clone())
+            .map(|(name, body)| Item::Derivative { name, body }),
+        kw("KINETIC")
+            .ignore_then(ident())
+            .then(block.clone())
+            .map(|(name, body)| Item::Kinetic { name, body }),
         kw("LINEAR")
             .or(kw("NONLINEAR"))
             .map_with(|s, e| (s, e.span()))
             .then(ident())
             .then(block.clone())
             .map(|(((s, _), name), body)| Item::Algebraic {
-                keyword: Ident { name: "LINEAR/NONLINEAR".into(), span: s },
+                keyword: Ident {
+                    name: "LINEAR/NONLINEAR".into(),
+                    span: s,
+                },
                 name,
                 body,
             }),
-        kw("FUNCTION").ignore_then(callable.clone()).map(Item::Function),
-        kw("PROCEDURE").ignore_then(callable.clone()).map(Item::Procedure),
+        kw("FUNCTION")
+            .ignore_then(callable.clone())
+            .map(Item::Function),
+        kw("PROCEDURE")
+            .ignore_then(callable.clone())
+            .map(Item::Procedure),
         kw("FUNCTION_TABLE")
             .ignore_then(ident())
             .then_ignore(args_decl())
             .then_ignore(unit().or_not())
-            .map_with(|name, e| Item::FunctionTable { name, span: sp(e.span()) }),
+            .map_with(|name, e| Item::FunctionTable {
+                name,
+                span: sp(e.span()),
+            }),
         kw("NET_RECEIVE")
             .ignore_then(args_decl())
             .then(block.clone())
-            .map_with(|(args, body), e| Item::NetReceive { args, body, span: sp(e.span()) }),
+            .map_with(|(args, body), e| Item::NetReceive {
+                args,
+                body,
+                span: sp(e.span()),
+            }),
         just(Token::Verbatim).map_with(|_, e| Item::Verbatim(sp(e.span()))),
         kw("UNITSON").map(|span| Item::UnitsToggle { on: true, span }),
         kw("UNITSOFF").map(|span| Item::UnitsToggle { on: false, span }),
         kw("CELL")
             .ignore_then(ident())
             .then(braced(cell_item))
-            .map_with(|(name, items), e| Item::Cell(CellDef { name, items, span: sp(e.span()) })),
+            .map_with(|(name, items), e| {
+                Item::Cell(CellDef {
+                    name,
+                    items,
+                    span: sp(e.span()),
+                })
+            }),
         kw("SIMULATE")
             .ignore_then(braced(setting()))
-            .map_with(|settings, e| Item::Simulate(SimulateDef { settings, span: sp(e.span()) })),
+            .map_with(|settings, e| {
+                Item::Simulate(SimulateDef {
+                    settings,
+                    span: sp(e.span()),
+                })
+            }),
     ))
     .labelled("a block such as NEURON, PARAMETER, CELL or SIMULATE")
     .recover_with(skip_then_retry_until(any().ignored(), end()));
 
-    item.repeated().collect::<Vec<_>>().then_ignore(end()).map(|items| File { items })
+    item.repeated()
+        .collect::<Vec<_>>()
+        .then_ignore(end())
+        .map(|items| File { items })
 }

@@ -172,17 +172,26 @@ mod tests {
 
     #[test]
     fn numbers_in_every_form() {
-        assert_eq!(kinds("1e-3 .5 5. 12 1.5E+3"), ["1e-3", ".5", "5.", "12", "1.5E+3"]);
+        assert_eq!(
+            kinds("1e-3 .5 5. 12 1.5E+3"),
+            ["1e-3", ".5", "5.", "12", "1.5E+3"]
+        );
     }
 
     #[test]
     fn comments_are_skipped() {
-        assert_eq!(kinds("a : x\n? y\nCOMMENT\nstuff ( ENDCOMMENT b"), ["a", "b"]);
+        assert_eq!(
+            kinds("a : x\n? y\nCOMMENT\nstuff ( ENDCOMMENT b"),
+            ["a", "b"]
+        );
     }
 
     #[test]
     fn operators() {
-        assert_eq!(kinds("m' ~ <-> <= && || ! ^"), ["m", "'", "~", "<->", "<=", "&&", "||", "!", "^"]);
+        assert_eq!(
+            kinds("m' ~ <-> <= && || ! ^"),
+            ["m", "'", "~", "<->", "<=", "&&", "||", "!", "^"]
+        );
     }
 
     #[test]
@@ -204,6 +213,9 @@ mod tests {
 
     #[test]
     fn title_takes_the_line() {
-        assert_eq!(lex("TITLE hh: squid\nNEURON")[0].0, Token::Title("hh: squid"));
+        assert_eq!(
+            lex("TITLE hh: squid\nNEURON")[0].0,
+            Token::Title("hh: squid")
+        );
     }
 }

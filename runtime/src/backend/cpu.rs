@@ -19,8 +19,17 @@ const CHUNK: usize = 512;
 impl Cpu {
     pub fn new(kernel: CompiledStep, threads: usize) -> Result<Self, BackendError> {
         let threads = threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| BackendError(e.to_string()))?;
-        Ok(Cpu { kernel, pool, threads, spikes: Vec::new(), bad: Vec::new() })
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| BackendError(e.to_string()))?;
+        Ok(Cpu {
+            kernel,
+            pool,
+            threads,
+            spikes: Vec::new(),
+            bad: Vec::new(),
+        })
     }
 }
 
@@ -41,10 +50,20 @@ impl Backend for Cpu {
             Precision::F64 => "f64",
             Precision::F32 => "f32",
         };
-        format!("cpu (cranelift, {p}, {} thread{})", self.threads, if self.threads == 1 { "" } else { "s" })
+        format!(
+            "cpu (cranelift, {p}, {} thread{})",
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
     }
 
-    fn step(&mut self, pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<StepReport, BackendError> {
+    fn step(
+        &mut self,
+        pop: &mut Population,
+        ranges: &[(usize, usize)],
+        t0: f64,
+        nsteps: u64,
+    ) -> Result<StepReport, BackendError> {
         if self.spikes.len() != pop.n {
             self.spikes = vec![0; pop.n];
             self.bad = vec![-1; pop.n];
@@ -53,10 +72,18 @@ impl Backend for Cpu {
             Slots::F64(s) => s.iter_mut().map(|a| a.as_mut_ptr().cast()).collect(),
             Slots::F32(s) => s.iter_mut().map(|a| a.as_mut_ptr().cast()).collect(),
         };
-        let bases = Bases { slots: pointers.as_mut_ptr().cast_const(), spikes: self.spikes.as_mut_ptr(), bad: self.bad.as_mut_ptr() };
+        let bases = Bases {
+            slots: pointers.as_mut_ptr().cast_const(),
+            spikes: self.spikes.as_mut_ptr(),
+            bad: self.bad.as_mut_ptr(),
+        };
         let chunks: Vec<(usize, usize)> = ranges
             .iter()
-            .flat_map(|&(lo, hi)| (lo..hi).step_by(CHUNK).map(move |a| (a, (a + CHUNK).min(hi))))
+            .flat_map(|&(lo, hi)| {
+                (lo..hi)
+                    .step_by(CHUNK)
+                    .map(move |a| (a, (a + CHUNK).min(hi)))
+            })
             .collect();
         let kernel = &self.kernel;
         let run = |&(lo, hi): &(usize, usize)| {
@@ -78,7 +105,11 @@ impl Backend for Cpu {
                     report.words.push((c, self.spikes[c]));
                 }
                 let b = self.bad[c];
-                if b >= 0 && report.first_bad.is_none_or(|(fc, fb)| (b as u32, c) < (fb, fc)) {
+                if b >= 0
+                    && report
+                        .first_bad
+                        .is_none_or(|(fc, fb)| (b as u32, c) < (fb, fc))
+                {
                     report.first_bad = Some((c, b as u32));
                 }
             }

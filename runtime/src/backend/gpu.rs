@@ -9,19 +9,33 @@
 //! count of non-zero spike words, those words, and the first bad step.
 
 use super::{Backend, BackendError, Population, Slots, StepReport};
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+};
 use hhc_compiler::backend::ptx::COMPACT_KERNEL;
 use hhc_compiler::backend::STEP_KERNEL;
 use hhc_compiler::passes::mathlib::Precision;
 use std::sync::Arc;
 
 const DRIVER_NAMES: &[&str] = &["libcuda.so.1", "libcuda.so"];
-const DRIVER_DIRS: &[&str] = &["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib", "/usr/lib/wsl/lib", "/usr/local/cuda/lib64", "/usr/lib", "/lib/x86_64-linux-gnu"];
+const DRIVER_DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib64",
+    "/usr/local/nvidia/lib64",
+    "/usr/local/nvidia/lib",
+    "/usr/lib/wsl/lib",
+    "/usr/local/cuda/lib64",
+    "/usr/lib",
+    "/lib/x86_64-linux-gnu",
+];
 
 /// Whether a CUDA driver library is present on this machine.
 pub fn driver_present() -> bool {
     let from_env = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-    let dirs = from_env.split(':').filter(|d| !d.is_empty()).chain(DRIVER_DIRS.iter().copied());
+    let dirs = from_env
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(DRIVER_DIRS.iter().copied());
     for d in dirs {
         for n in DRIVER_NAMES {
             if std::path::Path::new(d).join(n).exists() {
@@ -37,7 +51,10 @@ pub fn unavailable_reason() -> Option<String> {
     if driver_present() {
         None
     } else {
-        Some("no NVIDIA GPU driver (libcuda.so) was found on this machine; run with --backend cpu".into())
+        Some(
+            "no NVIDIA GPU driver (libcuda.so) was found on this machine; run with --backend cpu"
+                .into(),
+        )
     }
 }
 
@@ -72,7 +89,9 @@ impl Gpu {
             .map_err(|_| BackendError("the CUDA driver could not be loaded".into()))?
             .map_err(|e| BackendError(format!("no usable GPU: {e:?}")))?;
         let device_name = ctx.name().unwrap_or_else(|_| "GPU".into());
-        let module = ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)).map_err(|e| BackendError(format!("PTX rejected by the driver: {e:?}")))?;
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
+            .map_err(|e| BackendError(format!("PTX rejected by the driver: {e:?}")))?;
         let step_fn = module.load_function(STEP_KERNEL).map_err(err)?;
         let compact_fn = module.load_function(COMPACT_KERNEL).map_err(err)?;
         Ok(Gpu {
@@ -102,8 +121,12 @@ impl Gpu {
 fn slot_bytes(slots: &Slots, k: usize) -> &[u8] {
     match slots {
         // SAFETY: f64 and f32 have no padding and every bit pattern is a valid u8 sequence.
-        Slots::F64(s) => unsafe { std::slice::from_raw_parts(s[k].as_ptr().cast::<u8>(), s[k].len() * 8) },
-        Slots::F32(s) => unsafe { std::slice::from_raw_parts(s[k].as_ptr().cast::<u8>(), s[k].len() * 4) },
+        Slots::F64(s) => unsafe {
+            std::slice::from_raw_parts(s[k].as_ptr().cast::<u8>(), s[k].len() * 8)
+        },
+        Slots::F32(s) => unsafe {
+            std::slice::from_raw_parts(s[k].as_ptr().cast::<u8>(), s[k].len() * 4)
+        },
     }
 }
 
@@ -123,36 +146,77 @@ impl Backend for Gpu {
         };
         self.slots.clear();
         for k in 0..count {
-            self.slots.push(self.stream.clone_htod(slot_bytes(&pop.slots, k)).map_err(err)?);
+            self.slots.push(
+                self.stream
+                    .clone_htod(slot_bytes(&pop.slots, k))
+                    .map_err(err)?,
+            );
         }
-        let table: Vec<u64> = self.slots.iter().map(|s| s.device_ptr(&self.stream).0).collect();
+        let table: Vec<u64> = self
+            .slots
+            .iter()
+            .map(|s| s.device_ptr(&self.stream).0)
+            .collect();
         self.slot_table = Some(self.stream.clone_htod(&table).map_err(err)?);
         self.spikes = Some(self.stream.alloc_zeros::<u64>(pop.n.max(1)).map_err(err)?);
         self.bad = Some(self.stream.alloc_zeros::<i32>(pop.n.max(1)).map_err(err)?);
-        self.compact = Some(self.stream.alloc_zeros::<u64>(2 * pop.n.max(1)).map_err(err)?);
+        self.compact = Some(
+            self.stream
+                .alloc_zeros::<u64>(2 * pop.n.max(1))
+                .map_err(err)?,
+        );
         self.counter = Some(self.stream.alloc_zeros::<u64>(2).map_err(err)?);
         self.n = pop.n;
         Ok(())
     }
 
-    fn step(&mut self, _pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<StepReport, BackendError> {
-        let (Some(table), Some(spikes), Some(bad), Some(compact), Some(counter)) =
-            (&self.slot_table, &mut self.spikes, &mut self.bad, &mut self.compact, &mut self.counter)
-        else {
+    fn step(
+        &mut self,
+        _pop: &mut Population,
+        ranges: &[(usize, usize)],
+        t0: f64,
+        nsteps: u64,
+    ) -> Result<StepReport, BackendError> {
+        let (Some(table), Some(spikes), Some(bad), Some(compact), Some(counter)) = (
+            &self.slot_table,
+            &mut self.spikes,
+            &mut self.bad,
+            &mut self.compact,
+            &mut self.counter,
+        ) else {
             return Err(BackendError("step before upload".into()));
         };
-        self.stream.memcpy_htod(&[0u64, u64::MAX], counter).map_err(err)?;
+        self.stream
+            .memcpy_htod(&[0u64, u64::MAX], counter)
+            .map_err(err)?;
         for &(lo, hi) in ranges {
             let cells = (hi - lo) as u32;
-            let cfg = LaunchConfig { grid_dim: (cells.div_ceil(BLOCK), 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+            let cfg = LaunchConfig {
+                grid_dim: (cells.div_ceil(BLOCK), 1, 1),
+                block_dim: (BLOCK, 1, 1),
+                shared_mem_bytes: 0,
+            };
             let (lo64, hi64) = (lo as u64, hi as u64);
             let mut launch = self.stream.launch_builder(&self.step_fn);
-            launch.arg(table).arg(&lo64).arg(&hi64).arg(&t0).arg(&nsteps).arg(&mut *spikes).arg(&mut *bad);
+            launch
+                .arg(table)
+                .arg(&lo64)
+                .arg(&hi64)
+                .arg(&t0)
+                .arg(&nsteps)
+                .arg(&mut *spikes)
+                .arg(&mut *bad);
             // SAFETY: the arguments match the kernel's ABI: a table of slot arrays of n elements,
             // cells within [0, n), spike and bad arrays of n elements, nsteps ≤ 64.
             unsafe { launch.launch(cfg) }.map_err(err)?;
             let mut launch = self.stream.launch_builder(&self.compact_fn);
-            launch.arg(&*spikes).arg(&*bad).arg(&lo64).arg(&hi64).arg(&mut *compact).arg(&mut *counter);
+            launch
+                .arg(&*spikes)
+                .arg(&*bad)
+                .arg(&lo64)
+                .arg(&hi64)
+                .arg(&mut *compact)
+                .arg(&mut *counter);
             // SAFETY: compact holds 2n u64 (one pair per cell at most); counter holds 2 u64.
             unsafe { launch.launch(cfg) }.map_err(err)?;
         }

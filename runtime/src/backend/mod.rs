@@ -63,7 +63,13 @@ pub trait Backend {
         Ok(())
     }
     /// Advances the cells in `ranges` by `nsteps ≤ 64` steps from time `t0`.
-    fn step(&mut self, pop: &mut Population, ranges: &[(usize, usize)], t0: f64, nsteps: u64) -> Result<StepReport, BackendError>;
+    fn step(
+        &mut self,
+        pop: &mut Population,
+        ranges: &[(usize, usize)],
+        t0: f64,
+        nsteps: u64,
+    ) -> Result<StepReport, BackendError>;
     /// Makes `pop`'s slots current for `cells` (a GPU copies them back here).
     fn read_cells(&mut self, _pop: &mut Population, _cells: &[usize]) -> Result<(), BackendError> {
         Ok(())

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "hhc", version, about = "Compile and simulate ion channels written in .chan (NMODL)")]
+#[command(
+    name = "hhc",
+    version,
+    about = "Compile and simulate ion channels written in .chan (NMODL)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -103,11 +107,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // hhc must never panic at the user: a bug becomes exit 1 with a message.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("internal error in hhc: {info}\nplease report this with the input that caused it");
+        eprintln!(
+            "internal error in hhc: {info}\nplease report this with the input that caused it"
+        );
     }));
     // Lowering recurses once per level of an expression; a generous stack (reserved, not
     // committed) keeps pathological inputs such as 10^5-term sums from overflowing.
-    let worker = std::thread::Builder::new().stack_size(1 << 30).spawn(move || std::panic::catch_unwind(|| dispatch(cli)));
+    let worker = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(move || std::panic::catch_unwind(|| dispatch(cli)));
     match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(Ok(code))) => code,
         _ => ExitCode::from(1),
@@ -117,9 +125,39 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { files } => check(&files),
-        Command::Compile { file, emit, output, precision } => compile(&file, emit, output.as_deref(), precision.into()),
-        Command::Run { model, n, tstop, dt, backend, precision, threads, csv, spikes, plot, no_record, steps_per_call } => {
-            let opts = RunArgs { n, tstop, dt, backend, precision: precision.into(), threads, csv, spikes, plot, no_record, steps_per_call };
+        Command::Compile {
+            file,
+            emit,
+            output,
+            precision,
+        } => compile(&file, emit, output.as_deref(), precision.into()),
+        Command::Run {
+            model,
+            n,
+            tstop,
+            dt,
+            backend,
+            precision,
+            threads,
+            csv,
+            spikes,
+            plot,
+            no_record,
+            steps_per_call,
+        } => {
+            let opts = RunArgs {
+                n,
+                tstop,
+                dt,
+                backend,
+                precision: precision.into(),
+                threads,
+                csv,
+                spikes,
+                plot,
+                no_record,
+                steps_per_call,
+            };
             run(&model, &opts)
         }
     }
@@ -139,7 +177,11 @@ fn check(files: &[PathBuf]) -> ExitCode {
     if failed {
         ExitCode::from(1)
     } else {
-        println!("ok: {} file{} checked", files.len(), if files.len() == 1 { "" } else { "s" });
+        println!(
+            "ok: {} file{} checked",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
         ExitCode::SUCCESS
     }
 }
@@ -204,20 +246,22 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
                 Emit::Ast => String::new(), // handled by the first arm
             }
         }
-        (Emit::Clif | Emit::Ptx, FileKind::Mechanism) => match hhc_compiler::compile_mechanism(&src) {
-            Ok(m) => {
-                let program = hhc_compiler::cell::single_mechanism_program(&m);
-                if matches!(emit, Emit::Clif) {
-                    hhc_compiler::backend::jit::clif_text(&program, precision)
-                } else {
-                    hhc_compiler::backend::ptx::emit_program(&program, precision, 80)
+        (Emit::Clif | Emit::Ptx, FileKind::Mechanism) => {
+            match hhc_compiler::compile_mechanism(&src) {
+                Ok(m) => {
+                    let program = hhc_compiler::cell::single_mechanism_program(&m);
+                    if matches!(emit, Emit::Clif) {
+                        hhc_compiler::backend::jit::clif_text(&program, precision)
+                    } else {
+                        hhc_compiler::backend::ptx::emit_program(&program, precision, 80)
+                    }
+                }
+                Err(d) => {
+                    eprint!("{}", render_to_string(&name, &src, &d));
+                    return ExitCode::from(1);
                 }
             }
-            Err(d) => {
-                eprint!("{}", render_to_string(&name, &src, &d));
-                return ExitCode::from(1);
-            }
-        },
+        }
     };
     match output {
         Some(o) => {
@@ -305,7 +349,9 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
     let mut backend: Box<dyn Backend> = if a.backend == BackendKind::Gpu {
         let ptx = hhc_compiler::backend::ptx::emit_program(&program, a.precision, 80);
         match gpu::Gpu::new(&ptx, a.precision) {
@@ -338,7 +384,12 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         // SPEC: the CSV's first columns are t_ms,V_mV for cell 0.
         model.record.insert(0, 0);
     }
-    let record: Vec<usize> = model.record.iter().filter_map(|&c| usize::try_from(c).ok()).filter(|&c| c < n).collect();
+    let record: Vec<usize> = model
+        .record
+        .iter()
+        .filter_map(|&c| usize::try_from(c).ok())
+        .filter(|&c| c < n)
+        .collect();
     let opts = sim::RunOptions {
         n,
         steps,
@@ -374,7 +425,10 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     }
     if let Some(p) = &a.plot {
         let fi = result.stimulus_per_cell.as_ref().map(|stim| {
-            stim.iter().zip(&result.spike_counts).map(|(&s, &c)| (s, f64::from(c) / (model.tstop * 1e-3))).collect()
+            stim.iter()
+                .zip(&result.spike_counts)
+                .map(|(&s, &c)| (s, f64::from(c) / (model.tstop * 1e-3)))
+                .collect()
         });
         let data = plot::PlotData {
             title: &model.cell.name,
@@ -392,17 +446,51 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         }
     }
     // Summary.
-    println!("model: {} (cell {}, {} mechanism{})", path.display(), model.cell.name, model.cell.inserts.len(), if model.cell.inserts.len() == 1 { "" } else { "s" });
+    println!(
+        "model: {} (cell {}, {} mechanism{})",
+        path.display(),
+        model.cell.name,
+        model.cell.inserts.len(),
+        if model.cell.inserts.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    );
     println!("backend: {}", backend.describe());
-    println!("cells: {n}, steps: {steps} x dt {} ms = {} ms", model.dt, record::fmt_time(steps as f64 * model.dt));
+    println!(
+        "cells: {n}, steps: {steps} x dt {} ms = {} ms",
+        model.dt,
+        record::fmt_time(steps as f64 * model.dt)
+    );
     if let Some(&c0) = recorded.first() {
-        let times: Vec<String> = result.spikes.iter().filter(|(c, _)| *c == c0).take(12).map(|&(_, s)| record::fmt_time((s + 1) as f64 * model.dt)).collect();
+        let times: Vec<String> = result
+            .spikes
+            .iter()
+            .filter(|(c, _)| *c == c0)
+            .take(12)
+            .map(|&(_, s)| record::fmt_time((s + 1) as f64 * model.dt))
+            .collect();
         if !times.is_empty() {
-            println!("cell {c0} spike times (ms): {}{}", times.join(", "), if result.spike_counts[c0] > 12 { ", …" } else { "" });
+            println!(
+                "cell {c0} spike times (ms): {}{}",
+                times.join(", "),
+                if result.spike_counts[c0] > 12 {
+                    ", …"
+                } else {
+                    ""
+                }
+            );
         }
     }
     let rate = n as f64 * steps as f64 / run_time.max(1e-9);
-    println!("wall: {:.3} s (compile {:.3} s, run {:.3} s), {:.3e} compartment-steps/s", started.elapsed().as_secs_f64(), compiled.as_secs_f64(), run_time, rate);
+    println!(
+        "wall: {:.3} s (compile {:.3} s, run {:.3} s), {:.3e} compartment-steps/s",
+        started.elapsed().as_secs_f64(),
+        compiled.as_secs_f64(),
+        run_time,
+        rate
+    );
     if let Some(p) = &a.csv {
         println!("csv: {}", p.display());
     }

@@ -45,7 +45,16 @@ impl CompiledStep {
     /// the kernel's float type; `spikes` and `bad` must have at least `hi` elements; no other
     /// thread may touch cells `[lo, hi)` of these arrays during the call; `nsteps ≤ 64`.
     #[allow(clippy::too_many_arguments)] // the kernel ABI, one argument each
-    pub unsafe fn call(&self, slots: *const *mut u8, lo: u64, hi: u64, t0: f64, nsteps: u64, spikes: *mut u64, bad: *mut i32) {
+    pub unsafe fn call(
+        &self,
+        slots: *const *mut u8,
+        lo: u64,
+        hi: u64,
+        t0: f64,
+        nsteps: u64,
+        spikes: *mut u64,
+        bad: *mut i32,
+    ) {
         debug_assert!(nsteps <= MAX_STEPS_PER_CALL);
         // SAFETY: forwarded from the caller's contract.
         unsafe { (self.func)(slots, lo, hi, t0, nsteps, spikes, bad) }
@@ -63,7 +72,15 @@ pub fn compile(program: &CellProgram, precision: Precision) -> Result<CompiledSt
 
     let mut ctx = module.make_context();
     let ptr = module.target_config().pointer_type();
-    for ty in [ptr, types::I64, types::I64, types::F64, types::I64, ptr, ptr] {
+    for ty in [
+        ptr,
+        types::I64,
+        types::I64,
+        types::F64,
+        types::I64,
+        ptr,
+        ptr,
+    ] {
         ctx.func.signature.params.push(AbiParam::new(ty));
     }
     let mut fctx = FunctionBuilderContext::new();
@@ -78,42 +95,76 @@ pub fn compile(program: &CellProgram, precision: Precision) -> Result<CompiledSt
     // HHC_DUMP_VCODE=1 prints the machine code Cranelift chose (for tuning).
     let dump = std::env::var_os("HHC_DUMP_VCODE").is_some();
     ctx.set_disasm(dump);
-    module.define_function(id, &mut ctx).map_err(|e| JitError(format!("{e:?}")))?;
-    if let Some(code) = ctx.compiled_code().filter(|_| dump).and_then(|c| c.vcode.clone()) {
+    module
+        .define_function(id, &mut ctx)
+        .map_err(|e| JitError(format!("{e:?}")))?;
+    if let Some(code) = ctx
+        .compiled_code()
+        .filter(|_| dump)
+        .and_then(|c| c.vcode.clone())
+    {
         #[allow(clippy::print_stderr)]
         {
             eprintln!("{code}");
         }
     }
     module.clear_context(&mut ctx);
-    module.finalize_definitions().map_err(|e| JitError(e.to_string()))?;
+    module
+        .finalize_definitions()
+        .map_err(|e| JitError(e.to_string()))?;
     let code = module.get_finalized_function(id);
     // SAFETY: `code` is the entry of the function just defined with exactly `StepFn`'s signature.
     let func = unsafe { std::mem::transmute::<*const u8, StepFn>(code) };
-    Ok(CompiledStep { func, precision, _module: module })
+    Ok(CompiledStep {
+        func,
+        precision,
+        _module: module,
+    })
 }
 
 /// The host ISA with every feature the CPU has (FMA, AVX2 …), optimising for speed; the
 /// Cranelift verifier runs in debug builds.
 fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, JitError> {
     let mut flags = settings::builder();
-    let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| JitError(format!("{k}: {e}")));
+    let set = |f: &mut settings::Builder, k: &str, v: &str| {
+        f.set(k, v).map_err(|e| JitError(format!("{k}: {e}")))
+    };
     set(&mut flags, "opt_level", "speed")?;
-    set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+    set(
+        &mut flags,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
     let isa_builder = cranelift_native::builder().map_err(|e| JitError(e.to_string()))?;
-    isa_builder.finish(settings::Flags::new(flags)).map_err(|e| JitError(e.to_string()))
+    isa_builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| JitError(e.to_string()))
 }
 
 /// Returns the Cranelift IR of the step kernel as text (`hhc compile --emit clif`).
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
     let prepared = prepare(program, precision);
     let mut func = cranelift_codegen::ir::Function::new();
-    for ty in [types::I64, types::I64, types::I64, types::F64, types::I64, types::I64, types::I64] {
+    for ty in [
+        types::I64,
+        types::I64,
+        types::I64,
+        types::F64,
+        types::I64,
+        types::I64,
+        types::I64,
+    ] {
         func.signature.params.push(AbiParam::new(ty));
     }
     let mut fctx = FunctionBuilderContext::new();
     {
-        let Ok(isa) = host_isa() else { return String::from("; no host ISA") };
+        let Ok(isa) = host_isa() else {
+            return String::from("; no host ISA");
+        };
         let config = isa.frontend_config();
         let fb = FunctionBuilder::new(&mut func, &mut fctx);
         Translator::new(fb, &prepared, precision, types::I64, config).translate();
@@ -147,32 +198,69 @@ struct Translator<'a> {
 }
 
 impl<'a> Translator<'a> {
-    fn new(fb: FunctionBuilder<'a>, p: &'a Prepared, precision: Precision, ptr: Type, config: TargetFrontendConfig) -> Self {
+    fn new(
+        fb: FunctionBuilder<'a>,
+        p: &'a Prepared,
+        precision: Precision,
+        ptr: Type,
+        config: TargetFrontendConfig,
+    ) -> Self {
         let scalar = match precision {
             Precision::F64 => types::F64,
             Precision::F32 => types::F32,
         };
-        Translator { fb, p, scalar, ptr, values: vec![None; p.exprs.len()], config }
+        Translator {
+            fb,
+            p,
+            scalar,
+            ptr,
+            values: vec![None; p.exprs.len()],
+            config,
+        }
     }
 
     fn scalar_width(&self) -> Width {
         if self.scalar == types::F64 {
-            Width { float: types::F64, int: types::I64, lanes: 1, copies: 1 }
+            Width {
+                float: types::F64,
+                int: types::I64,
+                lanes: 1,
+                copies: 1,
+            }
         } else {
-            Width { float: types::F32, int: types::I32, lanes: 1, copies: 1 }
+            Width {
+                float: types::F32,
+                int: types::I32,
+                lanes: 1,
+                copies: 1,
+            }
         }
     }
 
     fn vector_width(&self) -> Width {
         if self.scalar == types::F64 {
-            Width { float: types::F64X2, int: types::I64X2, lanes: 2, copies: VECTORS_IN_FLIGHT }
+            Width {
+                float: types::F64X2,
+                int: types::I64X2,
+                lanes: 2,
+                copies: VECTORS_IN_FLIGHT,
+            }
         } else {
-            Width { float: types::F32X4, int: types::I32X4, lanes: 4, copies: VECTORS_IN_FLIGHT }
+            Width {
+                float: types::F32X4,
+                int: types::I32X4,
+                lanes: 4,
+                copies: VECTORS_IN_FLIGHT,
+            }
         }
     }
 
     fn lit(&mut self, w: Width, x: f64) -> Value {
-        let s = if self.scalar == types::F64 { self.fb.ins().f64const(x) } else { self.fb.ins().f32const(x as f32) };
+        let s = if self.scalar == types::F64 {
+            self.fb.ins().f64const(x)
+        } else {
+            self.fb.ins().f32const(x as f32)
+        };
         if w.lanes == 1 {
             s
         } else {
@@ -185,9 +273,23 @@ impl<'a> Translator<'a> {
         self.fb.append_block_params_for_function_params(entry);
         self.fb.switch_to_block(entry);
         let params = self.fb.block_params(entry).to_vec();
-        let args = KernelArgs { slots: params[0], lo: params[1], hi: params[2], t0: params[3], nsteps: params[4], spikes: params[5], bad: params[6] };
+        let args = KernelArgs {
+            slots: params[0],
+            lo: params[1],
+            hi: params[2],
+            t0: params[3],
+            nsteps: params[4],
+            spikes: params[5],
+            bad: params[6],
+        };
         let mem = MemFlagsData::trusted();
-        let bases: Vec<Value> = (0..self.p.slot_count).map(|k| self.fb.ins().load(self.ptr, mem, args.slots, (k * 8) as i32)).collect();
+        let bases: Vec<Value> = (0..self.p.slot_count)
+            .map(|k| {
+                self.fb
+                    .ins()
+                    .load(self.ptr, mem, args.slots, (k * 8) as i32)
+            })
+            .collect();
         let cell = self.fb.declare_var(types::I64);
         self.fb.def_var(cell, args.lo);
         let exit = self.fb.create_block();
@@ -207,9 +309,22 @@ impl<'a> Translator<'a> {
 
     /// Steps cells from `cell` while a whole group of `w.lanes · w.copies` fits below `hi`, then
     /// jumps to `done`.
-    fn cell_loop(&mut self, w: Width, args: &KernelArgs, bases: &[Value], cell: Variable, done: cranelift_codegen::ir::Block) {
+    fn cell_loop(
+        &mut self,
+        w: Width,
+        args: &KernelArgs,
+        bases: &[Value],
+        cell: Variable,
+        done: cranelift_codegen::ir::Block,
+    ) {
         let mem = MemFlagsData::trusted();
-        let roots: Vec<_> = self.p.updates.iter().map(|(_, e)| *e).chain([self.p.spike]).collect();
+        let roots: Vec<_> = self
+            .p
+            .updates
+            .iter()
+            .map(|(_, e)| *e)
+            .chain([self.p.spike])
+            .collect();
         let order = self.p.exprs.reachable(&roots);
         // Hoisted, loop-invariant nodes for this width, shared by every copy.
         self.values.iter_mut().for_each(|v| *v = None);
@@ -225,8 +340,12 @@ impl<'a> Translator<'a> {
         let group = (lanes * copies) as i64;
         let elem = i64::from(self.scalar.bytes());
         let step = self.fb.declare_var(types::I64);
-        let masks: Vec<Variable> = (0..lanes * copies).map(|_| self.fb.declare_var(types::I64)).collect();
-        let first_bad: Vec<Variable> = (0..lanes * copies).map(|_| self.fb.declare_var(types::I32)).collect();
+        let masks: Vec<Variable> = (0..lanes * copies)
+            .map(|_| self.fb.declare_var(types::I64))
+            .collect();
+        let first_bad: Vec<Variable> = (0..lanes * copies)
+            .map(|_| self.fb.declare_var(types::I32))
+            .collect();
         // Slot variables interleaved by copy, so the copies' chains are elaborated side by side.
         let slot_vars: Vec<Vec<Variable>> = {
             let mut per_copy = vec![Vec::new(); copies];
@@ -248,13 +367,19 @@ impl<'a> Translator<'a> {
         self.fb.switch_to_block(head);
         let c = self.fb.use_var(cell);
         let last = self.fb.ins().iadd_imm_s(c, group);
-        let more = self.fb.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, args.hi);
+        let more = self
+            .fb
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, last, args.hi);
         self.fb.ins().brif(more, body, &[], done, &[]);
 
         self.fb.switch_to_block(body);
         let c = self.fb.use_var(cell);
         let offset = self.fb.ins().imul_imm_s(c, elem);
-        let addrs: Vec<Value> = bases.iter().map(|&b| self.fb.ins().iadd(b, offset)).collect();
+        let addrs: Vec<Value> = bases
+            .iter()
+            .map(|&b| self.fb.ins().iadd(b, offset))
+            .collect();
         let copy_bytes = (lanes as i64 * elem) as i32;
         for (k, &a) in addrs.iter().enumerate() {
             for (q, vars) in slot_vars.iter().enumerate() {
@@ -281,8 +406,16 @@ impl<'a> Translator<'a> {
         let jf = self.fb.ins().fcvt_from_uint(types::F64, j);
         let dt = self.fb.ins().f64const(self.p.dt);
         let t64 = self.fb.ins().fma(jf, dt, args.t0);
-        let t = if self.scalar == types::F64 { t64 } else { self.fb.ins().fdemote(types::F32, t64) };
-        let t = if w.lanes == 1 { t } else { self.fb.ins().splat(w.float, t) };
+        let t = if self.scalar == types::F64 {
+            t64
+        } else {
+            self.fb.ins().fdemote(types::F32, t64)
+        };
+        let t = if w.lanes == 1 {
+            t
+        } else {
+            self.fb.ins().splat(w.float, t)
+        };
         let limit = self.lit(w, RUNAWAY_MV);
         let j32 = self.fb.ins().ireduce(types::I32, j);
         let mut new_values: Vec<Vec<(usize, Value)>> = Vec::new();
@@ -316,7 +449,10 @@ impl<'a> Translator<'a> {
                 } else {
                     let s = self.fb.ins().extractlane(spike, l as u8);
                     let f = self.fb.ins().extractlane(fine, l as u8);
-                    (self.fb.ins().icmp_imm_s(IntCC::NotEqual, s, 0), self.fb.ins().icmp_imm_s(IntCC::NotEqual, f, 0))
+                    (
+                        self.fb.ins().icmp_imm_s(IntCC::NotEqual, s, 0),
+                        self.fb.ins().icmp_imm_s(IntCC::NotEqual, f, 0),
+                    )
                 };
                 let idx = q * lanes + l;
                 let bit = self.fb.ins().uextend(types::I64, spk);
@@ -331,7 +467,13 @@ impl<'a> Translator<'a> {
                 let nb = self.fb.ins().select(record, j32, fb_);
                 self.fb.def_var(first_bad[idx], nb);
             }
-            new_values.push(self.p.updates.iter().map(|(s, e)| (*s as usize, self.val(*e))).collect());
+            new_values.push(
+                self.p
+                    .updates
+                    .iter()
+                    .map(|(s, e)| (*s as usize, self.val(*e)))
+                    .collect(),
+            );
         }
         for (vars, news) in slot_vars.iter().zip(new_values) {
             for (s, v) in news {
@@ -370,13 +512,22 @@ impl<'a> Translator<'a> {
     }
 
     /// One node. Scalar booleans are `i8` from `fcmp`; vector booleans are lane masks.
-    fn emit(&mut self, w: Width, id: crate::ir::ExprId, inputs: Option<(&[Value], Value)>) -> Value {
+    fn emit(
+        &mut self,
+        w: Width,
+        id: crate::ir::ExprId,
+        inputs: Option<(&[Value], Value)>,
+    ) -> Value {
         let e = *self.p.exprs.get(id);
         let vector = w.lanes > 1;
         match e {
             Expr::Lit(bits) => self.lit(w, f64::from_bits(bits)),
-            Expr::Var(Var::Slot(s)) => inputs.map_or_else(|| self.lit(w, 0.0), |(slots, _)| slots[s as usize]),
-            Expr::Var(Var::Builtin(Builtin::T)) => inputs.map_or_else(|| self.lit(w, 0.0), |(_, t)| t),
+            Expr::Var(Var::Slot(s)) => {
+                inputs.map_or_else(|| self.lit(w, 0.0), |(slots, _)| slots[s as usize])
+            }
+            Expr::Var(Var::Builtin(Builtin::T)) => {
+                inputs.map_or_else(|| self.lit(w, 0.0), |(_, t)| t)
+            }
             Expr::Var(_) => self.lit(w, 0.0),
             Expr::Unary(op, a) => {
                 let a = self.val(a);
@@ -390,7 +541,12 @@ impl<'a> Translator<'a> {
                     UnaryOp::Floor => ins.floor(a),
                     UnaryOp::Round => ins.nearest(a),
                     // Expanded by `prepare`; never reaches here.
-                    UnaryOp::Exp | UnaryOp::Expm1 | UnaryOp::Log | UnaryOp::Log10 | UnaryOp::Tanh | UnaryOp::Exprelr => a,
+                    UnaryOp::Exp
+                    | UnaryOp::Expm1
+                    | UnaryOp::Log
+                    | UnaryOp::Log10
+                    | UnaryOp::Tanh
+                    | UnaryOp::Exprelr => a,
                 }
             }
             Expr::Binary(op, a, b) => {
@@ -443,8 +599,15 @@ impl<'a> Translator<'a> {
         let t = self.fb.ins().fadd(k, m);
         let bits = self.fb.ins().bitcast(w.int, MemFlagsData::new(), t);
         let lane_int = w.int.lane_type();
-        let offset = self.fb.ins().iconst(lane_int, bias.wrapping_sub(magic_bits));
-        let offset = if w.lanes == 1 { offset } else { self.fb.ins().splat(w.int, offset) };
+        let offset = self
+            .fb
+            .ins()
+            .iconst(lane_int, bias.wrapping_sub(magic_bits));
+        let offset = if w.lanes == 1 {
+            offset
+        } else {
+            self.fb.ins().splat(w.int, offset)
+        };
         let biased = self.fb.ins().iadd(bits, offset);
         let shifted = self.fb.ins().ishl_imm_u(biased, shift);
         let scale = self.fb.ins().bitcast(w.float, MemFlagsData::new(), shifted);

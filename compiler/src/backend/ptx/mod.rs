@@ -15,8 +15,8 @@
 //! bad step into small buffers, so the host copies back only what happened.
 
 use super::{prepare_with, MAX_STEPS_PER_CALL, RUNAWAY_MV, STEP_KERNEL};
-use crate::passes::mathlib::MathMode;
 use crate::ir::{BinaryOp, Builtin, CellProgram, Expr, UnaryOp, Var};
+use crate::passes::mathlib::MathMode;
 use crate::passes::mathlib::Precision;
 use std::fmt::Write;
 
@@ -31,8 +31,22 @@ struct Ty {
     size: u64,
 }
 
-const F64: Ty = Ty { f: "f64", bits: "b64", int: "s64", bias: 1023, shift: 52, size: 8 };
-const F32: Ty = Ty { f: "f32", bits: "b32", int: "s32", bias: 127, shift: 23, size: 4 };
+const F64: Ty = Ty {
+    f: "f64",
+    bits: "b64",
+    int: "s64",
+    bias: 1023,
+    shift: 52,
+    size: 8,
+};
+const F32: Ty = Ty {
+    f: "f32",
+    bits: "b32",
+    int: "s32",
+    bias: 127,
+    shift: 23,
+    size: 4,
+};
 
 fn lit(ty: &Ty, x: f64) -> String {
     if ty.size == 8 {
@@ -51,7 +65,11 @@ fn lit(ty: &Ty, x: f64) -> String {
 /// `div.full` (2 ulp). f32 results agree with the CPU's f32 within a few ulp per step.
 pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> String {
     let fast = precision == Precision::F32;
-    let mode = if fast { MathMode::NativeExpLog } else { MathMode::Portable };
+    let mode = if fast {
+        MathMode::NativeExpLog
+    } else {
+        MathMode::Portable
+    };
     let p = prepare_with(program, precision, mode);
     let ty = match precision {
         Precision::F64 => F64,
@@ -69,7 +87,11 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     let mut body = String::new();
     let mut hoisted = String::new();
     for &id in &order {
-        let out = if p.varying[id.index()] { &mut body } else { &mut hoisted };
+        let out = if p.varying[id.index()] {
+            &mut body
+        } else {
+            &mut hoisted
+        };
         let r = reg(id);
         let f = ty.f;
         let line = match *p.exprs.get(id) {
@@ -93,7 +115,9 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
                             "mul.rn.f32 %y{i}, {a}, 0f3FB8AA3B;\n\tneg.f32 %z{i}, %y{i};\n\tfma.rn.f32 %z{i}, {a}, 0f3FB8AA3B, %z{i};\n\tex2.approx.ftz.f32 %y{i}, %y{i};\n\tfma.rn.f32 %z{i}, %z{i}, 0f3F317218, 0f3F800000;\n\tmul.rn.f32 {r}, %y{i}, %z{i};"
                         )
                     }
-                    UnaryOp::Log => format!("lg2.approx.ftz.f32 {r}, {a};\n\tmul.rn.f32 {r}, {r}, 0f3F317218;"),
+                    UnaryOp::Log => {
+                        format!("lg2.approx.ftz.f32 {r}, {a};\n\tmul.rn.f32 {r}, {r}, 0f3F317218;")
+                    }
                     // Expanded by `prepare`.
                     _ => format!("mov.{f} {r}, {a};"),
                 }
@@ -138,24 +162,53 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     let n_slots = p.slot_count;
     let f = ty.f;
     let mut s = String::new();
-    let _ = writeln!(s, "// hhc: fused step kernel for cell `{}`, {} slots, dt = {} ms", program.name, n_slots, crate::ir::print::fmt_f64(p.dt));
+    let _ = writeln!(
+        s,
+        "// hhc: fused step kernel for cell `{}`, {} slots, dt = {} ms",
+        program.name,
+        n_slots,
+        crate::ir::print::fmt_f64(p.dt)
+    );
     let _ = writeln!(s, "// ABI: (slots, lo, hi, t0, nsteps <= {MAX_STEPS_PER_CALL}, spikes, bad), as the Cranelift kernel.");
     let _ = writeln!(s, ".version 8.0\n.target sm_{sm}\n.address_size 64\n");
     let _ = writeln!(s, ".visible .entry {STEP_KERNEL}(\n\t.param .u64 p_slots,\n\t.param .u64 p_lo,\n\t.param .u64 p_hi,\n\t.param .f64 p_t0,\n\t.param .u64 p_nsteps,\n\t.param .u64 p_spikes,\n\t.param .u64 p_bad\n)\n{{");
     let _ = writeln!(s, "\t.reg .{f} %x<{n_nodes}>;\n\t.reg .pred %p<{n_nodes}>;\n\t.reg .{} %k<{n_nodes}>;\n\t.reg .{f} %y<{n_nodes}>;\n\t.reg .{f} %z<{n_nodes}>;", ty.int);
-    let _ = writeln!(s, "\t.reg .{f} %s<{}>;\n\t.reg .{f} %t, %vabs, %vlim;\n\t.reg .u64 %base<{}>, %addr<{}>;", n_slots.max(1), n_slots.max(1), n_slots.max(1));
+    let _ = writeln!(
+        s,
+        "\t.reg .{f} %s<{}>;\n\t.reg .{f} %t, %vabs, %vlim;\n\t.reg .u64 %base<{}>, %addr<{}>;",
+        n_slots.max(1),
+        n_slots.max(1),
+        n_slots.max(1)
+    );
     let _ = writeln!(s, "\t.reg .u64 %cell, %lo, %hi, %nsteps, %j, %mask, %bit, %tmp, %slots, %spikes, %bad;\n\t.reg .u32 %rtid, %rntid, %rctaid, %j32;\n\t.reg .s32 %firstbad;\n\t.reg .f64 %t0, %jf, %t64;\n\t.reg .pred %more, %spk, %fine, %unset, %record, %p_done;");
     let _ = writeln!(s, "\tld.param.u64 %slots, [p_slots];\n\tld.param.u64 %lo, [p_lo];\n\tld.param.u64 %hi, [p_hi];\n\tld.param.f64 %t0, [p_t0];\n\tld.param.u64 %nsteps, [p_nsteps];\n\tld.param.u64 %spikes, [p_spikes];\n\tld.param.u64 %bad, [p_bad];");
     let _ = writeln!(s, "\tmov.u32 %rtid, %tid.x;\n\tmov.u32 %rntid, %ntid.x;\n\tmov.u32 %rctaid, %ctaid.x;\n\tmul.wide.u32 %cell, %rctaid, %rntid;\n\tcvt.u64.u32 %tmp, %rtid;\n\tadd.u64 %cell, %cell, %tmp;\n\tadd.u64 %cell, %cell, %lo;");
-    let _ = writeln!(s, "\tsetp.ge.u64 %p_done, %cell, %hi;\n\t@%p_done bra DONE;");
+    let _ = writeln!(
+        s,
+        "\tsetp.ge.u64 %p_done, %cell, %hi;\n\t@%p_done bra DONE;"
+    );
     let _ = writeln!(s, "\tcvta.to.global.u64 %slots, %slots;\n\tcvta.to.global.u64 %spikes, %spikes;\n\tcvta.to.global.u64 %bad, %bad;");
     for k in 0..n_slots {
         let _ = writeln!(s, "\tld.global.u64 %base{k}, [%slots+{}];\n\tcvta.to.global.u64 %base{k}, %base{k};\n\tmad.lo.u64 %addr{k}, %cell, {}, %base{k};\n\tld.global.{f} %s{k}, [%addr{k}];", 8 * k, ty.size);
     }
-    let _ = writeln!(s, "\t// loop-invariant nodes, hoisted\n{hoisted}\tmov.{f} %vlim, {};", lit(&ty, RUNAWAY_MV));
-    let _ = writeln!(s, "\tmov.u64 %j, 0;\n\tmov.u64 %mask, 0;\n\tmov.s32 %firstbad, -1;");
-    let _ = writeln!(s, "STEP:\n\tsetp.ge.u64 %p_done, %j, %nsteps;\n\t@%p_done bra STORE;");
-    let _ = writeln!(s, "\tcvt.rn.f64.u64 %jf, %j;\n\tfma.rn.f64 %t64, %jf, {}, %t0;", lit(&F64, p.dt));
+    let _ = writeln!(
+        s,
+        "\t// loop-invariant nodes, hoisted\n{hoisted}\tmov.{f} %vlim, {};",
+        lit(&ty, RUNAWAY_MV)
+    );
+    let _ = writeln!(
+        s,
+        "\tmov.u64 %j, 0;\n\tmov.u64 %mask, 0;\n\tmov.s32 %firstbad, -1;"
+    );
+    let _ = writeln!(
+        s,
+        "STEP:\n\tsetp.ge.u64 %p_done, %j, %nsteps;\n\t@%p_done bra STORE;"
+    );
+    let _ = writeln!(
+        s,
+        "\tcvt.rn.f64.u64 %jf, %j;\n\tfma.rn.f64 %t64, %jf, {}, %t0;",
+        lit(&F64, p.dt)
+    );
     if ty.size == 8 {
         let _ = writeln!(s, "\tmov.f64 %t, %t64;");
     } else {
@@ -164,7 +217,11 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     s.push_str(&body);
     let spike = reg(p.spike);
     let _ = writeln!(s, "\tselp.u64 %bit, 1, 0, {spike};\n\tcvt.u32.u64 %j32, %j;\n\tshl.b64 %bit, %bit, %j32;\n\tor.b64 %mask, %mask, %bit;");
-    let v_new = p.updates.iter().find(|(s, _)| *s == 0).map_or("%s0".to_string(), |(_, e)| reg(*e));
+    let v_new = p
+        .updates
+        .iter()
+        .find(|(s, _)| *s == 0)
+        .map_or("%s0".to_string(), |(_, e)| reg(*e));
     let _ = writeln!(s, "\tabs.{f} %vabs, {v_new};\n\tsetp.le.{f} %fine, %vabs, %vlim;\n\tsetp.lt.s32 %unset, %firstbad, 0;\n\tnot.pred %fine, %fine;\n\tand.pred %record, %unset, %fine;\n\t@%record cvt.u32.u64 %j32, %j;\n\t@%record mov.b32 %firstbad, %j32;");
     for (slot, e) in &p.updates {
         let _ = writeln!(s, "\tmov.{f} %s{slot}, {};", reg(*e));
