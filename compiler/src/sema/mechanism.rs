@@ -1166,6 +1166,21 @@ impl<'a> Lowerer<'a> {
 
     fn binary(&mut self, op: ast::BinaryOp, l: Val, r: Val, ls: Span, rs: Span, span: Span) -> Val {
         use ast::BinaryOp as B;
+        let irop = match op {
+            B::Add => ir::BinaryOp::Add,
+            B::Sub => ir::BinaryOp::Sub,
+            B::Mul => ir::BinaryOp::Mul,
+            B::Div => ir::BinaryOp::Div,
+            B::Pow => ir::BinaryOp::Pow,
+            B::Lt => ir::BinaryOp::Lt,
+            B::Le => ir::BinaryOp::Le,
+            B::Gt => ir::BinaryOp::Gt,
+            B::Ge => ir::BinaryOp::Ge,
+            B::Eq => ir::BinaryOp::Eq,
+            B::Ne => ir::BinaryOp::Ne,
+            B::And => ir::BinaryOp::And,
+            B::Or => ir::BinaryOp::Or,
+        };
         let (mut a, ua) = l;
         let (mut bb, ub) = r;
         let logic = matches!(op, B::And | B::Or);
@@ -1197,7 +1212,7 @@ impl<'a> Lowerer<'a> {
                         Diagnostic::error(
                             format!("cannot {verb} {x} and {y}"),
                             span,
-                            format!("`{}` mixes units", op.symbol()),
+                            format!("`{}` mixes units", irop.infix().unwrap_or("^")),
                         )
                         .with_label(ls, format!("this is in {x}"))
                         .with_label(rs, format!("this is in {y}"))
@@ -1232,21 +1247,7 @@ impl<'a> Lowerer<'a> {
                 _ => None,
             };
         }
-        let irop = match op {
-            B::Add => ir::BinaryOp::Add,
-            B::Sub => ir::BinaryOp::Sub,
-            B::Mul => ir::BinaryOp::Mul,
-            B::Div => ir::BinaryOp::Div,
-            B::Pow => ir::BinaryOp::Pow,
-            B::Lt => ir::BinaryOp::Lt,
-            B::Le => ir::BinaryOp::Le,
-            B::Gt => ir::BinaryOp::Gt,
-            B::Ge => ir::BinaryOp::Ge,
-            B::Eq => ir::BinaryOp::Eq,
-            B::Ne => ir::BinaryOp::Ne,
-            B::And => ir::BinaryOp::And,
-            B::Or => ir::BinaryOp::Or,
-        };
+
         (
             Builder {
                 arena: &mut self.m.exprs,
