@@ -186,22 +186,15 @@ impl<'a> Lowerer<'a> {
                             }
                         }
                         ast::UnitDef::Constant { name, value, units } => {
-                            let v = match value {
-                                Some(n) => number_value(n, &mut self.diags),
-                                None => units
-                                    .first()
-                                    .and_then(|u| self.units.parse(&u.text).ok())
-                                    .map_or(1.0, |u| u.scale),
-                            };
-                            // `FARADAY = (faraday) (coulomb)`: the value of the first in the second.
+                            // `FARADAY = 96485 (coulomb)`, or `FARADAY = (faraday) (coulomb)`:
+                            // the value of the first unit in the second.
+                            let scale =
+                                |u: &ast::Unit| self.units.parse(&u.text).map_or(1.0, |x| x.scale);
                             let v = match (value, units.as_slice()) {
-                                (None, [a, b]) => {
-                                    match (self.units.parse(&a.text), self.units.parse(&b.text)) {
-                                        (Ok(a), Ok(b)) => a.scale / b.scale,
-                                        _ => v,
-                                    }
-                                }
-                                _ => v,
+                                (Some(n), _) => number_value(n, &mut self.diags),
+                                (None, [a, b]) => scale(a) / scale(b),
+                                (None, [a]) => scale(a),
+                                _ => 1.0,
                             };
                             self.declare(name, Name::Constant(v));
                             if let Some(u) =
@@ -344,16 +337,6 @@ impl<'a> Lowerer<'a> {
                 )
                 .with_hint("add `NEURON { SUFFIX name }` to name the mechanism"),
             );
-        }
-        for ion in &self.m.ions {
-            for (field, prefix) in [(IonField::I, "i")] {
-                if ion.writes.contains(&field) {
-                    let name = format!("{prefix}{}", ion.name);
-                    self.declared_units
-                        .entry(name)
-                        .or_insert_with(|| self.units.parse("mA/cm2").unwrap_or(Unit::ONE));
-                }
-            }
         }
     }
 

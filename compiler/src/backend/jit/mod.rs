@@ -431,7 +431,6 @@ impl<'a> Translator<'a> {
             }
             copy_values.push(std::mem::take(&mut self.values));
             self.values = vec![None; self.p.exprs.len()];
-            let _ = slot_values;
         }
         for (q, vars) in slot_vars.iter().enumerate() {
             self.values = std::mem::take(&mut copy_values[q]);
