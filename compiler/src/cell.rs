@@ -238,9 +238,7 @@ fn import_expr(
             repl.insert(var, e);
         }
     }
-    let imported = exprs.import(&m.exprs, root, &mut |var| repl[&var]);
-    // Re-simplify now that parameters are literals (folds q10 factors, shifts, scale factors).
-    crate::passes::symbolic::substitute(exprs, imported, &|_| None)
+    crate::passes::symbolic::import(exprs, &m.exprs, root, &|var| repl[&var])
 }
 
 /// A cell holding only `m`, with its defaults, for emitting one mechanism's kernel

@@ -246,29 +246,6 @@ impl ExprArena {
             .map(|i| ExprId(i as u32))
             .collect()
     }
-
-    /// Copies the DAG under `root` from `other` into `self`, mapping variables with `map_var`.
-    pub fn import(
-        &mut self,
-        other: &ExprArena,
-        root: ExprId,
-        map_var: &mut dyn FnMut(Var) -> ExprId,
-    ) -> ExprId {
-        let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
-        for id in other.reachable(&[root]) {
-            let m = |x: ExprId| memo[&x];
-            let new = match *other.get(id) {
-                Expr::Var(v) => map_var(v),
-                Expr::Lit(b) => self.add(Expr::Lit(b), other.span(id)),
-                Expr::Unary(op, a) => self.add(Expr::Unary(op, m(a)), other.span(id)),
-                Expr::Binary(op, a, b) => self.add(Expr::Binary(op, m(a), m(b)), other.span(id)),
-                Expr::Fma(a, b, c) => self.add(Expr::Fma(m(a), m(b), m(c)), other.span(id)),
-                Expr::Select(a, b, c) => self.add(Expr::Select(m(a), m(b), m(c)), other.span(id)),
-            };
-            memo.insert(id, new);
-        }
-        memo[&root]
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -15,7 +15,7 @@
 
 use super::simplify::Builder;
 use super::symbolic::pdiff;
-use super::symbolic::substitute;
+use super::symbolic::{rebuild_node, substitute};
 use crate::ir::{Expr, ExprArena, ExprId, UnaryOp, Var};
 use std::collections::HashMap;
 
@@ -111,14 +111,11 @@ fn replace_nodes(
         }
         let node = *arena.get(id);
         let span = arena.span(id);
-        let m = |x: ExprId| memo.get(&x).copied().unwrap_or(x);
-        let mut b = Builder { arena, span };
         let new = match node {
             Expr::Lit(_) | Expr::Var(_) => id,
-            Expr::Unary(op, a) => b.unary(op, m(a)),
-            Expr::Binary(op, x, y) => b.binary(op, m(x), m(y)),
-            Expr::Fma(x, y, z) => b.fma(m(x), m(y), m(z)),
-            Expr::Select(c, x, y) => b.select(m(c), m(x), m(y)),
+            _ => rebuild_node(&mut Builder { arena, span }, node, |x| {
+                memo.get(&x).copied().unwrap_or(x)
+            }),
         };
         memo.insert(id, new);
     }

@@ -142,25 +142,57 @@ fn pdiff_node(
     }
 }
 
+/// Rebuilds one non-variable node with its children mapped by `m`, folding as it goes.
+pub fn rebuild_node(b: &mut Builder<'_>, node: Expr, m: impl Fn(ExprId) -> ExprId) -> ExprId {
+    match node {
+        Expr::Lit(bits) => b.lit(f64::from_bits(bits)),
+        Expr::Var(v) => b.arena.var(v),
+        Expr::Unary(op, a) => b.unary(op, m(a)),
+        Expr::Binary(op, x, y) => b.binary(op, m(x), m(y)),
+        Expr::Fma(x, y, z) => b.fma(m(x), m(y), m(z)),
+        Expr::Select(c, x, y) => b.select(m(c), m(x), m(y)),
+    }
+}
+
 /// `e` with every `Var` for which `map` returns `Some` replaced, re-simplified.
 pub fn substitute(arena: &mut ExprArena, e: ExprId, map: &dyn Fn(Var) -> Option<ExprId>) -> ExprId {
     let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
     for id in arena.reachable(&[e]) {
         let node = *arena.get(id);
         let span = arena.span(id);
-        let m = |x: ExprId| memo[&x];
-        let mut b = Builder { arena, span };
         let new = match node {
             Expr::Var(v) => map(v).unwrap_or(id),
-            Expr::Lit(_) => id,
-            Expr::Unary(op, a) => b.unary(op, m(a)),
-            Expr::Binary(op, x, y) => b.binary(op, m(x), m(y)),
-            Expr::Fma(x, y, z) => b.fma(m(x), m(y), m(z)),
-            Expr::Select(c, x, y) => b.select(m(c), m(x), m(y)),
+            _ => rebuild_node(&mut Builder { arena, span }, node, |x| memo[&x]),
         };
         memo.insert(id, new);
     }
     memo[&e]
+}
+
+/// Copies the DAG under `root` from `src` into `dst`, replacing every variable by `map_var(v)`
+/// and folding on the way (parameters that became literals fold away).
+pub fn import(
+    dst: &mut ExprArena,
+    src: &ExprArena,
+    root: ExprId,
+    map_var: &dyn Fn(Var) -> ExprId,
+) -> ExprId {
+    let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
+    for id in src.reachable(&[root]) {
+        let new = match *src.get(id) {
+            Expr::Var(v) => map_var(v),
+            node => rebuild_node(
+                &mut Builder {
+                    arena: dst,
+                    span: src.span(id),
+                },
+                node,
+                |x| memo[&x],
+            ),
+        };
+        memo.insert(id, new);
+    }
+    memo[&root]
 }
 
 /// Whether `e` reads `var` at all.
