@@ -161,6 +161,8 @@ fn syntax_error(e: &Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
             };
             let hint = if found.is_none() {
                 "a block or parenthesis may be left open".to_string()
+            } else if names.iter().any(|n| n == "`)`") {
+                "a `(` may be missing its `)`".to_string()
             } else if names.iter().any(|n| n == "`}`") {
                 "check the statement before this point; a `}` may be missing".to_string()
             } else if names.iter().any(|n| n == "unit") {
