@@ -23,7 +23,7 @@ pub const FARADAY: f64 = 96_485.332_123_310_01;
 
 /// Nernst potential in mV.
 pub fn nernst(valence: i32, ci: f64, co: f64, celsius: f64) -> f64 {
-    1e3 * GAS_CONSTANT * (celsius + 273.15) / (f64::from(valence) * FARADAY) * (co / ci).ln()
+    nernst_slope(valence, celsius) * (co / ci).ln()
 }
 
 fn default_valence(ion: &str) -> i32 {
@@ -32,6 +32,137 @@ fn default_valence(ion: &str) -> i32 {
         "cl" => -1,
         _ => 1,
     }
+}
+
+/// braincell 0.2.0's defaults for an ion the model leaves unset: the reversal potential of its
+/// `*Fixed` ion, then the inner and outer concentrations (mM) of its ion family.
+pub fn default_ion(ion: &str) -> (f64, f64, f64) {
+    match ion {
+        "na" => (50.0, 10.0, 140.0),
+        "k" => (-95.0, 54.4, 2.5),
+        "ca" => (120.0, 5e-5, 2.0),
+        _ => (0.0, 1.0, 1.0),
+    }
+}
+
+/// What each ion field means inside one phase of a step, as expressions of the program.
+#[derive(Clone, Default)]
+struct IonEnv {
+    fields: std::collections::HashMap<String, IonExprs>,
+}
+
+#[derive(Clone, Copy)]
+struct IonExprs {
+    e: ExprId,
+    ci: ExprId,
+    co: ExprId,
+    /// Total current of the ion in µA/cm², summed over the cell's mechanisms.
+    i: ExprId,
+}
+
+/// Where the cell's ions come from: fixed values, or a pool's state slot.
+struct IonSource {
+    name: String,
+    valence: i32,
+    /// Fixed reversal potential, when the model gives one.
+    e: Option<f64>,
+    ci: Concentration,
+    co: Concentration,
+}
+
+#[derive(Clone, Copy)]
+enum Concentration {
+    Fixed(f64),
+    /// A concentration pool's state: (mechanism, state).
+    Pool(usize, usize),
+}
+
+impl IonSource {
+    fn collect(model: &Model) -> Vec<IonSource> {
+        let cell = &model.cell;
+        let mut names: Vec<(String, Option<i32>)> = Vec::new();
+        for ins in &cell.inserts {
+            for ion in &ins.mechanism.ions {
+                match names.iter_mut().find(|(n, _)| *n == ion.name) {
+                    Some((_, v)) => *v = v.or(ion.valence),
+                    None => names.push((ion.name.clone(), ion.valence)),
+                }
+            }
+        }
+        names
+            .into_iter()
+            .map(|(name, valence)| {
+                let spec = cell.ions.iter().find(|i| i.name == name);
+                let (e0, ci0, co0) = default_ion(&name);
+                let pool = |field: IonField, word: String| {
+                    cell.inserts.iter().enumerate().find_map(|(mi, ins)| {
+                        let m = &ins.mechanism;
+                        let writes = m
+                            .ions
+                            .iter()
+                            .any(|i| i.name == name && i.writes.contains(&field));
+                        writes
+                            .then(|| m.state_index(&word).map(|si| Concentration::Pool(mi, si)))
+                            .flatten()
+                    })
+                };
+                let ci = pool(IonField::Ci, format!("{name}i"))
+                    .unwrap_or(Concentration::Fixed(spec.and_then(|s| s.ci).unwrap_or(ci0)));
+                let co = pool(IonField::Co, format!("{name}o"))
+                    .unwrap_or(Concentration::Fixed(spec.and_then(|s| s.co).unwrap_or(co0)));
+                let given_concentrations = spec.is_some_and(|s| s.ci.is_some() || s.co.is_some());
+                let dynamic = matches!(ci, Concentration::Pool(..))
+                    || matches!(co, Concentration::Pool(..));
+                let e = match spec.and_then(|s| s.e) {
+                    Some(e) => Some(e),
+                    None if given_concentrations || dynamic => None,
+                    None => Some(e0),
+                };
+                IonSource {
+                    valence: valence.unwrap_or_else(|| default_valence(&name)),
+                    name,
+                    e,
+                    ci,
+                    co,
+                }
+            })
+            .collect()
+    }
+
+    /// The ion fields given the pools' current values (`states[mech][state]`); currents are 0
+    /// until [`with_currents`] fills them in.
+    fn env(sources: &[IonSource], exprs: &mut ExprArena, states: &[Vec<ExprId>], celsius: f64) -> IonEnv {
+        let mut env = IonEnv::default();
+        for src in sources {
+            let conc = |c: Concentration, exprs: &mut ExprArena| match c {
+                Concentration::Fixed(x) => exprs.lit(x),
+                Concentration::Pool(mi, si) => states[mi][si],
+            };
+            let ci = conc(src.ci, exprs);
+            let co = conc(src.co, exprs);
+            let e = match (src.e, src.ci, src.co) {
+                (Some(e), ..) => exprs.lit(e),
+                (None, Concentration::Fixed(a), Concentration::Fixed(b)) => {
+                    exprs.lit(nernst(src.valence, a, b, celsius))
+                }
+                (None, ..) => {
+                    let mut b = Builder::new(exprs);
+                    let ratio = b.div(co, ci);
+                    let ln = b.unary(UnaryOp::Log, ratio);
+                    let k = b.lit(nernst_slope(src.valence, celsius));
+                    b.mul(k, ln)
+                }
+            };
+            let i = exprs.lit(0.0);
+            env.fields.insert(src.name.clone(), IonExprs { e, ci, co, i });
+        }
+        env
+    }
+}
+
+/// RT/(zF) in mV.
+fn nernst_slope(valence: i32, celsius: f64) -> f64 {
+    1e3 * GAS_CONSTANT * (celsius + 273.15) / (f64::from(valence) * FARADAY)
 }
 
 /// Builds the fused step of `model`'s cell with `dt` from the model.
@@ -77,39 +208,62 @@ pub fn build(model: &Model) -> CellProgram {
     for ids in &state_slot {
         old_states.push(ids.iter().map(|&s| exprs.var(Var::Slot(s))).collect());
     }
+    // Ions at the start of the step, with each ion's total current for the pools that read it.
+    let sources = IonSource::collect(model);
+    let mut start_env = IonSource::env(&sources, &mut exprs, &old_states, model.celsius);
+    let mut mechanism_currents = Vec::new();
+    for (mi, ins) in cell.inserts.iter().enumerate() {
+        let mut total = exprs.lit(0.0);
+        for c in &ins.mechanism.currents {
+            let i = import_expr(&mut exprs, model, mi, c.value, &old_states[mi], v, &start_env);
+            total = Builder::new(&mut exprs).add(total, i);
+        }
+        mechanism_currents.push((ins.mechanism.name.clone(), total));
+    }
+    let mut ion_totals = std::collections::HashMap::new();
+    for (mi, ins) in cell.inserts.iter().enumerate() {
+        for c in &ins.mechanism.currents {
+            let Some(k) = c.ion else { continue };
+            let name = &ins.mechanism.ions[k as usize].name;
+            let i = import_expr(&mut exprs, model, mi, c.value, &old_states[mi], v, &start_env);
+            let zero = exprs.lit(0.0);
+            let sum = ion_totals.entry(name.clone()).or_insert(zero);
+            *sum = Builder::new(&mut exprs).add(*sum, i);
+        }
+    }
+    for (name, total) in &ion_totals {
+        if let Some(f) = start_env.fields.get_mut(name) {
+            f.i = *total;
+        }
+    }
+    // 1. States advance at V_n.
     let mut updates = Vec::new();
     let mut new_states: Vec<Vec<ExprId>> = old_states.clone();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for &(s, e) in &ins.mechanism.advance {
-            let new = import_expr(&mut exprs, model, mi, e, &old_states[mi], v);
+            let new = import_expr(&mut exprs, model, mi, e, &old_states[mi], v, &start_env);
             new_states[mi][s as usize] = new;
             updates.push((state_slot[mi][s as usize], new));
         }
     }
-    // Currents with the new states, at V_n.
+    // 2. Currents with the new states (and new concentrations), at V_n.
+    let mut new_env = IonSource::env(&sources, &mut exprs, &new_states, model.celsius);
+    for (name, f) in &mut new_env.fields {
+        f.i = start_env.fields[name].i;
+    }
     let mut b_i = exprs.lit(0.0);
     let mut b_g = exprs.lit(0.0);
-    let mut mechanism_currents = Vec::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for c in &ins.mechanism.currents {
-            let i = import_expr(&mut exprs, model, mi, c.value, &new_states[mi], v);
+            let i = import_expr(&mut exprs, model, mi, c.value, &new_states[mi], v, &new_env);
             let g = match c.conductance {
-                Some(g) => import_expr(&mut exprs, model, mi, g, &new_states[mi], v),
+                Some(g) => import_expr(&mut exprs, model, mi, g, &new_states[mi], v, &new_env),
                 None => exprs.lit(0.0),
             };
             let mut b = Builder::new(&mut exprs);
             b_i = b.add(b_i, i);
             b_g = b.add(b_g, g);
         }
-        let at_start = {
-            let mut total = exprs.lit(0.0);
-            for c in &ins.mechanism.currents {
-                let i = import_expr(&mut exprs, model, mi, c.value, &old_states[mi], v);
-                total = Builder::new(&mut exprs).add(total, i);
-            }
-            total
-        };
-        mechanism_currents.push((ins.mechanism.name.clone(), at_start));
     }
     // Stimulus at the start of the step.
     let mut b = Builder::new(&mut exprs);
@@ -152,15 +306,46 @@ pub fn build(model: &Model) -> CellProgram {
     let below = b.binary(BinaryOp::Lt, v, vth);
     let above = b.binary(BinaryOp::Ge, v_new, vth);
     let spike = b.binary(BinaryOp::And, below, above);
-    // Initial values.
+    // Initial values: pools first (a value in INSERT, then the ION block's, then INITIAL), then
+    // every other state, seeing the pools' initial concentrations.
     let v0 = exprs.lit(cell.v_init);
+    let zeros: Vec<Vec<ExprId>> = cell
+        .inserts
+        .iter()
+        .map(|ins| vec![exprs.lit(0.0); ins.mechanism.states.len()])
+        .collect();
+    let fixed_env = IonSource::env(&sources, &mut exprs, &zeros, model.celsius);
+    let mut init_states = zeros.clone();
+    for src in &sources {
+        for (conc, given) in [
+            (src.ci, cell.ions.iter().find(|i| i.name == src.name).and_then(|i| i.ci)),
+            (src.co, cell.ions.iter().find(|i| i.name == src.name).and_then(|i| i.co)),
+        ] {
+            if let Concentration::Pool(mi, si) = conc {
+                let ins = &cell.inserts[mi];
+                init_states[mi][si] = match (ins.state_init[si], given) {
+                    (Some(x), _) | (None, Some(x)) => exprs.lit(x),
+                    (None, None) => {
+                        let e = ins.mechanism.init[si];
+                        import_expr(&mut exprs, model, mi, e, &zeros[mi], v0, &fixed_env)
+                    }
+                };
+            }
+        }
+    }
+    let init_env = IonSource::env(&sources, &mut exprs, &init_states, model.celsius);
     let mut init = vec![(0u32, v0)];
     for (mi, ins) in cell.inserts.iter().enumerate() {
-        let zeros: Vec<ExprId> = vec![exprs.lit(0.0); ins.mechanism.states.len()];
         for (si, e) in ins.mechanism.init.iter().enumerate() {
+            let is_pool = sources.iter().any(|src| {
+                [src.ci, src.co]
+                    .iter()
+                    .any(|c| matches!(*c, Concentration::Pool(m, s) if m == mi && s == si))
+            });
             let value = match ins.state_init[si] {
+                _ if is_pool => init_states[mi][si],
                 Some(x) => exprs.lit(x),
-                None => import_expr(&mut exprs, model, mi, *e, &zeros, v0),
+                None => import_expr(&mut exprs, model, mi, *e, &zeros[mi], v0, &init_env),
             };
             init.push((state_slot[mi][si], value));
         }
@@ -196,9 +381,9 @@ fn import_expr(
     root: ExprId,
     states: &[ExprId],
     v_expr: ExprId,
+    ions: &IonEnv,
 ) -> ExprId {
-    let cell = &model.cell;
-    let ins = &cell.inserts[mi];
+    let ins = &model.cell.inserts[mi];
     let m = &ins.mechanism;
     // Two passes: first collect the variables' replacements (which may need new literals), then import.
     let mut repl: std::collections::HashMap<Var, ExprId> = std::collections::HashMap::new();
@@ -209,25 +394,16 @@ fn import_expr(
                 Var::State(i) => states[i as usize],
                 Var::Ion(k, f) => {
                     let ion = &m.ions[k as usize];
-                    let spec = cell.ions.iter().find(|i| i.name == ion.name);
-                    let x = match f {
-                        IonField::E => spec
-                            .and_then(|s| {
-                                s.e.or_else(|| {
-                                    Some(nernst(
-                                        ion.valence.unwrap_or(default_valence(&ion.name)),
-                                        s.ci?,
-                                        s.co?,
-                                        model.celsius,
-                                    ))
-                                })
-                            })
-                            .unwrap_or(0.0),
-                        IonField::Ci => spec.and_then(|s| s.ci).unwrap_or(0.0),
-                        IonField::Co => spec.and_then(|s| s.co).unwrap_or(0.0),
-                        IonField::I => 0.0,
-                    };
-                    exprs.lit(x)
+                    match (ions.fields.get(&ion.name), f) {
+                        (Some(x), IonField::E) => x.e,
+                        (Some(x), IonField::Ci) => x.ci,
+                        (Some(x), IonField::Co) => x.co,
+                        (Some(x), IonField::I) => {
+                            let scale = exprs.lit(ion.current_scale);
+                            Builder::new(exprs).mul(scale, x.i)
+                        }
+                        (None, _) => exprs.lit(0.0),
+                    }
                 }
                 Var::Builtin(Builtin::V) => v_expr,
                 Var::Builtin(Builtin::Celsius) => exprs.lit(model.celsius),

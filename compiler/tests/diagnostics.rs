@@ -220,6 +220,10 @@ fn interface_errors() {
         "NEURON { SUFFIX x USEION ca READ cai WRITE cai }\n",
     );
     case(
+        "useion_write_reversal",
+        "NEURON { SUFFIX x USEION ca WRITE eca }\n",
+    );
+    case(
         "current_never_assigned",
         "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { i (mA/cm2) }\nBREAKPOINT { }\n",
     );

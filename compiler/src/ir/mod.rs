@@ -269,6 +269,15 @@ pub struct IonUse {
     pub valence: Option<i32>,
     pub reads: Vec<IonField>,
     pub writes: Vec<IonField>,
+    /// Converts µA/cm² into the unit in which this mechanism reads `i<ion>` (1e-3 for mA/cm²).
+    pub current_scale: f64,
+}
+
+impl IonUse {
+    /// True for a concentration pool of this ion: it WRITEs the inner or outer concentration.
+    pub fn writes_concentration(&self) -> bool {
+        self.writes.iter().any(|f| matches!(f, IonField::Ci | IonField::Co))
+    }
 }
 
 /// A current this mechanism adds to its compartment, in µA/cm² (NMODL sign: outward positive).

@@ -146,6 +146,14 @@ impl<'a> Lowerer<'a> {
 
     fn declare(&mut self, name: &ast::Ident, kind: Name) {
         if let Some((prev, prev_span)) = self.names.get(&name.name).copied() {
+            // A concentration pool declares the concentration it WRITEs as a STATE: the name
+            // then means the state, which the cell shares as the ion's concentration.
+            if let (Name::Ion(i, f @ (IonField::Ci | IonField::Co)), Name::State(_)) = (prev, kind) {
+                if self.m.ions[i as usize].writes.contains(&f) {
+                    self.names.insert(name.name.clone(), (kind, name.span));
+                    return;
+                }
+            }
             // NEURON files re-declare v, celsius and ion variables in ASSIGNED or PARAMETER.
             if matches!(prev, Name::Builtin(_) | Name::Ion(..)) {
                 return;
@@ -488,36 +496,44 @@ impl<'a> Lowerer<'a> {
             valence: None,
             reads: vec![],
             writes: vec![],
+            current_scale: 1e-3,
         };
         for (list, is_write) in [(read, false), (write, true)] {
             for id in list {
                 match field_of(&id.name) {
                     Some(f) => {
                         if is_write {
-                            if f != IonField::I {
+                            use_.writes.push(f);
+                            if f == IonField::E {
                                 self.err(
                                     Diagnostic::error(
-                                        format!("writing `{}` is not supported yet", id.name),
+                                        format!("writing `{}` is not supported", id.name),
                                         id.span,
-                                        "only ion currents can be written for now",
+                                        "reversal potentials follow from the ion's concentrations",
                                     )
-                                    .with_hint(
-                                        "concentration pools arrive with the channel library",
-                                    ),
+                                    .with_hint(format!(
+                                        "WRITE {n}i (a concentration pool) or i{n} (a current)"
+                                    )),
                                 );
                             }
-                            use_.writes.push(f);
-                            self.m.currents.push(ir::Current {
-                                ion: Some(idx),
-                                name: id.name.clone(),
-                                value: ExprId(0),
-                                conductance: None,
-                            });
+                            if f == IonField::I {
+                                self.m.currents.push(ir::Current {
+                                    ion: Some(idx),
+                                    name: id.name.clone(),
+                                    value: ExprId(0),
+                                    conductance: None,
+                                });
+                            }
                         } else {
                             use_.reads.push(f);
                         }
-                        self.names
-                            .insert(id.name.clone(), (Name::Ion(idx, f), id.span));
+                        let pool_state = is_write
+                            && matches!(f, IonField::Ci | IonField::Co)
+                            && matches!(self.names.get(&id.name), Some((Name::State(_), _)));
+                        if !pool_state {
+                            self.names
+                                .insert(id.name.clone(), (Name::Ion(idx, f), id.span));
+                        }
                         let unit = match f {
                             IonField::E => "mV",
                             IonField::I => "mA/cm2",
@@ -576,9 +592,44 @@ impl Lowerer<'_> {
 
 type Env = HashMap<String, Val>;
 
+// Ion interface checks and scales, once every declaration is known.
+impl Lowerer<'_> {
+    fn check_ion_interface(&mut self) {
+        let ua = self.units.parse("uA/cm2").ok();
+        for k in 0..self.m.ions.len() {
+            let ion = self.m.ions[k].name.clone();
+            // Reads of i<ion> see the cell's total in the unit the file declares (mA/cm2 by default).
+            let declared = self.declared_units.get(&format!("i{ion}")).copied();
+            if let (Some(d), Some(ua)) = (declared, ua) {
+                self.m.ions[k].current_scale = ua.factor_to(&d);
+            }
+            for f in self.m.ions[k].writes.clone() {
+                let word = match f {
+                    IonField::Ci => format!("{ion}i"),
+                    IonField::Co => format!("{ion}o"),
+                    _ => continue,
+                };
+                if let Some(&(Name::Ion(..), span)) = self.names.get(&word) {
+                    self.err(
+                        Diagnostic::error(
+                            format!("`{word}` is written but is not a STATE"),
+                            span,
+                            "a concentration pool WRITEs its concentration",
+                        )
+                        .with_hint(format!(
+                            "declare `STATE {{ {word} (mM) }}` and give it a DERIVATIVE equation"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+}
+
 impl<'a> Lowerer<'a> {
     fn lower_blocks(&mut self) {
         self.check_range_names();
+        self.check_ion_interface();
         let file = self.file;
         // The derivative blocks, keyed by name, for SOLVE.
         let mut derivative_blocks: HashMap<&str, &Block> = HashMap::new();
