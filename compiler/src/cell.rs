@@ -111,8 +111,8 @@ impl IonSource {
                 let co = pool(IonField::Co, format!("{name}o"))
                     .unwrap_or(Concentration::Fixed(spec.and_then(|s| s.co).unwrap_or(co0)));
                 let given_concentrations = spec.is_some_and(|s| s.ci.is_some() || s.co.is_some());
-                let dynamic = matches!(ci, Concentration::Pool(..))
-                    || matches!(co, Concentration::Pool(..));
+                let dynamic =
+                    matches!(ci, Concentration::Pool(..)) || matches!(co, Concentration::Pool(..));
                 let e = match spec.and_then(|s| s.e) {
                     Some(e) => Some(e),
                     None if given_concentrations || dynamic => None,
@@ -131,7 +131,12 @@ impl IonSource {
 
     /// The ion fields given the pools' current values (`states[mech][state]`); currents are 0
     /// until [`with_currents`] fills them in.
-    fn env(sources: &[IonSource], exprs: &mut ExprArena, states: &[Vec<ExprId>], celsius: f64) -> IonEnv {
+    fn env(
+        sources: &[IonSource],
+        exprs: &mut ExprArena,
+        states: &[Vec<ExprId>],
+        celsius: f64,
+    ) -> IonEnv {
         let mut env = IonEnv::default();
         for src in sources {
             let conc = |c: Concentration, exprs: &mut ExprArena| match c {
@@ -154,7 +159,8 @@ impl IonSource {
                 }
             };
             let i = exprs.lit(0.0);
-            env.fields.insert(src.name.clone(), IonExprs { e, ci, co, i });
+            env.fields
+                .insert(src.name.clone(), IonExprs { e, ci, co, i });
         }
         env
     }
@@ -215,7 +221,15 @@ pub fn build(model: &Model) -> CellProgram {
     for (mi, ins) in cell.inserts.iter().enumerate() {
         let mut total = exprs.lit(0.0);
         for c in &ins.mechanism.currents {
-            let i = import_expr(&mut exprs, model, mi, c.value, &old_states[mi], v, &start_env);
+            let i = import_expr(
+                &mut exprs,
+                model,
+                mi,
+                c.value,
+                &old_states[mi],
+                v,
+                &start_env,
+            );
             total = Builder::new(&mut exprs).add(total, i);
         }
         mechanism_currents.push((ins.mechanism.name.clone(), total));
@@ -225,7 +239,15 @@ pub fn build(model: &Model) -> CellProgram {
         for c in &ins.mechanism.currents {
             let Some(k) = c.ion else { continue };
             let name = &ins.mechanism.ions[k as usize].name;
-            let i = import_expr(&mut exprs, model, mi, c.value, &old_states[mi], v, &start_env);
+            let i = import_expr(
+                &mut exprs,
+                model,
+                mi,
+                c.value,
+                &old_states[mi],
+                v,
+                &start_env,
+            );
             let zero = exprs.lit(0.0);
             let sum = ion_totals.entry(name.clone()).or_insert(zero);
             *sum = Builder::new(&mut exprs).add(*sum, i);
@@ -318,8 +340,20 @@ pub fn build(model: &Model) -> CellProgram {
     let mut init_states = zeros.clone();
     for src in &sources {
         for (conc, given) in [
-            (src.ci, cell.ions.iter().find(|i| i.name == src.name).and_then(|i| i.ci)),
-            (src.co, cell.ions.iter().find(|i| i.name == src.name).and_then(|i| i.co)),
+            (
+                src.ci,
+                cell.ions
+                    .iter()
+                    .find(|i| i.name == src.name)
+                    .and_then(|i| i.ci),
+            ),
+            (
+                src.co,
+                cell.ions
+                    .iter()
+                    .find(|i| i.name == src.name)
+                    .and_then(|i| i.co),
+            ),
         ] {
             if let Concentration::Pool(mi, si) = conc {
                 let ins = &cell.inserts[mi];

@@ -25,7 +25,8 @@ fn sources() -> Vec<(String, String)> {
         std::fs::read_dir(format!("{root}/tests/fixtures"))
             .expect("fixtures")
             .filter_map(Result::ok)
-            .map(|e| e.path()),
+            .map(|e| e.path())
+            .filter(|p| p.is_file()),
     );
     files.sort();
     files

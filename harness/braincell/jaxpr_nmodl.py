@@ -159,8 +159,12 @@ def wrap(e, prec):
 
 def infix(a, op, b):
     prec = PREC[op]
+    if op in "*/" and b[0] == "1":  # unit conversions by 1 (mM / mM, ms / ms)
+        return a
     if op == "/" and a[0] == "1" and b[0].startswith("1 / exprelr(") and b[1] == PREC["/"]:
         return (b[0][4:], PREC["call"])
+    if op == "/" and b[0].startswith("1 / exprelr(") and b[1] == PREC["/"]:
+        return (f"{wrap(a, PREC['*'])} * {b[0][4:]}", PREC["*"])
     if op == "*" and b[0].startswith("1 / exprelr(") and b[1] == PREC["/"]:
         return (f"{wrap(a, prec)} / {b[0][4:]}", prec)
     left = wrap(a, prec)

@@ -276,7 +276,9 @@ pub struct IonUse {
 impl IonUse {
     /// True for a concentration pool of this ion: it WRITEs the inner or outer concentration.
     pub fn writes_concentration(&self) -> bool {
-        self.writes.iter().any(|f| matches!(f, IonField::Ci | IonField::Co))
+        self.writes
+            .iter()
+            .any(|f| matches!(f, IonField::Ci | IonField::Co))
     }
 }
 

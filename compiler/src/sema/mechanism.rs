@@ -43,6 +43,8 @@ struct Lowerer<'a> {
     declared_units: HashMap<String, Unit>,
     functions: HashMap<String, &'a ast::Callable>,
     procedures: HashMap<String, &'a ast::Callable>,
+    /// Functions and procedures declared between UNITSOFF and UNITSON.
+    units_off_callables: std::collections::HashSet<String>,
     call_stack: Vec<String>,
     units_on: bool,
     kind: BlockKind,
@@ -92,6 +94,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         declared_units: HashMap::new(),
         functions: HashMap::new(),
         procedures: HashMap::new(),
+        units_off_callables: std::collections::HashSet::new(),
         call_stack: vec![],
         units_on: true,
         kind: BlockKind::Initial,
@@ -148,7 +151,8 @@ impl<'a> Lowerer<'a> {
         if let Some((prev, prev_span)) = self.names.get(&name.name).copied() {
             // A concentration pool declares the concentration it WRITEs as a STATE: the name
             // then means the state, which the cell shares as the ion's concentration.
-            if let (Name::Ion(i, f @ (IonField::Ci | IonField::Co)), Name::State(_)) = (prev, kind) {
+            if let (Name::Ion(i, f @ (IonField::Ci | IonField::Co)), Name::State(_)) = (prev, kind)
+            {
                 if self.m.ions[i as usize].writes.contains(&f) {
                     self.names.insert(name.name.clone(), (kind, name.span));
                     return;
@@ -225,6 +229,8 @@ impl<'a> Lowerer<'a> {
                 _ => {}
             }
         }
+        // UNITSOFF … UNITSON is lexical: a FUNCTION written inside it is unchecked wherever it is called.
+        let mut units_on = true;
         for item in &self.file.items {
             match item {
                 Item::Parameter(decls) | Item::Constant(decls) => {
@@ -297,13 +303,20 @@ impl<'a> Lowerer<'a> {
                         self.declare(&d.name, Name::Assigned);
                     }
                 }
+                Item::UnitsToggle { on, .. } => units_on = *on,
                 Item::Function(c) => {
                     has_mechanism_blocks = true;
                     self.add_callable(c, true);
+                    if !units_on {
+                        self.units_off_callables.insert(c.name.name.clone());
+                    }
                 }
                 Item::Procedure(c) => {
                     has_mechanism_blocks = true;
                     self.add_callable(c, false);
+                    if !units_on {
+                        self.units_off_callables.insert(c.name.name.clone());
+                    }
                 }
                 Item::Verbatim(span) => self.err(
                     Diagnostic::error(
@@ -1475,6 +1488,9 @@ impl<'a> Lowerer<'a> {
         }
         self.call_stack.push(c.name.name.clone());
         let saved_units = self.units_on;
+        if self.units_off_callables.contains(&c.name.name) {
+            self.units_on = false;
+        }
         let mut locals = Vec::new();
         collect_locals(&c.body, &mut locals);
         for l in &locals {

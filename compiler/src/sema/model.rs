@@ -110,6 +110,14 @@ impl Ctx {
             ) => {
                 let x = number_value(number, &mut self.diags);
                 match self.units.parse(&unit.text) {
+                    // hhc keeps every temperature in degC; a value in kelvin is an absolute one.
+                    Ok(u)
+                        if u.same_dimension(&t)
+                            && t.dims == Unit::KELVIN_DIMS
+                            && matches!(unit.text.as_str(), "K" | "kelvin" | "degK") =>
+                    {
+                        Some(x - 273.15)
+                    }
                     Ok(u) if u.same_dimension(&t) => Some(x * u.factor_to(&t)),
                     Ok(u) => {
                         self.err(
@@ -496,18 +504,27 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
             }
         }
     }
-    // Each ion a mechanism uses must be given a reversal potential or concentrations.
+    // Each ion a mechanism uses must be given a reversal potential, concentrations or a pool.
+    // (Missing concentrations take braincell's defaults; see `cell::default_ion`.)
     for ins in &spec.inserts {
         for ion in &ins.mechanism.ions {
             let configured = spec.ions.iter().find(|i| i.name == ion.name);
             let needs_e = ion.reads.contains(&crate::ir::IonField::E);
+            let pooled = spec.inserts.iter().any(|other| {
+                other
+                    .mechanism
+                    .ions
+                    .iter()
+                    .any(|i| i.name == ion.name && i.writes_concentration())
+            });
             if needs_e
-                && configured.is_none_or(|i| i.e.is_none() && (i.ci.is_none() || i.co.is_none()))
+                && !pooled
+                && configured.is_none_or(|i| i.e.is_none() && i.ci.is_none() && i.co.is_none())
             {
                 ok = false;
                 cx.err(
                     Diagnostic::error(format!("`{}` reads the reversal potential of ion `{}`, which the cell does not set", ins.mechanism.name, ion.name), c.name.span, "in this cell")
-                        .with_hint(format!("add `ION {} {{ e = … (mV) }}` or its concentrations", ion.name)),
+                        .with_hint(format!("add `ION {} {{ e = … (mV) }}` its concentrations (cai, cao), or insert a pool that WRITEs them", ion.name)),
                 );
             }
         }

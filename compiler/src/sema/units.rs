@@ -23,6 +23,9 @@ pub struct Unit {
 
 #[allow(clippy::should_implement_trait)] // dimension algebra, named after the operation
 impl Unit {
+    /// The dimensions of a temperature.
+    pub const KELVIN_DIMS: [i8; N_DIMS] = [0, 0, 0, 0, 0, 1];
+
     pub const ONE: Unit = Unit {
         dims: [0; N_DIMS],
         scale: 1.0,
