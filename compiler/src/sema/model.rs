@@ -524,7 +524,7 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
                 ok = false;
                 cx.err(
                     Diagnostic::error(format!("`{}` reads the reversal potential of ion `{}`, which the cell does not set", ins.mechanism.name, ion.name), c.name.span, "in this cell")
-                        .with_hint(format!("add `ION {} {{ e = … (mV) }}` its concentrations (cai, cao), or insert a pool that WRITEs them", ion.name)),
+                        .with_hint(format!("add `ION {n} {{ e = … (mV) }}` or `ION {n} {{ {n}i = … (mM)  {n}o = … (mM) }}`, or insert a pool that WRITEs {n}i", n = ion.name)),
                 );
             }
         }
