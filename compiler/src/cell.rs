@@ -218,6 +218,7 @@ pub fn build(model: &Model) -> CellProgram {
     let sources = IonSource::collect(model);
     let mut start_env = IonSource::env(&sources, &mut exprs, &old_states, model.celsius);
     let mut mechanism_currents = Vec::new();
+    let mut ion_totals = std::collections::HashMap::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         let mut total = exprs.lit(0.0);
         for c in &ins.mechanism.currents {
@@ -231,27 +232,14 @@ pub fn build(model: &Model) -> CellProgram {
                 &start_env,
             );
             total = Builder::new(&mut exprs).add(total, i);
+            if let Some(k) = c.ion {
+                let zero = exprs.lit(0.0);
+                let name = &ins.mechanism.ions[k as usize].name;
+                let sum = ion_totals.entry(name.clone()).or_insert(zero);
+                *sum = Builder::new(&mut exprs).add(*sum, i);
+            }
         }
         mechanism_currents.push((ins.mechanism.name.clone(), total));
-    }
-    let mut ion_totals = std::collections::HashMap::new();
-    for (mi, ins) in cell.inserts.iter().enumerate() {
-        for c in &ins.mechanism.currents {
-            let Some(k) = c.ion else { continue };
-            let name = &ins.mechanism.ions[k as usize].name;
-            let i = import_expr(
-                &mut exprs,
-                model,
-                mi,
-                c.value,
-                &old_states[mi],
-                v,
-                &start_env,
-            );
-            let zero = exprs.lit(0.0);
-            let sum = ion_totals.entry(name.clone()).or_insert(zero);
-            *sum = Builder::new(&mut exprs).add(*sum, i);
-        }
     }
     for (name, total) in &ion_totals {
         if let Some(f) = start_env.fields.get_mut(name) {
