@@ -52,7 +52,13 @@ pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
         return Err(diags);
     }
     let mut m = sema::lower_mechanism(&file)?;
-    passes::cnexp::cnexp(&mut m)?;
+    match (&m.method, m.kinetic.clone()) {
+        (Some(ir::Method::Sparse), Some(scheme)) => {
+            m.advance =
+                passes::kinetic::backward_euler(&mut m.exprs, &scheme).map_err(|d| vec![d])?;
+        }
+        _ => passes::cnexp::cnexp(&mut m)?,
+    }
     passes::conductance::conductance(&mut m);
     if let Err(e) = ir::validate::validate_mechanism(&m) {
         return Err(vec![Diagnostic::error(

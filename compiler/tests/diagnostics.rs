@@ -255,6 +255,22 @@ fn solve_errors() {
             "BREAKPOINT { SOLVE s METHOD magic ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m }\n",
         ),
     );
+    case(
+        "kinetic_second_order",
+        &mech("STATE { a b }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k { ~ m + a <-> b (1, 2) }\n"),
+    );
+    case(
+        "kinetic_steady_state_needs_conserve",
+        &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nINITIAL { SOLVE k STEADYSTATE sparse }\nKINETIC k { ~ c <-> m (1, 2) }\n"),
+    );
+    case(
+        "kinetic_with_cnexp",
+        &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD cnexp ina = g*m*(v - ena) }\nKINETIC k { ~ c <-> m (1, 2) }\n"),
+    );
+    case(
+        "reaction_outside_kinetic",
+        &mech("STATE { c }\nBREAKPOINT { SOLVE d METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE d { ~ c <-> m (1, 2) }\n"),
+    );
     case("solve_kinetic", &mech("BREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k { ~ m <-> c (1, 2) }\n"));
     case(
         "derivative_never_solved",

@@ -1,5 +1,5 @@
 //! Golden files: the AST and IR of the hand-written stdlib mechanisms, one generated channel of
-//! each kind (ohmic with a piecewise rate, GHK, Ca-gated K, two currents), the calcium pool and
+//! each kind (ohmic with a piecewise rate, GHK, Ca-gated K, two currents, a Markov scheme), the calcium pool and
 //! the NEURON-style fixtures. Every other stdlib file is compiled and run against the
 //! interpreter by the tests crate; snapshotting 90 generated files would bury review.
 
@@ -13,6 +13,7 @@ const GOLDEN: &[&str] = &[
     "Cav2p1_RI2021_SC",
     "AHP_De1994",
     "Kv1p5_MA2020_GrC",
+    "Kca2p2_MA2020_GoC",
 ];
 
 fn sources() -> Vec<(String, String)> {

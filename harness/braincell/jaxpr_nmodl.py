@@ -53,6 +53,8 @@ class Printer:
         env = {}
         uses = {}
         for eqn in jaxpr.eqns:
+            if not any(True for _ in eqn.outvars):
+                continue
             for v in eqn.invars:
                 if not isinstance(v, Literal):
                     uses[v] = uses.get(v, 0) + 1
@@ -69,7 +71,15 @@ class Printer:
                 return num(v.val)
             return env[v]
 
-        for eqn in jaxpr.eqns:
+        # Only the equations the outputs need: tracing may record dead work (a reset's solve).
+        needed = {v for v in jaxpr.outvars if not isinstance(v, Literal)}
+        live = []
+        for eqn in reversed(jaxpr.eqns):
+            if any(v in needed for v in eqn.outvars):
+                live.append(eqn)
+                needed.update(v for v in eqn.invars if not isinstance(v, Literal))
+        live.reverse()
+        for eqn in live:
             ins = [read(v) for v in eqn.invars]
             outs = self.eqn(eqn, ins)
             for v, o in zip(eqn.outvars, outs):

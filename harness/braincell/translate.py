@@ -26,7 +26,7 @@ import brainunit as u  # noqa: E402
 import braincell  # noqa: E402
 import braincell.channel as ch  # noqa: E402
 from braincell._base_ion import IonInfo  # noqa: E402
-from braincell.channel._base import HH, _OhmicCurrent, GhkHH  # noqa: E402
+from braincell.channel._base import HH, Markov, _OhmicCurrent, GhkHH  # noqa: E402
 from braincell.ion import Calcium, NonSpecific, Potassium, Sodium  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -127,18 +127,26 @@ class Channel:
         self.ions = root_ions(cls)
         self.gates = list(cls._resolved_gates) if issubclass(cls, HH) else []
         self.forms = dict(cls._gate_forms) if issubclass(cls, HH) else {}
-        # Inputs, in order: v, params, ion fields (ci, co, e per ion), gate values.
+        self.markov = issubclass(cls, Markov)
+        # The states a current may read: HH gates, or a Markov scheme's independent states
+        # (braincell rebuilds the dependent one as conserve minus the others).
+        if self.markov:
+            self.state_inputs = list(cls._resolved_state_names)
+            self.state_inputs.remove(cls.dependent_state)
+        else:
+            self.state_inputs = [g.name for g in self.gates]
+        # Inputs, in order: v, params, ion fields (ci, co, e per ion), state values.
         self.input_names = ["v"] + [p.name for p in self.params]
         for sym in self.ions:
             self.input_names += list(ion_names(sym))
-        self.input_names += [g.name for g in self.gates]
+        self.input_names += self.state_inputs
 
     def defaults(self):
         vals = [-65.0] + [p.value for p in self.params]
         for sym in self.ions:
             ci, co, e = ION_DEFAULTS[sym]
             vals += [ci, co, e]
-        vals += [0.5 for _ in self.gates]
+        vals += [0.5 / max(1, len(self.state_inputs)) for _ in self.state_inputs]
         return [jnp.asarray(x, dtype=jnp.float64) for x in vals]
 
     def instance(self, args):
@@ -164,7 +172,7 @@ class Channel:
         closed = jax.make_jaxpr(f)(*self.defaults())
         pr = Printer(prefix)
         (expr,) = pr.run(closed, [(n, 100) for n in self.input_names])
-        return pr.stmts, pr.locals, expr[0]
+        return [tidy(x) for x in pr.stmts], pr.locals, tidy(expr[0])
 
     def rate(self, gate, kind):
         name = f"f_{gate.name}_{kind}"
@@ -188,8 +196,8 @@ class Channel:
     def current(self, component=None):
         def body(inst, V, ions, gates):
             inst.init_state(V, *ions)
-            for g, x in zip(self.gates, gates):
-                getattr(inst, g.name).value = x
+            for name, x in zip(self.state_inputs, gates):
+                getattr(inst, name).value = x
             if component is None:
                 i = inst.current(V, *ions)
             else:
@@ -197,6 +205,13 @@ class Channel:
             return i.to_decimal(u.uA / u.cm**2)
 
         return self.trace(body, "c")
+
+    def transition_rate(self, rate):
+        def body(inst, V, ions, gates):
+            r = inst._transition_rate(rate, V, *ions)
+            return u.get_magnitude(r) if isinstance(r, u.Quantity) else r
+
+        return self.trace(body, f"{rate}_")
 
     def is_plain_ohmic(self):
         c = self.cls
@@ -207,6 +222,16 @@ class Channel:
             and c.conductance_factor is HH.conductance_factor
             and any(p.name == "g_max" for p in self.params)
         )
+
+
+def tidy(text):
+    """Undoes the kelvin round trip of degC parameters: `T + 273.15 - 296.15)` is `T - 23)`."""
+    text = re.sub(r"(\w+) \+ 273\.15 - \((\w+) \+ 273\.15\)(?=\))", r"\1 - \2", text)
+    return re.sub(
+        r"(\w+) \+ 273\.15 - ([\d.]+)(?=\))",
+        lambda m: f"{m.group(1)} - {fmt_value(round(float(m.group(2)) - 273.15, 10))}",
+        text,
+    )
 
 
 def fmt_value(x):
@@ -270,6 +295,13 @@ def translate(cls):
         for k in kinds:
             rates[(g.name, k)] = c.rate(g, k)
     phis = {g.name: c.phi(g) for g in c.gates}
+    transitions = []  # (src, dst, forward, backward)
+    if c.markov:
+        for t in cls._resolved_pairs:
+            transitions.append((t.src, t.dst, t.forward, t.backward))
+            for r in (t.forward, t.backward):
+                if r is not None and ("rate", r) not in rates:
+                    rates[("rate", r)] = c.transition_rate(r)
     plain = c.is_plain_ohmic() and len(currents) == 1
     traced_currents = {}
     if not plain:
@@ -324,6 +356,9 @@ def translate(cls):
     if c.gates:
         lines.append("STATE { " + " ".join(g.name for g in c.gates) + " }")
         lines.append("")
+    if c.markov:
+        lines.append("STATE { " + " ".join(cls._resolved_state_names) + " }")
+        lines.append("")
     lines.append("ASSIGNED {")
     lines.append("    v (mV)")
     for sym, rd in ion_reads.items():
@@ -340,6 +375,8 @@ def translate(cls):
     lines.append("BREAKPOINT {")
     if c.gates:
         lines.append("    SOLVE states METHOD cnexp")
+    if c.markov:
+        lines.append("    SOLVE scheme METHOD sparse")
     if plain:
         var, sym, _ = currents[0]
         factor = []
@@ -357,6 +394,36 @@ def translate(cls):
         lines.append("UNITSON")
     lines.append("")
 
+    if c.markov:
+        conserve = cls.conserve
+        if isinstance(conserve, str) or callable(conserve):
+            raise NotImplementedError("a conserve value that is not a literal")
+        lines.append("INITIAL {")
+        lines.append("    SOLVE scheme STEADYSTATE sparse" if cls.reset_to_steady_state else "    : braincell starts the scheme with every independent state at 0")
+        if not cls.reset_to_steady_state:
+            for n in c.state_inputs:
+                lines.append(f"    {n} = 0")
+            lines.append(f"    {cls.dependent_state} = {fmt_value(conserve)}")
+        lines.append("}")
+        lines.append("")
+        lines.append("KINETIC scheme {")
+        for src, dst, fwd, bwd in transitions:
+            if bwd is None:
+                lines.append(f"    ~ {src} -> {dst} ({fwd}(v))")
+            else:
+                lines.append(f"    ~ {src} <-> {dst} ({fwd}(v), {bwd}(v))")
+        order = list(c.state_inputs) + [cls.dependent_state]
+        lines.append(f"    CONSERVE {' + '.join(order)} = {fmt_value(conserve)}")
+        lines.append("}")
+        lines.append("")
+        lines.append("UNITSOFF")
+        for (_, rname), (stmts, locs, expr) in rates.items():
+            lines.append(f"FUNCTION {rname}(v (mV)) (/ms) {{")
+            lines += body_lines(stmts, locs)
+            lines.append(f"    {rname} = {expr}")
+            lines.append("}")
+            lines.append("")
+        lines.append("UNITSON")
     if c.gates:
         lines.append("INITIAL {")
         for g in c.gates:
@@ -405,6 +472,8 @@ def hh_type_classes():
         if not isinstance(c, type) or n in ("HH", "OhmicHH", "GhkHH", "LeakageChannel"):
             continue
         if issubclass(c, HH) and (c._resolved_gates or issubclass(c, _OhmicCurrent)) and c.__module__ != "braincell.channel._base":
+            out.append(c)
+        elif issubclass(c, Markov) and c._resolved_pairs:
             out.append(c)
         elif issubclass(c, ch.LeakageChannel) and c is not ch.LeakageChannel:
             out.append(c)

@@ -176,7 +176,11 @@ fn fixture_names() -> Vec<String> {
 #[test]
 fn every_stdlib_channel_matches_braincell() {
     let names = fixture_names();
-    assert!(names.len() >= 90, "only {} braincell fixtures", names.len());
+    assert!(
+        names.len() >= 112,
+        "only {} braincell fixtures",
+        names.len()
+    );
     for (n, ..) in INTEGRATOR_LIMITED {
         assert!(
             names.iter().any(|x| x == n),

@@ -296,7 +296,19 @@ pub struct Current {
 /// How the states of a mechanism advance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// Each state by its exact exponential update (`passes::cnexp`).
     Cnexp,
+    /// A KINETIC scheme by backward Euler (`passes::kinetic`).
+    Sparse,
+}
+
+/// A KINETIC scheme: each state's right-hand side, and the conservation law if any.
+#[derive(Clone, Debug)]
+pub struct KineticScheme {
+    pub rhs: Vec<(u32, ExprId)>,
+    /// States whose sum is conserved, and the total. The last listed state takes the row.
+    pub conserve: Option<(Vec<u32>, ExprId)>,
+    pub span: Span,
 }
 
 /// One density mechanism, lowered and checked.
@@ -313,6 +325,8 @@ pub struct Mechanism {
     /// `x' = f` for each state that has one, before solving.
     pub derivatives: Vec<(u32, ExprId, Span)>,
     pub method: Option<Method>,
+    /// The scheme SOLVEd with METHOD sparse, when the mechanism has one.
+    pub kinetic: Option<KineticScheme>,
     /// New value of each state after one step, filled by `passes::cnexp`; states without an
     /// equation keep their value.
     pub advance: Vec<(u32, ExprId)>,

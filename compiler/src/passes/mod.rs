@@ -14,6 +14,7 @@
 pub mod cnexp;
 pub mod conductance;
 pub mod expshare;
+pub mod kinetic;
 pub mod mathlib;
 pub mod simplify;
 pub mod symbolic;

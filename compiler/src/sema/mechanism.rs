@@ -32,6 +32,7 @@ enum BlockKind {
     Initial,
     Breakpoint,
     Derivative,
+    Kinetic,
 }
 
 struct Lowerer<'a> {
@@ -49,6 +50,9 @@ struct Lowerer<'a> {
     units_on: bool,
     kind: BlockKind,
     derivatives: Vec<(u32, ExprId, Span)>,
+    /// While a KINETIC block runs: each state's right-hand side so far, and CONSERVE.
+    kinetic_rhs: Vec<(u32, ExprId)>,
+    kinetic_conserve: Option<(Vec<u32>, ExprId)>,
     pending_range: Vec<ast::Ident>,
     /// ASSIGNED values INITIAL leaves behind that depend only on run constants; later blocks may
     /// read them, as NEURON's persistent ASSIGNED variables allow.
@@ -87,6 +91,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
             init: vec![],
             derivatives: vec![],
             method: None,
+            kinetic: None,
             advance: vec![],
             currents: vec![],
         },
@@ -99,6 +104,8 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         units_on: true,
         kind: BlockKind::Initial,
         derivatives: vec![],
+        kinetic_rhs: vec![],
+        kinetic_conserve: None,
         pending_range: vec![],
         initial_assigned: HashMap::new(),
     };
@@ -745,18 +752,24 @@ impl<'a> Lowerer<'a> {
         }
         // SOLVE target
         if let Some((block, method)) = solved {
-            if let Some(span) = kinetic_blocks.get(block.name.as_str()) {
-                self.err(
-                    Diagnostic::error(
-                        "KINETIC schemes are not supported yet",
-                        *span,
-                        "kinetic block solved here",
-                    )
-                    .with_label(block.span, "solved here")
-                    .with_hint(
-                        "rewrite the scheme as DERIVATIVE equations; a sparse solver comes later",
-                    ),
-                );
+            if kinetic_blocks.contains_key(block.name.as_str()) {
+                match method.as_ref().map(|m| m.name.as_str()) {
+                    Some("sparse") | None => {
+                        self.m.method = Some(ir::Method::Sparse);
+                        self.m.kinetic = self.run_kinetic(&block);
+                    }
+                    Some(other) => {
+                        let span = method.as_ref().map_or(block.span, |m| m.span);
+                        self.err(
+                            Diagnostic::error(
+                                format!("a KINETIC scheme cannot be solved with METHOD {other}"),
+                                span,
+                                "method for a kinetic scheme",
+                            )
+                            .with_hint("use METHOD sparse (backward Euler, as NEURON)"),
+                        );
+                    }
+                }
                 return;
             }
             let Some(body) = derivative_blocks.get(block.name.as_str()) else {
@@ -910,6 +923,22 @@ impl<'a> Lowerer<'a> {
                     env.insert(id.name.clone(), (zero, None));
                 }
             }
+            StmtKind::Solve { block, .. }
+                if self.kind == BlockKind::Initial && self.is_kinetic_block(&block.name) =>
+            {
+                // In INITIAL, SOLVE of a kinetic scheme puts it at its steady state.
+                if let Some(scheme) = self.run_kinetic(block) {
+                    match crate::passes::kinetic::steady_state(&mut self.m.exprs, &scheme) {
+                        Ok(values) => {
+                            for (state, value) in values {
+                                let name = self.m.states[state as usize].name.clone();
+                                env.insert(name, (value, None));
+                            }
+                        }
+                        Err(d) => self.err(d),
+                    }
+                }
+            }
             StmtKind::Solve { block, method } => {
                 if self.kind != BlockKind::Breakpoint {
                     let what = if method.as_ref().is_some_and(|m| m.name == "sparse")
@@ -926,13 +955,23 @@ impl<'a> Lowerer<'a> {
                 }
             }
             StmtKind::Table { .. } => {} // Accepted; hhc computes the function exactly.
+            StmtKind::Reaction { lhs, rhs, rates } if self.kind == BlockKind::Kinetic => {
+                self.reaction(lhs, rhs, rates, stmt.span, env);
+            }
+            StmtKind::Conserve { lhs, rhs } if self.kind == BlockKind::Kinetic => {
+                let total = self.expr(rhs, env);
+                let total = self.as_number(total.0);
+                let members: Vec<u32> =
+                    lhs.iter().filter_map(|id| self.kinetic_state(id)).collect();
+                self.kinetic_conserve = Some((members, total));
+            }
             StmtKind::Reaction { .. } | StmtKind::Conserve { .. } => self.err(
                 Diagnostic::error(
-                    "kinetic reactions are not supported yet",
+                    "reactions belong in a KINETIC block",
                     stmt.span,
-                    "reaction",
+                    "outside KINETIC",
                 )
-                .with_hint("rewrite the scheme as DERIVATIVE equations"),
+                .with_hint("move it into the KINETIC block named by SOLVE"),
             ),
             StmtKind::UnitsToggle { on } => self.units_on = *on,
             StmtKind::Verbatim => self.err(
@@ -1529,6 +1568,165 @@ fn collect_locals(b: &Block, out: &mut Vec<String>) {
             }
             StmtKind::Block(b) => collect_locals(b, out),
             _ => {}
+        }
+    }
+}
+
+// KINETIC schemes: reactions become right-hand sides per state (mass action).
+impl Lowerer<'_> {
+    fn is_kinetic_block(&self, name: &str) -> bool {
+        self.file
+            .items
+            .iter()
+            .any(|i| matches!(i, Item::Kinetic { name: n, .. } if n.name == name))
+    }
+
+    /// Runs the KINETIC block `block` and returns its scheme, states in declaration order.
+    fn run_kinetic(&mut self, block: &ast::Ident) -> Option<ir::KineticScheme> {
+        let file = self.file;
+        let (name, body) = file.items.iter().find_map(|i| match i {
+            Item::Kinetic { name, body } if name.name == block.name => Some((name, body)),
+            _ => None,
+        })?;
+        let saved = self.kind;
+        self.kind = BlockKind::Kinetic;
+        self.kinetic_rhs.clear();
+        self.kinetic_conserve = None;
+        let mut env = Env::new();
+        self.exec_block(body, &mut env);
+        self.kind = saved;
+        let mut rhs = std::mem::take(&mut self.kinetic_rhs);
+        rhs.sort_by_key(|&(s, _)| s);
+        let has_reactions = body
+            .stmts
+            .iter()
+            .any(|st| matches!(st.kind, StmtKind::Reaction { .. }));
+        if rhs.is_empty() {
+            if has_reactions {
+                return None; // its reactions were reported
+            }
+            self.err(
+                Diagnostic::error(
+                    "this KINETIC block has no reactions",
+                    name.span,
+                    "empty scheme",
+                )
+                .with_hint("write reactions as `~ A <-> B (kf, kb)`"),
+            );
+            return None;
+        }
+        Some(ir::KineticScheme {
+            rhs,
+            conserve: self.kinetic_conserve.take(),
+            span: name.span,
+        })
+    }
+
+    fn kinetic_state(&mut self, id: &ast::Ident) -> Option<u32> {
+        match self.names.get(&id.name) {
+            Some((Name::State(i), _)) => Some(*i),
+            _ => {
+                self.err(
+                    Diagnostic::error(
+                        format!("`{}` is not a STATE", id.name),
+                        id.span,
+                        "in a reaction",
+                    )
+                    .with_hint(format!("declare `{}` in the STATE block", id.name)),
+                );
+                None
+            }
+        }
+    }
+
+    fn add_rhs(&mut self, state: u32, term: ExprId) {
+        let mut b = Builder::new(&mut self.m.exprs);
+        match self.kinetic_rhs.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, sum)) => *sum = b.add(*sum, term),
+            None => self.kinetic_rhs.push((state, term)),
+        }
+    }
+
+    /// `~ A + B <-> C (kf, kb)`, `~ A -> B (k)`, or `~ A << (flux)`.
+    fn reaction(
+        &mut self,
+        lhs: &[(Option<ast::Number>, ast::Ident)],
+        rhs: &[(Option<ast::Number>, ast::Ident)],
+        rates: &[ast::Expr],
+        span: Span,
+        env: &mut Env,
+    ) {
+        let rates: Vec<ExprId> = rates
+            .iter()
+            .map(|r| {
+                let v = self.expr(r, env);
+                self.as_number(v.0)
+            })
+            .collect();
+        let species = |terms: &[(Option<ast::Number>, ast::Ident)], this: &mut Self| {
+            terms
+                .iter()
+                .filter_map(|(n, id)| {
+                    let coef = n.as_ref().map_or(1.0, |n| number_value(n, &mut this.diags));
+                    this.kinetic_state(id).map(|s| (coef, s))
+                })
+                .collect::<Vec<_>>()
+        };
+        let left = species(lhs, self);
+        let right = species(rhs, self);
+        if left.len() != lhs.len() || right.len() != rhs.len() {
+            return; // a name that is not a state, already reported
+        }
+        match (right.is_empty(), rates.as_slice()) {
+            (true, [flux]) => {
+                for &(coef, x) in &left {
+                    let mut b = Builder::new(&mut self.m.exprs);
+                    let k = b.lit(coef);
+                    let t = b.mul(k, *flux);
+                    self.add_rhs(x, t);
+                }
+            }
+            (false, [kf]) | (false, [kf, _]) => {
+                let mut b = Builder::new(&mut self.m.exprs);
+                let mut fwd = *kf;
+                for &(coef, x) in &left {
+                    let xe = b.arena.var(Var::State(x));
+                    let p = b.powi(xe, coef as i32);
+                    fwd = b.mul(fwd, p);
+                }
+                let net = match rates.get(1) {
+                    Some(&kb) => {
+                        let mut bwd = kb;
+                        for &(coef, y) in &right {
+                            let ye = b.arena.var(Var::State(y));
+                            let p = b.powi(ye, coef as i32);
+                            bwd = b.mul(bwd, p);
+                        }
+                        b.sub(fwd, bwd)
+                    }
+                    None => fwd,
+                };
+                for &(coef, x) in &left {
+                    let mut b = Builder::new(&mut self.m.exprs);
+                    let k = b.lit(-coef);
+                    let t = b.mul(k, net);
+                    self.add_rhs(x, t);
+                }
+                for &(coef, y) in &right {
+                    let mut b = Builder::new(&mut self.m.exprs);
+                    let k = b.lit(coef);
+                    let t = b.mul(k, net);
+                    self.add_rhs(y, t);
+                }
+            }
+            _ => self.err(
+                Diagnostic::error(
+                    format!("a reaction needs one or two rates, found {}", rates.len()),
+                    span,
+                    "rates in parentheses",
+                )
+                .with_hint("write `~ A <-> B (kf, kb)`, `~ A -> B (k)` or `~ A << (flux)`"),
+            ),
         }
     }
 }
