@@ -15,7 +15,7 @@ use crate::ir::{
     BinaryOp, Builtin, CellProgram, ExprArena, ExprId, IonField, Slot, SlotKind, UnaryOp, Var,
 };
 use crate::passes::simplify::Builder;
-use crate::sema::model::{Model, Stimulus};
+use crate::sema::model::{Model, StepMethod, Stimulus};
 
 /// Gas constant (J/(K·mol)) and Faraday constant (C/mol), CODATA 2018, as braincell uses.
 pub const GAS_CONSTANT: f64 = 8.314_462_618_153_24;
@@ -310,7 +310,27 @@ pub fn build(model: &Model) -> CellProgram {
     let relr = b.unary(UnaryOp::Exprelr, z);
     let drive = b.mul(net, dt_cm);
     let dv = b.div(drive, relr);
-    let v_new = b.add(v, dv);
+    let mut v_new = b.add(v, dv);
+    if model.method == StepMethod::ExpRosenbrock {
+        let coupled = rosenbrock_updates(
+            &mut exprs,
+            model,
+            &sources,
+            &state_slot,
+            &old_states,
+            &new_states,
+            stim,
+            v,
+        );
+        for (slot, e) in coupled {
+            if slot == 0 {
+                v_new = e;
+            } else if let Some(u) = updates.iter_mut().find(|(s, _)| *s == slot) {
+                u.1 = e;
+            }
+        }
+    }
+    let mut b = Builder::new(&mut exprs);
     updates.insert(0, (0, v_new));
     let vth = b.lit(cell.v_th);
     let below = b.binary(BinaryOp::Lt, v, vth);
@@ -395,6 +415,201 @@ pub fn build(model: &Model) -> CellProgram {
     }
 }
 
+/// The matrix exponential in [`rosenbrock_updates`] is `T(B/2^s)^(2^s)`, with `T` the Taylor
+/// polynomial of degree [`EXPM_DEGREE`]. The cell picks `s` at run time from ‖B‖∞ so that
+/// ‖B/2^s‖ ≤ [`EXPM_THETA`], where the truncation error is below 4e-14. The kernel computes
+/// [`EXPM_MAX_SQUARINGS`] squarings and keeps the first `s`, so it reaches ‖B‖ up to about 1e5.
+/// That covers gates with τ = 1e-7 ms at dt = 0.01 ms (Cav1p2's m at rest).
+const EXPM_DEGREE: u32 = 8;
+const EXPM_THETA: f64 = 0.125;
+const EXPM_MAX_SQUARINGS: u32 = 20;
+
+/// braincell's coupled exponential step, `y ← y + dt·φ₁(dt·J)·f(y)`, over V and every state
+/// that is not in a KINETIC scheme (those advance first, by backward Euler, and are held fixed).
+/// `dt·φ₁(dt·J)·f` is the last column of `exp([[dt·J, dt·f], [0, 0]])`, computed by scaling
+/// and squaring with the Jacobian J derived symbolically. Returns (slot, new value) pairs.
+#[allow(clippy::too_many_arguments)]
+fn rosenbrock_updates(
+    exprs: &mut ExprArena,
+    model: &Model,
+    sources: &[IonSource],
+    state_slot: &[Vec<u32>],
+    old_states: &[Vec<ExprId>],
+    new_states: &[Vec<ExprId>],
+    stim: ExprId,
+    v: ExprId,
+) -> Vec<(u32, ExprId)> {
+    let cell = &model.cell;
+    // Kinetic states enter as placeholders, so that J does not differentiate their update.
+    const PLACEHOLDER: u32 = 1 << 30;
+    let mut y_states = old_states.to_vec();
+    let mut placeholders: Vec<(Var, ExprId)> = Vec::new();
+    let mut coupled: Vec<(u32, usize, u32)> = Vec::new(); // (slot, mechanism, state)
+    for (mi, ins) in cell.inserts.iter().enumerate() {
+        if ins.mechanism.method == Some(crate::ir::Method::Sparse) {
+            for (si, &slot) in state_slot[mi].iter().enumerate() {
+                let p = Var::Slot(PLACEHOLDER + slot);
+                y_states[mi][si] = exprs.var(p);
+                placeholders.push((p, new_states[mi][si]));
+            }
+        } else {
+            for &(s, _, _) in &ins.mechanism.derivatives {
+                coupled.push((state_slot[mi][s as usize], mi, s));
+            }
+        }
+    }
+    // f(y): ion totals first, then V' and each state's derivative.
+    let mut env = IonSource::env(sources, exprs, &y_states, model.celsius);
+    let mut i_all = exprs.lit(0.0);
+    let mut totals: std::collections::HashMap<String, ExprId> = std::collections::HashMap::new();
+    for (mi, ins) in cell.inserts.iter().enumerate() {
+        for c in &ins.mechanism.currents {
+            let i = import_expr(exprs, model, mi, c.value, &y_states[mi], v, &env);
+            i_all = Builder::new(exprs).add(i_all, i);
+            if let Some(k) = c.ion {
+                let zero = exprs.lit(0.0);
+                let sum = totals
+                    .entry(ins.mechanism.ions[k as usize].name.clone())
+                    .or_insert(zero);
+                *sum = Builder::new(exprs).add(*sum, i);
+            }
+        }
+    }
+    for (name, total) in totals {
+        if let Some(f) = env.fields.get_mut(&name) {
+            f.i = total;
+        }
+    }
+    let mut f = Vec::new();
+    let mut vars = vec![Var::Slot(0)];
+    {
+        let mut b = Builder::new(exprs);
+        let net = b.sub(stim, i_all);
+        let inv_cm = b.lit(1.0 / cell.cm);
+        f.push(b.mul(net, inv_cm));
+    }
+    for &(slot, mi, s) in &coupled {
+        let m = &cell.inserts[mi].mechanism;
+        let rhs = m.derivatives.iter().find(|d| d.0 == s).map(|d| d.1);
+        if let Some(rhs) = rhs {
+            f.push(import_expr(exprs, model, mi, rhs, &y_states[mi], v, &env));
+            vars.push(Var::Slot(slot));
+        }
+    }
+    let n = vars.len();
+    // B = dt·[[J, f], [0, 0]].
+    let zero = exprs.lit(0.0);
+    let mut bm = vec![vec![zero; n + 1]; n + 1];
+    for i in 0..n {
+        for j in 0..n {
+            let d = crate::passes::symbolic::pdiff(exprs, f[i], vars[j]);
+            let mut b = Builder::new(exprs);
+            let k = b.lit(model.dt);
+            bm[i][j] = b.mul(k, d);
+        }
+        let mut b = Builder::new(exprs);
+        let k = b.lit(model.dt);
+        bm[i][n] = b.mul(k, f[i]);
+    }
+    let mut b = Builder::new(exprs);
+    // s = clamp(⌈log2(‖B‖∞/θ)⌉, 0, max), then B ← B·2^−s.
+    let mut norm = b.lit(0.0);
+    for row in &bm {
+        let mut sum = b.lit(0.0);
+        for &x in row {
+            let ax = b.unary(UnaryOp::Fabs, x);
+            sum = b.add(sum, ax);
+        }
+        norm = b.binary(BinaryOp::Max, norm, sum);
+    }
+    let squarings = {
+        // log2(‖B‖/θ) = ln‖B‖/ln 2 − log2 θ
+        let inv_ln2 = b.lit(1.0 / std::f64::consts::LN_2);
+        let ln = b.unary(UnaryOp::Log, norm);
+        let log2 = b.mul(ln, inv_ln2);
+        let offset = b.lit(-EXPM_THETA.log2());
+        let x = b.add(log2, offset);
+        let negx = b.neg(x);
+        let fl = b.unary(UnaryOp::Floor, negx);
+        let ceil = b.neg(fl);
+        let lo = b.lit(0.0);
+        let hi = b.lit(f64::from(EXPM_MAX_SQUARINGS));
+        let c = b.binary(BinaryOp::Max, ceil, lo);
+        b.binary(BinaryOp::Min, c, hi)
+    };
+    let neg_s = b.neg(squarings);
+    let one = b.lit(1.0);
+    let shrink = b.binary(BinaryOp::Ldexp, one, neg_s);
+    for row in bm.iter_mut() {
+        for x in row.iter_mut() {
+            *x = b.mul(*x, shrink);
+        }
+    }
+    let matmul = |b: &mut Builder<'_>, x: &[Vec<ExprId>], y: &[Vec<ExprId>]| {
+        let size = x.len();
+        let mut out = vec![vec![b.lit(0.0); size]; size];
+        for (i, row) in out.iter_mut().enumerate() {
+            for (j, cell) in row.iter_mut().enumerate() {
+                let mut acc = b.lit(0.0);
+                for k in 0..size {
+                    let t = b.mul(x[i][k], y[k][j]);
+                    acc = b.add(acc, t);
+                }
+                *cell = acc;
+            }
+        }
+        out
+    };
+    // Taylor by Horner: T = I + X·(I + X·(… )/(m−1))/m … , then square s times.
+    let identity = |b: &mut Builder<'_>| {
+        (0..=n)
+            .map(|i| {
+                (0..=n)
+                    .map(|j| b.lit(if i == j { 1.0 } else { 0.0 }))
+                    .collect()
+            })
+            .collect::<Vec<Vec<ExprId>>>()
+    };
+    let mut t = identity(&mut b);
+    for k in (1..=EXPM_DEGREE).rev() {
+        let xt = matmul(&mut b, &bm, &t);
+        let inv = b.lit(1.0 / f64::from(k));
+        let id = identity(&mut b);
+        for i in 0..=n {
+            for j in 0..=n {
+                let scaled = b.mul(xt[i][j], inv);
+                t[i][j] = b.add(id[i][j], scaled);
+            }
+        }
+    }
+    for k in 0..EXPM_MAX_SQUARINGS {
+        let squared = matmul(&mut b, &t, &t);
+        let kth = b.lit(f64::from(k));
+        let take = b.binary(BinaryOp::Lt, kth, squarings);
+        for i in 0..=n {
+            for j in 0..=n {
+                t[i][j] = b.select(take, squared[i][j], t[i][j]);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, var) in vars.iter().enumerate() {
+        let Var::Slot(slot) = *var else { continue };
+        let y = b.arena.var(*var);
+        out.push((slot, b.add(y, t[i][n])));
+    }
+    // Kinetic placeholders become the kinetic states' new values.
+    let map = |var: Var| {
+        placeholders
+            .iter()
+            .find(|(p, _)| *p == var)
+            .map(|(_, e)| *e)
+    };
+    out.into_iter()
+        .map(|(slot, e)| (slot, crate::passes::symbolic::substitute(exprs, e, &map)))
+        .collect()
+}
+
 /// Imports a mechanism expression into the program, binding parameters, ions and built-ins.
 fn import_expr(
     exprs: &mut ExprArena,
@@ -471,6 +686,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         tstop: 1.0,
         celsius: 36.0,
         stimuli: vec![],
+        method: Default::default(),
         record: vec![0],
     };
     build(&model)

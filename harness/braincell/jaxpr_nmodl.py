@@ -97,7 +97,10 @@ class Printer:
             return [(f"1 / exprelr({ins[0][0]})", PREC["/"])]
         if sub is not None and p not in ("cond", "while", "scan"):
             return self.run(sub, ins)
-        if p in ("convert_element_type", "broadcast_in_dim", "reshape", "squeeze", "stop_gradient",
+        if p == "stop_gradient":
+            # braincell's freeze_gradient: hhc's frozen(x) is x with derivative 0.
+            return [(f"frozen({ins[0][0]})", PREC["call"])]
+        if p in ("convert_element_type", "broadcast_in_dim", "reshape", "squeeze",
                  "copy", "copy_p", "reduce_precision", "optimization_barrier"):
             return ins[: len(eqn.outvars)] if p == "optimization_barrier" else [ins[0]]
         binops = {"add": "+", "sub": "-", "mul": "*", "div": "/"}

@@ -13,6 +13,7 @@
 //! - away from spikes (more than 1 ms from any braincell spike), V within 1 mV.
 
 use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::model::StepMethod;
 use hhc_tests::*;
 
 const SPIKE_TOLERANCE_MS: f64 = 0.1;
@@ -22,7 +23,8 @@ const SPIKE_WINDOW_MS: f64 = 1.0;
 /// Channels where the two integrators part by more than the tolerances above at dt = 0.01 ms,
 /// with the bounds they are held to instead: (name, spike ms, V mV or None, why).
 /// Each was rerun at dt = 0.001 ms in both simulators, where the spike times agree within
-/// 0.005 ms, so the translation is right and the difference is the time step.
+/// 0.005 ms, so the translation is right and the difference is the time step. Under
+/// `method = exp_rosenbrock` they match braincell like every other channel (test below).
 const INTEGRATOR_LIMITED: &[(&str, f64, Option<f64>, &str)] = &[
     (
         "Na_ZH2019_IO",
@@ -36,19 +38,6 @@ const INTEGRATOR_LIMITED: &[(&str, f64, Option<f64>, &str)] = &[
         SPIKE_TOLERANCE_MS,
         Some(2.0),
         "a slow plateau after the single spike is sensitive to the step; V differs by 1.7 mV",
-    ),
-    (
-        "Cav3p1_MA2020_GoC_Frozen",
-        SPIKE_TOLERANCE_MS,
-        Some(3.0),
-        "braincell freezes the GHK drive's gradient, so its Jacobian omits dI/dV of the drive; \
-         hhc's step is closer to the dt = 0.001 ms solution here",
-    ),
-    (
-        "Cav3p1_MA2024_PC_Frozen",
-        SPIKE_TOLERANCE_MS,
-        Some(3.0),
-        "as Cav3p1_MA2020_GoC_Frozen",
     ),
 ];
 
@@ -89,6 +78,10 @@ struct Outcome {
 }
 
 fn compare(name: &str) -> Outcome {
+    compare_with(name, StepMethod::ExpEuler)
+}
+
+fn compare_with(name: &str, method: StepMethod) -> Outcome {
     let dir = repo().join("tests/fixtures/braincell");
     let reference = read_reference(&dir.join(format!("{name}.csv")));
     let model = match hhc_runtime::load::load_model(&dir.join(format!("cell_{name}.chan"))) {
@@ -106,6 +99,8 @@ fn compare(name: &str) -> Outcome {
             }
         }
     };
+    let mut model = model;
+    model.method = method;
     let (_, r) = run(&model, Precision::F64, 1);
     let dt = model.dt;
     let spikes: Vec<f64> = r.spikes.iter().map(|&(_, k)| (k + 1) as f64 * dt).collect();
@@ -234,4 +229,49 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
     }
     missing.sort();
     assert!(missing.is_empty(), "no braincell fixture for {missing:?}");
+}
+
+/// With `method = exp_rosenbrock` hhc takes braincell's own coupled step, so every channel
+/// reproduces braincell's trace: identical spike steps, and V within 1e-3 mV at every stored
+/// sample, spikes included (the fixtures keep 6 significant digits).
+#[test]
+fn exp_rosenbrock_reproduces_braincell_for_every_channel() {
+    let mut report = String::new();
+    let mut failed = 0;
+    for name in fixture_names() {
+        let dir = repo().join("tests/fixtures/braincell");
+        let reference = read_reference(&dir.join(format!("{name}.csv")));
+        let mut model = load(&format!("tests/fixtures/braincell/cell_{name}.chan"));
+        model.method = StepMethod::ExpRosenbrock;
+        let (_, r) = run(&model, Precision::F64, 1);
+        let spikes: Vec<f64> = r
+            .spikes
+            .iter()
+            .map(|&(_, k)| (k + 1) as f64 * model.dt)
+            .collect();
+        let same_spikes = spikes.len() == reference.spikes.len()
+            && spikes
+                .iter()
+                .zip(&reference.spikes)
+                .all(|(a, b)| (a - b).abs() < 1e-6);
+        let max_dv = reference
+            .trace
+            .iter()
+            .map(|&(t, v)| (r.traces[0][(t / model.dt).round() as usize] - v).abs())
+            .fold(0.0, f64::max);
+        let ok = same_spikes && max_dv <= 1e-3;
+        if !ok {
+            failed += 1;
+        }
+        report.push_str(&format!(
+            "{name:<28} spikes {}  max |dV| {max_dv:.2e} mV{}\n",
+            spikes.len(),
+            if ok { "" } else { "  FAIL" }
+        ));
+    }
+    eprintln!("{report}");
+    assert_eq!(
+        failed, 0,
+        "{failed} channels differ from braincell under exp_rosenbrock:\n{report}"
+    );
 }

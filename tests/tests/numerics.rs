@@ -70,6 +70,33 @@ fn tutorial_trace_follows_braincell_between_spikes() {
     assert!(compared > 2000, "only {compared} samples compared");
 }
 
+/// `method = exp_rosenbrock` is braincell's own coupled step, so the tutorial reproduces
+/// braincell's float64 trace: every spike at braincell's step, and V to 1e-9 mV at all 10000
+/// steps (measured: 3e-12).
+#[test]
+fn exp_rosenbrock_reproduces_the_braincell_tutorial_trace() {
+    let mut model = load("examples/hh.chan");
+    model.method = hhc_compiler::sema::model::StepMethod::ExpRosenbrock;
+    let (_, r) = run(&model, Precision::F64, 1);
+    let steps: Vec<u64> = r.spikes.iter().map(|&(_, s)| s).collect();
+    assert_eq!(steps, BRAINCELL_SPIKE_STEPS);
+    let path = reference_dir().join("braincell/hh_seed_trace.csv");
+    if !path.exists() {
+        eprintln!("skipping the trace: {} not present", path.display());
+        return;
+    }
+    let reference = read_csv(&path);
+    let trace = &r.traces[0];
+    for (k, row) in reference.iter().enumerate() {
+        assert!(
+            (trace[k + 1] - row[1]).abs() < 1e-9,
+            "step {k}: {} vs braincell {}",
+            trace[k + 1],
+            row[1]
+        );
+    }
+}
+
 /// First upward crossings of 20 mV, linearly interpolated, from a `t,V` trace.
 fn crossings(t: &[f64], v: &[f64]) -> Vec<f64> {
     (1..v.len())

@@ -20,6 +20,7 @@ pub fn unary(op: UnaryOp, a: f64) -> f64 {
         UnaryOp::Exprelr => exprelr(a),
         UnaryOp::Floor => a.floor(),
         UnaryOp::Round => a.round_ties_even(),
+        UnaryOp::Frozen => a,
     }
 }
 

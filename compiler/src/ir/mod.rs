@@ -74,6 +74,9 @@ pub enum UnaryOp {
     Floor,
     /// Round to nearest, ties to even.
     Round,
+    /// `x` itself, with derivative 0: braincell's stop_gradient. It only changes the analytic
+    /// conductance and the exp_rosenbrock Jacobian; `prepare` removes it before code generation.
+    Frozen,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

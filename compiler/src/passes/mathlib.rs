@@ -89,6 +89,7 @@ pub fn lower_math_with(
                         b.mul(k, l)
                     }
                     UnaryOp::Tanh => tanh(&mut b, a, precision),
+                    UnaryOp::Frozen => a,
                     _ => b.unary(op, a),
                 }
             }

@@ -69,6 +69,7 @@ const BUILTIN_FNS: &[(&str, usize)] = &[
     ("tanh", 1),
     ("exprelr", 1),
     ("floor", 1),
+    ("frozen", 1),
     ("pow", 2),
     ("min", 2),
     ("max", 2),
@@ -1403,13 +1404,14 @@ impl<'a> Lowerer<'a> {
                 "tanh" => b.unary(ir::UnaryOp::Tanh, vals[0].0),
                 "exprelr" => b.unary(ir::UnaryOp::Exprelr, vals[0].0),
                 "floor" => b.unary(ir::UnaryOp::Floor, vals[0].0),
+                "frozen" => b.unary(ir::UnaryOp::Frozen, vals[0].0),
                 "pow" => b.binary(ir::BinaryOp::Pow, vals[0].0, vals[1].0),
                 "min" | "fmin" => b.binary(ir::BinaryOp::Min, vals[0].0, vals[1].0),
                 _ => b.binary(ir::BinaryOp::Max, vals[0].0, vals[1].0),
             };
             // fabs, min, max and floor keep their argument's unit; the rest give bare numbers.
             let unit = match name.name.as_str() {
-                "fabs" | "min" | "max" | "fmin" | "fmax" | "floor" => vals[0].1,
+                "fabs" | "min" | "max" | "fmin" | "fmax" | "floor" | "frozen" => vals[0].1,
                 _ => None,
             };
             return (e, unit);

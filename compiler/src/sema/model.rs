@@ -50,6 +50,17 @@ pub enum Stimulus {
     },
 }
 
+/// How a cell's V and states advance together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StepMethod {
+    /// SPEC's step: each state by its exact cnexp update at V_n, then V by exponential Euler.
+    #[default]
+    ExpEuler,
+    /// braincell's `exp_euler`: one coupled exponential-Rosenbrock step over V and every
+    /// non-kinetic state, `y ← y + dt·φ₁(dt·J)·f(y)` with the exact Jacobian J.
+    ExpRosenbrock,
+}
+
 #[derive(Clone, Debug)]
 pub struct Model {
     pub cell: CellSpec,
@@ -58,6 +69,7 @@ pub struct Model {
     pub tstop: f64,
     pub celsius: f64,
     pub stimuli: Vec<Stimulus>,
+    pub method: StepMethod,
     pub record: Vec<u64>,
 }
 
@@ -233,8 +245,9 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
     let mut stimuli = Vec::new();
     let mut record = Vec::new();
     const KNOWN: &[&str] = &[
-        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record",
+        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method",
     ];
+    let mut method = StepMethod::default();
     for s in &sim.settings {
         match s.name.name.as_str() {
             "cell" => match s.values.as_slice() {
@@ -282,6 +295,20 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
                     }
                 }
             }
+            "method" => match s.values.as_slice() {
+                [Value::Name(n)] if n.name == "exp_euler" || n.name == "cnexp" => {
+                    method = StepMethod::ExpEuler
+                }
+                [Value::Name(n)] if n.name == "exp_rosenbrock" => {
+                    method = StepMethod::ExpRosenbrock
+                }
+                _ => cx.err(
+                    Diagnostic::error("unknown step method", s.span, "not a method hhc knows")
+                        .with_hint(
+                            "write `method = exp_euler` (the default) or `method = exp_rosenbrock`",
+                        ),
+                ),
+            },
             "celsius" => {
                 if let Some(x) = cx.quantity(s, "degC") {
                     celsius = x;
@@ -359,6 +386,7 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
         tstop,
         celsius,
         stimuli,
+        method,
         record,
     })
 }

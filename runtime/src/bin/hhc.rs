@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
 use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::model::StepMethod;
 use hhc_compiler::sema::{self, FileKind};
 use hhc_runtime::backend::{cpu::Cpu, gpu, Backend};
 use hhc_runtime::load::{self, read_source, Report};
@@ -56,6 +57,10 @@ enum Command {
         precision: Prec,
         #[arg(long)]
         threads: Option<usize>,
+        /// Step method (overrides SIMULATE's `method`): SPEC's per-state step, or braincell's
+        /// coupled exponential-Rosenbrock step.
+        #[arg(long, value_enum)]
+        method: Option<MethodArg>,
         /// Write t and V of the recorded cells.
         #[arg(long)]
         csv: Option<PathBuf>,
@@ -72,6 +77,12 @@ enum Command {
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=64))]
         steps_per_call: u64,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    ExpEuler,
+    ExpRosenbrock,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -139,6 +150,7 @@ fn dispatch(cli: Cli) -> ExitCode {
             backend,
             precision,
             threads,
+            method,
             csv,
             spikes,
             plot,
@@ -152,6 +164,7 @@ fn dispatch(cli: Cli) -> ExitCode {
                 backend,
                 precision: precision.into(),
                 threads,
+                method,
                 csv,
                 spikes,
                 plot,
@@ -290,6 +303,7 @@ struct RunArgs {
     backend: BackendKind,
     precision: Precision,
     threads: Option<usize>,
+    method: Option<MethodArg>,
     csv: Option<PathBuf>,
     spikes: Option<PathBuf>,
     plot: Option<PathBuf>,
@@ -326,6 +340,11 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     }
     if let Some(x) = a.dt {
         model.dt = x;
+    }
+    match a.method {
+        Some(MethodArg::ExpEuler) => model.method = StepMethod::ExpEuler,
+        Some(MethodArg::ExpRosenbrock) => model.method = StepMethod::ExpRosenbrock,
+        None => {}
     }
     if a.backend == BackendKind::Gpu {
         if let Some(reason) = gpu::unavailable_reason() {

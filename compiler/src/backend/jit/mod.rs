@@ -545,6 +545,7 @@ impl<'a> Translator<'a> {
                     | UnaryOp::Log
                     | UnaryOp::Log10
                     | UnaryOp::Tanh
+                    | UnaryOp::Frozen
                     | UnaryOp::Exprelr => a,
                 }
             }
