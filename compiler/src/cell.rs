@@ -173,6 +173,18 @@ fn nernst_slope(valence: i32, celsius: f64) -> f64 {
 
 /// Builds the fused step of `model`'s cell with `dt` from the model.
 pub fn build(model: &Model) -> CellProgram {
+    build_program(model, false)
+}
+
+/// The same step for one compartment of a morphology: states advance and the membrane current
+/// density (µA/cm², slot `i_membrane`) and its conductance dI/dv (mS/cm², slot `g_membrane`)
+/// are written out, while V is left to the cable solver. `model.cell.inserts` are the
+/// mechanisms of the compartment's region.
+pub fn build_compartment(model: &Model) -> CellProgram {
+    build_program(model, true)
+}
+
+fn build_program(model: &Model, compartment: bool) -> CellProgram {
     let cell = &model.cell;
     let mut exprs = ExprArena::new();
     let mut slots = vec![Slot {
@@ -282,6 +294,8 @@ pub fn build(model: &Model) -> CellProgram {
         let term = match *s {
             Stimulus::Constant(c) => b.lit(c),
             Stimulus::Sweep { .. } => b.arena.var(Var::Slot(sweep_slot.unwrap_or(0))),
+            // Point currents are injected by the cable solver, not as a density.
+            Stimulus::IClamp { .. } => b.lit(0.0),
             Stimulus::Pulse {
                 amplitude,
                 delay,
@@ -311,7 +325,7 @@ pub fn build(model: &Model) -> CellProgram {
     let drive = b.mul(net, dt_cm);
     let dv = b.div(drive, relr);
     let mut v_new = b.add(v, dv);
-    if model.method == StepMethod::ExpRosenbrock {
+    if model.method == StepMethod::ExpRosenbrock && !compartment {
         let coupled = rosenbrock_updates(
             &mut exprs,
             model,
@@ -329,6 +343,16 @@ pub fn build(model: &Model) -> CellProgram {
                 u.1 = e;
             }
         }
+    }
+    if compartment {
+        for (name, value) in [("i_membrane", b_i), ("g_membrane", b_g)] {
+            slots.push(Slot {
+                name: name.into(),
+                kind: SlotKind::PerCell { name: name.into() },
+            });
+            updates.push(((slots.len() - 1) as u32, value));
+        }
+        v_new = v;
     }
     let mut b = Builder::new(&mut exprs);
     updates.insert(0, (0, v_new));
@@ -673,7 +697,10 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
                 co: None,
             })
             .collect(),
+        ra: 35.4,
+        sections: vec![],
         inserts: vec![Insert {
+            regions: vec![],
             mechanism: m.clone(),
             params: m.params.iter().map(|p| p.default).collect(),
             state_init: vec![None; m.states.len()],
@@ -687,6 +714,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         celsius: 36.0,
         stimuli: vec![],
         method: Default::default(),
+        probes: vec![],
         record: vec![0],
     };
     build(&model)

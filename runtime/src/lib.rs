@@ -20,6 +20,7 @@
 //! run with the cell, the step and the mechanism named.
 
 pub mod backend;
+pub mod cable;
 pub mod load;
 pub mod plot;
 pub mod record;

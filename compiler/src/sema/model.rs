@@ -18,9 +18,23 @@ pub struct IonSpec {
     pub co: Option<f64>,
 }
 
+/// One unbranched cable of a morphology, in µm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Section {
+    pub name: String,
+    /// The parent section and the point along it (0..1) where this one attaches.
+    pub parent: Option<(String, f64)>,
+    pub length: f64,
+    pub diam: f64,
+    /// Number of compartments, fixed by `nseg`, `dx` or the d_lambda rule.
+    pub nseg: usize,
+}
+
 #[derive(Clone, Debug)]
 pub struct Insert {
     pub mechanism: Mechanism,
+    /// Sections it is inserted into; empty means every section (and the single compartment).
+    pub regions: Vec<String>,
     pub params: Vec<f64>,
     /// Initial values given in the model, replacing INITIAL for those states.
     pub state_init: Vec<Option<f64>>,
@@ -34,6 +48,10 @@ pub struct CellSpec {
     pub cm: f64,
     pub ions: Vec<IonSpec>,
     pub inserts: Vec<Insert>,
+    /// Axial resistivity, Ω·cm.
+    pub ra: f64,
+    /// Empty for a single-compartment cell.
+    pub sections: Vec<Section>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +65,14 @@ pub enum Stimulus {
         amplitude: f64,
         delay: f64,
         duration: f64,
+    },
+    /// A point current in nA at `section(x)` during `[delay, delay + duration)`; morphologies only.
+    IClamp {
+        amplitude: f64,
+        delay: f64,
+        duration: f64,
+        section: String,
+        x: f64,
     },
 }
 
@@ -70,6 +96,8 @@ pub struct Model {
     pub celsius: f64,
     pub stimuli: Vec<Stimulus>,
     pub method: StepMethod,
+    /// Where V is recorded on a morphology: (section, x).
+    pub probes: Vec<(String, f64)>,
     pub record: Vec<u64>,
 }
 
@@ -245,8 +273,9 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
     let mut stimuli = Vec::new();
     let mut record = Vec::new();
     const KNOWN: &[&str] = &[
-        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method",
+        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method", "probe",
     ];
+    let mut probes: Vec<(String, f64, Span)> = Vec::new();
     let mut method = StepMethod::default();
     for s in &sim.settings {
         match s.name.name.as_str() {
@@ -309,6 +338,13 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
                         ),
                 ),
             },
+            "probe" => {
+                for v in &s.values {
+                    if let Some((sec, x)) = location(&mut cx, v) {
+                        probes.push((sec, x, v.span()));
+                    }
+                }
+            }
             "celsius" => {
                 if let Some(x) = cx.quantity(s, "degC") {
                     celsius = x;
@@ -379,6 +415,58 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
     if record.is_empty() {
         record.push(0);
     }
+    // Locations must name sections of a morphology.
+    let iclamp_at = stimuli.iter().filter_map(|s| match s {
+        Stimulus::IClamp { section, x, .. } => Some((section.clone(), *x, sim.span)),
+        _ => None,
+    });
+    for (sec, _, span) in probes.iter().cloned().chain(iclamp_at) {
+        if !cell.sections.iter().any(|s| s.name == sec) {
+            let hint = if cell.sections.is_empty() {
+                "probes and iclamp need a morphology: add SECTION blocks to the CELL".to_string()
+            } else {
+                match closest(&sec, cell.sections.iter().map(|s| s.name.as_str())) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "name a SECTION of the cell".into(),
+                }
+            };
+            cx.err(
+                Diagnostic::error(
+                    format!("no section `{sec}` in cell `{}`", cell.name),
+                    span,
+                    "unknown section",
+                )
+                .with_hint(hint),
+            );
+        }
+    }
+    for s in &cell.sections {
+        if let Some((p, _)) = &s.parent {
+            if !cell.sections.iter().any(|q| &q.name == p) {
+                cx.err(
+                    Diagnostic::error(
+                        format!("section `{}` names an unknown parent `{p}`", s.name),
+                        sim.span,
+                        "in this model",
+                    )
+                    .with_hint("define the parent with its own SECTION block"),
+                );
+            }
+        }
+    }
+    if cell.sections.iter().filter(|s| s.parent.is_none()).count() > 1 {
+        cx.err(
+            Diagnostic::error(
+                "more than one section has no parent",
+                sim.span,
+                "in this model",
+            )
+            .with_hint("give every section but the root a `parent = …`"),
+        );
+    }
+    if cx.diags.has_errors() {
+        return Err(cx.diags.into_vec());
+    }
     Ok(Model {
         cell,
         count,
@@ -387,6 +475,7 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
         celsius,
         stimuli,
         method,
+        probes: probes.into_iter().map(|(s, x, _)| (s, x)).collect(),
         record,
     })
 }
@@ -404,6 +493,16 @@ fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
                 delay: cx.value_in(d, "ms")?,
                 duration: cx.value_in(l, "ms")?,
             }),
+            ("iclamp", [a, d, l, at]) => {
+                let (section, x) = location(cx, at)?;
+                Some(Stimulus::IClamp {
+                    amplitude: cx.value_in(a, "nA")?,
+                    delay: cx.value_in(d, "ms")?,
+                    duration: cx.value_in(l, "ms")?,
+                    section,
+                    x,
+                })
+            }
             _ => {
                 cx.err(
                     Diagnostic::error(format!("unknown stimulus `{}` with {} arguments", name.name, args.len()), *span, "not a stimulus shape")
@@ -419,6 +518,103 @@ fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
     }
 }
 
+/// `soma(0.5)`: a section and a point along it, 0..1.
+fn location(cx: &mut Ctx, v: &Value) -> Option<(String, f64)> {
+    match v {
+        Value::Call { name, args, .. } if args.len() == 1 => {
+            let x = cx.value_in(&args[0], "1")?;
+            if !(0.0..=1.0).contains(&x) {
+                cx.err(
+                    Diagnostic::error(
+                        format!("location {x} is outside 0..1"),
+                        args[0].span(),
+                        "not a point on the section",
+                    )
+                    .with_hint("0 is the section's start, 1 its end"),
+                );
+                return None;
+            }
+            Some((name.name.clone(), x))
+        }
+        Value::Name(n) => Some((n.name.clone(), 0.5)),
+        other => {
+            cx.err(
+                Diagnostic::error("expected a location", other.span(), "not a location")
+                    .with_hint("write a section and a point along it, e.g. `soma(0.5)`"),
+            );
+            None
+        }
+    }
+}
+
+fn lower_section(
+    cx: &mut Ctx,
+    name: &ast::Ident,
+    settings: &[Setting],
+    ra: f64,
+    cm: f64,
+) -> Option<Section> {
+    let mut sec = Section {
+        name: name.name.clone(),
+        parent: None,
+        length: 0.0,
+        diam: 0.0,
+        nseg: 1,
+    };
+    let (mut nseg, mut dx, mut d_lambda) = (None, None, None);
+    const KNOWN: &[&str] = &["parent", "L", "diam", "nseg", "dx", "d_lambda"];
+    for s in settings {
+        match s.name.name.as_str() {
+            "parent" => {
+                sec.parent = s.values.first().and_then(|v| match v {
+                    Value::Name(n) => Some((n.name.clone(), 1.0)),
+                    other => location(cx, other),
+                })
+            }
+            "L" => sec.length = cx.quantity(s, "um")?,
+            "diam" => sec.diam = cx.quantity(s, "um")?,
+            "nseg" => nseg = cx.quantity(s, "1"),
+            "dx" => dx = cx.quantity(s, "um"),
+            "d_lambda" => d_lambda = cx.quantity(s, "1"),
+            _ => cx.unknown_setting(s, KNOWN, "SECTION"),
+        }
+    }
+    if !(sec.length > 0.0 && sec.diam > 0.0) {
+        cx.err(
+            Diagnostic::error(
+                format!("section `{}` needs a positive L and diam", name.name),
+                name.span,
+                "incomplete section",
+            )
+            .with_hint("write e.g. `SECTION dend { L = 200 (um)  diam = 2 (um) }`"),
+        );
+        return None;
+    }
+    sec.nseg = match (nseg, dx, d_lambda) {
+        (Some(n), _, _) if n >= 1.0 && n == n.trunc() => n as usize,
+        (Some(n), _, _) => {
+            cx.err(
+                Diagnostic::error(
+                    format!("nseg must be a whole number ≥ 1, not {n}"),
+                    name.span,
+                    "in this section",
+                )
+                .with_hint("write e.g. `nseg = 11`"),
+            );
+            return None;
+        }
+        (None, Some(d), _) if d > 0.0 => (sec.length / d).ceil().max(1.0) as usize,
+        (None, _, Some(f)) if f > 0.0 => {
+            // NEURON's d_lambda rule: the AC length constant at 100 Hz, odd nseg.
+            let lambda_100 =
+                1e5 * (sec.diam / (4.0 * std::f64::consts::PI * 100.0 * ra * cm)).sqrt();
+            (((sec.length / (f * lambda_100) + 0.9) / 2.0).floor() * 2.0 + 1.0) as usize
+        }
+        _ => 1,
+    };
+    Some(sec)
+}
+
 fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Option<CellSpec> {
     let mut spec = CellSpec {
         name: c.name.name.clone(),
@@ -427,8 +623,10 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
         cm: 1.0,
         ions: vec![],
         inserts: vec![],
+        ra: 35.4,
+        sections: vec![],
     };
-    const KNOWN: &[&str] = &["V_th", "v_init", "cm"];
+    const KNOWN: &[&str] = &["V_th", "v_init", "cm", "Ra"];
     let mut ok = true;
     for item in &c.items {
         match item {
@@ -437,6 +635,7 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
                     "V_th" => Some((&mut spec.v_th, "mV")),
                     "v_init" => Some((&mut spec.v_init, "mV")),
                     "cm" => Some((&mut spec.cm, "uF/cm2")),
+                    "Ra" => Some((&mut spec.ra, "ohm cm")),
                     _ => None,
                 };
                 match target {
@@ -482,15 +681,34 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
                 }
                 spec.ions.push(ion);
             }
+            CellItem::Section { name, .. } if spec.sections.iter().any(|s| s.name == name.name) => {
+                cx.err(
+                    Diagnostic::error(
+                        format!("section `{}` is defined twice", name.name),
+                        name.span,
+                        "second SECTION",
+                    )
+                    .with_hint("give each section its own name"),
+                );
+            }
+            CellItem::Section { name, settings } => {
+                let (ra, cm) = (spec.ra, spec.cm);
+                if let Some(s) = lower_section(cx, name, settings, ra, cm) {
+                    spec.sections.push(s);
+                }
+            }
             CellItem::Insert {
                 mechanism,
+                regions,
                 settings,
             } => {
-                if spec
-                    .inserts
-                    .iter()
-                    .any(|i| i.mechanism.name == mechanism.name)
-                {
+                let overlaps = |i: &Insert| {
+                    i.mechanism.name == mechanism.name
+                        && (regions.is_empty()
+                            || i.regions.is_empty()
+                            || regions.iter().any(|r| i.regions.contains(&r.name)))
+                };
+                if spec.inserts.iter().any(overlaps) {
                     cx.err(
                         Diagnostic::error(
                             format!("`{}` is inserted twice", mechanism.name),
@@ -502,7 +720,11 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
                     continue;
                 }
                 match resolve(&mechanism.name) {
-                    Ok(Some(m)) => spec.inserts.push(lower_insert(cx, m, settings)),
+                    Ok(Some(m)) => {
+                        let mut ins = lower_insert(cx, m, settings);
+                        ins.regions = regions.iter().map(|r| r.name.clone()).collect();
+                        spec.inserts.push(ins);
+                    }
                     Ok(None) => {
                         ok = false;
                         cx.err(
@@ -613,6 +835,7 @@ fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
         }
     }
     Insert {
+        regions: vec![],
         mechanism: m,
         params,
         state_init,

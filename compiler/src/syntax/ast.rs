@@ -264,6 +264,13 @@ pub enum CellItem {
     },
     Insert {
         mechanism: Ident,
+        /// `INSERT X IN soma, dend { … }`: the sections it goes into; empty means everywhere.
+        regions: Vec<Ident>,
+        settings: Vec<Setting>,
+    },
+    /// `SECTION dend { parent = soma  L = 200 (um)  diam = 2 (um)  nseg = 21 }`.
+    Section {
+        name: Ident,
         settings: Vec<Setting>,
     },
 }

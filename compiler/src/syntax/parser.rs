@@ -146,9 +146,20 @@ where
         .at_least(1)
         .collect::<Vec<&str>>()
         .delimited_by(just(Token::LParen), just(Token::RParen))
-        .map_with(|parts, e| Unit {
-            text: parts.concat(),
-            span: sp(e.span()),
+        .map_with(|parts, e| {
+            // Two words in a row multiply: `(ohm cm)` is ohm·cm, not one word `ohmcm`.
+            let mut text = String::new();
+            let wordy = |p: &str| p.chars().next().is_some_and(|c| c.is_alphabetic());
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 && wordy(p) && wordy(parts[i - 1]) {
+                    text.push(' ');
+                }
+                text.push_str(p);
+            }
+            Unit {
+                text,
+                span: sp(e.span()),
+            }
         })
         .labelled("unit")
 }
@@ -621,11 +632,26 @@ where
             .map(|(name, settings)| CellItem::Ion { name, settings }),
         kw("INSERT")
             .ignore_then(ident())
+            .then(
+                kw("IN")
+                    .ignore_then(
+                        ident()
+                            .separated_by(just(Token::Comma))
+                            .at_least(1)
+                            .collect::<Vec<_>>(),
+                    )
+                    .or_not(),
+            )
             .then(braced(setting()).or_not())
-            .map(|(mechanism, settings)| CellItem::Insert {
+            .map(|((mechanism, regions), settings)| CellItem::Insert {
                 mechanism,
+                regions: regions.unwrap_or_default(),
                 settings: settings.unwrap_or_default(),
             }),
+        kw("SECTION")
+            .ignore_then(ident())
+            .then(braced(setting()))
+            .map(|(name, settings)| CellItem::Section { name, settings }),
         setting().map(CellItem::Setting),
     ));
 

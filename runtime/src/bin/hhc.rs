@@ -354,6 +354,9 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     }
     let n = usize::try_from(model.count).unwrap_or(usize::MAX);
     let steps = (model.tstop / model.dt).round() as u64;
+    if !model.cell.sections.is_empty() {
+        return run_morphology(&model, a, n, steps, started);
+    }
     let program = hhc_compiler::cell::build(&model);
     // Refuse populations that cannot fit, instead of aborting on a failed allocation.
     let elem = if a.precision == Precision::F64 { 8 } else { 4 };
@@ -520,5 +523,105 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         println!("plot: {}", p.display());
     }
     println!("spikes: {}", result.total_spikes);
+    ExitCode::SUCCESS
+}
+
+/// `hhc run` for a cell with a morphology: the cable solver, V at every probe.
+fn run_morphology(
+    model: &sema::model::Model,
+    a: &RunArgs,
+    n: usize,
+    steps: u64,
+    started: Instant,
+) -> ExitCode {
+    if a.backend == BackendKind::Gpu || a.precision != Precision::F64 {
+        eprintln!("error: morphologies run on the CPU in f64 for now\n  hint: drop --backend gpu / --precision f32");
+        return ExitCode::from(1);
+    }
+    let opts = hhc_runtime::cable::CableOptions {
+        n,
+        steps,
+        theta: 1.0,
+        record: if a.no_record { vec![] } else { vec![0] },
+    };
+    let r = match hhc_runtime::cable::run(model, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "model: {} ({} sections, {} compartments per cell)",
+        model.cell.name,
+        model.cell.sections.len(),
+        r.compartments
+    );
+    println!(
+        "cells: {n}, steps: {steps} x dt {} ms = {} ms",
+        model.dt, model.tstop
+    );
+    let times: Vec<String> = r
+        .spikes
+        .iter()
+        .filter(|s| s.0 == 0)
+        .map(|s| record::fmt_time((s.1 + 1) as f64 * model.dt))
+        .collect();
+    println!(
+        "cell 0 spike times at {} (ms): {}",
+        r.probes[0],
+        times.join(", ")
+    );
+    if let (Some(path), Some(traces)) = (&a.csv, r.traces.first()) {
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+            write!(w, "t_ms,V_mV")?;
+            for p in r.probes.iter().skip(1) {
+                write!(w, ",V_mV_{p}")?;
+            }
+            writeln!(w)?;
+            for k in 0..traces[0].len() {
+                write!(w, "{}", record::fmt_time(k as f64 * model.dt))?;
+                for t in traces {
+                    write!(w, ",{}", t[k])?;
+                }
+                writeln!(w)?;
+            }
+            w.flush()
+        };
+        if let Err(e) = write() {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        println!(
+            "csv: {} (t_ms, then V at {})",
+            path.display(),
+            r.probes.join(", ")
+        );
+    }
+    if let (Some(path), Some(traces)) = (&a.plot, r.traces.first()) {
+        let probes: Vec<usize> = (0..traces.len()).collect();
+        let title = format!("{}: V at {}", model.cell.name, r.probes.join(", "));
+        let data = plot::PlotData {
+            title: &title,
+            dt: model.dt,
+            cells: &probes,
+            traces,
+            spikes: &r.spikes,
+            n,
+            tstop: model.tstop,
+            fi: None,
+        };
+        if let Err(e) = plot::plot(path, &data) {
+            eprintln!("error: cannot plot {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        println!("plot: {}", path.display());
+    }
+    let rate = (n as f64) * (r.compartments as f64) * (steps as f64) / wall.max(1e-9);
+    println!("wall: {wall:.3} s, {rate:.3e} compartment-steps/s");
+    println!("spikes: {}", r.spikes.len());
     ExitCode::SUCCESS
 }

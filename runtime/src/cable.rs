@@ -1,0 +1,387 @@
+//! Multi-compartment cells: a morphology discretised into compartments, mechanisms advanced per
+//! compartment by the JIT, and V by a Hines solve on the tree.
+//!
+//! Discretisation (NEURON's convention: the soma is a section like any other, a cylinder):
+//! - section s with `nseg` compartments of length l = L/nseg, each with its node at the
+//!   compartment's centre; membrane area π·d·l, no end caps;
+//! - neighbours in a section are joined by the axial conductance of the cylinder between their
+//!   centres, `1/(Ra·l/(π r²))`;
+//! - a child section's first node joins its parent at `parent(x)`: through half a child
+//!   compartment, plus the parent cylinder from x to the centre of the parent node that
+//!   contains x.
+//!
+//! Units inside the solver: mV, ms, nA, µS, nF, so C/dt is in µS.
+//!
+//! Each step:
+//! 1. every compartment's states advance by cnexp at V_n, and the kernel returns the membrane
+//!    current density i(V_n) with the new states, and its conductance g = di/dv
+//!    (`cell::build_compartment`);
+//! 2. V solves `C/(θ·dt)·(V* − V) = −I − G·(V* − V) + axial(V*) + I_inj` on the tree by Hines
+//!    elimination, in O(n) per cell. Then `V ← V + (V* − V)/θ`. θ = 1 is implicit Euler (the
+//!    default), and θ = ½ is Crank–Nicolson;
+//! 3. a spike is an upward crossing of V_th at the spike probe, which is the first `probe`, or
+//!    else the middle of the root section.
+
+use crate::backend::BackendError;
+use crate::sim::RunError;
+use hhc_compiler::backend::jit;
+use hhc_compiler::ir::interp;
+use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::model::{CellSpec, Model, Section, Stimulus};
+use rayon::prelude::*;
+
+/// One cell's compartments, parents before children.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    pub parent: Vec<Option<usize>>,
+    /// Axial conductance to the parent, µS.
+    pub g_axial: Vec<f64>,
+    /// Membrane area, cm².
+    pub area: Vec<f64>,
+    /// (section index, x of the node centre).
+    pub place: Vec<(usize, f64)>,
+    pub sections: Vec<Section>,
+}
+
+/// Sections in an order where each parent comes before its children.
+fn topological(sections: &[Section]) -> Vec<usize> {
+    let mut order: Vec<usize> = sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.parent.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    let mut k = 0;
+    while k < order.len() {
+        let name = &sections[order[k]].name;
+        for (i, s) in sections.iter().enumerate() {
+            if s.parent.as_ref().is_some_and(|(p, _)| p == name) && !order.contains(&i) {
+                order.push(i);
+            }
+        }
+        k += 1;
+    }
+    order
+}
+
+impl Tree {
+    pub fn new(cell: &CellSpec) -> Tree {
+        let order = topological(&cell.sections);
+        let sections: Vec<Section> = order.iter().map(|&i| cell.sections[i].clone()).collect();
+        let mut t = Tree {
+            parent: vec![],
+            g_axial: vec![],
+            area: vec![],
+            place: vec![],
+            sections,
+        };
+        let mut first = Vec::new(); // first node of each section
+                                    // Resistance (MΩ) of a cylinder of length l µm, diameter d µm: Ra·l/(π r²) Ω·cm/µm = 1e4 Ω.
+        let r_cyl =
+            |l: f64, d: f64| cell.ra * l / (std::f64::consts::PI * (d / 2.0).powi(2)) * 1e-2;
+        for (si, s) in t.sections.clone().iter().enumerate() {
+            let l = s.length / s.nseg as f64;
+            first.push(t.area.len());
+            for k in 0..s.nseg {
+                let x = (k as f64 + 0.5) / s.nseg as f64;
+                t.area.push(std::f64::consts::PI * s.diam * l * 1e-8);
+                t.place.push((si, x));
+                if k > 0 {
+                    t.parent.push(Some(t.area.len() - 2));
+                    t.g_axial.push(1.0 / r_cyl(l, s.diam));
+                } else if let Some((pname, px)) = &s.parent {
+                    let pi = t
+                        .sections
+                        .iter()
+                        .position(|q| &q.name == pname)
+                        .unwrap_or(0);
+                    let ps = &t.sections[pi];
+                    let pk = ((px * ps.nseg as f64).floor() as usize).min(ps.nseg - 1);
+                    let centre = (pk as f64 + 0.5) / ps.nseg as f64;
+                    let r =
+                        r_cyl(l / 2.0, s.diam) + r_cyl((px - centre).abs() * ps.length, ps.diam);
+                    t.parent.push(Some(first[pi] + pk));
+                    t.g_axial.push(1.0 / r.max(1e-12));
+                } else {
+                    t.parent.push(None);
+                    t.g_axial.push(0.0);
+                }
+            }
+        }
+        t
+    }
+
+    pub fn len(&self) -> usize {
+        self.area.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.area.is_empty()
+    }
+
+    /// The node at `section(x)`.
+    pub fn node_at(&self, section: &str, x: f64) -> Option<usize> {
+        let si = self.sections.iter().position(|s| s.name == section)?;
+        let n = self.sections[si].nseg;
+        let k = ((x * n as f64).floor() as usize).min(n - 1);
+        self.place
+            .iter()
+            .position(|&p| p.0 == si)
+            .map(|first| first + k)
+    }
+}
+
+/// The mechanisms of each region: compartments that carry the same set of inserts share one
+/// compiled kernel.
+struct Region {
+    kernel: jit::CompiledStep,
+    /// Node indices (within one cell) of this region's compartments.
+    nodes: Vec<usize>,
+    /// Slot arrays for every cell's compartments of this region, cell-major.
+    slots: Vec<Vec<f64>>,
+    i_slot: usize,
+    g_slot: usize,
+}
+
+pub struct CableOptions {
+    pub n: usize,
+    pub steps: u64,
+    /// 1 for implicit Euler, 0.5 for Crank–Nicolson.
+    pub theta: f64,
+    /// Cells whose probes are recorded.
+    pub record: Vec<usize>,
+}
+
+pub struct CableResult {
+    /// (cell, step) of every spike.
+    pub spikes: Vec<(usize, u64)>,
+    /// For each recorded cell, for each probe, V at t = 0, dt, …
+    pub traces: Vec<Vec<Vec<f64>>>,
+    pub probes: Vec<String>,
+    pub compartments: usize,
+}
+
+pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> {
+    let cell = &model.cell;
+    let tree = Tree::new(cell);
+    let nodes = tree.len();
+    let n = opts.n;
+    // Regions: group nodes by the inserts that apply to their section.
+    let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new(); // (insert indices, nodes)
+    for node in 0..nodes {
+        let sec = &tree.sections[tree.place[node].0].name;
+        let set: Vec<usize> = cell
+            .inserts
+            .iter()
+            .enumerate()
+            .filter(|(_, ins)| ins.regions.is_empty() || ins.regions.contains(sec))
+            .map(|(i, _)| i)
+            .collect();
+        match groups.iter_mut().find(|(s, _)| *s == set) {
+            Some((_, ns)) => ns.push(node),
+            None => groups.push((set, vec![node])),
+        }
+    }
+    let mut regions = Vec::new();
+    for (set, region_nodes) in groups {
+        let mut sub = model.clone();
+        sub.cell.inserts = set.iter().map(|&i| cell.inserts[i].clone()).collect();
+        sub.cell.sections.clear();
+        let program = hhc_compiler::cell::build_compartment(&sub);
+        let kernel = jit::compile(&program, Precision::F64)
+            .map_err(|e| RunError::Backend(BackendError(e.0)))?;
+        let count = n * region_nodes.len();
+        let mut slots = vec![vec![0.0; count]; program.slots.len()];
+        for (slot, e) in &program.init {
+            let x = interp::eval(&program.exprs, &[*e], &|_| f64::NAN)[0];
+            slots[*slot as usize].fill(x);
+        }
+        let find = |name: &str| {
+            program
+                .slots
+                .iter()
+                .position(|s| s.name == name)
+                .unwrap_or(0)
+        };
+        let (i_slot, g_slot) = (find("i_membrane"), find("g_membrane"));
+        regions.push(Region {
+            kernel,
+            nodes: region_nodes,
+            slots,
+            i_slot,
+            g_slot,
+        });
+    }
+    // Per-node constants.
+    let c_nf: Vec<f64> = tree.area.iter().map(|a| cell.cm * a * 1e3).collect();
+    let mut injections: Vec<(usize, f64, f64, f64)> = Vec::new(); // node, nA, from, to
+    for s in &model.stimuli {
+        if let Stimulus::IClamp {
+            amplitude,
+            delay,
+            duration,
+            section,
+            x,
+        } = s
+        {
+            if let Some(node) = tree.node_at(section, *x) {
+                injections.push((node, *amplitude, *delay, delay + duration));
+            }
+        }
+    }
+    let density: f64 = model
+        .stimuli
+        .iter()
+        .map(|s| match *s {
+            Stimulus::Constant(c) => c,
+            _ => 0.0,
+        })
+        .sum();
+    let probe_nodes: Vec<usize> = if model.probes.is_empty() {
+        vec![tree.node_at(&tree.sections[0].name, 0.5).unwrap_or(0)]
+    } else {
+        model
+            .probes
+            .iter()
+            .filter_map(|(s, x)| tree.node_at(s, *x))
+            .collect()
+    };
+    let probe_names: Vec<String> = if model.probes.is_empty() {
+        vec![format!("{}(0.5)", tree.sections[0].name)]
+    } else {
+        model
+            .probes
+            .iter()
+            .map(|(s, x)| format!("{s}({x})"))
+            .collect()
+    };
+    let spike_node = probe_nodes[0];
+    let mut v = vec![cell.v_init; n * nodes];
+    let mut traces: Vec<Vec<Vec<f64>>> = opts
+        .record
+        .iter()
+        .map(|&c| {
+            probe_nodes
+                .iter()
+                .map(|&p| vec![v[c * nodes + p]])
+                .collect()
+        })
+        .collect();
+    let mut spikes = Vec::new();
+    let mut v_spike = vec![cell.v_init; n];
+    let (dt, theta) = (model.dt, opts.theta);
+    let mut i_mem = vec![0.0; n * nodes];
+    let mut g_mem = vec![0.0; n * nodes];
+    for step in 0..opts.steps {
+        let t = step as f64 * dt;
+        // 1. Mechanisms: gather V, run each region's kernel, scatter i and g (nA, µS).
+        for r in regions.iter_mut() {
+            let per = r.nodes.len();
+            for c in 0..n {
+                for (k, &node) in r.nodes.iter().enumerate() {
+                    r.slots[0][c * per + k] = v[c * nodes + node];
+                }
+            }
+            let mut ptrs: Vec<*mut u8> =
+                r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+            let mut spike_words = vec![0u64; n * per];
+            let mut bad = vec![-1i32; n * per];
+            // SAFETY: every slot array holds n·per f64 values, and the kernel touches [0, n·per).
+            unsafe {
+                r.kernel.call(
+                    ptrs.as_mut_ptr().cast_const(),
+                    0,
+                    (n * per) as u64,
+                    t,
+                    1,
+                    spike_words.as_mut_ptr(),
+                    bad.as_mut_ptr(),
+                );
+            }
+            for c in 0..n {
+                for (k, &node) in r.nodes.iter().enumerate() {
+                    let j = c * nodes + node;
+                    let a = tree.area[node] * 1e3;
+                    i_mem[j] = (r.slots[r.i_slot][c * per + k] - density) * a;
+                    g_mem[j] = r.slots[r.g_slot][c * per + k] * a;
+                }
+            }
+        }
+        // 2. Hines solve per cell.
+        let tm = t + 0.5 * dt;
+        v.par_chunks_mut(nodes)
+            .zip(i_mem.par_chunks(nodes).zip(g_mem.par_chunks(nodes)))
+            .for_each(|(vc, (ic, gc))| {
+                let mut d = vec![0.0; nodes];
+                let mut rhs = vec![0.0; nodes];
+                for k in 0..nodes {
+                    let cdt = c_nf[k] / (theta * dt);
+                    d[k] = cdt + gc[k];
+                    rhs[k] = -ic[k];
+                    for &(node, amp, from, to) in &injections {
+                        if node == k && tm >= from && tm < to {
+                            rhs[k] += amp;
+                        }
+                    }
+                }
+                // Axial currents at V_n on the right, the implicit part in the matrix:
+                // unknowns are ΔV = V* − V_n.
+                for k in 1..nodes {
+                    if let Some(p) = tree.parent[k] {
+                        let ga = tree.g_axial[k];
+                        d[k] += ga;
+                        d[p] += ga;
+                        let flow = ga * (vc[p] - vc[k]);
+                        rhs[k] += flow;
+                        rhs[p] -= flow;
+                    }
+                }
+                let mut off = tree.g_axial.clone();
+                for x in off.iter_mut() {
+                    *x = -*x;
+                }
+                for k in (1..nodes).rev() {
+                    if let Some(p) = tree.parent[k] {
+                        let f = off[k] / d[k];
+                        d[p] -= f * off[k];
+                        rhs[p] -= f * rhs[k];
+                    }
+                }
+                let mut dv = vec![0.0; nodes];
+                for k in 0..nodes {
+                    dv[k] = match tree.parent[k] {
+                        Some(p) => (rhs[k] - off[k] * dv[p]) / d[k],
+                        None => rhs[k] / d[k],
+                    };
+                }
+                for k in 0..nodes {
+                    vc[k] += dv[k] / theta;
+                }
+            });
+        // 3. Spikes and blow-ups at the spike probe.
+        for c in 0..n {
+            let vn = v[c * nodes + spike_node];
+            if !vn.is_finite() || vn.abs() > hhc_compiler::backend::RUNAWAY_MV {
+                return Err(RunError::Backend(BackendError(format!(
+                    "numerical blow-up in cell {c} at step {step} (t = {:.4} ms): V = {vn} mV at {}\n  hint: reduce dt, or check the mechanisms' rates and units",
+                    t + dt, probe_names[0]
+                ))));
+            }
+            if v_spike[c] < cell.v_th && vn >= cell.v_th {
+                spikes.push((c, step));
+            }
+            v_spike[c] = vn;
+        }
+        for (ri, &c) in opts.record.iter().enumerate() {
+            for (pi, &p) in probe_nodes.iter().enumerate() {
+                traces[ri][pi].push(v[c * nodes + p]);
+            }
+        }
+    }
+    Ok(CableResult {
+        spikes,
+        traces,
+        probes: probe_names,
+        compartments: nodes,
+    })
+}

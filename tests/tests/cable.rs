@@ -1,0 +1,152 @@
+//! Multi-compartment cells: the cable solver against cable theory, against NEURON, and in
+//! convergence.
+
+use hhc_compiler::sema::model::Model;
+use hhc_runtime::cable::{self, CableOptions};
+use hhc_tests::*;
+
+fn model_from(text: &str, name: &str) -> Model {
+    let dir = std::env::temp_dir().join(format!("hhc-cable-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("model.chan");
+    std::fs::write(&path, text).expect("write model");
+    hhc_runtime::load::load_model(&path).unwrap_or_else(|r| panic!("{}", r.text))
+}
+
+fn run_cable(model: &Model) -> cable::CableResult {
+    let opts = CableOptions {
+        n: 1,
+        steps: (model.tstop / model.dt).round() as u64,
+        theta: 1.0,
+        record: vec![0],
+    };
+    cable::run(model, &opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A passive sealed cable, 0.1 nA into one end until steady state:
+/// V(x) − E = R_in·I·cosh((L − x)/λ)/cosh(L/λ), with R_in = r_a·λ·coth(L/λ).
+fn sealed_cable(nseg: usize) -> (f64, f64, f64, f64) {
+    let model = model_from(
+        &format!(
+            "CELL C {{\n  v_init = -65 (mV)\n  Ra = 100 (ohm cm)\n  SECTION cable {{ L = 1000 (um)  diam = 2 (um)  nseg = {nseg} }}\n  INSERT IL {{ g_max = 0.1 (mS/cm2)  E = -65 (mV) }}\n}}\n\
+             SIMULATE {{ cell = C  dt = 0.1 (ms)  tstop = 300 (ms)\n  stimulus = iclamp(0.1 (nA), 0 (ms), 1000 (ms), cable(0))\n  probe = cable(0), cable(1) }}\n"
+        ),
+        &format!("sealed{nseg}"),
+    );
+    let r = run_cable(&model);
+    let v0 = *r.traces[0][0].last().expect("trace") + 65.0;
+    let v1 = *r.traces[0][1].last().expect("trace") + 65.0;
+    // Theory, in cm and Ω: R_m = 1e4 Ω·cm², d = 2e-4 cm, Ra = 100 Ω·cm, L = 0.1 cm.
+    let (rm, d, ra, l): (f64, f64, f64, f64) = (1e4, 2e-4, 100.0, 0.1);
+    let lambda = (rm * d / (4.0 * ra)).sqrt();
+    let r_axial = 4.0 * ra / (std::f64::consts::PI * d * d);
+    let r_in = r_axial * lambda / (l / lambda).tanh(); // Ω
+    let want0 = r_in * 0.1e-9 * 1e3; // mV
+    let want1 = want0 / (l / lambda).cosh();
+    (v0, want0, v1, want1)
+}
+
+#[test]
+fn sealed_cable_matches_cable_theory() {
+    let (v0, want0, v1, want1) = sealed_cable(201);
+    // Input resistance (≈ 254 MΩ) and the attenuation to the far end, within 0.5 %.
+    assert!(
+        (v0 / want0 - 1.0).abs() < 5e-3,
+        "input: {v0} mV vs theory {want0}"
+    );
+    assert!(
+        (v1 / want1 - 1.0).abs() < 5e-3,
+        "far end: {v1} mV vs theory {want1}"
+    );
+}
+
+#[test]
+fn finer_segments_converge_to_cable_theory() {
+    let err = |nseg| {
+        let (v0, want0, _, _) = sealed_cable(nseg);
+        (v0 / want0 - 1.0).abs()
+    };
+    let (coarse, medium, fine) = (err(11), err(41), err(161));
+    assert!(
+        coarse > medium && medium > fine,
+        "errors {coarse} {medium} {fine}"
+    );
+    assert!(fine < 5e-3, "nseg 161: {fine}");
+}
+
+/// The ball-and-stick of `tests/fixtures/neuron/` against NEURON 9.0.2 at dt = 0.025 ms.
+#[test]
+fn ball_and_stick_matches_neuron() {
+    let model = load("tests/fixtures/neuron/ballstick.chan");
+    let r = run_cable(&model);
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/ballstick.csv"))
+        .expect("fixture");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let neuron_spikes: Vec<f64> = header
+        .split_once("(ms):")
+        .map(|(_, s)| {
+            s.split_whitespace()
+                .map(|x| x.parse().expect("time"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let spikes: Vec<f64> = r
+        .spikes
+        .iter()
+        .map(|&(_, k)| (k + 1) as f64 * model.dt)
+        .collect();
+    assert_eq!(
+        spikes.len(),
+        neuron_spikes.len(),
+        "hhc {spikes:?} vs NEURON {neuron_spikes:?}"
+    );
+    for (a, b) in spikes.iter().zip(&neuron_spikes) {
+        assert!((a - b).abs() <= 0.05 + 1e-9, "spike at {a} ms, NEURON {b}");
+    }
+    // Distal V within 1 mV away from spikes (more than 1 ms from any).
+    let mut compared = 0;
+    for line in lines.skip(1) {
+        let cols: Vec<f64> = line
+            .split(',')
+            .map(|x| x.parse().expect("number"))
+            .collect();
+        let t = cols[0];
+        if neuron_spikes.iter().any(|s| (s - t).abs() <= 1.0) {
+            continue;
+        }
+        let k = (t / model.dt).round() as usize;
+        for (probe, want) in [(1, cols[2]), (2, cols[3])] {
+            let got = r.traces[0][probe][k];
+            assert!(
+                (got - want).abs() < 1.0,
+                "{} at {t} ms: {got} vs NEURON {want}",
+                r.probes[probe]
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared > 300, "{compared}");
+}
+
+/// Implicit Euler is first order: halving dt halves the change in the spike times.
+#[test]
+fn spike_times_converge_in_dt() {
+    let spikes_at = |dt: f64| {
+        let mut model = load("tests/fixtures/neuron/ballstick.chan");
+        model.dt = dt;
+        let r = run_cable(&model);
+        r.spikes
+            .iter()
+            .map(|&(_, k)| (k + 1) as f64 * dt)
+            .collect::<Vec<f64>>()
+    };
+    let (a, b, c) = (spikes_at(0.02), spikes_at(0.01), spikes_at(0.005));
+    assert!(
+        a.len() == b.len() && b.len() == c.len(),
+        "{a:?} {b:?} {c:?}"
+    );
+    let d1 = (a[1] - b[1]).abs();
+    let d2 = (b[1] - c[1]).abs();
+    assert!(d2 < d1, "second spike: |Δ| {d1} then {d2}");
+}
