@@ -24,6 +24,7 @@ dend.insert("pas")
 for seg in dend:
     seg.pas.g = 0.001; seg.pas.e = -65
 h.celsius = 6.3
+h.usetable_hh = 0  # exact rates, as hhc computes them (hh.mod TABLE interpolates in 1 mV steps)
 stim = h.IClamp(soma(0.5)); stim.delay = 5; stim.dur = 40; stim.amp = 0.5
 t = h.Vector().record(h._ref_t)
 rec = [h.Vector().record(x._ref_v) for x in (soma(0.5), dend(0.5), dend(1))]

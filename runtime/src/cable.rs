@@ -27,7 +27,7 @@ use crate::sim::RunError;
 use hhc_compiler::backend::jit;
 use hhc_compiler::ir::interp;
 use hhc_compiler::passes::mathlib::Precision;
-use hhc_compiler::sema::model::{CellSpec, Model, Section, Stimulus};
+use hhc_compiler::sema::model::{region_covers, CellSpec, Model, Section, Stimulus};
 use rayon::prelude::*;
 
 /// One cell's compartments, parents before children.
@@ -135,6 +135,8 @@ impl Tree {
 /// compiled kernel.
 struct Region {
     kernel: jit::CompiledStep,
+    /// The same program with dt = 0: currents at the initial state, nothing advances.
+    initial: jit::CompiledStep,
     /// Node indices (within one cell) of this region's compartments.
     nodes: Vec<usize>,
     /// Slot arrays for every cell's compartments of this region, cell-major.
@@ -174,7 +176,9 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .inserts
             .iter()
             .enumerate()
-            .filter(|(_, ins)| ins.regions.is_empty() || ins.regions.contains(sec))
+            .filter(|(_, ins)| {
+                ins.regions.is_empty() || ins.regions.iter().any(|r| region_covers(r, sec))
+            })
             .map(|(i, _)| i)
             .collect();
         match groups.iter_mut().find(|(s, _)| *s == set) {
@@ -189,6 +193,9 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         sub.cell.sections.clear();
         let program = hhc_compiler::cell::build_compartment(&sub);
         let kernel = jit::compile(&program, Precision::F64)
+            .map_err(|e| RunError::Backend(BackendError(e.0)))?;
+        sub.dt = 0.0;
+        let initial = jit::compile(&hhc_compiler::cell::build_compartment(&sub), Precision::F64)
             .map_err(|e| RunError::Backend(BackendError(e.0)))?;
         let count = n * region_nodes.len();
         let mut slots = vec![vec![0.0; count]; program.slots.len()];
@@ -206,6 +213,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         let (i_slot, g_slot) = (find("i_membrane"), find("g_membrane"));
         regions.push(Region {
             kernel,
+            initial,
             nodes: region_nodes,
             slots,
             i_slot,
@@ -272,42 +280,18 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let (dt, theta) = (model.dt, opts.theta);
     let mut i_mem = vec![0.0; n * nodes];
     let mut g_mem = vec![0.0; n * nodes];
+    // NEURON's staggered order: the matrix of step n uses currents at (V_n, states_n); after
+    // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
+    let env = MechanismEnv {
+        nodes,
+        n,
+        area: &tree.area,
+        density,
+    };
+    mechanisms(&mut regions, &v, 0.0, true, &env, &mut i_mem, &mut g_mem);
     for step in 0..opts.steps {
         let t = step as f64 * dt;
-        // 1. Mechanisms: gather V, run each region's kernel, scatter i and g (nA, µS).
-        for r in regions.iter_mut() {
-            let per = r.nodes.len();
-            for c in 0..n {
-                for (k, &node) in r.nodes.iter().enumerate() {
-                    r.slots[0][c * per + k] = v[c * nodes + node];
-                }
-            }
-            let mut ptrs: Vec<*mut u8> =
-                r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
-            let mut spike_words = vec![0u64; n * per];
-            let mut bad = vec![-1i32; n * per];
-            // SAFETY: every slot array holds n·per f64 values, and the kernel touches [0, n·per).
-            unsafe {
-                r.kernel.call(
-                    ptrs.as_mut_ptr().cast_const(),
-                    0,
-                    (n * per) as u64,
-                    t,
-                    1,
-                    spike_words.as_mut_ptr(),
-                    bad.as_mut_ptr(),
-                );
-            }
-            for c in 0..n {
-                for (k, &node) in r.nodes.iter().enumerate() {
-                    let j = c * nodes + node;
-                    let a = tree.area[node] * 1e3;
-                    i_mem[j] = (r.slots[r.i_slot][c * per + k] - density) * a;
-                    g_mem[j] = r.slots[r.g_slot][c * per + k] * a;
-                }
-            }
-        }
-        // 2. Hines solve per cell.
+        // Hines solve per cell.
         let tm = t + 0.5 * dt;
         v.par_chunks_mut(nodes)
             .zip(i_mem.par_chunks(nodes).zip(g_mem.par_chunks(nodes)))
@@ -358,6 +342,15 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                     vc[k] += dv[k] / theta;
                 }
             });
+        mechanisms(
+            &mut regions,
+            &v,
+            t + dt,
+            false,
+            &env,
+            &mut i_mem,
+            &mut g_mem,
+        );
         // 3. Spikes and blow-ups at the spike probe.
         for c in 0..n {
             let vn = v[c * nodes + spike_node];
@@ -384,4 +377,58 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         probes: probe_names,
         compartments: nodes,
     })
+}
+
+struct MechanismEnv<'a> {
+    nodes: usize,
+    n: usize,
+    area: &'a [f64],
+    /// A constant stimulus density (µA/cm²), inward.
+    density: f64,
+}
+
+/// Runs every region's kernel at `v`: states advance (unless `initial`), and `i_mem`, `g_mem`
+/// receive each compartment's membrane current (nA) and conductance (µS).
+fn mechanisms(
+    regions: &mut [Region],
+    v: &[f64],
+    t: f64,
+    initial: bool,
+    env: &MechanismEnv<'_>,
+    i_mem: &mut [f64],
+    g_mem: &mut [f64],
+) {
+    let (n, nodes) = (env.n, env.nodes);
+    for r in regions.iter_mut() {
+        let per = r.nodes.len();
+        for c in 0..n {
+            for (k, &node) in r.nodes.iter().enumerate() {
+                r.slots[0][c * per + k] = v[c * nodes + node];
+            }
+        }
+        let mut ptrs: Vec<*mut u8> = r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+        let mut spike_words = vec![0u64; n * per];
+        let mut bad = vec![-1i32; n * per];
+        let kernel = if initial { &r.initial } else { &r.kernel };
+        // SAFETY: every slot array holds n·per f64 values, and the kernel touches [0, n·per).
+        unsafe {
+            kernel.call(
+                ptrs.as_mut_ptr().cast_const(),
+                0,
+                (n * per) as u64,
+                t,
+                1,
+                spike_words.as_mut_ptr(),
+                bad.as_mut_ptr(),
+            );
+        }
+        for c in 0..n {
+            for (k, &node) in r.nodes.iter().enumerate() {
+                let j = c * nodes + node;
+                let a = env.area[node] * 1e3;
+                i_mem[j] = (r.slots[r.i_slot][c * per + k] - env.density) * a;
+                g_mem[j] = r.slots[r.g_slot][c * per + k] * a;
+            }
+        }
+    }
 }

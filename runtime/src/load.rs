@@ -2,7 +2,7 @@
 
 use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
 use hhc_compiler::ir::Mechanism;
-use hhc_compiler::sema::model::{lower_model, Model};
+use hhc_compiler::sema::model::Model;
 use hhc_compiler::span::Span;
 use std::path::{Path, PathBuf};
 
@@ -106,7 +106,11 @@ pub fn load_model(path: &Path) -> Result<Model, Report> {
             }
         }
     };
-    match lower_model(&ast, &mut resolve) {
+    let mut files = |name: &str| -> Result<String, String> {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
+    };
+    match hhc_compiler::sema::model::lower_model_with_files(&ast, &mut resolve, &mut files) {
         Ok(m) => Ok(m),
         Err(diags) => {
             report.text.push_str(&mech_reports.text);

@@ -19,6 +19,8 @@ pub struct PlotData<'a> {
     pub title: &'a str,
     pub dt: f64,
     pub cells: &'a [usize],
+    /// Legend entries for the traces; `cell K` when absent.
+    pub labels: Option<&'a [String]>,
     pub traces: &'a [Vec<f64>],
     pub spikes: &'a [(usize, u64)],
     pub n: usize,
@@ -98,7 +100,10 @@ where
                         .map(|(k, v)| (k as f64 * data.dt, *v)),
                     color.stroke_width(2),
                 ))?
-                .label(format!("cell {}", data.cells.get(r).copied().unwrap_or(r)))
+                .label(match data.labels.and_then(|l| l.get(r)) {
+                    Some(l) => l.clone(),
+                    None => format!("cell {}", data.cells.get(r).copied().unwrap_or(r)),
+                })
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
         chart

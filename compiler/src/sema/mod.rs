@@ -8,6 +8,7 @@
 
 pub mod mechanism;
 pub mod model;
+pub mod swc;
 pub mod units;
 
 pub use mechanism::lower_mechanism;

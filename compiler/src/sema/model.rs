@@ -18,6 +18,15 @@ pub struct IonSpec {
     pub co: Option<f64>,
 }
 
+/// True when region `region` (from `INSERT X IN region`) covers section `section`: the same
+/// name, or an SWC type name and its numbered sections (`dend` covers `dend0`, `dend1`, …).
+pub fn region_covers(region: &str, section: &str) -> bool {
+    section == region
+        || section
+            .strip_prefix(region)
+            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// One unbranched cable of a morphology, in µm.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {
@@ -104,6 +113,9 @@ pub struct Model {
 /// Looks a mechanism up by SUFFIX. `Err(())` means it was found but failed to compile (its own
 /// diagnostics were reported by the resolver); `Ok(None)` means it was not found.
 pub type Resolver<'r> = dyn FnMut(&str) -> Result<Option<Mechanism>, ()> + 'r;
+
+/// Reads a file named by the model (an SWC morphology), relative to the model's folder.
+pub type FileReader<'r> = dyn FnMut(&str) -> Result<String, String> + 'r;
 
 struct Ctx {
     units: UnitTable,
@@ -207,6 +219,17 @@ impl Ctx {
 }
 
 pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model, Vec<Diagnostic>> {
+    lower_model_with_files(file, resolve, &mut |name| {
+        Err(format!("cannot read `{name}` here"))
+    })
+}
+
+/// [`lower_model`], with a way to read the files a model names (`swc = NAME` reads NAME.swc).
+pub fn lower_model_with_files(
+    file: &ast::File,
+    resolve: &mut Resolver<'_>,
+    files: &mut FileReader<'_>,
+) -> Result<Model, Vec<Diagnostic>> {
     let mut cx = Ctx {
         units: UnitTable::default(),
         diags: Diags::default(),
@@ -229,7 +252,7 @@ pub fn lower_model(file: &ast::File, resolve: &mut Resolver<'_>) -> Result<Model
                     );
                     continue;
                 }
-                let spec = lower_cell(&mut cx, c, resolve);
+                let spec = lower_cell(&mut cx, c, resolve, files);
                 cells.push((c, spec));
             }
             Item::Simulate(s) => {
@@ -547,12 +570,35 @@ fn location(cx: &mut Ctx, v: &Value) -> Option<(String, f64)> {
     }
 }
 
+/// How sections without an explicit `nseg` are cut: at most `dx` long, or NEURON's d_lambda rule.
+#[derive(Clone, Copy, Default)]
+struct SegmentRule {
+    dx: Option<f64>,
+    d_lambda: Option<f64>,
+}
+
+impl SegmentRule {
+    fn nseg(&self, length: f64, diam: f64, ra: f64, cm: f64) -> usize {
+        match (self.dx, self.d_lambda) {
+            (Some(d), _) if d > 0.0 => (length / d).ceil().max(1.0) as usize,
+            (_, Some(f)) if f > 0.0 => {
+                // NEURON's d_lambda rule: the AC length constant at 100 Hz, odd nseg.
+                let lambda_100 =
+                    1e5 * (diam / (4.0 * std::f64::consts::PI * 100.0 * ra * cm)).sqrt();
+                (((length / (f * lambda_100) + 0.9) / 2.0).floor() * 2.0 + 1.0) as usize
+            }
+            _ => 1,
+        }
+    }
+}
+
 fn lower_section(
     cx: &mut Ctx,
     name: &ast::Ident,
     settings: &[Setting],
     ra: f64,
     cm: f64,
+    cell_rule: &SegmentRule,
 ) -> Option<Section> {
     let mut sec = Section {
         name: name.name.clone(),
@@ -590,9 +636,13 @@ fn lower_section(
         );
         return None;
     }
-    sec.nseg = match (nseg, dx, d_lambda) {
-        (Some(n), _, _) if n >= 1.0 && n == n.trunc() => n as usize,
-        (Some(n), _, _) => {
+    let rule = SegmentRule {
+        dx: dx.or(cell_rule.dx),
+        d_lambda: d_lambda.or(cell_rule.d_lambda),
+    };
+    sec.nseg = match nseg {
+        Some(n) if n >= 1.0 && n == n.trunc() => n as usize,
+        Some(n) => {
             cx.err(
                 Diagnostic::error(
                     format!("nseg must be a whole number ≥ 1, not {n}"),
@@ -603,19 +653,20 @@ fn lower_section(
             );
             return None;
         }
-        (None, Some(d), _) if d > 0.0 => (sec.length / d).ceil().max(1.0) as usize,
-        (None, _, Some(f)) if f > 0.0 => {
-            // NEURON's d_lambda rule: the AC length constant at 100 Hz, odd nseg.
-            let lambda_100 =
-                1e5 * (sec.diam / (4.0 * std::f64::consts::PI * 100.0 * ra * cm)).sqrt();
-            (((sec.length / (f * lambda_100) + 0.9) / 2.0).floor() * 2.0 + 1.0) as usize
+        None if dx.is_some() => {
+            SegmentRule { dx, d_lambda: None }.nseg(sec.length, sec.diam, ra, cm)
         }
-        _ => 1,
+        None => rule.nseg(sec.length, sec.diam, ra, cm),
     };
     Some(sec)
 }
 
-fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Option<CellSpec> {
+fn lower_cell(
+    cx: &mut Ctx,
+    c: &ast::CellDef,
+    resolve: &mut Resolver<'_>,
+    files: &mut FileReader<'_>,
+) -> Option<CellSpec> {
     let mut spec = CellSpec {
         name: c.name.name.clone(),
         v_th: 0.0,
@@ -626,10 +677,48 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
         ra: 35.4,
         sections: vec![],
     };
-    const KNOWN: &[&str] = &["V_th", "v_init", "cm", "Ra"];
+    const KNOWN: &[&str] = &["V_th", "v_init", "cm", "Ra", "swc", "dx", "d_lambda"];
     let mut ok = true;
+    // Discretisation rules for sections without their own nseg, read first: they may follow
+    // the SECTION blocks in the text. Ra and cm too, since d_lambda needs them.
+    let mut rule = SegmentRule::default();
+    for item in &c.items {
+        if let CellItem::Setting(s) = item {
+            match s.name.name.as_str() {
+                "dx" => rule.dx = cx.quantity(s, "um"),
+                "d_lambda" => rule.d_lambda = cx.quantity(s, "1"),
+                "Ra" => spec.ra = cx.quantity(s, "ohm cm").unwrap_or(spec.ra),
+                "cm" => spec.cm = cx.quantity(s, "uF/cm2").unwrap_or(spec.cm),
+                _ => {}
+            }
+        }
+    }
     for item in &c.items {
         match item {
+            CellItem::Setting(s)
+                if matches!(s.name.name.as_str(), "dx" | "d_lambda" | "Ra" | "cm") => {}
+            CellItem::Setting(s) if s.name.name == "swc" => {
+                let Some(Value::Name(n)) = s.values.first() else {
+                    cx.err(
+                        Diagnostic::error("`swc` names a file", s.span, "expected a name")
+                            .with_hint("write `swc = NAME` to read NAME.swc next to the model"),
+                    );
+                    continue;
+                };
+                let file = format!("{}.swc", n.name);
+                match files(&file).and_then(|text| super::swc::sections(&text)) {
+                    Ok(sections) => {
+                        for mut sec in sections {
+                            sec.nseg = rule.nseg(sec.length, sec.diam, spec.ra, spec.cm);
+                            spec.sections.push(sec);
+                        }
+                    }
+                    Err(msg) => cx.err(
+                        Diagnostic::error(format!("{file}: {msg}"), n.span, "morphology read here")
+                            .with_hint("SWC lines are `id type x y z radius parent`, with parent -1 for the root"),
+                    ),
+                }
+            }
             CellItem::Setting(s) => {
                 let target = match s.name.name.as_str() {
                     "V_th" => Some((&mut spec.v_th, "mV")),
@@ -693,7 +782,7 @@ fn lower_cell(cx: &mut Ctx, c: &ast::CellDef, resolve: &mut Resolver<'_>) -> Opt
             }
             CellItem::Section { name, settings } => {
                 let (ra, cm) = (spec.ra, spec.cm);
-                if let Some(s) = lower_section(cx, name, settings, ra, cm) {
+                if let Some(s) = lower_section(cx, name, settings, ra, cm, &rule) {
                     spec.sections.push(s);
                 }
             }

@@ -461,6 +461,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             n,
             tstop: model.tstop,
             fi,
+            labels: None,
         };
         if let Err(e) = plot::plot(p, &data) {
             eprintln!("error: cannot plot to {}: {e}", p.display());
@@ -608,6 +609,7 @@ fn run_morphology(
             title: &title,
             dt: model.dt,
             cells: &probes,
+            labels: Some(&r.probes),
             traces,
             spikes: &r.spikes,
             n,

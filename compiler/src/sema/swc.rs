@@ -1,0 +1,227 @@
+//! SWC morphologies: points with a type code, radius and parent, turned into sections.
+//!
+//! Conventions (documented in the README):
+//! - type codes: 1 soma, 2 axon, 3 dend (basal), 4 apic (apical), any other t `custom{t}`;
+//! - sections are unbranched runs of points of one type, named `<type><k>` in file order (`dend0`,
+//!   `dend1`, …; `soma` for the soma). A region name in `INSERT X IN dend` matches every `dendK`;
+//! - the soma is a cylinder. A one-point soma of radius r has L = diam = 2r, which gives a sphere's
+//!   area, as NEURON's import does. A soma given as several points is one cylinder along their
+//!   path, with the mean diameter;
+//! - a section that leaves the soma attaches at soma(0.5), its centre. This is Arbor's view of a
+//!   point soma. Other sections attach to their parent's end, x = 1;
+//! - a section's length runs from its parent point through its own points; its diameter is the
+//!   length-weighted mean of the segment diameters.
+
+use super::model::Section;
+
+struct Point {
+    id: i64,
+    kind: i64,
+    pos: [f64; 3],
+    radius: f64,
+    parent: i64,
+}
+
+fn type_name(kind: i64) -> String {
+    match kind {
+        1 => "soma".into(),
+        2 => "axon".into(),
+        3 => "dend".into(),
+        4 => "apic".into(),
+        t => format!("custom{t}"),
+    }
+}
+
+fn parse(text: &str) -> Result<Vec<Point>, String> {
+    let mut points = Vec::new();
+    for (line_no, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| -> Result<f64, String> {
+            f.get(i).and_then(|x| x.parse::<f64>().ok()).ok_or_else(|| {
+                format!(
+                    "line {}: expected 7 numbers: id type x y z radius parent",
+                    line_no + 1
+                )
+            })
+        };
+        points.push(Point {
+            id: num(0)? as i64,
+            kind: num(1)? as i64,
+            pos: [num(2)?, num(3)?, num(4)?],
+            radius: num(5)?,
+            parent: num(6)? as i64,
+        });
+    }
+    if points.is_empty() {
+        return Err("the SWC file has no points".into());
+    }
+    Ok(points)
+}
+
+fn dist(a: &Point, b: &Point) -> f64 {
+    (0..3)
+        .map(|i| (a.pos[i] - b.pos[i]).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// The sections of an SWC morphology, each with `nseg` 1 (the caller applies its rule).
+pub fn sections(text: &str) -> Result<Vec<Section>, String> {
+    let points = parse(text)?;
+    let index = |id: i64| points.iter().position(|p| p.id == id);
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); points.len()];
+    let mut root = None;
+    for (i, p) in points.iter().enumerate() {
+        if p.parent < 0 {
+            if root.is_some() {
+                return Err(format!("point {} is a second root (parent -1)", p.id));
+            }
+            root = Some(i);
+        } else {
+            let j = index(p.parent)
+                .ok_or_else(|| format!("point {} names a missing parent {}", p.id, p.parent))?;
+            if j >= i {
+                return Err(format!(
+                    "point {} comes before its parent {}",
+                    p.id, p.parent
+                ));
+            }
+            children[j].push(i);
+        }
+    }
+    let root = root.ok_or("no root point (parent -1)")?;
+    let mut out: Vec<Section> = Vec::new();
+    let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let name_of = |kind: i64, count: &mut std::collections::HashMap<String, usize>| {
+        let t = type_name(kind);
+        let k = count.entry(t.clone()).or_insert(0);
+        *k += 1;
+        format!("{t}{}", *k - 1)
+    };
+    // The soma: every type-1 point reachable from the root along type-1 points.
+    let mut soma_points = vec![root];
+    let mut k = 0;
+    while k < soma_points.len() {
+        for &c in &children[soma_points[k]] {
+            if points[c].kind == 1 && points[root].kind == 1 {
+                soma_points.push(c);
+            }
+        }
+        k += 1;
+    }
+    let soma_name = if points[root].kind == 1 {
+        "soma".to_string()
+    } else {
+        name_of(points[root].kind, &mut count)
+    };
+    let (length, diam) = if soma_points.len() == 1 {
+        let d = 2.0 * points[root].radius;
+        (d, d)
+    } else {
+        let len: f64 = soma_points
+            .iter()
+            .skip(1)
+            .map(|&i| dist(&points[i], &points[index(points[i].parent).unwrap_or(root)]))
+            .sum();
+        let d = 2.0 * soma_points.iter().map(|&i| points[i].radius).sum::<f64>()
+            / soma_points.len() as f64;
+        (len.max(d), d)
+    };
+    out.push(Section {
+        name: soma_name.clone(),
+        parent: None,
+        length,
+        diam,
+        nseg: 1,
+    });
+    // Every other section starts at a child of a point that ends a section (or of the soma).
+    let mut stack: Vec<(usize, String, f64)> = Vec::new(); // (first point, parent section, x)
+    for &s in &soma_points {
+        for &c in &children[s] {
+            if !soma_points.contains(&c) {
+                stack.push((c, soma_name.clone(), 0.5));
+            }
+        }
+    }
+    stack.reverse();
+    while let Some((first, parent, x)) = stack.pop() {
+        let kind = points[first].kind;
+        let name = name_of(kind, &mut count);
+        let mut length = 0.0;
+        let mut weighted = 0.0;
+        let mut prev = index(points[first].parent).unwrap_or(root);
+        let mut cur = first;
+        loop {
+            let seg = dist(&points[cur], &points[prev]);
+            let prev_r = if soma_points.contains(&prev) {
+                points[cur].radius
+            } else {
+                points[prev].radius
+            };
+            length += seg;
+            weighted += seg * (points[cur].radius + prev_r);
+            let next: Vec<usize> = children[cur].clone();
+            if next.len() == 1 && points[next[0]].kind == kind {
+                prev = cur;
+                cur = next[0];
+                continue;
+            }
+            for &c in next.iter().rev() {
+                stack.push((c, name.clone(), 1.0));
+            }
+            break;
+        }
+        let diam = if length > 0.0 {
+            weighted / length
+        } else {
+            2.0 * points[first].radius
+        };
+        if length <= 0.0 {
+            return Err(format!(
+                "section {name} (from point {}) has zero length",
+                points[first].id
+            ));
+        }
+        out.push(Section {
+            name,
+            parent: Some((parent, x)),
+            length,
+            diam,
+            nseg: 1,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soma_and_a_forked_dendrite() {
+        let swc = "# id type x y z r parent\n1 1 0 0 0 10 -1\n2 3 10 0 0 1 1\n3 3 110 0 0 1 2\n4 3 210 50 0 0.5 3\n5 3 210 -50 0 0.5 3\n";
+        let s = sections(swc).expect("valid");
+        let names: Vec<&str> = s.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["soma", "dend0", "dend1", "dend2"]);
+        assert_eq!((s[0].length, s[0].diam), (20.0, 20.0));
+        assert!((s[1].length - 110.0).abs() < 1e-12);
+        assert_eq!(s[1].parent, Some(("soma".into(), 0.5)));
+        assert_eq!(s[2].parent, Some(("dend0".into(), 1.0)));
+        let l = (100.0f64 * 100.0 + 50.0 * 50.0).sqrt();
+        assert!((s[2].length - l).abs() < 1e-12);
+        assert!((s[2].diam - 1.5).abs() < 1e-12, "{}", s[2].diam);
+    }
+
+    #[test]
+    fn malformed_files_say_why() {
+        assert!(sections("").is_err());
+        assert!(sections("1 1 0 0 0 5 -1\n2 3 0 0 0 1 7\n")
+            .unwrap_err()
+            .contains("missing parent"));
+        assert!(sections("1 1 0 0 0\n").unwrap_err().contains("7 numbers"));
+    }
+}
