@@ -143,6 +143,9 @@ struct Region {
     slots: Vec<Vec<f64>>,
     i_slot: usize,
     g_slot: usize,
+    /// The kernel's per-compartment outputs (unused by the cable solver, which checks V).
+    spike_words: Vec<u64>,
+    bad: Vec<i32>,
 }
 
 pub struct CableOptions {
@@ -214,6 +217,8 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         regions.push(Region {
             kernel,
             initial,
+            spike_words: Vec::new(),
+            bad: Vec::new(),
             nodes: region_nodes,
             slots,
             i_slot,
@@ -282,6 +287,8 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let mut g_mem = vec![0.0; n * nodes];
     // NEURON's staggered order: the matrix of step n uses currents at (V_n, states_n); after
     // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
+    let matrix = TreeMatrix::new(&tree, &c_nf, theta * dt, theta);
+    let mut inj = vec![0.0; nodes];
     let env = MechanismEnv {
         nodes,
         n,
@@ -293,55 +300,18 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         let t = step as f64 * dt;
         // Hines solve per cell.
         let tm = t + 0.5 * dt;
+        inj.fill(0.0);
+        for &(node, amp, from, to) in &injections {
+            if tm >= from && tm < to {
+                inj[node] += amp;
+            }
+        }
         v.par_chunks_mut(nodes)
             .zip(i_mem.par_chunks(nodes).zip(g_mem.par_chunks(nodes)))
-            .for_each(|(vc, (ic, gc))| {
-                let mut d = vec![0.0; nodes];
-                let mut rhs = vec![0.0; nodes];
-                for k in 0..nodes {
-                    let cdt = c_nf[k] / (theta * dt);
-                    d[k] = cdt + gc[k];
-                    rhs[k] = -ic[k];
-                    for &(node, amp, from, to) in &injections {
-                        if node == k && tm >= from && tm < to {
-                            rhs[k] += amp;
-                        }
-                    }
-                }
-                // Axial currents at V_n on the right, the implicit part in the matrix:
-                // unknowns are ΔV = V* − V_n.
-                for k in 1..nodes {
-                    if let Some(p) = tree.parent[k] {
-                        let ga = tree.g_axial[k];
-                        d[k] += ga;
-                        d[p] += ga;
-                        let flow = ga * (vc[p] - vc[k]);
-                        rhs[k] += flow;
-                        rhs[p] -= flow;
-                    }
-                }
-                let mut off = tree.g_axial.clone();
-                for x in off.iter_mut() {
-                    *x = -*x;
-                }
-                for k in (1..nodes).rev() {
-                    if let Some(p) = tree.parent[k] {
-                        let f = off[k] / d[k];
-                        d[p] -= f * off[k];
-                        rhs[p] -= f * rhs[k];
-                    }
-                }
-                let mut dv = vec![0.0; nodes];
-                for k in 0..nodes {
-                    dv[k] = match tree.parent[k] {
-                        Some(p) => (rhs[k] - off[k] * dv[p]) / d[k],
-                        None => rhs[k] / d[k],
-                    };
-                }
-                for k in 0..nodes {
-                    vc[k] += dv[k] / theta;
-                }
-            });
+            .for_each_init(
+                || (vec![0.0; nodes], vec![0.0; nodes]),
+                |(d, rhs), (vc, (ic, gc))| hines(&matrix, vc, ic, gc, &inj, d, rhs),
+            );
         mechanisms(
             &mut regions,
             &v,
@@ -379,6 +349,30 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     })
 }
 
+/// The slot arrays' base pointers, shared by the threads that run disjoint ranges of cells.
+struct SlotPointers(Vec<*mut u8>);
+// SAFETY: the pointers are only dereferenced by the kernel, on disjoint index ranges.
+unsafe impl Sync for SlotPointers {}
+
+impl SlotPointers {
+    fn base(&self) -> *const *mut u8 {
+        self.0.as_ptr()
+    }
+}
+
+impl SendPtr {
+    fn get(self) -> *mut u8 {
+        self.0
+    }
+}
+
+/// An output array's base pointer, shared the same way.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut u8);
+// SAFETY: as for SlotPointers.
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
+
 struct MechanismEnv<'a> {
     nodes: usize,
     n: usize,
@@ -406,22 +400,35 @@ fn mechanisms(
                 r.slots[0][c * per + k] = v[c * nodes + node];
             }
         }
-        let mut ptrs: Vec<*mut u8> = r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
-        let mut spike_words = vec![0u64; n * per];
-        let mut bad = vec![-1i32; n * per];
+        let ptrs: Vec<*mut u8> = r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+        let slots = SlotPointers(ptrs);
         let kernel = if initial { &r.initial } else { &r.kernel };
-        // SAFETY: every slot array holds n·per f64 values, and the kernel touches [0, n·per).
-        unsafe {
-            kernel.call(
-                ptrs.as_mut_ptr().cast_const(),
-                0,
-                (n * per) as u64,
-                t,
-                1,
-                spike_words.as_mut_ptr(),
-                bad.as_mut_ptr(),
-            );
+        let total = n * per;
+        if r.spike_words.len() != total {
+            r.spike_words = vec![0; total];
+            r.bad = vec![-1; total];
         }
+        let outputs = (
+            SendPtr(r.spike_words.as_mut_ptr().cast()),
+            SendPtr(r.bad.as_mut_ptr().cast()),
+        );
+        let chunk = 2048;
+        (0..total.div_ceil(chunk)).into_par_iter().for_each(|c| {
+            let (lo, hi) = (c * chunk, ((c + 1) * chunk).min(total));
+            // SAFETY: every slot array, the spike words and the bad steps hold `total`
+            // values; chunks touch disjoint [lo, hi) ranges of them.
+            unsafe {
+                kernel.call(
+                    slots.base(),
+                    lo as u64,
+                    hi as u64,
+                    t,
+                    1,
+                    outputs.0.get().cast(),
+                    outputs.1.get().cast(),
+                );
+            }
+        });
         for c in 0..n {
             for (k, &node) in r.nodes.iter().enumerate() {
                 let j = c * nodes + node;
@@ -430,5 +437,83 @@ fn mechanisms(
                 g_mem[j] = r.slots[r.g_slot][c * per + k] * a;
             }
         }
+    }
+}
+
+/// The parts of the tree matrix that do not change during a run.
+struct TreeMatrix {
+    /// Parent of each node, `usize::MAX` for the root.
+    parent: Vec<usize>,
+    /// Axial conductance to the parent, µS.
+    g_axial: Vec<f64>,
+    /// C/(θ·dt) plus the axial conductances that meet at the node, µS.
+    diagonal: Vec<f64>,
+    theta: f64,
+}
+
+impl TreeMatrix {
+    fn new(tree: &Tree, c_nf: &[f64], theta_dt: f64, theta: f64) -> TreeMatrix {
+        let parent: Vec<usize> = tree
+            .parent
+            .iter()
+            .map(|p| p.unwrap_or(usize::MAX))
+            .collect();
+        let mut diagonal: Vec<f64> = c_nf.iter().map(|c| c / theta_dt).collect();
+        for (k, &p) in parent.iter().enumerate() {
+            if p != usize::MAX {
+                diagonal[k] += tree.g_axial[k];
+                diagonal[p] += tree.g_axial[k];
+            }
+        }
+        TreeMatrix {
+            parent,
+            g_axial: tree.g_axial.clone(),
+            diagonal,
+            theta,
+        }
+    }
+}
+
+/// One cell's implicit step on its tree, in place: unknowns are ΔV = V* − V_n; the axial
+/// currents at V_n are on the right. Hines elimination from the leaves up, then back down.
+fn hines(
+    m: &TreeMatrix,
+    v: &mut [f64],
+    i: &[f64],
+    g: &[f64],
+    inj: &[f64],
+    d: &mut [f64],
+    rhs: &mut [f64],
+) {
+    let nodes = v.len();
+    for k in 0..nodes {
+        d[k] = m.diagonal[k] + g[k];
+        rhs[k] = inj[k] - i[k];
+    }
+    for k in 1..nodes {
+        let p = m.parent[k];
+        if p != usize::MAX {
+            let flow = m.g_axial[k] * (v[p] - v[k]);
+            rhs[k] += flow;
+            rhs[p] -= flow;
+        }
+    }
+    for k in (1..nodes).rev() {
+        let p = m.parent[k];
+        if p != usize::MAX {
+            let f = -m.g_axial[k] / d[k];
+            d[p] += f * m.g_axial[k];
+            rhs[p] -= f * rhs[k];
+        }
+    }
+    for k in 0..nodes {
+        let p = m.parent[k];
+        let dv = if p == usize::MAX {
+            rhs[k] / d[k]
+        } else {
+            (rhs[k] + m.g_axial[k] * rhs[p]) / d[k]
+        };
+        rhs[k] = dv; // parents come first, so rhs[p] already holds ΔV_p
+        v[k] += dv / m.theta;
     }
 }

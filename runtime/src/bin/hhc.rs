@@ -545,7 +545,20 @@ fn run_morphology(
         theta: 1.0,
         record: if a.no_record { vec![] } else { vec![0] },
     };
-    let r = match hhc_runtime::cable::run(model, &opts) {
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot start {threads} threads: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let r = match pool.install(|| hhc_runtime::cable::run(model, &opts)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
