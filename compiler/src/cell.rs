@@ -219,6 +219,22 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
             });
             (slots.len() - 1) as u32
         });
+    // Parameters that vary along a morphology (`along(…)`) are per-compartment slots.
+    let mut param_slots: Vec<Vec<Option<u32>>> = Vec::new();
+    for ins in &cell.inserts {
+        let mut row = vec![None; ins.mechanism.params.len()];
+        if compartment {
+            for &(pi, _, _) in &ins.along {
+                let name = format!("{}.{}", ins.mechanism.name, ins.mechanism.params[pi].name);
+                slots.push(Slot {
+                    name: name.clone(),
+                    kind: SlotKind::PerCell { name },
+                });
+                row[pi] = Some((slots.len() - 1) as u32);
+            }
+        }
+        param_slots.push(row);
+    }
     let v = exprs.var(Var::Slot(0));
     let t = exprs.var(Var::Builtin(Builtin::T));
 
@@ -237,6 +253,7 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
             let i = import_expr(
                 &mut exprs,
                 model,
+                &param_slots,
                 mi,
                 c.value,
                 &old_states[mi],
@@ -263,7 +280,16 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
     let mut new_states: Vec<Vec<ExprId>> = old_states.clone();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for &(s, e) in &ins.mechanism.advance {
-            let new = import_expr(&mut exprs, model, mi, e, &old_states[mi], v, &start_env);
+            let new = import_expr(
+                &mut exprs,
+                model,
+                &param_slots,
+                mi,
+                e,
+                &old_states[mi],
+                v,
+                &start_env,
+            );
             new_states[mi][s as usize] = new;
             updates.push((state_slot[mi][s as usize], new));
         }
@@ -277,9 +303,27 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
     let mut b_g = exprs.lit(0.0);
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for c in &ins.mechanism.currents {
-            let i = import_expr(&mut exprs, model, mi, c.value, &new_states[mi], v, &new_env);
+            let i = import_expr(
+                &mut exprs,
+                model,
+                &param_slots,
+                mi,
+                c.value,
+                &new_states[mi],
+                v,
+                &new_env,
+            );
             let g = match c.conductance {
-                Some(g) => import_expr(&mut exprs, model, mi, g, &new_states[mi], v, &new_env),
+                Some(g) => import_expr(
+                    &mut exprs,
+                    model,
+                    &param_slots,
+                    mi,
+                    g,
+                    &new_states[mi],
+                    v,
+                    &new_env,
+                ),
                 None => exprs.lit(0.0),
             };
             let mut b = Builder::new(&mut exprs);
@@ -329,6 +373,7 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
         let coupled = rosenbrock_updates(
             &mut exprs,
             model,
+            &param_slots,
             &sources,
             &state_slot,
             &old_states,
@@ -393,7 +438,16 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
                     (Some(x), _) | (None, Some(x)) => exprs.lit(x),
                     (None, None) => {
                         let e = ins.mechanism.init[si];
-                        import_expr(&mut exprs, model, mi, e, &zeros[mi], v0, &fixed_env)
+                        import_expr(
+                            &mut exprs,
+                            model,
+                            &param_slots,
+                            mi,
+                            e,
+                            &zeros[mi],
+                            v0,
+                            &fixed_env,
+                        )
                     }
                 };
             }
@@ -411,7 +465,16 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
             let value = match ins.state_init[si] {
                 _ if is_pool => init_states[mi][si],
                 Some(x) => exprs.lit(x),
-                None => import_expr(&mut exprs, model, mi, *e, &zeros[mi], v0, &init_env),
+                None => import_expr(
+                    &mut exprs,
+                    model,
+                    &param_slots,
+                    mi,
+                    *e,
+                    &zeros[mi],
+                    v0,
+                    &init_env,
+                ),
             };
             init.push((state_slot[mi][si], value));
         }
@@ -456,6 +519,7 @@ const EXPM_MAX_SQUARINGS: u32 = 20;
 fn rosenbrock_updates(
     exprs: &mut ExprArena,
     model: &Model,
+    param_slots: &[Vec<Option<u32>>],
     sources: &[IonSource],
     state_slot: &[Vec<u32>],
     old_states: &[Vec<ExprId>],
@@ -488,7 +552,16 @@ fn rosenbrock_updates(
     let mut totals: std::collections::HashMap<String, ExprId> = std::collections::HashMap::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for c in &ins.mechanism.currents {
-            let i = import_expr(exprs, model, mi, c.value, &y_states[mi], v, &env);
+            let i = import_expr(
+                exprs,
+                model,
+                param_slots,
+                mi,
+                c.value,
+                &y_states[mi],
+                v,
+                &env,
+            );
             i_all = Builder::new(exprs).add(i_all, i);
             if let Some(k) = c.ion {
                 let zero = exprs.lit(0.0);
@@ -516,7 +589,16 @@ fn rosenbrock_updates(
         let m = &cell.inserts[mi].mechanism;
         let rhs = m.derivatives.iter().find(|d| d.0 == s).map(|d| d.1);
         if let Some(rhs) = rhs {
-            f.push(import_expr(exprs, model, mi, rhs, &y_states[mi], v, &env));
+            f.push(import_expr(
+                exprs,
+                model,
+                param_slots,
+                mi,
+                rhs,
+                &y_states[mi],
+                v,
+                &env,
+            ));
             vars.push(Var::Slot(slot));
         }
     }
@@ -635,9 +717,11 @@ fn rosenbrock_updates(
 }
 
 /// Imports a mechanism expression into the program, binding parameters, ions and built-ins.
+#[allow(clippy::too_many_arguments)]
 fn import_expr(
     exprs: &mut ExprArena,
     model: &Model,
+    param_slots: &[Vec<Option<u32>>],
     mi: usize,
     root: ExprId,
     states: &[ExprId],
@@ -651,7 +735,10 @@ fn import_expr(
     for id in m.exprs.reachable(&[root]) {
         if let crate::ir::Expr::Var(var) = *m.exprs.get(id) {
             let e = match var {
-                Var::Param(i) => exprs.lit(ins.params[i as usize]),
+                Var::Param(i) => match param_slots.get(mi).and_then(|p| p[i as usize]) {
+                    Some(slot) => exprs.var(Var::Slot(slot)),
+                    None => exprs.lit(ins.params[i as usize]),
+                },
                 Var::State(i) => states[i as usize],
                 Var::Ion(k, f) => {
                     let ion = &m.ions[k as usize];
@@ -704,6 +791,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
             mechanism: m.clone(),
             params: m.params.iter().map(|p| p.default).collect(),
             state_init: vec![None; m.states.len()],
+            along: vec![],
         }],
     };
     let model = Model {
@@ -715,6 +803,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         stimuli: vec![],
         method: Default::default(),
         probes: vec![],
+        cable_theta: 1.0,
         record: vec![0],
     };
     build(&model)

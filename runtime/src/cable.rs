@@ -202,9 +202,35 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .map_err(|e| RunError::Backend(BackendError(e.0)))?;
         let count = n * region_nodes.len();
         let mut slots = vec![vec![0.0; count]; program.slots.len()];
-        for (slot, e) in &program.init {
-            let x = interp::eval(&program.exprs, &[*e], &|_| f64::NAN)[0];
-            slots[*slot as usize].fill(x);
+        // Parameters that vary along sections: linear in x between the two given values.
+        for ins in &sub.cell.inserts {
+            for &(pi, from, to) in &ins.along {
+                let name = format!("{}.{}", ins.mechanism.name, ins.mechanism.params[pi].name);
+                if let Some(k) = program.slots.iter().position(|s| s.name == name) {
+                    for c in 0..n {
+                        for (j, &node) in region_nodes.iter().enumerate() {
+                            let x = tree.place[node].1;
+                            slots[k][c * region_nodes.len() + j] = from + (to - from) * x;
+                        }
+                    }
+                }
+            }
+        }
+        // Initial values, per compartment: they may read those parameters.
+        let roots: Vec<_> = program.init.iter().map(|(_, e)| *e).collect();
+        let varying = sub.cell.inserts.iter().any(|i| !i.along.is_empty());
+        for j in 0..if varying { count } else { count.min(1) } {
+            let values = interp::eval(&program.exprs, &roots, &|var| match var {
+                hhc_compiler::ir::Var::Slot(k) => slots[k as usize][j],
+                _ => f64::NAN,
+            });
+            for ((slot, _), x) in program.init.iter().zip(values) {
+                if varying {
+                    slots[*slot as usize][j] = x;
+                } else {
+                    slots[*slot as usize].fill(x);
+                }
+            }
         }
         let find = |name: &str| {
             program

@@ -47,6 +47,9 @@ pub struct Insert {
     pub params: Vec<f64>,
     /// Initial values given in the model, replacing INITIAL for those states.
     pub state_init: Vec<Option<f64>>,
+    /// Parameters that vary along each section, `p = along(from, to)`: (parameter, value at
+    /// x = 0, value at x = 1), linear in between. Morphologies only.
+    pub along: Vec<(usize, f64, f64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +110,8 @@ pub struct Model {
     pub method: StepMethod,
     /// Where V is recorded on a morphology: (section, x).
     pub probes: Vec<(String, f64)>,
+    /// The cable solver's θ: 1 for implicit Euler (default), ½ for Crank–Nicolson.
+    pub cable_theta: f64,
     pub record: Vec<u64>,
 }
 
@@ -296,8 +301,9 @@ pub fn lower_model_with_files(
     let mut stimuli = Vec::new();
     let mut record = Vec::new();
     const KNOWN: &[&str] = &[
-        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method", "probe",
+        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method", "probe", "cable",
     ];
+    let mut cable_theta = 1.0;
     let mut probes: Vec<(String, f64, Span)> = Vec::new();
     let mut method = StepMethod::default();
     for s in &sim.settings {
@@ -359,6 +365,16 @@ pub fn lower_model_with_files(
                         .with_hint(
                             "write `method = exp_euler` (the default) or `method = exp_rosenbrock`",
                         ),
+                ),
+            },
+            "cable" => match s.values.as_slice() {
+                [Value::Name(n)] if n.name == "implicit_euler" => cable_theta = 1.0,
+                [Value::Name(n)] if n.name == "crank_nicolson" => cable_theta = 0.5,
+                _ => cx.err(
+                    Diagnostic::error("unknown cable solver", s.span, "not a solver hhc knows")
+                        .with_hint(
+                        "write `cable = implicit_euler` (the default) or `cable = crank_nicolson`",
+                    ),
                 ),
             },
             "probe" => {
@@ -463,6 +479,14 @@ pub fn lower_model_with_files(
             );
         }
     }
+    if cell.sections.is_empty() && cell.inserts.iter().any(|i| !i.along.is_empty()) {
+        cx.err(
+            Diagnostic::error("`along(…)` needs a morphology", sim.span, "in this model")
+                .with_hint(
+                    "a single-compartment cell has one value per parameter; add SECTION blocks",
+                ),
+        );
+    }
     for s in &cell.sections {
         if let Some((p, _)) = &s.parent {
             if !cell.sections.iter().any(|q| &q.name == p) {
@@ -499,6 +523,7 @@ pub fn lower_model_with_files(
         stimuli,
         method,
         probes: probes.into_iter().map(|(s, x, _)| (s, x)).collect(),
+        cable_theta,
         record,
     })
 }
@@ -874,6 +899,7 @@ fn lower_cell(
 fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
     let mut params: Vec<f64> = m.params.iter().map(|p| p.default).collect();
     let mut state_init = vec![None; m.states.len()];
+    let mut along = Vec::new();
     for s in settings {
         let [value] = s.values.as_slice() else {
             cx.err(
@@ -886,7 +912,24 @@ fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
             );
             continue;
         };
-        if let Some(i) = m.param_index(&s.name.name) {
+        if let (Some(i), Value::Call { name, args, .. }) = (m.param_index(&s.name.name), value) {
+            let unit = m.params[i]
+                .unit
+                .as_ref()
+                .and_then(|u| cx.units.parse(u).ok());
+            match (name.name.as_str(), args.as_slice()) {
+                ("along", [a, b]) => {
+                    if let (Some(a), Some(b)) = (cx.value_in_unit(a, unit), cx.value_in_unit(b, unit)) {
+                        params[i] = a;
+                        along.push((i, a, b));
+                    }
+                }
+                _ => cx.err(
+                    Diagnostic::error(format!("unknown profile `{}`", name.name), name.span, "not a parameter profile")
+                        .with_hint("write a value, or `along(AT_START, AT_END)` for a linear change along each section"),
+                ),
+            }
+        } else if let Some(i) = m.param_index(&s.name.name) {
             let unit = m.params[i]
                 .unit
                 .as_ref()
@@ -928,6 +971,7 @@ fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
         mechanism: m,
         params,
         state_init,
+        along,
     }
 }
 

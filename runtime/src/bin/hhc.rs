@@ -542,7 +542,7 @@ fn run_morphology(
     let opts = hhc_runtime::cable::CableOptions {
         n,
         steps,
-        theta: 1.0,
+        theta: model.cable_theta,
         record: if a.no_record { vec![] } else { vec![0] },
     };
     let threads = a
