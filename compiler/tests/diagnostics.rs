@@ -332,6 +332,49 @@ fn unit_errors() {
 #[test]
 fn model_errors() {
     let ok_cell = "CELL HH {\n    ION na { e = 50 (mV) }\n    ION k { e = -77 (mV) }\n    INSERT Na_HH1952\n    INSERT K_HH1952\n    INSERT IL\n}\n";
+    let cable = "CELL B {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    SECTION dend { parent = soma  L = 200 (um)  diam = 2 (um) }\n    INSERT IL\n}\n";
+    case(
+        "model_probe_unknown_section",
+        &format!("{cable}SIMULATE {{ cell = B  probe = soma(0.5), dendd(1) }}\n"),
+    );
+    case(
+        "model_probe_outside_section",
+        &format!("{cable}SIMULATE {{ cell = B  probe = dend(1.5) }}\n"),
+    );
+    case(
+        "model_probe_without_morphology",
+        &format!("{ok_cell}SIMULATE {{ cell = HH  probe = soma(0.5) }}\n"),
+    );
+    case(
+        "model_section_without_diameter",
+        "CELL B { SECTION soma { L = 20 (um) } INSERT IL }\nSIMULATE { cell = B }\n",
+    );
+    case(
+        "model_section_unknown_parent",
+        "CELL B { SECTION soma { L = 20 (um)  diam = 20 (um) }\n SECTION dend { parent = axon  L = 9 (um)  diam = 1 (um) } INSERT IL }\nSIMULATE { cell = B }\n",
+    );
+    case(
+        "model_along_without_morphology",
+        "CELL C { INSERT IL { g_max = along(1 (mS/cm2), 2 (mS/cm2)) } }\nSIMULATE { cell = C }\n",
+    );
+    case(
+        "model_unknown_profile",
+        &format!(
+            "{}SIMULATE {{ cell = B }}\n",
+            cable.replace(
+                "INSERT IL",
+                "INSERT IL { g_max = ramp(1 (mS/cm2), 2 (mS/cm2)) }"
+            )
+        ),
+    );
+    case(
+        "model_swc_not_readable",
+        "CELL C { swc = missing  INSERT IL }\nSIMULATE { cell = C }\n",
+    );
+    case(
+        "model_unknown_cable_solver",
+        &format!("{cable}SIMULATE {{ cell = B  cable = rk4 }}\n"),
+    );
     case(
         "model_unknown_mechanism",
         "CELL HH { INSERT Na_HH1953 }\nSIMULATE { cell = HH }\n",

@@ -740,7 +740,7 @@ fn lower_cell(
                     }
                     Err(msg) => cx.err(
                         Diagnostic::error(format!("{file}: {msg}"), n.span, "morphology read here")
-                            .with_hint("SWC lines are `id type x y z radius parent`, with parent -1 for the root"),
+                            .with_hint("hhc reads NAME.swc next to the model; its lines are `id type x y z radius parent`, parent -1 for the root"),
                     ),
                 }
             }
