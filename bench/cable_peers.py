@@ -17,45 +17,25 @@ ROOT = os.path.dirname(HERE)
 HHC = os.path.join(ROOT, "target", "release", "hhc")
 
 COMMON = r'''
-import json, sys, time, runpy
-__file__ = ROOT + "/harness/neuron/branched.py"
+import json, sys, time, importlib.util
 t0 = time.perf_counter()
 import numpy as np
-sys.argv = sys.argv[:1] + sys.argv[1:]
 N, TSTOP, THREADS = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-spec = __import__("importlib.util").util.spec_from_file_location("b", ROOT + "/harness/neuron/branched.py")
-SRC = open(ROOT + "/harness/neuron/branched.py").read()
-# Only the SWC reader: everything above `h.load_file`.
-exec(SRC.split("h.load_file")[0].replace("from neuron import h", ""))
-SECTIONS = swc_sections(ROOT + "/examples/branched.swc")
-def nseg(length, diam):
-    lam = 1e5 * np.sqrt(diam / (4 * np.pi * 100 * 100 * 1))
-    return int((length / (0.1 * lam) + 0.9) / 2) * 2 + 1
+_spec = importlib.util.spec_from_file_location("branched", ROOT + "/harness/neuron/branched.py")
+branched = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(branched)
+SECTIONS = branched.swc_sections(ROOT + "/examples/branched.swc")
+nseg = branched.nseg_d_lambda
 '''
 
 NEURON_SRC = COMMON + r'''
 from neuron import h
 h.load_file("stdrun.hoc")
+keep = []
 for i in range(N):
-    secs = {}
-    for nm, parent, x, length, diam in SECTIONS:
-        s = h.Section(name=f"{nm}_{i}")
-        s.L, s.diam, s.Ra, s.cm = length, diam, 100, 1
-        s.nseg = nseg(length, diam)
-        if parent is not None:
-            s.connect(secs[parent](x), 0)
-        secs[nm] = s
-        if nm == "soma" or nm.startswith("axon"):
-            s.insert("hh")
-            for seg in s:
-                seg.hh.gnabar, seg.hh.gkbar, seg.hh.gl, seg.hh.el = 0.12, 0.036, 0.0003, -54.387
-                seg.ena, seg.ek = 50, -77
-        else:
-            s.insert("pas")
-            for seg in s:
-                seg.pas.g, seg.pas.e = 0.0001, -65
+    secs = branched.build_cell(SECTIONS, f"_{i}")
     st = h.IClamp(secs["soma"](0.5)); st.delay, st.dur, st.amp = 5, 80, 0.3
-    globals().setdefault("keep", []).append((secs, st))
+    keep.append((secs, st))
 h.celsius = 6.3
 h.usetable_hh = 0
 h.dt = 0.025; h.steps_per_ms = 40

@@ -16,6 +16,16 @@ pub fn reference_dir() -> PathBuf {
     repo().join("../shared/reference")
 }
 
+/// Loads a model written by a test: `text` goes to a temporary folder of its own (`name`), so
+/// that the loader finds stdlib mechanisms exactly as for a user's file.
+pub fn load_text(text: &str, name: &str) -> Model {
+    let dir = std::env::temp_dir().join(format!("hhc-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("model.chan");
+    std::fs::write(&path, text).expect("write model");
+    hhc_runtime::load::load_model(&path).unwrap_or_else(|r| panic!("{}", r.text))
+}
+
 pub fn load(rel: &str) -> Model {
     match hhc_runtime::load::load_model(&repo().join(rel)) {
         Ok(m) => m,

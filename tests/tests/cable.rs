@@ -5,14 +5,6 @@ use hhc_compiler::sema::model::Model;
 use hhc_runtime::cable::{self, CableOptions};
 use hhc_tests::*;
 
-fn model_from(text: &str, name: &str) -> Model {
-    let dir = std::env::temp_dir().join(format!("hhc-cable-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("model.chan");
-    std::fs::write(&path, text).expect("write model");
-    hhc_runtime::load::load_model(&path).unwrap_or_else(|r| panic!("{}", r.text))
-}
-
 fn run_cable(model: &Model) -> cable::CableResult {
     let opts = CableOptions {
         n: 1,
@@ -26,7 +18,7 @@ fn run_cable(model: &Model) -> cable::CableResult {
 /// A passive sealed cable, 0.1 nA into one end until steady state:
 /// V(x) − E = R_in·I·cosh((L − x)/λ)/cosh(L/λ), with R_in = r_a·λ·coth(L/λ).
 fn sealed_cable(nseg: usize) -> (f64, f64, f64, f64) {
-    let model = model_from(
+    let model = load_text(
         &format!(
             "CELL C {{\n  v_init = -65 (mV)\n  Ra = 100 (ohm cm)\n  SECTION cable {{ L = 1000 (um)  diam = 2 (um)  nseg = {nseg} }}\n  INSERT IL {{ g_max = 0.1 (mS/cm2)  E = -65 (mV) }}\n}}\n\
              SIMULATE {{ cell = C  dt = 0.1 (ms)  tstop = 300 (ms)\n  stimulus = iclamp(0.1 (nA), 0 (ms), 1000 (ms), cable(0))\n  probe = cable(0), cable(1) }}\n"
@@ -179,7 +171,7 @@ fn spike_times_converge_in_dt() {
 #[test]
 fn crank_nicolson_converges_faster_than_implicit_euler() {
     let v_at = |solver: &str, dt: f64| {
-        let model = model_from(
+        let model = load_text(
             &format!(
                 "CELL C {{\n  v_init = -65 (mV)\n  Ra = 100 (ohm cm)\n  SECTION cable {{ L = 500 (um)  diam = 2 (um)  nseg = 25 }}\n  INSERT IL {{ g_max = 0.1 (mS/cm2)  E = -65 (mV) }}\n}}\n\
                  SIMULATE {{ cell = C  dt = {dt} (ms)  tstop = 4 (ms)  cable = {solver}\n  stimulus = iclamp(0.1 (nA), 0 (ms), 100 (ms), cable(0))\n  probe = cable(1) }}\n"
@@ -202,7 +194,7 @@ fn crank_nicolson_converges_faster_than_implicit_euler() {
 #[test]
 fn parameters_vary_along_sections() {
     let v0 = |g: &str| {
-        let model = model_from(
+        let model = load_text(
             &format!(
                 "CELL C {{\n  v_init = -65 (mV)\n  Ra = 100 (ohm cm)\n  SECTION cable {{ L = 1000 (um)  diam = 2 (um)  nseg = 100 }}\n  INSERT IL {{ g_max = {g}  E = -65 (mV) }}\n}}\n\
                  SIMULATE {{ cell = C  dt = 0.1 (ms)  tstop = 50 (ms)\n  stimulus = iclamp(0.1 (nA), 0 (ms), 100 (ms), cable(0))\n  probe = cable(0) }}\n"

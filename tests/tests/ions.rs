@@ -3,14 +3,7 @@
 
 use hhc_compiler::ir::{interp, CellProgram};
 use hhc_compiler::sema::model::Model;
-
-fn model_from(text: &str, name: &str) -> Model {
-    let dir = std::env::temp_dir().join(format!("hhc-ions-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("model.chan");
-    std::fs::write(&path, text).expect("write model");
-    hhc_runtime::load::load_model(&path).unwrap_or_else(|r| panic!("{}", r.text))
-}
+use hhc_tests::*;
 
 /// Initial slot values, as the runtime computes them.
 fn initial(program: &CellProgram) -> Vec<f64> {
@@ -34,7 +27,7 @@ fn slot(program: &CellProgram, name: &str) -> usize {
 /// With no calcium current, CalciumDetailed relaxes to C_rest with time constant tau, exactly.
 #[test]
 fn calcium_pool_decays_to_rest_exactly() {
-    let model = model_from(
+    let model = load_text(
         "CELL C {\n  INSERT IL { }\n  INSERT CalciumDetailed { tau = 7 (ms)  C_rest = 1e-4 (mM)  cai = 2e-3 (mM) }\n}\n\
          SIMULATE { cell = C  dt = 0.025 (ms)  tstop = 10 (ms) }\n",
         "decay",
@@ -99,8 +92,8 @@ fn kelvin_temperatures_are_absolute() {
             "CELL T {{\n  ION na {{ e = 50 (mV) }}\n  ION k {{ e = -77 (mV) }}\n  INSERT Na_HH1952 {{ temp = {t} }}\n  INSERT K_HH1952 {{ }}\n  INSERT IL {{ }}\n}}\nSIMULATE {{ cell = T }}\n"
         )
     };
-    let k = model_from(&cell("318.15 (K)"), "kelvin");
-    let c = model_from(&cell("45 (degC)"), "celsius");
+    let k = load_text(&cell("318.15 (K)"), "kelvin");
+    let c = load_text(&cell("45 (degC)"), "celsius");
     let temp = |m: &Model| {
         let ins = &m.cell.inserts[0];
         ins.params[ins.mechanism.param_index("temp").expect("temp")]
