@@ -468,7 +468,7 @@ fn mechanisms(
 
 /// The parts of the tree matrix that do not change during a run.
 struct TreeMatrix {
-    /// Parent of each node, `usize::MAX` for the root.
+    /// Parent of each node (node 0, the root, has none; its entry is unused).
     parent: Vec<usize>,
     /// Axial conductance to the parent, µS.
     g_axial: Vec<f64>,
@@ -485,11 +485,9 @@ impl TreeMatrix {
             .map(|p| p.unwrap_or(usize::MAX))
             .collect();
         let mut diagonal: Vec<f64> = c_nf.iter().map(|c| c / theta_dt).collect();
-        for (k, &p) in parent.iter().enumerate() {
-            if p != usize::MAX {
-                diagonal[k] += tree.g_axial[k];
-                diagonal[p] += tree.g_axial[k];
-            }
+        for (k, &p) in parent.iter().enumerate().skip(1) {
+            diagonal[k] += tree.g_axial[k];
+            diagonal[p] += tree.g_axial[k];
         }
         TreeMatrix {
             parent,
@@ -502,44 +500,34 @@ impl TreeMatrix {
 
 /// One cell's implicit step on its tree, in place: unknowns are ΔV = V* − V_n; the axial
 /// currents at V_n are on the right. Hines elimination from the leaves up, then back down.
-fn hines(
-    m: &TreeMatrix,
-    v: &mut [f64],
-    i: &[f64],
-    g: &[f64],
-    inj: &[f64],
-    d: &mut [f64],
-    rhs: &mut [f64],
-) {
+/// Node 0 is the root and every other node's parent has a smaller index.
+fn hines(m: &TreeMatrix, v: &mut [f64], i: &[f64], g: &[f64], inj: &[f64], d: &mut [f64], rhs: &mut [f64]) {
     let nodes = v.len();
+    let (parent, ga) = (&m.parent[..nodes], &m.g_axial[..nodes]);
+    let (i, g, inj, diagonal) = (&i[..nodes], &g[..nodes], &inj[..nodes], &m.diagonal[..nodes]);
+    let (d, rhs) = (&mut d[..nodes], &mut rhs[..nodes]);
     for k in 0..nodes {
-        d[k] = m.diagonal[k] + g[k];
+        d[k] = diagonal[k] + g[k];
         rhs[k] = inj[k] - i[k];
     }
     for k in 1..nodes {
-        let p = m.parent[k];
-        if p != usize::MAX {
-            let flow = m.g_axial[k] * (v[p] - v[k]);
-            rhs[k] += flow;
-            rhs[p] -= flow;
-        }
+        let p = parent[k];
+        let flow = ga[k] * (v[p] - v[k]);
+        rhs[k] += flow;
+        rhs[p] -= flow;
     }
     for k in (1..nodes).rev() {
-        let p = m.parent[k];
-        if p != usize::MAX {
-            let f = -m.g_axial[k] / d[k];
-            d[p] += f * m.g_axial[k];
-            rhs[p] -= f * rhs[k];
-        }
+        let p = parent[k];
+        let f = ga[k] / d[k];
+        d[p] -= f * ga[k];
+        rhs[p] += f * rhs[k];
     }
-    for k in 0..nodes {
-        let p = m.parent[k];
-        let dv = if p == usize::MAX {
-            rhs[k] / d[k]
-        } else {
-            (rhs[k] + m.g_axial[k] * rhs[p]) / d[k]
-        };
-        rhs[k] = dv; // parents come first, so rhs[p] already holds ΔV_p
-        v[k] += dv / m.theta;
+    let inv_theta = 1.0 / m.theta;
+    rhs[0] /= d[0];
+    v[0] += rhs[0] * inv_theta;
+    for k in 1..nodes {
+        let dv = (rhs[k] + ga[k] * rhs[parent[k]]) / d[k];
+        rhs[k] = dv; // parents come first, so rhs[parent] already holds their ΔV
+        v[k] += dv * inv_theta;
     }
 }
