@@ -368,6 +368,17 @@ fn model_errors() {
         ),
     );
     case(
+        "model_section_cycle",
+        "CELL C {\n    SECTION soma { L = 10 (um)  diam = 10 (um) }\n    SECTION a { parent = b  L = 10 (um)  diam = 1 (um) }\n    SECTION b { parent = a  L = 10 (um)  diam = 1 (um) }\n    INSERT IL\n}\nSIMULATE { cell = C }\n",
+    );
+    case(
+        "model_region_without_section",
+        &format!(
+            "{}SIMULATE {{ cell = B }}\n",
+            cable.replace("INSERT IL", "INSERT IL IN dnd")
+        ),
+    );
+    case(
         "model_swc_not_readable",
         "CELL C { swc = missing  INSERT IL }\nSIMULATE { cell = C }\n",
     );

@@ -501,10 +501,23 @@ impl TreeMatrix {
 /// One cell's implicit step on its tree, in place: unknowns are ΔV = V* − V_n; the axial
 /// currents at V_n are on the right. Hines elimination from the leaves up, then back down.
 /// Node 0 is the root and every other node's parent has a smaller index.
-fn hines(m: &TreeMatrix, v: &mut [f64], i: &[f64], g: &[f64], inj: &[f64], d: &mut [f64], rhs: &mut [f64]) {
+fn hines(
+    m: &TreeMatrix,
+    v: &mut [f64],
+    i: &[f64],
+    g: &[f64],
+    inj: &[f64],
+    d: &mut [f64],
+    rhs: &mut [f64],
+) {
     let nodes = v.len();
     let (parent, ga) = (&m.parent[..nodes], &m.g_axial[..nodes]);
-    let (i, g, inj, diagonal) = (&i[..nodes], &g[..nodes], &inj[..nodes], &m.diagonal[..nodes]);
+    let (i, g, inj, diagonal) = (
+        &i[..nodes],
+        &g[..nodes],
+        &inj[..nodes],
+        &m.diagonal[..nodes],
+    );
     let (d, rhs) = (&mut d[..nodes], &mut rhs[..nodes]);
     for k in 0..nodes {
         d[k] = diagonal[k] + g[k];

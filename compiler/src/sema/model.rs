@@ -27,6 +27,103 @@ pub fn region_covers(region: &str, section: &str) -> bool {
             .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// The most compartments one cell may have.
+pub const MAX_COMPARTMENTS: usize = 1_000_000;
+
+/// The tree must have one root, reach every section from it, cover every region, and stay within
+/// [`MAX_COMPARTMENTS`].
+fn check_morphology(cx: &mut Ctx, cell: &CellSpec, span: Span) {
+    if cell.sections.is_empty() {
+        return;
+    }
+    let here = |cx: &mut Ctx, msg: String, hint: String| {
+        cx.err(Diagnostic::error(msg, span, "in this model").with_hint(hint));
+    };
+    let roots = cell.sections.iter().filter(|s| s.parent.is_none()).count();
+    if roots > 1 {
+        here(
+            cx,
+            "more than one section has no parent".into(),
+            "give every section but the root a `parent = …`".into(),
+        );
+    }
+    if roots == 0 {
+        here(
+            cx,
+            "every section has a parent, so the sections form a cycle".into(),
+            "leave the root section (the soma) without `parent`".into(),
+        );
+    }
+    if roots == 1 {
+        // Every section must hang from the root: a parent chain that loops never reaches it.
+        let mut reached: Vec<&str> = cell
+            .sections
+            .iter()
+            .filter(|s| s.parent.is_none())
+            .map(|s| s.name.as_str())
+            .collect();
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for s in &cell.sections {
+                let attached = s
+                    .parent
+                    .as_ref()
+                    .is_some_and(|(p, _)| reached.contains(&p.as_str()));
+                if attached && !reached.contains(&s.name.as_str()) {
+                    reached.push(&s.name);
+                    grew = true;
+                }
+            }
+        }
+        for s in &cell.sections {
+            let known_parent = s
+                .parent
+                .as_ref()
+                .is_some_and(|(p, _)| cell.sections.iter().any(|q| &q.name == p));
+            if known_parent && !reached.contains(&s.name.as_str()) {
+                here(
+                    cx,
+                    format!("section `{}` does not connect to the root: its parents form a cycle", s.name),
+                    "follow the `parent = …` chain from this section; it must end at the section without a parent".into(),
+                );
+            }
+        }
+    }
+    for ins in &cell.inserts {
+        for r in &ins.regions {
+            if !cell.sections.iter().any(|s| region_covers(r, &s.name)) {
+                let hint = match closest(r, cell.sections.iter().map(|s| s.name.as_str())) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => "name a SECTION, or an SWC type (soma, axon, dend, apic)".into(),
+                };
+                here(
+                    cx,
+                    format!(
+                        "`INSERT {} IN {r}`: no section is called `{r}`",
+                        ins.mechanism.name
+                    ),
+                    hint,
+                );
+            }
+        }
+    }
+    let total: usize = cell
+        .sections
+        .iter()
+        .map(|s| s.nseg)
+        .fold(0, usize::saturating_add);
+    if total > MAX_COMPARTMENTS {
+        here(
+            cx,
+            format!(
+                "the cell has {total} compartments, more than hhc's limit of {MAX_COMPARTMENTS}"
+            ),
+            "use fewer segments: a smaller nseg, a larger dx or d_lambda".into(),
+        );
+    }
+}
+
 /// One unbranched cable of a morphology, in µm.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {
@@ -501,16 +598,7 @@ pub fn lower_model_with_files(
             }
         }
     }
-    if cell.sections.iter().filter(|s| s.parent.is_none()).count() > 1 {
-        cx.err(
-            Diagnostic::error(
-                "more than one section has no parent",
-                sim.span,
-                "in this model",
-            )
-            .with_hint("give every section but the root a `parent = …`"),
-        );
-    }
+    check_morphology(&mut cx, &cell, sim.span);
     if cx.diags.has_errors() {
         return Err(cx.diags.into_vec());
     }
@@ -605,12 +693,12 @@ struct SegmentRule {
 impl SegmentRule {
     fn nseg(&self, length: f64, diam: f64, ra: f64, cm: f64) -> usize {
         match (self.dx, self.d_lambda) {
-            (Some(d), _) if d > 0.0 => (length / d).ceil().max(1.0) as usize,
+            (Some(d), _) if d > 0.0 => (length / d).ceil().clamp(1.0, 1e9) as usize,
             (_, Some(f)) if f > 0.0 => {
                 // NEURON's d_lambda rule: the AC length constant at 100 Hz, odd nseg.
                 let lambda_100 =
                     1e5 * (diam / (4.0 * std::f64::consts::PI * 100.0 * ra * cm)).sqrt();
-                (((length / (f * lambda_100) + 0.9) / 2.0).floor() * 2.0 + 1.0) as usize
+                (((length / (f * lambda_100) + 0.9) / 2.0).floor() * 2.0 + 1.0).min(1e9) as usize
             }
             _ => 1,
         }
@@ -666,11 +754,11 @@ fn lower_section(
         d_lambda: d_lambda.or(cell_rule.d_lambda),
     };
     sec.nseg = match nseg {
-        Some(n) if n >= 1.0 && n == n.trunc() => n as usize,
+        Some(n) if n >= 1.0 && n == n.trunc() && n <= MAX_COMPARTMENTS as f64 => n as usize,
         Some(n) => {
             cx.err(
                 Diagnostic::error(
-                    format!("nseg must be a whole number ≥ 1, not {n}"),
+                    format!("nseg must be a whole number from 1 to {MAX_COMPARTMENTS}, not {n}"),
                     name.span,
                     "in this section",
                 )

@@ -539,6 +539,26 @@ fn run_morphology(
         eprintln!("error: morphologies run on the CPU in f64 for now\n  hint: drop --backend gpu / --precision f32");
         return ExitCode::from(1);
     }
+    // About 20 f64 per compartment (V, i, g, states, the Hines scratch): refuse what cannot fit.
+    let compartments: f64 = model
+        .cell
+        .sections
+        .iter()
+        .map(|s| s.nseg as f64)
+        .sum::<f64>()
+        * n as f64;
+    let needed = compartments * 20.0 * 8.0;
+    if let Some(avail) = available_memory_bytes() {
+        if needed > 0.9 * avail {
+            eprintln!(
+                "error: {n} cells of {} compartments need about {:.1} GiB, but only {:.1} GiB of memory is available\n  hint: lower --n, or use fewer segments",
+                compartments as usize / n.max(1),
+                needed / f64::from(1u32 << 30),
+                avail / f64::from(1u32 << 30)
+            );
+            return ExitCode::from(1);
+        }
+    }
     let opts = hhc_runtime::cable::CableOptions {
         n,
         steps,
