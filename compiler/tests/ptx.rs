@@ -36,6 +36,10 @@ fn mechanism_sources() -> Vec<(String, String)> {
 
 /// The tutorial's fused cell program, built without the runtime's loader.
 fn tutorial_program() -> hhc_compiler::ir::CellProgram {
+    hhc_compiler::cell::build(&tutorial_model())
+}
+
+fn tutorial_model() -> hhc_compiler::sema::model::Model {
     let model_src = std::fs::read_to_string(root().join("examples/hh.chan")).expect("hh.chan");
     let (file, _) = hhc_compiler::syntax::parse(&model_src);
     let mut resolve = |name: &str| -> Result<Option<hhc_compiler::ir::Mechanism>, ()> {
@@ -45,9 +49,7 @@ fn tutorial_program() -> hhc_compiler::ir::CellProgram {
             .map(Some)
             .map_err(|_| ())
     };
-    let model =
-        hhc_compiler::sema::model::lower_model(&file.expect("ast"), &mut resolve).expect("model");
-    hhc_compiler::cell::build(&model)
+    hhc_compiler::sema::model::lower_model(&file.expect("ast"), &mut resolve).expect("model")
 }
 
 fn all_ptx() -> Vec<(String, String)> {
@@ -66,6 +68,26 @@ fn all_ptx() -> Vec<(String, String)> {
         out.push((
             format!("hh_tutorial_{tag}"),
             hhc_compiler::backend::ptx::emit_program(&tutorial_program(), prec, 80),
+        ));
+        // braincell's coupled step (matrix exponential, floor, ldexp, select) and the
+        // compartment form of the same cell (currents out, V left to the cable solver).
+        let mut rosenbrock = tutorial_model();
+        rosenbrock.method = hhc_compiler::sema::model::StepMethod::ExpRosenbrock;
+        out.push((
+            format!("hh_exp_rosenbrock_{tag}"),
+            hhc_compiler::backend::ptx::emit_program(
+                &hhc_compiler::cell::build(&rosenbrock),
+                prec,
+                80,
+            ),
+        ));
+        out.push((
+            format!("hh_compartment_{tag}"),
+            hhc_compiler::backend::ptx::emit_program(
+                &hhc_compiler::cell::build_compartment(&tutorial_model()),
+                prec,
+                80,
+            ),
         ));
     }
     out
