@@ -85,12 +85,65 @@ const WORDS: &[&str] = &[
     "1e999",
     "[",
     "]",
+    "SECTION",
+    "IN",
+    "parent",
+    "L",
+    "diam",
+    "nseg",
+    "dx",
+    "d_lambda",
+    "soma",
+    "dend",
+    "soma(0.5)",
+    "dend(1)",
+    "probe",
+    "iclamp",
+    "along",
+    "Ra",
+    "(um)",
+    "(nA)",
+    "(ohm cm)",
+    "cable",
+    "crank_nicolson",
+    "method",
+    "exp_rosenbrock",
+    "swc",
+    "->",
+    "<<",
+    "frozen",
+    "IL",
+    "Na_HH1952",
+    "CalciumDetailed",
+    "cai",
+    "0",
+    "1e12",
 ];
 
 fn check(src: &str) {
-    let (_, diags) = hhc_compiler::syntax::parse(src);
+    let (file, diags) = hhc_compiler::syntax::parse(src);
     let _ = hhc_compiler::compile_mechanism(src);
     let _ = hhc_compiler::diagnostic::render_to_string("fuzz.chan", src, &diags);
+    // Model files: lowering against the real stdlib, then both program builders.
+    if let Some(file) =
+        file.filter(|f| hhc_compiler::sema::file_kind(f) == hhc_compiler::sema::FileKind::Model)
+    {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../stdlib");
+        let mut resolve = |name: &str| -> Result<Option<hhc_compiler::ir::Mechanism>, ()> {
+            match std::fs::read_to_string(root.join(format!("{name}.chan"))) {
+                Ok(src) => hhc_compiler::compile_mechanism(&src)
+                    .map(Some)
+                    .map_err(|_| ()),
+                Err(_) => Ok(None),
+            }
+        };
+        if let Ok(model) = hhc_compiler::sema::model::lower_model(&file, &mut resolve) {
+            if model.cell.sections.iter().map(|s| s.nseg).sum::<usize>() < 10_000 {
+                let _ = hhc_compiler::cell::build(&model);
+                let _ = hhc_compiler::cell::build_compartment(&model);
+            }
+        }
+    }
 }
 
 proptest! {

@@ -210,3 +210,60 @@ fn parameters_vary_along_sections() {
     let graded = v0("along(0.1 (mS/cm2), 1 (mS/cm2))");
     assert!(high < graded && graded < low, "{high} < {graded} < {low}");
 }
+
+/// Random morphologies, valid or not: loading either fails with diagnostics or yields a model
+/// that runs; nothing panics. Parents may be unknown, cyclic or the section itself; regions and
+/// probes may name missing sections.
+#[test]
+fn random_morphologies_load_or_fail_cleanly() {
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let names = ["soma", "a", "b", "c", "d"];
+    let mut ran = 0;
+    for case in 0..300 {
+        let count = 1 + next(5) as usize;
+        let mut text = String::from("CELL C {\n    Ra = 100 (ohm cm)\n");
+        for (i, name) in names.iter().take(count).enumerate() {
+            let parent = match next(6) {
+                0 if i > 0 => String::new(),
+                1 => format!("parent = {}", names[next(5) as usize]),
+                2 => format!(
+                    "parent = {}({})",
+                    names[next(count as u64) as usize],
+                    next(3) as f64 / 2.0
+                ),
+                _ if i > 0 => format!("parent = {}", names[next(i as u64) as usize]),
+                _ => String::new(),
+            };
+            let nseg = 1 + next(4);
+            text.push_str(&format!(
+                "    SECTION {name} {{ {parent}  L = {} (um)  diam = {} (um)  nseg = {nseg} }}\n",
+                10 + next(200),
+                1 + next(10)
+            ));
+        }
+        let region = names[next(5) as usize];
+        text.push_str(&format!("    INSERT IL IN {region} {{ g_max = along(0.1 (mS/cm2), {} (mS/cm2)) }}\n    INSERT IL IN {} {{ }}\n}}\n", next(3), names[next(5) as usize]));
+        text.push_str(&format!(
+            "SIMULATE {{ cell = C  dt = 0.1 (ms)  tstop = 0.2 (ms)  stimulus = iclamp(0.1 (nA), 0 (ms), 1 (ms), {}(0.5))  probe = {}(1) }}\n",
+            names[next(5) as usize],
+            names[next(5) as usize]
+        ));
+        let dir =
+            std::env::temp_dir().join(format!("hhc-test-{}-random-{case}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("model.chan"), &text).expect("write");
+        if let Ok(model) = hhc_runtime::load::load_model(&dir.join("model.chan")) {
+            let r = run_cable(&model);
+            assert_eq!(r.traces[0][0].len(), 3, "{text}");
+            ran += 1;
+        }
+    }
+    eprintln!("{ran} of 300 random models loaded and ran");
+    assert!(ran > 10, "only {ran} of 300 random models loaded");
+}
