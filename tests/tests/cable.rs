@@ -70,10 +70,14 @@ fn finer_segments_converge_to_cable_theory() {
 /// exact hh rates): spike times within 0.05 ms, and V at the probes after the first within 1 mV
 /// outside spikes (issue 7's acceptance).
 fn compare_with_neuron(name: &str) {
+    compare_with_reference(name, &format!("tests/fixtures/neuron/{name}.csv"));
+}
+
+/// The model `tests/fixtures/neuron/NAME.chan` against another simulator's traces in `csv`.
+fn compare_with_reference(name: &str, csv: &str) {
     let model = load(&format!("tests/fixtures/neuron/{name}.chan"));
     let r = run_cable(&model);
-    let text = std::fs::read_to_string(repo().join(format!("tests/fixtures/neuron/{name}.csv")))
-        .expect("fixture");
+    let text = std::fs::read_to_string(repo().join(csv)).expect("fixture");
     let mut lines = text.lines();
     let header = lines.next().expect("header");
     let neuron_spikes: Vec<f64> = header
@@ -135,6 +139,13 @@ fn compare_with_neuron(name: &str) {
 #[test]
 fn ball_and_stick_matches_neuron() {
     compare_with_neuron("ballstick");
+}
+
+/// The same ball-and-stick built in Arbor 0.12.2 (`harness/arbor/ballstick.py`, 1 + 51 CVs):
+/// spikes 6.35 and 20.05 ms in both; V within 0.24 mV outside spikes.
+#[test]
+fn ball_and_stick_matches_arbor() {
+    compare_with_reference("ballstick", "tests/fixtures/arbor/ballstick.csv");
 }
 
 /// The branched cell of `examples/branched.swc` (soma, forked dendrite, axon), with d_lambda.
