@@ -51,6 +51,18 @@ pub fn run(model: &Model, precision: Precision, threads: usize) -> (CellProgram,
     (program, r)
 }
 
+/// The spike times (ms) in a reference fixture's first line, `# … spikes (…): t1 t2 …`.
+pub fn header_spike_times(header: &str) -> Vec<f64> {
+    header
+        .split_once("):")
+        .map(|(_, s)| {
+            s.split_whitespace()
+                .map(|x| x.parse().expect("spike time"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reads a CSV of numbers with a header line.
 pub fn read_csv(path: &Path) -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -51,14 +51,7 @@ fn read_reference(path: &std::path::Path) -> Reference {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
     let header = lines.next().expect("header");
-    let spikes = header
-        .split_once("):")
-        .map(|(_, s)| {
-            s.split_whitespace()
-                .map(|x| x.parse().expect("spike time"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let spikes = header_spike_times(header);
     let trace = lines
         .skip(1)
         .map(|l| {

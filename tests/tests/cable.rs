@@ -80,14 +80,7 @@ fn compare_with_reference(name: &str, csv: &str) {
     let text = std::fs::read_to_string(repo().join(csv)).expect("fixture");
     let mut lines = text.lines();
     let header = lines.next().expect("header");
-    let neuron_spikes: Vec<f64> = header
-        .split_once("(ms):")
-        .map(|(_, s)| {
-            s.split_whitespace()
-                .map(|x| x.parse().expect("time"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let neuron_spikes = header_spike_times(header);
     let spikes: Vec<f64> = r
         .spikes
         .iter()
