@@ -271,3 +271,16 @@ fn random_morphologies_load_or_fail_cleanly() {
     eprintln!("{ran} of 300 random models loaded and ran");
     assert!(ran > 10, "only {ran} of 300 random models loaded");
 }
+
+/// A section's own `dx` or `d_lambda` wins over the cell's rule; others follow the cell's.
+#[test]
+fn section_segment_rules_override_the_cells() {
+    let model = load_text(
+        "CELL C {\n    dx = 10 (um)\n    Ra = 100 (ohm cm)\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    SECTION a { parent = soma  L = 500 (um)  diam = 2 (um)  d_lambda = 0.1 }\n    SECTION b { parent = soma  L = 500 (um)  diam = 2 (um) }\n    INSERT IL\n}\nSIMULATE { cell = C }\n",
+        "segment-rules",
+    );
+    let nseg: Vec<usize> = model.cell.sections.iter().map(|s| s.nseg).collect();
+    // d_lambda 0.1: λ(100 Hz) = 1e5·√(2/(4π·100·100·1)) = 399 um, so 500/39.9 = 12.5 → odd 13.
+    // dx 10 um: 500/10 = 50; the soma, 20/10 = 2.
+    assert_eq!(nseg, [2, 13, 50]);
+}

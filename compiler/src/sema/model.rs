@@ -749,9 +749,11 @@ fn lower_section(
         );
         return None;
     }
-    let rule = SegmentRule {
-        dx: dx.or(cell_rule.dx),
-        d_lambda: d_lambda.or(cell_rule.d_lambda),
+    // The section's own rule wins over the cell's, whichever of dx and d_lambda each names.
+    let rule = if dx.is_some() || d_lambda.is_some() {
+        SegmentRule { dx, d_lambda }
+    } else {
+        *cell_rule
     };
     sec.nseg = match nseg {
         Some(n) if n >= 1.0 && n == n.trunc() && n <= MAX_COMPARTMENTS as f64 => n as usize,
@@ -765,9 +767,6 @@ fn lower_section(
                 .with_hint("write e.g. `nseg = 11`"),
             );
             return None;
-        }
-        None if dx.is_some() => {
-            SegmentRule { dx, d_lambda: None }.nseg(sec.length, sec.diam, ra, cm)
         }
         None => rule.nseg(sec.length, sec.diam, ra, cm),
     };
