@@ -438,13 +438,6 @@ def translate(cls):
             stmts, locs, phi = phis[g.name]
             if stmts:
                 raise NotImplementedError("phi with statements")
-            # (T + 273.15 - (T_ref + 273.15)) / 10 is the kelvin round trip of (T - T_ref) / 10.
-            phi = re.sub(r"\((\w+) \+ 273\.15 - \((\w+) \+ 273\.15\)\)(?: / 1)? /", r"(\1 - \2) /", phi)
-            phi = re.sub(
-                r"\((\w+) \+ 273\.15 - ([\d.]+)\)(?: / 1)? /",
-                lambda m: f"({m.group(1)} - {fmt_value(round(float(m.group(2)) - 273.15, 10))}) /",
-                phi,
-            )
             pre = "" if phi == "1" else f"{phi} * " if re.fullmatch(r"[\w.()]+", phi) else f"({phi}) * "
             n = g.name
             if c.forms[n] == "inf_tau":

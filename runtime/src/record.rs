@@ -10,10 +10,22 @@ pub fn write_trace_csv(
     cells: &[usize],
     traces: &[Vec<f64>],
 ) -> std::io::Result<()> {
+    let labels: Vec<String> = cells.iter().skip(1).map(|c| format!("cell{c}")).collect();
+    write_traces_csv(path, dt, &labels, traces)
+}
+
+/// `t_ms,V_mV`, then `V_mV_<label>` for each further trace (recorded cells, or probes on a
+/// morphology). Rows are t = 0, dt, 2·dt, …
+pub fn write_traces_csv(
+    path: &Path,
+    dt: f64,
+    labels: &[String],
+    traces: &[Vec<f64>],
+) -> std::io::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(path)?);
     write!(w, "t_ms,V_mV")?;
-    for c in cells.iter().skip(1) {
-        write!(w, ",V_mV_cell{c}")?;
+    for l in labels {
+        write!(w, ",V_mV_{l}")?;
     }
     writeln!(w)?;
     let rows = traces.first().map_or(0, Vec::len);

@@ -608,24 +608,7 @@ fn run_morphology(
         times.join(", ")
     );
     if let (Some(path), Some(traces)) = (&a.csv, r.traces.first()) {
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-            write!(w, "t_ms,V_mV")?;
-            for p in r.probes.iter().skip(1) {
-                write!(w, ",V_mV_{p}")?;
-            }
-            writeln!(w)?;
-            for k in 0..traces[0].len() {
-                write!(w, "{}", record::fmt_time(k as f64 * model.dt))?;
-                for t in traces {
-                    write!(w, ",{}", t[k])?;
-                }
-                writeln!(w)?;
-            }
-            w.flush()
-        };
-        if let Err(e) = write() {
+        if let Err(e) = record::write_traces_csv(path, model.dt, &r.probes[1..], traces) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(1);
         }
