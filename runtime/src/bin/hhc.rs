@@ -44,39 +44,46 @@ enum Command {
     /// Run a model.
     Run {
         model: PathBuf,
-        /// Population size (overrides SIMULATE's count).
-        #[arg(long)]
-        n: Option<u64>,
-        #[arg(long)]
-        tstop: Option<f64>,
-        #[arg(long)]
-        dt: Option<f64>,
-        #[arg(long, value_enum, default_value = "cpu")]
-        backend: BackendKind,
-        #[arg(long, value_enum, default_value = "f64")]
-        precision: Prec,
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Step method (overrides SIMULATE's `method`): SPEC's per-state step, or braincell's
-        /// coupled exponential-Rosenbrock step.
-        #[arg(long, value_enum)]
-        method: Option<MethodArg>,
-        /// Write t and V of the recorded cells.
-        #[arg(long)]
-        csv: Option<PathBuf>,
-        /// Write every spike as `cell,t_ms`.
-        #[arg(long)]
-        spikes: Option<PathBuf>,
-        /// Plot to PATH.png or PATH.svg.
-        #[arg(long)]
-        plot: Option<PathBuf>,
-        /// Record no trace (for timing large populations).
-        #[arg(long)]
-        no_record: bool,
-        /// Steps each kernel call takes with a cell held in registers (1 to 64).
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=64))]
-        steps_per_call: u64,
+        #[command(flatten)]
+        args: RunArgs,
     },
+}
+
+/// The flags of `hhc run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Population size (overrides SIMULATE's count).
+    #[arg(long)]
+    n: Option<u64>,
+    #[arg(long)]
+    tstop: Option<f64>,
+    #[arg(long)]
+    dt: Option<f64>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendKind,
+    #[arg(long, value_enum, default_value = "f64")]
+    precision: Prec,
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Step method (overrides SIMULATE's `method`): SPEC's per-state step, or braincell's
+    /// coupled exponential-Rosenbrock step.
+    #[arg(long, value_enum)]
+    method: Option<MethodArg>,
+    /// Write t and V of the recorded cells.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write every spike as `cell,t_ms`.
+    #[arg(long)]
+    spikes: Option<PathBuf>,
+    /// Plot to PATH.png or PATH.svg.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Record no trace (for timing large populations).
+    #[arg(long)]
+    no_record: bool,
+    /// Steps each kernel call takes with a cell held in registers (1 to 64).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=64))]
+    steps_per_call: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -142,37 +149,7 @@ fn dispatch(cli: Cli) -> ExitCode {
             output,
             precision,
         } => compile(&file, emit, output.as_deref(), precision.into()),
-        Command::Run {
-            model,
-            n,
-            tstop,
-            dt,
-            backend,
-            precision,
-            threads,
-            method,
-            csv,
-            spikes,
-            plot,
-            no_record,
-            steps_per_call,
-        } => {
-            let opts = RunArgs {
-                n,
-                tstop,
-                dt,
-                backend,
-                precision: precision.into(),
-                threads,
-                method,
-                csv,
-                spikes,
-                plot,
-                no_record,
-                steps_per_call,
-            };
-            run(&model, &opts)
-        }
+        Command::Run { model, args } => run(&model, &args),
     }
 }
 
@@ -296,21 +273,6 @@ fn available_memory_bytes() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
-struct RunArgs {
-    n: Option<u64>,
-    tstop: Option<f64>,
-    dt: Option<f64>,
-    backend: BackendKind,
-    precision: Precision,
-    threads: Option<usize>,
-    method: Option<MethodArg>,
-    csv: Option<PathBuf>,
-    spikes: Option<PathBuf>,
-    plot: Option<PathBuf>,
-    no_record: bool,
-    steps_per_call: u64,
-}
-
 fn run(path: &Path, a: &RunArgs) -> ExitCode {
     let started = Instant::now();
     let mut model = match load::load_model(path) {
@@ -359,7 +321,11 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     }
     let program = hhc_compiler::cell::build(&model);
     // Refuse populations that cannot fit, instead of aborting on a failed allocation.
-    let elem = if a.precision == Precision::F64 { 8 } else { 4 };
+    let elem = if Precision::from(a.precision) == Precision::F64 {
+        8
+    } else {
+        4
+    };
     let needed = (n as f64) * (program.slots.len() as f64 * elem as f64 + 16.0);
     if let Some(avail) = available_memory_bytes() {
         if needed > 0.9 * avail {
@@ -375,8 +341,8 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
     let mut backend: Box<dyn Backend> = if a.backend == BackendKind::Gpu {
-        let ptx = hhc_compiler::backend::ptx::emit_program(&program, a.precision, 80);
-        match gpu::Gpu::new(&ptx, a.precision) {
+        let ptx = hhc_compiler::backend::ptx::emit_program(&program, a.precision.into(), 80);
+        match gpu::Gpu::new(&ptx, a.precision.into()) {
             Ok(g) => Box::new(g),
             Err(e) => {
                 eprintln!("error: --backend gpu: {}", e.0);
@@ -384,7 +350,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             }
         }
     } else {
-        let kernel = match hhc_compiler::backend::jit::compile(&program, a.precision) {
+        let kernel = match hhc_compiler::backend::jit::compile(&program, a.precision.into()) {
             Ok(k) => k,
             Err(e) => {
                 eprintln!("error: code generation failed: {}", e.0);
@@ -415,7 +381,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     let opts = sim::RunOptions {
         n,
         steps,
-        precision: a.precision,
+        precision: a.precision.into(),
         record: record.clone(),
         keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
         progress: true,
@@ -535,7 +501,7 @@ fn run_morphology(
     steps: u64,
     started: Instant,
 ) -> ExitCode {
-    if a.backend == BackendKind::Gpu || a.precision != Precision::F64 {
+    if a.backend == BackendKind::Gpu || Precision::from(a.precision) != Precision::F64 {
         eprintln!("error: morphologies run on the CPU in f64 for now\n  hint: drop --backend gpu / --precision f32");
         return ExitCode::from(1);
     }
@@ -617,6 +583,12 @@ fn run_morphology(
             path.display(),
             r.probes.join(", ")
         );
+    }
+    if let Some(path) = &a.spikes {
+        if let Err(e) = record::write_spikes_csv(path, model.dt, &r.spikes) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
     }
     if let (Some(path), Some(traces)) = (&a.plot, r.traces.first()) {
         let probes: Vec<usize> = (0..traces.len()).collect();
