@@ -14,7 +14,7 @@
 //!      bad: *mut i32)          // per cell: first step with a non-finite or runaway V, else -1
 //! ```
 //!
-//! A cell's slots stay in registers for all `nsteps` steps; they are loaded once and stored once.
+//! A call steps its cells `nsteps` times in blocks that stay in L1 (CPU) or registers (GPU).
 
 pub mod jit;
 pub mod ptx;

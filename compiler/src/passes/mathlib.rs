@@ -105,6 +105,26 @@ pub fn lower_math_with(
                 let p = b.mul(y, l);
                 exp(&mut b, p, precision)
             }
+            Expr::Binary(BinaryOp::Div, x, y) => {
+                let (x, y) = (m(x), m(y));
+                if let Some(inv) = reciprocal_of_literal(b.arena, y) {
+                    let inv = b.lit(inv);
+                    b.mul(inv, x)
+                } else if let Expr::Binary(BinaryOp::Div, c, z) = *b.arena.get(y) {
+                    // `x / (c/z)` = `x·z / c`: NMODL's `(inf − x)/tau` with `tau = 1/(q·s)`
+                    // costs no division at all.
+                    match reciprocal_of_literal(b.arena, c) {
+                        Some(inv) => {
+                            let xz = b.mul(x, z);
+                            let inv = b.lit(inv);
+                            b.mul(inv, xz)
+                        }
+                        None => b.div(x, y),
+                    }
+                } else {
+                    b.div(x, y)
+                }
+            }
             Expr::Binary(op, x, y) => b.binary(op, m(x), m(y)),
             Expr::Fma(x, y, z) => b.fma(m(x), m(y), m(z)),
             Expr::Select(c, x, y) => b.select(m(c), m(x), m(y)),
@@ -112,6 +132,17 @@ pub fn lower_math_with(
         memo.insert(id, new);
     }
     roots.iter().map(|r| memo[r]).collect()
+}
+
+/// `1/c` when `y` is a literal `c` whose reciprocal is a normal number. Division by it becomes
+/// a multiplication: exact when `c` is a power of two, within 1 ulp of `x/c` otherwise, and a
+/// fraction of a division's cost.
+fn reciprocal_of_literal(arena: &ExprArena, y: ExprId) -> Option<f64> {
+    let Expr::Lit(bits) = *arena.get(y) else {
+        return None;
+    };
+    let inv = 1.0 / f64::from_bits(bits);
+    (inv.is_normal() && (inv as f32).is_normal()).then_some(inv)
 }
 
 /// `x / expm1(x)`, exactly 1 at 0.

@@ -2,9 +2,16 @@
 //!
 //! `compile` is a short sequence of steps:
 //! 1. expand special functions into primitives ([`super::prepare`]);
-//! 2. find which nodes vary per cell or per step; the rest is hoisted into the entry block;
-//! 3. emit two loops (cells, then steps) whose body is one walk over the DAG in arena order;
+//! 2. find which nodes vary per cell or per step; the rest is hoisted into the entry block,
+//!    except literals, which are emitted at each use so that they stay constant-pool operands
+//!    instead of occupying registers across the loops;
+//! 3. emit three loops: blocks of cells that fit in L1, steps, then groups of cells (vectors,
+//!    then a scalar rest). Groups within a step are independent, so the core overlaps them.
+//!    Spikes and runaways leave the hot path through one rarely taken branch per group;
 //! 4. verify (debug builds), finalise, and hand back a typed function pointer.
+//!
+//! Cranelift runs with `opt_level = none`: the IR arrives already simplified and deduplicated,
+//! and its egraph would only hoist the literals back out of the loop.
 
 use super::{prepare, Prepared, MAX_STEPS_PER_CALL, RUNAWAY_MV, STEP_KERNEL};
 use crate::ir::{BinaryOp, Builtin, CellProgram, Expr, UnaryOp, Var};
@@ -122,14 +129,14 @@ pub fn compile(program: &CellProgram, precision: Precision) -> Result<CompiledSt
     })
 }
 
-/// The host ISA with every feature the CPU has (FMA, AVX2 …), optimising for speed; the
-/// Cranelift verifier runs in debug builds.
+/// The host ISA with every feature the CPU has (FMA, AVX2 …); no mid-end optimisation (see the
+/// module doc); the Cranelift verifier runs in debug builds.
 fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, JitError> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
         f.set(k, v).map_err(|e| JitError(format!("{k}: {e}")))
     };
-    set(&mut flags, "opt_level", "speed")?;
+    set(&mut flags, "opt_level", "none")?;
     set(
         &mut flags,
         "enable_verifier",
@@ -172,8 +179,8 @@ pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
     func.display().to_string()
 }
 
-/// Vectors stepped together in the vector loop. A step is one long dependency chain (gates, then
-/// currents, then V), so a second independent chain keeps the core busy while the first waits.
+/// Vectors stepped together in one group. A step is one long dependency chain (gates, then
+/// currents, then V); a second independent chain in the same group helps the core overlap them.
 const VECTORS_IN_FLIGHT: u8 = 2;
 
 /// One lane configuration: scalar, or a 128-bit vector of cells.
@@ -256,16 +263,23 @@ impl<'a> Translator<'a> {
     }
 
     fn lit(&mut self, w: Width, x: f64) -> Value {
-        let s = if self.scalar == types::F64 {
-            self.fb.ins().f64const(x)
-        } else {
-            self.fb.ins().f32const(x as f32)
-        };
         if w.lanes == 1 {
-            s
-        } else {
-            self.fb.ins().splat(w.float, s)
+            return if self.scalar == types::F64 {
+                self.fb.ins().f64const(x)
+            } else {
+                self.fb.ins().f32const(x as f32)
+            };
         }
+        // A vector constant lives in the constant pool, so a use can be a memory operand.
+        let bytes: Vec<u8> = if self.scalar == types::F64 {
+            (0..w.lanes).flat_map(|_| x.to_le_bytes()).collect()
+        } else {
+            (0..w.lanes)
+                .flat_map(|_| (x as f32).to_le_bytes())
+                .collect()
+        };
+        let handle = self.fb.func.dfg.constants.insert(bytes.into());
+        self.fb.ins().vconst(w.float, handle)
     }
 
     fn translate(mut self) {
@@ -290,116 +304,66 @@ impl<'a> Translator<'a> {
                     .load(self.ptr, mem, args.slots, (k * 8) as i32)
             })
             .collect();
-        let cell = self.fb.declare_var(types::I64);
-        self.fb.def_var(cell, args.lo);
-        let exit = self.fb.create_block();
-        // Vector loop over whole groups of lanes, then a scalar loop over the rest. Both walk
-        // the same DAG with lane-wise IEEE operations, so every cell gets the same bits.
         let vw = self.vector_width();
         let sw = self.scalar_width();
-        let after_vector = self.fb.create_block();
-        self.cell_loop(vw, &args, &bases, cell, after_vector);
-        self.fb.switch_to_block(after_vector);
-        self.cell_loop(sw, &args, &bases, cell, exit);
-        self.fb.switch_to_block(exit);
-        self.fb.ins().return_(&[]);
-        self.fb.seal_all_blocks();
-        self.fb.finalize(self.config);
-    }
+        let vector_hoisted = self.hoist(vw);
+        let scalar_hoisted = self.hoist(sw);
+        let block_cells = cells_per_block(self.p.slot_count, self.scalar.bytes());
 
-    /// Steps cells from `cell` while a whole group of `w.lanes · w.copies` fits below `hi`, then
-    /// jumps to `done`.
-    fn cell_loop(
-        &mut self,
-        w: Width,
-        args: &KernelArgs,
-        bases: &[Value],
-        cell: Variable,
-        done: cranelift_codegen::ir::Block,
-    ) {
-        let mem = MemFlagsData::trusted();
-        let roots: Vec<_> = self
-            .p
-            .updates
-            .iter()
-            .map(|(_, e)| *e)
-            .chain([self.p.spike])
-            .collect();
-        let order = self.p.exprs.reachable(&roots);
-        // Hoisted, loop-invariant nodes for this width, shared by every copy.
-        self.values.iter_mut().for_each(|v| *v = None);
-        for &id in &order {
-            if !self.p.varying[id.index()] {
-                let v = self.emit(w, id, None);
-                self.values[id.index()] = Some(v);
-            }
-        }
-        let hoisted = self.values.clone();
-        let copies = usize::from(w.copies);
-        let lanes = usize::from(w.lanes);
-        let group = (lanes * copies) as i64;
-        let elem = i64::from(self.scalar.bytes());
+        // for block_start in (lo..hi).step_by(block_cells)
+        let block_start = self.fb.declare_var(types::I64);
+        let block_end = self.fb.declare_var(types::I64);
         let step = self.fb.declare_var(types::I64);
-        let masks: Vec<Variable> = (0..lanes * copies)
-            .map(|_| self.fb.declare_var(types::I64))
-            .collect();
-        let first_bad: Vec<Variable> = (0..lanes * copies)
-            .map(|_| self.fb.declare_var(types::I32))
-            .collect();
-        // Slot variables interleaved by copy, so the copies' chains are elaborated side by side.
-        let slot_vars: Vec<Vec<Variable>> = {
-            let mut per_copy = vec![Vec::new(); copies];
-            for _ in 0..self.p.slot_count {
-                for v in per_copy.iter_mut() {
-                    v.push(self.fb.declare_var(w.float));
-                }
-            }
-            per_copy
-        };
-
-        let head = self.fb.create_block();
-        let body = self.fb.create_block();
+        let cell = self.fb.declare_var(types::I64);
+        self.fb.def_var(block_start, args.lo);
+        let block_head = self.fb.create_block();
+        let block_init = self.fb.create_block();
+        let init_head = self.fb.create_block();
+        let init_body = self.fb.create_block();
         let step_head = self.fb.create_block();
         let step_body = self.fb.create_block();
-        let cell_end = self.fb.create_block();
-        self.fb.ins().jump(head, &[]);
+        let after_vector = self.fb.create_block();
+        let step_next = self.fb.create_block();
+        let exit = self.fb.create_block();
+        self.fb.ins().jump(block_head, &[]);
 
-        self.fb.switch_to_block(head);
-        let c = self.fb.use_var(cell);
-        let last = self.fb.ins().iadd_imm_s(c, group);
-        let more = self
-            .fb
-            .ins()
-            .icmp(IntCC::UnsignedLessThanOrEqual, last, args.hi);
-        self.fb.ins().brif(more, body, &[], done, &[]);
+        self.fb.switch_to_block(block_head);
+        let b0 = self.fb.use_var(block_start);
+        let more = self.fb.ins().icmp(IntCC::UnsignedLessThan, b0, args.hi);
+        self.fb.ins().brif(more, block_init, &[], exit, &[]);
 
-        self.fb.switch_to_block(body);
+        // Clear the block's spike words and first-bad steps.
+        self.fb.switch_to_block(block_init);
+        let b0 = self.fb.use_var(block_start);
+        let b1 = self.fb.ins().iadd_imm_s(b0, block_cells);
+        let b1 = self.fb.ins().umin(b1, args.hi);
+        self.fb.def_var(block_end, b1);
+        self.fb.def_var(cell, b0);
+        self.fb.ins().jump(init_head, &[]);
+        self.fb.switch_to_block(init_head);
         let c = self.fb.use_var(cell);
-        let offset = self.fb.ins().imul_imm_s(c, elem);
-        let addrs: Vec<Value> = bases
-            .iter()
-            .map(|&b| self.fb.ins().iadd(b, offset))
-            .collect();
-        let copy_bytes = (lanes as i64 * elem) as i32;
-        for (k, &a) in addrs.iter().enumerate() {
-            for (q, vars) in slot_vars.iter().enumerate() {
-                let x = self.fb.ins().load(w.float, mem, a, copy_bytes * q as i32);
-                self.fb.def_var(vars[k], x);
-            }
-        }
+        let b1 = self.fb.use_var(block_end);
+        let more = self.fb.ins().icmp(IntCC::UnsignedLessThan, c, b1);
         let zero = self.fb.ins().iconst(types::I64, 0);
         self.fb.def_var(step, zero);
+        self.fb.ins().brif(more, init_body, &[], step_head, &[]);
+        self.fb.switch_to_block(init_body);
+        let c = self.fb.use_var(cell);
+        let (sa, ba) = self.cell_words(&args, c);
+        let zero = self.fb.ins().iconst(types::I64, 0);
+        self.fb.ins().store(mem, zero, sa, 0);
         let none = self.fb.ins().iconst(types::I32, -1);
-        for l in 0..lanes * copies {
-            self.fb.def_var(masks[l], zero);
-            self.fb.def_var(first_bad[l], none);
-        }
-        self.fb.ins().jump(step_head, &[]);
+        self.fb.ins().store(mem, none, ba, 0);
+        let c1 = self.fb.ins().iadd_imm_s(c, 1);
+        self.fb.def_var(cell, c1);
+        self.fb.ins().jump(init_head, &[]);
 
+        // for step in 0..nsteps: every cell of the block, by vectors, then the scalar rest.
         self.fb.switch_to_block(step_head);
         let j = self.fb.use_var(step);
         let more = self.fb.ins().icmp(IntCC::UnsignedLessThan, j, args.nsteps);
-        self.fb.ins().brif(more, step_body, &[], cell_end, &[]);
+        let next_block = self.fb.create_block();
+        self.fb.ins().brif(more, step_body, &[], next_block, &[]);
 
         self.fb.switch_to_block(step_body);
         let j = self.fb.use_var(step);
@@ -411,103 +375,249 @@ impl<'a> Translator<'a> {
         } else {
             self.fb.ins().fdemote(types::F32, t64)
         };
-        let t = if w.lanes == 1 {
-            t
-        } else {
-            self.fb.ins().splat(w.float, t)
+        let b0 = self.fb.use_var(block_start);
+        self.fb.def_var(cell, b0);
+        let step_ctx = StepContext {
+            step: j,
+            t,
+            block_end: self.fb.use_var(block_end),
         };
-        let limit = self.lit(w, RUNAWAY_MV);
-        let j32 = self.fb.ins().ireduce(types::I32, j);
-        let mut new_values: Vec<Vec<(usize, Value)>> = Vec::new();
-        let mut copy_values: Vec<Vec<Option<Value>>> = Vec::new();
-        for vars in &slot_vars {
-            let slot_values: Vec<Value> = vars.iter().map(|&v| self.fb.use_var(v)).collect();
-            self.values.clone_from(&hoisted);
+        self.group_loop(
+            vw,
+            &args,
+            &bases,
+            &vector_hoisted,
+            cell,
+            &step_ctx,
+            after_vector,
+        );
+        self.fb.switch_to_block(after_vector);
+        self.group_loop(
+            sw,
+            &args,
+            &bases,
+            &scalar_hoisted,
+            cell,
+            &step_ctx,
+            step_next,
+        );
+        self.fb.switch_to_block(step_next);
+        let j = self.fb.use_var(step);
+        let j1 = self.fb.ins().iadd_imm_s(j, 1);
+        self.fb.def_var(step, j1);
+        self.fb.ins().jump(step_head, &[]);
+
+        self.fb.switch_to_block(next_block);
+        let b1 = self.fb.use_var(block_end);
+        self.fb.def_var(block_start, b1);
+        self.fb.ins().jump(block_head, &[]);
+
+        self.fb.switch_to_block(exit);
+        self.fb.ins().return_(&[]);
+        self.fb.seal_all_blocks();
+        self.fb.finalize(self.config);
+    }
+
+    /// Emits the loop-invariant nodes (other than literals) for width `w` in the current block.
+    fn hoist(&mut self, w: Width) -> Vec<Option<Value>> {
+        let order = self.p.exprs.reachable(&self.roots());
+        self.values.iter_mut().for_each(|v| *v = None);
+        for &id in &order {
+            if !self.p.varying[id.index()] && !is_lit(&self.p.exprs, id) {
+                let v = self.emit(w, id, None);
+                self.values[id.index()] = Some(v);
+            }
+        }
+        self.values.clone()
+    }
+
+    fn roots(&self) -> Vec<crate::ir::ExprId> {
+        self.p
+            .updates
+            .iter()
+            .map(|(_, e)| *e)
+            .chain([self.p.spike])
+            .collect()
+    }
+
+    /// Addresses of cell `c`'s spike word and first-bad step.
+    fn cell_words(&mut self, args: &KernelArgs, c: Value) -> (Value, Value) {
+        let off8 = self.fb.ins().ishl_imm_u(c, 3);
+        let sa = self.fb.ins().iadd(args.spikes, off8);
+        let off4 = self.fb.ins().ishl_imm_u(c, 2);
+        let ba = self.fb.ins().iadd(args.bad, off4);
+        (sa, ba)
+    }
+
+    /// One step for the cells from `cell` while a whole group of `w.lanes · w.copies` fits below
+    /// the block's end, then jumps to `done`. Every group is independent of the next, so the
+    /// core overlaps one group's exponentials with the previous group's tail.
+    #[allow(clippy::too_many_arguments)] // the loop's context, one argument each
+    fn group_loop(
+        &mut self,
+        w: Width,
+        args: &KernelArgs,
+        bases: &[Value],
+        hoisted: &[Option<Value>],
+        cell: Variable,
+        ctx: &StepContext,
+        done: cranelift_codegen::ir::Block,
+    ) {
+        let mem = MemFlagsData::trusted();
+        let order = self.p.exprs.reachable(&self.roots());
+        let copies = usize::from(w.copies);
+        let lanes = usize::from(w.lanes);
+        let group = (lanes * copies) as i64;
+        let elem = i64::from(self.scalar.bytes());
+
+        let head = self.fb.create_block();
+        let body = self.fb.create_block();
+        let rare = self.fb.create_block();
+        let next = self.fb.create_block();
+        self.fb.ins().jump(head, &[]);
+
+        self.fb.switch_to_block(head);
+        let c = self.fb.use_var(cell);
+        let last = self.fb.ins().iadd_imm_s(c, group);
+        let more = self
+            .fb
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, last, ctx.block_end);
+        self.fb.ins().brif(more, body, &[], done, &[]);
+
+        self.fb.switch_to_block(body);
+        let c = self.fb.use_var(cell);
+        let offset = self.fb.ins().imul_imm_s(c, elem);
+        let addrs: Vec<Value> = bases
+            .iter()
+            .map(|&b| self.fb.ins().iadd(b, offset))
+            .collect();
+        let copy_bytes = (lanes as i64 * elem) as i32;
+        let t = if w.lanes == 1 {
+            ctx.t
+        } else {
+            self.fb.ins().splat(w.float, ctx.t)
+        };
+        // Each copy's whole DAG, one copy after the other.
+        let mut per_copy: Vec<Vec<Option<Value>>> = Vec::with_capacity(copies);
+        for q in 0..copies {
+            let slot_values: Vec<Value> = addrs
+                .iter()
+                .map(|&a| self.fb.ins().load(w.float, mem, a, copy_bytes * q as i32))
+                .collect();
+            self.values.clone_from_slice(hoisted);
             for &id in &order {
                 if self.p.varying[id.index()] {
                     let v = self.emit(w, id, Some((&slot_values, t)));
                     self.values[id.index()] = Some(v);
                 }
             }
-            copy_values.push(std::mem::take(&mut self.values));
+            per_copy.push(std::mem::take(&mut self.values));
             self.values = vec![None; self.p.exprs.len()];
         }
-        for (q, vars) in slot_vars.iter().enumerate() {
-            self.values = std::mem::take(&mut copy_values[q]);
-            let spike = self.val(self.p.spike);
+        // Store the new slots; gather spike and trouble flags across the copies.
+        let limit = self.lit(w, RUNAWAY_MV);
+        let mut any_spike: Option<Value> = None;
+        let mut any_trouble: Option<Value> = None;
+        let mut flags = Vec::with_capacity(copies);
+        for (q, values) in per_copy.into_iter().enumerate() {
+            self.values = values;
+            let news: Vec<(usize, Value)> = self
+                .p
+                .updates
+                .iter()
+                .map(|(s, e)| (*s as usize, self.operand(w, *e)))
+                .collect();
+            for (s, v) in news {
+                self.fb.ins().store(mem, v, addrs[s], copy_bytes * q as i32);
+            }
+            let spike = self.operand(w, self.p.spike);
             let v_new = match self.p.updates.iter().find(|(s, _)| *s == 0) {
-                Some((_, e)) => self.val(*e),
-                None => self.fb.use_var(vars[0]),
+                Some((_, e)) => self.operand(w, *e),
+                None => self
+                    .fb
+                    .ins()
+                    .load(w.float, mem, addrs[0], copy_bytes * q as i32),
             };
             let av = self.fb.ins().fabs(v_new);
-            // `!(|v| <= limit)` is true for NaN as well.
-            let fine = self.fb.ins().fcmp(FloatCC::LessThanOrEqual, av, limit);
+            // `|v| > limit` or unordered: true for NaN as well.
+            let trouble = self
+                .fb
+                .ins()
+                .fcmp(FloatCC::UnorderedOrGreaterThan, av, limit);
+            let (s_any, t_any) = if w.lanes == 1 {
+                (spike, trouble)
+            } else {
+                let s = self.fb.ins().vany_true(spike);
+                let t = self.fb.ins().vany_true(trouble);
+                (s, t)
+            };
+            any_spike = Some(match any_spike {
+                Some(a) => self.fb.ins().bor(a, s_any),
+                None => s_any,
+            });
+            any_trouble = Some(match any_trouble {
+                Some(a) => self.fb.ins().bor(a, t_any),
+                None => t_any,
+            });
+            flags.push((spike, trouble));
+        }
+        let (Some(s_any), Some(t_any)) = (any_spike, any_trouble) else {
+            unreachable!("a group has at least one copy")
+        };
+        let either = self.fb.ins().bor(s_any, t_any);
+        self.fb.ins().brif(either, rare, &[], next, &[]);
+
+        // Rare: some lane spiked or went bad; record it lane by lane.
+        self.fb.switch_to_block(rare);
+        let bit = self.fb.ins().iconst(types::I64, 1);
+        let bit = self.fb.ins().ishl(bit, ctx.step);
+        let j32 = self.fb.ins().ireduce(types::I32, ctx.step);
+        for (q, (spike, trouble)) in flags.into_iter().enumerate() {
             for l in 0..lanes {
-                let (spk, ok) = if w.lanes == 1 {
-                    (spike, fine)
+                let (spk, bad) = if w.lanes == 1 {
+                    (spike, trouble)
                 } else {
                     let s = self.fb.ins().extractlane(spike, l as u8);
-                    let f = self.fb.ins().extractlane(fine, l as u8);
+                    let b = self.fb.ins().extractlane(trouble, l as u8);
                     (
                         self.fb.ins().icmp_imm_s(IntCC::NotEqual, s, 0),
-                        self.fb.ins().icmp_imm_s(IntCC::NotEqual, f, 0),
+                        self.fb.ins().icmp_imm_s(IntCC::NotEqual, b, 0),
                     )
                 };
-                let idx = q * lanes + l;
-                let bit = self.fb.ins().uextend(types::I64, spk);
-                let shifted = self.fb.ins().ishl(bit, j);
-                let m = self.fb.use_var(masks[idx]);
-                let m = self.fb.ins().bor(m, shifted);
-                self.fb.def_var(masks[idx], m);
-                let fb_ = self.fb.use_var(first_bad[idx]);
-                let unset = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, fb_, 0);
-                let is_bad = self.fb.ins().icmp_imm_s(IntCC::Equal, ok, 0);
-                let record = self.fb.ins().band(unset, is_bad);
-                let nb = self.fb.ins().select(record, j32, fb_);
-                self.fb.def_var(first_bad[idx], nb);
-            }
-            new_values.push(
-                self.p
-                    .updates
-                    .iter()
-                    .map(|(s, e)| (*s as usize, self.val(*e)))
-                    .collect(),
-            );
-        }
-        for (vars, news) in slot_vars.iter().zip(new_values) {
-            for (s, v) in news {
-                self.fb.def_var(vars[s], v);
+                let idx = self.fb.ins().iadd_imm_s(c, (q * lanes + l) as i64);
+                let (sa, ba) = self.cell_words(args, idx);
+                let word = self.fb.ins().load(types::I64, mem, sa, 0);
+                let zero = self.fb.ins().iconst(types::I64, 0);
+                let set = self.fb.ins().select(spk, bit, zero);
+                let word = self.fb.ins().bor(word, set);
+                self.fb.ins().store(mem, word, sa, 0);
+                let first = self.fb.ins().load(types::I32, mem, ba, 0);
+                let unset = self.fb.ins().icmp_imm_s(IntCC::SignedLessThan, first, 0);
+                let record = self.fb.ins().band(unset, bad);
+                let first = self.fb.ins().select(record, j32, first);
+                self.fb.ins().store(mem, first, ba, 0);
             }
         }
-        let j1 = self.fb.ins().iadd_imm_s(j, 1);
-        self.fb.def_var(step, j1);
-        self.fb.ins().jump(step_head, &[]);
+        self.fb.ins().jump(next, &[]);
 
-        self.fb.switch_to_block(cell_end);
-        for (k, &a) in addrs.iter().enumerate() {
-            for (q, vars) in slot_vars.iter().enumerate() {
-                let x = self.fb.use_var(vars[k]);
-                self.fb.ins().store(mem, x, a, copy_bytes * q as i32);
-            }
-        }
-        let c = self.fb.use_var(cell);
-        let off8 = self.fb.ins().ishl_imm_u(c, 3);
-        let sa = self.fb.ins().iadd(args.spikes, off8);
-        let off4 = self.fb.ins().ishl_imm_u(c, 2);
-        let ba = self.fb.ins().iadd(args.bad, off4);
-        for l in 0..lanes * copies {
-            let m = self.fb.use_var(masks[l]);
-            self.fb.ins().store(mem, m, sa, (8 * l) as i32);
-            let b = self.fb.use_var(first_bad[l]);
-            self.fb.ins().store(mem, b, ba, (4 * l) as i32);
-        }
+        self.fb.switch_to_block(next);
         let c1 = self.fb.ins().iadd_imm_s(c, group);
         self.fb.def_var(cell, c1);
         self.fb.ins().jump(head, &[]);
     }
 
-    fn val(&self, id: crate::ir::ExprId) -> Value {
-        self.values[id.index()].unwrap_or_else(unreachable_value)
+    /// The value of node `id` as an operand. A literal is emitted afresh at each use, so that
+    /// the instruction selector can read it from the constant pool instead of keeping it in a
+    /// register (or a spill slot) across the loop.
+    fn operand(&mut self, w: Width, id: crate::ir::ExprId) -> Value {
+        if let Some(v) = self.values[id.index()] {
+            return v;
+        }
+        match *self.p.exprs.get(id) {
+            Expr::Lit(bits) => self.lit(w, f64::from_bits(bits)),
+            _ => unreachable_value(),
+        }
     }
 
     /// One node. Scalar booleans are `i8` from `fcmp`; vector booleans are lane masks.
@@ -529,7 +639,7 @@ impl<'a> Translator<'a> {
             }
             Expr::Var(_) => self.lit(w, 0.0),
             Expr::Unary(op, a) => {
-                let a = self.val(a);
+                let a = self.operand(w, a);
                 let ins = self.fb.ins();
                 match op {
                     UnaryOp::Neg => ins.fneg(a),
@@ -550,7 +660,7 @@ impl<'a> Translator<'a> {
                 }
             }
             Expr::Binary(op, a, b) => {
-                let (a, b) = (self.val(a), self.val(b));
+                let (a, b) = (self.operand(w, a), self.operand(w, b));
                 let ins = self.fb.ins();
                 match op {
                     BinaryOp::Add => ins.fadd(a, b),
@@ -572,11 +682,11 @@ impl<'a> Translator<'a> {
                 }
             }
             Expr::Fma(a, b, c) => {
-                let (a, b, c) = (self.val(a), self.val(b), self.val(c));
+                let (a, b, c) = (self.operand(w, a), self.operand(w, b), self.operand(w, c));
                 self.fb.ins().fma(a, b, c)
             }
             Expr::Select(c, a, b) => {
-                let (c, a, b) = (self.val(c), self.val(a), self.val(b));
+                let (c, a, b) = (self.operand(w, c), self.operand(w, a), self.operand(w, b));
                 if vector {
                     let mask = self.fb.ins().bitcast(w.float, MemFlagsData::new(), c);
                     self.fb.ins().bitselect(mask, a, b)
@@ -615,6 +725,19 @@ impl<'a> Translator<'a> {
     }
 }
 
+/// What one step of a block shares: the step index, its time, and the block's last cell + 1.
+struct StepContext {
+    step: Value,
+    t: Value,
+    block_end: Value,
+}
+
+/// Cells per cache block: all their slots fit in 16 KiB of L1, in whole groups of 8 cells.
+fn cells_per_block(slot_count: usize, elem_bytes: u32) -> i64 {
+    let bytes = (slot_count.max(1) * elem_bytes as usize) as i64;
+    ((16 * 1024 / bytes) / 8 * 8).clamp(8, 1024)
+}
+
 struct KernelArgs {
     slots: Value,
     lo: Value,
@@ -623,6 +746,10 @@ struct KernelArgs {
     nsteps: Value,
     spikes: Value,
     bad: Value,
+}
+
+fn is_lit(exprs: &crate::ir::ExprArena, id: crate::ir::ExprId) -> bool {
+    matches!(exprs.get(id), Expr::Lit(_))
 }
 
 fn unreachable_value() -> Value {
