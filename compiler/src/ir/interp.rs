@@ -21,6 +21,8 @@ pub fn unary(op: UnaryOp, a: f64) -> f64 {
         UnaryOp::Floor => a.floor(),
         UnaryOp::Round => a.round_ties_even(),
         UnaryOp::Frozen => a,
+        UnaryOp::Exp2Scale => exp2::exp2_scale(a),
+        UnaryOp::Exp2Tail => exp2::exp2_tail(a),
     }
 }
 

@@ -10,6 +10,7 @@
 //! every read sees the value at kernel entry. That form suits symbolic analysis (derivatives,
 //! cnexp) and branch-free code generation for SIMD lanes and GPU threads alike.
 
+pub mod exp2;
 pub mod interp;
 pub mod print;
 pub mod validate;
@@ -77,6 +78,11 @@ pub enum UnaryOp {
     /// `x` itself, with derivative 0: braincell's stop_gradient. It only changes the analytic
     /// conductance and the exp_rosenbrock Jacobian; `prepare` removes it before code generation.
     Frozen,
+    /// `T_j · 2^q` for integer-valued `k = 64·q + j`: the table scale of the f64 `exp` (see
+    /// [`exp2`]). Only `passes::mathlib` makes it, only for f64.
+    Exp2Scale,
+    /// The relative correction of the entry `Exp2Scale` reads (see [`exp2`]).
+    Exp2Tail,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,18 +1,21 @@
 //! Inline special functions, expanded into IR primitives shared by every backend.
 //!
 //! Cranelift has no libm and PTX has no f64 transcendentals, so `exp`, `expm1`, `exprelr`, `log`,
-//! `log10`, `pow` and `tanh` are rewritten here into `+ − × ÷`, `fma`, `round`, `ldexp`,
-//! comparisons and selects. The interpreter evaluates the same expansion, so the ulp tests run
+//! `log10`, `pow` and `tanh` are rewritten here into `+ − × ÷`, `fma`, `round`, `ldexp`, reads of
+//! a 64-entry table ([`crate::ir::exp2`]), comparisons and selects. The interpreter evaluates the same expansion, so the ulp tests run
 //! through it, and the JIT and the PTX compute the same formulas.
 //!
-//! * `exp`: Cody–Waite reduction `x = k·ln2 + r`, `|r| ≤ ln2/2`, with ln2 split in a high and a
-//!   low part; Taylor polynomial of degree 13 (f64) or 7 (f32) evaluated by Estrin's scheme with
-//!   fma; `2^k` applied by one `ldexp` whose integer is built from bits, so `k` must stay within
-//!   the normal exponent range. Within 2 ulp on [−708.39, 709.43] (f32: [−87.33, 88.37]); +inf
+//! * `exp`, f64: `x = k·ln2/64 + r`, `|r| ≤ ln2/128`, with ln2 split in a high and a low part;
+//!   `exp(x) = 2^(k/64)·(1 + tail + (exp(r) − 1))` with `2^(k/64)` a table entry scaled by an
+//!   integer add and `exp(r) − 1` a degree-6 polynomial: 11 multiply-adds where a series over
+//!   `|r| ≤ ln2/2` needs 20. f32: Cody–Waite reduction `x = k·ln2 + r`, `|r| ≤ ln2/2`, Taylor
+//!   degree 7 by Estrin's scheme with fma, and `2^k` by one `ldexp` whose integer is built from
+//!   bits. Either way `k` must stay within the normal exponent range. Within 2 ulp on [−708.39, 709.43] (f32: [−87.33, 88.37]); +inf
 //!   above (IEEE overflow is at 709.78, so the last 0.35 of the range saturates early); 0 below
 //!   (results under the smallest normal number flush to zero, as under CUDA's and x86's
 //!   flush-to-zero modes). NaN propagates.
-//! * `expm1`: the same reduction, `expm1(x) = 2^k·expm1(r) + (2^k − 1)`, accurate near 0.
+//! * `expm1`: the same reduction. f64: `s·rel + (s − 1)`, exact `s − 1` near 0; f32:
+//!   `2^k·expm1(r) + (2^k − 1)`. Accurate near 0.
 //! * `log`: `x = 2^e·m`, `m ∈ [√½, √2)`, `log m = 2·atanh(s)`, `s = (m−1)/(m+1)`, odd series to s^21.
 //! * `pow(a, b)` = `exp(b·log a)` unless `b` is a small integer literal (then multiplications).
 //! * `tanh(x)` = `−expm1(−2|x|)/(expm1(−2|x|) + 2)` with the sign of x.
@@ -234,12 +237,57 @@ fn clamp_domain(_b: &mut Builder<'_>, x: ExprId, p: Precision) -> (ExprId, f64, 
     }
 }
 
+/// f64 `exp(x) = 2^(k/64) · exp(r)` with `k = round(64·x/ln2)`, `|r| ≤ ln2/128`.
+///
+/// `2^(k/64)` is a table entry scaled by a power of two plus its tail
+/// ([`crate::ir::exp2`]), and `exp(r) − 1` a degree-6 series (truncation below 2^-56 relative).
+/// Returns the scale `s`, and `tail + (exp(r) − 1)`, so that `exp(x) ≈ s·(1 + that)`. A fifth of
+/// the multiply-adds of a series over `|r| ≤ ln2/2`.
+fn table_reduce(b: &mut Builder<'_>, x: ExprId) -> (ExprId, ExprId) {
+    let scale = 64.0 * std::f64::consts::LOG2_E;
+    let c = b.lit(scale);
+    let kx = b.mul(c, x);
+    let k = b.unary(UnaryOp::Round, kx);
+    let nk = b.neg(k);
+    let hi = b.lit(6.931_471_803_691_238_164_9e-1 / 64.0);
+    let lo = b.lit(1.908_214_929_270_587_700_02e-10 / 64.0);
+    let r1 = b.fma(nk, hi, x);
+    let r = b.fma(nk, lo, r1);
+    // exp(r) − 1 = r + r²·(1/2 + r/6 + r²·(1/24 + r/120 + r²/720))
+    let r2 = b.mul(r, r);
+    let c6 = b.lit(1.0 / 6.0);
+    let c2 = b.lit(0.5);
+    let low = b.fma(r, c6, c2);
+    let c120 = b.lit(1.0 / 120.0);
+    let c24 = b.lit(1.0 / 24.0);
+    let mid = b.fma(r, c120, c24);
+    let c720 = b.lit(1.0 / 720.0);
+    let high = b.fma(r2, c720, mid);
+    let q = b.fma(r2, high, low);
+    let em1 = b.fma(r2, q, r);
+    let s = b.unary(UnaryOp::Exp2Scale, k);
+    let tail = b.unary(UnaryOp::Exp2Tail, k);
+    let rel = b.add(tail, em1);
+    (s, rel)
+}
+
 fn exp(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
+    if p == Precision::F64 {
+        let (s, rel) = table_reduce(b, x);
+        let scaled = b.fma(s, rel, s);
+        return exp_specials(b, x, scaled, 709.43, -708.39);
+    }
     let (xc, hi, lo) = clamp_domain(b, x, p);
     let Reduced { k, r } = reduce(b, xc, p);
     let degree = if p == Precision::F64 { 13 } else { 7 };
     let poly = estrin(b, r, &inv_factorials(degree));
     let scaled = scale(b, poly, k);
+    exp_specials(b, x, scaled, hi, lo)
+}
+
+/// `+inf` above `hi` and `0` below `lo`, where the reduction's power of two leaves the normal
+/// range. NaN fails both comparisons and flows through the arithmetic.
+fn exp_specials(b: &mut Builder<'_>, x: ExprId, scaled: ExprId, hi: f64, lo: f64) -> ExprId {
     let hi_l = b.lit(hi);
     let lo_l = b.lit(lo);
     let over = b.binary(BinaryOp::Gt, x, hi_l);
@@ -252,6 +300,15 @@ fn exp(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
 
 fn expm1(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
     let (xc, hi, _) = clamp_domain(b, x, p);
+    if p == Precision::F64 {
+        // s·(1 + rel) − 1 = s·rel + (s − 1); s − 1 is exact for s in [1/2, 2] (|x| ≲ 0.7),
+        // where cancellation would otherwise cost digits, and s = 1, rel = exp(r) − 1 at k = 0.
+        let (s, rel) = table_reduce(b, xc);
+        let one = b.lit(1.0);
+        let s_m1 = b.sub(s, one);
+        let result = b.fma(s, rel, s_m1);
+        return expm1_specials(b, x, result, hi);
+    }
     let Reduced { k, r } = reduce(b, xc, p);
     let degree = if p == Precision::F64 { 13 } else { 7 };
     // expm1(r) = r + r²·(1/2! + r/3! + …)
@@ -264,6 +321,11 @@ fn expm1(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
     let two_k = scale(b, one, k);
     let two_k_m1 = b.sub(two_k, one);
     let result = b.add(scaled, two_k_m1);
+    expm1_specials(b, x, result, hi)
+}
+
+/// `+inf` above `hi`; `−1` below −40, where expm1 is −1 to the last bit.
+fn expm1_specials(b: &mut Builder<'_>, x: ExprId, result: ExprId, hi: f64) -> ExprId {
     let hi_l = b.lit(hi);
     let over = b.binary(BinaryOp::Gt, x, hi_l);
     let inf = b.lit(f64::INFINITY);

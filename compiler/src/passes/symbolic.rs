@@ -33,9 +33,12 @@ fn pdiff_node(
             }
             let outer = match op {
                 UnaryOp::Neg => return b.neg(da),
-                UnaryOp::Not | UnaryOp::Floor | UnaryOp::Round | UnaryOp::Frozen => {
-                    return b.lit(0.0)
-                }
+                UnaryOp::Not
+                | UnaryOp::Floor
+                | UnaryOp::Round
+                | UnaryOp::Frozen
+                | UnaryOp::Exp2Scale
+                | UnaryOp::Exp2Tail => return b.lit(0.0),
                 UnaryOp::Exp | UnaryOp::Expm1 => b.unary(UnaryOp::Exp, a),
                 UnaryOp::Log => {
                     let one = b.lit(1.0);

@@ -202,6 +202,9 @@ struct Translator<'a> {
     ptr: Type,
     values: Vec<Option<Value>>,
     config: TargetFrontendConfig,
+    /// Per table argument `k`: its biased bits and each lane's byte offset into the exp2
+    /// tables, shared by the `Exp2Scale` and `Exp2Tail` of one `exp`.
+    table_index: std::collections::HashMap<Value, (Value, Vec<Value>)>,
 }
 
 impl<'a> Translator<'a> {
@@ -223,6 +226,7 @@ impl<'a> Translator<'a> {
             ptr,
             values: vec![None; p.exprs.len()],
             config,
+            table_index: std::collections::HashMap::new(),
         }
     }
 
@@ -638,6 +642,10 @@ impl<'a> Translator<'a> {
                 inputs.map_or_else(|| self.lit(w, 0.0), |(_, t)| t)
             }
             Expr::Var(_) => self.lit(w, 0.0),
+            Expr::Unary(op @ (UnaryOp::Exp2Scale | UnaryOp::Exp2Tail), k) => {
+                let k = self.operand(w, k);
+                self.exp2_table(w, op, k)
+            }
             Expr::Unary(op, a) => {
                 let a = self.operand(w, a);
                 let ins = self.fb.ins();
@@ -656,7 +664,9 @@ impl<'a> Translator<'a> {
                     | UnaryOp::Log10
                     | UnaryOp::Tanh
                     | UnaryOp::Frozen
-                    | UnaryOp::Exprelr => a,
+                    | UnaryOp::Exprelr
+                    | UnaryOp::Exp2Scale
+                    | UnaryOp::Exp2Tail => a,
                 }
             }
             Expr::Binary(op, a, b) => {
@@ -695,6 +705,65 @@ impl<'a> Translator<'a> {
                 }
             }
         }
+    }
+
+    /// `Exp2Scale(k)` or `Exp2Tail(k)` (f64 only; see [`crate::ir::exp2`]). The index is the low
+    /// six bits of `k + 1.5·2^52`. Cranelift has no gather, so a vector reads its entries lane by
+    /// lane: integer work that runs beside the floating-point pipes.
+    fn exp2_table(&mut self, w: Width, op: UnaryOp, k: Value) -> Value {
+        use crate::ir::exp2;
+        debug_assert!(self.scalar == types::F64, "the exp2 table is f64 only");
+        let mem = MemFlagsData::trusted();
+        let (ki, offsets) = match self.table_index.get(&k) {
+            Some(found) => found.clone(),
+            None => {
+                let magic = self.lit(w, exp2::ROUND_MAGIC);
+                let biased = self.fb.ins().fadd(k, magic);
+                let ki = self.fb.ins().bitcast(w.int, MemFlagsData::new(), biased);
+                let offsets: Vec<Value> = (0..w.lanes)
+                    .map(|l| {
+                        let bits = if w.lanes == 1 {
+                            ki
+                        } else {
+                            self.fb.ins().extractlane(ki, l)
+                        };
+                        let j = self.fb.ins().band_imm_u(bits, 63);
+                        self.fb.ins().ishl_imm_u(j, 3)
+                    })
+                    .collect();
+                self.table_index.insert(k, (ki, offsets.clone()));
+                (ki, offsets)
+            }
+        };
+        let (table, entry_type) = match op {
+            UnaryOp::Exp2Scale => (exp2::EXP2_SCALE_BITS.as_ptr() as i64, types::I64),
+            _ => (exp2::EXP2_TAIL_BITS.as_ptr() as i64, types::F64),
+        };
+        let base = self.fb.ins().iconst(self.ptr, table);
+        let read: Vec<Value> = offsets
+            .iter()
+            .map(|&offset| {
+                let addr = self.fb.ins().iadd(base, offset);
+                self.fb.ins().load(entry_type, mem, addr, 0)
+            })
+            .collect();
+        let entries = if w.lanes == 1 {
+            read[0]
+        } else {
+            let vector_type = if entry_type == types::I64 {
+                types::I64X2
+            } else {
+                types::F64X2
+            };
+            let v = self.fb.ins().scalar_to_vector(vector_type, read[0]);
+            self.fb.ins().insertlane(v, read[1], 1)
+        };
+        if op == UnaryOp::Exp2Tail {
+            return entries;
+        }
+        let top = self.fb.ins().ishl_imm_u(ki, i64::from(exp2::SCALE_SHIFT));
+        let bits = self.fb.ins().iadd(entries, top);
+        self.fb.ins().bitcast(w.float, MemFlagsData::new(), bits)
     }
 
     /// `x · 2^k` for integer-valued `k` in the normal exponent range. Adding 1.5·2^52 (f32:
@@ -754,4 +823,91 @@ fn is_lit(exprs: &crate::ir::ExprArena, id: crate::ir::ExprId) -> bool {
 
 fn unreachable_value() -> Value {
     Value::from_u32(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{interp, ExprArena, Slot, SlotKind};
+    use crate::span::Span;
+
+    /// A program whose slots 1 and 2 become `exp(v)` and `expm1(v)`; V stays put.
+    fn exp_program() -> CellProgram {
+        let mut exprs = ExprArena::new();
+        let v = exprs.var(Var::Slot(0));
+        let e = exprs.add(Expr::Unary(UnaryOp::Exp, v), Span::default());
+        let em1 = exprs.add(Expr::Unary(UnaryOp::Expm1, v), Span::default());
+        let never = exprs.add(Expr::Binary(BinaryOp::Lt, v, v), Span::default());
+        let slot = |name: &str, kind| Slot {
+            name: name.into(),
+            kind,
+        };
+        CellProgram {
+            name: "exp".into(),
+            exprs,
+            slots: vec![
+                slot("v", SlotKind::V),
+                slot("e", SlotKind::State { mech: 0, state: 0 }),
+                slot("em1", SlotKind::State { mech: 0, state: 1 }),
+            ],
+            init: Vec::new(),
+            updates: vec![(1, e), (2, em1)],
+            spike: never,
+            mechanism_currents: Vec::new(),
+            dt: 0.01,
+        }
+    }
+
+    /// The table-driven exp reads its entries lane by lane: every lane of the vector loop and
+    /// the scalar rest must give the interpreter's bits for the same lowered formula.
+    #[test]
+    fn jit_exp_and_expm1_match_the_lowered_formula_bit_for_bit_in_every_lane() {
+        let program = exp_program();
+        let kernel = compile(&program, Precision::F64).expect("jit");
+        let prepared = prepare(&program, Precision::F64);
+        let roots: Vec<_> = prepared.updates.iter().map(|(_, e)| *e).collect();
+        // 4·k + 3 cells: whole vector groups and a scalar rest; arguments over the whole range.
+        let n = 4003;
+        let mut v: Vec<f64> = (0..n)
+            .map(|i| -750.0 + 1500.0 * (i as f64 / (n - 1) as f64).powi(3))
+            .collect();
+        v[7] = 0.0;
+        v[8] = 1e-300;
+        v[9] = -3e-9;
+        v[10] = f64::NAN;
+        let mut e = vec![0.0; n];
+        let mut em1 = vec![0.0; n];
+        let slots = [v.as_mut_ptr(), e.as_mut_ptr(), em1.as_mut_ptr()].map(|p| p.cast::<u8>());
+        let mut spikes = vec![0u64; n];
+        let mut bad = vec![0i32; n];
+        // SAFETY: three live arrays of n f64, spikes and bad of n, one step.
+        unsafe {
+            kernel.call(
+                slots.as_ptr(),
+                0,
+                n as u64,
+                0.0,
+                1,
+                spikes.as_mut_ptr(),
+                bad.as_mut_ptr(),
+            );
+        }
+        for i in 0..n {
+            let want = interp::eval(&prepared.exprs, &roots, &|var| match var {
+                Var::Slot(0) => v[i],
+                _ => 0.0,
+            });
+            for (got, want) in [e[i], em1[i]].into_iter().zip(want) {
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "cell {i}, v = {}: jit {got:e}, interpreter {want:e}",
+                    v[i]
+                );
+            }
+        }
+        assert_eq!(spikes.iter().sum::<u64>(), 0);
+        assert!(e[7] == 1.0 && em1[7] == 0.0 && em1[9] == (-3e-9f64).exp_m1());
+        assert!(e[10].is_nan() && em1[10].is_nan());
+        assert!(e[n - 1].is_infinite() && e[0] == 0.0);
+    }
 }

@@ -118,6 +118,22 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
                     UnaryOp::Log => {
                         format!("lg2.approx.ftz.f32 {r}, {a};\n\tmul.rn.f32 {r}, {r}, 0f3F317218;")
                     }
+                    // f64 only: the entry at the low six bits of `k + 1.5·2^52` (see `ir::exp2`).
+                    UnaryOp::Exp2Scale | UnaryOp::Exp2Tail => {
+                        let i = id.0;
+                        let index = format!(
+                            "add.rn.f64 %y{i}, {a}, {};\n\tmov.b64 %k{i}, %y{i};\n\tand.b64 %e0, %k{i}, 63;\n\tshl.b64 %e0, %e0, 3;",
+                            lit(&F64, crate::ir::exp2::ROUND_MAGIC)
+                        );
+                        if op == UnaryOp::Exp2Scale {
+                            format!(
+                                "{index}\n\tmov.u64 %e1, {EXP2_SCALE_TABLE};\n\tadd.u64 %e1, %e1, %e0;\n\tld.global.nc.u64 %e2, [%e1];\n\tshl.b64 %e0, %k{i}, {};\n\tadd.u64 %e2, %e2, %e0;\n\tmov.b64 {r}, %e2;",
+                                crate::ir::exp2::SCALE_SHIFT
+                            )
+                        } else {
+                            format!("{index}\n\tmov.u64 %e1, {EXP2_TAIL_TABLE};\n\tadd.u64 %e1, %e1, %e0;\n\tld.global.nc.f64 {r}, [%e1];")
+                        }
+                    }
                     // Expanded by `prepare`.
                     _ => format!("mov.{f} {r}, {a};"),
                 }
@@ -171,6 +187,9 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     );
     let _ = writeln!(s, "// ABI: (slots, lo, hi, t0, nsteps <= {MAX_STEPS_PER_CALL}, spikes, bad), as the Cranelift kernel.");
     let _ = writeln!(s, ".version 8.0\n.target sm_{sm}\n.address_size 64\n");
+    if ty.size == 8 {
+        s.push_str(&exp2_tables());
+    }
     let _ = writeln!(s, ".visible .entry {STEP_KERNEL}(\n\t.param .u64 p_slots,\n\t.param .u64 p_lo,\n\t.param .u64 p_hi,\n\t.param .f64 p_t0,\n\t.param .u64 p_nsteps,\n\t.param .u64 p_spikes,\n\t.param .u64 p_bad\n)\n{{");
     let _ = writeln!(s, "\t.reg .{f} %x<{n_nodes}>;\n\t.reg .pred %p<{n_nodes}>;\n\t.reg .{} %k<{n_nodes}>;\n\t.reg .{f} %y<{n_nodes}>;\n\t.reg .{f} %z<{n_nodes}>;", ty.int);
     let _ = writeln!(
@@ -180,6 +199,7 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
         n_slots.max(1),
         n_slots.max(1)
     );
+    let _ = writeln!(s, "\t.reg .u64 %e0, %e1, %e2;");
     let _ = writeln!(s, "\t.reg .u64 %cell, %lo, %hi, %nsteps, %j, %mask, %bit, %tmp, %slots, %spikes, %bad;\n\t.reg .u32 %rtid, %rntid, %rctaid, %j32;\n\t.reg .s32 %firstbad;\n\t.reg .f64 %t0, %jf, %t64;\n\t.reg .pred %more, %spk, %fine, %unset, %record, %p_done;");
     let _ = writeln!(s, "\tld.param.u64 %slots, [p_slots];\n\tld.param.u64 %lo, [p_lo];\n\tld.param.u64 %hi, [p_hi];\n\tld.param.f64 %t0, [p_t0];\n\tld.param.u64 %nsteps, [p_nsteps];\n\tld.param.u64 %spikes, [p_spikes];\n\tld.param.u64 %bad, [p_bad];");
     let _ = writeln!(s, "\tmov.u32 %rtid, %tid.x;\n\tmov.u32 %rntid, %ntid.x;\n\tmov.u32 %rctaid, %ctaid.x;\n\tmul.wide.u32 %cell, %rctaid, %rntid;\n\tcvt.u64.u32 %tmp, %rtid;\n\tadd.u64 %cell, %cell, %tmp;\n\tadd.u64 %cell, %cell, %lo;");
@@ -233,6 +253,24 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     let _ = writeln!(s, "\tmad.lo.u64 %tmp, %cell, 8, %spikes;\n\tst.global.u64 [%tmp], %mask;\n\tmad.lo.u64 %tmp, %cell, 4, %bad;\n\tst.global.s32 [%tmp], %firstbad;\nDONE:\n\tret;\n}}\n");
     s.push_str(&compact_kernel());
     s
+}
+
+const EXP2_SCALE_TABLE: &str = "hhc_exp2_scale";
+const EXP2_TAIL_TABLE: &str = "hhc_exp2_tail";
+
+/// The f64 exp tables of [`crate::ir::exp2`] as module-scope globals.
+fn exp2_tables() -> String {
+    let list = |bits: &[u64], prefix: &str| {
+        bits.iter()
+            .map(|b| format!("{prefix}{b:016X}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        ".global .align 8 .u64 {EXP2_SCALE_TABLE}[64] = {{{}}};\n.global .align 8 .f64 {EXP2_TAIL_TABLE}[64] = {{{}}};\n\n",
+        list(&crate::ir::exp2::EXP2_SCALE_BITS, "0x"),
+        list(&crate::ir::exp2::EXP2_TAIL_BITS, "0d")
+    )
 }
 
 /// Gathers `(cell, word)` for every non-zero spike word of cells `[lo, hi)` into `out`, counting
