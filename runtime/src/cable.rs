@@ -315,16 +315,49 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
     let matrix = TreeMatrix::new(&tree, &c_nf, theta * dt, theta);
     let mut inj = vec![0.0; nodes];
+    for r in regions.iter_mut() {
+        r.spike_words = vec![0; n * r.nodes.len()];
+        r.bad = vec![-1; n * r.nodes.len()];
+    }
+    // Raw views of the regions: each task below touches only its own cells' entries.
+    let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
     let env = MechanismEnv {
         nodes,
-        n,
         area: &tree.area,
         density,
     };
-    mechanisms(&mut regions, &v, 0.0, true, &env, &mut i_mem, &mut g_mem);
+    // Cells per task: enough to amortise a task, few enough that a chunk's compartments, V, I
+    // and G stay in L2 between the solve and the kernels.
+    let chunk_cells = (4096 / nodes).clamp(1, 256);
+    let chunk = chunk_cells * nodes;
+    let step_cells =
+        |v: &mut [f64], i_mem: &mut [f64], g_mem: &mut [f64], t: f64, inj: Option<&[f64]>| {
+            v.par_chunks_mut(chunk)
+                .zip(i_mem.par_chunks_mut(chunk).zip(g_mem.par_chunks_mut(chunk)))
+                .enumerate()
+                .for_each_init(
+                    || (vec![0.0; nodes], vec![0.0; nodes]),
+                    |(d, rhs), (ci, (vc, (ic, gc)))| {
+                        if let Some(inj) = inj {
+                            for ((vk, ik), gk) in vc
+                                .chunks_mut(nodes)
+                                .zip(ic.chunks(nodes))
+                                .zip(gc.chunks(nodes))
+                            {
+                                hines(&matrix, vk, ik, gk, inj, d, rhs);
+                            }
+                        }
+                        let first = ci * chunk_cells;
+                        let cells = first..first + vc.len() / nodes;
+                        for r in &views {
+                            r.advance(cells.clone(), vc, ic, gc, t, inj.is_none(), &env);
+                        }
+                    },
+                );
+        };
+    step_cells(&mut v, &mut i_mem, &mut g_mem, 0.0, None);
     for step in 0..opts.steps {
         let t = step as f64 * dt;
-        // Hines solve per cell.
         let tm = t + 0.5 * dt;
         inj.fill(0.0);
         for &(node, amp, from, to) in &injections {
@@ -332,21 +365,8 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                 inj[node] += amp;
             }
         }
-        v.par_chunks_mut(nodes)
-            .zip(i_mem.par_chunks(nodes).zip(g_mem.par_chunks(nodes)))
-            .for_each_init(
-                || (vec![0.0; nodes], vec![0.0; nodes]),
-                |(d, rhs), (vc, (ic, gc))| hines(&matrix, vc, ic, gc, &inj, d, rhs),
-            );
-        mechanisms(
-            &mut regions,
-            &v,
-            t + dt,
-            false,
-            &env,
-            &mut i_mem,
-            &mut g_mem,
-        );
+        // Per chunk of cells: the Hines solve, then every region's states at V_{n+1}.
+        step_cells(&mut v, &mut i_mem, &mut g_mem, t + dt, Some(&inj));
         // 3. Spikes and blow-ups at the spike probe.
         for c in 0..n {
             let vn = v[c * nodes + spike_node];
@@ -401,66 +421,81 @@ unsafe impl Send for SendPtr {}
 
 struct MechanismEnv<'a> {
     nodes: usize,
-    n: usize,
     area: &'a [f64],
     /// A constant stimulus density (µA/cm²), inward.
     density: f64,
 }
 
-/// Runs every region's kernel at `v`: states advance (unless `initial`), and `i_mem`, `g_mem`
-/// receive each compartment's membrane current (nA) and conductance (µS).
-fn mechanisms(
-    regions: &mut [Region],
-    v: &[f64],
-    t: f64,
-    initial: bool,
-    env: &MechanismEnv<'_>,
-    i_mem: &mut [f64],
-    g_mem: &mut [f64],
-) {
-    let (n, nodes) = (env.n, env.nodes);
-    for r in regions.iter_mut() {
-        let per = r.nodes.len();
-        for c in 0..n {
-            for (k, &node) in r.nodes.iter().enumerate() {
-                r.slots[0][c * per + k] = v[c * nodes + node];
-            }
+/// A region's kernels and raw pointers to its arrays, shared by the tasks of one step; each task
+/// reads and writes only its own cells' entries.
+struct RegionView<'a> {
+    kernel: &'a jit::CompiledStep,
+    initial: &'a jit::CompiledStep,
+    nodes: &'a [usize],
+    slots: SlotPointers,
+    spike_words: SendPtr,
+    bad: SendPtr,
+    i_slot: usize,
+    g_slot: usize,
+}
+
+impl<'a> RegionView<'a> {
+    fn new(r: &'a mut Region) -> RegionView<'a> {
+        RegionView {
+            slots: SlotPointers(r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect()),
+            spike_words: SendPtr(r.spike_words.as_mut_ptr().cast()),
+            bad: SendPtr(r.bad.as_mut_ptr().cast()),
+            kernel: &r.kernel,
+            initial: &r.initial,
+            nodes: &r.nodes,
+            i_slot: r.i_slot,
+            g_slot: r.g_slot,
         }
-        let ptrs: Vec<*mut u8> = r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
-        let slots = SlotPointers(ptrs);
-        let kernel = if initial { &r.initial } else { &r.kernel };
-        let total = n * per;
-        if r.spike_words.len() != total {
-            r.spike_words = vec![0; total];
-            r.bad = vec![-1; total];
-        }
-        let outputs = (
-            SendPtr(r.spike_words.as_mut_ptr().cast()),
-            SendPtr(r.bad.as_mut_ptr().cast()),
-        );
-        let chunk = 2048;
-        (0..total.div_ceil(chunk)).into_par_iter().for_each(|c| {
-            let (lo, hi) = (c * chunk, ((c + 1) * chunk).min(total));
-            // SAFETY: every slot array, the spike words and the bad steps hold `total`
-            // values; chunks touch disjoint [lo, hi) ranges of them.
-            unsafe {
-                kernel.call(
-                    slots.base(),
-                    lo as u64,
-                    hi as u64,
-                    t,
-                    1,
-                    outputs.0.get().cast(),
-                    outputs.1.get().cast(),
-                );
+    }
+
+    /// For `cells`, whose V, I and G are the chunks `v`, `i_mem`, `g_mem` (cell-major, every
+    /// node): copies V in, runs the kernel (states advance unless `initial`), and writes each
+    /// compartment's membrane current (nA) and conductance (µS) out.
+    #[allow(clippy::too_many_arguments)] // one step's context, one argument each
+    fn advance(
+        &self,
+        cells: std::ops::Range<usize>,
+        v: &[f64],
+        i_mem: &mut [f64],
+        g_mem: &mut [f64],
+        t: f64,
+        initial: bool,
+        env: &MechanismEnv<'_>,
+    ) {
+        let (per, nodes) = (self.nodes.len(), env.nodes);
+        let (lo, hi) = (cells.start * per, cells.end * per);
+        let slot = |k: usize| self.slots.0[k].cast::<f64>();
+        // SAFETY: every slot array holds n·per values and this task owns [lo, hi) of them.
+        unsafe {
+            let v_in = std::slice::from_raw_parts_mut(slot(0).add(lo), hi - lo);
+            for (c, row) in v_in.chunks_mut(per).enumerate() {
+                for (x, &node) in row.iter_mut().zip(self.nodes) {
+                    *x = v[c * nodes + node];
+                }
             }
-        });
-        for c in 0..n {
-            for (k, &node) in r.nodes.iter().enumerate() {
-                let j = c * nodes + node;
-                let a = env.area[node] * 1e3;
-                i_mem[j] = (r.slots[r.i_slot][c * per + k] - env.density) * a;
-                g_mem[j] = r.slots[r.g_slot][c * per + k] * a;
+            let kernel = if initial { self.initial } else { self.kernel };
+            kernel.call(
+                self.slots.base(),
+                lo as u64,
+                hi as u64,
+                t,
+                1,
+                self.spike_words.get().cast(),
+                self.bad.get().cast(),
+            );
+            let i_out = std::slice::from_raw_parts(slot(self.i_slot).add(lo), hi - lo);
+            let g_out = std::slice::from_raw_parts(slot(self.g_slot).add(lo), hi - lo);
+            for (c, (irow, grow)) in i_out.chunks(per).zip(g_out.chunks(per)).enumerate() {
+                for ((&i, &g), &node) in irow.iter().zip(grow).zip(self.nodes) {
+                    let a = env.area[node] * 1e3;
+                    i_mem[c * nodes + node] = (i - env.density) * a;
+                    g_mem[c * nodes + node] = g * a;
+                }
             }
         }
     }
@@ -529,9 +564,12 @@ fn hines(
         rhs[k] += flow;
         rhs[p] -= flow;
     }
+    // One division per node: d[k] becomes its reciprocal once the node is eliminated.
     for k in (1..nodes).rev() {
         let p = parent[k];
-        let f = ga[k] / d[k];
+        let inv = 1.0 / d[k];
+        d[k] = inv;
+        let f = ga[k] * inv;
         d[p] -= f * ga[k];
         rhs[p] += f * rhs[k];
     }
@@ -539,7 +577,7 @@ fn hines(
     rhs[0] /= d[0];
     v[0] += rhs[0] * inv_theta;
     for k in 1..nodes {
-        let dv = (rhs[k] + ga[k] * rhs[parent[k]]) / d[k];
+        let dv = (rhs[k] + ga[k] * rhs[parent[k]]) * d[k];
         rhs[k] = dv; // parents come first, so rhs[parent] already holds their ΔV
         v[k] += dv * inv_theta;
     }
