@@ -326,9 +326,10 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         area: &tree.area,
         density,
     };
-    // Cells per task: enough to amortise a task, few enough that a chunk's compartments, V, I
-    // and G stay in L2 between the solve and the kernels.
-    let chunk_cells = (4096 / nodes).clamp(1, 256);
+    // Cells per task: about a thousand compartments, enough to amortise a task, few enough that
+    // a chunk's slots, V, I and G stay in cache from the solve to the kernels, and that the
+    // tasks balance over the threads.
+    let chunk_cells = (1024 / nodes).clamp(1, 64);
     let chunk = chunk_cells * nodes;
     let step_cells =
         |v: &mut [f64], i_mem: &mut [f64], g_mem: &mut [f64], t: f64, inj: Option<&[f64]>| {
@@ -558,20 +559,19 @@ fn hines(
         d[k] = diagonal[k] + g[k];
         rhs[k] = inj[k] - i[k];
     }
-    for k in 1..nodes {
-        let p = parent[k];
-        let flow = ga[k] * (v[p] - v[k]);
-        rhs[k] += flow;
-        rhs[p] -= flow;
-    }
-    // One division per node: d[k] becomes its reciprocal once the node is eliminated.
+    // From the leaves up: a node's axial current at V_n joins its right-hand side (its children,
+    // which come later, have already added theirs), then the node is eliminated into its
+    // parent. One division per node: d[k] becomes its reciprocal.
     for k in (1..nodes).rev() {
         let p = parent[k];
+        let flow = ga[k] * (v[p] - v[k]);
+        let rhs_k = rhs[k] + flow;
+        rhs[k] = rhs_k;
         let inv = 1.0 / d[k];
         d[k] = inv;
         let f = ga[k] * inv;
         d[p] -= f * ga[k];
-        rhs[p] += f * rhs[k];
+        rhs[p] += f * rhs_k - flow;
     }
     let inv_theta = 1.0 / m.theta;
     rhs[0] /= d[0];
