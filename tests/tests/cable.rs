@@ -134,6 +134,13 @@ fn ball_and_stick_matches_neuron() {
     compare_with_neuron("ballstick");
 }
 
+/// The same cell with NEURON's own mechanism names, `hh` and `pas` from the stdlib, as a NEURON
+/// user would write it.
+#[test]
+fn ball_and_stick_with_neurons_hh_and_pas_matches_neuron() {
+    compare_with_reference("ballstick_hh_pas", "tests/fixtures/neuron/ballstick.csv");
+}
+
 /// The same ball-and-stick built in Arbor 0.12.2 (`harness/arbor/ballstick.py`, 1 + 51 CVs):
 /// spikes 6.35 and 20.05 ms in both; V within 0.24 mV outside spikes.
 #[test]
