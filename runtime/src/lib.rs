@@ -12,7 +12,8 @@
 //! 3. V advances by exponential Euler;
 //! 4. a spike is an upward crossing of `V_th` within the step.
 //!
-//! All four happen inside one fused kernel that keeps a cell in registers for up to 64 steps.
+//! All four happen inside one fused kernel that steps cells up to 64 times per call: on the CPU a
+//! block of cells that fits in L1, on the GPU one cell per thread in registers.
 //! The stepping loop ([`sim::run`]) is written once, generic over a [`backend::Backend`].
 //!
 //! **Invariants.** Results are bit-identical whatever the thread count or chunking, because

@@ -291,3 +291,40 @@ fn section_segment_rules_override_the_cells() {
     // dx 10 um: 500/10 = 50; the soma, 20/10 = 2.
     assert_eq!(nseg, [2, 13, 50]);
 }
+
+/// Many cells stepped in chunks, in blocks of steps: a blow-up in one cell is reported with that
+/// cell, the step and the probe, and the recorded cell's trace and the spikes match a run of
+/// that cell alone.
+#[test]
+fn chunked_population_reports_blow_ups_and_matches_single_cells() {
+    let model = load("tests/fixtures/neuron/ballstick.chan");
+    let steps = (model.tstop / model.dt).round() as u64;
+    let single = run_cable(&model);
+    let opts = CableOptions {
+        n: 300,
+        steps,
+        theta: model.cable_theta,
+        record: vec![0, 299],
+    };
+    let many = cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(many.spikes.len(), 300 * single.spikes.len());
+    for probe in 0..single.traces[0].len() {
+        assert_eq!(many.traces[0][probe], single.traces[0][probe]);
+        assert_eq!(many.traces[1][probe], single.traces[0][probe]);
+    }
+    let mut blowing = model.clone();
+    for s in &mut blowing.stimuli {
+        if let hhc_compiler::sema::model::Stimulus::IClamp { amplitude, .. } = s {
+            *amplitude = 5e12;
+        }
+    }
+    let err = match cable::run(&blowing, &opts) {
+        Ok(_) => panic!("a 5e12 nA clamp must blow up"),
+        Err(e) => e.to_string(),
+    };
+    // The clamp starts at 5 ms (step 200); every cell blows up then, and the first is named.
+    assert!(
+        err.contains("cell 0 at step 200") && err.contains("soma(0.5)"),
+        "{err}"
+    );
+}
