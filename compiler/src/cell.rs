@@ -803,6 +803,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         stimuli: vec![],
         method: Default::default(),
         probes: vec![],
+        detector: None,
         cable_theta: 1.0,
         record: vec![0],
     };

@@ -338,6 +338,14 @@ fn model_errors() {
         &format!("{cable}SIMULATE {{ cell = B  probe = soma(0.5), dendd(1) }}\n"),
     );
     case(
+        "model_detector_unknown_section",
+        &format!("{cable}SIMULATE {{ cell = B  detector = axon(1) }}\n"),
+    );
+    case(
+        "model_detector_two_places",
+        &format!("{cable}SIMULATE {{ cell = B  detector = soma(0.5), dend(1) }}\n"),
+    );
+    case(
         "model_probe_outside_section",
         &format!("{cable}SIMULATE {{ cell = B  probe = dend(1.5) }}\n"),
     );

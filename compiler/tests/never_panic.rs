@@ -98,6 +98,7 @@ const WORDS: &[&str] = &[
     "soma(0.5)",
     "dend(1)",
     "probe",
+    "detector",
     "iclamp",
     "along",
     "Ra",

@@ -19,8 +19,8 @@
 //! 2. V solves `C/(θ·dt)·(V* − V) = −I − G·(V* − V) + axial(V*) + I_inj` on the tree by Hines
 //!    elimination, in O(n) per cell. Then `V ← V + (V* − V)/θ`. θ = 1 is implicit Euler (the
 //!    default), and θ = ½ is Crank–Nicolson;
-//! 3. a spike is an upward crossing of V_th at the spike probe, which is the first `probe`, or
-//!    else the middle of the root section.
+//! 3. a spike is an upward crossing of V_th at the `detector`, else at the first `probe`, else at
+//!    the middle of the root section.
 //!
 //! Cells are independent, so the population is cut into chunks of about a thousand
 //! compartments, and each task takes its chunk through a block of 64 steps (all three parts)
@@ -298,7 +298,14 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .map(|(s, x)| format!("{s}({x})"))
             .collect()
     };
-    let spike_node = probe_nodes[0];
+    // Spikes (and blow-ups) are watched at the detector, else at the first probe.
+    let (spike_node, spike_place) = match &model.detector {
+        Some((s, x)) => (
+            tree.node_at(s, *x).unwrap_or(probe_nodes[0]),
+            format!("{s}({x})"),
+        ),
+        None => (probe_nodes[0], probe_names[0].clone()),
+    };
     let mut v = vec![cell.v_init; n * nodes];
     let mut traces: Vec<Vec<Vec<f64>>> = opts
         .record
@@ -430,7 +437,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         {
             return Err(RunError::Backend(BackendError(format!(
                 "numerical blow-up in cell {c} at step {step} (t = {:.4} ms): V = {vn} mV at {}\n  hint: reduce dt, or check the mechanisms' rates and units",
-                (step + 1) as f64 * dt, probe_names[0]
+                (step + 1) as f64 * dt, spike_place
             ))));
         }
         let mut block_spikes: Vec<(usize, usize)> = outcomes

@@ -328,3 +328,28 @@ fn chunked_population_reports_blow_ups_and_matches_single_cells() {
         "{err}"
     );
 }
+
+/// Spikes are detected at `detector` when it is given, whatever the probe order: with the distal
+/// dendrite probed first, the soma detector still sees NEURON's two spikes, and a detector at the
+/// passive dendrite's end sees none (it stays far below V_th).
+#[test]
+fn detector_chooses_where_spikes_are_counted() {
+    let mut model = load("tests/fixtures/neuron/ballstick.chan");
+    model.probes.reverse(); // dend(1) first
+    let distal_first = run_cable(&model);
+    model.detector = Some(("soma".into(), 0.5));
+    let at_soma = run_cable(&model);
+    let times: Vec<f64> = at_soma
+        .spikes
+        .iter()
+        .map(|&(_, k)| (k + 1) as f64 * model.dt)
+        .collect();
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert!(
+        (times[0] - 6.35).abs() < 0.03 && (times[1] - 20.05).abs() < 0.03,
+        "{times:?}"
+    );
+    assert!(distal_first.spikes.is_empty(), "{:?}", distal_first.spikes);
+    model.detector = Some(("dend".into(), 1.0));
+    assert!(run_cable(&model).spikes.is_empty());
+}

@@ -207,6 +207,8 @@ pub struct Model {
     pub method: StepMethod,
     /// Where V is recorded on a morphology: (section, x).
     pub probes: Vec<(String, f64)>,
+    /// Where spikes are detected on a morphology (`detector = sec(x)`); else the first probe.
+    pub detector: Option<(String, f64)>,
     /// The cable solver's θ: 1 for implicit Euler (default), ½ for Crank–Nicolson.
     pub cable_theta: f64,
     pub record: Vec<u64>,
@@ -398,10 +400,12 @@ pub fn lower_model_with_files(
     let mut stimuli = Vec::new();
     let mut record = Vec::new();
     const KNOWN: &[&str] = &[
-        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method", "probe", "cable",
+        "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method", "probe",
+        "cable", "detector",
     ];
     let mut cable_theta = 1.0;
     let mut probes: Vec<(String, f64, Span)> = Vec::new();
+    let mut detector: Option<(String, f64, Span)> = None;
     let mut method = StepMethod::default();
     for s in &sim.settings {
         match s.name.name.as_str() {
@@ -481,6 +485,21 @@ pub fn lower_model_with_files(
                     }
                 }
             }
+            "detector" => match s.values.as_slice() {
+                [v] => {
+                    if let Some((sec, x)) = location(&mut cx, v) {
+                        detector = Some((sec, x, v.span()));
+                    }
+                }
+                _ => cx.err(
+                    Diagnostic::error(
+                        "`detector` is one location",
+                        s.span,
+                        "spikes are detected at one place",
+                    )
+                    .with_hint("write `detector = soma(0.5)`"),
+                ),
+            },
             "celsius" => {
                 if let Some(x) = cx.quantity(s, "degC") {
                     celsius = x;
@@ -556,10 +575,16 @@ pub fn lower_model_with_files(
         Stimulus::IClamp { section, x, .. } => Some((section.clone(), *x, sim.span)),
         _ => None,
     });
-    for (sec, _, span) in probes.iter().cloned().chain(iclamp_at) {
+    for (sec, _, span) in probes
+        .iter()
+        .cloned()
+        .chain(detector.clone())
+        .chain(iclamp_at)
+    {
         if !cell.sections.iter().any(|s| s.name == sec) {
             let hint = if cell.sections.is_empty() {
-                "probes and iclamp need a morphology: add SECTION blocks to the CELL".to_string()
+                "probes, detectors and iclamp need a morphology: add SECTION blocks to the CELL"
+                    .to_string()
             } else {
                 match closest(&sec, cell.sections.iter().map(|s| s.name.as_str())) {
                     Some(c) => format!("did you mean `{c}`?"),
@@ -611,6 +636,7 @@ pub fn lower_model_with_files(
         stimuli,
         method,
         probes: probes.into_iter().map(|(s, x, _)| (s, x)).collect(),
+        detector: detector.map(|(s, x, _)| (s, x)),
         cable_theta,
         record,
     })
