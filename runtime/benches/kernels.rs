@@ -45,5 +45,10 @@ fn kernels(c: &mut Criterion) {
     bench_model(c, "bench/classic_pop.chan");
 }
 
-criterion_group!(benches, kernels);
+criterion_group! {
+    name = benches;
+    // No plots: criterion's plotting backend needs system fonts, which servers often lack.
+    config = Criterion::default().without_plots();
+    targets = kernels
+}
 criterion_main!(benches);
