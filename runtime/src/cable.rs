@@ -334,7 +334,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
     let env = MechanismEnv {
         nodes,
-        area: &tree.area,
+        density_to_current: tree.area.iter().map(|a| a * 1e3).collect(),
         density,
     };
     // Cells per task: about a thousand compartments, enough to amortise a task, few enough that
@@ -501,9 +501,10 @@ struct SendPtr(*mut u8);
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
-struct MechanismEnv<'a> {
+struct MechanismEnv {
     nodes: usize,
-    area: &'a [f64],
+    /// Per node: membrane area × 1e3, which turns µA/cm² into nA (and mS/cm² into µS).
+    density_to_current: Vec<f64>,
     /// A constant stimulus density (µA/cm²), inward.
     density: f64,
 }
@@ -547,7 +548,7 @@ impl<'a> RegionView<'a> {
         g_mem: &mut [f64],
         t: f64,
         initial: bool,
-        env: &MechanismEnv<'_>,
+        env: &MechanismEnv,
     ) {
         let (per, nodes) = (self.nodes.len(), env.nodes);
         let (lo, hi) = (cells.start * per, cells.end * per);
@@ -574,7 +575,7 @@ impl<'a> RegionView<'a> {
             let g_out = std::slice::from_raw_parts(slot(self.g_slot).add(lo), hi - lo);
             for (c, (irow, grow)) in i_out.chunks(per).zip(g_out.chunks(per)).enumerate() {
                 for ((&i, &g), &node) in irow.iter().zip(grow).zip(self.nodes) {
-                    let a = env.area[node] * 1e3;
+                    let a = env.density_to_current[node];
                     i_mem[c * nodes + node] = (i - env.density) * a;
                     g_mem[c * nodes + node] = g * a;
                 }

@@ -202,21 +202,22 @@ struct Reduced {
     r: ExprId,
 }
 
-/// `x = k·ln2 + r` with `k` an integer and `|r| ≤ ln2/2`.
-fn reduce(b: &mut Builder<'_>, x: ExprId, p: Precision) -> Reduced {
-    let (ln2_hi, ln2_lo) = match p {
-        Precision::F64 => (
-            6.931_471_803_691_238_164_9e-1,
-            1.908_214_929_270_587_700_02e-10,
-        ),
-        Precision::F32 => (0.693_145_751_953_125, 1.428_606_765_330_187_045e-6),
-    };
-    let log2e = b.lit(std::f64::consts::LOG2_E);
+/// ln2 split in a high part with trailing zero bits (so `k·hi` is exact) and the rest (fdlibm's).
+const LN2_SPLIT_F64: (f64, f64) = (
+    6.931_471_803_691_238_164_9e-1,
+    1.908_214_929_270_587_700_02e-10,
+);
+const LN2_SPLIT_F32: (f64, f64) = (0.693_145_751_953_125, 1.428_606_765_330_187_045e-6);
+
+/// `x = k·ln2/n + r` with `k` an integer and `|r| ≤ ln2/(2n)`, for `n` a power of two (so the
+/// scaled constants are exact).
+fn reduce(b: &mut Builder<'_>, x: ExprId, n: f64, (ln2_hi, ln2_lo): (f64, f64)) -> Reduced {
+    let log2e = b.lit(n * std::f64::consts::LOG2_E);
     let kx = b.mul(log2e, x);
     let k = b.unary(UnaryOp::Round, kx);
     let nk = b.neg(k);
-    let hi = b.lit(ln2_hi);
-    let lo = b.lit(ln2_lo);
+    let hi = b.lit(ln2_hi / n);
+    let lo = b.lit(ln2_lo / n);
     let r1 = b.fma(nk, hi, x);
     let r = b.fma(nk, lo, r1);
     Reduced { k, r }
@@ -244,15 +245,7 @@ fn clamp_domain(_b: &mut Builder<'_>, x: ExprId, p: Precision) -> (ExprId, f64, 
 /// Returns the scale `s`, and `tail + (exp(r) − 1)`, so that `exp(x) ≈ s·(1 + that)`. A fifth of
 /// the multiply-adds of a series over `|r| ≤ ln2/2`.
 fn table_reduce(b: &mut Builder<'_>, x: ExprId) -> (ExprId, ExprId) {
-    let scale = 64.0 * std::f64::consts::LOG2_E;
-    let c = b.lit(scale);
-    let kx = b.mul(c, x);
-    let k = b.unary(UnaryOp::Round, kx);
-    let nk = b.neg(k);
-    let hi = b.lit(6.931_471_803_691_238_164_9e-1 / 64.0);
-    let lo = b.lit(1.908_214_929_270_587_700_02e-10 / 64.0);
-    let r1 = b.fma(nk, hi, x);
-    let r = b.fma(nk, lo, r1);
+    let Reduced { k, r } = reduce(b, x, 64.0, LN2_SPLIT_F64);
     // exp(r) − 1 = r + r²·(1/2 + r/6 + r²·(1/24 + r/120 + r²/720))
     let r2 = b.mul(r, r);
     let c6 = b.lit(1.0 / 6.0);
@@ -272,15 +265,15 @@ fn table_reduce(b: &mut Builder<'_>, x: ExprId) -> (ExprId, ExprId) {
 }
 
 fn exp(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
-    if p == Precision::F64 {
-        let (s, rel) = table_reduce(b, x);
-        let scaled = b.fma(s, rel, s);
-        return exp_specials(b, x, scaled, 709.43, -708.39);
-    }
     let (xc, hi, lo) = clamp_domain(b, x, p);
-    let Reduced { k, r } = reduce(b, xc, p);
-    let degree = if p == Precision::F64 { 13 } else { 7 };
-    let poly = estrin(b, r, &inv_factorials(degree));
+    if p == Precision::F64 {
+        let (s, rel) = table_reduce(b, xc);
+        let scaled = b.fma(s, rel, s);
+        return exp_specials(b, x, scaled, hi, lo);
+    }
+    // f32: Taylor degree 7 over |r| ≤ ln2/2.
+    let Reduced { k, r } = reduce(b, xc, 1.0, LN2_SPLIT_F32);
+    let poly = estrin(b, r, &inv_factorials(7));
     let scaled = scale(b, poly, k);
     exp_specials(b, x, scaled, hi, lo)
 }
@@ -309,10 +302,9 @@ fn expm1(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
         let result = b.fma(s, rel, s_m1);
         return expm1_specials(b, x, result, hi);
     }
-    let Reduced { k, r } = reduce(b, xc, p);
-    let degree = if p == Precision::F64 { 13 } else { 7 };
-    // expm1(r) = r + r²·(1/2! + r/3! + …)
-    let tail: Vec<f64> = inv_factorials(degree)[2..].to_vec();
+    // f32: expm1(r) = r + r²·(1/2! + r/3! + …) to degree 7.
+    let Reduced { k, r } = reduce(b, xc, 1.0, LN2_SPLIT_F32);
+    let tail: Vec<f64> = inv_factorials(7)[2..].to_vec();
     let q = estrin(b, r, &tail);
     let r2 = b.mul(r, r);
     let em1r = b.fma(r2, q, r);

@@ -205,6 +205,10 @@ struct Translator<'a> {
     /// Per table argument `k`: its biased bits and each lane's byte offset into the exp2
     /// tables, shared by the `Exp2Scale` and `Exp2Tail` of one `exp`.
     table_index: std::collections::HashMap<Value, (Value, Vec<Value>)>,
+    /// The exp2 tables' addresses (scale, tail), defined once in the entry block.
+    table_bases: Option<(Value, Value)>,
+    /// The nodes the kernel computes, in arena order (children before parents).
+    order: Vec<crate::ir::ExprId>,
 }
 
 impl<'a> Translator<'a> {
@@ -227,6 +231,14 @@ impl<'a> Translator<'a> {
             values: vec![None; p.exprs.len()],
             config,
             table_index: std::collections::HashMap::new(),
+            table_bases: None,
+            order: p.exprs.reachable(
+                &p.updates
+                    .iter()
+                    .map(|(_, e)| *e)
+                    .chain([p.spike])
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
 
@@ -301,6 +313,12 @@ impl<'a> Translator<'a> {
             bad: params[6],
         };
         let mem = MemFlagsData::trusted();
+        let scale_table = crate::ir::exp2::EXP2_SCALE_BITS.as_ptr() as i64;
+        let tail_table = crate::ir::exp2::EXP2_TAIL_BITS.as_ptr() as i64;
+        self.table_bases = Some((
+            self.fb.ins().iconst(self.ptr, scale_table),
+            self.fb.ins().iconst(self.ptr, tail_table),
+        ));
         let bases: Vec<Value> = (0..self.p.slot_count)
             .map(|k| {
                 self.fb
@@ -424,24 +442,14 @@ impl<'a> Translator<'a> {
 
     /// Emits the loop-invariant nodes (other than literals) for width `w` in the current block.
     fn hoist(&mut self, w: Width) -> Vec<Option<Value>> {
-        let order = self.p.exprs.reachable(&self.roots());
         self.values.iter_mut().for_each(|v| *v = None);
-        for &id in &order {
+        for &id in &self.order.clone() {
             if !self.p.varying[id.index()] && !is_lit(&self.p.exprs, id) {
                 let v = self.emit(w, id, None);
                 self.values[id.index()] = Some(v);
             }
         }
         self.values.clone()
-    }
-
-    fn roots(&self) -> Vec<crate::ir::ExprId> {
-        self.p
-            .updates
-            .iter()
-            .map(|(_, e)| *e)
-            .chain([self.p.spike])
-            .collect()
     }
 
     /// Addresses of cell `c`'s spike word and first-bad step.
@@ -468,7 +476,7 @@ impl<'a> Translator<'a> {
         done: cranelift_codegen::ir::Block,
     ) {
         let mem = MemFlagsData::trusted();
-        let order = self.p.exprs.reachable(&self.roots());
+        let order = self.order.clone();
         let copies = usize::from(w.copies);
         let lanes = usize::from(w.lanes);
         let group = (lanes * copies) as i64;
@@ -735,11 +743,13 @@ impl<'a> Translator<'a> {
                 (ki, offsets)
             }
         };
-        let (table, entry_type) = match op {
-            UnaryOp::Exp2Scale => (exp2::EXP2_SCALE_BITS.as_ptr() as i64, types::I64),
-            _ => (exp2::EXP2_TAIL_BITS.as_ptr() as i64, types::F64),
+        let Some((scale_table, tail_table)) = self.table_bases else {
+            unreachable!("translate defines the table bases first")
         };
-        let base = self.fb.ins().iconst(self.ptr, table);
+        let (base, entry_type) = match op {
+            UnaryOp::Exp2Scale => (scale_table, types::I64),
+            _ => (tail_table, types::F64),
+        };
         let read: Vec<Value> = offsets
             .iter()
             .map(|&offset| {
