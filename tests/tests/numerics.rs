@@ -376,6 +376,143 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
     }
 }
 
+/// The staged kernel (exp and expm1 by array routines, for every instruction set this CPU has)
+/// gives the inline kernel's bits, for every stdlib mechanism, in f64 and f32, over blocks of
+/// cells, several steps, vector groups and the scalar rest.
+#[test]
+fn array_routines_change_no_bit_of_any_stdlib_mechanism() {
+    use hhc_compiler::backend::jit::{batched, compile_with};
+    let dir = repo().join("stdlib");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("stdlib")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let sets: Vec<_> = batched::available()
+        .into_iter()
+        .filter(|s| s.isa != "baseline")
+        .collect();
+    eprintln!(
+        "instruction sets: {:?}",
+        sets.iter().map(|s| s.isa).collect::<Vec<_>>()
+    );
+    let mut checked = 0;
+    for path in files {
+        let src = std::fs::read_to_string(&path).expect("read");
+        let m = hhc_compiler::compile_mechanism(&src)
+            .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+        let program = hhc_compiler::cell::single_mechanism_program(&m);
+        let n = 1003; // several blocks, a partial one, and a scalar rest
+        let start = random_states(program.slots.len(), n);
+        for precision in [Precision::F64, Precision::F32] {
+            let inline = compile_with(&program, precision, None).expect("jit");
+            let want = step_kernel(&inline, precision, &start, 5);
+            for &set in &sets {
+                let staged = compile_with(&program, precision, Some(set)).expect("jit");
+                let got = step_kernel(&staged, precision, &start, 5);
+                for (s, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+                    for c in 0..n {
+                        assert!(
+                            g[c].to_bits() == w[c].to_bits() || (g[c].is_nan() && w[c].is_nan()),
+                            "{} {precision:?} {}: cell {c} slot {}: staged {} vs inline {}",
+                            m.name,
+                            set.isa,
+                            program.slots[s].name,
+                            g[c],
+                            w[c]
+                        );
+                    }
+                }
+                assert_eq!(got.1, want.1, "{}: spike words", m.name);
+                assert_eq!(got.2, want.2, "{}: first bad steps", m.name);
+                checked += 1;
+            }
+        }
+    }
+    assert!(sets.is_empty() || checked >= 6);
+}
+
+/// `slots × n` random states: V in [−100, 50) mV, the rest in [0, 1).
+fn random_states(slots: usize, n: usize) -> Vec<Vec<f64>> {
+    let mut seed = 0x9E3779B97F4A7C15u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..slots)
+        .map(|s| {
+            (0..n)
+                .map(|_| {
+                    if s == 0 {
+                        -100.0 + 150.0 * next()
+                    } else {
+                        next()
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs `kernel` for `steps` steps from `start` (converted to the kernel's precision); returns
+/// the slots (as f64), the spike words and the first bad steps.
+fn step_kernel(
+    kernel: &hhc_compiler::backend::jit::CompiledStep,
+    precision: Precision,
+    start: &[Vec<f64>],
+    steps: u64,
+) -> (Vec<Vec<f64>>, Vec<u64>, Vec<i32>) {
+    let n = start[0].len();
+    let mut spikes = vec![0u64; n];
+    let mut bad = vec![-1i32; n];
+    let slots = match precision {
+        Precision::F64 => {
+            let mut arrays = start.to_vec();
+            let ptrs: Vec<*mut u8> = arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+            // SAFETY: every array has n elements; steps ≤ 64.
+            unsafe {
+                kernel.call(
+                    ptrs.as_ptr(),
+                    0,
+                    n as u64,
+                    0.0,
+                    steps,
+                    spikes.as_mut_ptr(),
+                    bad.as_mut_ptr(),
+                )
+            };
+            arrays
+        }
+        Precision::F32 => {
+            let mut arrays: Vec<Vec<f32>> = start
+                .iter()
+                .map(|a| a.iter().map(|&x| x as f32).collect())
+                .collect();
+            let ptrs: Vec<*mut u8> = arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
+            // SAFETY: as above, f32 arrays of n elements.
+            unsafe {
+                kernel.call(
+                    ptrs.as_ptr(),
+                    0,
+                    n as u64,
+                    0.0,
+                    steps,
+                    spikes.as_mut_ptr(),
+                    bad.as_mut_ptr(),
+                )
+            };
+            arrays
+                .iter()
+                .map(|a| a.iter().map(|&x| f64::from(x)).collect())
+                .collect()
+        }
+    };
+    (slots, spikes, bad)
+}
+
 #[test]
 fn pulse_stimulus_fires_only_during_the_pulse() {
     let model = load("examples/pulse.chan");

@@ -44,6 +44,10 @@ pub enum MathMode {
     /// `exp` and `log` stay as calls for a target with fast hardware approximations (PTX f32:
     /// `ex2.approx`, `lg2.approx`); `expm1`, `exprelr`, `pow` and `tanh` are built on them.
     NativeExpLog,
+    /// As `Portable`, except that f64 `exp` and `expm1` stay operations: the CPU kernel hands
+    /// them to array routines that compute the portable formula bit for bit
+    /// ([`crate::backend::jit::batched`]).
+    ArrayExp,
 }
 
 /// Rewrites every special function reachable from `roots`; returns the new roots.
@@ -59,6 +63,7 @@ pub fn lower_math_with(
     mode: MathMode,
 ) -> Vec<ExprId> {
     let native = mode == MathMode::NativeExpLog;
+    let array = mode == MathMode::ArrayExp && precision == Precision::F64;
     let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
     for id in arena.reachable(roots) {
         let node = *arena.get(id);
@@ -77,6 +82,11 @@ pub fn lower_math_with(
                     UnaryOp::Expm1 if native => native_expm1(&mut b, a),
                     UnaryOp::Exprelr if native => {
                         let em1 = native_expm1(&mut b, a);
+                        exprelr_from(&mut b, a, em1)
+                    }
+                    UnaryOp::Exp | UnaryOp::Expm1 if array => b.unary(op, a),
+                    UnaryOp::Exprelr if array => {
+                        let em1 = b.unary(UnaryOp::Expm1, a);
                         exprelr_from(&mut b, a, em1)
                     }
                     UnaryOp::Exp => exp(&mut b, a, precision),
@@ -106,7 +116,11 @@ pub fn lower_math_with(
                 let (x, y) = (m(x), m(y));
                 let l = log(&mut b, x);
                 let p = b.mul(y, l);
-                exp(&mut b, p, precision)
+                if array {
+                    b.unary(UnaryOp::Exp, p)
+                } else {
+                    exp(&mut b, p, precision)
+                }
             }
             Expr::Binary(BinaryOp::Div, x, y) => {
                 let (x, y) = (m(x), m(y));
@@ -203,7 +217,7 @@ struct Reduced {
 }
 
 /// ln2 split in a high part with trailing zero bits (so `k·hi` is exact) and the rest (fdlibm's).
-const LN2_SPLIT_F64: (f64, f64) = (
+pub(crate) const LN2_SPLIT_F64: (f64, f64) = (
     6.931_471_803_691_238_164_9e-1,
     1.908_214_929_270_587_700_02e-10,
 );
@@ -231,9 +245,14 @@ fn scale(b: &mut Builder<'_>, p: ExprId, k: ExprId) -> ExprId {
 /// The overflow and underflow limits of `exp`. Between them `k = round(x·log2 e)` stays within
 /// [−1022, 1023] (f32: [−126, 127]); outside them the selects replace whatever the reduction made
 /// of `x`, so no clamp is needed. NaN fails both comparisons and flows through the arithmetic.
+/// f64 `exp`'s overflow and underflow limits (see [`clamp_domain`]).
+pub(crate) const EXP_LIMITS_F64: (f64, f64) = (709.43, -708.39);
+/// Below this `expm1` is −1 to the last bit.
+pub(crate) const EXPM1_FLOOR: f64 = -40.0;
+
 fn clamp_domain(_b: &mut Builder<'_>, x: ExprId, p: Precision) -> (ExprId, f64, f64) {
     match p {
-        Precision::F64 => (x, 709.43, -708.39),
+        Precision::F64 => (x, EXP_LIMITS_F64.0, EXP_LIMITS_F64.1),
         Precision::F32 => (x, 88.37, -87.33),
     }
 }
@@ -323,7 +342,7 @@ fn expm1_specials(b: &mut Builder<'_>, x: ExprId, result: ExprId, hi: f64) -> Ex
     let inf = b.lit(f64::INFINITY);
     let s = b.select(over, inf, result);
     // Below the clamp expm1 is −1 to the last bit.
-    let lo_l = b.lit(-40.0);
+    let lo_l = b.lit(EXPM1_FLOOR);
     let under = b.binary(BinaryOp::Lt, x, lo_l);
     let m1 = b.lit(-1.0);
     b.select(under, m1, s)

@@ -13,16 +13,24 @@
 //! Cranelift runs with `opt_level = none`: the IR arrives already simplified and deduplicated,
 //! and its egraph would only hoist the literals back out of the loop.
 
-use super::{prepare, Prepared, MAX_STEPS_PER_CALL, RUNAWAY_MV, STEP_KERNEL};
+pub mod batched;
+pub mod stages;
+
+use super::{prepare_with, Prepared, MAX_STEPS_PER_CALL, RUNAWAY_MV, STEP_KERNEL};
 use crate::ir::{BinaryOp, Builtin, CellProgram, Expr, UnaryOp, Var};
+use crate::passes::mathlib::MathMode;
 use crate::passes::mathlib::Precision;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Type,
+    Value,
+};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
+use stages::{ArrayOp, StagePlan};
 
 /// The signature of the compiled step kernel (see the ABI in [`super`]).
 pub type StepFn = unsafe extern "C" fn(*const *mut u8, u64, u64, f64, u64, *mut u64, *mut i32);
@@ -73,7 +81,16 @@ pub struct JitError(pub String);
 
 /// Compiles the fused step of `program` for the host CPU.
 pub fn compile(program: &CellProgram, precision: Precision) -> Result<CompiledStep, JitError> {
-    let prepared = prepare(program, precision);
+    compile_with(program, precision, array_routines())
+}
+
+/// [`compile`] with a choice of array routines: `None` computes everything inline.
+pub fn compile_with(
+    program: &CellProgram,
+    precision: Precision,
+    routines: Option<batched::Routines>,
+) -> Result<CompiledStep, JitError> {
+    let prepared = prepare_with(program, precision, math_mode(routines));
     let isa = host_isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
 
@@ -94,7 +111,7 @@ pub fn compile(program: &CellProgram, precision: Precision) -> Result<CompiledSt
     {
         let config = module.isa().frontend_config();
         let fb = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        Translator::new(fb, &prepared, precision, ptr, config).translate();
+        Translator::new(fb, &prepared, precision, ptr, config, routines).translate();
     }
     let id = module
         .declare_function(STEP_KERNEL, Linkage::Export, &ctx.func.signature)
@@ -154,7 +171,8 @@ fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, JitError> {
 
 /// Returns the Cranelift IR of the step kernel as text (`hhc compile --emit clif`).
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
-    let prepared = prepare(program, precision);
+    let routines = array_routines();
+    let prepared = prepare_with(program, precision, math_mode(routines));
     let mut func = cranelift_codegen::ir::Function::new();
     for ty in [
         types::I64,
@@ -174,9 +192,25 @@ pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
         };
         let config = isa.frontend_config();
         let fb = FunctionBuilder::new(&mut func, &mut fctx);
-        Translator::new(fb, &prepared, precision, types::I64, config).translate();
+        Translator::new(fb, &prepared, precision, types::I64, config, routines).translate();
     }
     func.display().to_string()
+}
+
+/// The array routines the kernel calls, or `None` for a fully inline kernel: when the CPU has
+/// no wide vectors, or `HHC_ARRAY_ROUTINES=off` (for comparisons).
+pub fn array_routines() -> Option<batched::Routines> {
+    let off = std::env::var("HHC_ARRAY_ROUTINES").is_ok_and(|v| v == "off");
+    let routines = batched::routines();
+    (!off && routines.isa != "baseline").then_some(routines)
+}
+
+fn math_mode(routines: Option<batched::Routines>) -> MathMode {
+    if routines.is_some() {
+        MathMode::ArrayExp
+    } else {
+        MathMode::Portable
+    }
 }
 
 /// Vectors stepped together in one group. A step is one long dependency chain (gates, then
@@ -209,6 +243,11 @@ struct Translator<'a> {
     table_bases: Option<(Value, Value)>,
     /// The nodes the kernel computes, in arena order (children before parents).
     order: Vec<crate::ir::ExprId>,
+    /// The step's phases around array routine calls (one phase without routines).
+    plan: StagePlan,
+    routines: Option<batched::Routines>,
+    /// The scratch rows' base address, when the plan has rows.
+    scratch: Option<Value>,
 }
 
 impl<'a> Translator<'a> {
@@ -218,10 +257,22 @@ impl<'a> Translator<'a> {
         precision: Precision,
         ptr: Type,
         config: TargetFrontendConfig,
+        routines: Option<batched::Routines>,
     ) -> Self {
         let scalar = match precision {
             Precision::F64 => types::F64,
             Precision::F32 => types::F32,
+        };
+        let order = p.exprs.reachable(
+            &p.updates
+                .iter()
+                .map(|(_, e)| *e)
+                .chain([p.spike])
+                .collect::<Vec<_>>(),
+        );
+        let plan = match routines {
+            Some(_) if precision == Precision::F64 => stages::plan(p, &order, stages::batched_ops),
+            _ => stages::plan(p, &order, |_| None),
         };
         Translator {
             fb,
@@ -232,13 +283,10 @@ impl<'a> Translator<'a> {
             config,
             table_index: std::collections::HashMap::new(),
             table_bases: None,
-            order: p.exprs.reachable(
-                &p.updates
-                    .iter()
-                    .map(|(_, e)| *e)
-                    .chain([p.spike])
-                    .collect::<Vec<_>>(),
-            ),
+            order,
+            plan,
+            routines,
+            scratch: None,
         }
     }
 
@@ -330,7 +378,25 @@ impl<'a> Translator<'a> {
         let sw = self.scalar_width();
         let vector_hoisted = self.hoist(vw);
         let scalar_hoisted = self.hoist(sw);
-        let block_cells = cells_per_block(self.p.slot_count, self.scalar.bytes());
+        let budget = if self.plan.rows > 0 {
+            32 * 1024
+        } else {
+            16 * 1024
+        };
+        let block_cells = cells_per_block(
+            self.p.slot_count + self.plan.rows as usize,
+            self.scalar.bytes(),
+            budget,
+        );
+        if self.plan.rows > 0 {
+            let bytes = self.plan.rows * block_cells as u32 * self.scalar.bytes();
+            let slot = self.fb.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                bytes,
+                6,
+            ));
+            self.scratch = Some(self.fb.ins().stack_addr(self.ptr, slot, 0));
+        }
 
         // for block_start in (lo..hi).step_by(block_cells)
         let block_start = self.fb.declare_var(types::I64);
@@ -344,7 +410,6 @@ impl<'a> Translator<'a> {
         let init_body = self.fb.create_block();
         let step_head = self.fb.create_block();
         let step_body = self.fb.create_block();
-        let after_vector = self.fb.create_block();
         let step_next = self.fb.create_block();
         let exit = self.fb.create_block();
         self.fb.ins().jump(block_head, &[]);
@@ -380,7 +445,8 @@ impl<'a> Translator<'a> {
         self.fb.def_var(cell, c1);
         self.fb.ins().jump(init_head, &[]);
 
-        // for step in 0..nsteps: every cell of the block, by vectors, then the scalar rest.
+        // for step in 0..nsteps: each phase over every cell of the block (by vectors, then the
+        // scalar rest), then the array routines between phases.
         self.fb.switch_to_block(step_head);
         let j = self.fb.use_var(step);
         let more = self.fb.ins().icmp(IntCC::UnsignedLessThan, j, args.nsteps);
@@ -397,32 +463,44 @@ impl<'a> Translator<'a> {
         } else {
             self.fb.ins().fdemote(types::F32, t64)
         };
-        let b0 = self.fb.use_var(block_start);
-        self.fb.def_var(cell, b0);
         let step_ctx = StepContext {
             step: j,
             t,
+            block_start: self.fb.use_var(block_start),
             block_end: self.fb.use_var(block_end),
+            block_cells,
         };
-        self.group_loop(
-            vw,
-            &args,
-            &bases,
-            &vector_hoisted,
-            cell,
-            &step_ctx,
-            after_vector,
-        );
-        self.fb.switch_to_block(after_vector);
-        self.group_loop(
-            sw,
-            &args,
-            &bases,
-            &scalar_hoisted,
-            cell,
-            &step_ctx,
-            step_next,
-        );
+        for phase in 0..self.plan.phases() {
+            let after_vector = self.fb.create_block();
+            let after_scalar = self.fb.create_block();
+            self.fb.def_var(cell, step_ctx.block_start);
+            self.group_loop(
+                vw,
+                phase,
+                &args,
+                &bases,
+                &vector_hoisted,
+                cell,
+                &step_ctx,
+                after_vector,
+            );
+            self.fb.switch_to_block(after_vector);
+            self.group_loop(
+                sw,
+                phase,
+                &args,
+                &bases,
+                &scalar_hoisted,
+                cell,
+                &step_ctx,
+                after_scalar,
+            );
+            self.fb.switch_to_block(after_scalar);
+            if phase + 1 < self.plan.phases() {
+                self.array_calls(phase, &step_ctx);
+            }
+        }
+        self.fb.ins().jump(step_next, &[]);
         self.fb.switch_to_block(step_next);
         let j = self.fb.use_var(step);
         let j1 = self.fb.ins().iadd_imm_s(j, 1);
@@ -445,7 +523,7 @@ impl<'a> Translator<'a> {
         self.values.iter_mut().for_each(|v| *v = None);
         for &id in &self.order.clone() {
             if !self.p.varying[id.index()] && !is_lit(&self.p.exprs, id) {
-                let v = self.emit(w, id, None);
+                let v = self.emit(w, id);
                 self.values[id.index()] = Some(v);
             }
         }
@@ -468,6 +546,7 @@ impl<'a> Translator<'a> {
     fn group_loop(
         &mut self,
         w: Width,
+        phase: usize,
         args: &KernelArgs,
         bases: &[Value],
         hoisted: &[Option<Value>],
@@ -476,11 +555,11 @@ impl<'a> Translator<'a> {
         done: cranelift_codegen::ir::Block,
     ) {
         let mem = MemFlagsData::trusted();
-        let order = self.order.clone();
         let copies = usize::from(w.copies);
         let lanes = usize::from(w.lanes);
         let group = (lanes * copies) as i64;
         let elem = i64::from(self.scalar.bytes());
+        let last_phase = phase + 1 == self.plan.phases();
 
         let head = self.fb.create_block();
         let body = self.fb.create_block();
@@ -504,28 +583,60 @@ impl<'a> Translator<'a> {
             .iter()
             .map(|&b| self.fb.ins().iadd(b, offset))
             .collect();
+        // This group's column in the scratch rows.
+        let column = self.scratch.map(|base| {
+            let in_block = self.fb.ins().isub(c, ctx.block_start);
+            let bytes = self.fb.ins().imul_imm_s(in_block, elem);
+            self.fb.ins().iadd(base, bytes)
+        });
+        let row_bytes = ctx.block_cells * elem;
         let copy_bytes = (lanes as i64 * elem) as i32;
         let t = if w.lanes == 1 {
             ctx.t
         } else {
             self.fb.ins().splat(w.float, ctx.t)
         };
-        // Each copy's whole DAG, one copy after the other.
+        // Each copy's share of the phase, one copy after the other.
         let mut per_copy: Vec<Vec<Option<Value>>> = Vec::with_capacity(copies);
         for q in 0..copies {
-            let slot_values: Vec<Value> = addrs
-                .iter()
-                .map(|&a| self.fb.ins().load(w.float, mem, a, copy_bytes * q as i32))
-                .collect();
             self.values.clone_from_slice(hoisted);
-            for &id in &order {
-                if self.p.varying[id.index()] {
-                    let v = self.emit(w, id, Some((&slot_values, t)));
-                    self.values[id.index()] = Some(v);
+            let at = copy_bytes * q as i32;
+            for &id in &self.plan.imports[phase].clone() {
+                let v = match (*self.p.exprs.get(id), self.plan.row[id.index()], column) {
+                    (Expr::Var(Var::Slot(s)), _, _) => {
+                        self.fb.ins().load(w.float, mem, addrs[s as usize], at)
+                    }
+                    (Expr::Var(Var::Builtin(Builtin::T)), _, _) => t,
+                    (Expr::Var(_), _, _) => self.lit(w, 0.0),
+                    (_, Some(row), Some(col)) => {
+                        let off = (i64::from(row) * row_bytes) as i32 + at;
+                        self.fb.ins().load(w.float, mem, col, off)
+                    }
+                    _ => unreachable!("an imported value is a slot, the time or a row"),
+                };
+                self.values[id.index()] = Some(v);
+            }
+            for &id in &self.plan.computed[phase].clone() {
+                let v = self.emit(w, id);
+                self.values[id.index()] = Some(v);
+            }
+            if let Some(col) = column {
+                for &(id, row) in &self.plan.stores[phase].clone() {
+                    let v = self.operand(w, id);
+                    let off = (i64::from(row) * row_bytes) as i32 + at;
+                    self.fb.ins().store(mem, v, col, off);
                 }
             }
             per_copy.push(std::mem::take(&mut self.values));
             self.values = vec![None; self.p.exprs.len()];
+        }
+        if !last_phase {
+            self.fb.ins().jump(next, &[]);
+            self.fb.switch_to_block(next);
+            let c1 = self.fb.ins().iadd_imm_s(c, group);
+            self.fb.def_var(cell, c1);
+            self.fb.ins().jump(head, &[]);
+            return;
         }
         // Store the new slots; gather spike and trouble flags across the copies.
         let limit = self.lit(w, RUNAWAY_MV);
@@ -632,24 +743,20 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// One node. Scalar booleans are `i8` from `fcmp`; vector booleans are lane masks.
-    fn emit(
-        &mut self,
-        w: Width,
-        id: crate::ir::ExprId,
-        inputs: Option<(&[Value], Value)>,
-    ) -> Value {
+    /// One node. Scalar booleans are `i8` from `fcmp`; vector booleans are lane masks. Slots
+    /// and the time are imports of the phase (see [`stages`]); elsewhere (hoisting) a variable
+    /// is a loop-invariant input, zero here.
+    fn emit(&mut self, w: Width, id: crate::ir::ExprId) -> Value {
         let e = *self.p.exprs.get(id);
         let vector = w.lanes > 1;
         match e {
             Expr::Lit(bits) => self.lit(w, f64::from_bits(bits)),
-            Expr::Var(Var::Slot(s)) => {
-                inputs.map_or_else(|| self.lit(w, 0.0), |(slots, _)| slots[s as usize])
-            }
-            Expr::Var(Var::Builtin(Builtin::T)) => {
-                inputs.map_or_else(|| self.lit(w, 0.0), |(_, t)| t)
-            }
             Expr::Var(_) => self.lit(w, 0.0),
+            Expr::Unary(op @ (UnaryOp::Exp | UnaryOp::Expm1), a) => {
+                // Loop-invariant (the varying ones are array calls between phases).
+                let a = self.operand(w, a);
+                self.scalar_exp(w, op, a)
+            }
             Expr::Unary(op @ (UnaryOp::Exp2Scale | UnaryOp::Exp2Tail), k) => {
                 let k = self.operand(w, k);
                 self.exp2_table(w, op, k)
@@ -712,6 +819,69 @@ impl<'a> Translator<'a> {
                     self.fb.ins().select(c, a, b)
                 }
             }
+        }
+    }
+
+    /// The routine calls between `phase` and the next, over the block's cells.
+    fn array_calls(&mut self, phase: usize, ctx: &StepContext) {
+        let (Some(routines), Some(scratch)) = (self.routines, self.scratch) else {
+            return;
+        };
+        let call_conv = self.config.default_call_conv;
+        let len = self.fb.ins().isub(ctx.block_end, ctx.block_start);
+        let row_bytes = ctx.block_cells * i64::from(self.scalar.bytes());
+        for call in self.plan.calls[phase].clone() {
+            let address = match call.op {
+                ArrayOp::Exp => routines.exp as usize,
+                ArrayOp::Expm1 => routines.expm1 as usize,
+            };
+            let mut sig = Signature::new(call_conv);
+            for _ in 0..2 {
+                sig.params.push(AbiParam::new(self.ptr));
+            }
+            for _ in 0..3 {
+                sig.params.push(AbiParam::new(types::I64));
+            }
+            let sig = self.fb.import_signature(sig);
+            let callee = self.fb.ins().iconst(self.ptr, address as i64);
+            let mut call_args: Vec<Value> = [call.input, call.output]
+                .iter()
+                .map(|&row| {
+                    self.fb
+                        .ins()
+                        .iadd_imm_s(scratch, i64::from(row) * row_bytes)
+                })
+                .collect();
+            call_args.push(self.fb.ins().iconst(types::I64, i64::from(call.count)));
+            call_args.push(self.fb.ins().iconst(types::I64, ctx.block_cells));
+            call_args.push(len);
+            self.fb.ins().call_indirect(sig, callee, &call_args);
+        }
+    }
+
+    /// A loop-invariant `exp` or `expm1`: one scalar call, splat across the lanes.
+    fn scalar_exp(&mut self, w: Width, op: UnaryOp, a: Value) -> Value {
+        let mut sig = Signature::new(self.config.default_call_conv);
+        sig.params.push(AbiParam::new(types::F64));
+        sig.returns.push(AbiParam::new(types::F64));
+        let sig = self.fb.import_signature(sig);
+        let address = if op == UnaryOp::Exp {
+            batched::exp_scalar as *const () as usize
+        } else {
+            batched::expm1_scalar as *const () as usize
+        };
+        let callee = self.fb.ins().iconst(self.ptr, address as i64);
+        let x = if w.lanes == 1 {
+            a
+        } else {
+            self.fb.ins().extractlane(a, 0)
+        };
+        let call = self.fb.ins().call_indirect(sig, callee, &[x]);
+        let y = self.fb.inst_results(call)[0];
+        if w.lanes == 1 {
+            y
+        } else {
+            self.fb.ins().splat(w.float, y)
         }
     }
 
@@ -804,17 +974,22 @@ impl<'a> Translator<'a> {
     }
 }
 
-/// What one step of a block shares: the step index, its time, and the block's last cell + 1.
+/// What one step of a block shares: the step index, its time, and the block's bounds.
 struct StepContext {
     step: Value,
     t: Value,
+    block_start: Value,
     block_end: Value,
+    /// Cells per block: the stride of the scratch rows.
+    block_cells: i64,
 }
 
-/// Cells per cache block: all their slots fit in 16 KiB of L1, in whole groups of 8 cells.
-fn cells_per_block(slot_count: usize, elem_bytes: u32) -> i64 {
-    let bytes = (slot_count.max(1) * elem_bytes as usize) as i64;
-    ((16 * 1024 / bytes) / 8 * 8).clamp(8, 1024)
+/// Cells per cache block: `rows` values per cell (slots and scratch rows) fit in `budget`
+/// bytes, in whole groups of 8 cells. A staged kernel takes 32 KiB (one routine call then covers
+/// more cells; measured best of 8–64 KiB on the dev machine), an inline one 16 KiB.
+fn cells_per_block(rows: usize, elem_bytes: u32, budget: i64) -> i64 {
+    let bytes = (rows.max(1) * elem_bytes as usize) as i64;
+    ((budget / bytes) / 8 * 8).clamp(8, 1024)
 }
 
 struct KernelArgs {
@@ -874,7 +1049,7 @@ mod tests {
     fn jit_exp_and_expm1_match_the_lowered_formula_bit_for_bit_in_every_lane() {
         let program = exp_program();
         let kernel = compile(&program, Precision::F64).expect("jit");
-        let prepared = prepare(&program, Precision::F64);
+        let prepared = crate::backend::prepare(&program, Precision::F64);
         let roots: Vec<_> = prepared.updates.iter().map(|(_, e)| *e).collect();
         // 4·k + 3 cells: whole vector groups and a scalar rest; arguments over the whole range.
         let n = 4003;
