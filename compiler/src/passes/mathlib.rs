@@ -44,7 +44,7 @@ pub enum MathMode {
     /// `exp` and `log` stay as calls for a target with fast hardware approximations (PTX f32:
     /// `ex2.approx`, `lg2.approx`); `expm1`, `exprelr`, `pow` and `tanh` are built on them.
     NativeExpLog,
-    /// As `Portable`, except that f64 `exp` and `expm1` stay operations: the CPU kernel hands
+    /// As `Portable`, except that `exp` and `expm1` stay operations: the CPU kernel hands
     /// them to array routines that compute the portable formula bit for bit
     /// ([`crate::backend::jit::batched`]).
     ArrayExp,
@@ -63,7 +63,7 @@ pub fn lower_math_with(
     mode: MathMode,
 ) -> Vec<ExprId> {
     let native = mode == MathMode::NativeExpLog;
-    let array = mode == MathMode::ArrayExp && precision == Precision::F64;
+    let array = mode == MathMode::ArrayExp;
     let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
     for id in arena.reachable(roots) {
         let node = *arena.get(id);
@@ -221,7 +221,7 @@ pub(crate) const LN2_SPLIT_F64: (f64, f64) = (
     6.931_471_803_691_238_164_9e-1,
     1.908_214_929_270_587_700_02e-10,
 );
-const LN2_SPLIT_F32: (f64, f64) = (0.693_145_751_953_125, 1.428_606_765_330_187_045e-6);
+pub(crate) const LN2_SPLIT_F32: (f64, f64) = (0.693_145_751_953_125, 1.428_606_765_330_187_045e-6);
 
 /// `x = k·ln2/n + r` with `k` an integer and `|r| ≤ ln2/(2n)`, for `n` a power of two (so the
 /// scaled constants are exact).
@@ -247,13 +247,15 @@ fn scale(b: &mut Builder<'_>, p: ExprId, k: ExprId) -> ExprId {
 /// of `x`, so no clamp is needed. NaN fails both comparisons and flows through the arithmetic.
 /// f64 `exp`'s overflow and underflow limits (see [`clamp_domain`]).
 pub(crate) const EXP_LIMITS_F64: (f64, f64) = (709.43, -708.39);
+/// f32 `exp`'s limits.
+pub(crate) const EXP_LIMITS_F32: (f64, f64) = (88.37, -87.33);
 /// Below this `expm1` is −1 to the last bit.
 pub(crate) const EXPM1_FLOOR: f64 = -40.0;
 
 fn clamp_domain(_b: &mut Builder<'_>, x: ExprId, p: Precision) -> (ExprId, f64, f64) {
     match p {
         Precision::F64 => (x, EXP_LIMITS_F64.0, EXP_LIMITS_F64.1),
-        Precision::F32 => (x, 88.37, -87.33),
+        Precision::F32 => (x, EXP_LIMITS_F32.0, EXP_LIMITS_F32.1),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Array routines the CPU kernel calls for its costliest operations, f64 `exp` and `expm1`.
+//! Array routines the CPU kernel calls for its costliest operations, `exp` and `expm1`.
 //!
 //! Cranelift's vectors are 128 bits wide, so a JIT-compiled `exp` runs two lanes at a time.
 //! These routines are compiled ahead of time by rustc, once per instruction set (AVX-512,
@@ -70,6 +70,86 @@ pub fn expm1(x: f64) -> f64 {
     }
 }
 
+/// f32 constants of the lowered f32 formula (`mathlib::exp`): literals rounded to f32.
+mod f32_consts {
+    use crate::passes::mathlib::{EXP_LIMITS_F32, LN2_SPLIT_F32};
+    pub const LOG2E: f32 = std::f64::consts::LOG2_E as f32;
+    pub const LN2_HI: f32 = LN2_SPLIT_F32.0 as f32;
+    pub const LN2_LO: f32 = LN2_SPLIT_F32.1 as f32;
+    pub const HI: f32 = EXP_LIMITS_F32.0 as f32;
+    pub const LO: f32 = EXP_LIMITS_F32.1 as f32;
+    pub const EXPM1_LO: f32 = crate::passes::mathlib::EXPM1_FLOOR as f32;
+    /// `1/k!` for k = 0..=7, each rounded from f64 as the JIT rounds literals.
+    pub const INV_FACT: [f32; 8] = [
+        1.0,
+        1.0,
+        0.5,
+        (1.0f64 / 6.0) as f32,
+        (1.0f64 / 24.0) as f32,
+        (1.0f64 / 120.0) as f32,
+        (1.0f64 / 720.0) as f32,
+        (1.0f64 / 5040.0) as f32,
+    ];
+}
+
+/// `k = round(x·log2 e)` and `r = x − k·ln2` in f32 (`mathlib::reduce` with n = 1).
+#[inline(always)]
+fn reduce_f32(x: f32) -> (f32, f32) {
+    use f32_consts::*;
+    let k = (LOG2E * x).round_ties_even();
+    let nk = -k;
+    let r1 = nk.mul_add(LN2_HI, x);
+    (k, nk.mul_add(LN2_LO, r1))
+}
+
+/// `x·2^k` as the JIT's `ldexp` builds it: `k + 1.5·2^23`, rebias, shift into the exponent.
+#[inline(always)]
+fn ldexp_f32(x: f32, k: f32) -> f32 {
+    let bits = (k + 12_582_912.0).to_bits() as i32;
+    let biased = bits.wrapping_add(127i32.wrapping_sub(0x4B40_0000));
+    x * f32::from_bits((biased << 23) as u32)
+}
+
+/// The lowered f32 `exp`: Estrin's scheme for the degree-7 Taylor series, then `ldexp`.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    use f32_consts::*;
+    let (k, r) = reduce_f32(x);
+    let c = INV_FACT;
+    let p = r * r;
+    let low = c[3].mul_add(r, c[2]).mul_add(p, c[1].mul_add(r, c[0]));
+    let high = c[7].mul_add(r, c[6]).mul_add(p, c[5].mul_add(r, c[4]));
+    let poly = high.mul_add(p * p, low);
+    let scaled = ldexp_f32(poly, k);
+    let s = if x < LO { 0.0 } else { scaled };
+    if x > HI {
+        f32::INFINITY
+    } else {
+        s
+    }
+}
+
+/// The lowered f32 `expm1`: `2^k·expm1(r) + (2^k − 1)`, the series from `r²/2` on by Estrin.
+#[inline(always)]
+pub fn expm1_f32(x: f32) -> f32 {
+    use f32_consts::*;
+    let (k, r) = reduce_f32(x);
+    let c = INV_FACT;
+    let p = r * r;
+    let low = c[3].mul_add(r, c[2]);
+    let mid = c[5].mul_add(r, c[4]);
+    let high = c[7].mul_add(r, c[6]);
+    let q = high.mul_add(p * p, mid.mul_add(p, low));
+    let em1r = (r * r).mul_add(q, r);
+    let result = ldexp_f32(em1r, k) + (ldexp_f32(1.0, k) - 1.0);
+    let s = if x > HI { f32::INFINITY } else { result };
+    if x < EXPM1_LO {
+        -1.0
+    } else {
+        s
+    }
+}
+
 /// An array routine over `rows` rows `stride` elements apart: `out[r][i] = f(a[r][i])` for
 /// `i < len`.
 pub type UnaryRoutine =
@@ -84,11 +164,23 @@ pub extern "C" fn expm1_scalar(x: f64) -> f64 {
     expm1(x)
 }
 
+/// [`exp_scalar`] in f32.
+pub extern "C" fn exp_f32_scalar(x: f32) -> f32 {
+    exp_f32(x)
+}
+
+/// [`expm1_scalar`] in f32.
+pub extern "C" fn expm1_f32_scalar(x: f32) -> f32 {
+    expm1_f32(x)
+}
+
 /// The routines for one float type, for the widest instruction set this CPU has.
 #[derive(Clone, Copy)]
 pub struct Routines {
     pub exp: UnaryRoutine,
     pub expm1: UnaryRoutine,
+    pub exp_f32: UnaryRoutine,
+    pub expm1_f32: UnaryRoutine,
     /// "avx512", "avx2" or "baseline", for reports.
     pub isa: &'static str,
 }
@@ -266,6 +358,26 @@ macro_rules! routines_for {
                     *o = if vector { super::exp(x) } else { super::expm1(x) };
                 }
             }
+            /// f32: no table, so rustc vectorises the scalar formula itself.
+            $(#[$feature])?
+            unsafe fn unary_f32(a: *const f32, out: *mut f32, n: usize, is_exp: bool) {
+                // SAFETY: the caller passes arrays of at least `n` elements.
+                let (a, out) = unsafe {
+                    (
+                        std::slice::from_raw_parts(a, n),
+                        std::slice::from_raw_parts_mut(out, n),
+                    )
+                };
+                if is_exp {
+                    for (o, &x) in out.iter_mut().zip(a) {
+                        *o = super::exp_f32(x);
+                    }
+                } else {
+                    for (o, &x) in out.iter_mut().zip(a) {
+                        *o = super::expm1_f32(x);
+                    }
+                }
+            }
             /// Calls `each(offset)` for the first element of every row.
             fn for_rows(rows: u64, stride: u64, mut each: impl FnMut(usize)) {
                 for r in 0..rows as usize {
@@ -283,9 +395,19 @@ macro_rules! routines_for {
                 let (a, out) = (a.cast::<f64>(), out.cast::<f64>());
                 for_rows(rows, stride, |o| unsafe { unary(a.add(o), out.add(o), len as usize, false) })
             }
+            pub unsafe extern "C" fn exp_f32(a: *const u8, out: *mut u8, rows: u64, stride: u64, len: u64) {
+                let (a, out) = (a.cast::<f32>(), out.cast::<f32>());
+                for_rows(rows, stride, |o| unsafe { unary_f32(a.add(o), out.add(o), len as usize, true) })
+            }
+            pub unsafe extern "C" fn expm1_f32(a: *const u8, out: *mut u8, rows: u64, stride: u64, len: u64) {
+                let (a, out) = (a.cast::<f32>(), out.cast::<f32>());
+                for_rows(rows, stride, |o| unsafe { unary_f32(a.add(o), out.add(o), len as usize, false) })
+            }
             pub const ROUTINES: super::Routines = super::Routines {
                 exp,
                 expm1,
+                exp_f32,
+                expm1_f32,
                 isa: $isa,
             };
         }

@@ -271,8 +271,8 @@ impl<'a> Translator<'a> {
                 .collect::<Vec<_>>(),
         );
         let plan = match routines {
-            Some(_) if precision == Precision::F64 => stages::plan(p, &order, stages::batched_ops),
-            _ => stages::plan(p, &order, |_| None),
+            Some(_) => stages::plan(p, &order, stages::batched_ops),
+            None => stages::plan(p, &order, |_| None),
         };
         Translator {
             fb,
@@ -831,9 +831,12 @@ impl<'a> Translator<'a> {
         let len = self.fb.ins().isub(ctx.block_end, ctx.block_start);
         let row_bytes = ctx.block_cells * i64::from(self.scalar.bytes());
         for call in self.plan.calls[phase].clone() {
+            let f64 = self.scalar == types::F64;
             let address = match call.op {
-                ArrayOp::Exp => routines.exp as usize,
-                ArrayOp::Expm1 => routines.expm1 as usize,
+                ArrayOp::Exp if f64 => routines.exp as usize,
+                ArrayOp::Expm1 if f64 => routines.expm1 as usize,
+                ArrayOp::Exp => routines.exp_f32 as usize,
+                ArrayOp::Expm1 => routines.expm1_f32 as usize,
             };
             let mut sig = Signature::new(call_conv);
             for _ in 0..2 {
@@ -862,13 +865,14 @@ impl<'a> Translator<'a> {
     /// A loop-invariant `exp` or `expm1`: one scalar call, splat across the lanes.
     fn scalar_exp(&mut self, w: Width, op: UnaryOp, a: Value) -> Value {
         let mut sig = Signature::new(self.config.default_call_conv);
-        sig.params.push(AbiParam::new(types::F64));
-        sig.returns.push(AbiParam::new(types::F64));
+        sig.params.push(AbiParam::new(self.scalar));
+        sig.returns.push(AbiParam::new(self.scalar));
         let sig = self.fb.import_signature(sig);
-        let address = if op == UnaryOp::Exp {
-            batched::exp_scalar as *const () as usize
-        } else {
-            batched::expm1_scalar as *const () as usize
+        let address = match (op == UnaryOp::Exp, self.scalar == types::F64) {
+            (true, true) => batched::exp_scalar as *const () as usize,
+            (false, true) => batched::expm1_scalar as *const () as usize,
+            (true, false) => batched::exp_f32_scalar as *const () as usize,
+            (false, false) => batched::expm1_f32_scalar as *const () as usize,
         };
         let callee = self.fb.ins().iconst(self.ptr, address as i64);
         let x = if w.lanes == 1 {
@@ -1017,7 +1021,7 @@ mod tests {
     use crate::span::Span;
 
     /// A program whose slots 1 and 2 become `exp(v)` and `expm1(v)`; V stays put.
-    fn exp_program() -> CellProgram {
+    pub(super) fn exp_program() -> CellProgram {
         let mut exprs = ExprArena::new();
         let v = exprs.var(Var::Slot(0));
         let e = exprs.add(Expr::Unary(UnaryOp::Exp, v), Span::default());
@@ -1094,5 +1098,111 @@ mod tests {
         assert!(e[7] == 1.0 && em1[7] == 0.0 && em1[9] == (-3e-9f64).exp_m1());
         assert!(e[10].is_nan() && em1[10].is_nan());
         assert!(e[n - 1].is_infinite() && e[0] == 0.0);
+    }
+}
+
+#[cfg(test)]
+mod staged_tests {
+    use super::*;
+
+    /// Runs `kernel` one step over `v` (as the kernel's float type); returns exp and expm1.
+    fn run(kernel: &CompiledStep, v: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let n = v.len();
+        let mut spikes = vec![0u64; n];
+        let mut bad = vec![0i32; n];
+        macro_rules! step {
+            ($t:ty) => {{
+                let mut a: Vec<$t> = v.iter().map(|&x| x as $t).collect();
+                let mut e: Vec<$t> = vec![0.0; n];
+                let mut m: Vec<$t> = vec![0.0; n];
+                let slots =
+                    [a.as_mut_ptr(), e.as_mut_ptr(), m.as_mut_ptr()].map(|p| p.cast::<u8>());
+                // SAFETY: three live arrays of n elements of the kernel's type; one step.
+                unsafe {
+                    kernel.call(
+                        slots.as_ptr(),
+                        0,
+                        n as u64,
+                        0.0,
+                        1,
+                        spikes.as_mut_ptr(),
+                        bad.as_mut_ptr(),
+                    );
+                }
+                (
+                    e.iter().map(|&x| f64::from(x)).collect(),
+                    m.iter().map(|&x| f64::from(x)).collect(),
+                )
+            }};
+        }
+        match kernel.precision() {
+            Precision::F64 => step!(f64),
+            Precision::F32 => step!(f32),
+        }
+    }
+
+    /// exp and expm1 by every instruction set's array routines give the inline kernel's bits,
+    /// in f64 and f32, over the whole range, the limits, zeros and NaN.
+    #[test]
+    fn array_routines_match_the_inline_kernel_bit_for_bit_over_the_whole_range() {
+        let program = super::tests::exp_program();
+        let n = 6007;
+        let mut v: Vec<f64> = (0..n)
+            .map(|i| -760.0 + 1520.0 * (i as f64 / (n - 1) as f64).powi(3))
+            .collect();
+        v.extend([
+            0.0, -0.0, 1e-30, -3e-9, 88.37, 88.38, -87.33, -87.34, -40.0, 709.43, 709.44,
+        ]);
+        v.extend([
+            -708.39,
+            -708.4,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.35,
+            -0.35,
+        ]);
+        let sets: Vec<_> = batched::available()
+            .into_iter()
+            .filter(|s| s.isa != "baseline")
+            .collect();
+        for precision in [Precision::F64, Precision::F32] {
+            let inline = run(&compile_with(&program, precision, None).expect("jit"), &v);
+            // Not bits of nonsense: within f32 accuracy of libm where exp is a normal f32.
+            for (i, &x) in v.iter().enumerate().filter(|(_, x)| x.abs() < 80.0) {
+                let x = match precision {
+                    Precision::F64 => x,
+                    Precision::F32 => f64::from(x as f32),
+                };
+                let rel = (inline.0[i] / x.exp() - 1.0).abs();
+                assert!(
+                    rel < 1e-6,
+                    "inline {precision:?} exp({x}) = {} (rel {rel:e})",
+                    inline.0[i]
+                );
+            }
+            for &set in &sets {
+                let staged = run(
+                    &compile_with(&program, precision, Some(set)).expect("jit"),
+                    &v,
+                );
+                for (what, got, want) in [
+                    ("exp", &staged.0, &inline.0),
+                    ("expm1", &staged.1, &inline.1),
+                ] {
+                    for i in 0..v.len() {
+                        assert!(
+                            got[i].to_bits() == want[i].to_bits()
+                                || (got[i].is_nan() && want[i].is_nan()),
+                            "{what} {precision:?} {}: x = {:e}: staged {:e}, inline {:e}",
+                            set.isa,
+                            v[i],
+                            got[i],
+                            want[i]
+                        );
+                    }
+                }
+            }
+        }
     }
 }
