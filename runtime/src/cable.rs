@@ -383,7 +383,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .map(|(ci, ((vc, (ic, gc)), vs))| {
                 let first = ci * chunk_cells;
                 let cells = first..first + vc.len() / nodes;
-                let (mut d, mut rhs) = (vec![0.0; nodes], vec![0.0; nodes]);
+                let mut scratch = HinesScratch::new(nodes);
                 let mut out = ChunkOutcome::default();
                 let recorded: Vec<(usize, usize)> = record
                     .iter()
@@ -397,12 +397,24 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                     .collect();
                 for (b, inj) in inj.iter().enumerate() {
                     let step = step0 + b;
-                    for ((vk, ik), gk) in vc
-                        .chunks_mut(nodes)
-                        .zip(ic.chunks(nodes))
-                        .zip(gc.chunks(nodes))
+                    // HINES_LANES cells at a time: their eliminations are independent, so the
+                    // core overlaps the latency of one cell's divisions with the others'.
+                    let lanes = HINES_LANES * nodes;
+                    let whole = vc.len() / lanes * lanes;
+                    let (v_lanes, v_rest) = vc.split_at_mut(whole);
+                    for ((vk, ik), gk) in v_lanes
+                        .chunks_mut(lanes)
+                        .zip(ic.chunks(lanes))
+                        .zip(gc.chunks(lanes))
                     {
-                        hines(&matrix, vk, ik, gk, inj, &mut d, &mut rhs);
+                        hines::<HINES_LANES>(&matrix, vk, ik, gk, inj, &mut scratch.lanes);
+                    }
+                    for ((vk, ik), gk) in v_rest
+                        .chunks_mut(nodes)
+                        .zip(ic[whole..].chunks(nodes))
+                        .zip(gc[whole..].chunks(nodes))
+                    {
+                        hines::<1>(&matrix, vk, ik, gk, inj, &mut scratch.single);
                     }
                     let t_end = (step + 1) as f64 * dt;
                     for r in &views {
@@ -616,51 +628,83 @@ impl TreeMatrix {
     }
 }
 
-/// One cell's implicit step on its tree, in place: unknowns are ΔV = V* − V_n; the axial
-/// currents at V_n are on the right. Hines elimination from the leaves up, then back down.
-/// Node 0 is the root and every other node's parent has a smaller index.
-fn hines(
+/// Cells whose Hines solves run side by side (see [`hines`]).
+const HINES_LANES: usize = 4;
+
+/// Per-node work arrays of [`hines`], lane-interleaved: V, the diagonal and the right-hand side.
+struct HinesScratch {
+    lanes: Vec<[[f64; HINES_LANES]; 3]>,
+    single: Vec<[[f64; 1]; 3]>,
+}
+
+impl HinesScratch {
+    fn new(nodes: usize) -> HinesScratch {
+        HinesScratch {
+            lanes: vec![[[0.0; HINES_LANES]; 3]; nodes],
+            single: vec![[[0.0; 1]; 3]; nodes],
+        }
+    }
+}
+
+/// The implicit step of `W` consecutive cells (cell-major in `v`, `i`, `g`) on their common
+/// tree, in place: unknowns are ΔV = V* − V_n; the axial currents at V_n are on the right.
+/// Hines elimination from the leaves up, then back down. Node 0 is the root and every other
+/// node's parent has a smaller index.
+///
+/// Each cell's elimination is one long dependency chain (a division per node), so the cells are
+/// interleaved lane by lane; every lane does exactly the operations of a lone cell.
+fn hines<const W: usize>(
     m: &TreeMatrix,
     v: &mut [f64],
     i: &[f64],
     g: &[f64],
     inj: &[f64],
-    d: &mut [f64],
-    rhs: &mut [f64],
+    work: &mut [[[f64; W]; 3]],
 ) {
-    let nodes = v.len();
+    let nodes = v.len() / W;
     let (parent, ga) = (&m.parent[..nodes], &m.g_axial[..nodes]);
-    let (i, g, inj, diagonal) = (
-        &i[..nodes],
-        &g[..nodes],
-        &inj[..nodes],
-        &m.diagonal[..nodes],
-    );
-    let (d, rhs) = (&mut d[..nodes], &mut rhs[..nodes]);
+    let (inj, diagonal, work) = (&inj[..nodes], &m.diagonal[..nodes], &mut work[..nodes]);
     for k in 0..nodes {
-        d[k] = diagonal[k] + g[k];
-        rhs[k] = inj[k] - i[k];
+        let [vt, d, rhs] = &mut work[k];
+        for lane in 0..W {
+            vt[lane] = v[lane * nodes + k];
+            d[lane] = diagonal[k] + g[lane * nodes + k];
+            rhs[lane] = inj[k] - i[lane * nodes + k];
+        }
     }
     // From the leaves up: a node's axial current at V_n joins its right-hand side (its children,
     // which come later, have already added theirs), then the node is eliminated into its
     // parent. One division per node: d[k] becomes its reciprocal.
     for k in (1..nodes).rev() {
         let p = parent[k];
-        let flow = ga[k] * (v[p] - v[k]);
-        let rhs_k = rhs[k] + flow;
-        rhs[k] = rhs_k;
-        let inv = 1.0 / d[k];
-        d[k] = inv;
-        let f = ga[k] * inv;
-        d[p] -= f * ga[k];
-        rhs[p] += f * rhs_k - flow;
+        let [vp, mut dp, mut rhsp] = work[p];
+        let [vk, dk, rhsk] = &mut work[k];
+        for lane in 0..W {
+            let flow = ga[k] * (vp[lane] - vk[lane]);
+            let rhs_k = rhsk[lane] + flow;
+            rhsk[lane] = rhs_k;
+            let inv = 1.0 / dk[lane];
+            dk[lane] = inv;
+            let f = ga[k] * inv;
+            dp[lane] -= f * ga[k];
+            rhsp[lane] += f * rhs_k - flow;
+        }
+        work[p][1] = dp;
+        work[p][2] = rhsp;
     }
     let inv_theta = 1.0 / m.theta;
-    rhs[0] /= d[0];
-    v[0] += rhs[0] * inv_theta;
+    let [_, d0, rhs0] = &mut work[0];
+    for lane in 0..W {
+        rhs0[lane] /= d0[lane];
+        v[lane * nodes] += rhs0[lane] * inv_theta;
+    }
     for k in 1..nodes {
-        let dv = (rhs[k] + ga[k] * rhs[parent[k]]) * d[k];
-        rhs[k] = dv; // parents come first, so rhs[parent] already holds their ΔV
-        v[k] += dv * inv_theta;
+        let rhsp = work[parent[k]][2];
+        let [_, dk, rhsk] = &mut work[k];
+        for lane in 0..W {
+            let dv = (rhsk[lane] + ga[k] * rhsp[lane]) * dk[lane];
+            rhsk[lane] = dv; // parents come first, so their rhs already holds their ΔV
+            v[lane * nodes + k] += dv * inv_theta;
+        }
     }
 }
