@@ -22,6 +22,9 @@
 //! * Only [`diagnostic`] touches codespan-reporting.
 //! * The backends share the kernel list and naming ([`backend`]) and the special-function
 //!   expansion ([`passes::mathlib`]); they differ in small target overrides.
+//! * Whatever the CPU kernel hands to precompiled array routines
+//!   ([`backend::jit::batched`]) is computed with the portable formula's exact operations:
+//!   staging changes speed, never bits.
 
 pub mod backend;
 pub mod cell;

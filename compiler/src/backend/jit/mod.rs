@@ -1,14 +1,17 @@
 //! The Cranelift backend: a [`CellProgram`](crate::ir::CellProgram) to native code, in process.
 //!
 //! `compile` is a short sequence of steps:
-//! 1. expand special functions into primitives ([`super::prepare`]);
+//! 1. expand special functions into primitives ([`super::prepare`]). Where the CPU has AVX2 or
+//!    AVX-512, `exp` and `expm1` stay operations for the array routines of [`batched`];
 //! 2. find which nodes vary per cell or per step; the rest is hoisted into the entry block,
 //!    except literals, which are emitted at each use so that they stay constant-pool operands
 //!    instead of occupying registers across the loops;
-//! 3. emit three loops: blocks of cells that fit in L1, steps, then groups of cells (vectors,
-//!    then a scalar rest). Groups within a step are independent, so the core overlaps them.
-//!    Spikes and runaways leave the hot path through one rarely taken branch per group;
-//! 4. verify (debug builds), finalise, and hand back a typed function pointer.
+//! 3. cut the step into phases at the varying `exp`/`expm1` ([`stages`]): the routines run
+//!    between phases over a whole block of cells, on scratch rows in the kernel's stack frame;
+//! 4. emit the loops: blocks of cells that fit in L1, steps, phases, then groups of cells
+//!    (vectors, then a scalar rest). Groups within a phase are independent, so the core overlaps
+//!    them. Spikes and runaways leave the hot path through one rarely taken branch per group;
+//! 5. verify (debug builds), finalise, and hand back a typed function pointer.
 //!
 //! Cranelift runs with `opt_level = none`: the IR arrives already simplified and deduplicated,
 //! and its egraph would only hoist the literals back out of the loop.
@@ -90,7 +93,7 @@ pub fn compile_with(
     precision: Precision,
     routines: Option<batched::Routines>,
 ) -> Result<CompiledStep, JitError> {
-    let prepared = prepare_with(program, precision, math_mode(routines));
+    let (prepared, routines) = prepare_for(program, precision, routines);
     let isa = host_isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
 
@@ -172,7 +175,7 @@ fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, JitError> {
 /// Returns the Cranelift IR of the step kernel as text (`hhc compile --emit clif`).
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
     let routines = array_routines();
-    let prepared = prepare_with(program, precision, math_mode(routines));
+    let (prepared, routines) = prepare_for(program, precision, routines);
     let mut func = cranelift_codegen::ir::Function::new();
     for ty in [
         types::I64,
@@ -205,12 +208,30 @@ pub fn array_routines() -> Option<batched::Routines> {
     (!off && routines.isa != "baseline").then_some(routines)
 }
 
-fn math_mode(routines: Option<batched::Routines>) -> MathMode {
+/// Scratch rows beyond which a kernel stays inline: the rows live in the kernel's stack frame
+/// (at least 8 cells each), and a thread's stack is a few MiB.
+const MAX_SCRATCH_ROWS: u32 = 4096;
+
+/// `program` prepared for `routines`, or for an inline kernel when there are none or the
+/// staged kernel would need more than [`MAX_SCRATCH_ROWS`].
+fn prepare_for(
+    program: &CellProgram,
+    precision: Precision,
+    routines: Option<batched::Routines>,
+) -> (Prepared, Option<batched::Routines>) {
     if routines.is_some() {
-        MathMode::ArrayExp
-    } else {
-        MathMode::Portable
+        let prepared = prepare_with(program, precision, MathMode::ArrayExp);
+        let order = prepared.exprs.reachable(&roots(&prepared));
+        if stages::plan(&prepared, &order, stages::batched_ops).rows <= MAX_SCRATCH_ROWS {
+            return (prepared, routines);
+        }
     }
+    (prepare_with(program, precision, MathMode::Portable), None)
+}
+
+/// The kernel's outputs: every update, then the spike test.
+fn roots(p: &Prepared) -> Vec<crate::ir::ExprId> {
+    p.updates.iter().map(|(_, e)| *e).chain([p.spike]).collect()
 }
 
 /// Vectors stepped together in one group. A step is one long dependency chain (gates, then
@@ -263,13 +284,7 @@ impl<'a> Translator<'a> {
             Precision::F64 => types::F64,
             Precision::F32 => types::F32,
         };
-        let order = p.exprs.reachable(
-            &p.updates
-                .iter()
-                .map(|(_, e)| *e)
-                .chain([p.spike])
-                .collect::<Vec<_>>(),
-        );
+        let order = p.exprs.reachable(&roots(p));
         let plan = match routines {
             Some(_) => stages::plan(p, &order, stages::batched_ops),
             None => stages::plan(p, &order, |_| None),
