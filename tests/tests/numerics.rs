@@ -260,89 +260,16 @@ fn f32_tutorial_still_fires_eight_times() {
 /// interpreter, at random V and states, ≤ 1e-10 relative in f64.
 #[test]
 fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
-    let dir = repo().join("stdlib");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("stdlib")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 3);
-    for path in files {
-        let src = std::fs::read_to_string(&path).expect("read");
-        let m = hhc_compiler::compile_mechanism(&src)
-            .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+    let mechanisms = stdlib_mechanisms();
+    assert!(mechanisms.len() >= 3);
+    for m in mechanisms {
         let program = hhc_compiler::cell::single_mechanism_program(&m);
         for precision in [Precision::F64, Precision::F32] {
             let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
             let n = 67; // odd: exercises the vector loop and the scalar tail
             let slots = program.slots.len();
-            let mut seed = 0x9E3779B97F4A7C15u64;
-            let mut next = || {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (seed >> 11) as f64 / (1u64 << 53) as f64
-            };
-            let start: Vec<Vec<f64>> = (0..slots)
-                .map(|s| {
-                    (0..n)
-                        .map(|_| {
-                            if s == 0 {
-                                -100.0 + 150.0 * next()
-                            } else {
-                                next()
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
-            let mut spikes = vec![0u64; n];
-            let mut bad = vec![-1i32; n];
-            let got: Vec<Vec<f64>> = match precision {
-                Precision::F64 => {
-                    let mut arrays = start.clone();
-                    let mut ptrs: Vec<*mut u8> =
-                        arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
-                    // SAFETY: every array has n elements; nsteps = 3.
-                    unsafe {
-                        kernel.call(
-                            ptrs.as_mut_ptr().cast_const(),
-                            0,
-                            n as u64,
-                            0.0,
-                            3,
-                            spikes.as_mut_ptr(),
-                            bad.as_mut_ptr(),
-                        )
-                    };
-                    arrays
-                }
-                Precision::F32 => {
-                    let mut arrays: Vec<Vec<f32>> = start
-                        .iter()
-                        .map(|a| a.iter().map(|&x| x as f32).collect())
-                        .collect();
-                    let mut ptrs: Vec<*mut u8> =
-                        arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
-                    // SAFETY: as above, f32 arrays of n elements.
-                    unsafe {
-                        kernel.call(
-                            ptrs.as_mut_ptr().cast_const(),
-                            0,
-                            n as u64,
-                            0.0,
-                            3,
-                            spikes.as_mut_ptr(),
-                            bad.as_mut_ptr(),
-                        )
-                    };
-                    arrays
-                        .iter()
-                        .map(|a| a.iter().map(|&x| f64::from(x)).collect())
-                        .collect()
-                }
-            };
+            let start = random_states(slots, n);
+            let (got, _, _) = step_kernel(&kernel, precision, &start, 3);
             // f64: a few ulp per operation, amplified over 3 steps by the stiffest channels
             // (GHK calcium currents drive V by tens of mV per step from random states).
             // f32: GHK drives (they read both concentrations) alone in a cell charge V by tens
@@ -382,13 +309,6 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
 #[test]
 fn array_routines_change_no_bit_of_any_stdlib_mechanism() {
     use hhc_compiler::backend::jit::{batched, compile_with};
-    let dir = repo().join("stdlib");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("stdlib")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    files.sort();
     let sets: Vec<_> = batched::available()
         .into_iter()
         .filter(|s| s.isa != "baseline")
@@ -398,10 +318,7 @@ fn array_routines_change_no_bit_of_any_stdlib_mechanism() {
         sets.iter().map(|s| s.isa).collect::<Vec<_>>()
     );
     let mut checked = 0;
-    for path in files {
-        let src = std::fs::read_to_string(&path).expect("read");
-        let m = hhc_compiler::compile_mechanism(&src)
-            .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+    for m in stdlib_mechanisms() {
         let program = hhc_compiler::cell::single_mechanism_program(&m);
         let n = 1003; // several blocks, a partial one, and a scalar rest
         let start = random_states(program.slots.len(), n);
@@ -431,6 +348,24 @@ fn array_routines_change_no_bit_of_any_stdlib_mechanism() {
         }
     }
     assert!(sets.is_empty() || checked >= 6);
+}
+
+/// Every stdlib mechanism, compiled, in file name order.
+fn stdlib_mechanisms() -> Vec<hhc_compiler::ir::Mechanism> {
+    let mut files: Vec<_> = std::fs::read_dir(repo().join("stdlib"))
+        .expect("stdlib")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let src = std::fs::read_to_string(path).expect("read");
+            hhc_compiler::compile_mechanism(&src)
+                .unwrap_or_else(|d| panic!("{}: {d:?}", path.display()))
+        })
+        .collect()
 }
 
 /// `slots × n` random states: V in [−100, 50) mV, the rest in [0, 1).
@@ -468,31 +403,14 @@ fn step_kernel(
     let n = start[0].len();
     let mut spikes = vec![0u64; n];
     let mut bad = vec![-1i32; n];
-    let slots = match precision {
-        Precision::F64 => {
-            let mut arrays = start.to_vec();
-            let ptrs: Vec<*mut u8> = arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
-            // SAFETY: every array has n elements; steps ≤ 64.
-            unsafe {
-                kernel.call(
-                    ptrs.as_ptr(),
-                    0,
-                    n as u64,
-                    0.0,
-                    steps,
-                    spikes.as_mut_ptr(),
-                    bad.as_mut_ptr(),
-                )
-            };
-            arrays
-        }
-        Precision::F32 => {
-            let mut arrays: Vec<Vec<f32>> = start
+    macro_rules! run_as {
+        ($t:ty) => {{
+            let mut arrays: Vec<Vec<$t>> = start
                 .iter()
-                .map(|a| a.iter().map(|&x| x as f32).collect())
+                .map(|a| a.iter().map(|&x| x as $t).collect())
                 .collect();
             let ptrs: Vec<*mut u8> = arrays.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
-            // SAFETY: as above, f32 arrays of n elements.
+            // SAFETY: every array has n elements of the kernel's type; steps ≤ 64.
             unsafe {
                 kernel.call(
                     ptrs.as_ptr(),
@@ -506,9 +424,13 @@ fn step_kernel(
             };
             arrays
                 .iter()
-                .map(|a| a.iter().map(|&x| f64::from(x)).collect())
-                .collect()
-        }
+                .map(|a| a.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>())
+                .collect::<Vec<_>>()
+        }};
+    }
+    let slots = match precision {
+        Precision::F64 => run_as!(f64),
+        Precision::F32 => run_as!(f32),
     };
     (slots, spikes, bad)
 }
