@@ -13,10 +13,17 @@ pub struct Cpu {
     threads: usize,
 }
 
-/// Cells per rayon task: small enough to balance, large enough to amortise dispatch.
+/// About this many cells per rayon task: small enough to balance, large enough to amortise
+/// dispatch. The task size is a whole number of the kernel's blocks (see [`Cpu::chunk`]).
 const CHUNK: usize = 512;
 
 impl Cpu {
+    /// Cells per task: the most whole kernel blocks within [`CHUNK`] (at least one block).
+    fn chunk(&self) -> usize {
+        let block = self.kernel.block_cells().max(1);
+        (CHUNK / block).max(1) * block
+    }
+
     pub fn new(kernel: CompiledStep, threads: usize) -> Result<Self, BackendError> {
         let threads = threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -77,12 +84,13 @@ impl Backend for Cpu {
             spikes: self.spikes.as_mut_ptr(),
             bad: self.bad.as_mut_ptr(),
         };
+        let chunk = self.chunk();
         let chunks: Vec<(usize, usize)> = ranges
             .iter()
             .flat_map(|&(lo, hi)| {
                 (lo..hi)
-                    .step_by(CHUNK)
-                    .map(move |a| (a, (a + CHUNK).min(hi)))
+                    .step_by(chunk)
+                    .map(move |a| (a, (a + chunk).min(hi)))
             })
             .collect();
         let kernel = &self.kernel;

@@ -42,6 +42,7 @@ pub type StepFn = unsafe extern "C" fn(*const *mut u8, u64, u64, f64, u64, *mut 
 pub struct CompiledStep {
     func: StepFn,
     precision: Precision,
+    block_cells: usize,
     // Keeps the code alive; never touched after finalisation.
     _module: JITModule,
 }
@@ -54,6 +55,12 @@ unsafe impl Sync for CompiledStep {}
 impl CompiledStep {
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// Cells the kernel keeps in cache together. A call over a multiple of this avoids a
+    /// partial block, which costs a whole block's routine calls for fewer cells.
+    pub fn block_cells(&self) -> usize {
+        self.block_cells
     }
 
     /// Steps cells `[lo, hi)` by `nsteps` steps from time `t0`.
@@ -111,11 +118,11 @@ pub fn compile_with(
         ctx.func.signature.params.push(AbiParam::new(ty));
     }
     let mut fctx = FunctionBuilderContext::new();
-    {
+    let block_cells = {
         let config = module.isa().frontend_config();
         let fb = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        Translator::new(fb, &prepared, precision, ptr, config, routines).translate();
-    }
+        Translator::new(fb, &prepared, precision, ptr, config, routines).translate() as usize
+    };
     let id = module
         .declare_function(STEP_KERNEL, Linkage::Export, &ctx.func.signature)
         .map_err(|e| JitError(e.to_string()))?;
@@ -145,6 +152,7 @@ pub fn compile_with(
     Ok(CompiledStep {
         func,
         precision,
+        block_cells,
         _module: module,
     })
 }
@@ -361,7 +369,8 @@ impl<'a> Translator<'a> {
         self.fb.ins().vconst(w.float, handle)
     }
 
-    fn translate(mut self) {
+    /// Emits the kernel; returns its cells per block.
+    fn translate(mut self) -> i64 {
         let entry = self.fb.create_block();
         self.fb.append_block_params_for_function_params(entry);
         self.fb.switch_to_block(entry);
@@ -531,6 +540,7 @@ impl<'a> Translator<'a> {
         self.fb.ins().return_(&[]);
         self.fb.seal_all_blocks();
         self.fb.finalize(self.config);
+        block_cells
     }
 
     /// Emits the loop-invariant nodes (other than literals) for width `w` in the current block.
