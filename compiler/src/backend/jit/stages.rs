@@ -9,7 +9,7 @@
 //! * state slots and the time are read afresh wherever they are used (the state is written only
 //!   in the last phase);
 //! * a routine's result is read from its output row;
-//! * a comparison, or a value at most [`RECOMPUTE_LIMIT`] operations from the slots, is
+//! * a comparison, or a value at most `RECOMPUTE_LIMIT` (3) operations from the slots, is
 //!   recomputed where it is used;
 //! * any other value used after its own phase is carried in a row of its own.
 //!
