@@ -100,7 +100,7 @@ pub fn compile_with(
     precision: Precision,
     routines: Option<batched::Routines>,
 ) -> Result<CompiledStep, JitError> {
-    let (prepared, routines) = prepare_for(program, precision, routines);
+    let kernel = plan_kernel(program, precision, routines);
     let isa = host_isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
 
@@ -121,7 +121,7 @@ pub fn compile_with(
     let block_cells = {
         let config = module.isa().frontend_config();
         let fb = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        Translator::new(fb, &prepared, precision, ptr, config, routines).translate() as usize
+        Translator::new(fb, &kernel, precision, ptr, config).translate() as usize
     };
     let id = module
         .declare_function(STEP_KERNEL, Linkage::Export, &ctx.func.signature)
@@ -182,8 +182,7 @@ fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, JitError> {
 
 /// Returns the Cranelift IR of the step kernel as text (`hhc compile --emit clif`).
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
-    let routines = array_routines();
-    let (prepared, routines) = prepare_for(program, precision, routines);
+    let kernel = plan_kernel(program, precision, array_routines());
     let mut func = cranelift_codegen::ir::Function::new();
     for ty in [
         types::I64,
@@ -203,7 +202,7 @@ pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
         };
         let config = isa.frontend_config();
         let fb = FunctionBuilder::new(&mut func, &mut fctx);
-        Translator::new(fb, &prepared, precision, types::I64, config, routines).translate();
+        Translator::new(fb, &kernel, precision, types::I64, config).translate();
     }
     func.display().to_string()
 }
@@ -220,21 +219,44 @@ pub fn array_routines() -> Option<batched::Routines> {
 /// (at least 8 cells each), and a thread's stack is a few MiB.
 const MAX_SCRATCH_ROWS: u32 = 4096;
 
-/// `program` prepared for `routines`, or for an inline kernel when there are none or the
-/// staged kernel would need more than [`MAX_SCRATCH_ROWS`].
-fn prepare_for(
+/// What the translator works from: the prepared program, the nodes it computes in arena order,
+/// their phases, and the routines the phases call (`None`: one inline phase).
+struct KernelPlan {
+    prepared: Prepared,
+    order: Vec<crate::ir::ExprId>,
+    stages: StagePlan,
+    routines: Option<batched::Routines>,
+}
+
+/// `program` staged around `routines`, or inline when there are none or the staged kernel
+/// would need more than [`MAX_SCRATCH_ROWS`].
+fn plan_kernel(
     program: &CellProgram,
     precision: Precision,
     routines: Option<batched::Routines>,
-) -> (Prepared, Option<batched::Routines>) {
+) -> KernelPlan {
     if routines.is_some() {
         let prepared = prepare_with(program, precision, MathMode::ArrayExp);
         let order = prepared.exprs.reachable(&roots(&prepared));
-        if stages::plan(&prepared, &order, stages::batched_ops).rows <= MAX_SCRATCH_ROWS {
-            return (prepared, routines);
+        let stages = stages::plan(&prepared, &order, stages::batched_ops);
+        if stages.rows <= MAX_SCRATCH_ROWS {
+            return KernelPlan {
+                prepared,
+                order,
+                stages,
+                routines,
+            };
         }
     }
-    (prepare_with(program, precision, MathMode::Portable), None)
+    let prepared = prepare_with(program, precision, MathMode::Portable);
+    let order = prepared.exprs.reachable(&roots(&prepared));
+    let stages = stages::plan(&prepared, &order, |_| None);
+    KernelPlan {
+        prepared,
+        order,
+        stages,
+        routines: None,
+    }
 }
 
 /// The kernel's outputs: every update, then the spike test.
@@ -271,9 +293,9 @@ struct Translator<'a> {
     /// The exp2 tables' addresses (scale, tail), defined once in the entry block.
     table_bases: Option<(Value, Value)>,
     /// The nodes the kernel computes, in arena order (children before parents).
-    order: Vec<crate::ir::ExprId>,
+    order: &'a [crate::ir::ExprId],
     /// The step's phases around array routine calls (one phase without routines).
-    plan: StagePlan,
+    plan: &'a StagePlan,
     routines: Option<batched::Routines>,
     /// The scratch rows' base address, when the plan has rows.
     scratch: Option<Value>,
@@ -282,20 +304,15 @@ struct Translator<'a> {
 impl<'a> Translator<'a> {
     fn new(
         fb: FunctionBuilder<'a>,
-        p: &'a Prepared,
+        kernel: &'a KernelPlan,
         precision: Precision,
         ptr: Type,
         config: TargetFrontendConfig,
-        routines: Option<batched::Routines>,
     ) -> Self {
+        let p = &kernel.prepared;
         let scalar = match precision {
             Precision::F64 => types::F64,
             Precision::F32 => types::F32,
-        };
-        let order = p.exprs.reachable(&roots(p));
-        let plan = match routines {
-            Some(_) => stages::plan(p, &order, stages::batched_ops),
-            None => stages::plan(p, &order, |_| None),
         };
         Translator {
             fb,
@@ -306,9 +323,9 @@ impl<'a> Translator<'a> {
             config,
             table_index: std::collections::HashMap::new(),
             table_bases: None,
-            order,
-            plan,
-            routines,
+            order: &kernel.order,
+            plan: &kernel.stages,
+            routines: kernel.routines,
             scratch: None,
         }
     }
@@ -546,7 +563,7 @@ impl<'a> Translator<'a> {
     /// Emits the loop-invariant nodes (other than literals) for width `w` in the current block.
     fn hoist(&mut self, w: Width) -> Vec<Option<Value>> {
         self.values.iter_mut().for_each(|v| *v = None);
-        for &id in &self.order.clone() {
+        for &id in self.order {
             if !self.p.varying[id.index()] && !is_lit(&self.p.exprs, id) {
                 let v = self.emit(w, id);
                 self.values[id.index()] = Some(v);
@@ -588,7 +605,6 @@ impl<'a> Translator<'a> {
 
         let head = self.fb.create_block();
         let body = self.fb.create_block();
-        let rare = self.fb.create_block();
         let next = self.fb.create_block();
         self.fb.ins().jump(head, &[]);
 
@@ -622,11 +638,12 @@ impl<'a> Translator<'a> {
             self.fb.ins().splat(w.float, ctx.t)
         };
         // Each copy's share of the phase, one copy after the other.
+        let plan = self.plan;
         let mut per_copy: Vec<Vec<Option<Value>>> = Vec::with_capacity(copies);
         for q in 0..copies {
             self.values.clone_from_slice(hoisted);
             let at = copy_bytes * q as i32;
-            for &id in &self.plan.imports[phase].clone() {
+            for &id in &plan.imports[phase] {
                 let v = match (*self.p.exprs.get(id), self.plan.row[id.index()], column) {
                     (Expr::Var(Var::Slot(s)), _, _) => {
                         self.fb.ins().load(w.float, mem, addrs[s as usize], at)
@@ -641,12 +658,12 @@ impl<'a> Translator<'a> {
                 };
                 self.values[id.index()] = Some(v);
             }
-            for &id in &self.plan.computed[phase].clone() {
+            for &id in &plan.computed[phase] {
                 let v = self.emit(w, id);
                 self.values[id.index()] = Some(v);
             }
             if let Some(col) = column {
-                for &(id, row) in &self.plan.stores[phase].clone() {
+                for &(id, row) in &plan.stores[phase] {
                     let v = self.operand(w, id);
                     let off = (i64::from(row) * row_bytes) as i32 + at;
                     self.fb.ins().store(mem, v, col, off);
@@ -714,6 +731,7 @@ impl<'a> Translator<'a> {
             unreachable!("a group has at least one copy")
         };
         let either = self.fb.ins().bor(s_any, t_any);
+        let rare = self.fb.create_block();
         self.fb.ins().brif(either, rare, &[], next, &[]);
 
         // Rare: some lane spiked or went bad; record it lane by lane.
@@ -855,7 +873,7 @@ impl<'a> Translator<'a> {
         let call_conv = self.config.default_call_conv;
         let len = self.fb.ins().isub(ctx.block_end, ctx.block_start);
         let row_bytes = ctx.block_cells * i64::from(self.scalar.bytes());
-        for call in self.plan.calls[phase].clone() {
+        for &call in &self.plan.calls[phase] {
             let f64 = self.scalar == types::F64;
             let address = match call.op {
                 ArrayOp::Exp if f64 => routines.exp as usize,
@@ -1079,7 +1097,7 @@ mod tests {
         let program = exp_program();
         let kernel = compile(&program, Precision::F64).expect("jit");
         let prepared = crate::backend::prepare(&program, Precision::F64);
-        let roots: Vec<_> = prepared.updates.iter().map(|(_, e)| *e).collect();
+        let roots = roots(&prepared);
         // 4·k + 3 cells: whole vector groups and a scalar rest; arguments over the whole range.
         let n = 4003;
         let mut v: Vec<f64> = (0..n)

@@ -159,8 +159,7 @@ pub fn plan(
         };
     }
     // What each phase reads: the varying values it uses but does not compute.
-    let mut roots: Vec<ExprId> = p.updates.iter().map(|(_, e)| *e).collect();
-    roots.push(p.spike);
+    let roots = super::roots(p);
     for phase in 0..phases {
         let mut here = vec![false; n];
         for &id in &plan.computed[phase] {
@@ -180,7 +179,7 @@ pub fn plan(
                 continue;
             }
             let cheap = recompute_cost[id.index()] <= RECOMPUTE_LIMIT;
-            if !is_var(id) && (is_boolean(p.exprs.get(id)) || cheap) {
+            if !is_var(id) && (p.exprs.get(id).is_boolean() || cheap) {
                 // Masks do not go through float rows, and a value a few operations away from
                 // the slots is cheaper to recompute than to carry: compute it where it is used.
                 here[id.index()] = true;
@@ -230,25 +229,16 @@ fn operand_of(e: &Expr) -> ExprId {
 /// Values at most this many operations from the slots are recomputed rather than carried.
 const RECOMPUTE_LIMIT: usize = 3;
 
-/// The nodes the array routines take: `exp` and `expm1`, which an f64 program prepared with
+/// The nodes the array routines take: `exp` and `expm1`, which a program prepared with
 /// [`MathMode::ArrayExp`](crate::passes::mathlib::MathMode::ArrayExp) keeps as operations.
 ///
-/// Divisions could go the same way (the routine is a plain loop of `vdivpd`), but on the dev
-/// machine the extra phases cost what the wider division saves.
+/// Divisions were tried the same way and dropped: on the dev machine the extra phases and rows
+/// cost more than the wider division saved (bench/RESULTS.md).
 pub fn batched_ops(e: &Expr) -> Option<ArrayOp> {
     match *e {
         Expr::Unary(UnaryOp::Exp, _) => Some(ArrayOp::Exp),
         Expr::Unary(UnaryOp::Expm1, _) => Some(ArrayOp::Expm1),
         _ => None,
-    }
-}
-
-/// Whether the node is a lane mask (a comparison or logic), not a float.
-fn is_boolean(e: &Expr) -> bool {
-    match *e {
-        Expr::Binary(op, _, _) => op.is_comparison() || op.is_logic(),
-        Expr::Unary(UnaryOp::Not, _) => true,
-        _ => false,
     }
 }
 
@@ -304,9 +294,7 @@ mod tests {
     #[test]
     fn a_chain_of_two_routines_makes_three_phases_and_carries_only_the_costly_value() {
         let prepared = prepare_with(&program(), Precision::F64, MathMode::ArrayExp);
-        let mut roots: Vec<ExprId> = prepared.updates.iter().map(|(_, e)| *e).collect();
-        roots.push(prepared.spike);
-        let order = prepared.exprs.reachable(&roots);
+        let order = prepared.exprs.reachable(&super::super::roots(&prepared));
         let plan = plan(&prepared, &order, batched_ops);
         assert_eq!(plan.phases(), 3);
         assert_eq!(plan.calls[0].len(), 1, "{plan:?}");
