@@ -84,8 +84,8 @@ pub fn lower_math_with(
                         let em1 = native_expm1(&mut b, a);
                         exprelr_from(&mut b, a, em1)
                     }
-                    UnaryOp::Exp | UnaryOp::Expm1 if array => b.unary(op, a),
-                    UnaryOp::Exprelr if array => {
+                    UnaryOp::Exp | UnaryOp::Expm1 if array && !is_lit(&b, a) => b.unary(op, a),
+                    UnaryOp::Exprelr if array && !is_lit(&b, a) => {
                         let em1 = b.unary(UnaryOp::Expm1, a);
                         exprelr_from(&mut b, a, em1)
                     }
@@ -116,7 +116,7 @@ pub fn lower_math_with(
                 let (x, y) = (m(x), m(y));
                 let l = log(&mut b, x);
                 let p = b.mul(y, l);
-                if array {
+                if array && !is_lit(&b, p) {
                     b.unary(UnaryOp::Exp, p)
                 } else {
                     exp(&mut b, p, precision)
@@ -149,6 +149,12 @@ pub fn lower_math_with(
         memo.insert(id, new);
     }
     roots.iter().map(|r| memo[r]).collect()
+}
+
+/// Whether `x` is a literal. `ArrayExp` expands the exp of a literal as `Portable` does, so that
+/// it folds to the portable formula's bits rather than to libm's.
+fn is_lit(b: &Builder<'_>, x: ExprId) -> bool {
+    b.arena.get(x).as_lit().is_some()
 }
 
 /// `1/c` when `y` is a literal `c` whose reciprocal is a normal number. Division by it becomes

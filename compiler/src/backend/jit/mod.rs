@@ -1065,10 +1065,18 @@ mod tests {
 
     /// A program whose slots 1 and 2 become `exp(v)` and `expm1(v)`; V stays put.
     fn exp_program() -> CellProgram {
+        exp_program_of(|_, v| v)
+    }
+
+    /// As [`exp_program`], of the argument `arg(arena, v)`.
+    fn exp_program_of(
+        arg: impl FnOnce(&mut ExprArena, crate::ir::ExprId) -> crate::ir::ExprId,
+    ) -> CellProgram {
         let mut exprs = ExprArena::new();
         let v = exprs.var(Var::Slot(0));
-        let e = exprs.add(Expr::Unary(UnaryOp::Exp, v), Span::default());
-        let em1 = exprs.add(Expr::Unary(UnaryOp::Expm1, v), Span::default());
+        let x = arg(&mut exprs, v);
+        let e = exprs.add(Expr::Unary(UnaryOp::Exp, x), Span::default());
+        let em1 = exprs.add(Expr::Unary(UnaryOp::Expm1, x), Span::default());
         let never = exprs.add(Expr::Binary(BinaryOp::Lt, v, v), Span::default());
         let slot = |name: &str, kind| Slot {
             name: name.into(),
@@ -1161,6 +1169,35 @@ mod tests {
             Precision::F64 => step!(f64),
             Precision::F32 => step!(f32),
         }
+    }
+
+    /// The exp of a literal folds to the portable formula's bits whether or not the kernel is
+    /// staged (libm's `exp` differs from the formula in the last bit here and there).
+    #[test]
+    fn a_literal_exp_folds_to_the_portable_formula_in_staged_and_inline_kernels() {
+        let x = (1..5000)
+            .map(|i| f64::from(i) * 0.012_345)
+            .find(|&x| batched::exp(x) != x.exp())
+            .expect("the formula is not correctly rounded everywhere");
+        let program = exp_program_of(|a, _| a.lit(x));
+        let inline = run(
+            &compile_with(&program, Precision::F64, None).expect("jit"),
+            &[0.0; 9],
+        );
+        for set in batched::available()
+            .into_iter()
+            .filter(|s| s.isa != "baseline")
+        {
+            let kernel = compile_with(&program, Precision::F64, Some(set)).expect("jit");
+            let staged = run(&kernel, &[0.0; 9]);
+            assert_eq!(staged, inline, "{}", set.isa);
+        }
+        assert_eq!(inline.0[8].to_bits(), batched::exp(x).to_bits(), "exp({x})");
+        assert_eq!(
+            inline.1[8].to_bits(),
+            batched::expm1(x).to_bits(),
+            "expm1({x})"
+        );
     }
 
     /// exp and expm1 by every instruction set's array routines give the inline kernel's bits,
