@@ -458,3 +458,54 @@ fn pulse_stimulus_fires_only_during_the_pulse() {
         times[0]
     );
 }
+
+/// The wide (AVX2 machine code) phases give the Cranelift phases' bits, for every stdlib
+/// mechanism, in f64 and f32, with cells that spike and cells that run away.
+#[test]
+fn wide_phases_change_no_bit_of_any_stdlib_mechanism() {
+    use hhc_compiler::backend::jit::{array_routines, compile_configured, wide};
+    let Some(routines) = array_routines().filter(|_| wide::available()) else {
+        eprintln!("no AVX2+FMA here: nothing to compare");
+        return;
+    };
+    let (mut wide_phases, mut phases, mut spiking_cells) = (0, 0, 0);
+    for m in stdlib_mechanisms() {
+        let program = hhc_compiler::cell::single_mechanism_program(&m);
+        let n = 1003;
+        let mut start = random_states(program.slots.len(), n);
+        // Runaways: a huge V, a NaN and an infinity among ordinary cells.
+        start[0][5] = 2e4;
+        start[0][100] = f64::NAN;
+        start[0][501] = f64::NEG_INFINITY;
+        for precision in [Precision::F64, Precision::F32] {
+            let narrow =
+                compile_configured(&program, precision, Some(routines), false).expect("jit");
+            let wide = compile_configured(&program, precision, Some(routines), true).expect("jit");
+            assert_eq!(narrow.wide_phases().0, 0);
+            let (w, all) = wide.wide_phases();
+            wide_phases += w;
+            phases += all;
+            let want = step_kernel(&narrow, precision, &start, 7);
+            let got = step_kernel(&wide, precision, &start, 7);
+            for (s, (g, e)) in got.0.iter().zip(&want.0).enumerate() {
+                for c in 0..n {
+                    assert!(
+                        g[c].to_bits() == e[c].to_bits() || (g[c].is_nan() && e[c].is_nan()),
+                        "{} {precision:?}: cell {c} slot {}: wide {} vs Cranelift {}",
+                        m.name,
+                        program.slots[s].name,
+                        g[c],
+                        e[c]
+                    );
+                }
+            }
+            assert_eq!(got.1, want.1, "{} {precision:?}: spike words", m.name);
+            assert_eq!(got.2, want.2, "{} {precision:?}: first bad steps", m.name);
+            assert_eq!(want.2[100], 0, "{}: the NaN cell runs away at once", m.name);
+            spiking_cells += want.1.iter().filter(|&&w| w != 0).count();
+        }
+    }
+    eprintln!("wide phases: {wide_phases} of {phases}; {spiking_cells} cells spiked");
+    assert!(spiking_cells > 1000);
+    assert!(wide_phases * 10 >= phases * 9, "{wide_phases} of {phases}");
+}

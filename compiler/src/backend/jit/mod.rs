@@ -18,6 +18,7 @@
 
 pub mod batched;
 pub mod stages;
+pub mod wide;
 
 use super::{prepare_with, Prepared, MAX_STEPS_PER_CALL, RUNAWAY_MV, STEP_KERNEL};
 use crate::ir::{BinaryOp, Builtin, CellProgram, Expr, UnaryOp, Var};
@@ -43,8 +44,11 @@ pub struct CompiledStep {
     func: StepFn,
     precision: Precision,
     block_cells: usize,
-    // Keeps the code alive; never touched after finalisation.
+    wide_count: usize,
+    phase_count: usize,
+    // Keep the code alive; never touched after finalisation.
     _module: JITModule,
+    _wide: Option<wide::WideCode>,
 }
 
 // SAFETY: the module's code memory is immutable after `finalize_definitions`, and the kernel is a
@@ -61,6 +65,11 @@ impl CompiledStep {
     /// partial block, which costs a whole block's routine calls for fewer cells.
     pub fn block_cells(&self) -> usize {
         self.block_cells
+    }
+
+    /// Phases that run as [`wide`] machine code, and phases in all.
+    pub fn wide_phases(&self) -> (usize, usize) {
+        (self.wide_count, self.phase_count)
     }
 
     /// Steps cells `[lo, hi)` by `nsteps` steps from time `t0`.
@@ -100,7 +109,18 @@ pub fn compile_with(
     precision: Precision,
     routines: Option<batched::Routines>,
 ) -> Result<CompiledStep, JitError> {
-    let kernel = plan_kernel(program, precision, routines);
+    compile_configured(program, precision, routines, wide::available())
+}
+
+/// [`compile_with`] with a choice of wide phases: with `wide`, the staged kernel's phases run
+/// as AVX2 machine code ([`wide`]) where the CPU has it; without, as Cranelift code.
+pub fn compile_configured(
+    program: &CellProgram,
+    precision: Precision,
+    routines: Option<batched::Routines>,
+    wide: bool,
+) -> Result<CompiledStep, JitError> {
+    let kernel = plan_kernel(program, precision, routines, wide);
     let isa = host_isa()?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
 
@@ -118,10 +138,10 @@ pub fn compile_with(
         ctx.func.signature.params.push(AbiParam::new(ty));
     }
     let mut fctx = FunctionBuilderContext::new();
-    let block_cells = {
+    let (block_cells, wide_code) = {
         let config = module.isa().frontend_config();
         let fb = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        Translator::new(fb, &kernel, precision, ptr, config).translate() as usize
+        Translator::new(fb, &kernel, precision, ptr, config).translate()
     };
     let id = module
         .declare_function(STEP_KERNEL, Linkage::Export, &ctx.func.signature)
@@ -152,8 +172,13 @@ pub fn compile_with(
     Ok(CompiledStep {
         func,
         precision,
-        block_cells,
+        block_cells: block_cells as usize,
+        wide_count: wide_code
+            .as_ref()
+            .map_or(0, |c| c.entries.iter().flatten().count()),
+        phase_count: kernel.stages.phases(),
         _module: module,
+        _wide: wide_code,
     })
 }
 
@@ -182,7 +207,7 @@ fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, JitError> {
 
 /// Returns the Cranelift IR of the step kernel as text (`hhc compile --emit clif`).
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
-    let kernel = plan_kernel(program, precision, array_routines());
+    let kernel = plan_kernel(program, precision, array_routines(), wide::available());
     let mut func = cranelift_codegen::ir::Function::new();
     for ty in [
         types::I64,
@@ -226,6 +251,8 @@ struct KernelPlan {
     order: Vec<crate::ir::ExprId>,
     stages: StagePlan,
     routines: Option<batched::Routines>,
+    /// Whether the staged phases run as [`wide`] machine code where they can.
+    wide: bool,
 }
 
 /// `program` staged around `routines`, or inline when there are none or the staged kernel
@@ -234,6 +261,7 @@ fn plan_kernel(
     program: &CellProgram,
     precision: Precision,
     routines: Option<batched::Routines>,
+    wide: bool,
 ) -> KernelPlan {
     if routines.is_some() {
         let prepared = prepare_with(program, precision, MathMode::ArrayExp);
@@ -245,6 +273,7 @@ fn plan_kernel(
                 order,
                 stages,
                 routines,
+                wide,
             };
         }
     }
@@ -256,6 +285,7 @@ fn plan_kernel(
         order,
         stages,
         routines: None,
+        wide: false,
     }
 }
 
@@ -299,6 +329,14 @@ struct Translator<'a> {
     routines: Option<batched::Routines>,
     /// The scratch rows' base address, when the plan has rows.
     scratch: Option<Value>,
+    /// Whether to encode wide phases, and what encoding them gave.
+    wide: bool,
+    wide_code: Option<wide::WideCode>,
+    /// The wide phases' constant table: its layout, and its address in the frame.
+    wide_consts: wide::ConstTable,
+    wide_consts_base: Option<Value>,
+    /// The wide phases' argument block in the frame.
+    wide_args: Option<Value>,
 }
 
 impl<'a> Translator<'a> {
@@ -327,6 +365,11 @@ impl<'a> Translator<'a> {
             plan: &kernel.stages,
             routines: kernel.routines,
             scratch: None,
+            wide: kernel.wide,
+            wide_code: None,
+            wide_consts: wide::ConstTable::default(),
+            wide_consts_base: None,
+            wide_args: None,
         }
     }
 
@@ -386,8 +429,8 @@ impl<'a> Translator<'a> {
         self.fb.ins().vconst(w.float, handle)
     }
 
-    /// Emits the kernel; returns its cells per block.
-    fn translate(mut self) -> i64 {
+    /// Emits the kernel; returns its cells per block and its wide phases' code.
+    fn translate(mut self) -> (i64, Option<wide::WideCode>) {
         let entry = self.fb.create_block();
         self.fb.append_block_params_for_function_params(entry);
         self.fb.switch_to_block(entry);
@@ -437,6 +480,9 @@ impl<'a> Translator<'a> {
                 6,
             ));
             self.scratch = Some(self.fb.ins().stack_addr(self.ptr, slot, 0));
+        }
+        if self.wide {
+            self.prepare_wide(block_cells, &scalar_hoisted);
         }
 
         // for block_start in (lo..hi).step_by(block_cells)
@@ -504,6 +550,9 @@ impl<'a> Translator<'a> {
         } else {
             self.fb.ins().fdemote(types::F32, t64)
         };
+        if self.wide_code.is_some() {
+            self.fill_wide_const(wide::Const::Time, t);
+        }
         let step_ctx = StepContext {
             step: j,
             t,
@@ -515,16 +564,24 @@ impl<'a> Translator<'a> {
             let after_vector = self.fb.create_block();
             let after_scalar = self.fb.create_block();
             self.fb.def_var(cell, step_ctx.block_start);
-            self.group_loop(
-                vw,
-                phase,
-                &args,
-                &bases,
-                &vector_hoisted,
-                cell,
-                &step_ctx,
-                after_vector,
-            );
+            let wide_entry = self.wide_code.as_ref().and_then(|code| code.entries[phase]);
+            match wide_entry {
+                Some(entry) => {
+                    let end = self.wide_call(entry, &args, &step_ctx);
+                    self.fb.def_var(cell, end);
+                    self.fb.ins().jump(after_vector, &[]);
+                }
+                None => self.group_loop(
+                    vw,
+                    phase,
+                    &args,
+                    &bases,
+                    &vector_hoisted,
+                    cell,
+                    &step_ctx,
+                    after_vector,
+                ),
+            }
             self.fb.switch_to_block(after_vector);
             self.group_loop(
                 sw,
@@ -557,7 +614,122 @@ impl<'a> Translator<'a> {
         self.fb.ins().return_(&[]);
         self.fb.seal_all_blocks();
         self.fb.finalize(self.config);
-        block_cells
+        (block_cells, self.wide_code)
+    }
+
+    /// Encodes the wide phases and lays out their constant table and argument block in the
+    /// frame, filling every constant but the time.
+    fn prepare_wide(&mut self, block_cells: i64, scalar_hoisted: &[Option<Value>]) {
+        let precision = if self.scalar == types::F64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        };
+        let row_bytes = block_cells * i64::from(self.scalar.bytes());
+        let Some(code) = wide::compile(
+            self.p,
+            self.plan,
+            precision,
+            row_bytes,
+            &mut self.wide_consts,
+        ) else {
+            return;
+        };
+        self.wide_code = Some(code);
+        let bytes = (self.wide_consts.entries.len().max(1) * 32) as u32;
+        let table = self.fb.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            bytes,
+            5,
+        ));
+        self.wide_consts_base = Some(self.fb.ins().stack_addr(self.ptr, table, 0));
+        let args = self.fb.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            wide::WIDE_ARGS_BYTES,
+            3,
+        ));
+        self.wide_args = Some(self.fb.ins().stack_addr(self.ptr, args, 0));
+        let sw = self.scalar_width();
+        for entry in self.wide_consts.entries.clone() {
+            let value = match entry {
+                wide::Const::Time => continue,
+                wide::Const::Bits(bits) => self.fb.ins().iconst(types::I64, bits as i64),
+                wide::Const::Node(id) => {
+                    let e = *self.p.exprs.get(id);
+                    let v = match (scalar_hoisted[id.index()], e) {
+                        (Some(v), _) => v,
+                        (None, Expr::Lit(bits)) => self.lit(sw, f64::from_bits(bits)),
+                        (None, _) => unreachable!("a constant is a literal or hoisted"),
+                    };
+                    if e.is_boolean() {
+                        // A scalar boolean as a lane mask.
+                        let int = sw.int;
+                        let ones = self.fb.ins().iconst(int, -1);
+                        let zero = self.fb.ins().iconst(int, 0);
+                        self.fb.ins().select(v, ones, zero)
+                    } else {
+                        v
+                    }
+                }
+            };
+            self.fill_wide_const(entry, value);
+        }
+    }
+
+    /// Writes `value` into every lane of table entry `entry`.
+    fn fill_wide_const(&mut self, entry: wide::Const, value: Value) {
+        let (Some(base), Some(k)) = (
+            self.wide_consts_base,
+            self.wide_consts.entries.iter().position(|&e| e == entry),
+        ) else {
+            return;
+        };
+        let mem = MemFlagsData::trusted();
+        let bytes = self.fb.func.dfg.value_type(value).bytes() as usize;
+        for lane in 0..32 / bytes {
+            self.fb
+                .ins()
+                .store(mem, value, base, (k * 32 + lane * bytes) as i32);
+        }
+    }
+
+    /// Calls wide phase `entry` over the block's whole groups; returns the first cell it left.
+    fn wide_call(&mut self, entry: usize, args: &KernelArgs, ctx: &StepContext) -> Value {
+        let (Some(block), Some(consts)) = (self.wide_args, self.wide_consts_base) else {
+            unreachable!("prepare_wide lays out the frame before any call")
+        };
+        let mem = MemFlagsData::trusted();
+        let lanes = wide::lanes(if self.scalar == types::F64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        });
+        let len = self.fb.ins().isub(ctx.block_end, ctx.block_start);
+        let whole = self.fb.ins().band_imm_s(len, !(lanes - 1));
+        let end = self.fb.ins().iadd(ctx.block_start, whole);
+        let column = match self.scratch {
+            Some(s) => s,
+            None => self.fb.ins().iconst(self.ptr, 0),
+        };
+        let fields = [
+            args.slots,
+            ctx.block_start,
+            end,
+            column,
+            consts,
+            ctx.step,
+            args.spikes,
+            args.bad,
+        ];
+        for (k, v) in fields.into_iter().enumerate() {
+            self.fb.ins().store(mem, v, block, (k * 8) as i32);
+        }
+        let mut sig = Signature::new(cranelift_codegen::isa::CallConv::SystemV);
+        sig.params.push(AbiParam::new(self.ptr));
+        let sig = self.fb.import_signature(sig);
+        let callee = self.fb.ins().iconst(self.ptr, entry as i64);
+        self.fb.ins().call_indirect(sig, callee, &[block]);
+        end
     }
 
     /// Emits the loop-invariant nodes (other than literals) for width `w` in the current block.

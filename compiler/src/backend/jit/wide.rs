@@ -1,0 +1,1009 @@
+//! Wide phases: AVX2 machine code for the vector part of a staged kernel's phases.
+//!
+//! Cranelift's vectors hold 128 bits, so its code steps two f64 (four f32) cells per
+//! instruction. Between the array routines a phase is a straight-line DAG of arithmetic,
+//! comparisons and selects, and that is simple enough to encode by hand with 256-bit AVX2
+//! instructions: four f64 (eight f32) cells per instruction.
+//!
+//! **In:** one phase of a [`StagePlan`] (its imports, computed nodes and stores), the prepared
+//! program, and the constant table's layout. **Out:** a function `phase(&WideArgs)` that runs
+//! the phase over cells `[begin, end)`, a whole number of groups, and returns; Cranelift calls it
+//! in place of its own vector loop and keeps the scalar rest.
+//!
+//! The code is one loop over groups of cells. Its body is the phase's nodes in order, allocated
+//! to the sixteen `ymm` registers by furthest next use (Belady). Nothing lives across groups:
+//! slots and rows are read as memory operands where they are used, literals and loop-invariant
+//! values come from a table of 32-byte splats that the Cranelift kernel fills, and a value that
+//! must leave its register is spilled to the frame. The last phase also writes the new slots and
+//! tests the spike and runaway masks; a group with either calls [`note_flags`].
+//!
+//! **Invariants.** Every instruction is the IEEE operation Cranelift emits for the same node
+//! (`vaddpd` for `fadd`, `vfmadd231pd` for `fma`, `vroundpd` for `floor`/`nearest` …), so the
+//! results are bit-identical to the Cranelift phase; the tests compare the two on every stdlib
+//! mechanism. Nodes this encoder lacks (`min`, `max`, `ldexp`, the exp2 tables) leave their phase
+//! to Cranelift. General registers: `r15` the arguments, `r14` the cell's byte offset, `r13` the
+//! scratch column, `r12` the end, `rbx` the constant table, `rbp` the frame, `rax`/`r11`
+//! temporaries, and seven slot bases in `rcx rdx rsi rdi r8 r9 r10`; further slots load their
+//! base into `r11` at each use.
+
+use super::super::Prepared;
+use super::stages::StagePlan;
+use crate::ir::{BinaryOp, Builtin, Expr, ExprId, UnaryOp, Var};
+use crate::passes::mathlib::Precision;
+
+/// The arguments of a wide phase, laid out for the machine code (offsets in the field docs).
+#[repr(C)]
+pub struct WideArgs {
+    /// +0: the slot base pointers.
+    pub slots: *const *mut u8,
+    /// +8: the first cell.
+    pub begin: u64,
+    /// +16: one past the last cell; `end − begin` is a multiple of the lanes.
+    pub end: u64,
+    /// +24: the scratch rows at cell `begin`.
+    pub column: *mut u8,
+    /// +32: the constant table, 32 bytes per entry.
+    pub consts: *const u8,
+    /// +40: the step within the call (spike bit and first-bad step).
+    pub step: u64,
+    /// +48, +56: the spike words and first-bad steps, indexed by cell.
+    pub spikes: *mut u64,
+    pub bad: *mut i32,
+}
+
+pub const WIDE_ARGS_BYTES: u32 = 64;
+
+/// One entry of the constant table: 32 bytes of one value in every lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Const {
+    /// A literal or loop-invariant node (a boolean one as a lane mask).
+    Node(ExprId),
+    /// The time of the step, written before each step's phases.
+    Time,
+    /// Raw lane bits: masks for `neg`, `abs` and `not`, and the runaway limit.
+    Bits(u64),
+}
+
+/// The constant table shared by every wide phase of a kernel.
+#[derive(Default, Debug)]
+pub struct ConstTable {
+    pub entries: Vec<Const>,
+}
+
+impl ConstTable {
+    fn index(&mut self, c: Const) -> i32 {
+        let k = match self.entries.iter().position(|&e| e == c) {
+            Some(k) => k,
+            None => {
+                self.entries.push(c);
+                self.entries.len() - 1
+            }
+        };
+        (k * 32) as i32
+    }
+}
+
+/// Machine code for the wide phases of one kernel, in executable memory.
+pub struct WideCode {
+    _map: memmap2::Mmap,
+    /// Per phase: its entry, or `None` where Cranelift keeps the whole phase.
+    pub entries: Vec<Option<usize>>,
+}
+
+/// Whether this CPU runs wide phases, and whether they are wanted (`HHC_WIDE=off` declines them,
+/// for comparisons).
+pub fn available() -> bool {
+    let off = std::env::var("HHC_WIDE").is_ok_and(|v| v == "off");
+    !off && host_has_avx2_fma()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn host_has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn host_has_avx2_fma() -> bool {
+    false
+}
+
+/// Lanes per group of a wide phase.
+pub fn lanes(precision: Precision) -> i64 {
+    match precision {
+        Precision::F64 => 4,
+        Precision::F32 => 8,
+    }
+}
+
+/// Encodes every phase the encoder supports; the others are `None`. `consts` gathers the
+/// table entries the code reads.
+pub fn compile(
+    p: &Prepared,
+    plan: &StagePlan,
+    precision: Precision,
+    row_bytes: i64,
+    consts: &mut ConstTable,
+) -> Option<WideCode> {
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
+    let mut code = Vec::new();
+    let mut offsets = Vec::new();
+    for phase in 0..plan.phases() {
+        if !supported(p, plan, phase) {
+            offsets.push(None);
+            continue;
+        }
+        while code.len() % 64 != 0 {
+            code.push(0xCC);
+        }
+        offsets.push(Some(code.len()));
+        let mut e = PhaseEncoder::new(p, plan, phase, precision, row_bytes, consts);
+        e.encode();
+        code.extend_from_slice(&e.asm.code);
+    }
+    if offsets.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut map = memmap2::MmapMut::map_anon(code.len()).ok()?;
+    map.copy_from_slice(&code);
+    let map = map.make_exec().ok()?;
+    let base = map.as_ptr() as usize;
+    Some(WideCode {
+        entries: offsets.into_iter().map(|o| o.map(|o| base + o)).collect(),
+        _map: map,
+    })
+}
+
+/// Whether every node of `phase` has an encoding here.
+fn supported(p: &Prepared, plan: &StagePlan, phase: usize) -> bool {
+    let last = phase + 1 == plan.phases();
+    // The last phase loads slot-valued updates before storing any slot; keep that small.
+    if last {
+        let slot_valued = p
+            .updates
+            .iter()
+            .filter(|(_, e)| matches!(p.exprs.get(*e), Expr::Var(Var::Slot(_))))
+            .count();
+        if slot_valued > 8 {
+            return false;
+        }
+    }
+    plan.computed[phase]
+        .iter()
+        .all(|&id| match *p.exprs.get(id) {
+            Expr::Unary(op, _) => matches!(
+                op,
+                UnaryOp::Neg
+                    | UnaryOp::Not
+                    | UnaryOp::Fabs
+                    | UnaryOp::Sqrt
+                    | UnaryOp::Floor
+                    | UnaryOp::Round
+            ),
+            Expr::Binary(op, ..) => !matches!(
+                op,
+                BinaryOp::Min | BinaryOp::Max | BinaryOp::Ldexp | BinaryOp::Pow
+            ),
+            Expr::Fma(..) | Expr::Select(..) => true,
+            Expr::Lit(_) | Expr::Var(_) => false,
+        })
+}
+
+/// Records spikes and runaways of one group: bit `l` of `masks` for lane `l`'s spike, bit
+/// `8 + l` for its runaway, as the Cranelift kernel's rare path does.
+///
+/// # Safety
+/// `spikes` and `bad` must be valid for cells `cell .. cell + 8` where a bit is set.
+pub unsafe extern "sysv64" fn note_flags(
+    spikes: *mut u64,
+    bad: *mut i32,
+    cell: u64,
+    step: u64,
+    masks: u64,
+) {
+    for lane in 0..8 {
+        let c = (cell + lane) as usize;
+        if masks >> lane & 1 == 1 {
+            // SAFETY: the caller's contract covers the lanes with a bit set.
+            unsafe { *spikes.add(c) |= 1 << step };
+        }
+        if masks >> (8 + lane) & 1 == 1 {
+            // SAFETY: as above.
+            unsafe {
+                let first = bad.add(c);
+                if *first < 0 {
+                    *first = step as i32;
+                }
+            }
+        }
+    }
+}
+
+// General registers.
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+const RDX: u8 = 2;
+const RBX: u8 = 3;
+const RSP: u8 = 4;
+const RBP: u8 = 5;
+const RSI: u8 = 6;
+const RDI: u8 = 7;
+const R8: u8 = 8;
+const R9: u8 = 9;
+const R10: u8 = 10;
+const R11: u8 = 11;
+const R12: u8 = 12;
+const R13: u8 = 13;
+const R14: u8 = 14;
+const R15: u8 = 15;
+const SLOT_BASE_REGS: [u8; 7] = [RCX, RDX, RSI, RDI, R8, R9, R10];
+
+/// A register or memory operand: `[base + index + disp]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rm {
+    Reg(u8),
+    Mem {
+        base: u8,
+        index: Option<u8>,
+        disp: i32,
+    },
+}
+
+/// Opcode maps and prefixes of the VEX encoding.
+const MAP_0F: u8 = 1;
+const MAP_0F38: u8 = 2;
+const MAP_0F3A: u8 = 3;
+const PP_NONE: u8 = 0;
+const PP_66: u8 = 1;
+
+#[derive(Default)]
+struct Asm {
+    code: Vec<u8>,
+}
+
+impl Asm {
+    fn byte(&mut self, b: u8) {
+        self.code.push(b);
+    }
+
+    fn imm32(&mut self, x: i32) {
+        self.code.extend_from_slice(&x.to_le_bytes());
+    }
+
+    fn extensions(rm: Rm) -> (u8, u8) {
+        match rm {
+            Rm::Reg(r) => (0, r >> 3),
+            Rm::Mem { base, index, .. } => (index.map_or(0, |i| i >> 3), base >> 3),
+        }
+    }
+
+    /// ModRM (+ SIB + disp32) for `reg` and `rm`; memory always takes a 32-bit displacement.
+    fn modrm(&mut self, reg: u8, rm: Rm) {
+        let reg = (reg & 7) << 3;
+        match rm {
+            Rm::Reg(r) => self.byte(0xC0 | reg | (r & 7)),
+            Rm::Mem { base, index, disp } => {
+                match index {
+                    Some(i) => {
+                        self.byte(0x80 | reg | 4);
+                        self.byte(((i & 7) << 3) | (base & 7));
+                    }
+                    None if base & 7 == 4 => {
+                        self.byte(0x80 | reg | 4);
+                        self.byte(0x24);
+                    }
+                    None => self.byte(0x80 | reg | (base & 7)),
+                }
+                self.imm32(disp);
+            }
+        }
+    }
+
+    /// A 256-bit VEX instruction: `reg` (destination or source), `vvvv` (first source, 0 when
+    /// unused) and `rm`.
+    #[allow(clippy::too_many_arguments)] // the fields of the encoding
+    fn vex(&mut self, map: u8, pp: u8, w: bool, opcode: u8, reg: u8, vvvv: u8, rm: Rm) {
+        let (x, b) = Self::extensions(rm);
+        self.byte(0xC4);
+        self.byte(((!(reg >> 3) & 1) << 7) | ((!x & 1) << 6) | ((!b & 1) << 5) | map);
+        self.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | (1 << 2) | pp);
+        self.byte(opcode);
+        self.modrm(reg, rm);
+    }
+
+    /// A general-register instruction with an optional REX prefix.
+    fn rex_op(&mut self, w: bool, reg: u8, rm: Rm, opcode: &[u8]) {
+        let (x, b) = Self::extensions(rm);
+        let rex = 0x40 | (u8::from(w) << 3) | (((reg >> 3) & 1) << 2) | (x << 1) | b;
+        if rex != 0x40 {
+            self.byte(rex);
+        }
+        self.code.extend_from_slice(opcode);
+        self.modrm(reg, rm);
+    }
+
+    fn push(&mut self, r: u8) {
+        if r >= 8 {
+            self.byte(0x41);
+        }
+        self.byte(0x50 + (r & 7));
+    }
+
+    fn pop(&mut self, r: u8) {
+        if r >= 8 {
+            self.byte(0x41);
+        }
+        self.byte(0x58 + (r & 7));
+    }
+
+    fn load64(&mut self, dst: u8, base: u8, disp: i32) {
+        self.rex_op(
+            true,
+            dst,
+            Rm::Mem {
+                base,
+                index: None,
+                disp,
+            },
+            &[0x8B],
+        );
+    }
+
+    fn mov64(&mut self, dst: u8, src: u8) {
+        self.rex_op(true, dst, Rm::Reg(src), &[0x8B]);
+    }
+
+    /// `op r64, imm32` with `ext` the ModRM extension (0 add, 4 and, 5 sub).
+    fn alu_imm(&mut self, ext: u8, r: u8, imm: i32) {
+        self.rex_op(true, ext, Rm::Reg(r), &[0x81]);
+        self.imm32(imm);
+    }
+
+    /// `shl` (ext 4) or `shr` (ext 5) of a 64-bit register.
+    fn shift64(&mut self, ext: u8, r: u8, by: u8) {
+        self.rex_op(true, ext, Rm::Reg(r), &[0xC1]);
+        self.byte(by);
+    }
+
+    /// A rel32 jump (`0x80 | cc` for `jcc`, `None` for `jmp`) to be patched; returns the site.
+    fn jump(&mut self, cc: Option<u8>) -> usize {
+        match cc {
+            Some(cc) => {
+                self.byte(0x0F);
+                self.byte(0x80 | cc);
+            }
+            None => self.byte(0xE9),
+        }
+        self.imm32(0);
+        self.code.len()
+    }
+
+    fn patch(&mut self, site: usize, target: usize) {
+        let rel = target as i64 - site as i64;
+        self.code[site - 4..site].copy_from_slice(&(rel as i32).to_le_bytes());
+    }
+}
+
+const CC_B: u8 = 0x2;
+const CC_E: u8 = 0x4;
+
+/// Where a value is when it is not in a register.
+#[derive(Clone, Copy)]
+enum Home {
+    /// A slot, read at the cell's offset.
+    Slot(u32),
+    /// Memory at a fixed address: a row, a constant or a spill.
+    Fixed(Rm),
+    /// Computed and not yet spilled.
+    None,
+}
+
+struct PhaseEncoder<'a> {
+    p: &'a Prepared,
+    plan: &'a StagePlan,
+    phase: usize,
+    last: bool,
+    /// `pd` forms (f64) or `ps` forms (f32).
+    f64: bool,
+    row_bytes: i64,
+    consts: &'a mut ConstTable,
+    asm: Asm,
+    /// Per slot: the register holding its base, if it has one.
+    slot_base: Vec<Option<u8>>,
+    /// Per node: the register holding it.
+    reg_of: Vec<Option<u8>>,
+    /// Per register: the node it holds.
+    holds: [Option<ExprId>; 16],
+    /// Per node: its spill's offset from `rsp`.
+    spill: Vec<Option<i32>>,
+    spills: i32,
+    /// Per node: the positions of its uses in the phase, and how many are past.
+    uses: Vec<Vec<usize>>,
+    used: Vec<usize>,
+    /// Per node: imported from a row or computed in this phase.
+    row_import: Vec<Option<u32>>,
+}
+
+const NEVER: usize = usize::MAX;
+
+impl<'a> PhaseEncoder<'a> {
+    fn new(
+        p: &'a Prepared,
+        plan: &'a StagePlan,
+        phase: usize,
+        precision: Precision,
+        row_bytes: i64,
+        consts: &'a mut ConstTable,
+    ) -> Self {
+        let n = p.exprs.len();
+        let last = phase + 1 == plan.phases();
+        let mut uses = vec![Vec::new(); n];
+        let computed = &plan.computed[phase];
+        for (pos, &id) in computed.iter().enumerate() {
+            for child in children(p.exprs.get(id)) {
+                uses[child.index()].push(pos);
+            }
+        }
+        let end = computed.len();
+        let mut outputs: Vec<ExprId> = plan.stores[phase].iter().map(|(id, _)| *id).collect();
+        if last {
+            outputs.extend(p.updates.iter().map(|(_, e)| *e));
+            outputs.push(p.spike);
+        }
+        for id in outputs {
+            uses[id.index()].push(end);
+        }
+        let mut row_import = vec![None; n];
+        for &id in &plan.imports[phase] {
+            if !matches!(p.exprs.get(id), Expr::Var(_)) {
+                row_import[id.index()] = plan.row[id.index()];
+            }
+        }
+        // The most used slots get a base register.
+        let mut slot_uses = vec![0usize; p.slot_count];
+        for &id in &plan.imports[phase] {
+            if let Expr::Var(Var::Slot(s)) = *p.exprs.get(id) {
+                slot_uses[s as usize] += uses[id.index()].len();
+            }
+        }
+        if last {
+            for (s, _) in &p.updates {
+                slot_uses[*s as usize] += 1;
+            }
+            slot_uses[0] += 1;
+        }
+        let mut by_use: Vec<usize> = (0..p.slot_count).filter(|&s| slot_uses[s] > 0).collect();
+        by_use.sort_by_key(|&s| std::cmp::Reverse(slot_uses[s]));
+        let mut slot_base = vec![None; p.slot_count];
+        for (&s, &r) in by_use.iter().zip(&SLOT_BASE_REGS) {
+            slot_base[s] = Some(r);
+        }
+        PhaseEncoder {
+            p,
+            plan,
+            phase,
+            last,
+            f64: precision == Precision::F64,
+            row_bytes,
+            consts,
+            asm: Asm::default(),
+            slot_base,
+            reg_of: vec![None; n],
+            holds: [None; 16],
+            spill: vec![None; n],
+            spills: 0,
+            uses,
+            used: vec![0; n],
+            row_import,
+        }
+    }
+
+    fn elem_shift(&self) -> u8 {
+        if self.f64 {
+            3
+        } else {
+            2
+        }
+    }
+
+    /// The `pp` of the 0F-map arithmetic: 66 for `pd`, none for `ps`.
+    fn pp(&self) -> u8 {
+        if self.f64 {
+            PP_66
+        } else {
+            PP_NONE
+        }
+    }
+
+    fn encode(&mut self) {
+        let a = &mut self.asm;
+        // Prologue: save the callee-saved registers, align a frame for the spills.
+        a.push(RBP);
+        a.mov64(RBP, RSP);
+        for r in [RBX, R12, R13, R14, R15] {
+            a.push(r);
+        }
+        a.alu_imm(5, RSP, 0);
+        let frame_patch = a.code.len() - 4;
+        a.alu_imm(4, RSP, -32);
+        a.mov64(R15, RDI);
+        a.load64(R14, R15, 8);
+        a.load64(R12, R15, 16);
+        a.load64(R13, R15, 24);
+        a.load64(RBX, R15, 32);
+        let shift = self.elem_shift();
+        self.asm.shift64(4, R14, shift);
+        self.asm.shift64(4, R12, shift);
+        self.load_slot_bases();
+        // if begin == end: return
+        self.asm.rex_op(true, R14, Rm::Reg(R12), &[0x3B]);
+        let skip = self.asm.jump(Some(0x3)); // jae
+        let top = self.asm.code.len();
+
+        let computed = &self.plan.computed[self.phase];
+        for (pos, &id) in computed.iter().enumerate() {
+            self.node(pos, id);
+        }
+        let end = computed.len();
+        for &(id, row) in &self.plan.stores[self.phase] {
+            let r = self.in_register(id, &[]);
+            let at = self.row_operand(row);
+            self.vstore(at, r);
+        }
+        if self.last {
+            self.finish_cells(end);
+        }
+        // Next group.
+        self.asm.alu_imm(0, R14, 32);
+        self.asm.alu_imm(0, R13, 32);
+        self.asm.rex_op(true, R14, Rm::Reg(R12), &[0x3B]);
+        let back = self.asm.jump(Some(CC_B));
+        self.asm.patch(back, top);
+        let done = self.asm.code.len();
+        self.asm.patch(skip, done);
+        // Epilogue.
+        let a = &mut self.asm;
+        a.byte(0xC5);
+        a.byte(0xF8);
+        a.byte(0x77); // vzeroupper
+        a.rex_op(
+            true,
+            RSP,
+            Rm::Mem {
+                base: RBP,
+                index: None,
+                disp: -40,
+            },
+            &[0x8D],
+        );
+        for r in [R15, R14, R13, R12, RBX, RBP] {
+            a.pop(r);
+        }
+        a.byte(0xC3);
+        let frame = (self.spills * 32 + 32).to_le_bytes();
+        self.asm.code[frame_patch..frame_patch + 4].copy_from_slice(&frame);
+    }
+
+    fn load_slot_bases(&mut self) {
+        self.asm.load64(R11, R15, 0);
+        for (s, r) in self.slot_base.clone().into_iter().enumerate() {
+            if let Some(r) = r {
+                self.asm.load64(r, R11, (s * 8) as i32);
+            }
+        }
+    }
+
+    /// The slot's element for the current cell; a slot without a base register loads its base
+    /// into `r11` first (so the operand must be used by the next instruction).
+    fn slot_operand(&mut self, s: u32) -> Rm {
+        let base = match self.slot_base[s as usize] {
+            Some(r) => r,
+            None => {
+                self.asm.load64(R11, R15, 0);
+                self.asm.load64(R11, R11, (s * 8) as i32);
+                R11
+            }
+        };
+        Rm::Mem {
+            base,
+            index: Some(R14),
+            disp: 0,
+        }
+    }
+
+    fn row_operand(&self, row: u32) -> Rm {
+        Rm::Mem {
+            base: R13,
+            index: None,
+            disp: (i64::from(row) * self.row_bytes) as i32,
+        }
+    }
+
+    fn const_operand(&mut self, c: Const) -> Rm {
+        Rm::Mem {
+            base: RBX,
+            index: None,
+            disp: self.consts.index(c),
+        }
+    }
+
+    fn home(&mut self, id: ExprId) -> Home {
+        let i = id.index();
+        if let Some(off) = self.spill[i] {
+            return Home::Fixed(Rm::Mem {
+                base: RSP,
+                index: None,
+                disp: off,
+            });
+        }
+        if let Some(row) = self.row_import[i] {
+            return Home::Fixed(self.row_operand(row));
+        }
+        match *self.p.exprs.get(id) {
+            Expr::Var(Var::Slot(s)) => Home::Slot(s),
+            Expr::Var(Var::Builtin(Builtin::T)) => Home::Fixed(self.const_operand(Const::Time)),
+            Expr::Var(_) => Home::Fixed(self.const_operand(Const::Bits(0))),
+            _ if !self.p.varying[i] => Home::Fixed(self.const_operand(Const::Node(id))),
+            _ => Home::None,
+        }
+    }
+
+    /// `id` as the last (register-or-memory) operand of an instruction.
+    fn operand(&mut self, id: ExprId) -> Rm {
+        if let Some(r) = self.reg_of[id.index()] {
+            return Rm::Reg(r);
+        }
+        match self.home(id) {
+            Home::Slot(s) => self.slot_operand(s),
+            Home::Fixed(rm) => rm,
+            Home::None => unreachable!("a computed value is in a register or spilled"),
+        }
+    }
+
+    fn next_use(&self, id: ExprId) -> usize {
+        let i = id.index();
+        self.uses[i].get(self.used[i]).copied().unwrap_or(NEVER)
+    }
+
+    /// A free register, evicting the value used furthest ahead (spilling it if it has no
+    /// home) when none is free; never one of `pinned`.
+    fn allocate(&mut self, pinned: &[u8]) -> u8 {
+        if let Some(r) =
+            (0..16u8).find(|&r| self.holds[r as usize].is_none() && !pinned.contains(&r))
+        {
+            return r;
+        }
+        let victim = (0..16u8)
+            .filter(|r| !pinned.contains(r))
+            .max_by_key(|&r| self.holds[r as usize].map_or(NEVER, |id| self.next_use(id)))
+            .unwrap_or_else(|| unreachable!("at most four registers are pinned"));
+        let Some(id) = self.holds[victim as usize] else {
+            unreachable!("no register was free")
+        };
+        if matches!(self.home(id), Home::None) {
+            let off = self.spills * 32;
+            self.spills += 1;
+            self.spill[id.index()] = Some(off);
+            self.vstore(
+                Rm::Mem {
+                    base: RSP,
+                    index: None,
+                    disp: off,
+                },
+                victim,
+            );
+        }
+        self.reg_of[id.index()] = None;
+        self.holds[victim as usize] = None;
+        victim
+    }
+
+    fn bind(&mut self, id: ExprId, r: u8) {
+        self.holds[r as usize] = Some(id);
+        self.reg_of[id.index()] = Some(r);
+    }
+
+    /// `id` in a register, loading it if needed.
+    fn in_register(&mut self, id: ExprId, pinned: &[u8]) -> u8 {
+        if let Some(r) = self.reg_of[id.index()] {
+            return r;
+        }
+        let r = self.allocate(pinned);
+        let src = self.operand(id);
+        self.vload(r, src);
+        self.bind(id, r);
+        r
+    }
+
+    fn vload(&mut self, dst: u8, src: Rm) {
+        let pp = self.pp();
+        match src {
+            Rm::Reg(s) => self.asm.vex(MAP_0F, pp, false, 0x28, dst, 0, Rm::Reg(s)),
+            mem => self.asm.vex(MAP_0F, pp, false, 0x10, dst, 0, mem),
+        }
+    }
+
+    fn vstore(&mut self, dst: Rm, src: u8) {
+        let pp = self.pp();
+        self.asm.vex(MAP_0F, pp, false, 0x11, src, 0, dst);
+    }
+
+    /// Marks the uses at `pos` as past and frees the registers of values with none left.
+    fn retire(&mut self, ids: &[ExprId], pos: usize) {
+        for &id in ids {
+            let i = id.index();
+            while self.uses[i].get(self.used[i]).is_some_and(|&u| u <= pos) {
+                self.used[i] += 1;
+            }
+        }
+        for &id in ids {
+            if self.next_use(id) == NEVER {
+                if let Some(r) = self.reg_of[id.index()].take() {
+                    self.holds[r as usize] = None;
+                }
+            }
+        }
+    }
+
+    /// Emits node `id` at position `pos`.
+    fn node(&mut self, pos: usize, id: ExprId) {
+        let e = *self.p.exprs.get(id);
+        let pp = self.pp();
+        let f64 = self.f64;
+        let kids = children(&e);
+        let d = match e {
+            Expr::Unary(op, a) => {
+                let (opcode, mask) = match op {
+                    UnaryOp::Neg => (0x57, Some(sign_mask(f64))),
+                    UnaryOp::Fabs => (0x54, Some(!sign_mask(f64))),
+                    UnaryOp::Not => (0x57, Some(u64::MAX)),
+                    UnaryOp::Sqrt => (0x51, None),
+                    _ => (0, None), // floor, round
+                };
+                match mask {
+                    Some(bits) => {
+                        let ra = self.in_register(a, &[]);
+                        self.retire(&kids, pos);
+                        let d = self.allocate(&[ra]);
+                        let m = self.const_operand(Const::Bits(bits));
+                        self.asm.vex(MAP_0F, pp, false, opcode, d, ra, m);
+                        d
+                    }
+                    None => {
+                        let src = self.register_or_memory(a, &[]);
+                        let pinned = pinned_of(src);
+                        self.retire(&kids, pos);
+                        let d = self.allocate(&pinned);
+                        let src = self.refresh(a, src);
+                        if opcode == 0x51 {
+                            self.asm.vex(MAP_0F, pp, false, 0x51, d, 0, src);
+                        } else {
+                            let (opc, imm) = match op {
+                                UnaryOp::Floor => (if f64 { 0x09 } else { 0x08 }, 0x09),
+                                _ => (if f64 { 0x09 } else { 0x08 }, 0x08),
+                            };
+                            self.asm.vex(MAP_0F3A, PP_66, false, opc, d, 0, src);
+                            self.asm.byte(imm);
+                        }
+                        d
+                    }
+                }
+            }
+            Expr::Binary(op, a, b) => {
+                let (opcode, predicate, commutes) = match op {
+                    BinaryOp::Add => (0x58, None, true),
+                    BinaryOp::Mul => (0x59, None, true),
+                    BinaryOp::Sub => (0x5C, None, false),
+                    BinaryOp::Div => (0x5E, None, false),
+                    BinaryOp::And => (0x54, None, true),
+                    BinaryOp::Or => (0x56, None, true),
+                    BinaryOp::Lt => (0xC2, Some(0x01), false),
+                    BinaryOp::Le => (0xC2, Some(0x02), false),
+                    BinaryOp::Gt => (0xC2, Some(0x0E), false),
+                    BinaryOp::Ge => (0xC2, Some(0x0D), false),
+                    BinaryOp::Eq => (0xC2, Some(0x00), false),
+                    BinaryOp::Ne => (0xC2, Some(0x04), false),
+                    BinaryOp::Min | BinaryOp::Max | BinaryOp::Ldexp | BinaryOp::Pow => {
+                        unreachable!("unsupported phases stay in Cranelift")
+                    }
+                };
+                // The first source must be a register; a commuting op takes whichever is.
+                let (a, b) = if commutes
+                    && self.reg_of[a.index()].is_none()
+                    && self.reg_of[b.index()].is_some()
+                {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                let ra = self.in_register(a, &[]);
+                let src = self.register_or_memory(b, &[ra]);
+                let mut pinned = pinned_of(src);
+                pinned.push(ra);
+                self.retire(&kids, pos);
+                let d = self.allocate(&pinned);
+                let src = self.refresh(b, src);
+                self.asm.vex(MAP_0F, pp, false, opcode, d, ra, src);
+                if let Some(imm) = predicate {
+                    self.asm.byte(imm);
+                }
+                d
+            }
+            Expr::Fma(a, b, c) => {
+                // d = c, then d = a·b + d (vfmadd231).
+                let ra = self.in_register(a, &[]);
+                let src = self.register_or_memory(b, &[ra]);
+                let mut pinned = pinned_of(src);
+                pinned.push(ra);
+                let c_reg = self.reg_of[c.index()];
+                self.retire(&kids, pos);
+                let d = match c_reg {
+                    Some(r) if self.holds[r as usize].is_none() => r,
+                    _ => {
+                        let d = self.allocate(&pinned);
+                        let from = self.operand(c);
+                        self.vload(d, from);
+                        d
+                    }
+                };
+                let src = self.refresh(b, src);
+                self.asm.vex(MAP_0F38, PP_66, f64, 0xB8, d, ra, src);
+                d
+            }
+            Expr::Select(c, a, b) => {
+                // blendv(d, b, a, mask c): a where the mask's sign is set, b elsewhere.
+                let rc = self.in_register(c, &[]);
+                let rb = self.in_register(b, &[rc]);
+                let src = self.register_or_memory(a, &[rc, rb]);
+                let mut pinned = pinned_of(src);
+                pinned.extend([rc, rb]);
+                self.retire(&kids, pos);
+                let d = self.allocate(&pinned);
+                let src = self.refresh(a, src);
+                let opc = if f64 { 0x4B } else { 0x4A };
+                self.asm.vex(MAP_0F3A, PP_66, false, opc, d, rb, src);
+                self.asm.byte(rc << 4);
+                d
+            }
+            Expr::Lit(_) | Expr::Var(_) => unreachable!("imports and constants are not computed"),
+        };
+        self.bind(id, d);
+        if self.next_use(id) == NEVER {
+            self.reg_of[id.index()] = None;
+            self.holds[d as usize] = None;
+        }
+    }
+
+    /// `id` as a last operand, without loading it; a slot operand's base is loaded again by
+    /// [`Self::refresh`] just before its use.
+    fn register_or_memory(&mut self, id: ExprId, _pinned: &[u8]) -> Rm {
+        match self.reg_of[id.index()] {
+            Some(r) => Rm::Reg(r),
+            None => match self.home(id) {
+                Home::Slot(s) => Rm::Mem {
+                    base: self.slot_base[s as usize].unwrap_or(R11),
+                    index: Some(R14),
+                    disp: 0,
+                },
+                Home::Fixed(rm) => rm,
+                Home::None => unreachable!("a computed value is in a register or spilled"),
+            },
+        }
+    }
+
+    /// The operand of `id` right before its instruction: loads `r11` for a slot without a
+    /// base register.
+    fn refresh(&mut self, id: ExprId, rm: Rm) -> Rm {
+        match (rm, self.home(id)) {
+            (
+                Rm::Mem {
+                    base: R11,
+                    index: Some(R14),
+                    ..
+                },
+                Home::Slot(s),
+            ) => self.slot_operand(s),
+            _ => rm,
+        }
+    }
+
+    /// The last phase's end: runaway test, new slots, spike and runaway bits.
+    fn finish_cells(&mut self, pos: usize) {
+        let pp = self.pp();
+        let spike = self.in_register(self.p.spike, &[]);
+        let v_new = self
+            .p
+            .updates
+            .iter()
+            .find(|(s, _)| *s == 0)
+            .map(|(_, e)| *e);
+        let v = match v_new {
+            Some(e) => self.in_register(e, &[spike]),
+            None => {
+                let r = self.allocate(&[spike]);
+                let at = self.slot_operand(0);
+                self.vload(r, at);
+                r
+            }
+        };
+        // trouble = !(|v| <= limit): true for NaN as well.
+        let trouble = self.allocate(&[spike, v]);
+        let abs = self.const_operand(Const::Bits(!sign_mask(self.f64)));
+        self.asm.vex(MAP_0F, pp, false, 0x54, trouble, v, abs);
+        let limit = if self.f64 {
+            super::super::RUNAWAY_MV.to_bits()
+        } else {
+            u64::from((super::super::RUNAWAY_MV as f32).to_bits()) * 0x1_0000_0001
+        };
+        let limit = self.const_operand(Const::Bits(limit));
+        self.asm
+            .vex(MAP_0F, pp, false, 0xC2, trouble, trouble, limit);
+        self.asm.byte(0x06);
+        // eax = spike lanes | runaway lanes << 8
+        self.asm
+            .vex(MAP_0F, pp, false, 0x50, RAX, 0, Rm::Reg(spike));
+        self.asm
+            .vex(MAP_0F, pp, false, 0x50, R11, 0, Rm::Reg(trouble));
+        self.asm.rex_op(false, 4, Rm::Reg(R11), &[0xC1]);
+        self.asm.byte(8);
+        self.asm.rex_op(false, RAX, Rm::Reg(R11), &[0x0B]);
+        self.holds[trouble as usize] = None;
+        // Slot-valued updates are read before any slot is written.
+        let mut held = Vec::new();
+        for &(_, e) in &self.p.updates {
+            if matches!(self.home(e), Home::Slot(_)) {
+                let r = self.in_register(e, &held);
+                held.push(r);
+            }
+        }
+        for &(s, e) in &self.p.updates {
+            let r = self.in_register(e, &held);
+            let at = self.slot_operand(s);
+            self.vstore(at, r);
+        }
+        let _ = pos;
+        // Rare: some lane spiked or ran away.
+        self.asm.rex_op(false, RAX, Rm::Reg(RAX), &[0x85]); // test eax, eax
+        let skip = self.asm.jump(Some(CC_E));
+        self.asm.load64(RDI, R15, 48);
+        self.asm.load64(RSI, R15, 56);
+        self.asm.mov64(RDX, R14);
+        let shift = self.elem_shift();
+        self.asm.shift64(5, RDX, shift);
+        self.asm.load64(RCX, R15, 40);
+        self.asm.rex_op(false, R8, Rm::Reg(RAX), &[0x8B]); // mov r8d, eax
+        let helper = note_flags as *const () as u64;
+        self.asm.byte(0x48);
+        self.asm.byte(0xB8); // mov rax, imm64
+        self.asm.code.extend_from_slice(&helper.to_le_bytes());
+        self.asm.rex_op(false, 2, Rm::Reg(RAX), &[0xFF]); // call rax
+        self.load_slot_bases();
+        let here = self.asm.code.len();
+        self.asm.patch(skip, here);
+    }
+}
+
+fn sign_mask(f64: bool) -> u64 {
+    if f64 {
+        1 << 63
+    } else {
+        0x8000_0000_8000_0000
+    }
+}
+
+fn pinned_of(rm: Rm) -> Vec<u8> {
+    match rm {
+        Rm::Reg(r) => vec![r],
+        Rm::Mem { .. } => Vec::new(),
+    }
+}
+
+fn children(e: &Expr) -> Vec<ExprId> {
+    match *e {
+        Expr::Unary(_, a) => vec![a],
+        Expr::Binary(_, a, b) => vec![a, b],
+        Expr::Fma(a, b, c) | Expr::Select(a, b, c) => vec![a, b, c],
+        Expr::Lit(_) | Expr::Var(_) => Vec::new(),
+    }
+}
