@@ -2,7 +2,7 @@
 //!
 //! Cranelift has no libm and PTX has no f64 transcendentals, so `exp`, `expm1`, `exprelr`, `log`,
 //! `log10`, `pow` and `tanh` are rewritten here into `+ − × ÷`, `fma`, `round`, `ldexp`, reads of
-//! a 64-entry table ([`crate::ir::exp2`]), comparisons and selects. The interpreter evaluates the same expansion, so the ulp tests run
+//! an 8-entry table ([`crate::ir::exp2`]), comparisons and selects. The interpreter evaluates the same expansion, so the ulp tests run
 //! through it, and the JIT and the PTX compute the same formulas.
 //!
 //! * `exp`, f64: `x = k·ln2/64 + r`, `|r| ≤ ln2/128`, with ln2 split in a high and a low part;
@@ -265,25 +265,36 @@ fn clamp_domain(_b: &mut Builder<'_>, x: ExprId, p: Precision) -> (ExprId, f64, 
     }
 }
 
-/// f64 `exp(x) = 2^(k/64) · exp(r)` with `k = round(64·x/ln2)`, `|r| ≤ ln2/128`.
+/// f64 `exp(x) = 2^(k/8) · exp(r)` with `k = round(8·x/ln2)`, `|r| ≤ ln2/16`.
 ///
-/// `2^(k/64)` is a table entry scaled by a power of two plus its tail
-/// ([`crate::ir::exp2`]), and `exp(r) − 1` a degree-6 series (truncation below 2^-56 relative).
-/// Returns the scale `s`, and `tail + (exp(r) − 1)`, so that `exp(x) ≈ s·(1 + that)`. A fifth of
-/// the multiply-adds of a series over `|r| ≤ ln2/2`.
+/// `2^(k/8)` is a table entry scaled by a power of two plus its tail ([`crate::ir::exp2`]), and
+/// `exp(r) − 1` a degree-8 series (truncation below 2^-59 relative), evaluated by Estrin's
+/// scheme. Returns the scale `s`, and `tail + (exp(r) − 1)`, so that `exp(x) ≈ s·(1 + that)`.
+/// Eight entries keep the table in registers for the array routines; half the multiply-adds of
+/// a series over `|r| ≤ ln2/2`.
 fn table_reduce(b: &mut Builder<'_>, x: ExprId) -> (ExprId, ExprId) {
-    let Reduced { k, r } = reduce(b, x, 64.0, LN2_SPLIT_F64);
-    // exp(r) − 1 = r + r²·(1/2 + r/6 + r²·(1/24 + r/120 + r²/720))
+    let Reduced { k, r } = reduce(b, x, 8.0, LN2_SPLIT_F64);
+    // exp(r) − 1 = r + r²·q, q = Σ r^(n−2)/n! for n = 2..8:
+    // q = (c2 + c3·r) + r²·(c4 + c5·r) + r⁴·((c6 + c7·r) + r²·c8)
+    let c = inv_factorials(8);
+    let lit = |b: &mut Builder<'_>, n: usize| b.lit(c[n]);
+    let (c2, c3, c4, c5, c6, c7, c8) = (
+        lit(b, 2),
+        lit(b, 3),
+        lit(b, 4),
+        lit(b, 5),
+        lit(b, 6),
+        lit(b, 7),
+        lit(b, 8),
+    );
+    let p01 = b.fma(r, c3, c2);
+    let p23 = b.fma(r, c5, c4);
+    let p45 = b.fma(r, c7, c6);
     let r2 = b.mul(r, r);
-    let c6 = b.lit(1.0 / 6.0);
-    let c2 = b.lit(0.5);
-    let low = b.fma(r, c6, c2);
-    let c120 = b.lit(1.0 / 120.0);
-    let c24 = b.lit(1.0 / 24.0);
-    let mid = b.fma(r, c120, c24);
-    let c720 = b.lit(1.0 / 720.0);
-    let high = b.fma(r2, c720, mid);
-    let q = b.fma(r2, high, low);
+    let r4 = b.mul(r2, r2);
+    let low = b.fma(r2, p23, p01);
+    let high = b.fma(r2, c8, p45);
+    let q = b.fma(r4, high, low);
     let em1 = b.fma(r2, q, r);
     let s = b.unary(UnaryOp::Exp2Scale, k);
     let tail = b.unary(UnaryOp::Exp2Tail, k);

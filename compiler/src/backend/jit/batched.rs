@@ -8,17 +8,25 @@
 //!
 //! Each routine computes, operation for operation, the formula that
 //! [`crate::passes::mathlib`] lowers the function to (the table-driven reduction of
-//! [`crate::ir::exp2`] with its degree-6 series and the same selects for overflow and
+//! [`crate::ir::exp2`] with its degree-8 series and the same selects for overflow and
 //! underflow), so the result is bit-identical to the interpreter's and the PTX's. The tests below
 //! hold the two to the same bits over the whole range.
 
-use crate::ir::exp2::{EXP2_SCALE_BITS, EXP2_TAIL_BITS, ROUND_MAGIC, SCALE_SHIFT};
+use crate::ir::exp2::{EXP2_SCALE_BITS, EXP2_TAIL_BITS, INDEX_MASK, ROUND_MAGIC, SCALE_SHIFT};
 use crate::passes::mathlib::{EXPM1_FLOOR, EXP_LIMITS_F64, LN2_SPLIT_F64};
 
-/// `ln2/64` split as in `mathlib::reduce`: a high part whose product with `k` is exact.
-const LN2_HI_64: f64 = LN2_SPLIT_F64.0 / 64.0;
-const LN2_LO_64: f64 = LN2_SPLIT_F64.1 / 64.0;
-const LOG2E_64: f64 = 64.0 * std::f64::consts::LOG2_E;
+/// `ln2/8` split as in `mathlib::reduce`: a high part whose product with `k` is exact.
+const LN2_HI_8: f64 = LN2_SPLIT_F64.0 / 8.0;
+const LN2_LO_8: f64 = LN2_SPLIT_F64.1 / 8.0;
+const LOG2E_8: f64 = 8.0 * std::f64::consts::LOG2_E;
+/// `1/n!` for the series of `exp(r) − 1` (`mathlib::table_reduce`).
+const C2: f64 = 1.0 / 2.0;
+const C3: f64 = 1.0 / 6.0;
+const C4: f64 = 1.0 / 24.0;
+const C5: f64 = 1.0 / 120.0;
+const C6: f64 = 1.0 / 720.0;
+const C7: f64 = 1.0 / 5040.0;
+const C8: f64 = 1.0 / 40320.0;
 /// `exp` overflows above and underflows below these (`mathlib::clamp_domain`).
 const EXP_HI: f64 = EXP_LIMITS_F64.0;
 const EXP_LO: f64 = EXP_LIMITS_F64.1;
@@ -27,18 +35,21 @@ const EXPM1_LO: f64 = EXPM1_FLOOR;
 /// `s` and `rel` with `exp(x) ≈ s·(1 + rel)` (`mathlib::table_reduce`).
 #[inline(always)]
 fn table_reduce(x: f64) -> (f64, f64) {
-    let k = (LOG2E_64 * x).round_ties_even();
+    let k = (LOG2E_8 * x).round_ties_even();
     let nk = -k;
-    let r1 = nk.mul_add(LN2_HI_64, x);
-    let r = nk.mul_add(LN2_LO_64, r1);
+    let r1 = nk.mul_add(LN2_HI_8, x);
+    let r = nk.mul_add(LN2_LO_8, r1);
+    let p01 = r.mul_add(C3, C2);
+    let p23 = r.mul_add(C5, C4);
+    let p45 = r.mul_add(C7, C6);
     let r2 = r * r;
-    let low = r.mul_add(1.0 / 6.0, 0.5);
-    let mid = r.mul_add(1.0 / 120.0, 1.0 / 24.0);
-    let high = r2.mul_add(1.0 / 720.0, mid);
-    let q = r2.mul_add(high, low);
+    let r4 = r2 * r2;
+    let low = r2.mul_add(p23, p01);
+    let high = r2.mul_add(C8, p45);
+    let q = r4.mul_add(high, low);
     let em1 = r2.mul_add(q, r);
     let ki = (k + ROUND_MAGIC).to_bits();
-    let j = (ki & 63) as usize;
+    let j = (ki & INDEX_MASK) as usize;
     let s = f64::from_bits(EXP2_SCALE_BITS[j].wrapping_add(ki << SCALE_SHIFT));
     let tail = f64::from_bits(EXP2_TAIL_BITS[j]);
     (s, tail + em1)
@@ -187,7 +198,7 @@ pub struct Routines {
 
 /// Explicit vector versions of [`exp`] and [`expm1`] (rustc does not vectorise the table reads
 /// by itself). Same operations in the same order: `round` to nearest even, fused multiply-adds,
-/// table entries gathered by the low six bits of `k + 1.5·2^52`, and blends for the limits.
+/// table entries read by the low three bits of `k + 1.5·2^52` (permutes, not gathers), and blends for the limits.
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use super::*;
@@ -196,38 +207,35 @@ mod simd {
     /// Rounding mode for `roundscale`/`round`: to nearest even, exceptions suppressed.
     const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 
-    /// `table[j]` per lane for `j < 64`: four two-register permutes over 16 entries each, then
-    /// two blends on bits 4 and 5 of `j` (a gather is several times slower on AMD cores).
+    /// `table[j mod 8]` per lane: the table is one register, read with one permute (a gather
+    /// is several times slower on AMD cores).
     #[target_feature(enable = "avx512f,avx512dq")]
-    fn lookup64(table: &[u64; 64], j: __m512i) -> __m512d {
-        // SAFETY: each load reads 8 of the table's 64 entries.
-        let part = |i: usize| unsafe { _mm512_loadu_pd(table.as_ptr().add(8 * i).cast()) };
-        let pair = |i: usize| _mm512_permutex2var_pd(part(i), j, part(i + 1));
-        let (p0, p1, p2, p3) = (pair(0), pair(2), pair(4), pair(6));
-        let bit4 = _mm512_test_epi64_mask(j, _mm512_set1_epi64(16));
-        let bit5 = _mm512_test_epi64_mask(j, _mm512_set1_epi64(32));
-        let low = _mm512_mask_blend_pd(bit4, p0, p1);
-        let high = _mm512_mask_blend_pd(bit4, p2, p3);
-        _mm512_mask_blend_pd(bit5, low, high)
+    fn lookup8(table: &[u64; 8], j: __m512i) -> __m512d {
+        // SAFETY: the load reads the table's 8 entries.
+        let entries = unsafe { _mm512_loadu_pd(table.as_ptr().cast()) };
+        _mm512_permutexvar_pd(j, entries)
     }
 
     #[target_feature(enable = "avx512f,avx512dq")]
     unsafe fn reduce8(x: __m512d) -> (__m512d, __m512d) {
         let set = _mm512_set1_pd;
-        let k = _mm512_roundscale_pd::<NEAREST>(_mm512_mul_pd(set(LOG2E_64), x));
+        let k = _mm512_roundscale_pd::<NEAREST>(_mm512_mul_pd(set(LOG2E_8), x));
         let nk = _mm512_xor_pd(k, set(-0.0));
-        let r1 = _mm512_fmadd_pd(nk, set(LN2_HI_64), x);
-        let r = _mm512_fmadd_pd(nk, set(LN2_LO_64), r1);
+        let r1 = _mm512_fmadd_pd(nk, set(LN2_HI_8), x);
+        let r = _mm512_fmadd_pd(nk, set(LN2_LO_8), r1);
+        let p01 = _mm512_fmadd_pd(r, set(C3), set(C2));
+        let p23 = _mm512_fmadd_pd(r, set(C5), set(C4));
+        let p45 = _mm512_fmadd_pd(r, set(C7), set(C6));
         let r2 = _mm512_mul_pd(r, r);
-        let low = _mm512_fmadd_pd(r, set(1.0 / 6.0), set(0.5));
-        let mid = _mm512_fmadd_pd(r, set(1.0 / 120.0), set(1.0 / 24.0));
-        let high = _mm512_fmadd_pd(r2, set(1.0 / 720.0), mid);
-        let q = _mm512_fmadd_pd(r2, high, low);
+        let r4 = _mm512_mul_pd(r2, r2);
+        let low = _mm512_fmadd_pd(r2, p23, p01);
+        let high = _mm512_fmadd_pd(r2, set(C8), p45);
+        let q = _mm512_fmadd_pd(r4, high, low);
         let em1 = _mm512_fmadd_pd(r2, q, r);
+        // The permute reads only the low three bits of each index.
         let ki = _mm512_castpd_si512(_mm512_add_pd(k, set(ROUND_MAGIC)));
-        let j = _mm512_and_si512(ki, _mm512_set1_epi64(63));
-        let entry = _mm512_castpd_si512(lookup64(&EXP2_SCALE_BITS, j));
-        let tail = lookup64(&EXP2_TAIL_BITS, j);
+        let entry = _mm512_castpd_si512(lookup8(&EXP2_SCALE_BITS, ki));
+        let tail = lookup8(&EXP2_TAIL_BITS, ki);
         let s = _mm512_castsi512_pd(_mm512_add_epi64(
             entry,
             _mm512_slli_epi64::<{ SCALE_SHIFT }>(ki),
@@ -257,28 +265,48 @@ mod simd {
         _mm512_mask_blend_pd(under, s, _mm512_set1_pd(-1.0))
     }
 
+    /// `table[j]` per lane for `j < 8`: each half of the table is one register, read by a
+    /// 32-bit permute at dword indices `2j, 2j + 1` (mod 8), and bit 2 of `j` picks the half.
+    #[target_feature(enable = "avx2,fma")]
+    fn lookup4(table: &[u64; 8], dwords: __m256i, high: __m256d) -> __m256d {
+        // SAFETY: the loads read the table's 8 entries.
+        let (lo, hi) = unsafe {
+            (
+                _mm256_loadu_si256(table.as_ptr().cast()),
+                _mm256_loadu_si256(table.as_ptr().add(4).cast()),
+            )
+        };
+        let from_lo = _mm256_castsi256_pd(_mm256_permutevar8x32_epi32(lo, dwords));
+        let from_hi = _mm256_castsi256_pd(_mm256_permutevar8x32_epi32(hi, dwords));
+        _mm256_blendv_pd(from_lo, from_hi, high)
+    }
+
     #[target_feature(enable = "avx2,fma")]
     unsafe fn reduce4(x: __m256d) -> (__m256d, __m256d) {
         let set = _mm256_set1_pd;
-        let k = _mm256_round_pd::<NEAREST>(_mm256_mul_pd(set(LOG2E_64), x));
+        let k = _mm256_round_pd::<NEAREST>(_mm256_mul_pd(set(LOG2E_8), x));
         let nk = _mm256_xor_pd(k, set(-0.0));
-        let r1 = _mm256_fmadd_pd(nk, set(LN2_HI_64), x);
-        let r = _mm256_fmadd_pd(nk, set(LN2_LO_64), r1);
+        let r1 = _mm256_fmadd_pd(nk, set(LN2_HI_8), x);
+        let r = _mm256_fmadd_pd(nk, set(LN2_LO_8), r1);
+        let p01 = _mm256_fmadd_pd(r, set(C3), set(C2));
+        let p23 = _mm256_fmadd_pd(r, set(C5), set(C4));
+        let p45 = _mm256_fmadd_pd(r, set(C7), set(C6));
         let r2 = _mm256_mul_pd(r, r);
-        let low = _mm256_fmadd_pd(r, set(1.0 / 6.0), set(0.5));
-        let mid = _mm256_fmadd_pd(r, set(1.0 / 120.0), set(1.0 / 24.0));
-        let high = _mm256_fmadd_pd(r2, set(1.0 / 720.0), mid);
-        let q = _mm256_fmadd_pd(r2, high, low);
+        let r4 = _mm256_mul_pd(r2, r2);
+        let low = _mm256_fmadd_pd(r2, p23, p01);
+        let high = _mm256_fmadd_pd(r2, set(C8), p45);
+        let q = _mm256_fmadd_pd(r4, high, low);
         let em1 = _mm256_fmadd_pd(r2, q, r);
         let ki = _mm256_castpd_si256(_mm256_add_pd(k, set(ROUND_MAGIC)));
-        let j = _mm256_and_si256(ki, _mm256_set1_epi64x(63));
-        // SAFETY: j < 64 indexes the 64-entry tables.
-        let (entry, tail) = unsafe {
-            (
-                _mm256_i64gather_epi64::<8>(EXP2_SCALE_BITS.as_ptr().cast(), j),
-                _mm256_i64gather_pd::<8>(EXP2_TAIL_BITS.as_ptr().cast(), j),
-            )
-        };
+        let j = _mm256_and_si256(ki, _mm256_set1_epi64x(INDEX_MASK as i64));
+        let j2 = _mm256_slli_epi64::<1>(j);
+        let dwords = _mm256_add_epi64(
+            _mm256_add_epi64(j2, _mm256_slli_epi64::<32>(j2)),
+            _mm256_set1_epi64x(1 << 32),
+        );
+        let upper = _mm256_castsi256_pd(_mm256_slli_epi64::<61>(j));
+        let entry = _mm256_castpd_si256(lookup4(&EXP2_SCALE_BITS, dwords, upper));
+        let tail = lookup4(&EXP2_TAIL_BITS, dwords, upper);
         let s = _mm256_castsi256_pd(_mm256_add_epi64(
             entry,
             _mm256_slli_epi64::<{ SCALE_SHIFT as i32 }>(ki),

@@ -1105,7 +1105,7 @@ impl<'a> Translator<'a> {
     }
 
     /// `Exp2Scale(k)` or `Exp2Tail(k)` (f64 only; see [`crate::ir::exp2`]). The index is the low
-    /// six bits of `k + 1.5·2^52`. Cranelift has no gather, so a vector reads its entries lane by
+    /// three bits of `k + 1.5·2^52`. Cranelift has no gather, so a vector reads its entries lane by
     /// lane: integer work that runs beside the floating-point pipes.
     fn exp2_table(&mut self, w: Width, op: UnaryOp, k: Value) -> Value {
         use crate::ir::exp2;
@@ -1124,7 +1124,7 @@ impl<'a> Translator<'a> {
                         } else {
                             self.fb.ins().extractlane(ki, l)
                         };
-                        let j = self.fb.ins().band_imm_u(bits, 63);
+                        let j = self.fb.ins().band_imm_u(bits, exp2::INDEX_MASK as i64);
                         self.fb.ins().ishl_imm_u(j, 3)
                     })
                     .collect();

@@ -118,12 +118,13 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
                     UnaryOp::Log => {
                         format!("lg2.approx.ftz.f32 {r}, {a};\n\tmul.rn.f32 {r}, {r}, 0f3F317218;")
                     }
-                    // f64 only: the entry at the low six bits of `k + 1.5·2^52` (see `ir::exp2`).
+                    // f64 only: the entry at the low three bits of `k + 1.5·2^52` (see `ir::exp2`).
                     UnaryOp::Exp2Scale | UnaryOp::Exp2Tail => {
                         let i = id.0;
                         let index = format!(
-                            "add.rn.f64 %y{i}, {a}, {};\n\tmov.b64 %k{i}, %y{i};\n\tand.b64 %e0, %k{i}, 63;\n\tshl.b64 %e0, %e0, 3;",
-                            lit(&F64, crate::ir::exp2::ROUND_MAGIC)
+                            "add.rn.f64 %y{i}, {a}, {};\n\tmov.b64 %k{i}, %y{i};\n\tand.b64 %e0, %k{i}, {mask};\n\tshl.b64 %e0, %e0, 3;",
+                            lit(&F64, crate::ir::exp2::ROUND_MAGIC),
+                            mask = crate::ir::exp2::INDEX_MASK
                         );
                         if op == UnaryOp::Exp2Scale {
                             format!(
@@ -267,9 +268,10 @@ fn exp2_tables() -> String {
             .join(", ")
     };
     format!(
-        ".global .align 8 .u64 {EXP2_SCALE_TABLE}[64] = {{{}}};\n.global .align 8 .f64 {EXP2_TAIL_TABLE}[64] = {{{}}};\n\n",
+        ".global .align 8 .u64 {EXP2_SCALE_TABLE}[{n}] = {{{}}};\n.global .align 8 .f64 {EXP2_TAIL_TABLE}[{n}] = {{{}}};\n\n",
         list(&crate::ir::exp2::EXP2_SCALE_BITS, "0x"),
-        list(&crate::ir::exp2::EXP2_TAIL_BITS, "0d")
+        list(&crate::ir::exp2::EXP2_TAIL_BITS, "0d"),
+        n = crate::ir::exp2::EXP2_SCALE_BITS.len()
     )
 }
 
