@@ -145,6 +145,10 @@ pub fn compile(
     if offsets.iter().all(Option::is_none) {
         return None;
     }
+    // HHC_DUMP_WIDE=FILE writes the raw machine code, for a disassembler (tuning).
+    if let Some(path) = std::env::var_os("HHC_DUMP_WIDE") {
+        let _ = std::fs::write(path, &code);
+    }
     let mut map = memmap2::MmapMut::map_anon(code.len()).ok()?;
     map.copy_from_slice(&code);
     let map = map.make_exec().ok()?;
