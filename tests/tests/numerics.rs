@@ -328,26 +328,34 @@ fn array_routines_change_no_bit_of_any_stdlib_mechanism() {
             for &set in &sets {
                 let staged = compile_with(&program, precision, Some(set)).expect("jit");
                 let got = step_kernel(&staged, precision, &start, 5);
-                for (s, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
-                    for c in 0..n {
-                        assert!(
-                            g[c].to_bits() == w[c].to_bits() || (g[c].is_nan() && w[c].is_nan()),
-                            "{} {precision:?} {}: cell {c} slot {}: staged {} vs inline {}",
-                            m.name,
-                            set.isa,
-                            program.slots[s].name,
-                            g[c],
-                            w[c]
-                        );
-                    }
-                }
-                assert_eq!(got.1, want.1, "{}: spike words", m.name);
-                assert_eq!(got.2, want.2, "{}: first bad steps", m.name);
+                let what = format!("{} {precision:?} {} staged vs inline", m.name, set.isa);
+                assert_same_bits(&what, &program, &got, &want);
                 checked += 1;
             }
         }
     }
     assert!(sets.is_empty() || checked >= 6);
+}
+
+/// The slots, spike words and first-bad steps of two kernel runs ([`step_kernel`]) agree to the
+/// bit (any NaN equals any NaN).
+fn assert_same_bits(
+    what: &str,
+    program: &hhc_compiler::ir::CellProgram,
+    got: &(Vec<Vec<f64>>, Vec<u64>, Vec<i32>),
+    want: &(Vec<Vec<f64>>, Vec<u64>, Vec<i32>),
+) {
+    for (s, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+        for (c, (a, b)) in g.iter().zip(w).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{what}: cell {c} slot {}: {a} vs {b}",
+                program.slots[s].name
+            );
+        }
+    }
+    assert_eq!(got.1, want.1, "{what}: spike words");
+    assert_eq!(got.2, want.2, "{what}: first bad steps");
 }
 
 /// Every stdlib mechanism, compiled, in file name order.
@@ -487,20 +495,8 @@ fn wide_phases_change_no_bit_of_any_stdlib_mechanism() {
             phases += all;
             let want = step_kernel(&narrow, precision, &start, 7);
             let got = step_kernel(&wide, precision, &start, 7);
-            for (s, (g, e)) in got.0.iter().zip(&want.0).enumerate() {
-                for c in 0..n {
-                    assert!(
-                        g[c].to_bits() == e[c].to_bits() || (g[c].is_nan() && e[c].is_nan()),
-                        "{} {precision:?}: cell {c} slot {}: wide {} vs Cranelift {}",
-                        m.name,
-                        program.slots[s].name,
-                        g[c],
-                        e[c]
-                    );
-                }
-            }
-            assert_eq!(got.1, want.1, "{} {precision:?}: spike words", m.name);
-            assert_eq!(got.2, want.2, "{} {precision:?}: first bad steps", m.name);
+            let what = format!("{} {precision:?} wide vs Cranelift", m.name);
+            assert_same_bits(&what, &program, &got, &want);
             assert_eq!(want.2[100], 0, "{}: the NaN cell runs away at once", m.name);
             spiking_cells += want.1.iter().filter(|&&w| w != 0).count();
         }
