@@ -383,7 +383,8 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .map(|(ci, ((vc, (ic, gc)), vs))| {
                 let first = ci * chunk_cells;
                 let cells = first..first + vc.len() / nodes;
-                let mut scratch = HinesScratch::new(nodes);
+                let cc = vc.len() / nodes;
+                let mut scratch = HinesWork::new(nodes, cc);
                 let mut out = ChunkOutcome::default();
                 let recorded: Vec<(usize, usize)> = record
                     .iter()
@@ -397,31 +398,15 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                     .collect();
                 for (b, inj) in inj.iter().enumerate() {
                     let step = step0 + b;
-                    // HINES_LANES cells at a time: their eliminations are independent, so the
-                    // core overlaps the latency of one cell's divisions with the others'.
-                    let lanes = HINES_LANES * nodes;
-                    let whole = vc.len() / lanes * lanes;
-                    let (v_lanes, v_rest) = vc.split_at_mut(whole);
-                    for ((vk, ik), gk) in v_lanes
-                        .chunks_mut(lanes)
-                        .zip(ic.chunks(lanes))
-                        .zip(gc.chunks(lanes))
-                    {
-                        hines::<HINES_LANES>(&matrix, vk, ik, gk, inj, &mut scratch.lanes);
-                    }
-                    for ((vk, ik), gk) in v_rest
-                        .chunks_mut(nodes)
-                        .zip(ic[whole..].chunks(nodes))
-                        .zip(gc[whole..].chunks(nodes))
-                    {
-                        hines::<1>(&matrix, vk, ik, gk, inj, &mut scratch.single);
-                    }
+                    // Every cell of the chunk at once: their eliminations are independent, so
+                    // each node's work is one vector loop over the cells.
+                    scratch.solve(&matrix, vc, ic, gc, inj);
                     let t_end = (step + 1) as f64 * dt;
                     for r in &views {
                         r.advance(cells.clone(), vc, ic, gc, t_end, false, &env);
                     }
                     for (k, last) in vs.iter_mut().enumerate() {
-                        let vn = vc[k * nodes + spike_node];
+                        let vn = vc[spike_node * cc + k];
                         if !vn.is_finite() || vn.abs() > hhc_compiler::backend::RUNAWAY_MV {
                             out.bad.get_or_insert((step, first + k, vn));
                         }
@@ -432,7 +417,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                     }
                     for ((_, per_probe), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
                         for (trace, &p) in per_probe.iter_mut().zip(&probe_nodes) {
-                            trace.push(vc[local * nodes + p]);
+                            trace.push(vc[p * cc + local]);
                         }
                     }
                     if out.bad.is_some() {
@@ -567,10 +552,11 @@ impl<'a> RegionView<'a> {
         let slot = |k: usize| self.slots.0[k].cast::<f64>();
         // SAFETY: every slot array holds n·per values and this task owns [lo, hi) of them.
         unsafe {
+            let cc = v.len() / nodes;
             let v_in = std::slice::from_raw_parts_mut(slot(0).add(lo), hi - lo);
             for (c, row) in v_in.chunks_mut(per).enumerate() {
                 for (x, &node) in row.iter_mut().zip(self.nodes) {
-                    *x = v[c * nodes + node];
+                    *x = v[node * cc + c];
                 }
             }
             let kernel = if initial { self.initial } else { self.kernel };
@@ -588,8 +574,8 @@ impl<'a> RegionView<'a> {
             for (c, (irow, grow)) in i_out.chunks(per).zip(g_out.chunks(per)).enumerate() {
                 for ((&i, &g), &node) in irow.iter().zip(grow).zip(self.nodes) {
                     let a = env.density_to_current[node];
-                    i_mem[c * nodes + node] = (i - env.density) * a;
-                    g_mem[c * nodes + node] = g * a;
+                    i_mem[node * cc + c] = (i - env.density) * a;
+                    g_mem[node * cc + c] = g * a;
                 }
             }
         }
@@ -628,83 +614,102 @@ impl TreeMatrix {
     }
 }
 
-/// Cells whose Hines solves run side by side (see [`hines`]).
-const HINES_LANES: usize = 4;
-
-/// Per-node work arrays of [`hines`], lane-interleaved: V, the diagonal and the right-hand side.
-struct HinesScratch {
-    lanes: Vec<[[f64; HINES_LANES]; 3]>,
-    single: Vec<[[f64; 1]; 3]>,
-}
-
-impl HinesScratch {
-    fn new(nodes: usize) -> HinesScratch {
-        HinesScratch {
-            lanes: vec![[[0.0; HINES_LANES]; 3]; nodes],
-            single: vec![[[0.0; 1]; 3]; nodes],
-        }
-    }
-}
-
-/// The implicit step of `W` consecutive cells (cell-major in `v`, `i`, `g`) on their common
-/// tree, in place: unknowns are ΔV = V* − V_n; the axial currents at V_n are on the right.
-/// Hines elimination from the leaves up, then back down. Node 0 is the root and every other
-/// node's parent has a smaller index.
-///
-/// Each cell's elimination is one long dependency chain (a division per node), so the cells are
-/// interleaved lane by lane; every lane does exactly the operations of a lone cell.
-fn hines<const W: usize>(
-    m: &TreeMatrix,
-    v: &mut [f64],
-    i: &[f64],
-    g: &[f64],
-    inj: &[f64],
-    work: &mut [[[f64; W]; 3]],
+/// Eliminates node k into its parent p, for every cell: `vp`, `vk` are V_n; `dp`, `rp`, `dk`,
+/// `rk` the diagonals and right-hand sides. Separate slices as arguments, so the compiler knows
+/// they do not overlap and vectorises the loop.
+#[inline(never)]
+fn eliminate(
+    ga: f64,
+    vp: &[f64],
+    vk: &[f64],
+    dp: &mut [f64],
+    rp: &mut [f64],
+    dk: &mut [f64],
+    rk: &mut [f64],
 ) {
-    let nodes = v.len() / W;
-    let (parent, ga) = (&m.parent[..nodes], &m.g_axial[..nodes]);
-    let (inj, diagonal, work) = (&inj[..nodes], &m.diagonal[..nodes], &mut work[..nodes]);
-    for k in 0..nodes {
-        let [vt, d, rhs] = &mut work[k];
-        for lane in 0..W {
-            vt[lane] = v[lane * nodes + k];
-            d[lane] = diagonal[k] + g[lane * nodes + k];
-            rhs[lane] = inj[k] - i[lane * nodes + k];
+    let n = vk.len();
+    let (vp, dp, rp, dk, rk) = (&vp[..n], &mut dp[..n], &mut rp[..n], &mut dk[..n], &mut rk[..n]);
+    for c in 0..n {
+        let flow = ga * (vp[c] - vk[c]);
+        let rhs_k = rk[c] + flow;
+        rk[c] = rhs_k;
+        let inv = 1.0 / dk[c];
+        dk[c] = inv;
+        let f = ga * inv;
+        dp[c] -= f * ga;
+        rp[c] += f * rhs_k - flow;
+    }
+}
+
+/// Node k's ΔV from its parent's (`rp`, already substituted), for every cell; V advances by
+/// ΔV/θ.
+#[inline(never)]
+fn substitute(ga: f64, inv_theta: f64, rp: &[f64], dk: &[f64], rk: &mut [f64], vk: &mut [f64]) {
+    let n = rk.len();
+    let (rp, dk, vk) = (&rp[..n], &dk[..n], &mut vk[..n]);
+    for c in 0..n {
+        let dv = (rk[c] + ga * rp[c]) * dk[c];
+        rk[c] = dv; // parents come first, so their rhs already holds their ΔV
+        vk[c] += dv * inv_theta;
+    }
+}
+
+/// The work arrays of a chunk's Hines solve, node-major like the chunk: the diagonal and the
+/// right-hand side of every node for every cell.
+struct HinesWork {
+    d: Vec<f64>,
+    rhs: Vec<f64>,
+}
+
+impl HinesWork {
+    fn new(nodes: usize, cells: usize) -> HinesWork {
+        HinesWork {
+            d: vec![0.0; nodes * cells],
+            rhs: vec![0.0; nodes * cells],
         }
     }
-    // From the leaves up: a node's axial current at V_n joins its right-hand side (its children,
-    // which come later, have already added theirs), then the node is eliminated into its
-    // parent. One division per node: d[k] becomes its reciprocal.
-    for k in (1..nodes).rev() {
-        let p = parent[k];
-        let [vp, mut dp, mut rhsp] = work[p];
-        let [vk, dk, rhsk] = &mut work[k];
-        for lane in 0..W {
-            let flow = ga[k] * (vp[lane] - vk[lane]);
-            let rhs_k = rhsk[lane] + flow;
-            rhsk[lane] = rhs_k;
-            let inv = 1.0 / dk[lane];
-            dk[lane] = inv;
-            let f = ga[k] * inv;
-            dp[lane] -= f * ga[k];
-            rhsp[lane] += f * rhs_k - flow;
+
+    /// The implicit step of a chunk's cells on their common tree, in place. `v`, `i` and `g`
+    /// are node-major (`node · cells + cell`); unknowns are ΔV = V* − V_n, and the axial
+    /// currents at V_n are on the right. Hines elimination from the leaves up, then back down;
+    /// node 0 is the root and every other node's parent has a smaller index.
+    ///
+    /// A cell's elimination is one long chain of divisions, but the cells are independent: each
+    /// node's work is one loop over the chunk's cells, which the compiler vectorises and the core
+    /// overlaps. Every cell gets exactly the operations of a lone solve, in the same order.
+    fn solve(&mut self, m: &TreeMatrix, v: &mut [f64], i: &[f64], g: &[f64], inj: &[f64]) {
+        let nodes = inj.len();
+        let cells = v.len() / nodes;
+        let (d, rhs) = (&mut self.d[..v.len()], &mut self.rhs[..v.len()]);
+        let row = |k: usize| k * cells..(k + 1) * cells;
+        for k in 0..nodes {
+            let (dk, rk) = (&mut d[row(k)], &mut rhs[row(k)]);
+            for (((dk, rk), &gk), &ik) in dk.iter_mut().zip(rk).zip(&g[row(k)]).zip(&i[row(k)]) {
+                *dk = m.diagonal[k] + gk;
+                *rk = inj[k] - ik;
+            }
         }
-        work[p][1] = dp;
-        work[p][2] = rhsp;
-    }
-    let inv_theta = 1.0 / m.theta;
-    let [_, d0, rhs0] = &mut work[0];
-    for lane in 0..W {
-        rhs0[lane] /= d0[lane];
-        v[lane * nodes] += rhs0[lane] * inv_theta;
-    }
-    for k in 1..nodes {
-        let rhsp = work[parent[k]][2];
-        let [_, dk, rhsk] = &mut work[k];
-        for lane in 0..W {
-            let dv = (rhsk[lane] + ga[k] * rhsp[lane]) * dk[lane];
-            rhsk[lane] = dv; // parents come first, so their rhs already holds their ΔV
-            v[lane * nodes + k] += dv * inv_theta;
+        // From the leaves up: a node's axial current at V_n joins its right-hand side (its
+        // children, which come later, have already added theirs), then the node is eliminated
+        // into its parent. One division per node: d becomes its reciprocal.
+        for k in (1..nodes).rev() {
+            let (p, ga) = (m.parent[k], m.g_axial[k]);
+            let (d_lo, d_hi) = d.split_at_mut(k * cells);
+            let (r_lo, r_hi) = rhs.split_at_mut(k * cells);
+            let (dp, rp) = (&mut d_lo[row(p)], &mut r_lo[row(p)]);
+            let (dk, rk) = (&mut d_hi[..cells], &mut r_hi[..cells]);
+            eliminate(ga, &v[row(p)], &v[row(k)], dp, rp, dk, rk);
+        }
+        let inv_theta = 1.0 / m.theta;
+        for ((r0, &d0), v0) in rhs[row(0)].iter_mut().zip(&d[row(0)]).zip(&mut v[row(0)]) {
+            *r0 /= d0;
+            *v0 += *r0 * inv_theta;
+        }
+        for k in 1..nodes {
+            let (p, ga) = (m.parent[k], m.g_axial[k]);
+            let (r_lo, r_hi) = rhs.split_at_mut(k * cells);
+            let (rp, rk) = (&r_lo[row(p)], &mut r_hi[..cells]);
+            substitute(ga, inv_theta, rp, &d[row(k)], rk, &mut v[row(k)]);
         }
     }
 }
