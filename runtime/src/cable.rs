@@ -175,6 +175,10 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let tree = Tree::new(cell);
     let nodes = tree.len();
     let n = opts.n;
+    // Cells per task: about a thousand compartments, enough to amortise a task, few enough that
+    // a chunk's slots, V, I and G stay in cache from the solve to the kernels, and that the
+    // tasks balance over the threads.
+    let chunk_cells = (1024 / nodes).clamp(1, 64);
     // Regions: group nodes by the inserts that apply to their section.
     let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new(); // (insert indices, nodes)
     for node in 0..nodes {
@@ -214,7 +218,8 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                     for c in 0..n {
                         for (j, &node) in region_nodes.iter().enumerate() {
                             let x = tree.place[node].1;
-                            slots[k][c * region_nodes.len() + j] = from + (to - from) * x;
+                            let at = compartment(c, j, region_nodes.len(), n, chunk_cells);
+                            slots[k][at] = from + (to - from) * x;
                         }
                     }
                 }
@@ -337,10 +342,6 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         density_to_current: tree.area.iter().map(|a| a * 1e3).collect(),
         density,
     };
-    // Cells per task: about a thousand compartments, enough to amortise a task, few enough that
-    // a chunk's slots, V, I and G stay in cache from the solve to the kernels, and that the
-    // tasks balance over the threads.
-    let chunk_cells = (1024 / nodes).clamp(1, 64);
     let chunk = chunk_cells * nodes;
     let initial_currents = |v: &mut [f64], i_mem: &mut [f64], g_mem: &mut [f64]| {
         v.par_chunks_mut(chunk)
@@ -552,12 +553,11 @@ impl<'a> RegionView<'a> {
         let slot = |k: usize| self.slots.0[k].cast::<f64>();
         // SAFETY: every slot array holds n·per values and this task owns [lo, hi) of them.
         unsafe {
+            // Node-major in the chunk, like V: row j of the region's slots is its node j.
             let cc = v.len() / nodes;
             let v_in = std::slice::from_raw_parts_mut(slot(0).add(lo), hi - lo);
-            for (c, row) in v_in.chunks_mut(per).enumerate() {
-                for (x, &node) in row.iter_mut().zip(self.nodes) {
-                    *x = v[node * cc + c];
-                }
+            for (row, &node) in v_in.chunks_mut(cc).zip(self.nodes) {
+                row.copy_from_slice(&v[node * cc..(node + 1) * cc]);
             }
             let kernel = if initial { self.initial } else { self.kernel };
             kernel.call(
@@ -571,11 +571,16 @@ impl<'a> RegionView<'a> {
             );
             let i_out = std::slice::from_raw_parts(slot(self.i_slot).add(lo), hi - lo);
             let g_out = std::slice::from_raw_parts(slot(self.g_slot).add(lo), hi - lo);
-            for (c, (irow, grow)) in i_out.chunks(per).zip(g_out.chunks(per)).enumerate() {
-                for ((&i, &g), &node) in irow.iter().zip(grow).zip(self.nodes) {
-                    let a = env.density_to_current[node];
-                    i_mem[node * cc + c] = (i - env.density) * a;
-                    g_mem[node * cc + c] = g * a;
+            for ((irow, grow), &node) in i_out.chunks(cc).zip(g_out.chunks(cc)).zip(self.nodes) {
+                let a = env.density_to_current[node];
+                let row = node * cc..(node + 1) * cc;
+                for ((im, gm), (&i, &g)) in i_mem[row.clone()]
+                    .iter_mut()
+                    .zip(&mut g_mem[row])
+                    .zip(irow.iter().zip(grow))
+                {
+                    *im = (i - env.density) * a;
+                    *gm = g * a;
                 }
             }
         }
@@ -614,6 +619,14 @@ impl TreeMatrix {
     }
 }
 
+/// Where compartment `j` (of `per` in a region) of cell `c` lives in the region's slot arrays:
+/// each chunk of `chunk_cells` cells (the last may be shorter) is node-major, like V.
+fn compartment(c: usize, j: usize, per: usize, n: usize, chunk_cells: usize) -> usize {
+    let first = c / chunk_cells * chunk_cells;
+    let cells = chunk_cells.min(n - first);
+    first * per + j * cells + (c - first)
+}
+
 /// Eliminates node k into its parent p, for every cell: `vp`, `vk` are V_n; `dp`, `rp`, `dk`,
 /// `rk` the diagonals and right-hand sides. Separate slices as arguments, so the compiler knows
 /// they do not overlap and vectorises the loop.
@@ -628,7 +641,13 @@ fn eliminate(
     rk: &mut [f64],
 ) {
     let n = vk.len();
-    let (vp, dp, rp, dk, rk) = (&vp[..n], &mut dp[..n], &mut rp[..n], &mut dk[..n], &mut rk[..n]);
+    let (vp, dp, rp, dk, rk) = (
+        &vp[..n],
+        &mut dp[..n],
+        &mut rp[..n],
+        &mut dk[..n],
+        &mut rk[..n],
+    );
     for c in 0..n {
         let flow = ga * (vp[c] - vk[c]);
         let rhs_k = rk[c] + flow;

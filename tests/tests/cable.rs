@@ -222,6 +222,43 @@ fn parameters_vary_along_sections() {
     assert!(high < graded && graded < low, "{high} < {graded} < {low}");
 }
 
+/// Many cells at once (whole chunks, a partial one, the Hines solve and the region slots laid
+/// out node-major per chunk) give every cell the lone cell's trace to the bit, with parameters
+/// that vary along the sections.
+#[test]
+fn every_cell_of_a_population_matches_a_lone_cell() {
+    let model = load_text(
+        "CELL C {\n  v_init = -65 (mV)\n  Ra = 100 (ohm cm)\n  ION na { e = 50 (mV) }\n  ION k { e = -77 (mV) }\n  SECTION soma { L = 20 (um)  diam = 20 (um) }\n  SECTION dend { parent = soma  L = 400 (um)  diam = 2 (um)  nseg = 9 }\n  INSERT Na_HH1952 IN soma { }\n  INSERT K_HH1952 IN soma { g_max = 36 (mS/cm2) }\n  INSERT IL IN soma { E = -54.387 (mV)  g_max = 0.3 (mS/cm2) }\n  INSERT IL IN dend { g_max = along(0.1 (mS/cm2), 1 (mS/cm2))  E = -65 (mV) }\n}\n\
+         SIMULATE { cell = C  dt = 0.025 (ms)  tstop = 20 (ms)\n  stimulus = iclamp(0.5 (nA), 1 (ms), 100 (ms), soma(0.5))\n  probe = soma(0.5), dend(0.9) }\n",
+        "population-bits",
+    );
+    let steps = (model.tstop / model.dt).round() as u64;
+    let run = |n: usize, record: Vec<usize>| {
+        let opts = CableOptions {
+            n,
+            steps,
+            theta: model.cable_theta,
+            record,
+        };
+        cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let lone = run(1, vec![0]);
+    let n = 213; // several chunks and a partial one
+    let many = run(n, vec![0, 1, 100, n - 1]);
+    assert!(!lone.spikes.is_empty(), "the soma fires");
+    for (r, trace) in many.traces.iter().enumerate() {
+        for (probe, (got, want)) in trace.iter().zip(&lone.traces[0]).enumerate() {
+            assert!(
+                got.iter()
+                    .zip(want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "recorded cell {r}, probe {probe}"
+            );
+        }
+    }
+    assert_eq!(many.spikes.len(), n * lone.spikes.len());
+}
+
 /// Random morphologies, valid or not: loading either fails with diagnostics or yields a model
 /// that runs; nothing panics. Parents may be unknown, cyclic or the section itself; regions and
 /// probes may name missing sections.
