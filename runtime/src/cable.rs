@@ -24,7 +24,10 @@
 //!
 //! Cells are independent, so the population is cut into chunks of about a thousand
 //! compartments, and each task takes its chunk through a block of 64 steps (all three parts)
-//! while it stays in cache. Results do not depend on the chunking or the thread count.
+//! while it stays in cache. Within a chunk, V, I, G and every region's slots are node-major
+//! (`node · cells + cell`): the Hines solve handles the chunk's cells as the lanes of one
+//! vector loop per node, and a region's kernel reads and writes whole rows. Results do not
+//! depend on the chunking or the thread count.
 
 use crate::backend::BackendError;
 use crate::sim::RunError;
