@@ -390,6 +390,7 @@ impl Asm {
 }
 
 const CC_B: u8 = 0x2;
+const CC_AE: u8 = 0x3;
 const CC_E: u8 = 0x4;
 
 /// Where a value is when it is not in a register.
@@ -542,21 +543,20 @@ impl<'a> PhaseEncoder<'a> {
         self.load_slot_bases();
         // if begin == end: return
         self.asm.rex_op(true, R14, Rm::Reg(R12), &[0x3B]);
-        let skip = self.asm.jump(Some(0x3)); // jae
+        let skip = self.asm.jump(Some(CC_AE));
         let top = self.asm.code.len();
 
         let computed = &self.plan.computed[self.phase];
         for (pos, &id) in computed.iter().enumerate() {
             self.node(pos, id);
         }
-        let end = computed.len();
         for &(id, row) in &self.plan.stores[self.phase] {
             let r = self.in_register(id, &[]);
             let at = self.row_operand(row);
             self.vstore(at, r);
         }
         if self.last {
-            self.finish_cells(end);
+            self.finish_cells();
         }
         // Next group.
         self.asm.alu_imm(0, R14, 32);
@@ -775,7 +775,7 @@ impl<'a> PhaseEncoder<'a> {
                         d
                     }
                     None => {
-                        let src = self.register_or_memory(a, &[]);
+                        let src = self.register_or_memory(a);
                         let pinned = pinned_of(src);
                         self.retire(&kids, pos);
                         let d = self.allocate(&pinned);
@@ -822,7 +822,7 @@ impl<'a> PhaseEncoder<'a> {
                     (a, b)
                 };
                 let ra = self.in_register(a, &[]);
-                let src = self.register_or_memory(b, &[ra]);
+                let src = self.register_or_memory(b);
                 let mut pinned = pinned_of(src);
                 pinned.push(ra);
                 self.retire(&kids, pos);
@@ -837,7 +837,7 @@ impl<'a> PhaseEncoder<'a> {
             Expr::Fma(a, b, c) => {
                 // d = c, then d = a·b + d (vfmadd231).
                 let ra = self.in_register(a, &[]);
-                let src = self.register_or_memory(b, &[ra]);
+                let src = self.register_or_memory(b);
                 let mut pinned = pinned_of(src);
                 pinned.push(ra);
                 let c_reg = self.reg_of[c.index()];
@@ -859,7 +859,7 @@ impl<'a> PhaseEncoder<'a> {
                 // blendv(d, b, a, mask c): a where the mask's sign is set, b elsewhere.
                 let rc = self.in_register(c, &[]);
                 let rb = self.in_register(b, &[rc]);
-                let src = self.register_or_memory(a, &[rc, rb]);
+                let src = self.register_or_memory(a);
                 let mut pinned = pinned_of(src);
                 pinned.extend([rc, rb]);
                 self.retire(&kids, pos);
@@ -881,7 +881,7 @@ impl<'a> PhaseEncoder<'a> {
 
     /// `id` as a last operand, without loading it; a slot operand's base is loaded again by
     /// [`Self::refresh`] just before its use.
-    fn register_or_memory(&mut self, id: ExprId, _pinned: &[u8]) -> Rm {
+    fn register_or_memory(&mut self, id: ExprId) -> Rm {
         match self.reg_of[id.index()] {
             Some(r) => Rm::Reg(r),
             None => match self.home(id) {
@@ -913,7 +913,7 @@ impl<'a> PhaseEncoder<'a> {
     }
 
     /// The last phase's end: runaway test, new slots, spike and runaway bits.
-    fn finish_cells(&mut self, pos: usize) {
+    fn finish_cells(&mut self) {
         let pp = self.pp();
         let spike = self.in_register(self.p.spike, &[]);
         let v_new = self
@@ -966,7 +966,6 @@ impl<'a> PhaseEncoder<'a> {
             let at = self.slot_operand(s);
             self.vstore(at, r);
         }
-        let _ = pos;
         // Rare: some lane spiked or ran away.
         self.asm.rex_op(false, RAX, Rm::Reg(RAX), &[0x85]); // test eax, eax
         let skip = self.asm.jump(Some(CC_E));
