@@ -484,7 +484,7 @@ impl<'a> Translator<'a> {
             self.scratch = Some(self.fb.ins().stack_addr(self.ptr, slot, 0));
         }
         if self.wide {
-            self.prepare_wide(block_cells, &scalar_hoisted);
+            self.prepare_wide(block_cells, &scalar_hoisted, &args);
         }
 
         // for block_start in (lo..hi).step_by(block_cells)
@@ -569,7 +569,7 @@ impl<'a> Translator<'a> {
             let wide_entry = self.wide_code.as_ref().and_then(|code| code.entries[phase]);
             match wide_entry {
                 Some(entry) => {
-                    let end = self.wide_call(entry, &args, &step_ctx);
+                    let end = self.wide_call(entry, &step_ctx);
                     self.fb.def_var(cell, end);
                     self.fb.ins().jump(after_vector, &[]);
                 }
@@ -620,8 +620,13 @@ impl<'a> Translator<'a> {
     }
 
     /// Encodes the wide phases and lays out their constant table and argument block in the
-    /// frame, filling every constant but the time.
-    fn prepare_wide(&mut self, block_cells: i64, scalar_hoisted: &[Option<Value>]) {
+    /// frame, filling every constant but the time and every argument fixed for the call.
+    fn prepare_wide(
+        &mut self,
+        block_cells: i64,
+        scalar_hoisted: &[Option<Value>],
+        args: &KernelArgs,
+    ) {
         let precision = if self.scalar == types::F64 {
             Precision::F64
         } else {
@@ -644,13 +649,29 @@ impl<'a> Translator<'a> {
             bytes,
             5,
         ));
-        self.wide_consts_base = Some(self.fb.ins().stack_addr(self.ptr, table, 0));
-        let args = self.fb.create_sized_stack_slot(StackSlotData::new(
+        let consts = self.fb.ins().stack_addr(self.ptr, table, 0);
+        self.wide_consts_base = Some(consts);
+        let args_slot = self.fb.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
             wide::WIDE_ARGS_BYTES,
             3,
         ));
-        self.wide_args = Some(self.fb.ins().stack_addr(self.ptr, args, 0));
+        let block = self.fb.ins().stack_addr(self.ptr, args_slot, 0);
+        self.wide_args = Some(block);
+        let column = match self.scratch {
+            Some(s) => s,
+            None => self.fb.ins().iconst(self.ptr, 0),
+        };
+        let mem = MemFlagsData::trusted();
+        for (offset, v) in [
+            (0, args.slots),
+            (24, column),
+            (32, consts),
+            (48, args.spikes),
+            (56, args.bad),
+        ] {
+            self.fb.ins().store(mem, v, block, offset);
+        }
         let sw = self.scalar_width();
         for entry in self.wide_consts.entries.clone() {
             let value = match entry {
@@ -696,8 +717,9 @@ impl<'a> Translator<'a> {
     }
 
     /// Calls wide phase `entry` over the block's whole groups; returns the first cell it left.
-    fn wide_call(&mut self, entry: usize, args: &KernelArgs, ctx: &StepContext) -> Value {
-        let (Some(block), Some(consts)) = (self.wide_args, self.wide_consts_base) else {
+    /// The argument block's other fields are set once, in [`Self::prepare_wide`].
+    fn wide_call(&mut self, entry: usize, ctx: &StepContext) -> Value {
+        let Some(block) = self.wide_args else {
             unreachable!("prepare_wide lays out the frame before any call")
         };
         let mem = MemFlagsData::trusted();
@@ -709,22 +731,8 @@ impl<'a> Translator<'a> {
         let len = self.fb.ins().isub(ctx.block_end, ctx.block_start);
         let whole = self.fb.ins().band_imm_s(len, !(lanes - 1));
         let end = self.fb.ins().iadd(ctx.block_start, whole);
-        let column = match self.scratch {
-            Some(s) => s,
-            None => self.fb.ins().iconst(self.ptr, 0),
-        };
-        let fields = [
-            args.slots,
-            ctx.block_start,
-            end,
-            column,
-            consts,
-            ctx.step,
-            args.spikes,
-            args.bad,
-        ];
-        for (k, v) in fields.into_iter().enumerate() {
-            self.fb.ins().store(mem, v, block, (k * 8) as i32);
+        for (offset, v) in [(8, ctx.block_start), (16, end), (40, ctx.step)] {
+            self.fb.ins().store(mem, v, block, offset);
         }
         let mut sig = Signature::new(cranelift_codegen::isa::CallConv::SystemV);
         sig.params.push(AbiParam::new(self.ptr));

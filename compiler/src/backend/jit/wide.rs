@@ -601,16 +601,18 @@ impl<'a> PhaseEncoder<'a> {
     /// The slot's element for the current cell; a slot without a base register loads its base
     /// into `r11` first (so the operand must be used by the next instruction).
     fn slot_operand(&mut self, s: u32) -> Rm {
-        let base = match self.slot_base[s as usize] {
-            Some(r) => r,
-            None => {
-                self.asm.load64(R11, R15, 0);
-                self.asm.load64(R11, R11, (s * 8) as i32);
-                R11
-            }
-        };
+        if self.slot_base[s as usize].is_none() {
+            self.asm.load64(R11, R15, 0);
+            self.asm.load64(R11, R11, (s * 8) as i32);
+        }
+        self.slot_address(s)
+    }
+
+    /// The slot's element for the current cell, based on `r11` where the slot has no base
+    /// register (see [`Self::slot_operand`]).
+    fn slot_address(&self, s: u32) -> Rm {
         Rm::Mem {
-            base,
+            base: self.slot_base[s as usize].unwrap_or(R11),
             index: Some(R14),
             disp: 0,
         }
@@ -653,16 +655,10 @@ impl<'a> PhaseEncoder<'a> {
         }
     }
 
-    /// `id` as the last (register-or-memory) operand of an instruction.
+    /// `id` as the last (register-or-memory) operand of the next instruction.
     fn operand(&mut self, id: ExprId) -> Rm {
-        if let Some(r) = self.reg_of[id.index()] {
-            return Rm::Reg(r);
-        }
-        match self.home(id) {
-            Home::Slot(s) => self.slot_operand(s),
-            Home::Fixed(rm) => rm,
-            Home::None => unreachable!("a computed value is in a register or spilled"),
-        }
+        let rm = self.register_or_memory(id);
+        self.refresh(id, rm)
     }
 
     fn next_use(&self, id: ExprId) -> usize {
@@ -885,11 +881,7 @@ impl<'a> PhaseEncoder<'a> {
         match self.reg_of[id.index()] {
             Some(r) => Rm::Reg(r),
             None => match self.home(id) {
-                Home::Slot(s) => Rm::Mem {
-                    base: self.slot_base[s as usize].unwrap_or(R11),
-                    index: Some(R14),
-                    disp: 0,
-                },
+                Home::Slot(s) => self.slot_address(s),
                 Home::Fixed(rm) => rm,
                 Home::None => unreachable!("a computed value is in a register or spilled"),
             },
