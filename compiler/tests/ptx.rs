@@ -1,5 +1,6 @@
 //! PTX: golden files, and assembly by `ptxas` for sm_80 and sm_90 when it is installed
 //! (`.ci/run` installs it from PyPI and sets `HHC_PTXAS`).
+#![allow(clippy::panic)] // a failed set-up stops the test or bench with its message
 
 use hhc_compiler::passes::mathlib::Precision;
 use std::path::PathBuf;

@@ -2,6 +2,7 @@
 //! each kind (ohmic with a piecewise rate, GHK, Ca-gated K, two currents, a Markov scheme), the calcium pool and
 //! the NEURON-style fixtures. Every other stdlib file is compiled and run against the
 //! interpreter by the tests crate; snapshotting 90 generated files would bury review.
+#![allow(clippy::panic)] // a failed set-up stops the test or bench with its message
 
 /// The stdlib files with golden snapshots.
 const GOLDEN: &[&str] = &[

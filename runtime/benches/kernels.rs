@@ -3,6 +3,7 @@
 //! For the tutorial cell and the textbook HH cell, f64 and f32: one call steps 4096 cells by 64
 //! steps with their state in registers. Criterion reports time per call; divide 4096·64 by it for
 //! compartment-steps per second.
+#![allow(clippy::panic)] // a failed set-up stops the test or bench with its message
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hhc_compiler::passes::mathlib::Precision;

@@ -180,8 +180,12 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let n = opts.n;
     // Cells per task: about a thousand compartments, enough to amortise a task, few enough that
     // a chunk's slots, V, I and G stay in cache from the solve to the kernels, and that the
-    // tasks balance over the threads.
-    let chunk_cells = (1024 / nodes).clamp(1, 64);
+    // tasks balance over the threads. A multiple of 8 where it can be, so that every row is
+    // whole vectors (8 f64 on AVX-512) with no scalar rest.
+    let chunk_cells = match 1024 / nodes {
+        fit @ 8.. => (fit / 8 * 8).min(64),
+        fit => fit.max(1),
+    };
     // Regions: group nodes by the inserts that apply to their section.
     let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new(); // (insert indices, nodes)
     for node in 0..nodes {
@@ -213,6 +217,8 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .map_err(|e| RunError::Backend(BackendError(e.0)))?;
         let count = n * region_nodes.len();
         let mut slots = vec![vec![0.0; count]; program.slots.len()];
+        // Slot 0 is V, which the Hines solve updates in place.
+        slots[0].fill(cell.v_init);
         // Parameters that vary along sections: linear in x between the two given values.
         for ins in &sub.cell.inserts {
             for &(pi, from, to) in &ins.along {
@@ -314,50 +320,36 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         ),
         None => (probe_nodes[0], probe_names[0].clone()),
     };
-    let mut v = vec![cell.v_init; n * nodes];
     let mut traces: Vec<Vec<Vec<f64>>> = opts
         .record
         .iter()
-        .map(|&c| {
-            probe_nodes
-                .iter()
-                .map(|&p| vec![v[c * nodes + p]])
-                .collect()
-        })
+        .map(|_| probe_nodes.iter().map(|_| vec![cell.v_init]).collect())
         .collect();
     let mut spikes = Vec::new();
     let mut v_spike = vec![cell.v_init; n];
     let v_th = cell.v_th;
     let (dt, theta) = (model.dt, opts.theta);
-    let mut i_mem = vec![0.0; n * nodes];
-    let mut g_mem = vec![0.0; n * nodes];
     // NEURON's staggered order: the matrix of step n uses currents at (V_n, states_n); after
     // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
     let matrix = TreeMatrix::new(&tree, &c_nf, theta * dt, theta);
+    let loops = RowLoops::for_this_cpu();
     for r in regions.iter_mut() {
         r.spike_words = vec![0; n * r.nodes.len()];
         r.bad = vec![-1; n * r.nodes.len()];
     }
     // Raw views of the regions: each task below touches only its own cells' entries.
     let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
-    let env = MechanismEnv {
-        nodes,
+    let currents = MembraneCurrents {
         density_to_current: tree.area.iter().map(|a| a * 1e3).collect(),
         density,
     };
-    let chunk = chunk_cells * nodes;
-    let initial_currents = |v: &mut [f64], i_mem: &mut [f64], g_mem: &mut [f64]| {
-        v.par_chunks_mut(chunk)
-            .zip(i_mem.par_chunks_mut(chunk).zip(g_mem.par_chunks_mut(chunk)))
-            .enumerate()
-            .for_each(|(ci, (vc, (ic, gc)))| {
-                let first = ci * chunk_cells;
-                for r in &views {
-                    r.advance(first..first + vc.len() / nodes, vc, ic, gc, 0.0, true, &env);
-                }
-            });
-    };
-    initial_currents(&mut v, &mut i_mem, &mut g_mem);
+    let chunks = n.div_ceil(chunk_cells);
+    let chunk_range = |ci: usize| ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
+    (0..chunks).into_par_iter().for_each(|ci| {
+        for r in &views {
+            r.advance(chunk_range(ci), 0.0, true);
+        }
+    });
     // Cells are independent, so each task takes its chunk of cells through a whole block of
     // steps (the Hines solve, then every region's states at V_{n+1}, then the spike check)
     // while the chunk stays in cache. Spikes, blow-ups and recorded V come back per chunk.
@@ -379,16 +371,14 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                 inj
             })
             .collect();
-        let outcomes: Vec<ChunkOutcome> = v
-            .par_chunks_mut(chunk)
-            .zip(i_mem.par_chunks_mut(chunk).zip(g_mem.par_chunks_mut(chunk)))
-            .zip(v_spike.par_chunks_mut(chunk_cells))
+        let outcomes: Vec<ChunkOutcome> = v_spike
+            .par_chunks_mut(chunk_cells)
             .enumerate()
-            .map(|(ci, ((vc, (ic, gc)), vs))| {
-                let first = ci * chunk_cells;
-                let cells = first..first + vc.len() / nodes;
-                let cc = vc.len() / nodes;
-                let mut scratch = HinesWork::new(nodes, cc);
+            .map(|(ci, vs)| {
+                let cells = chunk_range(ci);
+                let (first, cc) = (cells.start, cells.len());
+                let rows = ChunkRows::new(&views, nodes, cells.clone());
+                let mut scratch = HinesWork::new(nodes, cc, loops);
                 let mut out = ChunkOutcome::default();
                 let recorded: Vec<(usize, usize)> = record
                     .iter()
@@ -404,13 +394,15 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                     let step = step0 + b;
                     // Every cell of the chunk at once: their eliminations are independent, so
                     // each node's work is one vector loop over the cells.
-                    scratch.solve(&matrix, vc, ic, gc, inj);
+                    scratch.solve(&matrix, &rows, &currents, inj);
                     let t_end = (step + 1) as f64 * dt;
                     for r in &views {
-                        r.advance(cells.clone(), vc, ic, gc, t_end, false, &env);
+                        r.advance(cells.clone(), t_end, false);
                     }
+                    // SAFETY (both reads): the rows are this task's, and nothing writes them now.
+                    let v_spike_row = unsafe { rows.v(spike_node) };
                     for (k, last) in vs.iter_mut().enumerate() {
-                        let vn = vc[spike_node * cc + k];
+                        let vn = v_spike_row[k];
                         if !vn.is_finite() || vn.abs() > hhc_compiler::backend::RUNAWAY_MV {
                             out.bad.get_or_insert((step, first + k, vn));
                         }
@@ -421,7 +413,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                     }
                     for ((_, per_probe), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
                         for (trace, &p) in per_probe.iter_mut().zip(&probe_nodes) {
-                            trace.push(vc[p * cc + local]);
+                            trace.push(unsafe { rows.v(p) }[local]);
                         }
                     }
                     if out.bad.is_some() {
@@ -502,8 +494,8 @@ struct SendPtr(*mut u8);
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
-struct MechanismEnv {
-    nodes: usize,
+/// What turns a region's current and conductance densities into the solve's nA and µS.
+struct MembraneCurrents {
     /// Per node: membrane area × 1e3, which turns µA/cm² into nA (and mS/cm² into µS).
     density_to_current: Vec<f64>,
     /// A constant stimulus density (µA/cm²), inward.
@@ -537,55 +529,86 @@ impl<'a> RegionView<'a> {
         }
     }
 
-    /// For `cells`, whose V, I and G are the chunks `v`, `i_mem`, `g_mem` (cell-major, every
-    /// node): copies V in, runs the kernel (states advance unless `initial`), and writes each
-    /// compartment's membrane current (nA) and conductance (µS) out.
-    #[allow(clippy::too_many_arguments)] // one step's context, one argument each
-    fn advance(
-        &self,
-        cells: std::ops::Range<usize>,
-        v: &[f64],
-        i_mem: &mut [f64],
-        g_mem: &mut [f64],
-        t: f64,
-        initial: bool,
-        env: &MechanismEnv,
-    ) {
-        let (per, nodes) = (self.nodes.len(), env.nodes);
-        let (lo, hi) = (cells.start * per, cells.end * per);
-        let slot = |k: usize| self.slots.0[k].cast::<f64>();
-        // SAFETY: every slot array holds n·per values and this task owns [lo, hi) of them.
+    /// Runs the region's kernel over `cells`: states advance at the V in slot 0 (unless
+    /// `initial`), and the membrane current and conductance densities land in their slots.
+    fn advance(&self, cells: std::ops::Range<usize>, t: f64, initial: bool) {
+        let per = self.nodes.len();
+        let kernel = if initial { self.initial } else { self.kernel };
+        // SAFETY: every slot array holds n·per values, and this task owns the cells' entries.
         unsafe {
-            // Node-major in the chunk, like V: row j of the region's slots is its node j.
-            let cc = v.len() / nodes;
-            let v_in = std::slice::from_raw_parts_mut(slot(0).add(lo), hi - lo);
-            for (row, &node) in v_in.chunks_mut(cc).zip(self.nodes) {
-                row.copy_from_slice(&v[node * cc..(node + 1) * cc]);
-            }
-            let kernel = if initial { self.initial } else { self.kernel };
             kernel.call(
                 self.slots.base(),
-                lo as u64,
-                hi as u64,
+                (cells.start * per) as u64,
+                (cells.end * per) as u64,
                 t,
                 1,
                 self.spike_words.get().cast(),
                 self.bad.get().cast(),
             );
-            let i_out = std::slice::from_raw_parts(slot(self.i_slot).add(lo), hi - lo);
-            let g_out = std::slice::from_raw_parts(slot(self.g_slot).add(lo), hi - lo);
-            for ((irow, grow), &node) in i_out.chunks(cc).zip(g_out.chunks(cc)).zip(self.nodes) {
-                let a = env.density_to_current[node];
-                let row = node * cc..(node + 1) * cc;
-                for ((im, gm), (&i, &g)) in i_mem[row.clone()]
-                    .iter_mut()
-                    .zip(&mut g_mem[row])
-                    .zip(irow.iter().zip(grow))
-                {
-                    *im = (i - env.density) * a;
-                    *gm = g * a;
+        }
+    }
+}
+
+/// Where a chunk's rows live: node k's V, current density and conductance density for the
+/// chunk's cells, in the slot arrays of the region that holds k (node-major within the chunk,
+/// so each is one contiguous row of `cells`).
+struct ChunkRows {
+    cells: usize,
+    v: Vec<*mut f64>,
+    i: Vec<*const f64>,
+    g: Vec<*const f64>,
+}
+
+impl ChunkRows {
+    fn new(views: &[RegionView<'_>], nodes: usize, cells: std::ops::Range<usize>) -> ChunkRows {
+        let cc = cells.len();
+        let mut rows = ChunkRows {
+            cells: cc,
+            v: vec![std::ptr::null_mut(); nodes],
+            i: vec![std::ptr::null(); nodes],
+            g: vec![std::ptr::null(); nodes],
+        };
+        for r in views {
+            let slot = |k: usize| r.slots.0[k].cast::<f64>();
+            for (j, &node) in r.nodes.iter().enumerate() {
+                let at = cells.start * r.nodes.len() + j * cc;
+                // SAFETY: the region's arrays hold n·per values; `at + cc` is within them.
+                unsafe {
+                    rows.v[node] = slot(0).add(at);
+                    rows.i[node] = slot(r.i_slot).add(at).cast_const();
+                    rows.g[node] = slot(r.g_slot).add(at).cast_const();
                 }
             }
+        }
+        debug_assert!(
+            rows.v.iter().all(|p| !p.is_null()),
+            "every node is in a region"
+        );
+        rows
+    }
+
+    /// Node k's V for the chunk's cells.
+    ///
+    /// # Safety
+    /// The rows belong to the calling task, and no `&mut` to the same row is alive.
+    unsafe fn v(&self, k: usize) -> &[f64] {
+        unsafe { std::slice::from_raw_parts(self.v[k], self.cells) }
+    }
+
+    /// # Safety
+    /// As for [`Self::v`], and no other reference to the row is alive.
+    #[allow(clippy::mut_from_ref)] // the rows are raw pointers into the regions' arrays
+    unsafe fn v_mut(&self, k: usize) -> &mut [f64] {
+        unsafe { std::slice::from_raw_parts_mut(self.v[k], self.cells) }
+    }
+
+    /// Node k's current and conductance densities. Safety as for [`Self::v`].
+    unsafe fn i_g(&self, k: usize) -> (&[f64], &[f64]) {
+        unsafe {
+            (
+                std::slice::from_raw_parts(self.i[k], self.cells),
+                std::slice::from_raw_parts(self.g[k], self.cells),
+            )
         }
     }
 }
@@ -633,7 +656,7 @@ fn compartment(c: usize, j: usize, per: usize, n: usize, chunk_cells: usize) -> 
 /// Eliminates node k into its parent p, for every cell: `vp`, `vk` are V_n; `dp`, `rp`, `dk`,
 /// `rk` the diagonals and right-hand sides. Separate slices as arguments, so the compiler knows
 /// they do not overlap and vectorises the loop.
-#[inline(never)]
+#[inline(always)]
 fn eliminate(
     ga: f64,
     vp: &[f64],
@@ -665,7 +688,7 @@ fn eliminate(
 
 /// Node k's ΔV from its parent's (`rp`, already substituted), for every cell; V advances by
 /// ΔV/θ.
-#[inline(never)]
+#[inline(always)]
 fn substitute(ga: f64, inv_theta: f64, rp: &[f64], dk: &[f64], rk: &mut [f64], vk: &mut [f64]) {
     let n = rk.len();
     let (rp, dk, vk) = (&rp[..n], &dk[..n], &mut vk[..n]);
@@ -676,40 +699,122 @@ fn substitute(ga: f64, inv_theta: f64, rp: &[f64], dk: &[f64], rk: &mut [f64], v
     }
 }
 
+/// Node k's row of the system before elimination, for every cell: the diagonal
+/// `C/(θ·dt) + g·area` and the right-hand side `I_inj − (i − i_stim)·area`, from the region's
+/// densities `i`, `g`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // one row's inputs and outputs, each a slice or constant
+fn load(
+    diagonal: f64,
+    injected: f64,
+    area: f64,
+    density: f64,
+    g: &[f64],
+    i: &[f64],
+    dk: &mut [f64],
+    rk: &mut [f64],
+) {
+    let n = dk.len();
+    let (g, i, rk) = (&g[..n], &i[..n], &mut rk[..n]);
+    for c in 0..n {
+        dk[c] = diagonal + g[c] * area;
+        rk[c] = injected - (i[c] - density) * area;
+    }
+}
+
+/// The chunk's row loops, compiled for one instruction set. They are plain Rust, so the
+/// arithmetic, and every bit of the results, is the same on each; only the vector width
+/// differs (the crate itself is built for baseline x86-64, whose vectors hold 2 f64).
+#[derive(Clone, Copy)]
+struct RowLoops {
+    solve: unsafe fn(&mut HinesWork, &TreeMatrix, &ChunkRows, &MembraneCurrents, &[f64]),
+}
+
+macro_rules! row_loops_for {
+    ($name:ident $(, #[$feature:meta])?) => {
+        mod $name {
+            use super::{ChunkRows, HinesWork, MembraneCurrents, TreeMatrix};
+            // SAFETY: `RowLoops::for_this_cpu` hands this out only on a CPU with the features,
+            // and the caller's rows are its own (see `HinesWork::solve_rows`).
+            $(#[$feature])?
+            unsafe fn solve(w: &mut HinesWork, m: &TreeMatrix, rows: &ChunkRows, c: &MembraneCurrents, inj: &[f64]) {
+                unsafe { w.solve_rows(m, rows, c, inj) }
+            }
+            pub(super) const LOOPS: super::RowLoops = super::RowLoops { solve };
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+row_loops_for!(avx512, #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]);
+#[cfg(target_arch = "x86_64")]
+row_loops_for!(avx2, #[target_feature(enable = "avx2,fma")]);
+row_loops_for!(baseline);
+
+impl RowLoops {
+    /// The widest loops this CPU runs, narrowed as the exp routines are by `HHC_BATCH_ISA`.
+    fn for_this_cpu() -> RowLoops {
+        match jit::batched::routines().isa {
+            #[cfg(target_arch = "x86_64")]
+            "avx512" => avx512::LOOPS,
+            #[cfg(target_arch = "x86_64")]
+            "avx2" => avx2::LOOPS,
+            _ => baseline::LOOPS,
+        }
+    }
+}
+
 /// The work arrays of a chunk's Hines solve, node-major like the chunk: the diagonal and the
 /// right-hand side of every node for every cell.
 struct HinesWork {
     d: Vec<f64>,
     rhs: Vec<f64>,
+    loops: RowLoops,
 }
 
 impl HinesWork {
-    fn new(nodes: usize, cells: usize) -> HinesWork {
+    fn new(nodes: usize, cells: usize, loops: RowLoops) -> HinesWork {
         HinesWork {
             d: vec![0.0; nodes * cells],
             rhs: vec![0.0; nodes * cells],
+            loops,
         }
     }
 
-    /// The implicit step of a chunk's cells on their common tree, in place. `v`, `i` and `g`
-    /// are node-major (`node · cells + cell`); unknowns are ΔV = V* − V_n, and the axial
-    /// currents at V_n are on the right. Hines elimination from the leaves up, then back down;
-    /// node 0 is the root and every other node's parent has a smaller index.
+    /// The implicit step of a chunk's cells on their common tree, in place on the V rows.
+    /// Every row is node-major (one node, every cell of the chunk); unknowns are ΔV = V* − V_n,
+    /// and the axial currents at V_n are on the right. Hines elimination from the leaves up,
+    /// then back down; node 0 is the root and every other node's parent has a smaller index.
     ///
     /// A cell's elimination is one long chain of divisions, but the cells are independent: each
     /// node's work is one loop over the chunk's cells, which the compiler vectorises and the core
     /// overlaps. Every cell gets exactly the operations of a lone solve, in the same order.
-    fn solve(&mut self, m: &TreeMatrix, v: &mut [f64], i: &[f64], g: &[f64], inj: &[f64]) {
-        let nodes = inj.len();
-        let cells = v.len() / nodes;
-        let (d, rhs) = (&mut self.d[..v.len()], &mut self.rhs[..v.len()]);
+    fn solve(&mut self, m: &TreeMatrix, rows: &ChunkRows, c: &MembraneCurrents, inj: &[f64]) {
+        // SAFETY: `self.loops` came from `RowLoops::for_this_cpu`; the rows are this task's
+        // and no other reference to them is alive during the solve.
+        unsafe { (self.loops.solve)(self, m, rows, c, inj) }
+    }
+
+    /// [`Self::solve`]'s body, inlined into each instruction set's copy.
+    ///
+    /// # Safety
+    /// As for [`ChunkRows::v_mut`], for every row.
+    #[inline(always)]
+    unsafe fn solve_rows(
+        &mut self,
+        m: &TreeMatrix,
+        rows: &ChunkRows,
+        c: &MembraneCurrents,
+        inj: &[f64],
+    ) {
+        let (nodes, cells) = (inj.len(), rows.cells);
+        let (d, rhs) = (&mut self.d[..nodes * cells], &mut self.rhs[..nodes * cells]);
         let row = |k: usize| k * cells..(k + 1) * cells;
         for k in 0..nodes {
             let (dk, rk) = (&mut d[row(k)], &mut rhs[row(k)]);
-            for (((dk, rk), &gk), &ik) in dk.iter_mut().zip(rk).zip(&g[row(k)]).zip(&i[row(k)]) {
-                *dk = m.diagonal[k] + gk;
-                *rk = inj[k] - ik;
-            }
+            let (i, g) = unsafe { rows.i_g(k) };
+            let area = c.density_to_current[k];
+            load(m.diagonal[k], inj[k], area, c.density, g, i, dk, rk);
         }
         // From the leaves up: a node's axial current at V_n joins its right-hand side (its
         // children, which come later, have already added theirs), then the node is eliminated
@@ -720,10 +825,12 @@ impl HinesWork {
             let (r_lo, r_hi) = rhs.split_at_mut(k * cells);
             let (dp, rp) = (&mut d_lo[row(p)], &mut r_lo[row(p)]);
             let (dk, rk) = (&mut d_hi[..cells], &mut r_hi[..cells]);
-            eliminate(ga, &v[row(p)], &v[row(k)], dp, rp, dk, rk);
+            let (vp, vk) = unsafe { (rows.v(p), rows.v(k)) };
+            eliminate(ga, vp, vk, dp, rp, dk, rk);
         }
         let inv_theta = 1.0 / m.theta;
-        for ((r0, &d0), v0) in rhs[row(0)].iter_mut().zip(&d[row(0)]).zip(&mut v[row(0)]) {
+        let v0 = unsafe { rows.v_mut(0) };
+        for ((r0, &d0), v0) in rhs[row(0)].iter_mut().zip(&d[row(0)]).zip(v0) {
             *r0 /= d0;
             *v0 += *r0 * inv_theta;
         }
@@ -731,7 +838,8 @@ impl HinesWork {
             let (p, ga) = (m.parent[k], m.g_axial[k]);
             let (r_lo, r_hi) = rhs.split_at_mut(k * cells);
             let (rp, rk) = (&r_lo[row(p)], &mut r_hi[..cells]);
-            substitute(ga, inv_theta, rp, &d[row(k)], rk, &mut v[row(k)]);
+            let vk = unsafe { rows.v_mut(k) };
+            substitute(ga, inv_theta, rp, &d[row(k)], rk, vk);
         }
     }
 }

@@ -34,6 +34,16 @@ pub fn load(rel: &str) -> Model {
 }
 
 pub fn run(model: &Model, precision: Precision, threads: usize) -> (CellProgram, RunResult) {
+    run_calls_of(model, precision, threads, 64)
+}
+
+/// [`run`], with the kernel called for `steps_per_call` steps at a time.
+pub fn run_calls_of(
+    model: &Model,
+    precision: Precision,
+    threads: usize,
+    steps_per_call: u64,
+) -> (CellProgram, RunResult) {
     let program = hhc_compiler::cell::build(model);
     let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
     let mut cpu = Cpu::new(kernel, threads).expect("cpu");
@@ -44,7 +54,7 @@ pub fn run(model: &Model, precision: Precision, threads: usize) -> (CellProgram,
         record: model.record.iter().map(|&c| c as usize).collect(),
         keep_spikes: true,
         progress: false,
-        steps_per_call: 64,
+        steps_per_call,
     };
     let r =
         sim::run(&program, model, &mut cpu, &opts).unwrap_or_else(|e| panic!("run failed: {e}"));

@@ -247,6 +247,30 @@ fn results_do_not_depend_on_thread_count() {
     }
 }
 
+/// The kernel clears each cell's spike word at the start of a call. A word left over from the
+/// previous call would repeat its spikes one call later: 0.01 ms apart when the kernel is called
+/// every step. So the spikes must not depend on the steps per call, and no cell may fire twice
+/// within its refractory period. 201 cells: whole vectors and a scalar rest.
+#[test]
+fn spikes_do_not_depend_on_the_steps_per_call() {
+    let mut model = load("examples/fi_curve.chan");
+    model.tstop = 40.0;
+    model.count = 201;
+    let (_, every_step) = run_calls_of(&model, Precision::F64, 1, 1);
+    let (_, blocks) = run_calls_of(&model, Precision::F64, 1, 64);
+    assert!(blocks.total_spikes > 200, "{} spikes", blocks.total_spikes);
+    assert_eq!(every_step.spikes, blocks.spikes);
+    let mut by_cell = blocks.spikes.clone();
+    by_cell.sort();
+    for pair in by_cell.windows(2) {
+        let ((c0, s0), (c1, s1)) = (pair[0], pair[1]);
+        assert!(
+            c0 != c1 || s1 - s0 >= 200,
+            "cell {c0} fired at steps {s0} and {s1}"
+        );
+    }
+}
+
 #[test]
 fn f32_tutorial_still_fires_eight_times() {
     let model = load("examples/hh.chan");

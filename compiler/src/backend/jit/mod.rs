@@ -515,7 +515,31 @@ impl<'a> Translator<'a> {
         let b1 = self.fb.ins().umin(b1, args.hi);
         self.fb.def_var(block_end, b1);
         self.fb.def_var(cell, b0);
-        self.fb.ins().jump(init_head, &[]);
+        // Four cells per iteration with vector stores, then one at a time.
+        let init_wide_head = self.fb.create_block();
+        let init_wide_body = self.fb.create_block();
+        self.fb.ins().jump(init_wide_head, &[]);
+        self.fb.switch_to_block(init_wide_head);
+        let c = self.fb.use_var(cell);
+        let c4 = self.fb.ins().iadd_imm_s(c, 4);
+        let b1 = self.fb.use_var(block_end);
+        let fits = self.fb.ins().icmp(IntCC::UnsignedLessThanOrEqual, c4, b1);
+        self.fb
+            .ins()
+            .brif(fits, init_wide_body, &[], init_head, &[]);
+        self.fb.switch_to_block(init_wide_body);
+        let c = self.fb.use_var(cell);
+        let (sa, ba) = self.cell_words(&args, c);
+        let zero = self.fb.ins().iconst(types::I64, 0);
+        let zeros = self.fb.ins().splat(types::I64X2, zero);
+        self.fb.ins().store(mem, zeros, sa, 0);
+        self.fb.ins().store(mem, zeros, sa, 16);
+        let none = self.fb.ins().iconst(types::I32, -1);
+        let nones = self.fb.ins().splat(types::I32X4, none);
+        self.fb.ins().store(mem, nones, ba, 0);
+        let c4 = self.fb.ins().iadd_imm_s(c, 4);
+        self.fb.def_var(cell, c4);
+        self.fb.ins().jump(init_wide_head, &[]);
         self.fb.switch_to_block(init_head);
         let c = self.fb.use_var(cell);
         let b1 = self.fb.use_var(block_end);
