@@ -24,10 +24,13 @@
 //!
 //! Cells are independent, so the population is cut into chunks of about a thousand
 //! compartments, and each task takes its chunk through a block of 64 steps (all three parts)
-//! while it stays in cache. Within a chunk, V, I, G and every region's slots are node-major
-//! (`node · cells + cell`): the Hines solve handles the chunk's cells as the lanes of one
-//! vector loop per node, and a region's kernel reads and writes whole rows. Results do not
-//! depend on the chunking or the thread count.
+//! while it stays in cache. Within a chunk, every region's slots are node-major
+//! (`node · cells + cell`), and V lives in its region's slot 0: the Hines solve reads each node's
+//! current and conductance densities and updates its V in place, row by row, with the chunk's
+//! cells as the lanes of one vector loop per node; a region's kernel then reads and writes the
+//! same rows. Nothing is copied between the solve and the kernels. The solve is compiled once per
+//! instruction set (AVX-512, AVX2, baseline) with the same arithmetic, so the bits do not depend
+//! on the CPU, the chunking or the thread count.
 
 use crate::backend::BackendError;
 use crate::sim::RunError;

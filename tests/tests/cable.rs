@@ -52,6 +52,39 @@ fn sealed_cable_matches_cable_theory() {
     );
 }
 
+/// One passive compartment (the Hines solve's single-node path) under a current step follows
+/// implicit Euler's recurrence exactly: (C/dt)·ΔV = I_inj − G·(V − E) − G·ΔV.
+#[test]
+fn one_compartment_follows_the_implicit_euler_recurrence() {
+    let model = load_text(
+        "CELL C {\n  v_init = -65 (mV)\n  SECTION soma { L = 20 (um)  diam = 20 (um)  nseg = 1 }\n  INSERT IL { g_max = 0.1 (mS/cm2)  E = -70 (mV) }\n}\n\
+         SIMULATE { cell = C  dt = 0.025 (ms)  tstop = 20 (ms)\n  stimulus = iclamp(0.01 (nA), 2 (ms), 10 (ms), soma(0.5))\n  probe = soma(0.5) }\n",
+        "one",
+    );
+    let r = run_cable(&model);
+    let trace = &r.traces[0][0];
+    let area = std::f64::consts::PI * 20e-4 * 20e-4; // cm²
+    let (c, g, dt) = (area * 1e3, 0.1 * area * 1e3, 0.025); // nF, µS, ms
+    let mut v: f64 = -65.0;
+    let mut worst: f64 = 0.0;
+    for (step, &got) in trace.iter().enumerate().skip(1) {
+        let t_mid = (step as f64 - 0.5) * dt;
+        let inj = if (2.0..12.0).contains(&t_mid) {
+            0.01
+        } else {
+            0.0
+        };
+        v += (inj - g * (v + 70.0)) / (c / dt + g);
+        worst = worst.max((got - v).abs());
+    }
+    assert_eq!(trace.len(), 801);
+    // V relaxes from −65 towards E = −70 mV with τ = C/G = 10 ms (−68.5 mV at 12 ms), and the
+    // 10 ms step of I/G ≈ 8 mV lifts it by 8·(1 − 1/e) ≈ 5 mV.
+    let (at_2ms, at_12ms) = (trace[80], trace[480]);
+    assert!(at_2ms < -65.5 && at_12ms > -64.0, "{at_2ms} → {at_12ms} mV");
+    assert!(worst < 1e-9, "worst |V − recurrence| = {worst} mV");
+}
+
 #[test]
 fn finer_segments_converge_to_cable_theory() {
     let err = |nseg| {
