@@ -335,7 +335,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     // NEURON's staggered order: the matrix of step n uses currents at (V_n, states_n); after
     // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
     let matrix = TreeMatrix::new(&tree, &c_nf, theta * dt, theta);
-    let loops = RowLoops::for_this_cpu();
+    let solve_rows = solve_for_this_cpu();
     for r in regions.iter_mut() {
         r.spike_words = vec![0; n * r.nodes.len()];
         r.bad = vec![-1; n * r.nodes.len()];
@@ -381,7 +381,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                 let cells = chunk_range(ci);
                 let (first, cc) = (cells.start, cells.len());
                 let rows = ChunkRows::new(&views, nodes, cells.clone());
-                let mut scratch = HinesWork::new(nodes, cc, loops);
+                let mut scratch = HinesWork::new(nodes, cc, solve_rows);
                 let mut out = ChunkOutcome::default();
                 let recorded: Vec<(usize, usize)> = record
                     .iter()
@@ -574,7 +574,7 @@ impl ChunkRows {
         for r in views {
             let slot = |k: usize| r.slots.0[k].cast::<f64>();
             for (j, &node) in r.nodes.iter().enumerate() {
-                let at = cells.start * r.nodes.len() + j * cc;
+                let at = row_start(cells.start, j, r.nodes.len(), cc);
                 // SAFETY: the region's arrays hold n·per values; `at + cc` is within them.
                 unsafe {
                     rows.v[node] = slot(0).add(at);
@@ -653,7 +653,12 @@ impl TreeMatrix {
 fn compartment(c: usize, j: usize, per: usize, n: usize, chunk_cells: usize) -> usize {
     let first = c / chunk_cells * chunk_cells;
     let cells = chunk_cells.min(n - first);
-    first * per + j * cells + (c - first)
+    row_start(first, j, per, cells) + (c - first)
+}
+
+/// Where row `j` (of `per` in a region) of the chunk of `cells` cells from cell `first` begins.
+fn row_start(first: usize, j: usize, per: usize, cells: usize) -> usize {
+    first * per + j * cells
 }
 
 /// Eliminates node k into its parent p, for every cell: `vp`, `vk` are V_n; `dp`, `rp`, `dk`,
@@ -725,45 +730,56 @@ fn load(
     }
 }
 
-/// The chunk's row loops, compiled for one instruction set. They are plain Rust, so the
-/// arithmetic, and every bit of the results, is the same on each; only the vector width
+/// [`HinesWork::solve_rows`] compiled for one instruction set. The body is plain Rust, so the
+/// arithmetic, and every bit of the results, is the same in each copy; only the vector width
 /// differs (the crate itself is built for baseline x86-64, whose vectors hold 2 f64).
-#[derive(Clone, Copy)]
-struct RowLoops {
-    solve: unsafe fn(&mut HinesWork, &TreeMatrix, &ChunkRows, &MembraneCurrents, &[f64]),
-}
+type SolveRows = unsafe fn(&mut HinesWork, &TreeMatrix, &ChunkRows, &MembraneCurrents, &[f64]);
 
-macro_rules! row_loops_for {
-    ($name:ident $(, #[$feature:meta])?) => {
-        mod $name {
-            use super::{ChunkRows, HinesWork, MembraneCurrents, TreeMatrix};
-            // SAFETY: `RowLoops::for_this_cpu` hands this out only on a CPU with the features,
-            // and the caller's rows are its own (see `HinesWork::solve_rows`).
-            $(#[$feature])?
-            unsafe fn solve(w: &mut HinesWork, m: &TreeMatrix, rows: &ChunkRows, c: &MembraneCurrents, inj: &[f64]) {
-                unsafe { w.solve_rows(m, rows, c, inj) }
-            }
-            pub(super) const LOOPS: super::RowLoops = super::RowLoops { solve };
-        }
-    };
+// SAFETY (the three copies): `solve_for_this_cpu` hands out a copy only on a CPU with its
+// features, and the caller's rows are its own (see `HinesWork::solve_rows`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn solve_avx512(
+    w: &mut HinesWork,
+    m: &TreeMatrix,
+    r: &ChunkRows,
+    c: &MembraneCurrents,
+    inj: &[f64],
+) {
+    unsafe { w.solve_rows(m, r, c, inj) }
 }
 
 #[cfg(target_arch = "x86_64")]
-row_loops_for!(avx512, #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]);
-#[cfg(target_arch = "x86_64")]
-row_loops_for!(avx2, #[target_feature(enable = "avx2,fma")]);
-row_loops_for!(baseline);
+#[target_feature(enable = "avx2,fma")]
+unsafe fn solve_avx2(
+    w: &mut HinesWork,
+    m: &TreeMatrix,
+    r: &ChunkRows,
+    c: &MembraneCurrents,
+    inj: &[f64],
+) {
+    unsafe { w.solve_rows(m, r, c, inj) }
+}
 
-impl RowLoops {
-    /// The widest loops this CPU runs, narrowed as the exp routines are by `HHC_BATCH_ISA`.
-    fn for_this_cpu() -> RowLoops {
-        match jit::batched::routines().isa {
-            #[cfg(target_arch = "x86_64")]
-            "avx512" => avx512::LOOPS,
-            #[cfg(target_arch = "x86_64")]
-            "avx2" => avx2::LOOPS,
-            _ => baseline::LOOPS,
-        }
+unsafe fn solve_baseline(
+    w: &mut HinesWork,
+    m: &TreeMatrix,
+    r: &ChunkRows,
+    c: &MembraneCurrents,
+    inj: &[f64],
+) {
+    unsafe { w.solve_rows(m, r, c, inj) }
+}
+
+/// The widest copy of the solve this CPU runs, narrowed as the exp routines are by
+/// `HHC_BATCH_ISA`.
+fn solve_for_this_cpu() -> SolveRows {
+    match jit::batched::routines().isa {
+        #[cfg(target_arch = "x86_64")]
+        "avx512" => solve_avx512,
+        #[cfg(target_arch = "x86_64")]
+        "avx2" => solve_avx2,
+        _ => solve_baseline,
     }
 }
 
@@ -772,15 +788,15 @@ impl RowLoops {
 struct HinesWork {
     d: Vec<f64>,
     rhs: Vec<f64>,
-    loops: RowLoops,
+    solve_rows: SolveRows,
 }
 
 impl HinesWork {
-    fn new(nodes: usize, cells: usize, loops: RowLoops) -> HinesWork {
+    fn new(nodes: usize, cells: usize, solve_rows: SolveRows) -> HinesWork {
         HinesWork {
             d: vec![0.0; nodes * cells],
             rhs: vec![0.0; nodes * cells],
-            loops,
+            solve_rows,
         }
     }
 
@@ -793,9 +809,9 @@ impl HinesWork {
     /// node's work is one loop over the chunk's cells, which the compiler vectorises and the core
     /// overlaps. Every cell gets exactly the operations of a lone solve, in the same order.
     fn solve(&mut self, m: &TreeMatrix, rows: &ChunkRows, c: &MembraneCurrents, inj: &[f64]) {
-        // SAFETY: `self.loops` came from `RowLoops::for_this_cpu`; the rows are this task's
+        // SAFETY: `self.solve_rows` came from `solve_for_this_cpu`; the rows are this task's
         // and no other reference to them is alive during the solve.
-        unsafe { (self.loops.solve)(self, m, rows, c, inj) }
+        unsafe { (self.solve_rows)(self, m, rows, c, inj) }
     }
 
     /// [`Self::solve`]'s body, inlined into each instruction set's copy.

@@ -5,10 +5,10 @@
 //! an 8-entry table ([`crate::ir::exp2`]), comparisons and selects. The interpreter evaluates the same expansion, so the ulp tests run
 //! through it, and the JIT and the PTX compute the same formulas.
 //!
-//! * `exp`, f64: `x = k·ln2/64 + r`, `|r| ≤ ln2/128`, with ln2 split in a high and a low part;
-//!   `exp(x) = 2^(k/64)·(1 + tail + (exp(r) − 1))` with `2^(k/64)` a table entry scaled by an
-//!   integer add and `exp(r) − 1` a degree-6 polynomial: 11 multiply-adds where a series over
-//!   `|r| ≤ ln2/2` needs 20. f32: Cody–Waite reduction `x = k·ln2 + r`, `|r| ≤ ln2/2`, Taylor
+//! * `exp`, f64: `x = k·ln2/8 + r`, `|r| ≤ ln2/16`, with ln2 split in a high and a low part;
+//!   `exp(x) = 2^(k/8)·(1 + tail + (exp(r) − 1))` with `2^(k/8)` a table entry scaled by an
+//!   integer add and `exp(r) − 1` a degree-8 polynomial by Estrin's scheme (a shallow tree of
+//!   multiply-adds; a series over `|r| ≤ ln2/2` needs twice the terms). f32: Cody–Waite reduction `x = k·ln2 + r`, `|r| ≤ ln2/2`, Taylor
 //!   degree 7 by Estrin's scheme with fma, and `2^k` by one `ldexp` whose integer is built from
 //!   bits. Either way `k` must stay within the normal exponent range. Within 2 ulp on [−708.39, 709.43] (f32: [−87.33, 88.37]); +inf
 //!   above (IEEE overflow is at 709.78, so the last 0.35 of the range saturates early); 0 below

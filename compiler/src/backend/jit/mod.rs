@@ -315,6 +315,8 @@ struct Width {
 struct Translator<'a> {
     fb: FunctionBuilder<'a>,
     p: &'a Prepared,
+    precision: Precision,
+    /// The float type of `precision`.
     scalar: Type,
     ptr: Type,
     values: Vec<Option<Value>>,
@@ -357,6 +359,7 @@ impl<'a> Translator<'a> {
         Translator {
             fb,
             p,
+            precision,
             scalar,
             ptr,
             values: vec![None; p.exprs.len()],
@@ -651,16 +654,11 @@ impl<'a> Translator<'a> {
         scalar_hoisted: &[Option<Value>],
         args: &KernelArgs,
     ) {
-        let precision = if self.scalar == types::F64 {
-            Precision::F64
-        } else {
-            Precision::F32
-        };
         let row_bytes = block_cells * i64::from(self.scalar.bytes());
         let Some(code) = wide::compile(
             self.p,
             self.plan,
-            precision,
+            self.precision,
             row_bytes,
             &mut self.wide_consts,
         ) else {
@@ -723,7 +721,7 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// Writes `value` into every lane of table entry `entry`.
+    /// Writes `value` into every lane of table entry `entry`: two 16-byte splats.
     fn fill_wide_const(&mut self, entry: wide::Const, value: Value) {
         let (Some(base), Some(k)) = (
             self.wide_consts_base,
@@ -732,11 +730,15 @@ impl<'a> Translator<'a> {
             return;
         };
         let mem = MemFlagsData::trusted();
-        let bytes = self.fb.func.dfg.value_type(value).bytes() as usize;
-        for lane in 0..32 / bytes {
+        let ty = self.fb.func.dfg.value_type(value);
+        let splat = self
+            .fb
+            .ins()
+            .splat(ty.by(16 / ty.bytes()).expect("a 16-byte vector"), value);
+        for half in 0..2 {
             self.fb
                 .ins()
-                .store(mem, value, base, (k * 32 + lane * bytes) as i32);
+                .store(mem, splat, base, (k * 32 + half * 16) as i32);
         }
     }
 
@@ -747,11 +749,7 @@ impl<'a> Translator<'a> {
             unreachable!("prepare_wide lays out the frame before any call")
         };
         let mem = MemFlagsData::trusted();
-        let lanes = wide::lanes(if self.scalar == types::F64 {
-            Precision::F64
-        } else {
-            Precision::F32
-        });
+        let lanes = wide::lanes(self.precision);
         let len = self.fb.ins().isub(ctx.block_end, ctx.block_start);
         let whole = self.fb.ins().band_imm_s(len, !(lanes - 1));
         let end = self.fb.ins().iadd(ctx.block_start, whole);
