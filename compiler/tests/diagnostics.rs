@@ -362,6 +362,10 @@ fn model_errors() {
         "CELL B { SECTION soma { L = 20 (um)  diam = 20 (um) }\n SECTION dend { parent = axon  L = 9 (um)  diam = 1 (um) } INSERT IL }\nSIMULATE { cell = B }\n",
     );
     case(
+        "model_section_misspelt_parent_at_a_point",
+        "CELL B { SECTION soma { L = 20 (um)  diam = 20 (um) }\n SECTION dend { parent = somma(0.5)  L = 9 (um)  diam = 1 (um) } INSERT IL }\nSIMULATE { cell = B }\n",
+    );
+    case(
         "model_along_without_morphology",
         "CELL C { INSERT IL { g_max = along(1 (mS/cm2), 2 (mS/cm2)) } }\nSIMULATE { cell = C }\n",
     );

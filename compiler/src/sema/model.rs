@@ -609,20 +609,6 @@ pub fn lower_model_with_files(
                 ),
         );
     }
-    for s in &cell.sections {
-        if let Some((p, _)) = &s.parent {
-            if !cell.sections.iter().any(|q| &q.name == p) {
-                cx.err(
-                    Diagnostic::error(
-                        format!("section `{}` names an unknown parent `{p}`", s.name),
-                        sim.span,
-                        "in this model",
-                    )
-                    .with_hint("define the parent with its own SECTION block"),
-                );
-            }
-        }
-    }
     check_morphology(&mut cx, &cell, sim.span);
     if cx.diags.has_errors() {
         return Err(cx.diags.into_vec());
@@ -982,6 +968,39 @@ fn lower_cell(
         }
     }
     // Each ion a mechanism uses must be given a reversal potential, concentrations or a pool.
+    // Every `parent = NAME` names a section of this cell (the blocks may come in any order).
+    for item in &c.items {
+        let CellItem::Section { settings, .. } = item else {
+            continue;
+        };
+        for value in settings
+            .iter()
+            .filter(|s| s.name.name == "parent")
+            .flat_map(|s| s.values.first())
+        {
+            let parent = match value {
+                Value::Name(n) => n,
+                Value::Call { name, .. } => name,
+                _ => continue,
+            };
+            if !spec.sections.iter().any(|s| s.name == parent.name) {
+                ok = false;
+                let hint =
+                    match closest(&parent.name, spec.sections.iter().map(|s| s.name.as_str())) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => "define the parent with its own SECTION block".into(),
+                    };
+                cx.err(
+                    Diagnostic::error(
+                        format!("no section `{}` in cell `{}`", parent.name, c.name.name),
+                        parent.span,
+                        "unknown parent",
+                    )
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
     // (Missing concentrations take braincell's defaults; see `cell::default_ion`.)
     for ins in &spec.inserts {
         for ion in &ins.mechanism.ions {
