@@ -165,6 +165,8 @@ fn syntax_error(e: &Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
                 "a `(` may be missing its `)`".to_string()
             } else if names.iter().any(|n| n == "`}`") {
                 "check the statement before this point; a `}` may be missing".to_string()
+            } else if names.iter().any(|n| n == "expression") {
+                "the expression is cut short: the operator or `=` before this point needs a value after it".to_string()
             } else if names.iter().any(|n| n == "unit") {
                 "units are written in parentheses, e.g. `(mV)`".to_string()
             } else {
