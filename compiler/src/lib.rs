@@ -8,6 +8,7 @@
 //! passes::cnexp::cnexp(&mut M)   -> Result<(), Vec<Diagnostic>>            exact exponential Euler
 //! passes::conductance(&mut M)                                               dI/dv, analytic
 //! cell::build(&Model)            -> ir::CellProgram                        fused step of one cell type
+//! cable::build(&Model)           -> Result<cable::CableProgram, usize>     a morphology's whole step
 //! backend::jit / backend::ptx    -> native code | PTX text
 //! ```
 //!
@@ -27,6 +28,7 @@
 //!   staging changes speed, never bits.
 
 pub mod backend;
+pub mod cable;
 pub mod cell;
 pub mod diagnostic;
 pub mod ir;

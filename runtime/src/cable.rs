@@ -1,15 +1,8 @@
 //! Multi-compartment cells: a morphology discretised into compartments, mechanisms advanced per
 //! compartment by the JIT, and V by a Hines solve on the tree.
 //!
-//! Discretisation (NEURON's convention: the soma is a section like any other, a cylinder):
-//! - section s with `nseg` compartments of length l = L/nseg, each with its node at the
-//!   compartment's centre; membrane area π·d·l, no end caps;
-//! - neighbours in a section are joined by the axial conductance of the cylinder between their
-//!   centres, `1/(Ra·l/(π r²))`;
-//! - a child section's first node joins its parent at `parent(x)`: through half a child
-//!   compartment, plus the parent cylinder from x to the centre of the parent node that
-//!   contains x.
-//!
+//! The tree, its regions, stimuli and probes come from [`hhc_compiler::cable`], which documents
+//! the discretisation (NEURON's convention) and builds the same step as one program for the GPU.
 //! Units inside the solver: mV, ms, nA, µS, nF, so C/dt is in µS.
 //!
 //! Each step:
@@ -32,118 +25,18 @@
 //! instruction set (AVX-512, AVX2, baseline) with the same arithmetic, so the bits do not depend
 //! on the CPU, the chunking or the thread count.
 
-use crate::backend::BackendError;
-use crate::sim::RunError;
+use crate::backend::{Backend, BackendError};
+use crate::sim::{self, RunError};
 use hhc_compiler::backend::jit;
+use hhc_compiler::cable::CableProgram;
+use hhc_compiler::cable::{stimulus_density, Injection, Probes, Region, Tree};
 use hhc_compiler::ir::interp;
 use hhc_compiler::passes::mathlib::Precision;
-use hhc_compiler::sema::model::{region_covers, CellSpec, Model, Section, Stimulus};
+use hhc_compiler::sema::model::Model;
 use rayon::prelude::*;
 
-/// One cell's compartments, parents before children.
-#[derive(Clone, Debug)]
-pub struct Tree {
-    pub parent: Vec<Option<usize>>,
-    /// Axial conductance to the parent, µS.
-    pub g_axial: Vec<f64>,
-    /// Membrane area, cm².
-    pub area: Vec<f64>,
-    /// (section index, x of the node centre).
-    pub place: Vec<(usize, f64)>,
-    pub sections: Vec<Section>,
-}
-
-/// Sections in an order where each parent comes before its children.
-fn topological(sections: &[Section]) -> Vec<usize> {
-    let mut order: Vec<usize> = sections
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.parent.is_none())
-        .map(|(i, _)| i)
-        .collect();
-    let mut k = 0;
-    while k < order.len() {
-        let name = &sections[order[k]].name;
-        for (i, s) in sections.iter().enumerate() {
-            if s.parent.as_ref().is_some_and(|(p, _)| p == name) && !order.contains(&i) {
-                order.push(i);
-            }
-        }
-        k += 1;
-    }
-    order
-}
-
-impl Tree {
-    pub fn new(cell: &CellSpec) -> Tree {
-        let order = topological(&cell.sections);
-        let sections: Vec<Section> = order.iter().map(|&i| cell.sections[i].clone()).collect();
-        let mut t = Tree {
-            parent: vec![],
-            g_axial: vec![],
-            area: vec![],
-            place: vec![],
-            sections,
-        };
-        let mut first = Vec::new(); // first node of each section
-                                    // Resistance (MΩ) of a cylinder of length l µm, diameter d µm: Ra·l/(π r²) Ω·cm/µm = 1e4 Ω.
-        let r_cyl =
-            |l: f64, d: f64| cell.ra * l / (std::f64::consts::PI * (d / 2.0).powi(2)) * 1e-2;
-        for (si, s) in t.sections.clone().iter().enumerate() {
-            let l = s.length / s.nseg as f64;
-            first.push(t.area.len());
-            for k in 0..s.nseg {
-                let x = (k as f64 + 0.5) / s.nseg as f64;
-                t.area.push(std::f64::consts::PI * s.diam * l * 1e-8);
-                t.place.push((si, x));
-                if k > 0 {
-                    t.parent.push(Some(t.area.len() - 2));
-                    t.g_axial.push(1.0 / r_cyl(l, s.diam));
-                } else if let Some((pname, px)) = &s.parent {
-                    let pi = t
-                        .sections
-                        .iter()
-                        .position(|q| &q.name == pname)
-                        .unwrap_or(0);
-                    let ps = &t.sections[pi];
-                    let pk = ((px * ps.nseg as f64).floor() as usize).min(ps.nseg - 1);
-                    let centre = (pk as f64 + 0.5) / ps.nseg as f64;
-                    let r =
-                        r_cyl(l / 2.0, s.diam) + r_cyl((px - centre).abs() * ps.length, ps.diam);
-                    t.parent.push(Some(first[pi] + pk));
-                    t.g_axial.push(1.0 / r.max(1e-12));
-                } else {
-                    t.parent.push(None);
-                    t.g_axial.push(0.0);
-                }
-            }
-        }
-        t
-    }
-
-    pub fn len(&self) -> usize {
-        self.area.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.area.is_empty()
-    }
-
-    /// The node at `section(x)`.
-    pub fn node_at(&self, section: &str, x: f64) -> Option<usize> {
-        let si = self.sections.iter().position(|s| s.name == section)?;
-        let n = self.sections[si].nseg;
-        let k = ((x * n as f64).floor() as usize).min(n - 1);
-        self.place
-            .iter()
-            .position(|&p| p.0 == si)
-            .map(|first| first + k)
-    }
-}
-
-/// The mechanisms of each region: compartments that carry the same set of inserts share one
-/// compiled kernel.
-struct Region {
+/// A region's compiled kernels and its compartments' slots.
+struct RegionKernels {
     kernel: jit::CompiledStep,
     /// The same program with dt = 0: currents at the initial state, nothing advances.
     initial: jit::CompiledStep,
@@ -189,57 +82,33 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         fit @ 8.. => (fit / 8 * 8).min(64),
         fit => fit.max(1),
     };
-    // Regions: group nodes by the inserts that apply to their section.
-    let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new(); // (insert indices, nodes)
-    for node in 0..nodes {
-        let sec = &tree.sections[tree.place[node].0].name;
-        let set: Vec<usize> = cell
-            .inserts
-            .iter()
-            .enumerate()
-            .filter(|(_, ins)| {
-                ins.regions.is_empty() || ins.regions.iter().any(|r| region_covers(r, sec))
-            })
-            .map(|(i, _)| i)
-            .collect();
-        match groups.iter_mut().find(|(s, _)| *s == set) {
-            Some((_, ns)) => ns.push(node),
-            None => groups.push((set, vec![node])),
-        }
-    }
     let mut regions = Vec::new();
-    for (set, region_nodes) in groups {
-        let mut sub = model.clone();
-        sub.cell.inserts = set.iter().map(|&i| cell.inserts[i].clone()).collect();
-        sub.cell.sections.clear();
+    for region in Region::all(cell, &tree) {
+        let mut sub = region.model(model);
         let program = hhc_compiler::cell::build_compartment(&sub);
         let kernel = jit::compile(&program, Precision::F64)
             .map_err(|e| RunError::Backend(BackendError(e.0)))?;
         sub.dt = 0.0;
         let initial = jit::compile(&hhc_compiler::cell::build_compartment(&sub), Precision::F64)
             .map_err(|e| RunError::Backend(BackendError(e.0)))?;
+        let region_nodes = region.nodes.clone();
         let count = n * region_nodes.len();
         let mut slots = vec![vec![0.0; count]; program.slots.len()];
         // Slot 0 is V, which the Hines solve updates in place.
         slots[0].fill(cell.v_init);
         // Parameters that vary along sections: linear in x between the two given values.
-        for ins in &sub.cell.inserts {
-            for &(pi, from, to) in &ins.along {
-                let name = format!("{}.{}", ins.mechanism.name, ins.mechanism.params[pi].name);
+        let varying = sub.cell.inserts.iter().any(|i| !i.along.is_empty());
+        for (j, &node) in region_nodes.iter().enumerate() {
+            for (name, x) in region.along_values(model, tree.place[node].1) {
                 if let Some(k) = program.slots.iter().position(|s| s.name == name) {
                     for c in 0..n {
-                        for (j, &node) in region_nodes.iter().enumerate() {
-                            let x = tree.place[node].1;
-                            let at = compartment(c, j, region_nodes.len(), n, chunk_cells);
-                            slots[k][at] = from + (to - from) * x;
-                        }
+                        slots[k][compartment(c, j, region_nodes.len(), n, chunk_cells)] = x;
                     }
                 }
             }
         }
         // Initial values, per compartment: they may read those parameters.
         let roots: Vec<_> = program.init.iter().map(|(_, e)| *e).collect();
-        let varying = sub.cell.inserts.iter().any(|i| !i.along.is_empty());
         for j in 0..if varying { count } else { count.min(1) } {
             let values = interp::eval(&program.exprs, &roots, &|var| match var {
                 hhc_compiler::ir::Var::Slot(k) => slots[k as usize][j],
@@ -261,7 +130,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                 .unwrap_or(0)
         };
         let (i_slot, g_slot) = (find("i_membrane"), find("g_membrane"));
-        regions.push(Region {
+        regions.push(RegionKernels {
             kernel,
             initial,
             spike_words: Vec::new(),
@@ -272,57 +141,13 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             g_slot,
         });
     }
-    // Per-node constants.
-    let c_nf: Vec<f64> = tree.area.iter().map(|a| cell.cm * a * 1e3).collect();
-    let mut injections: Vec<(usize, f64, f64, f64)> = Vec::new(); // node, nA, from, to
-    for s in &model.stimuli {
-        if let Stimulus::IClamp {
-            amplitude,
-            delay,
-            duration,
-            section,
-            x,
-        } = s
-        {
-            if let Some(node) = tree.node_at(section, *x) {
-                injections.push((node, *amplitude, *delay, delay + duration));
-            }
-        }
-    }
-    let density: f64 = model
-        .stimuli
-        .iter()
-        .map(|s| match *s {
-            Stimulus::Constant(c) => c,
-            _ => 0.0,
-        })
-        .sum();
-    let probe_nodes: Vec<usize> = if model.probes.is_empty() {
-        vec![tree.node_at(&tree.sections[0].name, 0.5).unwrap_or(0)]
-    } else {
-        model
-            .probes
-            .iter()
-            .filter_map(|(s, x)| tree.node_at(s, *x))
-            .collect()
-    };
-    let probe_names: Vec<String> = if model.probes.is_empty() {
-        vec![format!("{}(0.5)", tree.sections[0].name)]
-    } else {
-        model
-            .probes
-            .iter()
-            .map(|(s, x)| format!("{s}({x})"))
-            .collect()
-    };
-    // Spikes (and blow-ups) are watched at the detector, else at the first probe.
-    let (spike_node, spike_place) = match &model.detector {
-        Some((s, x)) => (
-            tree.node_at(s, *x).unwrap_or(probe_nodes[0]),
-            format!("{s}({x})"),
-        ),
-        None => (probe_nodes[0], probe_names[0].clone()),
-    };
+    let injections = Injection::all(model, &tree);
+    let Probes {
+        nodes: probe_nodes,
+        names: probe_names,
+        spike_node,
+        spike_place,
+    } = Probes::new(model, &tree);
     let mut traces: Vec<Vec<Vec<f64>>> = opts
         .record
         .iter()
@@ -334,7 +159,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let (dt, theta) = (model.dt, opts.theta);
     // NEURON's staggered order: the matrix of step n uses currents at (V_n, states_n); after
     // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
-    let matrix = TreeMatrix::new(&tree, &c_nf, theta * dt, theta);
+    let matrix = TreeMatrix::new(&tree, cell.cm, theta * dt, theta);
     let solve_rows = solve_for_this_cpu();
     for r in regions.iter_mut() {
         r.spike_words = vec![0; n * r.nodes.len()];
@@ -344,7 +169,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
     let currents = MembraneCurrents {
         density_to_current: tree.area.iter().map(|a| a * 1e3).collect(),
-        density,
+        density: stimulus_density(model),
     };
     let chunks = n.div_ceil(chunk_cells);
     let chunk_range = |ci: usize| ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
@@ -366,9 +191,9 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .map(|step| {
                 let tm = (step as f64 + 0.5) * dt;
                 let mut inj = vec![0.0; nodes];
-                for &(node, amp, from, to) in &injections {
-                    if tm >= from && tm < to {
-                        inj[node] += amp;
+                for j in &injections {
+                    if tm >= j.from && tm < j.to {
+                        inj[j.node] += j.amplitude;
                     }
                 }
                 inj
@@ -459,6 +284,41 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     })
 }
 
+/// Runs `whole` (see [`hhc_compiler::cable::build`]) for `opts.n` cells on `backend`, each
+/// cell's whole step one kernel iteration: a lane on the CPU, a thread on the GPU. Returns what
+/// [`run`] returns; θ comes from the model the program was built from, not from `opts`.
+pub fn run_whole_cells(
+    model: &Model,
+    whole: &CableProgram,
+    backend: &mut dyn Backend,
+    opts: &CableOptions,
+    precision: Precision,
+    steps_per_call: u64,
+) -> Result<CableResult, RunError> {
+    let probes = whole.probe_slots.len();
+    let r = sim::run(
+        &whole.program,
+        model,
+        backend,
+        &sim::RunOptions {
+            n: opts.n,
+            steps: opts.steps,
+            precision,
+            record: opts.record.clone(),
+            record_slots: whole.probe_slots.iter().map(|&s| s as usize).collect(),
+            keep_spikes: true,
+            progress: true,
+            steps_per_call,
+        },
+    )?;
+    Ok(CableResult {
+        spikes: r.spikes,
+        traces: r.traces.chunks(probes).map(<[_]>::to_vec).collect(),
+        probes: whole.probes.names.clone(),
+        compartments: whole.compartments,
+    })
+}
+
 /// Steps a task takes its chunk of cells through before results are gathered.
 const STEPS_PER_BLOCK: usize = 64;
 
@@ -519,7 +379,7 @@ struct RegionView<'a> {
 }
 
 impl<'a> RegionView<'a> {
-    fn new(r: &'a mut Region) -> RegionView<'a> {
+    fn new(r: &'a mut RegionKernels) -> RegionView<'a> {
         RegionView {
             slots: SlotPointers(r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect()),
             spike_words: SendPtr(r.spike_words.as_mut_ptr().cast()),
@@ -628,21 +488,15 @@ struct TreeMatrix {
 }
 
 impl TreeMatrix {
-    fn new(tree: &Tree, c_nf: &[f64], theta_dt: f64, theta: f64) -> TreeMatrix {
-        let parent: Vec<usize> = tree
-            .parent
-            .iter()
-            .map(|p| p.unwrap_or(usize::MAX))
-            .collect();
-        let mut diagonal: Vec<f64> = c_nf.iter().map(|c| c / theta_dt).collect();
-        for (k, &p) in parent.iter().enumerate().skip(1) {
-            diagonal[k] += tree.g_axial[k];
-            diagonal[p] += tree.g_axial[k];
-        }
+    fn new(tree: &Tree, cm: f64, theta_dt: f64, theta: f64) -> TreeMatrix {
         TreeMatrix {
-            parent,
+            parent: tree
+                .parent
+                .iter()
+                .map(|p| p.unwrap_or(usize::MAX))
+                .collect(),
             g_axial: tree.g_axial.clone(),
-            diagonal,
+            diagonal: tree.diagonal(cm, theta_dt),
             theta,
         }
     }

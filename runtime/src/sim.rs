@@ -12,6 +12,9 @@ pub struct RunOptions {
     pub precision: Precision,
     /// Cells whose V is recorded every step.
     pub record: Vec<usize>,
+    /// The slots recorded for each of those cells: `[0]` (V) for a point cell, V at every probe
+    /// for a whole multi-compartment cell.
+    pub record_slots: Vec<usize>,
     /// Keep every spike (cell, step); otherwise only counts.
     pub keep_spikes: bool,
     pub progress: bool,
@@ -20,7 +23,8 @@ pub struct RunOptions {
 }
 
 pub struct RunResult {
-    /// `traces[r][k]`: V of recorded cell r after k steps (k = 0 is the initial state).
+    /// `traces[r·m + p][k]`: recorded slot p (of m) of recorded cell r after k steps (k = 0 is
+    /// the initial state).
     pub traces: Vec<Vec<f64>>,
     pub spikes: Vec<(usize, u64)>,
     pub spike_counts: Vec<u32>,
@@ -101,7 +105,12 @@ pub fn run(
     let mut record: Vec<usize> = opts.record.iter().copied().filter(|&c| c < n).collect();
     record.sort_unstable();
     record.dedup();
-    let mut traces: Vec<Vec<f64>> = record.iter().map(|&c| vec![pop.slots.get(0, c)]).collect();
+    let record_slots = &opts.record_slots;
+    let mut traces: Vec<Vec<f64>> = record
+        .iter()
+        .flat_map(|&c| record_slots.iter().map(move |&s| (c, s)))
+        .map(|(c, s)| vec![pop.slots.get(s, c)])
+        .collect();
     for t in &mut traces {
         t.reserve(opts.steps as usize);
     }
@@ -141,10 +150,12 @@ pub fn run(
                     .step(&mut pop, &ranges, t0 + j as f64 * program.dt, 1)
                     .map_err(RunError::Backend)?;
                 backend
-                    .read_cells(&mut pop, &record)
+                    .read_cells(&mut pop, &record, record_slots)
                     .map_err(RunError::Backend)?;
                 for (r, &c) in record.iter().enumerate() {
-                    traces[r].push(pop.slots.get(0, c));
+                    for (p, &s) in record_slots.iter().enumerate() {
+                        traces[r * record_slots.len() + p].push(pop.slots.get(s, c));
+                    }
                     if rep.words.iter().any(|&(wc, w)| wc == c && w & 1 == 1) {
                         recorded_words[r] |= 1 << j;
                     }
@@ -173,8 +184,9 @@ pub fn run(
         if let Some((cell, j)) = first_bad {
             let step = done + j;
             let all: Vec<usize> = (0..n).collect();
+            let every_slot: Vec<usize> = (0..program.slots.len()).collect();
             backend
-                .read_cells(&mut pop, &all)
+                .read_cells(&mut pop, &all, &every_slot)
                 .map_err(RunError::Backend)?;
             return Err(RunError::BlowUp {
                 cell,

@@ -52,6 +52,7 @@ pub fn run_calls_of(
         steps: (model.tstop / model.dt).round() as u64,
         precision,
         record: model.record.iter().map(|&c| c as usize).collect(),
+        record_slots: vec![0],
         keep_spikes: true,
         progress: false,
         steps_per_call,

@@ -1,6 +1,7 @@
 //! Multi-compartment cells: the cable solver against cable theory, against NEURON, and in
 //! convergence.
 
+use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::Model;
 use hhc_runtime::cable::{self, CableOptions};
 use hhc_tests::*;
@@ -422,4 +423,105 @@ fn detector_chooses_where_spikes_are_counted() {
     assert!(distal_first.spikes.is_empty(), "{:?}", distal_first.spikes);
     model.detector = Some(("dend".into(), 1.0));
     assert!(run_cable(&model).spikes.is_empty());
+}
+
+/// The whole-cell program (the GPU's kernel: every compartment and the Hines solve in one
+/// step) takes the chunked solver's steps. Interpreted, and compiled by the JIT for a population
+/// stepped 64 steps per call, its V at every probe follows the chunked solver's within rounding,
+/// and its spikes are the same steps.
+#[test]
+fn whole_cell_program_matches_the_chunked_solver() {
+    let mut branched = load("examples/branched.chan");
+    branched.tstop = 30.0;
+    let along = load_text(
+        "CELL C {\n  v_init = -65 (mV)\n  Ra = 100 (ohm cm)\n  ION na { e = 50 (mV) }\n  ION k { e = -77 (mV) }\n  SECTION soma { L = 20 (um)  diam = 20 (um) }\n  SECTION dend { parent = soma  L = 400 (um)  diam = 2 (um)  nseg = 9 }\n  SECTION axon { parent = soma(0)  L = 200 (um)  diam = 1 (um)  nseg = 5 }\n  INSERT Na_HH1952 IN soma, axon { }\n  INSERT K_HH1952 IN soma, axon { g_max = 36 (mS/cm2) }\n  INSERT IL IN soma, axon { E = -54.387 (mV)  g_max = 0.3 (mS/cm2) }\n  INSERT IL IN dend { g_max = along(0.1 (mS/cm2), 1 (mS/cm2))  E = -65 (mV) }\n}\n\
+         SIMULATE { cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  cable = crank_nicolson\n  stimulus = iclamp(0.5 (nA), 1 (ms), 100 (ms), dend(0.5)), 0.5 (uA/cm2)\n  probe = soma(0.5), dend(0.9), axon(1)  detector = axon(1) }\n",
+        "whole-cell",
+    );
+    for model in [branched, along] {
+        let steps = (model.tstop / model.dt).round() as u64;
+        let chunked = run_cable(&model);
+        let whole = hhc_compiler::cable::build(&model).expect("small enough to fuse");
+        let program = &whole.program;
+        assert_eq!(whole.probes.names, chunked.probes);
+        assert!(
+            !chunked.spikes.is_empty(),
+            "{}: the cell fires",
+            program.name
+        );
+        let close = |what: &str, got: &[f64]| {
+            for (p, want) in chunked.traces[0].iter().enumerate() {
+                let trace: Vec<f64> = got
+                    .iter()
+                    .skip(p)
+                    .step_by(whole.probe_slots.len())
+                    .copied()
+                    .collect();
+                assert_eq!(trace.len(), want.len(), "{what}: probe {p}");
+                let worst = trace
+                    .iter()
+                    .zip(want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                // The JIT's exp is the chunked solver's, so the JIT agrees to the bit; the
+                // interpreter's is libm's.
+                let tolerance = if what == "jit" { 0.0 } else { 1e-9 };
+                assert!(
+                    worst <= tolerance,
+                    "{}, {what}: probe {p} is {worst} mV off",
+                    program.name
+                );
+            }
+        };
+        // The reference interpreter, one cell.
+        let mut slots = vec![0.0; program.slots.len()];
+        for (s, e) in &program.init {
+            slots[*s as usize] =
+                hhc_compiler::ir::interp::eval(&program.exprs, &[*e], &|_| f64::NAN)[0];
+        }
+        let mut interleaved: Vec<f64> = whole
+            .probe_slots
+            .iter()
+            .map(|&s| slots[s as usize])
+            .collect();
+        let mut interp_spikes = Vec::new();
+        for k in 0..steps {
+            let fired =
+                hhc_compiler::ir::interp::run_cell(program, &mut slots, k as f64 * model.dt, 1);
+            if !fired.is_empty() {
+                interp_spikes.push(k);
+            }
+            interleaved.extend(whole.probe_slots.iter().map(|&s| slots[s as usize]));
+        }
+        close("interpreter", &interleaved);
+        let chunked_steps: Vec<u64> = chunked.spikes.iter().map(|s| s.1).collect();
+        assert_eq!(
+            interp_spikes, chunked_steps,
+            "{}: interpreter spikes",
+            program.name
+        );
+        // The JIT, three cells, the middle one recorded.
+        let kernel = hhc_compiler::backend::jit::compile(program, Precision::F64).expect("jit");
+        let mut cpu = hhc_runtime::backend::cpu::Cpu::new(kernel, 2).expect("cpu");
+        let opts = CableOptions {
+            n: 3,
+            steps,
+            theta: model.cable_theta,
+            record: vec![1],
+        };
+        let r = cable::run_whole_cells(&model, &whole, &mut cpu, &opts, Precision::F64, 64)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let jit: Vec<f64> = (0..=steps as usize)
+            .flat_map(|k| r.traces[0].iter().map(move |t| t[k]))
+            .collect();
+        close("jit", &jit);
+        for c in 0..3 {
+            let got: Vec<u64> = r.spikes.iter().filter(|s| s.0 == c).map(|s| s.1).collect();
+            assert_eq!(
+                got, chunked_steps,
+                "{}: cell {c}'s spikes (jit)",
+                program.name
+            );
+        }
+    }
 }

@@ -367,6 +367,11 @@ pub enum SlotKind {
     PerCell {
         name: String,
     },
+    /// A per-compartment value of a multi-compartment cell other than a mechanism state: V away
+    /// from the detector, and the membrane current and conductance densities.
+    Compartment {
+        node: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

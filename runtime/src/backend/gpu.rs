@@ -234,10 +234,18 @@ impl Backend for Gpu {
         Ok(report)
     }
 
-    fn read_cells(&mut self, pop: &mut Population, cells: &[usize]) -> Result<(), BackendError> {
+    fn read_cells(
+        &mut self,
+        pop: &mut Population,
+        cells: &[usize],
+        slots: &[usize],
+    ) -> Result<(), BackendError> {
         let elem = self.elem();
         let all = cells.len() == pop.n;
-        for (k, dev) in self.slots.iter().enumerate() {
+        for &k in slots {
+            let Some(dev) = self.slots.get(k) else {
+                continue;
+            };
             if all {
                 let bytes = self.stream.clone_dtoh(dev).map_err(err)?;
                 for (c, chunk) in bytes.chunks(elem).enumerate() {

@@ -70,8 +70,13 @@ pub trait Backend {
         t0: f64,
         nsteps: u64,
     ) -> Result<StepReport, BackendError>;
-    /// Makes `pop`'s slots current for `cells` (a GPU copies them back here).
-    fn read_cells(&mut self, _pop: &mut Population, _cells: &[usize]) -> Result<(), BackendError> {
+    /// Makes `pop`'s `slots` current for `cells` (a GPU copies them back here).
+    fn read_cells(
+        &mut self,
+        _pop: &mut Population,
+        _cells: &[usize],
+        _slots: &[usize],
+    ) -> Result<(), BackendError> {
         Ok(())
     }
 }

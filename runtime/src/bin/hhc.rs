@@ -81,6 +81,11 @@ struct RunArgs {
     /// Record no trace (for timing large populations).
     #[arg(long)]
     no_record: bool,
+    /// Morphologies: step each cell's whole cable, Hines solve included, as one kernel, one cell
+    /// per lane: the layout the GPU uses (and implied by `--backend gpu`). The CPU's default
+    /// solver steps a chunk of cells per node instead.
+    #[arg(long)]
+    fused_cable: bool,
     /// Steps each kernel call takes with a cell held in registers (1 to 64).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=64))]
     steps_per_call: u64,
@@ -228,7 +233,17 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
                     return ExitCode::from(1);
                 }
             };
-            let program = hhc_compiler::cell::build(&model);
+            let program = if model.cell.sections.is_empty() {
+                hhc_compiler::cell::build(&model)
+            } else {
+                match hhc_compiler::cable::build(&model) {
+                    Ok(whole) => whole.program,
+                    Err(nodes) => {
+                        eprintln!("error: {}", too_many_to_fuse(nodes));
+                        return ExitCode::from(1);
+                    }
+                }
+            };
             match emit {
                 Emit::Ir => hhc_compiler::ir::print::print_cell_program(&program),
                 Emit::Clif => hhc_compiler::backend::jit::clif_text(&program, precision),
@@ -383,6 +398,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         steps,
         precision: a.precision.into(),
         record: record.clone(),
+        record_slots: vec![0],
         keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
         progress: true,
         steps_per_call: a.steps_per_call,
@@ -493,6 +509,13 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn too_many_to_fuse(nodes: usize) -> String {
+    format!(
+        "the cell has {nodes} compartments; one whole-cell kernel (the GPU's, or --fused-cable) unrolls at most {}\n  hint: use fewer segments (a smaller nseg, a larger dx or d_lambda), or the CPU's default solver",
+        hhc_compiler::cable::MAX_FUSED_COMPARTMENTS
+    )
+}
+
 /// `hhc run` for a cell with a morphology: the cable solver, V at every probe.
 fn run_morphology(
     model: &sema::model::Model,
@@ -501,8 +524,10 @@ fn run_morphology(
     steps: u64,
     started: Instant,
 ) -> ExitCode {
-    if a.backend == BackendKind::Gpu || Precision::from(a.precision) != Precision::F64 {
-        eprintln!("error: morphologies run on the CPU in f64 for now\n  hint: drop --backend gpu / --precision f32");
+    let precision = Precision::from(a.precision);
+    let whole_cells = a.fused_cable || a.backend == BackendKind::Gpu;
+    if !whole_cells && precision != Precision::F64 {
+        eprintln!("error: the CPU's chunked cable solver runs in f64\n  hint: drop --precision f32, or add --fused-cable (one kernel per cell, f32 allowed)");
         return ExitCode::from(1);
     }
     // About 20 f64 per compartment (V, i, g, states, the Hines scratch): refuse what cannot fit.
@@ -534,17 +559,62 @@ fn run_morphology(
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot start {threads} threads: {e}");
-            return ExitCode::from(1);
+    let outcome = if whole_cells {
+        let whole = match hhc_compiler::cable::build(model) {
+            Ok(w) => w,
+            Err(nodes) => {
+                eprintln!("error: {}", too_many_to_fuse(nodes));
+                return ExitCode::from(1);
+            }
+        };
+        let mut backend: Box<dyn Backend> = if a.backend == BackendKind::Gpu {
+            let ptx = hhc_compiler::backend::ptx::emit_program(&whole.program, precision, 80);
+            match gpu::Gpu::new(&ptx, precision) {
+                Ok(g) => Box::new(g),
+                Err(e) => {
+                    eprintln!("error: --backend gpu: {}", e.0);
+                    return ExitCode::from(1);
+                }
+            }
+        } else {
+            let kernel = match hhc_compiler::backend::jit::compile(&whole.program, precision) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("error: code generation failed: {}", e.0);
+                    return ExitCode::from(1);
+                }
+            };
+            match Cpu::new(kernel, threads) {
+                Ok(b) => Box::new(b),
+                Err(e) => {
+                    eprintln!("error: {}", e.0);
+                    return ExitCode::from(1);
+                }
+            }
+        };
+        println!("backend: {}, one kernel per cell", backend.describe());
+        hhc_runtime::cable::run_whole_cells(
+            model,
+            &whole,
+            backend.as_mut(),
+            &opts,
+            precision,
+            a.steps_per_call,
+        )
+    } else {
+        println!("backend: cpu (cranelift, f64, {threads} threads), chunked cable solver");
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+        {
+            Ok(pool) => pool.install(|| hhc_runtime::cable::run(model, &opts)),
+            Err(e) => {
+                eprintln!("error: cannot start {threads} threads: {e}");
+                return ExitCode::from(1);
+            }
         }
     };
-    let r = match pool.install(|| hhc_runtime::cable::run(model, &opts)) {
+    let r = match outcome {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,0 +1,624 @@
+//! Multi-compartment cells: the discretised tree, and the whole cell's step as one
+//! [`CellProgram`].
+//!
+//! **Discretisation** (NEURON's convention: the soma is a section like any other, a cylinder):
+//! - section s with `nseg` compartments of length l = L/nseg, each with its node at the
+//!   compartment's centre; membrane area π·d·l, no end caps;
+//! - neighbours in a section are joined by the axial conductance of the cylinder between their
+//!   centres, `1/(Ra·l/(π r²))`;
+//! - a child section's first node joins its parent at `parent(x)`: through half a child
+//!   compartment, plus the parent cylinder from x to the centre of the parent node that
+//!   contains x.
+//!
+//! Units inside the solver: mV, ms, nA, µS, nF, so C/dt is in µS.
+//!
+//! **Two ways to step it.** The runtime's chunked solver (`hhc_runtime::cable`) is the CPU's
+//! path: each region's mechanisms are one compiled kernel, and the Hines solve is a loop over
+//! nodes with a chunk of cells in the vector lanes. A GPU thread instead takes one whole cell,
+//! so there the whole step must be one kernel. [`build`] makes that kernel's program: every
+//! compartment's mechanisms, instantiated per node from the region's compartment program
+//! ([`crate::cell::build_compartment`]), and the Hines elimination unrolled over the tree into
+//! parallel assignments. Either backend compiles it, so the CPU's JIT runs it too, which is how
+//! the tests hold it to the chunked solver.
+//!
+//! **Invariants.** Both paths share the tree, the regions, the stimuli and the probes from this
+//! module, and take one step in the same order (NEURON's staggered one): the matrix of step n
+//! uses the membrane current and conductance at (V_n, states_n); after the solve, the states
+//! advance at V_{n+1} and the currents for step n + 1 follow. The solve's operations are the
+//! chunked solver's, one for one.
+
+use crate::ir::{BinaryOp, Builtin, CellProgram, ExprArena, ExprId, Slot, SlotKind, Var};
+use crate::passes::simplify::Builder;
+use crate::passes::symbolic::import;
+use crate::sema::model::{region_covers, CellSpec, Model, Section, Stimulus};
+
+/// One cell's compartments, parents before children.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    pub parent: Vec<Option<usize>>,
+    /// Axial conductance to the parent, µS.
+    pub g_axial: Vec<f64>,
+    /// Membrane area, cm².
+    pub area: Vec<f64>,
+    /// (section index, x of the node centre).
+    pub place: Vec<(usize, f64)>,
+    pub sections: Vec<Section>,
+}
+
+/// Sections in an order where each parent comes before its children.
+fn topological(sections: &[Section]) -> Vec<usize> {
+    let mut order: Vec<usize> = sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.parent.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    let mut k = 0;
+    while k < order.len() {
+        let name = &sections[order[k]].name;
+        for (i, s) in sections.iter().enumerate() {
+            if s.parent.as_ref().is_some_and(|(p, _)| p == name) && !order.contains(&i) {
+                order.push(i);
+            }
+        }
+        k += 1;
+    }
+    order
+}
+
+impl Tree {
+    pub fn new(cell: &CellSpec) -> Tree {
+        let order = topological(&cell.sections);
+        let sections: Vec<Section> = order.iter().map(|&i| cell.sections[i].clone()).collect();
+        let mut t = Tree {
+            parent: vec![],
+            g_axial: vec![],
+            area: vec![],
+            place: vec![],
+            sections,
+        };
+        let mut first = Vec::new(); // first node of each section
+                                    // Resistance (MΩ) of a cylinder of length l µm, diameter d µm: Ra·l/(π r²) Ω·cm/µm = 1e4 Ω.
+        let r_cyl =
+            |l: f64, d: f64| cell.ra * l / (std::f64::consts::PI * (d / 2.0).powi(2)) * 1e-2;
+        for (si, s) in t.sections.clone().iter().enumerate() {
+            let l = s.length / s.nseg as f64;
+            first.push(t.area.len());
+            for k in 0..s.nseg {
+                let x = (k as f64 + 0.5) / s.nseg as f64;
+                t.area.push(std::f64::consts::PI * s.diam * l * 1e-8);
+                t.place.push((si, x));
+                if k > 0 {
+                    t.parent.push(Some(t.area.len() - 2));
+                    t.g_axial.push(1.0 / r_cyl(l, s.diam));
+                } else if let Some((pname, px)) = &s.parent {
+                    let pi = t
+                        .sections
+                        .iter()
+                        .position(|q| &q.name == pname)
+                        .unwrap_or(0);
+                    let ps = &t.sections[pi];
+                    let pk = ((px * ps.nseg as f64).floor() as usize).min(ps.nseg - 1);
+                    let centre = (pk as f64 + 0.5) / ps.nseg as f64;
+                    let r =
+                        r_cyl(l / 2.0, s.diam) + r_cyl((px - centre).abs() * ps.length, ps.diam);
+                    t.parent.push(Some(first[pi] + pk));
+                    t.g_axial.push(1.0 / r.max(1e-12));
+                } else {
+                    t.parent.push(None);
+                    t.g_axial.push(0.0);
+                }
+            }
+        }
+        t
+    }
+
+    pub fn len(&self) -> usize {
+        self.area.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.area.is_empty()
+    }
+
+    /// The node at `section(x)`.
+    pub fn node_at(&self, section: &str, x: f64) -> Option<usize> {
+        let si = self.sections.iter().position(|s| s.name == section)?;
+        let n = self.sections[si].nseg;
+        let k = ((x * n as f64).floor() as usize).min(n - 1);
+        self.place
+            .iter()
+            .position(|&p| p.0 == si)
+            .map(|first| first + k)
+    }
+
+    /// Node k's name for messages and column headers: `section(x)` of its centre.
+    pub fn node_name(&self, k: usize) -> String {
+        let (si, x) = self.place[k];
+        format!("{}({})", self.sections[si].name, (x * 1e4).round() / 1e4)
+    }
+
+    /// The tree matrix's diagonal before the membrane's conductance: `C/(θ·dt)` plus the axial
+    /// conductances that meet at each node, µS, for a specific capacitance `cm` (µF/cm²).
+    pub fn diagonal(&self, cm: f64, theta_dt: f64) -> Vec<f64> {
+        let mut diagonal: Vec<f64> = self.area.iter().map(|a| cm * a * 1e3 / theta_dt).collect();
+        for (k, p) in self.parent.iter().enumerate() {
+            if let Some(p) = *p {
+                diagonal[k] += self.g_axial[k];
+                diagonal[p] += self.g_axial[k];
+            }
+        }
+        diagonal
+    }
+}
+
+/// Compartments that carry the same set of inserts, and so share one compartment program.
+#[derive(Clone, Debug)]
+pub struct Region {
+    /// Indices into the cell's inserts.
+    pub inserts: Vec<usize>,
+    /// Node indices within one cell.
+    pub nodes: Vec<usize>,
+}
+
+impl Region {
+    /// The cell's regions, in order of their first node.
+    pub fn all(cell: &CellSpec, tree: &Tree) -> Vec<Region> {
+        let mut regions: Vec<Region> = Vec::new();
+        for node in 0..tree.len() {
+            let sec = &tree.sections[tree.place[node].0].name;
+            let set: Vec<usize> = cell
+                .inserts
+                .iter()
+                .enumerate()
+                .filter(|(_, ins)| {
+                    ins.regions.is_empty() || ins.regions.iter().any(|r| region_covers(r, sec))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            match regions.iter_mut().find(|r| r.inserts == set) {
+                Some(r) => r.nodes.push(node),
+                None => regions.push(Region {
+                    inserts: set,
+                    nodes: vec![node],
+                }),
+            }
+        }
+        regions
+    }
+
+    /// The model of one compartment of this region: its inserts only, no sections, so that
+    /// [`crate::cell::build_compartment`] builds its program.
+    pub fn model(&self, model: &Model) -> Model {
+        let mut sub = model.clone();
+        sub.cell.inserts = self
+            .inserts
+            .iter()
+            .map(|&i| model.cell.inserts[i].clone())
+            .collect();
+        sub.cell.sections.clear();
+        sub
+    }
+
+    /// The values of the compartment program's `along(…)` slots at `x` along a section: (slot
+    /// name as the program names it, value).
+    pub fn along_values(&self, model: &Model, x: f64) -> Vec<(String, f64)> {
+        self.inserts
+            .iter()
+            .flat_map(|&i| {
+                let ins = &model.cell.inserts[i];
+                ins.along.iter().map(move |&(pi, from, to)| {
+                    let m = &ins.mechanism;
+                    (
+                        format!("{}.{}", m.name, m.params[pi].name),
+                        from + (to - from) * x,
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// A point current (IClamp): `amplitude` nA into `node` during `[from, to)` ms.
+#[derive(Clone, Copy, Debug)]
+pub struct Injection {
+    pub node: usize,
+    pub amplitude: f64,
+    pub from: f64,
+    pub to: f64,
+}
+
+impl Injection {
+    pub fn all(model: &Model, tree: &Tree) -> Vec<Injection> {
+        model
+            .stimuli
+            .iter()
+            .filter_map(|s| match s {
+                Stimulus::IClamp {
+                    amplitude,
+                    delay,
+                    duration,
+                    section,
+                    x,
+                } => tree.node_at(section, *x).map(|node| Injection {
+                    node,
+                    amplitude: *amplitude,
+                    from: *delay,
+                    to: delay + duration,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The constant stimulus density (µA/cm², inward) every compartment receives.
+pub fn stimulus_density(model: &Model) -> f64 {
+    model
+        .stimuli
+        .iter()
+        .map(|s| match *s {
+            Stimulus::Constant(c) => c,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// Where V is recorded and where spikes are counted.
+#[derive(Clone, Debug)]
+pub struct Probes {
+    pub nodes: Vec<usize>,
+    /// `section(x)` of each probe, as the model wrote it.
+    pub names: Vec<String>,
+    /// The detector's node: spikes and blow-ups are watched there.
+    pub spike_node: usize,
+    pub spike_place: String,
+}
+
+impl Probes {
+    /// The model's probes, else the middle of the root section; the detector, else the first
+    /// probe.
+    pub fn new(model: &Model, tree: &Tree) -> Probes {
+        let (nodes, names): (Vec<usize>, Vec<String>) = if model.probes.is_empty() {
+            let root = &tree.sections[0].name;
+            (
+                vec![tree.node_at(root, 0.5).unwrap_or(0)],
+                vec![format!("{root}(0.5)")],
+            )
+        } else {
+            model
+                .probes
+                .iter()
+                .filter_map(|(s, x)| Some((tree.node_at(s, *x)?, format!("{s}({x})"))))
+                .unzip()
+        };
+        let (spike_node, spike_place) = match &model.detector {
+            Some((s, x)) => (tree.node_at(s, *x).unwrap_or(nodes[0]), format!("{s}({x})")),
+            None => (nodes[0], names[0].clone()),
+        };
+        Probes {
+            nodes,
+            names,
+            spike_node,
+            spike_place,
+        }
+    }
+}
+
+/// The most compartments [`build`] unrolls: beyond this, one cell's step is too long a
+/// straight line for one thread (and for the code generators).
+pub const MAX_FUSED_COMPARTMENTS: usize = 2000;
+
+/// A whole multi-compartment cell as one program.
+pub struct CableProgram {
+    pub program: CellProgram,
+    /// The slot of V at each probe, in the order of [`Probes::names`].
+    pub probe_slots: Vec<u32>,
+    pub probes: Probes,
+    pub compartments: usize,
+}
+
+/// Builds one step of `model`'s multi-compartment cell as parallel assignments over one cell's
+/// slots. Slot 0 is V at the detector, so the kernels' spike test and runaway check watch the
+/// chunked solver's node; every other node's V, every compartment's states, and its membrane
+/// current and conductance densities follow.
+///
+/// Returns `Err` with the number of compartments when there are more than
+/// [`MAX_FUSED_COMPARTMENTS`].
+pub fn build(model: &Model) -> Result<CableProgram, usize> {
+    let cell = &model.cell;
+    let tree = Tree::new(cell);
+    let nodes = tree.len();
+    if nodes > MAX_FUSED_COMPARTMENTS {
+        return Err(nodes);
+    }
+    let probes = Probes::new(model, &tree);
+    let regions = Region::all(cell, &tree);
+    let mut exprs = ExprArena::new();
+    let mut slots: Vec<Slot> = Vec::new();
+
+    // V of every node, the detector's first.
+    let mut v_slot = vec![0u32; nodes];
+    let order =
+        std::iter::once(probes.spike_node).chain((0..nodes).filter(|&k| k != probes.spike_node));
+    for k in order {
+        v_slot[k] = slots.len() as u32;
+        slots.push(Slot {
+            name: format!("v {}", tree.node_name(k)),
+            kind: if k == probes.spike_node {
+                SlotKind::V
+            } else {
+                SlotKind::Compartment { node: k as u32 }
+            },
+        });
+    }
+
+    // Each node's copy of its region's compartment program: which slot of the whole cell each of
+    // the compartment's slots becomes (None for V, and for `along` parameters, which are
+    // constants of the node), and the program's value per slot.
+    struct Instance {
+        /// Per compartment slot: the cell's slot.
+        slot: Vec<Option<u32>>,
+        /// Per compartment slot: the literal it stands for (an `along` parameter), if any.
+        constant: Vec<Option<f64>>,
+    }
+    let mut programs = Vec::new();
+    let mut instances: Vec<Option<Instance>> = (0..nodes).map(|_| None).collect();
+    let mut i_slot = vec![0u32; nodes];
+    let mut g_slot = vec![0u32; nodes];
+    for (ri, region) in regions.iter().enumerate() {
+        let mut sub = region.model(model);
+        let step = crate::cell::build_compartment(&sub);
+        sub.dt = 0.0;
+        let at_rest = crate::cell::build_compartment(&sub);
+        for &k in &region.nodes {
+            let along = region.along_values(model, tree.place[k].1);
+            let mut inst = Instance {
+                slot: vec![None; step.slots.len()],
+                constant: vec![None; step.slots.len()],
+            };
+            for (s, slot) in step.slots.iter().enumerate().skip(1) {
+                if let Some((_, x)) = along.iter().find(|(name, _)| *name == slot.name) {
+                    inst.constant[s] = Some(*x);
+                    continue;
+                }
+                let kind = match slot.kind {
+                    SlotKind::State { mech, state } => SlotKind::State {
+                        mech: region.inserts[mech as usize] as u32,
+                        state,
+                    },
+                    _ => SlotKind::Compartment { node: k as u32 },
+                };
+                inst.slot[s] = Some(slots.len() as u32);
+                match slot.name.as_str() {
+                    "i_membrane" => i_slot[k] = slots.len() as u32,
+                    "g_membrane" => g_slot[k] = slots.len() as u32,
+                    _ => {}
+                }
+                slots.push(Slot {
+                    name: format!("{} {}", slot.name, tree.node_name(k)),
+                    kind,
+                });
+            }
+            instances[k] = Some(inst);
+        }
+        programs.push((ri, step, at_rest));
+    }
+    let node_program = |k: usize| {
+        let ri = regions
+            .iter()
+            .position(|r| r.nodes.contains(&k))
+            .unwrap_or(0);
+        (&programs[ri].1, &programs[ri].2)
+    };
+
+    // What each of node k's compartment slots reads, with `v` as its V: the cell's slot, or the
+    // `along` constant.
+    let bindings = |exprs: &mut ExprArena, k: usize, v: ExprId| -> Vec<ExprId> {
+        let (step, _) = node_program(k);
+        let inst = instances[k].as_ref();
+        (0..step.slots.len())
+            .map(|s| match (s, inst) {
+                (0, _) => v,
+                (_, Some(inst)) => match (inst.slot[s], inst.constant[s]) {
+                    (Some(slot), _) => exprs.var(Var::Slot(slot)),
+                    (None, Some(x)) => exprs.lit(x),
+                    (None, None) => exprs.lit(f64::NAN),
+                },
+                (_, None) => exprs.lit(f64::NAN),
+            })
+            .collect()
+    };
+    let builtins: Vec<(Builtin, ExprId)> = [Builtin::V, Builtin::Celsius, Builtin::Dt, Builtin::T]
+        .into_iter()
+        .map(|x| (x, exprs.var(Var::Builtin(x))))
+        .collect();
+    // Copies `root` of a compartment program into the cell's program, reading `table` for its
+    // slots.
+    let instantiate = |exprs: &mut ExprArena, from: &ExprArena, root: ExprId, table: &[ExprId]| {
+        import(exprs, from, root, &|var| match var {
+            Var::Slot(s) => table[s as usize],
+            Var::Builtin(x) => builtins
+                .iter()
+                .find(|(y, _)| *y == x)
+                .map_or(table[0], |(_, id)| *id),
+            // Compartment programs fold parameters and ions into literals.
+            Var::Param(_) | Var::State(_) | Var::Ion(..) => table[0],
+        })
+    };
+
+    // 1. The Hines solve, as the chunked solver does it (`hhc_runtime::cable::HinesWork`).
+    let (dt, theta) = (model.dt, model.cable_theta);
+    let diagonal = tree.diagonal(cell.cm, theta * dt);
+    let density = stimulus_density(model);
+    let injections = Injection::all(model, &tree);
+    let t = exprs.var(Var::Builtin(Builtin::T));
+    let v: Vec<ExprId> = (0..nodes)
+        .map(|k| exprs.var(Var::Slot(v_slot[k])))
+        .collect();
+    let mut b = Builder::new(&mut exprs);
+    let half_dt = b.lit(0.5 * dt);
+    let t_mid = b.add(t, half_dt);
+    let mut d = Vec::with_capacity(nodes);
+    let mut r = Vec::with_capacity(nodes);
+    for k in 0..nodes {
+        // The injected current at the step's midpoint.
+        let mut inj = b.lit(0.0);
+        for j in injections.iter().filter(|j| j.node == k) {
+            let from = b.lit(j.from);
+            let to = b.lit(j.to);
+            let after = b.binary(BinaryOp::Ge, t_mid, from);
+            let before = b.binary(BinaryOp::Lt, t_mid, to);
+            let on = b.binary(BinaryOp::And, after, before);
+            let amplitude = b.lit(j.amplitude);
+            let zero = b.lit(0.0);
+            let term = b.select(on, amplitude, zero);
+            inj = b.add(inj, term);
+        }
+        let area = b.lit(tree.area[k] * 1e3);
+        let i = b.arena.var(Var::Slot(i_slot[k]));
+        let g = b.arena.var(Var::Slot(g_slot[k]));
+        let diag = b.lit(diagonal[k]);
+        let g_area = b.mul(g, area);
+        d.push(b.add(diag, g_area));
+        let dens = b.lit(density);
+        let net = b.sub(i, dens);
+        let out = b.mul(net, area);
+        r.push(b.sub(inj, out));
+    }
+    // From the leaves up; `d` becomes each eliminated node's reciprocal.
+    let one = b.lit(1.0);
+    for k in (1..nodes).rev() {
+        let p = tree.parent[k].unwrap_or(0);
+        let ga = b.lit(tree.g_axial[k]);
+        let diff = b.sub(v[p], v[k]);
+        let flow = b.mul(ga, diff);
+        r[k] = b.add(r[k], flow);
+        d[k] = b.div(one, d[k]);
+        let f = b.mul(ga, d[k]);
+        let fga = b.mul(f, ga);
+        d[p] = b.sub(d[p], fga);
+        let frk = b.mul(f, r[k]);
+        let gain = b.sub(frk, flow);
+        r[p] = b.add(r[p], gain);
+    }
+    // Back down: each node's ΔV from its parent's; V advances by ΔV/θ.
+    let inv_theta = b.lit(1.0 / theta);
+    let mut v_new = v.clone();
+    r[0] = b.div(r[0], d[0]);
+    let step0 = b.mul(r[0], inv_theta);
+    v_new[0] = b.add(v[0], step0);
+    for k in 1..nodes {
+        let p = tree.parent[k].unwrap_or(0);
+        let ga = b.lit(tree.g_axial[k]);
+        let from_parent = b.mul(ga, r[p]);
+        let sum = b.add(r[k], from_parent);
+        r[k] = b.mul(sum, d[k]);
+        let step = b.mul(r[k], inv_theta);
+        v_new[k] = b.add(v[k], step);
+    }
+
+    // 2. Each compartment's states at V_{n+1}, then its current and conductance with them.
+    let mut updates: Vec<(u32, ExprId)> = (0..nodes).map(|k| (v_slot[k], v_new[k])).collect();
+    for k in 0..nodes {
+        let (step, _) = node_program(k);
+        let table = bindings(&mut exprs, k, v_new[k]);
+        for &(s, e) in &step.updates {
+            if let Some(target) = instances[k].as_ref().and_then(|i| i.slot[s as usize]) {
+                let value = instantiate(&mut exprs, &step.exprs, e, &table);
+                updates.push((target, value));
+            }
+        }
+    }
+
+    // 3. A spike: V at the detector crosses threshold upward.
+    let mut b = Builder::new(&mut exprs);
+    let vth = b.lit(cell.v_th);
+    let below = b.binary(BinaryOp::Lt, v[probes.spike_node], vth);
+    let above = b.binary(BinaryOp::Ge, updates[probes.spike_node].1, vth);
+    let spike = b.binary(BinaryOp::And, below, above);
+
+    // Initial values: V, then each compartment's states as the chunked solver evaluates them
+    // (V = v_init, `along` parameters set, other slots 0), then its current and conductance at
+    // those states (the program with dt = 0, where nothing advances).
+    let v_init = exprs.lit(cell.v_init);
+    let mut init: Vec<(u32, ExprId)> = (0..nodes).map(|k| (v_slot[k], v_init)).collect();
+    for (k, inst) in instances.iter().enumerate() {
+        let Some(inst) = inst else {
+            continue;
+        };
+        let (step, at_rest) = node_program(k);
+        let zero = exprs.lit(0.0);
+        let before: Vec<ExprId> = (0..step.slots.len())
+            .map(|s| match (s, inst.constant[s]) {
+                (0, _) => v_init,
+                (_, Some(x)) => exprs.lit(x),
+                _ => zero,
+            })
+            .collect();
+        let mut start = before.clone();
+        for &(s, e) in &step.init {
+            if s != 0 {
+                start[s as usize] = instantiate(&mut exprs, &step.exprs, e, &before);
+            }
+        }
+        for &(s, e) in &at_rest.updates {
+            if let Some(target) = inst.slot[s as usize] {
+                let value = if step.init.iter().any(|&(i, _)| i == s) {
+                    start[s as usize]
+                } else {
+                    instantiate(&mut exprs, &at_rest.exprs, e, &start)
+                };
+                init.push((target, value));
+            }
+        }
+    }
+
+    // Per mechanism, its current density at the detector (else where it first appears), for
+    // naming the culprit of a blow-up.
+    let mut mechanism_currents = Vec::new();
+    for (mi, ins) in cell.inserts.iter().enumerate() {
+        let Some(k) = std::iter::once(probes.spike_node)
+            .chain(0..nodes)
+            .find(|&k| {
+                regions
+                    .iter()
+                    .any(|r| r.nodes.contains(&k) && r.inserts.contains(&mi))
+            })
+        else {
+            continue;
+        };
+        let (step, _) = node_program(k);
+        let region = regions
+            .iter()
+            .position(|r| r.nodes.contains(&k))
+            .unwrap_or(0);
+        let local = regions[region]
+            .inserts
+            .iter()
+            .position(|&i| i == mi)
+            .unwrap_or(0);
+        let table = bindings(&mut exprs, k, v[k]);
+        if let Some(&(_, e)) = step.mechanism_currents.get(local) {
+            let value = instantiate(&mut exprs, &step.exprs, e, &table);
+            mechanism_currents.push((ins.mechanism.name.clone(), value));
+        }
+    }
+
+    let probe_slots = probes.nodes.iter().map(|&k| v_slot[k]).collect();
+    Ok(CableProgram {
+        program: CellProgram {
+            name: cell.name.clone(),
+            exprs,
+            slots,
+            init,
+            updates,
+            spike,
+            mechanism_currents,
+            dt,
+        },
+        probe_slots,
+        probes,
+        compartments: nodes,
+    })
+}
