@@ -366,6 +366,12 @@ fn model_errors() {
         "CELL B { SECTION soma { L = 20 (um)  diam = 20 (um) }\n SECTION dend { parent = somma(0.5)  L = 9 (um)  diam = 1 (um) } INSERT IL }\nSIMULATE { cell = B }\n",
     );
     case(
+        "model_pulse_on_a_morphology",
+        &format!(
+            "{cable}SIMULATE {{ cell = B  stimulus = pulse(10 (uA/cm2), 1 (ms), 5 (ms)) }}\n"
+        ),
+    );
+    case(
         "model_along_without_morphology",
         "CELL C { INSERT IL { g_max = along(1 (mS/cm2), 2 (mS/cm2)) } }\nSIMULATE { cell = C }\n",
     );

@@ -398,6 +398,7 @@ pub fn lower_model_with_files(
     let mut cell_name: Option<&ast::Ident> = None;
     let (mut count, mut dt, mut tstop, mut celsius) = (1u64, 0.025, 100.0, 36.0);
     let mut stimuli = Vec::new();
+    let mut stimulus_spans = Vec::new();
     let mut record = Vec::new();
     const KNOWN: &[&str] = &[
         "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method", "probe",
@@ -509,6 +510,7 @@ pub fn lower_model_with_files(
                 for v in &s.values {
                     if let Some(st) = lower_stimulus(&mut cx, v) {
                         stimuli.push(st);
+                        stimulus_spans.push(v.span());
                     }
                 }
             }
@@ -598,6 +600,25 @@ pub fn lower_model_with_files(
                     "unknown section",
                 )
                 .with_hint(hint),
+            );
+        }
+    }
+    // A morphology takes point currents and a constant density; a density that varies in time
+    // or per cell is a single-compartment cell's.
+    if !cell.sections.is_empty() {
+        for (st, span) in stimuli.iter().zip(&stimulus_spans) {
+            let shape = match st {
+                Stimulus::Pulse { .. } => "pulse",
+                Stimulus::Sweep { .. } => "sweep",
+                _ => continue,
+            };
+            cx.err(
+                Diagnostic::error(
+                    format!("`{shape}(…)` is a current density for a single-compartment cell"),
+                    *span,
+                    "not available on a morphology",
+                )
+                .with_hint("inject a point current: `iclamp(AMPLITUDE (nA), DELAY (ms), DURATION (ms), soma(0.5))`"),
             );
         }
     }
