@@ -78,14 +78,14 @@ for n in 1000 10000 100000; do
     for p in f64 f32; do
         for k in 1 64; do
             kind=$([ $k -eq 1 ] && echo "whole-cell, per-step" || echo "whole-cell, 64 steps")
-            rate=$("$BIN" run examples/branched.chan --backend gpu --precision $p --n $n --no-record --steps-per-call $k | sed -n 's/.*s, \(.*\) compartment-steps.*/\1/p')
+            rate=$("$BIN" run examples/branched.chan --backend gpu --precision $p --n $n --no-record --steps-per-call $k | sed -n 's/.*s), \(.*\) compartment-steps.*/\1/p')
             printf "%-10s %-6s %-8s %-22s %-14s\n" gpu $p $n "$kind" "$rate"
         done
     done
     if [ $n -le 10000 ]; then
-        rate=$("$BIN" run examples/branched.chan --n $n --no-record | sed -n 's/.*s, \(.*\) compartment-steps.*/\1/p')
+        rate=$("$BIN" run examples/branched.chan --n $n --no-record | sed -n 's/.*s), \(.*\) compartment-steps.*/\1/p')
         printf "%-10s %-6s %-8s %-22s %-14s\n" "cpu-all" f64 $n "chunked" "$rate"
-        rate=$("$BIN" run examples/branched.chan --n $n --no-record --fused-cable | sed -n 's/.*s, \(.*\) compartment-steps.*/\1/p')
+        rate=$("$BIN" run examples/branched.chan --n $n --no-record --fused-cable | sed -n 's/.*s), \(.*\) compartment-steps.*/\1/p')
         printf "%-10s %-6s %-8s %-22s %-14s\n" "cpu-all" f64 $n "whole-cell" "$rate"
     fi
 done

@@ -367,9 +367,7 @@ fn model_errors() {
     );
     case(
         "model_pulse_on_a_morphology",
-        &format!(
-            "{cable}SIMULATE {{ cell = B  stimulus = pulse(10 (uA/cm2), 1 (ms), 5 (ms)) }}\n"
-        ),
+        &format!("{cable}SIMULATE {{ cell = B  stimulus = pulse(10 (uA/cm2), 1 (ms), 5 (ms)) }}\n"),
     );
     case(
         "model_along_without_morphology",

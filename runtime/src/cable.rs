@@ -67,6 +67,8 @@ pub struct CableResult {
     pub traces: Vec<Vec<Vec<f64>>>,
     pub probes: Vec<String>,
     pub compartments: usize,
+    /// Seconds this call spent compiling kernels.
+    pub compile_seconds: f64,
 }
 
 pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> {
@@ -82,6 +84,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         fit @ 8.. => (fit / 8 * 8).min(64),
         fit => fit.max(1),
     };
+    let started = std::time::Instant::now();
     let mut regions = Vec::new();
     for region in Region::all(cell, &tree) {
         let mut sub = region.model(model);
@@ -161,6 +164,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
     let matrix = TreeMatrix::new(&tree, cell.cm, theta * dt, theta);
     let solve_rows = solve_for_this_cpu();
+    let compile_seconds = started.elapsed().as_secs_f64();
     for r in regions.iter_mut() {
         r.spike_words = vec![0; n * r.nodes.len()];
         r.bad = vec![-1; n * r.nodes.len()];
@@ -281,6 +285,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         traces,
         probes: probe_names,
         compartments: nodes,
+        compile_seconds,
     })
 }
 
@@ -316,6 +321,7 @@ pub fn run_whole_cells(
         traces: r.traces.chunks(probes).map(<[_]>::to_vec).collect(),
         probes: whole.probes.names.clone(),
         compartments: whole.compartments,
+        compile_seconds: 0.0,
     })
 }
 

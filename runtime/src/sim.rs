@@ -41,6 +41,8 @@ pub enum RunError {
         step: u64,
         t: f64,
         v: f64,
+        /// Where on a multi-compartment cell V was watched (`soma(0.5)`), if anywhere.
+        place: Option<String>,
         mechanism: String,
     },
 }
@@ -49,9 +51,10 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Backend(e) => write!(f, "backend error: {}", e.0),
-            RunError::BlowUp { cell, step, t, v, mechanism } => write!(
+            RunError::BlowUp { cell, step, t, v, place, mechanism } => write!(
                 f,
-                "numerical blow-up in cell {cell} at step {step} (t = {t:.4} ms): V = {v} mV; the largest contribution comes from mechanism `{mechanism}`\n  hint: reduce dt, or check the mechanism's rates and units"
+                "numerical blow-up in cell {cell} at step {step} (t = {t:.4} ms): V = {v} mV{}; the largest contribution comes from mechanism `{mechanism}`\n  hint: reduce dt, or check the mechanism's rates and units",
+                place.as_ref().map_or(String::new(), |p| format!(" at {p}"))
             ),
         }
     }
@@ -193,6 +196,7 @@ pub fn run(
                 step,
                 t: (step + 1) as f64 * program.dt,
                 v: pop.slots.get(0, cell),
+                place: program.slots[0].name.strip_prefix("v ").map(str::to_owned),
                 mechanism: culprit(program, &pop, cell),
             });
         }

@@ -217,3 +217,67 @@ fn compile_emits_every_stage() {
         .unwrap()
         .contains("hhc_compact"));
 }
+
+/// A morphology runs three ways: the CPU's chunked solver, its whole-cell kernel on the CPU
+/// (`--fused-cable`) and on the GPU. The f64 spike lists and traces are the same file, bit for
+/// bit; without a driver the GPU run says so and exits 1. f32 needs the whole-cell kernel.
+#[test]
+fn morphology_backends_agree() {
+    let run = |tag: &str, extra: &[&str]| {
+        let (csv, spikes) = (
+            tmp(&format!("{tag}.csv")),
+            tmp(&format!("{tag}_spikes.csv")),
+        );
+        let mut args = vec![
+            "run",
+            "examples/branched.chan",
+            "--n",
+            "3",
+            "--tstop",
+            "30",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--spikes",
+            spikes.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = hhc(&args);
+        let files = o.status.success().then(|| {
+            (
+                std::fs::read_to_string(&csv).unwrap(),
+                std::fs::read_to_string(&spikes).unwrap(),
+            )
+        });
+        (o, files)
+    };
+    let (o, chunked) = run("chunked", &[]);
+    let chunked = chunked.unwrap_or_else(|| panic!("{}", text(&o)));
+    assert!(text(&o).contains("chunked cable solver"), "{}", text(&o));
+    assert_eq!(
+        chunked.1.lines().count(),
+        1 + 3 * 2,
+        "3 cells, 2 spikes each in 30 ms"
+    );
+    let (o, fused) = run("fused", &["--fused-cable"]);
+    assert!(text(&o).contains("one kernel per cell"), "{}", text(&o));
+    assert_eq!(fused.as_ref(), Some(&chunked), "{}", text(&o));
+    let (o, gpu) = run("gpu", &["--backend", "gpu"]);
+    if hhc_runtime::backend::gpu::driver_present() {
+        assert_eq!(gpu.as_ref(), Some(&chunked), "{}", text(&o));
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("GPU"), "{}", text(&o));
+    }
+    let (o, _) = run("f32", &["--precision", "f32"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--fused-cable"), "{}", text(&o));
+    let (o, f32_fused) = run("f32_fused", &["--precision", "f32", "--fused-cable"]);
+    let f32_spikes = f32_fused.unwrap_or_else(|| panic!("{}", text(&o))).1;
+    assert_eq!(f32_spikes, chunked.1, "f32 spikes at the same steps");
+    let o = hhc(&["compile", "examples/branched.chan", "--emit", "ir"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("g_membrane axon0(") && text(&o).contains("v soma(0.5) :="),
+        "the whole cell's program"
+    );
+}

@@ -398,6 +398,20 @@ fn chunked_population_reports_blow_ups_and_matches_single_cells() {
         err.contains("cell 0 at step 200") && err.contains("soma(0.5)"),
         "{err}"
     );
+    // The whole-cell kernel sees the same blow-up, and names the place and a mechanism.
+    let whole = hhc_compiler::cable::build(&blowing).expect("fits");
+    let kernel = hhc_compiler::backend::jit::compile(&whole.program, Precision::F64).expect("jit");
+    let mut cpu = hhc_runtime::backend::cpu::Cpu::new(kernel, 2).expect("cpu");
+    let err = match cable::run_whole_cells(&blowing, &whole, &mut cpu, &opts, Precision::F64, 64) {
+        Ok(_) => panic!("a 5e12 nA clamp must blow up the whole-cell kernel too"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("cell 0 at step 200")
+            && err.contains("at soma(0.5)")
+            && err.contains("mechanism `"),
+        "{err}"
+    );
 }
 
 /// Spikes are detected at `detector` when it is given, whatever the probe order: with the distal

@@ -559,6 +559,8 @@ fn run_morphology(
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let compiling = Instant::now();
+    let mut compile_seconds = 0.0;
     let outcome = if whole_cells {
         let whole = match hhc_compiler::cable::build(model) {
             Ok(w) => w,
@@ -593,6 +595,7 @@ fn run_morphology(
             }
         };
         println!("backend: {}, one kernel per cell", backend.describe());
+        compile_seconds = compiling.elapsed().as_secs_f64();
         hhc_runtime::cable::run_whole_cells(
             model,
             &whole,
@@ -621,6 +624,8 @@ fn run_morphology(
             return ExitCode::from(1);
         }
     };
+    let run_seconds = compiling.elapsed().as_secs_f64() - compile_seconds - r.compile_seconds;
+    compile_seconds += r.compile_seconds;
     let wall = started.elapsed().as_secs_f64();
     println!(
         "model: {} ({} sections, {} compartments per cell)",
@@ -681,7 +686,9 @@ fn run_morphology(
         println!("plot: {}", path.display());
     }
     let rate = (n as f64) * (r.compartments as f64) * (steps as f64) / wall.max(1e-9);
-    println!("wall: {wall:.3} s, {rate:.3e} compartment-steps/s");
+    println!(
+        "wall: {wall:.3} s (compile {compile_seconds:.3} s, run {run_seconds:.3} s), {rate:.3e} compartment-steps/s"
+    );
     println!("spikes: {}", r.spikes.len());
     ExitCode::SUCCESS
 }
