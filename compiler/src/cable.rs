@@ -318,6 +318,212 @@ pub struct CableProgram {
     pub compartments: usize,
 }
 
+/// A region's compartment program, and the same with dt = 0, whose currents are those of the
+/// initial state (nothing advances).
+struct RegionPrograms {
+    step: CellProgram,
+    at_rest: CellProgram,
+}
+
+/// What one slot of a compartment program stands for in one node's copy of it.
+#[derive(Clone, Copy)]
+enum Binding {
+    /// The node's V (compartment slot 0).
+    V,
+    /// A slot of the whole cell.
+    Slot(u32),
+    /// A constant of the node: an `along(…)` parameter.
+    Constant(f64),
+}
+
+/// Where everything of the whole cell lives.
+struct Layout {
+    slots: Vec<Slot>,
+    /// Per node: its V, membrane current density and conductance density slots.
+    v: Vec<u32>,
+    i: Vec<u32>,
+    g: Vec<u32>,
+    /// Per node: its region.
+    region: Vec<usize>,
+    /// Per node: what each slot of its region's compartment program stands for.
+    bindings: Vec<Vec<Binding>>,
+}
+
+impl Layout {
+    /// V of every node first, the detector's in slot 0; then per region and node, its copy of
+    /// the region's compartment slots (states, current, conductance).
+    fn new(
+        model: &Model,
+        tree: &Tree,
+        regions: &[Region],
+        programs: &[RegionPrograms],
+        spike_node: usize,
+    ) -> Layout {
+        let nodes = tree.len();
+        let mut l = Layout {
+            slots: Vec::new(),
+            v: vec![0; nodes],
+            i: vec![0; nodes],
+            g: vec![0; nodes],
+            region: vec![0; nodes],
+            bindings: vec![Vec::new(); nodes],
+        };
+        for k in std::iter::once(spike_node).chain((0..nodes).filter(|&k| k != spike_node)) {
+            l.v[k] = l.slots.len() as u32;
+            l.slots.push(Slot {
+                name: format!("v {}", tree.node_name(k)),
+                kind: if k == spike_node {
+                    SlotKind::V
+                } else {
+                    SlotKind::Compartment { node: k as u32 }
+                },
+            });
+        }
+        for (ri, (region, program)) in regions.iter().zip(programs).enumerate() {
+            for &k in &region.nodes {
+                l.region[k] = ri;
+                let along = region.along_values(model, tree.place[k].1);
+                let mut bindings = vec![Binding::V];
+                for slot in program.step.slots.iter().skip(1) {
+                    if let Some((_, x)) = along.iter().find(|(name, _)| *name == slot.name) {
+                        bindings.push(Binding::Constant(*x));
+                        continue;
+                    }
+                    let at = l.slots.len() as u32;
+                    match slot.name.as_str() {
+                        "i_membrane" => l.i[k] = at,
+                        "g_membrane" => l.g[k] = at,
+                        _ => {}
+                    }
+                    bindings.push(Binding::Slot(at));
+                    l.slots.push(Slot {
+                        name: format!("{} {}", slot.name, tree.node_name(k)),
+                        kind: match slot.kind {
+                            SlotKind::State { mech, state } => SlotKind::State {
+                                mech: region.inserts[mech as usize] as u32,
+                                state,
+                            },
+                            _ => SlotKind::Compartment { node: k as u32 },
+                        },
+                    });
+                }
+                l.bindings[k] = bindings;
+            }
+        }
+        l
+    }
+
+    /// The expression each of node k's compartment slots reads, with `v` for its V and `other`
+    /// for its evolving slots when given (else their slots of the whole cell).
+    fn table(
+        &self,
+        exprs: &mut ExprArena,
+        k: usize,
+        v: ExprId,
+        other: Option<ExprId>,
+    ) -> Vec<ExprId> {
+        self.bindings[k]
+            .iter()
+            .map(|b| match (*b, other) {
+                (Binding::V, _) => v,
+                (Binding::Constant(x), _) => exprs.lit(x),
+                (Binding::Slot(_), Some(e)) => e,
+                (Binding::Slot(s), None) => exprs.var(Var::Slot(s)),
+            })
+            .collect()
+    }
+}
+
+/// Copies `root` of a compartment program into the whole cell's arena; the compartment's slot s
+/// reads `table[s]`, and built-ins stay built-ins.
+fn instantiate(exprs: &mut ExprArena, from: &ExprArena, root: ExprId, table: &[ExprId]) -> ExprId {
+    let builtins = [Builtin::V, Builtin::Celsius, Builtin::Dt, Builtin::T]
+        .map(|x| (x, exprs.var(Var::Builtin(x))));
+    import(exprs, from, root, &|var| match var {
+        Var::Slot(s) => table[s as usize],
+        Var::Builtin(x) => builtins
+            .iter()
+            .find(|(y, _)| *y == x)
+            .map_or(table[0], |(_, id)| *id),
+        // Compartment programs have folded parameters and ions into literals.
+        Var::Param(_) | Var::State(_) | Var::Ion(..) => table[0],
+    })
+}
+
+/// V after one implicit step (θ-method) of the Hines system, per node, with the operations of the
+/// chunked solver (`hhc_runtime::cable::HinesWork`) in the same order: each node's row from its
+/// membrane current and conductance, elimination from the leaves up (each eliminated diagonal
+/// becomes its reciprocal), then substitution back down.
+fn hines_step(exprs: &mut ExprArena, model: &Model, tree: &Tree, layout: &Layout) -> Vec<ExprId> {
+    let nodes = tree.len();
+    let (dt, theta) = (model.dt, model.cable_theta);
+    let diagonal = tree.diagonal(model.cell.cm, theta * dt);
+    let density = stimulus_density(model);
+    let injections = Injection::all(model, tree);
+    let t = exprs.var(Var::Builtin(Builtin::T));
+    let v: Vec<ExprId> = layout.v.iter().map(|&s| exprs.var(Var::Slot(s))).collect();
+    let mut b = Builder::new(exprs);
+    let half_dt = b.lit(0.5 * dt);
+    let t_mid = b.add(t, half_dt);
+    let mut d = Vec::with_capacity(nodes);
+    let mut r = Vec::with_capacity(nodes);
+    for k in 0..nodes {
+        // The point currents at the step's midpoint.
+        let mut inj = b.lit(0.0);
+        for j in injections.iter().filter(|j| j.node == k) {
+            let from = b.lit(j.from);
+            let to = b.lit(j.to);
+            let after = b.binary(BinaryOp::Ge, t_mid, from);
+            let before = b.binary(BinaryOp::Lt, t_mid, to);
+            let on = b.binary(BinaryOp::And, after, before);
+            let amplitude = b.lit(j.amplitude);
+            let zero = b.lit(0.0);
+            let term = b.select(on, amplitude, zero);
+            inj = b.add(inj, term);
+        }
+        let area = b.lit(tree.area[k] * 1e3);
+        let i = b.arena.var(Var::Slot(layout.i[k]));
+        let g = b.arena.var(Var::Slot(layout.g[k]));
+        let diag = b.lit(diagonal[k]);
+        let g_area = b.mul(g, area);
+        d.push(b.add(diag, g_area));
+        let dens = b.lit(density);
+        let net = b.sub(i, dens);
+        let out = b.mul(net, area);
+        r.push(b.sub(inj, out));
+    }
+    let one = b.lit(1.0);
+    for k in (1..nodes).rev() {
+        let p = tree.parent[k].unwrap_or(0);
+        let ga = b.lit(tree.g_axial[k]);
+        let diff = b.sub(v[p], v[k]);
+        let flow = b.mul(ga, diff);
+        r[k] = b.add(r[k], flow);
+        d[k] = b.div(one, d[k]);
+        let f = b.mul(ga, d[k]);
+        let fga = b.mul(f, ga);
+        d[p] = b.sub(d[p], fga);
+        let frk = b.mul(f, r[k]);
+        let gain = b.sub(frk, flow);
+        r[p] = b.add(r[p], gain);
+    }
+    let inv_theta = b.lit(1.0 / theta);
+    let mut v_new = v.clone();
+    r[0] = b.div(r[0], d[0]);
+    let step0 = b.mul(r[0], inv_theta);
+    v_new[0] = b.add(v[0], step0);
+    for k in 1..nodes {
+        let p = tree.parent[k].unwrap_or(0);
+        let ga = b.lit(tree.g_axial[k]);
+        let from_parent = b.mul(ga, r[p]);
+        let sum = b.add(r[k], from_parent);
+        r[k] = b.mul(sum, d[k]);
+        let step = b.mul(r[k], inv_theta);
+        v_new[k] = b.add(v[k], step);
+    }
+    v_new
+}
+
 /// Builds one step of `model`'s multi-compartment cell as parallel assignments over one cell's
 /// slots. Slot 0 is V at the detector, so the kernels' spike test and runaway check watch the
 /// chunked solver's node; every other node's V, every compartment's states, and its membrane
@@ -334,236 +540,59 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
     }
     let probes = Probes::new(model, &tree);
     let regions = Region::all(cell, &tree);
-    let mut exprs = ExprArena::new();
-    let mut slots: Vec<Slot> = Vec::new();
-
-    // V of every node, the detector's first.
-    let mut v_slot = vec![0u32; nodes];
-    let order =
-        std::iter::once(probes.spike_node).chain((0..nodes).filter(|&k| k != probes.spike_node));
-    for k in order {
-        v_slot[k] = slots.len() as u32;
-        slots.push(Slot {
-            name: format!("v {}", tree.node_name(k)),
-            kind: if k == probes.spike_node {
-                SlotKind::V
-            } else {
-                SlotKind::Compartment { node: k as u32 }
-            },
-        });
-    }
-
-    // Each node's copy of its region's compartment program: which slot of the whole cell each of
-    // the compartment's slots becomes (None for V, and for `along` parameters, which are
-    // constants of the node), and the program's value per slot.
-    struct Instance {
-        /// Per compartment slot: the cell's slot.
-        slot: Vec<Option<u32>>,
-        /// Per compartment slot: the literal it stands for (an `along` parameter), if any.
-        constant: Vec<Option<f64>>,
-    }
-    let mut programs = Vec::new();
-    let mut instances: Vec<Option<Instance>> = (0..nodes).map(|_| None).collect();
-    let mut i_slot = vec![0u32; nodes];
-    let mut g_slot = vec![0u32; nodes];
-    for (ri, region) in regions.iter().enumerate() {
-        let mut sub = region.model(model);
-        let step = crate::cell::build_compartment(&sub);
-        sub.dt = 0.0;
-        let at_rest = crate::cell::build_compartment(&sub);
-        for &k in &region.nodes {
-            let along = region.along_values(model, tree.place[k].1);
-            let mut inst = Instance {
-                slot: vec![None; step.slots.len()],
-                constant: vec![None; step.slots.len()],
-            };
-            for (s, slot) in step.slots.iter().enumerate().skip(1) {
-                if let Some((_, x)) = along.iter().find(|(name, _)| *name == slot.name) {
-                    inst.constant[s] = Some(*x);
-                    continue;
-                }
-                let kind = match slot.kind {
-                    SlotKind::State { mech, state } => SlotKind::State {
-                        mech: region.inserts[mech as usize] as u32,
-                        state,
-                    },
-                    _ => SlotKind::Compartment { node: k as u32 },
-                };
-                inst.slot[s] = Some(slots.len() as u32);
-                match slot.name.as_str() {
-                    "i_membrane" => i_slot[k] = slots.len() as u32,
-                    "g_membrane" => g_slot[k] = slots.len() as u32,
-                    _ => {}
-                }
-                slots.push(Slot {
-                    name: format!("{} {}", slot.name, tree.node_name(k)),
-                    kind,
-                });
-            }
-            instances[k] = Some(inst);
-        }
-        programs.push((ri, step, at_rest));
-    }
-    let node_program = |k: usize| {
-        let ri = regions
-            .iter()
-            .position(|r| r.nodes.contains(&k))
-            .unwrap_or(0);
-        (&programs[ri].1, &programs[ri].2)
-    };
-
-    // What each of node k's compartment slots reads, with `v` as its V: the cell's slot, or the
-    // `along` constant.
-    let bindings = |exprs: &mut ExprArena, k: usize, v: ExprId| -> Vec<ExprId> {
-        let (step, _) = node_program(k);
-        let inst = instances[k].as_ref();
-        (0..step.slots.len())
-            .map(|s| match (s, inst) {
-                (0, _) => v,
-                (_, Some(inst)) => match (inst.slot[s], inst.constant[s]) {
-                    (Some(slot), _) => exprs.var(Var::Slot(slot)),
-                    (None, Some(x)) => exprs.lit(x),
-                    (None, None) => exprs.lit(f64::NAN),
-                },
-                (_, None) => exprs.lit(f64::NAN),
-            })
-            .collect()
-    };
-    let builtins: Vec<(Builtin, ExprId)> = [Builtin::V, Builtin::Celsius, Builtin::Dt, Builtin::T]
-        .into_iter()
-        .map(|x| (x, exprs.var(Var::Builtin(x))))
-        .collect();
-    // Copies `root` of a compartment program into the cell's program, reading `table` for its
-    // slots.
-    let instantiate = |exprs: &mut ExprArena, from: &ExprArena, root: ExprId, table: &[ExprId]| {
-        import(exprs, from, root, &|var| match var {
-            Var::Slot(s) => table[s as usize],
-            Var::Builtin(x) => builtins
-                .iter()
-                .find(|(y, _)| *y == x)
-                .map_or(table[0], |(_, id)| *id),
-            // Compartment programs fold parameters and ions into literals.
-            Var::Param(_) | Var::State(_) | Var::Ion(..) => table[0],
+    let programs: Vec<RegionPrograms> = regions
+        .iter()
+        .map(|region| {
+            let mut sub = region.model(model);
+            let step = crate::cell::build_compartment(&sub);
+            sub.dt = 0.0;
+            let at_rest = crate::cell::build_compartment(&sub);
+            RegionPrograms { step, at_rest }
         })
+        .collect();
+    let layout = Layout::new(model, &tree, &regions, &programs, probes.spike_node);
+    let program_of = |k: usize| &programs[layout.region[k]];
+    let mut exprs = ExprArena::new();
+
+    // 1. V_{n+1} from the Hines solve.
+    let v_new = hines_step(&mut exprs, model, &tree, &layout);
+    // 2. Each compartment's states at V_{n+1}, then its current and conductance with them.
+    let mut updates: Vec<(u32, ExprId)> = (0..nodes).map(|k| (layout.v[k], v_new[k])).collect();
+    for k in 0..nodes {
+        let step = &program_of(k).step;
+        let table = layout.table(&mut exprs, k, v_new[k], None);
+        for &(s, e) in step.updates.iter().filter(|(s, _)| *s != 0) {
+            if let Binding::Slot(target) = layout.bindings[k][s as usize] {
+                updates.push((target, instantiate(&mut exprs, &step.exprs, e, &table)));
+            }
+        }
+    }
+    // 3. A spike: V at the detector crosses threshold upward.
+    let spike = {
+        let k = probes.spike_node;
+        let v_now = exprs.var(Var::Slot(layout.v[k]));
+        let mut b = Builder::new(&mut exprs);
+        let vth = b.lit(cell.v_th);
+        let below = b.binary(BinaryOp::Lt, v_now, vth);
+        let above = b.binary(BinaryOp::Ge, v_new[k], vth);
+        b.binary(BinaryOp::And, below, above)
     };
 
-    // 1. The Hines solve, as the chunked solver does it (`hhc_runtime::cable::HinesWork`).
-    let (dt, theta) = (model.dt, model.cable_theta);
-    let diagonal = tree.diagonal(cell.cm, theta * dt);
-    let density = stimulus_density(model);
-    let injections = Injection::all(model, &tree);
-    let t = exprs.var(Var::Builtin(Builtin::T));
-    let v: Vec<ExprId> = (0..nodes)
-        .map(|k| exprs.var(Var::Slot(v_slot[k])))
-        .collect();
-    let mut b = Builder::new(&mut exprs);
-    let half_dt = b.lit(0.5 * dt);
-    let t_mid = b.add(t, half_dt);
-    let mut d = Vec::with_capacity(nodes);
-    let mut r = Vec::with_capacity(nodes);
-    for k in 0..nodes {
-        // The injected current at the step's midpoint.
-        let mut inj = b.lit(0.0);
-        for j in injections.iter().filter(|j| j.node == k) {
-            let from = b.lit(j.from);
-            let to = b.lit(j.to);
-            let after = b.binary(BinaryOp::Ge, t_mid, from);
-            let before = b.binary(BinaryOp::Lt, t_mid, to);
-            let on = b.binary(BinaryOp::And, after, before);
-            let amplitude = b.lit(j.amplitude);
-            let zero = b.lit(0.0);
-            let term = b.select(on, amplitude, zero);
-            inj = b.add(inj, term);
-        }
-        let area = b.lit(tree.area[k] * 1e3);
-        let i = b.arena.var(Var::Slot(i_slot[k]));
-        let g = b.arena.var(Var::Slot(g_slot[k]));
-        let diag = b.lit(diagonal[k]);
-        let g_area = b.mul(g, area);
-        d.push(b.add(diag, g_area));
-        let dens = b.lit(density);
-        let net = b.sub(i, dens);
-        let out = b.mul(net, area);
-        r.push(b.sub(inj, out));
-    }
-    // From the leaves up; `d` becomes each eliminated node's reciprocal.
-    let one = b.lit(1.0);
-    for k in (1..nodes).rev() {
-        let p = tree.parent[k].unwrap_or(0);
-        let ga = b.lit(tree.g_axial[k]);
-        let diff = b.sub(v[p], v[k]);
-        let flow = b.mul(ga, diff);
-        r[k] = b.add(r[k], flow);
-        d[k] = b.div(one, d[k]);
-        let f = b.mul(ga, d[k]);
-        let fga = b.mul(f, ga);
-        d[p] = b.sub(d[p], fga);
-        let frk = b.mul(f, r[k]);
-        let gain = b.sub(frk, flow);
-        r[p] = b.add(r[p], gain);
-    }
-    // Back down: each node's ΔV from its parent's; V advances by ΔV/θ.
-    let inv_theta = b.lit(1.0 / theta);
-    let mut v_new = v.clone();
-    r[0] = b.div(r[0], d[0]);
-    let step0 = b.mul(r[0], inv_theta);
-    v_new[0] = b.add(v[0], step0);
-    for k in 1..nodes {
-        let p = tree.parent[k].unwrap_or(0);
-        let ga = b.lit(tree.g_axial[k]);
-        let from_parent = b.mul(ga, r[p]);
-        let sum = b.add(r[k], from_parent);
-        r[k] = b.mul(sum, d[k]);
-        let step = b.mul(r[k], inv_theta);
-        v_new[k] = b.add(v[k], step);
-    }
-
-    // 2. Each compartment's states at V_{n+1}, then its current and conductance with them.
-    let mut updates: Vec<(u32, ExprId)> = (0..nodes).map(|k| (v_slot[k], v_new[k])).collect();
-    for k in 0..nodes {
-        let (step, _) = node_program(k);
-        let table = bindings(&mut exprs, k, v_new[k]);
-        for &(s, e) in &step.updates {
-            if let Some(target) = instances[k].as_ref().and_then(|i| i.slot[s as usize]) {
-                let value = instantiate(&mut exprs, &step.exprs, e, &table);
-                updates.push((target, value));
-            }
-        }
-    }
-
-    // 3. A spike: V at the detector crosses threshold upward.
-    let mut b = Builder::new(&mut exprs);
-    let vth = b.lit(cell.v_th);
-    let below = b.binary(BinaryOp::Lt, v[probes.spike_node], vth);
-    let above = b.binary(BinaryOp::Ge, updates[probes.spike_node].1, vth);
-    let spike = b.binary(BinaryOp::And, below, above);
-
-    // Initial values: V, then each compartment's states as the chunked solver evaluates them
-    // (V = v_init, `along` parameters set, other slots 0), then its current and conductance at
-    // those states (the program with dt = 0, where nothing advances).
+    // Initial values as the chunked solver sets them: V = v_init; each compartment's states
+    // from INITIAL, which sees V = v_init, its `along` parameters and 0 in every other slot;
+    // then its current and conductance at those states.
     let v_init = exprs.lit(cell.v_init);
-    let mut init: Vec<(u32, ExprId)> = (0..nodes).map(|k| (v_slot[k], v_init)).collect();
-    for (k, inst) in instances.iter().enumerate() {
-        let Some(inst) = inst else {
-            continue;
-        };
-        let (step, at_rest) = node_program(k);
-        let zero = exprs.lit(0.0);
-        let before: Vec<ExprId> = (0..step.slots.len())
-            .map(|s| match (s, inst.constant[s]) {
-                (0, _) => v_init,
-                (_, Some(x)) => exprs.lit(x),
-                _ => zero,
-            })
-            .collect();
+    let zero = exprs.lit(0.0);
+    let mut init: Vec<(u32, ExprId)> = (0..nodes).map(|k| (layout.v[k], v_init)).collect();
+    for k in 0..nodes {
+        let RegionPrograms { step, at_rest } = program_of(k);
+        let before = layout.table(&mut exprs, k, v_init, Some(zero));
         let mut start = before.clone();
-        for &(s, e) in &step.init {
-            if s != 0 {
-                start[s as usize] = instantiate(&mut exprs, &step.exprs, e, &before);
-            }
+        for &(s, e) in step.init.iter().filter(|(s, _)| *s != 0) {
+            start[s as usize] = instantiate(&mut exprs, &step.exprs, e, &before);
         }
         for &(s, e) in &at_rest.updates {
-            if let Some(target) = inst.slot[s as usize] {
+            if let Binding::Slot(target) = layout.bindings[k][s as usize] {
                 let value = if step.init.iter().any(|&(i, _)| i == s) {
                     start[s as usize]
                 } else {
@@ -574,50 +603,43 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
         }
     }
 
-    // Per mechanism, its current density at the detector (else where it first appears), for
+    // Each mechanism's current density at the detector (else where it first appears), for
     // naming the culprit of a blow-up.
     let mut mechanism_currents = Vec::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
-        let Some(k) = std::iter::once(probes.spike_node)
+        // Indexed like the cell's inserts, as `SlotKind::State::mech` is.
+        let covers = |k: &usize| regions[layout.region[*k]].inserts.contains(&mi);
+        let mut value = zero;
+        if let Some(k) = std::iter::once(probes.spike_node)
             .chain(0..nodes)
-            .find(|&k| {
-                regions
-                    .iter()
-                    .any(|r| r.nodes.contains(&k) && r.inserts.contains(&mi))
-            })
-        else {
-            continue;
-        };
-        let (step, _) = node_program(k);
-        let region = regions
-            .iter()
-            .position(|r| r.nodes.contains(&k))
-            .unwrap_or(0);
-        let local = regions[region]
-            .inserts
-            .iter()
-            .position(|&i| i == mi)
-            .unwrap_or(0);
-        let table = bindings(&mut exprs, k, v[k]);
-        if let Some(&(_, e)) = step.mechanism_currents.get(local) {
-            let value = instantiate(&mut exprs, &step.exprs, e, &table);
-            mechanism_currents.push((ins.mechanism.name.clone(), value));
+            .find(covers)
+        {
+            let local = regions[layout.region[k]]
+                .inserts
+                .iter()
+                .position(|&i| i == mi);
+            let step = &program_of(k).step;
+            if let Some(&(_, e)) = local.and_then(|at| step.mechanism_currents.get(at)) {
+                let v_now = exprs.var(Var::Slot(layout.v[k]));
+                let table = layout.table(&mut exprs, k, v_now, None);
+                value = instantiate(&mut exprs, &step.exprs, e, &table);
+            }
         }
+        mechanism_currents.push((ins.mechanism.name.clone(), value));
     }
 
-    let probe_slots = probes.nodes.iter().map(|&k| v_slot[k]).collect();
     Ok(CableProgram {
+        probe_slots: probes.nodes.iter().map(|&k| layout.v[k]).collect(),
         program: CellProgram {
             name: cell.name.clone(),
             exprs,
-            slots,
+            slots: layout.slots,
             init,
             updates,
             spike,
             mechanism_currents,
-            dt,
+            dt: model.dt,
         },
-        probe_slots,
         probes,
         compartments: nodes,
     })

@@ -1,9 +1,39 @@
 #![no_main]
-// The front end on arbitrary text: parse, lower, solve, render. Run: cargo +nightly fuzz run front_end
+// The front end on arbitrary text: parse, lower, solve, render; model files are lowered too,
+// with three stdlib mechanisms, and built into cell programs (a small morphology into its
+// whole-cell program). Run: RUSTC_BOOTSTRAP=1 cargo fuzz run front_end (or cargo +nightly).
+use hhc_compiler::sema::{self, FileKind};
+
+const MECHANISMS: &[(&str, &str)] = &[
+    ("IL", include_str!("../../stdlib/IL.chan")),
+    ("Na_HH1952", include_str!("../../stdlib/Na_HH1952.chan")),
+    ("K_HH1952", include_str!("../../stdlib/K_HH1952.chan")),
+];
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(src) = std::str::from_utf8(data) {
-        let (_, diags) = hhc_compiler::syntax::parse(src);
+    let Ok(src) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (file, diags) = hhc_compiler::syntax::parse(src);
+    let _ = hhc_compiler::diagnostic::render_to_string("fuzz.chan", src, &diags);
+    let Some(file) = file else {
+        return;
+    };
+    if sema::file_kind(&file) == FileKind::Mechanism {
         let _ = hhc_compiler::compile_mechanism(src);
-        let _ = hhc_compiler::diagnostic::render_to_string("fuzz.chan", src, &diags);
+        return;
+    }
+    let mut resolve = |name: &str| match MECHANISMS.iter().find(|(n, _)| *n == name) {
+        Some((_, text)) => hhc_compiler::compile_mechanism(text).map(Some).map_err(|_| ()),
+        None => Ok(None),
+    };
+    let Ok(model) = sema::model::lower_model(&file, &mut resolve) else {
+        return;
+    };
+    let compartments: usize = model.cell.sections.iter().map(|s| s.nseg).sum();
+    if model.cell.sections.is_empty() {
+        let _ = hhc_compiler::cell::build(&model);
+    } else if compartments <= 50 {
+        let _ = hhc_compiler::cable::build(&model);
     }
 });
