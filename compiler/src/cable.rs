@@ -467,7 +467,7 @@ fn hines_step(exprs: &mut ExprArena, model: &Model, tree: &Tree, layout: &Layout
     let t_mid = b.add(t, half_dt);
     let mut d = Vec::with_capacity(nodes);
     let mut r = Vec::with_capacity(nodes);
-    for k in 0..nodes {
+    for (k, &diagonal_k) in diagonal.iter().enumerate() {
         // The point currents at the step's midpoint.
         let mut inj = b.lit(0.0);
         for j in injections.iter().filter(|j| j.node == k) {
@@ -484,7 +484,7 @@ fn hines_step(exprs: &mut ExprArena, model: &Model, tree: &Tree, layout: &Layout
         let area = b.lit(tree.area[k] * 1e3);
         let i = b.arena.var(Var::Slot(layout.i[k]));
         let g = b.arena.var(Var::Slot(layout.g[k]));
-        let diag = b.lit(diagonal[k]);
+        let diag = b.lit(diagonal_k);
         let g_area = b.mul(g, area);
         d.push(b.add(diag, g_area));
         let dens = b.lit(density);
@@ -558,9 +558,9 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
     let v_new = hines_step(&mut exprs, model, &tree, &layout);
     // 2. Each compartment's states at V_{n+1}, then its current and conductance with them.
     let mut updates: Vec<(u32, ExprId)> = (0..nodes).map(|k| (layout.v[k], v_new[k])).collect();
-    for k in 0..nodes {
+    for (k, &v_next) in v_new.iter().enumerate() {
         let step = &program_of(k).step;
-        let table = layout.table(&mut exprs, k, v_new[k], None);
+        let table = layout.table(&mut exprs, k, v_next, None);
         for &(s, e) in step.updates.iter().filter(|(s, _)| *s != 0) {
             if let Binding::Slot(target) = layout.bindings[k][s as usize] {
                 updates.push((target, instantiate(&mut exprs, &step.exprs, e, &table)));
