@@ -9,6 +9,8 @@ here). Each runs in its own process, on 1 and then 2 threads, and reports setup 
 The table gives each system's time to step the cells (the issue's measure: a peer's time divided
 by hhc's), its compartment-steps per second, and hhc's rate divided by each peer's. Arbor's
 d_lambda policy cuts the same sections into more CVs than NEURON and hhc, so the two ratios differ.
+hhc also runs its whole-cell kernel (`--fused-cable`, the GPU's layout: one cell per lane) in
+f64 and f32, so the two CPU layouts are compared in the same run.
 
 Usage: bench/setup.sh && bench/.venv/bin/python bench/cable_peers.py [--n 1000] [--tstop 100]
 """
@@ -111,15 +113,14 @@ def run_py(src, n, tstop, threads):
     return json.loads(line[-1])
 
 
-def run_hhc(n, tstop, threads):
+def run_hhc(n, tstop, threads, extra=()):
     t0 = time.perf_counter()
     out = subprocess.run([HHC, "run", os.path.join(ROOT, "examples", "branched.chan"), "--n", str(n), "--tstop", str(tstop),
-                          "--no-record", "--threads", str(threads)], capture_output=True, text=True, check=True)
+                          "--no-record", "--threads", str(threads), *extra], capture_output=True, text=True, check=True)
     total = time.perf_counter() - t0
     comps = int(re.search(r"(\d+) compartments per cell", out.stdout).group(1))
-    rate = float(re.search(r"([\d.e+]+) compartment-steps/s", out.stdout).group(1))
+    run_s = float(re.search(r"run ([\d.]+) s\)", out.stdout).group(1))
     steps = int(round(tstop / 0.025))
-    run_s = n * comps * steps / rate
     return {"setup_s": total - run_s, "run_s": run_s, "steps": steps, "compartments": n * comps}
 
 
@@ -128,13 +129,17 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--tstop", type=float, default=100.0)
     ap.add_argument("--skip", nargs="*", default=[])
+    ap.add_argument("--skip-whole-cell", action="store_true", help="leave out hhc's whole-cell kernel rows")
     a = ap.parse_args()
     rows = []
     for threads in (1, 2):
         for name, fn in [("hhc", lambda: run_hhc(a.n, a.tstop, threads)),
+                         # The GPU's layout on the CPU: each cell's whole cable one kernel.
+                         ("hhc whole-cell", lambda: run_hhc(a.n, a.tstop, threads, ["--fused-cable"])),
+                         ("hhc whole-cell f32", lambda: run_hhc(a.n, a.tstop, threads, ["--fused-cable", "--precision", "f32"])),
                          ("NEURON 9.0.2", lambda: run_py(NEURON_SRC, a.n, a.tstop, threads)),
                          ("Arbor 0.12.2", lambda: run_py(ARBOR_SRC, a.n, a.tstop, threads))]:
-            if name.split()[0].lower() in [s.lower() for s in a.skip]:
+            if name.split()[0].lower() in [s.lower() for s in a.skip] or (a.skip_whole_cell and "whole-cell" in name):
                 continue
             try:
                 r = fn()
