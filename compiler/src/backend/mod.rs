@@ -1,4 +1,4 @@
-//! Code generators. Both compile a [`CellProgram`](crate::ir::CellProgram) to the same kernel,
+//! Code generators. Both compile a [`CellProgram`] to the same kernel,
 //! with the same logical arguments, and share [`STEP_KERNEL`], [`prepare`] and the literal
 //! formatting of [`crate::ir::print::fmt_f64`]. They differ only in target overrides: how a
 //! primitive is spelled, and how a cell index is found (a loop on the CPU, a thread on the GPU).

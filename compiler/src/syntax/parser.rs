@@ -1,7 +1,7 @@
 //! The chumsky grammar of `.chan` files.
 //!
-//! Naming follows Gleam's parser: `x_parser()` builds the combinator for construct `x`; [`kw`]
-//! matches a keyword; [`ident`] matches any non-keyword identifier.
+//! Naming follows Gleam's parser: `x_parser()` builds the combinator for construct `x`; `kw`
+//! matches a keyword; `ident` matches any non-keyword identifier.
 //!
 //! Keywords are lexed as identifiers and recognised here, so a unit such as `(mV)` and an
 //! expression `(v + 40)` share their tokens; the grammar knows which one a position expects.

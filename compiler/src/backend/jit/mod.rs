@@ -1,4 +1,4 @@
-//! The Cranelift backend: a [`CellProgram`](crate::ir::CellProgram) to native code, in process.
+//! The Cranelift backend: a [`CellProgram`] to native code, in process.
 //!
 //! `compile` is a short sequence of steps:
 //! 1. expand special functions into primitives ([`super::prepare`]). Where the CPU has AVX2 or

@@ -1,4 +1,4 @@
-//! The PTX backend: a [`CellProgram`](crate::ir::CellProgram) to PTX text, one thread per cell.
+//! The PTX backend: a [`CellProgram`] to PTX text, one thread per cell.
 //!
 //! The same [`prepare`](super::prepare)d DAG as the Cranelift backend, walked in the same
 //! order, with the same hoisting of loop-invariant nodes. Target overrides:
