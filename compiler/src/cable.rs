@@ -305,9 +305,12 @@ impl Probes {
     }
 }
 
-/// The most compartments [`build`] unrolls: beyond this, one cell's step is too long a
-/// straight line for one thread (and for the code generators).
-pub const MAX_FUSED_COMPARTMENTS: usize = 2000;
+/// The most compartments [`build`] unrolls. The straight-line step grows with the cell, and
+/// the GPU's assembler (ptxas, or the driver's own at load time) slows down much faster than
+/// linearly on it: for the HH ball-and-stick, 35 compartments take 1.4 s, 61 take 13 s, 101 take
+/// 30 s and 201 take 160 s (and 5 GB) on the development machine. Larger cells run on the CPU's
+/// chunked solver, whose kernels do not grow with the cell.
+pub const MAX_FUSED_COMPARTMENTS: usize = 128;
 
 /// A whole multi-compartment cell as one program.
 pub struct CableProgram {

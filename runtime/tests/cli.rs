@@ -283,3 +283,25 @@ fn morphology_backends_agree() {
         "the whole cell's program"
     );
 }
+
+/// A cell too large for one whole-cell kernel is refused by `--fused-cable` (and so by the GPU)
+/// with a hint, and runs on the default chunked solver.
+#[test]
+fn large_cell_is_refused_by_the_whole_cell_kernel_only() {
+    let path = tmp("large.chan");
+    std::fs::write(
+        &path,
+        "CELL L {\n  SECTION soma { L = 20 (um)  diam = 20 (um) }\n  SECTION dend { parent = soma  L = 2000 (um)  diam = 2 (um)  nseg = 200 }\n  INSERT IL\n}\nSIMULATE { cell = L  tstop = 1 (ms)  stimulus = iclamp(0.1 (nA), 0 (ms), 1 (ms), soma(0.5)) }\n",
+    )
+    .unwrap();
+    let o = hhc(&["run", path.to_str().unwrap(), "--fused-cable"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("201 compartments") && text(&o).contains("hint"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("panicked"));
+    let o = hhc(&["run", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+}
