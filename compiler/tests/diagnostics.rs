@@ -90,6 +90,22 @@ fn syntax_errors() {
         &mech("BREAKPOINT { ina = g*(v - ena)\n"),
     );
     case(
+        "syntax_brace_missing_mid_file",
+        &mech("INITIAL { m = 0\nBREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s { m' = 1 - m }\n"),
+    );
+    case(
+        "syntax_unmatched_close",
+        &mech("BREAKPOINT { ina = g*(v - ena) } }\n"),
+    );
+    // Found by the fuzzer: 67 unclosed `{` made the parser's recovery run for hours.
+    case(
+        "syntax_many_unclosed_braces",
+        &mech(&format!(
+            "BREAKPOINT {{ ina = g{}(v - ena) }}\n",
+            "{".repeat(67)
+        )),
+    );
+    case(
         "syntax_unclosed_paren",
         &mech("BREAKPOINT { ina = g*(v - ena }\n"),
     );

@@ -29,7 +29,7 @@ pub fn parse(src: &str) -> (Option<ast::File>, Vec<Diagnostic>) {
             _ => tokens.push((tok, SimpleSpan::from(range))),
         }
     }
-    if let Some(d) = check_nesting(&tokens) {
+    if let Some(d) = check_nesting(&tokens).or_else(|| check_braces(&tokens)) {
         diagnostics.push(d);
         return (None, diagnostics);
     }
@@ -131,6 +131,43 @@ fn check_nesting(tokens: &[(Token<'_>, SimpleSpan)]) -> Option<Diagnostic> {
         }
     }
     None
+}
+
+/// Braces must pair up before the grammar runs, as rustc's token trees do: the parser's error
+/// recovery retries every unclosed block at every level, which takes time exponential in the
+/// number of unclosed `{` (12 took 0.4 s, 67 did not finish). Pairing them first is linear and
+/// points at the brace itself: with blocks opened and closed in order, a `}` forgotten anywhere
+/// leaves the block that lacks it open at the end of the file.
+fn check_braces(tokens: &[(Token<'_>, SimpleSpan)]) -> Option<Diagnostic> {
+    let mut open: Vec<SimpleSpan> = Vec::new();
+    for (t, s) in tokens {
+        match t {
+            Token::LBrace => open.push(*s),
+            Token::RBrace if open.pop().is_none() => {
+                return Some(
+                    Diagnostic::error(
+                        "unmatched `}`",
+                        Span::new(s.start, s.end),
+                        "no `{` before it is still open",
+                    )
+                    .with_hint("remove it, or add the `{` it closes"),
+                );
+            }
+            _ => {}
+        }
+    }
+    let first = open.first()?;
+    let inner = open.last().filter(|l| l.start != first.start);
+    let mut d = Diagnostic::error(
+        "unclosed `{`",
+        Span::new(first.start, first.end),
+        "this `{` is never closed",
+    )
+    .with_hint("add the `}` that ends this block; a `}` missing further down also shows up here");
+    if let Some(l) = inner {
+        d = d.with_label(Span::new(l.start, l.end), "the last `{` still open");
+    }
+    Some(d)
 }
 
 fn syntax_error(e: &Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
