@@ -355,29 +355,11 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
-    let mut backend: Box<dyn Backend> = if a.backend == BackendKind::Gpu {
-        let ptx = hhc_compiler::backend::ptx::emit_program(&program, a.precision.into(), 80);
-        match gpu::Gpu::new(&ptx, a.precision.into()) {
-            Ok(g) => Box::new(g),
-            Err(e) => {
-                eprintln!("error: --backend gpu: {}", e.0);
-                return ExitCode::from(1);
-            }
-        }
-    } else {
-        let kernel = match hhc_compiler::backend::jit::compile(&program, a.precision.into()) {
-            Ok(k) => k,
-            Err(e) => {
-                eprintln!("error: code generation failed: {}", e.0);
-                return ExitCode::from(1);
-            }
-        };
-        match Cpu::new(kernel, threads) {
-            Ok(b) => Box::new(b),
-            Err(e) => {
-                eprintln!("error: {}", e.0);
-                return ExitCode::from(1);
-            }
+    let mut backend = match make_backend(&program, a.backend, a.precision.into(), threads) {
+        Ok(b) => b,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
         }
     };
     let compiled = started.elapsed();
@@ -509,6 +491,24 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The program compiled for the chosen backend: PTX loaded on the GPU, or the JIT's kernel on
+/// `threads` CPU threads. `Err` is the message to print.
+fn make_backend(
+    program: &hhc_compiler::ir::CellProgram,
+    kind: BackendKind,
+    precision: Precision,
+    threads: usize,
+) -> Result<Box<dyn Backend>, String> {
+    if kind == BackendKind::Gpu {
+        let ptx = hhc_compiler::backend::ptx::emit_program(program, precision, 80);
+        let gpu = gpu::Gpu::new(&ptx, precision).map_err(|e| format!("--backend gpu: {}", e.0))?;
+        return Ok(Box::new(gpu));
+    }
+    let kernel = hhc_compiler::backend::jit::compile(program, precision)
+        .map_err(|e| format!("code generation failed: {}", e.0))?;
+    Ok(Box::new(Cpu::new(kernel, threads).map_err(|e| e.0)?))
+}
+
 fn too_many_to_fuse(nodes: usize) -> String {
     format!(
         "the cell has {nodes} compartments; one whole-cell kernel (the GPU's, or --fused-cable) unrolls at most {}\n  hint: use fewer segments (a smaller nseg, a larger dx or d_lambda), or the CPU's default solver",
@@ -569,29 +569,11 @@ fn run_morphology(
                 return ExitCode::from(1);
             }
         };
-        let mut backend: Box<dyn Backend> = if a.backend == BackendKind::Gpu {
-            let ptx = hhc_compiler::backend::ptx::emit_program(&whole.program, precision, 80);
-            match gpu::Gpu::new(&ptx, precision) {
-                Ok(g) => Box::new(g),
-                Err(e) => {
-                    eprintln!("error: --backend gpu: {}", e.0);
-                    return ExitCode::from(1);
-                }
-            }
-        } else {
-            let kernel = match hhc_compiler::backend::jit::compile(&whole.program, precision) {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("error: code generation failed: {}", e.0);
-                    return ExitCode::from(1);
-                }
-            };
-            match Cpu::new(kernel, threads) {
-                Ok(b) => Box::new(b),
-                Err(e) => {
-                    eprintln!("error: {}", e.0);
-                    return ExitCode::from(1);
-                }
+        let mut backend = match make_backend(&whole.program, a.backend, precision, threads) {
+            Ok(b) => b,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(1);
             }
         };
         println!("backend: {}, one kernel per cell", backend.describe());
