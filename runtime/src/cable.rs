@@ -24,12 +24,15 @@
 //! same rows. Nothing is copied between the solve and the kernels. The solve is compiled once per
 //! instruction set (AVX-512, AVX2, baseline) with the same arithmetic, so the bits do not depend
 //! on the CPU, the chunking or the thread count.
+//!
+//! [`run_whole_cells`] is the other layout: each cell's whole step as one program
+//! ([`hhc_compiler::cable::build`]), run by the point-cell loop on any [`Backend`]: a GPU thread,
+//! or a CPU vector lane per cell. In f64 on the CPU it gives this solver's results to the bit.
 
 use crate::backend::{Backend, BackendError};
 use crate::sim::{self, RunError};
 use hhc_compiler::backend::jit;
-use hhc_compiler::cable::CableProgram;
-use hhc_compiler::cable::{stimulus_density, Injection, Probes, Region, Tree};
+use hhc_compiler::cable::{stimulus_density, CableProgram, Injection, Probes, Region, Tree};
 use hhc_compiler::ir::interp;
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::Model;

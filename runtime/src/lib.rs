@@ -16,6 +16,11 @@
 //! block of cells that fits in L1, on the GPU one cell per thread in registers.
 //! The stepping loop ([`sim::run`]) is written once, generic over a [`backend::Backend`].
 //!
+//! A cell with a morphology steps in NEURON's staggered order instead ([`cable`]): a Hines solve
+//! for V on the tree, then every compartment's states at the new V. On the CPU, [`cable::run`]
+//! keeps a chunk of cells in the vector lanes and loops over nodes; on the GPU, the whole cell is
+//! one program and [`cable::run_whole_cells`] hands it to [`sim::run`].
+//!
 //! **Invariants.** Results are bit-identical whatever the thread count or chunking, because
 //! every cell is computed by the same instructions independently. A NaN or runaway V stops the
 //! run with the cell, the step and the mechanism named.
