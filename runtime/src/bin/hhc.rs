@@ -561,6 +561,7 @@ fn run_morphology(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let compiling = Instant::now();
     let mut compile_seconds = 0.0;
+    let backend_line;
     let outcome = if whole_cells {
         let whole = match hhc_compiler::cable::build(model) {
             Ok(w) => w,
@@ -576,7 +577,7 @@ fn run_morphology(
                 return ExitCode::from(1);
             }
         };
-        println!("backend: {}, one kernel per cell", backend.describe());
+        backend_line = format!("{}, one kernel per cell", backend.describe());
         compile_seconds = compiling.elapsed().as_secs_f64();
         hhc_runtime::cable::run_whole_cells(
             model,
@@ -587,7 +588,7 @@ fn run_morphology(
             a.steps_per_call,
         )
     } else {
-        println!("backend: cpu (cranelift, f64, {threads} threads), chunked cable solver");
+        backend_line = format!("cpu (cranelift, f64, {threads} threads), chunked cable solver");
         match rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .build()
@@ -615,6 +616,7 @@ fn run_morphology(
         model.cell.sections.len(),
         r.compartments
     );
+    println!("backend: {backend_line}");
     println!(
         "cells: {n}, steps: {steps} x dt {} ms = {} ms",
         model.dt, model.tstop
