@@ -38,8 +38,20 @@ pub fn exp2_tail(k: f64) -> f64 {
     f64::from_bits(EXP2_TAIL_BITS[(ki & INDEX_MASK) as usize])
 }
 
+/// Eight table entries on one 64-byte cache line, so that a vector load of the whole table (the
+/// AVX-512 routine's) never splits across two lines, wherever the linker puts it.
+#[repr(C, align(64))]
+pub struct Table8(pub [u64; 8]);
+
+impl std::ops::Deref for Table8 {
+    type Target = [u64; 8];
+    fn deref(&self) -> &[u64; 8] {
+        &self.0
+    }
+}
+
 /// `bits(T_j) − (j << 49)`.
-pub static EXP2_SCALE_BITS: [u64; 8] = [
+pub static EXP2_SCALE_BITS: Table8 = Table8([
     0x3ff0000000000000,
     0x3fef72b83c7d517b,
     0x3fef06fe0a31b715,
@@ -48,10 +60,10 @@ pub static EXP2_SCALE_BITS: [u64; 8] = [
     0x3feeace5422aa0db,
     0x3feee89f995ad3ad,
     0x3fef5818dcfba487,
-];
+]);
 
 /// `(2^(j/8) − T_j) / T_j`, rounded.
-pub static EXP2_TAIL_BITS: [u64; 8] = [
+pub static EXP2_TAIL_BITS: Table8 = Table8([
     0x0000000000000000,
     0xbc801b15eaa59348,
     0x3c834d754db0abb6,
@@ -60,7 +72,7 @@ pub static EXP2_TAIL_BITS: [u64; 8] = [
     0x3c8db72fc1f0eab4,
     0x3c8c1a7792cb3387,
     0x3c74a385a63d07a7,
-];
+]);
 
 #[cfg(test)]
 mod tests {

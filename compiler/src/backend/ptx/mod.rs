@@ -269,8 +269,8 @@ fn exp2_tables() -> String {
     };
     format!(
         ".global .align 8 .u64 {EXP2_SCALE_TABLE}[{n}] = {{{}}};\n.global .align 8 .f64 {EXP2_TAIL_TABLE}[{n}] = {{{}}};\n\n",
-        list(&crate::ir::exp2::EXP2_SCALE_BITS, "0x"),
-        list(&crate::ir::exp2::EXP2_TAIL_BITS, "0d"),
+        list(&crate::ir::exp2::EXP2_SCALE_BITS.0, "0x"),
+        list(&crate::ir::exp2::EXP2_TAIL_BITS.0, "0d"),
         n = crate::ir::exp2::EXP2_SCALE_BITS.len()
     )
 }
