@@ -27,6 +27,7 @@
 //! advance at V_{n+1} and the currents for step n + 1 follow. The solve's operations are the
 //! chunked solver's, one for one.
 
+use crate::cell::{MEMBRANE_CONDUCTANCE_SLOT, MEMBRANE_CURRENT_SLOT};
 use crate::ir::{BinaryOp, Builtin, CellProgram, ExprArena, ExprId, Slot, SlotKind, Var};
 use crate::passes::simplify::Builder;
 use crate::passes::symbolic::import;
@@ -200,6 +201,15 @@ impl Region {
         sub
     }
 
+    /// The region's compartment program ([`crate::cell::build_compartment`]), and the same with
+    /// dt = 0, whose currents are those of the initial state (nothing advances).
+    pub fn programs(&self, model: &Model) -> (CellProgram, CellProgram) {
+        let mut sub = self.model(model);
+        let step = crate::cell::build_compartment(&sub);
+        sub.dt = 0.0;
+        (step, crate::cell::build_compartment(&sub))
+    }
+
     /// The values of the compartment program's `along(…)` slots at `x` along a section: (slot
     /// name as the program names it, value).
     pub fn along_values(&self, model: &Model, x: f64) -> Vec<(String, f64)> {
@@ -321,8 +331,7 @@ pub struct CableProgram {
     pub compartments: usize,
 }
 
-/// A region's compartment program, and the same with dt = 0, whose currents are those of the
-/// initial state (nothing advances).
+/// A region's compartment programs, as [`Region::programs`] builds them.
 struct RegionPrograms {
     step: CellProgram,
     at_rest: CellProgram,
@@ -393,10 +402,10 @@ impl Layout {
                         continue;
                     }
                     let at = l.slots.len() as u32;
-                    match slot.name.as_str() {
-                        "i_membrane" => l.i[k] = at,
-                        "g_membrane" => l.g[k] = at,
-                        _ => {}
+                    if slot.name == MEMBRANE_CURRENT_SLOT {
+                        l.i[k] = at;
+                    } else if slot.name == MEMBRANE_CONDUCTANCE_SLOT {
+                        l.g[k] = at;
                     }
                     bindings.push(Binding::Slot(at));
                     l.slots.push(Slot {
@@ -546,10 +555,7 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
     let programs: Vec<RegionPrograms> = regions
         .iter()
         .map(|region| {
-            let mut sub = region.model(model);
-            let step = crate::cell::build_compartment(&sub);
-            sub.dt = 0.0;
-            let at_rest = crate::cell::build_compartment(&sub);
+            let (step, at_rest) = region.programs(model);
             RegionPrograms { step, at_rest }
         })
         .collect();

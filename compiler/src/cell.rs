@@ -171,6 +171,11 @@ fn nernst_slope(valence: i32, celsius: f64) -> f64 {
     1e3 * GAS_CONSTANT * (celsius + 273.15) / (f64::from(valence) * FARADAY)
 }
 
+/// The compartment program's slot of the membrane current density (µA/cm²), and of its
+/// conductance dI/dv (mS/cm²); see [`build_compartment`].
+pub const MEMBRANE_CURRENT_SLOT: &str = "i_membrane";
+pub const MEMBRANE_CONDUCTANCE_SLOT: &str = "g_membrane";
+
 /// Builds the fused step of `model`'s cell with `dt` from the model.
 pub fn build(model: &Model) -> CellProgram {
     build_program(model, false)
@@ -390,7 +395,10 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
         }
     }
     if compartment {
-        for (name, value) in [("i_membrane", b_i), ("g_membrane", b_g)] {
+        for (name, value) in [
+            (MEMBRANE_CURRENT_SLOT, b_i),
+            (MEMBRANE_CONDUCTANCE_SLOT, b_g),
+        ] {
             slots.push(Slot {
                 name: name.into(),
                 kind: SlotKind::PerCell { name: name.into() },

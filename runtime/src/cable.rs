@@ -90,20 +90,21 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let started = std::time::Instant::now();
     let mut regions = Vec::new();
     for region in Region::all(cell, &tree) {
-        let mut sub = region.model(model);
-        let program = hhc_compiler::cell::build_compartment(&sub);
-        let kernel = jit::compile(&program, Precision::F64)
-            .map_err(|e| RunError::Backend(BackendError(e.0)))?;
-        sub.dt = 0.0;
-        let initial = jit::compile(&hhc_compiler::cell::build_compartment(&sub), Precision::F64)
-            .map_err(|e| RunError::Backend(BackendError(e.0)))?;
+        let (program, at_rest) = region.programs(model);
+        let compile =
+            |p| jit::compile(p, Precision::F64).map_err(|e| RunError::Backend(BackendError(e.0)));
+        let kernel = compile(&program)?;
+        let initial = compile(&at_rest)?;
         let region_nodes = region.nodes.clone();
         let count = n * region_nodes.len();
         let mut slots = vec![vec![0.0; count]; program.slots.len()];
         // Slot 0 is V, which the Hines solve updates in place.
         slots[0].fill(cell.v_init);
         // Parameters that vary along sections: linear in x between the two given values.
-        let varying = sub.cell.inserts.iter().any(|i| !i.along.is_empty());
+        let varying = region
+            .inserts
+            .iter()
+            .any(|&i| !cell.inserts[i].along.is_empty());
         for (j, &node) in region_nodes.iter().enumerate() {
             for (name, x) in region.along_values(model, tree.place[node].1) {
                 if let Some(k) = program.slots.iter().position(|s| s.name == name) {
@@ -135,7 +136,10 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
                 .position(|s| s.name == name)
                 .unwrap_or(0)
         };
-        let (i_slot, g_slot) = (find("i_membrane"), find("g_membrane"));
+        let (i_slot, g_slot) = (
+            find(hhc_compiler::cell::MEMBRANE_CURRENT_SLOT),
+            find(hhc_compiler::cell::MEMBRANE_CONDUCTANCE_SLOT),
+        );
         regions.push(RegionKernels {
             kernel,
             initial,
