@@ -41,6 +41,9 @@ fn bench_model(c: &mut Criterion, file: &str) {
     group.finish();
 }
 
+/// A step run from some stack depth.
+type AtDepth = fn(&mut dyn FnMut() -> usize) -> usize;
+
 /// Runs `f` from a frame `PAD` bytes deeper than its caller's.
 #[inline(never)]
 fn deeper<const PAD: usize>(f: &mut dyn FnMut() -> usize) -> usize {
@@ -70,7 +73,7 @@ fn stack_depths(c: &mut Criterion) {
     hhc_runtime::sim::initialise(&program, &model, &mut pop);
     let mut group = c.benchmark_group("classic_pop f64, caller stack depth");
     group.throughput(Throughput::Elements((n * 64) as u64));
-    let depths: [(&str, fn(&mut dyn FnMut() -> usize) -> usize); 4] = [
+    let depths: [(&str, AtDepth); 4] = [
         ("+16 bytes", deeper::<16>),
         ("+32 bytes", deeper::<32>),
         ("+48 bytes", deeper::<48>),
