@@ -7,7 +7,8 @@
 //!    except literals, which are emitted at each use so that they stay constant-pool operands
 //!    instead of occupying registers across the loops;
 //! 3. cut the step into phases at the varying `exp`/`expm1` ([`stages`]): the routines run
-//!    between phases over a whole block of cells, on scratch rows in the kernel's stack frame;
+//!    between phases over a whole block of cells, on scratch rows in the kernel's stack frame
+//!    (aligned to a cache line by hand: Cranelift does not realign the frame);
 //! 4. emit the loops: blocks of cells that fit in L1, steps, phases, then groups of cells
 //!    (vectors, then a scalar rest). Groups within a phase are independent, so the core overlaps
 //!    them. Spikes and runaways leave the hot path through one rarely taken branch per group.
