@@ -5,7 +5,8 @@
 //! 1. every state advances by its exact cnexp update at `V_n`;
 //! 2. the currents and their analytic conductance `g = Σ dI/dv` are evaluated with the new states;
 //! 3. V advances by exponential Euler, exact for `dV/dt = (I_stim − I(V_n) − g·(V − V_n))/c_m`:
-//!    `V ← V_n + (I_stim − I)·dt/c_m · φ₁(−g·dt/c_m)`, `φ₁(z) = expm1(z)/z = 1/exprelr(z)`;
+//!    `V ← V_n + (I_stim − I)·dt/c_m · φ₁(−g·dt/c_m)`, `φ₁(z) = expm1(z)/z` (1 at `z = 0`), one
+//!    division per step (dividing by `exprelr(z)` took two);
 //! 4. a spike is `V_n < V_th ≤ V_{n+1}`.
 //!
 //! Parameters, reversal potentials, temperature and dt are constants of the run and are folded
@@ -20,6 +21,16 @@ use crate::sema::model::{Model, StepMethod, Stimulus};
 /// Gas constant (J/(K·mol)) and Faraday constant (C/mol), CODATA 2018, as braincell uses.
 pub const GAS_CONSTANT: f64 = 8.314_462_618_153_24;
 pub const FARADAY: f64 = 96_485.332_123_310_01;
+
+/// `φ₁(z) = expm1(z)/z`, exactly 1 at `z = 0`: exponential Euler's step factor.
+fn phi1(b: &mut Builder<'_>, z: ExprId) -> ExprId {
+    let em1 = b.unary(UnaryOp::Expm1, z);
+    let q = b.div(em1, z);
+    let zero = b.lit(0.0);
+    let at_zero = b.binary(BinaryOp::Eq, z, zero);
+    let one = b.lit(1.0);
+    b.select(at_zero, one, q)
+}
 
 /// Nernst potential in mV.
 pub fn nernst(valence: i32, ci: f64, co: f64, celsius: f64) -> f64 {
@@ -370,9 +381,9 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
     let net = b.sub(stim, b_i);
     let gdt = b.mul(b_g, dt_cm);
     let z = b.neg(gdt);
-    let relr = b.unary(UnaryOp::Exprelr, z);
     let drive = b.mul(net, dt_cm);
-    let dv = b.div(drive, relr);
+    let step_factor = phi1(&mut b, z);
+    let dv = b.mul(drive, step_factor);
     let mut v_new = b.add(v, dv);
     if model.method == StepMethod::ExpRosenbrock && !compartment {
         let coupled = rosenbrock_updates(

@@ -178,6 +178,16 @@ impl<'a> Builder<'a> {
         if a == b {
             return a;
         }
+        // A comparison of two literals picks its branch now.
+        if let Expr::Binary(op, x, y) = *self.arena.get(c) {
+            if let (true, Some(x), Some(y)) = (op.is_comparison(), self.lit_of(x), self.lit_of(y)) {
+                return if interp::binary(op, x, y) != 0.0 {
+                    a
+                } else {
+                    b
+                };
+            }
+        }
         self.arena.add(Expr::Select(c, a, b), self.span)
     }
 
@@ -190,6 +200,23 @@ impl<'a> Builder<'a> {
 mod tests {
     use super::*;
     use crate::ir::{Builtin, Var};
+
+    #[test]
+    fn select_on_literal_comparison_picks_its_branch() {
+        let mut arena = ExprArena::new();
+        let mut b = Builder::new(&mut arena);
+        let v = b.arena.var(Var::Builtin(Builtin::V));
+        let (zero, z) = (b.lit(0.0), b.lit(-0.0025));
+        let one = b.lit(1.0);
+        let is_zero = b.binary(BinaryOp::Eq, z, zero);
+        assert_eq!(b.select(is_zero, one, v), v);
+        let is_neg = b.binary(BinaryOp::Lt, z, zero);
+        assert_eq!(b.select(is_neg, one, v), one);
+        // A varying condition stays a select.
+        let varying = b.binary(BinaryOp::Lt, v, zero);
+        let kept = b.select(varying, one, v);
+        assert!(matches!(b.arena.get(kept), Expr::Select(..)));
+    }
 
     #[test]
     fn folds_and_shares() {
