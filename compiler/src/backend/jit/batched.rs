@@ -265,24 +265,55 @@ mod simd {
         _mm512_mask_blend_pd(under, s, _mm512_set1_pd(-1.0))
     }
 
-    /// `table[j]` per lane for `j < 8`: each half of the table is one register, read by a
-    /// 32-bit permute at dword indices `2j, 2j + 1` (mod 8), and bit 2 of `j` picks the half.
+    /// The two exp2 tables for AVX2, each as two registers of eight dwords: the entries' low
+    /// 32-bit halves and their high halves. Built once per routine call.
+    #[derive(Clone, Copy)]
+    pub struct Tables4 {
+        scale: (__m256i, __m256i),
+        tail: (__m256i, __m256i),
+    }
+
+    impl Tables4 {
+        #[target_feature(enable = "avx2,fma")]
+        pub fn load() -> Self {
+            Tables4 {
+                scale: halves(&EXP2_SCALE_BITS),
+                tail: halves(&EXP2_TAIL_BITS),
+            }
+        }
+    }
+
+    /// `(low halves, high halves)` of a table's eight entries, in entry order.
     #[target_feature(enable = "avx2,fma")]
-    fn lookup4(table: &[u64; 8], dwords: __m256i, high: __m256d) -> __m256d {
+    fn halves(table: &[u64; 8]) -> (__m256i, __m256i) {
         // SAFETY: the loads read the table's 8 entries.
-        let (lo, hi) = unsafe {
+        let (a, b) = unsafe {
             (
-                _mm256_loadu_si256(table.as_ptr().cast()),
-                _mm256_loadu_si256(table.as_ptr().add(4).cast()),
+                _mm256_castsi256_ps(_mm256_loadu_si256(table.as_ptr().cast())),
+                _mm256_castsi256_ps(_mm256_loadu_si256(table.as_ptr().add(4).cast())),
             )
         };
-        let from_lo = _mm256_castsi256_pd(_mm256_permutevar8x32_epi32(lo, dwords));
-        let from_hi = _mm256_castsi256_pd(_mm256_permutevar8x32_epi32(hi, dwords));
-        _mm256_blendv_pd(from_lo, from_hi, high)
+        // Per 128-bit lane, the even (odd) dwords of a then b: [l0 l1 l4 l5 | l2 l3 l6 l7];
+        // then the middle qwords swap.
+        let even = _mm256_castps_si256(_mm256_shuffle_ps::<0b10_00_10_00>(a, b));
+        let odd = _mm256_castps_si256(_mm256_shuffle_ps::<0b11_01_11_01>(a, b));
+        (
+            _mm256_permute4x64_epi64::<0b11_01_10_00>(even),
+            _mm256_permute4x64_epi64::<0b11_01_10_00>(odd),
+        )
+    }
+
+    /// `table[j]` per lane, `j` in the low three bits of both dwords of the lane's `index`:
+    /// one 32-bit permute reads the low halves, one the high halves, and a blend joins them.
+    #[target_feature(enable = "avx2,fma")]
+    fn lookup4((low, high): (__m256i, __m256i), index: __m256i) -> __m256i {
+        let lo = _mm256_permutevar8x32_epi32(low, index);
+        let hi = _mm256_permutevar8x32_epi32(high, index);
+        _mm256_blend_epi32::<0b1010_1010>(lo, hi)
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn reduce4(x: __m256d) -> (__m256d, __m256d) {
+    unsafe fn reduce4(x: __m256d, tables: &Tables4) -> (__m256d, __m256d) {
         let set = _mm256_set1_pd;
         let k = _mm256_round_pd::<NEAREST>(_mm256_mul_pd(set(LOG2E_8), x));
         let nk = _mm256_xor_pd(k, set(-0.0));
@@ -298,15 +329,11 @@ mod simd {
         let q = _mm256_fmadd_pd(r4, high, low);
         let em1 = _mm256_fmadd_pd(r2, q, r);
         let ki = _mm256_castpd_si256(_mm256_add_pd(k, set(ROUND_MAGIC)));
-        let j = _mm256_and_si256(ki, _mm256_set1_epi64x(INDEX_MASK as i64));
-        let j2 = _mm256_slli_epi64::<1>(j);
-        let dwords = _mm256_add_epi64(
-            _mm256_add_epi64(j2, _mm256_slli_epi64::<32>(j2)),
-            _mm256_set1_epi64x(1 << 32),
-        );
-        let upper = _mm256_castsi256_pd(_mm256_slli_epi64::<61>(j));
-        let entry = _mm256_castpd_si256(lookup4(&EXP2_SCALE_BITS, dwords, upper));
-        let tail = lookup4(&EXP2_TAIL_BITS, dwords, upper);
+        // The low dword of each lane holds j = k mod 8 in its low three bits (all the permute
+        // reads); copy it into the high dword.
+        let index = _mm256_shuffle_epi32::<0b10_10_00_00>(ki);
+        let entry = lookup4(tables.scale, index);
+        let tail = _mm256_castsi256_pd(lookup4(tables.tail, index));
         let s = _mm256_castsi256_pd(_mm256_add_epi64(
             entry,
             _mm256_slli_epi64::<{ SCALE_SHIFT as i32 }>(ki),
@@ -315,9 +342,9 @@ mod simd {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn exp4(x: __m256d) -> __m256d {
+    pub unsafe fn exp4(x: __m256d, tables: &Tables4) -> __m256d {
         // SAFETY: same features.
-        let (s, rel) = unsafe { reduce4(x) };
+        let (s, rel) = unsafe { reduce4(x, tables) };
         let scaled = _mm256_fmadd_pd(s, rel, s);
         let under = _mm256_cmp_pd::<_CMP_LT_OQ>(x, _mm256_set1_pd(EXP_LO));
         let over = _mm256_cmp_pd::<_CMP_GT_OQ>(x, _mm256_set1_pd(EXP_HI));
@@ -326,9 +353,9 @@ mod simd {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn expm14(x: __m256d) -> __m256d {
+    pub unsafe fn expm14(x: __m256d, tables: &Tables4) -> __m256d {
         // SAFETY: same features.
-        let (s, rel) = unsafe { reduce4(x) };
+        let (s, rel) = unsafe { reduce4(x, tables) };
         let result = _mm256_fmadd_pd(s, rel, _mm256_sub_pd(s, _mm256_set1_pd(1.0)));
         let over = _mm256_cmp_pd::<_CMP_GT_OQ>(x, _mm256_set1_pd(EXP_HI));
         let under = _mm256_cmp_pd::<_CMP_LT_OQ>(x, _mm256_set1_pd(EXPM1_LO));
@@ -355,11 +382,17 @@ mod simd {
     #[inline(always)]
     pub fn rows4(a: &[f64], out: &mut [f64], is_exp: bool) -> usize {
         let whole = a.len().min(out.len()) / 4 * 4;
+        // SAFETY: called only from the avx2 routines (features checked).
+        let tables = unsafe { Tables4::load() };
         for i in (0..whole).step_by(4) {
             // SAFETY: i + 4 ≤ whole; called only from the avx2 routines (features checked).
             unsafe {
                 let x = _mm256_loadu_pd(a.as_ptr().add(i));
-                let y = if is_exp { exp4(x) } else { expm14(x) };
+                let y = if is_exp {
+                    exp4(x, &tables)
+                } else {
+                    expm14(x, &tables)
+                };
                 _mm256_storeu_pd(out.as_mut_ptr().add(i), y);
             }
         }
