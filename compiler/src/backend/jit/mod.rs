@@ -766,13 +766,12 @@ impl<'a> Translator<'a> {
         end
     }
 
-    /// Emits the loop-invariant nodes (other than literals) for width `w` in the current block.
     /// The address of a fresh `bytes`-byte buffer in the frame, aligned to a 64-byte cache line.
     ///
     /// A stack slot's `align_shift` does not realign the frame: the slot lands wherever the
     /// caller's stack pointer puts it, on 16 bytes. Scratch rows and the constant table that
     /// straddle lines made every 32- and 64-byte access of the staged kernel split in two half
-    /// of the time or always, and the classic-HH population ran 12–15 % slower or faster with
+    /// of the time or always, and the classic-HH population ran 12–20 % slower or faster with
     /// the depth of the caller's stack (an unrelated change to the binary was enough). So the
     /// buffer takes one line more and its address is rounded up.
     fn line_aligned_stack_buffer(&mut self, bytes: u32) -> Value {
@@ -787,6 +786,7 @@ impl<'a> Translator<'a> {
         self.fb.ins().band_imm_s(up, -LINE)
     }
 
+    /// Emits the loop-invariant nodes (other than literals) for width `w` in the current block.
     fn hoist(&mut self, w: Width) -> Vec<Option<Value>> {
         self.values.iter_mut().for_each(|v| *v = None);
         for &id in self.order {
