@@ -768,12 +768,13 @@ impl<'a> Translator<'a> {
 
     /// The address of a fresh `bytes`-byte buffer in the frame, aligned to a 64-byte cache line.
     ///
-    /// A stack slot's `align_shift` does not realign the frame: the slot lands wherever the
-    /// caller's stack pointer puts it, on 16 bytes. Scratch rows and the constant table that
-    /// straddle lines made every 32- and 64-byte access of the staged kernel split in two half
-    /// of the time or always, and the classic-HH population ran 12–20 % slower or faster with
-    /// the depth of the caller's stack (an unrelated change to the binary was enough). So the
-    /// buffer takes one line more and its address is rounded up.
+    /// A stack slot's `align_shift` is honoured relative to the frame, but Cranelift does not
+    /// realign the frame itself, which the ABI aligns to 16 bytes only (wasmtime issue 6716). So
+    /// the slot's line offset follows the caller's stack. Rows and a constant table that
+    /// straddle lines split the staged kernel's 32- and 64-byte accesses, and the classic-HH
+    /// population ran 12–20 % slower at half of the caller's stack depths (an unrelated change
+    /// to the binary moved it there). The buffer takes one line more and its address is rounded
+    /// up.
     fn line_aligned_stack_buffer(&mut self, bytes: u32) -> Value {
         const LINE: i64 = 64;
         let slot = self.fb.create_sized_stack_slot(StackSlotData::new(
