@@ -201,13 +201,15 @@ impl Region {
         sub
     }
 
-    /// The region's compartment program ([`crate::cell::build_compartment`]), and the same with
-    /// dt = 0, whose currents are those of the initial state (nothing advances).
-    pub fn programs(&self, model: &Model) -> (CellProgram, CellProgram) {
+    /// The region's compartment programs, for both cable layouts.
+    pub fn programs(&self, model: &Model) -> RegionPrograms {
         let mut sub = self.model(model);
         let step = crate::cell::build_compartment(&sub);
         sub.dt = 0.0;
-        (step, crate::cell::build_compartment(&sub))
+        RegionPrograms {
+            step,
+            at_rest: crate::cell::build_compartment(&sub),
+        }
     }
 
     /// The values of the compartment program's `along(…)` slots at `x` along a section: (slot
@@ -331,10 +333,12 @@ pub struct CableProgram {
     pub compartments: usize,
 }
 
-/// A region's compartment programs, as [`Region::programs`] builds them.
-struct RegionPrograms {
-    step: CellProgram,
-    at_rest: CellProgram,
+/// A region's compartment programs ([`crate::cell::build_compartment`]).
+pub struct RegionPrograms {
+    /// One step of one compartment.
+    pub step: CellProgram,
+    /// The same with dt = 0: nothing advances, so its currents are the initial state's.
+    pub at_rest: CellProgram,
 }
 
 /// What one slot of a compartment program stands for in one node's copy of it.
@@ -552,13 +556,7 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
     }
     let probes = Probes::new(model, &tree);
     let regions = Region::all(cell, &tree);
-    let programs: Vec<RegionPrograms> = regions
-        .iter()
-        .map(|region| {
-            let (step, at_rest) = region.programs(model);
-            RegionPrograms { step, at_rest }
-        })
-        .collect();
+    let programs: Vec<RegionPrograms> = regions.iter().map(|r| r.programs(model)).collect();
     let layout = Layout::new(model, &tree, &regions, &programs, probes.spike_node);
     let program_of = |k: usize| &programs[layout.region[k]];
     let mut exprs = ExprArena::new();

@@ -10,24 +10,34 @@ use hhc_compiler::passes::mathlib::Precision;
 use hhc_runtime::backend::{cpu::Cpu, Backend, Population, Slots};
 use std::path::Path;
 
-fn bench_model(c: &mut Criterion, file: &str) {
+/// A population of `n` cells of `file`'s model, initialised, and its kernel on one CPU thread.
+fn set_up(
+    file: &str,
+    precision: Precision,
+    n: usize,
+) -> (hhc_compiler::sema::model::Model, Cpu, Population) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file);
     let model = match hhc_runtime::load::load_model(&path) {
         Ok(m) => m,
         Err(r) => panic!("{}", r.text),
     };
     let program = hhc_compiler::cell::build(&model);
+    let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
+    let cpu = Cpu::new(kernel, 1).expect("cpu");
+    let mut pop = Population {
+        n,
+        slots: Slots::new(precision, program.slots.len(), n),
+    };
+    hhc_runtime::sim::initialise(&program, &model, &mut pop);
+    (model, cpu, pop)
+}
+
+fn bench_model(c: &mut Criterion, file: &str) {
     let n = 4096;
     let mut group = c.benchmark_group(file);
     group.throughput(Throughput::Elements((n * 64) as u64));
     for precision in [Precision::F64, Precision::F32] {
-        let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
-        let mut cpu = Cpu::new(kernel, 1).expect("cpu");
-        let mut pop = Population {
-            n,
-            slots: Slots::new(precision, program.slots.len(), n),
-        };
-        hhc_runtime::sim::initialise(&program, &model, &mut pop);
+        let (model, mut cpu, mut pop) = set_up(file, precision, n);
         let name = format!("{precision:?} 4096 cells x 64 steps");
         let mut t0 = 0.0;
         group.bench_function(name, |b| {
@@ -57,20 +67,8 @@ fn deeper<const PAD: usize>(f: &mut dyn FnMut() -> usize) -> usize {
 /// constant table live in its frame; before they were aligned by hand, two of the four depths
 /// ran 12–15 % slower (the rows straddled cache lines). The four times should agree.
 fn stack_depths(c: &mut Criterion) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/classic_pop.chan");
-    let model = match hhc_runtime::load::load_model(&path) {
-        Ok(m) => m,
-        Err(r) => panic!("{}", r.text),
-    };
-    let program = hhc_compiler::cell::build(&model);
     let n = 4096;
-    let kernel = hhc_compiler::backend::jit::compile(&program, Precision::F64).expect("jit");
-    let mut cpu = Cpu::new(kernel, 1).expect("cpu");
-    let mut pop = Population {
-        n,
-        slots: Slots::new(Precision::F64, program.slots.len(), n),
-    };
-    hhc_runtime::sim::initialise(&program, &model, &mut pop);
+    let (model, mut cpu, mut pop) = set_up("bench/classic_pop.chan", Precision::F64, n);
     let mut group = c.benchmark_group("classic_pop f64, caller stack depth");
     group.throughput(Throughput::Elements((n * 64) as u64));
     let depths: [(&str, AtDepth); 4] = [

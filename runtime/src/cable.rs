@@ -90,7 +90,10 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let started = std::time::Instant::now();
     let mut regions = Vec::new();
     for region in Region::all(cell, &tree) {
-        let (program, at_rest) = region.programs(model);
+        let hhc_compiler::cable::RegionPrograms {
+            step: program,
+            at_rest,
+        } = region.programs(model);
         let compile =
             |p| jit::compile(p, Precision::F64).map_err(|e| RunError::Backend(BackendError(e.0)));
         let kernel = compile(&program)?;

@@ -266,7 +266,7 @@ mod simd {
     }
 
     /// The two exp2 tables for AVX2, each as two registers of eight dwords: the entries' low
-    /// 32-bit halves and their high halves. Built once per routine call.
+    /// 32-bit halves and their high halves. Built once per row, outside the row's loop.
     #[derive(Clone, Copy)]
     pub struct Tables4 {
         scale: (__m256i, __m256i),
