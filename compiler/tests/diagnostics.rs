@@ -336,12 +336,40 @@ fn unit_errors() {
         )),
     );
     case(
+        "current_declared_in_millivolts",
+        "NEURON { SUFFIX x USEION k READ ek WRITE ik }\nPARAMETER { g = 1 (mS/cm2) }\nASSIGNED { v (mV) ek (mV) ik (mV) }\nBREAKPOINT { ik = g*(v - ek) }\n",
+    );
+    case(
+        "current_declared_as_a_current_not_a_density",
+        "NEURON { SUFFIX x USEION k READ ek WRITE ik }\nPARAMETER { g = 1 (mS/cm2) }\nASSIGNED { v (mV) ek (mV) ik (mA) }\nBREAKPOINT { ik = g*(v - ek) }\n",
+    );
+    case(
+        "current_without_driving_force",
+        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g*m }\nDERIVATIVE s { m' = -m/(1 (ms)) }\n"),
+    );
+    case(
+        "conductance_not_per_area",
+        "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nPARAMETER { gbar = 1 (S) e = -70 (mV) }\nSTATE { m }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { SOLVE s METHOD cnexp i = gbar*m*(v - e) }\nINITIAL { m = 0 }\nDERIVATIVE s { m' = -m/(1 (ms)) }\n",
+    );
+    case(
+        "exp_of_time_over_voltage",
+        "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nPARAMETER { tau = 5 (mV) g = 1 (mS/cm2) }\nSTATE { s }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { SOLVE st METHOD cnexp i = g*s*(v + 70) }\nINITIAL { s = 1 }\nDERIVATIVE st { s' = -s*(1 - exp(-dt/tau))/dt }\n",
+    );
+    case(
         "number_out_of_range",
         "NEURON { SUFFIX x }\nPARAMETER { g = 1e999 }\n",
     );
     case(
         "number_underflow",
         "NEURON { SUFFIX x }\nPARAMETER { g = 1e-999 }\n",
+    );
+}
+
+#[test]
+fn state_errors() {
+    case(
+        "state_never_set",
+        "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nPARAMETER { g = 1 (mS/cm2) }\nSTATE { s r }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { SOLVE st METHOD cnexp i = g*s*r*(v + 70) }\nINITIAL { s = 1 }\nDERIVATIVE st { s' = -s/(1 (ms)) }\n",
     );
 }
 
@@ -451,6 +479,32 @@ fn model_errors() {
         "CELL HH { INSERT Na_HH1952 }\nSIMULATE { cell = HH }\n",
     );
     case("model_no_simulate", ok_cell);
+    case(
+        "model_tstop_not_a_whole_number_of_steps",
+        &format!("{ok_cell}SIMULATE {{ cell = HH dt = 0.03 (ms) tstop = 100 (ms) }}\n"),
+    );
+    case(
+        "model_dt_longer_than_tstop",
+        &format!("{ok_cell}SIMULATE {{ cell = HH dt = 200 (ms) tstop = 100 (ms) }}\n"),
+    );
+    case(
+        "model_record_beyond_the_population",
+        &format!("{ok_cell}SIMULATE {{ cell = HH count = 10 record = 0, 10 }}\n"),
+    );
+    case(
+        "model_negative_conductance",
+        "CELL HH { INSERT IL { g_max = -50 (mS/cm2) } }\nSIMULATE { cell = HH }\n",
+    );
+    case(
+        "model_negative_conductance_along_a_section",
+        &format!(
+            "{}SIMULATE {{ cell = B }}\n",
+            cable.replace(
+                "INSERT IL",
+                "INSERT IL { g_max = along(1 (mS/cm2), -2 (mS/cm2)) }"
+            )
+        ),
+    );
     case(
         "model_unknown_setting",
         &format!("{ok_cell}SIMULATE {{ cell = HH tstep = 1 (ms) }}\n"),

@@ -30,7 +30,7 @@
 //! or a CPU vector lane per cell. In f64 on the CPU it gives this solver's results to the bit.
 
 use crate::backend::{Backend, BackendError};
-use crate::sim::{self, RunError};
+use crate::sim::{self, RunError, Stopped};
 use hhc_compiler::backend::jit;
 use hhc_compiler::cable::{stimulus_density, CableProgram, Injection, Probes, Region, Tree};
 use hhc_compiler::ir::interp;
@@ -61,6 +61,8 @@ pub struct CableOptions {
     pub theta: f64,
     /// Cells whose probes are recorded.
     pub record: Vec<usize>,
+    /// Raised to stop the run early (see [`sim::RunOptions::interrupt`]).
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 pub struct CableResult {
@@ -74,7 +76,7 @@ pub struct CableResult {
     pub compile_seconds: f64,
 }
 
-pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> {
+pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<CableResult>> {
     let cell = &model.cell;
     let tree = Tree::new(cell);
     let nodes = tree.len();
@@ -198,7 +200,26 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
     let record = &opts.record;
     let total_steps = usize::try_from(opts.steps).unwrap_or(usize::MAX);
     let mut step0 = 0;
+    // What the run computed by `step0` steps, for a run that stops early.
+    let partial = |spikes: &[(usize, u64)], traces: &[Vec<Vec<f64>>]| CableResult {
+        spikes: spikes.to_vec(),
+        traces: traces.to_vec(),
+        probes: probe_names.clone(),
+        compartments: nodes,
+        compile_seconds,
+    };
+    let mut bar = sim::Progress::new(true, (n * nodes) as f64, opts.steps);
     while step0 < total_steps {
+        bar.at(step0 as u64);
+        if sim::is_raised(opts.interrupt.as_ref()) {
+            return Err(Stopped {
+                error: RunError::Interrupted {
+                    steps: step0 as u64,
+                    t: step0 as f64 * dt,
+                },
+                partial: Some(partial(&spikes, &traces)),
+            });
+        }
         let block = (total_steps - step0).min(STEPS_PER_BLOCK);
         // The injected current of every step of the block, at the step's midpoint.
         let inj: Vec<Vec<f64>> = (step0..step0 + block)
@@ -270,10 +291,13 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
             .filter_map(|o| o.bad)
             .min_by_key(|&(s, c, _)| (s, c))
         {
-            return Err(RunError::Backend(BackendError(format!(
-                "numerical blow-up in cell {c} at step {step} (t = {:.4} ms): V = {vn} mV at {}\n  hint: reduce dt, or check the mechanisms' rates and units",
-                (step + 1) as f64 * dt, spike_place
-            ))));
+            return Err(Stopped {
+                error: RunError::Backend(BackendError(format!(
+                    "numerical blow-up in cell {c} at step {step} (t = {:.4} ms): V = {vn} mV at {}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
+                    (step + 1) as f64 * dt, spike_place
+                ))),
+                partial: Some(partial(&spikes, &traces)),
+            });
         }
         let mut block_spikes: Vec<(usize, usize)> = outcomes
             .iter()
@@ -290,6 +314,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, RunError> 
         }
         step0 += block;
     }
+    bar.finish();
     Ok(CableResult {
         spikes,
         traces,
@@ -309,8 +334,15 @@ pub fn run_whole_cells(
     opts: &CableOptions,
     precision: Precision,
     steps_per_call: u64,
-) -> Result<CableResult, RunError> {
+) -> Result<CableResult, Stopped<CableResult>> {
     let probes = whole.probe_slots.len();
+    let as_cable = |r: sim::RunResult| CableResult {
+        spikes: r.spikes,
+        traces: r.traces.chunks(probes.max(1)).map(<[_]>::to_vec).collect(),
+        probes: whole.probes.names.clone(),
+        compartments: whole.compartments,
+        compile_seconds: 0.0,
+    };
     let r = sim::run(
         &whole.program,
         model,
@@ -324,15 +356,14 @@ pub fn run_whole_cells(
             keep_spikes: true,
             progress: true,
             steps_per_call,
+            interrupt: opts.interrupt.clone(),
         },
-    )?;
-    Ok(CableResult {
-        spikes: r.spikes,
-        traces: r.traces.chunks(probes).map(<[_]>::to_vec).collect(),
-        probes: whole.probes.names.clone(),
-        compartments: whole.compartments,
-        compile_seconds: 0.0,
-    })
+    )
+    .map_err(|s| Stopped {
+        error: s.error,
+        partial: s.partial.map(as_cable),
+    })?;
+    Ok(as_cable(r))
 }
 
 /// Steps a task takes its chunk of cells through before results are gathered.

@@ -5,6 +5,8 @@ use hhc_compiler::backend::MAX_STEPS_PER_CALL;
 use hhc_compiler::ir::{interp, CellProgram, SlotKind, Var};
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::{Model, Stimulus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub struct RunOptions {
     pub n: usize,
@@ -20,6 +22,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Steps per kernel call, 1 to 64 (64: the fused multi-step kernel).
     pub steps_per_call: u64,
+    /// Set (by a Ctrl-C handler, say) to stop the run between kernel calls; the run then
+    /// returns what it computed so far.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 pub struct RunResult {
@@ -31,6 +36,37 @@ pub struct RunResult {
     pub total_spikes: u64,
     /// Per-cell swept stimulus, when the model sweeps one.
     pub stimulus_per_cell: Option<Vec<f64>>,
+    /// Steps taken: `RunOptions::steps` for a run that reached tstop, fewer for the partial
+    /// result of a run that stopped.
+    pub steps_done: u64,
+}
+
+/// A run that stopped before tstop: why, and what it had computed by then (`None` when it
+/// stopped before the first step).
+#[derive(Debug)]
+pub struct Stopped<R> {
+    pub error: RunError,
+    pub partial: Option<R>,
+}
+
+impl<R> From<RunError> for Stopped<R> {
+    fn from(error: RunError) -> Self {
+        Stopped {
+            error,
+            partial: None,
+        }
+    }
+}
+
+impl<R> std::fmt::Display for Stopped<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// Whether `flag` has been raised.
+pub fn is_raised(flag: Option<&Arc<AtomicBool>>) -> bool {
+    flag.is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
 #[derive(Debug)]
@@ -44,18 +80,30 @@ pub enum RunError {
         /// Where on a multi-compartment cell V was watched (`soma(0.5)`), if anywhere.
         place: Option<String>,
         mechanism: String,
+        /// Whether `mechanism`'s current was seen to diverge before any other (and before V);
+        /// otherwise it is only the largest current once everything had run away.
+        diverged_first: bool,
     },
+    /// The interrupt flag was raised (Ctrl-C) after `steps` steps.
+    Interrupted { steps: u64, t: f64 },
 }
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Backend(e) => write!(f, "backend error: {}", e.0),
-            RunError::BlowUp { cell, step, t, v, place, mechanism } => write!(
-                f,
-                "numerical blow-up in cell {cell} at step {step} (t = {t:.4} ms): V = {v} mV{}; the largest contribution comes from mechanism `{mechanism}`\n  hint: reduce dt, or check the mechanism's rates and units",
-                place.as_ref().map_or(String::new(), |p| format!(" at {p}"))
-            ),
+            RunError::BlowUp { cell, step, t, v, place, mechanism, diverged_first } => {
+                let place = place.as_ref().map_or(String::new(), |p| format!(" at {p}"));
+                write!(f, "numerical blow-up in cell {cell} at step {step} (t = {t:.4} ms): V = {v} mV{place}; ")?;
+                if *diverged_first {
+                    write!(f, "mechanism `{mechanism}`'s current diverged first\n  hint: check `{mechanism}`'s parameters (a negative conductance?), rates and units, or reduce dt")
+                } else {
+                    write!(f, "V ran away before any mechanism's current did, and the largest contribution is now mechanism `{mechanism}`'s\n  hint: check the stimulus and the mechanisms' rates and units, or reduce dt")
+                }
+            }
+            RunError::Interrupted { steps, t } => {
+                write!(f, "interrupted after {steps} steps (t = {t} ms)")
+            }
         }
     }
 }
@@ -74,15 +122,7 @@ pub fn initialise(program: &CellProgram, model: &Model, pop: &mut Population) ->
                 _ => None,
             })?;
             let n = pop.n;
-            let values: Vec<f64> = (0..n)
-                .map(|i| {
-                    if n > 1 {
-                        from + (to - from) * i as f64 / (n - 1) as f64
-                    } else {
-                        from
-                    }
-                })
-                .collect();
+            let values: Vec<f64> = (0..n).map(|i| sweep_value(from, to, i, n)).collect();
             for (i, x) in values.iter().enumerate() {
                 pop.slots.set(k, i, *x);
             }
@@ -97,7 +137,7 @@ pub fn run(
     model: &Model,
     backend: &mut dyn Backend,
     opts: &RunOptions,
-) -> Result<RunResult, RunError> {
+) -> Result<RunResult, Stopped<RunResult>> {
     let n = opts.n;
     let mut pop = Population {
         n,
@@ -132,14 +172,43 @@ pub fn run(
     let mut spikes = Vec::new();
     let mut counts = vec![0u32; n];
     let mut total = 0u64;
-    let bar = progress_bar(opts);
+    let mut bar = Progress::new(opts.progress, opts.n as f64, opts.steps);
     let mut done = 0u64;
+    // What was computed by `done` steps, for a run that stops early.
+    let partial = |traces: &[Vec<f64>], spikes: &[(usize, u64)], counts: &[u32], done: u64| {
+        let mut spikes = spikes.to_vec();
+        spikes.sort_unstable_by_key(|&(c, s)| (s, c));
+        RunResult {
+            traces: traces
+                .iter()
+                .map(|t| t[..=(done as usize).min(t.len() - 1)].to_vec())
+                .collect(),
+            total_spikes: spikes.len() as u64,
+            spikes,
+            spike_counts: counts.to_vec(),
+            stimulus_per_cell: stimulus_per_cell.clone(),
+            steps_done: done,
+        }
+    };
     while done < opts.steps {
+        if is_raised(opts.interrupt.as_ref()) {
+            return Err(Stopped {
+                error: RunError::Interrupted {
+                    steps: done,
+                    t: done as f64 * program.dt,
+                },
+                partial: Some(partial(&traces, &spikes, &counts, done)),
+            });
+        }
         let k = (opts.steps - done).min(opts.steps_per_call.clamp(1, MAX_STEPS_PER_CALL));
         let t0 = done as f64 * program.dt;
         // Recorded cells: one step per call, V read after each.
         let mut words: Vec<(usize, u64)> = Vec::new();
         let mut first_bad: Option<(usize, u64)> = None;
+        let stop = |error: RunError, traces: &[Vec<f64>], spikes: &[(usize, u64)]| Stopped {
+            error,
+            partial: Some(partial(traces, spikes, &counts, done)),
+        };
         let note_bad = |fb: &mut Option<(usize, u64)>, c: usize, j: u64| {
             if fb.is_none_or(|(fc, fj)| (j, c) < (fj, fc)) {
                 *fb = Some((c, j));
@@ -151,10 +220,10 @@ pub fn run(
             for j in 0..k {
                 let rep = backend
                     .step(&mut pop, &ranges, t0 + j as f64 * program.dt, 1)
-                    .map_err(RunError::Backend)?;
+                    .map_err(|e| stop(RunError::Backend(e), &traces, &spikes))?;
                 backend
                     .read_cells(&mut pop, &record, record_slots)
-                    .map_err(RunError::Backend)?;
+                    .map_err(|e| stop(RunError::Backend(e), &traces, &spikes))?;
                 for (r, &c) in record.iter().enumerate() {
                     for (p, &s) in record_slots.iter().enumerate() {
                         traces[r * record_slots.len() + p].push(pop.slots.get(s, c));
@@ -178,7 +247,7 @@ pub fn run(
         if !bulk.is_empty() {
             let rep = backend
                 .step(&mut pop, &bulk, t0, k)
-                .map_err(RunError::Backend)?;
+                .map_err(|e| stop(RunError::Backend(e), &traces, &spikes))?;
             words.extend(rep.words);
             if let Some((c, j)) = rep.first_bad {
                 note_bad(&mut first_bad, c, u64::from(j));
@@ -190,14 +259,35 @@ pub fn run(
             let every_slot: Vec<usize> = (0..program.slots.len()).collect();
             backend
                 .read_cells(&mut pop, &all, &every_slot)
-                .map_err(RunError::Backend)?;
-            return Err(RunError::BlowUp {
+                .map_err(|e| stop(RunError::Backend(e), &traces, &spikes))?;
+            let start = initial_values(program, model, n, cell);
+            let first = first_to_diverge(program, start, step);
+            let diverged_first = first.is_some();
+            let mechanism = first.unwrap_or_else(|| culprit(program, &pop, cell));
+            let error = RunError::BlowUp {
                 cell,
                 step,
                 t: (step + 1) as f64 * program.dt,
                 v: pop.slots.get(0, cell),
                 place: program.slots[0].name.strip_prefix("v ").map(str::to_owned),
-                mechanism: culprit(program, &pop, cell),
+                mechanism,
+                diverged_first,
+            };
+            // The partial result ends with the last good step: every cell's spikes and the
+            // recorded traces up to it.
+            let mut spikes_before = spikes.clone();
+            let mut counts_before = counts.clone();
+            for &(c, w) in &words {
+                let mut w = w & ((1u64 << j) - 1);
+                while w != 0 {
+                    spikes_before.push((c, done + u64::from(w.trailing_zeros())));
+                    counts_before[c] += 1;
+                    w &= w - 1;
+                }
+            }
+            return Err(Stopped {
+                error,
+                partial: Some(partial(&traces, &spikes_before, &counts_before, step)),
             });
         }
         for (c, word) in words {
@@ -213,13 +303,9 @@ pub fn run(
             }
         }
         done += k;
-        if let Some(b) = &bar {
-            b.set_position(done);
-        }
+        bar.at(done);
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    bar.finish();
     spikes.sort_unstable_by_key(|&(c, s)| (s, c));
     Ok(RunResult {
         traces,
@@ -227,21 +313,140 @@ pub fn run(
         spike_counts: counts,
         total_spikes: total,
         stimulus_per_cell,
+        steps_done: opts.steps,
     })
 }
 
-fn progress_bar(opts: &RunOptions) -> Option<indicatif::ProgressBar> {
-    // About 1e8 compartment-steps take a second or more.
-    if !opts.progress || (opts.n as f64) * (opts.steps as f64) < 1e8 {
+/// Every slot's initial value for one cell of `n`, as [`initialise`] sets it.
+fn initial_values(program: &CellProgram, model: &Model, n: usize, cell: usize) -> Vec<f64> {
+    let mut pop = Population {
+        n: 1,
+        slots: Slots::new(Precision::F64, program.slots.len(), 1),
+    };
+    initialise(program, model, &mut pop);
+    let sweep = model.stimuli.iter().find_map(|s| match *s {
+        Stimulus::Sweep { from, to } => Some((from, to)),
+        _ => None,
+    });
+    (0..program.slots.len())
+        .map(|k| match (&program.slots[k].kind, sweep) {
+            (SlotKind::PerCell { .. }, Some((from, to))) => sweep_value(from, to, cell, n),
+            _ => pop.slots.get(k, 0),
+        })
+        .collect()
+}
+
+/// Cell `i` of `n`'s share of a swept stimulus.
+fn sweep_value(from: f64, to: f64, i: usize, n: usize) -> f64 {
+    if n > 1 {
+        from + (to - from) * i as f64 / (n - 1) as f64
+    } else {
+        from
+    }
+}
+
+/// A current density no membrane carries: a mechanism past it has diverged (µA/cm²).
+const DIVERGED_CURRENT: f64 = 1e5;
+
+/// Steps one cell again from its initial values, in the interpreter, up to the step that blew
+/// up, and names the first mechanism whose current went non-finite or past
+/// [`DIVERGED_CURRENT`]: the cause, where the currents at the end of the run show only which
+/// mechanism is largest once everything has run away. `None` when the replay is too long to be
+/// worth it, or when no current diverged before V did.
+fn first_to_diverge(program: &CellProgram, mut slots: Vec<f64>, last_step: u64) -> Option<String> {
+    const MAX_REPLAY_STEPS: u64 = 2_000_000;
+    if last_step > MAX_REPLAY_STEPS || program.mechanism_currents.is_empty() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(opts.steps);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({eta} left)",
-    ) {
-        bar.set_style(style);
+    let roots: Vec<_> = program.mechanism_currents.iter().map(|(_, e)| *e).collect();
+    for k in 0..=last_step {
+        let currents = interp::eval(&program.exprs, &roots, &|v| match v {
+            Var::Slot(s) => slots[s as usize],
+            _ => 0.0,
+        });
+        let diverged = program
+            .mechanism_currents
+            .iter()
+            .zip(&currents)
+            .filter(|(_, i)| !i.is_finite() || i.abs() > DIVERGED_CURRENT)
+            .max_by(|a, b| {
+                let key = |x: f64| if x.is_finite() { x.abs() } else { f64::INFINITY };
+                key(*a.1).total_cmp(&key(*b.1))
+            });
+        if let Some(((name, _), _)) = diverged {
+            return Some(name.clone());
+        }
+        let v = slots[0];
+        if !v.is_finite() || v.abs() > hhc_compiler::backend::RUNAWAY_MV {
+            return None;
+        }
+        interp::run_cell(program, &mut slots, k as f64 * program.dt, 1);
     }
-    Some(bar)
+    None
+}
+
+/// Progress on stderr for runs that take a second or more: a bar on a terminal, otherwise (a
+/// log, a batch job) a line every few seconds. Both give the expected time left.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    /// Without a terminal: when the run started and when the last line was written.
+    lines: Option<(std::time::Instant, std::time::Instant)>,
+    total: u64,
+}
+
+impl Progress {
+    /// Every this many seconds, a line when stderr is not a terminal.
+    const LINE_EVERY_S: f64 = 5.0;
+
+    /// `work` is cells (or compartments) per step; about 1e8 compartment-steps take a second.
+    pub fn new(enabled: bool, work: f64, steps: u64) -> Progress {
+        use std::io::IsTerminal;
+        let mut p = Progress {
+            bar: None,
+            lines: None,
+            total: steps,
+        };
+        if !enabled || work * steps as f64 <= 1e8 {
+            return p;
+        }
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(steps);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({eta} left)",
+            ) {
+                bar.set_style(style);
+            }
+            p.bar = Some(bar);
+        } else {
+            let now = std::time::Instant::now();
+            p.lines = Some((now, now));
+        }
+        p
+    }
+
+    pub fn at(&mut self, done: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        }
+        if let Some((start, last)) = &mut self.lines {
+            if last.elapsed().as_secs_f64() >= Self::LINE_EVERY_S && done > 0 {
+                *last = std::time::Instant::now();
+                let elapsed = start.elapsed().as_secs_f64();
+                let left = elapsed * (self.total - done) as f64 / done as f64;
+                eprintln!(
+                    "hhc: step {done} of {} ({:.0} %), {elapsed:.0} s elapsed, about {left:.0} s left",
+                    self.total,
+                    100.0 * done as f64 / self.total.max(1) as f64
+                );
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// The mechanism to blame: one whose state went non-finite, else the largest current.

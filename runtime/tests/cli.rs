@@ -305,3 +305,129 @@ fn large_cell_is_refused_by_the_whole_cell_kernel_only() {
     let o = hhc(&["run", path.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Writes `files` (name, text) into a fresh folder and returns it.
+fn folder(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = tmp(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (f, text) in files {
+        std::fs::write(dir.join(f), text).unwrap();
+    }
+    dir
+}
+
+fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn run_set_ups_that_would_mislead_are_usage_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--dt", "10", "--tstop", "1"], "longer than tstop"),
+        (&["--dt", "0.03"], "not a whole number of steps"),
+        (&["--no-record", "--csv", "x.csv"], "--no-record records none"),
+        (&["--threads", "0"], "--threads"),
+        (&["--threads", "100000"], "more threads than cores"),
+        (&["--n", "0"], "--n"),
+    ];
+    for (flags, said) in cases {
+        let mut args = vec!["run", "examples/hh.chan"];
+        args.extend_from_slice(flags);
+        let o = hhc(&args);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", text(&o));
+        assert!(text(&o).contains(said), "{flags:?}: {}", text(&o));
+        assert!(!text(&o).contains("wall:"), "{flags:?} ran: {}", text(&o));
+    }
+    let o = hhc(&["run", "examples/fi_curve.chan", "--n", "10"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("records cell 100"), "{}", text(&o));
+}
+
+#[test]
+fn outputs_are_created_before_the_run() {
+    let o = hhc(&[
+        "run",
+        "examples/hh.chan",
+        "--spikes",
+        path_str(&tmp("spikes-first.csv")),
+        "--csv",
+        "no/such/folder/trace.csv",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--csv: cannot create no/such/folder/trace.csv"), "{}", text(&o));
+    assert!(!text(&o).contains("wall:"), "ran before checking: {}", text(&o));
+    let o = hhc(&["run", "examples/hh.chan", "--plot", path_str(&tmp("plot.pdf"))]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains(".png or an .svg"), "{}", text(&o));
+}
+
+/// A leak with a negative conductance in its mechanism's defaults (a model file's override
+/// would be refused) runs away; the first current to diverge is the leak's, not Na's.
+const ANTILEAK: &str = "NEURON { SUFFIX antileak NONSPECIFIC_CURRENT i RANGE g, E }\nPARAMETER { g = -50 (mS/cm2) E = -54.387 (mV) }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { i = g * (v - E) }\n";
+
+#[test]
+fn a_blow_up_blames_the_first_current_to_diverge_and_keeps_the_steps_before_it() {
+    let model = "CELL HH {\n ION na { e = 50 (mV) }\n ION k { e = -77 (mV) }\n INSERT Na_HH1952\n INSERT K_HH1952\n INSERT antileak\n}\nSIMULATE { cell = HH dt = 0.01 (ms) tstop = 100 (ms) }\n";
+    let dir = folder("antileak", &[("antileak.chan", ANTILEAK), ("m.chan", model)]);
+    let csv = dir.join("v.csv");
+    let spikes = dir.join("s.csv");
+    let o = hhc(&[
+        "run",
+        path_str(&dir.join("m.chan")),
+        "--csv",
+        path_str(&csv),
+        "--spikes",
+        path_str(&spikes),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("mechanism `antileak`'s current diverged first"), "{t}");
+    let step: usize = t
+        .split("at step ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|x| x.parse().ok())
+        .expect("the step is named");
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    // The header, then t = 0 … step·dt: every step before the one that blew up.
+    assert_eq!(rows.lines().count(), step + 2, "{rows}");
+    assert!(rows
+        .lines()
+        .skip(1)
+        .all(|l| l.split(',').all(|x| x.parse::<f64>().is_ok_and(f64::is_finite))));
+    assert!(t.contains(&format!("hold the {step} steps")), "{t}");
+    assert!(std::fs::read_to_string(&spikes).unwrap().starts_with("cell,t_ms"));
+}
+
+#[test]
+fn parameter_limits_hold_for_overrides() {
+    let mech = "NEURON { SUFFIX lim NONSPECIFIC_CURRENT i RANGE g, q }\nPARAMETER { g = 1 (mS/cm2) q = 2 <1, 5> }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { i = q * g * (v + 65) }\n";
+    let model = "CELL C { INSERT lim { q = 7 } }\nSIMULATE { cell = C }\n";
+    let dir = folder("limits", &[("lim.chan", mech), ("m.chan", model)]);
+    let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("`q` = 7 lies outside its limits <1, 5>"), "{}", text(&o));
+    std::fs::write(dir.join("m.chan"), model.replace("q = 7", "q = 5")).unwrap();
+    let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn impossible_swc_points_name_their_line() {
+    let swc = "# id type x y z r parent\n1 1 0 0 0 10 -1\n2 3 10 0 0 1 1\n3 3 110 0 0 -0.5 2\n";
+    let model = "CELL C { swc = cell  INSERT IL }\nSIMULATE { cell = C }\n";
+    let dir = folder("swc", &[("cell.swc", swc), ("m.chan", model)]);
+    let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("cell.swc: line 4: point 3 has radius -0.5"), "{}", text(&o));
+}
+
+#[test]
+fn the_header_comes_before_the_run() {
+    let o = hhc(&["run", "examples/hh.chan"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("no {s} in {out}"));
+    assert!(at("model:") < at("backend:") && at("backend:") < at("cells:"));
+    assert!(at("cells:") < at("spike times") && at("spike times") < at("wall:"));
+}

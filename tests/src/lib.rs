@@ -49,13 +49,15 @@ pub fn run_calls_of(
     let mut cpu = Cpu::new(kernel, threads).expect("cpu");
     let opts = RunOptions {
         n: model.count as usize,
-        steps: (model.tstop / model.dt).round() as u64,
+        steps: hhc_compiler::sema::model::whole_steps(model.dt, model.tstop)
+            .unwrap_or_else(|e| panic!("{}", e.message)),
         precision,
         record: model.record.iter().map(|&c| c as usize).collect(),
         record_slots: vec![0],
         keep_spikes: true,
         progress: false,
         steps_per_call,
+        interrupt: None,
     };
     let r =
         sim::run(&program, model, &mut cpu, &opts).unwrap_or_else(|e| panic!("run failed: {e}"));

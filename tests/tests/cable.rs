@@ -12,6 +12,7 @@ fn run_cable(model: &Model) -> cable::CableResult {
         steps: (model.tstop / model.dt).round() as u64,
         theta: model.cable_theta,
         record: vec![0],
+        interrupt: None,
     };
     cable::run(model, &opts).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -273,6 +274,7 @@ fn every_cell_of_a_population_matches_a_lone_cell() {
             steps,
             theta: model.cable_theta,
             record,
+            interrupt: None,
         };
         cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"))
     };
@@ -376,6 +378,7 @@ fn chunked_population_reports_blow_ups_and_matches_single_cells() {
         steps,
         theta: model.cable_theta,
         record: vec![0, 299],
+        interrupt: None,
     };
     let many = cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(many.spikes.len(), 300 * single.spikes.len());
@@ -522,6 +525,7 @@ fn whole_cell_program_matches_the_chunked_solver() {
             steps,
             theta: model.cable_theta,
             record: vec![1],
+            interrupt: None,
         };
         let r = cable::run_whole_cells(&model, &whole, &mut cpu, &opts, Precision::F64, 64)
             .unwrap_or_else(|e| panic!("{e}"));

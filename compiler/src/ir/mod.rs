@@ -262,6 +262,8 @@ pub struct Param {
     pub name: String,
     pub default: f64,
     pub unit: Option<String>,
+    /// NMODL's `<lo, hi>`: the range a model file may set it in.
+    pub limits: Option<(f64, f64)>,
     pub span: Span,
 }
 

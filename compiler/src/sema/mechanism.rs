@@ -6,7 +6,7 @@
 //! leaves in the environment becomes the kernel: INITIAL gives state initial values, a
 //! DERIVATIVE block gives `x' = f`, BREAKPOINT gives the currents.
 
-use super::units::{Unit, UnitTable};
+use super::units::{Dim, Unit, UnitTable};
 use super::{number_value, Diags};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::ir::{self, Builtin, Expr, ExprId, IonField, IonUse, Mechanism, Var};
@@ -25,7 +25,7 @@ enum Name {
     Builtin(Builtin),
 }
 
-type Val = (ExprId, Option<Unit>);
+type Val = (ExprId, Dim);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum BlockKind {
@@ -42,10 +42,16 @@ struct Lowerer<'a> {
     m: Mechanism,
     names: HashMap<String, (Name, Span)>,
     declared_units: HashMap<String, Unit>,
+    /// Where each declared unit is written, for messages about the declaration.
+    unit_spans: HashMap<String, Span>,
+    /// The states INITIAL gives a value.
+    initialised_states: Vec<bool>,
     functions: HashMap<String, &'a ast::Callable>,
     procedures: HashMap<String, &'a ast::Callable>,
     /// Functions and procedures declared between UNITSOFF and UNITSON.
     units_off_callables: std::collections::HashSet<String>,
+    /// The other blocks written between UNITSOFF and UNITSON, by where their body starts.
+    units_off_blocks: std::collections::HashSet<u32>,
     call_stack: Vec<String>,
     units_on: bool,
     kind: BlockKind,
@@ -98,9 +104,12 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         },
         names: HashMap::new(),
         declared_units: HashMap::new(),
+        unit_spans: HashMap::new(),
+        initialised_states: vec![],
         functions: HashMap::new(),
         procedures: HashMap::new(),
         units_off_callables: std::collections::HashSet::new(),
+        units_off_blocks: std::collections::HashSet::new(),
         call_stack: vec![],
         units_on: true,
         kind: BlockKind::Initial,
@@ -116,6 +125,10 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         return Err(l.diags.into_vec());
     }
     l.lower_blocks();
+    if l.diags.has_errors() {
+        return Err(l.diags.into_vec());
+    }
+    l.check_states_move();
     if l.diags.has_errors() {
         return Err(l.diags.into_vec());
     }
@@ -253,11 +266,13 @@ impl<'a> Lowerer<'a> {
                         if let Some(u) = d.unit.as_ref().and_then(|u| self.unit(u)) {
                             self.declared_units.insert(d.name.name.clone(), u);
                         }
+                        let mut limits = None;
                         if let Some((lo, hi)) = &d.limits {
                             let (lo_v, hi_v) = (
                                 number_value(lo, &mut self.diags),
                                 number_value(hi, &mut self.diags),
                             );
+                            limits = Some((lo_v, hi_v));
                             if d.value.is_some() && (value < lo_v || value > hi_v) {
                                 self.err(Diagnostic::error(
                                     format!("`{}` = {value} lies outside its limits <{lo_v}, {hi_v}>", d.name.name),
@@ -281,6 +296,7 @@ impl<'a> Lowerer<'a> {
                                 name: d.name.name.clone(),
                                 default: value,
                                 unit: d.unit.as_ref().map(|u| u.text.clone()),
+                                limits,
                                 span: d.name.span,
                             });
                         }
@@ -307,6 +323,9 @@ impl<'a> Lowerer<'a> {
                         self.reject_array(d);
                         if let Some(u) = d.unit.as_ref().and_then(|u| self.unit(u)) {
                             self.declared_units.insert(d.name.name.clone(), u);
+                        }
+                        if let Some(u) = &d.unit {
+                            self.unit_spans.insert(d.name.name.clone(), u.span);
                         }
                         self.declare(&d.name, Name::Assigned);
                     }
@@ -350,10 +369,15 @@ impl<'a> Lowerer<'a> {
                     )
                     .with_hint("write the function as a FUNCTION"),
                 ),
-                Item::Initial(_)
-                | Item::Breakpoint(_)
-                | Item::Derivative { .. }
-                | Item::Kinetic { .. } => has_mechanism_blocks = true,
+                Item::Initial(body)
+                | Item::Breakpoint(body)
+                | Item::Derivative { body, .. }
+                | Item::Kinetic { body, .. } => {
+                    has_mechanism_blocks = true;
+                    if !units_on {
+                        self.units_off_blocks.insert(body.span.start);
+                    }
+                }
                 _ => {}
             }
         }
@@ -615,7 +639,41 @@ type Env = HashMap<String, Val>;
 
 // Ion interface checks and scales, once every declaration is known.
 impl Lowerer<'_> {
+    /// A density mechanism's currents are current densities: a current declared in mV or mA
+    /// would be scaled by a meaningless factor.
+    fn check_current_units(&mut self) {
+        let Ok(density) = self.units.parse("mA/cm2") else {
+            return;
+        };
+        for k in 0..self.m.currents.len() {
+            let name = self.m.currents[k].name.clone();
+            let Some(&declared) = self.declared_units.get(&name) else {
+                continue;
+            };
+            if declared.same_dimension(&density) {
+                continue;
+            }
+            let span = self
+                .unit_spans
+                .get(&name)
+                .copied()
+                .or_else(|| self.names.get(&name).map(|n| n.1))
+                .unwrap_or_default();
+            // Reported here, at the declaration; the assignment is not checked against it again.
+            self.declared_units.remove(&name);
+            self.err(
+                Diagnostic::error(
+                    format!("current `{name}` is declared in {declared}, which is not a current density"),
+                    span,
+                    format!("{declared} here"),
+                )
+                .with_hint(format!("a density mechanism's current is a current per area: declare `{name} (mA/cm2)` (NEURON's unit) or `{name} (uA/cm2)`")),
+            );
+        }
+    }
+
     fn check_ion_interface(&mut self) {
+        self.check_current_units();
         let ua = self.units.parse("uA/cm2").ok();
         for k in 0..self.m.ions.len() {
             let ion = self.m.ions[k].name.clone();
@@ -643,6 +701,42 @@ impl Lowerer<'_> {
                     );
                 }
             }
+        }
+    }
+}
+
+impl Lowerer<'_> {
+    /// Every STATE moves (an equation, or a place in a KINETIC scheme) or is at least given a
+    /// value: a state with neither would sit at 0 for the whole run.
+    fn check_states_move(&mut self) {
+        let mut moves = vec![false; self.m.states.len()];
+        for &(s, _, _) in &self.m.derivatives {
+            moves[s as usize] = true;
+        }
+        if let Some(k) = &self.m.kinetic {
+            for &(s, _) in &k.rhs {
+                moves[s as usize] = true;
+            }
+            for &s in k.conserve.iter().flat_map(|c| &c.0) {
+                moves[s as usize] = true;
+            }
+        }
+        for (i, state) in self.m.states.clone().iter().enumerate() {
+            let initialised = self.initialised_states.get(i).copied().unwrap_or(false);
+            if moves[i] || initialised {
+                continue;
+            }
+            self.err(
+                Diagnostic::error(
+                    format!("STATE `{}` has no equation and no initial value, so it would stay 0", state.name),
+                    state.span,
+                    "never set",
+                )
+                .with_hint(format!(
+                    "give it an equation `{n}' = …` in the DERIVATIVE block that BREAKPOINT SOLVEs, or a value in INITIAL; a fixed quantity is a PARAMETER",
+                    n = state.name
+                )),
+            );
         }
     }
 }
@@ -680,7 +774,7 @@ impl<'a> Lowerer<'a> {
         for item in &file.items {
             if let Item::Initial(body) = item {
                 self.kind = BlockKind::Initial;
-                self.exec_block(body, &mut env);
+                self.exec_top_block(body, &mut env);
             }
         }
         for (name, val) in &env {
@@ -694,6 +788,9 @@ impl<'a> Lowerer<'a> {
                 self.initial_assigned.insert(name.clone(), *val);
             }
         }
+        self.initialised_states = (0..state_count)
+            .map(|i| env.contains_key(&self.m.states[i].name))
+            .collect();
         let zero = self.m.exprs.lit(0.0);
         self.m.init = (0..state_count)
             .map(|i| env.get(&self.m.states[i].name).map_or(zero, |v| v.0))
@@ -709,7 +806,7 @@ impl<'a> Lowerer<'a> {
                         solved = Some((block.clone(), method.clone()));
                     }
                 }
-                self.exec_block(body, &mut env);
+                self.exec_top_block(body, &mut env);
                 // Currents
                 for i in 0..self.m.currents.len() {
                     let name = self.m.currents[i].name.clone();
@@ -807,7 +904,7 @@ impl<'a> Lowerer<'a> {
             }
             self.kind = BlockKind::Derivative;
             let mut env = Env::new();
-            self.exec_block(body, &mut env);
+            self.exec_top_block(body, &mut env);
             self.m.derivatives = std::mem::take(&mut self.derivatives);
         } else if !derivative_blocks.is_empty() && !self.m.states.is_empty() {
             // A DERIVATIVE block nobody SOLVEs: states would never move. Say so.
@@ -829,6 +926,15 @@ impl<'a> Lowerer<'a> {
                 );
             }
         }
+    }
+
+    /// Runs a top-level block (INITIAL, BREAKPOINT, DERIVATIVE, KINETIC), with units checked
+    /// unless the file wrote it between UNITSOFF and UNITSON.
+    fn exec_top_block(&mut self, block: &Block, env: &mut Env) {
+        let outer = self.units_on;
+        self.units_on = !self.units_off_blocks.contains(&block.span.start);
+        self.exec_block(block, env);
+        self.units_on = outer;
     }
 
     fn exec_block(&mut self, block: &Block, env: &mut Env) {
@@ -899,7 +1005,11 @@ impl<'a> Lowerer<'a> {
                 for k in keys {
                     let a = env_then.get(&k).copied();
                     let b = env_else.get(&k).copied();
-                    let unit = a.and_then(|x| x.1).or(b.and_then(|x| x.1));
+                    let unit = match (a, b) {
+                        (Some(x), Some(y)) => x.1.sum(y.1),
+                        (Some(x), None) | (None, Some(x)) => x.1,
+                        (None, None) => Dim::Free,
+                    };
                     let (ae, be) = (a.map_or(zero, |x| x.0), b.map_or(zero, |x| x.0));
                     let merged = Builder {
                         arena: &mut self.m.exprs,
@@ -921,7 +1031,7 @@ impl<'a> Lowerer<'a> {
             StmtKind::Local(ids) => {
                 let zero = self.m.exprs.lit(0.0);
                 for id in ids {
-                    env.insert(id.name.clone(), (zero, None));
+                    env.insert(id.name.clone(), (zero, Dim::Free));
                 }
             }
             StmtKind::Solve { block, .. }
@@ -933,7 +1043,7 @@ impl<'a> Lowerer<'a> {
                         Ok(values) => {
                             for (state, value) in values {
                                 let name = self.m.states[state as usize].name.clone();
-                                env.insert(name, (value, None));
+                                env.insert(name, (value, Dim::Bare));
                             }
                         }
                         Err(d) => self.err(d),
@@ -1008,7 +1118,7 @@ impl<'a> Lowerer<'a> {
         let e = self.as_number(e);
         let name = self.m.states[state as usize].name.clone();
         let state_unit = self.declared_units.get(&name).copied().unwrap_or(Unit::ONE);
-        let (Some(u), true) = (unit, self.units_on) else {
+        let (Some(u), true) = (unit.known(), self.units_on) else {
             return e;
         };
         let Ok(ms) = self.units.parse("ms") else {
@@ -1124,10 +1234,15 @@ impl<'a> Lowerer<'a> {
         // Units: check and scale against the declared unit.
         if let (Some(declared), Some(u), true) = (
             self.declared_units.get(&target.name).copied(),
-            unit,
+            unit.known(),
             self.units_on,
         ) {
             if !declared.same_dimension(&u) {
+                let hint = if self.m.currents.iter().any(|c| c.name == target.name) {
+                    "a density mechanism's current is a conductance per area times a driving force: g (S/cm2) * (v - e) (mV) is in mA/cm2"
+                } else {
+                    "check the units of the terms, or use UNITSOFF"
+                };
                 self.err(
                     Diagnostic::error(
                         format!(
@@ -1138,13 +1253,16 @@ impl<'a> Lowerer<'a> {
                         format!("this is in {u}"),
                     )
                     .with_label(target.span, format!("declared in {declared}"))
-                    .with_hint("check the units of the terms, or use UNITSOFF"),
+                    .with_hint(hint),
                 );
             } else {
                 e = self.scaled(e, u.factor_to(&declared));
             }
         }
-        let unit = self.declared_units.get(&target.name).copied().or(unit);
+        let unit = match self.declared_units.get(&target.name) {
+            Some(&declared) => Dim::Known(declared),
+            None => unit,
+        };
         env.insert(target.name.clone(), (e, unit));
     }
 
@@ -1152,7 +1270,7 @@ impl<'a> Lowerer<'a> {
         if let Some(v) = env.get(name) {
             return *v;
         }
-        let unit = self.declared_units.get(name).copied();
+        let unit = Dim::declared(self.declared_units.get(name).copied());
         match self.names.get(name).copied() {
             Some((Name::Param(i), _)) => (self.m.exprs.add(Expr::Var(Var::Param(i)), span), unit),
             Some((Name::Constant(c), _)) => (self.m.exprs.lit(c), unit),
@@ -1192,7 +1310,7 @@ impl<'a> Lowerer<'a> {
                     Diagnostic::error(format!("undefined name `{name}`"), span, "not declared")
                         .with_hint(hint),
                 );
-                (self.m.exprs.lit(0.0), None)
+                (self.m.exprs.lit(0.0), Dim::Free)
             }
         }
     }
@@ -1206,13 +1324,13 @@ impl<'a> Lowerer<'a> {
                     span: e.span,
                 };
                 let v = number_value(&n, &mut self.diags);
-                (self.m.exprs.lit(v), None)
+                (self.m.exprs.lit(v), Dim::Free)
             }
             ExprKind::Name(n) => self.read_name(n, e.span, env),
             ExprKind::WithUnit { value, unit } => {
                 let (v, _) = self.expr(value, env);
                 let u = self.unit(unit);
-                (v, u)
+                (v, u.map_or(Dim::Free, Dim::Known))
             }
             ExprKind::Unary { op, operand } => {
                 let (a, u) = self.expr(operand, env);
@@ -1236,7 +1354,7 @@ impl<'a> Lowerer<'a> {
                                 span: e.span,
                             }
                             .unary(ir::UnaryOp::Not, c),
-                            None,
+                            Dim::Free,
                         )
                     }
                 }
@@ -1247,7 +1365,7 @@ impl<'a> Lowerer<'a> {
                 self.binary(*op, l, r, lhs.span, rhs.span, e.span)
             }
             ExprKind::Call { name, args } => self.call_expr(name, args, env, e.span),
-            ExprKind::Error => (self.m.exprs.lit(0.0), None),
+            ExprKind::Error => (self.m.exprs.lit(0.0), Dim::Free),
         }
     }
 
@@ -1282,9 +1400,9 @@ impl<'a> Lowerer<'a> {
             op,
             B::Add | B::Sub | B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne
         );
-        let mut unit = None;
+        let mut unit = Dim::Free;
         if additive {
-            if let (Some(x), Some(y), true) = (ua, ub, self.units_on) {
+            if let (Some(x), Some(y), true) = (ua.known(), ub.known(), self.units_on) {
                 if !x.same_dimension(&y) {
                     let verb = if matches!(op, B::Add | B::Sub) {
                         if op == B::Add {
@@ -1312,27 +1430,21 @@ impl<'a> Lowerer<'a> {
                             span,
                         }
                         .binary(ir::BinaryOp::Add, a, bb),
-                        None,
+                        Dim::Free,
                     );
                 } else {
                     bb = self.scaled(bb, y.factor_to(&x));
                 }
             }
             if matches!(op, B::Add | B::Sub) {
-                unit = ua.or(ub);
+                unit = ua.sum(ub);
             }
-        } else if matches!(op, B::Mul | B::Div) {
-            unit = match (ua, ub) {
-                (Some(x), Some(y)) => Some(if op == B::Mul { x.mul(y) } else { x.div(y) }),
-                _ => None,
-            };
+        } else if op == B::Mul {
+            unit = ua.product(ub);
+        } else if op == B::Div {
+            unit = ua.quotient(ub);
         } else if op == B::Pow {
-            let exponent = self.m.exprs.get(bb).as_lit();
-            unit = match (ua, exponent) {
-                (Some(x), Some(n)) if n == n.trunc() && n.abs() < 16.0 => Some(x.powi(n as i32)),
-                (Some(x), _) if x.is_dimensionless() => Some(x),
-                _ => None,
-            };
+            unit = ua.power(self.m.exprs.get(bb).as_lit());
         }
 
         (
@@ -1371,7 +1483,7 @@ impl<'a> Lowerer<'a> {
                         vec!["x"; arity].join(", ")
                     )),
                 );
-                return (self.m.exprs.lit(0.0), None);
+                return (self.m.exprs.lit(0.0), Dim::Free);
             }
             let vals: Vec<Val> = args.iter().map(|a| self.expr(a, env)).collect();
             let vals: Vec<Val> = vals
@@ -1383,7 +1495,7 @@ impl<'a> Lowerer<'a> {
                 "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr"
             );
             if transcendental && self.units_on {
-                if let Some(u) = vals[0].1.filter(|u| !u.is_dimensionless()) {
+                if let Some(u) = vals[0].1.known().filter(|u| !u.is_dimensionless()) {
                     self.err(
                         Diagnostic::error(format!("`{}` needs a dimensionless argument, not {u}", name.name), args[0].span, format!("this is in {u}"))
                             .with_hint("divide by a quantity in the same unit, e.g. (v - vhalf)/k with k in mV"),
@@ -1409,10 +1521,13 @@ impl<'a> Lowerer<'a> {
                 "min" | "fmin" => b.binary(ir::BinaryOp::Min, vals[0].0, vals[1].0),
                 _ => b.binary(ir::BinaryOp::Max, vals[0].0, vals[1].0),
             };
-            // fabs, min, max and floor keep their argument's unit; the rest give bare numbers.
+            // fabs, min, max and floor keep their argument's unit; exponentials and logarithms
+            // are dimensionless; the units of sqrt and pow are not tracked.
             let unit = match name.name.as_str() {
-                "fabs" | "min" | "max" | "fmin" | "fmax" | "floor" | "frozen" => vals[0].1,
-                _ => None,
+                "fabs" | "floor" | "frozen" => vals[0].1,
+                "min" | "max" | "fmin" | "fmax" => vals[0].1.sum(vals[1].1),
+                "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr" => Dim::Bare,
+                _ => Dim::Free,
             };
             return (e, unit);
         }
@@ -1428,7 +1543,7 @@ impl<'a> Lowerer<'a> {
                 )
                 .with_hint("call it as a statement, or make it a FUNCTION"),
             );
-            return (self.m.exprs.lit(0.0), None);
+            return (self.m.exprs.lit(0.0), Dim::Free);
         }
         let candidates: Vec<&str> = BUILTIN_FNS
             .iter()
@@ -1447,7 +1562,7 @@ impl<'a> Lowerer<'a> {
             )
             .with_hint(hint),
         );
-        (self.m.exprs.lit(0.0), None)
+        (self.m.exprs.lit(0.0), Dim::Free)
     }
 
     /// Inlines a FUNCTION or PROCEDURE: binds arguments, runs the body, returns the result.
@@ -1484,7 +1599,7 @@ impl<'a> Lowerer<'a> {
                         .join(", ")
                 )),
             );
-            return (zero, None);
+            return (zero, Dim::Free);
         }
         if self.call_stack.contains(&c.name.name) {
             self.err(
@@ -1492,7 +1607,7 @@ impl<'a> Lowerer<'a> {
                     .with_label(c.name.span, "defined here")
                     .with_hint("kernels inline every call, so recursion is not allowed; write it as a loop-free formula"),
             );
-            return (zero, None);
+            return (zero, Dim::Free);
         }
         let values: Vec<Val> = args.iter().map(|a| self.expr(a, env)).collect();
         // Scope: arguments, locals and the return value shadow outer names for the body's run.
@@ -1504,12 +1619,12 @@ impl<'a> Lowerer<'a> {
                 .as_ref()
                 .and_then(|x| self.units.parse(&x.text).ok())
             {
-                if let (Some(actual), true) = (u, self.units_on) {
+                if let (Some(actual), true) = (u.known(), self.units_on) {
                     if declared.same_dimension(&actual) {
                         v = self.scaled(v, actual.factor_to(&declared));
                     }
                 }
-                u = Some(declared);
+                u = Dim::Known(declared);
             }
             shadowed.push((
                 arg.name.name.clone(),
@@ -1520,7 +1635,7 @@ impl<'a> Lowerer<'a> {
         if is_function {
             shadowed.push((
                 c.name.name.clone(),
-                env.insert(c.name.name.clone(), (zero, ret_unit)),
+                env.insert(c.name.name.clone(), (zero, ret_unit.map_or(Dim::Free, Dim::Known))),
             ));
         }
         let saved_names = self.names.clone();
@@ -1542,9 +1657,9 @@ impl<'a> Lowerer<'a> {
         self.call_stack.pop();
         self.names = saved_names;
         let result = if is_function {
-            env.get(&c.name.name).copied().unwrap_or((zero, None))
+            env.get(&c.name.name).copied().unwrap_or((zero, Dim::Free))
         } else {
-            (zero, None)
+            (zero, Dim::Free)
         };
         for (name, old) in shadowed.into_iter().rev() {
             match old {
@@ -1552,7 +1667,7 @@ impl<'a> Lowerer<'a> {
                 None => env.remove(&name),
             };
         }
-        (result.0, ret_unit.or(result.1))
+        (result.0, ret_unit.map_or(result.1, Dim::Known))
     }
 }
 
@@ -1595,7 +1710,7 @@ impl Lowerer<'_> {
         self.kinetic_rhs.clear();
         self.kinetic_conserve = None;
         let mut env = Env::new();
-        self.exec_block(body, &mut env);
+        self.exec_top_block(body, &mut env);
         self.kind = saved;
         let mut rhs = std::mem::take(&mut self.kinetic_rhs);
         rhs.sort_by_key(|&(s, _)| s);

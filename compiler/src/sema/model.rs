@@ -400,6 +400,8 @@ pub fn lower_model_with_files(
     let mut stimuli = Vec::new();
     let mut stimulus_spans = Vec::new();
     let mut record = Vec::new();
+    let mut record_spans = Vec::new();
+    let (mut count_span, mut time_span) = (None, None);
     const KNOWN: &[&str] = &[
         "cell", "count", "dt", "tstop", "stimulus", "celsius", "record", "method", "probe",
         "cable", "detector",
@@ -430,6 +432,7 @@ pub fn lower_model_with_files(
                         );
                     } else {
                         count = n as u64;
+                        count_span = Some(s.span);
                     }
                 }
             }
@@ -450,8 +453,10 @@ pub fn lower_model_with_files(
                         );
                     } else if s.name.name == "dt" {
                         dt = x;
+                        time_span = time_span.or(Some(s.span));
                     } else {
                         tstop = x;
+                        time_span = Some(s.span);
                     }
                 }
             }
@@ -528,6 +533,7 @@ pub fn lower_model_with_files(
                             );
                         } else {
                             record.push(x as u64);
+                            record_spans.push(v.span());
                         }
                     }
                 }
@@ -569,6 +575,26 @@ pub fn lower_model_with_files(
     let Some(cell) = cell else {
         return Err(cx.diags.into_vec());
     };
+    if let Err(why) = whole_steps(dt, tstop) {
+        cx.err(
+            Diagnostic::error(why.message, time_span.unwrap_or(sim.span), "here")
+                .with_hint(why.hint),
+        );
+    }
+    for (&c, &span) in record.iter().zip(&record_spans) {
+        if c >= count {
+            let mut d = Diagnostic::error(
+                format!("`record` names cell {c}, but the population has {count} cell{}", if count == 1 { "" } else { "s" }),
+                span,
+                "no such cell",
+            )
+            .with_hint(format!("cells are numbered 0 to {}; raise `count` or record fewer cells", count - 1));
+            if let Some(cs) = count_span {
+                d = d.with_label(cs, "the population's size");
+            }
+            cx.err(d);
+        }
+    }
     if record.is_empty() {
         record.push(0);
     }
@@ -647,6 +673,50 @@ pub fn lower_model_with_files(
         cable_theta,
         record,
     })
+}
+
+/// Why a run's length is not a whole number of steps: a message and a hint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepCountError {
+    pub message: String,
+    pub hint: String,
+}
+
+/// The number of steps of a run, `tstop / dt`, which must be a whole number: hhc steps with a
+/// fixed dt and stops exactly at tstop, never before or after it.
+pub fn whole_steps(dt: f64, tstop: f64) -> Result<u64, StepCountError> {
+    let fmt = |x: f64| format!("{}", (x * 1e9).round() / 1e9);
+    if dt > tstop {
+        return Err(StepCountError {
+            message: format!("dt = {} ms is longer than tstop = {} ms", fmt(dt), fmt(tstop)),
+            hint: format!("the run would not take one whole step; use a dt of at most {} ms", fmt(tstop)),
+        });
+    }
+    let n = tstop / dt;
+    let whole = n.round();
+    if (n - whole).abs() > 1e-6 * whole.max(1.0) {
+        let (below, above) = (n.floor() * dt, n.ceil() * dt);
+        return Err(StepCountError {
+            message: format!(
+                "tstop = {} ms is not a whole number of steps of dt = {} ms ({n:.3} steps)",
+                fmt(tstop),
+                fmt(dt)
+            ),
+            hint: format!(
+                "use tstop = {} ms or {} ms, or a dt that divides {} ms",
+                fmt(below),
+                fmt(above),
+                fmt(tstop)
+            ),
+        });
+    }
+    if whole > 1e15 {
+        return Err(StepCountError {
+            message: format!("tstop / dt = {n:.3e} steps is too many"),
+            hint: "use a larger dt or a shorter tstop".into(),
+        });
+    }
+    Ok(whole as u64)
 }
 
 fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
@@ -1072,9 +1142,13 @@ fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
                 .and_then(|u| cx.units.parse(u).ok());
             match (name.name.as_str(), args.as_slice()) {
                 ("along", [a, b]) => {
-                    if let (Some(a), Some(b)) = (cx.value_in_unit(a, unit), cx.value_in_unit(b, unit)) {
-                        params[i] = a;
-                        along.push((i, a, b));
+                    if let (Some(x), Some(y)) = (cx.value_in_unit(a, unit), cx.value_in_unit(b, unit)) {
+                        if check_parameter_value(cx, &m, i, x, a.span())
+                            && check_parameter_value(cx, &m, i, y, b.span())
+                        {
+                            params[i] = x;
+                            along.push((i, x, y));
+                        }
                     }
                 }
                 _ => cx.err(
@@ -1088,7 +1162,9 @@ fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
                 .as_ref()
                 .and_then(|u| cx.units.parse(u).ok());
             if let Some(x) = cx.value_in_unit(value, unit) {
-                params[i] = x;
+                if check_parameter_value(cx, &m, i, x, value.span()) {
+                    params[i] = x;
+                }
             }
         } else if let Some(i) = m.state_index(&s.name.name) {
             let unit = m.states[i]
@@ -1128,6 +1204,56 @@ fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
     }
 }
 
+/// A value a model gives parameter `i` of `m` (in the parameter's unit) lies within its
+/// declared `<lo, hi>`, and a conductance is not negative. Reports and returns false otherwise.
+fn check_parameter_value(cx: &mut Ctx, m: &Mechanism, i: usize, x: f64, span: Span) -> bool {
+    let p = &m.params[i];
+    let unit = p.unit.as_deref().unwrap_or("");
+    let shown = if unit.is_empty() {
+        format!("{x}")
+    } else {
+        format!("{x} {unit}")
+    };
+    if let Some((lo, hi)) = p.limits {
+        if !(lo..=hi).contains(&x) {
+            cx.err(
+                Diagnostic::error(
+                    format!("`{}` = {shown} lies outside its limits <{lo}, {hi}>", p.name),
+                    span,
+                    "out of range",
+                )
+                .with_hint(format!(
+                    "`{}` declares `{} <{lo}, {hi}>`; give a value in that range",
+                    m.name, p.name
+                )),
+            );
+            return false;
+        }
+    }
+    let is_conductance = |u: &str| {
+        let (Ok(u), Ok(s_per_area), Ok(siemens)) = (
+            cx.units.parse(u),
+            cx.units.parse("S/cm2"),
+            cx.units.parse("S"),
+        ) else {
+            return false;
+        };
+        u.same_dimension(&s_per_area) || u.same_dimension(&siemens)
+    };
+    if x < 0.0 && is_conductance(unit) {
+        cx.err(
+            Diagnostic::error(
+                format!("`{}` = {shown} is a negative conductance", p.name),
+                span,
+                "negative",
+            )
+            .with_hint("a conductance is 0 or more; a current that flows the other way comes from the reversal potential"),
+        );
+        return false;
+    }
+    true
+}
+
 fn item_span(item: &Item) -> Span {
     match item {
         Item::Neuron { span, .. } => *span,
@@ -1138,5 +1264,25 @@ fn item_span(item: &Item) -> Span {
             d.first().map_or(Span::new(0, 0), |d| d.name.span)
         }
         _ => Span::new(0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_steps;
+
+    #[test]
+    fn a_run_is_a_whole_number_of_steps() {
+        assert_eq!(whole_steps(0.025, 100.0), Ok(4000));
+        assert_eq!(whole_steps(0.1, 0.3), Ok(3));
+        assert_eq!(whole_steps(0.01, 100.0), Ok(10000));
+        let e = whole_steps(0.03, 100.0).unwrap_err();
+        assert!(e.message.contains("3333.333 steps"), "{}", e.message);
+        assert!(e.hint.contains("99.99 ms or 100.02 ms"), "{}", e.hint);
+        assert!(whole_steps(10.0, 1.0)
+            .unwrap_err()
+            .message
+            .contains("longer than tstop"));
+        assert!(whole_steps(200.0, 100.0).is_err());
     }
 }

@@ -15,6 +15,8 @@
 use super::model::Section;
 
 struct Point {
+    /// The line of the file it was read from, 1-based.
+    line: usize,
     id: i64,
     kind: i64,
     pos: [f64; 3],
@@ -48,13 +50,37 @@ fn parse(text: &str) -> Result<Vec<Point>, String> {
                 )
             })
         };
-        points.push(Point {
-            id: num(0)? as i64,
-            kind: num(1)? as i64,
+        let whole = |i: usize, what: &str| -> Result<i64, String> {
+            let x = num(i)?;
+            if x != x.trunc() || x.abs() > 1e15 {
+                return Err(format!("line {}: the {what} {x} is not a whole number", line_no + 1));
+            }
+            Ok(x as i64)
+        };
+        let p = Point {
+            line: line_no + 1,
+            id: whole(0, "id")?,
+            kind: whole(1, "type")?,
             pos: [num(2)?, num(3)?, num(4)?],
             radius: num(5)?,
-            parent: num(6)? as i64,
-        });
+            parent: whole(6, "parent id")?,
+        };
+        if !(p.radius > 0.0 && p.radius.is_finite()) {
+            return Err(format!(
+                "line {}: point {} has radius {}; a radius must be positive",
+                p.line, p.id, p.radius
+            ));
+        }
+        if p.pos.iter().any(|x| !x.is_finite()) {
+            return Err(format!("line {}: point {} has a non-finite coordinate", p.line, p.id));
+        }
+        if let Some(q) = points.iter().find(|q: &&Point| q.id == p.id) {
+            return Err(format!(
+                "line {}: point id {} is used twice (first on line {})",
+                p.line, p.id, q.line
+            ));
+        }
+        points.push(p);
     }
     if points.is_empty() {
         return Err("the SWC file has no points".into());
@@ -78,16 +104,23 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
     for (i, p) in points.iter().enumerate() {
         if p.parent < 0 {
             if root.is_some() {
-                return Err(format!("point {} is a second root (parent -1)", p.id));
+                return Err(format!(
+                    "line {}: point {} is a second root (parent -1)",
+                    p.line, p.id
+                ));
             }
             root = Some(i);
         } else {
-            let j = index(p.parent)
-                .ok_or_else(|| format!("point {} names a missing parent {}", p.id, p.parent))?;
+            let j = index(p.parent).ok_or_else(|| {
+                format!(
+                    "line {}: point {} names a missing parent {}",
+                    p.line, p.id, p.parent
+                )
+            })?;
             if j >= i {
                 return Err(format!(
-                    "point {} comes before its parent {}",
-                    p.id, p.parent
+                    "line {}: point {} comes before its parent {}",
+                    p.line, p.id, p.parent
                 ));
             }
             children[j].push(i);
@@ -182,8 +215,8 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
         };
         if length <= 0.0 {
             return Err(format!(
-                "section {name} (from point {}) has zero length",
-                points[first].id
+                "line {}: section {name} (from point {}) has zero length: its points sit at its parent's position",
+                points[first].line, points[first].id
             ));
         }
         out.push(Section {
@@ -223,5 +256,19 @@ mod tests {
             .unwrap_err()
             .contains("missing parent"));
         assert!(sections("1 1 0 0 0\n").unwrap_err().contains("7 numbers"));
+    }
+
+    #[test]
+    fn impossible_points_are_refused_with_their_line() {
+        let e = sections("1 1 0 0 0 5 -1\n2 3 10 0 0 -1 1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("radius -1"), "{e}");
+        let e = sections("1 1 0 0 0 5 -1\n2 3 10 0 0 0 1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("radius 0"), "{e}");
+        let e = sections("# c\n1 1 0 0 0 5 -1\n2 3 10 0 0 1 1\n2 3 20 0 0 1 2\n").unwrap_err();
+        assert!(e.contains("line 4") && e.contains("twice") && e.contains("line 3"), "{e}");
+        let e = sections("1 1 0 0 0 5 -1\n2 3 0 0 0 1 1\n3 1 0 0 0 1 1\n").unwrap_err();
+        assert!(e.contains("zero length") && e.contains("line 2"), "{e}");
+        let e = sections("1 1 0 0 0 5 -1\n2 3.5 1 0 0 1 1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("whole number"), "{e}");
     }
 }

@@ -50,12 +50,15 @@ impl Unit {
         Unit {
             dims,
             scale: self.scale * o.scale,
-            text: "",
+            text: compose(self.text, "·", o.text),
         }
     }
 
     pub fn div(self, o: Unit) -> Unit {
-        self.mul(o.powi(-1))
+        Unit {
+            text: compose(self.text, "/", o.text),
+            ..self.mul(o.powi(-1))
+        }
     }
 
     pub fn powi(self, n: i32) -> Unit {
@@ -63,10 +66,17 @@ impl Unit {
         for d in &mut dims {
             *d = (i32::from(*d) * n).clamp(-100, 100) as i8;
         }
+        let text = match n {
+            _ if self.text.is_empty() => "",
+            1 => self.text,
+            -1 => compose("1", "/", self.text),
+            _ if self.text.contains(['/', '·']) => leak(&format!("({})^{n}", self.text)),
+            _ => leak(&format!("{}^{n}", self.text)),
+        };
         Unit {
             dims,
             scale: self.scale.powi(n),
-            text: "",
+            text,
         }
     }
 
@@ -303,6 +313,97 @@ impl UnitTable {
     }
 }
 
+/// The text of a product or quotient of two written units (`ms/mV`), so that messages show units
+/// as the file wrote them; empty (SI base units are shown) when either side has no text.
+fn compose(a: &str, op: &str, b: &str) -> &'static str {
+    if a.is_empty() || b.is_empty() {
+        return "";
+    }
+    let wrap = |t: &str| {
+        if t.contains(['/', '·']) {
+            format!("({t})")
+        } else {
+            t.to_string()
+        }
+    };
+    match (a, op) {
+        ("1", "·") => leak(b),
+        (_, "·") if b == "1" => leak(a),
+        ("1", _) => leak(&format!("1/{}", wrap(b))),
+        _ => leak(&format!("{}{op}{}", wrap(a), wrap(b))),
+    }
+}
+
+/// What the lowering knows of a value's unit.
+///
+/// NMODL files often leave units out: of gates and q10 factors, which are dimensionless, but also
+/// of slopes and time constants that are not. So a name declared without a unit is [`Dim::Bare`]:
+/// dimensionless where it multiplies (a gate times a conductance is a conductance), but never the
+/// cause of an error, and a quantity divided by it loses its unit. A bare literal is
+/// [`Dim::Free`]: it takes the unit its context needs, so a hand-written conversion factor such as
+/// `1e-3 * g * (v - e)` is never scaled twice.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Dim {
+    Free,
+    Bare,
+    Known(Unit),
+}
+
+impl Dim {
+    /// A declared name: its unit, or bare when it was declared without one.
+    pub fn declared(unit: Option<Unit>) -> Dim {
+        unit.map_or(Dim::Bare, Dim::Known)
+    }
+
+    pub fn known(self) -> Option<Unit> {
+        match self {
+            Dim::Known(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// `a + b`, `a - b`, and the branches of a select: the known unit, where one is.
+    pub fn sum(self, o: Dim) -> Dim {
+        match (self, o) {
+            (Dim::Known(u), _) | (_, Dim::Known(u)) => Dim::Known(u),
+            (Dim::Bare, _) | (_, Dim::Bare) => Dim::Bare,
+            _ => Dim::Free,
+        }
+    }
+
+    pub fn product(self, o: Dim) -> Dim {
+        match (self, o) {
+            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.mul(b)),
+            (Dim::Known(u), Dim::Bare) | (Dim::Bare, Dim::Known(u)) => Dim::Known(u),
+            (Dim::Bare, Dim::Bare) => Dim::Bare,
+            _ => Dim::Free,
+        }
+    }
+
+    pub fn quotient(self, o: Dim) -> Dim {
+        match (self, o) {
+            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.div(b)),
+            (Dim::Bare, Dim::Known(b)) => Dim::Known(Unit::ONE.div(b)),
+            (Dim::Bare, Dim::Bare) => Dim::Bare,
+            // A divisor declared without a unit is often a slope or a time constant whose unit
+            // was left out: the quotient's unit is unknown.
+            _ => Dim::Free,
+        }
+    }
+
+    /// `self ^ n` for a literal exponent `n` (`None` when the exponent is not a literal).
+    pub fn power(self, n: Option<f64>) -> Dim {
+        match (self, n) {
+            (Dim::Known(u), Some(n)) if n == n.trunc() && n.abs() < 16.0 => {
+                Dim::Known(u.powi(n as i32))
+            }
+            (Dim::Known(u), _) if u.is_dimensionless() => Dim::Known(u),
+            (Dim::Bare, _) => Dim::Bare,
+            _ => Dim::Free,
+        }
+    }
+}
+
 /// Unit texts live for the whole compile; interning them keeps `Unit` `Copy`.
 fn leak(s: &str) -> &'static str {
     use std::sync::{Mutex, OnceLock};
@@ -359,6 +460,31 @@ mod tests {
     fn mismatch_is_visible() {
         assert!(!u("mV").same_dimension(&u("mS/cm2")));
         assert!(UnitTable::default().parse("furlong").is_err());
+    }
+
+    #[test]
+    fn derived_units_keep_their_written_names() {
+        assert_eq!(u("ms").div(u("mV")).to_string(), "ms/mV");
+        assert_eq!(u("S").mul(u("mV")).to_string(), "S·mV");
+        assert_eq!(u("mS/cm2").mul(u("mV")).to_string(), "(mS/cm2)·mV");
+        assert_eq!(Unit::ONE.div(u("ms")).to_string(), "1/ms");
+    }
+
+    #[test]
+    fn bare_names_are_dimensionless_factors_but_unknown_divisors() {
+        let g = Dim::Known(u("mS/cm2"));
+        // gbar * m * (v - e): a gate declared without a unit keeps the conductance's unit.
+        let i = g.product(Dim::Bare).product(Dim::Known(u("mV")));
+        assert!(i.known().is_some_and(|x| x.same_dimension(&u("uA/cm2"))));
+        // A literal factor may be a hand-written conversion: the unit is unknown.
+        assert_eq!(g.product(Dim::Free), Dim::Free);
+        // (v - vhalf)/k with k declared without a unit: unknown, not an error in exp.
+        assert_eq!(Dim::Known(u("mV")).quotient(Dim::Bare), Dim::Free);
+        // (minf - m)/tau with tau in ms is per ms.
+        let rate = Dim::Bare.quotient(Dim::Known(u("ms")));
+        assert!(rate.known().is_some_and(|x| x.same_dimension(&u("/ms"))));
+        assert_eq!(Dim::Bare.sum(Dim::Free), Dim::Bare);
+        assert_eq!(Dim::Bare.power(Some(4.0)), Dim::Bare);
     }
 
     #[test]

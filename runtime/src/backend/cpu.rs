@@ -17,6 +17,10 @@ pub struct Cpu {
 /// dispatch. The task size is a whole number of the kernel's blocks (see [`Cpu::chunk`]).
 const CHUNK: usize = 512;
 
+/// Calls with fewer cell-steps than this run on the calling thread: dispatching them to the pool
+/// would cost more than it saves.
+const SERIAL_WORK: usize = 8 * CHUNK;
+
 impl Cpu {
     /// Cells per task: the most whole kernel blocks within [`CHUNK`] (at least one block).
     fn chunk(&self) -> usize {
@@ -100,7 +104,10 @@ impl Backend for Cpu {
             // disjoint and within `pop.n`; `nsteps ≤ 64` by the loop's contract.
             unsafe { kernel.call(b.slots, lo as u64, hi as u64, t0, nsteps, b.spikes, b.bad) }
         };
-        if self.threads == 1 || chunks.len() == 1 {
+        // Waking the pool costs tens of microseconds: a call with little work (a recorded cell's
+        // single step) runs on the calling thread.
+        let work: usize = ranges.iter().map(|&(lo, hi)| hi - lo).sum::<usize>() * nsteps as usize;
+        if self.threads == 1 || chunks.len() == 1 || work < SERIAL_WORK {
             chunks.iter().for_each(run);
         } else {
             self.pool.install(|| chunks.par_iter().for_each(run));

@@ -8,8 +8,11 @@ use hhc_compiler::sema::model::StepMethod;
 use hhc_compiler::sema::{self, FileKind};
 use hhc_runtime::backend::{cpu::Cpu, gpu, Backend};
 use hhc_runtime::load::{self, read_source, Report};
+use hhc_runtime::sim::{RunError, Stopped};
 use hhc_runtime::{plot, record, sim};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -52,31 +55,36 @@ enum Command {
 /// The flags of `hhc run`.
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Population size (overrides SIMULATE's count).
-    #[arg(long)]
+    /// Population size, cells (overrides SIMULATE's `count`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     n: Option<u64>,
-    #[arg(long)]
+    /// Length of the run, ms (overrides SIMULATE's `tstop`); a whole number of steps of dt.
+    #[arg(long, value_name = "MS")]
     tstop: Option<f64>,
-    #[arg(long)]
+    /// Time step, ms (overrides SIMULATE's `dt`).
+    #[arg(long, value_name = "MS")]
     dt: Option<f64>,
+    /// Where the cells run: the CPU (Cranelift JIT) or an NVIDIA GPU (PTX, loaded at run time).
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendKind,
+    /// Float type of the cells' state.
     #[arg(long, value_enum, default_value = "f64")]
     precision: Prec,
-    #[arg(long)]
+    /// CPU threads, 1 to the number of cores (default: every core).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     threads: Option<usize>,
     /// Step method (overrides SIMULATE's `method`): SPEC's per-state step, or braincell's
     /// coupled exponential-Rosenbrock step.
     #[arg(long, value_enum)]
     method: Option<MethodArg>,
-    /// Write t and V of the recorded cells.
-    #[arg(long)]
+    /// Write t (ms) and V (mV) of the recorded cells, one row per step, to PATH.csv.
+    #[arg(long, value_name = "PATH")]
     csv: Option<PathBuf>,
-    /// Write every spike as `cell,t_ms`.
-    #[arg(long)]
+    /// Write every spike as `cell,t_ms` to PATH.csv.
+    #[arg(long, value_name = "PATH")]
     spikes: Option<PathBuf>,
-    /// Plot to PATH.png or PATH.svg.
-    #[arg(long)]
+    /// Plot V (mV) against t (ms), a spike raster and an f–I curve to PATH.png or PATH.svg.
+    #[arg(long, value_name = "PATH")]
     plot: Option<PathBuf>,
     /// Record no trace (for timing large populations).
     #[arg(long)]
@@ -130,6 +138,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // hhc must never panic at the user: a bug becomes exit 1 with a message.
     std::panic::set_hook(Box::new(|info| {
+        // A reader that went away (`hhc run … | head`) is not an error of hhc's.
+        if info.to_string().contains("failed printing to stdout") {
+            std::process::exit(0);
+        }
         eprintln!(
             "internal error in hhc: {info}\nplease report this with the input that caused it"
         );
@@ -288,28 +300,16 @@ fn available_memory_bytes() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
-fn run(path: &Path, a: &RunArgs) -> ExitCode {
-    let started = Instant::now();
-    let mut model = match load::load_model(path) {
-        Ok(m) => m,
-        Err(r) => {
-            eprint!("{}", r.text);
-            return ExitCode::from(1);
-        }
-    };
+/// The model with `hhc run`'s flags applied, and its step count; `Err` is a usage error.
+fn apply_run_flags(model: &mut sema::model::Model, a: &RunArgs) -> Result<u64, String> {
     for (flag, v) in [("--tstop", a.tstop), ("--dt", a.dt)] {
         if let Some(x) = v {
             if !(x > 0.0 && x.is_finite()) {
-                eprintln!("error: {flag} must be a positive number of ms, not {x}");
-                return ExitCode::from(2);
+                return Err(format!("{flag} must be a positive number of ms, not {x}"));
             }
         }
     }
     if let Some(n) = a.n {
-        if n == 0 {
-            eprintln!("error: --n must be at least 1");
-            return ExitCode::from(2);
-        }
         model.count = n;
     }
     if let Some(x) = a.tstop {
@@ -323,14 +323,104 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         Some(MethodArg::ExpRosenbrock) => model.method = StepMethod::ExpRosenbrock,
         None => {}
     }
+    let steps = sema::model::whole_steps(model.dt, model.tstop)
+        .map_err(|e| format!("{}\n  hint: {}", e.message, e.hint))?;
+    if a.no_record && a.csv.is_some() {
+        return Err("--csv writes the traces of the recorded cells, and --no-record records none\n  hint: drop one of the two".into());
+    }
+    if !a.no_record && model.cell.sections.is_empty() {
+        if let Some(&c) = model.record.iter().find(|&&c| c >= model.count) {
+            return Err(format!(
+                "the model records cell {c}, but the population has {} cell{}\n  hint: raise --n above {c}, or change `record` in the model",
+                model.count,
+                if model.count == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    if let Some(t) = a.threads {
+        let cores = std::thread::available_parallelism().map_or(1, |x| x.get());
+        if t > cores {
+            return Err(format!("--threads {t}: this machine has {cores} core{}, and more threads than cores only slow a run\n  hint: use --threads {cores} or fewer", if cores == 1 { "" } else { "s" }));
+        }
+    }
+    Ok(steps)
+}
+
+/// Creates (empties) every output file before the run, so that a mistyped path fails in a
+/// second rather than after an hour of stepping.
+fn create_outputs(a: &RunArgs) -> Result<(), String> {
+    if let Some(p) = &a.plot {
+        let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("png" | "svg")) {
+            return Err(format!("--plot {}: the plot is a .png or an .svg file", p.display()));
+        }
+    }
+    for (flag, path) in [("--csv", &a.csv), ("--spikes", &a.spikes), ("--plot", &a.plot)] {
+        if let Some(p) = path {
+            std::fs::File::create(p)
+                .map_err(|e| format!("{flag}: cannot create {}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A flag raised by Ctrl-C: the run stops at its next kernel call and writes what it computed.
+/// A second Ctrl-C exits at once.
+fn interrupt_flag() -> Option<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nhhc: interrupted; writing what was computed (Ctrl-C again to quit at once)");
+    })
+    .ok()?;
+    Some(flag)
+}
+
+/// How a run that stopped early ends: its error, and the exit code (130 for Ctrl-C).
+fn report_stop(error: &RunError, steps_done: u64, dt: f64, wrote_outputs: bool) -> ExitCode {
+    eprintln!("error: {error}");
+    if wrote_outputs {
+        eprintln!(
+            "  the output files hold the {steps_done} steps (t = 0 to {} ms) computed before it",
+            record::fmt_time(steps_done as f64 * dt)
+        );
+    }
+    match error {
+        RunError::Interrupted { .. } => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    }
+}
+
+fn run(path: &Path, a: &RunArgs) -> ExitCode {
+    let started = Instant::now();
+    let mut model = match load::load_model(path) {
+        Ok(m) => m,
+        Err(r) => {
+            eprint!("{}", r.text);
+            return ExitCode::from(1);
+        }
+    };
+    let steps = match apply_run_flags(&mut model, a) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     if a.backend == BackendKind::Gpu {
         if let Some(reason) = gpu::unavailable_reason() {
             eprintln!("error: --backend gpu: {reason}");
             return ExitCode::from(1);
         }
     }
+    if let Err(message) = create_outputs(a) {
+        eprintln!("error: {message}");
+        return ExitCode::from(1);
+    }
     let n = usize::try_from(model.count).unwrap_or(usize::MAX);
-    let steps = (model.tstop / model.dt).round() as u64;
     if !model.cell.sections.is_empty() {
         return run_morphology(&model, a, n, steps, started);
     }
@@ -352,9 +442,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |x| x.get()));
+    let threads = a.threads.unwrap_or_else(default_threads);
     let mut backend = match make_backend(&program, a.backend, a.precision.into(), threads) {
         Ok(b) => b,
         Err(message) => {
@@ -373,66 +461,8 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         .record
         .iter()
         .filter_map(|&c| usize::try_from(c).ok())
-        .filter(|&c| c < n)
         .collect();
-    let opts = sim::RunOptions {
-        n,
-        steps,
-        precision: a.precision.into(),
-        record: record.clone(),
-        record_slots: vec![0],
-        keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
-        progress: true,
-        steps_per_call: a.steps_per_call,
-    };
-    let t_run = Instant::now();
-    let result = match sim::run(&program, &model, backend.as_mut(), &opts) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let run_time = t_run.elapsed().as_secs_f64();
-    let mut recorded: Vec<usize> = record.clone();
-    recorded.sort_unstable();
-    recorded.dedup();
-    if let Some(p) = &a.csv {
-        if let Err(e) = record::write_trace_csv(p, model.dt, &recorded, &result.traces) {
-            eprintln!("error: cannot write {}: {e}", p.display());
-            return ExitCode::from(1);
-        }
-    }
-    if let Some(p) = &a.spikes {
-        if let Err(e) = record::write_spikes_csv(p, model.dt, &result.spikes) {
-            eprintln!("error: cannot write {}: {e}", p.display());
-            return ExitCode::from(1);
-        }
-    }
-    if let Some(p) = &a.plot {
-        let fi = result.stimulus_per_cell.as_ref().map(|stim| {
-            stim.iter()
-                .zip(&result.spike_counts)
-                .map(|(&s, &c)| (s, f64::from(c) / (model.tstop * 1e-3)))
-                .collect()
-        });
-        let data = plot::PlotData {
-            title: &model.cell.name,
-            dt: model.dt,
-            cells: &recorded,
-            traces: &result.traces,
-            spikes: &result.spikes,
-            n,
-            tstop: model.tstop,
-            fi,
-            labels: None,
-        };
-        if let Err(e) = plot::plot(p, &data) {
-            eprintln!("error: cannot plot to {}: {e}", p.display());
-            return ExitCode::from(1);
-        }
-    }
-    // Summary.
+    // The header, before the run: what is about to run and for how long.
     println!(
         "model: {} (cell {}, {} mechanism{})",
         path.display(),
@@ -450,6 +480,69 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         model.dt,
         record::fmt_time(steps as f64 * model.dt)
     );
+    let opts = sim::RunOptions {
+        n,
+        steps,
+        precision: a.precision.into(),
+        record: record.clone(),
+        record_slots: vec![0],
+        keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
+        progress: true,
+        steps_per_call: a.steps_per_call,
+        interrupt: interrupt_flag(),
+    };
+    let t_run = Instant::now();
+    let (result, stopped) = match sim::run(&program, &model, backend.as_mut(), &opts) {
+        Ok(r) => (r, None),
+        Err(Stopped {
+            error,
+            partial: Some(p),
+        }) => (p, Some(error)),
+        Err(Stopped {
+            error,
+            partial: None,
+        }) => return report_stop(&error, 0, model.dt, false),
+    };
+    let run_time = t_run.elapsed().as_secs_f64();
+    let mut recorded: Vec<usize> = record.clone();
+    recorded.sort_unstable();
+    recorded.dedup();
+    if let Some(p) = &a.csv {
+        if let Err(e) = record::write_trace_csv(p, model.dt, &recorded, &result.traces) {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(p) = &a.spikes {
+        if let Err(e) = record::write_spikes_csv(p, model.dt, &result.spikes) {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    let done_ms = result.steps_done as f64 * model.dt;
+    if let Some(p) = &a.plot {
+        let fi = result.stimulus_per_cell.as_ref().map(|stim| {
+            stim.iter()
+                .zip(&result.spike_counts)
+                .map(|(&s, &c)| (s, f64::from(c) / (done_ms.max(model.dt) * 1e-3)))
+                .collect()
+        });
+        let data = plot::PlotData {
+            title: &model.cell.name,
+            dt: model.dt,
+            cells: &recorded,
+            traces: &result.traces,
+            spikes: &result.spikes,
+            n,
+            tstop: done_ms,
+            fi,
+            labels: None,
+        };
+        if let Err(e) = plot::plot(p, &data) {
+            eprintln!("error: cannot plot to {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
     if let Some(&c0) = recorded.first() {
         let times: Vec<String> = result
             .spikes
@@ -470,7 +563,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             );
         }
     }
-    let rate = n as f64 * steps as f64 / run_time.max(1e-9);
+    let rate = n as f64 * result.steps_done as f64 / run_time.max(1e-9);
     println!(
         "wall: {:.3} s (compile {:.3} s, run {:.3} s), {:.3e} compartment-steps/s",
         started.elapsed().as_secs_f64(),
@@ -488,7 +581,15 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         println!("plot: {}", p.display());
     }
     println!("spikes: {}", result.total_spikes);
-    ExitCode::SUCCESS
+    match stopped {
+        None => ExitCode::SUCCESS,
+        Some(error) => report_stop(&error, result.steps_done, model.dt, true),
+    }
+}
+
+/// Threads when `--threads` is not given: every core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |x| x.get())
 }
 
 /// The program compiled for the chosen backend: PTX loaded on the GPU, or the JIT's kernel on
@@ -531,19 +632,13 @@ fn run_morphology(
         return ExitCode::from(1);
     }
     // About 20 f64 per compartment (V, i, g, states, the Hines scratch): refuse what cannot fit.
-    let compartments: f64 = model
-        .cell
-        .sections
-        .iter()
-        .map(|s| s.nseg as f64)
-        .sum::<f64>()
-        * n as f64;
+    let per_cell: usize = model.cell.sections.iter().map(|s| s.nseg).sum();
+    let compartments = per_cell as f64 * n as f64;
     let needed = compartments * 20.0 * 8.0;
     if let Some(avail) = available_memory_bytes() {
         if needed > 0.9 * avail {
             eprintln!(
-                "error: {n} cells of {} compartments need about {:.1} GiB, but only {:.1} GiB of memory is available\n  hint: lower --n, or use fewer segments",
-                compartments as usize / n.max(1),
+                "error: {n} cells of {per_cell} compartments need about {:.1} GiB, but only {:.1} GiB of memory is available\n  hint: lower --n, or use fewer segments",
                 needed / f64::from(1u32 << 30),
                 avail / f64::from(1u32 << 30)
             );
@@ -555,13 +650,24 @@ fn run_morphology(
         steps,
         theta: model.cable_theta,
         record: if a.no_record { vec![] } else { vec![0] },
+        interrupt: interrupt_flag(),
     };
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = a.threads.unwrap_or_else(default_threads);
+    let header = |backend_line: &str| {
+        println!(
+            "model: {} ({} sections, {per_cell} compartments per cell)",
+            model.cell.name,
+            model.cell.sections.len(),
+        );
+        println!("backend: {backend_line}");
+        println!(
+            "cells: {n}, steps: {steps} x dt {} ms = {} ms",
+            model.dt,
+            record::fmt_time(steps as f64 * model.dt)
+        );
+    };
     let compiling = Instant::now();
     let mut compile_seconds = 0.0;
-    let backend_line;
     let outcome = if whole_cells {
         let whole = match hhc_compiler::cable::build(model) {
             Ok(w) => w,
@@ -577,7 +683,7 @@ fn run_morphology(
                 return ExitCode::from(1);
             }
         };
-        backend_line = format!("{}, one kernel per cell", backend.describe());
+        header(&format!("{}, one kernel per cell", backend.describe()));
         compile_seconds = compiling.elapsed().as_secs_f64();
         hhc_runtime::cable::run_whole_cells(
             model,
@@ -588,7 +694,10 @@ fn run_morphology(
             a.steps_per_call,
         )
     } else {
-        backend_line = format!("cpu (cranelift, f64, {threads} threads), chunked cable solver");
+        header(&format!(
+            "cpu (cranelift, f64, {threads} thread{}), chunked cable solver",
+            if threads == 1 { "" } else { "s" }
+        ));
         match rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .build()
@@ -600,27 +709,24 @@ fn run_morphology(
             }
         }
     };
-    let r = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+    let (r, stopped) = match outcome {
+        Ok(r) => (r, None),
+        Err(Stopped {
+            error,
+            partial: Some(p),
+        }) => (p, Some(error)),
+        Err(Stopped {
+            error,
+            partial: None,
+        }) => return report_stop(&error, 0, model.dt, false),
     };
+    let steps_done = r.traces.first().and_then(|t| t.first()).map_or(
+        if stopped.is_some() { 0 } else { steps },
+        |t| t.len().saturating_sub(1) as u64,
+    );
     let run_seconds = compiling.elapsed().as_secs_f64() - compile_seconds - r.compile_seconds;
     compile_seconds += r.compile_seconds;
     let wall = started.elapsed().as_secs_f64();
-    println!(
-        "model: {} ({} sections, {} compartments per cell)",
-        model.cell.name,
-        model.cell.sections.len(),
-        r.compartments
-    );
-    println!("backend: {backend_line}");
-    println!(
-        "cells: {n}, steps: {steps} x dt {} ms = {} ms",
-        model.dt, model.tstop
-    );
     let times: Vec<String> = r
         .spikes
         .iter()
@@ -660,7 +766,7 @@ fn run_morphology(
             traces,
             spikes: &r.spikes,
             n,
-            tstop: model.tstop,
+            tstop: steps_done as f64 * model.dt,
             fi: None,
         };
         if let Err(e) = plot::plot(path, &data) {
@@ -669,10 +775,13 @@ fn run_morphology(
         }
         println!("plot: {}", path.display());
     }
-    let rate = (n as f64) * (r.compartments as f64) * (steps as f64) / wall.max(1e-9);
+    let rate = (n as f64) * (r.compartments as f64) * (steps_done as f64) / wall.max(1e-9);
     println!(
         "wall: {wall:.3} s (compile {compile_seconds:.3} s, run {run_seconds:.3} s), {rate:.3e} compartment-steps/s"
     );
     println!("spikes: {}", r.spikes.len());
-    ExitCode::SUCCESS
+    match stopped {
+        None => ExitCode::SUCCESS,
+        Some(error) => report_stop(&error, steps_done, model.dt, true),
+    }
 }
