@@ -56,6 +56,28 @@ pub fn find_mechanism(name: &str, model_dir: &Path) -> Option<(String, String)> 
         .map(|(n, src)| (format!("stdlib/{n}.chan"), (*src).to_string()))
 }
 
+/// The mechanisms a model in `dir` can INSERT: the `.chan` and `.mod` files beside it, then the
+/// embedded stdlib.
+pub fn mechanism_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let ext = p.extension()?.to_str()?;
+            matches!(ext, "chan" | "mod").then(|| p.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.extend(STDLIB.iter().map(|(n, _)| (*n).to_string()));
+    names
+}
+
+/// The embedded stdlib: (SUFFIX, source) of every mechanism, in name order.
+pub fn stdlib() -> &'static [(&'static str, &'static str)] {
+    STDLIB
+}
+
 /// Parses and lowers a model file; mechanism errors are rendered against their own files.
 pub fn load_model(path: &Path) -> Result<Model, Report> {
     let mut report = Report::default();
@@ -110,7 +132,9 @@ pub fn load_model(path: &Path) -> Result<Model, Report> {
         std::fs::read_to_string(dir.join(name))
             .map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
     };
-    match hhc_compiler::sema::model::lower_model_with_files(&ast, &mut resolve, &mut files) {
+    let names = mechanism_names(&dir);
+    match hhc_compiler::sema::model::lower_model_with_names(&ast, &mut resolve, &mut files, &names)
+    {
         Ok(m) => Ok(m),
         Err(diags) => {
             report.text.push_str(&mech_reports.text);

@@ -431,3 +431,23 @@ fn the_header_comes_before_the_run() {
     assert!(at("model:") < at("backend:") && at("backend:") < at("cells:"));
     assert!(at("cells:") < at("spike times") && at("spike times") < at("wall:"));
 }
+
+#[test]
+fn list_shows_the_library_and_one_mechanism() {
+    let o = hhc(&["list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().any(|l| l.starts_with("Na_HH1952 ")), "{out}");
+    let o = hhc(&["list", "IL"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("g_max") && out.contains("mS/cm2"), "{out}");
+    let o = hhc(&["list", "Na_HH1953"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("did you mean `Na_HH1952`?"), "{}", text(&o));
+    let model = "CELL HH { INSERT Na_HH1953 }\nSIMULATE { cell = HH }\n";
+    let dir = folder("misspelt", &[("m.chan", model)]);
+    let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("did you mean `Na_HH1952`?"), "{}", text(&o));
+}

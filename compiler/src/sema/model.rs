@@ -224,6 +224,8 @@ pub type FileReader<'r> = dyn FnMut(&str) -> Result<String, String> + 'r;
 struct Ctx {
     units: UnitTable,
     diags: Diags,
+    /// Every mechanism an INSERT could name, for suggestions.
+    mechanism_names: Vec<String>,
 }
 
 impl Ctx {
@@ -334,9 +336,21 @@ pub fn lower_model_with_files(
     resolve: &mut Resolver<'_>,
     files: &mut FileReader<'_>,
 ) -> Result<Model, Vec<Diagnostic>> {
+    lower_model_with_names(file, resolve, files, &[])
+}
+
+/// [`lower_model_with_files`], with the names of the mechanisms the resolver can find, so that
+/// a misspelt INSERT gets a "did you mean".
+pub fn lower_model_with_names(
+    file: &ast::File,
+    resolve: &mut Resolver<'_>,
+    files: &mut FileReader<'_>,
+    mechanism_names: &[String],
+) -> Result<Model, Vec<Diagnostic>> {
     let mut cx = Ctx {
         units: UnitTable::default(),
         diags: Diags::default(),
+        mechanism_names: mechanism_names.to_vec(),
     };
     let mut cells: Vec<(&ast::CellDef, Option<CellSpec>)> = Vec::new();
     let mut simulate: Option<&ast::SimulateDef> = None;
@@ -1037,10 +1051,15 @@ fn lower_cell(
                                 mechanism.span,
                                 "no mechanism with this SUFFIX",
                             )
-                            .with_hint(format!(
-                                "put `{}.chan` next to the model, or pick a name from stdlib/",
-                                mechanism.name
-                            )),
+                            .with_hint(
+                                match closest(&mechanism.name, cx.mechanism_names.iter().map(String::as_str)) {
+                                    Some(c) => format!("did you mean `{c}`? (`hhc list` shows the built-in mechanisms)"),
+                                    None => format!(
+                                        "put `{}.chan` next to the model, or pick a name from `hhc list`",
+                                        mechanism.name
+                                    ),
+                                },
+                            ),
                         );
                     }
                     Err(()) => {

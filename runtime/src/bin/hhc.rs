@@ -44,6 +44,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "f64")]
         precision: Prec,
     },
+    /// List the built-in mechanisms, or one mechanism's parameters, states and ions.
+    List {
+        /// A mechanism's SUFFIX (a built-in one, or a .chan/.mod file's path).
+        mechanism: Option<String>,
+    },
     /// Run a model.
     Run {
         model: PathBuf,
@@ -167,6 +172,7 @@ fn dispatch(cli: Cli) -> ExitCode {
             precision,
         } => compile(&file, emit, output.as_deref(), precision.into()),
         Command::Run { model, args } => run(&model, &args),
+        Command::List { mechanism } => list(mechanism.as_deref()),
     }
 }
 
@@ -191,6 +197,78 @@ fn check(files: &[PathBuf]) -> ExitCode {
         );
         ExitCode::SUCCESS
     }
+}
+
+/// `hhc list`: the stdlib, a line per mechanism; `hhc list NAME`: what a model can set in it.
+fn list(mechanism: Option<&str>) -> ExitCode {
+    let Some(name) = mechanism else {
+        for (name, src) in load::stdlib() {
+            let (ions, title) = match hhc_compiler::compile_mechanism(src) {
+                Ok(m) => (
+                    m.ions.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(","),
+                    m.title.unwrap_or_default(),
+                ),
+                Err(_) => (String::new(), "(does not compile)".into()),
+            };
+            let title = title.split_once(':').map_or(title.as_str(), |(_, t)| t).trim().to_string();
+            println!("{name:<28} {ions:<8} {title}");
+        }
+        println!("\n{} mechanisms; `hhc list NAME` shows one's parameters", load::stdlib().len());
+        return ExitCode::SUCCESS;
+    };
+    let path = Path::new(name);
+    let found = if path.is_file() {
+        read_source(path).map(|src| (name.to_string(), src)).ok()
+    } else {
+        load::find_mechanism(name, Path::new("."))
+    };
+    let Some((file, src)) = found else {
+        let names = load::mechanism_names(Path::new("."));
+        let hint = hhc_compiler::diagnostic::closest(name, names.iter().map(String::as_str))
+            .map_or(String::new(), |c| format!("\n  hint: did you mean `{c}`?"));
+        eprintln!("error: no mechanism `{name}`{hint}");
+        return ExitCode::from(1);
+    };
+    let m = match hhc_compiler::compile_mechanism(&src) {
+        Ok(m) => m,
+        Err(d) => {
+            eprint!("{}", render_to_string(&file, &src, &d));
+            return ExitCode::from(1);
+        }
+    };
+    println!("{} ({file})", m.name);
+    if let Some(t) = &m.title {
+        println!("  {t}");
+    }
+    for ion in &m.ions {
+        let word = |f: &hhc_compiler::ir::IonField| {
+            use hhc_compiler::ir::IonField as F;
+            let n = &ion.name;
+            match f {
+                F::E => format!("e{n}"),
+                F::I => format!("i{n}"),
+                F::Ci => format!("{n}i"),
+                F::Co => format!("{n}o"),
+            }
+        };
+        let words = |fs: &[hhc_compiler::ir::IonField]| {
+            let w: Vec<String> = fs.iter().map(word).collect();
+            if w.is_empty() { "nothing".into() } else { w.join(", ") }
+        };
+        println!("  USEION {}: READ {}; WRITE {}", ion.name, words(&ion.reads), words(&ion.writes));
+    }
+    println!("  PARAMETER (INSERT {} {{ name = value (unit) }}):", m.name);
+    for p in &m.params {
+        let limits = p.limits.map_or(String::new(), |(lo, hi)| format!("  <{lo}, {hi}>"));
+        println!("    {:<14} = {} {}{limits}", p.name, p.default, p.unit.as_deref().unwrap_or(""));
+    }
+    if !m.states.is_empty() {
+        println!("  STATE (an INSERT may set the initial value):");
+        for st in &m.states {
+            println!("    {} {}", st.name, st.unit.as_deref().unwrap_or(""));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn check_one(path: &Path) -> Result<(), Report> {
