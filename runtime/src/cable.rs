@@ -217,7 +217,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
                     steps: step0 as u64,
                     t: step0 as f64 * dt,
                 },
-                partial: Some(partial(&spikes, &traces)),
+                partial: Some(Box::new(partial(&spikes, &traces))),
             });
         }
         let block = (total_steps - step0).min(STEPS_PER_BLOCK);
@@ -296,7 +296,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
                     "numerical blow-up in cell {c} at step {step} (t = {:.4} ms): V = {vn} mV at {}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
                     (step + 1) as f64 * dt, spike_place
                 ))),
-                partial: Some(partial(&spikes, &traces)),
+                partial: Some(Box::new(partial(&spikes, &traces))),
             });
         }
         let mut block_spikes: Vec<(usize, usize)> = outcomes
@@ -361,7 +361,7 @@ pub fn run_whole_cells(
     )
     .map_err(|s| Stopped {
         error: s.error,
-        partial: s.partial.map(as_cable),
+        partial: s.partial.map(|p| Box::new(as_cable(*p))),
     })?;
     Ok(as_cable(r))
 }

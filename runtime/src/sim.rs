@@ -46,7 +46,7 @@ pub struct RunResult {
 #[derive(Debug)]
 pub struct Stopped<R> {
     pub error: RunError,
-    pub partial: Option<R>,
+    pub partial: Option<Box<R>>,
 }
 
 impl<R> From<RunError> for Stopped<R> {
@@ -85,14 +85,25 @@ pub enum RunError {
         diverged_first: bool,
     },
     /// The interrupt flag was raised (Ctrl-C) after `steps` steps.
-    Interrupted { steps: u64, t: f64 },
+    Interrupted {
+        steps: u64,
+        t: f64,
+    },
 }
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Backend(e) => write!(f, "backend error: {}", e.0),
-            RunError::BlowUp { cell, step, t, v, place, mechanism, diverged_first } => {
+            RunError::BlowUp {
+                cell,
+                step,
+                t,
+                v,
+                place,
+                mechanism,
+                diverged_first,
+            } => {
                 let place = place.as_ref().map_or(String::new(), |p| format!(" at {p}"));
                 write!(f, "numerical blow-up in cell {cell} at step {step} (t = {t:.4} ms): V = {v} mV{place}; ")?;
                 if *diverged_first {
@@ -197,7 +208,7 @@ pub fn run(
                     steps: done,
                     t: done as f64 * program.dt,
                 },
-                partial: Some(partial(&traces, &spikes, &counts, done)),
+                partial: Some(Box::new(partial(&traces, &spikes, &counts, done))),
             });
         }
         let k = (opts.steps - done).min(opts.steps_per_call.clamp(1, MAX_STEPS_PER_CALL));
@@ -207,7 +218,7 @@ pub fn run(
         let mut first_bad: Option<(usize, u64)> = None;
         let stop = |error: RunError, traces: &[Vec<f64>], spikes: &[(usize, u64)]| Stopped {
             error,
-            partial: Some(partial(traces, spikes, &counts, done)),
+            partial: Some(Box::new(partial(traces, spikes, &counts, done))),
         };
         let note_bad = |fb: &mut Option<(usize, u64)>, c: usize, j: u64| {
             if fb.is_none_or(|(fc, fj)| (j, c) < (fj, fc)) {
@@ -287,7 +298,12 @@ pub fn run(
             }
             return Err(Stopped {
                 error,
-                partial: Some(partial(&traces, &spikes_before, &counts_before, step)),
+                partial: Some(Box::new(partial(
+                    &traces,
+                    &spikes_before,
+                    &counts_before,
+                    step,
+                ))),
             });
         }
         for (c, word) in words {
@@ -370,7 +386,13 @@ fn first_to_diverge(program: &CellProgram, mut slots: Vec<f64>, last_step: u64) 
             .zip(&currents)
             .filter(|(_, i)| !i.is_finite() || i.abs() > DIVERGED_CURRENT)
             .max_by(|a, b| {
-                let key = |x: f64| if x.is_finite() { x.abs() } else { f64::INFINITY };
+                let key = |x: f64| {
+                    if x.is_finite() {
+                        x.abs()
+                    } else {
+                        f64::INFINITY
+                    }
+                };
                 key(*a.1).total_cmp(&key(*b.1))
             });
         if let Some(((name, _), _)) = diverged {

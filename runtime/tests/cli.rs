@@ -325,7 +325,10 @@ fn run_set_ups_that_would_mislead_are_usage_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["--dt", "10", "--tstop", "1"], "longer than tstop"),
         (&["--dt", "0.03"], "not a whole number of steps"),
-        (&["--no-record", "--csv", "x.csv"], "--no-record records none"),
+        (
+            &["--no-record", "--csv", "x.csv"],
+            "--no-record records none",
+        ),
         (&["--threads", "0"], "--threads"),
         (&["--threads", "100000"], "more threads than cores"),
         (&["--n", "0"], "--n"),
@@ -354,9 +357,22 @@ fn outputs_are_created_before_the_run() {
         "no/such/folder/trace.csv",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("--csv: cannot create no/such/folder/trace.csv"), "{}", text(&o));
-    assert!(!text(&o).contains("wall:"), "ran before checking: {}", text(&o));
-    let o = hhc(&["run", "examples/hh.chan", "--plot", path_str(&tmp("plot.pdf"))]);
+    assert!(
+        text(&o).contains("--csv: cannot create no/such/folder/trace.csv"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !text(&o).contains("wall:"),
+        "ran before checking: {}",
+        text(&o)
+    );
+    let o = hhc(&[
+        "run",
+        "examples/hh.chan",
+        "--plot",
+        path_str(&tmp("plot.pdf")),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains(".png or an .svg"), "{}", text(&o));
 }
@@ -368,7 +384,10 @@ const ANTILEAK: &str = "NEURON { SUFFIX antileak NONSPECIFIC_CURRENT i RANGE g, 
 #[test]
 fn a_blow_up_blames_the_first_current_to_diverge_and_keeps_the_steps_before_it() {
     let model = "CELL HH {\n ION na { e = 50 (mV) }\n ION k { e = -77 (mV) }\n INSERT Na_HH1952\n INSERT K_HH1952\n INSERT antileak\n}\nSIMULATE { cell = HH dt = 0.01 (ms) tstop = 100 (ms) }\n";
-    let dir = folder("antileak", &[("antileak.chan", ANTILEAK), ("m.chan", model)]);
+    let dir = folder(
+        "antileak",
+        &[("antileak.chan", ANTILEAK), ("m.chan", model)],
+    );
     let csv = dir.join("v.csv");
     let spikes = dir.join("s.csv");
     let o = hhc(&[
@@ -381,7 +400,10 @@ fn a_blow_up_blames_the_first_current_to_diverge_and_keeps_the_steps_before_it()
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("mechanism `antileak`'s current diverged first"), "{t}");
+    assert!(
+        t.contains("mechanism `antileak`'s current diverged first"),
+        "{t}"
+    );
     let step: usize = t
         .split("at step ")
         .nth(1)
@@ -391,12 +413,13 @@ fn a_blow_up_blames_the_first_current_to_diverge_and_keeps_the_steps_before_it()
     let rows = std::fs::read_to_string(&csv).unwrap();
     // The header, then t = 0 … step·dt: every step before the one that blew up.
     assert_eq!(rows.lines().count(), step + 2, "{rows}");
-    assert!(rows
-        .lines()
-        .skip(1)
-        .all(|l| l.split(',').all(|x| x.parse::<f64>().is_ok_and(f64::is_finite))));
+    assert!(rows.lines().skip(1).all(|l| l
+        .split(',')
+        .all(|x| x.parse::<f64>().is_ok_and(f64::is_finite))));
     assert!(t.contains(&format!("hold the {step} steps")), "{t}");
-    assert!(std::fs::read_to_string(&spikes).unwrap().starts_with("cell,t_ms"));
+    assert!(std::fs::read_to_string(&spikes)
+        .unwrap()
+        .starts_with("cell,t_ms"));
 }
 
 #[test]
@@ -406,7 +429,11 @@ fn parameter_limits_hold_for_overrides() {
     let dir = folder("limits", &[("lim.chan", mech), ("m.chan", model)]);
     let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("`q` = 7 lies outside its limits <1, 5>"), "{}", text(&o));
+    assert!(
+        text(&o).contains("`q` = 7 lies outside its limits <1, 5>"),
+        "{}",
+        text(&o)
+    );
     std::fs::write(dir.join("m.chan"), model.replace("q = 7", "q = 5")).unwrap();
     let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -419,7 +446,11 @@ fn impossible_swc_points_name_their_line() {
     let dir = folder("swc", &[("cell.swc", swc), ("m.chan", model)]);
     let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("cell.swc: line 4: point 3 has radius -0.5"), "{}", text(&o));
+    assert!(
+        text(&o).contains("cell.swc: line 4: point 3 has radius -0.5"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -427,7 +458,7 @@ fn the_header_comes_before_the_run() {
     let o = hhc(&["run", "examples/hh.chan"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("no {s} in {out}"));
+    let at = |s: &str| out.find(s).expect(s);
     assert!(at("model:") < at("backend:") && at("backend:") < at("cells:"));
     assert!(at("cells:") < at("spike times") && at("spike times") < at("wall:"));
 }
@@ -444,10 +475,18 @@ fn list_shows_the_library_and_one_mechanism() {
     assert!(out.contains("g_max") && out.contains("mS/cm2"), "{out}");
     let o = hhc(&["list", "Na_HH1953"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("did you mean `Na_HH1952`?"), "{}", text(&o));
+    assert!(
+        text(&o).contains("did you mean `Na_HH1952`?"),
+        "{}",
+        text(&o)
+    );
     let model = "CELL HH { INSERT Na_HH1953 }\nSIMULATE { cell = HH }\n";
     let dir = folder("misspelt", &[("m.chan", model)]);
     let o = hhc(&["check", path_str(&dir.join("m.chan"))]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("did you mean `Na_HH1952`?"), "{}", text(&o));
+    assert!(
+        text(&o).contains("did you mean `Na_HH1952`?"),
+        "{}",
+        text(&o)
+    );
 }

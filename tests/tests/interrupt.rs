@@ -61,7 +61,11 @@ fn an_interrupted_run_keeps_the_steps_before_it() {
         Ok(_) => panic!("the run was interrupted"),
         Err(s) => s,
     };
-    assert!(matches!(stopped.error, RunError::Interrupted { steps: 192, .. }), "{}", stopped.error);
+    assert!(
+        matches!(stopped.error, RunError::Interrupted { steps: 192, .. }),
+        "{}",
+        stopped.error
+    );
     let part = stopped.partial.expect("a partial result");
     assert_eq!(part.steps_done, 3 * 64);
     for (p, f) in part.traces.iter().zip(&full.traces) {
@@ -69,6 +73,9 @@ fn an_interrupted_run_keeps_the_steps_before_it() {
         assert_eq!(p[..], f[..p.len()]);
     }
     let before: Vec<_> = full.spikes.iter().filter(|s| s.1 < 192).copied().collect();
-    assert!(!before.is_empty(), "the swept population spikes in the first 1.92 ms");
+    assert!(
+        !before.is_empty(),
+        "the swept population spikes in the first 1.92 ms"
+    );
     assert_eq!(part.spikes, before);
 }

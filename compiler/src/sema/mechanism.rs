@@ -1635,7 +1635,10 @@ impl<'a> Lowerer<'a> {
         if is_function {
             shadowed.push((
                 c.name.name.clone(),
-                env.insert(c.name.name.clone(), (zero, ret_unit.map_or(Dim::Free, Dim::Known))),
+                env.insert(
+                    c.name.name.clone(),
+                    (zero, ret_unit.map_or(Dim::Free, Dim::Known)),
+                ),
             ));
         }
         let saved_names = self.names.clone();

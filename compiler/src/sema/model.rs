@@ -598,11 +598,17 @@ pub fn lower_model_with_names(
     for (&c, &span) in record.iter().zip(&record_spans) {
         if c >= count {
             let mut d = Diagnostic::error(
-                format!("`record` names cell {c}, but the population has {count} cell{}", if count == 1 { "" } else { "s" }),
+                format!(
+                    "`record` names cell {c}, but the population has {count} cell{}",
+                    if count == 1 { "" } else { "s" }
+                ),
                 span,
                 "no such cell",
             )
-            .with_hint(format!("cells are numbered 0 to {}; raise `count` or record fewer cells", count - 1));
+            .with_hint(format!(
+                "cells are numbered 0 to {}; raise `count` or record fewer cells",
+                count - 1
+            ));
             if let Some(cs) = count_span {
                 d = d.with_label(cs, "the population's size");
             }
@@ -702,8 +708,15 @@ pub fn whole_steps(dt: f64, tstop: f64) -> Result<u64, StepCountError> {
     let fmt = |x: f64| format!("{}", (x * 1e9).round() / 1e9);
     if dt > tstop {
         return Err(StepCountError {
-            message: format!("dt = {} ms is longer than tstop = {} ms", fmt(dt), fmt(tstop)),
-            hint: format!("the run would not take one whole step; use a dt of at most {} ms", fmt(tstop)),
+            message: format!(
+                "dt = {} ms is longer than tstop = {} ms",
+                fmt(dt),
+                fmt(tstop)
+            ),
+            hint: format!(
+                "the run would not take one whole step; use a dt of at most {} ms",
+                fmt(tstop)
+            ),
         });
     }
     let n = tstop / dt;
@@ -1237,7 +1250,10 @@ fn check_parameter_value(cx: &mut Ctx, m: &Mechanism, i: usize, x: f64, span: Sp
         if !(lo..=hi).contains(&x) {
             cx.err(
                 Diagnostic::error(
-                    format!("`{}` = {shown} lies outside its limits <{lo}, {hi}>", p.name),
+                    format!(
+                        "`{}` = {shown} lies outside its limits <{lo}, {hi}>",
+                        p.name
+                    ),
                     span,
                     "out of range",
                 )

@@ -53,7 +53,10 @@ fn parse(text: &str) -> Result<Vec<Point>, String> {
         let whole = |i: usize, what: &str| -> Result<i64, String> {
             let x = num(i)?;
             if x != x.trunc() || x.abs() > 1e15 {
-                return Err(format!("line {}: the {what} {x} is not a whole number", line_no + 1));
+                return Err(format!(
+                    "line {}: the {what} {x} is not a whole number",
+                    line_no + 1
+                ));
             }
             Ok(x as i64)
         };
@@ -72,7 +75,10 @@ fn parse(text: &str) -> Result<Vec<Point>, String> {
             ));
         }
         if p.pos.iter().any(|x| !x.is_finite()) {
-            return Err(format!("line {}: point {} has a non-finite coordinate", p.line, p.id));
+            return Err(format!(
+                "line {}: point {} has a non-finite coordinate",
+                p.line, p.id
+            ));
         }
         if let Some(q) = points.iter().find(|q: &&Point| q.id == p.id) {
             return Err(format!(
@@ -265,7 +271,10 @@ mod tests {
         let e = sections("1 1 0 0 0 5 -1\n2 3 10 0 0 0 1\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("radius 0"), "{e}");
         let e = sections("# c\n1 1 0 0 0 5 -1\n2 3 10 0 0 1 1\n2 3 20 0 0 1 2\n").unwrap_err();
-        assert!(e.contains("line 4") && e.contains("twice") && e.contains("line 3"), "{e}");
+        assert!(
+            e.contains("line 4") && e.contains("twice") && e.contains("line 3"),
+            "{e}"
+        );
         let e = sections("1 1 0 0 0 5 -1\n2 3 0 0 0 1 1\n3 1 0 0 0 1 1\n").unwrap_err();
         assert!(e.contains("zero length") && e.contains("line 2"), "{e}");
         let e = sections("1 1 0 0 0 5 -1\n2 3.5 1 0 0 1 1\n").unwrap_err();

@@ -11,9 +11,9 @@ use hhc_runtime::load::{self, read_source, Report};
 use hhc_runtime::sim::{RunError, Stopped};
 use hhc_runtime::{plot, record, sim};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -205,15 +205,26 @@ fn list(mechanism: Option<&str>) -> ExitCode {
         for (name, src) in load::stdlib() {
             let (ions, title) = match hhc_compiler::compile_mechanism(src) {
                 Ok(m) => (
-                    m.ions.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(","),
+                    m.ions
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     m.title.unwrap_or_default(),
                 ),
                 Err(_) => (String::new(), "(does not compile)".into()),
             };
-            let title = title.split_once(':').map_or(title.as_str(), |(_, t)| t).trim().to_string();
+            let title = title
+                .split_once(':')
+                .map_or(title.as_str(), |(_, t)| t)
+                .trim()
+                .to_string();
             println!("{name:<28} {ions:<8} {title}");
         }
-        println!("\n{} mechanisms; `hhc list NAME` shows one's parameters", load::stdlib().len());
+        println!(
+            "\n{} mechanisms; `hhc list NAME` shows one's parameters",
+            load::stdlib().len()
+        );
         return ExitCode::SUCCESS;
     };
     let path = Path::new(name);
@@ -253,14 +264,30 @@ fn list(mechanism: Option<&str>) -> ExitCode {
         };
         let words = |fs: &[hhc_compiler::ir::IonField]| {
             let w: Vec<String> = fs.iter().map(word).collect();
-            if w.is_empty() { "nothing".into() } else { w.join(", ") }
+            if w.is_empty() {
+                "nothing".into()
+            } else {
+                w.join(", ")
+            }
         };
-        println!("  USEION {}: READ {}; WRITE {}", ion.name, words(&ion.reads), words(&ion.writes));
+        println!(
+            "  USEION {}: READ {}; WRITE {}",
+            ion.name,
+            words(&ion.reads),
+            words(&ion.writes)
+        );
     }
     println!("  PARAMETER (INSERT {} {{ name = value (unit) }}):", m.name);
     for p in &m.params {
-        let limits = p.limits.map_or(String::new(), |(lo, hi)| format!("  <{lo}, {hi}>"));
-        println!("    {:<14} = {} {}{limits}", p.name, p.default, p.unit.as_deref().unwrap_or(""));
+        let limits = p
+            .limits
+            .map_or(String::new(), |(lo, hi)| format!("  <{lo}, {hi}>"));
+        println!(
+            "    {:<14} = {} {}{limits}",
+            p.name,
+            p.default,
+            p.unit.as_deref().unwrap_or("")
+        );
     }
     if !m.states.is_empty() {
         println!("  STATE (an INSERT may set the initial value):");
@@ -428,12 +455,22 @@ fn apply_run_flags(model: &mut sema::model::Model, a: &RunArgs) -> Result<u64, S
 /// second rather than after an hour of stepping.
 fn create_outputs(a: &RunArgs) -> Result<(), String> {
     if let Some(p) = &a.plot {
-        let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         if !matches!(ext.as_deref(), Some("png" | "svg")) {
-            return Err(format!("--plot {}: the plot is a .png or an .svg file", p.display()));
+            return Err(format!(
+                "--plot {}: the plot is a .png or an .svg file",
+                p.display()
+            ));
         }
     }
-    for (flag, path) in [("--csv", &a.csv), ("--spikes", &a.spikes), ("--plot", &a.plot)] {
+    for (flag, path) in [
+        ("--csv", &a.csv),
+        ("--spikes", &a.spikes),
+        ("--plot", &a.plot),
+    ] {
         if let Some(p) = path {
             std::fs::File::create(p)
                 .map_err(|e| format!("{flag}: cannot create {}: {e}", p.display()))?;
@@ -575,7 +612,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         Err(Stopped {
             error,
             partial: Some(p),
-        }) => (p, Some(error)),
+        }) => (*p, Some(error)),
         Err(Stopped {
             error,
             partial: None,
@@ -792,16 +829,19 @@ fn run_morphology(
         Err(Stopped {
             error,
             partial: Some(p),
-        }) => (p, Some(error)),
+        }) => (*p, Some(error)),
         Err(Stopped {
             error,
             partial: None,
         }) => return report_stop(&error, 0, model.dt, false),
     };
-    let steps_done = r.traces.first().and_then(|t| t.first()).map_or(
-        if stopped.is_some() { 0 } else { steps },
-        |t| t.len().saturating_sub(1) as u64,
-    );
+    let steps_done = r
+        .traces
+        .first()
+        .and_then(|t| t.first())
+        .map_or(if stopped.is_some() { 0 } else { steps }, |t| {
+            t.len().saturating_sub(1) as u64
+        });
     let run_seconds = compiling.elapsed().as_secs_f64() - compile_seconds - r.compile_seconds;
     compile_seconds += r.compile_seconds;
     let wall = started.elapsed().as_secs_f64();
