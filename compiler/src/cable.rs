@@ -1,14 +1,16 @@
 //! Multi-compartment cells: the discretised tree, and the whole cell's step as one
 //! [`CellProgram`].
 //!
-//! **Discretisation** (NEURON's convention: the soma is a section like any other, a cylinder):
+//! **Discretisation** (NEURON's, as `nrn_area_ri` computes it for sections with 3-D points):
 //! - section s with `nseg` compartments of length l = L/nseg, each with its node at the
-//!   compartment's centre; membrane area π·d·l, no end caps;
-//! - neighbours in a section are joined by the axial conductance of the cylinder between their
-//!   centres, `1/(Ra·l/(π r²))`;
-//! - a child section's first node joins its parent at `parent(x)`: through half a child
-//!   compartment, plus the parent cylinder from x to the centre of the parent node that
-//!   contains x.
+//!   compartment's centre. Its membrane area is the lateral surface of the frustums of the
+//!   section's profile between the compartment's ends (π·d·l for a cylinder), no end caps;
+//! - neighbours in a section are joined by the axial resistance of the profile between their
+//!   centres, each frustum's exact `4·Ra·l/(π·d1·d2)`;
+//! - a child section joins its parent's node nearest to `parent(x)`, a centre or the end:
+//!   a child at a centre joins it through half a child compartment; a single child at the end
+//!   through that plus the parent's last half compartment; two or more children at the end
+//!   join a node of zero area there (NEURON's end node), which joins the parent's last centre.
 //!
 //! Units inside the solver: mV, ms, nA, µS, nF, so C/dt is in µS.
 //!
@@ -46,6 +48,26 @@ pub struct Tree {
     pub sections: Vec<Section>,
 }
 
+/// Where a child section joins its parent: NEURON connects it to the parent's node nearest to
+/// the given x, a segment's centre or the section's end. (A child nearer x = 0 joins the first
+/// centre through the half segment before it.)
+enum Attachment {
+    Centre(usize),
+    End,
+}
+
+impl Attachment {
+    fn at(parent: &Section, x: f64) -> Attachment {
+        let n = parent.nseg;
+        let last_centre = (n as f64 - 0.5) / n as f64;
+        if x >= 1.0 || (1.0 - x) < (x - last_centre).abs() {
+            Attachment::End
+        } else {
+            Attachment::Centre(((x * n as f64).floor() as usize).min(n - 1))
+        }
+    }
+}
+
 /// Sections in an order where each parent comes before its children.
 fn topological(sections: &[Section]) -> Vec<usize> {
     let mut order: Vec<usize> = sections
@@ -71,44 +93,67 @@ impl Tree {
     pub fn new(cell: &CellSpec) -> Tree {
         let order = topological(&cell.sections);
         let sections: Vec<Section> = order.iter().map(|&i| cell.sections[i].clone()).collect();
+        let index_of = |name: &str| sections.iter().position(|q| q.name == name).unwrap_or(0);
+        // How many children join each section at its end, x = 1: two or more meet at a node of
+        // their own there, NEURON's zero-area node at a section's end.
+        let mut end_children = vec![0usize; sections.len()];
+        for s in &sections {
+            if let Some((p, x)) = &s.parent {
+                let pi = index_of(p);
+                if let Attachment::End = Attachment::at(&sections[pi], *x) {
+                    end_children[pi] += 1;
+                }
+            }
+        }
         let mut t = Tree {
             parent: vec![],
             g_axial: vec![],
             area: vec![],
             place: vec![],
-            sections,
+            sections: sections.clone(),
         };
         let mut first = Vec::new(); // first node of each section
-                                    // Resistance (MΩ) of a cylinder of length l µm, diameter d µm: Ra·l/(π r²) Ω·cm/µm = 1e4 Ω.
-        let r_cyl =
-            |l: f64, d: f64| cell.ra * l / (std::f64::consts::PI * (d / 2.0).powi(2)) * 1e-2;
-        for (si, s) in t.sections.clone().iter().enumerate() {
+        let mut junction: Vec<Option<usize>> = vec![None; sections.len()];
+        let ra = cell.ra;
+        for (si, s) in sections.iter().enumerate() {
             let l = s.length / s.nseg as f64;
             first.push(t.area.len());
             for k in 0..s.nseg {
-                let x = (k as f64 + 0.5) / s.nseg as f64;
-                t.area.push(std::f64::consts::PI * s.diam * l * 1e-8);
-                t.place.push((si, x));
+                let (a, b) = (k as f64 * l, (k + 1) as f64 * l);
+                t.area.push(s.area_between(a, b) * 1e-8);
+                t.place.push((si, (k as f64 + 0.5) / s.nseg as f64));
                 if k > 0 {
                     t.parent.push(Some(t.area.len() - 2));
-                    t.g_axial.push(1.0 / r_cyl(l, s.diam));
+                    t.g_axial
+                        .push(1.0 / s.resistance_between(a - l / 2.0, a + l / 2.0, ra));
                 } else if let Some((pname, px)) = &s.parent {
-                    let pi = t
-                        .sections
-                        .iter()
-                        .position(|q| &q.name == pname)
-                        .unwrap_or(0);
-                    let ps = &t.sections[pi];
-                    let pk = ((px * ps.nseg as f64).floor() as usize).min(ps.nseg - 1);
-                    let centre = (pk as f64 + 0.5) / ps.nseg as f64;
-                    let r =
-                        r_cyl(l / 2.0, s.diam) + r_cyl((px - centre).abs() * ps.length, ps.diam);
-                    t.parent.push(Some(first[pi] + pk));
+                    let pi = index_of(pname);
+                    let ps = &sections[pi];
+                    let half = s.resistance_between(0.0, l / 2.0, ra);
+                    let (node, r) = match (Attachment::at(ps, *px), junction[pi]) {
+                        (Attachment::End, Some(j)) => (j, half),
+                        (Attachment::End, None) => {
+                            let pl = ps.length / ps.nseg as f64;
+                            let parent_half =
+                                ps.resistance_between(ps.length - pl / 2.0, ps.length, ra);
+                            (first[pi] + ps.nseg - 1, parent_half + half)
+                        }
+                        (Attachment::Centre(pk), _) => (first[pi] + pk, half),
+                    };
+                    t.parent.push(Some(node));
                     t.g_axial.push(1.0 / r.max(1e-12));
                 } else {
                     t.parent.push(None);
                     t.g_axial.push(0.0);
                 }
+            }
+            if end_children[si] >= 2 {
+                let half = s.resistance_between(s.length - l / 2.0, s.length, ra);
+                junction[si] = Some(t.area.len());
+                t.area.push(0.0);
+                t.place.push((si, 1.0));
+                t.parent.push(Some(t.area.len() - 2));
+                t.g_axial.push(1.0 / half.max(1e-12));
             }
         }
         t

@@ -1,12 +1,9 @@
-"""NEURON 9.0.2 reference for tests/fixtures/neuron/branched.chan (examples/branched.chan).
+"""The branched cell as explicit cylinders, for bench/cable_peers.py (speed, not fidelity).
 
-    bench/.venv/bin/python harness/neuron/branched.py
-
-The sections are built from branched.swc with hhc's documented SWC conventions (a one-point
-soma is a cylinder L = diam = 2r; children of the soma attach at soma(0.5); other sections at
-their parent's end; length-weighted mean diameters), so both simulators see the same geometry,
-and nseg follows NEURON's d_lambda = 0.1 rule. Writes branched.csv: V every 0.1 ms at soma(0.5),
-dend4(1) and axon0(1), with NEURON's soma spike times in the header.
+NEURON and Arbor are given the same sections as hhc: one cylinder per unbranched run of
+branched.swc with its length-weighted mean diameter, children of the soma at soma(0.5), nseg by
+the d_lambda = 0.1 rule. The reference traces for hhc's tests come from harness/neuron/swc.py,
+which lets NEURON's Import3d read the SWC file itself.
 """
 from pathlib import Path
 
@@ -89,31 +86,3 @@ def build_cell(sections, suffix=""):
             for seg in s:
                 seg.pas.g, seg.pas.e = 0.0001, -65
     return secs
-
-
-def main():
-    h.load_file("stdrun.hoc")
-    secs = build_cell(swc_sections(HERE / "branched.swc"))
-    h.celsius = 6.3
-    h.usetable_hh = 0  # exact rates, as hhc computes them (hh.mod TABLE interpolates in 1 mV steps)
-    stim = h.IClamp(secs["soma"](0.5))
-    stim.delay, stim.dur, stim.amp = 5, 80, 0.3
-    t = h.Vector().record(h._ref_t)
-    rec = [h.Vector().record(x._ref_v) for x in (secs["soma"](0.5), secs["dend4"](1), secs["axon0"](1))]
-    h.dt = 0.025
-    h.steps_per_ms = 40
-    h.finitialize(-65)
-    h.continuerun(100)
-    T = np.array(t)
-    V = [np.array(r) for r in rec]
-    spikes = [T[i] for i in range(1, len(T)) if V[0][i - 1] < 0 <= V[0][i]]
-    with open(HERE / "branched.csv", "w") as f:
-        f.write("# NEURON 9.0.2, dt 0.025 ms, implicit Euler; spikes (ms): " + " ".join(f"{x:.3f}" for x in spikes) + "\n")
-        f.write("t_ms,soma,dend4_1,axon0_1\n")
-        for k in range(0, len(T), 4):
-            f.write(f"{T[k]:.3f},{V[0][k]:.6g},{V[1][k]:.6g},{V[2][k]:.6g}\n")
-    print("NEURON spikes:", [round(s, 3) for s in spikes], {n: s.nseg for n, s in secs.items()})
-
-
-if __name__ == "__main__":
-    main()

@@ -134,6 +134,77 @@ pub struct Section {
     pub diam: f64,
     /// Number of compartments, fixed by `nseg`, `dx` or the d_lambda rule.
     pub nseg: usize,
+    /// The 3-D points of a reconstructed section as (arc length from its start, diameter), µm;
+    /// empty for a cylinder of `length` and `diam`. Areas and axial resistances integrate over
+    /// the frustums between them, as NEURON does for pt3d sections.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Section {
+    /// (arc length, diameter) along the section: its points, or a cylinder's two ends.
+    pub fn profile(&self) -> Vec<(f64, f64)> {
+        if self.points.len() >= 2 {
+            self.points.clone()
+        } else {
+            vec![(0.0, self.diam), (self.length, self.diam)]
+        }
+    }
+
+    /// The frustums of the profile clipped to arc lengths `[a, b]` (µm): (length, d1, d2).
+    fn pieces(&self, a: f64, b: f64) -> Vec<(f64, f64, f64)> {
+        let p = self.profile();
+        let diam_at = |x: f64, (x1, d1): (f64, f64), (x2, d2): (f64, f64)| {
+            if x2 > x1 {
+                d1 + (d2 - d1) * (x - x1) / (x2 - x1)
+            } else {
+                d2
+            }
+        };
+        // A repeated point (zero length) adds nothing, as an annulus between two diameters would
+        // be a surface that no cable carries.
+        p.windows(2)
+            .filter_map(|w| {
+                let (lo, hi) = (w[0].0.max(a), w[1].0.min(b));
+                (hi > lo).then(|| (hi - lo, diam_at(lo, w[0], w[1]), diam_at(hi, w[0], w[1])))
+            })
+            .collect()
+    }
+
+    /// Membrane area between arc lengths `a` and `b`, µm²: the lateral surfaces of the frustums.
+    pub fn area_between(&self, a: f64, b: f64) -> f64 {
+        self.pieces(a, b)
+            .iter()
+            .map(|&(l, d1, d2)| {
+                let (r1, r2) = (d1 / 2.0, d2 / 2.0);
+                std::f64::consts::PI * (r1 + r2) * (l * l + (r1 - r2) * (r1 - r2)).sqrt()
+            })
+            .sum()
+    }
+
+    /// Axial resistance between arc lengths `a` and `b` for resistivity `ra` (Ω·cm), MΩ: each
+    /// frustum's exact 4·Ra·l/(π·d1·d2).
+    pub fn resistance_between(&self, a: f64, b: f64, ra: f64) -> f64 {
+        self.pieces(a, b)
+            .iter()
+            .map(|&(l, d1, d2)| 4.0 * ra * l / (std::f64::consts::PI * d1 * d2) * 1e-2)
+            .sum()
+    }
+
+    /// The section's AC length constant at 100 Hz, µm, as NEURON's `lambda_f(100)`: for 3-D
+    /// points, L over the sum of each piece's length divided by its own λ.
+    fn lambda_100(&self, ra: f64, cm: f64) -> f64 {
+        let scale = 1e5 / (4.0 * std::f64::consts::PI * 100.0 * ra * cm).sqrt();
+        let p = self.profile();
+        let electrotonic: f64 = p
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) / ((w[0].1 + w[1].1) / 2.0).sqrt())
+            .sum();
+        if electrotonic > 0.0 {
+            scale * self.length / electrotonic
+        } else {
+            scale * self.diam.sqrt()
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -821,14 +892,14 @@ struct SegmentRule {
 }
 
 impl SegmentRule {
-    fn nseg(&self, length: f64, diam: f64, ra: f64, cm: f64) -> usize {
+    fn nseg(&self, sec: &Section, ra: f64, cm: f64) -> usize {
         match (self.dx, self.d_lambda) {
-            (Some(d), _) if d > 0.0 => (length / d).ceil().clamp(1.0, 1e9) as usize,
+            (Some(d), _) if d > 0.0 => (sec.length / d).ceil().clamp(1.0, 1e9) as usize,
             (_, Some(f)) if f > 0.0 => {
                 // NEURON's d_lambda rule: the AC length constant at 100 Hz, odd nseg.
-                let lambda_100 =
-                    1e5 * (diam / (4.0 * std::f64::consts::PI * 100.0 * ra * cm)).sqrt();
-                (((length / (f * lambda_100) + 0.9) / 2.0).floor() * 2.0 + 1.0).min(1e9) as usize
+                let lambda_100 = sec.lambda_100(ra, cm);
+                (((sec.length / (f * lambda_100) + 0.9) / 2.0).floor() * 2.0 + 1.0).min(1e9)
+                    as usize
             }
             _ => 1,
         }
@@ -849,6 +920,7 @@ fn lower_section(
         length: 0.0,
         diam: 0.0,
         nseg: 1,
+        points: vec![],
     };
     let (mut nseg, mut dx, mut d_lambda) = (None, None, None);
     const KNOWN: &[&str] = &["parent", "L", "diam", "nseg", "dx", "d_lambda"];
@@ -898,7 +970,7 @@ fn lower_section(
             );
             return None;
         }
-        None => rule.nseg(sec.length, sec.diam, ra, cm),
+        None => rule.nseg(&sec, ra, cm),
     };
     Some(sec)
 }
@@ -951,7 +1023,7 @@ fn lower_cell(
                 match files(&file).and_then(|text| super::swc::sections(&text)) {
                     Ok(sections) => {
                         for mut sec in sections {
-                            sec.nseg = rule.nseg(sec.length, sec.diam, spec.ra, spec.cm);
+                            sec.nseg = rule.nseg(&sec, spec.ra, spec.cm);
                             spec.sections.push(sec);
                         }
                     }

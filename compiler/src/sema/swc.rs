@@ -9,8 +9,10 @@
 //!   path, with the mean diameter;
 //! - a section that leaves the soma attaches at soma(0.5), its centre. This is Arbor's view of a
 //!   point soma. Other sections attach to their parent's end, x = 1;
-//! - a section's length runs from its parent point through its own points; its diameter is the
-//!   length-weighted mean of the segment diameters.
+//! - a section keeps its points as a profile of (arc length, diameter), so areas and axial
+//!   resistances integrate over the frustums between points, as NEURON does. A section leaving
+//!   the soma starts at its own first point; any other starts at its parent's last point, with
+//!   that point's diameter (NEURON's Import3d). `diam` is the length-weighted mean, for messages.
 
 use super::model::Section;
 
@@ -64,7 +66,9 @@ fn parse(text: &str) -> Result<Vec<Point>, String> {
             line: line_no + 1,
             id: whole(0, "id")?,
             kind: whole(1, "type")?,
-            pos: [num(2)?, num(3)?, num(4)?],
+            // NEURON keeps 3-D points in single precision; so does hhc, so that areas and
+            // resistances agree with NEURON's to rounding, not to 1e-8.
+            pos: [single(num(2)?), single(num(3)?), single(num(4)?)],
             radius: num(5)?,
             parent: whole(6, "parent id")?,
         };
@@ -92,6 +96,11 @@ fn parse(text: &str) -> Result<Vec<Point>, String> {
         return Err("the SWC file has no points".into());
     }
     Ok(points)
+}
+
+/// `x` rounded to f32, as NEURON stores pt3d coordinates and diameters.
+fn single(x: f64) -> f64 {
+    f64::from(x as f32)
 }
 
 fn dist(a: &Point, b: &Point) -> f64 {
@@ -176,6 +185,7 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
         length,
         diam,
         nseg: 1,
+        points: vec![],
     });
     // Every other section starts at a child of a point that ends a section (or of the soma).
     let mut stack: Vec<(usize, String, f64)> = Vec::new(); // (first point, parent section, x)
@@ -190,22 +200,21 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
     while let Some((first, parent, x)) = stack.pop() {
         let kind = points[first].kind;
         let name = name_of(kind, &mut count);
-        let mut length = 0.0;
-        let mut weighted = 0.0;
-        let mut prev = index(points[first].parent).unwrap_or(root);
+        let parent_point = index(points[first].parent).unwrap_or(root);
+        let from_soma = soma_points.contains(&parent_point);
+        // NEURON's Import3d: a section leaving the soma starts at its own first point (the
+        // stretch inside the soma is not dendrite); one leaving another section starts at that
+        // section's last point, with its diameter.
+        let mut run: Vec<(usize, f64)> = if from_soma {
+            vec![]
+        } else {
+            vec![(parent_point, points[parent_point].radius)]
+        };
         let mut cur = first;
         loop {
-            let seg = dist(&points[cur], &points[prev]);
-            let prev_r = if soma_points.contains(&prev) {
-                points[cur].radius
-            } else {
-                points[prev].radius
-            };
-            length += seg;
-            weighted += seg * (points[cur].radius + prev_r);
+            run.push((cur, points[cur].radius));
             let next: Vec<usize> = children[cur].clone();
             if next.len() == 1 && points[next[0]].kind == kind {
-                prev = cur;
                 cur = next[0];
                 continue;
             }
@@ -214,23 +223,37 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
             }
             break;
         }
-        let diam = if length > 0.0 {
-            weighted / length
-        } else {
-            2.0 * points[first].radius
-        };
+        if run.len() == 1 {
+            // A one-point section off the soma runs from the soma's centre, at its own radius.
+            run.insert(0, (parent_point, points[first].radius));
+        }
+        let mut profile = Vec::with_capacity(run.len());
+        let mut arc = 0.0;
+        for (k, &(p, r)) in run.iter().enumerate() {
+            if k > 0 {
+                arc += dist(&points[run[k - 1].0], &points[p]);
+            }
+            profile.push((arc, single(2.0 * r)));
+        }
+        let length = arc;
         if length <= 0.0 {
             return Err(format!(
                 "line {}: section {name} (from point {}) has zero length: its points sit at its parent's position",
                 points[first].line, points[first].id
             ));
         }
+        let diam = profile
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum::<f64>()
+            / length;
         out.push(Section {
             name,
             parent: Some((parent, x)),
             length,
             diam,
             nseg: 1,
+            points: profile,
         });
     }
     Ok(out)
