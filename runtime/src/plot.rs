@@ -47,6 +47,97 @@ pub fn plot(path: &Path, data: &PlotData<'_>) -> Result<(), String> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Trace colours that stay apart on white (the "tab10" set), repeating after ten.
+fn trace_color(r: usize) -> RGBAColor {
+    const TAB10: [(u8, u8, u8); 10] = [
+        (31, 119, 180),
+        (214, 39, 40),
+        (44, 160, 44),
+        (255, 127, 14),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ];
+    let (red, green, blue) = TAB10[r % TAB10.len()];
+    RGBColor(red, green, blue).to_rgba()
+}
+
+/// A tick label without trailing zeros: `50`, not `50.0`; `0.25`, not `0.250`.
+fn tidy(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) {
+        format!("{}", v.round())
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The points of a trace to draw: at most about 2·`buckets` of them, keeping each bucket's
+/// minimum and maximum in time order, so spike tips and troughs survive the thinning.
+fn thinned(trace: &[f64], dt: f64, buckets: usize) -> Vec<(f64, f64)> {
+    let size = trace.len().div_ceil(buckets.max(1)).max(1);
+    if size <= 2 {
+        return trace
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (k as f64 * dt, v))
+            .collect();
+    }
+    let mut out = Vec::with_capacity(2 * buckets + 2);
+    for (b, chunk) in trace.chunks(size).enumerate() {
+        let first = b * size;
+        let (mut lo, mut hi) = (0, 0);
+        for (k, &v) in chunk.iter().enumerate() {
+            if v < chunk[lo] {
+                lo = k;
+            }
+            if v > chunk[hi] {
+                hi = k;
+            }
+        }
+        let (a, c) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        out.push(((first + a) as f64 * dt, chunk[a]));
+        if c != a {
+            out.push(((first + c) as f64 * dt, chunk[c]));
+        }
+    }
+    out
+}
+
+/// The legend of a V panel, beside the plot instead of over the data: one coloured line and
+/// label per trace, the first `MAX` of them.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    labels: &[String],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    const MAX: usize = 14;
+    let style = ("sans-serif", 14).into_font();
+    for (r, label) in labels.iter().take(MAX).enumerate() {
+        let y = 50 + 20 * r as i32;
+        let color = trace_color(r);
+        area.draw(&PathElement::new(
+            vec![(4, y), (24, y)],
+            color.stroke_width(3),
+        ))?;
+        area.draw(&Text::new(label.clone(), (30, y - 8), style.clone()))?;
+    }
+    if labels.len() > MAX {
+        let y = 50 + 20 * MAX as i32;
+        area.draw(&Text::new(
+            format!("+{} more", labels.len() - MAX),
+            (4, y - 8),
+            style,
+        ))?;
+    }
+    Ok(())
+}
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     data: &PlotData<'_>,
@@ -58,9 +149,18 @@ where
     root.fill(&WHITE)?;
     let areas = root.split_evenly((panels, 1));
     let mut i = 0;
-    // V(t)
+    // V(t), with the legend in a column of its own on the right.
     {
-        let area = &areas[i];
+        let labels: Vec<String> = (0..data.traces.len())
+            .map(|r| match data.labels.and_then(|l| l.get(r)) {
+                Some(l) => l.clone(),
+                None => format!("cell {}", data.cells.get(r).copied().unwrap_or(r)),
+            })
+            .collect();
+        let (width, _) = areas[i].dim_in_pixel();
+        let (area, legend) = areas[i].split_horizontally(width as i32 - 150);
+        let area = &area;
+        draw_legend(&legend, &labels)?;
         i += 1;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for t in data.traces {
@@ -88,43 +188,52 @@ where
             .configure_mesh()
             .x_desc("t (ms)")
             .y_desc("V (mV)")
+            .x_label_formatter(&tidy)
+            .y_label_formatter(&tidy)
             .draw()?;
         for (r, t) in data.traces.iter().enumerate() {
-            let color = Palette99::pick(r).to_rgba();
-            let step = (t.len() / 4000).max(1);
-            chart
-                .draw_series(LineSeries::new(
-                    t.iter()
-                        .enumerate()
-                        .step_by(step)
-                        .map(|(k, v)| (k as f64 * data.dt, *v)),
-                    color.stroke_width(2),
-                ))?
-                .label(match data.labels.and_then(|l| l.get(r)) {
-                    Some(l) => l.clone(),
-                    None => format!("cell {}", data.cells.get(r).copied().unwrap_or(r)),
-                })
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            let color = trace_color(r);
+            // One line through each bucket's extremes: plotters leaves gaps in thick lines
+            // that are nearly vertical, as every spike's upstroke is at this width.
+            let points = thinned(t, data.dt, 2000);
+            chart.draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(1),
+            ))?;
+            chart.draw_series(LineSeries::new(
+                points
+                    .iter()
+                    .map(|&(t, v)| (t + 0.3 * data.tstop / 1000.0, v)),
+                color.stroke_width(1),
+            ))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
     }
     if data.n > 1 {
-        let area = &areas[i];
+        let (width, _) = areas[i].dim_in_pixel();
+        let (area, _) = areas[i].split_horizontally(width as i32 - 150);
+        let area = &area;
         i += 1;
         let mut chart = ChartBuilder::on(area)
             .caption("spike raster", ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..data.tstop, 0.0..data.n as f64)?;
+            .build_cartesian_2d(0.0..data.tstop, -0.5..data.n as f64 - 0.5)?;
+        // Cell indices are whole numbers: ticks at whole cells only.
+        let cell_label = |v: &f64| {
+            if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
+                format!("{}", v.round())
+            } else {
+                String::new()
+            }
+        };
         chart
             .configure_mesh()
             .x_desc("t (ms)")
             .y_desc("cell")
+            .x_label_formatter(&tidy)
+            .y_label_formatter(&cell_label)
+            .y_labels(data.n.min(10) + 1)
             .draw()?;
         let stride = (data.spikes.len() / 200_000).max(1);
         chart.draw_series(
@@ -134,7 +243,9 @@ where
         )?;
     }
     if let Some(fi) = &data.fi {
-        let area = &areas[i];
+        let (width, _) = areas[i].dim_in_pixel();
+        let (area, _) = areas[i].split_horizontally(width as i32 - 150);
+        let area = &area;
         let x_hi = fi
             .iter()
             .map(|p| p.0)
@@ -156,10 +267,46 @@ where
             .configure_mesh()
             .x_desc("stimulus (µA/cm²)")
             .y_desc("rate (Hz)")
+            .x_label_formatter(&tidy)
+            .y_label_formatter(&tidy)
             .draw()?;
         chart.draw_series(LineSeries::new(fi.iter().copied(), BLUE.stroke_width(2)))?;
         chart.draw_series(fi.iter().map(|&p| Circle::new(p, 2, BLUE.filled())))?;
     }
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_every_spike_tip_and_trough() {
+        // 100 spikes of one sample each in 100,000 samples: far more than the buckets.
+        let trace: Vec<f64> = (0..100_000)
+            .map(|k| {
+                if k % 1000 == 517 {
+                    40.0
+                } else {
+                    -65.0 + (k % 7) as f64 * 0.1
+                }
+            })
+            .collect();
+        let points = thinned(&trace, 0.01, 2000);
+        assert!(points.len() <= 4002);
+        assert_eq!(points.iter().filter(|p| p.1 == 40.0).count(), 100);
+        assert!(points.iter().any(|p| p.1 == -65.0));
+        assert!(points.windows(2).all(|w| w[0].0 < w[1].0), "in time order");
+        // Short traces are drawn whole.
+        assert_eq!(thinned(&trace[..1000], 0.01, 2000).len(), 1000);
+    }
+
+    #[test]
+    fn tick_labels_have_no_trailing_zeros() {
+        assert_eq!(tidy(&50.0), "50");
+        assert_eq!(tidy(&-20.0), "-20");
+        assert_eq!(tidy(&0.25), "0.25");
+        assert_eq!(tidy(&2.5), "2.5");
+    }
 }

@@ -875,7 +875,7 @@ fn run_morphology(
     }
     if let (Some(path), Some(traces)) = (&a.plot, r.traces.first()) {
         let probes: Vec<usize> = (0..traces.len()).collect();
-        let title = format!("{}: V at {}", model.cell.name, r.probes.join(", "));
+        let title = model.cell.name.clone();
         let data = plot::PlotData {
             title: &title,
             dt: model.dt,
