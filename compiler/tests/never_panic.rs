@@ -187,3 +187,67 @@ fn every_prefix_of_a_real_file_is_handled() {
         check(&src[..i]);
     }
 }
+
+/// The morphology readers on every prefix of the fixture files, and on soups of their tokens:
+/// an error or sections, never a panic.
+#[test]
+fn morphology_readers_never_panic() {
+    use hhc_compiler::sema::{asc, swc};
+    for (text, read) in [
+        (
+            include_str!("../../tests/fixtures/neuron/outline.asc"),
+            asc::sections as fn(&str) -> _,
+        ),
+        (
+            include_str!("../../tests/fixtures/neuron/threepoint.swc"),
+            swc::sections,
+        ),
+    ] {
+        let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        for &i in &cuts {
+            let _ = read(&text[..i]);
+        }
+    }
+    let deep = format!(
+        "(\"CellBody\" (CellBody) (1 0 0 0) (0 1 0 0) (-1 0 0 0))\n( (Dendrite) (0 0 0 1) {}{} )",
+        "( (1 1 1 1) ".repeat(50_000),
+        ")".repeat(50_000)
+    );
+    assert!(asc::sections(&deep).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn morphology_token_soup_never_panics(words in proptest::collection::vec(0..MORPHOLOGY_WORDS.len(), 0..120)) {
+        let src: String = words.iter().map(|&i| MORPHOLOGY_WORDS[i]).collect::<Vec<_>>().join(" ");
+        let _ = hhc_compiler::sema::asc::sections(&src);
+        let _ = hhc_compiler::sema::swc::sections(&src.replace(['(', ')', '|'], "\n"));
+    }
+}
+
+const MORPHOLOGY_WORDS: &[&str] = &[
+    "(",
+    ")",
+    "|",
+    "<",
+    ">",
+    "\"CellBody\"",
+    "(CellBody)",
+    "(Dendrite)",
+    "(Axon)",
+    "(Apical)",
+    "Normal",
+    "1",
+    "0",
+    "-1",
+    "2.5",
+    "-3",
+    "1e308",
+    "nan",
+    "inf",
+    ";",
+    "\n",
+    "-1e-320",
+    "0.0",
+];

@@ -1,5 +1,5 @@
 #![no_main]
-// The front end on arbitrary text: parse, lower, solve, render; model files are lowered too,
+// The front end on arbitrary text: the morphology readers; parse, lower, solve, render; model files are lowered too,
 // with three stdlib mechanisms, and built into cell programs (a small morphology into its
 // whole-cell program). Run: RUSTC_BOOTSTRAP=1 cargo fuzz run front_end (or cargo +nightly).
 use hhc_compiler::sema::{self, FileKind};
@@ -14,6 +14,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(src) = std::str::from_utf8(data) else {
         return;
     };
+    // The same text as a morphology file: sections or an error, never a panic.
+    let _ = sema::asc::sections(src);
+    let _ = sema::swc::sections(src);
     let (file, diags) = hhc_compiler::syntax::parse(src);
     let _ = hhc_compiler::diagnostic::render_to_string("fuzz.chan", src, &diags);
     let Some(file) = file else {

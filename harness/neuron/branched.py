@@ -2,7 +2,7 @@
 
 NEURON and Arbor are given the same sections as hhc: one cylinder per unbranched run of
 branched.swc with its length-weighted mean diameter, children of the soma at soma(0.5), nseg by
-the d_lambda = 0.1 rule. The reference traces for hhc's tests come from harness/neuron/swc.py,
+the d_lambda = 0.1 rule. The reference traces for hhc's tests come from harness/neuron/reconstructions.py,
 which lets NEURON's Import3d read the SWC file itself.
 """
 from pathlib import Path

@@ -184,7 +184,7 @@ fn ball_and_stick_matches_arbor() {
 }
 
 /// A reconstructed cell `tests/fixtures/neuron/NAME.chan` against NEURON 9.0.2 reading the same
-/// SWC with Import3d (`harness/neuron/swc.py`): the same spikes, to the step, and V at every
+/// SWC with Import3d (`harness/neuron/reconstructions.py`): the same spikes, to the step, and V at every
 /// probe within 1e-3 mV at every row, spikes included. (The geometry alone agrees to 1e-9, see
 /// `reconstructed_geometry_is_neurons`; what is left is rounding in the rate functions,
 /// magnified on the upstroke.)
@@ -240,13 +240,20 @@ fn one_point_soma_with_a_tapering_dendrite_matches_neuron() {
     compare_reconstruction_with_neuron("onepoint");
 }
 
+/// A Neurolucida file: the soma is an outline, which NEURON and hhc both turn into 21 points
+/// along its principal axis.
+#[test]
+fn neurolucida_outline_soma_and_branches_match_neuron() {
+    compare_reconstruction_with_neuron("outline");
+}
+
 /// The discretised tree of a reconstructed cell against NEURON's own, read by Import3d from the
 /// same SWC file (`NAME_geometry.csv`): the same nseg per section (d_lambda over the 3-D
 /// points), every segment's area, and every axial resistance between nodes, to 1e-9.
 #[test]
 fn reconstructed_geometry_is_neurons() {
     use hhc_compiler::cable::Tree;
-    for name in ["branched", "threepoint", "onepoint"] {
+    for name in ["branched", "threepoint", "onepoint", "outline"] {
         let model = load(&format!("tests/fixtures/neuron/{name}.chan"));
         let tree = Tree::new(&model.cell);
         let text = std::fs::read_to_string(

@@ -991,8 +991,9 @@ fn lower_cell(
         ra: 35.4,
         sections: vec![],
     };
-    const KNOWN: &[&str] = &["V_th", "v_init", "cm", "Ra", "swc", "dx", "d_lambda"];
+    const KNOWN: &[&str] = &["V_th", "v_init", "cm", "Ra", "swc", "asc", "dx", "d_lambda"];
     let mut ok = true;
+    let mut morphology_read = false;
     // Discretisation rules for sections without their own nseg, read first: they may follow
     // the SECTION blocks in the text. Ra and cm too, since d_lambda needs them.
     let mut rule = SegmentRule::default();
@@ -1011,16 +1012,42 @@ fn lower_cell(
         match item {
             CellItem::Setting(s)
                 if matches!(s.name.name.as_str(), "dx" | "d_lambda" | "Ra" | "cm") => {}
-            CellItem::Setting(s) if s.name.name == "swc" => {
+            CellItem::Setting(s) if matches!(s.name.name.as_str(), "swc" | "asc") => {
+                let ext = s.name.name.as_str();
                 let Some(Value::Name(n)) = s.values.first() else {
                     cx.err(
-                        Diagnostic::error("`swc` names a file", s.span, "expected a name")
-                            .with_hint("write `swc = NAME` to read NAME.swc next to the model"),
+                        Diagnostic::error(
+                            format!("`{ext}` names a file"),
+                            s.span,
+                            "expected a name",
+                        )
+                        .with_hint(format!(
+                            "write `{ext} = NAME` to read NAME.{ext} next to the model"
+                        )),
                     );
                     continue;
                 };
-                let file = format!("{}.swc", n.name);
-                match files(&file).and_then(|text| super::swc::sections(&text)) {
+                if morphology_read {
+                    cx.err(
+                        Diagnostic::error(
+                            "the cell already has a morphology",
+                            s.span,
+                            "a second one",
+                        )
+                        .with_hint(
+                            "a CELL reads one morphology file, `swc = NAME` or `asc = NAME`",
+                        ),
+                    );
+                    continue;
+                }
+                morphology_read = true;
+                let file = format!("{}.{ext}", n.name);
+                let read = if ext == "swc" {
+                    super::swc::sections
+                } else {
+                    super::asc::sections
+                };
+                match files(&file).and_then(|text| read(&text)) {
                     Ok(sections) => {
                         for mut sec in sections {
                             sec.nseg = rule.nseg(&sec, spec.ra, spec.cm);
@@ -1029,7 +1056,11 @@ fn lower_cell(
                     }
                     Err(msg) => cx.err(
                         Diagnostic::error(format!("{file}: {msg}"), n.span, "morphology read here")
-                            .with_hint("hhc reads NAME.swc next to the model; its lines are `id type x y z radius parent`, parent -1 for the root"),
+                            .with_hint(if ext == "swc" {
+                                "hhc reads NAME.swc next to the model; its lines are `id type x y z radius parent`, parent -1 for the root"
+                            } else {
+                                "hhc reads NAME.asc (Neurolucida 3 text) next to the model: a soma contour `(\"CellBody\" (CellBody) (x y z d) …)` and trees `( (Dendrite) (x y z d) … ( … | … ) )`"
+                            }),
                     ),
                 }
             }

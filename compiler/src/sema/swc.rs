@@ -98,9 +98,11 @@ fn parse(text: &str) -> Result<Vec<Point>, String> {
     Ok(points)
 }
 
-/// `x` rounded to f32, as NEURON stores pt3d coordinates and diameters.
+/// `x` as NEURON's Import3d stores it: printed to 8 significant digits, then kept as an f32.
 fn single(x: f64) -> f64 {
-    f64::from(x as f32)
+    // Import3d writes each point as `pt3dadd(%.8g, …)`, and pt3d stores floats.
+    let eight_digits: f64 = format!("{x:.7e}").parse().unwrap_or(x);
+    f64::from(eight_digits as f32)
 }
 
 fn dist(a: &Point, b: &Point) -> f64 {

@@ -1,9 +1,10 @@
-"""NEURON 9.0.2 references for reconstructed cells, read by NEURON's own Import3d.
+"""NEURON 9.0.2 references for reconstructed cells (SWC and Neurolucida ASC), read by NEURON's
+own Import3d.
 
-    bench/.venv/bin/python harness/neuron/swc.py
+    bench/.venv/bin/python harness/neuron/reconstructions.py
 
-For each cell below, NEURON reads tests/fixtures/neuron/NAME.swc with Import3d_SWC_read (the
-way a NEURON user loads a NeuroMorpho file), so areas and axial resistances come from NEURON's
+For each cell below, NEURON reads tests/fixtures/neuron/NAME.swc with Import3d_SWC_read, or
+NAME.asc with Import3d_Neurolucida3 (the way a NEURON user loads a reconstruction), so areas and axial resistances come from NEURON's
 3-D frustum integration, not from hhc's conventions. The model is tests/fixtures/neuron/NAME.chan:
 HH (exact rates) in soma and axon, pas in the dendrites, Ra 100 ohm cm, cm 1 uF/cm2, nseg by
 NEURON's d_lambda = 0.1 rule (lambda_f over the 3-D points), a 0.3 nA clamp at soma(0.5) from 5
@@ -23,6 +24,7 @@ CELLS = {
     "branched": [("soma", 0.5), ("dend4", 1.0), ("axon0", 1.0)],
     "threepoint": [("soma", 0.5), ("dend1", 0.5), ("dend2", 1.0), ("axon0", 1.0)],
     "onepoint": [("soma", 0.5), ("dend0", 0.5), ("axon0", 1.0)],
+    "outline": [("soma", 0.5), ("dend3", 1.0), ("axon0", 1.0)],
 }
 
 
@@ -35,8 +37,14 @@ def hhc_name(sec):
 def load(name):
     for sec in list(h.allsec()):
         h.delete_section(sec=sec)
-    reader = h.Import3d_SWC_read()
-    reader.input(str(HERE / f"{name}.swc"))
+    swc = HERE / f"{name}.swc"
+    if swc.exists():
+        reader = h.Import3d_SWC_read()
+        reader.input(str(swc))
+    else:
+        reader = h.Import3d_Neurolucida3()
+        reader.quiet = 1
+        reader.input(str(HERE / f"{name}.asc"))
     h.Import3d_GUI(reader, False).instantiate(None)
     secs = {hhc_name(s): s for s in h.allsec()}
     for nm, s in secs.items():
