@@ -8,9 +8,9 @@
 //! - neighbours in a section are joined by the axial resistance of the profile between their
 //!   centres, each frustum's exact `4·Ra·l/(π·d1·d2)`;
 //! - a child section joins its parent's node nearest to `parent(x)`, a centre or the end:
-//!   a child at a centre joins it through half a child compartment; a single child at the end
-//!   through that plus the parent's last half compartment; two or more children at the end
-//!   join a node of zero area there (NEURON's end node), which joins the parent's last centre.
+//!   a child at a centre joins it through half a child compartment; children at the end join
+//!   a node of zero area there (NEURON's end node), which joins the parent's last centre
+//!   through the parent's last half compartment. `sec(1)` and `sec(0)` name those nodes.
 //!
 //! Units inside the solver: mV, ms, nA, µS, nF, so C/dt is in µS.
 //!
@@ -94,8 +94,8 @@ impl Tree {
         let order = topological(&cell.sections);
         let sections: Vec<Section> = order.iter().map(|&i| cell.sections[i].clone()).collect();
         let index_of = |name: &str| sections.iter().position(|q| q.name == name).unwrap_or(0);
-        // How many children join each section at its end, x = 1: two or more meet at a node of
-        // their own there, NEURON's zero-area node at a section's end.
+        // How many children join each section at its end, x = 1: they meet at a node of zero
+        // area there, NEURON's node at a section's end, whose V is what `sec(1)` reads.
         let mut end_children = vec![0usize; sections.len()];
         for s in &sections {
             if let Some((p, x)) = &s.parent {
@@ -147,7 +147,7 @@ impl Tree {
                     t.g_axial.push(0.0);
                 }
             }
-            if end_children[si] >= 2 {
+            if end_children[si] >= 1 {
                 let half = s.resistance_between(s.length - l / 2.0, s.length, ra);
                 junction[si] = Some(t.area.len());
                 t.area.push(0.0);
@@ -167,15 +167,25 @@ impl Tree {
         self.area.is_empty()
     }
 
-    /// The node at `section(x)`.
+    /// The node at `section(x)`, as NEURON places a probe or a point process there: the
+    /// centre of the compartment that holds x; at x = 1 the section's end node where children
+    /// meet (a leaf's end has the last centre's V); at x = 0 the node the section joins.
     pub fn node_at(&self, section: &str, x: f64) -> Option<usize> {
         let si = self.sections.iter().position(|s| s.name == section)?;
         let n = self.sections[si].nseg;
+        let first = self.place.iter().position(|&p| p.0 == si)?;
+        if x >= 1.0 {
+            if let Some(end) = (first..self.len()).find(|&k| self.place[k] == (si, 1.0)) {
+                return Some(end);
+            }
+        }
+        if x <= 0.0 {
+            if let Some(joined) = self.parent[first] {
+                return Some(joined);
+            }
+        }
         let k = ((x * n as f64).floor() as usize).min(n - 1);
-        self.place
-            .iter()
-            .position(|&p| p.0 == si)
-            .map(|first| first + k)
+        Some(first + k)
     }
 
     /// Node k's name for messages and column headers: `section(x)` of its centre.
@@ -362,12 +372,12 @@ impl Probes {
     }
 }
 
-/// The most compartments [`build`] unrolls. The straight-line step grows with the cell, and
-/// the GPU's assembler (ptxas, or the driver's own at load time) slows down much faster than
-/// linearly on it: for the HH ball-and-stick, 35 compartments take 1.4 s, 61 take 13 s, 101 take
+/// The most nodes (compartments and end nodes) [`build`] unrolls. The straight-line step grows
+/// with the cell, and the GPU's assembler (ptxas, or the driver's own at load time) slows down
+/// much faster than linearly on it: for the HH ball-and-stick, 35 compartments take 1.4 s, 61 take 13 s, 101 take
 /// 30 s and 201 take 160 s (and 5 GB) on the development machine. Larger cells run on the CPU's
 /// chunked solver, whose kernels do not grow with the cell.
-pub const MAX_FUSED_COMPARTMENTS: usize = 128;
+pub const MAX_FUSED_NODES: usize = 128;
 
 /// A whole multi-compartment cell as one program.
 pub struct CableProgram {
@@ -590,13 +600,13 @@ fn hines_step(exprs: &mut ExprArena, model: &Model, tree: &Tree, layout: &Layout
 /// chunked solver's node; every other node's V, every compartment's states, and its membrane
 /// current and conductance densities follow.
 ///
-/// Returns `Err` with the number of compartments when there are more than
-/// [`MAX_FUSED_COMPARTMENTS`].
+/// Returns `Err` with the number of nodes (compartments and end nodes) when there are more
+/// than [`MAX_FUSED_NODES`].
 pub fn build(model: &Model) -> Result<CableProgram, usize> {
     let cell = &model.cell;
     let tree = Tree::new(cell);
     let nodes = tree.len();
-    if nodes > MAX_FUSED_COMPARTMENTS {
+    if nodes > MAX_FUSED_NODES {
         return Err(nodes);
     }
     let probes = Probes::new(model, &tree);

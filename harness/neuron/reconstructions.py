@@ -11,7 +11,8 @@ NEURON's d_lambda = 0.1 rule (lambda_f over the 3-D points), a 0.3 nA clamp at s
 to 85 ms, dt 0.025 ms, implicit Euler, 100 ms at 6.3 degC. Writes, next to the SWC:
 
 - NAME_geometry.csv: section, k, area_um2, ri_MOhm for every segment k < nseg (NEURON's
-  seg.area() and seg.ri()), and k = nseg for ri(1), the section's last half segment;
+  seg.area() and seg.ri()), and k = nseg for ri(1), the section's last half segment (not for
+  the fetched cells);
 - NAME.csv: V every 0.1 ms at the probes, with NEURON's soma spike times in the header.
 """
 from pathlib import Path
@@ -19,12 +20,18 @@ from pathlib import Path
 import numpy as np
 from neuron import h
 
-HERE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron"
+ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "tests" / "fixtures" / "neuron"
+# Reconstructions fetched from PyPI by harness/fetch_morphologies.sh, never committed.
+FETCHED = {"l5pc": ROOT / ".tools" / "morphologies" / "C060114A7.asc"}
+# Clamp amplitude (nA) where it is not 0.3.
+AMPLITUDE = {"l5pc": 1.5}
 CELLS = {
     "branched": [("soma", 0.5), ("dend4", 1.0), ("axon0", 1.0)],
     "threepoint": [("soma", 0.5), ("dend1", 0.5), ("dend2", 1.0), ("axon0", 1.0)],
     "onepoint": [("soma", 0.5), ("dend0", 0.5), ("axon0", 1.0)],
     "outline": [("soma", 0.5), ("dend3", 1.0), ("axon0", 1.0)],
+    "l5pc": [("soma", 0.5), ("apic0", 1.0), ("axon0", 1.0)],
 }
 
 
@@ -38,7 +45,11 @@ def load(name):
     for sec in list(h.allsec()):
         h.delete_section(sec=sec)
     swc = HERE / f"{name}.swc"
-    if swc.exists():
+    if name in FETCHED:
+        reader = h.Import3d_Neurolucida3()
+        reader.quiet = 1
+        reader.input(str(FETCHED[name]))
+    elif swc.exists():
         reader = h.Import3d_SWC_read()
         reader.input(str(swc))
     else:
@@ -66,8 +77,11 @@ def main():
     h.load_file("stdrun.hoc")
     h.load_file("import3d.hoc")
     for name, probes in CELLS.items():
+        if name in FETCHED and not FETCHED[name].exists():
+            print(name, "skipped:", FETCHED[name], "is missing; run harness/fetch_morphologies.sh")
+            continue
         secs = load(name)
-        with open(HERE / f"{name}_geometry.csv", "w") as f:
+        with open(HERE / f"{name}_geometry.csv", "w") if name not in FETCHED else open("/dev/null", "w") as f:
             f.write("section,k,area_um2,ri_MOhm\n")
             for nm, s in secs.items():
                 for k, seg in enumerate(s):
@@ -76,7 +90,7 @@ def main():
         h.celsius = 6.3
         h.usetable_hh = 0  # exact rates, as hhc computes them
         stim = h.IClamp(secs["soma"](0.5))
-        stim.delay, stim.dur, stim.amp = 5, 80, 0.3
+        stim.delay, stim.dur, stim.amp = 5, 80, AMPLITUDE.get(name, 0.3)
         t = h.Vector().record(h._ref_t)
         rec = [h.Vector().record(secs[s](x)._ref_v) for s, x in probes]
         h.dt = 0.025

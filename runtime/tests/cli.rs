@@ -297,7 +297,7 @@ fn large_cell_is_refused_by_the_whole_cell_kernel_only() {
     let o = hhc(&["run", path.to_str().unwrap(), "--fused-cable"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("201 compartments") && text(&o).contains("hint"),
+        text(&o).contains("202 nodes") && text(&o).contains("hint"),
         "{}",
         text(&o)
     );

@@ -189,8 +189,12 @@ fn ball_and_stick_matches_arbor() {
 /// `reconstructed_geometry_is_neurons`; what is left is rounding in the rate functions,
 /// magnified on the upstroke.)
 fn compare_reconstruction_with_neuron(name: &str) {
-    let model = load(&format!("tests/fixtures/neuron/{name}.chan"));
-    let r = run_cable(&model);
+    compare_model_with_neuron(&load(&format!("tests/fixtures/neuron/{name}.chan")), name);
+}
+
+/// [`compare_reconstruction_with_neuron`] for a model already loaded.
+fn compare_model_with_neuron(model: &Model, name: &str) {
+    let r = run_cable(model);
     let text = std::fs::read_to_string(repo().join(format!("tests/fixtures/neuron/{name}.csv")))
         .expect("fixture");
     let mut lines = text.lines();
@@ -245,6 +249,35 @@ fn one_point_soma_with_a_tapering_dendrite_matches_neuron() {
 #[test]
 fn neurolucida_outline_soma_and_branches_match_neuron() {
     compare_reconstruction_with_neuron("outline");
+}
+
+/// A real reconstruction: BluePyOpt's L5 pyramidal cell C060114A7 (Neurolucida, a soma outline,
+/// 325 sections, 1623 compartments), fetched from PyPI by `harness/fetch_morphologies.sh`
+/// (`.ci/run` calls it). Skipped, saying so, where the file could not be fetched.
+#[test]
+fn l5_pyramidal_cell_from_neurolucida_matches_neuron() {
+    let asc = repo().join(".tools/morphologies/C060114A7.asc");
+    let Ok(text) = std::fs::read_to_string(&asc) else {
+        eprintln!(
+            "skipped: {} is missing; run harness/fetch_morphologies.sh",
+            asc.display()
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("hhc-l5pc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("C060114A7.asc"), text).expect("copy");
+    let model_text =
+        std::fs::read_to_string(repo().join("tests/fixtures/neuron/l5pc.chan")).expect("model");
+    std::fs::write(dir.join("l5pc.chan"), model_text).expect("model");
+    let model = hhc_runtime::load::load_model(&dir.join("l5pc.chan"))
+        .unwrap_or_else(|r| panic!("{}", r.text));
+    assert_eq!(model.cell.sections.len(), 325);
+    assert_eq!(
+        model.cell.sections.iter().map(|s| s.nseg).sum::<usize>(),
+        1623
+    );
+    compare_model_with_neuron(&model, "l5pc");
 }
 
 /// The discretised tree of a reconstructed cell against NEURON's own, read by Import3d from the

@@ -727,8 +727,8 @@ fn make_backend(
 
 fn too_many_to_fuse(nodes: usize) -> String {
     format!(
-        "the cell has {nodes} compartments; one whole-cell kernel (the GPU's, or --fused-cable) unrolls at most {}\n  hint: use fewer segments (a smaller nseg, a larger dx or d_lambda), or the CPU's default solver",
-        hhc_compiler::cable::MAX_FUSED_COMPARTMENTS
+        "the cell has {nodes} nodes (its compartments, and the end nodes where sections meet); one whole-cell kernel (the GPU's, or --fused-cable) unrolls at most {}\n  hint: use fewer segments (a smaller nseg, a larger dx or d_lambda), or the CPU's default solver",
+        hhc_compiler::cable::MAX_FUSED_NODES
     )
 }
 
