@@ -223,12 +223,16 @@ impl Region {
         let mut regions: Vec<Region> = Vec::new();
         for node in 0..tree.len() {
             let sec = &tree.sections[tree.place[node].0].name;
+            // An end node has no membrane, so no mechanisms (as in NEURON).
+            let membrane = tree.area[node] > 0.0;
             let set: Vec<usize> = cell
                 .inserts
                 .iter()
                 .enumerate()
                 .filter(|(_, ins)| {
-                    ins.regions.is_empty() || ins.regions.iter().any(|r| region_covers(r, sec))
+                    membrane
+                        && (ins.regions.is_empty()
+                            || ins.regions.iter().any(|r| region_covers(r, sec)))
                 })
                 .map(|(i, _)| i)
                 .collect();

@@ -134,16 +134,18 @@ fn ptx_golden_tutorial() {
     insta::assert_snapshot!("ptx_IL_f64", ptx);
 }
 
-/// Three passive compartments (a soma and a two-compartment dendrite) with a point current: the
-/// Hines elimination unrolled, leaves first, then the substitution back down, then each
-/// compartment's leak at the new V.
+/// Three passive compartments (a soma and a two-compartment dendrite, joined at the soma's end
+/// node) with a point current: the Hines elimination unrolled, leaves first, then the
+/// substitution back down, then each compartment's leak at the new V.
 #[test]
 fn whole_cell_program_golden() {
     let model = model_from(
         "CELL P {\n  v_init = -65 (mV)\n  Ra = 100 (ohm cm)\n  SECTION soma { L = 20 (um)  diam = 20 (um) }\n  SECTION dend { parent = soma  L = 200 (um)  diam = 2 (um)  nseg = 2 }\n  INSERT IL { g_max = 0.1 (mS/cm2)  E = -65 (mV) }\n}\nSIMULATE { cell = P  dt = 0.025 (ms)\n  stimulus = iclamp(0.1 (nA), 1 (ms), 5 (ms), soma(0.5))\n  probe = soma(0.5), dend(1) }\n",
     );
     let whole = hhc_compiler::cable::build(&model).expect("fits");
-    assert_eq!(whole.compartments, 3);
+    // Three compartments, and the soma's end node (no area, no mechanisms) where the dendrite
+    // joins, as in NEURON.
+    assert_eq!(whole.compartments, 4);
     insta::assert_snapshot!(
         "ir_whole_cell_passive",
         hhc_compiler::ir::print::print_cell_program(&whole.program)

@@ -63,6 +63,8 @@ pub struct CableOptions {
     pub record: Vec<usize>,
     /// Raised to stop the run early (see [`sim::RunOptions::interrupt`]).
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Told how far the run is as it advances.
+    pub progress: Option<sim::ProgressFn>,
 }
 
 pub struct CableResult {
@@ -208,9 +210,8 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
         compartments: nodes,
         compile_seconds,
     };
-    let mut bar = sim::Progress::new(true, (n * nodes) as f64, opts.steps);
     while step0 < total_steps {
-        bar.at(step0 as u64);
+        sim::report(opts.progress.as_ref(), step0 as u64, opts.steps);
         if sim::is_raised(opts.interrupt.as_ref()) {
             return Err(Stopped {
                 error: RunError::Interrupted {
@@ -314,7 +315,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
         }
         step0 += block;
     }
-    bar.finish();
+    sim::report(opts.progress.as_ref(), opts.steps, opts.steps);
     Ok(CableResult {
         spikes,
         traces,
@@ -354,7 +355,7 @@ pub fn run_whole_cells(
             record: opts.record.clone(),
             record_slots: whole.probe_slots.iter().map(|&s| s as usize).collect(),
             keep_spikes: true,
-            progress: true,
+            progress: opts.progress.clone(),
             steps_per_call,
             interrupt: opts.interrupt.clone(),
         },

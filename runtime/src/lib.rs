@@ -28,6 +28,5 @@
 pub mod backend;
 pub mod cable;
 pub mod load;
-pub mod plot;
 pub mod record;
 pub mod sim;

@@ -19,7 +19,8 @@ pub struct RunOptions {
     pub record_slots: Vec<usize>,
     /// Keep every spike (cell, step); otherwise only counts.
     pub keep_spikes: bool,
-    pub progress: bool,
+    /// Told how far the run is as it advances.
+    pub progress: Option<ProgressFn>,
     /// Steps per kernel call, 1 to 64 (64: the fused multi-step kernel).
     pub steps_per_call: u64,
     /// Set (by a Ctrl-C handler, say) to stop the run between kernel calls; the run then
@@ -61,6 +62,16 @@ impl<R> From<RunError> for Stopped<R> {
 impl<R> std::fmt::Display for Stopped<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.error.fmt(f)
+    }
+}
+
+/// Called as a run advances with (steps done, steps in all); a front draws a bar from it.
+pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Tells `progress`, if any, that `done` of `total` steps are taken.
+pub fn report(progress: Option<&ProgressFn>, done: u64, total: u64) {
+    if let Some(p) = progress {
+        p(done, total);
     }
 }
 
@@ -183,7 +194,6 @@ pub fn run(
     let mut spikes = Vec::new();
     let mut counts = vec![0u32; n];
     let mut total = 0u64;
-    let mut bar = Progress::new(opts.progress, opts.n as f64, opts.steps);
     let mut done = 0u64;
     // What was computed by `done` steps, for a run that stops early.
     let partial = |traces: &[Vec<f64>], spikes: &[(usize, u64)], counts: &[u32], done: u64| {
@@ -319,9 +329,8 @@ pub fn run(
             }
         }
         done += k;
-        bar.at(done);
+        report(opts.progress.as_ref(), done, opts.steps);
     }
-    bar.finish();
     spikes.sort_unstable_by_key(|&(c, s)| (s, c));
     Ok(RunResult {
         traces,
@@ -405,70 +414,6 @@ fn first_to_diverge(program: &CellProgram, mut slots: Vec<f64>, last_step: u64) 
         interp::run_cell(program, &mut slots, k as f64 * program.dt, 1);
     }
     None
-}
-
-/// Progress on stderr for runs that take a second or more: a bar on a terminal, otherwise (a
-/// log, a batch job) a line every few seconds. Both give the expected time left.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    /// Without a terminal: when the run started and when the last line was written.
-    lines: Option<(std::time::Instant, std::time::Instant)>,
-    total: u64,
-}
-
-impl Progress {
-    /// Every this many seconds, a line when stderr is not a terminal.
-    const LINE_EVERY_S: f64 = 5.0;
-
-    /// `work` is cells (or compartments) per step; about 1e8 compartment-steps take a second.
-    pub fn new(enabled: bool, work: f64, steps: u64) -> Progress {
-        use std::io::IsTerminal;
-        let mut p = Progress {
-            bar: None,
-            lines: None,
-            total: steps,
-        };
-        if !enabled || work * steps as f64 <= 1e8 {
-            return p;
-        }
-        if std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::new(steps);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({eta} left)",
-            ) {
-                bar.set_style(style);
-            }
-            p.bar = Some(bar);
-        } else {
-            let now = std::time::Instant::now();
-            p.lines = Some((now, now));
-        }
-        p
-    }
-
-    pub fn at(&mut self, done: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(done);
-        }
-        if let Some((start, last)) = &mut self.lines {
-            if last.elapsed().as_secs_f64() >= Self::LINE_EVERY_S && done > 0 {
-                *last = std::time::Instant::now();
-                let elapsed = start.elapsed().as_secs_f64();
-                let left = elapsed * (self.total - done) as f64 / done as f64;
-                eprintln!(
-                    "hhc: step {done} of {} ({:.0} %), {elapsed:.0} s elapsed, about {left:.0} s left",
-                    self.total,
-                    100.0 * done as f64 / self.total.max(1) as f64
-                );
-            }
-        }
-    }
-
-    pub fn finish(self) {
-        if let Some(b) = self.bar {
-            b.finish_and_clear();
-        }
-    }
 }
 
 /// The mechanism to blame: one whose state went non-finite, else the largest current.

@@ -55,7 +55,7 @@ pub fn run_calls_of(
         record: model.record.iter().map(|&c| c as usize).collect(),
         record_slots: vec![0],
         keep_spikes: true,
-        progress: false,
+        progress: None,
         steps_per_call,
         interrupt: None,
     };

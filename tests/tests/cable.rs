@@ -13,6 +13,7 @@ fn run_cable(model: &Model) -> cable::CableResult {
         theta: model.cable_theta,
         record: vec![0],
         interrupt: None,
+        progress: None,
     };
     cable::run(model, &opts).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -458,6 +459,7 @@ fn every_cell_of_a_population_matches_a_lone_cell() {
             theta: model.cable_theta,
             record,
             interrupt: None,
+            progress: None,
         };
         cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"))
     };
@@ -562,6 +564,7 @@ fn chunked_population_reports_blow_ups_and_matches_single_cells() {
         theta: model.cable_theta,
         record: vec![0, 299],
         interrupt: None,
+        progress: None,
     };
     let many = cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(many.spikes.len(), 300 * single.spikes.len());
@@ -709,6 +712,7 @@ fn whole_cell_program_matches_the_chunked_solver() {
             theta: model.cable_theta,
             record: vec![1],
             interrupt: None,
+            progress: None,
         };
         let r = cable::run_whole_cells(&model, &whole, &mut cpu, &opts, Precision::F64, 64)
             .unwrap_or_else(|e| panic!("{e}"));

@@ -53,7 +53,7 @@ fn an_interrupted_run_keeps_the_steps_before_it() {
         record: model.record.iter().map(|&c| c as usize).collect(),
         record_slots: vec![0],
         keep_spikes: true,
-        progress: false,
+        progress: None,
         steps_per_call: 64,
         interrupt: Some(flag),
     };

@@ -161,7 +161,7 @@ fn branch(items: &[Node], depth: usize) -> Result<Branch, String> {
                     "line {line}: a point follows a split in the same branch"
                 ));
             }
-            if !(d > 0.0) {
+            if d.is_nan() || d <= 0.0 {
                 return Err(format!(
                     "line {line}: a point has diameter {d}; a diameter must be positive"
                 ));
@@ -472,15 +472,15 @@ fn symmetric_eigen(mut a: [[f64; 3]; 3]) -> ([f64; 3], [[f64; 3]; 3]) {
             let t = if theta == 0.0 { 1.0 } else { t };
             let c = 1.0 / (t * t + 1.0).sqrt();
             let s = t * c;
-            for k in 0..3 {
-                let (akp, akq) = (a[k][p], a[k][q]);
-                a[k][p] = c * akp - s * akq;
-                a[k][q] = s * akp + c * akq;
+            for row in &mut a {
+                let (akp, akq) = (row[p], row[q]);
+                row[p] = c * akp - s * akq;
+                row[q] = s * akp + c * akq;
             }
+            let (row_p, row_q) = (a[p], a[q]);
             for k in 0..3 {
-                let (apk, aqk) = (a[p][k], a[q][k]);
-                a[p][k] = c * apk - s * aqk;
-                a[q][k] = s * apk + c * aqk;
+                a[p][k] = c * row_p[k] - s * row_q[k];
+                a[q][k] = s * row_p[k] + c * row_q[k];
             }
             for row in &mut v {
                 let (vp, vq) = (row[p], row[q]);

@@ -272,7 +272,9 @@ mod tests {
         let names: Vec<&str> = s.iter().map(|x| x.name.as_str()).collect();
         assert_eq!(names, ["soma", "dend0", "dend1", "dend2"]);
         assert_eq!((s[0].length, s[0].diam), (20.0, 20.0));
-        assert!((s[1].length - 110.0).abs() < 1e-12);
+        // dend0 starts at its own first point, not inside the soma (NEURON's Import3d).
+        assert!((s[1].length - 100.0).abs() < 1e-12);
+        assert_eq!(s[1].points, vec![(0.0, 2.0), (100.0, 2.0)]);
         assert_eq!(s[1].parent, Some(("soma".into(), 0.5)));
         assert_eq!(s[2].parent, Some(("dend0".into(), 1.0)));
         let l = (100.0f64 * 100.0 + 50.0 * 50.0).sqrt();

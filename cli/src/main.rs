@@ -1,5 +1,11 @@
-//! `hhc`: check, compile and run `.chan` models. See SPEC's command line.
+//! `hhc`: check, compile, list and run `.chan` models. See SPEC's command line.
+//!
+//! The command line is a front over the engine (`hhc_runtime`): it parses flags, prints the
+//! summary, and draws progress and plots. It is the only user of clap, plotters and indicatif.
 #![allow(clippy::print_stdout)]
+
+mod plot;
+mod progress;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
@@ -9,7 +15,7 @@ use hhc_compiler::sema::{self, FileKind};
 use hhc_runtime::backend::{cpu::Cpu, gpu, Backend};
 use hhc_runtime::load::{self, read_source, Report};
 use hhc_runtime::sim::{RunError, Stopped};
-use hhc_runtime::{plot, record, sim};
+use hhc_runtime::{record, sim};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -595,6 +601,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         model.dt,
         record::fmt_time(steps as f64 * model.dt)
     );
+    let (reporter, bar) = progress::reporter(n as f64, steps);
     let opts = sim::RunOptions {
         n,
         steps,
@@ -602,12 +609,16 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         record: record.clone(),
         record_slots: vec![0],
         keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
-        progress: true,
+        progress: reporter.clone(),
         steps_per_call: a.steps_per_call,
         interrupt: interrupt_flag(),
     };
     let t_run = Instant::now();
-    let (result, stopped) = match sim::run(&program, &model, backend.as_mut(), &opts) {
+    let outcome = sim::run(&program, &model, backend.as_mut(), &opts);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let (result, stopped) = match outcome {
         Ok(r) => (r, None),
         Err(Stopped {
             error,
@@ -760,12 +771,14 @@ fn run_morphology(
             return ExitCode::from(1);
         }
     }
+    let (reporter, bar) = progress::reporter(compartments, steps);
     let opts = hhc_runtime::cable::CableOptions {
         n,
         steps,
         theta: model.cable_theta,
         record: if a.no_record { vec![] } else { vec![0] },
         interrupt: interrupt_flag(),
+        progress: reporter,
     };
     let threads = a.threads.unwrap_or_else(default_threads);
     let header = |backend_line: &str| {
@@ -824,6 +837,9 @@ fn run_morphology(
             }
         }
     };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let (r, stopped) = match outcome {
         Ok(r) => (r, None),
         Err(Stopped {
