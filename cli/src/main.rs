@@ -12,10 +12,10 @@ use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::StepMethod;
 use hhc_compiler::sema::{self, FileKind};
-use hhc_runtime::backend::{cpu::Cpu, gpu, Backend};
 use hhc_runtime::load::{self, read_source, Report};
+use hhc_runtime::record;
 use hhc_runtime::sim::{RunError, Stopped};
-use hhc_runtime::{record, sim};
+use hhc_runtime::simulation::{Request, SetupError, Simulation, Target};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -362,7 +362,10 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
                 match hhc_compiler::cable::build(&model) {
                     Ok(whole) => whole.program,
                     Err(nodes) => {
-                        eprintln!("error: {}", too_many_to_fuse(nodes));
+                        eprintln!(
+                            "error: {}",
+                            hhc_runtime::simulation::too_many_to_fuse(nodes)
+                        );
                         return ExitCode::from(1);
                     }
                 }
@@ -401,60 +404,6 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
         None => print!("{text}"),
     }
     ExitCode::SUCCESS
-}
-
-/// `MemAvailable` from /proc/meminfo, where the system has one.
-fn available_memory_bytes() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
-}
-
-/// The model with `hhc run`'s flags applied, and its step count; `Err` is a usage error.
-fn apply_run_flags(model: &mut sema::model::Model, a: &RunArgs) -> Result<u64, String> {
-    for (flag, v) in [("--tstop", a.tstop), ("--dt", a.dt)] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(format!("{flag} must be a positive number of ms, not {x}"));
-            }
-        }
-    }
-    if let Some(n) = a.n {
-        model.count = n;
-    }
-    if let Some(x) = a.tstop {
-        model.tstop = x;
-    }
-    if let Some(x) = a.dt {
-        model.dt = x;
-    }
-    match a.method {
-        Some(MethodArg::ExpEuler) => model.method = StepMethod::ExpEuler,
-        Some(MethodArg::ExpRosenbrock) => model.method = StepMethod::ExpRosenbrock,
-        None => {}
-    }
-    let steps = sema::model::whole_steps(model.dt, model.tstop)
-        .map_err(|e| format!("{}\n  hint: {}", e.message, e.hint))?;
-    if a.no_record && a.csv.is_some() {
-        return Err("--csv writes the traces of the recorded cells, and --no-record records none\n  hint: drop one of the two".into());
-    }
-    if !a.no_record && model.cell.sections.is_empty() {
-        if let Some(&c) = model.record.iter().find(|&&c| c >= model.count) {
-            return Err(format!(
-                "the model records cell {c}, but the population has {} cell{}\n  hint: raise --n above {c}, or change `record` in the model",
-                model.count,
-                if model.count == 1 { "" } else { "s" }
-            ));
-        }
-    }
-    if let Some(t) = a.threads {
-        let cores = std::thread::available_parallelism().map_or(1, |x| x.get());
-        if t > cores {
-            return Err(format!("--threads {t}: this machine has {cores} core{}, and more threads than cores only slow a run\n  hint: use --threads {cores} or fewer", if cores == 1 { "" } else { "s" }));
-        }
-    }
-    Ok(steps)
 }
 
 /// Creates (empties) every output file before the run, so that a mistyped path fails in a
@@ -515,106 +464,95 @@ fn report_stop(error: &RunError, steps_done: u64, dt: f64, wrote_outputs: bool) 
     }
 }
 
+/// The engine's request for `hhc run`'s flags.
+fn request(a: &RunArgs, model_count: u64) -> Result<Request, String> {
+    if a.no_record && a.csv.is_some() {
+        return Err("--csv writes the traces of the recorded cells, and --no-record records none\n  hint: drop one of the two".into());
+    }
+    Ok(Request {
+        count: a.n,
+        tstop: a.tstop,
+        dt: a.dt,
+        method: a.method.map(|m| match m {
+            MethodArg::ExpEuler => StepMethod::ExpEuler,
+            MethodArg::ExpRosenbrock => StepMethod::ExpRosenbrock,
+        }),
+        target: match a.backend {
+            BackendKind::Cpu => Target::Cpu,
+            BackendKind::Gpu => Target::Gpu,
+        },
+        precision: a.precision.into(),
+        threads: a.threads,
+        record: !a.no_record,
+        record_cell_zero: a.csv.is_some(),
+        // Every spike for the outputs that list them, and for populations small enough that
+        // the list costs nothing; counts only otherwise.
+        keep_spikes: a.spikes.is_some() || a.plot.is_some() || a.n.unwrap_or(model_count) <= 10_000,
+        fused_cable: a.fused_cable,
+        steps_per_call: a.steps_per_call,
+    })
+}
+
 fn run(path: &Path, a: &RunArgs) -> ExitCode {
     let started = Instant::now();
-    let mut model = match load::load_model(path) {
+    let model = match load::load_model(path) {
         Ok(m) => m,
         Err(r) => {
             eprint!("{}", r.text);
             return ExitCode::from(1);
         }
     };
-    let steps = match apply_run_flags(&mut model, a) {
-        Ok(s) => s,
+    let request = match request(a, model.count) {
+        Ok(r) => r,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
-    if a.backend == BackendKind::Gpu {
-        if let Some(reason) = gpu::unavailable_reason() {
-            eprintln!("error: --backend gpu: {reason}");
-            return ExitCode::from(1);
+    let mut simulation = match Simulation::new(model, &request) {
+        Ok(s) => s,
+        Err(SetupError::Usage(message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
         }
-    }
-    if let Err(message) = create_outputs(a) {
-        eprintln!("error: {message}");
-        return ExitCode::from(1);
-    }
-    let n = usize::try_from(model.count).unwrap_or(usize::MAX);
-    if !model.cell.sections.is_empty() {
-        return run_morphology(&model, a, n, steps, started);
-    }
-    let program = hhc_compiler::cell::build(&model);
-    // Refuse populations that cannot fit, instead of aborting on a failed allocation.
-    let elem = if Precision::from(a.precision) == Precision::F64 {
-        8
-    } else {
-        4
-    };
-    let needed = (n as f64) * (program.slots.len() as f64 * elem as f64 + 16.0);
-    if let Some(avail) = available_memory_bytes() {
-        if needed > 0.9 * avail {
-            eprintln!(
-                "error: {n} cells need about {:.1} GiB, but only {:.1} GiB of memory is available\n  hint: lower --n, or use --precision f32",
-                needed / f64::from(1u32 << 30),
-                avail / f64::from(1u32 << 30)
-            );
-            return ExitCode::from(1);
-        }
-    }
-    let threads = a.threads.unwrap_or_else(default_threads);
-    let mut backend = match make_backend(&program, a.backend, a.precision.into(), threads) {
-        Ok(b) => b,
-        Err(message) => {
+        Err(SetupError::Failed(message)) => {
             eprintln!("error: {message}");
             return ExitCode::from(1);
         }
     };
-    let compiled = started.elapsed();
-    if a.no_record {
-        model.record.clear();
-    } else if a.csv.is_some() && !model.record.contains(&0) {
-        // SPEC: the CSV's first columns are t_ms,V_mV for cell 0.
-        model.record.insert(0, 0);
+    if let Err(message) = create_outputs(a) {
+        eprintln!("error: {message}");
+        return ExitCode::from(1);
     }
-    let record: Vec<usize> = model
-        .record
-        .iter()
-        .filter_map(|&c| usize::try_from(c).ok())
-        .collect();
+    let compiled = started.elapsed().as_secs_f64();
     // The header, before the run: what is about to run and for how long.
+    let s = simulation.summary().clone();
+    let morphology = s.sections > 0;
+    if morphology {
+        println!(
+            "model: {} ({} sections, {} compartments per cell)",
+            s.cell, s.sections, s.compartments
+        );
+    } else {
+        println!(
+            "model: {} (cell {}, {} mechanism{})",
+            path.display(),
+            s.cell,
+            s.mechanisms,
+            if s.mechanisms == 1 { "" } else { "s" }
+        );
+    }
+    println!("backend: {}", s.backend);
     println!(
-        "model: {} (cell {}, {} mechanism{})",
-        path.display(),
-        model.cell.name,
-        model.cell.inserts.len(),
-        if model.cell.inserts.len() == 1 {
-            ""
-        } else {
-            "s"
-        }
+        "cells: {}, steps: {} x dt {} ms = {} ms",
+        s.cells,
+        s.steps,
+        s.dt,
+        record::fmt_time(s.steps as f64 * s.dt)
     );
-    println!("backend: {}", backend.describe());
-    println!(
-        "cells: {n}, steps: {steps} x dt {} ms = {} ms",
-        model.dt,
-        record::fmt_time(steps as f64 * model.dt)
-    );
-    let (reporter, bar) = progress::reporter(n as f64, steps);
-    let opts = sim::RunOptions {
-        n,
-        steps,
-        precision: a.precision.into(),
-        record: record.clone(),
-        record_slots: vec![0],
-        keep_spikes: a.spikes.is_some() || a.plot.is_some() || n <= 10_000,
-        progress: reporter.clone(),
-        steps_per_call: a.steps_per_call,
-        interrupt: interrupt_flag(),
-    };
+    let (reporter, bar) = progress::reporter(simulation.work_per_step(), s.steps);
     let t_run = Instant::now();
-    let outcome = sim::run(&program, &model, backend.as_mut(), &opts);
+    let outcome = simulation.run(interrupt_flag(), reporter);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -627,57 +565,36 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         Err(Stopped {
             error,
             partial: None,
-        }) => return report_stop(&error, 0, model.dt, false),
+        }) => return report_stop(&error, 0, s.dt, false),
     };
-    let run_time = t_run.elapsed().as_secs_f64();
-    let mut recorded: Vec<usize> = record.clone();
-    recorded.sort_unstable();
-    recorded.dedup();
-    if let Some(p) = &a.csv {
-        if let Err(e) = record::write_trace_csv(p, model.dt, &recorded, &result.traces) {
-            eprintln!("error: cannot write {}: {e}", p.display());
-            return ExitCode::from(1);
-        }
-    }
-    if let Some(p) = &a.spikes {
-        if let Err(e) = record::write_spikes_csv(p, model.dt, &result.spikes) {
-            eprintln!("error: cannot write {}: {e}", p.display());
-            return ExitCode::from(1);
-        }
-    }
-    let done_ms = result.steps_done as f64 * model.dt;
-    if let Some(p) = &a.plot {
-        let fi = result.stimulus_per_cell.as_ref().map(|stim| {
-            stim.iter()
-                .zip(&result.spike_counts)
-                .map(|(&s, &c)| (s, f64::from(c) / (done_ms.max(model.dt) * 1e-3)))
-                .collect()
-        });
-        let data = plot::PlotData {
-            title: &model.cell.name,
-            dt: model.dt,
-            cells: &recorded,
-            traces: &result.traces,
-            spikes: &result.spikes,
-            n,
-            tstop: done_ms,
-            fi,
-            labels: None,
-        };
-        if let Err(e) = plot::plot(p, &data) {
-            eprintln!("error: cannot plot to {}: {e}", p.display());
-            return ExitCode::from(1);
-        }
-    }
-    if let Some(&c0) = recorded.first() {
+    let run_time = t_run.elapsed().as_secs_f64() - result.compile_seconds;
+    let compile_time = compiled + result.compile_seconds;
+    let done_ms = result.steps_done as f64 * s.dt;
+    let names: Vec<String> = result.traces.iter().map(|t| t.name.clone()).collect();
+    let values: Vec<Vec<f64>> = result.traces.iter().map(|t| t.values.clone()).collect();
+    // Spike times of the first recorded cell (cell 0 on a morphology, at its detector).
+    let first_cell = if morphology {
+        Some(0)
+    } else {
+        names
+            .first()
+            .and_then(|n| n.trim_start_matches("cell").parse().ok())
+    };
+    if let Some(c0) = first_cell {
         let times: Vec<String> = result
             .spikes
             .iter()
             .filter(|(c, _)| *c == c0)
-            .take(12)
-            .map(|&(_, s)| record::fmt_time((s + 1) as f64 * model.dt))
+            .take(if morphology { usize::MAX } else { 12 })
+            .map(|&(_, k)| record::fmt_time((k + 1) as f64 * s.dt))
             .collect();
-        if !times.is_empty() {
+        if morphology {
+            println!(
+                "cell 0 spike times at {} (ms): {}",
+                result.detector,
+                times.join(", ")
+            );
+        } else if !times.is_empty() {
             println!(
                 "cell {c0} spike times (ms): {}{}",
                 times.join(", "),
@@ -689,16 +606,63 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             );
         }
     }
-    let rate = n as f64 * result.steps_done as f64 / run_time.max(1e-9);
+    if let Some(p) = &a.csv {
+        if let Err(e) = record::write_traces_csv(p, s.dt, &names[1.min(names.len())..], &values) {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(p) = &a.spikes {
+        if let Err(e) = record::write_spikes_csv(p, s.dt, &result.spikes) {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    if let Some(p) = &a.plot {
+        let fi = result.stimulus_per_cell.as_ref().map(|stim| {
+            stim.iter()
+                .zip(&result.spike_counts)
+                .map(|(&x, &c)| (x, f64::from(c) / (done_ms.max(s.dt) * 1e-3)))
+                .collect()
+        });
+        let legend: Vec<String> = names
+            .iter()
+            .map(|n| match n.strip_prefix("cell") {
+                Some(c) if !morphology => format!("cell {c}"),
+                _ => n.clone(),
+            })
+            .collect();
+        let data = plot::PlotData {
+            title: &s.cell,
+            dt: s.dt,
+            labels: &legend,
+            traces: &values,
+            spikes: &result.spikes,
+            n: s.cells,
+            tstop: done_ms,
+            fi,
+        };
+        if let Err(e) = plot::plot(p, &data) {
+            eprintln!("error: cannot plot to {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    let rate =
+        s.cells as f64 * s.compartments as f64 * result.steps_done as f64 / run_time.max(1e-9);
     println!(
-        "wall: {:.3} s (compile {:.3} s, run {:.3} s), {:.3e} compartment-steps/s",
+        "wall: {:.3} s (compile {compile_time:.3} s, run {run_time:.3} s), {rate:.3e} compartment-steps/s",
         started.elapsed().as_secs_f64(),
-        compiled.as_secs_f64(),
-        run_time,
-        rate
     );
     if let Some(p) = &a.csv {
-        println!("csv: {}", p.display());
+        if morphology {
+            println!(
+                "csv: {} (t_ms, then V at {})",
+                p.display(),
+                names.join(", ")
+            );
+        } else {
+            println!("csv: {}", p.display());
+        }
     }
     if let Some(p) = &a.spikes {
         println!("spike list: {}", p.display());
@@ -709,213 +673,6 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     println!("spikes: {}", result.total_spikes);
     match stopped {
         None => ExitCode::SUCCESS,
-        Some(error) => report_stop(&error, result.steps_done, model.dt, true),
-    }
-}
-
-/// Threads when `--threads` is not given: every core.
-fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |x| x.get())
-}
-
-/// The program compiled for the chosen backend: PTX loaded on the GPU, or the JIT's kernel on
-/// `threads` CPU threads. `Err` is the message to print.
-fn make_backend(
-    program: &hhc_compiler::ir::CellProgram,
-    kind: BackendKind,
-    precision: Precision,
-    threads: usize,
-) -> Result<Box<dyn Backend>, String> {
-    if kind == BackendKind::Gpu {
-        let ptx = hhc_compiler::backend::ptx::emit_program(program, precision, 80);
-        let gpu = gpu::Gpu::new(&ptx, precision).map_err(|e| format!("--backend gpu: {}", e.0))?;
-        return Ok(Box::new(gpu));
-    }
-    let kernel = hhc_compiler::backend::jit::compile(program, precision)
-        .map_err(|e| format!("code generation failed: {}", e.0))?;
-    Ok(Box::new(Cpu::new(kernel, threads).map_err(|e| e.0)?))
-}
-
-fn too_many_to_fuse(nodes: usize) -> String {
-    format!(
-        "the cell has {nodes} nodes (its compartments, and the end nodes where sections meet); one whole-cell kernel (the GPU's, or --fused-cable) unrolls at most {}\n  hint: use fewer segments (a smaller nseg, a larger dx or d_lambda), or the CPU's default solver",
-        hhc_compiler::cable::MAX_FUSED_NODES
-    )
-}
-
-/// `hhc run` for a cell with a morphology: the cable solver, V at every probe.
-fn run_morphology(
-    model: &sema::model::Model,
-    a: &RunArgs,
-    n: usize,
-    steps: u64,
-    started: Instant,
-) -> ExitCode {
-    let precision = Precision::from(a.precision);
-    let whole_cells = a.fused_cable || a.backend == BackendKind::Gpu;
-    if !whole_cells && precision != Precision::F64 {
-        eprintln!("error: the CPU's chunked cable solver runs in f64\n  hint: drop --precision f32, or add --fused-cable (one kernel per cell, f32 allowed)");
-        return ExitCode::from(1);
-    }
-    // About 20 f64 per compartment (V, i, g, states, the Hines scratch): refuse what cannot fit.
-    let per_cell: usize = model.cell.sections.iter().map(|s| s.nseg).sum();
-    let compartments = per_cell as f64 * n as f64;
-    let needed = compartments * 20.0 * 8.0;
-    if let Some(avail) = available_memory_bytes() {
-        if needed > 0.9 * avail {
-            eprintln!(
-                "error: {n} cells of {per_cell} compartments need about {:.1} GiB, but only {:.1} GiB of memory is available\n  hint: lower --n, or use fewer segments",
-                needed / f64::from(1u32 << 30),
-                avail / f64::from(1u32 << 30)
-            );
-            return ExitCode::from(1);
-        }
-    }
-    let (reporter, bar) = progress::reporter(compartments, steps);
-    let opts = hhc_runtime::cable::CableOptions {
-        n,
-        steps,
-        theta: model.cable_theta,
-        record: if a.no_record { vec![] } else { vec![0] },
-        interrupt: interrupt_flag(),
-        progress: reporter,
-    };
-    let threads = a.threads.unwrap_or_else(default_threads);
-    let header = |backend_line: &str| {
-        println!(
-            "model: {} ({} sections, {per_cell} compartments per cell)",
-            model.cell.name,
-            model.cell.sections.len(),
-        );
-        println!("backend: {backend_line}");
-        println!(
-            "cells: {n}, steps: {steps} x dt {} ms = {} ms",
-            model.dt,
-            record::fmt_time(steps as f64 * model.dt)
-        );
-    };
-    let compiling = Instant::now();
-    let mut compile_seconds = 0.0;
-    let outcome = if whole_cells {
-        let whole = match hhc_compiler::cable::build(model) {
-            Ok(w) => w,
-            Err(nodes) => {
-                eprintln!("error: {}", too_many_to_fuse(nodes));
-                return ExitCode::from(1);
-            }
-        };
-        let mut backend = match make_backend(&whole.program, a.backend, precision, threads) {
-            Ok(b) => b,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(1);
-            }
-        };
-        header(&format!("{}, one kernel per cell", backend.describe()));
-        compile_seconds = compiling.elapsed().as_secs_f64();
-        hhc_runtime::cable::run_whole_cells(
-            model,
-            &whole,
-            backend.as_mut(),
-            &opts,
-            precision,
-            a.steps_per_call,
-        )
-    } else {
-        header(&format!(
-            "cpu (cranelift, f64, {threads} thread{}), chunked cable solver",
-            if threads == 1 { "" } else { "s" }
-        ));
-        match rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-        {
-            Ok(pool) => pool.install(|| hhc_runtime::cable::run(model, &opts)),
-            Err(e) => {
-                eprintln!("error: cannot start {threads} threads: {e}");
-                return ExitCode::from(1);
-            }
-        }
-    };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let (r, stopped) = match outcome {
-        Ok(r) => (r, None),
-        Err(Stopped {
-            error,
-            partial: Some(p),
-        }) => (*p, Some(error)),
-        Err(Stopped {
-            error,
-            partial: None,
-        }) => return report_stop(&error, 0, model.dt, false),
-    };
-    let steps_done = r
-        .traces
-        .first()
-        .and_then(|t| t.first())
-        .map_or(if stopped.is_some() { 0 } else { steps }, |t| {
-            t.len().saturating_sub(1) as u64
-        });
-    let run_seconds = compiling.elapsed().as_secs_f64() - compile_seconds - r.compile_seconds;
-    compile_seconds += r.compile_seconds;
-    let wall = started.elapsed().as_secs_f64();
-    let times: Vec<String> = r
-        .spikes
-        .iter()
-        .filter(|s| s.0 == 0)
-        .map(|s| record::fmt_time((s.1 + 1) as f64 * model.dt))
-        .collect();
-    println!(
-        "cell 0 spike times at {} (ms): {}",
-        r.probes[0],
-        times.join(", ")
-    );
-    if let (Some(path), Some(traces)) = (&a.csv, r.traces.first()) {
-        if let Err(e) = record::write_traces_csv(path, model.dt, &r.probes[1..], traces) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::from(1);
-        }
-        println!(
-            "csv: {} (t_ms, then V at {})",
-            path.display(),
-            r.probes.join(", ")
-        );
-    }
-    if let Some(path) = &a.spikes {
-        if let Err(e) = record::write_spikes_csv(path, model.dt, &r.spikes) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::from(1);
-        }
-    }
-    if let (Some(path), Some(traces)) = (&a.plot, r.traces.first()) {
-        let probes: Vec<usize> = (0..traces.len()).collect();
-        let title = model.cell.name.clone();
-        let data = plot::PlotData {
-            title: &title,
-            dt: model.dt,
-            cells: &probes,
-            labels: Some(&r.probes),
-            traces,
-            spikes: &r.spikes,
-            n,
-            tstop: steps_done as f64 * model.dt,
-            fi: None,
-        };
-        if let Err(e) = plot::plot(path, &data) {
-            eprintln!("error: cannot plot {}: {e}", path.display());
-            return ExitCode::from(1);
-        }
-        println!("plot: {}", path.display());
-    }
-    let rate = (n as f64) * (r.compartments as f64) * (steps_done as f64) / wall.max(1e-9);
-    println!(
-        "wall: {wall:.3} s (compile {compile_seconds:.3} s, run {run_seconds:.3} s), {rate:.3e} compartment-steps/s"
-    );
-    println!("spikes: {}", r.spikes.len());
-    match stopped {
-        None => ExitCode::SUCCESS,
-        Some(error) => report_stop(&error, steps_done, model.dt, true),
+        Some(error) => report_stop(&error, result.steps_done, s.dt, true),
     }
 }

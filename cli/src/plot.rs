@@ -18,9 +18,8 @@ fn register_font() {
 pub struct PlotData<'a> {
     pub title: &'a str,
     pub dt: f64,
-    pub cells: &'a [usize],
-    /// Legend entries for the traces; `cell K` when absent.
-    pub labels: Option<&'a [String]>,
+    /// Legend entries for the traces: `cell 3`, or `soma(0.5)` on a morphology.
+    pub labels: &'a [String],
     pub traces: &'a [Vec<f64>],
     pub spikes: &'a [(usize, u64)],
     pub n: usize,
@@ -151,16 +150,11 @@ where
     let mut i = 0;
     // V(t), with the legend in a column of its own on the right.
     {
-        let labels: Vec<String> = (0..data.traces.len())
-            .map(|r| match data.labels.and_then(|l| l.get(r)) {
-                Some(l) => l.clone(),
-                None => format!("cell {}", data.cells.get(r).copied().unwrap_or(r)),
-            })
-            .collect();
+        let labels = data.labels;
         let (width, _) = areas[i].dim_in_pixel();
         let (area, legend) = areas[i].split_horizontally(width as i32 - 150);
         let area = &area;
-        draw_legend(&legend, &labels)?;
+        draw_legend(&legend, labels)?;
         i += 1;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for t in data.traces {

@@ -1,11 +1,18 @@
-//! # hhc runtime: populations of cells, stepped on CPU or GPU
+//! # hhc-runtime: the engine that steps populations of cells on CPU or GPU
 //!
-//! **In:** a model file. [`load::load_model`] parses it, finds each inserted mechanism by SUFFIX
+//! **One entry point.** [`simulation::Simulation`] takes a model (a file, or a lowered
+//! [`Model`](hhc_compiler::sema::model::Model)) and a [`simulation::Request`] (overrides of its
+//! SIMULATE values, the backend, the precision, what to record), checks them, compiles the cell,
+//! and runs it to an [`simulation::Outcome`]: named V traces and (cell, step) spikes, the same
+//! shape for point cells and morphologies. A run can be interrupted (a flag), reports progress
+//! (a callback), and a run that stops keeps what it computed ([`sim::Stopped`]). The command
+//! line (`cli/`), the tests and the benches are fronts over it; this crate prints nothing and
+//! draws nothing.
+//!
+//! **In:** [`load::load_model`] parses a model file, finds each inserted mechanism by SUFFIX
 //! (next to the model first, then the embedded `stdlib/`), and the compiler fuses the cell into
 //! one [`CellProgram`](hhc_compiler::ir::CellProgram).
-//!
-//! **Out:** spikes, traces of the recorded cells, a summary, CSV files and plots.
-//!
+
 //! **Step order** (one step of every cell; SPEC's numerics):
 //! 1. states advance by their exact cnexp update at `V_n`;
 //! 2. currents and analytic conductances are evaluated with the new states;
@@ -30,3 +37,4 @@ pub mod cable;
 pub mod load;
 pub mod record;
 pub mod sim;
+pub mod simulation;

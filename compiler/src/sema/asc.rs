@@ -5,7 +5,7 @@
 //! - the soma: a contour, `("CellBody" (CellBody) (x y z d) …)`. Like Import3d, hhc turns the
 //!   outline into a centroid: the outline resampled to 101 points evenly spaced along its
 //!   perimeter, its principal axis, and 21 points along that axis whose diameters are the
-//!   outline's width across it ([`contour_centroid`]). A stack of several soma contours is
+//!   outline's width across it (`contour_centroid`). A stack of several soma contours is
 //!   refused;
 //! - trees: `( (Dendrite) …)`, `( (Apical) …)`, `( (Axon) …)`, each a run of points `(x y z d)`
 //!   and at its end a split `( branch | branch … )`, recursively. The fourth number is a

@@ -1,0 +1,504 @@
+//! The engine's one entry point: build a [`Simulation`] from a model and a [`Request`], run it,
+//! read what it computed as an [`Outcome`] of traces and spikes.
+//!
+//! Every front (the command line, tests, benches, and later Python) goes through here, so a
+//! model is set up one way: the request's overrides applied and checked (a usage error is
+//! [`SetupError::Usage`]), the memory it needs checked, the cell compiled for the chosen
+//! backend. Point cells step in [`sim::run`]; morphologies in the chunked cable solver
+//! ([`cable::run`]) or as whole-cell programs through [`sim::run`]. The outcome has the same
+//! shape for both.
+
+use crate::backend::{cpu::Cpu, gpu, Backend};
+use crate::cable::{self, CableOptions, CableResult};
+use crate::sim::{self, ProgressFn, RunError, RunResult, Stopped};
+use hhc_compiler::cable::CableProgram;
+use hhc_compiler::ir::CellProgram;
+use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::model::{whole_steps, Model, StepMethod};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Where cells are stepped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Cpu,
+    Gpu,
+}
+
+/// What to run, beyond the model: overrides of its SIMULATE values and how to step it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Population size (SIMULATE's `count`).
+    pub count: Option<u64>,
+    /// Length of the run and time step, ms.
+    pub tstop: Option<f64>,
+    pub dt: Option<f64>,
+    pub method: Option<StepMethod>,
+    pub target: Target,
+    pub precision: Precision,
+    /// CPU threads, 1 to the number of cores; every core when `None`.
+    pub threads: Option<usize>,
+    /// Trace the model's `record` cells (or a morphology's probes); `false` traces nothing.
+    pub record: bool,
+    /// Trace cell 0 as well, first (a CSV's first column is cell 0's V).
+    pub record_cell_zero: bool,
+    /// Keep every spike, not only the counts.
+    pub keep_spikes: bool,
+    /// Morphologies on the CPU: one kernel per whole cell instead of the chunked solver.
+    pub fused_cable: bool,
+    /// Steps a kernel call takes, 1 to 64.
+    pub steps_per_call: u64,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            count: None,
+            tstop: None,
+            dt: None,
+            method: None,
+            target: Target::Cpu,
+            precision: Precision::F64,
+            threads: None,
+            record: true,
+            record_cell_zero: false,
+            keep_spikes: true,
+            fused_cable: false,
+            steps_per_call: 64,
+        }
+    }
+}
+
+/// Why a simulation could not be set up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetupError {
+    /// The request contradicts itself or the model (a front's usage error).
+    Usage(String),
+    /// It cannot run here: no memory, no GPU, code generation failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Usage(m) | SetupError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What a front prints before a run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub cell: String,
+    pub mechanisms: usize,
+    /// Sections and compartments per cell (0 and 1 for a point cell).
+    pub sections: usize,
+    pub compartments: usize,
+    pub backend: String,
+    pub cells: usize,
+    pub steps: u64,
+    pub dt: f64,
+}
+
+/// One recorded trace: V (mV) at t = 0, dt, 2·dt, …
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// `cell3` for a point cell, `soma(0.5)` for a probe on a morphology.
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+/// What a run computed.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub dt: f64,
+    /// Steps taken: all of them, or those before a run stopped.
+    pub steps_done: u64,
+    pub traces: Vec<Trace>,
+    /// (cell, step) of each spike, in time order; a spike of step k is at (k + 1)·dt.
+    pub spikes: Vec<(usize, u64)>,
+    pub spike_counts: Vec<u32>,
+    pub total_spikes: u64,
+    /// Each cell's swept stimulus, when the model sweeps one.
+    pub stimulus_per_cell: Option<Vec<f64>>,
+    /// Where spikes are counted on a morphology (`soma(0.5)`); empty for point cells.
+    pub detector: String,
+    /// Seconds spent compiling kernels during the run (the chunked solver compiles there).
+    pub compile_seconds: f64,
+}
+
+enum Engine {
+    Point {
+        program: CellProgram,
+        backend: Box<dyn Backend>,
+    },
+    WholeCells {
+        whole: CableProgram,
+        backend: Box<dyn Backend>,
+    },
+    Chunked {
+        threads: usize,
+    },
+}
+
+/// A model set up to run: compiled, with its backend.
+pub struct Simulation {
+    model: Model,
+    steps: u64,
+    n: usize,
+    request: Request,
+    engine: Engine,
+    summary: Summary,
+}
+
+/// `MemAvailable` from /proc/meminfo, where the system has one.
+fn available_memory_bytes() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+fn check_memory(needed: f64, what: &str, hint: &str) -> Result<(), SetupError> {
+    if let Some(avail) = available_memory_bytes() {
+        if needed > 0.9 * avail {
+            return Err(SetupError::Failed(format!(
+                "{what} need about {:.1} GiB, but only {:.1} GiB of memory is available\n  hint: {hint}",
+                needed / f64::from(1u32 << 30),
+                avail / f64::from(1u32 << 30)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The program compiled for the chosen backend: PTX loaded on the GPU, or the JIT's kernel on
+/// `threads` CPU threads.
+fn make_backend(
+    program: &CellProgram,
+    target: Target,
+    precision: Precision,
+    threads: usize,
+) -> Result<Box<dyn Backend>, SetupError> {
+    if target == Target::Gpu {
+        let ptx = hhc_compiler::backend::ptx::emit_program(program, precision, 80);
+        let gpu = gpu::Gpu::new(&ptx, precision)
+            .map_err(|e| SetupError::Failed(format!("--backend gpu: {}", e.0)))?;
+        return Ok(Box::new(gpu));
+    }
+    let kernel = hhc_compiler::backend::jit::compile(program, precision)
+        .map_err(|e| SetupError::Failed(format!("code generation failed: {}", e.0)))?;
+    Ok(Box::new(
+        Cpu::new(kernel, threads).map_err(|e| SetupError::Failed(e.0))?,
+    ))
+}
+
+/// The refusal of a cell too large for one whole-cell kernel.
+pub fn too_many_to_fuse(nodes: usize) -> SetupError {
+    SetupError::Failed(format!(
+        "the cell has {nodes} nodes (its compartments, and the end nodes where sections meet); one whole-cell kernel (the GPU's, or --fused-cable) unrolls at most {}\n  hint: use fewer segments (a smaller nseg, a larger dx or d_lambda), or the CPU's default solver",
+        hhc_compiler::cable::MAX_FUSED_NODES
+    ))
+}
+
+/// The model with the request's overrides, checked; and its step count.
+fn apply(mut model: Model, r: &Request) -> Result<(Model, u64), SetupError> {
+    let usage = |m: String| SetupError::Usage(m);
+    for (what, v) in [("tstop", r.tstop), ("dt", r.dt)] {
+        if let Some(x) = v {
+            if !(x > 0.0 && x.is_finite()) {
+                return Err(usage(format!(
+                    "{what} must be a positive number of ms, not {x}"
+                )));
+            }
+        }
+    }
+    if let Some(n) = r.count {
+        if n == 0 {
+            return Err(usage("the population needs at least 1 cell".into()));
+        }
+        model.count = n;
+    }
+    model.tstop = r.tstop.unwrap_or(model.tstop);
+    model.dt = r.dt.unwrap_or(model.dt);
+    model.method = r.method.unwrap_or(model.method);
+    let steps = whole_steps(model.dt, model.tstop)
+        .map_err(|e| usage(format!("{}\n  hint: {}", e.message, e.hint)))?;
+    if r.record && model.cell.sections.is_empty() {
+        if let Some(&c) = model.record.iter().find(|&&c| c >= model.count) {
+            return Err(usage(format!(
+                "the model records cell {c}, but the population has {} cell{}\n  hint: raise --n above {c}, or change `record` in the model",
+                model.count,
+                if model.count == 1 { "" } else { "s" }
+            )));
+        }
+    }
+    let cores = default_threads();
+    if let Some(t) = r.threads {
+        if t == 0 || t > cores {
+            return Err(usage(format!(
+                "--threads {t}: this machine has {cores} core{}, and more threads than cores only slow a run\n  hint: use --threads 1 to {cores}",
+                if cores == 1 { "" } else { "s" }
+            )));
+        }
+    }
+    if !(1..=64).contains(&r.steps_per_call) {
+        return Err(usage("steps per call must be 1 to 64".into()));
+    }
+    Ok((model, steps))
+}
+
+/// Threads when none are asked for: every core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |x| x.get())
+}
+
+impl Simulation {
+    /// Loads a model file (mechanisms found by SUFFIX beside it, then in the stdlib) and sets
+    /// it up. A model with errors gives its rendered diagnostics as [`SetupError::Failed`].
+    pub fn from_file(path: &std::path::Path, request: &Request) -> Result<Simulation, SetupError> {
+        let model = crate::load::load_model(path).map_err(|r| SetupError::Failed(r.text))?;
+        Simulation::new(model, request)
+    }
+
+    /// Sets up `model` as `request` asks: overrides applied and checked, the cell compiled.
+    pub fn new(model: Model, request: &Request) -> Result<Simulation, SetupError> {
+        let (mut model, steps) = apply(model, request)?;
+        if request.target == Target::Gpu {
+            if let Some(reason) = gpu::unavailable_reason() {
+                return Err(SetupError::Failed(format!("--backend gpu: {reason}")));
+            }
+        }
+        let n = usize::try_from(model.count).unwrap_or(usize::MAX);
+        let threads = request.threads.unwrap_or_else(default_threads);
+        let precision = request.precision;
+        let mut summary = Summary {
+            cell: model.cell.name.clone(),
+            mechanisms: model.cell.inserts.len(),
+            sections: model.cell.sections.len(),
+            compartments: model
+                .cell
+                .sections
+                .iter()
+                .map(|s| s.nseg)
+                .sum::<usize>()
+                .max(1),
+            backend: String::new(),
+            cells: n,
+            steps,
+            dt: model.dt,
+        };
+        let engine = if model.cell.sections.is_empty() {
+            let program = hhc_compiler::cell::build(&model);
+            let elem = if precision == Precision::F64 {
+                8.0
+            } else {
+                4.0
+            };
+            check_memory(
+                n as f64 * (program.slots.len() as f64 * elem + 16.0),
+                &format!("{n} cells"),
+                "lower --n, or use --precision f32",
+            )?;
+            let backend = make_backend(&program, request.target, precision, threads)?;
+            summary.backend = backend.describe();
+            if !request.record {
+                model.record.clear();
+            } else if request.record_cell_zero && !model.record.contains(&0) {
+                model.record.insert(0, 0);
+            }
+            Engine::Point { program, backend }
+        } else {
+            let whole_cells = request.fused_cable || request.target == Target::Gpu;
+            if !whole_cells && precision != Precision::F64 {
+                return Err(SetupError::Failed("the CPU's chunked cable solver runs in f64\n  hint: drop --precision f32, or add --fused-cable (one kernel per cell, f32 allowed)".into()));
+            }
+            // About 20 f64 per compartment (V, i, g, states, the Hines scratch).
+            check_memory(
+                summary.compartments as f64 * n as f64 * 160.0,
+                &format!("{n} cells of {} compartments", summary.compartments),
+                "lower --n, or use fewer segments",
+            )?;
+            if whole_cells {
+                let whole = hhc_compiler::cable::build(&model).map_err(too_many_to_fuse)?;
+                let backend = make_backend(&whole.program, request.target, precision, threads)?;
+                summary.backend = format!("{}, one kernel per cell", backend.describe());
+                Engine::WholeCells { whole, backend }
+            } else {
+                summary.backend = format!(
+                    "cpu (cranelift, f64, {threads} thread{}), chunked cable solver",
+                    if threads == 1 { "" } else { "s" }
+                );
+                Engine::Chunked { threads }
+            }
+        };
+        Ok(Simulation {
+            model,
+            steps,
+            n,
+            request: request.clone(),
+            engine,
+            summary,
+        })
+    }
+
+    /// What is about to run.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The model as it will run (overrides applied).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Compartment-steps per step, for progress estimates.
+    pub fn work_per_step(&self) -> f64 {
+        self.n as f64 * self.summary.compartments as f64
+    }
+
+    /// Runs from the initial state to tstop. `interrupt` stops it early between kernel calls;
+    /// `progress` is told how far it is. A run that stops keeps what it computed.
+    pub fn run(
+        &mut self,
+        interrupt: Option<Arc<AtomicBool>>,
+        progress: Option<ProgressFn>,
+    ) -> Result<Outcome, Stopped<Outcome>> {
+        let (model, n, steps, r) = (&self.model, self.n, self.steps, &self.request);
+        let cable_options = || CableOptions {
+            n,
+            steps,
+            theta: model.cable_theta,
+            record: if r.record { vec![0] } else { vec![] },
+            interrupt: interrupt.clone(),
+            progress: progress.clone(),
+        };
+        match &mut self.engine {
+            Engine::Point { program, backend } => {
+                let record: Vec<usize> = model
+                    .record
+                    .iter()
+                    .filter_map(|&c| usize::try_from(c).ok())
+                    .collect();
+                let opts = sim::RunOptions {
+                    n,
+                    steps,
+                    precision: r.precision,
+                    record: record.clone(),
+                    record_slots: vec![0],
+                    keep_spikes: r.keep_spikes,
+                    progress: progress.clone(),
+                    steps_per_call: r.steps_per_call,
+                    interrupt: interrupt.clone(),
+                };
+                let mut cells = record;
+                cells.sort_unstable();
+                cells.dedup();
+                let outcome = |res: RunResult| point_outcome(res, &cells, model.dt);
+                sim::run(program, model, backend.as_mut(), &opts)
+                    .map(outcome)
+                    .map_err(|s| Stopped {
+                        error: s.error,
+                        partial: s.partial.map(|p| Box::new(outcome(*p))),
+                    })
+            }
+            Engine::WholeCells { whole, backend } => {
+                let result = cable::run_whole_cells(
+                    model,
+                    whole,
+                    backend.as_mut(),
+                    &cable_options(),
+                    r.precision,
+                    r.steps_per_call,
+                );
+                cable_outcome(result, n, model.dt, steps)
+            }
+            Engine::Chunked { threads } => {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(*threads)
+                    .build()
+                    .map_err(|e| {
+                        Stopped::from(RunError::Backend(crate::backend::BackendError(format!(
+                            "cannot start {threads} threads: {e}"
+                        ))))
+                    })?;
+                let result = pool.install(|| cable::run(model, &cable_options()));
+                cable_outcome(result, n, model.dt, steps)
+            }
+        }
+    }
+}
+
+/// A point-cell result as an outcome: one trace per recorded cell, named `cellK`.
+fn point_outcome(r: RunResult, cells: &[usize], dt: f64) -> Outcome {
+    Outcome {
+        dt,
+        steps_done: r.steps_done,
+        traces: cells
+            .iter()
+            .zip(r.traces)
+            .map(|(c, values)| Trace {
+                name: format!("cell{c}"),
+                values,
+            })
+            .collect(),
+        spikes: r.spikes,
+        spike_counts: r.spike_counts,
+        total_spikes: r.total_spikes,
+        stimulus_per_cell: r.stimulus_per_cell,
+        detector: String::new(),
+        compile_seconds: 0.0,
+    }
+}
+
+/// A morphology's result as an outcome: cell 0's V at each probe.
+fn cable_outcome(
+    result: Result<CableResult, Stopped<CableResult>>,
+    n: usize,
+    dt: f64,
+    steps: u64,
+) -> Result<Outcome, Stopped<Outcome>> {
+    let convert = |c: CableResult, complete: bool| {
+        let traces: Vec<Trace> = c
+            .traces
+            .first()
+            .map(|per_probe| {
+                c.probes
+                    .iter()
+                    .zip(per_probe)
+                    .map(|(name, values)| Trace {
+                        name: name.clone(),
+                        values: values.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let steps_done = match traces.first() {
+            Some(t) => t.values.len().saturating_sub(1) as u64,
+            None if complete => steps,
+            None => 0,
+        };
+        let mut spike_counts = vec![0u32; n];
+        for &(cell, _) in &c.spikes {
+            spike_counts[cell] += 1;
+        }
+        Outcome {
+            dt,
+            steps_done,
+            traces,
+            total_spikes: c.spikes.len() as u64,
+            spikes: c.spikes,
+            spike_counts,
+            stimulus_per_cell: None,
+            detector: c.probes.first().cloned().unwrap_or_default(),
+            compile_seconds: c.compile_seconds,
+        }
+    };
+    match result {
+        Ok(c) => Ok(convert(c, true)),
+        Err(s) => Err(Stopped {
+            error: s.error,
+            partial: s.partial.map(|p| Box::new(convert(*p, false))),
+        }),
+    }
+}

@@ -1,0 +1,80 @@
+//! The engine's entry point, as every front uses it: a model and a request in, traces and
+//! spikes out, the same shape for point cells and morphologies.
+
+use hhc_runtime::simulation::{Request, SetupError, Simulation};
+use hhc_tests::repo;
+
+fn simulate(rel: &str, request: &Request) -> hhc_runtime::simulation::Outcome {
+    let mut s = Simulation::from_file(&repo().join(rel), request).unwrap_or_else(|e| panic!("{e}"));
+    s.run(None, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_tutorial_through_the_entry_point() {
+    let r = simulate("examples/hh.chan", &Request::default());
+    assert_eq!(r.steps_done, 10_000);
+    assert_eq!(r.traces.len(), 1);
+    assert_eq!(r.traces[0].name, "cell0");
+    assert_eq!(r.traces[0].values.len(), 10_001);
+    assert_eq!(r.total_spikes, 8);
+    assert_eq!(r.spikes.len(), 8);
+    // The same run, shortened by the request: the first spikes, in the same steps.
+    let short = simulate(
+        "examples/hh.chan",
+        &Request {
+            tstop: Some(20.0),
+            ..Request::default()
+        },
+    );
+    assert_eq!(short.steps_done, 2000);
+    assert_eq!(short.spikes[..], r.spikes[..short.spikes.len()]);
+    assert_eq!(short.traces[0].values[..], r.traces[0].values[..2001]);
+}
+
+#[test]
+fn morphologies_give_the_same_outcome_from_both_cpu_layouts() {
+    let chunked = simulate("tests/fixtures/neuron/ballstick.chan", &Request::default());
+    let fused = simulate(
+        "tests/fixtures/neuron/ballstick.chan",
+        &Request {
+            fused_cable: true,
+            ..Request::default()
+        },
+    );
+    let names: Vec<&str> = chunked.traces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["soma(0.5)", "dend(0.5)", "dend(1)"]);
+    assert_eq!(chunked.detector, "soma(0.5)");
+    assert_eq!(chunked.spikes, fused.spikes);
+    for (a, b) in chunked.traces.iter().zip(&fused.traces) {
+        assert_eq!(a.values, b.values, "{}", a.name);
+    }
+    assert_eq!(chunked.total_spikes, 2);
+}
+
+#[test]
+fn requests_that_contradict_the_model_are_usage_errors() {
+    let setup = |r: Request| Simulation::from_file(&repo().join("examples/fi_curve.chan"), &r);
+    let usage = |r: Request| matches!(setup(r), Err(SetupError::Usage(_)));
+    assert!(usage(Request {
+        dt: Some(0.03),
+        ..Request::default()
+    }));
+    assert!(usage(Request {
+        count: Some(10),
+        ..Request::default()
+    }));
+    assert!(usage(Request {
+        threads: Some(0),
+        ..Request::default()
+    }));
+    assert!(setup(Request {
+        count: Some(10),
+        record: false,
+        ..Request::default()
+    })
+    .is_ok());
+    assert!(matches!(
+        Simulation::from_file(&repo().join("no/such.chan"), &Request::default()),
+        Err(SetupError::Failed(_))
+    ));
+}
