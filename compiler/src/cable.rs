@@ -49,21 +49,24 @@ pub struct Tree {
 }
 
 /// Where a child section joins its parent: NEURON connects it to the parent's node nearest to
-/// the given x, a segment's centre or the section's end. (A child nearer x = 0 joins the first
-/// centre through the half segment before it.)
+/// the given x, a segment's centre or one of the section's ends.
+#[derive(Clone, Copy, PartialEq)]
 enum Attachment {
+    Start,
     Centre(usize),
     End,
 }
 
 impl Attachment {
     fn at(parent: &Section, x: f64) -> Attachment {
-        let n = parent.nseg;
-        let last_centre = (n as f64 - 0.5) / n as f64;
+        let n = parent.nseg as f64;
+        let (first_centre, last_centre) = (0.5 / n, (n - 0.5) / n);
         if x >= 1.0 || (1.0 - x) < (x - last_centre).abs() {
             Attachment::End
+        } else if x <= 0.0 || x < (x - first_centre).abs() {
+            Attachment::Start
         } else {
-            Attachment::Centre(((x * n as f64).floor() as usize).min(n - 1))
+            Attachment::Centre(((x * n).floor() as usize).min(parent.nseg - 1))
         }
     }
 }
@@ -96,12 +99,17 @@ impl Tree {
         let index_of = |name: &str| sections.iter().position(|q| q.name == name).unwrap_or(0);
         // How many children join each section at its end, x = 1: they meet at a node of zero
         // area there, NEURON's node at a section's end, whose V is what `sec(1)` reads.
+        // Likewise at a root section's start, x = 0 (a child at the start of any other section
+        // joins the node that section joins).
         let mut end_children = vec![0usize; sections.len()];
+        let mut start_children = vec![0usize; sections.len()];
         for s in &sections {
             if let Some((p, x)) = &s.parent {
                 let pi = index_of(p);
-                if let Attachment::End = Attachment::at(&sections[pi], *x) {
-                    end_children[pi] += 1;
+                match Attachment::at(&sections[pi], *x) {
+                    Attachment::End => end_children[pi] += 1,
+                    Attachment::Start if sections[pi].parent.is_none() => start_children[pi] += 1,
+                    _ => {}
                 }
             }
         }
@@ -114,6 +122,7 @@ impl Tree {
         };
         let mut first = Vec::new(); // first node of each section
         let mut junction: Vec<Option<usize>> = vec![None; sections.len()];
+        let mut start_node: Vec<Option<usize>> = vec![None; sections.len()];
         let ra = cell.ra;
         for (si, s) in sections.iter().enumerate() {
             let l = s.length / s.nseg as f64;
@@ -138,6 +147,12 @@ impl Tree {
                                 ps.resistance_between(ps.length - pl / 2.0, ps.length, ra);
                             (first[pi] + ps.nseg - 1, parent_half + half)
                         }
+                        (Attachment::Start, _) => match (start_node[pi], t.parent[first[pi]]) {
+                            (Some(start), _) => (start, half),
+                            // The start of a section that has a parent is the node it joins.
+                            (None, Some(joined)) => (joined, half),
+                            (None, None) => (first[pi], half),
+                        },
                         (Attachment::Centre(pk), _) => (first[pi] + pk, half),
                     };
                     t.parent.push(Some(node));
@@ -147,12 +162,20 @@ impl Tree {
                     t.g_axial.push(0.0);
                 }
             }
+            if start_children[si] >= 1 {
+                let half = s.resistance_between(0.0, l / 2.0, ra);
+                start_node[si] = Some(t.area.len());
+                t.area.push(0.0);
+                t.place.push((si, 0.0));
+                t.parent.push(Some(first[si]));
+                t.g_axial.push(1.0 / half.max(1e-12));
+            }
             if end_children[si] >= 1 {
                 let half = s.resistance_between(s.length - l / 2.0, s.length, ra);
                 junction[si] = Some(t.area.len());
                 t.area.push(0.0);
                 t.place.push((si, 1.0));
-                t.parent.push(Some(t.area.len() - 2));
+                t.parent.push(Some(first[si] + s.nseg - 1));
                 t.g_axial.push(1.0 / half.max(1e-12));
             }
         }
@@ -180,6 +203,9 @@ impl Tree {
             }
         }
         if x <= 0.0 {
+            if let Some(start) = (first..self.len()).find(|&k| self.place[k] == (si, 0.0)) {
+                return Some(start);
+            }
             if let Some(joined) = self.parent[first] {
                 return Some(joined);
             }

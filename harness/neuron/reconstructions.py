@@ -31,6 +31,7 @@ CELLS = {
     "threepoint": [("soma", 0.5), ("dend1", 0.5), ("dend2", 1.0), ("axon0", 1.0)],
     "onepoint": [("soma", 0.5), ("dend0", 0.5), ("axon0", 1.0)],
     "outline": [("soma", 0.5), ("dend3", 1.0), ("axon0", 1.0)],
+    "chainsoma": [("soma", 0.5), ("soma", 0.0), ("dend0", 1.0), ("axon0", 1.0)],
     "l5pc": [("soma", 0.5), ("apic0", 1.0), ("axon0", 1.0)],
 }
 

@@ -245,6 +245,12 @@ fn one_point_soma_with_a_tapering_dendrite_matches_neuron() {
     compare_reconstruction_with_neuron("onepoint");
 }
 
+/// A soma drawn as a chain of points: a section along them, with an axon at its start.
+#[test]
+fn chain_soma_matches_neuron() {
+    compare_reconstruction_with_neuron("chainsoma");
+}
+
 /// A Neurolucida file: the soma is an outline, which NEURON and hhc both turn into 21 points
 /// along its principal axis.
 #[test]
@@ -287,7 +293,7 @@ fn l5_pyramidal_cell_from_neurolucida_matches_neuron() {
 #[test]
 fn reconstructed_geometry_is_neurons() {
     use hhc_compiler::cable::Tree;
-    for name in ["branched", "threepoint", "onepoint", "outline"] {
+    for name in ["branched", "threepoint", "onepoint", "outline", "chainsoma"] {
         let model = load(&format!("tests/fixtures/neuron/{name}.chan"));
         let tree = Tree::new(&model.cell);
         let text = std::fs::read_to_string(
@@ -338,11 +344,17 @@ fn reconstructed_geometry_is_neurons() {
                     s.name
                 );
             }
-            if let Some(&end) = nodes.get(s.nseg) {
-                assert_eq!(tree.area[end], 0.0);
-                let ri1 = neuron[&(s.name.clone(), s.nseg)].1;
+            // The zero-area nodes at the section's ends: NEURON's ri(1), and ri of the first
+            // segment for the start of a root section.
+            for &k in &nodes[s.nseg..] {
+                assert_eq!(tree.area[k], 0.0);
+                let r = if tree.place[k].1 == 1.0 {
+                    neuron[&(s.name.clone(), s.nseg)].1
+                } else {
+                    neuron[&(s.name.clone(), 0)].1
+                };
                 assert!(
-                    close(1.0 / tree.g_axial[end], ri1),
+                    close(1.0 / tree.g_axial[k], r),
                     "{name}: {} end node",
                     s.name
                 );

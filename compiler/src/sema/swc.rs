@@ -168,7 +168,37 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
     } else {
         name_of(points[root].kind, &mut count)
     };
-    let (length, diam) = if soma_points.len() == 1 {
+    // A soma drawn as a chain of points from the root is a section along them, as Import3d
+    // reads it; children of its first or last point join that end.
+    let chain = soma_points.len() >= 2
+        && soma_points.iter().all(|&p| {
+            children[p]
+                .iter()
+                .filter(|&&c| soma_points.contains(&c))
+                .count()
+                <= 1
+        });
+    let mut soma_profile = Vec::new();
+    if chain {
+        let mut arc = 0.0;
+        for (k, &p) in soma_points.iter().enumerate() {
+            if k > 0 {
+                arc += dist(&points[soma_points[k - 1]], &points[p]);
+            }
+            soma_profile.push((arc, single(2.0 * points[p].radius)));
+        }
+        if arc <= 0.0 {
+            soma_profile.clear();
+        }
+    }
+    let (length, diam) = if let Some(&(arc, _)) = soma_profile.last() {
+        let d = soma_profile
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum::<f64>()
+            / arc;
+        (arc, d)
+    } else if soma_points.len() == 1 {
         let d = 2.0 * points[root].radius;
         (d, d)
     } else {
@@ -187,14 +217,25 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
         length,
         diam,
         nseg: 1,
-        points: vec![],
+        points: soma_profile.clone(),
     });
+    let soma_end = |p: usize| -> Option<f64> {
+        if soma_profile.is_empty() {
+            None
+        } else if p == soma_points[0] {
+            Some(0.0)
+        } else if Some(&p) == soma_points.last() {
+            Some(1.0)
+        } else {
+            None
+        }
+    };
     // Every other section starts at a child of a point that ends a section (or of the soma).
     let mut stack: Vec<(usize, String, f64)> = Vec::new(); // (first point, parent section, x)
     for &s in &soma_points {
         for &c in &children[s] {
             if !soma_points.contains(&c) {
-                stack.push((c, soma_name.clone(), 0.5));
+                stack.push((c, soma_name.clone(), soma_end(s).unwrap_or(0.5)));
             }
         }
     }
@@ -205,12 +246,15 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
         let parent_point = index(points[first].parent).unwrap_or(root);
         let from_soma = soma_points.contains(&parent_point);
         // NEURON's Import3d: a section leaving the soma starts at its own first point (the
-        // stretch inside the soma is not dendrite); one leaving another section starts at that
-        // section's last point, with its diameter.
-        let mut run: Vec<(usize, f64)> = if from_soma {
-            vec![]
-        } else {
+        // stretch inside the soma is not dendrite), or, leaving an end of a chain soma, at that
+        // end with its own first radius; one leaving another section starts at that section's
+        // last point, with its radius.
+        let mut run: Vec<(usize, f64)> = if !from_soma {
             vec![(parent_point, points[parent_point].radius)]
+        } else if soma_end(parent_point).is_some() {
+            vec![(parent_point, points[first].radius)]
+        } else {
+            vec![]
         };
         let mut cur = first;
         loop {
