@@ -77,22 +77,22 @@ pub fn line_col(src: &str, offset: u32) -> (usize, usize) {
     (line, col)
 }
 
-/// Renders diagnostics for one file as plain text, each headed by a `file:line:col:` line.
+/// Renders diagnostics for one file as plain text, once each: the message, then the source
+/// with `┌─ file:line:col` and the labelled spans, then the hint.
 pub fn render_to_string(file_name: &str, src: &str, diagnostics: &[Diagnostic]) -> String {
     let file = SimpleFile::new(file_name, src);
     let config = Config::default();
     let mut out = String::new();
     for d in diagnostics {
-        let (line, col) = line_col(src, d.primary.span.start);
-        // The location line keeps `FILE:LINE:COL` greppable whatever the renderer does.
-        out.push_str(&format!(
-            "{file_name}:{line}:{col}: {}: {}\n",
-            severity_word(d.severity),
-            d.message
-        ));
         let cs_diag = to_codespan(d, src.len());
         if term::emit_to_string(&mut out, &config, &file, &cs_diag).is_err() {
-            out.push_str(&format!("{}: {}\n", severity_word(d.severity), d.message));
+            // The renderer failed: the message with a greppable location.
+            let (line, col) = line_col(src, d.primary.span.start);
+            out.push_str(&format!(
+                "{file_name}:{line}:{col}: {}: {}\n",
+                severity_word(d.severity),
+                d.message
+            ));
         }
     }
     out

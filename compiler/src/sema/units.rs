@@ -133,6 +133,7 @@ const PREFIXES: &[(&str, f64)] = &[
     ("deci", 1e-1),
     ("kilo", 1e3),
     ("mega", 1e6),
+    ("meg", 1e6),
     ("f", 1e-15),
     ("p", 1e-12),
     ("n", 1e-9),
@@ -180,12 +181,12 @@ impl Default for UnitTable {
         add(&["ohm", "Ohm"], ohm);
         add(&["S", "siemens", "mho"], ohm.powi(-1));
         add(&["F", "farad"], coulomb.div(volt));
-        add(&["C", "coulomb"], coulomb);
+        add(&["C", "coulomb", "coul"], coulomb);
         add(&["J", "joule"], joule);
         add(&["W", "watt"], joule.div(s));
         add(&["L", "l", "liter", "litre"], liter);
         add(&["M", "molar"], mol.div(liter));
-        add(&["Hz", "hz"], s.powi(-1));
+        add(&["Hz", "hz", "hertz"], s.powi(-1));
         add(&["min", "minute"], Unit { scale: 60.0, ..s });
         add(&["hr", "hour"], Unit { scale: 3600.0, ..s });
         add(
@@ -227,6 +228,15 @@ impl UnitTable {
     }
 
     fn atom(&self, word: &str) -> Option<Unit> {
+        self.singular_atom(word).or_else(|| {
+            // NEURON's units database takes plurals: `millivolts`, `milliamps`, `microns`.
+            word.strip_suffix('s')
+                .filter(|w| w.len() > 2)
+                .and_then(|w| self.singular_atom(w))
+        })
+    }
+
+    fn singular_atom(&self, word: &str) -> Option<Unit> {
         if let Some(u) = self.named.get(word) {
             return Some(*u);
         }
@@ -485,6 +495,17 @@ mod tests {
         assert!(rate.known().is_some_and(|x| x.same_dimension(&u("/ms"))));
         assert_eq!(Dim::Bare.sum(Dim::Free), Dim::Bare);
         assert_eq!(Dim::Bare.power(Some(4.0)), Dim::Bare);
+    }
+
+    #[test]
+    fn neurons_unit_names_and_plurals() {
+        assert!((u("millivolts").factor_to(&u("mV")) - 1.0).abs() < 1e-12);
+        assert!((u("milliamps").factor_to(&u("mA")) - 1.0).abs() < 1e-12);
+        assert!((u("microns").factor_to(&u("um")) - 1.0).abs() < 1e-12);
+        assert!((u("megohm").factor_to(&u("ohm")) - 1e6).abs() < 1e-3);
+        assert!((u("kilohertz").factor_to(&u("Hz")) - 1e3).abs() < 1e-9);
+        assert!(u("coul").same_dimension(&u("coulomb")));
+        assert!(UnitTable::default().parse("furlongs").is_err());
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub const KEYWORDS: &[&str] = &[
     "NET_RECEIVE",
     "INDEPENDENT",
     "LOCAL",
+    "DEFINE",
     "if",
     "else",
     "UNITSON",
@@ -494,6 +495,30 @@ where
         })
 }
 
+/// NEURON's file-scope names: `DEFINE NAME 4` (a constant) and `LOCAL a, b` (variables every
+/// block of the file shares, which hhc treats as ASSIGNED).
+fn file_scope_names<'t, 's: 't, I>() -> impl Parser<'t, I, Item, Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    let bare = |name: Ident, value: Option<Number>| VarDecl {
+        name,
+        value,
+        unit: None,
+        limits: None,
+        array: None,
+    };
+    choice((
+        kw("DEFINE")
+            .ignore_then(ident())
+            .then(number())
+            .map(move |(name, value)| Item::Constant(vec![bare(name, Some(value))])),
+        kw("LOCAL")
+            .ignore_then(ident_list())
+            .map(move |names| Item::Assigned(names.into_iter().map(|n| bare(n, None)).collect())),
+    ))
+}
+
 fn args_decl<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Arg>, Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
@@ -727,6 +752,7 @@ where
         just(Token::Verbatim).map_with(|_, e| Item::Verbatim(sp(e.span()))),
         kw("UNITSON").map(|span| Item::UnitsToggle { on: true, span }),
         kw("UNITSOFF").map(|span| Item::UnitsToggle { on: false, span }),
+        file_scope_names(),
         kw("CELL")
             .ignore_then(ident())
             .then(braced(cell_item))
