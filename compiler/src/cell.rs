@@ -553,7 +553,10 @@ fn rosenbrock_updates(
     let mut placeholders: Vec<(Var, ExprId)> = Vec::new();
     let mut coupled: Vec<(u32, usize, u32)> = Vec::new(); // (slot, mechanism, state)
     for (mi, ins) in cell.inserts.iter().enumerate() {
-        if ins.mechanism.method == Some(crate::ir::Method::Sparse) {
+        if matches!(
+            ins.mechanism.method,
+            Some(crate::ir::Method::Sparse | crate::ir::Method::Procedure)
+        ) {
             for (si, &slot) in state_slot[mi].iter().enumerate() {
                 let p = Var::Slot(PLACEHOLDER + slot);
                 y_states[mi][si] = exprs.var(p);

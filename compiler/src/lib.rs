@@ -62,6 +62,8 @@ pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
             m.advance =
                 passes::kinetic::backward_euler(&mut m.exprs, &scheme).map_err(|d| vec![d])?;
         }
+        // The procedure's assignments are the update already (sema wrote `advance`).
+        (Some(ir::Method::Procedure), _) => {}
         _ => passes::cnexp::cnexp(&mut m)?,
     }
     passes::conductance::conductance(&mut m);

@@ -202,7 +202,7 @@ fn name_errors() {
     case(
         "assign_to_builtin",
         &mech(&format!(
-            "{GOOD_BREAKPOINT}DERIVATIVE s {{ v = 2 m' = -m }}\n"
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ celsius = 2 m' = -m }}\n"
         )),
     );
     case(

@@ -311,6 +311,9 @@ pub enum Method {
     Cnexp,
     /// A KINETIC scheme by backward Euler (`passes::kinetic`).
     Sparse,
+    /// A SOLVEd PROCEDURE (NEURON's old style): its assignments to states are their new values
+    /// after one step, taken as written.
+    Procedure,
 }
 
 /// A KINETIC scheme: each state's right-hand side, and the conservation law if any.

@@ -33,6 +33,8 @@ enum BlockKind {
     Breakpoint,
     Derivative,
     Kinetic,
+    /// A PROCEDURE that BREAKPOINT SOLVEs: it assigns the states' new values.
+    StateUpdate,
 }
 
 struct Lowerer<'a> {
@@ -713,6 +715,9 @@ impl Lowerer<'_> {
         for &(s, _, _) in &self.m.derivatives {
             moves[s as usize] = true;
         }
+        for &(s, _) in &self.m.advance {
+            moves[s as usize] = true;
+        }
         if let Some(k) = &self.m.kinetic {
             for &(s, _) in &k.rhs {
                 moves[s as usize] = true;
@@ -868,6 +873,18 @@ impl<'a> Lowerer<'a> {
                         );
                     }
                 }
+                return;
+            }
+            if let Some(procedure) = self.procedures.get(block.name.as_str()).copied() {
+                // NEURON's old style: the SOLVEd PROCEDURE runs once a step and assigns each
+                // state its new value, e.g. `m = m + (1 - exp(-dt/tau))*(minf - m)`.
+                self.m.method = Some(ir::Method::Procedure);
+                self.kind = BlockKind::StateUpdate;
+                let mut env = Env::new();
+                self.call(procedure, &[], &block, &mut env, false);
+                self.m.advance = (0..self.m.states.len() as u32)
+                    .filter_map(|i| env.get(&self.m.states[i as usize].name).map(|v| (i, v.0)))
+                    .collect();
                 return;
             }
             let Some(body) = derivative_blocks.get(block.name.as_str()) else {
@@ -1191,6 +1208,9 @@ impl<'a> Lowerer<'a> {
                 );
                 return;
             }
+            // NEURON's procedures may nudge `v` (`v = v + 1e-4` to step around 0/0): that
+            // changes the mechanism's own copy for the rest of the block, never the membrane.
+            Some((Name::Builtin(Builtin::V), _)) => {}
             Some((Name::Builtin(_), _)) => {
                 self.err(
                     Diagnostic::error(
@@ -1198,7 +1218,7 @@ impl<'a> Lowerer<'a> {
                         target.span,
                         "read-only",
                     )
-                    .with_hint("the simulator owns v, celsius, dt and t"),
+                    .with_hint("the simulator owns celsius, dt and t (a mechanism may change its own copy of v)"),
                 );
                 return;
             }
@@ -1217,7 +1237,8 @@ impl<'a> Lowerer<'a> {
                 return;
             }
             Some((Name::State(_), _))
-                if self.kind != BlockKind::Initial && !env.contains_key(&target.name) =>
+                if !matches!(self.kind, BlockKind::Initial | BlockKind::StateUpdate)
+                    && !env.contains_key(&target.name) =>
             {
                 self.err(
                     Diagnostic::error(
