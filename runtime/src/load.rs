@@ -41,12 +41,19 @@ pub fn read_source(path: &Path) -> Result<String, String> {
 }
 
 /// Where a mechanism with this SUFFIX lives: `DIR/NAME.chan` or `DIR/NAME.mod`, else the stdlib.
+/// A model file of that name (`nainst.chan` beside `nainst.mod`) is not a mechanism and is
+/// passed over.
 pub fn find_mechanism(name: &str, model_dir: &Path) -> Option<(String, String)> {
     for ext in ["chan", "mod"] {
         let p: PathBuf = model_dir.join(format!("{name}.{ext}"));
         if p.is_file() {
             if let Ok(src) = read_source(&p) {
-                return Some((p.display().to_string(), src));
+                let is_model = hhc_compiler::syntax::parse(&src).0.is_some_and(|f| {
+                    hhc_compiler::sema::file_kind(&f) == hhc_compiler::sema::FileKind::Model
+                });
+                if !is_model {
+                    return Some((p.display().to_string(), src));
+                }
             }
         }
     }

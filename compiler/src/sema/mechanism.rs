@@ -1068,7 +1068,19 @@ impl<'a> Lowerer<'a> {
                 }
             }
             StmtKind::Solve { block, method } => {
-                if self.kind != BlockKind::Breakpoint {
+                if self.kind == BlockKind::Breakpoint {
+                    // What the solved block leaves in ASSIGNED variables (an instantaneous
+                    // `minf` from `rates(v)`) is there for the rest of BREAKPOINT, as NEURON's
+                    // persistent ASSIGNED values are: stored values, constant in NEURON's
+                    // dI/dv, so frozen here.
+                    for (name, (value, unit)) in self.assigned_by_solved_block(&block.name) {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = env.entry(name) {
+                            let frozen =
+                                Builder::new(&mut self.m.exprs).unary(ir::UnaryOp::Frozen, value);
+                            slot.insert((frozen, unit));
+                        }
+                    }
+                } else {
                     let what = if method.as_ref().is_some_and(|m| m.name == "sparse")
                         || self.kind == BlockKind::Initial
                     {
@@ -1109,6 +1121,46 @@ impl<'a> Lowerer<'a> {
             StmtKind::Block(b) => self.exec_block(b, env),
             StmtKind::Error => {}
         }
+    }
+
+    /// Runs the DERIVATIVE block or PROCEDURE that `SOLVE name` names once more, for its
+    /// ASSIGNED variables only: its equations and diagnostics come from its own run later.
+    fn assigned_by_solved_block(&mut self, name: &str) -> Env {
+        let file = self.file;
+        let body = file.items.iter().find_map(|i| match i {
+            Item::Derivative { name: n, body } if n.name == name => Some(body),
+            _ => None,
+        });
+        let procedure = self.procedures.get(name).copied();
+        if body.is_none() && procedure.is_none() {
+            return Env::new();
+        }
+        let (kind, derivatives, diags) = (
+            self.kind,
+            std::mem::take(&mut self.derivatives),
+            self.diags.len(),
+        );
+        let mut env = Env::new();
+        match (body, procedure) {
+            (Some(body), _) => {
+                self.kind = BlockKind::Derivative;
+                self.exec_top_block(body, &mut env);
+            }
+            (None, Some(p)) => {
+                self.kind = BlockKind::StateUpdate;
+                let at = ast::Ident {
+                    name: name.to_string(),
+                    span: p.name.span,
+                };
+                self.call(p, &[], &at, &mut env, false);
+            }
+            (None, None) => {}
+        }
+        self.kind = kind;
+        self.derivatives = derivatives;
+        self.diags.truncate(diags);
+        env.retain(|n, _| matches!(self.names.get(n), Some((Name::Assigned, _))));
+        env
     }
 
     fn as_condition(&mut self, e: ExprId) -> ExprId {

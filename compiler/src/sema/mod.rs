@@ -30,6 +30,16 @@ impl Diags {
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.0
     }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Drops the diagnostics after the first `len` (those of a block run a second time).
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
 }
 
 /// The value of a literal, with an error when it does not fit an f64.
