@@ -76,13 +76,18 @@ def build_cell(sections, suffix=""):
         if parent is not None:
             s.connect(secs[parent](x), 0)
         secs[nm] = s
-        if nm == "soma" or nm.startswith("axon"):
-            s.insert("hh")
-            for seg in s:
-                seg.hh.gnabar, seg.hh.gkbar, seg.hh.gl, seg.hh.el = 0.12, 0.036, 0.0003, -54.387
-                seg.ena, seg.ek = 50, -77
-        else:
-            s.insert("pas")
-            for seg in s:
-                seg.pas.g, seg.pas.e = 0.0001, -65
+        insert_mechanisms(nm, s)
     return secs
+
+
+def insert_mechanisms(name, sec):
+    """The test cells' channels: HH in the soma and axon, a leak in the dendrites."""
+    if name == "soma" or name.startswith("axon"):
+        sec.insert("hh")
+        for seg in sec:
+            seg.hh.gnabar, seg.hh.gkbar, seg.hh.gl, seg.hh.el = 0.12, 0.036, 0.0003, -54.387
+            seg.ena, seg.ek = 50, -77
+    else:
+        sec.insert("pas")
+        for seg in sec:
+            seg.pas.g, seg.pas.e = 0.0001, -65

@@ -18,6 +18,7 @@ to 85 ms, dt 0.025 ms, implicit Euler, 100 ms at 6.3 degC. Writes, next to the S
 from pathlib import Path
 
 import numpy as np
+from branched import insert_mechanisms
 from neuron import h
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,15 +63,7 @@ def load(name):
     for nm, s in secs.items():
         s.Ra, s.cm = 100, 1
         s.nseg = int((s.L / (0.1 * h.lambda_f(100, sec=s)) + 0.9) / 2) * 2 + 1
-        if nm == "soma" or nm.startswith("axon"):
-            s.insert("hh")
-            for seg in s:
-                seg.hh.gnabar, seg.hh.gkbar, seg.hh.gl, seg.hh.el = 0.12, 0.036, 0.0003, -54.387
-                seg.ena, seg.ek = 50, -77
-        else:
-            s.insert("pas")
-            for seg in s:
-                seg.pas.g, seg.pas.e = 0.0001, -65
+        insert_mechanisms(nm, s)
     return secs
 
 

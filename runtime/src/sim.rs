@@ -370,6 +370,15 @@ fn sweep_value(from: f64, to: f64, i: usize, n: usize) -> f64 {
     }
 }
 
+/// |x|, and infinity for a NaN: the size of a current when ranking which one ran away.
+fn magnitude(x: f64) -> f64 {
+    if x.is_finite() {
+        x.abs()
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// A current density no membrane carries: a mechanism past it has diverged (µA/cm²).
 const DIVERGED_CURRENT: f64 = 1e5;
 
@@ -393,17 +402,8 @@ fn first_to_diverge(program: &CellProgram, mut slots: Vec<f64>, last_step: u64) 
             .mechanism_currents
             .iter()
             .zip(&currents)
-            .filter(|(_, i)| !i.is_finite() || i.abs() > DIVERGED_CURRENT)
-            .max_by(|a, b| {
-                let key = |x: f64| {
-                    if x.is_finite() {
-                        x.abs()
-                    } else {
-                        f64::INFINITY
-                    }
-                };
-                key(*a.1).total_cmp(&key(*b.1))
-            });
+            .filter(|(_, i)| magnitude(**i) > DIVERGED_CURRENT)
+            .max_by(|a, b| magnitude(*a.1).total_cmp(&magnitude(*b.1)));
         if let Some(((name, _), _)) = diverged {
             return Some(name.clone());
         }
@@ -451,15 +451,6 @@ fn culprit(program: &CellProgram, pop: &Population, cell: usize) -> String {
         .mechanism_currents
         .iter()
         .map(|(name, e)| (name, interp::eval(&program.exprs, &[*e], &read)[0]))
-        .max_by(|a, b| {
-            let key = |x: f64| {
-                if x.is_finite() {
-                    x.abs()
-                } else {
-                    f64::INFINITY
-                }
-            };
-            key(a.1).total_cmp(&key(b.1))
-        })
+        .max_by(|a, b| magnitude(a.1).total_cmp(&magnitude(b.1)))
         .map_or("?".into(), |(n, _)| n.clone())
 }

@@ -112,16 +112,7 @@ fn compare_with_neuron(name: &str) {
 /// The model `tests/fixtures/neuron/NAME.chan` against another simulator's traces in `csv`.
 fn compare_with_reference(name: &str, csv: &str) {
     let model = load(&format!("tests/fixtures/neuron/{name}.chan"));
-    let r = run_cable(&model);
-    let text = std::fs::read_to_string(repo().join(csv)).expect("fixture");
-    let mut lines = text.lines();
-    let header = lines.next().expect("header");
-    let neuron_spikes = header_spike_times(header);
-    let spikes: Vec<f64> = r
-        .spikes
-        .iter()
-        .map(|&(_, k)| (k + 1) as f64 * model.dt)
-        .collect();
+    let (r, spikes, neuron_spikes, rows) = run_against(&model, csv);
     assert_eq!(
         spikes.len(),
         neuron_spikes.len(),
@@ -136,10 +127,6 @@ fn compare_with_reference(name: &str, csv: &str) {
     // Outside spikes, per probe: more than 1 ms from a soma spike, and where NEURON's V moves
     // slower than 5 mV/ms (an action potential travelling to an active distal probe is not
     // "outside spikes" there).
-    let rows: Vec<Vec<f64>> = lines
-        .skip(1)
-        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
-        .collect();
     let mut compared = 0;
     for w in 1..rows.len() - 1 {
         let t = rows[w][0];
@@ -163,6 +150,29 @@ fn compare_with_reference(name: &str, csv: &str) {
         }
     }
     assert!(compared > 300, "{compared}");
+}
+
+/// Runs `model` on the chunked solver and reads the reference `csv` (spike times in its first
+/// line, then a header, then `t, V per probe` rows): (result, hhc's spike times, the
+/// reference's, the reference's rows).
+fn run_against(
+    model: &Model,
+    csv: &str,
+) -> (cable::CableResult, Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
+    let r = run_cable(model);
+    let text = std::fs::read_to_string(repo().join(csv)).expect("fixture");
+    let mut lines = text.lines();
+    let reference_spikes = header_spike_times(lines.next().expect("header"));
+    let rows = lines
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
+        .collect();
+    let spikes = r
+        .spikes
+        .iter()
+        .map(|&(_, k)| (k + 1) as f64 * model.dt)
+        .collect();
+    (r, spikes, reference_spikes, rows)
 }
 
 #[test]
@@ -199,16 +209,8 @@ fn compare_reconstruction_with_neuron(name: &str) {
 
 /// [`compare_reconstruction_with_neuron`] for a model already loaded.
 fn compare_model_with_neuron(model: &Model, name: &str, tolerance_mv: f64) {
-    let r = run_cable(model);
-    let text = std::fs::read_to_string(repo().join(format!("tests/fixtures/neuron/{name}.csv")))
-        .expect("fixture");
-    let mut lines = text.lines();
-    let neuron_spikes = header_spike_times(lines.next().expect("header"));
-    let spikes: Vec<f64> = r
-        .spikes
-        .iter()
-        .map(|&(_, k)| (k + 1) as f64 * model.dt)
-        .collect();
+    let (r, spikes, neuron_spikes, rows) =
+        run_against(model, &format!("tests/fixtures/neuron/{name}.csv"));
     assert_eq!(
         spikes.len(),
         neuron_spikes.len(),
@@ -218,11 +220,7 @@ fn compare_model_with_neuron(model: &Model, name: &str, tolerance_mv: f64) {
         assert!((a - b).abs() < 1e-6, "{name}: spike at {a} ms, NEURON {b}");
     }
     let mut worst = 0.0f64;
-    for line in lines.skip(1) {
-        let row: Vec<f64> = line
-            .split(',')
-            .map(|x| x.parse().expect("number"))
-            .collect();
+    for row in rows {
         let k = (row[0] / model.dt).round() as usize;
         for (probe, want) in row[1..].iter().enumerate() {
             worst = worst.max((r.traces[0][probe][k] - want).abs());
