@@ -179,10 +179,24 @@ where
             kind: ExprKind::Call { name, args },
             span: sp(e.span()),
         });
-        let num = select! { Token::Number(n) => n }.map_with(|n, e| Expr {
-            kind: ExprKind::Number(n.to_string()),
-            span: sp(e.span()),
-        });
+        // A number may carry its unit right after it, as NEURON files write `41.4(mV)` and
+        // `0.004(/mM)`: a number cannot be called, so the parentheses can only be a unit.
+        let num = select! { Token::Number(n) => n }
+            .map_with(|n, e| Expr {
+                kind: ExprKind::Number(n.to_string()),
+                span: sp(e.span()),
+            })
+            .then(unit().or_not())
+            .map_with(|(number, unit), e| match unit {
+                Some(unit) => Expr {
+                    kind: ExprKind::WithUnit {
+                        value: Box::new(number),
+                        unit,
+                    },
+                    span: sp(e.span()),
+                },
+                None => number,
+            });
         let name = ident().map(|i| Expr {
             kind: ExprKind::Name(i.name),
             span: i.span,
