@@ -219,6 +219,14 @@ fn name_errors() {
 #[test]
 fn interface_errors() {
     case(
+        "point_process_is_reported_once",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\n",
+    );
+    case(
+        "written_concentration_without_state_is_reported_once",
+        "NEURON { SUFFIX cad USEION ca READ ica, cai WRITE cai }\nASSIGNED { v (mV) ica (mA/cm2) cai (mM) }\nBREAKPOINT { cai = 0.0001 }\n",
+    );
+    case(
         "neuron_without_suffix",
         "NEURON { RANGE g }\nPARAMETER { g = 1 }\n",
     );

@@ -436,6 +436,7 @@ impl<'a> Lowerer<'a> {
 
     fn collect_neuron(&mut self, stmts: &[NeuronStmt], span: Span) {
         let mut suffix = None;
+        let mut point_process = false;
         let mut range_names = vec![];
         for s in stmts {
             match s {
@@ -448,14 +449,17 @@ impl<'a> Lowerer<'a> {
                     }
                     suffix = Some(id.clone());
                 }
-                NeuronStmt::PointProcess(id) => self.err(
-                    Diagnostic::error(
-                        "POINT_PROCESS mechanisms are not supported yet",
-                        id.span,
-                        "point process",
+                NeuronStmt::PointProcess(id) => {
+                    point_process = true;
+                    self.err(
+                        Diagnostic::error(
+                            "POINT_PROCESS mechanisms are not supported yet",
+                            id.span,
+                            "point process",
+                        )
+                        .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
                     )
-                    .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
-                ),
+                }
                 NeuronStmt::UseIon {
                     ion,
                     read,
@@ -493,6 +497,8 @@ impl<'a> Lowerer<'a> {
         }
         match suffix {
             Some(s) => self.m.name = s.name,
+            // A point process names itself; it has been reported already.
+            None if point_process => {}
             None => self.err(
                 Diagnostic::error(
                     "NEURON block without SUFFIX",
@@ -1272,6 +1278,12 @@ impl<'a> Lowerer<'a> {
                     )
                     .with_hint("the simulator owns celsius, dt and t (a mechanism may change its own copy of v)"),
                 );
+                return;
+            }
+            // A concentration in WRITE that is not a STATE is reported once, at its USEION.
+            Some((Name::Ion(i, f), _))
+                if f != IonField::I && self.m.ions[i as usize].writes.contains(&f) =>
+            {
                 return;
             }
             Some((Name::Ion(_, f), _)) if f != IonField::I => {

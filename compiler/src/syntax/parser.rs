@@ -786,7 +786,7 @@ where
                 })
             }),
     ))
-    .labelled("a block such as NEURON, PARAMETER, CELL or SIMULATE")
+    .labelled("a block such as NEURON, PARAMETER, BREAKPOINT (or CELL, SIMULATE in a model)")
     .recover_with(skip_then_retry_until(any().ignored(), end()));
 
     item.repeated()
