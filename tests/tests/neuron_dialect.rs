@@ -43,3 +43,30 @@ fn a_solved_procedure_advances_states_as_written() {
         .fold(0.0, f64::max);
     assert!(worst < 1e-9, "procedure and cnexp differ by {worst} mV");
 }
+
+/// A file-scope LOCAL used as a cache (`if (s_celsius != celsius) { s_celsius = celsius  Q = … }`,
+/// from NEURON's own nacaex.mod) computes the cached value, as NEURON's static variables that
+/// start at 0 do.
+#[test]
+fn a_file_scope_local_cache_is_filled_on_first_use() {
+    let cached = "NEURON { SUFFIX leakq NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.0003 (mho/cm2) e = -54.4 (mV) }\nASSIGNED { v (mV) i (mA/cm2) celsius (degC) }\nLOCAL s_celsius, Q\nBREAKPOINT {\n  if (s_celsius*1(degC) != celsius) {\n    s_celsius = celsius\n    Q = 3^((celsius - 6.3)/10 (degC))\n  }\n  i = g*Q*(v - e)\n}\n";
+    let direct = "NEURON { SUFFIX leakq NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.0003 (mho/cm2) e = -54.4 (mV) }\nASSIGNED { v (mV) i (mA/cm2) celsius (degC) }\nBREAKPOINT { i = g*3^((celsius - 6.3)/10 (degC))*(v - e) }\n";
+    let dir = std::env::temp_dir().join(format!("hhc-cache-{}", std::process::id()));
+    let traces: Vec<Vec<f64>> = [("cached", cached), ("direct", direct)]
+        .iter()
+        .map(|(name, src)| {
+            let d = dir.join(name);
+            std::fs::create_dir_all(&d).expect("temp dir");
+            std::fs::write(d.join("leakq.mod"), src).expect("write");
+            std::fs::write(
+                d.join("model.chan"),
+                "CELL C { v_init = -70 (mV) INSERT leakq }\nSIMULATE { cell = C  dt = 0.025 (ms)  tstop = 5 (ms)  celsius = 16.3 (degC) }\n",
+            )
+            .expect("write");
+            let model = load(d.join("model.chan").to_str().expect("utf-8"));
+            run(&model, Precision::F64, 1).1.traces[0].clone()
+        })
+        .collect();
+    assert!(traces[0].last() != traces[0].first(), "V relaxes toward e");
+    assert_eq!(traces[0], traces[1]);
+}

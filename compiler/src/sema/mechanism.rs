@@ -48,6 +48,10 @@ struct Lowerer<'a> {
     unit_spans: HashMap<String, Span>,
     /// The states INITIAL gives a value.
     initialised_states: Vec<bool>,
+    /// File-scope LOCALs: like ASSIGNED, but 0 where a block reads one before assigning it
+    /// (NEURON's static variables start at 0; the usual use is a cache such as
+    /// `if (s_celsius != celsius) { s_celsius = celsius  Q = … }`).
+    file_locals: std::collections::HashSet<String>,
     functions: HashMap<String, &'a ast::Callable>,
     procedures: HashMap<String, &'a ast::Callable>,
     /// Functions and procedures declared between UNITSOFF and UNITSON.
@@ -108,6 +112,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         declared_units: HashMap::new(),
         unit_spans: HashMap::new(),
         initialised_states: vec![],
+        file_locals: std::collections::HashSet::new(),
         functions: HashMap::new(),
         procedures: HashMap::new(),
         units_off_callables: std::collections::HashSet::new(),
@@ -274,14 +279,10 @@ impl<'a> Lowerer<'a> {
                                 number_value(lo, &mut self.diags),
                                 number_value(hi, &mut self.diags),
                             );
+                            // A model's value must lie within them; the file's own default may
+                            // not (NEURON's demo release.mod has `tauGen = 0 <1e-6, 1e9>`), as
+                            // NEURON uses limits only for its GUI.
                             limits = Some((lo_v, hi_v));
-                            if d.value.is_some() && (value < lo_v || value > hi_v) {
-                                self.err(Diagnostic::error(
-                                    format!("`{}` = {value} lies outside its limits <{lo_v}, {hi_v}>", d.name.name),
-                                    d.name.span.to(hi.span),
-                                    "value out of range",
-                                ).with_hint("change the value or the limits"));
-                            }
                         }
                         if matches!(
                             self.names.get(&d.name.name),
@@ -320,7 +321,11 @@ impl<'a> Lowerer<'a> {
                         });
                     }
                 }
-                Item::Assigned(decls) => {
+                Item::Assigned(decls) | Item::FileLocal(decls) => {
+                    if matches!(item, Item::FileLocal(_)) {
+                        self.file_locals
+                            .extend(decls.iter().map(|d| d.name.name.clone()));
+                    }
                     for d in decls {
                         self.reject_array(d);
                         if let Some(u) = d.unit.as_ref().and_then(|u| self.unit(u)) {
@@ -1372,6 +1377,9 @@ impl<'a> Lowerer<'a> {
             }
             Some((Name::Assigned, _)) if self.initial_assigned.contains_key(name) => {
                 self.initial_assigned[name]
+            }
+            Some((Name::Assigned, _)) if self.file_locals.contains(name) => {
+                (self.m.exprs.lit(0.0), unit)
             }
             Some((Name::Assigned, _)) => {
                 self.err(

@@ -1398,9 +1398,11 @@ fn item_span(item: &Item) -> Span {
         Item::Initial(b) | Item::Breakpoint(b) => b.span,
         Item::Derivative { name, .. } | Item::Kinetic { name, .. } => name.span,
         Item::Function(c) | Item::Procedure(c) => c.name.span,
-        Item::Parameter(d) | Item::State(d) | Item::Assigned(d) | Item::Constant(d) => {
-            d.first().map_or(Span::new(0, 0), |d| d.name.span)
-        }
+        Item::Parameter(d)
+        | Item::State(d)
+        | Item::Assigned(d)
+        | Item::FileLocal(d)
+        | Item::Constant(d) => d.first().map_or(Span::new(0, 0), |d| d.name.span),
         _ => Span::new(0, 0),
     }
 }

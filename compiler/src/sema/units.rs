@@ -255,8 +255,10 @@ impl UnitTable {
 
     /// Parses unit text such as `mA/cm2`, `/ms`, `1/mV-ms`, `m/s2`, `k-mole`, `S/cm^2`.
     ///
-    /// `-` and `*` multiply; each `/` divides by the next factor (as NEURON's units do); a trailing
-    /// integer on a word is its power (`cm2`).
+    /// `-`, a space and `*` multiply; `/` divides by everything after it up to a `*`, since
+    /// juxtaposition binds tighter (`/mV-ms` is 1/(mV·ms), as in NEURON's units); a trailing
+    /// integer on a word is its power (`cm2`); a number written onto a word scales it
+    /// (`.001coul`).
     pub fn parse(&self, text: &str) -> Result<Unit, String> {
         let text = text.trim();
         if let Some(u) = self.atom(text) {
@@ -286,12 +288,14 @@ impl UnitTable {
                 if !word.is_empty() {
                     let u = self.word(&word)?;
                     result = if divide { result.div(u) } else { result.mul(u) };
-                    divide = false;
                     word.clear();
                 }
+                // Juxtaposition (`-`, a space) binds tighter than `/`, as in NEURON's units:
+                // `/mV-ms` is 1/(mV·ms). `*` ends a denominator.
                 match c {
                     '/' => divide = true,
-                    '-' | '*' | ' ' | '\0' => {}
+                    '*' => divide = false,
+                    '-' | ' ' | '\0' => {}
                     _ => return Err(format!("unexpected `{c}` in unit")),
                 }
             }
@@ -309,6 +313,17 @@ impl UnitTable {
                 scale: n,
                 ..Unit::ONE
             });
+        }
+        // A factor written onto a unit, as NEURON allows: `.001coul`, `1e-3mV`.
+        let split = word.find(char::is_alphabetic).unwrap_or(0);
+        if split > 0 {
+            if let Ok(factor) = word[..split].parse::<f64>() {
+                let u = self.word(&word[split..])?;
+                return Ok(Unit {
+                    scale: u.scale * factor,
+                    ..u
+                });
+            }
         }
         if let Some(u) = self.atom(word) {
             return Ok(u);
@@ -495,6 +510,18 @@ mod tests {
         assert!(rate.known().is_some_and(|x| x.same_dimension(&u("/ms"))));
         assert_eq!(Dim::Bare.sum(Dim::Free), Dim::Bare);
         assert_eq!(Dim::Bare.power(Some(4.0)), Dim::Bare);
+    }
+
+    #[test]
+    fn a_denominator_runs_to_the_end_as_in_neurons_units() {
+        let rate = u("/mV-ms");
+        assert!(rate.same_dimension(&u("mV").mul(u("ms")).powi(-1)));
+        assert!((rate.factor_to(&u("mV").mul(u("ms")).powi(-1)) - 1.0).abs() < 1e-12);
+        assert!(u("mM2")
+            .div(u("mM2").mul(u("ms")))
+            .same_dimension(&u("/ms")));
+        assert!(u("mA/cm2").same_dimension(&u("A/m2")));
+        assert!((u(".001coul").factor_to(&u("coul")) - 1e-3).abs() < 1e-15);
     }
 
     #[test]

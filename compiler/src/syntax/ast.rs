@@ -27,6 +27,8 @@ pub enum Item {
     Parameter(Vec<VarDecl>),
     Constant(Vec<VarDecl>),
     Assigned(Vec<VarDecl>),
+    /// A file-scope `LOCAL`: variables every block shares, 0 until a block assigns them.
+    FileLocal(Vec<VarDecl>),
     State(Vec<VarDecl>),
     Independent(Span),
     Initial(Block),

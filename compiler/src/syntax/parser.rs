@@ -510,7 +510,7 @@ where
 }
 
 /// NEURON's file-scope names: `DEFINE NAME 4` (a constant) and `LOCAL a, b` (variables every
-/// block of the file shares, which hhc treats as ASSIGNED).
+/// block of the file shares).
 fn file_scope_names<'t, 's: 't, I>() -> impl Parser<'t, I, Item, Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
@@ -529,7 +529,7 @@ where
             .map(move |(name, value)| Item::Constant(vec![bare(name, Some(value))])),
         kw("LOCAL")
             .ignore_then(ident_list())
-            .map(move |names| Item::Assigned(names.into_iter().map(|n| bare(n, None)).collect())),
+            .map(move |names| Item::FileLocal(names.into_iter().map(|n| bare(n, None)).collect())),
     ))
 }
 
