@@ -165,6 +165,20 @@ where
         .labelled("unit")
 }
 
+/// `value` with the unit written after it (`41.4(mV)`, `(v - e) (mV)`), if any.
+fn with_unit(value: Expr, unit: Option<Unit>, span: Span) -> Expr {
+    match unit {
+        Some(unit) => Expr {
+            kind: ExprKind::WithUnit {
+                value: Box::new(value),
+                unit,
+            },
+            span,
+        },
+        None => value,
+    }
+}
+
 pub(super) fn expr_parser<'t, 's: 't, I>() -> impl Parser<'t, I, Expr, Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
@@ -187,16 +201,7 @@ where
                 span: sp(e.span()),
             })
             .then(unit().or_not())
-            .map_with(|(number, unit), e| match unit {
-                Some(unit) => Expr {
-                    kind: ExprKind::WithUnit {
-                        value: Box::new(number),
-                        unit,
-                    },
-                    span: sp(e.span()),
-                },
-                None => number,
-            });
+            .map_with(|(number, unit), e| with_unit(number, unit, sp(e.span())));
         let name = ident().map(|i| Expr {
             kind: ExprKind::Name(i.name),
             span: i.span,
@@ -205,16 +210,7 @@ where
             .clone()
             .then(unit().or_not())
             .delimited_by(just(Token::LParen), just(Token::RParen))
-            .map_with(|(inner, unit), e| match unit {
-                Some(unit) => Expr {
-                    kind: ExprKind::WithUnit {
-                        value: Box::new(inner),
-                        unit,
-                    },
-                    span: sp(e.span()),
-                },
-                None => inner,
-            });
+            .map_with(|(inner, unit), e| with_unit(inner, unit, sp(e.span())));
         let atom = choice((num, call, name, paren))
             .recover_with(via_parser(nested_delimiters(
                 Token::LParen,
