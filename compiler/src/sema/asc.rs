@@ -19,6 +19,7 @@
 //! Points are kept in single precision, as NEURON's pt3d keeps them. Errors name the line.
 
 use super::model::Section;
+use super::swc::single;
 
 /// One S-expression: a list (with the line of its opening parenthesis), an atom, or a `|`.
 #[derive(Debug)]
@@ -127,13 +128,6 @@ fn has_marker(items: &[Node], word: &str) -> bool {
         Node::List(inner, _) => matches!(inner.as_slice(), [Node::Atom(a)] if a == word),
         _ => false,
     })
-}
-
-/// `x` as NEURON's Import3d stores it: printed to 8 significant digits, then kept as an f32.
-fn single(x: f64) -> f64 {
-    // Import3d writes each point as `pt3dadd(%.8g, …)`, and pt3d stores floats.
-    let eight_digits: f64 = format!("{x:.7e}").parse().unwrap_or(x);
-    f64::from(eight_digits as f32)
 }
 
 /// A run of points and, at its end, the branches it splits into.
@@ -262,19 +256,7 @@ fn profile_section(
     if arc <= 0.0 {
         return Err(format!("section {name} has zero length"));
     }
-    let diam = profile
-        .windows(2)
-        .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-        .sum::<f64>()
-        / arc;
-    Ok(Section {
-        name,
-        parent,
-        length: arc,
-        diam,
-        nseg: 1,
-        points: profile,
-    })
+    Ok(Section::along(name, parent, profile))
 }
 
 fn add_branch(

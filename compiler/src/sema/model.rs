@@ -141,6 +141,25 @@ pub struct Section {
 }
 
 impl Section {
+    /// A section along 3-D points given as (arc length, diameter), µm: its length is the last
+    /// arc length, its `diam` the length-weighted mean (for messages and the d_lambda rule).
+    pub fn along(name: String, parent: Option<(String, f64)>, profile: Vec<(f64, f64)>) -> Section {
+        let length = profile.last().map_or(0.0, |p| p.0);
+        let diam = profile
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum::<f64>()
+            / length.max(f64::MIN_POSITIVE);
+        Section {
+            name,
+            parent,
+            length,
+            diam,
+            nseg: 1,
+            points: profile,
+        }
+    }
+
     /// (arc length, diameter) along the section: its points, or a cylinder's two ends.
     pub fn profile(&self) -> Vec<(f64, f64)> {
         if self.points.len() >= 2 {

@@ -99,7 +99,7 @@ fn parse(text: &str) -> Result<Vec<Point>, String> {
 }
 
 /// `x` as NEURON's Import3d stores it: printed to 8 significant digits, then kept as an f32.
-fn single(x: f64) -> f64 {
+pub(super) fn single(x: f64) -> f64 {
     // Import3d writes each point as `pt3dadd(%.8g, …)`, and pt3d stores floats.
     let eight_digits: f64 = format!("{x:.7e}").parse().unwrap_or(x);
     f64::from(eight_digits as f32)
@@ -191,13 +191,9 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
             soma_profile.clear();
         }
     }
-    let (length, diam) = if let Some(&(arc, _)) = soma_profile.last() {
-        let d = soma_profile
-            .windows(2)
-            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-            .sum::<f64>()
-            / arc;
-        (arc, d)
+    let (length, diam) = if !soma_profile.is_empty() {
+        let s = Section::along(String::new(), None, soma_profile.clone());
+        (s.length, s.diam)
     } else if soma_points.len() == 1 {
         let d = 2.0 * points[root].radius;
         (d, d)
@@ -281,26 +277,13 @@ pub fn sections(text: &str) -> Result<Vec<Section>, String> {
             }
             profile.push((arc, single(2.0 * r)));
         }
-        let length = arc;
-        if length <= 0.0 {
+        if arc <= 0.0 {
             return Err(format!(
                 "line {}: section {name} (from point {}) has zero length: its points sit at its parent's position",
                 points[first].line, points[first].id
             ));
         }
-        let diam = profile
-            .windows(2)
-            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
-            .sum::<f64>()
-            / length;
-        out.push(Section {
-            name,
-            parent: Some((parent, x)),
-            length,
-            diam,
-            nseg: 1,
-            points: profile,
-        });
+        out.push(Section::along(name, Some((parent, x)), profile));
     }
     Ok(out)
 }
