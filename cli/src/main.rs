@@ -612,8 +612,24 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    if let Some(net) = &result.network {
+        let ranges: Vec<String> = net
+            .populations
+            .iter()
+            .map(|(name, first, count)| format!("{name} {first}–{}", first + count - 1))
+            .collect();
+        println!(
+            "populations (global cell ids): {}; {} events delivered",
+            ranges.join(", "),
+            net.events_delivered
+        );
+    }
     if let Some(p) = &a.spikes {
-        if let Err(e) = record::write_spikes_csv(p, s.dt, &result.spikes) {
+        let written = match &result.network {
+            Some(net) => record::write_spike_times_csv(p, &net.spikes),
+            None => record::write_spikes_csv(p, s.dt, &result.spikes),
+        };
+        if let Err(e) = written {
             eprintln!("error: cannot write {}: {e}", p.display());
             return ExitCode::from(1);
         }

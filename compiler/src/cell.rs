@@ -780,11 +780,57 @@ fn import_expr(
                 Var::Builtin(Builtin::Dt) => exprs.lit(model.dt),
                 Var::Builtin(Builtin::T) => exprs.var(Var::Builtin(Builtin::T)),
                 Var::Slot(s) => exprs.var(Var::Slot(s)),
+                Var::Arg(a) => exprs.var(Var::Arg(a)),
             };
             repl.insert(var, e);
         }
     }
     crate::passes::symbolic::import(exprs, &m.exprs, root, &|var| repl[&var])
+}
+
+/// A point process's NET_RECEIVE as parallel assignments to the slots of its compartment
+/// program: each state's value after an event, reading the slots before it, the weights
+/// ([`Var::Arg`]) and `t` (the event's time). Parameters are folded, as in the program.
+#[derive(Clone, Debug)]
+pub struct ReceiveProgram {
+    pub exprs: ExprArena,
+    pub updates: Vec<(u32, ExprId)>,
+    pub args: usize,
+}
+
+/// [`ReceiveProgram`] of `model`'s single insert (a point process's model, as
+/// [`build_compartment`] takes it), for its compartment `program`; `None` without NET_RECEIVE.
+pub fn build_receive(model: &Model, program: &CellProgram) -> Option<ReceiveProgram> {
+    let ins = model.cell.inserts.first()?;
+    let m = &ins.mechanism;
+    let receive = m.net_receive.as_ref()?;
+    let mut exprs = ExprArena::new();
+    let state_slots: Vec<u32> = m
+        .states
+        .iter()
+        .map(|st| {
+            let name = format!("{}.{}", m.name, st.name);
+            program.slots.iter().position(|s| s.name == name).unwrap_or(0) as u32
+        })
+        .collect();
+    let states: Vec<ExprId> = state_slots.iter().map(|&s| exprs.var(Var::Slot(s))).collect();
+    let v = exprs.var(Var::Slot(0));
+    let sources = IonSource::collect(model);
+    let ions = IonSource::env(&sources, &mut exprs, &[states.clone()], model.celsius);
+    let param_slots = vec![vec![None; m.params.len()]];
+    let updates = receive
+        .updates
+        .iter()
+        .map(|&(st, e)| {
+            let value = import_expr(&mut exprs, model, &param_slots, 0, e, &states, v, &ions);
+            (state_slots[st as usize], value)
+        })
+        .collect();
+    Some(ReceiveProgram {
+        exprs,
+        updates,
+        args: receive.args.len(),
+    })
 }
 
 /// A cell holding only `m`, with its defaults, for emitting one mechanism's kernel
@@ -808,6 +854,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
             .collect(),
         ra: 35.4,
         sections: vec![],
+        points: vec![],
         inserts: vec![Insert {
             regions: vec![],
             mechanism: m.clone(),
@@ -828,6 +875,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         detector: None,
         cable_theta: 1.0,
         record: vec![0],
+        network: None,
     };
     build(&model)
 }

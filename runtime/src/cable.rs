@@ -39,7 +39,7 @@ use hhc_compiler::sema::model::Model;
 use rayon::prelude::*;
 
 /// A region's compiled kernels and its compartments' slots.
-struct RegionKernels {
+pub(crate) struct RegionKernels {
     kernel: jit::CompiledStep,
     /// The same program with dt = 0: currents at the initial state, nothing advances.
     initial: jit::CompiledStep,
@@ -83,81 +83,9 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
     let tree = Tree::new(cell);
     let nodes = tree.len();
     let n = opts.n;
-    // Cells per task: about a thousand compartments, enough to amortise a task, few enough that
-    // a chunk's slots, V, I and G stay in cache from the solve to the kernels, and that the
-    // tasks balance over the threads. A multiple of 8 where it can be, so that every row is
-    // whole vectors (8 f64 on AVX-512) with no scalar rest.
-    let chunk_cells = match 1024 / nodes {
-        fit @ 8.. => (fit / 8 * 8).min(64),
-        fit => fit.max(1),
-    };
+    let chunk_cells = chunk_cells_for(nodes);
     let started = std::time::Instant::now();
-    let mut regions = Vec::new();
-    for region in Region::all(cell, &tree) {
-        let hhc_compiler::cable::RegionPrograms {
-            step: program,
-            at_rest,
-        } = region.programs(model);
-        let compile =
-            |p| jit::compile(p, Precision::F64).map_err(|e| RunError::Backend(BackendError(e.0)));
-        let kernel = compile(&program)?;
-        let initial = compile(&at_rest)?;
-        let region_nodes = region.nodes.clone();
-        let count = n * region_nodes.len();
-        let mut slots = vec![vec![0.0; count]; program.slots.len()];
-        // Slot 0 is V, which the Hines solve updates in place.
-        slots[0].fill(cell.v_init);
-        // Parameters that vary along sections: linear in x between the two given values.
-        let varying = region
-            .inserts
-            .iter()
-            .any(|&i| !cell.inserts[i].along.is_empty());
-        for (j, &node) in region_nodes.iter().enumerate() {
-            for (name, x) in region.along_values(model, tree.place[node].1) {
-                if let Some(k) = program.slots.iter().position(|s| s.name == name) {
-                    for c in 0..n {
-                        slots[k][compartment(c, j, region_nodes.len(), n, chunk_cells)] = x;
-                    }
-                }
-            }
-        }
-        // Initial values, per compartment: they may read those parameters.
-        let roots: Vec<_> = program.init.iter().map(|(_, e)| *e).collect();
-        for j in 0..if varying { count } else { count.min(1) } {
-            let values = interp::eval(&program.exprs, &roots, &|var| match var {
-                hhc_compiler::ir::Var::Slot(k) => slots[k as usize][j],
-                _ => f64::NAN,
-            });
-            for ((slot, _), x) in program.init.iter().zip(values) {
-                if varying {
-                    slots[*slot as usize][j] = x;
-                } else {
-                    slots[*slot as usize].fill(x);
-                }
-            }
-        }
-        let find = |name: &str| {
-            program
-                .slots
-                .iter()
-                .position(|s| s.name == name)
-                .unwrap_or(0)
-        };
-        let (i_slot, g_slot) = (
-            find(hhc_compiler::cell::MEMBRANE_CURRENT_SLOT),
-            find(hhc_compiler::cell::MEMBRANE_CONDUCTANCE_SLOT),
-        );
-        regions.push(RegionKernels {
-            kernel,
-            initial,
-            spike_words: Vec::new(),
-            bad: Vec::new(),
-            nodes: region_nodes,
-            slots,
-            i_slot,
-            g_slot,
-        });
-    }
+    let mut regions = build_regions(model, &tree, n, chunk_cells).map_err(Stopped::from)?;
     let injections = Injection::all(model, &tree);
     let Probes {
         nodes: probe_nodes,
@@ -179,10 +107,6 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
     let matrix = TreeMatrix::new(&tree, cell.cm, theta * dt, theta);
     let solve_rows = solve_for_this_cpu();
     let compile_seconds = started.elapsed().as_secs_f64();
-    for r in regions.iter_mut() {
-        r.spike_words = vec![0; n * r.nodes.len()];
-        r.bad = vec![-1; n * r.nodes.len()];
-    }
     // Raw views of the regions: each task below touches only its own cells' entries.
     let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
     let currents = MembraneCurrents {
@@ -258,7 +182,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
                     let step = step0 + b;
                     // Every cell of the chunk at once: their eliminations are independent, so
                     // each node's work is one vector loop over the cells.
-                    scratch.solve(&matrix, &rows, &currents, inj);
+                    scratch.solve(&matrix, &rows, &currents, inj, &[]);
                     let t_end = (step + 1) as f64 * dt;
                     for r in &views {
                         r.advance(cells.clone(), t_end, false);
@@ -367,6 +291,96 @@ pub fn run_whole_cells(
     Ok(as_cable(r))
 }
 
+/// Compiles every region of `model`'s cell and lays out its slots for `n` cells in chunks of
+/// `chunk_cells`, with every state at its initial value.
+pub(crate) fn build_regions(
+    model: &Model,
+    tree: &Tree,
+    n: usize,
+    chunk_cells: usize,
+) -> Result<Vec<RegionKernels>, RunError> {
+    let cell = &model.cell;
+    let tree = tree;
+    let mut regions = Vec::new();
+    for region in Region::all(cell, &tree) {
+        let hhc_compiler::cable::RegionPrograms {
+            step: program,
+            at_rest,
+        } = region.programs(model);
+        let compile =
+            |p| jit::compile(p, Precision::F64).map_err(|e| RunError::Backend(BackendError(e.0)));
+        let kernel = compile(&program)?;
+        let initial = compile(&at_rest)?;
+        let region_nodes = region.nodes.clone();
+        let count = n * region_nodes.len();
+        let mut slots = vec![vec![0.0; count]; program.slots.len()];
+        // Slot 0 is V, which the Hines solve updates in place.
+        slots[0].fill(cell.v_init);
+        // Parameters that vary along sections: linear in x between the two given values.
+        let varying = region
+            .inserts
+            .iter()
+            .any(|&i| !cell.inserts[i].along.is_empty());
+        for (j, &node) in region_nodes.iter().enumerate() {
+            for (name, x) in region.along_values(model, tree.place[node].1) {
+                if let Some(k) = program.slots.iter().position(|s| s.name == name) {
+                    for c in 0..n {
+                        slots[k][compartment(c, j, region_nodes.len(), n, chunk_cells)] = x;
+                    }
+                }
+            }
+        }
+        // Initial values, per compartment: they may read those parameters.
+        let roots: Vec<_> = program.init.iter().map(|(_, e)| *e).collect();
+        for j in 0..if varying { count } else { count.min(1) } {
+            let values = interp::eval(&program.exprs, &roots, &|var| match var {
+                hhc_compiler::ir::Var::Slot(k) => slots[k as usize][j],
+                _ => f64::NAN,
+            });
+            for ((slot, _), x) in program.init.iter().zip(values) {
+                if varying {
+                    slots[*slot as usize][j] = x;
+                } else {
+                    slots[*slot as usize].fill(x);
+                }
+            }
+        }
+        let find = |name: &str| {
+            program
+                .slots
+                .iter()
+                .position(|s| s.name == name)
+                .unwrap_or(0)
+        };
+        let (i_slot, g_slot) = (
+            find(hhc_compiler::cell::MEMBRANE_CURRENT_SLOT),
+            find(hhc_compiler::cell::MEMBRANE_CONDUCTANCE_SLOT),
+        );
+        regions.push(RegionKernels {
+            kernel,
+            initial,
+            spike_words: vec![0; count],
+            bad: vec![-1; count],
+            nodes: region_nodes,
+            slots,
+            i_slot,
+            g_slot,
+        });
+    }
+    Ok(regions)
+}
+
+/// Cells per chunk for a tree of `nodes`: about a thousand compartments, enough to amortise a
+/// task, few enough that a chunk's slots, V, I and G stay in cache from the solve to the
+/// kernels, and that the tasks balance over the threads. A multiple of 8 where it can be, so
+/// that every row is whole vectors (8 f64 on AVX-512) with no scalar rest.
+pub(crate) fn chunk_cells_for(nodes: usize) -> usize {
+    match 1024 / nodes {
+        fit @ 8.. => (fit / 8 * 8).min(64),
+        fit => fit.max(1),
+    }
+}
+
 /// Steps a task takes its chunk of cells through before results are gathered.
 const STEPS_PER_BLOCK: usize = 64;
 
@@ -382,7 +396,7 @@ struct ChunkOutcome {
 }
 
 /// The slot arrays' base pointers, shared by the threads that run disjoint ranges of cells.
-struct SlotPointers(Vec<*mut u8>);
+pub(crate) struct SlotPointers(Vec<*mut u8>);
 // SAFETY: the pointers are only dereferenced by the kernel, on disjoint index ranges.
 unsafe impl Sync for SlotPointers {}
 
@@ -400,22 +414,22 @@ impl SendPtr {
 
 /// An output array's base pointer, shared the same way.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut u8);
+pub(crate) struct SendPtr(*mut u8);
 // SAFETY: as for SlotPointers.
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
 /// What turns a region's current and conductance densities into the solve's nA and µS.
-struct MembraneCurrents {
+pub(crate) struct MembraneCurrents {
     /// Per node: membrane area × 1e3, which turns µA/cm² into nA (and mS/cm² into µS).
-    density_to_current: Vec<f64>,
+    pub(crate) density_to_current: Vec<f64>,
     /// A constant stimulus density (µA/cm²), inward.
-    density: f64,
+    pub(crate) density: f64,
 }
 
 /// A region's kernels and raw pointers to its arrays, shared by the tasks of one step; each task
 /// reads and writes only its own cells' entries.
-struct RegionView<'a> {
+pub(crate) struct RegionView<'a> {
     kernel: &'a jit::CompiledStep,
     initial: &'a jit::CompiledStep,
     nodes: &'a [usize],
@@ -427,7 +441,7 @@ struct RegionView<'a> {
 }
 
 impl<'a> RegionView<'a> {
-    fn new(r: &'a mut RegionKernels) -> RegionView<'a> {
+    pub(crate) fn new(r: &'a mut RegionKernels) -> RegionView<'a> {
         RegionView {
             slots: SlotPointers(r.slots.iter_mut().map(|a| a.as_mut_ptr().cast()).collect()),
             spike_words: SendPtr(r.spike_words.as_mut_ptr().cast()),
@@ -442,7 +456,7 @@ impl<'a> RegionView<'a> {
 
     /// Runs the region's kernel over `cells`: states advance at the V in slot 0 (unless
     /// `initial`), and the membrane current and conductance densities land in their slots.
-    fn advance(&self, cells: std::ops::Range<usize>, t: f64, initial: bool) {
+    pub(crate) fn advance(&self, cells: std::ops::Range<usize>, t: f64, initial: bool) {
         let per = self.nodes.len();
         let kernel = if initial { self.initial } else { self.kernel };
         // SAFETY: every slot array holds n·per values, and this task owns the cells' entries.
@@ -463,7 +477,7 @@ impl<'a> RegionView<'a> {
 /// Where a chunk's rows live: node k's V, current density and conductance density for the
 /// chunk's cells, in the slot arrays of the region that holds k (node-major within the chunk,
 /// so each is one contiguous row of `cells`).
-struct ChunkRows {
+pub(crate) struct ChunkRows {
     cells: usize,
     v: Vec<*mut f64>,
     i: Vec<*const f64>,
@@ -471,7 +485,7 @@ struct ChunkRows {
 }
 
 impl ChunkRows {
-    fn new(views: &[RegionView<'_>], nodes: usize, cells: std::ops::Range<usize>) -> ChunkRows {
+    pub(crate) fn new(views: &[RegionView<'_>], nodes: usize, cells: std::ops::Range<usize>) -> ChunkRows {
         let cc = cells.len();
         let mut rows = ChunkRows {
             cells: cc,
@@ -502,7 +516,7 @@ impl ChunkRows {
     ///
     /// # Safety
     /// The rows belong to the calling task, and no `&mut` to the same row is alive.
-    unsafe fn v(&self, k: usize) -> &[f64] {
+    pub(crate) unsafe fn v(&self, k: usize) -> &[f64] {
         unsafe { std::slice::from_raw_parts(self.v[k], self.cells) }
     }
 
@@ -524,8 +538,15 @@ impl ChunkRows {
     }
 }
 
+/// A point process's current (nA) and conductance (µS) rows for a chunk's cells, at a node.
+pub(crate) struct PointRow {
+    pub node: usize,
+    pub i: *const f64,
+    pub g: *const f64,
+}
+
 /// The parts of the tree matrix that do not change during a run.
-struct TreeMatrix {
+pub(crate) struct TreeMatrix {
     /// Parent of each node (node 0, the root, has none; its entry is unused).
     parent: Vec<usize>,
     /// Axial conductance to the parent, µS.
@@ -536,7 +557,7 @@ struct TreeMatrix {
 }
 
 impl TreeMatrix {
-    fn new(tree: &Tree, cm: f64, theta_dt: f64, theta: f64) -> TreeMatrix {
+    pub(crate) fn new(tree: &Tree, cm: f64, theta_dt: f64, theta: f64) -> TreeMatrix {
         TreeMatrix {
             parent: tree
                 .parent
@@ -552,14 +573,14 @@ impl TreeMatrix {
 
 /// Where compartment `j` (of `per` in a region) of cell `c` lives in the region's slot arrays:
 /// each chunk of `chunk_cells` cells (the last may be shorter) is node-major, like V.
-fn compartment(c: usize, j: usize, per: usize, n: usize, chunk_cells: usize) -> usize {
+pub(crate) fn compartment(c: usize, j: usize, per: usize, n: usize, chunk_cells: usize) -> usize {
     let first = c / chunk_cells * chunk_cells;
     let cells = chunk_cells.min(n - first);
     row_start(first, j, per, cells) + (c - first)
 }
 
 /// Where row `j` (of `per` in a region) of the chunk of `cells` cells from cell `first` begins.
-fn row_start(first: usize, j: usize, per: usize, cells: usize) -> usize {
+pub(crate) fn row_start(first: usize, j: usize, per: usize, cells: usize) -> usize {
     first * per + j * cells
 }
 
@@ -635,7 +656,8 @@ fn load(
 /// [`HinesWork::solve_rows`] compiled for one instruction set. The body is plain Rust, so the
 /// arithmetic, and every bit of the results, is the same in each copy; only the vector width
 /// differs (the crate itself is built for baseline x86-64, whose vectors hold 2 f64).
-type SolveRows = unsafe fn(&mut HinesWork, &TreeMatrix, &ChunkRows, &MembraneCurrents, &[f64]);
+pub(crate) type SolveRows =
+    unsafe fn(&mut HinesWork, &TreeMatrix, &ChunkRows, &MembraneCurrents, &[f64], &[PointRow]);
 
 // SAFETY (the three copies): `solve_for_this_cpu` hands out a copy only on a CPU with its
 // features, and the caller's rows are its own (see `HinesWork::solve_rows`).
@@ -647,8 +669,9 @@ unsafe fn solve_avx512(
     r: &ChunkRows,
     c: &MembraneCurrents,
     inj: &[f64],
+    p: &[PointRow],
 ) {
-    unsafe { w.solve_rows(m, r, c, inj) }
+    unsafe { w.solve_rows(m, r, c, inj, p) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -659,8 +682,9 @@ unsafe fn solve_avx2(
     r: &ChunkRows,
     c: &MembraneCurrents,
     inj: &[f64],
+    p: &[PointRow],
 ) {
-    unsafe { w.solve_rows(m, r, c, inj) }
+    unsafe { w.solve_rows(m, r, c, inj, p) }
 }
 
 unsafe fn solve_baseline(
@@ -669,13 +693,14 @@ unsafe fn solve_baseline(
     r: &ChunkRows,
     c: &MembraneCurrents,
     inj: &[f64],
+    p: &[PointRow],
 ) {
-    unsafe { w.solve_rows(m, r, c, inj) }
+    unsafe { w.solve_rows(m, r, c, inj, p) }
 }
 
 /// The widest copy of the solve this CPU runs, narrowed as the exp routines are by
 /// `HHC_BATCH_ISA`.
-fn solve_for_this_cpu() -> SolveRows {
+pub(crate) fn solve_for_this_cpu() -> SolveRows {
     match jit::batched::routines().isa {
         #[cfg(target_arch = "x86_64")]
         "avx512" => solve_avx512,
@@ -687,14 +712,14 @@ fn solve_for_this_cpu() -> SolveRows {
 
 /// The work arrays of a chunk's Hines solve, node-major like the chunk: the diagonal and the
 /// right-hand side of every node for every cell.
-struct HinesWork {
+pub(crate) struct HinesWork {
     d: Vec<f64>,
     rhs: Vec<f64>,
     solve_rows: SolveRows,
 }
 
 impl HinesWork {
-    fn new(nodes: usize, cells: usize, solve_rows: SolveRows) -> HinesWork {
+    pub(crate) fn new(nodes: usize, cells: usize, solve_rows: SolveRows) -> HinesWork {
         HinesWork {
             d: vec![0.0; nodes * cells],
             rhs: vec![0.0; nodes * cells],
@@ -710,10 +735,17 @@ impl HinesWork {
     /// A cell's elimination is one long chain of divisions, but the cells are independent: each
     /// node's work is one loop over the chunk's cells, which the compiler vectorises and the core
     /// overlaps. Every cell gets exactly the operations of a lone solve, in the same order.
-    fn solve(&mut self, m: &TreeMatrix, rows: &ChunkRows, c: &MembraneCurrents, inj: &[f64]) {
+    pub(crate) fn solve(
+        &mut self,
+        m: &TreeMatrix,
+        rows: &ChunkRows,
+        c: &MembraneCurrents,
+        inj: &[f64],
+        points: &[PointRow],
+    ) {
         // SAFETY: `self.solve_rows` came from `solve_for_this_cpu`; the rows are this task's
         // and no other reference to them is alive during the solve.
-        unsafe { (self.solve_rows)(self, m, rows, c, inj) }
+        unsafe { (self.solve_rows)(self, m, rows, c, inj, points) }
     }
 
     /// [`Self::solve`]'s body, inlined into each instruction set's copy.
@@ -727,6 +759,7 @@ impl HinesWork {
         rows: &ChunkRows,
         c: &MembraneCurrents,
         inj: &[f64],
+        points: &[PointRow],
     ) {
         let (nodes, cells) = (inj.len(), rows.cells);
         let (d, rhs) = (&mut self.d[..nodes * cells], &mut self.rhs[..nodes * cells]);
@@ -736,6 +769,20 @@ impl HinesWork {
             let (i, g) = unsafe { rows.i_g(k) };
             let area = c.density_to_current[k];
             load(m.diagonal[k], inj[k], area, c.density, g, i, dk, rk);
+        }
+        // Point processes add their currents (nA) and conductances (µS) at their nodes.
+        for p in points {
+            let (i, g) = unsafe {
+                (
+                    std::slice::from_raw_parts(p.i, cells),
+                    std::slice::from_raw_parts(p.g, cells),
+                )
+            };
+            let (dk, rk) = (&mut d[row(p.node)], &mut rhs[row(p.node)]);
+            for c in 0..cells {
+                dk[c] += g[c];
+                rk[c] -= i[c];
+            }
         }
         // From the leaves up: a node's axial current at V_n joins its right-hand side (its
         // children, which come later, have already added theirs), then the node is eliminated

@@ -28,6 +28,10 @@
 //! keeps a chunk of cells in the vector lanes and loops over nodes; on the GPU, the whole cell is
 //! one program and [`cable::run_whole_cells`] hands it to [`sim::run`].
 //!
+//! **Networks** ([`network`]): populations of cells on the cable solver, point processes on
+//! them (NET_RECEIVE), and spikes delivered as events after their delay, in epochs of the
+//! shortest delay, with NEURON's fixed-step rules for detection and delivery.
+//!
 //! **Invariants.** Results are bit-identical whatever the thread count or chunking, because
 //! every cell is computed by the same instructions independently. A NaN or runaway V stops the
 //! run with the cell, the step and the mechanism named.
@@ -35,6 +39,7 @@
 pub mod backend;
 pub mod cable;
 pub mod load;
+pub mod network;
 pub mod record;
 pub mod sim;
 pub mod simulation;

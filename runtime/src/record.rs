@@ -50,6 +50,16 @@ pub fn write_spikes_csv(path: &Path, dt: f64, spikes: &[(usize, u64)]) -> std::i
 }
 
 /// Times rounded to 1e-9 ms, so k·dt prints as 3.88 rather than 3.8800000000000003.
+/// Writes `cell,t_ms` for spikes given with their times (a network's, global cell ids).
+pub fn write_spike_times_csv(path: &Path, spikes: &[(u64, f64)]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "cell,t_ms")?;
+    for &(cell, t) in spikes {
+        writeln!(out, "{cell},{}", fmt_time(t))?;
+    }
+    out.flush()
+}
+
 pub fn fmt_time(t: f64) -> String {
     let r = (t * 1e9).round() / 1e9;
     format!("{r}")

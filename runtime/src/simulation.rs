@@ -125,6 +125,18 @@ pub struct Outcome {
     pub detector: String,
     /// Seconds spent compiling kernels during the run (the chunked solver compiles there).
     pub compile_seconds: f64,
+    /// A network's spikes and populations, when the model has a NETWORK.
+    pub network: Option<NetworkOutcome>,
+}
+
+/// What a network run adds: global cell ids, spike times and the events delivered.
+#[derive(Clone, Debug)]
+pub struct NetworkOutcome {
+    /// Each population: name, global id of its first cell, number of cells.
+    pub populations: Vec<(String, u64, u64)>,
+    /// (global cell id, time in ms) of every spike, spike sources included, in time order.
+    pub spikes: Vec<(u64, f64)>,
+    pub events_delivered: u64,
 }
 
 enum Engine {
@@ -137,6 +149,9 @@ enum Engine {
         backend: Box<dyn Backend>,
     },
     Chunked {
+        threads: usize,
+    },
+    Network {
         threads: usize,
     },
 }
@@ -213,6 +228,9 @@ fn apply(mut model: Model, r: &Request) -> Result<(Model, u64), SetupError> {
             }
         }
     }
+    if let (Some(_), Some(_)) = (r.count, &model.network) {
+        return Err(usage("--n sets the size of a single population; a network's populations give their own `count`\n  hint: change `count` in the POPULATION".into()));
+    }
     if let Some(n) = r.count {
         if n == 0 {
             return Err(usage("the population needs at least 1 cell".into()));
@@ -288,7 +306,18 @@ impl Simulation {
             steps,
             dt: model.dt,
         };
-        let engine = if model.cell.sections.is_empty() {
+        let engine = if let Some(net) = &model.network {
+            if request.target == Target::Gpu || request.fused_cable {
+                return Err(SetupError::Failed("networks run on the CPU's chunked cable solver for now\n  hint: drop --backend gpu and --fused-cable".into()));
+            }
+            summary.cells = net.cells() as usize;
+            summary.backend = format!(
+                "cpu (cranelift, f64, {threads} thread{}), chunked cable solver, {} connections",
+                if threads == 1 { "" } else { "s" },
+                net.connections.len()
+            );
+            Engine::Network { threads }
+        } else if model.cell.sections.is_empty() {
             let program = hhc_compiler::cell::build(&model);
             let elem = if precision == Precision::F64 {
                 8.0
@@ -425,7 +454,78 @@ impl Simulation {
                 let result = pool.install(|| cable::run(model, &cable_options()));
                 cable_outcome(result, n, model.dt, steps)
             }
+            Engine::Network { threads } => {
+                let Some(net) = &model.network else {
+                    return Err(Stopped::from(RunError::Backend(crate::backend::BackendError(
+                        "no network".into(),
+                    ))));
+                };
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(*threads)
+                    .build()
+                    .map_err(|e| {
+                        Stopped::from(RunError::Backend(crate::backend::BackendError(format!(
+                            "cannot start {threads} threads: {e}"
+                        ))))
+                    })?;
+                let opts = crate::network::NetworkOptions {
+                    steps,
+                    interrupt: interrupt.clone(),
+                    progress: progress.clone(),
+                };
+                let result = pool.install(|| crate::network::run(model, net, &opts));
+                let convert = |r: crate::network::NetworkResult| network_outcome(r, net, model.dt);
+                result.map(convert).map_err(|s| Stopped {
+                    error: s.error,
+                    partial: s.partial.map(|p| Box::new(convert(*p))),
+                })
+            }
         }
+    }
+}
+
+/// A network's result as an outcome: cell spikes as (global id, step), and every spike with its
+/// time in [`NetworkOutcome`].
+fn network_outcome(
+    r: crate::network::NetworkResult,
+    net: &hhc_compiler::sema::network::Network,
+    dt: f64,
+) -> Outcome {
+    let cells = net.cells() as usize;
+    let mut spike_counts = vec![0u32; cells];
+    for &(gid, _) in &r.spikes {
+        if let Some(c) = spike_counts.get_mut(gid as usize) {
+            *c += 1;
+        }
+    }
+    let spikes = r
+        .spikes
+        .iter()
+        .map(|&(gid, t)| (gid as usize, ((t / dt).round() as u64).saturating_sub(1)))
+        .collect();
+    Outcome {
+        dt,
+        steps_done: r.steps_done,
+        traces: r
+            .traces
+            .into_iter()
+            .map(|(name, values)| Trace { name, values })
+            .collect(),
+        spikes,
+        spike_counts,
+        total_spikes: r.spikes.len() as u64,
+        stimulus_per_cell: None,
+        detector: String::new(),
+        compile_seconds: r.compile_seconds,
+        network: Some(NetworkOutcome {
+            populations: net
+                .populations
+                .iter()
+                .map(|p| (p.name.clone(), p.first, p.count))
+                .collect(),
+            spikes: r.spikes,
+            events_delivered: r.events_delivered,
+        }),
     }
 }
 
@@ -448,6 +548,7 @@ fn point_outcome(r: RunResult, cells: &[usize], dt: f64) -> Outcome {
         stimulus_per_cell: r.stimulus_per_cell,
         detector: String::new(),
         compile_seconds: 0.0,
+        network: None,
     }
 }
 
@@ -492,6 +593,7 @@ fn cable_outcome(
             stimulus_per_cell: None,
             detector: c.probes.first().cloned().unwrap_or_default(),
             compile_seconds: c.compile_seconds,
+            network: None,
         }
     };
     match result {

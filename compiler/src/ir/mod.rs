@@ -58,6 +58,8 @@ pub enum Var {
     Builtin(Builtin),
     /// A storage slot of a fused cell program (see [`CellProgram`]).
     Slot(u32),
+    /// An argument of the block being run: NET_RECEIVE's weights, in declaration order.
+    Arg(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -293,7 +295,8 @@ impl IonUse {
     }
 }
 
-/// A current this mechanism adds to its compartment, in µA/cm² (NMODL sign: outward positive).
+/// A current this mechanism adds to its compartment, in µA/cm² (nA for a point process; NMODL
+/// sign: outward positive).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Current {
     /// The ion it is carried by, or `None` for a NONSPECIFIC_CURRENT.
@@ -325,10 +328,28 @@ pub struct KineticScheme {
     pub span: Span,
 }
 
-/// One density mechanism, lowered and checked.
+/// What a point process does when an event arrives (NMODL's `NET_RECEIVE (w, …) { … }`).
+///
+/// `updates` are parallel assignments to states, in terms of the states before the event, the
+/// parameters, [`Var::Arg`] (the connection's weights) and `t` (the event's time).
+#[derive(Clone, Debug)]
+pub struct NetReceive {
+    /// The weight arguments: name and declared unit.
+    pub args: Vec<(String, Option<String>)>,
+    pub updates: Vec<(u32, ExprId)>,
+    pub span: Span,
+}
+
+/// One mechanism, lowered and checked: a density mechanism (SUFFIX), or a point process
+/// (POINT_PROCESS) whose currents are in nA.
 #[derive(Clone, Debug)]
 pub struct Mechanism {
     pub name: String,
+    /// A POINT_PROCESS: placed at a location, its currents are in nA (not µA/cm²) and its
+    /// conductances in µS.
+    pub point_process: bool,
+    /// NET_RECEIVE, for a point process that receives events.
+    pub net_receive: Option<NetReceive>,
     pub title: Option<String>,
     pub exprs: ExprArena,
     pub params: Vec<Param>,

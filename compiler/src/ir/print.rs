@@ -88,6 +88,11 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
         }
         Var::Builtin(b) => format!("{b:?}").to_lowercase(),
         Var::Slot(i) => format!("slot{i}"),
+        Var::Arg(i) => m
+            .net_receive
+            .as_ref()
+            .and_then(|r| r.args.get(i as usize))
+            .map_or("?arg".into(), |(name, _)| name.clone()),
     }
 }
 
@@ -95,7 +100,8 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
 pub fn print_mechanism(m: &Mechanism) -> String {
     let mut out = String::new();
     let name = |v: Var| mechanism_var_name(m, v);
-    let _ = writeln!(out, "mechanism {} {{", m.name);
+    let kind = if m.point_process { "point process" } else { "mechanism" };
+    let _ = writeln!(out, "{kind} {} {{", m.name);
     for p in &m.params {
         let _ = writeln!(
             out,
@@ -154,6 +160,16 @@ pub fn print_mechanism(m: &Mechanism) -> String {
         }
     }
     section("current", cur);
+    if let Some(r) = &m.net_receive {
+        let args: Vec<&str> = r.args.iter().map(|(a, _)| a.as_str()).collect();
+        section(
+            &format!("net_receive({})", args.join(", ")),
+            r.updates
+                .iter()
+                .map(|(s, e)| (m.states[*s as usize].name.clone(), *e))
+                .collect(),
+        );
+    }
     let _ = writeln!(out, "}}");
     out
 }

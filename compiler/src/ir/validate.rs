@@ -48,6 +48,10 @@ pub fn validate_mechanism(m: &Mechanism) -> Result<(), ValidationError> {
         Var::Ion(i, _) => (i as usize) < m.ions.len(),
         Var::Builtin(_) => true,
         Var::Slot(_) => false,
+        Var::Arg(i) => m
+            .net_receive
+            .as_ref()
+            .is_some_and(|r| (i as usize) < r.args.len()),
     };
     check_arena(&m.exprs, &var_ok)?;
     if m.init.len() != m.states.len() {

@@ -35,6 +35,8 @@ enum BlockKind {
     Kinetic,
     /// A PROCEDURE that BREAKPOINT SOLVEs: it assigns the states' new values.
     StateUpdate,
+    /// NET_RECEIVE: an event's effect on the states.
+    NetReceive,
 }
 
 struct Lowerer<'a> {
@@ -69,6 +71,9 @@ struct Lowerer<'a> {
     /// ASSIGNED values INITIAL leaves behind that depend only on run constants; later blocks may
     /// read them, as NEURON's persistent ASSIGNED variables allow.
     initial_assigned: HashMap<String, Val>,
+    /// PARAMETERs INITIAL changes (Exp2Syn's `tau1 = 0.9999*tau2` guard): later blocks read the
+    /// changed value, as in NEURON, where INITIAL writes the instance's own copy.
+    initial_params: HashMap<String, Val>,
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
@@ -96,6 +101,8 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         diags: Diags::default(),
         m: Mechanism {
             name: String::new(),
+            point_process: false,
+            net_receive: None,
             title: None,
             exprs: ir::ExprArena::new(),
             params: vec![],
@@ -125,6 +132,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         kinetic_conserve: None,
         pending_range: vec![],
         initial_assigned: HashMap::new(),
+        initial_params: HashMap::new(),
     };
     l.declare_builtins();
     l.collect();
@@ -360,14 +368,12 @@ impl<'a> Lowerer<'a> {
                     )
                     .with_hint("express the computation in .chan statements"),
                 ),
-                Item::NetReceive { span, .. } => self.err(
-                    Diagnostic::error(
-                        "NET_RECEIVE is not supported yet",
-                        *span,
-                        "synaptic events come in a later release",
-                    )
-                    .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
-                ),
+                Item::NetReceive { body, .. } => {
+                    has_mechanism_blocks = true;
+                    if !units_on {
+                        self.units_off_blocks.insert(body.span.start);
+                    }
+                }
                 Item::FunctionTable { span, .. } => self.err(
                     Diagnostic::error(
                         "FUNCTION_TABLE is not supported",
@@ -446,7 +452,7 @@ impl<'a> Lowerer<'a> {
         for s in stmts {
             match s {
                 NeuronStmt::Suffix(id) => {
-                    if suffix.is_some() {
+                    if suffix.is_some() || point_process {
                         self.err(
                             Diagnostic::error("more than one SUFFIX", id.span, "second SUFFIX")
                                 .with_hint("a file holds one mechanism"),
@@ -455,15 +461,19 @@ impl<'a> Lowerer<'a> {
                     suffix = Some(id.clone());
                 }
                 NeuronStmt::PointProcess(id) => {
+                    if point_process || suffix.is_some() {
+                        self.err(
+                            Diagnostic::error(
+                                "a mechanism has one SUFFIX or one POINT_PROCESS",
+                                id.span,
+                                "second name",
+                            )
+                            .with_hint("a file holds one mechanism"),
+                        );
+                    }
                     point_process = true;
-                    self.err(
-                        Diagnostic::error(
-                            "POINT_PROCESS mechanisms are not supported yet",
-                            id.span,
-                            "point process",
-                        )
-                        .with_hint("hhc runs density mechanisms (SUFFIX) for now"),
-                    )
+                    self.m.point_process = true;
+                    self.m.name = id.name.clone();
                 }
                 NeuronStmt::UseIon {
                     ion,
@@ -502,7 +512,6 @@ impl<'a> Lowerer<'a> {
         }
         match suffix {
             Some(s) => self.m.name = s.name,
-            // A point process names itself; it has been reported already.
             None if point_process => {}
             None => self.err(
                 Diagnostic::error(
@@ -594,6 +603,7 @@ impl<'a> Lowerer<'a> {
                         }
                         let unit = match f {
                             IonField::E => "mV",
+                            IonField::I if self.m.point_process => "nA",
                             IonField::I => "mA/cm2",
                             IonField::Ci | IonField::Co => "mM",
                         };
@@ -652,10 +662,11 @@ type Env = HashMap<String, Val>;
 
 // Ion interface checks and scales, once every declaration is known.
 impl Lowerer<'_> {
-    /// A density mechanism's currents are current densities: a current declared in mV or mA
-    /// would be scaled by a meaningless factor.
+    /// A density mechanism's currents are current densities, and a point process's are
+    /// currents: a current declared in another unit would be scaled by a meaningless factor.
     fn check_current_units(&mut self) {
-        let Ok(density) = self.units.parse("mA/cm2") else {
+        let point = self.m.point_process;
+        let Ok(wanted) = self.units.parse(if point { "nA" } else { "mA/cm2" }) else {
             return;
         };
         for k in 0..self.m.currents.len() {
@@ -663,7 +674,7 @@ impl Lowerer<'_> {
             let Some(&declared) = self.declared_units.get(&name) else {
                 continue;
             };
-            if declared.same_dimension(&density) {
+            if declared.same_dimension(&wanted) {
                 continue;
             }
             let span = self
@@ -674,13 +685,24 @@ impl Lowerer<'_> {
                 .unwrap_or_default();
             // Reported here, at the declaration; the assignment is not checked against it again.
             self.declared_units.remove(&name);
+            let (what, hint) = if point {
+                (
+                    "a current",
+                    format!("a point process's current is a current: declare `{name} (nA)` (NEURON's unit)"),
+                )
+            } else {
+                (
+                    "a current density",
+                    format!("a density mechanism's current is a current per area: declare `{name} (mA/cm2)` (NEURON's unit) or `{name} (uA/cm2)`"),
+                )
+            };
             self.err(
                 Diagnostic::error(
-                    format!("current `{name}` is declared in {declared}, which is not a current density"),
+                    format!("current `{name}` is declared in {declared}, which is not {what}"),
                     span,
                     format!("{declared} here"),
                 )
-                .with_hint(format!("a density mechanism's current is a current per area: declare `{name} (mA/cm2)` (NEURON's unit) or `{name} (uA/cm2)`")),
+                .with_hint(hint),
             );
         }
     }
@@ -800,8 +822,25 @@ impl<'a> Lowerer<'a> {
                     Expr::Var(Var::State(_) | Var::Builtin(Builtin::V | Builtin::T))
                 )
             });
-            if constant && matches!(self.names.get(name), Some((Name::Assigned, _))) {
-                self.initial_assigned.insert(name.clone(), *val);
+            match self.names.get(name) {
+                Some((Name::Assigned, _)) if constant => {
+                    self.initial_assigned.insert(name.clone(), *val);
+                }
+                Some((Name::Param(_), _)) if constant => {
+                    self.initial_params.insert(name.clone(), *val);
+                }
+                Some((Name::Param(_), span)) => {
+                    let span = *span;
+                    self.err(
+                        Diagnostic::error(
+                            format!("INITIAL sets PARAMETER `{name}` from v or a state"),
+                            span,
+                            "changed in INITIAL",
+                        )
+                        .with_hint("hhc lets INITIAL change a PARAMETER only through other parameters; compute it in an ASSIGNED variable"),
+                    );
+                }
+                _ => {}
             }
         }
         self.initialised_states = (0..state_count)
@@ -811,6 +850,7 @@ impl<'a> Lowerer<'a> {
         self.m.init = (0..state_count)
             .map(|i| env.get(&self.m.states[i].name).map_or(zero, |v| v.0))
             .collect();
+        self.lower_net_receive();
         // BREAKPOINT
         let mut env = Env::new();
         let mut solved = None;
@@ -829,11 +869,16 @@ impl<'a> Lowerer<'a> {
                     match env.get(&name) {
                         Some(&(value, _)) => {
                             let declared = self.declared_units.get(&name).copied();
+                            // Density currents in µA/cm² (mA/cm² when undeclared, NEURON's
+                            // unit); a point process's in nA, which is also NEURON's.
+                            let (unit, undeclared) = if self.m.point_process {
+                                ("nA", 1.0)
+                            } else {
+                                ("uA/cm2", 1000.0)
+                            };
                             let factor = declared
-                                .and_then(|d| {
-                                    self.units.parse("uA/cm2").ok().map(|u| d.factor_to(&u))
-                                })
-                                .unwrap_or(1000.0);
+                                .and_then(|d| self.units.parse(unit).ok().map(|u| d.factor_to(&u)))
+                                .unwrap_or(undeclared);
                             let mut b = Builder::new(&mut self.m.exprs);
                             let f = b.lit(factor);
                             self.m.currents[i].value = b.mul(f, value);
@@ -956,6 +1001,70 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// NET_RECEIVE: the states' values after an event, from their values before it, the
+    /// parameters and the event's weights. Every event hhc delivers comes from a connection, so
+    /// NEURON's `flag` is 0.
+    fn lower_net_receive(&mut self) {
+        let file = self.file;
+        let Some((args, body, span)) = file.items.iter().find_map(|i| match i {
+            Item::NetReceive { args, body, span } => Some((args, body, *span)),
+            _ => None,
+        }) else {
+            return;
+        };
+        if !self.m.point_process {
+            self.err(
+                Diagnostic::error(
+                    "NET_RECEIVE belongs to a POINT_PROCESS",
+                    span,
+                    "events arrive at point processes",
+                )
+                .with_hint("declare the mechanism with `POINT_PROCESS Name` instead of SUFFIX"),
+            );
+            return;
+        }
+        let mut env = Env::new();
+        let mut arg_list = Vec::new();
+        for (k, a) in args.iter().enumerate() {
+            let unit = a.unit.as_ref().and_then(|u| self.unit(u));
+            let value = self.m.exprs.add(Expr::Var(Var::Arg(k as u32)), a.name.span);
+            env.insert(a.name.name.clone(), (value, Dim::declared(unit)));
+            arg_list.push((a.name.name.clone(), a.unit.as_ref().map(|u| u.text.clone())));
+        }
+        let zero = self.m.exprs.lit(0.0);
+        env.entry("flag".into()).or_insert((zero, Dim::Bare));
+        let arg_names: Vec<String> = env.keys().cloned().collect();
+        self.kind = BlockKind::NetReceive;
+        self.exec_top_block(body, &mut env);
+        let mut updates = Vec::new();
+        let mut names: Vec<&String> = env.keys().collect();
+        names.sort();
+        for name in names {
+            match self.names.get(name) {
+                Some((Name::State(i), _)) => updates.push((*i, env[name].0)),
+                Some((Name::Assigned | Name::Param(_), decl)) if !arg_names.contains(name) => {
+                    let decl = *decl;
+                    self.err(
+                        Diagnostic::error(
+                            format!("NET_RECEIVE sets `{name}`, which is not a STATE"),
+                            body.span,
+                            "in this block",
+                        )
+                        .with_label(decl, "declared here")
+                        .with_hint("hhc keeps what an event changes only in STATEs for now; declare it as a STATE"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        updates.sort_by_key(|u| u.0);
+        self.m.net_receive = Some(ir::NetReceive {
+            args: arg_list,
+            updates,
+            span,
+        });
+    }
+
     /// Runs a top-level block (INITIAL, BREAKPOINT, DERIVATIVE, KINETIC), with units checked
     /// unless the file wrote it between UNITSOFF and UNITSON.
     fn exec_top_block(&mut self, block: &Block, env: &mut Env) {
@@ -1038,7 +1147,22 @@ impl<'a> Lowerer<'a> {
                         (Some(x), None) | (None, Some(x)) => x.1,
                         (None, None) => Dim::Free,
                     };
-                    let (ae, be) = (a.map_or(zero, |x| x.0), b.map_or(zero, |x| x.0));
+                    // A branch that leaves a name alone keeps its value from before the `if`:
+                    // a PARAMETER's, a STATE's or v's own value, and 0 for an unset ASSIGNED.
+                    let before = |l: &mut Self| match l.names.get(&k).map(|n| n.0) {
+                        Some(Name::Param(_) | Name::State(_) | Name::Ion(..) | Name::Builtin(_)) => {
+                            l.read_name(&k, stmt.span, &Env::new()).0
+                        }
+                        _ => zero,
+                    };
+                    let ae = match a {
+                        Some(x) => x.0,
+                        None => before(self),
+                    };
+                    let be = match b {
+                        Some(x) => x.0,
+                        None => before(self),
+                    };
                     let merged = Builder {
                         arena: &mut self.m.exprs,
                         span: stmt.span,
@@ -1257,6 +1381,9 @@ impl<'a> Lowerer<'a> {
                 );
                 return;
             }
+            // INITIAL may change a PARAMETER (Exp2Syn guards `tau1 < tau2` so); blocks after
+            // INITIAL read the changed value.
+            Some((Name::Param(_), _)) if self.kind == BlockKind::Initial => {}
             Some((Name::Param(_), _)) | Some((Name::Constant(_), _)) => {
                 self.err(
                     Diagnostic::error(
@@ -1306,7 +1433,10 @@ impl<'a> Lowerer<'a> {
                 return;
             }
             Some((Name::State(_), _))
-                if !matches!(self.kind, BlockKind::Initial | BlockKind::StateUpdate)
+                if !matches!(
+                    self.kind,
+                    BlockKind::Initial | BlockKind::StateUpdate | BlockKind::NetReceive
+                )
                     && !env.contains_key(&target.name) =>
             {
                 self.err(
@@ -1328,7 +1458,11 @@ impl<'a> Lowerer<'a> {
             self.units_on,
         ) {
             if !declared.same_dimension(&u) {
-                let hint = if self.m.currents.iter().any(|c| c.name == target.name) {
+                let hint = if self.m.point_process
+                    && self.m.currents.iter().any(|c| c.name == target.name)
+                {
+                    "a point process's current is a conductance times a driving force: g (uS) * (v - e) (mV) is in nA"
+                } else if self.m.currents.iter().any(|c| c.name == target.name) {
                     "a density mechanism's current is a conductance per area times a driving force: g (S/cm2) * (v - e) (mV) is in mA/cm2"
                 } else {
                     "check the units of the terms, or use UNITSOFF"
@@ -1362,6 +1496,9 @@ impl<'a> Lowerer<'a> {
         }
         let unit = Dim::declared(self.declared_units.get(name).copied());
         match self.names.get(name).copied() {
+            Some((Name::Param(_), _)) if self.kind != BlockKind::Initial && self.initial_params.contains_key(name) => {
+                self.initial_params[name]
+            }
             Some((Name::Param(i), _)) => (self.m.exprs.add(Expr::Var(Var::Param(i)), span), unit),
             Some((Name::Constant(c), _)) => (self.m.exprs.lit(c), unit),
             Some((Name::State(i), _)) => {
@@ -1643,6 +1780,17 @@ impl<'a> Lowerer<'a> {
             .map(|(n, _)| *n)
             .chain(self.functions.keys().map(String::as_str))
             .collect();
+        if matches!(name.name.as_str(), "net_send" | "net_event" | "net_move") {
+            self.err(
+                Diagnostic::error(
+                    format!("`{}` is not supported yet", name.name),
+                    name.span,
+                    "self-events and spikes from a mechanism",
+                )
+                .with_hint("hhc delivers events from connections to NET_RECEIVE; events a mechanism sends itself come later"),
+            );
+            return (self.m.exprs.lit(0.0), Dim::Free);
+        }
         let hint = match closest(&name.name, candidates) {
             Some(c) => format!("did you mean `{c}`?"),
             None => "define it with FUNCTION".into(),

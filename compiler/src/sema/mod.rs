@@ -9,6 +9,7 @@
 pub mod asc;
 pub mod mechanism;
 pub mod model;
+pub mod network;
 pub mod swc;
 pub mod units;
 

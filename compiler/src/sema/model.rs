@@ -251,6 +251,18 @@ pub struct CellSpec {
     pub ra: f64,
     /// Empty for a single-compartment cell.
     pub sections: Vec<Section>,
+    /// Point processes placed on every cell of this type (`POINT syn = ExpSyn AT dend(0.5)`).
+    pub points: Vec<PointSpec>,
+}
+
+/// A point process on a cell: its name on the cell, the mechanism with its values, and where.
+#[derive(Clone, Debug)]
+pub struct PointSpec {
+    pub name: String,
+    pub insert: Insert,
+    pub section: String,
+    pub x: f64,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -302,6 +314,9 @@ pub struct Model {
     /// The cable solver's θ: 1 for implicit Euler (default), ½ for Crank–Nicolson.
     pub cable_theta: f64,
     pub record: Vec<u64>,
+    /// A NETWORK: several populations and their connections. Then `cell` and `count` are those
+    /// of the first population of cells, and each population carries its own model.
+    pub network: Option<super::network::Network>,
 }
 
 /// Looks a mechanism up by SUFFIX. `Err(())` means it was found but failed to compile (its own
@@ -311,20 +326,20 @@ pub type Resolver<'r> = dyn FnMut(&str) -> Result<Option<Mechanism>, ()> + 'r;
 /// Reads a file named by the model (an SWC morphology), relative to the model's folder.
 pub type FileReader<'r> = dyn FnMut(&str) -> Result<String, String> + 'r;
 
-struct Ctx {
-    units: UnitTable,
-    diags: Diags,
+pub(super) struct Ctx {
+    pub(super) units: UnitTable,
+    pub(super) diags: Diags,
     /// Every mechanism an INSERT could name, for suggestions.
     mechanism_names: Vec<String>,
 }
 
 impl Ctx {
-    fn err(&mut self, d: Diagnostic) {
+    pub(super) fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
     /// A single number in `want` units (bare numbers are taken as already in them).
-    fn quantity(&mut self, s: &Setting, want: &str) -> Option<f64> {
+    pub(super) fn quantity(&mut self, s: &Setting, want: &str) -> Option<f64> {
         match s.values.as_slice() {
             [v] => self.value_in(v, want),
             _ => {
@@ -342,12 +357,12 @@ impl Ctx {
     }
 
     /// A number converted to `want` (bare numbers are taken as already in it).
-    fn value_in(&mut self, v: &Value, want: &str) -> Option<f64> {
+    pub(super) fn value_in(&mut self, v: &Value, want: &str) -> Option<f64> {
         let target = self.units.parse(want).ok();
         self.value_in_unit(v, target)
     }
 
-    fn value_in_unit(&mut self, v: &Value, target: Option<Unit>) -> Option<f64> {
+    pub(super) fn value_in_unit(&mut self, v: &Value, target: Option<Unit>) -> Option<f64> {
         match (v, target) {
             (
                 Value::Number {
@@ -398,7 +413,7 @@ impl Ctx {
         }
     }
 
-    fn unknown_setting(&mut self, s: &Setting, known: &[&str], where_: &str) {
+    pub(super) fn unknown_setting(&mut self, s: &Setting, known: &[&str], where_: &str) {
         let hint = match closest(&s.name.name, known.iter().copied()) {
             Some(c) => format!("did you mean `{c}`?"),
             None => format!("{where_} accepts: {}", known.join(", ")),
@@ -444,8 +459,18 @@ pub fn lower_model_with_names(
     };
     let mut cells: Vec<(&ast::CellDef, Option<CellSpec>)> = Vec::new();
     let mut simulate: Option<&ast::SimulateDef> = None;
+    let mut network: Option<&ast::NetworkDef> = None;
     for item in &file.items {
         match item {
+            Item::Network(n) => {
+                if network.is_some() {
+                    cx.err(
+                        Diagnostic::error("more than one NETWORK block", n.span, "second NETWORK")
+                            .with_hint("put every population and connection in one NETWORK"),
+                    );
+                }
+                network = Some(n);
+            }
             Item::Cell(c) => {
                 if let Some((prev, _)) = cells.iter().find(|(p, _)| p.name.name == c.name.name) {
                     let prev_span = prev.name.span;
@@ -479,7 +504,7 @@ pub fn lower_model_with_names(
             Item::Title(_) | Item::UnitsToggle { .. } => {}
             _ => cx.err(
                 Diagnostic::error(
-                    "a model file holds only CELL and SIMULATE blocks",
+                    "a model file holds only CELL, NETWORK and SIMULATE blocks",
                     item_span(item),
                     "mechanism block in a model file",
                 )
@@ -645,6 +670,33 @@ pub fn lower_model_with_names(
             _ => cx.unknown_setting(s, KNOWN, "SIMULATE"),
         }
     }
+    if let Some(net) = network {
+        return lower_network_model(
+            &mut cx,
+            net,
+            &cells,
+            sim,
+            NetworkRun {
+                run: super::network::RunSettings {
+                    dt,
+                    tstop,
+                    celsius,
+                    method,
+                    cable_theta,
+                },
+                time_span,
+                per_population: [
+                    ("cell", cell_name.map(|n| n.span)),
+                    ("count", count_span),
+                    ("record", record_spans.first().copied()),
+                    ("stimulus", stimulus_spans.first().copied()),
+                    ("probe", probes.first().map(|p| p.2)),
+                    ("detector", detector.as_ref().map(|d| d.2)),
+                ],
+            },
+            files,
+        );
+    }
     let cell = match cell_name {
         None if cells.len() == 1 => cells.pop().and_then(|(_, c)| c),
         None => {
@@ -782,7 +834,65 @@ pub fn lower_model_with_names(
         detector: detector.map(|(s, x, _)| (s, x)),
         cable_theta,
         record,
+        network: None,
     })
+}
+
+/// What SIMULATE said, for a model with a NETWORK.
+struct NetworkRun {
+    run: super::network::RunSettings,
+    time_span: Option<Span>,
+    /// Settings that belong to a POPULATION, and where SIMULATE gave them.
+    per_population: [(&'static str, Option<Span>); 6],
+}
+
+fn lower_network_model(
+    cx: &mut Ctx,
+    net: &ast::NetworkDef,
+    cells: &[(&ast::CellDef, Option<CellSpec>)],
+    sim: &ast::SimulateDef,
+    given: NetworkRun,
+    files: &mut FileReader<'_>,
+) -> Result<Model, Vec<Diagnostic>> {
+    for (name, span) in given.per_population {
+        if let Some(span) = span {
+            cx.err(
+                Diagnostic::error(
+                    format!("`{name}` belongs to a POPULATION in a model with a NETWORK"),
+                    span,
+                    "in SIMULATE",
+                )
+                .with_hint(format!("move it into the population it is for: `POPULATION name = CELL {{ {name} = … }}`")),
+            );
+        }
+    }
+    let run = given.run;
+    if let Err(why) = whole_steps(run.dt, run.tstop) {
+        cx.err(
+            Diagnostic::error(why.message, given.time_span.unwrap_or(sim.span), "here")
+                .with_hint(why.hint),
+        );
+    }
+    let network = super::network::lower_network(cx, net, cells, &run, files);
+    if cx.diags.has_errors() {
+        return Err(std::mem::take(&mut cx.diags).into_vec());
+    }
+    let Some(network) = network else {
+        return Err(std::mem::take(&mut cx.diags).into_vec());
+    };
+    let Some(first) = network.populations.iter().find_map(|p| match &p.kind {
+        super::network::PopulationKind::Cells(m) => Some(m),
+        _ => None,
+    }) else {
+        cx.err(
+            Diagnostic::error("the NETWORK has no population of cells", net.span, "only spike sources")
+                .with_hint("add `POPULATION name = CELL { count = … }`"),
+        );
+        return Err(std::mem::take(&mut cx.diags).into_vec());
+    };
+    let mut model = (**first).clone();
+    model.network = Some(network);
+    Ok(model)
 }
 
 /// Why a run's length is not a whole number of steps: a message and a hint.
@@ -836,7 +946,7 @@ pub fn whole_steps(dt: f64, tstop: f64) -> Result<u64, StepCountError> {
     Ok(whole as u64)
 }
 
-fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
+pub(super) fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
     match v {
         Value::Number { .. } => cx.value_in(v, "uA/cm2").map(Stimulus::Constant),
         Value::Call { name, args, span } => match (name.name.as_str(), args.as_slice()) {
@@ -875,7 +985,7 @@ fn lower_stimulus(cx: &mut Ctx, v: &Value) -> Option<Stimulus> {
 }
 
 /// `soma(0.5)`: a section and a point along it, 0..1.
-fn location(cx: &mut Ctx, v: &Value) -> Option<(String, f64)> {
+pub(super) fn location(cx: &mut Ctx, v: &Value) -> Option<(String, f64)> {
     match v {
         Value::Call { name, args, .. } if args.len() == 1 => {
             let x = cx.value_in(&args[0], "1")?;
@@ -1009,6 +1119,7 @@ fn lower_cell(
         inserts: vec![],
         ra: 35.4,
         sections: vec![],
+        points: vec![],
     };
     const KNOWN: &[&str] = &["V_th", "v_init", "cm", "Ra", "swc", "asc", "dx", "d_lambda"];
     let mut ok = true;
@@ -1029,6 +1140,81 @@ fn lower_cell(
     }
     for item in &c.items {
         match item {
+            CellItem::Point {
+                name,
+                mechanism,
+                at,
+                settings,
+            } => {
+                if let Some(prev) = spec.points.iter().find(|p| p.name == name.name) {
+                    let prev_span = prev.span;
+                    cx.err(
+                        Diagnostic::error(
+                            format!("point `{}` is placed twice", name.name),
+                            name.span,
+                            "second POINT",
+                        )
+                        .with_label(prev_span, "first placed here")
+                        .with_hint("give each point process on a cell its own name"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                let Some((section, x)) = location(cx, at) else {
+                    ok = false;
+                    continue;
+                };
+                match resolve(&mechanism.name) {
+                    Ok(Some(m)) if m.point_process => {
+                        let insert = lower_insert(cx, m, settings);
+                        spec.points.push(PointSpec {
+                            name: name.name.clone(),
+                            insert,
+                            section,
+                            x,
+                            span: name.span,
+                        });
+                    }
+                    Ok(Some(_)) => {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                format!("`{}` is a density mechanism, not a point process", mechanism.name),
+                                mechanism.span,
+                                "a SUFFIX mechanism",
+                            )
+                            .with_hint(format!("insert it into a region: `INSERT {} IN {section}`", mechanism.name)),
+                        );
+                    }
+                    Ok(None) => {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                format!("unknown point process `{}`", mechanism.name),
+                                mechanism.span,
+                                "no mechanism with this POINT_PROCESS name",
+                            )
+                            .with_hint(
+                                match closest(&mechanism.name, cx.mechanism_names.iter().map(String::as_str)) {
+                                    Some(c) => format!("did you mean `{c}`? (`hhc list` shows the built-in mechanisms)"),
+                                    None => format!("put `{}.mod` next to the model, or pick a name from `hhc list`", mechanism.name),
+                                },
+                            ),
+                        );
+                    }
+                    Err(()) => {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                format!("point process `{}` has errors", mechanism.name),
+                                mechanism.span,
+                                "placed here",
+                            )
+                            .with_hint("fix the errors reported in the mechanism file"),
+                        );
+                    }
+                }
+            }
             CellItem::Setting(s)
                 if matches!(s.name.name.as_str(), "dx" | "d_lambda" | "Ra" | "cm") => {}
             CellItem::Setting(s) if matches!(s.name.name.as_str(), "swc" | "asc") => {
@@ -1173,6 +1359,17 @@ fn lower_cell(
                     continue;
                 }
                 match resolve(&mechanism.name) {
+                    Ok(Some(m)) if m.point_process => {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                format!("`{}` is a point process; it is placed, not inserted", mechanism.name),
+                                mechanism.span,
+                                "a POINT_PROCESS",
+                            )
+                            .with_hint(format!("place it at a location: `POINT name = {} AT soma(0.5) {{ … }}`", mechanism.name)),
+                        );
+                    }
                     Ok(Some(m)) => {
                         let mut ins = lower_insert(cx, m, settings);
                         ins.regions = regions.iter().map(|r| r.name.clone()).collect();
@@ -1244,6 +1441,33 @@ fn lower_cell(
                     .with_hint(hint),
                 );
             }
+        }
+    }
+    for p in &spec.points {
+        if spec.sections.is_empty() {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    format!("point `{}` needs a section to sit on", p.name),
+                    p.span,
+                    "this cell has no sections",
+                )
+                .with_hint("a point process's current (nA) needs a membrane area: give the cell `SECTION soma { L = … (um)  diam = … (um) }`"),
+            );
+        } else if !spec.sections.iter().any(|s| s.name == p.section) {
+            ok = false;
+            let hint = match closest(&p.section, spec.sections.iter().map(|s| s.name.as_str())) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => "name a SECTION of the cell".into(),
+            };
+            cx.err(
+                Diagnostic::error(
+                    format!("no section `{}` in cell `{}`", p.section, c.name.name),
+                    p.span,
+                    "placed on an unknown section",
+                )
+                .with_hint(hint),
+            );
         }
     }
     // (Missing concentrations take braincell's defaults; see `cell::default_ion`.)

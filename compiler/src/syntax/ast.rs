@@ -65,6 +65,7 @@ pub enum Item {
     },
     Cell(CellDef),
     Simulate(SimulateDef),
+    Network(NetworkDef),
 }
 
 /// `(mA) = (milliamp)` or `FARADAY = (faraday) (coulomb)` or `R = 8.314 (J/degC)`.
@@ -274,6 +275,39 @@ pub enum CellItem {
     Section {
         name: Ident,
         settings: Vec<Setting>,
+    },
+    /// `POINT syn = ExpSyn AT dend(0.5) { tau = 2 (ms) }`: a point process on every cell.
+    Point {
+        name: Ident,
+        mechanism: Ident,
+        at: Value,
+        settings: Vec<Setting>,
+    },
+}
+
+/// `NETWORK { POPULATION … CONNECT … }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkDef {
+    pub items: Vec<NetworkItem>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NetworkItem {
+    /// `POPULATION exc = Pyramidal { count = 80 }`.
+    Population {
+        name: Ident,
+        cell: Ident,
+        settings: Vec<Setting>,
+        span: Span,
+    },
+    /// `CONNECT exc -> inh AT esyn { rule = probability(0.1)  weight = … delay = … }`.
+    Connect {
+        pre: Ident,
+        post: Ident,
+        target: Ident,
+        settings: Vec<Setting>,
+        span: Span,
     },
 }
 

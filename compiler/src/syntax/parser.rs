@@ -687,7 +687,47 @@ where
             .ignore_then(ident())
             .then(braced(setting()))
             .map(|(name, settings)| CellItem::Section { name, settings }),
+        kw("POINT")
+            .ignore_then(ident())
+            .then_ignore(just(Token::Assign))
+            .then(ident())
+            .then_ignore(kw("AT"))
+            .then(value_parser())
+            .then(braced(setting()).or_not())
+            .map(|(((name, mechanism), at), settings)| CellItem::Point {
+                name,
+                mechanism,
+                at,
+                settings: settings.unwrap_or_default(),
+            }),
         setting().map(CellItem::Setting),
+    ));
+    let network_item = choice((
+        kw("POPULATION")
+            .ignore_then(ident())
+            .then_ignore(just(Token::Assign))
+            .then(ident())
+            .then(braced(setting()).or_not())
+            .map_with(|((name, cell), settings), e| NetworkItem::Population {
+                name,
+                cell,
+                settings: settings.unwrap_or_default(),
+                span: sp(e.span()),
+            }),
+        kw("CONNECT")
+            .ignore_then(ident())
+            .then_ignore(just(Token::Arrow))
+            .then(ident())
+            .then_ignore(kw("AT"))
+            .then(ident())
+            .then(braced(setting()).or_not())
+            .map_with(|(((pre, post), target), settings), e| NetworkItem::Connect {
+                pre,
+                post,
+                target,
+                settings: settings.unwrap_or_default(),
+                span: sp(e.span()),
+            }),
     ));
 
     let item = choice((
@@ -769,6 +809,14 @@ where
             .map_with(|(name, items), e| {
                 Item::Cell(CellDef {
                     name,
+                    items,
+                    span: sp(e.span()),
+                })
+            }),
+        kw("NETWORK")
+            .ignore_then(braced(network_item))
+            .map_with(|items, e| {
+                Item::Network(NetworkDef {
                     items,
                     span: sp(e.span()),
                 })

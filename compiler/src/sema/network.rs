@@ -1,0 +1,841 @@
+//! NETWORK blocks: populations of cells, and the connections between them expanded into one
+//! explicit list.
+//!
+//! ```text
+//! NETWORK {
+//!     POPULATION exc = Pyramidal { count = 80  stimulus = iclamp(…) }
+//!     POPULATION drive = spikes { times = 5 (ms), 25 (ms) }
+//!     CONNECT exc -> exc AT esyn { rule = probability(0.1)  seed = 7  weight = 0.002 (uS)  delay = 2 (ms) }
+//!     CONNECT drive -> exc AT esyn { rule = all_to_all  weight = 0.01 (uS)  delay = 1 (ms) }
+//!     CONNECT exc -> inh AT esyn { file = conns }     : conns.csv: pre,post,weight,delay
+//! }
+//! ```
+//!
+//! Cells are numbered globally in population order: population k's cell i is `first_k + i`.
+//! Every random rule draws from a counter-based generator keyed by (seed, post, pre), so a
+//! network is the same whatever the order in which it is built or the number of threads.
+
+use super::model::{location, lower_stimulus, CellSpec, Ctx, FileReader, Model, StepMethod, Stimulus};
+use crate::diagnostic::{closest, Diagnostic};
+use crate::span::Span;
+use crate::syntax::ast::{self, NetworkItem, Setting, Value};
+
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub populations: Vec<Population>,
+    /// Every connection, sorted by presynaptic cell.
+    pub connections: Vec<Connection>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Population {
+    pub name: String,
+    /// The global id of its first cell.
+    pub first: u64,
+    pub count: u64,
+    pub kind: PopulationKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum PopulationKind {
+    /// Cells of one CELL type: the model of this population alone (its cell, count, stimuli,
+    /// probes, detector and recorded cells, with the run's dt, tstop and celsius).
+    Cells(Box<Model>),
+    /// Spike sources: every cell of the population fires at these times (ms), like NEURON's
+    /// VecStim or Arbor's spike source.
+    Spikes(Vec<f64>),
+}
+
+/// One connection: a spike of cell `pre` reaches point process `point` of cell `post`
+/// `delay` ms later, with `weight` (in the unit of the target's first NET_RECEIVE argument).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Connection {
+    pub pre: u64,
+    pub post: u64,
+    /// Index into the post cell's `points`.
+    pub point: u32,
+    pub weight: f64,
+    pub delay: f64,
+}
+
+impl Network {
+    /// The total number of cells.
+    pub fn cells(&self) -> u64 {
+        self.populations.last().map_or(0, |p| p.first + p.count)
+    }
+
+    /// The population holding global cell `gid`, and the cell's index in it.
+    pub fn locate(&self, gid: u64) -> Option<(usize, u64)> {
+        let k = self.populations.partition_point(|p| p.first + p.count <= gid);
+        self.populations
+            .get(k)
+            .filter(|p| gid >= p.first)
+            .map(|p| (k, gid - p.first))
+    }
+
+    /// The shortest connection delay, ms.
+    pub fn min_delay(&self) -> Option<f64> {
+        self.connections.iter().map(|c| c.delay).reduce(f64::min)
+    }
+}
+
+/// The run's settings every population shares.
+pub(super) struct RunSettings {
+    pub dt: f64,
+    pub tstop: f64,
+    pub celsius: f64,
+    pub method: StepMethod,
+    pub cable_theta: f64,
+}
+
+/// A counter-based random number in [0, 1): the same for the same (seed, a, b) however many
+/// are drawn and in whatever order (splitmix64's finaliser over the three words).
+pub fn uniform(seed: u64, a: u64, b: u64) -> f64 {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let golden = 0x9e37_79b9_7f4a_7c15u64;
+    let z = mix(mix(mix(seed.wrapping_add(golden)) ^ a.wrapping_add(golden)) ^ b.wrapping_add(golden));
+    (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+pub(super) fn lower_network(
+    cx: &mut Ctx,
+    def: &ast::NetworkDef,
+    cells: &[(&ast::CellDef, Option<CellSpec>)],
+    run: &RunSettings,
+    files: &mut FileReader<'_>,
+) -> Option<Network> {
+    let mut populations: Vec<Population> = Vec::new();
+    let mut population_spans: Vec<Span> = Vec::new();
+    let mut ok = true;
+    for item in &def.items {
+        let NetworkItem::Population {
+            name,
+            cell,
+            settings,
+            span,
+        } = item
+        else {
+            continue;
+        };
+        if let Some(k) = populations.iter().position(|p| p.name == name.name) {
+            cx.err(
+                Diagnostic::error(
+                    format!("population `{}` is defined twice", name.name),
+                    name.span,
+                    "second definition",
+                )
+                .with_label(population_spans[k], "first defined here")
+                .with_hint("rename one of the populations"),
+            );
+            ok = false;
+            continue;
+        }
+        let first = populations.last().map_or(0, |p| p.first + p.count);
+        let population = if cell.name == "spikes" {
+            lower_spike_source(cx, name, settings, *span, first, run)
+        } else {
+            match cells.iter().find(|(c, _)| c.name.name == cell.name) {
+                Some((_, Some(spec))) => lower_cell_population(cx, name, spec, settings, *span, first, run),
+                // The cell's own errors are reported already.
+                Some((_, None)) => None,
+                None => {
+                    let hint = match closest(&cell.name, cells.iter().map(|(c, _)| c.name.name.as_str())) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => "define it with `CELL NAME { … }`, or write `spikes { times = … }` for a spike source".into(),
+                    };
+                    cx.err(
+                        Diagnostic::error(format!("unknown cell `{}`", cell.name), cell.span, "no such CELL")
+                            .with_hint(hint),
+                    );
+                    None
+                }
+            }
+        };
+        match population {
+            Some(p) => {
+                populations.push(p);
+                population_spans.push(name.span);
+            }
+            None => ok = false,
+        }
+    }
+    if populations.is_empty() && ok {
+        cx.err(
+            Diagnostic::error("the NETWORK has no populations", def.span, "no POPULATION")
+                .with_hint("add `POPULATION name = CELL { count = 100 }`"),
+        );
+        return None;
+    }
+    let mut connections = Vec::new();
+    for item in &def.items {
+        let NetworkItem::Connect {
+            pre,
+            post,
+            target,
+            settings,
+            span,
+        } = item
+        else {
+            continue;
+        };
+        match lower_connect(cx, &populations, pre, post, target, settings, *span, run, files) {
+            Some(mut c) => connections.append(&mut c),
+            None => ok = false,
+        }
+    }
+    connections.sort_by_key(|c| c.pre);
+    ok.then_some(Network {
+        populations,
+        connections,
+    })
+}
+
+fn find_population<'p>(
+    cx: &mut Ctx,
+    populations: &'p [Population],
+    name: &ast::Ident,
+) -> Option<(usize, &'p Population)> {
+    let found = populations.iter().enumerate().find(|(_, p)| p.name == name.name);
+    if found.is_none() {
+        let hint = match closest(&name.name, populations.iter().map(|p| p.name.as_str())) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => "define it with `POPULATION NAME = CELL { count = … }` before the CONNECT".into(),
+        };
+        cx.err(
+            Diagnostic::error(format!("unknown population `{}`", name.name), name.span, "no such POPULATION")
+                .with_hint(hint),
+        );
+    }
+    found
+}
+
+fn count_setting(cx: &mut Ctx, s: &Setting) -> Option<u64> {
+    let n = cx.quantity(s, "1")?;
+    if n < 1.0 || n != n.trunc() || n > 1e9 {
+        cx.err(
+            Diagnostic::error(
+                format!("count must be a positive whole number, not {n}"),
+                s.span,
+                "invalid population size",
+            )
+            .with_hint("write e.g. `count = 100`"),
+        );
+        return None;
+    }
+    Some(n as u64)
+}
+
+fn lower_spike_source(
+    cx: &mut Ctx,
+    name: &ast::Ident,
+    settings: &[Setting],
+    span: Span,
+    first: u64,
+    run: &RunSettings,
+) -> Option<Population> {
+    let mut count = 1;
+    let mut times = Vec::new();
+    let mut ok = true;
+    for s in settings {
+        match s.name.name.as_str() {
+            "count" => match count_setting(cx, s) {
+                Some(n) => count = n,
+                None => ok = false,
+            },
+            "times" => {
+                for v in &s.values {
+                    match cx.value_in(v, "ms") {
+                        Some(t) if t >= 0.0 && t.is_finite() => times.push(t),
+                        Some(t) => {
+                            ok = false;
+                            cx.err(
+                                Diagnostic::error(format!("spike time {t} ms is before the run"), v.span(), "negative")
+                                    .with_hint("spike times run from 0 ms"),
+                            );
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+            _ => {
+                ok = false;
+                cx.unknown_setting(s, &["count", "times"], "a spike source")
+            }
+        }
+    }
+    if times.is_empty() && ok {
+        cx.err(
+            Diagnostic::error("a spike source needs its spike times", span, "no `times`")
+                .with_hint("write `times = 5 (ms), 20 (ms)`"),
+        );
+        return None;
+    }
+    times.sort_by(f64::total_cmp);
+    times.retain(|&t| t < run.tstop);
+    ok.then(|| Population {
+        name: name.name.clone(),
+        first,
+        count,
+        kind: PopulationKind::Spikes(times),
+    })
+}
+
+fn lower_cell_population(
+    cx: &mut Ctx,
+    name: &ast::Ident,
+    cell: &CellSpec,
+    settings: &[Setting],
+    span: Span,
+    first: u64,
+    run: &RunSettings,
+) -> Option<Population> {
+    const KNOWN: &[&str] = &["count", "stimulus", "probe", "detector", "record"];
+    let mut count = 1;
+    let mut ok = true;
+    let mut stimuli = Vec::new();
+    let mut probes = Vec::new();
+    let mut detector = None;
+    let mut record = Vec::new();
+    let mut located = Vec::new();
+    for s in settings {
+        match s.name.name.as_str() {
+            "count" => match count_setting(cx, s) {
+                Some(n) => count = n,
+                None => ok = false,
+            },
+            "stimulus" => {
+                for v in &s.values {
+                    match lower_stimulus(cx, v) {
+                        Some(st @ Stimulus::IClamp { .. }) => {
+                            if let Stimulus::IClamp { section, .. } = &st {
+                                located.push((section.clone(), v.span()));
+                            }
+                            stimuli.push(st);
+                        }
+                        Some(Stimulus::Constant(c)) => stimuli.push(Stimulus::Constant(c)),
+                        Some(_) => {
+                            ok = false;
+                            cx.err(
+                                Diagnostic::error("a population takes `iclamp(…)` or a constant density", v.span(), "not available in a network")
+                                    .with_hint("write `stimulus = iclamp(0.5 (nA), 5 (ms), 100 (ms), soma(0.5))`"),
+                            );
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+            "probe" => {
+                for v in &s.values {
+                    match location(cx, v) {
+                        Some((sec, x)) => {
+                            located.push((sec.clone(), v.span()));
+                            probes.push((sec, x));
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+            "detector" => match s.values.as_slice() {
+                [v] => match location(cx, v) {
+                    Some((sec, x)) => {
+                        located.push((sec.clone(), v.span()));
+                        detector = Some((sec, x));
+                    }
+                    None => ok = false,
+                },
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("`detector` is one location", s.span, "spikes are detected at one place")
+                            .with_hint("write `detector = soma(0.5)`"),
+                    );
+                }
+            },
+            "record" => {
+                for v in &s.values {
+                    match cx.value_in(v, "1") {
+                        Some(x) if x >= 0.0 && x == x.trunc() => record.push((x as u64, v.span())),
+                        Some(_) => {
+                            ok = false;
+                            cx.err(
+                                Diagnostic::error("record takes cell indices", v.span(), "not a cell index")
+                                    .with_hint("write e.g. `record = 0, 10` (indices within the population)"),
+                            );
+                        }
+                        None => ok = false,
+                    }
+                }
+            }
+            _ => {
+                ok = false;
+                cx.unknown_setting(s, KNOWN, "POPULATION")
+            }
+        }
+    }
+    if cell.sections.is_empty() {
+        ok = false;
+        cx.err(
+            Diagnostic::error(
+                format!("cell `{}` has no sections, so it cannot join a network", cell.name),
+                span,
+                "in this population",
+            )
+            .with_hint("hhc's networks step cells as NEURON does, on sections: give the cell `SECTION soma { L = … (um)  diam = … (um) }`"),
+        );
+    }
+    for (sec, at) in &located {
+        if !cell.sections.is_empty() && !cell.sections.iter().any(|s| &s.name == sec) {
+            ok = false;
+            let hint = match closest(sec, cell.sections.iter().map(|s| s.name.as_str())) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => "name a SECTION of the cell".into(),
+            };
+            cx.err(
+                Diagnostic::error(format!("no section `{sec}` in cell `{}`", cell.name), *at, "unknown section")
+                    .with_hint(hint),
+            );
+        }
+    }
+    for &(c, at) in &record {
+        if c >= count {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    format!("`record` names cell {c}, but population `{}` has {count}", name.name),
+                    at,
+                    "no such cell",
+                )
+                .with_hint(format!("cells of a population are numbered 0 to {}", count - 1)),
+            );
+        }
+    }
+    let model = Model {
+        cell: cell.clone(),
+        count,
+        dt: run.dt,
+        tstop: run.tstop,
+        celsius: run.celsius,
+        stimuli,
+        method: run.method,
+        probes,
+        detector,
+        cable_theta: run.cable_theta,
+        record: record.into_iter().map(|(c, _)| c).collect(),
+        network: None,
+    };
+    ok.then(|| Population {
+        name: name.name.clone(),
+        first,
+        count,
+        kind: PopulationKind::Cells(Box::new(model)),
+    })
+}
+
+/// How a CONNECT picks its pairs.
+enum Rule {
+    AllToAll,
+    OneToOne,
+    Probability(f64),
+    InDegree(u64),
+    List(Vec<(u64, u64)>),
+    File(String, Span),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_connect(
+    cx: &mut Ctx,
+    populations: &[Population],
+    pre: &ast::Ident,
+    post: &ast::Ident,
+    target: &ast::Ident,
+    settings: &[Setting],
+    span: Span,
+    run: &RunSettings,
+    files: &mut FileReader<'_>,
+) -> Option<Vec<Connection>> {
+    let pre_pop = find_population(cx, populations, pre);
+    let post_pop = find_population(cx, populations, post);
+    let (Some((pre_k, pre_pop)), Some((post_k, post_pop))) = (pre_pop, post_pop) else {
+        return None;
+    };
+    let PopulationKind::Cells(post_model) = &post_pop.kind else {
+        cx.err(
+            Diagnostic::error(
+                format!("`{}` is a spike source; it sends spikes but receives none", post.name),
+                post.span,
+                "not a population of cells",
+            )
+            .with_hint("connect to a population of cells"),
+        );
+        return None;
+    };
+    let points = &post_model.cell.points;
+    let Some(point) = points.iter().position(|p| p.name == target.name) else {
+        let hint = match closest(&target.name, points.iter().map(|p| p.name.as_str())) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None => format!(
+                "place a synapse on cell `{}`: `POINT {} = ExpSyn AT soma(0.5) {{ … }}`",
+                post_model.cell.name, target.name
+            ),
+        };
+        cx.err(
+            Diagnostic::error(
+                format!("cell `{}` has no point process `{}`", post_model.cell.name, target.name),
+                target.span,
+                "no such POINT",
+            )
+            .with_hint(hint),
+        );
+        return None;
+    };
+    let mechanism = &points[point].insert.mechanism;
+    let Some(receive) = &mechanism.net_receive else {
+        cx.err(
+            Diagnostic::error(
+                format!("`{}` ({}) has no NET_RECEIVE block, so it cannot receive spikes", target.name, mechanism.name),
+                target.span,
+                "not a synapse",
+            )
+            .with_hint("connect to a point process with NET_RECEIVE, such as ExpSyn or Exp2Syn"),
+        );
+        return None;
+    };
+    let weight_unit = receive.args.first().and_then(|(_, u)| u.clone());
+    let weight_want = weight_unit.clone().unwrap_or_else(|| "1".into());
+    let mut rule = None;
+    let (mut weight, mut delay, mut seed) = (None, None, 0u64);
+    let (mut pre_list, mut post_list) = (None, None);
+    let mut autapses = false;
+    let mut ok = true;
+    const KNOWN: &[&str] = &["rule", "weight", "delay", "seed", "pre", "post", "file", "autapses"];
+    for s in settings {
+        match s.name.name.as_str() {
+            "rule" => match s.values.as_slice() {
+                [Value::Name(n)] if n.name == "all_to_all" => rule = Some(Rule::AllToAll),
+                [Value::Name(n)] if n.name == "one_to_one" => rule = Some(Rule::OneToOne),
+                [Value::Call { name, args, .. }] if name.name == "probability" && args.len() == 1 => {
+                    match cx.value_in(&args[0], "1") {
+                        Some(p) if (0.0..=1.0).contains(&p) => rule = Some(Rule::Probability(p)),
+                        Some(p) => {
+                            ok = false;
+                            cx.err(
+                                Diagnostic::error(format!("a probability lies in 0..1, not {p}"), args[0].span(), "out of range")
+                                    .with_hint("write e.g. `rule = probability(0.1)`"),
+                            );
+                        }
+                        None => ok = false,
+                    }
+                }
+                [Value::Call { name, args, .. }] if name.name == "indegree" && args.len() == 1 => {
+                    match cx.value_in(&args[0], "1") {
+                        Some(k) if k >= 0.0 && k == k.trunc() => rule = Some(Rule::InDegree(k as u64)),
+                        _ => {
+                            ok = false;
+                            cx.err(
+                                Diagnostic::error("`indegree` takes a whole number of inputs per cell", args[0].span(), "not a count")
+                                    .with_hint("write e.g. `rule = indegree(10)`"),
+                            );
+                        }
+                    }
+                }
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("unknown connection rule", s.span, "not a rule hhc knows")
+                            .with_hint("write `rule = all_to_all`, `one_to_one`, `probability(P)` or `indegree(K)`; or give `pre = …  post = …`, or `file = NAME` for NAME.csv"),
+                    );
+                }
+            },
+            "weight" => weight = cx.quantity(s, &weight_want),
+            "delay" => delay = cx.quantity(s, "ms").map(|d| (d, s.span)),
+            "seed" => match cx.quantity(s, "1") {
+                Some(x) if x >= 0.0 && x == x.trunc() => seed = x as u64,
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("`seed` is a whole number", s.span, "not a seed")
+                            .with_hint("write e.g. `seed = 42`"),
+                    );
+                }
+            },
+            "autapses" => match s.values.as_slice() {
+                [Value::Name(n)] if n.name == "true" || n.name == "yes" => autapses = true,
+                [Value::Name(n)] if n.name == "false" || n.name == "no" => autapses = false,
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("`autapses` is true or false", s.span, "not a choice")
+                            .with_hint("write `autapses = true` to let a cell connect to itself"),
+                    );
+                }
+            },
+            "pre" | "post" => {
+                let mut list = Vec::new();
+                for v in &s.values {
+                    match cx.value_in(v, "1") {
+                        Some(x) if x >= 0.0 && x == x.trunc() => list.push((x as u64, v.span())),
+                        _ => {
+                            ok = false;
+                            cx.err(
+                                Diagnostic::error("expected a cell index", v.span(), "not an index")
+                                    .with_hint("indices count from 0 within the population"),
+                            );
+                        }
+                    }
+                }
+                if s.name.name == "pre" {
+                    pre_list = Some(list);
+                } else {
+                    post_list = Some(list);
+                }
+            }
+            "file" => match s.values.as_slice() {
+                [Value::Name(n)] => rule = Some(Rule::File(n.name.clone(), s.span)),
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("`file` names a CSV file", s.span, "expected a name")
+                            .with_hint("write `file = NAME` to read NAME.csv next to the model"),
+                    );
+                }
+            },
+            _ => {
+                ok = false;
+                cx.unknown_setting(s, KNOWN, "CONNECT");
+            }
+        }
+    }
+    // Explicit pairs.
+    match (pre_list, post_list) {
+        (Some(a), Some(b)) => {
+            let n = a.len().max(b.len());
+            if a.len() != b.len() && a.len() != 1 && b.len() != 1 {
+                ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        format!("`pre` lists {} cells and `post` {}", a.len(), b.len()),
+                        span,
+                        "the lists pair up one to one",
+                    )
+                    .with_hint("give both lists the same length, or one index on one side"),
+                );
+            }
+            for (list, pop, side) in [(&a, pre_pop, "pre"), (&b, post_pop, "post")] {
+                for &(i, at) in list {
+                    if i >= pop.count {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                format!("`{side}` names cell {i}, but population `{}` has {}", pop.name, pop.count),
+                                at,
+                                "no such cell",
+                            )
+                            .with_hint(format!("cells of `{}` are numbered 0 to {}", pop.name, pop.count - 1)),
+                        );
+                    }
+                }
+            }
+            let pick = |l: &Vec<(u64, Span)>, k: usize| l[if l.len() == 1 { 0 } else { k }].0;
+            rule = Some(Rule::List((0..n).map(|k| (pick(&a, k), pick(&b, k))).collect()));
+        }
+        (None, None) => {}
+        _ => {
+            ok = false;
+            cx.err(
+                Diagnostic::error("`pre` and `post` come together", span, "one list is missing")
+                    .with_hint("give the presynaptic cells in `pre = …` and their targets in `post = …`"),
+            );
+        }
+    }
+    let Some(rule) = rule else {
+        if ok {
+            cx.err(
+                Diagnostic::error("CONNECT does not say which cells connect", span, "no rule")
+                    .with_hint("add `rule = all_to_all`, `one_to_one`, `probability(P)` or `indegree(K)`; or `pre = …  post = …`; or `file = NAME`"),
+            );
+        }
+        return None;
+    };
+    let from_file = matches!(rule, Rule::File(..));
+    if !from_file {
+        if weight.is_none() && ok {
+            ok = false;
+            cx.err(
+                Diagnostic::error("CONNECT needs a weight", span, "no `weight`")
+                    .with_hint(format!("add `weight = 0.01 ({})`", weight_unit.as_deref().unwrap_or("1"))),
+            );
+        }
+        if delay.is_none() && ok {
+            ok = false;
+            cx.err(
+                Diagnostic::error("CONNECT needs a delay", span, "no `delay`")
+                    .with_hint("add `delay = 1 (ms)`; spikes take at least one step to arrive"),
+            );
+        }
+    }
+    let check_delay = |cx: &mut Ctx, d: f64, at: Span, what: &str| -> bool {
+        if !(d >= run.dt) || !d.is_finite() {
+            cx.err(
+                Diagnostic::error(
+                    format!("{what}delay {d} ms is shorter than the step, dt = {} ms", run.dt),
+                    at,
+                    "too short",
+                )
+                .with_hint("a spike is seen at the end of a step, so a delay is at least dt (NEURON's rule too); lengthen the delay or shorten dt"),
+            );
+            return false;
+        }
+        true
+    };
+    if let Some((d, at)) = delay {
+        ok &= check_delay(cx, d, at, "");
+    }
+    if !ok {
+        return None;
+    }
+    let (weight, delay) = (weight.unwrap_or(0.0), delay.map_or(0.0, |d| d.0));
+    let same = pre_k == post_k;
+    let connect = |i: u64, j: u64| Connection {
+        pre: pre_pop.first + i,
+        post: post_pop.first + j,
+        point: point as u32,
+        weight,
+        delay,
+    };
+    let mut out = Vec::new();
+    let allowed = |i: u64, j: u64| autapses || !same || i != j;
+    match rule {
+        Rule::AllToAll => {
+            for j in 0..post_pop.count {
+                for i in 0..pre_pop.count {
+                    if allowed(i, j) {
+                        out.push(connect(i, j));
+                    }
+                }
+            }
+        }
+        Rule::OneToOne => {
+            if pre_pop.count != post_pop.count {
+                cx.err(
+                    Diagnostic::error(
+                        format!("one_to_one pairs `{}` ({} cells) with `{}` ({} cells)", pre_pop.name, pre_pop.count, post_pop.name, post_pop.count),
+                        span,
+                        "the populations differ in size",
+                    )
+                    .with_hint("one_to_one connects cell i to cell i; use populations of one size"),
+                );
+                return None;
+            }
+            out.extend((0..pre_pop.count).map(|i| connect(i, i)));
+        }
+        Rule::Probability(p) => {
+            for j in 0..post_pop.count {
+                for i in 0..pre_pop.count {
+                    if allowed(i, j) && uniform(seed, post_pop.first + j, pre_pop.first + i) < p {
+                        out.push(connect(i, j));
+                    }
+                }
+            }
+        }
+        Rule::InDegree(k) => {
+            let candidates = pre_pop.count - u64::from(same && !autapses);
+            if k > candidates {
+                cx.err(
+                    Diagnostic::error(
+                        format!("indegree({k}) asks for more inputs than `{}` can give ({candidates})", pre_pop.name),
+                        span,
+                        "too many inputs",
+                    )
+                    .with_hint("lower the in-degree, or let cells connect to themselves with `autapses = true`"),
+                );
+                return None;
+            }
+            // A partial Fisher–Yates shuffle per target cell, its draws keyed by (seed, cell, k).
+            for j in 0..post_pop.count {
+                let mut pool: Vec<u64> = (0..pre_pop.count).filter(|&i| allowed(i, j)).collect();
+                for d in 0..k as usize {
+                    let r = uniform(seed, post_pop.first + j, d as u64);
+                    let pick = d + ((r * (pool.len() - d) as f64) as usize).min(pool.len() - d - 1);
+                    pool.swap(d, pick);
+                    out.push(connect(pool[d], j));
+                }
+            }
+        }
+        Rule::List(pairs) => out.extend(pairs.into_iter().map(|(i, j)| connect(i, j))),
+        Rule::File(name, at) => {
+            let file = format!("{name}.csv");
+            let text = match files(&file) {
+                Ok(t) => t,
+                Err(why) => {
+                    cx.err(
+                        Diagnostic::error(format!("cannot read `{file}`: {why}"), at, "named here")
+                            .with_hint("put the CSV file next to the model"),
+                    );
+                    return None;
+                }
+            };
+            for (line_no, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') || (line_no == 0 && line.starts_with("pre")) {
+                    continue;
+                }
+                let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+                let bad = |cx: &mut Ctx, why: String| {
+                    cx.err(
+                        Diagnostic::error(format!("{file} line {}: {why}", line_no + 1), at, "read from here")
+                            .with_hint("each line is `pre,post,weight,delay`: two cell indices within their populations, the weight in the synapse's unit, the delay in ms"),
+                    );
+                };
+                let parsed = match fields.as_slice() {
+                    [a, b, w, d] => (a.parse::<u64>(), b.parse::<u64>(), w.parse::<f64>(), d.parse::<f64>()),
+                    _ => {
+                        bad(cx, format!("expected 4 fields, found {}", fields.len()));
+                        return None;
+                    }
+                };
+                let (Ok(i), Ok(j), Ok(w), Ok(d)) = parsed else {
+                    bad(cx, format!("cannot read `{line}`"));
+                    return None;
+                };
+                if i >= pre_pop.count || j >= post_pop.count {
+                    bad(cx, format!("cell {} is not in `{}` ({} cells)", if i >= pre_pop.count { i } else { j }, if i >= pre_pop.count { &pre_pop.name } else { &post_pop.name }, if i >= pre_pop.count { pre_pop.count } else { post_pop.count }));
+                    return None;
+                }
+                if !w.is_finite() {
+                    bad(cx, format!("weight {w} is not a number"));
+                    return None;
+                }
+                if !check_delay(cx, d, at, &format!("{file} line {}: ", line_no + 1)) {
+                    return None;
+                }
+                out.push(Connection {
+                    pre: pre_pop.first + i,
+                    post: post_pop.first + j,
+                    point: point as u32,
+                    weight: w,
+                    delay: d,
+                });
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uniform;
+
+    #[test]
+    fn uniform_is_in_range_and_spread() {
+        let xs: Vec<f64> = (0..10_000).map(|i| uniform(7, i, 3)).collect();
+        assert!(xs.iter().all(|&x| (0.0..1.0).contains(&x)));
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!((mean - 0.5).abs() < 0.01, "{mean}");
+        assert_ne!(uniform(7, 1, 2), uniform(8, 1, 2));
+        assert_ne!(uniform(7, 1, 2), uniform(7, 2, 1));
+    }
+}

@@ -1,0 +1,576 @@
+//! Networks: populations of cells on the cable solver, point processes on them, and spikes
+//! delivered as events after their connection's delay, with NEURON's fixed-step rules.
+//!
+//! **Time.** `t` advances as NEURON's does, by two half steps per step (`t += dt/2` twice), so
+//! that every comparison below sees NEURON's floating-point times.
+//!
+//! **One step of a cell population** (`nrn_fixed_step`):
+//! 1. events whose time `te` satisfies `te <= t + dt/2` are delivered: each runs its target's
+//!    NET_RECEIVE with the connection's weight, and the target's current is recomputed;
+//! 2. the tree's implicit solve, with each point process's current (nA) and conductance (µS)
+//!    at its node beside the compartments' densities;
+//! 3. states advance at the new V (compartments, then point processes), and the currents for the
+//!    next step follow;
+//! 4. a spike is the detector's V rising above V_th (strictly, NEURON's `PreSyn`), recorded at
+//!    the step's end time; each connection from the cell then carries an event for `t + delay`.
+//!
+//! **Epochs.** A spike can reach no cell sooner than the shortest delay, so the populations
+//! advance independently for `floor(min_delay/dt)` steps at a time (each chunk of cells in its
+//! own task, in parallel), and the spikes of an epoch are turned into events between epochs, as
+//! NEURON's ParallelContext and Arbor do. Every event is known before the epoch that delivers
+//! it, so the results do not depend on the thread count.
+
+use crate::cable::{self, ChunkRows, HinesWork, MembraneCurrents, PointRow, RegionView, TreeMatrix};
+use crate::sim::{self, RunError, Stopped};
+use hhc_compiler::backend::jit;
+use hhc_compiler::cable::{stimulus_density, Injection, Probes, Tree};
+use hhc_compiler::cell::{build_compartment, build_receive, ReceiveProgram};
+use hhc_compiler::ir::{interp, Var};
+use hhc_compiler::passes::mathlib::Precision;
+use hhc_compiler::sema::model::Model;
+use hhc_compiler::sema::network::{Network, PopulationKind};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// What a network run produced.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkResult {
+    /// (global cell id, time in ms) of every spike, in time order.
+    pub spikes: Vec<(u64, f64)>,
+    /// Traces of the recorded cells: a name (`population[i] sec(x)`) and V at t = 0, dt, …
+    pub traces: Vec<(String, Vec<f64>)>,
+    pub steps_done: u64,
+    pub compile_seconds: f64,
+    /// Events delivered to point processes.
+    pub events_delivered: u64,
+}
+
+pub struct NetworkOptions {
+    pub steps: u64,
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    pub progress: Option<sim::ProgressFn>,
+}
+
+/// A point process placed on every cell of a population: its kernels and its slots, one
+/// instance per cell (cell-major, so a chunk's instances are one contiguous range).
+struct PointGroup {
+    node: usize,
+    step: jit::CompiledStep,
+    /// The same program with dt = 0: the current at the present state, after an event.
+    current: jit::CompiledStep,
+    receive: Option<ReceiveProgram>,
+    slots: Vec<Vec<f64>>,
+    i_slot: usize,
+    g_slot: usize,
+    /// The kernels' per-instance outputs (unused: spikes are detected at the cell's detector).
+    spike_words: Vec<u64>,
+    bad: Vec<i32>,
+}
+
+/// An event on its way to a point process.
+#[derive(Clone, Copy, Debug)]
+struct Event {
+    te: f64,
+    /// The order it was sent in, to break ties in `te` as NEURON's queue does.
+    seq: u64,
+    cell: u32,
+    point: u32,
+    weight: f64,
+}
+
+/// One population of cells and everything its steps need.
+struct CellPopulation {
+    first: u64,
+    n: usize,
+    nodes: usize,
+    chunk_cells: usize,
+    regions: Vec<cable::RegionKernels>,
+    points: Vec<PointGroup>,
+    matrix: TreeMatrix,
+    currents: MembraneCurrents,
+    injections: Vec<Injection>,
+    probe_nodes: Vec<usize>,
+    spike_node: usize,
+    v_th: f64,
+    /// NEURON's threshold flag per cell: V was above threshold at the last check.
+    above: Vec<bool>,
+    record: Vec<usize>,
+    traces: Vec<Vec<Vec<f64>>>,
+    /// Events by the step that delivers them.
+    pending: BTreeMap<u64, Vec<Event>>,
+}
+
+/// What one chunk did during an epoch.
+#[derive(Default)]
+struct ChunkOutcome {
+    /// (cell, step) of each spike: V crossed threshold during `step`.
+    spikes: Vec<(usize, u64)>,
+    bad: Option<(u64, usize, f64)>,
+    traces: Vec<(usize, Vec<Vec<f64>>)>,
+    delivered: u64,
+}
+
+fn compile(p: &hhc_compiler::ir::CellProgram) -> Result<jit::CompiledStep, RunError> {
+    jit::compile(p, Precision::F64).map_err(|e| RunError::Backend(crate::backend::BackendError(e.0)))
+}
+
+impl CellPopulation {
+    fn new(model: &Model, first: u64) -> Result<CellPopulation, RunError> {
+        let cell = &model.cell;
+        let tree = Tree::new(cell);
+        let nodes = tree.len();
+        let n = model.count as usize;
+        let chunk_cells = cable::chunk_cells_for(nodes);
+        let mut regions = cable::build_regions(model, &tree, n, chunk_cells)?;
+        // The compartments' currents at the initial state, for the first step's matrix.
+        for r in regions.iter_mut() {
+            RegionView::new(r).advance(0..n, 0.0, true);
+        }
+        let mut points = Vec::new();
+        for p in &cell.points {
+            let node = tree.node_at(&p.section, p.x).unwrap_or(0);
+            let mut sub = model.clone();
+            sub.cell.inserts = vec![p.insert.clone()];
+            sub.cell.sections.clear();
+            sub.cell.points.clear();
+            sub.stimuli.clear();
+            let program = build_compartment(&sub);
+            let receive = build_receive(&sub, &program);
+            sub.dt = 0.0;
+            let at_rest = build_compartment(&sub);
+            let mut slots = vec![vec![0.0; n]; program.slots.len()];
+            slots[0].fill(cell.v_init);
+            let roots: Vec<_> = program.init.iter().map(|(_, e)| *e).collect();
+            let values = interp::eval(&program.exprs, &roots, &|var| match var {
+                Var::Slot(k) => slots[k as usize][0],
+                _ => f64::NAN,
+            });
+            for ((slot, _), x) in program.init.iter().zip(values) {
+                slots[*slot as usize].fill(x);
+            }
+            let find = |name: &str| program.slots.iter().position(|s| s.name == name).unwrap_or(0);
+            let (i_slot, g_slot) = (
+                find(hhc_compiler::cell::MEMBRANE_CURRENT_SLOT),
+                find(hhc_compiler::cell::MEMBRANE_CONDUCTANCE_SLOT),
+            );
+            let group = PointGroup {
+                node,
+                step: compile(&program)?,
+                current: compile(&at_rest)?,
+                receive,
+                slots,
+                i_slot,
+                g_slot,
+                spike_words: vec![0; n],
+                bad: vec![-1; n],
+            };
+            points.push(group);
+        }
+        // The point processes' currents at the initial state, for the first step.
+        let pointers = PointPointers::new(&mut points);
+        for g in &pointers.groups {
+            pointers.call(g, &g.group.current, 0..n, 0.0);
+        }
+        drop(pointers);
+        let Probes {
+            nodes: probe_nodes,
+            spike_node,
+            ..
+        } = Probes::new(model, &tree);
+        let record: Vec<usize> = model.record.iter().map(|&c| c as usize).collect();
+        Ok(CellPopulation {
+            first,
+            n,
+            nodes,
+            chunk_cells,
+            regions,
+            points,
+            matrix: TreeMatrix::new(&tree, cell.cm, model.cable_theta * model.dt, model.cable_theta),
+            currents: MembraneCurrents {
+                density_to_current: tree.area.iter().map(|a| a * 1e3).collect(),
+                density: stimulus_density(model),
+            },
+            injections: Injection::all(model, &tree),
+            traces: record
+                .iter()
+                .map(|_| probe_nodes.iter().map(|_| vec![cell.v_init]).collect())
+                .collect(),
+            probe_nodes,
+            spike_node,
+            v_th: cell.v_th,
+            above: vec![cell.v_init > cell.v_th; n],
+            record,
+            pending: BTreeMap::new(),
+        })
+    }
+
+    /// Runs the chunk tasks through steps `from..to` of the epoch, delivering this population's
+    /// pending events for those steps. `times[k]` is NEURON's t at the start of step k.
+    fn advance(&mut self, from: u64, to: u64, times: &[f64], dt: f64) -> Vec<ChunkOutcome> {
+        let n = self.n;
+        let chunk_cells = self.chunk_cells;
+        // This epoch's events by step, sorted by (cell, time, order).
+        let mut by_step: Vec<Vec<Event>> = (from..to)
+            .map(|s| {
+                let mut e = self.pending.remove(&s).unwrap_or_default();
+                e.sort_by(|a, b| {
+                    (a.cell, a.te, a.seq)
+                        .partial_cmp(&(b.cell, b.te, b.seq))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+                e
+            })
+            .collect();
+        let by_step = &mut by_step;
+        let inj: Vec<Vec<f64>> = (from..to)
+            .map(|step| {
+                let tm = (step as f64 + 0.5) * dt;
+                let mut inj = vec![0.0; self.nodes];
+                for j in &self.injections {
+                    if tm >= j.from && tm < j.to {
+                        inj[j.node] += j.amplitude;
+                    }
+                }
+                inj
+            })
+            .collect();
+        let views: Vec<RegionView<'_>> = self.regions.iter_mut().map(RegionView::new).collect();
+        let points = PointPointers::new(&mut self.points);
+        let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
+        let (spike_node, v_th, probe_nodes, nodes) =
+            (self.spike_node, self.v_th, &self.probe_nodes, self.nodes);
+        let solve_rows = cable::solve_for_this_cpu();
+        let by_step = &*by_step;
+        self.above
+            .par_chunks_mut(chunk_cells)
+            .enumerate()
+            .map(|(ci, above)| {
+                let cells = ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
+                let (first, cc) = (cells.start, cells.len());
+                let rows = ChunkRows::new(&views, nodes, cells.clone());
+                let mut scratch = HinesWork::new(nodes, cc, solve_rows);
+                let mut out = ChunkOutcome::default();
+                let recorded: Vec<(usize, usize)> = record
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| cells.contains(c))
+                    .map(|(ri, &c)| (ri, c - first))
+                    .collect();
+                out.traces = recorded
+                    .iter()
+                    .map(|&(ri, _)| (ri, vec![Vec::new(); probe_nodes.len()]))
+                    .collect();
+                let point_rows: Vec<PointRow> = points.rows(cells.clone());
+                for (b, step) in (from..to).enumerate() {
+                    // 1. Events due now: te <= t + dt/2.
+                    let events = &by_step[b];
+                    let lo = events.partition_point(|e| (e.cell as usize) < first);
+                    let hi = events.partition_point(|e| (e.cell as usize) < first + cc);
+                    for e in &events[lo..hi] {
+                        points.deliver(e);
+                        out.delivered += 1;
+                    }
+                    // 2. The implicit solve.
+                    scratch.solve(matrix, &rows, currents, &inj[b], &point_rows);
+                    // 3. States at the new V; the currents of the next step.
+                    let t_end = times[step as usize + 1];
+                    for r in &views {
+                        r.advance(cells.clone(), t_end, false);
+                    }
+                    points.advance(&rows, cells.clone(), t_end);
+                    // 4. Threshold detection at the step's end.
+                    // SAFETY: the rows are this task's, and nothing writes them now.
+                    let v_spike_row = unsafe { rows.v(spike_node) };
+                    for (k, was_above) in above.iter_mut().enumerate() {
+                        let vn = v_spike_row[k];
+                        if !vn.is_finite() || vn.abs() > hhc_compiler::backend::RUNAWAY_MV {
+                            out.bad.get_or_insert((step, first + k, vn));
+                        }
+                        if vn > v_th {
+                            if !*was_above {
+                                out.spikes.push((first + k, step));
+                            }
+                            *was_above = true;
+                        } else {
+                            *was_above = false;
+                        }
+                    }
+                    for ((_, per_probe), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
+                        for (trace, &p) in per_probe.iter_mut().zip(probe_nodes) {
+                            trace.push(unsafe { rows.v(p) }[local]);
+                        }
+                    }
+                    if out.bad.is_some() {
+                        break;
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// Raw views of the point groups, shared by the chunk tasks; each touches only its own cells'
+/// instances.
+struct PointPointers<'a> {
+    groups: Vec<GroupPointers<'a>>,
+}
+
+struct GroupPointers<'a> {
+    group: &'a PointGroup,
+    slots: Vec<*mut f64>,
+    spike_words: *mut u64,
+    bad: *mut i32,
+}
+
+// SAFETY: the tasks use disjoint ranges of cells.
+unsafe impl Sync for PointPointers<'_> {}
+
+impl<'a> PointPointers<'a> {
+    fn new(groups: &'a mut [PointGroup]) -> PointPointers<'a> {
+        PointPointers {
+            groups: groups
+                .iter_mut()
+                .map(|g| {
+                    let slots = g.slots.iter_mut().map(|a| a.as_mut_ptr()).collect();
+                    let (spike_words, bad) = (g.spike_words.as_mut_ptr(), g.bad.as_mut_ptr());
+                    GroupPointers {
+                        group: &*g,
+                        slots,
+                        spike_words,
+                        bad,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn rows(&self, cells: std::ops::Range<usize>) -> Vec<PointRow> {
+        self.groups
+            .iter()
+            .map(|g| unsafe {
+                PointRow {
+                    node: g.group.node,
+                    i: g.slots[g.group.i_slot].add(cells.start).cast_const(),
+                    g: g.slots[g.group.g_slot].add(cells.start).cast_const(),
+                }
+            })
+            .collect()
+    }
+
+    /// Runs the target's NET_RECEIVE, then recomputes its current.
+    fn deliver(&self, e: &Event) {
+        let g = &self.groups[e.point as usize];
+        let c = e.cell as usize;
+        let Some(r) = &g.group.receive else { return };
+        let roots: Vec<_> = r.updates.iter().map(|(_, x)| *x).collect();
+        // SAFETY: cell c belongs to the calling task.
+        let values = interp::eval(&r.exprs, &roots, &|var| match var {
+            Var::Slot(k) => unsafe { *g.slots[k as usize].add(c) },
+            Var::Arg(0) => e.weight,
+            Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+            _ => 0.0,
+        });
+        for ((slot, _), x) in r.updates.iter().zip(values) {
+            unsafe { *g.slots[*slot as usize].add(c) = x };
+        }
+        self.call(g, &g.group.current, c..c + 1, e.te);
+    }
+
+    /// Copies each instance's node V into its slot 0, then advances its states and computes its
+    /// current at that V.
+    fn advance(&self, rows: &ChunkRows, cells: std::ops::Range<usize>, t: f64) {
+        for g in &self.groups {
+            // SAFETY: the rows and instances are this task's.
+            let v = unsafe { rows.v(g.group.node) };
+            for (k, &x) in v.iter().enumerate() {
+                unsafe { *g.slots[0].add(cells.start + k) = x };
+            }
+            self.call(g, &g.group.step, cells.clone(), t);
+        }
+    }
+
+    fn call(&self, g: &GroupPointers<'_>, kernel: &jit::CompiledStep, cells: std::ops::Range<usize>, t: f64) {
+        let base: Vec<*mut u8> = g.slots.iter().map(|p| p.cast()).collect();
+        // SAFETY: every slot array holds n values and the range lies within them; the instances
+        // are the calling task's.
+        unsafe {
+            kernel.call(
+                base.as_ptr(),
+                cells.start as u64,
+                cells.end as u64,
+                t,
+                1,
+                g.spike_words.cast(),
+                g.bad,
+            );
+        }
+    }
+}
+
+/// NEURON's times: t at the start of each step, by two half steps at a time.
+pub fn neuron_times(dt: f64, steps: u64) -> Vec<f64> {
+    let mut t = 0.0f64;
+    let mut times = Vec::with_capacity(steps as usize + 1);
+    times.push(t);
+    for _ in 0..steps {
+        t += 0.5 * dt;
+        t += 0.5 * dt;
+        times.push(t);
+    }
+    times
+}
+
+/// The first step (from `earliest`) that delivers an event at `te`: te <= t + dt/2.
+fn delivery_step(te: f64, times: &[f64], dt: f64, earliest: u64) -> u64 {
+    let mut k = times.partition_point(|&t| t + 0.5 * dt < te) as u64;
+    k = k.max(earliest);
+    k
+}
+
+/// Runs `network` for `opts.steps` steps of `model.dt`.
+pub fn run(
+    model: &Model,
+    network: &Network,
+    opts: &NetworkOptions,
+) -> Result<NetworkResult, Stopped<NetworkResult>> {
+    let started = std::time::Instant::now();
+    let dt = model.dt;
+    let mut populations: Vec<Option<CellPopulation>> = Vec::new();
+    let mut names = Vec::new();
+    for p in &network.populations {
+        populations.push(match &p.kind {
+            PopulationKind::Cells(m) => Some(CellPopulation::new(m, p.first)?),
+            PopulationKind::Spikes(_) => None,
+        });
+        names.push(p.name.clone());
+    }
+    let compile_seconds = started.elapsed().as_secs_f64();
+    let steps = opts.steps;
+    let times = neuron_times(dt, steps + 1);
+    // Outgoing connections by presynaptic cell (the list is sorted by `pre`).
+    let conns = &network.connections;
+    let outgoing = |gid: u64| {
+        let lo = conns.partition_point(|c| c.pre < gid);
+        let hi = conns.partition_point(|c| c.pre <= gid);
+        &conns[lo..hi]
+    };
+    let mut seq = 0u64;
+    let mut spikes: Vec<(u64, f64)> = Vec::new();
+    let send = |populations: &mut Vec<Option<CellPopulation>>, gid: u64, t: f64, earliest: u64, seq: &mut u64| {
+        for c in outgoing(gid) {
+            let te = t + c.delay;
+            let Some((k, local)) = network.locate(c.post) else { continue };
+            let Some(pop) = populations[k].as_mut() else { continue };
+            let step = delivery_step(te, &times, dt, earliest);
+            pop.pending.entry(step).or_default().push(Event {
+                te,
+                seq: *seq,
+                cell: local as u32,
+                point: c.point,
+                weight: c.weight,
+            });
+            *seq += 1;
+        }
+    };
+    // Spike sources fire at their given times; their events are known from the start.
+    for p in &network.populations {
+        if let PopulationKind::Spikes(ts) = &p.kind {
+            for i in 0..p.count {
+                for &t in ts {
+                    spikes.push((p.first + i, t));
+                    send(&mut populations, p.first + i, t, 0, &mut seq);
+                }
+            }
+        }
+    }
+    let epoch = network
+        .min_delay()
+        .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1));
+    let mut delivered = 0u64;
+    let mut step0 = 0u64;
+    let partial = |populations: &[Option<CellPopulation>], spikes: &[(u64, f64)], done: u64, delivered: u64| {
+        let mut s = spikes.to_vec();
+        s.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        NetworkResult {
+            spikes: s,
+            traces: traces_of(populations, &names, model, network),
+            steps_done: done,
+            compile_seconds,
+            events_delivered: delivered,
+        }
+    };
+    while step0 < steps {
+        sim::report(opts.progress.as_ref(), step0, steps);
+        if sim::is_raised(opts.interrupt.as_ref()) {
+            return Err(Stopped {
+                error: RunError::Interrupted {
+                    steps: step0,
+                    t: step0 as f64 * dt,
+                },
+                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
+            });
+        }
+        let end = (step0 + epoch).min(steps);
+        let mut new_spikes: Vec<(u64, u64)> = Vec::new();
+        let mut bad = None;
+        for pop in populations.iter_mut().flatten() {
+            let outcomes = pop.advance(step0, end, &times, dt);
+            for o in outcomes {
+                delivered += o.delivered;
+                new_spikes.extend(o.spikes.iter().map(|&(c, s)| (pop.first + c as u64, s)));
+                if let Some((s, c, v)) = o.bad {
+                    if bad.is_none_or(|(s0, _, _)| s < s0) {
+                        bad = Some((s, pop.first + c as u64, v));
+                    }
+                }
+                for (ri, per_probe) in o.traces {
+                    for (trace, values) in pop.traces[ri].iter_mut().zip(per_probe) {
+                        trace.extend(values);
+                    }
+                }
+            }
+        }
+        if let Some((s, c, v)) = bad {
+            return Err(Stopped {
+                error: RunError::Backend(crate::backend::BackendError(format!(
+                    "numerical blow-up in cell {c} at step {s} (t = {:.4} ms): V = {v} mV\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
+                    (s + 1) as f64 * dt
+                ))),
+                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
+            });
+        }
+        // Spikes in time order (then by cell), each sending its events.
+        new_spikes.sort_by_key(|&(gid, s)| (s, gid));
+        for (gid, s) in new_spikes {
+            let t = times[s as usize + 1];
+            spikes.push((gid, t));
+            send(&mut populations, gid, t, end, &mut seq);
+        }
+        step0 = end;
+    }
+    sim::report(opts.progress.as_ref(), steps, steps);
+    Ok(partial(&populations, &spikes, steps, delivered))
+}
+
+fn traces_of(
+    populations: &[Option<CellPopulation>],
+    names: &[String],
+    model: &Model,
+    network: &Network,
+) -> Vec<(String, Vec<f64>)> {
+    let mut out = Vec::new();
+    for ((pop, name), p) in populations.iter().zip(names).zip(&network.populations) {
+        let (Some(pop), PopulationKind::Cells(m)) = (pop, &p.kind) else { continue };
+        let tree = Tree::new(&m.cell);
+        let probe_names = Probes::new(m, &tree).names;
+        for (ri, &c) in pop.record.iter().enumerate() {
+            for (pi, trace) in pop.traces[ri].iter().enumerate() {
+                let probe = probe_names.get(pi).cloned().unwrap_or_default();
+                out.push((format!("{name}[{c}] {probe}"), trace.clone()));
+            }
+        }
+    }
+    let _ = model;
+    out
+}
