@@ -810,10 +810,17 @@ pub fn build_receive(model: &Model, program: &CellProgram) -> Option<ReceiveProg
         .iter()
         .map(|st| {
             let name = format!("{}.{}", m.name, st.name);
-            program.slots.iter().position(|s| s.name == name).unwrap_or(0) as u32
+            program
+                .slots
+                .iter()
+                .position(|s| s.name == name)
+                .unwrap_or(0) as u32
         })
         .collect();
-    let states: Vec<ExprId> = state_slots.iter().map(|&s| exprs.var(Var::Slot(s))).collect();
+    let states: Vec<ExprId> = state_slots
+        .iter()
+        .map(|&s| exprs.var(Var::Slot(s)))
+        .collect();
     let v = exprs.var(Var::Slot(0));
     let sources = IonSource::collect(model);
     let ions = IonSource::env(&sources, &mut exprs, &[states.clone()], model.celsius);

@@ -219,8 +219,8 @@ fn name_errors() {
 #[test]
 fn interface_errors() {
     case(
-        "point_process_is_reported_once",
-        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\n",
+        "point_process_current_as_density",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = 0 }\n",
     );
     case(
         "written_concentration_without_state_is_reported_once",
@@ -251,7 +251,18 @@ fn interface_errors() {
         "current_never_assigned",
         "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { i (mA/cm2) }\nBREAKPOINT { }\n",
     );
-    case("point_process", "NEURON { POINT_PROCESS syn }\n");
+    case(
+        "suffix_and_point_process",
+        "NEURON { SUFFIX x POINT_PROCESS syn }\n",
+    );
+    case(
+        "net_send_not_yet",
+        "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  net_send(1, 1) }\n",
+    );
+    case(
+        "net_receive_sets_assigned",
+        "NEURON { POINT_PROCESS syn }\nASSIGNED { tlast (ms) }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  tlast = t }\n",
+    );
     case(
         "verbatim_rejected",
         "NEURON { SUFFIX x }\nVERBATIM\nreturn 0;\nENDVERBATIM\n",
@@ -384,6 +395,43 @@ fn state_errors() {
 fn model_errors() {
     let ok_cell = "CELL HH {\n    ION na { e = 50 (mV) }\n    ION k { e = -77 (mV) }\n    INSERT Na_HH1952\n    INSERT K_HH1952\n    INSERT IL\n}\n";
     let cable = "CELL B {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    SECTION dend { parent = soma  L = 200 (um)  diam = 2 (um) }\n    INSERT IL\n}\n";
+    let net_cell = "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL\n    POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms) }\n}\n";
+    let sim = "SIMULATE { dt = 0.025 (ms)  tstop = 10 (ms) }\n";
+    for (name, network) in [
+        ("network_unknown_population", "POPULATION a = C { count = 2 }\n    CONNECT a -> b AT syn { rule = all_to_all  weight = 0.01 (uS)  delay = 1 (ms) }"),
+        ("network_unknown_cell", "POPULATION a = D { count = 2 }"),
+        ("network_unknown_point", "POPULATION a = C { count = 2 }\n    CONNECT a -> a AT sin { rule = all_to_all  weight = 0.01 (uS)  delay = 1 (ms) }"),
+        ("network_index_out_of_range", "POPULATION a = C { count = 2 }\n    CONNECT a -> a AT syn { pre = 0, 1  post = 1, 2  weight = 0.01 (uS)  delay = 1 (ms) }"),
+        ("network_delay_below_dt", "POPULATION a = C { count = 2 }\n    CONNECT a -> a AT syn { rule = all_to_all  weight = 0.01 (uS)  delay = 0.01 (ms) }"),
+        ("network_negative_delay", "POPULATION a = C { count = 2 }\n    CONNECT a -> a AT syn { rule = all_to_all  weight = 0.01 (uS)  delay = -1 (ms) }"),
+        ("network_weight_unit", "POPULATION a = C { count = 2 }\n    CONNECT a -> a AT syn { rule = all_to_all  weight = 0.01 (mV)  delay = 1 (ms) }"),
+        ("network_to_spike_source", "POPULATION a = C { count = 2 }\n    POPULATION s = spikes { times = 1 (ms) }\n    CONNECT a -> s AT syn { rule = all_to_all  weight = 0.01 (uS)  delay = 1 (ms) }"),
+        ("network_indegree_too_large", "POPULATION a = C { count = 3 }\n    CONNECT a -> a AT syn { rule = indegree(3)  weight = 0.01 (uS)  delay = 1 (ms) }"),
+        ("network_missing_csv", "POPULATION a = C { count = 3 }\n    CONNECT a -> a AT syn { file = conns }"),
+        ("network_no_rule", "POPULATION a = C { count = 3 }\n    CONNECT a -> a AT syn { weight = 0.01 (uS)  delay = 1 (ms) }"),
+    ] {
+        case(name, &format!("{net_cell}NETWORK {{\n    {network}\n}}\n{sim}"));
+    }
+    case(
+        "network_count_in_simulate",
+        &format!("{net_cell}NETWORK {{\n    POPULATION a = C {{ count = 2 }}\n}}\nSIMULATE {{ count = 5  dt = 0.025 (ms)  tstop = 10 (ms) }}\n"),
+    );
+    case(
+        "network_point_cell",
+        &format!("{ok_cell}NETWORK {{\n    POPULATION a = HH {{ count = 2 }}\n}}\n{sim}"),
+    );
+    case(
+        "point_on_unknown_section",
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    POINT syn = ExpSyn AT dend(0.5)\n}\nSIMULATE { cell = C }\n",
+    );
+    case(
+        "point_process_inserted",
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT ExpSyn\n}\nSIMULATE { cell = C }\n",
+    );
+    case(
+        "density_mechanism_placed",
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    POINT leak = IL AT soma(0.5)\n}\nSIMULATE { cell = C }\n",
+    );
     case(
         "model_probe_unknown_section",
         &format!("{cable}SIMULATE {{ cell = B  probe = soma(0.5), dendd(1) }}\n"),

@@ -61,5 +61,5 @@ with open(out / "ring.csv", "w") as f:
 with open(out / "ring_v.csv", "w") as f:
     f.write("t_ms,ring0_soma,ring0_dend,ring3_soma,ring3_dend\n")
     for k in range(len(t)):
-        f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.17g}" for r in rec) + "\n")
+        f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.12g}" for r in rec) + "\n")
 print(len(rows), "spikes; cell 0 at", [round(tt, 3) for tt, i in rows if i == 0])

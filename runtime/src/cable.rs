@@ -485,7 +485,11 @@ pub(crate) struct ChunkRows {
 }
 
 impl ChunkRows {
-    pub(crate) fn new(views: &[RegionView<'_>], nodes: usize, cells: std::ops::Range<usize>) -> ChunkRows {
+    pub(crate) fn new(
+        views: &[RegionView<'_>],
+        nodes: usize,
+        cells: std::ops::Range<usize>,
+    ) -> ChunkRows {
         let cc = cells.len();
         let mut rows = ChunkRows {
             cells: cc,

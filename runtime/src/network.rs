@@ -12,7 +12,8 @@
 //! 3. states advance at the new V (compartments, then point processes), and the currents for the
 //!    next step follow;
 //! 4. a spike is the detector's V rising above V_th (strictly, NEURON's `PreSyn`), recorded at
-//!    the step's end time; each connection from the cell then carries an event for `t + delay`.
+//!    the step's end time t; each connection from the cell then carries an event for
+//!    `(t + 1e-10) + delay`, NEURON's stamp (a spike source's events are at `t + delay`).
 //!
 //! **Epochs.** A spike can reach no cell sooner than the shortest delay, so the populations
 //! advance independently for `floor(min_delay/dt)` steps at a time (each chunk of cells in its
@@ -20,7 +21,9 @@
 //! NEURON's ParallelContext and Arbor do. Every event is known before the epoch that delivers
 //! it, so the results do not depend on the thread count.
 
-use crate::cable::{self, ChunkRows, HinesWork, MembraneCurrents, PointRow, RegionView, TreeMatrix};
+use crate::cable::{
+    self, ChunkRows, HinesWork, MembraneCurrents, PointRow, RegionView, TreeMatrix,
+};
 use crate::sim::{self, RunError, Stopped};
 use hhc_compiler::backend::jit;
 use hhc_compiler::cable::{stimulus_density, Injection, Probes, Tree};
@@ -111,7 +114,8 @@ struct ChunkOutcome {
 }
 
 fn compile(p: &hhc_compiler::ir::CellProgram) -> Result<jit::CompiledStep, RunError> {
-    jit::compile(p, Precision::F64).map_err(|e| RunError::Backend(crate::backend::BackendError(e.0)))
+    jit::compile(p, Precision::F64)
+        .map_err(|e| RunError::Backend(crate::backend::BackendError(e.0)))
 }
 
 impl CellPopulation {
@@ -148,7 +152,13 @@ impl CellPopulation {
             for ((slot, _), x) in program.init.iter().zip(values) {
                 slots[*slot as usize].fill(x);
             }
-            let find = |name: &str| program.slots.iter().position(|s| s.name == name).unwrap_or(0);
+            let find = |name: &str| {
+                program
+                    .slots
+                    .iter()
+                    .position(|s| s.name == name)
+                    .unwrap_or(0)
+            };
             let (i_slot, g_slot) = (
                 find(hhc_compiler::cell::MEMBRANE_CURRENT_SLOT),
                 find(hhc_compiler::cell::MEMBRANE_CONDUCTANCE_SLOT),
@@ -185,7 +195,12 @@ impl CellPopulation {
             chunk_cells,
             regions,
             points,
-            matrix: TreeMatrix::new(&tree, cell.cm, model.cable_theta * model.dt, model.cable_theta),
+            matrix: TreeMatrix::new(
+                &tree,
+                cell.cm,
+                model.cable_theta * model.dt,
+                model.cable_theta,
+            ),
             currents: MembraneCurrents {
                 density_to_current: tree.area.iter().map(|a| a * 1e3).collect(),
                 density: stimulus_density(model),
@@ -390,7 +405,13 @@ impl<'a> PointPointers<'a> {
         }
     }
 
-    fn call(&self, g: &GroupPointers<'_>, kernel: &jit::CompiledStep, cells: std::ops::Range<usize>, t: f64) {
+    fn call(
+        &self,
+        g: &GroupPointers<'_>,
+        kernel: &jit::CompiledStep,
+        cells: std::ops::Range<usize>,
+        t: f64,
+    ) {
         let base: Vec<*mut u8> = g.slots.iter().map(|p| p.cast()).collect();
         // SAFETY: every slot array holds n values and the range lies within them; the instances
         // are the calling task's.
@@ -407,6 +428,9 @@ impl<'a> PointPointers<'a> {
         }
     }
 }
+
+/// What NEURON adds to the time of a threshold crossing before it adds a connection's delay.
+pub const THRESHOLD_TIME_EPSILON: f64 = 1e-10;
 
 /// NEURON's times: t at the start of each step, by two half steps at a time.
 pub fn neuron_times(dt: f64, steps: u64) -> Vec<f64> {
@@ -457,11 +481,19 @@ pub fn run(
     };
     let mut seq = 0u64;
     let mut spikes: Vec<(u64, f64)> = Vec::new();
-    let send = |populations: &mut Vec<Option<CellPopulation>>, gid: u64, t: f64, earliest: u64, seq: &mut u64| {
+    let send = |populations: &mut Vec<Option<CellPopulation>>,
+                gid: u64,
+                t: f64,
+                earliest: u64,
+                seq: &mut u64| {
         for c in outgoing(gid) {
             let te = t + c.delay;
-            let Some((k, local)) = network.locate(c.post) else { continue };
-            let Some(pop) = populations[k].as_mut() else { continue };
+            let Some((k, local)) = network.locate(c.post) else {
+                continue;
+            };
+            let Some(pop) = populations[k].as_mut() else {
+                continue;
+            };
             let step = delivery_step(te, &times, dt, earliest);
             pop.pending.entry(step).or_default().push(Event {
                 te,
@@ -489,7 +521,10 @@ pub fn run(
         .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1));
     let mut delivered = 0u64;
     let mut step0 = 0u64;
-    let partial = |populations: &[Option<CellPopulation>], spikes: &[(u64, f64)], done: u64, delivered: u64| {
+    let partial = |populations: &[Option<CellPopulation>],
+                   spikes: &[(u64, f64)],
+                   done: u64,
+                   delivered: u64| {
         let mut s = spikes.to_vec();
         s.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         NetworkResult {
@@ -545,7 +580,16 @@ pub fn run(
         for (gid, s) in new_spikes {
             let t = times[s as usize + 1];
             spikes.push((gid, t));
-            send(&mut populations, gid, t, end, &mut seq);
+            // NEURON's PreSyn stamps the events of a threshold crossing at t + 1e-10 ms, so an
+            // event whose delay is a whole number of half steps lands one step later than the
+            // bare sum would say.
+            send(
+                &mut populations,
+                gid,
+                t + THRESHOLD_TIME_EPSILON,
+                end,
+                &mut seq,
+            );
         }
         step0 = end;
     }
@@ -561,7 +605,9 @@ fn traces_of(
 ) -> Vec<(String, Vec<f64>)> {
     let mut out = Vec::new();
     for ((pop, name), p) in populations.iter().zip(names).zip(&network.populations) {
-        let (Some(pop), PopulationKind::Cells(m)) = (pop, &p.kind) else { continue };
+        let (Some(pop), PopulationKind::Cells(m)) = (pop, &p.kind) else {
+            continue;
+        };
         let tree = Tree::new(&m.cell);
         let probe_names = Probes::new(m, &tree).names;
         for (ri, &c) in pop.record.iter().enumerate() {

@@ -456,9 +456,9 @@ impl Simulation {
             }
             Engine::Network { threads } => {
                 let Some(net) = &model.network else {
-                    return Err(Stopped::from(RunError::Backend(crate::backend::BackendError(
-                        "no network".into(),
-                    ))));
+                    return Err(Stopped::from(RunError::Backend(
+                        crate::backend::BackendError("no network".into()),
+                    )));
                 };
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(*threads)

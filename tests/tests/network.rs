@@ -14,7 +14,11 @@ fn rows(rel: &str) -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("cell") && !l.starts_with("t_ms"))
-        .map(|l| l.split(',').map(|x| x.parse().unwrap_or(f64::NAN)).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|x| x.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
         .collect()
 }
 
@@ -32,7 +36,10 @@ fn a_ring_of_expsyn_cells_spikes_as_in_neuron() {
         // The same cell, in the same step: NEURON's times accumulate dt/2 twice a step, and
         // hhc's are those same sums.
         assert_eq!(c, nc, "at t = {t}");
-        assert!((t - nt).abs() < 1e-9, "cell {c}: hhc {t} ms, NEURON {nt} ms");
+        assert!(
+            (t - nt).abs() < 1e-9,
+            "cell {c}: hhc {t} ms, NEURON {nt} ms"
+        );
     }
     // V of cells 0 and 3 at soma(0.5) and dend(0.5), every step.
     let v = rows("tests/fixtures/neuron/ring/ring_v.csv");
@@ -46,7 +53,10 @@ fn a_ring_of_expsyn_cells_spikes_as_in_neuron() {
     }
     assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
     // Each spike sends one event, 1 ms later; those due by the last step's delivery are in.
-    let due = neuron.iter().filter(|&&(_, t)| t + 1.0 <= 99.975 + 0.0125).count();
+    let due = neuron
+        .iter()
+        .filter(|&&(_, t)| t + 1.0 <= 99.975 + 0.0125)
+        .count();
     assert_eq!(net.events_delivered, due as u64);
 }
 
@@ -60,7 +70,10 @@ fn a_network_gives_the_same_results_on_any_thread_count() {
         },
     );
     let all = simulate("tests/fixtures/neuron/ring/ring.chan", &Request::default());
-    assert_eq!(one.network.as_ref().map(|n| &n.spikes), all.network.as_ref().map(|n| &n.spikes));
+    assert_eq!(
+        one.network.as_ref().map(|n| &n.spikes),
+        all.network.as_ref().map(|n| &n.spikes)
+    );
     for (a, b) in one.traces.iter().zip(&all.traces) {
         assert_eq!(a.values, b.values, "{}", a.name);
     }
@@ -76,4 +89,179 @@ fn a_network_refuses_a_population_size_override() {
         },
     );
     assert!(matches!(e, Err(SetupError::Usage(m)) if m.contains("POPULATION")));
+}
+
+#[test]
+fn a_random_excitatory_inhibitory_network_spikes_as_in_neuron() {
+    // 100 HH cells, Exp2Syn, IClamp drive, 978 connections with their own weights and delays
+    // (1 to 5 ms, many not a whole number of steps), 300 ms.
+    let r = simulate("tests/fixtures/neuron/ei/ei.chan", &Request::default());
+    let net = r.network.as_ref().expect("a network outcome");
+    let neuron: Vec<(u64, f64)> = rows("tests/fixtures/neuron/ei/spikes.csv")
+        .iter()
+        .map(|row| (row[0] as u64, row[1]))
+        .collect();
+    assert!(neuron.len() > 1000, "the fixture is an active network");
+    let key = |&(c, t): &(u64, f64)| ((t / 0.025).round() as u64, c);
+    let mut ours: Vec<(u64, u64)> = net.spikes.iter().map(key).collect();
+    let mut theirs: Vec<(u64, u64)> = neuron.iter().map(key).collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    let first_difference = ours.iter().zip(&theirs).find(|(a, b)| a != b);
+    assert_eq!(first_difference, None, "first differing (step, cell)");
+    assert_eq!(ours.len(), theirs.len());
+    let v = rows("tests/fixtures/neuron/ei/v.csv");
+    let names: Vec<&str> = r.traces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["exc[0] soma(0.5)", "inh[0] soma(0.5)"]);
+    let worst = v
+        .iter()
+        .enumerate()
+        .flat_map(|(k, row)| {
+            r.traces
+                .iter()
+                .enumerate()
+                .map(move |(j, tr)| (tr.values[k] - row[j + 1]).abs())
+        })
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
+}
+
+/// A model with one population `a` of `count` cells and one CONNECT with `settings`.
+fn connections(dir: &std::path::Path, count: u64, settings: &str) -> Vec<(u64, u64)> {
+    let model = format!(
+        "CELL C {{\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT IL\n    POINT syn = ExpSyn AT soma(0.5) {{ tau = 2 (ms) }}\n}}\nNETWORK {{\n    POPULATION a = C {{ count = {count} }}\n    CONNECT a -> a AT syn {{ {settings}  weight = 0.001 (uS)  delay = 1 (ms) }}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 1 (ms) }}\n"
+    );
+    let path = dir.join("net.chan");
+    std::fs::write(&path, model).expect("write the model");
+    let s = Simulation::from_file(&path, &Request::default()).unwrap_or_else(|e| panic!("{e}"));
+    let net = s.model().network.as_ref().expect("a network");
+    net.connections.iter().map(|c| (c.pre, c.post)).collect()
+}
+
+#[test]
+fn connection_rules_make_the_connections_they_name() {
+    let dir = std::env::temp_dir().join(format!("hhc-net-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // all_to_all leaves out self-connections unless asked.
+    assert_eq!(connections(&dir, 5, "rule = all_to_all").len(), 20);
+    assert_eq!(
+        connections(&dir, 5, "rule = all_to_all  autapses = true").len(),
+        25
+    );
+    assert_eq!(
+        connections(&dir, 4, "rule = one_to_one  autapses = true"),
+        [(0, 0), (1, 1), (2, 2), (3, 3)]
+    );
+    // Every cell gets exactly k distinct inputs, none from itself.
+    let c = connections(&dir, 50, "rule = indegree(7)  seed = 3");
+    assert_eq!(c.len(), 50 * 7);
+    for post in 0..50 {
+        let mut pres: Vec<u64> = c.iter().filter(|x| x.1 == post).map(|x| x.0).collect();
+        assert_eq!(pres.len(), 7);
+        assert!(!pres.contains(&post));
+        pres.sort_unstable();
+        pres.dedup();
+        assert_eq!(pres.len(), 7, "distinct inputs of cell {post}");
+    }
+    // A probability rule: the expected count, the same for the same seed, another for another.
+    let p1 = connections(&dir, 200, "rule = probability(0.1)  seed = 1");
+    let expected = 0.1 * 200.0 * 199.0;
+    assert!(
+        (p1.len() as f64 - expected).abs() < 4.0 * expected.sqrt(),
+        "{} connections",
+        p1.len()
+    );
+    assert_eq!(
+        p1,
+        connections(&dir, 200, "rule = probability(0.1)  seed = 1")
+    );
+    assert_ne!(
+        p1,
+        connections(&dir, 200, "rule = probability(0.1)  seed = 2")
+    );
+    // Explicit lists, one side broadcast.
+    assert_eq!(
+        connections(&dir, 3, "pre = 0  post = 1, 2"),
+        [(0, 1), (0, 2)]
+    );
+    // A CSV file beside the model.
+    std::fs::write(
+        dir.join("pairs.csv"),
+        "pre,post,weight,delay\n2,0,0.001,1.5\n1,2,0.002,2\n",
+    )
+    .expect("csv");
+    assert_eq!(connections(&dir, 3, "file = pairs"), [(1, 2), (2, 0)]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The ring and the E/I network again, with NEURON 9.0.2's own expsyn.mod, exp2syn.mod and
+/// hh.mod (from its PyPI wheel, fetched by harness/fetch_neuron_mods.sh) in place of hhc's
+/// stdlib: unchanged, they compile and give NEURON's spikes.
+#[test]
+fn neurons_own_synapse_files_compile_unchanged_and_match() {
+    let mods = repo().join(".tools/neuron_mods");
+    if !mods.join("expsyn.mod").exists() {
+        eprintln!("skipped: run harness/fetch_neuron_mods.sh for NEURON's own .mod files");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("hhc-neuron-mods-{}", std::process::id()));
+    for (fixture, model, synapse) in [
+        ("ring", "ring.chan", "ExpSyn"),
+        ("ei", "ei.chan", "Exp2Syn"),
+    ] {
+        let case = dir.join(fixture);
+        std::fs::create_dir_all(&case).expect("temp dir");
+        let from = repo().join("tests/fixtures/neuron").join(fixture);
+        for entry in std::fs::read_dir(&from).expect("fixture dir").flatten() {
+            let name = entry.file_name();
+            if name != "hh_classic.chan" {
+                std::fs::copy(entry.path(), case.join(&name)).expect("copy fixture");
+            }
+        }
+        let text = std::fs::read_to_string(case.join(model)).expect("model");
+        let with_neurons_hh = text
+            .replace("hh_classic IN soma { }", "hh IN soma { el = -54.387 (mV) }")
+            .replace("hh_classic { }", "hh { el = -54.387 (mV) }");
+        assert!(
+            !with_neurons_hh.contains("hh_classic"),
+            "{fixture}: every hh_classic replaced"
+        );
+        std::fs::write(case.join(model), with_neurons_hh).expect("model");
+        // Looked up by name: NAME.mod beside the model comes before the stdlib.
+        std::fs::copy(
+            mods.join(format!("{}.mod", synapse.to_lowercase())),
+            case.join(format!("{synapse}.mod")),
+        )
+        .expect("copy synapse");
+        std::fs::copy(mods.join("hh.mod"), case.join("hh.mod")).expect("copy hh");
+        let r = {
+            let mut s = Simulation::from_file(&case.join(model), &Request::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            s.run(None, None).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let ours: Vec<(u64, u64)> = r
+            .network
+            .as_ref()
+            .expect("network")
+            .spikes
+            .iter()
+            .map(|&(c, t)| (c, (t / 0.025).round() as u64))
+            .collect();
+        let mut theirs: Vec<(u64, u64)> = rows(&format!(
+            "tests/fixtures/neuron/{fixture}/{}",
+            if fixture == "ring" {
+                "ring.csv"
+            } else {
+                "spikes.csv"
+            }
+        ))
+        .iter()
+        .map(|row| (row[0] as u64, (row[1] / 0.025).round() as u64))
+        .collect();
+        let mut ours_sorted = ours.clone();
+        ours_sorted.sort_unstable_by_key(|&(c, s)| (s, c));
+        theirs.sort_unstable_by_key(|&(c, s)| (s, c));
+        assert_eq!(ours_sorted, theirs, "{fixture} with NEURON's own files");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -100,7 +100,11 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
 pub fn print_mechanism(m: &Mechanism) -> String {
     let mut out = String::new();
     let name = |v: Var| mechanism_var_name(m, v);
-    let kind = if m.point_process { "point process" } else { "mechanism" };
+    let kind = if m.point_process {
+        "point process"
+    } else {
+        "mechanism"
+    };
     let _ = writeln!(out, "{kind} {} {{", m.name);
     for p in &m.params {
         let _ = writeln!(

@@ -1150,9 +1150,9 @@ impl<'a> Lowerer<'a> {
                     // A branch that leaves a name alone keeps its value from before the `if`:
                     // a PARAMETER's, a STATE's or v's own value, and 0 for an unset ASSIGNED.
                     let before = |l: &mut Self| match l.names.get(&k).map(|n| n.0) {
-                        Some(Name::Param(_) | Name::State(_) | Name::Ion(..) | Name::Builtin(_)) => {
-                            l.read_name(&k, stmt.span, &Env::new()).0
-                        }
+                        Some(
+                            Name::Param(_) | Name::State(_) | Name::Ion(..) | Name::Builtin(_),
+                        ) => l.read_name(&k, stmt.span, &Env::new()).0,
                         _ => zero,
                     };
                     let ae = match a {
@@ -1436,8 +1436,7 @@ impl<'a> Lowerer<'a> {
                 if !matches!(
                     self.kind,
                     BlockKind::Initial | BlockKind::StateUpdate | BlockKind::NetReceive
-                )
-                    && !env.contains_key(&target.name) =>
+                ) && !env.contains_key(&target.name) =>
             {
                 self.err(
                     Diagnostic::error(
@@ -1496,7 +1495,9 @@ impl<'a> Lowerer<'a> {
         }
         let unit = Dim::declared(self.declared_units.get(name).copied());
         match self.names.get(name).copied() {
-            Some((Name::Param(_), _)) if self.kind != BlockKind::Initial && self.initial_params.contains_key(name) => {
+            Some((Name::Param(_), _))
+                if self.kind != BlockKind::Initial && self.initial_params.contains_key(name) =>
+            {
                 self.initial_params[name]
             }
             Some((Name::Param(i), _)) => (self.m.exprs.add(Expr::Var(Var::Param(i)), span), unit),

@@ -885,8 +885,12 @@ fn lower_network_model(
         _ => None,
     }) else {
         cx.err(
-            Diagnostic::error("the NETWORK has no population of cells", net.span, "only spike sources")
-                .with_hint("add `POPULATION name = CELL { count = … }`"),
+            Diagnostic::error(
+                "the NETWORK has no population of cells",
+                net.span,
+                "only spike sources",
+            )
+            .with_hint("add `POPULATION name = CELL { count = … }`"),
         );
         return Err(std::mem::take(&mut cx.diags).into_vec());
     };
@@ -1179,11 +1183,17 @@ fn lower_cell(
                         ok = false;
                         cx.err(
                             Diagnostic::error(
-                                format!("`{}` is a density mechanism, not a point process", mechanism.name),
+                                format!(
+                                    "`{}` is a density mechanism, not a point process",
+                                    mechanism.name
+                                ),
                                 mechanism.span,
                                 "a SUFFIX mechanism",
                             )
-                            .with_hint(format!("insert it into a region: `INSERT {} IN {section}`", mechanism.name)),
+                            .with_hint(format!(
+                                "insert it into a region: `INSERT {} IN {section}`",
+                                mechanism.name
+                            )),
                         );
                     }
                     Ok(None) => {
@@ -1363,11 +1373,17 @@ fn lower_cell(
                         ok = false;
                         cx.err(
                             Diagnostic::error(
-                                format!("`{}` is a point process; it is placed, not inserted", mechanism.name),
+                                format!(
+                                    "`{}` is a point process; it is placed, not inserted",
+                                    mechanism.name
+                                ),
                                 mechanism.span,
                                 "a POINT_PROCESS",
                             )
-                            .with_hint(format!("place it at a location: `POINT name = {} AT soma(0.5) {{ … }}`", mechanism.name)),
+                            .with_hint(format!(
+                                "place it at a location: `POINT name = {} AT soma(0.5) {{ … }}`",
+                                mechanism.name
+                            )),
                         );
                     }
                     Ok(Some(m)) => {

@@ -15,7 +15,9 @@
 //! Every random rule draws from a counter-based generator keyed by (seed, post, pre), so a
 //! network is the same whatever the order in which it is built or the number of threads.
 
-use super::model::{location, lower_stimulus, CellSpec, Ctx, FileReader, Model, StepMethod, Stimulus};
+use super::model::{
+    location, lower_stimulus, CellSpec, Ctx, FileReader, Model, StepMethod, Stimulus,
+};
 use crate::diagnostic::{closest, Diagnostic};
 use crate::span::Span;
 use crate::syntax::ast::{self, NetworkItem, Setting, Value};
@@ -66,7 +68,9 @@ impl Network {
 
     /// The population holding global cell `gid`, and the cell's index in it.
     pub fn locate(&self, gid: u64) -> Option<(usize, u64)> {
-        let k = self.populations.partition_point(|p| p.first + p.count <= gid);
+        let k = self
+            .populations
+            .partition_point(|p| p.first + p.count <= gid);
         self.populations
             .get(k)
             .filter(|p| gid >= p.first)
@@ -97,7 +101,8 @@ pub fn uniform(seed: u64, a: u64, b: u64) -> f64 {
         z ^ (z >> 31)
     };
     let golden = 0x9e37_79b9_7f4a_7c15u64;
-    let z = mix(mix(mix(seed.wrapping_add(golden)) ^ a.wrapping_add(golden)) ^ b.wrapping_add(golden));
+    let z =
+        mix(mix(mix(seed.wrapping_add(golden)) ^ a.wrapping_add(golden)) ^ b.wrapping_add(golden));
     (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
@@ -139,7 +144,9 @@ pub(super) fn lower_network(
             lower_spike_source(cx, name, settings, *span, first, run)
         } else {
             match cells.iter().find(|(c, _)| c.name.name == cell.name) {
-                Some((_, Some(spec))) => lower_cell_population(cx, name, spec, settings, *span, first, run),
+                Some((_, Some(spec))) => {
+                    lower_cell_population(cx, name, spec, settings, *span, first, run)
+                }
                 // The cell's own errors are reported already.
                 Some((_, None)) => None,
                 None => {
@@ -148,8 +155,12 @@ pub(super) fn lower_network(
                         None => "define it with `CELL NAME { … }`, or write `spikes { times = … }` for a spike source".into(),
                     };
                     cx.err(
-                        Diagnostic::error(format!("unknown cell `{}`", cell.name), cell.span, "no such CELL")
-                            .with_hint(hint),
+                        Diagnostic::error(
+                            format!("unknown cell `{}`", cell.name),
+                            cell.span,
+                            "no such CELL",
+                        )
+                        .with_hint(hint),
                     );
                     None
                 }
@@ -182,7 +193,17 @@ pub(super) fn lower_network(
         else {
             continue;
         };
-        match lower_connect(cx, &populations, pre, post, target, settings, *span, run, files) {
+        match lower_connect(
+            cx,
+            &populations,
+            pre,
+            post,
+            target,
+            settings,
+            *span,
+            run,
+            files,
+        ) {
             Some(mut c) => connections.append(&mut c),
             None => ok = false,
         }
@@ -199,15 +220,24 @@ fn find_population<'p>(
     populations: &'p [Population],
     name: &ast::Ident,
 ) -> Option<(usize, &'p Population)> {
-    let found = populations.iter().enumerate().find(|(_, p)| p.name == name.name);
+    let found = populations
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.name == name.name);
     if found.is_none() {
         let hint = match closest(&name.name, populations.iter().map(|p| p.name.as_str())) {
             Some(c) => format!("did you mean `{c}`?"),
-            None => "define it with `POPULATION NAME = CELL { count = … }` before the CONNECT".into(),
+            None => {
+                "define it with `POPULATION NAME = CELL { count = … }` before the CONNECT".into()
+            }
         };
         cx.err(
-            Diagnostic::error(format!("unknown population `{}`", name.name), name.span, "no such POPULATION")
-                .with_hint(hint),
+            Diagnostic::error(
+                format!("unknown population `{}`", name.name),
+                name.span,
+                "no such POPULATION",
+            )
+            .with_hint(hint),
         );
     }
     found
@@ -253,8 +283,12 @@ fn lower_spike_source(
                         Some(t) => {
                             ok = false;
                             cx.err(
-                                Diagnostic::error(format!("spike time {t} ms is before the run"), v.span(), "negative")
-                                    .with_hint("spike times run from 0 ms"),
+                                Diagnostic::error(
+                                    format!("spike time {t} ms is before the run"),
+                                    v.span(),
+                                    "negative",
+                                )
+                                .with_hint("spike times run from 0 ms"),
                             );
                         }
                         None => ok = false,
@@ -350,8 +384,12 @@ fn lower_cell_population(
                 _ => {
                     ok = false;
                     cx.err(
-                        Diagnostic::error("`detector` is one location", s.span, "spikes are detected at one place")
-                            .with_hint("write `detector = soma(0.5)`"),
+                        Diagnostic::error(
+                            "`detector` is one location",
+                            s.span,
+                            "spikes are detected at one place",
+                        )
+                        .with_hint("write `detector = soma(0.5)`"),
                     );
                 }
             },
@@ -362,8 +400,14 @@ fn lower_cell_population(
                         Some(_) => {
                             ok = false;
                             cx.err(
-                                Diagnostic::error("record takes cell indices", v.span(), "not a cell index")
-                                    .with_hint("write e.g. `record = 0, 10` (indices within the population)"),
+                                Diagnostic::error(
+                                    "record takes cell indices",
+                                    v.span(),
+                                    "not a cell index",
+                                )
+                                .with_hint(
+                                    "write e.g. `record = 0, 10` (indices within the population)",
+                                ),
                             );
                         }
                         None => ok = false,
@@ -395,8 +439,12 @@ fn lower_cell_population(
                 None => "name a SECTION of the cell".into(),
             };
             cx.err(
-                Diagnostic::error(format!("no section `{sec}` in cell `{}`", cell.name), *at, "unknown section")
-                    .with_hint(hint),
+                Diagnostic::error(
+                    format!("no section `{sec}` in cell `{}`", cell.name),
+                    *at,
+                    "unknown section",
+                )
+                .with_hint(hint),
             );
         }
     }
@@ -405,11 +453,17 @@ fn lower_cell_population(
             ok = false;
             cx.err(
                 Diagnostic::error(
-                    format!("`record` names cell {c}, but population `{}` has {count}", name.name),
+                    format!(
+                        "`record` names cell {c}, but population `{}` has {count}",
+                        name.name
+                    ),
                     at,
                     "no such cell",
                 )
-                .with_hint(format!("cells of a population are numbered 0 to {}", count - 1)),
+                .with_hint(format!(
+                    "cells of a population are numbered 0 to {}",
+                    count - 1
+                )),
             );
         }
     }
@@ -465,7 +519,10 @@ fn lower_connect(
     let PopulationKind::Cells(post_model) = &post_pop.kind else {
         cx.err(
             Diagnostic::error(
-                format!("`{}` is a spike source; it sends spikes but receives none", post.name),
+                format!(
+                    "`{}` is a spike source; it sends spikes but receives none",
+                    post.name
+                ),
                 post.span,
                 "not a population of cells",
             )
@@ -484,7 +541,10 @@ fn lower_connect(
         };
         cx.err(
             Diagnostic::error(
-                format!("cell `{}` has no point process `{}`", post_model.cell.name, target.name),
+                format!(
+                    "cell `{}` has no point process `{}`",
+                    post_model.cell.name, target.name
+                ),
                 target.span,
                 "no such POINT",
             )
@@ -496,7 +556,10 @@ fn lower_connect(
     let Some(receive) = &mechanism.net_receive else {
         cx.err(
             Diagnostic::error(
-                format!("`{}` ({}) has no NET_RECEIVE block, so it cannot receive spikes", target.name, mechanism.name),
+                format!(
+                    "`{}` ({}) has no NET_RECEIVE block, so it cannot receive spikes",
+                    target.name, mechanism.name
+                ),
                 target.span,
                 "not a synapse",
             )
@@ -511,20 +574,28 @@ fn lower_connect(
     let (mut pre_list, mut post_list) = (None, None);
     let mut autapses = false;
     let mut ok = true;
-    const KNOWN: &[&str] = &["rule", "weight", "delay", "seed", "pre", "post", "file", "autapses"];
+    const KNOWN: &[&str] = &[
+        "rule", "weight", "delay", "seed", "pre", "post", "file", "autapses",
+    ];
     for s in settings {
         match s.name.name.as_str() {
             "rule" => match s.values.as_slice() {
                 [Value::Name(n)] if n.name == "all_to_all" => rule = Some(Rule::AllToAll),
                 [Value::Name(n)] if n.name == "one_to_one" => rule = Some(Rule::OneToOne),
-                [Value::Call { name, args, .. }] if name.name == "probability" && args.len() == 1 => {
+                [Value::Call { name, args, .. }]
+                    if name.name == "probability" && args.len() == 1 =>
+                {
                     match cx.value_in(&args[0], "1") {
                         Some(p) if (0.0..=1.0).contains(&p) => rule = Some(Rule::Probability(p)),
                         Some(p) => {
                             ok = false;
                             cx.err(
-                                Diagnostic::error(format!("a probability lies in 0..1, not {p}"), args[0].span(), "out of range")
-                                    .with_hint("write e.g. `rule = probability(0.1)`"),
+                                Diagnostic::error(
+                                    format!("a probability lies in 0..1, not {p}"),
+                                    args[0].span(),
+                                    "out of range",
+                                )
+                                .with_hint("write e.g. `rule = probability(0.1)`"),
                             );
                         }
                         None => ok = false,
@@ -532,12 +603,18 @@ fn lower_connect(
                 }
                 [Value::Call { name, args, .. }] if name.name == "indegree" && args.len() == 1 => {
                     match cx.value_in(&args[0], "1") {
-                        Some(k) if k >= 0.0 && k == k.trunc() => rule = Some(Rule::InDegree(k as u64)),
+                        Some(k) if k >= 0.0 && k == k.trunc() => {
+                            rule = Some(Rule::InDegree(k as u64))
+                        }
                         _ => {
                             ok = false;
                             cx.err(
-                                Diagnostic::error("`indegree` takes a whole number of inputs per cell", args[0].span(), "not a count")
-                                    .with_hint("write e.g. `rule = indegree(10)`"),
+                                Diagnostic::error(
+                                    "`indegree` takes a whole number of inputs per cell",
+                                    args[0].span(),
+                                    "not a count",
+                                )
+                                .with_hint("write e.g. `rule = indegree(10)`"),
                             );
                         }
                     }
@@ -550,8 +627,14 @@ fn lower_connect(
                     );
                 }
             },
-            "weight" => weight = cx.quantity(s, &weight_want),
-            "delay" => delay = cx.quantity(s, "ms").map(|d| (d, s.span)),
+            "weight" => {
+                weight = cx.quantity(s, &weight_want);
+                ok &= weight.is_some();
+            }
+            "delay" => {
+                delay = cx.quantity(s, "ms").map(|d| (d, s.span));
+                ok &= delay.is_some();
+            }
             "seed" => match cx.quantity(s, "1") {
                 Some(x) if x >= 0.0 && x == x.trunc() => seed = x as u64,
                 _ => {
@@ -581,8 +664,12 @@ fn lower_connect(
                         _ => {
                             ok = false;
                             cx.err(
-                                Diagnostic::error("expected a cell index", v.span(), "not an index")
-                                    .with_hint("indices count from 0 within the population"),
+                                Diagnostic::error(
+                                    "expected a cell index",
+                                    v.span(),
+                                    "not an index",
+                                )
+                                .with_hint("indices count from 0 within the population"),
                             );
                         }
                     }
@@ -630,24 +717,39 @@ fn lower_connect(
                         ok = false;
                         cx.err(
                             Diagnostic::error(
-                                format!("`{side}` names cell {i}, but population `{}` has {}", pop.name, pop.count),
+                                format!(
+                                    "`{side}` names cell {i}, but population `{}` has {}",
+                                    pop.name, pop.count
+                                ),
                                 at,
                                 "no such cell",
                             )
-                            .with_hint(format!("cells of `{}` are numbered 0 to {}", pop.name, pop.count - 1)),
+                            .with_hint(format!(
+                                "cells of `{}` are numbered 0 to {}",
+                                pop.name,
+                                pop.count - 1
+                            )),
                         );
                     }
                 }
             }
             let pick = |l: &Vec<(u64, Span)>, k: usize| l[if l.len() == 1 { 0 } else { k }].0;
-            rule = Some(Rule::List((0..n).map(|k| (pick(&a, k), pick(&b, k))).collect()));
+            rule = Some(Rule::List(
+                (0..n).map(|k| (pick(&a, k), pick(&b, k))).collect(),
+            ));
         }
         (None, None) => {}
         _ => {
             ok = false;
             cx.err(
-                Diagnostic::error("`pre` and `post` come together", span, "one list is missing")
-                    .with_hint("give the presynaptic cells in `pre = …` and their targets in `post = …`"),
+                Diagnostic::error(
+                    "`pre` and `post` come together",
+                    span,
+                    "one list is missing",
+                )
+                .with_hint(
+                    "give the presynaptic cells in `pre = …` and their targets in `post = …`",
+                ),
             );
         }
     }
@@ -665,8 +767,12 @@ fn lower_connect(
         if weight.is_none() && ok {
             ok = false;
             cx.err(
-                Diagnostic::error("CONNECT needs a weight", span, "no `weight`")
-                    .with_hint(format!("add `weight = 0.01 ({})`", weight_unit.as_deref().unwrap_or("1"))),
+                Diagnostic::error("CONNECT needs a weight", span, "no `weight`").with_hint(
+                    format!(
+                        "add `weight = 0.01 ({})`",
+                        weight_unit.as_deref().unwrap_or("1")
+                    ),
+                ),
             );
         }
         if delay.is_none() && ok {
@@ -678,6 +784,17 @@ fn lower_connect(
         }
     }
     let check_delay = |cx: &mut Ctx, d: f64, at: Span, what: &str| -> bool {
+        if d < 0.0 {
+            cx.err(
+                Diagnostic::error(
+                    format!("{what}delay {d} ms is negative"),
+                    at,
+                    "before the spike",
+                )
+                .with_hint("a spike reaches its target after a delay of at least dt"),
+            );
+            return false;
+        }
         if !(d >= run.dt) || !d.is_finite() {
             cx.err(
                 Diagnostic::error(
@@ -722,7 +839,10 @@ fn lower_connect(
             if pre_pop.count != post_pop.count {
                 cx.err(
                     Diagnostic::error(
-                        format!("one_to_one pairs `{}` ({} cells) with `{}` ({} cells)", pre_pop.name, pre_pop.count, post_pop.name, post_pop.count),
+                        format!(
+                            "one_to_one pairs `{}` ({} cells) with `{}` ({} cells)",
+                            pre_pop.name, pre_pop.count, post_pop.name, post_pop.count
+                        ),
                         span,
                         "the populations differ in size",
                     )
@@ -780,7 +900,10 @@ fn lower_connect(
             };
             for (line_no, line) in text.lines().enumerate() {
                 let line = line.trim();
-                if line.is_empty() || line.starts_with('#') || (line_no == 0 && line.starts_with("pre")) {
+                if line.is_empty()
+                    || line.starts_with('#')
+                    || (line_no == 0 && line.starts_with("pre"))
+                {
                     continue;
                 }
                 let fields: Vec<&str> = line.split(',').map(str::trim).collect();
@@ -791,7 +914,12 @@ fn lower_connect(
                     );
                 };
                 let parsed = match fields.as_slice() {
-                    [a, b, w, d] => (a.parse::<u64>(), b.parse::<u64>(), w.parse::<f64>(), d.parse::<f64>()),
+                    [a, b, w, d] => (
+                        a.parse::<u64>(),
+                        b.parse::<u64>(),
+                        w.parse::<f64>(),
+                        d.parse::<f64>(),
+                    ),
                     _ => {
                         bad(cx, format!("expected 4 fields, found {}", fields.len()));
                         return None;
@@ -802,7 +930,23 @@ fn lower_connect(
                     return None;
                 };
                 if i >= pre_pop.count || j >= post_pop.count {
-                    bad(cx, format!("cell {} is not in `{}` ({} cells)", if i >= pre_pop.count { i } else { j }, if i >= pre_pop.count { &pre_pop.name } else { &post_pop.name }, if i >= pre_pop.count { pre_pop.count } else { post_pop.count }));
+                    bad(
+                        cx,
+                        format!(
+                            "cell {} is not in `{}` ({} cells)",
+                            if i >= pre_pop.count { i } else { j },
+                            if i >= pre_pop.count {
+                                &pre_pop.name
+                            } else {
+                                &post_pop.name
+                            },
+                            if i >= pre_pop.count {
+                                pre_pop.count
+                            } else {
+                                post_pop.count
+                            }
+                        ),
+                    );
                     return None;
                 }
                 if !w.is_finite() {

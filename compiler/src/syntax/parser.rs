@@ -721,13 +721,15 @@ where
             .then_ignore(kw("AT"))
             .then(ident())
             .then(braced(setting()).or_not())
-            .map_with(|(((pre, post), target), settings), e| NetworkItem::Connect {
-                pre,
-                post,
-                target,
-                settings: settings.unwrap_or_default(),
-                span: sp(e.span()),
-            }),
+            .map_with(
+                |(((pre, post), target), settings), e| NetworkItem::Connect {
+                    pre,
+                    post,
+                    target,
+                    settings: settings.unwrap_or_default(),
+                    span: sp(e.span()),
+                },
+            ),
     ));
 
     let item = choice((
