@@ -580,6 +580,34 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             .first()
             .and_then(|n| n.trim_start_matches("cell").parse().ok())
     };
+    let first_cell = if result.network.is_some() {
+        None
+    } else {
+        first_cell
+    };
+    if let (Some(net), Some(trace)) = (&result.network, names.first()) {
+        // The first recorded cell of a network: its name is `population[i] probe`.
+        let cell = trace.split(' ').next().unwrap_or_default();
+        let gid = net.populations.iter().find_map(|(name, first, _)| {
+            let i: u64 = cell
+                .strip_prefix(name.as_str())?
+                .strip_prefix('[')?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            Some(first + i)
+        });
+        if let Some(gid) = gid {
+            let times: Vec<String> = net
+                .spikes
+                .iter()
+                .filter(|(c, _)| *c == gid)
+                .take(12)
+                .map(|&(_, t)| record::fmt_time(t))
+                .collect();
+            println!("{cell} (cell {gid}) spike times (ms): {}", times.join(", "));
+        }
+    }
     if let Some(c0) = first_cell {
         let times: Vec<String> = result
             .spikes
@@ -648,8 +676,15 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
                 _ => n.clone(),
             })
             .collect();
+        let title = match &result.network {
+            Some(net) => format!(
+                "network of {} cells",
+                net.populations.iter().map(|p| p.2).sum::<u64>()
+            ),
+            None => s.cell.clone(),
+        };
         let data = plot::PlotData {
-            title: &s.cell,
+            title: &title,
             dt: s.dt,
             labels: &legend,
             traces: &values,
@@ -657,6 +692,10 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             n: s.cells,
             tstop: done_ms,
             fi,
+            populations: result
+                .network
+                .as_ref()
+                .map_or(&[][..], |n| n.populations.as_slice()),
         };
         if let Err(e) = plot::plot(p, &data) {
             eprintln!("error: cannot plot to {}: {e}", p.display());

@@ -26,6 +26,8 @@ pub struct PlotData<'a> {
     pub tstop: f64,
     /// (stimulus, rate in Hz) per cell, when the stimulus sweeps.
     pub fi: Option<Vec<(f64, f64)>>,
+    /// A network's populations: name, first global cell id, count. The raster colours each.
+    pub populations: &'a [(String, u64, u64)],
 }
 
 pub fn plot(path: &Path, data: &PlotData<'_>) -> Result<(), String> {
@@ -204,7 +206,7 @@ where
     }
     if data.n > 1 {
         let (width, _) = areas[i].dim_in_pixel();
-        let (area, _) = areas[i].split_horizontally(width as i32 - 150);
+        let (area, legend_area) = areas[i].split_horizontally(width as i32 - 150);
         let area = &area;
         i += 1;
         let mut chart = ChartBuilder::on(area)
@@ -230,11 +232,34 @@ where
             .y_labels(data.n.min(10) + 1)
             .draw()?;
         let stride = (data.spikes.len() / 200_000).max(1);
-        chart.draw_series(
-            data.spikes.iter().step_by(stride).map(|&(c, s)| {
+        if data.populations.is_empty() {
+            chart.draw_series(data.spikes.iter().step_by(stride).map(|&(c, s)| {
                 Circle::new(((s + 1) as f64 * data.dt, c as f64), 1, BLACK.filled())
-            }),
-        )?;
+            }))?;
+        } else {
+            // One colour per population, named in the legend beside the raster.
+            for (k, (name, first, count)) in data.populations.iter().enumerate() {
+                let color = Palette99::pick(k).to_rgba();
+                let cells = *first as usize..(*first + *count) as usize;
+                chart.draw_series(
+                    data.spikes
+                        .iter()
+                        .step_by(stride)
+                        .filter(|(c, _)| cells.contains(c))
+                        .map(move |&(c, s)| {
+                            Circle::new(((s + 1) as f64 * data.dt, c as f64), 1, color.filled())
+                        }),
+                )?;
+                // The population's name and ids beside the raster, in its colour.
+                let y = 60 + 22 * k as i32;
+                legend_area.draw(&Rectangle::new([(4, y - 5), (18, y + 5)], color.filled()))?;
+                legend_area.draw(&Text::new(
+                    format!("{name} {first}–{}", first + count - 1),
+                    (24, y - 8),
+                    ("sans-serif", 14),
+                ))?;
+            }
+        }
     }
     if let Some(fi) = &data.fi {
         let (width, _) = areas[i].dim_in_pixel();

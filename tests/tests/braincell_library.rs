@@ -208,7 +208,8 @@ fn every_stdlib_channel_matches_braincell() {
 fn every_stdlib_channel_has_a_braincell_fixture() {
     let names = fixture_names();
     let stdlib = repo().join("stdlib");
-    let pools = ["CalciumDetailed", "hh", "pas"];
+    // NEURON's synapses are checked against NEURON with the networks (tests/network.rs).
+    let pools = ["CalciumDetailed", "hh", "pas", "ExpSyn", "Exp2Syn"];
     let mut missing = Vec::new();
     for e in std::fs::read_dir(&stdlib)
         .expect("stdlib")
