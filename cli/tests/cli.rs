@@ -490,3 +490,45 @@ fn list_shows_the_library_and_one_mechanism() {
         text(&o)
     );
 }
+
+#[test]
+fn a_network_run_writes_global_cell_ids_and_a_raster() {
+    let (spikes, png) = (tmp("ring_spikes.csv"), tmp("ring.png"));
+    let o = hhc(&[
+        "run",
+        "tests/fixtures/neuron/ring/ring.chan",
+        "--spikes",
+        spikes.to_str().unwrap(),
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("populations (global cell ids): ring 0–7, kick 8–8"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ring[0] (cell 0) spike times (ms): 3.425, 22.825"),
+        "{out}"
+    );
+    assert!(out.contains("spikes: 41"), "{out}");
+    let written = std::fs::read_to_string(&spikes).expect("spike list");
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "cell,t_ms");
+    assert_eq!(lines[1], "8,1", "the spike source fires first");
+    assert_eq!(lines[2], "0,3.425");
+    assert_eq!(lines.len(), 42);
+    assert!(std::fs::metadata(&png).expect("plot").len() > 10_000);
+    // A network sizes its own populations.
+    let o = hhc(&["run", "tests/fixtures/neuron/ring/ring.chan", "--n", "5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // And stays on the CPU for now, saying so.
+    let o = hhc(&[
+        "run",
+        "tests/fixtures/neuron/ring/ring.chan",
+        "--fused-cable",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("networks run on the CPU"), "{}", text(&o));
+}

@@ -823,7 +823,12 @@ pub fn build_receive(model: &Model, program: &CellProgram) -> Option<ReceiveProg
         .collect();
     let v = exprs.var(Var::Slot(0));
     let sources = IonSource::collect(model);
-    let ions = IonSource::env(&sources, &mut exprs, &[states.clone()], model.celsius);
+    let ions = IonSource::env(
+        &sources,
+        &mut exprs,
+        std::slice::from_ref(&states),
+        model.celsius,
+    );
     let param_slots = vec![vec![None; m.params.len()]];
     let updates = receive
         .updates

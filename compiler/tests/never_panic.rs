@@ -119,6 +119,33 @@ const WORDS: &[&str] = &[
     "cai",
     "0",
     "1e12",
+    "NETWORK",
+    "POPULATION",
+    "CONNECT",
+    "AT",
+    "POINT",
+    "ExpSyn",
+    "Exp2Syn",
+    "syn",
+    "spikes",
+    "times",
+    "count",
+    "rule",
+    "all_to_all",
+    "probability(0.5)",
+    "indegree(2)",
+    "one_to_one",
+    "pre",
+    "post",
+    "weight",
+    "delay",
+    "seed",
+    "file",
+    "NET_RECEIVE",
+    "POINT_PROCESS",
+    "net_send",
+    "flag",
+    "(uS)",
 ];
 
 fn check(src: &str) {
@@ -142,6 +169,14 @@ fn check(src: &str) {
             if model.cell.sections.iter().map(|s| s.nseg).sum::<usize>() < 10_000 {
                 let _ = hhc_compiler::cell::build(&model);
                 let _ = hhc_compiler::cell::build_compartment(&model);
+                // Each point process's programs, as the network engine builds them.
+                for p in &model.cell.points {
+                    let mut sub = model.clone();
+                    sub.cell.inserts = vec![p.insert.clone()];
+                    sub.cell.sections.clear();
+                    let program = hhc_compiler::cell::build_compartment(&sub);
+                    let _ = hhc_compiler::cell::build_receive(&sub, &program);
+                }
             }
         }
     }
@@ -179,12 +214,42 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let _ = hhc_compiler::compile_mechanism(&src);
 }
 
+/// Networks with random numbers in every slot: counts, probabilities, in-degrees, indices,
+/// weights, delays and seeds, sensible or not.
+fn network_model(n: &[f64]) -> String {
+    format!(
+        "CELL C {{\n SECTION soma {{ L = {} (um) diam = 20 (um) }}\n INSERT IL\n POINT syn = Exp2Syn AT soma({}) {{ tau1 = {} (ms) tau2 = 3 (ms) }}\n}}\n\
+         NETWORK {{\n POPULATION a = C {{ count = {} }}\n POPULATION s = spikes {{ times = {} (ms) count = {} }}\n\
+         CONNECT a -> a AT syn {{ rule = probability({}) seed = {} weight = {} (uS) delay = {} (ms) }}\n\
+         CONNECT a -> a AT syn {{ rule = indegree({}) weight = 1 (uS) delay = 1 (ms) }}\n\
+         CONNECT s -> a AT syn {{ pre = {} post = {} weight = 1 (uS) delay = {} (ms) }}\n}}\n\
+         SIMULATE {{ dt = {} (ms) tstop = 10 (ms) }}\n",
+        n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13], n[14]
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+    #[test]
+    fn random_networks_never_panic(n in proptest::collection::vec(
+        prop_oneof![Just(0.0), Just(1.0), Just(-1.0), Just(0.025), Just(3.0), Just(1e9), Just(0.5), Just(1e-300), -50.0..50.0f64],
+        15,
+    )) {
+        check(&network_model(&n));
+    }
+}
+
 #[test]
 fn every_prefix_of_a_real_file_is_handled() {
-    let src = include_str!("../../tests/fixtures/classic_hh.mod");
-    let chars: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
-    for &i in chars.iter().step_by(7) {
-        check(&src[..i]);
+    for src in [
+        include_str!("../../tests/fixtures/classic_hh.mod"),
+        include_str!("../../tests/fixtures/neuron/ring/ring.chan"),
+        include_str!("../../stdlib/Exp2Syn.chan"),
+    ] {
+        let chars: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
+        for &i in chars.iter().step_by(7) {
+            check(&src[..i]);
+        }
     }
 }
 

@@ -300,9 +300,8 @@ pub(crate) fn build_regions(
     chunk_cells: usize,
 ) -> Result<Vec<RegionKernels>, RunError> {
     let cell = &model.cell;
-    let tree = tree;
     let mut regions = Vec::new();
-    for region in Region::all(cell, &tree) {
+    for region in Region::all(cell, tree) {
         let hhc_compiler::cable::RegionPrograms {
             step: program,
             at_rest,

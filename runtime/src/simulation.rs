@@ -311,6 +311,26 @@ impl Simulation {
                 return Err(SetupError::Failed("networks run on the CPU's chunked cable solver for now\n  hint: drop --backend gpu and --fused-cable".into()));
             }
             summary.cells = net.cells() as usize;
+            let compartments: f64 = net
+                .populations
+                .iter()
+                .map(|p| match &p.kind {
+                    hhc_compiler::sema::network::PopulationKind::Cells(m) => {
+                        p.count as f64
+                            * m.cell.sections.iter().map(|s| s.nseg).sum::<usize>().max(1) as f64
+                    }
+                    hhc_compiler::sema::network::PopulationKind::Spikes(_) => 0.0,
+                })
+                .sum();
+            check_memory(
+                compartments * 160.0 + net.connections.len() as f64 * 64.0,
+                &format!(
+                    "{} cells and {} connections",
+                    net.cells(),
+                    net.connections.len()
+                ),
+                "lower the populations' counts or the connections",
+            )?;
             summary.backend = format!(
                 "cpu (cranelift, f64, {threads} thread{}), chunked cable solver, {} connections",
                 if threads == 1 { "" } else { "s" },

@@ -83,6 +83,25 @@ impl Network {
     }
 }
 
+/// The most connections a network holds: every one is kept in memory (32 bytes each).
+pub const MAX_CONNECTIONS: f64 = 2e8;
+
+/// Whether a CONNECT's (expected) number of connections fits; an error with its span if not.
+fn within_budget(cx: &mut Ctx, expected: f64, span: Span) -> bool {
+    if expected <= MAX_CONNECTIONS {
+        return true;
+    }
+    cx.err(
+        Diagnostic::error(
+            format!("this CONNECT makes about {expected:.3e} connections; hhc holds at most {MAX_CONNECTIONS:.0e}"),
+            span,
+            "too many connections",
+        )
+        .with_hint("lower the probability, the in-degree or the population sizes"),
+    );
+    false
+}
+
 /// The run's settings every population shares.
 pub(super) struct RunSettings {
     pub dt: f64,
@@ -733,10 +752,15 @@ fn lower_connect(
                     }
                 }
             }
-            let pick = |l: &Vec<(u64, Span)>, k: usize| l[if l.len() == 1 { 0 } else { k }].0;
-            rule = Some(Rule::List(
-                (0..n).map(|k| (pick(&a, k), pick(&b, k))).collect(),
-            ));
+            let pairs_up = !a.is_empty()
+                && !b.is_empty()
+                && (a.len() == b.len() || a.len() == 1 || b.len() == 1);
+            if pairs_up {
+                let pick = |l: &Vec<(u64, Span)>, k: usize| l[if l.len() == 1 { 0 } else { k }].0;
+                rule = Some(Rule::List(
+                    (0..n).map(|k| (pick(&a, k), pick(&b, k))).collect(),
+                ));
+            }
         }
         (None, None) => {}
         _ => {
@@ -795,7 +819,7 @@ fn lower_connect(
             );
             return false;
         }
-        if !(d >= run.dt) || !d.is_finite() {
+        if d.is_nan() || d < run.dt || !d.is_finite() {
             cx.err(
                 Diagnostic::error(
                     format!("{what}delay {d} ms is shorter than the step, dt = {} ms", run.dt),
@@ -827,6 +851,9 @@ fn lower_connect(
     let allowed = |i: u64, j: u64| autapses || !same || i != j;
     match rule {
         Rule::AllToAll => {
+            if !within_budget(cx, (pre_pop.count as f64) * (post_pop.count as f64), span) {
+                return None;
+            }
             for j in 0..post_pop.count {
                 for i in 0..pre_pop.count {
                     if allowed(i, j) {
@@ -850,13 +877,43 @@ fn lower_connect(
                 );
                 return None;
             }
+            if !within_budget(cx, pre_pop.count as f64, span) {
+                return None;
+            }
             out.extend((0..pre_pop.count).map(|i| connect(i, i)));
         }
         Rule::Probability(p) => {
+            if !within_budget(
+                cx,
+                p * (pre_pop.count as f64) * (post_pop.count as f64),
+                span,
+            ) {
+                return None;
+            }
+            // Each pair independently with probability p: per target, the gaps between chosen
+            // sources are geometric, so the work is the number of connections, and the draws
+            // are keyed by (seed, target, draw).
+            let log_q = (-p).ln_1p();
             for j in 0..post_pop.count {
-                for i in 0..pre_pop.count {
-                    if allowed(i, j) && uniform(seed, post_pop.first + j, pre_pop.first + i) < p {
+                if p <= 0.0 {
+                    break;
+                }
+                let mut i: u64 = 0;
+                let mut draw = 0u64;
+                loop {
+                    let u = uniform(seed, post_pop.first + j, draw);
+                    draw += 1;
+                    let gap = ((-u).ln_1p() / log_q).floor();
+                    if gap.is_nan() || gap >= (pre_pop.count - i) as f64 {
+                        break;
+                    }
+                    i += gap as u64;
+                    if allowed(i, j) {
                         out.push(connect(i, j));
+                    }
+                    i += 1;
+                    if i >= pre_pop.count {
+                        break;
                     }
                 }
             }
@@ -865,23 +922,38 @@ fn lower_connect(
             let candidates = pre_pop.count - u64::from(same && !autapses);
             if k > candidates {
                 cx.err(
-                    Diagnostic::error(
-                        format!("indegree({k}) asks for more inputs than `{}` can give ({candidates})", pre_pop.name),
-                        span,
-                        "too many inputs",
-                    )
-                    .with_hint("lower the in-degree, or let cells connect to themselves with `autapses = true`"),
+                    Diagnostic::error(format!("indegree({k}) asks for more inputs than `{}` can give ({candidates})", pre_pop.name), span, "too many inputs")
+                        .with_hint("lower the in-degree, or let cells connect to themselves with `autapses = true`"),
                 );
                 return None;
             }
-            // A partial Fisher–Yates shuffle per target cell, its draws keyed by (seed, cell, k).
+            if !within_budget(cx, (k as f64) * (post_pop.count as f64), span) {
+                return None;
+            }
             for j in 0..post_pop.count {
-                let mut pool: Vec<u64> = (0..pre_pop.count).filter(|&i| allowed(i, j)).collect();
-                for d in 0..k as usize {
-                    let r = uniform(seed, post_pop.first + j, d as u64);
-                    let pick = d + ((r * (pool.len() - d) as f64) as usize).min(pool.len() - d - 1);
-                    pool.swap(d, pick);
-                    out.push(connect(pool[d], j));
+                if 2 * k <= candidates {
+                    // Few of many: draw sources, keyed by (seed, target, draw), until k distinct.
+                    let mut chosen = std::collections::BTreeSet::new();
+                    let mut draw = 0u64;
+                    while (chosen.len() as u64) < k {
+                        let u = uniform(seed, post_pop.first + j, draw);
+                        draw += 1;
+                        let i = ((u * pre_pop.count as f64) as u64).min(pre_pop.count - 1);
+                        if allowed(i, j) && chosen.insert(i) {
+                            out.push(connect(i, j));
+                        }
+                    }
+                } else {
+                    // Most of them: a partial Fisher–Yates shuffle of the candidates.
+                    let mut pool: Vec<u64> =
+                        (0..pre_pop.count).filter(|&i| allowed(i, j)).collect();
+                    for d in 0..k as usize {
+                        let r = uniform(seed, post_pop.first + j, d as u64);
+                        let pick =
+                            d + ((r * (pool.len() - d) as f64) as usize).min(pool.len() - d - 1);
+                        pool.swap(d, pick);
+                        out.push(connect(pool[d], j));
+                    }
                 }
             }
         }
