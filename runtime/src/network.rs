@@ -33,7 +33,6 @@ use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::Model;
 use hhc_compiler::sema::network::{Network, PopulationKind};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
 
 /// What a network run produced.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +61,9 @@ struct PointGroup {
     /// The same program with dt = 0: the current at the present state, after an event.
     current: jit::CompiledStep,
     receive: Option<ReceiveProgram>,
+    /// NET_RECEIVE as `state += w·a` per state, when it has that form (ExpSyn, Exp2Syn): no
+    /// interpreter on the event path, and the same arithmetic.
+    linear: Option<Vec<(u32, f64)>>,
     slots: Vec<Vec<f64>>,
     i_slot: usize,
     g_slot: usize,
@@ -99,8 +101,8 @@ struct CellPopulation {
     above: Vec<bool>,
     record: Vec<usize>,
     traces: Vec<Vec<Vec<f64>>>,
-    /// Events by the step that delivers them.
-    pending: BTreeMap<u64, Vec<Event>>,
+    /// Events by the step that delivers them (one list per step of the run).
+    pending: Vec<Vec<Event>>,
 }
 
 /// What one chunk did during an epoch.
@@ -163,7 +165,9 @@ impl CellPopulation {
                 find(hhc_compiler::cell::MEMBRANE_CURRENT_SLOT),
                 find(hhc_compiler::cell::MEMBRANE_CONDUCTANCE_SLOT),
             );
+            let linear = receive.as_ref().and_then(linear_in_weight);
             let group = PointGroup {
+                linear,
                 node,
                 step: compile(&program)?,
                 current: compile(&at_rest)?,
@@ -215,7 +219,7 @@ impl CellPopulation {
             v_th: cell.v_th,
             above: vec![cell.v_init > cell.v_th; n],
             record,
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
         })
     }
 
@@ -224,16 +228,36 @@ impl CellPopulation {
     fn advance(&mut self, from: u64, to: u64, times: &[f64], dt: f64) -> Vec<ChunkOutcome> {
         let n = self.n;
         let chunk_cells = self.chunk_cells;
-        // This epoch's events by step, sorted by (cell, time, order).
-        let mut by_step: Vec<Vec<Event>> = (from..to)
+        // This epoch's events by step: grouped by chunk (a counting sort), and within a chunk
+        // sorted by (cell, time, order), with each chunk's range.
+        let chunks = n.div_ceil(chunk_cells);
+        let mut by_step: Vec<(Vec<Event>, Vec<usize>)> = (from..to)
             .map(|s| {
-                let mut e = self.pending.remove(&s).unwrap_or_default();
-                e.sort_by(|a, b| {
-                    (a.cell, a.te, a.seq)
-                        .partial_cmp(&(b.cell, b.te, b.seq))
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                });
-                e
+                let events = self
+                    .pending
+                    .get_mut(s as usize)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                let mut starts = vec![0usize; chunks + 1];
+                for e in &events {
+                    starts[e.cell as usize / chunk_cells + 1] += 1;
+                }
+                for k in 0..chunks {
+                    starts[k + 1] += starts[k];
+                }
+                let mut grouped = events.clone();
+                let mut next = starts.clone();
+                for e in events {
+                    let k = e.cell as usize / chunk_cells;
+                    grouped[next[k]] = e;
+                    next[k] += 1;
+                }
+                for k in 0..chunks {
+                    // The time is positive, so its bits order as its value.
+                    grouped[starts[k]..starts[k + 1]]
+                        .sort_unstable_by_key(|e| (e.cell, e.te.to_bits(), e.seq));
+                }
+                (grouped, starts)
             })
             .collect();
         let by_step = &mut by_step;
@@ -276,15 +300,20 @@ impl CellPopulation {
                     .map(|&(ri, _)| (ri, vec![Vec::new(); probe_nodes.len()]))
                     .collect();
                 let point_rows: Vec<PointRow> = points.rows(cells.clone());
+                let mut dirty: Vec<Vec<usize>> = vec![Vec::new(); point_rows.len()];
                 for (b, step) in (from..to).enumerate() {
                     // 1. Events due now: te <= t + dt/2.
-                    let events = &by_step[b];
-                    let lo = events.partition_point(|e| (e.cell as usize) < first);
-                    let hi = events.partition_point(|e| (e.cell as usize) < first + cc);
+                    let (events, starts) = &by_step[b];
+                    let (lo, hi) = (starts[ci], starts[ci + 1]);
                     for e in &events[lo..hi] {
-                        points.deliver(e);
-                        out.delivered += 1;
+                        points.receive(e);
+                        let list = &mut dirty[e.point as usize];
+                        if list.last() != Some(&(e.cell as usize)) {
+                            list.push(e.cell as usize);
+                        }
                     }
+                    out.delivered += (hi - lo) as u64;
+                    points.recompute(&mut dirty, cells.clone(), times[step as usize]);
                     // 2. The implicit solve.
                     scratch.solve(matrix, &rows, currents, &inj[b], &point_rows);
                     // 3. States at the new V; the currents of the next step.
@@ -334,6 +363,8 @@ struct PointPointers<'a> {
 struct GroupPointers<'a> {
     group: &'a PointGroup,
     slots: Vec<*mut f64>,
+    /// The same pointers as the kernels take them.
+    base: Vec<*mut u8>,
     spike_words: *mut u64,
     bad: *mut i32,
 }
@@ -347,10 +378,12 @@ impl<'a> PointPointers<'a> {
             groups: groups
                 .iter_mut()
                 .map(|g| {
-                    let slots = g.slots.iter_mut().map(|a| a.as_mut_ptr()).collect();
+                    let slots: Vec<*mut f64> = g.slots.iter_mut().map(|a| a.as_mut_ptr()).collect();
                     let (spike_words, bad) = (g.spike_words.as_mut_ptr(), g.bad.as_mut_ptr());
+                    let base = slots.iter().map(|p: &*mut f64| p.cast()).collect();
                     GroupPointers {
                         group: &*g,
+                        base,
                         slots,
                         spike_words,
                         bad,
@@ -373,10 +406,20 @@ impl<'a> PointPointers<'a> {
             .collect()
     }
 
-    /// Runs the target's NET_RECEIVE, then recomputes its current.
-    fn deliver(&self, e: &Event) {
+    /// Runs the target's NET_RECEIVE.
+    fn receive(&self, e: &Event) {
         let g = &self.groups[e.point as usize];
         let c = e.cell as usize;
+        if let Some(linear) = &g.group.linear {
+            for &(slot, a) in linear {
+                // SAFETY: cell c belongs to the calling task.
+                unsafe {
+                    let x = g.slots[slot as usize].add(c);
+                    *x += e.weight * a;
+                }
+            }
+            return;
+        }
         let Some(r) = &g.group.receive else { return };
         let roots: Vec<_> = r.updates.iter().map(|(_, x)| *x).collect();
         // SAFETY: cell c belongs to the calling task.
@@ -389,7 +432,24 @@ impl<'a> PointPointers<'a> {
         for ((slot, _), x) in r.updates.iter().zip(values) {
             unsafe { *g.slots[*slot as usize].add(c) = x };
         }
-        self.call(g, &g.group.current, c..c + 1, e.te);
+    }
+
+    /// Recomputes the currents of the instances that received events (`dirty`, per group, in
+    /// increasing cell order): one by one when they are few, else the whole chunk at once.
+    fn recompute(&self, dirty: &mut [Vec<usize>], cells: std::ops::Range<usize>, t: f64) {
+        for (g, list) in self.groups.iter().zip(dirty.iter_mut()) {
+            if list.is_empty() {
+                continue;
+            }
+            if list.len() * 4 >= cells.len() {
+                self.call(g, &g.group.current, cells.clone(), t);
+            } else {
+                for &c in list.iter() {
+                    self.call(g, &g.group.current, c..c + 1, t);
+                }
+            }
+            list.clear();
+        }
     }
 
     /// Copies each instance's node V into its slot 0, then advances its states and computes its
@@ -412,12 +472,11 @@ impl<'a> PointPointers<'a> {
         cells: std::ops::Range<usize>,
         t: f64,
     ) {
-        let base: Vec<*mut u8> = g.slots.iter().map(|p| p.cast()).collect();
         // SAFETY: every slot array holds n values and the range lies within them; the instances
         // are the calling task's.
         unsafe {
             kernel.call(
-                base.as_ptr(),
+                g.base.as_ptr(),
                 cells.start as u64,
                 cells.end as u64,
                 t,
@@ -432,6 +491,51 @@ impl<'a> PointPointers<'a> {
 /// What NEURON adds to the time of a threshold crossing before it adds a connection's delay.
 pub const THRESHOLD_TIME_EPSILON: f64 = 1e-10;
 
+/// `state += w·a` for each update of `r`, when every update has exactly that form (`a` free of
+/// states, weights and t), so that adding `w·a` gives the interpreter's bits.
+fn linear_in_weight(r: &ReceiveProgram) -> Option<Vec<(u32, f64)>> {
+    use hhc_compiler::ir::{BinaryOp, Expr};
+    let is = |id, var| *r.exprs.get(id) == Expr::Var(var);
+    let mut out = Vec::new();
+    for &(slot, e) in &r.updates {
+        let Expr::Binary(BinaryOp::Add, x, y) = *r.exprs.get(e) else {
+            return None;
+        };
+        let rest = if is(x, Var::Slot(slot)) {
+            y
+        } else if is(y, Var::Slot(slot)) {
+            x
+        } else {
+            return None;
+        };
+        let a = if is(rest, Var::Arg(0)) {
+            1.0
+        } else {
+            let Expr::Binary(BinaryOp::Mul, p, q) = *r.exprs.get(rest) else {
+                return None;
+            };
+            let c = if is(p, Var::Arg(0)) {
+                q
+            } else if is(q, Var::Arg(0)) {
+                p
+            } else {
+                return None;
+            };
+            let free = r
+                .exprs
+                .reachable(&[c])
+                .iter()
+                .all(|&n| !matches!(r.exprs.get(n), Expr::Var(_)));
+            if !free {
+                return None;
+            }
+            interp::eval(&r.exprs, &[c], &|_| f64::NAN)[0]
+        };
+        out.push((slot, a));
+    }
+    Some(out)
+}
+
 /// NEURON's times: t at the start of each step, by two half steps at a time.
 pub fn neuron_times(dt: f64, steps: u64) -> Vec<f64> {
     let mut t = 0.0f64;
@@ -445,11 +549,19 @@ pub fn neuron_times(dt: f64, steps: u64) -> Vec<f64> {
     times
 }
 
-/// The first step (from `earliest`) that delivers an event at `te`: te <= t + dt/2.
+/// The first step (from `earliest`) that delivers an event at `te`: te <= t + dt/2. Past the
+/// run's last step: `times.len()`.
 fn delivery_step(te: f64, times: &[f64], dt: f64, earliest: u64) -> u64 {
-    let mut k = times.partition_point(|&t| t + 0.5 * dt < te) as u64;
-    k = k.max(earliest);
-    k
+    let due = |k: usize| times[k] + 0.5 * dt >= te;
+    // Near te/dt − ½, then to the exact first step.
+    let mut k = ((te / dt - 0.5).ceil().max(0.0) as usize).min(times.len());
+    while k > 0 && due(k - 1) {
+        k -= 1;
+    }
+    while k < times.len() && !due(k) {
+        k += 1;
+    }
+    (k as u64).max(earliest)
 }
 
 /// Runs `network` for `opts.steps` steps of `model.dt`.
@@ -472,6 +584,9 @@ pub fn run(
     let compile_seconds = started.elapsed().as_secs_f64();
     let steps = opts.steps;
     let times = neuron_times(dt, steps + 1);
+    for pop in populations.iter_mut().flatten() {
+        pop.pending = vec![Vec::new(); steps as usize];
+    }
     // Outgoing connections by presynaptic cell (the list is sorted by `pre`).
     let conns = &network.connections;
     let outgoing = |gid: u64| {
@@ -495,7 +610,8 @@ pub fn run(
                 continue;
             };
             let step = delivery_step(te, &times, dt, earliest);
-            pop.pending.entry(step).or_default().push(Event {
+            let Some(list) = pop.pending.get_mut(step as usize) else { continue };
+            list.push(Event {
                 te,
                 seq: *seq,
                 cell: local as u32,
