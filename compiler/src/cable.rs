@@ -234,11 +234,17 @@ impl Tree {
     }
 }
 
-/// Compartments that carry the same set of inserts, and so share one compartment program.
+/// Compartments that carry the same set of inserts, and so share one compartment program. A node
+/// with point processes is a region of its own: its program holds them beside its density
+/// mechanisms, their nA turned into the node's µA/cm².
 #[derive(Clone, Debug)]
 pub struct Region {
     /// Indices into the cell's inserts.
     pub inserts: Vec<usize>,
+    /// Indices into the cell's points, all at this region's one node.
+    pub points: Vec<usize>,
+    /// What turns the points' nA (and µS) into the node's µA/cm² (and mS/cm²): 1/(area·1e3).
+    pub point_scale: f64,
     /// Node indices within one cell.
     pub nodes: Vec<usize>,
 }
@@ -262,10 +268,17 @@ impl Region {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            match regions.iter_mut().find(|r| r.inserts == set) {
+            let points: Vec<usize> = (0..cell.points.len())
+                .filter(|&p| tree.node_at(&cell.points[p].section, cell.points[p].x) == Some(node))
+                .collect();
+            let same =
+                |r: &&mut Region| r.inserts == set && r.points.is_empty() && points.is_empty();
+            match regions.iter_mut().find(same) {
                 Some(r) => r.nodes.push(node),
                 None => regions.push(Region {
                     inserts: set,
+                    point_scale: 1.0 / (tree.area[node] * 1e3),
+                    points,
                     nodes: vec![node],
                 }),
             }
@@ -273,7 +286,8 @@ impl Region {
         regions
     }
 
-    /// The model of one compartment of this region: its inserts only, no sections, so that
+    /// The model of one compartment of this region: its inserts, then its points with their
+    /// currents scaled to densities, and no sections, so that
     /// [`crate::cell::build_compartment`] builds its program.
     pub fn model(&self, model: &Model) -> Model {
         let mut sub = model.clone();
@@ -281,8 +295,22 @@ impl Region {
             .inserts
             .iter()
             .map(|&i| model.cell.inserts[i].clone())
+            .chain(self.points.iter().map(|&p| {
+                let mut ins = model.cell.points[p].insert.clone();
+                let m = &mut ins.mechanism;
+                for c in &mut m.currents {
+                    let mut b = crate::passes::simplify::Builder::new(&mut m.exprs);
+                    let f = b.lit(self.point_scale);
+                    c.value = b.mul(f, c.value);
+                    if let Some(g) = c.conductance {
+                        c.conductance = Some(b.mul(f, g));
+                    }
+                }
+                ins
+            }))
             .collect();
         sub.cell.sections.clear();
+        sub.cell.points.clear();
         sub
     }
 
@@ -290,10 +318,13 @@ impl Region {
     pub fn programs(&self, model: &Model) -> RegionPrograms {
         let mut sub = self.model(model);
         let step = crate::cell::build_compartment(&sub);
+        let currents =
+            (!self.points.is_empty()).then(|| crate::cell::build_compartment_currents(&sub));
         sub.dt = 0.0;
         RegionPrograms {
             step,
             at_rest: crate::cell::build_compartment(&sub),
+            currents,
         }
     }
 
@@ -424,6 +455,9 @@ pub struct RegionPrograms {
     pub step: CellProgram,
     /// The same with dt = 0: nothing advances, so its currents are the initial state's.
     pub at_rest: CellProgram,
+    /// Only the current and conductance at the present states, nothing advanced: what a
+    /// region with point processes recomputes after they receive events.
+    pub currents: Option<CellProgram>,
 }
 
 /// What one slot of a compartment program stands for in one node's copy of it.
@@ -500,8 +534,16 @@ impl Layout {
                     l.slots.push(Slot {
                         name: format!("{} {}", slot.name, tree.node_name(k)),
                         kind: match slot.kind {
+                            // A point's states are numbered after the cell's inserts.
                             SlotKind::State { mech, state } => SlotKind::State {
-                                mech: region.inserts[mech as usize] as u32,
+                                mech: match region.inserts.get(mech as usize) {
+                                    Some(&i) => i as u32,
+                                    None => {
+                                        (model.cell.inserts.len()
+                                            + region.points[mech as usize - region.inserts.len()])
+                                            as u32
+                                    }
+                                },
                                 state,
                             },
                             _ => SlotKind::Compartment { node: k as u32 },
@@ -677,7 +719,7 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
     let zero = exprs.lit(0.0);
     let mut init: Vec<(u32, ExprId)> = (0..nodes).map(|k| (layout.v[k], v_init)).collect();
     for k in 0..nodes {
-        let RegionPrograms { step, at_rest } = program_of(k);
+        let RegionPrograms { step, at_rest, .. } = program_of(k);
         let before = layout.table(&mut exprs, k, v_init, Some(zero));
         let mut start = before.clone();
         for &(s, e) in step.init.iter().filter(|(s, _)| *s != 0) {

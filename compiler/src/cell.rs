@@ -189,7 +189,7 @@ pub const MEMBRANE_CONDUCTANCE_SLOT: &str = "g_membrane";
 
 /// Builds the fused step of `model`'s cell with `dt` from the model.
 pub fn build(model: &Model) -> CellProgram {
-    build_program(model, false)
+    build_program(model, false, true)
 }
 
 /// The same step for one compartment of a morphology: states advance and the membrane current
@@ -197,10 +197,17 @@ pub fn build(model: &Model) -> CellProgram {
 /// are written out, while V is left to the cable solver. `model.cell.inserts` are the
 /// mechanisms of the compartment's region.
 pub fn build_compartment(model: &Model) -> CellProgram {
-    build_program(model, true)
+    build_program(model, true, true)
 }
 
-fn build_program(model: &Model, compartment: bool) -> CellProgram {
+/// [`build_compartment`] without the states' advance: the current and conductance at the
+/// present states and V. The network engine recomputes them so after an event changes a
+/// synapse's state.
+pub fn build_compartment_currents(model: &Model) -> CellProgram {
+    build_program(model, true, false)
+}
+
+fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram {
     let cell = &model.cell;
     let mut exprs = ExprArena::new();
     let mut slots = vec![Slot {
@@ -294,7 +301,7 @@ fn build_program(model: &Model, compartment: bool) -> CellProgram {
     // 1. States advance at V_n.
     let mut updates = Vec::new();
     let mut new_states: Vec<Vec<ExprId>> = old_states.clone();
-    for (mi, ins) in cell.inserts.iter().enumerate() {
+    for (mi, ins) in cell.inserts.iter().enumerate().filter(|_| advance) {
         for &(s, e) in &ins.mechanism.advance {
             let new = import_expr(
                 &mut exprs,
@@ -757,7 +764,10 @@ fn import_expr(
     for id in m.exprs.reachable(&[root]) {
         if let crate::ir::Expr::Var(var) = *m.exprs.get(id) {
             let e = match var {
-                Var::Param(i) => match param_slots.get(mi).and_then(|p| p[i as usize]) {
+                Var::Param(i) => match param_slots
+                    .get(mi)
+                    .and_then(|p| p.get(i as usize).copied().flatten())
+                {
                     Some(slot) => exprs.var(Var::Slot(slot)),
                     None => exprs.lit(ins.params[i as usize]),
                 },
@@ -798,43 +808,47 @@ pub struct ReceiveProgram {
     pub args: usize,
 }
 
-/// [`ReceiveProgram`] of `model`'s single insert (a point process's model, as
+/// [`ReceiveProgram`] of insert `mi` of `model` (a compartment's model, as
 /// [`build_compartment`] takes it), for its compartment `program`; `None` without NET_RECEIVE.
-pub fn build_receive(model: &Model, program: &CellProgram) -> Option<ReceiveProgram> {
-    let ins = model.cell.inserts.first()?;
+pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<ReceiveProgram> {
+    let ins = model.cell.inserts.get(mi)?;
     let m = &ins.mechanism;
     let receive = m.net_receive.as_ref()?;
     let mut exprs = ExprArena::new();
-    let state_slots: Vec<u32> = m
-        .states
-        .iter()
-        .map(|st| {
-            let name = format!("{}.{}", m.name, st.name);
+    let state_slots: Vec<u32> = (0..m.states.len())
+        .map(|si| {
+            let own = SlotKind::State {
+                mech: mi as u32,
+                state: si as u32,
+            };
             program
                 .slots
                 .iter()
-                .position(|s| s.name == name)
+                .position(|s| s.kind == own)
                 .unwrap_or(0) as u32
         })
         .collect();
-    let states: Vec<ExprId> = state_slots
-        .iter()
-        .map(|&s| exprs.var(Var::Slot(s)))
-        .collect();
+    let mut states_of: Vec<Vec<ExprId>> = Vec::new();
+    for (k, other) in model.cell.inserts.iter().enumerate() {
+        states_of.push(if k == mi {
+            state_slots
+                .iter()
+                .map(|&s| exprs.var(Var::Slot(s)))
+                .collect()
+        } else {
+            vec![exprs.lit(0.0); other.mechanism.states.len()]
+        });
+    }
+    let states = states_of[mi].clone();
     let v = exprs.var(Var::Slot(0));
     let sources = IonSource::collect(model);
-    let ions = IonSource::env(
-        &sources,
-        &mut exprs,
-        std::slice::from_ref(&states),
-        model.celsius,
-    );
-    let param_slots = vec![vec![None; m.params.len()]];
+    let ions = IonSource::env(&sources, &mut exprs, &states_of, model.celsius);
+    let param_slots = vec![Vec::new(); model.cell.inserts.len()];
     let updates = receive
         .updates
         .iter()
         .map(|&(st, e)| {
-            let value = import_expr(&mut exprs, model, &param_slots, 0, e, &states, v, &ions);
+            let value = import_expr(&mut exprs, model, &param_slots, mi, e, &states, v, &ions);
             (state_slots[st as usize], value)
         })
         .collect();

@@ -169,13 +169,15 @@ fn check(src: &str) {
             if model.cell.sections.iter().map(|s| s.nseg).sum::<usize>() < 10_000 {
                 let _ = hhc_compiler::cell::build(&model);
                 let _ = hhc_compiler::cell::build_compartment(&model);
-                // Each point process's programs, as the network engine builds them.
-                for p in &model.cell.points {
-                    let mut sub = model.clone();
-                    sub.cell.inserts = vec![p.insert.clone()];
-                    sub.cell.sections.clear();
-                    let program = hhc_compiler::cell::build_compartment(&sub);
-                    let _ = hhc_compiler::cell::build_receive(&sub, &program);
+                // Each region's programs, points included, as the network engine builds them.
+                let tree = hhc_compiler::cable::Tree::new(&model.cell);
+                for region in hhc_compiler::cable::Region::all(&model.cell, &tree) {
+                    let sub = region.model(&model);
+                    let programs = region.programs(&model);
+                    for k in 0..region.points.len() {
+                        let mi = region.inserts.len() + k;
+                        let _ = hhc_compiler::cell::build_receive(&sub, mi, &programs.step);
+                    }
                 }
             }
         }

@@ -43,10 +43,16 @@ pub(crate) struct RegionKernels {
     kernel: jit::CompiledStep,
     /// The same program with dt = 0: currents at the initial state, nothing advances.
     initial: jit::CompiledStep,
+    /// For a node with point processes: its current and conductance at the present states, to
+    /// recompute after events.
+    pub(crate) currents: Option<jit::CompiledStep>,
+    /// The node's point processes: (index into the cell's points, its NET_RECEIVE over this
+    /// region's slots).
+    pub(crate) points: Vec<(usize, Option<hhc_compiler::cell::ReceiveProgram>)>,
     /// Node indices (within one cell) of this region's compartments.
-    nodes: Vec<usize>,
+    pub(crate) nodes: Vec<usize>,
     /// Slot arrays for every cell's compartments of this region, cell-major.
-    slots: Vec<Vec<f64>>,
+    pub(crate) slots: Vec<Vec<f64>>,
     i_slot: usize,
     g_slot: usize,
     /// The kernel's per-compartment outputs (unused by the cable solver, which checks V).
@@ -182,7 +188,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
                     let step = step0 + b;
                     // Every cell of the chunk at once: their eliminations are independent, so
                     // each node's work is one vector loop over the cells.
-                    scratch.solve(&matrix, &rows, &currents, inj, &[]);
+                    scratch.solve(&matrix, &rows, &currents, inj);
                     let t_end = (step + 1) as f64 * dt;
                     for r in &views {
                         r.advance(cells.clone(), t_end, false);
@@ -305,11 +311,23 @@ pub(crate) fn build_regions(
         let hhc_compiler::cable::RegionPrograms {
             step: program,
             at_rest,
+            currents,
         } = region.programs(model);
         let compile =
             |p| jit::compile(p, Precision::F64).map_err(|e| RunError::Backend(BackendError(e.0)));
         let kernel = compile(&program)?;
         let initial = compile(&at_rest)?;
+        let currents = currents.as_ref().map(compile).transpose()?;
+        let sub = region.model(model);
+        let points = region
+            .points
+            .iter()
+            .enumerate()
+            .map(|(k, &p)| {
+                let mi = region.inserts.len() + k;
+                (p, hhc_compiler::cell::build_receive(&sub, mi, &program))
+            })
+            .collect();
         let region_nodes = region.nodes.clone();
         let count = n * region_nodes.len();
         let mut slots = vec![vec![0.0; count]; program.slots.len()];
@@ -358,6 +376,8 @@ pub(crate) fn build_regions(
         regions.push(RegionKernels {
             kernel,
             initial,
+            currents,
+            points,
             spike_words: vec![0; count],
             bad: vec![-1; count],
             nodes: region_nodes,
@@ -431,6 +451,7 @@ pub(crate) struct MembraneCurrents {
 pub(crate) struct RegionView<'a> {
     kernel: &'a jit::CompiledStep,
     initial: &'a jit::CompiledStep,
+    currents: Option<&'a jit::CompiledStep>,
     nodes: &'a [usize],
     slots: SlotPointers,
     spike_words: SendPtr,
@@ -447,6 +468,7 @@ impl<'a> RegionView<'a> {
             bad: SendPtr(r.bad.as_mut_ptr().cast()),
             kernel: &r.kernel,
             initial: &r.initial,
+            currents: r.currents.as_ref(),
             nodes: &r.nodes,
             i_slot: r.i_slot,
             g_slot: r.g_slot,
@@ -470,6 +492,29 @@ impl<'a> RegionView<'a> {
                 self.bad.get().cast(),
             );
         }
+    }
+
+    /// Recomputes the current and conductance of compartments `range` (indices into the slot
+    /// arrays) at their present states, for a region with point processes.
+    pub(crate) fn recompute(&self, range: std::ops::Range<usize>, t: f64) {
+        let Some(kernel) = self.currents else { return };
+        // SAFETY: as for `advance`; the range is the calling task's.
+        unsafe {
+            kernel.call(
+                self.slots.base(),
+                range.start as u64,
+                range.end as u64,
+                t,
+                1,
+                self.spike_words.get().cast(),
+                self.bad.get().cast(),
+            );
+        }
+    }
+
+    /// Slot array `k`.
+    pub(crate) fn slot(&self, k: usize) -> *mut f64 {
+        self.slots.0[k].cast()
     }
 }
 
@@ -539,13 +584,6 @@ impl ChunkRows {
             )
         }
     }
-}
-
-/// A point process's current (nA) and conductance (µS) rows for a chunk's cells, at a node.
-pub(crate) struct PointRow {
-    pub node: usize,
-    pub i: *const f64,
-    pub g: *const f64,
 }
 
 /// The parts of the tree matrix that do not change during a run.
@@ -660,7 +698,7 @@ fn load(
 /// arithmetic, and every bit of the results, is the same in each copy; only the vector width
 /// differs (the crate itself is built for baseline x86-64, whose vectors hold 2 f64).
 pub(crate) type SolveRows =
-    unsafe fn(&mut HinesWork, &TreeMatrix, &ChunkRows, &MembraneCurrents, &[f64], &[PointRow]);
+    unsafe fn(&mut HinesWork, &TreeMatrix, &ChunkRows, &MembraneCurrents, &[f64]);
 
 // SAFETY (the three copies): `solve_for_this_cpu` hands out a copy only on a CPU with its
 // features, and the caller's rows are its own (see `HinesWork::solve_rows`).
@@ -672,9 +710,8 @@ unsafe fn solve_avx512(
     r: &ChunkRows,
     c: &MembraneCurrents,
     inj: &[f64],
-    p: &[PointRow],
 ) {
-    unsafe { w.solve_rows(m, r, c, inj, p) }
+    unsafe { w.solve_rows(m, r, c, inj) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -685,9 +722,8 @@ unsafe fn solve_avx2(
     r: &ChunkRows,
     c: &MembraneCurrents,
     inj: &[f64],
-    p: &[PointRow],
 ) {
-    unsafe { w.solve_rows(m, r, c, inj, p) }
+    unsafe { w.solve_rows(m, r, c, inj) }
 }
 
 unsafe fn solve_baseline(
@@ -696,9 +732,8 @@ unsafe fn solve_baseline(
     r: &ChunkRows,
     c: &MembraneCurrents,
     inj: &[f64],
-    p: &[PointRow],
 ) {
-    unsafe { w.solve_rows(m, r, c, inj, p) }
+    unsafe { w.solve_rows(m, r, c, inj) }
 }
 
 /// The widest copy of the solve this CPU runs, narrowed as the exp routines are by
@@ -744,11 +779,10 @@ impl HinesWork {
         rows: &ChunkRows,
         c: &MembraneCurrents,
         inj: &[f64],
-        points: &[PointRow],
     ) {
         // SAFETY: `self.solve_rows` came from `solve_for_this_cpu`; the rows are this task's
         // and no other reference to them is alive during the solve.
-        unsafe { (self.solve_rows)(self, m, rows, c, inj, points) }
+        unsafe { (self.solve_rows)(self, m, rows, c, inj) }
     }
 
     /// [`Self::solve`]'s body, inlined into each instruction set's copy.
@@ -762,7 +796,6 @@ impl HinesWork {
         rows: &ChunkRows,
         c: &MembraneCurrents,
         inj: &[f64],
-        points: &[PointRow],
     ) {
         let (nodes, cells) = (inj.len(), rows.cells);
         let (d, rhs) = (&mut self.d[..nodes * cells], &mut self.rhs[..nodes * cells]);
@@ -772,20 +805,6 @@ impl HinesWork {
             let (i, g) = unsafe { rows.i_g(k) };
             let area = c.density_to_current[k];
             load(m.diagonal[k], inj[k], area, c.density, g, i, dk, rk);
-        }
-        // Point processes add their currents (nA) and conductances (µS) at their nodes.
-        for p in points {
-            let (i, g) = unsafe {
-                (
-                    std::slice::from_raw_parts(p.i, cells),
-                    std::slice::from_raw_parts(p.g, cells),
-                )
-            };
-            let (dk, rk) = (&mut d[row(p.node)], &mut rhs[row(p.node)]);
-            for c in 0..cells {
-                dk[c] += g[c];
-                rk[c] -= i[c];
-            }
         }
         // From the leaves up: a node's axial current at V_n joins its right-hand side (its
         // children, which come later, have already added theirs), then the node is eliminated

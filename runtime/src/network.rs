@@ -21,15 +21,11 @@
 //! NEURON's ParallelContext and Arbor do. Every event is known before the epoch that delivers
 //! it, so the results do not depend on the thread count.
 
-use crate::cable::{
-    self, ChunkRows, HinesWork, MembraneCurrents, PointRow, RegionView, TreeMatrix,
-};
+use crate::cable::{self, ChunkRows, HinesWork, MembraneCurrents, RegionView, TreeMatrix};
 use crate::sim::{self, RunError, Stopped};
-use hhc_compiler::backend::jit;
 use hhc_compiler::cable::{stimulus_density, Injection, Probes, Tree};
-use hhc_compiler::cell::{build_compartment, build_receive, ReceiveProgram};
+use hhc_compiler::cell::ReceiveProgram;
 use hhc_compiler::ir::{interp, Var};
-use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::Model;
 use hhc_compiler::sema::network::{Network, PopulationKind};
 use rayon::prelude::*;
@@ -53,23 +49,14 @@ pub struct NetworkOptions {
     pub progress: Option<sim::ProgressFn>,
 }
 
-/// A point process placed on every cell of a population: its kernels and its slots, one
-/// instance per cell (cell-major, so a chunk's instances are one contiguous range).
-struct PointGroup {
-    node: usize,
-    step: jit::CompiledStep,
-    /// The same program with dt = 0: the current at the present state, after an event.
-    current: jit::CompiledStep,
+/// Where a point process of the cell lives: its region (its node's compartment program), and its
+/// NET_RECEIVE over that region's slots.
+struct PointTarget {
+    region: usize,
     receive: Option<ReceiveProgram>,
     /// NET_RECEIVE as `state += w·a` per state, when it has that form (ExpSyn, Exp2Syn): no
     /// interpreter on the event path, and the same arithmetic.
     linear: Option<Vec<(u32, f64)>>,
-    slots: Vec<Vec<f64>>,
-    i_slot: usize,
-    g_slot: usize,
-    /// The kernels' per-instance outputs (unused: spikes are detected at the cell's detector).
-    spike_words: Vec<u64>,
-    bad: Vec<i32>,
 }
 
 /// An event on its way to a point process.
@@ -90,7 +77,8 @@ struct CellPopulation {
     nodes: usize,
     chunk_cells: usize,
     regions: Vec<cable::RegionKernels>,
-    points: Vec<PointGroup>,
+    /// Per point process of the cell.
+    points: Vec<PointTarget>,
     matrix: TreeMatrix,
     currents: MembraneCurrents,
     injections: Vec<Injection>,
@@ -101,8 +89,12 @@ struct CellPopulation {
     above: Vec<bool>,
     record: Vec<usize>,
     traces: Vec<Vec<Vec<f64>>>,
-    /// Events by the step that delivers them (one list per step of the run).
+    /// Events by the step that delivers them and the chunk of their cell: a ring of `horizon`
+    /// steps, each with one list per chunk (`(step % horizon) · chunks + chunk`). The lists
+    /// keep their capacity from step to step.
     pending: Vec<Vec<Event>>,
+    horizon: usize,
+    chunks: usize,
 }
 
 /// What one chunk did during an epoch.
@@ -115,12 +107,27 @@ struct ChunkOutcome {
     delivered: u64,
 }
 
-fn compile(p: &hhc_compiler::ir::CellProgram) -> Result<jit::CompiledStep, RunError> {
-    jit::compile(p, Precision::F64)
-        .map_err(|e| RunError::Backend(crate::backend::BackendError(e.0)))
+/// The populations' pending lists, shared by the chunk tasks: each touches its own chunk's.
+struct PendingLists(*mut Vec<Event>);
+// SAFETY: the tasks use disjoint lists.
+unsafe impl Sync for PendingLists {}
+
+impl PendingLists {
+    /// # Safety
+    /// No other reference to list `k` is alive, and `k` is within the ring.
+    #[allow(clippy::mut_from_ref)] // disjoint lists behind one pointer, one per task
+    unsafe fn list(&self, k: usize) -> &mut Vec<Event> {
+        unsafe { &mut *self.0.add(k) }
+    }
 }
 
 impl CellPopulation {
+    /// Files an event for `step`, which must lie within the ring's horizon of the current step.
+    fn push(&mut self, step: u64, e: Event) {
+        let k = step as usize % self.horizon * self.chunks + e.cell as usize / self.chunk_cells;
+        self.pending[k].push(e);
+    }
+
     fn new(model: &Model, first: u64) -> Result<CellPopulation, RunError> {
         let cell = &model.cell;
         let tree = Tree::new(cell);
@@ -132,60 +139,22 @@ impl CellPopulation {
         for r in regions.iter_mut() {
             RegionView::new(r).advance(0..n, 0.0, true);
         }
-        let mut points = Vec::new();
-        for p in &cell.points {
-            let node = tree.node_at(&p.section, p.x).unwrap_or(0);
-            let mut sub = model.clone();
-            sub.cell.inserts = vec![p.insert.clone()];
-            sub.cell.sections.clear();
-            sub.cell.points.clear();
-            sub.stimuli.clear();
-            let program = build_compartment(&sub);
-            let receive = build_receive(&sub, &program);
-            sub.dt = 0.0;
-            let at_rest = build_compartment(&sub);
-            let mut slots = vec![vec![0.0; n]; program.slots.len()];
-            slots[0].fill(cell.v_init);
-            let roots: Vec<_> = program.init.iter().map(|(_, e)| *e).collect();
-            let values = interp::eval(&program.exprs, &roots, &|var| match var {
-                Var::Slot(k) => slots[k as usize][0],
-                _ => f64::NAN,
-            });
-            for ((slot, _), x) in program.init.iter().zip(values) {
-                slots[*slot as usize].fill(x);
+        let mut points: Vec<Option<PointTarget>> = (0..cell.points.len()).map(|_| None).collect();
+        for (ri, r) in regions.iter().enumerate() {
+            for (p, receive) in &r.points {
+                points[*p] = Some(PointTarget {
+                    region: ri,
+                    linear: receive.as_ref().and_then(linear_in_weight),
+                    receive: receive.clone(),
+                });
             }
-            let find = |name: &str| {
-                program
-                    .slots
-                    .iter()
-                    .position(|s| s.name == name)
-                    .unwrap_or(0)
-            };
-            let (i_slot, g_slot) = (
-                find(hhc_compiler::cell::MEMBRANE_CURRENT_SLOT),
-                find(hhc_compiler::cell::MEMBRANE_CONDUCTANCE_SLOT),
-            );
-            let linear = receive.as_ref().and_then(linear_in_weight);
-            let group = PointGroup {
-                linear,
-                node,
-                step: compile(&program)?,
-                current: compile(&at_rest)?,
-                receive,
-                slots,
-                i_slot,
-                g_slot,
-                spike_words: vec![0; n],
-                bad: vec![-1; n],
-            };
-            points.push(group);
         }
-        // The point processes' currents at the initial state, for the first step.
-        let pointers = PointPointers::new(&mut points);
-        for g in &pointers.groups {
-            pointers.call(g, &g.group.current, 0..n, 0.0);
-        }
-        drop(pointers);
+        let Some(points) = points.into_iter().collect::<Option<Vec<_>>>() else {
+            return Err(RunError::Backend(crate::backend::BackendError(format!(
+                "a point process of cell `{}` sits on no compartment: place it at a point with membrane, e.g. sec(0.5)",
+                cell.name
+            ))));
+        };
         let Probes {
             nodes: probe_nodes,
             spike_node,
@@ -220,6 +189,8 @@ impl CellPopulation {
             above: vec![cell.v_init > cell.v_th; n],
             record,
             pending: Vec::new(),
+            horizon: 0,
+            chunks: n.div_ceil(chunk_cells),
         })
     }
 
@@ -228,39 +199,9 @@ impl CellPopulation {
     fn advance(&mut self, from: u64, to: u64, times: &[f64], dt: f64) -> Vec<ChunkOutcome> {
         let n = self.n;
         let chunk_cells = self.chunk_cells;
-        // This epoch's events by step: grouped by chunk (a counting sort), and within a chunk
-        // sorted by (cell, time, order), with each chunk's range.
-        let chunks = n.div_ceil(chunk_cells);
-        let mut by_step: Vec<(Vec<Event>, Vec<usize>)> = (from..to)
-            .map(|s| {
-                let events = self
-                    .pending
-                    .get_mut(s as usize)
-                    .map(std::mem::take)
-                    .unwrap_or_default();
-                let mut starts = vec![0usize; chunks + 1];
-                for e in &events {
-                    starts[e.cell as usize / chunk_cells + 1] += 1;
-                }
-                for k in 0..chunks {
-                    starts[k + 1] += starts[k];
-                }
-                let mut grouped = events.clone();
-                let mut next = starts.clone();
-                for e in events {
-                    let k = e.cell as usize / chunk_cells;
-                    grouped[next[k]] = e;
-                    next[k] += 1;
-                }
-                for k in 0..chunks {
-                    // The time is positive, so its bits order as its value.
-                    grouped[starts[k]..starts[k + 1]]
-                        .sort_unstable_by_key(|e| (e.cell, e.te.to_bits(), e.seq));
-                }
-                (grouped, starts)
-            })
-            .collect();
-        let by_step = &mut by_step;
+        let (horizon, chunks) = (self.horizon, self.chunks);
+        let pending = PendingLists(self.pending.as_mut_ptr());
+        let pending = &pending;
         let inj: Vec<Vec<f64>> = (from..to)
             .map(|step| {
                 let tm = (step as f64 + 0.5) * dt;
@@ -274,12 +215,12 @@ impl CellPopulation {
             })
             .collect();
         let views: Vec<RegionView<'_>> = self.regions.iter_mut().map(RegionView::new).collect();
-        let points = PointPointers::new(&mut self.points);
+        let targets = &self.points;
+        let regions_n = views.len();
         let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
         let (spike_node, v_th, probe_nodes, nodes) =
             (self.spike_node, self.v_th, &self.probe_nodes, self.nodes);
         let solve_rows = cable::solve_for_this_cpu();
-        let by_step = &*by_step;
         self.above
             .par_chunks_mut(chunk_cells)
             .enumerate()
@@ -299,29 +240,60 @@ impl CellPopulation {
                     .iter()
                     .map(|&(ri, _)| (ri, vec![Vec::new(); probe_nodes.len()]))
                     .collect();
-                let point_rows: Vec<PointRow> = points.rows(cells.clone());
-                let mut dirty: Vec<Vec<usize>> = vec![Vec::new(); point_rows.len()];
+                // Per region, the compartments whose synapses received events this step, and
+                // whether each cell of the chunk is among them.
+                let mut dirty: Vec<Vec<usize>> = vec![Vec::new(); regions_n];
+                let mut marked: Vec<Vec<bool>> = vec![Vec::new(); regions_n];
+                for t in targets {
+                    marked[t.region] = vec![false; cc];
+                }
                 for (b, step) in (from..to).enumerate() {
                     // 1. Events due now: te <= t + dt/2.
-                    let (events, starts) = &by_step[b];
-                    let (lo, hi) = (starts[ci], starts[ci + 1]);
-                    for e in &events[lo..hi] {
-                        points.receive(e);
-                        let list = &mut dirty[e.point as usize];
-                        if list.last() != Some(&(e.cell as usize)) {
-                            list.push(e.cell as usize);
+                    // SAFETY: this chunk's lists are this task's alone.
+                    let events = unsafe { pending.list(step as usize % horizon * chunks + ci) };
+                    // In time order (positive, so its bits order as its value), then in the
+                    // order they were sent.
+                    if !events.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
+                        events.sort_unstable_by_key(|e| (e.te.to_bits(), e.seq));
+                    }
+                    for e in events.iter() {
+                        let target = &targets[e.point as usize];
+                        let r = target.region;
+                        // A point's region has one node, so cell c's compartment is entry c.
+                        let at = cable::compartment(e.cell as usize, 0, 1, n, chunk_cells);
+                        receive(&views[r], target, at, e);
+                        if !std::mem::replace(&mut marked[r][e.cell as usize - first], true) {
+                            dirty[r].push(at);
                         }
                     }
-                    out.delivered += (hi - lo) as u64;
-                    points.recompute(&mut dirty, cells.clone(), times[step as usize]);
+                    out.delivered += events.len() as u64;
+                    events.clear();
+                    // Their currents again, with the new states: one by one when few, else
+                    // the chunk's whole row.
+                    for (r, list) in dirty.iter_mut().enumerate() {
+                        if list.is_empty() {
+                            continue;
+                        }
+                        let t = times[step as usize];
+                        if list.len() * 4 >= cc {
+                            views[r].recompute(first..first + cc, t);
+                        } else {
+                            for &at in list.iter() {
+                                views[r].recompute(at..at + 1, t);
+                            }
+                        }
+                        for &at in list.iter() {
+                            marked[r][at - first] = false;
+                        }
+                        list.clear();
+                    }
                     // 2. The implicit solve.
-                    scratch.solve(matrix, &rows, currents, &inj[b], &point_rows);
+                    scratch.solve(matrix, &rows, currents, &inj[b]);
                     // 3. States at the new V; the currents of the next step.
                     let t_end = times[step as usize + 1];
                     for r in &views {
                         r.advance(cells.clone(), t_end, false);
                     }
-                    points.advance(&rows, cells.clone(), t_end);
                     // 4. Threshold detection at the step's end.
                     // SAFETY: the rows are this task's, and nothing writes them now.
                     let v_spike_row = unsafe { rows.v(spike_node) };
@@ -354,137 +326,26 @@ impl CellPopulation {
     }
 }
 
-/// Raw views of the point groups, shared by the chunk tasks; each touches only its own cells'
-/// instances.
-struct PointPointers<'a> {
-    groups: Vec<GroupPointers<'a>>,
-}
-
-struct GroupPointers<'a> {
-    group: &'a PointGroup,
-    slots: Vec<*mut f64>,
-    /// The same pointers as the kernels take them.
-    base: Vec<*mut u8>,
-    spike_words: *mut u64,
-    bad: *mut i32,
-}
-
-// SAFETY: the tasks use disjoint ranges of cells.
-unsafe impl Sync for PointPointers<'_> {}
-
-impl<'a> PointPointers<'a> {
-    fn new(groups: &'a mut [PointGroup]) -> PointPointers<'a> {
-        PointPointers {
-            groups: groups
-                .iter_mut()
-                .map(|g| {
-                    let slots: Vec<*mut f64> = g.slots.iter_mut().map(|a| a.as_mut_ptr()).collect();
-                    let (spike_words, bad) = (g.spike_words.as_mut_ptr(), g.bad.as_mut_ptr());
-                    let base = slots.iter().map(|p: &*mut f64| p.cast()).collect();
-                    GroupPointers {
-                        group: &*g,
-                        base,
-                        slots,
-                        spike_words,
-                        bad,
-                    }
-                })
-                .collect(),
+/// Runs `target`'s NET_RECEIVE for event `e` on compartment `at` of its region.
+fn receive(view: &RegionView<'_>, target: &PointTarget, at: usize, e: &Event) {
+    if let Some(linear) = &target.linear {
+        for &(slot, a) in linear {
+            // SAFETY: compartment `at` belongs to the calling task.
+            unsafe { *view.slot(slot as usize).add(at) += e.weight * a };
         }
+        return;
     }
-
-    fn rows(&self, cells: std::ops::Range<usize>) -> Vec<PointRow> {
-        self.groups
-            .iter()
-            .map(|g| unsafe {
-                PointRow {
-                    node: g.group.node,
-                    i: g.slots[g.group.i_slot].add(cells.start).cast_const(),
-                    g: g.slots[g.group.g_slot].add(cells.start).cast_const(),
-                }
-            })
-            .collect()
-    }
-
-    /// Runs the target's NET_RECEIVE.
-    fn receive(&self, e: &Event) {
-        let g = &self.groups[e.point as usize];
-        let c = e.cell as usize;
-        if let Some(linear) = &g.group.linear {
-            for &(slot, a) in linear {
-                // SAFETY: cell c belongs to the calling task.
-                unsafe {
-                    let x = g.slots[slot as usize].add(c);
-                    *x += e.weight * a;
-                }
-            }
-            return;
-        }
-        let Some(r) = &g.group.receive else { return };
-        let roots: Vec<_> = r.updates.iter().map(|(_, x)| *x).collect();
-        // SAFETY: cell c belongs to the calling task.
-        let values = interp::eval(&r.exprs, &roots, &|var| match var {
-            Var::Slot(k) => unsafe { *g.slots[k as usize].add(c) },
-            Var::Arg(0) => e.weight,
-            Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
-            _ => 0.0,
-        });
-        for ((slot, _), x) in r.updates.iter().zip(values) {
-            unsafe { *g.slots[*slot as usize].add(c) = x };
-        }
-    }
-
-    /// Recomputes the currents of the instances that received events (`dirty`, per group, in
-    /// increasing cell order): one by one when they are few, else the whole chunk at once.
-    fn recompute(&self, dirty: &mut [Vec<usize>], cells: std::ops::Range<usize>, t: f64) {
-        for (g, list) in self.groups.iter().zip(dirty.iter_mut()) {
-            if list.is_empty() {
-                continue;
-            }
-            if list.len() * 4 >= cells.len() {
-                self.call(g, &g.group.current, cells.clone(), t);
-            } else {
-                for &c in list.iter() {
-                    self.call(g, &g.group.current, c..c + 1, t);
-                }
-            }
-            list.clear();
-        }
-    }
-
-    /// Copies each instance's node V into its slot 0, then advances its states and computes its
-    /// current at that V.
-    fn advance(&self, rows: &ChunkRows, cells: std::ops::Range<usize>, t: f64) {
-        for g in &self.groups {
-            // SAFETY: the rows and instances are this task's.
-            let v = unsafe { rows.v(g.group.node) };
-            for (k, &x) in v.iter().enumerate() {
-                unsafe { *g.slots[0].add(cells.start + k) = x };
-            }
-            self.call(g, &g.group.step, cells.clone(), t);
-        }
-    }
-
-    fn call(
-        &self,
-        g: &GroupPointers<'_>,
-        kernel: &jit::CompiledStep,
-        cells: std::ops::Range<usize>,
-        t: f64,
-    ) {
-        // SAFETY: every slot array holds n values and the range lies within them; the instances
-        // are the calling task's.
-        unsafe {
-            kernel.call(
-                g.base.as_ptr(),
-                cells.start as u64,
-                cells.end as u64,
-                t,
-                1,
-                g.spike_words.cast(),
-                g.bad,
-            );
-        }
+    let Some(r) = &target.receive else { return };
+    let roots: Vec<_> = r.updates.iter().map(|(_, x)| *x).collect();
+    // SAFETY: as above.
+    let values = interp::eval(&r.exprs, &roots, &|var| match var {
+        Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+        Var::Arg(0) => e.weight,
+        Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+        _ => 0.0,
+    });
+    for ((slot, _), x) in r.updates.iter().zip(values) {
+        unsafe { *view.slot(*slot as usize).add(at) = x };
     }
 }
 
@@ -584,16 +445,37 @@ pub fn run(
     let compile_seconds = started.elapsed().as_secs_f64();
     let steps = opts.steps;
     let times = neuron_times(dt, steps + 1);
+    let epoch = network
+        .min_delay()
+        .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1));
+    let max_delay = network
+        .connections
+        .iter()
+        .map(|c| c.delay)
+        .fold(0.0, f64::max);
+    let horizon = (max_delay / dt).ceil() as usize + epoch as usize + 3;
     for pop in populations.iter_mut().flatten() {
-        pop.pending = vec![Vec::new(); steps as usize];
+        pop.horizon = horizon;
+        pop.pending = vec![Vec::new(); horizon * pop.chunks];
     }
-    // Outgoing connections by presynaptic cell (the list is sorted by `pre`).
+    // Each connection's target resolved once: (population, cell, point, weight, delay), and
+    // where each cell's outgoing connections start (the list is sorted by `pre`).
     let conns = &network.connections;
-    let outgoing = |gid: u64| {
-        let lo = conns.partition_point(|c| c.pre < gid);
-        let hi = conns.partition_point(|c| c.pre <= gid);
-        &conns[lo..hi]
-    };
+    let targets: Vec<(usize, u32, u32, f64, f64)> = conns
+        .iter()
+        .map(|c| {
+            let (k, local) = network.locate(c.post).unwrap_or((usize::MAX, 0));
+            (k, local as u32, c.point, c.weight, c.delay)
+        })
+        .collect();
+    let cells = network.cells() as usize;
+    let mut out_start = vec![0usize; cells + 1];
+    for c in conns {
+        out_start[c.pre as usize + 1] += 1;
+    }
+    for k in 0..cells {
+        out_start[k + 1] += out_start[k];
+    }
     let mut seq = 0u64;
     let mut spikes: Vec<(u64, f64)> = Vec::new();
     let send = |populations: &mut Vec<Option<CellPopulation>>,
@@ -601,40 +483,40 @@ pub fn run(
                 t: f64,
                 earliest: u64,
                 seq: &mut u64| {
-        for c in outgoing(gid) {
-            let te = t + c.delay;
-            let Some((k, local)) = network.locate(c.post) else {
-                continue;
-            };
-            let Some(pop) = populations[k].as_mut() else {
+        let g = gid as usize;
+        for &(k, cell, point, weight, delay) in &targets[out_start[g]..out_start[g + 1]] {
+            let te = t + delay;
+            let Some(pop) = populations.get_mut(k).and_then(Option::as_mut) else {
                 continue;
             };
             let step = delivery_step(te, &times, dt, earliest);
-            let Some(list) = pop.pending.get_mut(step as usize) else { continue };
-            list.push(Event {
-                te,
-                seq: *seq,
-                cell: local as u32,
-                point: c.point,
-                weight: c.weight,
-            });
+            if step >= steps {
+                continue;
+            }
+            pop.push(
+                step,
+                Event {
+                    te,
+                    seq: *seq,
+                    cell,
+                    point,
+                    weight,
+                },
+            );
             *seq += 1;
         }
     };
-    // Spike sources fire at their given times; their events are known from the start.
+    // Spike sources fire at their given times; each epoch first sends those before its end.
+    let mut source_spikes: Vec<(f64, u64)> = Vec::new();
     for p in &network.populations {
         if let PopulationKind::Spikes(ts) = &p.kind {
             for i in 0..p.count {
-                for &t in ts {
-                    spikes.push((p.first + i, t));
-                    send(&mut populations, p.first + i, t, 0, &mut seq);
-                }
+                source_spikes.extend(ts.iter().map(|&t| (t, p.first + i)));
             }
         }
     }
-    let epoch = network
-        .min_delay()
-        .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1));
+    source_spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut next_source = 0;
     let mut delivered = 0u64;
     let mut step0 = 0u64;
     let partial = |populations: &[Option<CellPopulation>],
@@ -663,6 +545,15 @@ pub fn run(
             });
         }
         let end = (step0 + epoch).min(steps);
+        // Spike sources of this epoch: their events land at or after its end (delay >= epoch).
+        while let Some(&(t, gid)) = source_spikes.get(next_source) {
+            if t >= times[end as usize] {
+                break;
+            }
+            spikes.push((gid, t));
+            send(&mut populations, gid, t, step0, &mut seq);
+            next_source += 1;
+        }
         let mut new_spikes: Vec<(u64, u64)> = Vec::new();
         let mut bad = None;
         for pop in populations.iter_mut().flatten() {

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The cost of synapses and spike delivery: a random network of one-compartment HH cells,
+beside the same population without synapses.
+
+`--n` cells (80 % E, 20 % I; hhc's `bench/hh_classic.chan` at 6.3 degC), each E cell driven by
+an IClamp whose amplitude is drawn per cell, so the cells fire at different rates. With
+synapses: two Exp2Syn per cell, 100 E and 25 I inputs per cell (`rule = indegree`), delays of
+1 to 2 ms. Without: the same cells and drive, no point processes and no connections. Both run
+`--tstop` ms at dt 0.025 ms on 1 and 2 threads; the table gives run times (compilation
+excluded), cell-steps per second, events delivered, and the overhead of the network.
+
+Usage: python3 bench/network_cost.py [--n 100000] [--tstop 100]
+"""
+import argparse, os, re, subprocess, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+HHC = os.path.join(ROOT, "target", "release", "hhc")
+
+
+def model(n, tstop, synapses):
+    ne, ni = n * 4 // 5, n - n * 4 // 5
+    points = """
+    POINT esyn = Exp2Syn AT soma(0.5) { tau1 = 0.5 (ms)  tau2 = 3 (ms)  e = 0 (mV) }
+    POINT isyn = Exp2Syn AT soma(0.5) { tau1 = 1 (ms)  tau2 = 8 (ms)  e = -80 (mV) }""" if synapses else ""
+    connect = """
+    CONNECT exc -> exc AT esyn { rule = indegree(80)  seed = 1  weight = 0.0001 (uS)  delay = 1.5 (ms) }
+    CONNECT exc -> inh AT esyn { rule = indegree(80)  seed = 2  weight = 0.0002 (uS)  delay = 1 (ms) }
+    CONNECT inh -> exc AT isyn { rule = indegree(20)  seed = 3  weight = 0.0005 (uS)  delay = 2 (ms) }
+    CONNECT inh -> inh AT isyn { rule = indegree(20)  seed = 4  weight = 0.0005 (uS)  delay = 1 (ms) }
+    CONNECT exc -> exc AT esyn { rule = indegree(20)  seed = 5  weight = 0.0001 (uS)  delay = 1.2 (ms) }
+    CONNECT exc -> inh AT esyn { rule = indegree(20)  seed = 6  weight = 0.0002 (uS)  delay = 1.7 (ms) }
+    CONNECT inh -> exc AT isyn { rule = indegree(5)  seed = 7  weight = 0.0005 (uS)  delay = 1.1 (ms) }
+    CONNECT inh -> inh AT isyn { rule = indegree(5)  seed = 8  weight = 0.0005 (uS)  delay = 1.3 (ms) }""" if synapses else ""
+    return f"""
+CELL P {{
+    v_init = -65 (mV)
+    V_th = 10 (mV)
+    ION na {{ e = 50 (mV) }}
+    ION k {{ e = -77 (mV) }}
+    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}
+    INSERT hh_classic {{ }}{points}
+}}
+NETWORK {{
+    POPULATION exc = P {{ count = {ne}  stimulus = iclamp(0.1 (nA), 5 (ms), {tstop} (ms), soma(0.5)) }}
+    POPULATION inh = P {{ count = {ni}  stimulus = iclamp(0.04 (nA), 5 (ms), {tstop} (ms), soma(0.5)) }}{connect}
+}}
+SIMULATE {{ dt = 0.025 (ms)  tstop = {tstop} (ms)  celsius = 6.3 (degC) }}
+"""
+
+
+def run(path, threads):
+    out = subprocess.run([HHC, "run", path, "--no-record", "--threads", str(threads)],
+                         capture_output=True, text=True, check=True).stdout
+    run_s = float(re.search(r"run ([0-9.]+) s\)", out).group(1))
+    spikes = int(re.search(r"spikes: (\d+)", out).group(1))
+    events = int(re.search(r"(\d+) events delivered", out).group(1))
+    return run_s, spikes, events
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--tstop", type=float, default=100)
+    a = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "-p", "hhc"], cwd=ROOT, check=True)
+    steps = int(round(a.tstop / 0.025))
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        with open(os.path.join(HERE, "hh_classic.chan")) as f:
+            open(os.path.join(folder, "hh_classic.chan"), "w").write(f.read())
+        for synapses in (False, True):
+            path = os.path.join(folder, f"net_{synapses}.chan")
+            open(path, "w").write(model(a.n, a.tstop, synapses))
+            for threads in (1, 2):
+                rows.append((synapses, threads) + run(path, threads))
+    print(f"{a.n} cells, {steps} steps of 0.025 ms")
+    print("| synapses | threads | run (s) | cell-steps/s | spikes | events | network ÷ no synapses |")
+    print("|---|---|---|---|---|---|---|")
+    base = {t: r for s, t, r, _, _ in rows if not s}
+    for s, t, r, spikes, events in rows:
+        print(f"| {'yes' if s else 'no'} | {t} | {r:.2f} | {a.n * steps / r:.3e} | {spikes} | {events} | {r / base[t]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
