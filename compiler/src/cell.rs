@@ -791,6 +791,7 @@ fn import_expr(
                 Var::Builtin(Builtin::T) => exprs.var(Var::Builtin(Builtin::T)),
                 Var::Slot(s) => exprs.var(Var::Slot(s)),
                 Var::Arg(a) => exprs.var(Var::Arg(a)),
+                Var::Draw(d) => exprs.var(Var::Draw(d)),
             };
             repl.insert(var, e);
         }
@@ -857,6 +858,101 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         updates,
         args: receive.args.len(),
     })
+}
+
+/// An ARTIFICIAL_CELL's blocks with its parameter values folded in: what the network engine
+/// evaluates at initialisation and at each event. States are [`Var::State`], the event's weight
+/// and flag [`Var::Arg`], its time `t`, and random draws [`Var::Draw`].
+#[derive(Clone, Debug)]
+pub struct ArtificialProgram {
+    pub name: String,
+    pub exprs: ExprArena,
+    /// Initial value of each state.
+    pub init: Vec<ExprId>,
+    pub initial_sends: Vec<crate::ir::SelfEvent>,
+    /// NET_RECEIVE's state updates, self-events and spike conditions; `flag` is argument
+    /// `args`.
+    pub updates: Vec<(u32, ExprId)>,
+    pub sends: Vec<crate::ir::SelfEvent>,
+    pub emits: Vec<ExprId>,
+    pub args: usize,
+    pub draws: Vec<crate::ir::Draw>,
+    pub states: usize,
+}
+
+/// [`ArtificialProgram`] of `insert`'s mechanism at `celsius` and `dt`.
+pub fn build_artificial(
+    insert: &crate::sema::model::Insert,
+    celsius: f64,
+    dt: f64,
+) -> ArtificialProgram {
+    let m = &insert.mechanism;
+    let receive = m.net_receive.as_ref();
+    let mut roots: Vec<ExprId> = m.init.clone();
+    for e in &m.initial_sends {
+        roots.extend([e.condition, e.delay, e.flag]);
+    }
+    if let Some(r) = receive {
+        roots.extend(r.updates.iter().map(|u| u.1));
+        for e in &r.sends {
+            roots.extend([e.condition, e.delay, e.flag]);
+        }
+        roots.extend(&r.emits);
+    }
+    let mut exprs = ExprArena::new();
+    let mut repl: std::collections::HashMap<Var, ExprId> = std::collections::HashMap::new();
+    for id in m.exprs.reachable(&roots) {
+        if let crate::ir::Expr::Var(var) = *m.exprs.get(id) {
+            let e = match var {
+                Var::Param(i) => exprs.lit(insert.params[i as usize]),
+                Var::Builtin(Builtin::Celsius) => exprs.lit(celsius),
+                Var::Builtin(Builtin::Dt) => exprs.lit(dt),
+                // No membrane: v and the ions read 0.
+                Var::Builtin(Builtin::V) | Var::Ion(..) => exprs.lit(0.0),
+                other => exprs.var(other),
+            };
+            repl.insert(var, e);
+        }
+    }
+    let mut import =
+        |root: ExprId| crate::passes::symbolic::import(&mut exprs, &m.exprs, root, &|v| repl[&v]);
+    let mut send = |e: &crate::ir::SelfEvent| crate::ir::SelfEvent {
+        condition: import(e.condition),
+        delay: import(e.delay),
+        flag: import(e.flag),
+    };
+    let initial_sends = m.initial_sends.iter().map(&mut send).collect();
+    let (sends, emits, args) = match receive {
+        Some(r) => (
+            r.sends.iter().map(&mut send).collect(),
+            r.emits.clone(),
+            r.args.len(),
+        ),
+        None => (Vec::new(), Vec::new(), 0),
+    };
+    let emits = emits.into_iter().map(&mut import).collect();
+    let updates = receive
+        .map(|r| r.updates.iter().map(|&(s, e)| (s, import(e))).collect())
+        .unwrap_or_default();
+    // INITIAL, with a value from the model file where it gives one.
+    let imported: Vec<ExprId> = m.init.iter().map(|&e| import(e)).collect();
+    let init = imported
+        .into_iter()
+        .zip(&insert.state_init)
+        .map(|(e, given)| given.map_or(e, |x| exprs.lit(x)))
+        .collect();
+    ArtificialProgram {
+        name: m.name.clone(),
+        exprs,
+        init,
+        initial_sends,
+        updates,
+        sends,
+        emits,
+        args,
+        draws: m.draws.clone(),
+        states: m.states.len(),
+    }
 }
 
 /// A cell holding only `m`, with its defaults, for emitting one mechanism's kernel

@@ -256,12 +256,28 @@ fn interface_errors() {
         "NEURON { SUFFIX x POINT_PROCESS syn }\n",
     );
     case(
-        "net_send_not_yet",
-        "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  net_send(1, 1) }\n",
+        "net_send_in_breakpoint",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0  net_send(1, 1) }\n",
     );
     case(
-        "net_receive_sets_assigned",
-        "NEURON { POINT_PROCESS syn }\nASSIGNED { tlast (ms) }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  tlast = t }\n",
+        "net_move_not_yet",
+        "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  net_move(t + 1) }\n",
+    );
+    case(
+        "net_event_at_another_time",
+        "NEURON { ARTIFICIAL_CELL c }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { net_event(t + 1) }\n",
+    );
+    case(
+        "net_receive_sets_parameter",
+        "NEURON { POINT_PROCESS syn }\nPARAMETER { tau = 1 (ms) }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  tau = 2 }\n",
+    );
+    case(
+        "random_stream_read_as_value",
+        "NEURON { ARTIFICIAL_CELL c RANDOM r }\nASSIGNED { x }\nINITIAL { x = r }\nNET_RECEIVE(w) { x = w }\n",
+    );
+    case(
+        "random_draw_without_stream",
+        "NEURON { ARTIFICIAL_CELL c RANDOM r }\nASSIGNED { x }\nINITIAL { x = random_negexp(q) }\nNET_RECEIVE(w) { x = w }\n",
     );
     case(
         "verbatim_rejected",
@@ -419,6 +435,10 @@ fn model_errors() {
     case(
         "network_point_cell",
         &format!("{ok_cell}NETWORK {{\n    POPULATION a = HH {{ count = 2 }}\n}}\n{sim}"),
+    );
+    case(
+        "artificial_cell_placed",
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    POINT s = NetStim AT soma(0.5)\n}\nSIMULATE { cell = C }\n",
     );
     case(
         "point_on_unknown_section",

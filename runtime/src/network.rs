@@ -24,9 +24,11 @@
 use crate::cable::{self, ChunkRows, HinesWork, MembraneCurrents, RegionView, TreeMatrix};
 use crate::sim::{self, RunError, Stopped};
 use hhc_compiler::cable::{stimulus_density, Injection, Probes, Tree};
-use hhc_compiler::cell::ReceiveProgram;
+use hhc_compiler::cell::{build_artificial, ArtificialProgram, ReceiveProgram};
+use hhc_compiler::ir::Draw;
 use hhc_compiler::ir::{interp, Var};
 use hhc_compiler::sema::model::Model;
+use hhc_compiler::sema::network::uniform;
 use hhc_compiler::sema::network::{Network, PopulationKind};
 use rayon::prelude::*;
 
@@ -326,6 +328,185 @@ impl CellPopulation {
     }
 }
 
+/// A population of ARTIFICIAL_CELLs: no membrane, so nothing steps; each event runs
+/// NET_RECEIVE at its own time, which may send self-events (`net_send`) and spikes
+/// (`net_event`). Events are delivered by NEURON's rule, at the first step whose `t + dt/2`
+/// reaches them, in time order, including self-events that fall due while delivering.
+struct ArtificialPopulation {
+    first: u64,
+    program: ArtificialProgram,
+    /// `states[s][cell]`.
+    states: Vec<Vec<f64>>,
+    queue: std::collections::BinaryHeap<std::cmp::Reverse<Timed>>,
+    /// Per cell, the random draws made so far: the counter of its draws.
+    draws_made: Vec<u64>,
+    seq: u64,
+}
+
+/// An event waiting at an artificial cell.
+#[derive(Clone, Copy, Debug)]
+struct Timed {
+    te: f64,
+    seq: u64,
+    cell: u32,
+    weight: f64,
+    flag: f64,
+}
+
+impl PartialEq for Timed {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Timed {}
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.te.total_cmp(&other.te).then(self.seq.cmp(&other.seq))
+    }
+}
+
+impl ArtificialPopulation {
+    fn new(
+        insert: &hhc_compiler::sema::model::Insert,
+        model: &Model,
+        first: u64,
+        count: u64,
+    ) -> ArtificialPopulation {
+        let program = build_artificial(insert, model.celsius, model.dt);
+        let n = count as usize;
+        let mut pop = ArtificialPopulation {
+            first,
+            states: vec![vec![0.0; n]; program.states],
+            queue: std::collections::BinaryHeap::new(),
+            draws_made: vec![0; n],
+            seq: 0,
+            program,
+        };
+        // INITIAL at t = 0, with its net_sends.
+        let p = &pop.program;
+        let mut roots = p.init.clone();
+        for e in &p.initial_sends {
+            roots.extend([e.condition, e.delay, e.flag]);
+        }
+        for c in 0..n {
+            let draws = pop.draw(c);
+            let p = &pop.program;
+            let values = interp::eval(&p.exprs, &roots, &|var| match var {
+                Var::Draw(k) => draws[k as usize],
+                _ => 0.0,
+            });
+            for (s, &x) in values[..p.states].iter().enumerate() {
+                pop.states[s][c] = x;
+            }
+            let sends: Vec<(f64, f64, f64)> = values[p.states..]
+                .chunks(3)
+                .map(|v| (v[0], v[1], v[2]))
+                .collect();
+            for (condition, delay, flag) in sends {
+                if condition != 0.0 {
+                    pop.schedule(c, delay, 0.0, flag);
+                }
+            }
+        }
+        pop
+    }
+
+    /// Fresh values for every draw of the program, for cell `c`: counter-based, keyed by the
+    /// stream, the cell's global id and how many it has drawn.
+    fn draw(&mut self, c: usize) -> Vec<f64> {
+        let gid = self.first + c as u64;
+        let mut out = Vec::with_capacity(self.program.draws.len());
+        for d in &self.program.draws {
+            let (stream, kind) = match *d {
+                Draw::NegExp { stream } => (stream, 0),
+                Draw::Uniform { stream } => (stream, 1),
+                Draw::Normal { stream } => (stream, 2),
+            };
+            let mut next = || {
+                self.draws_made[c] += 1;
+                uniform(0x5eed_0000 + u64::from(stream), gid, self.draws_made[c])
+            };
+            out.push(match kind {
+                0 => -(-next()).ln_1p(),
+                1 => next(),
+                _ => {
+                    let (u1, u2) = (next(), next());
+                    (-2.0 * (-u1).ln_1p()).sqrt() * (std::f64::consts::TAU * u2).cos()
+                }
+            });
+        }
+        out
+    }
+
+    fn schedule(&mut self, c: usize, te: f64, weight: f64, flag: f64) {
+        self.seq += 1;
+        self.queue.push(std::cmp::Reverse(Timed {
+            te,
+            seq: self.seq,
+            cell: c as u32,
+            weight,
+            flag,
+        }));
+    }
+
+    /// Delivers every event due in steps `from..to`; returns the spikes (global id, time) and
+    /// the events delivered.
+    fn advance(&mut self, from: u64, to: u64, times: &[f64], dt: f64) -> (Vec<(u64, f64)>, u64) {
+        let mut spikes = Vec::new();
+        let mut delivered = 0;
+        let p = &self.program;
+        let mut roots: Vec<_> = p.updates.iter().map(|u| u.1).collect();
+        for e in &p.sends {
+            roots.extend([e.condition, e.delay, e.flag]);
+        }
+        roots.extend(&p.emits);
+        let (n_updates, n_sends) = (p.updates.len(), p.sends.len());
+        for step in from..to {
+            let due = times[step as usize] + 0.5 * dt;
+            while let Some(&std::cmp::Reverse(e)) = self.queue.peek() {
+                if e.te > due {
+                    break;
+                }
+                self.queue.pop();
+                delivered += 1;
+                let c = e.cell as usize;
+                let draws = self.draw(c);
+                let p = &self.program;
+                let states = &self.states;
+                let values = interp::eval(&p.exprs, &roots, &|var| match var {
+                    Var::State(s) => states[s as usize][c],
+                    Var::Arg(0) => e.weight,
+                    Var::Arg(k) if k as usize == p.args => e.flag,
+                    Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+                    Var::Draw(k) => draws[k as usize],
+                    _ => 0.0,
+                });
+                for (&(s, _), &x) in p.updates.iter().zip(&values[..n_updates]) {
+                    self.states[s as usize][c] = x;
+                }
+                let sends: Vec<(f64, f64, f64)> = values[n_updates..n_updates + 3 * n_sends]
+                    .chunks(3)
+                    .map(|v| (v[0], v[1], v[2]))
+                    .collect();
+                if values[n_updates + 3 * n_sends..].iter().any(|&x| x != 0.0) {
+                    spikes.push((self.first + c as u64, e.te));
+                }
+                for (condition, delay, flag) in sends {
+                    if condition != 0.0 {
+                        self.schedule(c, e.te + delay, 0.0, flag);
+                    }
+                }
+            }
+        }
+        (spikes, delivered)
+    }
+}
+
 /// Runs `target`'s NET_RECEIVE for event `e` on compartment `at` of its region.
 fn receive(view: &RegionView<'_>, target: &PointTarget, at: usize, e: &Event) {
     if let Some(linear) = &target.linear {
@@ -434,11 +615,18 @@ pub fn run(
     let started = std::time::Instant::now();
     let dt = model.dt;
     let mut populations: Vec<Option<CellPopulation>> = Vec::new();
+    let mut artificial: Vec<Option<ArtificialPopulation>> = Vec::new();
     let mut names = Vec::new();
     for p in &network.populations {
         populations.push(match &p.kind {
             PopulationKind::Cells(m) => Some(CellPopulation::new(m, p.first)?),
-            PopulationKind::Spikes(_) => None,
+            _ => None,
+        });
+        artificial.push(match &p.kind {
+            PopulationKind::Artificial(insert) => {
+                Some(ArtificialPopulation::new(insert, model, p.first, p.count))
+            }
+            _ => None,
         });
         names.push(p.name.clone());
     }
@@ -479,6 +667,7 @@ pub fn run(
     let mut seq = 0u64;
     let mut spikes: Vec<(u64, f64)> = Vec::new();
     let send = |populations: &mut Vec<Option<CellPopulation>>,
+                artificial: &mut Vec<Option<ArtificialPopulation>>,
                 gid: u64,
                 t: f64,
                 earliest: u64,
@@ -486,6 +675,10 @@ pub fn run(
         let g = gid as usize;
         for &(k, cell, point, weight, delay) in &targets[out_start[g]..out_start[g + 1]] {
             let te = t + delay;
+            if let Some(a) = artificial.get_mut(k).and_then(Option::as_mut) {
+                a.schedule(cell as usize, te, weight, 0.0);
+                continue;
+            }
             let Some(pop) = populations.get_mut(k).and_then(Option::as_mut) else {
                 continue;
             };
@@ -551,7 +744,7 @@ pub fn run(
                 break;
             }
             spikes.push((gid, t));
-            send(&mut populations, gid, t, step0, &mut seq);
+            send(&mut populations, &mut artificial, gid, t, step0, &mut seq);
             next_source += 1;
         }
         let mut new_spikes: Vec<(u64, u64)> = Vec::new();
@@ -582,21 +775,25 @@ pub fn run(
                 partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
             });
         }
-        // Spikes in time order (then by cell), each sending its events.
-        new_spikes.sort_by_key(|&(gid, s)| (s, gid));
-        for (gid, s) in new_spikes {
+        // The artificial cells' events of this epoch, and their spikes.
+        let mut epoch_spikes: Vec<(f64, u64, f64)> = Vec::new();
+        for a in artificial.iter_mut().flatten() {
+            let (s, d) = a.advance(step0, end, &times, dt);
+            delivered += d;
+            epoch_spikes.extend(s.into_iter().map(|(gid, t)| (t, gid, t)));
+        }
+        // NEURON's PreSyn stamps the events of a threshold crossing at t + 1e-10 ms, so an
+        // event whose delay is a whole number of half steps lands one step later than the bare
+        // sum would say; an artificial cell's net_event(t) sends at t.
+        epoch_spikes.extend(new_spikes.into_iter().map(|(gid, s)| {
             let t = times[s as usize + 1];
+            (t, gid, t + THRESHOLD_TIME_EPSILON)
+        }));
+        // Spikes in time order (then by cell), each sending its events.
+        epoch_spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (t, gid, stamp) in epoch_spikes {
             spikes.push((gid, t));
-            // NEURON's PreSyn stamps the events of a threshold crossing at t + 1e-10 ms, so an
-            // event whose delay is a whole number of half steps lands one step later than the
-            // bare sum would say.
-            send(
-                &mut populations,
-                gid,
-                t + THRESHOLD_TIME_EPSILON,
-                end,
-                &mut seq,
-            );
+            send(&mut populations, &mut artificial, gid, stamp, end, &mut seq);
         }
         step0 = end;
     }

@@ -319,7 +319,8 @@ impl Simulation {
                         p.count as f64
                             * m.cell.sections.iter().map(|s| s.nseg).sum::<usize>().max(1) as f64
                     }
-                    hhc_compiler::sema::network::PopulationKind::Spikes(_) => 0.0,
+                    hhc_compiler::sema::network::PopulationKind::Spikes(_)
+                    | hhc_compiler::sema::network::PopulationKind::Artificial(_) => 0.0,
                 })
                 .sum();
             check_memory(

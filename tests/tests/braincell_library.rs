@@ -209,7 +209,15 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
     let names = fixture_names();
     let stdlib = repo().join("stdlib");
     // NEURON's synapses are checked against NEURON with the networks (tests/network.rs).
-    let pools = ["CalciumDetailed", "hh", "pas", "ExpSyn", "Exp2Syn"];
+    let pools = [
+        "CalciumDetailed",
+        "hh",
+        "pas",
+        "ExpSyn",
+        "Exp2Syn",
+        "NetStim",
+        "IntFire1",
+    ];
     let mut missing = Vec::new();
     for e in std::fs::read_dir(&stdlib)
         .expect("stdlib")

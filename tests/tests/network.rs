@@ -126,6 +126,38 @@ fn a_random_excitatory_inhibitory_network_spikes_as_in_neuron() {
     assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
 }
 
+/// NEURON's ARTIFICIAL_CELLs beside a cell: NetStim and IntFire1 with self-events (net_send),
+/// spikes from NET_RECEIVE (net_event), a NetStim started by an event, and feedback from the
+/// cell's threshold detector.
+#[test]
+fn artificial_cells_spike_as_in_neuron() {
+    let r = simulate(
+        "tests/fixtures/neuron/artificial/artificial.chan",
+        &Request::default(),
+    );
+    let net = r.network.as_ref().expect("a network outcome");
+    let mut ours: Vec<(u64, i64)> = net
+        .spikes
+        .iter()
+        .map(|&(c, t)| (c, (t * 1e6).round() as i64))
+        .collect();
+    let mut theirs: Vec<(u64, i64)> = rows("tests/fixtures/neuron/artificial/spikes.csv")
+        .iter()
+        .map(|row| (row[0] as u64, (row[1] * 1e6).round() as i64))
+        .collect();
+    ours.sort_unstable_by_key(|&(c, t)| (t, c));
+    theirs.sort_unstable_by_key(|&(c, t)| (t, c));
+    assert!(theirs.len() > 40);
+    // Every population fired: the generators, the integrate-and-fire cells, the cell.
+    for gid in 0..8 {
+        assert!(
+            theirs.iter().any(|&(c, _)| c == gid),
+            "cell {gid} never fires in the fixture"
+        );
+    }
+    assert_eq!(ours, theirs, "(cell, time in ns)");
+}
+
 /// A model with one population `a` of `count` cells and one CONNECT with `settings`.
 fn connections(dir: &std::path::Path, count: u64, settings: &str) -> Vec<(u64, u64)> {
     let model = format!(
@@ -208,6 +240,7 @@ fn neurons_own_synapse_files_compile_unchanged_and_match() {
     for (fixture, model, synapse) in [
         ("ring", "ring.chan", "ExpSyn"),
         ("ei", "ei.chan", "Exp2Syn"),
+        ("artificial", "artificial.chan", "NetStim"),
     ] {
         let case = dir.join(fixture);
         std::fs::create_dir_all(&case).expect("temp dir");

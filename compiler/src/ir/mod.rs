@@ -58,8 +58,12 @@ pub enum Var {
     Builtin(Builtin),
     /// A storage slot of a fused cell program (see [`CellProgram`]).
     Slot(u32),
-    /// An argument of the block being run: NET_RECEIVE's weights, in declaration order.
+    /// An argument of the block being run: NET_RECEIVE's weights, in declaration order, then
+    /// NEURON's `flag`.
     Arg(u32),
+    /// A fresh random draw ([`Mechanism::draws`] says from which stream and how): a new value
+    /// each time the block runs.
+    Draw(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -331,13 +335,37 @@ pub struct KineticScheme {
 /// What a point process does when an event arrives (NMODL's `NET_RECEIVE (w, …) { … }`).
 ///
 /// `updates` are parallel assignments to states, in terms of the states before the event, the
-/// parameters, [`Var::Arg`] (the connection's weights) and `t` (the event's time).
+/// parameters, [`Var::Arg`] (the connection's weights, then `flag`) and `t` (the event's time).
 #[derive(Clone, Debug)]
 pub struct NetReceive {
-    /// The weight arguments: name and declared unit.
+    /// The weight arguments: name and declared unit. `flag` is argument `args.len()`.
     pub args: Vec<(String, Option<String>)>,
     pub updates: Vec<(u32, ExprId)>,
+    /// `net_send(delay, flag)` calls: self-events, each taken when its condition holds.
+    pub sends: Vec<SelfEvent>,
+    /// `net_event(t)` calls: the conditions under which the event makes the cell spike.
+    pub emits: Vec<ExprId>,
     pub span: Span,
+}
+
+/// A `net_send(delay, flag)`: an event to the instance itself `delay` ms later, with `flag`,
+/// when `condition` (the path of `if`s leading to the call) holds.
+#[derive(Clone, Copy, Debug)]
+pub struct SelfEvent {
+    pub condition: ExprId,
+    pub delay: ExprId,
+    pub flag: ExprId,
+}
+
+/// How a [`Var::Draw`] draws: from RANDOM stream `stream`, with this distribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Draw {
+    /// `random_negexp(r)`: exponential with mean 1.
+    NegExp { stream: u32 },
+    /// `random_uniform(r)`: uniform in [0, 1).
+    Uniform { stream: u32 },
+    /// `random_normal(r)`: normal with mean 0 and standard deviation 1.
+    Normal { stream: u32 },
 }
 
 /// One mechanism, lowered and checked: a density mechanism (SUFFIX), or a point process
@@ -350,6 +378,14 @@ pub struct Mechanism {
     pub point_process: bool,
     /// NET_RECEIVE, for a point process that receives events.
     pub net_receive: Option<NetReceive>,
+    /// An ARTIFICIAL_CELL: a point process with no membrane, whose states change only in
+    /// INITIAL and NET_RECEIVE.
+    pub artificial: bool,
+    /// `net_send` calls in INITIAL.
+    pub initial_sends: Vec<SelfEvent>,
+    /// The RANDOM streams' names, and what each [`Var::Draw`] draws.
+    pub random_streams: Vec<String>,
+    pub draws: Vec<Draw>,
     pub title: Option<String>,
     pub exprs: ExprArena,
     pub params: Vec<Param>,

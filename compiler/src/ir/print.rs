@@ -92,7 +92,8 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
             .net_receive
             .as_ref()
             .and_then(|r| r.args.get(i as usize))
-            .map_or("?arg".into(), |(name, _)| name.clone()),
+            .map_or("flag".into(), |(name, _)| name.clone()),
+        Var::Draw(i) => format!("draw{i}"),
     }
 }
 
@@ -134,14 +135,18 @@ pub fn print_mechanism(m: &Mechanism) -> String {
         }
         let _ = writeln!(out, "  }}");
     };
-    section(
-        "init",
-        m.init
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (m.states[i].name.clone(), *e))
-            .collect(),
-    );
+    let mut init: Vec<(String, ExprId)> = m
+        .init
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (m.states[i].name.clone(), *e))
+        .collect();
+    for (k, e) in m.initial_sends.iter().enumerate() {
+        init.push((format!("send{k}.when"), e.condition));
+        init.push((format!("send{k}.delay"), e.delay));
+        init.push((format!("send{k}.flag"), e.flag));
+    }
+    section("init", init);
     section(
         "derivative",
         m.derivatives
@@ -166,13 +171,20 @@ pub fn print_mechanism(m: &Mechanism) -> String {
     section("current", cur);
     if let Some(r) = &m.net_receive {
         let args: Vec<&str> = r.args.iter().map(|(a, _)| a.as_str()).collect();
-        section(
-            &format!("net_receive({})", args.join(", ")),
-            r.updates
-                .iter()
-                .map(|(s, e)| (m.states[*s as usize].name.clone(), *e))
-                .collect(),
-        );
+        let mut items: Vec<(String, ExprId)> = r
+            .updates
+            .iter()
+            .map(|(s, e)| (m.states[*s as usize].name.clone(), *e))
+            .collect();
+        for (k, e) in r.sends.iter().enumerate() {
+            items.push((format!("send{k}.when"), e.condition));
+            items.push((format!("send{k}.delay"), e.delay));
+            items.push((format!("send{k}.flag"), e.flag));
+        }
+        for (k, &e) in r.emits.iter().enumerate() {
+            items.push((format!("spike{k}.when"), e));
+        }
+        section(&format!("net_receive({})", args.join(", ")), items);
     }
     let _ = writeln!(out, "}}");
     out

@@ -51,7 +51,8 @@ pub fn validate_mechanism(m: &Mechanism) -> Result<(), ValidationError> {
         Var::Arg(i) => m
             .net_receive
             .as_ref()
-            .is_some_and(|r| (i as usize) < r.args.len()),
+            .is_some_and(|r| (i as usize) <= r.args.len()),
+        Var::Draw(i) => (i as usize) < m.draws.len(),
     };
     check_arena(&m.exprs, &var_ok)?;
     if m.init.len() != m.states.len() {

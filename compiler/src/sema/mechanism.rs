@@ -17,6 +17,8 @@ use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Name {
+    /// A RANDOM stream (NEURON 9): passed to `random_negexp(r)` and its kin, never read.
+    Random(u32),
     Param(u32),
     Constant(f64),
     State(u32),
@@ -74,6 +76,11 @@ struct Lowerer<'a> {
     /// PARAMETERs INITIAL changes (Exp2Syn's `tau1 = 0.9999*tau2` guard): later blocks read the
     /// changed value, as in NEURON, where INITIAL writes the instance's own copy.
     initial_params: HashMap<String, Val>,
+    /// The conditions of the `if`s around the statement being run (else-branches negated).
+    path: Vec<ExprId>,
+    /// `net_send` and `net_event` calls of the block being run.
+    sends: Vec<ir::SelfEvent>,
+    emits: Vec<ExprId>,
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
@@ -103,6 +110,10 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
             name: String::new(),
             point_process: false,
             net_receive: None,
+            artificial: false,
+            initial_sends: vec![],
+            random_streams: vec![],
+            draws: vec![],
             title: None,
             exprs: ir::ExprArena::new(),
             params: vec![],
@@ -133,6 +144,9 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         pending_range: vec![],
         initial_assigned: HashMap::new(),
         initial_params: HashMap::new(),
+        path: vec![],
+        sends: vec![],
+        emits: vec![],
     };
     l.declare_builtins();
     l.collect();
@@ -394,6 +408,7 @@ impl<'a> Lowerer<'a> {
                 _ => {}
             }
         }
+        self.promote_event_variables();
         if !neuron_seen && has_mechanism_blocks {
             self.err(
                 Diagnostic::error(
@@ -403,6 +418,102 @@ impl<'a> Lowerer<'a> {
                 )
                 .with_hint("add `NEURON { SUFFIX name }` to name the mechanism"),
             );
+        }
+    }
+
+    /// ASSIGNED variables that NET_RECEIVE sets (itself, or in the PROCEDUREs and FUNCTIONs it
+    /// calls) keep their values from event to event, as in NEURON: they become states of the
+    /// instance, set by INITIAL and by events, with no equation.
+    fn promote_event_variables(&mut self) {
+        let file = self.file;
+        let Some(body) = file.items.iter().find_map(|i| match i {
+            Item::NetReceive { body, .. } => Some(body),
+            _ => None,
+        }) else {
+            return;
+        };
+        if !self.m.point_process {
+            return;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut set = std::collections::BTreeSet::new();
+        self.names_assigned_in(body, &mut seen, &mut set);
+        for name in set {
+            let Some(&(Name::Assigned, span)) = self.names.get(&name) else {
+                continue;
+            };
+            if self.file_locals.contains(&name) || self.m.currents.iter().any(|c| c.name == name) {
+                continue;
+            }
+            let idx = self.m.states.len() as u32;
+            self.names.insert(name.clone(), (Name::State(idx), span));
+            self.m.states.push(ir::StateVar {
+                name: name.clone(),
+                unit: None,
+                span,
+            });
+        }
+    }
+
+    /// Every name `block` assigns, following calls into PROCEDUREs and FUNCTIONs once each.
+    fn names_assigned_in(
+        &self,
+        block: &Block,
+        seen: &mut std::collections::HashSet<String>,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        for stmt in &block.stmts {
+            match &stmt.kind {
+                StmtKind::Assign { target, value } => {
+                    out.insert(target.name.clone());
+                    self.names_assigned_in_expr(value, seen, out);
+                }
+                StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    self.names_assigned_in_expr(cond, seen, out);
+                    self.names_assigned_in(then, seen, out);
+                    if let Some(o) = otherwise {
+                        self.names_assigned_in(o, seen, out);
+                    }
+                }
+                StmtKind::Call(e) => self.names_assigned_in_expr(e, seen, out),
+                StmtKind::Block(b) => self.names_assigned_in(b, seen, out),
+                _ => {}
+            }
+        }
+    }
+
+    fn names_assigned_in_expr(
+        &self,
+        e: &ast::Expr,
+        seen: &mut std::collections::HashSet<String>,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        match &e.kind {
+            ExprKind::Call { name, args } => {
+                for a in args {
+                    self.names_assigned_in_expr(a, seen, out);
+                }
+                let callee = self
+                    .procedures
+                    .get(&name.name)
+                    .or_else(|| self.functions.get(&name.name));
+                if let Some(c) = callee {
+                    if seen.insert(name.name.clone()) {
+                        self.names_assigned_in(&c.body, seen, out);
+                    }
+                }
+            }
+            ExprKind::Unary { operand, .. } => self.names_assigned_in_expr(operand, seen, out),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                self.names_assigned_in_expr(lhs, seen, out);
+                self.names_assigned_in_expr(rhs, seen, out);
+            }
+            ExprKind::WithUnit { value, .. } => self.names_assigned_in_expr(value, seen, out),
+            _ => {}
         }
     }
 
@@ -460,7 +571,10 @@ impl<'a> Lowerer<'a> {
                     }
                     suffix = Some(id.clone());
                 }
-                NeuronStmt::PointProcess(id) => {
+                NeuronStmt::PointProcess(id) | NeuronStmt::ArtificialCell(id) => {
+                    if matches!(s, NeuronStmt::ArtificialCell(_)) {
+                        self.m.artificial = true;
+                    }
                     if point_process || suffix.is_some() {
                         self.err(
                             Diagnostic::error(
@@ -508,6 +622,13 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 NeuronStmt::Threadsafe => {}
+                NeuronStmt::Random(ids) => {
+                    for id in ids {
+                        let k = self.m.random_streams.len() as u32;
+                        self.m.random_streams.push(id.name.clone());
+                        self.declare(id, Name::Random(k));
+                    }
+                }
             }
         }
         match suffix {
@@ -809,12 +930,14 @@ impl<'a> Lowerer<'a> {
         // INITIAL
         let state_count = self.m.states.len();
         let mut env = Env::new();
+        self.sends.clear();
         for item in &file.items {
             if let Item::Initial(body) = item {
                 self.kind = BlockKind::Initial;
                 self.exec_top_block(body, &mut env);
             }
         }
+        self.m.initial_sends = std::mem::take(&mut self.sends);
         for (name, val) in &env {
             let constant = self.m.exprs.reachable(&[val.0]).iter().all(|&n| {
                 !matches!(
@@ -1002,8 +1125,8 @@ impl<'a> Lowerer<'a> {
     }
 
     /// NET_RECEIVE: the states' values after an event, from their values before it, the
-    /// parameters and the event's weights. Every event hhc delivers comes from a connection, so
-    /// NEURON's `flag` is 0.
+    /// parameters, the event's weights and its `flag` (0 for an event from a connection, the
+    /// sender's value for a self-event), and the `net_send`/`net_event` calls it makes.
     fn lower_net_receive(&mut self) {
         let file = self.file;
         let Some((args, body, span)) = file.items.iter().find_map(|i| match i {
@@ -1031,10 +1154,15 @@ impl<'a> Lowerer<'a> {
             env.insert(a.name.name.clone(), (value, Dim::declared(unit)));
             arg_list.push((a.name.name.clone(), a.unit.as_ref().map(|u| u.text.clone())));
         }
-        let zero = self.m.exprs.lit(0.0);
-        env.entry("flag".into()).or_insert((zero, Dim::Bare));
+        let flag = self
+            .m
+            .exprs
+            .add(Expr::Var(Var::Arg(args.len() as u32)), span);
+        env.entry("flag".into()).or_insert((flag, Dim::Bare));
         let arg_names: Vec<String> = env.keys().cloned().collect();
         self.kind = BlockKind::NetReceive;
+        self.sends.clear();
+        self.emits.clear();
         self.exec_top_block(body, &mut env);
         let mut updates = Vec::new();
         let mut names: Vec<&String> = env.keys().collect();
@@ -1051,7 +1179,7 @@ impl<'a> Lowerer<'a> {
                             "in this block",
                         )
                         .with_label(decl, "declared here")
-                        .with_hint("hhc keeps what an event changes only in STATEs for now; declare it as a STATE"),
+                        .with_hint("a PARAMETER is the same before and after an event; keep what changes in an ASSIGNED or a STATE"),
                     );
                 }
                 _ => {}
@@ -1061,6 +1189,8 @@ impl<'a> Lowerer<'a> {
         self.m.net_receive = Some(ir::NetReceive {
             args: arg_list,
             updates,
+            sends: std::mem::take(&mut self.sends),
+            emits: std::mem::take(&mut self.emits),
             span,
         });
     }
@@ -1129,10 +1259,18 @@ impl<'a> Lowerer<'a> {
                 let c = self.expr(cond, env);
                 let c = self.as_condition(c.0);
                 let mut env_then = env.clone();
+                self.path.push(c);
                 self.exec_block(then, &mut env_then);
+                self.path.pop();
                 let mut env_else = env.clone();
                 if let Some(o) = otherwise {
+                    let not_c = self
+                        .m
+                        .exprs
+                        .add(Expr::Unary(ir::UnaryOp::Not, c), stmt.span);
+                    self.path.push(not_c);
                     self.exec_block(o, &mut env_else);
+                    self.path.pop();
                 }
                 let mut keys: Vec<String> =
                     env_then.keys().chain(env_else.keys()).cloned().collect();
@@ -1493,8 +1631,16 @@ impl<'a> Lowerer<'a> {
         if let Some(v) = env.get(name) {
             return *v;
         }
+        if let Some((Name::Random(_), _)) = self.names.get(name) {
+            self.err(
+                Diagnostic::error(format!("`{name}` is a RANDOM stream, not a value"), span, "read as a number")
+                    .with_hint(format!("draw from it: `random_negexp({name})`, `random_uniform({name})` or `random_normal({name})`")),
+            );
+            return (self.m.exprs.lit(0.0), Dim::Free);
+        }
         let unit = Dim::declared(self.declared_units.get(name).copied());
         match self.names.get(name).copied() {
+            Some((Name::Random(_), _)) => (self.m.exprs.lit(0.0), Dim::Free),
             Some((Name::Param(_), _))
                 if self.kind != BlockKind::Initial && self.initial_params.contains_key(name) =>
             {
@@ -1776,22 +1922,17 @@ impl<'a> Lowerer<'a> {
             );
             return (self.m.exprs.lit(0.0), Dim::Free);
         }
+        if let Some(v) = self.event_call(name, args, env, span) {
+            return v;
+        }
+        if let Some(v) = self.random_call(name, args, span) {
+            return v;
+        }
         let candidates: Vec<&str> = BUILTIN_FNS
             .iter()
             .map(|(n, _)| *n)
             .chain(self.functions.keys().map(String::as_str))
             .collect();
-        if matches!(name.name.as_str(), "net_send" | "net_event" | "net_move") {
-            self.err(
-                Diagnostic::error(
-                    format!("`{}` is not supported yet", name.name),
-                    name.span,
-                    "self-events and spikes from a mechanism",
-                )
-                .with_hint("hhc delivers events from connections to NET_RECEIVE; events a mechanism sends itself come later"),
-            );
-            return (self.m.exprs.lit(0.0), Dim::Free);
-        }
         let hint = match closest(&name.name, candidates) {
             Some(c) => format!("did you mean `{c}`?"),
             None => "define it with FUNCTION".into(),
@@ -1805,6 +1946,157 @@ impl<'a> Lowerer<'a> {
             .with_hint(hint),
         );
         (self.m.exprs.lit(0.0), Dim::Free)
+    }
+
+    /// The condition under which the statement being run executes: every enclosing `if`.
+    fn path_condition(&mut self) -> ExprId {
+        let mut c = self.m.exprs.lit(1.0);
+        for k in 0..self.path.len() {
+            let p = self.path[k];
+            c = if k == 0 {
+                p
+            } else {
+                self.m
+                    .exprs
+                    .add(Expr::Binary(ir::BinaryOp::And, c, p), Span::default())
+            };
+        }
+        c
+    }
+
+    /// `net_send(delay, flag)`, `net_event(t)` and `net_move`: recorded with their path in
+    /// INITIAL and NET_RECEIVE of a point process, an error elsewhere. `None` for other names.
+    fn event_call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        env: &mut Env,
+        span: Span,
+    ) -> Option<Val> {
+        let zero = (self.m.exprs.lit(0.0), Dim::Free);
+        match name.name.as_str() {
+            "net_send" | "net_event" | "net_move" => {}
+            _ => return None,
+        }
+        let allowed = self.m.point_process
+            && (self.kind == BlockKind::NetReceive
+                || (self.kind == BlockKind::Initial && name.name == "net_send"));
+        if name.name == "net_move" || !allowed {
+            let hint = if name.name == "net_move" {
+                "hhc does not move events yet; send a new one with net_send and ignore the old by a state"
+            } else if name.name == "net_event" {
+                "net_event belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"
+            } else {
+                "net_send belongs in INITIAL or NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"
+            };
+            self.err(
+                Diagnostic::error(
+                    format!("`{}` is not available here", name.name),
+                    name.span,
+                    "not here",
+                )
+                .with_hint(hint),
+            );
+            return Some(zero);
+        }
+        let want = if name.name == "net_send" { 2 } else { 1 };
+        if args.len() != want {
+            self.err(
+                Diagnostic::error(
+                    format!(
+                        "`{}` takes {want} argument{}",
+                        name.name,
+                        if want == 1 { "" } else { "s" }
+                    ),
+                    span,
+                    "wrong number of arguments",
+                )
+                .with_hint(if want == 2 {
+                    "call it as net_send(delay, flag)"
+                } else {
+                    "call it as net_event(t)"
+                }),
+            );
+            return Some(zero);
+        }
+        let vals: Vec<ExprId> = args
+            .iter()
+            .map(|a| {
+                let v = self.expr(a, env);
+                self.as_number(v.0)
+            })
+            .collect();
+        let condition = self.path_condition();
+        if name.name == "net_send" {
+            self.sends.push(ir::SelfEvent {
+                condition,
+                delay: vals[0],
+                flag: vals[1],
+            });
+        } else {
+            // NEURON's net_event(tt) spikes at tt; hhc takes the event's own time, which is
+            // what every built-in passes (t).
+            let t = self.m.exprs.add(Expr::Var(Var::Builtin(Builtin::T)), span);
+            if vals[0] != t {
+                self.err(
+                    Diagnostic::error(
+                        "hhc's net_event spikes at the event's time",
+                        args[0].span,
+                        "another time",
+                    )
+                    .with_hint("write net_event(t)"),
+                );
+            }
+            self.emits.push(condition);
+        }
+        Some(zero)
+    }
+
+    /// `random_negexp(r)`, `random_uniform(r)`, `random_normal(r)`: a fresh draw from RANDOM
+    /// stream r; `random_setseq(r, …)` and `random_setids(r, …)` are accepted and do nothing
+    /// (hhc keys each cell's draws by its id; see the README). `None` for other names.
+    fn random_call(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<Val> {
+        let kind = name.name.strip_prefix("random_")?;
+        let stream = match args.first().map(|a| &a.kind) {
+            Some(ExprKind::Name(r)) => match self.names.get(r) {
+                Some((Name::Random(k), _)) => Some(*k),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(stream) = stream else {
+            self.err(
+                Diagnostic::error(
+                    format!("`{}` draws from a RANDOM stream", name.name),
+                    span,
+                    "no stream given",
+                )
+                .with_hint(
+                    "declare `RANDOM r` in the NEURON block and call it as random_negexp(r)",
+                ),
+            );
+            return Some((self.m.exprs.lit(0.0), Dim::Free));
+        };
+        let draw = match kind {
+            "negexp" => ir::Draw::NegExp { stream },
+            "uniform" => ir::Draw::Uniform { stream },
+            "normal" => ir::Draw::Normal { stream },
+            "setseq" | "setids" => return Some((self.m.exprs.lit(0.0), Dim::Free)),
+            _ => {
+                self.err(
+                    Diagnostic::error(
+                        format!("unknown random function `{}`", name.name),
+                        name.span,
+                        "not a draw hhc knows",
+                    )
+                    .with_hint("hhc draws with random_negexp, random_uniform and random_normal"),
+                );
+                return Some((self.m.exprs.lit(0.0), Dim::Free));
+            }
+        };
+        let k = self.m.draws.len() as u32;
+        self.m.draws.push(draw);
+        Some((self.m.exprs.add(Expr::Var(Var::Draw(k)), span), Dim::Bare))
     }
 
     /// Inlines a FUNCTION or PROCEDURE: binds arguments, runs the body, returns the result.

@@ -675,6 +675,7 @@ pub fn lower_model_with_names(
             &mut cx,
             net,
             &cells,
+            resolve,
             sim,
             NetworkRun {
                 run: super::network::RunSettings {
@@ -850,6 +851,7 @@ fn lower_network_model(
     cx: &mut Ctx,
     net: &ast::NetworkDef,
     cells: &[(&ast::CellDef, Option<CellSpec>)],
+    resolve: &mut Resolver<'_>,
     sim: &ast::SimulateDef,
     given: NetworkRun,
     files: &mut FileReader<'_>,
@@ -873,7 +875,7 @@ fn lower_network_model(
                 .with_hint(why.hint),
         );
     }
-    let network = super::network::lower_network(cx, net, cells, &run, files);
+    let network = super::network::lower_network(cx, net, cells, resolve, &run, files);
     if cx.diags.has_errors() {
         return Err(std::mem::take(&mut cx.diags).into_vec());
     }
@@ -1169,6 +1171,34 @@ fn lower_cell(
                     continue;
                 };
                 match resolve(&mechanism.name) {
+                    Ok(Some(m)) if m.artificial => {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                format!("`{}` is an ARTIFICIAL_CELL, a cell of its own", mechanism.name),
+                                mechanism.span,
+                                "not placed on a cell",
+                            )
+                            .with_hint(format!("make a population of it in the NETWORK: `POPULATION name = {} {{ count = 1 }}`", mechanism.name)),
+                        );
+                    }
+                    Ok(Some(m))
+                        if m.point_process
+                            && (!m.initial_sends.is_empty()
+                                || m.net_receive.as_ref().is_some_and(|r| {
+                                    !r.sends.is_empty() || !r.emits.is_empty()
+                                })) =>
+                    {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                format!("`{}` sends events itself (net_send or net_event)", mechanism.name),
+                                mechanism.span,
+                                "on a cell",
+                            )
+                            .with_hint("hhc runs self-events and net_event in ARTIFICIAL_CELLs only, for now; a synapse on a cell may only receive"),
+                        );
+                    }
                     Ok(Some(m)) if m.point_process => {
                         let insert = lower_insert(cx, m, settings);
                         spec.points.push(PointSpec {
@@ -1513,7 +1543,7 @@ fn lower_cell(
     ok.then_some(spec)
 }
 
-fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
+pub(super) fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> Insert {
     let mut params: Vec<f64> = m.params.iter().map(|p| p.default).collect();
     let mut state_init = vec![None; m.states.len()];
     let mut along = Vec::new();

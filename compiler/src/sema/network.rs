@@ -16,7 +16,8 @@
 //! network is the same whatever the order in which it is built or the number of threads.
 
 use super::model::{
-    location, lower_stimulus, CellSpec, Ctx, FileReader, Model, StepMethod, Stimulus,
+    location, lower_insert, lower_stimulus, CellSpec, Ctx, FileReader, Insert, Model, Resolver,
+    StepMethod, Stimulus,
 };
 use crate::diagnostic::{closest, Diagnostic};
 use crate::span::Span;
@@ -46,6 +47,9 @@ pub enum PopulationKind {
     /// Spike sources: every cell of the population fires at these times (ms), like NEURON's
     /// VecStim or Arbor's spike source.
     Spikes(Vec<f64>),
+    /// ARTIFICIAL_CELLs (NetStim, IntFire1, …): the mechanism with its parameter values. They
+    /// have no membrane; events alone change their states.
+    Artificial(Box<Insert>),
 }
 
 /// One connection: a spike of cell `pre` reaches point process `point` of cell `post`
@@ -129,6 +133,7 @@ pub(super) fn lower_network(
     cx: &mut Ctx,
     def: &ast::NetworkDef,
     cells: &[(&ast::CellDef, Option<CellSpec>)],
+    resolve: &mut Resolver<'_>,
     run: &RunSettings,
     files: &mut FileReader<'_>,
 ) -> Option<Network> {
@@ -168,6 +173,9 @@ pub(super) fn lower_network(
                 }
                 // The cell's own errors are reported already.
                 Some((_, None)) => None,
+                None if resolve(&cell.name).is_ok_and(|m| m.is_some_and(|m| m.artificial)) => {
+                    lower_artificial_population(cx, name, resolve, cell, settings, first)
+                }
                 None => {
                     let hint = match closest(&cell.name, cells.iter().map(|(c, _)| c.name.name.as_str())) {
                         Some(c) => format!("did you mean `{c}`?"),
@@ -217,7 +225,7 @@ pub(super) fn lower_network(
             &populations,
             pre,
             post,
-            target,
+            target.as_ref(),
             settings,
             *span,
             run,
@@ -334,6 +342,58 @@ fn lower_spike_source(
         first,
         count,
         kind: PopulationKind::Spikes(times),
+    })
+}
+
+fn lower_artificial_population(
+    cx: &mut Ctx,
+    name: &ast::Ident,
+    resolve: &mut Resolver<'_>,
+    mechanism: &ast::Ident,
+    settings: &[Setting],
+    first: u64,
+) -> Option<Population> {
+    let Ok(Some(m)) = resolve(&mechanism.name) else {
+        return None;
+    };
+    if m.method.is_some() || !m.currents.is_empty() {
+        cx.err(
+            Diagnostic::error(
+                format!("{} has equations that run every step", m.name),
+                mechanism.span,
+                "an artificial cell with a SOLVE or a current",
+            )
+            .with_hint("hhc runs ARTIFICIAL_CELLs by their events alone (INITIAL and NET_RECEIVE); write the state's solution between events, as IntFire1 does"),
+        );
+        return None;
+    }
+    let mut count = 1;
+    let mut ok = true;
+    let mut values = Vec::new();
+    for s in settings {
+        if s.name.name == "count" {
+            match count_setting(cx, s) {
+                Some(n) => count = n,
+                None => ok = false,
+            }
+        } else if m.param_index(&s.name.name).is_some() {
+            values.push(s.clone());
+        } else {
+            ok = false;
+            let known: Vec<&str> = std::iter::once("count")
+                .chain(m.params.iter().map(|p| p.name.as_str()))
+                .collect();
+            cx.unknown_setting(s, &known, &format!("a population of {}", m.name));
+        }
+    }
+    let errors_before = cx.diags.has_errors();
+    let insert = lower_insert(cx, m, &values);
+    ok &= errors_before || !cx.diags.has_errors();
+    ok.then(|| Population {
+        name: name.name.clone(),
+        first,
+        count,
+        kind: PopulationKind::Artificial(Box::new(insert)),
     })
 }
 
@@ -524,7 +584,7 @@ fn lower_connect(
     populations: &[Population],
     pre: &ast::Ident,
     post: &ast::Ident,
-    target: &ast::Ident,
+    target: Option<&ast::Ident>,
     settings: &[Setting],
     span: Span,
     run: &RunSettings,
@@ -535,51 +595,93 @@ fn lower_connect(
     let (Some((pre_k, pre_pop)), Some((post_k, post_pop))) = (pre_pop, post_pop) else {
         return None;
     };
-    let PopulationKind::Cells(post_model) = &post_pop.kind else {
-        cx.err(
-            Diagnostic::error(
-                format!(
-                    "`{}` is a spike source; it sends spikes but receives none",
-                    post.name
-                ),
-                post.span,
-                "not a population of cells",
-            )
-            .with_hint("connect to a population of cells"),
-        );
-        return None;
+    let (point, mechanism) = match (&post_pop.kind, target) {
+        (PopulationKind::Cells(post_model), Some(target)) => {
+            let points = &post_model.cell.points;
+            let Some(point) = points.iter().position(|p| p.name == target.name) else {
+                let hint = match closest(&target.name, points.iter().map(|p| p.name.as_str())) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!(
+                        "place a synapse on cell `{}`: `POINT {} = ExpSyn AT soma(0.5) {{ … }}`",
+                        post_model.cell.name, target.name
+                    ),
+                };
+                cx.err(
+                    Diagnostic::error(
+                        format!(
+                            "cell `{}` has no point process `{}`",
+                            post_model.cell.name, target.name
+                        ),
+                        target.span,
+                        "no such POINT",
+                    )
+                    .with_hint(hint),
+                );
+                return None;
+            };
+            (point, &points[point].insert.mechanism)
+        }
+        (PopulationKind::Cells(post_model), None) => {
+            cx.err(
+                Diagnostic::error(
+                    format!("CONNECT to `{}` does not say which synapse", post.name),
+                    span,
+                    "no `AT point`",
+                )
+                .with_hint(match post_model.cell.points.first() {
+                    Some(p) => format!(
+                        "write `CONNECT {} -> {} AT {} {{ … }}`",
+                        pre.name, post.name, p.name
+                    ),
+                    None => format!(
+                        "place a synapse on cell `{}` with POINT, and connect AT it",
+                        post_model.cell.name
+                    ),
+                }),
+            );
+            return None;
+        }
+        (PopulationKind::Artificial(insert), None) => (0, &insert.mechanism),
+        (PopulationKind::Artificial(insert), Some(target)) => {
+            cx.err(
+                Diagnostic::error(
+                    format!(
+                        "`{}` is a population of {} cells, which receive events themselves",
+                        post.name, insert.mechanism.name
+                    ),
+                    target.span,
+                    "no points on an artificial cell",
+                )
+                .with_hint(format!(
+                    "write `CONNECT {} -> {} {{ … }}` without AT",
+                    pre.name, post.name
+                )),
+            );
+            return None;
+        }
+        (PopulationKind::Spikes(_), _) => {
+            cx.err(
+                Diagnostic::error(
+                    format!(
+                        "`{}` is a spike source; it sends spikes but receives none",
+                        post.name
+                    ),
+                    post.span,
+                    "not a population of cells",
+                )
+                .with_hint("connect to a population of cells"),
+            );
+            return None;
+        }
     };
-    let points = &post_model.cell.points;
-    let Some(point) = points.iter().position(|p| p.name == target.name) else {
-        let hint = match closest(&target.name, points.iter().map(|p| p.name.as_str())) {
-            Some(c) => format!("did you mean `{c}`?"),
-            None => format!(
-                "place a synapse on cell `{}`: `POINT {} = ExpSyn AT soma(0.5) {{ … }}`",
-                post_model.cell.name, target.name
-            ),
-        };
-        cx.err(
-            Diagnostic::error(
-                format!(
-                    "cell `{}` has no point process `{}`",
-                    post_model.cell.name, target.name
-                ),
-                target.span,
-                "no such POINT",
-            )
-            .with_hint(hint),
-        );
-        return None;
-    };
-    let mechanism = &points[point].insert.mechanism;
     let Some(receive) = &mechanism.net_receive else {
         cx.err(
             Diagnostic::error(
                 format!(
-                    "`{}` ({}) has no NET_RECEIVE block, so it cannot receive spikes",
-                    target.name, mechanism.name
+                    "{} has no NET_RECEIVE block, so it cannot receive spikes",
+                    mechanism.name
                 ),
-                target.span,
+                target.map_or(post.span, |t| t.span),
                 "not a synapse",
             )
             .with_hint("connect to a point process with NET_RECEIVE, such as ExpSyn or Exp2Syn"),

@@ -99,6 +99,10 @@ pub struct Number {
 pub enum NeuronStmt {
     Suffix(Ident),
     PointProcess(Ident),
+    /// `ARTIFICIAL_CELL name`: a point process with no membrane, driven by events alone.
+    ArtificialCell(Ident),
+    /// `RANDOM r`: a random stream the mechanism draws from (NEURON 9).
+    Random(Vec<Ident>),
     UseIon {
         ion: Ident,
         read: Vec<Ident>,
@@ -301,11 +305,12 @@ pub enum NetworkItem {
         settings: Vec<Setting>,
         span: Span,
     },
-    /// `CONNECT exc -> inh AT esyn { rule = probability(0.1)  weight = … delay = … }`.
+    /// `CONNECT exc -> inh AT esyn { rule = probability(0.1)  weight = … delay = … }`; the
+    /// target is `None` for a population of artificial cells (`CONNECT a -> stim { … }`).
     Connect {
         pre: Ident,
         post: Ident,
-        target: Ident,
+        target: Option<Ident>,
         settings: Vec<Setting>,
         span: Span,
     },

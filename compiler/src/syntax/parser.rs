@@ -35,6 +35,7 @@ pub const KEYWORDS: &[&str] = &[
     "NONSPECIFIC_CURRENT",
     "ELECTRODE_CURRENT",
     "RANGE",
+    "RANDOM",
     "GLOBAL",
     "POINTER",
     "BBCOREPOINTER",
@@ -559,9 +560,14 @@ where
     choice((
         kw("SUFFIX").ignore_then(ident()).map(NeuronStmt::Suffix),
         kw("POINT_PROCESS")
-            .or(kw("ARTIFICIAL_CELL"))
             .ignore_then(ident())
             .map(NeuronStmt::PointProcess),
+        kw("ARTIFICIAL_CELL")
+            .ignore_then(ident())
+            .map(NeuronStmt::ArtificialCell),
+        kw("RANDOM")
+            .ignore_then(ident_list())
+            .map(NeuronStmt::Random),
         useion,
         kw("NONSPECIFIC_CURRENT")
             .ignore_then(ident_list())
@@ -718,8 +724,7 @@ where
             .ignore_then(ident())
             .then_ignore(just(Token::Arrow))
             .then(ident())
-            .then_ignore(kw("AT"))
-            .then(ident())
+            .then(kw("AT").ignore_then(ident()).or_not())
             .then(braced(setting()).or_not())
             .map_with(
                 |(((pre, post), target), settings), e| NetworkItem::Connect {
