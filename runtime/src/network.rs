@@ -139,7 +139,7 @@ impl CellPopulation {
         let mut regions = cable::build_regions(model, &tree, n, chunk_cells)?;
         // The compartments' currents at the initial state, for the first step's matrix.
         for r in regions.iter_mut() {
-            RegionView::new(r).advance(0..n, 0.0, true);
+            RegionView::new(r).advance(0..n, 0.5 * model.dt, true);
         }
         let mut points: Vec<Option<PointTarget>> = (0..cell.points.len()).map(|_| None).collect();
         for (ri, r) in regions.iter().enumerate() {
@@ -276,7 +276,8 @@ impl CellPopulation {
                         if list.is_empty() {
                             continue;
                         }
-                        let t = times[step as usize];
+                        // NEURON evaluates BREAKPOINT at the step's midpoint.
+                        let t = times[step as usize] + 0.5 * dt;
                         if list.len() * 4 >= cc {
                             views[r].recompute(first..first + cc, t);
                         } else {
@@ -291,10 +292,11 @@ impl CellPopulation {
                     }
                     // 2. The implicit solve.
                     scratch.solve(matrix, &rows, currents, &inj[b]);
-                    // 3. States at the new V; the currents of the next step.
-                    let t_end = times[step as usize + 1];
+                    // 3. States at the new V; the currents of the next step, at its midpoint
+                    //    (NEURON's time for BREAKPOINT: IClamp's on and off steps).
+                    let t_next = times[step as usize + 1] + 0.5 * dt;
                     for r in &views {
-                        r.advance(cells.clone(), t_end, false);
+                        r.advance(cells.clone(), t_next, false);
                     }
                     // 4. Threshold detection at the step's end.
                     // SAFETY: the rows are this task's, and nothing writes them now.

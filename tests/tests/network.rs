@@ -94,8 +94,16 @@ fn a_network_refuses_a_population_size_override() {
 #[test]
 fn a_random_excitatory_inhibitory_network_spikes_as_in_neuron() {
     // 100 HH cells, Exp2Syn, IClamp drive, 978 connections with their own weights and delays
-    // (1 to 5 ms, many not a whole number of steps), 300 ms.
-    let r = simulate("tests/fixtures/neuron/ei/ei.chan", &Request::default());
+    // (1 to 5 ms, many not a whole number of steps), 300 ms; the drive as the population's
+    // `stimulus = iclamp(…)`, then as an IClamp point process on each cell, as NEURON has it
+    // (an electrode current, switched at the steps' midpoints).
+    for model in ["ei.chan", "ei_point_iclamp.chan"] {
+        matches_neuron_ei(&format!("tests/fixtures/neuron/ei/{model}"));
+    }
+}
+
+fn matches_neuron_ei(model: &str) {
+    let r = simulate(model, &Request::default());
     let net = r.network.as_ref().expect("a network outcome");
     let neuron: Vec<(u64, f64)> = rows("tests/fixtures/neuron/ei/spikes.csv")
         .iter()
@@ -240,9 +248,10 @@ fn neurons_own_synapse_files_compile_unchanged_and_match() {
     for (fixture, model, synapse) in [
         ("ring", "ring.chan", "ExpSyn"),
         ("ei", "ei.chan", "Exp2Syn"),
+        ("ei", "ei_point_iclamp.chan", "IClamp"),
         ("artificial", "artificial.chan", "NetStim"),
     ] {
-        let case = dir.join(fixture);
+        let case = dir.join(model);
         std::fs::create_dir_all(&case).expect("temp dir");
         let from = repo().join("tests/fixtures/neuron").join(fixture);
         for entry in std::fs::read_dir(&from).expect("fixture dir").flatten() {
@@ -261,8 +270,12 @@ fn neurons_own_synapse_files_compile_unchanged_and_match() {
         );
         std::fs::write(case.join(model), with_neurons_hh).expect("model");
         // Looked up by name: NAME.mod beside the model comes before the stdlib.
+        let file = match synapse {
+            "IClamp" => "stim".to_string(),
+            other => other.to_lowercase(),
+        };
         std::fs::copy(
-            mods.join(format!("{}.mod", synapse.to_lowercase())),
+            mods.join(format!("{file}.mod")),
             case.join(format!("{synapse}.mod")),
         )
         .expect("copy synapse");

@@ -78,6 +78,9 @@ struct Lowerer<'a> {
     initial_params: HashMap<String, Val>,
     /// The conditions of the `if`s around the statement being run (else-branches negated).
     path: Vec<ExprId>,
+    /// ELECTRODE_CURRENTs: injected, so positive depolarises (the opposite of a membrane
+    /// current's sign).
+    electrode_currents: std::collections::HashSet<String>,
     /// `net_send` and `net_event` calls of the block being run.
     sends: Vec<ir::SelfEvent>,
     emits: Vec<ExprId>,
@@ -145,6 +148,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         initial_assigned: HashMap::new(),
         initial_params: HashMap::new(),
         path: vec![],
+        electrode_currents: std::collections::HashSet::new(),
         sends: vec![],
         emits: vec![],
     };
@@ -597,6 +601,9 @@ impl<'a> Lowerer<'a> {
                 } => self.collect_useion(ion, read, write, valence.as_ref()),
                 NeuronStmt::NonspecificCurrent(ids) | NeuronStmt::ElectrodeCurrent(ids) => {
                     for id in ids {
+                        if matches!(s, NeuronStmt::ElectrodeCurrent(_)) {
+                            self.electrode_currents.insert(id.name.clone());
+                        }
                         self.declare(id, Name::Assigned);
                         self.m.currents.push(ir::Current {
                             ion: None,
@@ -999,9 +1006,14 @@ impl<'a> Lowerer<'a> {
                             } else {
                                 ("uA/cm2", 1000.0)
                             };
-                            let factor = declared
+                            let mut factor = declared
                                 .and_then(|d| self.units.parse(unit).ok().map(|u| d.factor_to(&u)))
                                 .unwrap_or(undeclared);
+                            // An electrode injects: hhc's currents are membrane currents,
+                            // outward positive.
+                            if self.electrode_currents.contains(&name) {
+                                factor = -factor;
+                            }
                             let mut b = Builder::new(&mut self.m.exprs);
                             let f = b.lit(factor);
                             self.m.currents[i].value = b.mul(f, value);
