@@ -123,7 +123,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
     let chunk_range = |ci: usize| ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
     (0..chunks).into_par_iter().for_each(|ci| {
         for r in &views {
-            r.advance(chunk_range(ci), 0.0, true);
+            r.advance(chunk_range(ci), 0.5 * dt, true);
         }
     });
     // Cells are independent, so each task takes its chunk of cells through a whole block of
@@ -189,9 +189,10 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
                     // Every cell of the chunk at once: their eliminations are independent, so
                     // each node's work is one vector loop over the cells.
                     scratch.solve(&matrix, &rows, &currents, inj);
-                    let t_end = (step + 1) as f64 * dt;
+                    // The next step's currents see its midpoint, NEURON's time for BREAKPOINT.
+                    let t_next = (step as f64 + 1.5) * dt;
                     for r in &views {
-                        r.advance(cells.clone(), t_end, false);
+                        r.advance(cells.clone(), t_next, false);
                     }
                     // SAFETY (both reads): the rows are this task's, and nothing writes them now.
                     let v_spike_row = unsafe { rows.v(spike_node) };

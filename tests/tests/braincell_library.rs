@@ -215,6 +215,7 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
         "pas",
         "ExpSyn",
         "Exp2Syn",
+        "IClamp",
         "NetStim",
         "IntFire1",
     ];
