@@ -12,12 +12,17 @@
 //! 2. V solves `C/(θ·dt)·(V* − V) = −I − G·(V* − V) + axial(V*) + I_inj` on the tree by Hines
 //!    elimination, in O(n) per cell. Then `V ← V + (V* − V)/θ`. θ = 1 is implicit Euler (the
 //!    default), and θ = ½ is Crank–Nicolson;
-//! 3. a spike is an upward crossing of V_th at the `detector`, else at the first `probe`, else at
-//!    the middle of the root section.
+//! 3. a spike is V rising above V_th at the `detector`, else at the first `probe`, else at the
+//!    middle of the root section (NEURON's `PreSyn` rule, see [`crate::network`]).
+//!
+//! A node with point processes has its own region, whose program holds them beside its density
+//! mechanisms. The next step's currents are computed at its midpoint time, NEURON's time for
+//! BREAKPOINT.
 //!
 //! Cells are independent, so the population is cut into chunks of about a thousand
-//! compartments, and each task takes its chunk through a block of 64 steps (all three parts)
-//! while it stays in cache. Within a chunk, every region's slots are node-major
+//! compartments, and each task takes its chunk through a block of up to 64 steps (all three
+//! parts) while it stays in cache; the loop that does so is the network engine's
+//! ([`crate::network`]), which [`run`] calls with one population. Within a chunk, every region's slots are node-major
 //! (`node · cells + cell`), and V lives in its region's slot 0: the Hines solve reads each node's
 //! current and conductance densities and updates its V in place, row by row, with the chunk's
 //! cells as the lanes of one vector loop per node; a region's kernel then reads and writes the
@@ -27,16 +32,16 @@
 //!
 //! [`run_whole_cells`] is the other layout: each cell's whole step as one program
 //! ([`hhc_compiler::cable::build`]), run by the point-cell loop on any [`Backend`]: a GPU thread,
-//! or a CPU vector lane per cell. In f64 on the CPU it gives this solver's results to the bit.
+//! or a CPU vector lane per cell. In f64 on the CPU it gives this solver's results to the bit
+//! (for mechanisms that do not read `t`: its kernel sees the step's start time).
 
 use crate::backend::{Backend, BackendError};
 use crate::sim::{self, RunError, Stopped};
 use hhc_compiler::backend::jit;
-use hhc_compiler::cable::{stimulus_density, CableProgram, Injection, Probes, Region, Tree};
+use hhc_compiler::cable::{CableProgram, Probes, Region, Tree};
 use hhc_compiler::ir::interp;
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::Model;
-use rayon::prelude::*;
 
 /// A region's compiled kernels and its compartments' slots.
 pub(crate) struct RegionKernels {
@@ -84,176 +89,54 @@ pub struct CableResult {
     pub compile_seconds: f64,
 }
 
+/// Runs `opts.n` copies of `model`'s cell on the chunked solver: the network engine's loop
+/// ([`crate::network`]) with one population and no connections, so morphologies and networks
+/// step the same way.
 pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<CableResult>> {
-    let cell = &model.cell;
-    let tree = Tree::new(cell);
-    let nodes = tree.len();
-    let n = opts.n;
-    let chunk_cells = chunk_cells_for(nodes);
-    let started = std::time::Instant::now();
-    let mut regions = build_regions(model, &tree, n, chunk_cells).map_err(Stopped::from)?;
-    let injections = Injection::all(model, &tree);
-    let Probes {
-        nodes: probe_nodes,
-        names: probe_names,
-        spike_node,
-        spike_place,
-    } = Probes::new(model, &tree);
-    let mut traces: Vec<Vec<Vec<f64>>> = opts
-        .record
-        .iter()
-        .map(|_| probe_nodes.iter().map(|_| vec![cell.v_init]).collect())
-        .collect();
-    let mut spikes = Vec::new();
-    let mut v_spike = vec![cell.v_init; n];
-    let v_th = cell.v_th;
-    let (dt, theta) = (model.dt, opts.theta);
-    // NEURON's staggered order: the matrix of step n uses currents at (V_n, states_n); after
-    // the solve, states advance at V_{n+1} and the currents for step n + 1 follow.
-    let matrix = TreeMatrix::new(&tree, cell.cm, theta * dt, theta);
-    let solve_rows = solve_for_this_cpu();
-    let compile_seconds = started.elapsed().as_secs_f64();
-    // Raw views of the regions: each task below touches only its own cells' entries.
-    let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
-    let currents = MembraneCurrents {
-        density_to_current: tree.area.iter().map(|a| a * 1e3).collect(),
-        density: stimulus_density(model),
+    use hhc_compiler::sema::network::{Network, Population, PopulationKind};
+    let mut one = model.clone();
+    one.count = opts.n as u64;
+    one.cable_theta = opts.theta;
+    one.record = opts.record.iter().map(|&c| c as u64).collect();
+    one.network = None;
+    let network = Network {
+        populations: vec![Population {
+            name: model.cell.name.clone(),
+            first: 0,
+            count: opts.n as u64,
+            kind: PopulationKind::Cells(Box::new(one)),
+        }],
+        connections: Vec::new(),
     };
-    let chunks = n.div_ceil(chunk_cells);
-    let chunk_range = |ci: usize| ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
-    (0..chunks).into_par_iter().for_each(|ci| {
-        for r in &views {
-            r.advance(chunk_range(ci), 0.5 * dt, true);
-        }
-    });
-    // Cells are independent, so each task takes its chunk of cells through a whole block of
-    // steps (the Hines solve, then every region's states at V_{n+1}, then the spike check)
-    // while the chunk stays in cache. Spikes, blow-ups and recorded V come back per chunk.
-    let record = &opts.record;
-    let total_steps = usize::try_from(opts.steps).unwrap_or(usize::MAX);
-    let mut step0 = 0;
-    // What the run computed by `step0` steps, for a run that stops early.
-    let partial = |spikes: &[(usize, u64)], traces: &[Vec<Vec<f64>>]| CableResult {
-        spikes: spikes.to_vec(),
-        traces: traces.to_vec(),
-        probes: probe_names.clone(),
-        compartments: nodes,
-        compile_seconds,
+    let tree = Tree::new(&model.cell);
+    let probes = Probes::new(model, &tree).names;
+    let dt = model.dt;
+    let convert = |r: crate::network::NetworkResult| CableResult {
+        spikes: r
+            .spikes
+            .iter()
+            .map(|&(c, t)| (c as usize, ((t / dt).round() as u64).saturating_sub(1)))
+            .collect(),
+        traces: r
+            .traces
+            .chunks(probes.len().max(1))
+            .map(|per_probe| per_probe.iter().map(|(_, v)| v.clone()).collect())
+            .collect(),
+        probes: probes.clone(),
+        compartments: tree.len(),
+        compile_seconds: r.compile_seconds,
     };
-    while step0 < total_steps {
-        sim::report(opts.progress.as_ref(), step0 as u64, opts.steps);
-        if sim::is_raised(opts.interrupt.as_ref()) {
-            return Err(Stopped {
-                error: RunError::Interrupted {
-                    steps: step0 as u64,
-                    t: step0 as f64 * dt,
-                },
-                partial: Some(Box::new(partial(&spikes, &traces))),
-            });
-        }
-        let block = (total_steps - step0).min(STEPS_PER_BLOCK);
-        // The injected current of every step of the block, at the step's midpoint.
-        let inj: Vec<Vec<f64>> = (step0..step0 + block)
-            .map(|step| {
-                let tm = (step as f64 + 0.5) * dt;
-                let mut inj = vec![0.0; nodes];
-                for j in &injections {
-                    if tm >= j.from && tm < j.to {
-                        inj[j.node] += j.amplitude;
-                    }
-                }
-                inj
-            })
-            .collect();
-        let outcomes: Vec<ChunkOutcome> = v_spike
-            .par_chunks_mut(chunk_cells)
-            .enumerate()
-            .map(|(ci, vs)| {
-                let cells = chunk_range(ci);
-                let (first, cc) = (cells.start, cells.len());
-                let rows = ChunkRows::new(&views, nodes, cells.clone());
-                let mut scratch = HinesWork::new(nodes, cc, solve_rows);
-                let mut out = ChunkOutcome::default();
-                let recorded: Vec<(usize, usize)> = record
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| cells.contains(c))
-                    .map(|(ri, &c)| (ri, c - first))
-                    .collect();
-                out.traces = recorded
-                    .iter()
-                    .map(|&(ri, _)| (ri, vec![Vec::with_capacity(block); probe_nodes.len()]))
-                    .collect();
-                for (b, inj) in inj.iter().enumerate() {
-                    let step = step0 + b;
-                    // Every cell of the chunk at once: their eliminations are independent, so
-                    // each node's work is one vector loop over the cells.
-                    scratch.solve(&matrix, &rows, &currents, inj);
-                    // The next step's currents see its midpoint, NEURON's time for BREAKPOINT.
-                    let t_next = (step as f64 + 1.5) * dt;
-                    for r in &views {
-                        r.advance(cells.clone(), t_next, false);
-                    }
-                    // SAFETY (both reads): the rows are this task's, and nothing writes them now.
-                    let v_spike_row = unsafe { rows.v(spike_node) };
-                    for (k, last) in vs.iter_mut().enumerate() {
-                        let vn = v_spike_row[k];
-                        if !vn.is_finite() || vn.abs() > hhc_compiler::backend::RUNAWAY_MV {
-                            out.bad.get_or_insert((step, first + k, vn));
-                        }
-                        if *last < v_th && vn >= v_th {
-                            out.spikes.push((first + k, step));
-                        }
-                        *last = vn;
-                    }
-                    for ((_, per_probe), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
-                        for (trace, &p) in per_probe.iter_mut().zip(&probe_nodes) {
-                            trace.push(unsafe { rows.v(p) }[local]);
-                        }
-                    }
-                    if out.bad.is_some() {
-                        break;
-                    }
-                }
-                out
-            })
-            .collect();
-        if let Some((step, c, vn)) = outcomes
-            .iter()
-            .filter_map(|o| o.bad)
-            .min_by_key(|&(s, c, _)| (s, c))
-        {
-            return Err(Stopped {
-                error: RunError::Backend(BackendError(format!(
-                    "numerical blow-up in cell {c} at step {step} (t = {:.4} ms): V = {vn} mV at {}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
-                    (step + 1) as f64 * dt, spike_place
-                ))),
-                partial: Some(Box::new(partial(&spikes, &traces))),
-            });
-        }
-        let mut block_spikes: Vec<(usize, usize)> = outcomes
-            .iter()
-            .flat_map(|o| o.spikes.iter().copied())
-            .collect();
-        block_spikes.sort_by_key(|&(c, step)| (step, c));
-        spikes.extend(block_spikes.into_iter().map(|(c, step)| (c, step as u64)));
-        for o in outcomes {
-            for (ri, per_probe) in o.traces {
-                for (trace, values) in traces[ri].iter_mut().zip(per_probe) {
-                    trace.extend(values);
-                }
-            }
-        }
-        step0 += block;
-    }
-    sim::report(opts.progress.as_ref(), opts.steps, opts.steps);
-    Ok(CableResult {
-        spikes,
-        traces,
-        probes: probe_names,
-        compartments: nodes,
-        compile_seconds,
-    })
+    let network_options = crate::network::NetworkOptions {
+        steps: opts.steps,
+        interrupt: opts.interrupt.clone(),
+        progress: opts.progress.clone(),
+    };
+    crate::network::run(model, &network, &network_options)
+        .map(convert)
+        .map_err(|s| Stopped {
+            error: s.error,
+            partial: s.partial.map(|p| Box::new(convert(*p))),
+        })
 }
 
 /// Runs `whole` (see [`hhc_compiler::cable::build`]) for `opts.n` cells on `backend`, each
@@ -401,19 +284,9 @@ pub(crate) fn chunk_cells_for(nodes: usize) -> usize {
     }
 }
 
-/// Steps a task takes its chunk of cells through before results are gathered.
-const STEPS_PER_BLOCK: usize = 64;
-
-/// What one chunk of cells produced during a block of steps.
-#[derive(Default)]
-struct ChunkOutcome {
-    /// (cell, step) of each spike.
-    spikes: Vec<(usize, usize)>,
-    /// The first blow-up: (step, cell, V).
-    bad: Option<(usize, usize, f64)>,
-    /// Per recorded cell in the chunk: its index in `record`, and V at each probe per step.
-    traces: Vec<(usize, Vec<Vec<f64>>)>,
-}
+/// Steps a task takes its chunk of cells through before results are gathered (at most; a
+/// network's epoch may be shorter).
+pub(crate) const STEPS_PER_BLOCK: u64 = 64;
 
 /// The slot arrays' base pointers, shared by the threads that run disjoint ranges of cells.
 pub(crate) struct SlotPointers(Vec<*mut u8>);

@@ -24,9 +24,11 @@
 //! The stepping loop ([`sim::run`]) is written once, generic over a [`backend::Backend`].
 //!
 //! A cell with a morphology steps in NEURON's staggered order instead ([`cable`]): a Hines solve
-//! for V on the tree, then every compartment's states at the new V. On the CPU, [`cable::run`]
-//! keeps a chunk of cells in the vector lanes and loops over nodes; on the GPU, the whole cell is
-//! one program and [`cable::run_whole_cells`] hands it to [`sim::run`].
+//! for V on the tree, then every compartment's states at the new V. On the CPU, a chunk of cells
+//! sits in the vector lanes and each node's work is one loop over them; the stepping loop is the
+//! network engine's ([`network::run`]), which [`cable::run`] calls with one population and no
+//! connections. On the GPU, the whole cell is one program and [`cable::run_whole_cells`] hands
+//! it to [`sim::run`]. So there are two loops: point cells' and morphologies' (with networks).
 //!
 //! **Networks** ([`network`]): populations of cells on the cable solver, point processes on
 //! them (NET_RECEIVE), and spikes delivered as events after their delay, in epochs of the

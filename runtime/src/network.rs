@@ -86,6 +86,8 @@ struct CellPopulation {
     injections: Vec<Injection>,
     probe_nodes: Vec<usize>,
     spike_node: usize,
+    /// Where spikes are detected, for messages (`soma(0.5)`).
+    spike_place: String,
     v_th: f64,
     /// NEURON's threshold flag per cell: V was above threshold at the last check.
     above: Vec<bool>,
@@ -160,6 +162,7 @@ impl CellPopulation {
         let Probes {
             nodes: probe_nodes,
             spike_node,
+            spike_place,
             ..
         } = Probes::new(model, &tree);
         let record: Vec<usize> = model.record.iter().map(|&c| c as usize).collect();
@@ -187,6 +190,7 @@ impl CellPopulation {
                 .collect(),
             probe_nodes,
             spike_node,
+            spike_place,
             v_th: cell.v_th,
             above: vec![cell.v_init > cell.v_th; n],
             record,
@@ -635,9 +639,12 @@ pub fn run(
     let compile_seconds = started.elapsed().as_secs_f64();
     let steps = opts.steps;
     let times = neuron_times(dt, steps + 1);
+    // Epochs of the shortest delay, and at most a block of steps, so that a run reports its
+    // progress and can be stopped between blocks.
     let epoch = network
         .min_delay()
-        .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1));
+        .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1))
+        .min(cable::STEPS_PER_BLOCK);
     let max_delay = network
         .connections
         .iter()
@@ -750,15 +757,15 @@ pub fn run(
             next_source += 1;
         }
         let mut new_spikes: Vec<(u64, u64)> = Vec::new();
-        let mut bad = None;
+        let mut bad: Option<(u64, u64, f64, String)> = None;
         for pop in populations.iter_mut().flatten() {
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
                 delivered += o.delivered;
                 new_spikes.extend(o.spikes.iter().map(|&(c, s)| (pop.first + c as u64, s)));
                 if let Some((s, c, v)) = o.bad {
-                    if bad.is_none_or(|(s0, _, _)| s < s0) {
-                        bad = Some((s, pop.first + c as u64, v));
+                    if bad.as_ref().is_none_or(|(s0, ..)| s < *s0) {
+                        bad = Some((s, pop.first + c as u64, v, pop.spike_place.clone()));
                     }
                 }
                 for (ri, per_probe) in o.traces {
@@ -768,10 +775,10 @@ pub fn run(
                 }
             }
         }
-        if let Some((s, c, v)) = bad {
+        if let Some((s, c, v, place)) = bad {
             return Err(Stopped {
                 error: RunError::Backend(crate::backend::BackendError(format!(
-                    "numerical blow-up in cell {c} at step {s} (t = {:.4} ms): V = {v} mV\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
+                    "numerical blow-up in cell {c} at step {s} (t = {:.4} ms): V = {v} mV at {place}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
                     (s + 1) as f64 * dt
                 ))),
                 partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
