@@ -3,8 +3,8 @@
 use hhc_compiler::ir::CellProgram;
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::Model;
-use hhc_runtime::backend::cpu::Cpu;
-use hhc_runtime::sim::{self, RunOptions, RunResult};
+use hhc_runtime::sim::RunResult;
+use hhc_runtime::simulation::{Request, Simulation};
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {
@@ -37,31 +37,46 @@ pub fn run(model: &Model, precision: Precision, threads: usize) -> (CellProgram,
     run_calls_of(model, precision, threads, 64)
 }
 
-/// [`run`], with the kernel called for `steps_per_call` steps at a time.
+/// [`run`], with the kernel called for `steps_per_call` steps at a time. The run goes through
+/// the engine's entry point ([`Simulation`]), as every front's does; the program is the one it
+/// builds, for tests that read its slots.
 pub fn run_calls_of(
     model: &Model,
     precision: Precision,
     threads: usize,
     steps_per_call: u64,
 ) -> (CellProgram, RunResult) {
-    let program = hhc_compiler::cell::build(model);
-    let kernel = hhc_compiler::backend::jit::compile(&program, precision).expect("jit");
-    let mut cpu = Cpu::new(kernel, threads).expect("cpu");
-    let opts = RunOptions {
-        n: model.count as usize,
-        steps: hhc_compiler::sema::model::whole_steps(model.dt, model.tstop)
-            .unwrap_or_else(|e| panic!("{}", e.message)),
+    let request = Request {
         precision,
-        record: model.record.iter().map(|&c| c as usize).collect(),
-        record_slots: vec![0],
+        threads: Some(threads.min(hhc_runtime::simulation::default_threads())),
         keep_spikes: true,
-        progress: None,
         steps_per_call,
-        interrupt: None,
+        ..Request::default()
     };
-    let r =
-        sim::run(&program, model, &mut cpu, &opts).unwrap_or_else(|e| panic!("run failed: {e}"));
-    (program, r)
+    let mut simulation =
+        Simulation::new(model.clone(), &request).unwrap_or_else(|e| panic!("set-up failed: {e}"));
+    let outcome = simulation
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("run failed: {e}"));
+    // Traces in the model's `record` order (the outcome names each `cellK`).
+    let traces = model
+        .record
+        .iter()
+        .map(|c| {
+            let name = format!("cell{c}");
+            let trace = outcome.traces.iter().find(|t| t.name == name);
+            trace.map(|t| t.values.clone()).unwrap_or_default()
+        })
+        .collect();
+    let result = RunResult {
+        traces,
+        spikes: outcome.spikes,
+        spike_counts: outcome.spike_counts,
+        total_spikes: outcome.total_spikes,
+        stimulus_per_cell: outcome.stimulus_per_cell,
+        steps_done: outcome.steps_done,
+    };
+    (hhc_compiler::cell::build(model), result)
 }
 
 /// The spike times (ms) in a reference fixture's first line, `# … spikes (…): t1 t2 …`.
