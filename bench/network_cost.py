@@ -2,8 +2,8 @@
 """The cost of synapses and spike delivery: a random network of one-compartment HH cells,
 beside the same population without synapses.
 
-`--n` cells (80 % E, 20 % I; hhc's `bench/hh_classic.chan` at 6.3 degC), each E cell driven by
-an IClamp whose amplitude is drawn per cell, so the cells fire at different rates. With
+`--n` cells (80 % E, 20 % I; hhc's `bench/hh_classic.chan` at 6.3 degC), driven by an IClamp
+(0.1 nA on E cells, 0.04 nA on I cells). With
 synapses: two Exp2Syn per cell, 100 E and 25 I inputs per cell (`rule = indegree`), delays of
 1 to 2 ms. Without: the same cells and drive, no point processes and no connections. Both run
 `--tstop` ms at dt 0.025 ms on 1 and 2 threads; the table gives run times (compilation

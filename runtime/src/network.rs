@@ -93,9 +93,8 @@ struct CellPopulation {
     above: Vec<bool>,
     record: Vec<usize>,
     traces: Vec<Vec<Vec<f64>>>,
-    /// Events by the step that delivers them and the chunk of their cell: a ring of `horizon`
-    /// steps, each with one list per chunk (`(step % horizon) · chunks + chunk`). The lists
-    /// keep their capacity from step to step.
+    /// Events by the step that delivers them: a ring of `horizon` steps, one list per step,
+    /// appended to in the order sent (sequential writes, however scattered the targets).
     pending: Vec<Vec<Event>>,
     horizon: usize,
     chunks: usize,
@@ -111,25 +110,10 @@ struct ChunkOutcome {
     delivered: u64,
 }
 
-/// The populations' pending lists, shared by the chunk tasks: each touches its own chunk's.
-struct PendingLists(*mut Vec<Event>);
-// SAFETY: the tasks use disjoint lists.
-unsafe impl Sync for PendingLists {}
-
-impl PendingLists {
-    /// # Safety
-    /// No other reference to list `k` is alive, and `k` is within the ring.
-    #[allow(clippy::mut_from_ref)] // disjoint lists behind one pointer, one per task
-    unsafe fn list(&self, k: usize) -> &mut Vec<Event> {
-        unsafe { &mut *self.0.add(k) }
-    }
-}
-
 impl CellPopulation {
     /// Files an event for `step`, which must lie within the ring's horizon of the current step.
     fn push(&mut self, step: u64, e: Event) {
-        let k = step as usize % self.horizon * self.chunks + e.cell as usize / self.chunk_cells;
-        self.pending[k].push(e);
+        self.pending[step as usize % self.horizon].push(e);
     }
 
     fn new(model: &Model, first: u64) -> Result<CellPopulation, RunError> {
@@ -148,7 +132,7 @@ impl CellPopulation {
             for (p, receive) in &r.points {
                 points[*p] = Some(PointTarget {
                     region: ri,
-                    linear: receive.as_ref().and_then(linear_in_weight),
+                    linear: { receive.as_ref().and_then(linear_in_weight) },
                     receive: receive.clone(),
                 });
             }
@@ -205,9 +189,33 @@ impl CellPopulation {
     fn advance(&mut self, from: u64, to: u64, times: &[f64], dt: f64) -> Vec<ChunkOutcome> {
         let n = self.n;
         let chunk_cells = self.chunk_cells;
+        // This epoch's events, per step grouped by chunk (a counting sort) with each chunk's
+        // range.
         let (horizon, chunks) = (self.horizon, self.chunks);
-        let pending = PendingLists(self.pending.as_mut_ptr());
-        let pending = &pending;
+        let lists: Vec<Vec<Event>> = (from..to)
+            .map(|step| std::mem::take(&mut self.pending[step as usize % horizon]))
+            .collect();
+        let by_step: Vec<(Vec<Event>, Vec<usize>)> = lists
+            .into_par_iter()
+            .map(|events| {
+                let mut starts = vec![0usize; chunks + 1];
+                for e in &events {
+                    starts[e.cell as usize / chunk_cells + 1] += 1;
+                }
+                for k in 0..chunks {
+                    starts[k + 1] += starts[k];
+                }
+                let mut next = starts.clone();
+                let mut grouped = events.clone();
+                for e in events {
+                    let k = e.cell as usize / chunk_cells;
+                    grouped[next[k]] = e;
+                    next[k] += 1;
+                }
+                (grouped, starts)
+            })
+            .collect();
+        let by_step = &by_step;
         let inj: Vec<Vec<f64>> = (from..to)
             .map(|step| {
                 let tm = (step as f64 + 0.5) * dt;
@@ -253,10 +261,13 @@ impl CellPopulation {
                 for t in targets {
                     marked[t.region] = vec![false; cc];
                 }
+                let mut local: Vec<Event> = Vec::new();
                 for (b, step) in (from..to).enumerate() {
                     // 1. Events due now: te <= t + dt/2.
-                    // SAFETY: this chunk's lists are this task's alone.
-                    let events = unsafe { pending.list(step as usize % horizon * chunks + ci) };
+                    let (grouped, starts) = &by_step[b];
+                    local.clear();
+                    local.extend_from_slice(&grouped[starts[ci]..starts[ci + 1]]);
+                    let events = &mut local;
                     // In time order (positive, so its bits order as its value), then in the
                     // order they were sent.
                     if !events.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
@@ -273,7 +284,6 @@ impl CellPopulation {
                         }
                     }
                     out.delivered += events.len() as u64;
-                    events.clear();
                     // Their currents again, with the new states: one by one when few, else
                     // the chunk's whole row.
                     for (r, list) in dirty.iter_mut().enumerate() {
@@ -653,13 +663,13 @@ pub fn run(
     let horizon = (max_delay / dt).ceil() as usize + epoch as usize + 3;
     for pop in populations.iter_mut().flatten() {
         pop.horizon = horizon;
-        pop.pending = vec![Vec::new(); horizon * pop.chunks];
+        pop.pending = vec![Vec::new(); horizon];
     }
     // Each connection's target resolved once: (population, cell, point, weight, delay), and
     // where each cell's outgoing connections start (the list is sorted by `pre`).
     let conns = &network.connections;
     let targets: Vec<(usize, u32, u32, f64, f64)> = conns
-        .iter()
+        .par_iter()
         .map(|c| {
             let (k, local) = network.locate(c.post).unwrap_or((usize::MAX, 0));
             (k, local as u32, c.point, c.weight, c.delay)
@@ -674,6 +684,7 @@ pub fn run(
         out_start[k + 1] += out_start[k];
     }
     let mut seq = 0u64;
+
     let mut spikes: Vec<(u64, f64)> = Vec::new();
     let send = |populations: &mut Vec<Option<CellPopulation>>,
                 artificial: &mut Vec<Option<ArtificialPopulation>>,
