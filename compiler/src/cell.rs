@@ -187,6 +187,12 @@ fn nernst_slope(valence: i32, celsius: f64) -> f64 {
 pub const MEMBRANE_CURRENT_SLOT: &str = "i_membrane";
 pub const MEMBRANE_CONDUCTANCE_SLOT: &str = "g_membrane";
 
+/// The name of the compartment slot that holds insert `mi`'s parameter `pi` when it has a
+/// value per cell.
+pub fn per_cell_slot_name(mi: usize, m: &crate::ir::Mechanism, pi: usize) -> String {
+    format!("{}.{}#{mi}", m.name, m.params[pi].name)
+}
+
 /// Builds the fused step of `model`'s cell with `dt` from the model.
 pub fn build(model: &Model) -> CellProgram {
     build_program(model, false, true)
@@ -244,7 +250,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
         });
     // Parameters that vary along a morphology (`along(…)`) are per-compartment slots.
     let mut param_slots: Vec<Vec<Option<u32>>> = Vec::new();
-    for ins in &cell.inserts {
+    for (mi, ins) in cell.inserts.iter().enumerate() {
         let mut row = vec![None; ins.mechanism.params.len()];
         if compartment {
             for &(pi, _, _) in &ins.along {
@@ -254,6 +260,14 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                     kind: SlotKind::PerCell { name },
                 });
                 row[pi] = Some((slots.len() - 1) as u32);
+            }
+            for (pi, _) in &ins.per_cell {
+                let name = per_cell_slot_name(mi, &ins.mechanism, *pi);
+                slots.push(Slot {
+                    name: name.clone(),
+                    kind: SlotKind::PerCell { name },
+                });
+                row[*pi] = Some((slots.len() - 1) as u32);
             }
         }
         param_slots.push(row);
@@ -844,7 +858,28 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
     let v = exprs.var(Var::Slot(0));
     let sources = IonSource::collect(model);
     let ions = IonSource::env(&sources, &mut exprs, &states_of, model.celsius);
-    let param_slots = vec![Vec::new(); model.cell.inserts.len()];
+    // Parameters that are slots of the program (a value per cell, or along a section) are read
+    // from them; the rest are folded, as in the program.
+    let param_slots: Vec<Vec<Option<u32>>> = model
+        .cell
+        .inserts
+        .iter()
+        .enumerate()
+        .map(|(k, ins)| {
+            (0..ins.mechanism.params.len())
+                .map(|pi| {
+                    let per_cell = per_cell_slot_name(k, &ins.mechanism, pi);
+                    let along = format!("{}.{}", ins.mechanism.name, ins.mechanism.params[pi].name);
+                    let is_along = ins.along.iter().any(|a| a.0 == pi);
+                    program
+                        .slots
+                        .iter()
+                        .position(|s| s.name == per_cell || (is_along && s.name == along))
+                        .map(|i| i as u32)
+                })
+                .collect()
+        })
+        .collect();
     let updates = receive
         .updates
         .iter()
@@ -983,6 +1018,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
             params: m.params.iter().map(|p| p.default).collect(),
             state_init: vec![None; m.states.len()],
             along: vec![],
+            per_cell: vec![],
         }],
     };
     let model = Model {

@@ -218,14 +218,30 @@ pub(crate) fn build_regions(
         // Slot 0 is V, which the Hines solve updates in place.
         slots[0].fill(cell.v_init);
         // Parameters that vary along sections: linear in x between the two given values.
-        let varying = region
+        let varying = sub
+            .cell
             .inserts
             .iter()
-            .any(|&i| !cell.inserts[i].along.is_empty());
+            .any(|ins| !ins.along.is_empty() || !ins.per_cell.is_empty());
         for (j, &node) in region_nodes.iter().enumerate() {
             for (name, x) in region.along_values(model, tree.place[node].1) {
                 if let Some(k) = program.slots.iter().position(|s| s.name == name) {
                     for c in 0..n {
+                        slots[k][compartment(c, j, region_nodes.len(), n, chunk_cells)] = x;
+                    }
+                }
+            }
+        }
+        // Parameters with a value per cell (a population's table).
+        for (mi, ins) in sub.cell.inserts.iter().enumerate() {
+            for (pi, values) in &ins.per_cell {
+                let name = hhc_compiler::cell::per_cell_slot_name(mi, &ins.mechanism, *pi);
+                let Some(k) = program.slots.iter().position(|s| s.name == name) else {
+                    continue;
+                };
+                for j in 0..region_nodes.len() {
+                    for c in 0..n {
+                        let x = values.get(c).copied().unwrap_or(ins.params[*pi]);
                         slots[k][compartment(c, j, region_nodes.len(), n, chunk_cells)] = x;
                     }
                 }

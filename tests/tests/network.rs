@@ -102,6 +102,81 @@ fn a_random_excitatory_inhibitory_network_spikes_as_in_neuron() {
     }
 }
 
+/// A value per cell from a table: each E cell's IClamp amplitude and excitatory decay time
+/// (`values = exc_values`), against NEURON given the same values (harness/neuron/ei_values.py).
+/// The decay enters Exp2Syn's normalising factor, so NET_RECEIVE reads it per cell too.
+#[test]
+fn values_per_cell_from_a_table_match_neuron() {
+    let r = simulate(
+        "tests/fixtures/neuron/ei/ei_values.chan",
+        &Request::default(),
+    );
+    let key = |&(c, t): &(u64, f64)| ((t / 0.025).round() as u64, c);
+    let mut ours: Vec<(u64, u64)> = r
+        .network
+        .as_ref()
+        .expect("network")
+        .spikes
+        .iter()
+        .map(key)
+        .collect();
+    let mut theirs: Vec<(u64, u64)> = rows("tests/fixtures/neuron/ei/spikes_values.csv")
+        .iter()
+        .map(|row| key(&(row[0] as u64, row[1])))
+        .collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert!(theirs.len() > 1000);
+    assert_eq!(ours, theirs, "(step, cell)");
+    // And the values matter: without the table the spikes differ.
+    let plain: Vec<(u64, u64)> = simulate(
+        "tests/fixtures/neuron/ei/ei_point_iclamp.chan",
+        &Request::default(),
+    )
+    .network
+    .expect("network")
+    .spikes
+    .iter()
+    .map(key)
+    .collect();
+    assert_ne!(plain.len(), ours.len());
+}
+
+#[test]
+fn a_bad_values_table_names_its_line() {
+    let dir = std::env::temp_dir().join(format!("hhc-net-values-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL\n    POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms) }\n}\nNETWORK {\n    POPULATION a = C { count = 3  values = table }\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 1 (ms) }\n";
+    std::fs::write(dir.join("net.chan"), model).expect("model");
+    for (table, expected) in [
+        (
+            "syn.tau,IL.g_max\n1,0.1\n2,0.2\n",
+            "table.csv line 3: the table has 2 rows, and the population 3 cells",
+        ),
+        (
+            "syn.taux\n1\n2\n3\n",
+            "ExpSyn has no parameter `taux` (did you mean `tau`?)",
+        ),
+        (
+            "sin.tau\n1\n2\n3\n",
+            "no point or mechanism `sin` (did you mean `syn`?)",
+        ),
+        (
+            "syn.tau\n1\nfast\n3\n",
+            "table.csv line 3: `fast` is not a number",
+        ),
+        ("syn.tau\n1\n-2\n3\n", "outside"),
+    ] {
+        std::fs::write(dir.join("table.csv"), table).expect("table");
+        let err = match Simulation::from_file(&dir.join("net.chan"), &Request::default()) {
+            Ok(_) => panic!("{table:?} must be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(expected), "{table:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn matches_neuron_ei(model: &str) {
     let r = simulate(model, &Request::default());
     let net = r.network.as_ref().expect("a network outcome");

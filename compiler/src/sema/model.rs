@@ -237,6 +237,9 @@ pub struct Insert {
     /// Parameters that vary along each section, `p = along(from, to)`: (parameter, value at
     /// x = 0, value at x = 1), linear in between. Morphologies only.
     pub along: Vec<(usize, f64, f64)>,
+    /// Parameters with a value per cell of the population (a POPULATION's `values = NAME`
+    /// table): (parameter, value of cell 0, 1, …).
+    pub per_cell: Vec<(usize, Vec<f64>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -1625,12 +1628,19 @@ pub(super) fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> 
         params,
         state_init,
         along,
+        per_cell: vec![],
     }
 }
 
 /// A value a model gives parameter `i` of `m` (in the parameter's unit) lies within its
 /// declared `<lo, hi>`, and a conductance is not negative. Reports and returns false otherwise.
-fn check_parameter_value(cx: &mut Ctx, m: &Mechanism, i: usize, x: f64, span: Span) -> bool {
+pub(super) fn check_parameter_value(
+    cx: &mut Ctx,
+    m: &Mechanism,
+    i: usize,
+    x: f64,
+    span: Span,
+) -> bool {
     let p = &m.params[i];
     let unit = p.unit.as_deref().unwrap_or("");
     let shown = if unit.is_empty() {

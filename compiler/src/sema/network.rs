@@ -169,7 +169,7 @@ pub(super) fn lower_network(
         } else {
             match cells.iter().find(|(c, _)| c.name.name == cell.name) {
                 Some((_, Some(spec))) => {
-                    lower_cell_population(cx, name, spec, settings, *span, first, run)
+                    lower_cell_population(cx, name, spec, settings, *span, first, run, files)
                 }
                 // The cell's own errors are reported already.
                 Some((_, None)) => None,
@@ -397,6 +397,7 @@ fn lower_artificial_population(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn lower_cell_population(
     cx: &mut Ctx,
     name: &ast::Ident,
@@ -405,8 +406,10 @@ fn lower_cell_population(
     span: Span,
     first: u64,
     run: &RunSettings,
+    files: &mut FileReader<'_>,
 ) -> Option<Population> {
-    const KNOWN: &[&str] = &["count", "stimulus", "probe", "detector", "record"];
+    const KNOWN: &[&str] = &["count", "stimulus", "probe", "detector", "record", "values"];
+    let mut table: Option<(String, Span)> = None;
     let mut count = 1;
     let mut ok = true;
     let mut stimuli = Vec::new();
@@ -419,6 +422,16 @@ fn lower_cell_population(
             "count" => match count_setting(cx, s) {
                 Some(n) => count = n,
                 None => ok = false,
+            },
+            "values" => match s.values.as_slice() {
+                [Value::Name(n)] => table = Some((n.name.clone(), s.span)),
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("`values` names a CSV file", s.span, "expected a name")
+                            .with_hint("write `values = NAME` to read NAME.csv: a header of `point.param` or `MECHANISM.param` columns, then one row per cell"),
+                    );
+                }
             },
             "stimulus" => {
                 for v in &s.values {
@@ -546,8 +559,12 @@ fn lower_cell_population(
             );
         }
     }
+    let mut cell = cell.clone();
+    if let Some((file, at)) = table {
+        ok &= read_values(cx, &mut cell, &file, at, count, files);
+    }
     let model = Model {
-        cell: cell.clone(),
+        cell,
         count,
         dt: run.dt,
         tstop: run.tstop,
@@ -566,6 +583,150 @@ fn lower_cell_population(
         count,
         kind: PopulationKind::Cells(Box::new(model)),
     })
+}
+
+/// Reads `file`.csv, a table of values per cell: a header of columns `point.param` (a POINT of
+/// the cell) or `MECHANISM.param` (every INSERT of that mechanism), then one row per cell of the
+/// population, in the parameters' declared units. Reports and returns false on any error.
+fn read_values(
+    cx: &mut Ctx,
+    cell: &mut CellSpec,
+    file: &str,
+    at: Span,
+    count: u64,
+    files: &mut FileReader<'_>,
+) -> bool {
+    let path = format!("{file}.csv");
+    let text = match files(&path) {
+        Ok(t) => t,
+        Err(why) => {
+            cx.err(
+                Diagnostic::error(format!("cannot read `{path}`: {why}"), at, "named here")
+                    .with_hint("put the CSV file next to the model"),
+            );
+            return false;
+        }
+    };
+    let bad = |cx: &mut Ctx, line: usize, why: String| {
+        cx.err(
+            Diagnostic::error(format!("{path} line {line}: {why}"), at, "read from here")
+                .with_hint("the first line names the columns (`syn.tau`, `IL.g_max`, …), and each further line gives one cell's values, cell 0 first"),
+        );
+        false
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let Some((header_line, header)) = lines.next() else {
+        return bad(cx, 1, "the file is empty".into());
+    };
+    // Each column: where its values go (a point, or inserts) and which parameter.
+    enum Target {
+        Point(usize),
+        Inserts(Vec<usize>),
+    }
+    let mut columns: Vec<(Target, usize, String)> = Vec::new();
+    for name in header.split(',').map(str::trim) {
+        let Some((owner, param)) = name.split_once('.') else {
+            return bad(
+                cx,
+                header_line + 1,
+                format!("column `{name}` is not `point.param` or `MECHANISM.param`"),
+            );
+        };
+        let (target, m) = if let Some(p) = cell.points.iter().position(|p| p.name == owner) {
+            (Target::Point(p), &cell.points[p].insert.mechanism)
+        } else {
+            let inserts: Vec<usize> = (0..cell.inserts.len())
+                .filter(|&i| cell.inserts[i].mechanism.name == owner)
+                .collect();
+            match inserts.first() {
+                Some(&i) => (Target::Inserts(inserts.clone()), &cell.inserts[i].mechanism),
+                None => {
+                    let known = cell
+                        .points
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .chain(cell.inserts.iter().map(|i| i.mechanism.name.as_str()));
+                    let hint = closest(owner, known)
+                        .map_or(String::new(), |c| format!(" (did you mean `{c}`?)"));
+                    return bad(
+                        cx,
+                        header_line + 1,
+                        format!(
+                            "cell `{}` has no point or mechanism `{owner}`{hint}",
+                            cell.name
+                        ),
+                    );
+                }
+            }
+        };
+        let Some(pi) = m.param_index(param) else {
+            let hint = closest(param, m.params.iter().map(|p| p.name.as_str()))
+                .map_or(String::new(), |c| format!(" (did you mean `{c}`?)"));
+            return bad(
+                cx,
+                header_line + 1,
+                format!("{} has no parameter `{param}`{hint}", m.name),
+            );
+        };
+        columns.push((target, pi, name.to_string()));
+    }
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    let mut rows = 0u64;
+    for (line, text) in lines {
+        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+        if fields.len() != columns.len() {
+            return bad(
+                cx,
+                line + 1,
+                format!("expected {} values, found {}", columns.len(), fields.len()),
+            );
+        }
+        for (k, f) in fields.iter().enumerate() {
+            match f.parse::<f64>() {
+                Ok(x) if x.is_finite() => values[k].push(x),
+                _ => {
+                    return bad(
+                        cx,
+                        line + 1,
+                        format!("`{f}` is not a number ({})", columns[k].2),
+                    )
+                }
+            }
+        }
+        rows += 1;
+    }
+    if rows != count {
+        return bad(
+            cx,
+            text.lines().count(),
+            format!("the table has {rows} rows, and the population {count} cells"),
+        );
+    }
+    for ((target, pi, _), column) in columns.into_iter().zip(values) {
+        let inserts: Vec<&mut Insert> = match target {
+            Target::Point(p) => vec![&mut cell.points[p].insert],
+            Target::Inserts(list) => cell
+                .inserts
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| list.contains(i))
+                .map(|(_, ins)| ins)
+                .collect(),
+        };
+        for ins in inserts {
+            for (c, &x) in column.iter().enumerate() {
+                if !super::model::check_parameter_value(cx, &ins.mechanism, pi, x, at) {
+                    let _ = c;
+                    return false;
+                }
+            }
+            ins.per_cell.push((pi, column.clone()));
+        }
+    }
+    true
 }
 
 /// How a CONNECT picks its pairs.
