@@ -283,7 +283,20 @@ fn list(mechanism: Option<&str>) -> ExitCode {
             words(&ion.writes)
         );
     }
-    println!("  PARAMETER (INSERT {} {{ name = value (unit) }}):", m.name);
+    let how = if m.artificial {
+        format!(
+            "POPULATION name = {} {{ count = 1  name = value (unit) }}",
+            m.name
+        )
+    } else if m.point_process {
+        format!(
+            "POINT name = {} AT soma(0.5) {{ name = value (unit) }}",
+            m.name
+        )
+    } else {
+        format!("INSERT {} {{ name = value (unit) }}", m.name)
+    };
+    println!("  PARAMETER ({how}):");
     for p in &m.params {
         let limits = p
             .limits
@@ -300,6 +313,25 @@ fn list(mechanism: Option<&str>) -> ExitCode {
         for st in &m.states {
             println!("    {} {}", st.name, st.unit.as_deref().unwrap_or(""));
         }
+    }
+    if let Some(r) = &m.net_receive {
+        let args: Vec<String> = r
+            .args
+            .iter()
+            .map(|(name, unit)| match unit {
+                Some(u) => format!("{name} ({u})"),
+                None => name.clone(),
+            })
+            .collect();
+        println!(
+            "  NET_RECEIVE ({}): a CONNECT's `weight` is its first argument{}",
+            args.join(", "),
+            if r.sends.is_empty() && r.emits.is_empty() {
+                String::new()
+            } else {
+                "; it sends self-events or spikes".to_string()
+            }
+        );
     }
     ExitCode::SUCCESS
 }

@@ -139,6 +139,8 @@ pub(super) fn lower_network(
 ) -> Option<Network> {
     let mut populations: Vec<Population> = Vec::new();
     let mut population_spans: Vec<Span> = Vec::new();
+    // Populations with errors of their own: a CONNECT naming one says nothing more.
+    let mut failed: Vec<String> = Vec::new();
     let mut ok = true;
     for item in &def.items {
         let NetworkItem::Population {
@@ -198,7 +200,10 @@ pub(super) fn lower_network(
                 populations.push(p);
                 population_spans.push(name.span);
             }
-            None => ok = false,
+            None => {
+                ok = false;
+                failed.push(name.name.clone());
+            }
         }
     }
     if populations.is_empty() && ok {
@@ -220,6 +225,9 @@ pub(super) fn lower_network(
         else {
             continue;
         };
+        if failed.contains(&pre.name) || failed.contains(&post.name) {
+            continue;
+        }
         match lower_connect(
             cx,
             &populations,
