@@ -260,6 +260,10 @@ fn interface_errors() {
         "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0  net_send(1, 1) }\n",
     );
     case(
+        "net_receive_changes_a_weight",
+        "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w, wmax) { g = g + w  wmax = wmax*2 }\n",
+    );
+    case(
         "net_move_not_yet",
         "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  net_move(t + 1) }\n",
     );

@@ -216,6 +216,7 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
         "ExpSyn",
         "Exp2Syn",
         "IClamp",
+        "SEClamp",
         "NetStim",
         "IntFire1",
     ];

@@ -386,3 +386,47 @@ fn neurons_own_synapse_files_compile_unchanged_and_match() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A voltage clamp as NEURON places it: an SEClamp point process (an electrode current through
+/// a series resistance, its levels switched at the steps' midpoints), with hhc's stdlib and with
+/// NEURON's own svclmp.mod, against NEURON's V at the soma and the dendrite's end.
+#[test]
+fn a_voltage_clamp_holds_the_soma_as_in_neuron() {
+    let fixture = rows("tests/fixtures/neuron/seclamp/seclamp.csv");
+    let compare = |r: &Outcome| {
+        assert_eq!(r.traces.len(), 2);
+        let worst = fixture
+            .iter()
+            .enumerate()
+            .flat_map(|(k, row)| (0..2).map(move |j| (k, j, row[j + 1])))
+            .map(|(k, j, v)| (r.traces[j].values[k] - v).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
+    };
+    let r = simulate(
+        "tests/fixtures/neuron/seclamp/seclamp.chan",
+        &Request::default(),
+    );
+    // The clamp holds: at 10 ms the soma sits near -20 mV less the drop across rs.
+    assert!((r.traces[0].values[400] + 31.24).abs() < 0.01);
+    compare(&r);
+    let mods = repo().join(".tools/neuron_mods");
+    if !mods.join("svclmp.mod").exists() {
+        eprintln!("skipped NEURON's svclmp.mod: run harness/fetch_neuron_mods.sh");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("hhc-seclamp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for f in ["seclamp.chan", "hh_classic.chan"] {
+        std::fs::copy(
+            repo().join("tests/fixtures/neuron/seclamp").join(f),
+            dir.join(f),
+        )
+        .expect("copy");
+    }
+    std::fs::copy(mods.join("svclmp.mod"), dir.join("SEClamp.mod")).expect("copy svclmp");
+    let mut s = Simulation::from_file(&dir.join("seclamp.chan"), &Request::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    compare(&s.run(None, None).unwrap_or_else(|e| panic!("{e}")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

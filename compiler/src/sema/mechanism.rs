@@ -989,7 +989,9 @@ impl<'a> Lowerer<'a> {
                 self.kind = BlockKind::Breakpoint;
                 for stmt in &body.stmts {
                     if let StmtKind::Solve { block, method } = &stmt.kind {
-                        solved = Some((block.clone(), method.clone()));
+                        if method.as_ref().is_none_or(|m| m.name != "after_cvode") {
+                            solved = Some((block.clone(), method.clone()));
+                        }
                     }
                 }
                 self.exec_top_block(body, &mut env);
@@ -1175,7 +1177,25 @@ impl<'a> Lowerer<'a> {
         self.kind = BlockKind::NetReceive;
         self.sends.clear();
         self.emits.clear();
+        let before: Vec<(String, ExprId)> = args
+            .iter()
+            .map(|a| (a.name.name.clone(), env[&a.name.name].0))
+            .collect();
         self.exec_top_block(body, &mut env);
+        // A weight argument NET_RECEIVE changes is state of the connection (NEURON's STDP
+        // idiom), which hhc does not keep yet: refuse rather than drop the change.
+        for (k, (name, value)) in before.iter().enumerate() {
+            if env.get(name).is_some_and(|v| v.0 != *value) {
+                self.err(
+                    Diagnostic::error(
+                        format!("NET_RECEIVE changes its argument `{name}`"),
+                        args[k].name.span,
+                        "a weight kept per connection",
+                    )
+                    .with_hint("hhc does not keep state per connection yet (NEURON's weight vector idiom, as in STDP); keep it in the point process's STATE or ASSIGNED"),
+                );
+            }
+        }
         let mut updates = Vec::new();
         let mut names: Vec<&String> = env.keys().collect();
         names.sort();
@@ -1352,6 +1372,10 @@ impl<'a> Lowerer<'a> {
                     }
                 }
             }
+            // `METHOD after_cvode` recomputes a reported value after the step (SEClamp's `i`);
+            // it plays no part in the currents, so a fixed-step run skips it, as NEURON's does.
+            StmtKind::Solve { method, .. }
+                if method.as_ref().is_some_and(|m| m.name == "after_cvode") => {}
             StmtKind::Solve { block, method } => {
                 if self.kind == BlockKind::Breakpoint {
                     // What the solved block leaves in ASSIGNED variables (an instantaneous
@@ -1936,6 +1960,12 @@ impl<'a> Lowerer<'a> {
         }
         if let Some(v) = self.event_call(name, args, env, span) {
             return v;
+        }
+        // NEURON's at_time(t) tells its variable-step integrator of a discontinuity; with a
+        // fixed step it does nothing and returns 0.
+        if name.name == "at_time" && args.len() == 1 {
+            let _ = self.expr(&args[0], env);
+            return (self.m.exprs.lit(0.0), Dim::Free);
         }
         if let Some(v) = self.random_call(name, args, span) {
             return v;
