@@ -560,7 +560,40 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     // The header, before the run: what is about to run and for how long.
     let s = simulation.summary().clone();
     let morphology = s.sections > 0;
-    if morphology {
+    if let Some(net) = &simulation.model().network {
+        use hhc_compiler::sema::network::PopulationKind;
+        let parts: Vec<String> = net
+            .populations
+            .iter()
+            .map(|p| match &p.kind {
+                PopulationKind::Cells(m) => {
+                    let comps: usize = m.cell.sections.iter().map(|s| s.nseg).sum();
+                    let plural = if comps == 1 { "" } else { "s" };
+                    format!(
+                        "{} = {} × {} ({comps} compartment{plural})",
+                        p.name, p.count, m.cell.name
+                    )
+                }
+                PopulationKind::Artificial(ins) => {
+                    format!("{} = {} × {}", p.name, p.count, ins.mechanism.name)
+                }
+                PopulationKind::Spikes(ts) => format!(
+                    "{} = {} spike source{} ({} spike{} each)",
+                    p.name,
+                    p.count,
+                    if p.count == 1 { "" } else { "s" },
+                    ts.len(),
+                    if ts.len() == 1 { "" } else { "s" }
+                ),
+            })
+            .collect();
+        println!(
+            "network: {} ({} connections)",
+            path.display(),
+            net.connections.len()
+        );
+        println!("populations: {}", parts.join(", "));
+    } else if morphology {
         println!(
             "model: {} ({} sections, {} compartments per cell)",
             s.cell, s.sections, s.compartments
