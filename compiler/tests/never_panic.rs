@@ -146,6 +146,16 @@ const WORDS: &[&str] = &[
     "net_send",
     "flag",
     "(uS)",
+    "NetStim",
+    "IntFire1",
+    "IClamp",
+    "SEClamp",
+    "values",
+    "ARTIFICIAL_CELL",
+    "RANDOM",
+    "random_negexp",
+    "net_event",
+    "at_time",
 ];
 
 fn check(src: &str) {
@@ -169,6 +179,12 @@ fn check(src: &str) {
             if model.cell.sections.iter().map(|s| s.nseg).sum::<usize>() < 10_000 {
                 let _ = hhc_compiler::cell::build(&model);
                 let _ = hhc_compiler::cell::build_compartment(&model);
+                // Each artificial population's program, as the network engine builds it.
+                for p in model.network.iter().flat_map(|n| &n.populations) {
+                    if let hhc_compiler::sema::network::PopulationKind::Artificial(ins) = &p.kind {
+                        let _ = hhc_compiler::cell::build_artificial(ins, model.celsius, model.dt);
+                    }
+                }
                 // Each region's programs, points included, as the network engine builds them.
                 let tree = hhc_compiler::cable::Tree::new(&model.cell);
                 for region in hhc_compiler::cable::Region::all(&model.cell, &tree) {
@@ -247,6 +263,8 @@ fn every_prefix_of_a_real_file_is_handled() {
         include_str!("../../tests/fixtures/classic_hh.mod"),
         include_str!("../../tests/fixtures/neuron/ring/ring.chan"),
         include_str!("../../stdlib/Exp2Syn.chan"),
+        include_str!("../../stdlib/NetStim.chan"),
+        include_str!("../../tests/fixtures/neuron/artificial/artificial.chan"),
     ] {
         let chars: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
         for &i in chars.iter().step_by(7) {
