@@ -646,7 +646,6 @@ pub fn run(
         });
         names.push(p.name.clone());
     }
-    let compile_seconds = started.elapsed().as_secs_f64();
     let steps = opts.steps;
     let times = neuron_times(dt, steps + 1);
     // Epochs of the shortest delay, and at most a block of steps, so that a run reports its
@@ -683,6 +682,9 @@ pub fn run(
     for k in 0..cells {
         out_start[k + 1] += out_start[k];
     }
+    // Set-up ends here: kernels compiled, every population at its initial state, and the
+    // connection tables built.
+    let compile_seconds = started.elapsed().as_secs_f64();
     let mut seq = 0u64;
 
     let mut spikes: Vec<(u64, f64)> = Vec::new();
