@@ -910,6 +910,8 @@ pub struct ArtificialProgram {
     pub updates: Vec<(u32, ExprId)>,
     pub sends: Vec<crate::ir::SelfEvent>,
     pub emits: Vec<ExprId>,
+    /// `net_move`s: the outstanding self-event moves to `t + delay`.
+    pub moves: Vec<crate::ir::SelfEvent>,
     pub args: usize,
     pub draws: Vec<crate::ir::Draw>,
     pub states: usize,
@@ -929,7 +931,7 @@ pub fn build_artificial(
     }
     if let Some(r) = receive {
         roots.extend(r.updates.iter().map(|u| u.1));
-        for e in &r.sends {
+        for e in r.sends.iter().chain(&r.moves) {
             roots.extend([e.condition, e.delay, e.flag]);
         }
         roots.extend(&r.emits);
@@ -957,13 +959,14 @@ pub fn build_artificial(
         flag: import(e.flag),
     };
     let initial_sends = m.initial_sends.iter().map(&mut send).collect();
-    let (sends, emits, args) = match receive {
+    let (sends, moves, emits, args) = match receive {
         Some(r) => (
             r.sends.iter().map(&mut send).collect(),
+            r.moves.iter().map(&mut send).collect(),
             r.emits.clone(),
             r.args.len(),
         ),
-        None => (Vec::new(), Vec::new(), 0),
+        None => (Vec::new(), Vec::new(), Vec::new(), 0),
     };
     let emits = emits.into_iter().map(&mut import).collect();
     let updates = receive
@@ -984,6 +987,7 @@ pub fn build_artificial(
         updates,
         sends,
         emits,
+        moves,
         args,
         draws: m.draws.clone(),
         states: m.states.len(),

@@ -264,8 +264,8 @@ fn interface_errors() {
         "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w, wmax) { g = g + w  wmax = wmax*2 }\n",
     );
     case(
-        "net_move_not_yet",
-        "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  net_move(t + 1) }\n",
+        "net_move_in_initial",
+        "NEURON { ARTIFICIAL_CELL c }\nSTATE { g }\nINITIAL { g = 0  net_move(t + 1) }\nNET_RECEIVE(w) { g = g + w }\n",
     );
     case(
         "net_event_at_another_time",

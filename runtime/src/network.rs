@@ -357,6 +357,10 @@ struct ArtificialPopulation {
     /// Per cell, the random draws made so far: the counter of its draws.
     draws_made: Vec<u64>,
     seq: u64,
+    /// Per cell: how many times `net_move` has moved its self-event, and the flag of the last
+    /// self-event it sent.
+    moves: Vec<u64>,
+    last_flag: Vec<f64>,
 }
 
 /// An event waiting at an artificial cell.
@@ -367,6 +371,9 @@ struct Timed {
     cell: u32,
     weight: f64,
     flag: f64,
+    /// For a self-event, the cell's move count when it was sent: a `net_move` since then
+    /// has replaced it. `None` for an event from a connection.
+    moved: Option<u64>,
 }
 
 impl PartialEq for Timed {
@@ -401,6 +408,8 @@ impl ArtificialPopulation {
             queue: std::collections::BinaryHeap::new(),
             draws_made: vec![0; n],
             seq: 0,
+            moves: vec![0; n],
+            last_flag: vec![0.0; n],
             program,
         };
         // INITIAL at t = 0, with its net_sends.
@@ -425,7 +434,7 @@ impl ArtificialPopulation {
                 .collect();
             for (condition, delay, flag) in sends {
                 if condition != 0.0 {
-                    pop.schedule(c, delay, 0.0, flag);
+                    pop.schedule_self(c, delay, flag);
                 }
             }
         }
@@ -459,6 +468,7 @@ impl ArtificialPopulation {
         out
     }
 
+    /// An event from a connection.
     fn schedule(&mut self, c: usize, te: f64, weight: f64, flag: f64) {
         self.seq += 1;
         self.queue.push(std::cmp::Reverse(Timed {
@@ -467,6 +477,21 @@ impl ArtificialPopulation {
             cell: c as u32,
             weight,
             flag,
+            moved: None,
+        }));
+    }
+
+    /// A self-event (`net_send`), which a later `net_move` may replace.
+    fn schedule_self(&mut self, c: usize, te: f64, flag: f64) {
+        self.seq += 1;
+        self.last_flag[c] = flag;
+        self.queue.push(std::cmp::Reverse(Timed {
+            te,
+            seq: self.seq,
+            cell: c as u32,
+            weight: 0.0,
+            flag,
+            moved: Some(self.moves[c]),
         }));
     }
 
@@ -481,7 +506,10 @@ impl ArtificialPopulation {
             roots.extend([e.condition, e.delay, e.flag]);
         }
         roots.extend(&p.emits);
-        let (n_updates, n_sends) = (p.updates.len(), p.sends.len());
+        for e in &p.moves {
+            roots.extend([e.condition, e.delay]);
+        }
+        let (n_updates, n_sends, n_emits) = (p.updates.len(), p.sends.len(), p.emits.len());
         for step in from..to {
             let due = times[step as usize] + 0.5 * dt;
             while let Some(&std::cmp::Reverse(e)) = self.queue.peek() {
@@ -489,8 +517,11 @@ impl ArtificialPopulation {
                     break;
                 }
                 self.queue.pop();
-                delivered += 1;
                 let c = e.cell as usize;
+                if e.moved.is_some_and(|m| m != self.moves[c]) {
+                    continue; // replaced by a net_move
+                }
+                delivered += 1;
                 let draws = self.draw(c);
                 let p = &self.program;
                 let states = &self.states;
@@ -509,12 +540,28 @@ impl ArtificialPopulation {
                     .chunks(3)
                     .map(|v| (v[0], v[1], v[2]))
                     .collect();
-                if values[n_updates + 3 * n_sends..].iter().any(|&x| x != 0.0) {
+                let emits_at = n_updates + 3 * n_sends;
+                if values[emits_at..emits_at + n_emits]
+                    .iter()
+                    .any(|&x| x != 0.0)
+                {
                     spikes.push((self.first + c as u64, e.te));
                 }
+                let moves: Vec<(f64, f64)> = values[emits_at + n_emits..]
+                    .chunks(2)
+                    .map(|v| (v[0], v[1]))
+                    .collect();
                 for (condition, delay, flag) in sends {
                     if condition != 0.0 {
-                        self.schedule(c, e.te + delay, 0.0, flag);
+                        self.schedule_self(c, e.te + delay, flag);
+                    }
+                }
+                for (condition, delay) in moves {
+                    if condition != 0.0 {
+                        // The outstanding self-event goes to the new time with its flag.
+                        self.moves[c] += 1;
+                        let flag = self.last_flag[c];
+                        self.schedule_self(c, e.te + delay, flag);
                     }
                 }
             }

@@ -430,3 +430,40 @@ fn a_voltage_clamp_holds_the_soma_as_in_neuron() {
     compare(&s.run(None, None).unwrap_or_else(|e| panic!("{e}")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// NEURON's demo IntervalFire (invlfire.mod from its wheel, unchanged): artificial cells whose
+/// inputs move their pending self-event (`net_move`), in a network with no cells at all.
+#[test]
+fn net_move_reschedules_as_in_neuron() {
+    let mods = repo().join(".tools/neuron_mods");
+    if !mods.join("invlfire.mod").exists() {
+        eprintln!("skipped: run harness/fetch_neuron_mods.sh for NEURON's invlfire.mod");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("hhc-intervalfire-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = repo().join("tests/fixtures/neuron/intervalfire/intervalfire.chan");
+    std::fs::copy(&model, dir.join("intervalfire.chan")).expect("copy model");
+    std::fs::copy(mods.join("invlfire.mod"), dir.join("IntervalFire.mod")).expect("copy mod");
+    let mut s = Simulation::from_file(&dir.join("intervalfire.chan"), &Request::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = s.run(None, None).unwrap_or_else(|e| panic!("{e}"));
+    let mut ours: Vec<(i64, u64)> = r
+        .network
+        .expect("network")
+        .spikes
+        .iter()
+        .map(|&(c, t)| ((t * 1e9).round() as i64, c))
+        .collect();
+    let mut theirs: Vec<(i64, u64)> = rows("tests/fixtures/neuron/intervalfire/spikes.csv")
+        .iter()
+        .map(|row| ((row[1] * 1e9).round() as i64, row[0] as u64))
+        .collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert!(theirs.len() > 30);
+    // Moved self-events fire between steps, at NEURON's times to the picosecond.
+    assert!(theirs.iter().any(|&(t, c)| c > 0 && t % 25_000_000 != 0));
+    assert_eq!(ours, theirs, "(time in ps, cell)");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -345,6 +345,9 @@ pub struct NetReceive {
     pub sends: Vec<SelfEvent>,
     /// `net_event(t)` calls: the conditions under which the event makes the cell spike.
     pub emits: Vec<ExprId>,
+    /// `net_move(tt)` calls: the outstanding self-event moves to `t + delay`, keeping its flag
+    /// (the `flag` field is unused).
+    pub moves: Vec<SelfEvent>,
     pub span: Span,
 }
 

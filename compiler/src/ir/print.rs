@@ -184,6 +184,10 @@ pub fn print_mechanism(m: &Mechanism) -> String {
         for (k, &e) in r.emits.iter().enumerate() {
             items.push((format!("spike{k}.when"), e));
         }
+        for (k, e) in r.moves.iter().enumerate() {
+            items.push((format!("move{k}.when"), e.condition));
+            items.push((format!("move{k}.delay"), e.delay));
+        }
         section(&format!("net_receive({})", args.join(", ")), items);
     }
     let _ = writeln!(out, "}}");

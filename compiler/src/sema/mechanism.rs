@@ -84,6 +84,8 @@ struct Lowerer<'a> {
     /// `net_send` and `net_event` calls of the block being run.
     sends: Vec<ir::SelfEvent>,
     emits: Vec<ExprId>,
+    /// `net_move` calls of the block being run.
+    moves: Vec<ir::SelfEvent>,
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
@@ -151,6 +153,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         electrode_currents: std::collections::HashSet::new(),
         sends: vec![],
         emits: vec![],
+        moves: vec![],
     };
     l.declare_builtins();
     l.collect();
@@ -1223,6 +1226,7 @@ impl<'a> Lowerer<'a> {
             updates,
             sends: std::mem::take(&mut self.sends),
             emits: std::mem::take(&mut self.emits),
+            moves: std::mem::take(&mut self.moves),
             span,
         });
     }
@@ -2023,9 +2027,9 @@ impl<'a> Lowerer<'a> {
         let allowed = self.m.point_process
             && (self.kind == BlockKind::NetReceive
                 || (self.kind == BlockKind::Initial && name.name == "net_send"));
-        if name.name == "net_move" || !allowed {
+        if !allowed {
             let hint = if name.name == "net_move" {
-                "hhc does not move events yet; send a new one with net_send and ignore the old by a state"
+                "net_move belongs in NET_RECEIVE of an ARTIFICIAL_CELL"
             } else if name.name == "net_event" {
                 "net_event belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"
             } else {
@@ -2074,6 +2078,17 @@ impl<'a> Lowerer<'a> {
                 condition,
                 delay: vals[0],
                 flag: vals[1],
+            });
+        } else if name.name == "net_move" {
+            // Moves the outstanding self-event to time vals[0]; recorded as a send whose flag
+            // is NaN ("the flag it had"), at a delay from the event's time.
+            let t = self.m.exprs.add(Expr::Var(Var::Builtin(Builtin::T)), span);
+            let delay = Builder::new(&mut self.m.exprs).sub(vals[0], t);
+            let same = self.m.exprs.lit(f64::NAN);
+            self.moves.push(ir::SelfEvent {
+                condition,
+                delay,
+                flag: same,
             });
         } else {
             // NEURON's net_event(tt) spikes at tt; hhc takes the event's own time, which is

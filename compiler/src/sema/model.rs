@@ -885,21 +885,36 @@ fn lower_network_model(
     let Some(network) = network else {
         return Err(std::mem::take(&mut cx.diags).into_vec());
     };
-    let Some(first) = network.populations.iter().find_map(|p| match &p.kind {
-        super::network::PopulationKind::Cells(m) => Some(m),
+    let first = network.populations.iter().find_map(|p| match &p.kind {
+        super::network::PopulationKind::Cells(m) => Some((**m).clone()),
         _ => None,
-    }) else {
-        cx.err(
-            Diagnostic::error(
-                "the NETWORK has no population of cells",
-                net.span,
-                "only spike sources",
-            )
-            .with_hint("add `POPULATION name = CELL { count = … }`"),
-        );
-        return Err(std::mem::take(&mut cx.diags).into_vec());
-    };
-    let mut model = (**first).clone();
+    });
+    // A network of artificial cells and spike sources alone has no cell to describe: the
+    // model's own cell is an empty one, and its populations say what runs.
+    let mut model = first.unwrap_or_else(|| Model {
+        cell: CellSpec {
+            name: "network".into(),
+            v_th: 0.0,
+            v_init: -65.0,
+            cm: 1.0,
+            ions: vec![],
+            inserts: vec![],
+            ra: 35.4,
+            sections: vec![],
+            points: vec![],
+        },
+        count: 0,
+        dt: run.dt,
+        tstop: run.tstop,
+        celsius: run.celsius,
+        stimuli: vec![],
+        method: run.method,
+        probes: vec![],
+        detector: None,
+        cable_theta: run.cable_theta,
+        record: vec![],
+        network: None,
+    });
     model.network = Some(network);
     Ok(model)
 }
@@ -1189,7 +1204,9 @@ fn lower_cell(
                         if m.point_process
                             && (!m.initial_sends.is_empty()
                                 || m.net_receive.as_ref().is_some_and(|r| {
-                                    !r.sends.is_empty() || !r.emits.is_empty()
+                                    !r.sends.is_empty()
+                                        || !r.emits.is_empty()
+                                        || !r.moves.is_empty()
                                 })) =>
                     {
                         ok = false;
