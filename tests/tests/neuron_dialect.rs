@@ -70,3 +70,48 @@ fn a_file_scope_local_cache_is_filled_on_first_use() {
     assert!(traces[0].last() != traces[0].first(), "V relaxes toward e");
     assert_eq!(traces[0], traces[1]);
 }
+
+/// A name in a reaction that is not a STATE is a constant concentration (NEURON's release.mod
+/// has `~ GenVes <-> Ves (kt, kt)` with GenVes a PARAMETER): it enters the flux and has no
+/// equation. Written instead as an influx `~ o << (k*src)` and a decay into an unread state,
+/// the same scheme gives the same trace.
+#[test]
+fn a_parameter_in_a_reaction_is_a_constant_source() {
+    let dir = std::env::temp_dir().join(format!("hhc-reaction-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mechanism = |name: &str, scheme: &str| {
+        format!(
+            "NEURON {{ SUFFIX {name} NONSPECIFIC_CURRENT i }}\nPARAMETER {{ src = 0.8  k = 0.5 (/ms)  g = 0.002 (S/cm2)  e = -90 (mV) }}\nASSIGNED {{ v (mV)  i (mA/cm2) }}\nSTATE {{ o  sink }}\nINITIAL {{ o = 0  sink = 0 }}\nBREAKPOINT {{ SOLVE kin METHOD sparse  i = g*o*(v - e) }}\nKINETIC kin {{ {scheme} }}\n"
+        )
+    };
+    std::fs::write(
+        dir.join("srcparam.mod"),
+        mechanism("srcparam", "~ src <-> o (k, k)  ~ sink <-> sink (0, 0)"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("srcflux.mod"),
+        mechanism("srcflux", "~ o << (k*src)  ~ o <-> sink (k, 0)"),
+    )
+    .expect("write");
+    let traces: Vec<Vec<f64>> = ["srcparam", "srcflux"]
+        .iter()
+        .map(|m| {
+            let model = format!(
+                "CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = 10 (uA/cm2) }}\n"
+            );
+            std::fs::write(dir.join(format!("model_{m}.chan")), model).expect("write");
+            let loaded = load(dir.join(format!("model_{m}.chan")).to_str().expect("utf-8"));
+            let (_, r) = run(&loaded, Precision::F64, 1);
+            r.traces[0].clone()
+        })
+        .collect();
+    let worst = traces[0]
+        .iter()
+        .zip(&traces[1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    // The current pulls V towards -90 mV as o rises towards src: the two runs see it alike.
+    assert!(worst < 1e-9, "the two schemes differ by {worst} mV");
+    let _ = std::fs::remove_dir_all(&dir);
+}

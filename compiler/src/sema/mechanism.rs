@@ -2374,12 +2374,28 @@ impl Lowerer<'_> {
                 self.as_number(v.0)
             })
             .collect();
+        // Each species: its coefficient, its state (None for a name that is not a STATE, such
+        // as release.mod's PARAMETER `GenVes`: a constant concentration, as in NEURON, which
+        // enters the rates but has no equation), and its value.
         let species = |terms: &[(Option<ast::Number>, ast::Ident)], this: &mut Self| {
             terms
                 .iter()
                 .filter_map(|(n, id)| {
                     let coef = n.as_ref().map_or(1.0, |n| number_value(n, &mut this.diags));
-                    this.kinetic_state(id).map(|s| (coef, s))
+                    match this.names.get(&id.name) {
+                        Some((Name::State(i), _)) => {
+                            let i = *i;
+                            Some((coef, Some(i), this.m.exprs.var(Var::State(i))))
+                        }
+                        Some((
+                            Name::Param(_) | Name::Constant(_) | Name::Assigned | Name::Ion(..),
+                            _,
+                        )) => {
+                            let v = this.read_name(&id.name, id.span, env);
+                            Some((coef, None, v.0))
+                        }
+                        _ => this.kinetic_state(id).map(|i| (coef, Some(i), ExprId(0))),
+                    }
                 })
                 .collect::<Vec<_>>()
         };
@@ -2390,7 +2406,8 @@ impl Lowerer<'_> {
         }
         match (right.is_empty(), rates.as_slice()) {
             (true, [flux]) => {
-                for &(coef, x) in &left {
+                for &(coef, x, _) in &left {
+                    let Some(x) = x else { continue };
                     let mut b = Builder::new(&mut self.m.exprs);
                     let k = b.lit(coef);
                     let t = b.mul(k, *flux);
@@ -2400,30 +2417,30 @@ impl Lowerer<'_> {
             (false, [kf]) | (false, [kf, _]) => {
                 let mut b = Builder::new(&mut self.m.exprs);
                 let mut fwd = *kf;
-                for &(coef, x) in &left {
-                    let xe = b.arena.var(Var::State(x));
-                    let p = b.powi(xe, coef as i32);
+                for &(coef, _, value) in &left {
+                    let p = b.powi(value, coef as i32);
                     fwd = b.mul(fwd, p);
                 }
                 let net = match rates.get(1) {
                     Some(&kb) => {
                         let mut bwd = kb;
-                        for &(coef, y) in &right {
-                            let ye = b.arena.var(Var::State(y));
-                            let p = b.powi(ye, coef as i32);
+                        for &(coef, _, value) in &right {
+                            let p = b.powi(value, coef as i32);
                             bwd = b.mul(bwd, p);
                         }
                         b.sub(fwd, bwd)
                     }
                     None => fwd,
                 };
-                for &(coef, x) in &left {
+                for &(coef, x, _) in &left {
+                    let Some(x) = x else { continue };
                     let mut b = Builder::new(&mut self.m.exprs);
                     let k = b.lit(-coef);
                     let t = b.mul(k, net);
                     self.add_rhs(x, t);
                 }
-                for &(coef, y) in &right {
+                for &(coef, y, _) in &right {
+                    let Some(y) = y else { continue };
                     let mut b = Builder::new(&mut self.m.exprs);
                     let k = b.lit(coef);
                     let t = b.mul(k, net);
