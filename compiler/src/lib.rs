@@ -9,8 +9,17 @@
 //! passes::conductance(&mut M)                                               dI/dv, analytic
 //! cell::build(&Model)            -> ir::CellProgram                        fused step of one cell type
 //! cable::build(&Model)           -> Result<cable::CableProgram, usize>     a morphology's whole step
+//! cell::build_receive(..)        -> cell::ReceiveProgram                   a synapse's NET_RECEIVE
+//! cell::build_artificial(..)     -> cell::ArtificialProgram                an ARTIFICIAL_CELL's events
 //! backend::jit / backend::ptx    -> native code | PTX text
 //! ```
+//!
+//! **Networks.** A model with a NETWORK lowers to [`sema::network::Network`]: populations, each
+//! with its own model, and every connection expanded into one list. Point processes are
+//! mechanisms too: a node that carries them is a region of its own in [`cable::Region`], whose
+//! compartment program holds their states and their currents scaled from nA to the node's
+//! density. What an event does is a small program apart (NET_RECEIVE, with `net_send`,
+//! `net_event` and `net_move` as conditional outputs), which the runtime evaluates per event.
 //!
 //! **What flows in:** source text. **What flows out:** an [`ir::Mechanism`] per mechanism file,
 //! a [`sema::model::Model`] per model file, and per model one [`ir::CellProgram`] that the
