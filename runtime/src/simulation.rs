@@ -464,14 +464,7 @@ impl Simulation {
                 cable_outcome(result, n, model.dt, steps)
             }
             Engine::Chunked { threads } => {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(*threads)
-                    .build()
-                    .map_err(|e| {
-                        Stopped::from(RunError::Backend(crate::backend::BackendError(format!(
-                            "cannot start {threads} threads: {e}"
-                        ))))
-                    })?;
+                let pool = thread_pool(*threads)?;
                 let result = pool.install(|| cable::run(model, &cable_options()));
                 cable_outcome(result, n, model.dt, steps)
             }
@@ -481,14 +474,7 @@ impl Simulation {
                         crate::backend::BackendError("no network".into()),
                     )));
                 };
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(*threads)
-                    .build()
-                    .map_err(|e| {
-                        Stopped::from(RunError::Backend(crate::backend::BackendError(format!(
-                            "cannot start {threads} threads: {e}"
-                        ))))
-                    })?;
+                let pool = thread_pool(*threads)?;
                 let opts = crate::network::NetworkOptions {
                     steps,
                     interrupt: interrupt.clone(),
@@ -503,6 +489,18 @@ impl Simulation {
             }
         }
     }
+}
+
+/// The pool the chunked solver's tasks run in.
+fn thread_pool<R>(threads: usize) -> Result<rayon::ThreadPool, Stopped<R>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| {
+            Stopped::from(RunError::Backend(crate::backend::BackendError(format!(
+                "cannot start {threads} threads: {e}"
+            ))))
+        })
 }
 
 /// A network's result as an outcome: cell spikes as (global id, step), and every spike with its

@@ -416,6 +416,34 @@ impl Ctx {
         }
     }
 
+    /// A mechanism that no file and no stdlib entry provides: `what` it was meant to be, by
+    /// which `name_kind`, and the file extension to suggest.
+    fn mechanism_not_found(&mut self, id: &ast::Ident, what: &str, name_kind: &str, ext: &str) {
+        let hint = match closest(&id.name, self.mechanism_names.iter().map(String::as_str)) {
+            Some(c) => format!("did you mean `{c}`? (`hhc list` shows the built-in mechanisms)"),
+            None => format!(
+                "put `{}.{ext}` next to the model, or pick a name from `hhc list`",
+                id.name
+            ),
+        };
+        self.err(
+            Diagnostic::error(
+                format!("unknown {what} `{}`", id.name),
+                id.span,
+                format!("no mechanism with this {name_kind}"),
+            )
+            .with_hint(hint),
+        );
+    }
+
+    /// A mechanism whose own file failed to compile (its diagnostics are reported already).
+    fn mechanism_has_errors(&mut self, id: &ast::Ident, what: &str, label: &str) {
+        self.err(
+            Diagnostic::error(format!("{what} `{}` has errors", id.name), id.span, label)
+                .with_hint("fix the errors reported in the mechanism file"),
+        );
+    }
+
     pub(super) fn unknown_setting(&mut self, s: &Setting, known: &[&str], where_: &str) {
         let hint = match closest(&s.name.name, known.iter().copied()) {
             Some(c) => format!("did you mean `{c}`?"),
@@ -1248,30 +1276,16 @@ fn lower_cell(
                     }
                     Ok(None) => {
                         ok = false;
-                        cx.err(
-                            Diagnostic::error(
-                                format!("unknown point process `{}`", mechanism.name),
-                                mechanism.span,
-                                "no mechanism with this POINT_PROCESS name",
-                            )
-                            .with_hint(
-                                match closest(&mechanism.name, cx.mechanism_names.iter().map(String::as_str)) {
-                                    Some(c) => format!("did you mean `{c}`? (`hhc list` shows the built-in mechanisms)"),
-                                    None => format!("put `{}.mod` next to the model, or pick a name from `hhc list`", mechanism.name),
-                                },
-                            ),
+                        cx.mechanism_not_found(
+                            mechanism,
+                            "point process",
+                            "POINT_PROCESS name",
+                            "mod",
                         );
                     }
                     Err(()) => {
                         ok = false;
-                        cx.err(
-                            Diagnostic::error(
-                                format!("point process `{}` has errors", mechanism.name),
-                                mechanism.span,
-                                "placed here",
-                            )
-                            .with_hint("fix the errors reported in the mechanism file"),
-                        );
+                        cx.mechanism_has_errors(mechanism, "point process", "placed here");
                     }
                 }
             }
@@ -1443,33 +1457,11 @@ fn lower_cell(
                     }
                     Ok(None) => {
                         ok = false;
-                        cx.err(
-                            Diagnostic::error(
-                                format!("unknown mechanism `{}`", mechanism.name),
-                                mechanism.span,
-                                "no mechanism with this SUFFIX",
-                            )
-                            .with_hint(
-                                match closest(&mechanism.name, cx.mechanism_names.iter().map(String::as_str)) {
-                                    Some(c) => format!("did you mean `{c}`? (`hhc list` shows the built-in mechanisms)"),
-                                    None => format!(
-                                        "put `{}.chan` next to the model, or pick a name from `hhc list`",
-                                        mechanism.name
-                                    ),
-                                },
-                            ),
-                        );
+                        cx.mechanism_not_found(mechanism, "mechanism", "SUFFIX", "chan");
                     }
                     Err(()) => {
                         ok = false;
-                        cx.err(
-                            Diagnostic::error(
-                                format!("mechanism `{}` has errors", mechanism.name),
-                                mechanism.span,
-                                "inserted here",
-                            )
-                            .with_hint("fix the errors reported in the mechanism file"),
-                        );
+                        cx.mechanism_has_errors(mechanism, "mechanism", "inserted here");
                     }
                 }
             }
