@@ -28,22 +28,13 @@ t0 = time.perf_counter()
 from neuron import h
 h.load_file("stdrun.hoc")
 RINGS, NCELL, TSTOP = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+sys.path.insert(0, sys.argv[5])
+from cells import ballstick
 cells, keep = [], []
 for r in range(RINGS):
     ring = []
     for i in range(NCELL):
-        soma = h.Section(name=f"soma{r}_{i}"); soma.L = 20; soma.diam = 20
-        dend = h.Section(name=f"dend{r}_{i}"); dend.L = 200; dend.diam = 1; dend.nseg = 11
-        dend.connect(soma(1), 0)
-        for s in (soma, dend):
-            s.Ra = 100; s.cm = 1
-        soma.insert("hh")
-        for seg in soma:
-            seg.hh.gnabar = 0.12; seg.hh.gkbar = 0.036; seg.hh.gl = 0.0003; seg.hh.el = -54.387
-            seg.ena = 50; seg.ek = -77
-        dend.insert("pas")
-        for seg in dend:
-            seg.pas.g = 0.001; seg.pas.e = -65
+        soma, dend = ballstick(f"{r}_{i}")
         syn = h.ExpSyn(dend(0.5)); syn.tau = 2; syn.e = 0
         ring.append((soma, dend, syn))
     cells.append(ring)
@@ -191,7 +182,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         path = hhc_model(folder, a.rings, a.ncell, a.tstop)
         def neuron(tables):
-            out = subprocess.run([sys.executable, "-c", NEURON_SRC, str(a.rings), str(a.ncell), str(a.tstop), str(tables)],
+            harness = os.path.join(ROOT, "harness", "neuron")
+            out = subprocess.run([sys.executable, "-c", NEURON_SRC, str(a.rings), str(a.ncell), str(a.tstop), str(tables), harness],
                                  capture_output=True, text=True, check=True).stdout
             return json.loads(out.strip().splitlines()[-1])
         nrn = neuron(0)

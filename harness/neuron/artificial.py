@@ -14,24 +14,14 @@ from pathlib import Path
 
 from neuron import h
 
+from cells import ballstick, textbook_run
+
 h.load_file("stdrun.hoc")
 out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "artificial"
 
-soma = h.Section(name="soma"); soma.L = 20; soma.diam = 20
-dend = h.Section(name="dend"); dend.L = 200; dend.diam = 1; dend.nseg = 11
-dend.connect(soma(1), 0)
-for s in (soma, dend):
-    s.Ra = 100; s.cm = 1
-soma.insert("hh")
-for seg in soma:
-    seg.hh.gnabar = 0.12; seg.hh.gkbar = 0.036; seg.hh.gl = 0.0003; seg.hh.el = -54.387
-    seg.ena = 50; seg.ek = -77
-dend.insert("pas")
-for seg in dend:
-    seg.pas.g = 0.001; seg.pas.e = -65
+soma, dend = ballstick()
 syn = h.ExpSyn(dend(0.5)); syn.tau = 2; syn.e = 0
-h.celsius = 6.3
-h.usetable_hh = 0
+textbook_run()
 
 stim = h.NetStim(); stim.start = 2; stim.interval = 4; stim.number = 15; stim.noise = 0
 stim2 = h.NetStim(); stim2.start = -1; stim2.interval = 2; stim2.number = 3; stim2.noise = 0

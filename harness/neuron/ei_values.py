@@ -12,6 +12,8 @@ from pathlib import Path
 
 from neuron import h
 
+from cells import hh_soma, textbook_run
+
 h.load_file("stdrun.hoc")
 NE, NI = 80, 20
 out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "ei"
@@ -19,18 +21,12 @@ out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "e
 
 class Cell:
     def __init__(self, name):
-        self.soma = h.Section(name=name)
-        self.soma.L = 20; self.soma.diam = 20; self.soma.nseg = 1; self.soma.cm = 1
-        self.soma.insert("hh")
-        for seg in self.soma:
-            seg.hh.gnabar = 0.12; seg.hh.gkbar = 0.036; seg.hh.gl = 0.0003; seg.hh.el = -54.387
-            seg.ena = 50; seg.ek = -77
+        self.soma = hh_soma(name)
         self.esyn = h.Exp2Syn(self.soma(0.5)); self.esyn.tau1 = 0.5; self.esyn.tau2 = 3; self.esyn.e = 0
         self.isyn = h.Exp2Syn(self.soma(0.5)); self.isyn.tau1 = 1; self.isyn.tau2 = 8; self.isyn.e = -80
 
 
-h.celsius = 6.3
-h.usetable_hh = 0
+textbook_run()
 E = [Cell(f"e{i}") for i in range(NE)]
 I = [Cell(f"i{i}") for i in range(NI)]
 stims = []

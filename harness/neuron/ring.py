@@ -12,31 +12,19 @@ from pathlib import Path
 
 from neuron import h
 
+from cells import ballstick, textbook_run
+
 h.load_file("stdrun.hoc")
 N = 8
 
 
 class BallStick:
     def __init__(self, i):
-        self.soma = h.Section(name=f"soma{i}")
-        self.soma.L = 20; self.soma.diam = 20; self.soma.nseg = 1
-        self.dend = h.Section(name=f"dend{i}")
-        self.dend.L = 200; self.dend.diam = 1; self.dend.nseg = 11
-        self.dend.connect(self.soma(1), 0)
-        for s in (self.soma, self.dend):
-            s.Ra = 100; s.cm = 1
-        self.soma.insert("hh")
-        for seg in self.soma:
-            seg.hh.gnabar = 0.12; seg.hh.gkbar = 0.036; seg.hh.gl = 0.0003; seg.hh.el = -54.387
-            seg.ena = 50; seg.ek = -77
-        self.dend.insert("pas")
-        for seg in self.dend:
-            seg.pas.g = 0.001; seg.pas.e = -65
+        self.soma, self.dend = ballstick(str(i))
         self.syn = h.ExpSyn(self.dend(0.5)); self.syn.tau = 2; self.syn.e = 0
 
 
-h.celsius = 6.3
-h.usetable_hh = 0  # exact rates, as hhc computes them
+textbook_run()
 cells = [BallStick(i) for i in range(N)]
 netcons, spikes = [], []
 for i, c in enumerate(cells):

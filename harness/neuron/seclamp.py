@@ -10,23 +10,13 @@ from pathlib import Path
 
 from neuron import h
 
+from cells import ballstick, textbook_run
+
 h.load_file("stdrun.hoc")
-soma = h.Section(name="soma"); soma.L = 20; soma.diam = 20
-dend = h.Section(name="dend"); dend.L = 200; dend.diam = 1; dend.nseg = 11
-dend.connect(soma(1), 0)
-for s in (soma, dend):
-    s.Ra = 100; s.cm = 1
-soma.insert("hh")
-for seg in soma:
-    seg.hh.gnabar = 0.12; seg.hh.gkbar = 0.036; seg.hh.gl = 0.0003; seg.hh.el = -54.387
-    seg.ena = 50; seg.ek = -77
-dend.insert("pas")
-for seg in dend:
-    seg.pas.g = 0.001; seg.pas.e = -65
+soma, dend = ballstick()
 clamp = h.SEClamp(soma(0.5)); clamp.rs = 2
 clamp.dur1 = 5; clamp.amp1 = -65; clamp.dur2 = 10; clamp.amp2 = -20; clamp.dur3 = 10; clamp.amp3 = -80
-h.celsius = 6.3
-h.usetable_hh = 0
+textbook_run()
 t = h.Vector().record(h._ref_t)
 rec = [h.Vector().record(x._ref_v) for x in (soma(0.5), dend(1))]
 h.dt = 0.025; h.steps_per_ms = 40
