@@ -441,6 +441,10 @@ fn model_errors() {
         &format!("{ok_cell}NETWORK {{\n    POPULATION a = HH {{ count = 2 }}\n}}\n{sim}"),
     );
     case(
+        "point_along_a_section",
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    POINT syn = ExpSyn AT soma(0.5) { tau = along(1 (ms), 2 (ms)) }\n}\nSIMULATE { cell = C }\n",
+    );
+    case(
         "artificial_cell_placed",
         "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    POINT s = NetStim AT soma(0.5)\n}\nSIMULATE { cell = C }\n",
     );

@@ -682,7 +682,14 @@ pub fn run(
     let mut names = Vec::new();
     for p in &network.populations {
         populations.push(match &p.kind {
-            PopulationKind::Cells(m) => Some(CellPopulation::new(m, p.first)?),
+            PopulationKind::Cells(m) => {
+                // The run's dt, tstop and method (a request may override the file's), with the
+                // population's own cell, stimuli and recording.
+                let mut m = (**m).clone();
+                (m.dt, m.tstop, m.method, m.celsius) =
+                    (model.dt, model.tstop, model.method, model.celsius);
+                Some(CellPopulation::new(&m, p.first)?)
+            }
             _ => None,
         });
         artificial.push(match &p.kind {

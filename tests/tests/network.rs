@@ -467,3 +467,57 @@ fn net_move_reschedules_as_in_neuron() {
     assert_eq!(ours, theirs, "(time in ps, cell)");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A request's dt and tstop reach every population (the network's cells are stepped with the
+/// dt asked for, not the file's), and a longer run keeps the spike sources' later times.
+#[test]
+fn a_requests_dt_and_tstop_reach_every_population() {
+    let at = |request: &Request| simulate("tests/fixtures/neuron/ring/ring.chan", request);
+    let file = at(&Request::default());
+    let finer = at(&Request {
+        dt: Some(0.0125),
+        ..Request::default()
+    });
+    assert_eq!(finer.steps_done, 2 * file.steps_done);
+    // A smaller step moves the ring's spikes a little, not a lot: cells stepped with the
+    // file's dt in the finer run's time would spike in half the time.
+    let first = |r: &Outcome| {
+        let net = r.network.as_ref().expect("network");
+        net.spikes
+            .iter()
+            .find(|&&(c, _)| c == 0)
+            .map(|&(_, t)| t)
+            .expect("cell 0 spikes")
+    };
+    let (t_file, t_finer) = (first(&file), first(&finer));
+    assert!(
+        t_file != t_finer && (t_file - t_finer).abs() < 0.1,
+        "{t_file} ms and {t_finer} ms"
+    );
+    let dir = std::env::temp_dir().join(format!("hhc-net-tstop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL\n    POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms) }\n}\nNETWORK {\n    POPULATION a = C { count = 1 }\n    POPULATION s = spikes { times = 1 (ms), 15 (ms) }\n    CONNECT s -> a AT syn { pre = 0  post = 0  weight = 0.01 (uS)  delay = 1 (ms) }\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 10 (ms) }\n";
+    std::fs::write(dir.join("net.chan"), model).expect("model");
+    let run = |tstop: Option<f64>| {
+        let mut s = Simulation::from_file(
+            &dir.join("net.chan"),
+            &Request {
+                tstop,
+                ..Request::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        s.run(None, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .network
+            .expect("network")
+            .spikes
+    };
+    assert_eq!(run(None).len(), 1, "15 ms is past the file's tstop");
+    assert_eq!(
+        run(Some(20.0)).len(),
+        2,
+        "a longer run keeps the source's spike at 15 ms"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1249,6 +1249,17 @@ fn lower_cell(
                     }
                     Ok(Some(m)) if m.point_process => {
                         let insert = lower_insert(cx, m, settings);
+                        if !insert.along.is_empty() {
+                            ok = false;
+                            cx.err(
+                                Diagnostic::error(
+                                    format!("point `{}` sits at one place, so a value `along(…)` a section has no meaning", name.name),
+                                    name.span,
+                                    "a point process",
+                                )
+                                .with_hint("give the parameter one value, or a value per cell with the POPULATION's `values = NAME`"),
+                            );
+                        }
                         spec.points.push(PointSpec {
                             name: name.name.clone(),
                             insert,

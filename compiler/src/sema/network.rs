@@ -167,7 +167,7 @@ pub(super) fn lower_network(
         }
         let first = populations.last().map_or(0, |p| p.first + p.count);
         let population = if cell.name == "spikes" {
-            lower_spike_source(cx, name, settings, *span, first, run)
+            lower_spike_source(cx, name, settings, *span, first)
         } else {
             match cells.iter().find(|(c, _)| c.name.name == cell.name) {
                 Some((_, Some(spec))) => {
@@ -300,7 +300,6 @@ fn lower_spike_source(
     settings: &[Setting],
     span: Span,
     first: u64,
-    run: &RunSettings,
 ) -> Option<Population> {
     let mut count = 1;
     let mut times = Vec::new();
@@ -343,8 +342,9 @@ fn lower_spike_source(
         );
         return None;
     }
+    // Times past tstop stay: a request may lengthen the run, and the engine sends only what
+    // falls before its end.
     times.sort_by(f64::total_cmp);
-    times.retain(|&t| t < run.tstop);
     ok.then(|| Population {
         name: name.name.clone(),
         first,
