@@ -219,6 +219,7 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
         "SEClamp",
         "NetStim",
         "IntFire1",
+        "AlphaSynapse",
     ];
     let mut missing = Vec::new();
     for e in std::fs::read_dir(&stdlib)

@@ -431,6 +431,27 @@ fn a_voltage_clamp_holds_the_soma_as_in_neuron() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// NEURON's AlphaSynapse (a conductance that follows an alpha function from a fixed onset, no
+/// events): an excitatory one on the dendrite fires the soma, an inhibitory one on the soma
+/// follows; V at both sites against NEURON's.
+#[test]
+fn alpha_synapses_drive_a_cell_as_in_neuron() {
+    let fixture = rows("tests/fixtures/neuron/alphasynapse/alphasynapse.csv");
+    let r = simulate(
+        "tests/fixtures/neuron/alphasynapse/alphasynapse.chan",
+        &Request::default(),
+    );
+    assert_eq!(r.traces.len(), 2);
+    assert_eq!(r.total_spikes, 1, "the excitatory synapse fires the soma once");
+    let worst = fixture
+        .iter()
+        .enumerate()
+        .flat_map(|(k, row)| (0..2).map(move |j| (k, j, row[j + 1])))
+        .map(|(k, j, v)| (r.traces[j].values[k] - v).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
+}
+
 /// NEURON's demo IntervalFire (invlfire.mod from its wheel, unchanged): artificial cells whose
 /// inputs move their pending self-event (`net_move`), in a network with no cells at all.
 #[test]
