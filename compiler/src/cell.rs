@@ -820,7 +820,13 @@ fn import_expr(
 pub struct ReceiveProgram {
     pub exprs: ExprArena,
     pub updates: Vec<(u32, ExprId)>,
+    /// The weight arguments; `flag` is [`Var::Arg`]`(args)`.
     pub args: usize,
+    /// NET_RECEIVE's `net_send(delay, flag)`s: self-events at the event's time plus `delay`,
+    /// reading the slots before the event, as `updates` do.
+    pub sends: Vec<crate::ir::SelfEvent>,
+    /// INITIAL's `net_send`s, reading the slots after INITIAL (at t = 0).
+    pub initial_sends: Vec<crate::ir::SelfEvent>,
 }
 
 /// [`ReceiveProgram`] of insert `mi` of `model` (a compartment's model, as
@@ -888,10 +894,22 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
             (state_slots[st as usize], value)
         })
         .collect();
+    let mut send = |e: &crate::ir::SelfEvent| {
+        let mut import = |root| import_expr(&mut exprs, model, &param_slots, mi, root, &states, v, &ions);
+        crate::ir::SelfEvent {
+            condition: import(e.condition),
+            delay: import(e.delay),
+            flag: import(e.flag),
+        }
+    };
+    let sends = receive.sends.iter().map(&mut send).collect();
+    let initial_sends = m.initial_sends.iter().map(&mut send).collect();
     Some(ReceiveProgram {
         exprs,
         updates,
         args: receive.args.len(),
+        sends,
+        initial_sends,
     })
 }
 

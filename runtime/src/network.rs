@@ -56,6 +56,8 @@ pub struct NetworkOptions {
 struct PointTarget {
     region: usize,
     receive: Option<ReceiveProgram>,
+    /// What NET_RECEIVE evaluates: its updates, then each `net_send`'s condition, delay and flag.
+    roots: Vec<hhc_compiler::ir::ExprId>,
     /// NET_RECEIVE as `state += w·a` per state, when it has that form (ExpSyn, Exp2Syn): no
     /// interpreter on the event path, and the same arithmetic.
     linear: Option<Vec<(u32, f64)>>,
@@ -70,6 +72,61 @@ struct Event {
     cell: u32,
     point: u32,
     weight: f64,
+    /// 0 from a connection; a self-event's (`net_send(delay, flag)`) own.
+    flag: f64,
+}
+
+/// A self-event waiting in its chunk's queue, earliest first (then in the order sent).
+#[derive(Clone, Copy, Debug)]
+struct SelfEvent(Event);
+
+impl PartialEq for SelfEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for SelfEvent {}
+impl PartialOrd for SelfEvent {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for SelfEvent {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed, so that the standard max-heap pops the earliest.
+        (other.0.te.total_cmp(&self.0.te)).then(other.0.seq.cmp(&self.0.seq))
+    }
+}
+
+/// Self-events are numbered from here in each chunk, so that a connection's event (numbered
+/// from 0 as sent) goes first at an equal time, and the order is the same on any thread count.
+const SELF_EVENT_SEQ: u64 = 1 << 62;
+
+/// A chunk's self-events: sent by its cells' point processes (`net_send`), delivered by the
+/// same rule as a connection's events, in the same step if they fall due in it.
+#[derive(Default)]
+struct SelfEvents {
+    queue: std::collections::BinaryHeap<SelfEvent>,
+    sent: u64,
+}
+
+impl SelfEvents {
+    fn send(&mut self, from: &Event, delay: f64, flag: f64) {
+        self.sent += 1;
+        self.queue.push(SelfEvent(Event {
+            te: from.te + delay,
+            seq: SELF_EVENT_SEQ + self.sent,
+            flag,
+            ..*from
+        }));
+    }
+
+    /// The earliest self-event due by `due`, if it comes before `next` (a connection's event).
+    fn pop_before(&mut self, due: f64, next: Option<&Event>) -> Option<Event> {
+        let first = self.queue.peek()?.0;
+        let sooner = next.is_none_or(|e| (first.te, first.seq) < (e.te, e.seq));
+        (first.te <= due && sooner).then(|| self.queue.pop().expect("peeked").0)
+    }
 }
 
 /// One population of cells and everything its steps need.
@@ -98,6 +155,8 @@ struct CellPopulation {
     pending: Vec<Vec<Event>>,
     horizon: usize,
     chunks: usize,
+    /// Per chunk, its point processes' self-events.
+    self_events: Vec<SelfEvents>,
 }
 
 /// What one chunk did during an epoch.
@@ -106,6 +165,8 @@ struct ChunkOutcome {
     /// (cell, step) of each spike: V crossed threshold during `step`.
     spikes: Vec<(usize, u64)>,
     bad: Option<(u64, usize, f64)>,
+    /// (step, cell, delay) of a `net_send` into the past, which NEURON refuses too.
+    backwards: Option<(u64, usize, f64)>,
     traces: Vec<(usize, Vec<Vec<f64>>)>,
     delivered: u64,
 }
@@ -130,10 +191,21 @@ impl CellPopulation {
         let mut points: Vec<Option<PointTarget>> = (0..cell.points.len()).map(|_| None).collect();
         for (ri, r) in regions.iter().enumerate() {
             for (p, receive) in &r.points {
+                let roots = receive.as_ref().map_or(Vec::new(), |r| {
+                    let mut roots: Vec<_> = r.updates.iter().map(|u| u.1).collect();
+                    for e in &r.sends {
+                        roots.extend([e.condition, e.delay, e.flag]);
+                    }
+                    roots
+                });
                 points[*p] = Some(PointTarget {
                     region: ri,
-                    linear: { receive.as_ref().and_then(linear_in_weight) },
+                    linear: receive
+                        .as_ref()
+                        .filter(|r| r.sends.is_empty())
+                        .and_then(linear_in_weight),
                     receive: receive.clone(),
+                    roots,
                 });
             }
         }
@@ -150,6 +222,8 @@ impl CellPopulation {
             ..
         } = Probes::new(model, &tree);
         let record: Vec<usize> = model.record.iter().map(|&c| c as usize).collect();
+        let chunks = n.div_ceil(chunk_cells);
+        let self_events = initial_self_events(&mut regions, &points, n, chunk_cells, chunks);
         Ok(CellPopulation {
             first,
             n,
@@ -180,7 +254,8 @@ impl CellPopulation {
             record,
             pending: Vec::new(),
             horizon: 0,
-            chunks: n.div_ceil(chunk_cells),
+            chunks,
+            self_events,
         })
     }
 
@@ -237,8 +312,9 @@ impl CellPopulation {
         let solve_rows = cable::solve_for_this_cpu();
         self.above
             .par_chunks_mut(chunk_cells)
+            .zip(self.self_events.par_iter_mut())
             .enumerate()
-            .map(|(ci, above)| {
+            .map(|(ci, (above, own))| {
                 let cells = ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
                 let (first, cc) = (cells.start, cells.len());
                 let rows = ChunkRows::new(&views, nodes, cells.clone());
@@ -262,6 +338,7 @@ impl CellPopulation {
                     marked[t.region] = vec![false; cc];
                 }
                 let mut local: Vec<Event> = Vec::new();
+                let mut sends: Vec<(f64, f64)> = Vec::new();
                 for (b, step) in (from..to).enumerate() {
                     // 1. Events due now: te <= t + dt/2.
                     let (grouped, starts) = &by_step[b];
@@ -273,17 +350,35 @@ impl CellPopulation {
                     if !events.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
                         events.sort_unstable_by_key(|e| (e.te.to_bits(), e.seq));
                     }
-                    for e in events.iter() {
+                    // The connections' events merged with the self-events due now, including
+                    // those that the deliveries send for this step.
+                    let due = times[step as usize] + 0.5 * dt;
+                    let mut next = 0;
+                    loop {
+                        let e = match own.pop_before(due, events.get(next)) {
+                            Some(e) => e,
+                            None if next < events.len() => {
+                                next += 1;
+                                events[next - 1]
+                            }
+                            None => break,
+                        };
                         let target = &targets[e.point as usize];
                         let r = target.region;
                         // A point's region has one node, so cell c's compartment is entry c.
                         let at = cable::compartment(e.cell as usize, 0, 1, n, chunk_cells);
-                        receive(&views[r], target, at, e);
+                        receive(&views[r], target, at, &e, &mut sends);
+                        for &(delay, flag) in &sends {
+                            if delay < 0.0 {
+                                out.backwards.get_or_insert((step, e.cell as usize, delay));
+                            }
+                            own.send(&e, delay.max(0.0), flag);
+                        }
                         if !std::mem::replace(&mut marked[r][e.cell as usize - first], true) {
                             dirty[r].push(at);
                         }
+                        out.delivered += 1;
                     }
-                    out.delivered += events.len() as u64;
                     // Their currents again, with the new states: one by one when few, else
                     // the chunk's whole row.
                     for (r, list) in dirty.iter_mut().enumerate() {
@@ -334,7 +429,7 @@ impl CellPopulation {
                             trace.push(unsafe { rows.v(p) }[local]);
                         }
                     }
-                    if out.bad.is_some() {
+                    if out.bad.is_some() || out.backwards.is_some() {
                         break;
                     }
                 }
@@ -570,8 +665,16 @@ impl ArtificialPopulation {
     }
 }
 
-/// Runs `target`'s NET_RECEIVE for event `e` on compartment `at` of its region.
-fn receive(view: &RegionView<'_>, target: &PointTarget, at: usize, e: &Event) {
+/// Runs `target`'s NET_RECEIVE for event `e` on compartment `at` of its region; `sends` gets
+/// the (delay, flag) of each `net_send` it makes.
+fn receive(
+    view: &RegionView<'_>,
+    target: &PointTarget,
+    at: usize,
+    e: &Event,
+    sends: &mut Vec<(f64, f64)>,
+) {
+    sends.clear();
     if let Some(linear) = &target.linear {
         for &(slot, a) in linear {
             // SAFETY: compartment `at` belongs to the calling task.
@@ -580,17 +683,69 @@ fn receive(view: &RegionView<'_>, target: &PointTarget, at: usize, e: &Event) {
         return;
     }
     let Some(r) = &target.receive else { return };
-    let roots: Vec<_> = r.updates.iter().map(|(_, x)| *x).collect();
     // SAFETY: as above.
-    let values = interp::eval(&r.exprs, &roots, &|var| match var {
+    let values = interp::eval(&r.exprs, &target.roots, &|var| match var {
         Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
         Var::Arg(0) => e.weight,
+        Var::Arg(k) if k as usize == r.args => e.flag,
         Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
         _ => 0.0,
     });
-    for ((slot, _), x) in r.updates.iter().zip(values) {
+    let (updated, sent) = values.split_at(r.updates.len());
+    for ((slot, _), &x) in r.updates.iter().zip(updated) {
         unsafe { *view.slot(*slot as usize).add(at) = x };
     }
+    for v in sent.chunks(3) {
+        if v[0] != 0.0 {
+            sends.push((v[1], v[2]));
+        }
+    }
+}
+
+/// The self-events that the point processes' INITIAL blocks send (`net_send(delay, flag)` at
+/// t = 0, reading the states INITIAL set), filed by chunk. Their weight is 0: NEURON gives such
+/// an event no connection's weights.
+fn initial_self_events(
+    regions: &mut [cable::RegionKernels],
+    points: &[PointTarget],
+    n: usize,
+    chunk_cells: usize,
+    chunks: usize,
+) -> Vec<SelfEvents> {
+    let mut out: Vec<SelfEvents> = (0..chunks).map(|_| SelfEvents::default()).collect();
+    let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
+    for (p, target) in points.iter().enumerate() {
+        let Some(r) = target.receive.as_ref().filter(|r| !r.initial_sends.is_empty()) else {
+            continue;
+        };
+        let mut roots = Vec::new();
+        for e in &r.initial_sends {
+            roots.extend([e.condition, e.delay, e.flag]);
+        }
+        let view = &views[target.region];
+        for cell in 0..n {
+            let at = cable::compartment(cell, 0, 1, n, chunk_cells);
+            // SAFETY: nothing else touches the regions during set-up.
+            let values = interp::eval(&r.exprs, &roots, &|var| match var {
+                Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+                _ => 0.0,
+            });
+            let origin = Event {
+                te: 0.0,
+                seq: 0,
+                cell: cell as u32,
+                point: p as u32,
+                weight: 0.0,
+                flag: 0.0,
+            };
+            for v in values.chunks(3) {
+                if v[0] != 0.0 {
+                    out[cell / chunk_cells].send(&origin, v[1].max(0.0), v[2]);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What NEURON adds to the time of a threshold crossing before it adds a connection's delay.
@@ -770,6 +925,7 @@ pub fn run(
                     cell,
                     point,
                     weight,
+                    flag: 0.0,
                 },
             );
             *seq += 1;
@@ -825,10 +981,16 @@ pub fn run(
         }
         let mut new_spikes: Vec<(u64, u64)> = Vec::new();
         let mut bad: Option<(u64, u64, f64, String)> = None;
+        let mut backwards: Option<(u64, u64, f64)> = None;
         for pop in populations.iter_mut().flatten() {
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
                 delivered += o.delivered;
+                if let Some((s, c, d)) = o.backwards {
+                    if backwards.is_none_or(|(s0, ..)| s < s0) {
+                        backwards = Some((s, pop.first + c as u64, d));
+                    }
+                }
                 new_spikes.extend(o.spikes.iter().map(|&(c, s)| (pop.first + c as u64, s)));
                 if let Some((s, c, v)) = o.bad {
                     if bad.as_ref().is_none_or(|(s0, ..)| s < *s0) {
@@ -841,6 +1003,15 @@ pub fn run(
                     }
                 }
             }
+        }
+        if let Some((s, c, delay)) = backwards {
+            return Err(Stopped {
+                error: RunError::Backend(crate::backend::BackendError(format!(
+                    "a point process of cell {c} sent itself an event into the past at step {s} (t = {:.4} ms): net_send(delay = {delay} ms, …)\n  hint: a self-event's delay must be >= 0, as in NEURON",
+                    s as f64 * dt
+                ))),
+                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
+            });
         }
         if let Some((s, c, v, place)) = bad {
             return Err(Stopped {

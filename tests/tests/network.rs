@@ -431,6 +431,71 @@ fn a_voltage_clamp_holds_the_soma_as_in_neuron() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Self-events in synapses on cells: PulseSyn.mod (beside the fixture, run unchanged by NEURON)
+/// opens a conductance pulse at each spike and ends it with `net_send(dur, 1)`, whose event
+/// carries the spike's weight, and kicks itself from INITIAL (`net_send(2, 2)`). A ring of 5
+/// cells, against NEURON's spikes and V; the same on one thread and on all.
+#[test]
+fn self_events_in_synapses_on_cells_match_neuron() {
+    let model = "tests/fixtures/neuron/selfevents/selfevents.chan";
+    let neuron: Vec<(u64, f64)> = rows("tests/fixtures/neuron/selfevents/spikes.csv")
+        .iter()
+        .map(|row| (row[0] as u64, row[1]))
+        .collect();
+    assert_eq!(neuron.len(), 20);
+    let v = rows("tests/fixtures/neuron/selfevents/v.csv");
+    let mut runs = Vec::new();
+    for threads in [Some(1), None] {
+        let r = simulate(model, &Request { threads, ..Request::default() });
+        let net = r.network.as_ref().expect("a network outcome");
+        assert_eq!(net.spikes.len(), neuron.len(), "hhc {:?}", net.spikes);
+        for (&(c, t), &(nc, nt)) in net.spikes.iter().zip(&neuron) {
+            assert_eq!(c, nc, "at t = {t}");
+            assert!((t - nt).abs() < 1e-9, "cell {c}: hhc {t} ms, NEURON {nt} ms");
+        }
+        // Every spike's event and its pulse's end, and each synapse's kick from INITIAL.
+        assert!(net.events_delivered >= 2 * 19 + 5, "{}", net.events_delivered);
+        let worst = v
+            .iter()
+            .enumerate()
+            .flat_map(|(k, row)| r.traces.iter().enumerate().map(move |(j, tr)| (tr.values[k] - row[j + 1]).abs()))
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
+        runs.push(r);
+    }
+    for (a, b) in runs[0].traces.iter().zip(&runs[1].traces) {
+        assert_eq!(a.values, b.values, "{}", a.name);
+    }
+}
+
+/// What a synapse on a cell cannot do yet is refused with its reason, not ignored: `net_event`
+/// (the synapse makes its cell spike).
+#[test]
+fn a_synapse_that_makes_its_cell_spike_is_refused() {
+    let dir = std::env::temp_dir().join(format!("hhc-netevent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("Trigger.mod"),
+        "NEURON { POINT_PROCESS Trigger NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\nNET_RECEIVE (w) { net_event(t) }\n",
+    )
+    .expect("write mod");
+    let model = std::fs::read_to_string(repo().join("tests/fixtures/neuron/selfevents/selfevents.chan"))
+        .expect("model")
+        .replace("PulseSyn AT dend(0.5) { tau = 3 (ms)  dur = 1 (ms) }", "Trigger AT dend(0.5)");
+    std::fs::write(dir.join("net.chan"), model).expect("write model");
+    std::fs::copy(
+        repo().join("tests/fixtures/neuron/selfevents/hh_classic.chan"),
+        dir.join("hh_classic.chan"),
+    )
+    .expect("copy");
+    let Err(e) = Simulation::from_file(&dir.join("net.chan"), &Request::default()) else {
+        panic!("a synapse with net_event ran");
+    };
+    let text = e.to_string();
+    assert!(text.contains("net_event") && text.contains("net.chan:"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// NEURON's AlphaSynapse (a conductance that follows an alpha function from a fixed onset, no
 /// events): an excitatory one on the dendrite fires the soma, an inhibitory one on the soma
 /// follows; V at both sites against NEURON's.

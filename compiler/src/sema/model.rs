@@ -1230,21 +1230,18 @@ fn lower_cell(
                     }
                     Ok(Some(m))
                         if m.point_process
-                            && (!m.initial_sends.is_empty()
-                                || m.net_receive.as_ref().is_some_and(|r| {
-                                    !r.sends.is_empty()
-                                        || !r.emits.is_empty()
-                                        || !r.moves.is_empty()
-                                })) =>
+                            && m.net_receive.as_ref().is_some_and(|r| {
+                                !r.emits.is_empty() || !r.moves.is_empty()
+                            }) =>
                     {
                         ok = false;
                         cx.err(
                             Diagnostic::error(
-                                format!("`{}` sends events itself (net_send or net_event)", mechanism.name),
+                                format!("`{}` makes its cell spike (net_event) or moves its self-event (net_move)", mechanism.name),
                                 mechanism.span,
                                 "on a cell",
                             )
-                            .with_hint("hhc runs self-events and net_event in ARTIFICIAL_CELLs only, for now; a synapse on a cell may only receive"),
+                            .with_hint("hhc runs net_event and net_move in ARTIFICIAL_CELLs only, for now; a synapse on a cell may receive and send itself events (net_send)"),
                         );
                     }
                     Ok(Some(m)) if m.point_process => {

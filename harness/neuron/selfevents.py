@@ -1,0 +1,68 @@
+"""NEURON 9.0.2 reference for tests/fixtures/neuron/selfevents/selfevents.chan.
+
+    bench/.venv/bin/python harness/neuron/selfevents.py
+
+Compiles tests/fixtures/neuron/selfevents/PulseSyn.mod with nrnivmodl (in a temporary folder),
+then builds a ring of 5 ball-and-stick cells (hh soma, passive dendrite, a PulseSyn at
+dend(0.5), tau 3 ms, dur 1 ms); cell i's NetCon (threshold 10 mV, delay 1.5 ms, weight
+0.02 uS) drives cell i+1, and two NetStims (one spike each) at 1 and 31 ms drives cell 0 (delay
+1 ms). Fixed step 0.025 ms, 60 ms. Writes spikes.csv (cell, time; the source is cell 5) and
+v.csv (V at soma(0.5) and dend(0.5) of cells 0 and 2, every step).
+"""
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "selfevents"
+build = Path(tempfile.mkdtemp(prefix="hhc-pulsesyn-"))
+shutil.copy(fixture / "PulseSyn.mod", build)
+nrnivmodl = Path(sys.executable).parent / "nrnivmodl"
+subprocess.run([str(nrnivmodl)], cwd=build, check=True, capture_output=True)
+
+from neuron import h  # noqa: E402
+
+from cells import ballstick, textbook_run  # noqa: E402
+
+h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
+h.load_file("stdrun.hoc")
+N = 5
+
+
+class BallStick:
+    def __init__(self, i):
+        self.soma, self.dend = ballstick(str(i))
+        self.syn = h.PulseSyn(self.dend(0.5)); self.syn.tau = 3; self.syn.dur = 1
+
+
+textbook_run()
+cells = [BallStick(i) for i in range(N)]
+netcons, spikes = [], []
+for i, c in enumerate(cells):
+    nc = h.NetCon(c.soma(0.5)._ref_v, cells[(i + 1) % N].syn, sec=c.soma)
+    nc.threshold = 10; nc.delay = 1.5; nc.weight[0] = 0.02
+    tv = h.Vector(); nc.record(tv)
+    netcons.append(nc); spikes.append((i, tv))
+stims = []
+for ts in (1, 31):
+    s = h.NetStim(); s.number = 1; s.start = ts; s.noise = 0
+    nc = h.NetCon(s, cells[0].syn); nc.delay = 1; nc.weight[0] = 0.02
+    tv = h.Vector(); nc.record(tv); spikes.append((N, tv))
+    stims.append((s, nc))
+t = h.Vector().record(h._ref_t)
+rec = [h.Vector().record(x._ref_v) for c in (cells[0], cells[2]) for x in (c.soma(0.5), c.dend(0.5))]
+h.dt = 0.025; h.steps_per_ms = 40
+h.finitialize(-65)
+h.continuerun(60)
+rows = sorted((tt, i) for i, tv in spikes for tt in tv)
+with open(fixture / "spikes.csv", "w") as f:
+    f.write("# NEURON 9.0.2: NetCon spike times (ms), fixed step dt 0.025\ncell,t_ms\n")
+    for tt, i in rows:
+        f.write(f"{i},{tt:.17g}\n")
+with open(fixture / "v.csv", "w") as f:
+    f.write("t_ms,ring0_soma,ring0_dend,ring2_soma,ring2_dend\n")
+    for k in range(len(t)):
+        f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.12g}" for r in rec) + "\n")
+print(len(rows), "spikes:", [(i, round(tt, 3)) for tt, i in rows])
+shutil.rmtree(build)
