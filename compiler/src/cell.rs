@@ -261,14 +261,14 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 });
                 row[pi] = Some((slots.len() - 1) as u32);
             }
-            for (pi, _) in &ins.per_cell {
-                let name = per_cell_slot_name(mi, &ins.mechanism, *pi);
-                slots.push(Slot {
-                    name: name.clone(),
-                    kind: SlotKind::PerCell { name },
-                });
-                row[*pi] = Some((slots.len() - 1) as u32);
-            }
+        }
+        for (pi, _) in &ins.per_cell {
+            let name = per_cell_slot_name(mi, &ins.mechanism, *pi);
+            slots.push(Slot {
+                name: name.clone(),
+                kind: SlotKind::PerCell { name },
+            });
+            row[*pi] = Some((slots.len() - 1) as u32);
         }
         param_slots.push(row);
     }

@@ -87,12 +87,20 @@ pub fn stdlib() -> &'static [(&'static str, &'static str)] {
 
 /// Parses and lowers a model file; mechanism errors are rendered against their own files.
 pub fn load_model(path: &Path) -> Result<Model, Report> {
-    let mut report = Report::default();
     let file_name = path.display().to_string();
     let src = match read_source(path) {
         Ok(s) => s,
         Err(text) => return Err(Report { text }),
     };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_model_source(&file_name, &src, &dir)
+}
+
+/// Parses and lowers model source text as if it were the file `file_name` in folder `dir`
+/// (where its mechanisms, SWC and CSV files are looked for before the stdlib).
+pub fn load_model_source(file_name: &str, src: &str, dir: &Path) -> Result<Model, Report> {
+    let mut report = Report::default();
+    let (file_name, src) = (file_name.to_string(), src.to_string());
     let (ast, diags) = hhc_compiler::syntax::parse(&src);
     let ast = match ast {
         Some(a) if !diags.iter().any(Diagnostic::is_error) => a,
@@ -111,7 +119,7 @@ pub fn load_model(path: &Path) -> Result<Model, Report> {
         report.add(&file_name, &src, &[d]);
         return Err(report);
     }
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = dir.to_path_buf();
     let mut mech_reports = Report::default();
     let mut resolve = |name: &str| -> Result<Option<Mechanism>, ()> {
         let Some((mfile, msrc)) = find_mechanism(name, &dir) else {

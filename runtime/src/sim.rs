@@ -137,21 +137,57 @@ pub fn initialise(program: &CellProgram, model: &Model, pop: &mut Population) ->
         pop.slots.fill(*slot as usize, x);
     }
     let mut swept = None;
-    for (k, slot) in program.slots.iter().enumerate() {
-        if let SlotKind::PerCell { .. } = slot.kind {
-            let (from, to) = model.stimuli.iter().find_map(|s| match *s {
-                Stimulus::Sweep { from, to } => Some((from, to)),
-                _ => None,
-            })?;
-            let n = pop.n;
-            let values: Vec<f64> = (0..n).map(|i| sweep_value(from, to, i, n)).collect();
-            for (i, x) in values.iter().enumerate() {
-                pop.slots.set(k, i, *x);
+    let n = pop.n;
+    for (k, source) in per_cell_sources(program, model).into_iter().enumerate() {
+        match source {
+            Some(PerCell::Sweep { from, to }) => {
+                let values: Vec<f64> = (0..n).map(|i| sweep_value(from, to, i, n)).collect();
+                for (i, x) in values.iter().enumerate() {
+                    pop.slots.set(k, i, *x);
+                }
+                swept = Some(values);
             }
-            swept = Some(values);
+            Some(PerCell::Values(values)) => {
+                for (i, x) in values.iter().take(n).enumerate() {
+                    pop.slots.set(k, i, *x);
+                }
+            }
+            None => {}
         }
     }
     swept
+}
+
+/// Where a per-cell slot's values come from.
+#[derive(Clone, Copy)]
+enum PerCell<'m> {
+    /// The swept stimulus: cell i of n gets its share of `from..to`.
+    Sweep { from: f64, to: f64 },
+    /// A parameter with a value per cell (the insert's `per_cell` table).
+    Values(&'m [f64]),
+}
+
+/// For each slot of `program`, where its per-cell values come from (`None` for other slots).
+fn per_cell_sources<'m>(program: &CellProgram, model: &'m Model) -> Vec<Option<PerCell<'m>>> {
+    let sweep = model.stimuli.iter().find_map(|s| match *s {
+        Stimulus::Sweep { from, to } => Some(PerCell::Sweep { from, to }),
+        _ => None,
+    });
+    let mut tables = std::collections::HashMap::new();
+    for (mi, ins) in model.cell.inserts.iter().enumerate() {
+        for (pi, values) in &ins.per_cell {
+            let name = hhc_compiler::cell::per_cell_slot_name(mi, &ins.mechanism, *pi);
+            tables.insert(name, PerCell::Values(values.as_slice()));
+        }
+    }
+    program
+        .slots
+        .iter()
+        .map(|slot| match &slot.kind {
+            SlotKind::PerCell { name } => tables.get(name).copied().or(sweep),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn run(
@@ -349,14 +385,13 @@ fn initial_values(program: &CellProgram, model: &Model, n: usize, cell: usize) -
         slots: Slots::new(Precision::F64, program.slots.len(), 1),
     };
     initialise(program, model, &mut pop);
-    let sweep = model.stimuli.iter().find_map(|s| match *s {
-        Stimulus::Sweep { from, to } => Some((from, to)),
-        _ => None,
-    });
-    (0..program.slots.len())
-        .map(|k| match (&program.slots[k].kind, sweep) {
-            (SlotKind::PerCell { .. }, Some((from, to))) => sweep_value(from, to, cell, n),
-            _ => pop.slots.get(k, 0),
+    per_cell_sources(program, model)
+        .into_iter()
+        .enumerate()
+        .map(|(k, source)| match source {
+            Some(PerCell::Sweep { from, to }) => sweep_value(from, to, cell, n),
+            Some(PerCell::Values(values)) => values.get(cell).copied().unwrap_or(f64::NAN),
+            None => pop.slots.get(k, 0),
         })
         .collect()
 }

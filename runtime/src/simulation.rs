@@ -369,6 +369,15 @@ impl Simulation {
                 &format!("{n} cells of {} compartments", summary.compartments),
                 "lower --n, or use fewer segments",
             )?;
+            let per_cell = model
+                .cell
+                .inserts
+                .iter()
+                .chain(model.cell.points.iter().map(|p| &p.insert))
+                .any(|i| !i.per_cell.is_empty());
+            if whole_cells && per_cell {
+                return Err(SetupError::Usage("values per cell on a morphology run on the CPU's chunked cable solver\n  hint: drop --backend gpu and --fused-cable".into()));
+            }
             if whole_cells {
                 let whole = hhc_compiler::cable::build(&model).map_err(too_many_to_fuse)?;
                 let backend = make_backend(&whole.program, request.target, precision, threads)?;

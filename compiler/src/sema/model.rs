@@ -1658,6 +1658,34 @@ pub(super) fn check_parameter_value(
     x: f64,
     span: Span,
 ) -> bool {
+    match parameter_value_problem(&cx.units, m, i, x) {
+        Some(problem) => {
+            cx.err(
+                Diagnostic::error(problem.message, span, problem.label).with_hint(problem.hint),
+            );
+            false
+        }
+        None => true,
+    }
+}
+
+/// Why a value cannot be given to a parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueProblem {
+    pub message: String,
+    pub label: &'static str,
+    pub hint: String,
+}
+
+/// What is wrong with giving parameter `i` of `m` the value `x` (in the parameter's unit): a
+/// value outside its declared `<lo, hi>`, or a negative conductance. Every front (model files,
+/// Python) checks overrides with this.
+pub fn parameter_value_problem(
+    units: &UnitTable,
+    m: &Mechanism,
+    i: usize,
+    x: f64,
+) -> Option<ValueProblem> {
     let p = &m.params[i];
     let unit = p.unit.as_deref().unwrap_or("");
     let shown = if unit.is_empty() {
@@ -1667,45 +1695,39 @@ pub(super) fn check_parameter_value(
     };
     if let Some((lo, hi)) = p.limits {
         if !(lo..=hi).contains(&x) {
-            cx.err(
-                Diagnostic::error(
-                    format!(
-                        "`{}` = {shown} lies outside its limits <{lo}, {hi}>",
-                        p.name
-                    ),
-                    span,
-                    "out of range",
-                )
-                .with_hint(format!(
+            return Some(ValueProblem {
+                message: format!("`{}` = {shown} lies outside its limits <{lo}, {hi}>", p.name),
+                label: "out of range",
+                hint: format!(
                     "`{}` declares `{} <{lo}, {hi}>`; give a value in that range",
                     m.name, p.name
-                )),
-            );
-            return false;
+                ),
+            });
         }
     }
     let is_conductance = |u: &str| {
-        let (Ok(u), Ok(s_per_area), Ok(siemens)) = (
-            cx.units.parse(u),
-            cx.units.parse("S/cm2"),
-            cx.units.parse("S"),
-        ) else {
+        let (Ok(u), Ok(s_per_area), Ok(siemens)) =
+            (units.parse(u), units.parse("S/cm2"), units.parse("S"))
+        else {
             return false;
         };
         u.same_dimension(&s_per_area) || u.same_dimension(&siemens)
     };
     if x < 0.0 && is_conductance(unit) {
-        cx.err(
-            Diagnostic::error(
-                format!("`{}` = {shown} is a negative conductance", p.name),
-                span,
-                "negative",
-            )
-            .with_hint("a conductance is 0 or more; a current that flows the other way comes from the reversal potential"),
-        );
-        return false;
+        return Some(ValueProblem {
+            message: format!("`{}` = {shown} is a negative conductance", p.name),
+            label: "negative",
+            hint: "a conductance is 0 or more; a current that flows the other way comes from the reversal potential".into(),
+        });
     }
-    true
+    if !x.is_finite() {
+        return Some(ValueProblem {
+            message: format!("`{}` = {shown} is not a finite number", p.name),
+            label: "not finite",
+            hint: "give a finite value".into(),
+        });
+    }
+    None
 }
 
 fn item_span(item: &Item) -> Span {

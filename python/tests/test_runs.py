@@ -1,0 +1,113 @@
+"""hhc from Python against the same references as the Rust tests: braincell's tutorial,
+braincell's channels, NEURON's networks; and a sweep from a numpy array."""
+import csv
+
+import numpy as np
+import pytest
+
+import hhc
+
+# braincell's tutorial spikes (steps), as in tests/tests/numerics.rs.
+BRAINCELL_SPIKE_STEPS = [387, 1644, 2993, 4349, 5706, 7062, 8419, 9775]
+
+
+def read_rows(path):
+    with open(path) as f:
+        return [
+            [float(x) for x in row]
+            for row in csv.reader(line for line in f if not line.startswith(("#", "t_ms", "cell")))
+        ]
+
+
+def test_the_tutorial_spikes_eight_times_as_braincell_does(repo):
+    result = hhc.load(repo / "examples" / "hh.chan").run(threads=1)
+    assert result.total_spikes == 8
+    steps = np.rint(result.spike_times / result.dt).astype(int) - 1
+    assert np.all(np.abs(steps - BRAINCELL_SPIKE_STEPS) <= 1), steps
+    assert result.v.shape == (1, len(result.t))
+    assert result.t[0] == 0 and result.t[-1] == pytest.approx(100.0)
+    # The trace and the spikes agree: V is high at every spike time.
+    for s in steps:
+        assert result.v[0, s + 1] > 0
+
+
+@pytest.mark.parametrize("channel", ["AHP_De1994", "CaHT_HM1992", "Kv1p1_MA2020_GoC"])
+def test_braincell_channels_match_braincell(repo, channel):
+    fixtures = repo / "tests" / "fixtures" / "braincell"
+    header = (fixtures / f"{channel}.csv").read_text().splitlines()[0]
+    want = [float(x) for x in header.split("):")[1].split()]
+    rows = read_rows(fixtures / f"{channel}.csv")
+    result = hhc.load(fixtures / f"cell_{channel}.chan").run(threads=1)
+    assert len(result.spike_times) == len(want)
+    assert np.max(np.abs(result.spike_times - want), initial=0) <= 0.1 + 1e-9
+    v = result.v[0]
+    for t, vr in rows:
+        if any(abs(s - t) <= 1.0 for s in want):
+            continue
+        assert abs(v[int(round(t / result.dt))] - vr) <= 1.0, (channel, t)
+
+
+def test_a_ring_network_spikes_as_in_neuron(repo):
+    fixture = repo / "tests" / "fixtures" / "neuron" / "ring"
+    result = hhc.load(fixture / "ring.chan").run()
+    neuron = read_rows(fixture / "ring.csv")
+    assert len(neuron) == 41
+    assert list(result.spike_cells) == [int(c) for c, _ in neuron]
+    assert np.max(np.abs(result.spike_times - [t for _, t in neuron])) < 1e-9
+    assert [p[0] for p in result.populations] == ["ring", "kick"]
+    v = np.array(read_rows(fixture / "ring_v.csv"))[:, 1:].T
+    assert result.trace_names[0] == "ring[0] soma(0.5)"
+    assert np.max(np.abs(result.v - v)) < 1e-6
+    assert result.events_delivered > 0
+
+
+def test_an_f_i_curve_from_a_numpy_array(repo):
+    """Each cell gets its own IClamp amplitude; the counts rise with it, and each cell spikes
+    exactly as a run of that cell alone does."""
+    source = """
+CELL Soma {
+    v_init = -65 (mV)
+    ION na { e = 50 (mV) }
+    ION k { e = -77 (mV) }
+    SECTION soma { L = 20 (um)  diam = 20 (um) }
+    INSERT hh_classic { }
+    POINT stim = IClamp AT soma(0.5) { del = 5 (ms)  dur = 200 (ms)  amp = 0.1 (nA) }
+}
+SIMULATE { cell = Soma  dt = 0.025 (ms)  tstop = 205 (ms)  celsius = 6.3 (degC) }
+"""
+    model = hhc.from_source(source, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
+    amps = np.linspace(0.0, 0.5, 41)
+    model.set_per_cell("stim", "amp", amps)
+    assert model.count == 41
+    counts = model.run(record=False).spike_counts
+    assert counts.shape == (41,)
+    assert counts[0] == 0 and counts[-1] > 10
+    assert np.all(np.diff(counts.astype(int)) >= -1), counts  # rising, up to HH's bistability
+    for k in (7, 23, 40):
+        alone = hhc.from_source(source, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
+        alone.set("stim", "amp", amps[k])
+        assert alone.run(record=False).spike_counts[0] == counts[k]
+
+
+def test_a_parameter_sweep_on_point_cells(repo):
+    """10^3 leak conductances at once on the tutorial's point cell: the same counts as one cell
+    at a time."""
+    model = hhc.load(repo / "examples" / "hh.chan")
+    names = {(p[1], p[2]) for p in model.parameters()}
+    assert ("IL", "g_max") in names
+    g = np.linspace(0.0, 5.0, 1000)  # mS/cm2: from none to enough to silence the cell
+    model.set_per_cell("IL", "g_max", g)
+    result = model.run(record=False, tstop=50.0)
+    assert result.spike_counts.shape == (1000,)
+    for k in (0, 150, 190, 999):
+        one = hhc.load(repo / "examples" / "hh.chan")
+        one.set("IL", "g_max", g[k])
+        assert one.run(record=False, tstop=50.0).spike_counts[0] == result.spike_counts[k]
+    assert result.spike_counts[0] == 4 and result.spike_counts[999] == 0
+
+
+def test_same_results_on_one_thread_and_on_all(repo):
+    model = hhc.load(repo / "tests" / "fixtures" / "neuron" / "selfevents" / "selfevents.chan")
+    a, b = model.run(threads=1), model.run()
+    assert np.array_equal(a.v, b.v)
+    assert np.array_equal(a.spike_times, b.spike_times)
