@@ -34,6 +34,7 @@ from ._hhc import (
     UsageError,
     stdlib,
 )
+from . import build
 
 __all__ = [
     "HhcError",
@@ -43,6 +44,7 @@ __all__ = [
     "Result",
     "SimulationError",
     "UsageError",
+    "build",
     "from_source",
     "load",
     "stdlib",

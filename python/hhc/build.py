@@ -12,13 +12,13 @@ and connections, turned into hhc's model language and loaded like a file.
     net = build.Network()
     net.population("ring", cell, count=8, record=[0, 3], probe=[("soma", 0.5)])
     net.spikes("kick", times=[1.0])
-    net.connect("kick", "ring", at="syn", pre=[0], post=[0], weight=0.05, delay=1)
+    net.connect("kick", "ring", at="syn", pre_cells=[0], post_cells=[0], weight=0.05, delay=1)
     model = build.model([cell], network=net, dt=0.025, tstop=100, celsius=6.3)
 
 Units: the cell's settings in hhc's units (mV, ms, um, ohm cm, uF/cm2, degC); a mechanism's
 parameter as a number in its declared unit (`Model.parameters()` shows them), or as text with a
 unit, `"2 (ms)"`, or a pair `(2, "ms")`, converted and checked as in a file. A weight is in the
-unit of the synapse's NET_RECEIVE argument (uS for ExpSyn). `model(…).source` is the text.
+unit of the synapse's NET_RECEIVE argument (uS for ExpSyn). `source(…)` gives the text.
 """
 from ._hhc import Model
 
@@ -162,10 +162,9 @@ class Network:
         return self
 
     def connect(self, pre, post, weight, delay, at=None, pre_cells=None, post_cells=None,
-                rule=None, seed=None, autapses=None, file=None, **_unused):
+                rule=None, seed=None, autapses=None, file=None):
         """Connections from population `pre` to `post` (its point `at`): explicit `pre_cells`
-        and `post_cells` (also accepted as `pre=`/`post=` lists through `connect_pairs`), or
-        `rule` ("all_to_all", "one_to_one", "probability(0.1)", "indegree(10)") with `seed`, or
+        and `post_cells` (indices within the populations, paired in order), or `rule` ("all_to_all", "one_to_one", "probability(0.1)", "indegree(10)") with `seed`, or
         a CSV table `file`. `delay` in ms; `weight` in the synapse's unit."""
         parts = []
         if pre_cells is not None:
@@ -223,7 +222,7 @@ def source(cells, network=None, cell=None, count=None, dt=None, tstop=None, cels
 
 def model(cells, network=None, directory=None, **simulate):
     """`source(…)` loaded as a Model; mechanisms and tables are found in `directory` (default:
-    the current folder), then in the stdlib. The text is `Model.source`-free: keep
-    `source(…)` to see it."""
+    the current folder), then in the stdlib. Errors in the text raise ModelError against
+    `<build>.chan`; `source(…)` with the same arguments shows that text."""
     text = source(cells, network, **simulate)
     return Model.from_source(text, None if directory is None else str(directory), "<build>.chan")

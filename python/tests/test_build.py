@@ -1,0 +1,75 @@
+"""Models built from Python objects give the same text's results as the model files."""
+import numpy as np
+import pytest
+
+import hhc
+from hhc import build
+
+
+def ring_cell():
+    cell = build.Cell("BallStick", v_init=-65, V_th=10, cm=1, Ra=100)
+    cell.ion("na", e=50).ion("k", e=-77)
+    cell.section("soma", L=20, diam=20)
+    cell.section("dend", parent="soma", L=200, diam=1, nseg=11)
+    cell.insert("hh_classic", sections=["soma"])
+    cell.insert("IL", sections=["dend"], E=(-65, "mV"), g_max=(1, "mS/cm2"))
+    cell.point("syn", "ExpSyn", at=("dend", 0.5), tau=(2, "ms"), e=0)
+    return cell
+
+
+def test_the_ring_built_in_python_matches_the_ring_file(repo):
+    fixture = repo / "tests" / "fixtures" / "neuron" / "ring"
+    net = build.Network()
+    net.population("ring", ring_cell(), count=8, probe=[("soma", 0.5), ("dend", 0.5)], record=[0, 3])
+    net.spikes("kick", times=[1])
+    net.connect("kick", "ring", at="syn", pre_cells=[0], post_cells=[0], weight=(0.05, "uS"), delay=1)
+    net.connect("ring", "ring", at="syn", pre_cells=range(8), post_cells=[1, 2, 3, 4, 5, 6, 7, 0],
+                weight=(0.05, "uS"), delay=1)
+    text = build.source([ring_cell()], net, dt=0.025, tstop=100, celsius=6.3)
+    assert "POINT syn = ExpSyn AT dend(0.5)" in text
+    built = build.model([ring_cell()], net, directory=fixture, dt=0.025, tstop=100, celsius=6.3)
+    ours = built.run()
+    theirs = hhc.load(fixture / "ring.chan").run()
+    assert ours.total_spikes == theirs.total_spikes == 41
+    assert np.array_equal(ours.spike_times, theirs.spike_times)
+    assert np.array_equal(ours.v, theirs.v)
+
+
+def test_a_point_cell_built_in_python_matches_the_tutorial(repo):
+    cell = build.Cell("HH", V_th=20, v_init=-69.19375633335684)
+    cell.ion("na", e=50).ion("k", e=-77)
+    cell.insert("Na_HH1952", m=0, h=0).insert("K_HH1952", n=0)
+    cell.insert("IL", E=-54.387, g_max=0.03)
+    model = build.model(cell, dt=0.01, tstop=100, stimulus="5 (uA/cm2)", celsius=36)
+    ours = model.run()
+    theirs = hhc.load(repo / "examples" / "hh.chan").run()
+    assert ours.total_spikes == 8
+    assert np.array_equal(ours.v, theirs.v)
+
+
+def test_artificial_cells_and_rules_from_python(repo):
+    cell = ring_cell()
+    net = build.Network()
+    net.population("exc", cell, count=20)
+    net.artificial("drive", "NetStim", count=1, start=(5, "ms"), interval=(10, "ms"), number=5)
+    net.connect("drive", "exc", at="syn", rule="all_to_all", weight=(0.05, "uS"), delay=1)
+    net.connect("exc", "exc", at="syn", rule="probability(0.2)", seed=3, weight=(0.001, "uS"),
+                delay=2)
+    model = build.model(cell, net, directory=repo / "tests" / "fixtures" / "neuron" / "ring",
+                        dt=0.025, tstop=60, celsius=6.3)
+    result = model.run()
+    # Every cell fires at each of the 5 NetStim events; the NetStim's own 5 spikes too.
+    drive = [p for p in result.populations if p[0] == "drive"][0]
+    assert np.sum(result.spike_cells == drive[1]) == 5
+    assert np.all(result.spike_counts[:20] >= 5)
+
+
+def test_a_bad_name_is_refused_before_any_text_is_made():
+    with pytest.raises(ValueError, match="not a name"):
+        build.Cell("two words")
+
+
+def test_a_built_model_with_an_error_raises_its_diagnostic():
+    cell = build.Cell("C").insert("NoSuchChannel")
+    with pytest.raises(hhc.ModelError, match="NoSuchChannel"):
+        build.model(cell, dt=0.025, tstop=10)
