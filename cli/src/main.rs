@@ -522,6 +522,7 @@ fn request(a: &RunArgs, model_count: u64) -> Result<Request, String> {
         keep_spikes: a.spikes.is_some() || a.plot.is_some() || a.n.unwrap_or(model_count) <= 10_000,
         fused_cable: a.fused_cable,
         steps_per_call: a.steps_per_call,
+        record_states: Vec::new(),
     })
 }
 

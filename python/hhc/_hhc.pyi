@@ -68,6 +68,7 @@ class Model:
         precision: str = "f64",
         method: Optional[str] = None,
         record: bool = True,
+        states: Optional[List[str]] = None,
     ) -> "Result": ...
 
 class Result:
@@ -85,6 +86,9 @@ class Result:
         """V (mV), shape (len(trace_names), len(t))."""
     @property
     def trace_names(self) -> List[str]: ...
+    @property
+    def states(self) -> Dict[str, npt.NDArray[np.float64]]:
+        """Each state asked for with run(states=[...]): rows as in `v`, in the state's unit."""
     @property
     def spike_cells(self) -> npt.NDArray[np.int64]: ...
     @property

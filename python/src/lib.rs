@@ -415,8 +415,9 @@ impl PyModel {
     /// Runs the model from its initial state and returns a `Result`. `tstop` and `dt` (ms)
     /// override SIMULATE's; `n` sets the population size of a single population; `threads`
     /// defaults to every core; `backend` is "cpu" or "gpu"; `precision` "f64" or "f32";
-    /// `method` "exp-euler" or "exp-rosenbrock" (point cells); `record=False` traces nothing.
-    #[pyo3(signature = (tstop=None, dt=None, n=None, threads=None, backend="cpu", precision="f64", method=None, record=true))]
+    /// `method` "exp-euler" or "exp-rosenbrock" (point cells); `record=False` traces nothing;
+    /// `states` names states to trace beside V (`["Na_HH1952.m"]`, point cells).
+    #[pyo3(signature = (tstop=None, dt=None, n=None, threads=None, backend="cpu", precision="f64", method=None, record=true, states=None))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -429,7 +430,9 @@ impl PyModel {
         precision: &str,
         method: Option<&str>,
         record: bool,
+        states: Option<Vec<String>>,
     ) -> PyResult<PyOutcome> {
+        let states = states.unwrap_or_default();
         let target = match backend {
             "cpu" => Target::Cpu,
             "gpu" => Target::Gpu,
@@ -458,6 +461,7 @@ impl PyModel {
             precision: parse_precision(precision)?,
             threads,
             record,
+            record_states: states.clone(),
             ..Request::default()
         };
         let mut simulation = Simulation::new(self.model.clone(), &request).map_err(setup_error)?;
@@ -490,7 +494,11 @@ impl PyModel {
         match outcome {
             Ok(outcome) => {
                 pending?;
-                Ok(PyOutcome { outcome, summary })
+                Ok(PyOutcome {
+                    outcome,
+                    summary,
+                    states,
+                })
             }
             Err(stopped) => {
                 let (kind, text) = match &stopped.error {
@@ -508,6 +516,7 @@ impl PyModel {
                         PyOutcome {
                             outcome: *partial,
                             summary,
+                            states,
                         },
                     )?;
                     err.value(py).setattr("result", partial)?;
@@ -557,6 +566,35 @@ struct Summary {
 struct PyOutcome {
     outcome: Outcome,
     summary: Summary,
+    /// The states recorded beside V: the traces come per cell as V, then these.
+    states: Vec<String>,
+}
+
+impl PyOutcome {
+    /// The traces of V (`which` 0) or of the `which`-th recorded state, one per cell.
+    fn rows(&self, which: usize) -> Vec<&hhc_runtime::simulation::Trace> {
+        let per_cell = 1 + self.states.len();
+        self.outcome
+            .traces
+            .iter()
+            .skip(which)
+            .step_by(per_cell)
+            .collect()
+    }
+
+    fn matrix<'py>(
+        py: Python<'py>,
+        traces: &[&hhc_runtime::simulation::Trace],
+    ) -> Bound<'py, PyArray2<f64>> {
+        let samples = traces.iter().map(|t| t.values.len()).min().unwrap_or(0);
+        let flat: Vec<f64> = traces
+            .iter()
+            .flat_map(|t| t.values[..samples].iter().copied())
+            .collect();
+        Array2::from_shape_vec((traces.len(), samples), flat)
+            .expect("rows of equal length")
+            .into_pyarray(py)
+    }
 }
 
 #[pymethods]
@@ -591,22 +629,25 @@ impl PyOutcome {
     /// V (mV), one row per trace (see `trace_names`), one column per time of `t`.
     #[getter]
     fn v<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
-        let traces = &self.outcome.traces;
-        let samples = traces.iter().map(|t| t.values.len()).min().unwrap_or(0);
-        let flat: Vec<f64> = traces
-            .iter()
-            .flat_map(|t| t.values[..samples].iter().copied())
-            .collect();
-        Array2::from_shape_vec((traces.len(), samples), flat)
-            .expect("rows of equal length")
-            .into_pyarray(py)
+        PyOutcome::matrix(py, &self.rows(0))
+    }
+
+    /// Each state asked for with `run(states=[…])`: its name, and its values with one row per
+    /// recorded cell (the rows of `v`), one column per time of `t`, in the state's unit.
+    #[getter]
+    fn states<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let out = pyo3::types::PyDict::new(py);
+        for (j, name) in self.states.iter().enumerate() {
+            out.set_item(name, PyOutcome::matrix(py, &self.rows(j + 1)))?;
+        }
+        Ok(out)
     }
 
     /// What each row of `v` is: `cell3` (a point cell), `soma(0.5)` (a probe), or
     /// `population[i] soma(0.5)` in a network.
     #[getter]
     fn trace_names(&self) -> Vec<String> {
-        self.outcome.traces.iter().map(|t| t.name.clone()).collect()
+        self.rows(0).iter().map(|t| t.name.clone()).collect()
     }
 
     /// The cell of each spike (a global id in a network), in time order.

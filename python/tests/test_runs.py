@@ -111,3 +111,18 @@ def test_same_results_on_one_thread_and_on_all(repo):
     a, b = model.run(threads=1), model.run()
     assert np.array_equal(a.v, b.v)
     assert np.array_equal(a.spike_times, b.spike_times)
+
+
+def test_states_recorded_beside_v(repo):
+    model = hhc.load(repo / "examples" / "hh.chan")
+    plain = model.run(tstop=20.0)
+    result = model.run(tstop=20.0, states=["Na_HH1952.m", "K_HH1952.n"])
+    assert list(result.states) == ["Na_HH1952.m", "K_HH1952.n"]
+    assert result.trace_names == ["cell0"]
+    assert np.array_equal(result.v, plain.v)
+    m = result.states["Na_HH1952.m"]
+    assert m.shape == result.v.shape
+    assert m[0, 0] == 0.0  # hh.chan gives m = 0 initially
+    assert 0.0 <= m.min() and m.max() <= 1.0 and m.max() > 0.9  # it opens at each spike
+    with pytest.raises(hhc.UsageError, match="Na_HH1952.h"):
+        model.run(states=["Na_HH1952.q"])

@@ -48,6 +48,9 @@ pub struct Request {
     pub fused_cable: bool,
     /// Steps a kernel call takes, 1 to 64.
     pub steps_per_call: u64,
+    /// States traced beside V in each recorded cell, by slot name (`Na_HH1952.m`); point
+    /// cells only.
+    pub record_states: Vec<String>,
 }
 
 impl Default for Request {
@@ -65,6 +68,7 @@ impl Default for Request {
             keep_spikes: true,
             fused_cable: false,
             steps_per_call: 64,
+            record_states: Vec::new(),
         }
     }
 }
@@ -143,6 +147,8 @@ enum Engine {
     Point {
         program: CellProgram,
         backend: Box<dyn Backend>,
+        /// V's slot, then each state the request traces.
+        record_slots: Vec<usize>,
     },
     WholeCells {
         whole: CableProgram,
@@ -350,6 +356,24 @@ impl Simulation {
                 &format!("{n} cells"),
                 "lower --n, or use --precision f32",
             )?;
+            let mut record_slots = vec![0];
+            for name in &request.record_states {
+                let Some(k) = program.slots.iter().position(|s| {
+                    &s.name == name && matches!(s.kind, hhc_compiler::ir::SlotKind::State { .. })
+                }) else {
+                    let known: Vec<&str> = program
+                        .slots
+                        .iter()
+                        .filter(|s| matches!(s.kind, hhc_compiler::ir::SlotKind::State { .. }))
+                        .map(|s| s.name.as_str())
+                        .collect();
+                    return Err(SetupError::Usage(format!(
+                        "no state `{name}` to record\n  hint: the cell's states are {}",
+                        known.join(", ")
+                    )));
+                };
+                record_slots.push(k);
+            }
             let backend = make_backend(&program, request.target, precision, threads)?;
             summary.backend = backend.describe();
             if !request.record {
@@ -357,8 +381,15 @@ impl Simulation {
             } else if request.record_cell_zero && !model.record.contains(&0) {
                 model.record.insert(0, 0);
             }
-            Engine::Point { program, backend }
+            Engine::Point {
+                program,
+                backend,
+                record_slots,
+            }
         } else {
+            if !request.record_states.is_empty() {
+                return Err(SetupError::Usage("recording states beside V works on point cells only, for now\n  hint: record V at probes on a morphology".into()));
+            }
             let whole_cells = request.fused_cable || request.target == Target::Gpu;
             if !whole_cells && precision != Precision::F64 {
                 return Err(SetupError::Failed("the CPU's chunked cable solver runs in f64\n  hint: drop --precision f32, or add --fused-cable (one kernel per cell, f32 allowed)".into()));
@@ -433,7 +464,11 @@ impl Simulation {
             progress: progress.clone(),
         };
         match &mut self.engine {
-            Engine::Point { program, backend } => {
+            Engine::Point {
+                program,
+                backend,
+                record_slots,
+            } => {
                 let record: Vec<usize> = model
                     .record
                     .iter()
@@ -444,7 +479,7 @@ impl Simulation {
                     steps,
                     precision: r.precision,
                     record: record.clone(),
-                    record_slots: vec![0],
+                    record_slots: record_slots.clone(),
                     keep_spikes: r.keep_spikes,
                     progress: progress.clone(),
                     steps_per_call: r.steps_per_call,
@@ -453,7 +488,11 @@ impl Simulation {
                 let mut cells = record;
                 cells.sort_unstable();
                 cells.dedup();
-                let outcome = |res: RunResult| point_outcome(res, &cells, model.dt);
+                let names: Vec<String> = record_slots
+                    .iter()
+                    .map(|&k| program.slots[k].name.clone())
+                    .collect();
+                let outcome = |res: RunResult| point_outcome(res, &cells, &names, model.dt);
                 sim::run(program, model, backend.as_mut(), &opts)
                     .map(outcome)
                     .map_err(|s| Stopped {
@@ -557,18 +596,21 @@ fn network_outcome(
     }
 }
 
-/// A point-cell result as an outcome: one trace per recorded cell, named `cellK`.
-fn point_outcome(r: RunResult, cells: &[usize], dt: f64) -> Outcome {
+/// A point-cell result as an outcome: per recorded cell, V named `cellK`, then each recorded
+/// state named `cellK Na_HH1952.m` (`slots` holds V's slot name first).
+fn point_outcome(r: RunResult, cells: &[usize], slots: &[String], dt: f64) -> Outcome {
+    let names = cells.iter().flat_map(|c| {
+        slots.iter().enumerate().map(move |(k, s)| match k {
+            0 => format!("cell{c}"),
+            _ => format!("cell{c} {s}"),
+        })
+    });
     Outcome {
         dt,
         steps_done: r.steps_done,
-        traces: cells
-            .iter()
+        traces: names
             .zip(r.traces)
-            .map(|(c, values)| Trace {
-                name: format!("cell{c}"),
-                values,
-            })
+            .map(|(name, values)| Trace { name, values })
             .collect(),
         spikes: r.spikes,
         spike_counts: r.spike_counts,

@@ -78,3 +78,54 @@ fn requests_that_contradict_the_model_are_usage_errors() {
         Err(SetupError::Failed(_))
     ));
 }
+
+/// States traced beside V on point cells: each recorded step is the program's step from the
+/// previous recorded values (the interpreter, stepping once from them, lands on them).
+#[test]
+fn a_point_cells_states_are_recorded_as_they_step() {
+    let states = ["Na_HH1952.m", "Na_HH1952.h", "K_HH1952.n"];
+    let request = Request {
+        record_states: states.iter().map(|s| s.to_string()).collect(),
+        tstop: Some(20.0),
+        ..Request::default()
+    };
+    let r = simulate("examples/hh.chan", &request);
+    let names: Vec<&str> = r.traces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["cell0", "cell0 Na_HH1952.m", "cell0 Na_HH1952.h", "cell0 K_HH1952.n"]
+    );
+    // V is the same with or without the states beside it.
+    let plain = simulate(
+        "examples/hh.chan",
+        &Request {
+            tstop: Some(20.0),
+            ..Request::default()
+        },
+    );
+    assert_eq!(plain.traces[0].values, r.traces[0].values);
+    let model = hhc_tests::load("examples/hh.chan");
+    let program = hhc_compiler::cell::build(&model);
+    let slots: Vec<&str> = program.slots.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(slots, ["v", "Na_HH1952.m", "Na_HH1952.h", "K_HH1952.n"]);
+    for k in 0..2000 {
+        let mut cell: Vec<f64> = r.traces.iter().map(|t| t.values[k]).collect();
+        hhc_compiler::ir::interp::run_cell(&program, &mut cell, k as f64 * model.dt, 1);
+        for (j, trace) in r.traces.iter().enumerate() {
+            let (a, b) = (trace.values[k + 1], cell[j]);
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                "step {k}, {}: recorded {a}, stepped {b}",
+                trace.name
+            );
+        }
+    }
+    let unknown = Simulation::from_file(
+        &repo().join("examples/hh.chan"),
+        &Request {
+            record_states: vec!["Na_HH1952.q".into()],
+            ..Request::default()
+        },
+    );
+    assert!(matches!(unknown, Err(SetupError::Usage(m)) if m.contains("Na_HH1952.m")));
+}
