@@ -412,6 +412,40 @@ fn state_errors() {
 }
 
 #[test]
+fn unsupported_nmodl_is_named() {
+    // Valid NMODL that hhc does not run yet: one diagnostic naming the construct, never a
+    // parser error (each pattern from a real file: hnn-core, neurodamus, NEURON's wheel, LFPy).
+    case(
+        "after_solve_block",
+        "NEURON { SUFFIX dp RANGE q }\nASSIGNED { v (mV) q }\nBREAKPOINT { }\nAFTER SOLVE {\n    q = v\n}\n",
+    );
+    case(
+        "constructor_with_verbatim",
+        "NEURON { POINT_PROCESS vs }\nCONSTRUCTOR {\nVERBATIM\n  void* p = 0;\nENDVERBATIM\n}\nNET_RECEIVE (w) { }\n",
+    );
+    case(
+        "compartment_in_kinetic",
+        &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k {\n    COMPARTMENT 2 {c}\n    ~ c <-> m (1, 2)\n}\n"),
+    );
+    case(
+        "from_loop",
+        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s {\n    m' = -m\n    FROM i = 0 TO 3 {\n        g = g\n    }\n}\n"),
+    );
+    case(
+        "array_element_in_expression",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nDEFINE N 4\nPARAMETER { onsets[N] (ms) }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = onsets[0]*(v - 0) }\n",
+    );
+    case(
+        "local_array",
+        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s {\n    LOCAL f[4]\n    m' = -m\n}\n"),
+    );
+    case(
+        "linear_block_equation",
+        &mech("STATE { c }\nBREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m c' = -c }\nLINEAR init {\n    ~ c*2 + m = 1\n}\n"),
+    );
+}
+
+#[test]
 fn model_errors() {
     let ok_cell = "CELL HH {\n    ION na { e = 50 (mV) }\n    ION k { e = -77 (mV) }\n    INSERT Na_HH1952\n    INSERT K_HH1952\n    INSERT IL\n}\n";
     let cable = "CELL B {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    SECTION dend { parent = soma  L = 200 (um)  diam = 2 (um) }\n    INSERT IL\n}\n";

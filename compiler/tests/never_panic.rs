@@ -156,6 +156,22 @@ const WORDS: &[&str] = &[
     "random_negexp",
     "net_event",
     "at_time",
+    "AFTER",
+    "BEFORE",
+    "CONSTRUCTOR",
+    "DESTRUCTOR",
+    "COMPARTMENT",
+    "LONGITUDINAL_DIFFUSION",
+    "FROM",
+    "TO",
+    "[",
+    "]",
+    "<1e-5>",
+    "(1+8 um5/ms)",
+    "printf(\"%g\", x)",
+    "\"text\"",
+    "cai",
+    "WRITE cai",
 ];
 
 fn check(src: &str) {
@@ -265,6 +281,8 @@ fn every_prefix_of_a_real_file_is_handled() {
         include_str!("../../stdlib/Exp2Syn.chan"),
         include_str!("../../stdlib/NetStim.chan"),
         include_str!("../../tests/fixtures/neuron/artificial/artificial.chan"),
+        include_str!("../../tests/fixtures/capool_modeldb.mod"),
+        include_str!("../../tests/fixtures/neuron/selfevents/PulseSyn.mod"),
     ] {
         let chars: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
         for &i in chars.iter().step_by(7) {

@@ -115,3 +115,64 @@ fn a_parameter_in_a_reaction_is_a_constant_source() {
     assert!(worst < 1e-9, "the two schemes differ by {worst} mV");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A calcium pool written the ModelDB way (`STATE { ca }`, `cai = ca` after the equation and in
+/// INITIAL, `USEION ca READ ica, cai WRITE cai`) runs as the same pool with `cai` as its STATE:
+/// NEURON runs the block with the equation replaced by its update, so `cai` takes the new `ca`.
+/// The pool's cai drives the Ca-activated K current, so V shows it.
+#[test]
+fn a_modeldb_style_calcium_pool_runs_as_a_state_pool() {
+    let dir = std::env::temp_dir().join(format!("hhc-capool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let modeldb =
+        std::fs::read_to_string(repo().join("tests/fixtures/capool_modeldb.mod")).expect("fixture");
+    let modern = modeldb
+        .replace("SUFFIX capool_modeldb", "SUFFIX capool_state")
+        .replace("RANGE ca, taur", "RANGE taur")
+        .replace("READ ica, cai WRITE cai", "READ ica WRITE cai")
+        .replace("    cai            (mM)\n", "")
+        .replace("ca             (mM) <1e-5>", "cai (mM)")
+        .replace("    ca = cainf\n    cai = ca\n", "    cai = cainf\n")
+        .replace("ca' = drive_channel + (cainf - ca) / taur\n    cai = ca", "cai' = drive_channel + (cainf - cai) / taur");
+    assert_ne!(modern, modeldb);
+    std::fs::write(dir.join("capool_modeldb.mod"), &modeldb).expect("write");
+    std::fs::write(dir.join("capool_state.mod"), &modern).expect("write");
+    let traces: Vec<Vec<f64>> = ["capool_modeldb", "capool_state"]
+        .iter()
+        .map(|pool| {
+            let model = format!(
+                "CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} ION ca {{ cao = 2 (mM) }}\n INSERT Na_HH1952 INSERT K_HH1952 INSERT IL {{ E = -54.387 (mV)  g_max = 0.03 (mS/cm2) }}\n INSERT {pool} INSERT CaT_HM1992 {{ g_max = 2 (mS/cm2) }} INSERT AHP_De1994 {{ g_max = 10 (mS/cm2)  beta = 0.03 }} }}\nSIMULATE {{ cell = C  dt = 0.01 (ms)  tstop = 200 (ms)  stimulus = 10 (uA/cm2) }}\n"
+            );
+            std::fs::write(dir.join(format!("model_{pool}.chan")), model).expect("write");
+            let loaded = load(dir.join(format!("model_{pool}.chan")).to_str().expect("utf-8"));
+            let (_, r) = run(&loaded, Precision::F64, 1);
+            assert!(r.total_spikes > 3, "{pool}: {} spikes", r.total_spikes);
+            r.traces[0].clone()
+        })
+        .collect();
+    let worst = traces[0]
+        .iter()
+        .zip(&traces[1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `printf(…)` in a block (LFPy's ExpSynI warns so) is accepted and prints nothing: the
+/// mechanism is the same as without it.
+#[test]
+fn printf_is_accepted_and_changes_nothing() {
+    let plain = "NEURON { SUFFIX leak NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.001 (S/cm2) e = -65 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = g*(v - e) }\n";
+    let printing = plain.replace(
+        "BREAKPOINT { i",
+        "BREAKPOINT { printf(\"v = %g at %g\\n\", v, t) i",
+    );
+    assert_ne!(plain, printing);
+    let ir = |src: &str| {
+        hhc_compiler::compile_mechanism(src)
+            .map(|m| hhc_compiler::ir::print::print_mechanism(&m))
+            .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()))
+    };
+    assert_eq!(ir(plain), ir(&printing));
+}

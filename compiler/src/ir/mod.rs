@@ -404,7 +404,21 @@ pub struct Mechanism {
     /// New value of each state after one step, filled by `passes::cnexp`; states without an
     /// equation keep their value.
     pub advance: Vec<(u32, ExprId)>,
+    /// States a DERIVATIVE block sets by assignment (a WRITEd concentration kept the ModelDB
+    /// way, `cai = ca`): the value from the states at the step's start, except that the states
+    /// whose equations come before the assignment (`after`) are their new values, as NEURON runs
+    /// the block with each equation replaced by its update. `passes::cnexp` adds them to
+    /// `advance`.
+    pub assigned: Vec<AssignedState>,
     pub currents: Vec<Current>,
+}
+
+/// A state set by assignment in a DERIVATIVE block; see [`Mechanism::assigned`].
+#[derive(Clone, Debug)]
+pub struct AssignedState {
+    pub state: u32,
+    pub value: ExprId,
+    pub after: Vec<u32>,
 }
 
 impl Mechanism {

@@ -68,6 +68,21 @@ pub fn cnexp(m: &mut Mechanism) -> Result<(), Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
+    // States set by assignment in the block: from the states at the step's start, and the new
+    // values of those whose equations came first.
+    for a in &m.assigned {
+        let new_of = |s: u32| advance.iter().find(|u| u.0 == s).map(|u| u.1);
+        let arena = &mut m.exprs;
+        let replaced: Vec<(Var, ExprId)> = a
+            .after
+            .iter()
+            .filter_map(|&s| new_of(s).map(|e| (Var::State(s), e)))
+            .collect();
+        let value = substitute(arena, a.value, &|v| {
+            replaced.iter().find(|(x, _)| *x == v).map(|(_, e)| *e)
+        });
+        advance.push((a.state, value));
+    }
     m.advance = advance;
     Ok(())
 }

@@ -86,6 +86,12 @@ struct Lowerer<'a> {
     emits: Vec<ExprId>,
     /// `net_move` calls of the block being run.
     moves: Vec<ir::SelfEvent>,
+    /// WRITEd concentrations that are not declared STATEs but are assigned (`cai = ca`, the
+    /// ModelDB way): kept as states of the instance.
+    written_concentrations: std::collections::HashSet<u32>,
+    /// For each of those a DERIVATIVE block assigns: how many equations came before its last
+    /// assignment.
+    assigned_after: HashMap<u32, usize>,
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
@@ -129,6 +135,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
             method: None,
             kinetic: None,
             advance: vec![],
+            assigned: vec![],
             currents: vec![],
         },
         names: HashMap::new(),
@@ -154,6 +161,8 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         sends: vec![],
         emits: vec![],
         moves: vec![],
+        written_concentrations: std::collections::HashSet::new(),
+        assigned_after: HashMap::new(),
     };
     l.declare_builtins();
     l.collect();
@@ -416,6 +425,7 @@ impl<'a> Lowerer<'a> {
             }
         }
         self.promote_event_variables();
+        self.promote_written_concentrations();
         if !neuron_seen && has_mechanism_blocks {
             self.err(
                 Diagnostic::error(
@@ -459,6 +469,51 @@ impl<'a> Lowerer<'a> {
                 unit: None,
                 span,
             });
+        }
+    }
+
+    /// A concentration the mechanism WRITEs without declaring it a STATE, but assigns (`cai =
+    /// ca` after `ca' = …`, with `USEION ca READ ica WRITE cai`, as many ModelDB pools are
+    /// written) is kept per instance like a state: the cell's ion reads it, and it holds its
+    /// value between steps, as NEURON's ion variable does.
+    fn promote_written_concentrations(&mut self) {
+        let file = self.file;
+        let mut seen = std::collections::HashSet::new();
+        let mut assigned = std::collections::BTreeSet::new();
+        for item in &file.items {
+            match item {
+                // Where hhc can keep it as a state: set in INITIAL and advanced in a DERIVATIVE
+                // block or a SOLVEd PROCEDURE (not yet: set in BREAKPOINT).
+                Item::Initial(b) | Item::Derivative { body: b, .. } => {
+                    self.names_assigned_in(b, &mut seen, &mut assigned)
+                }
+                Item::Procedure(c) => self.names_assigned_in(&c.body, &mut seen, &mut assigned),
+                _ => {}
+            }
+        }
+        for k in 0..self.m.ions.len() {
+            let ion = self.m.ions[k].name.clone();
+            for f in self.m.ions[k].writes.clone() {
+                let word = match f {
+                    IonField::Ci => format!("{ion}i"),
+                    IonField::Co => format!("{ion}o"),
+                    _ => continue,
+                };
+                let Some(&(Name::Ion(..), span)) = self.names.get(&word) else {
+                    continue;
+                };
+                if !assigned.contains(&word) {
+                    continue;
+                }
+                let idx = self.m.states.len() as u32;
+                self.names.insert(word.clone(), (Name::State(idx), span));
+                self.m.states.push(ir::StateVar {
+                    name: word,
+                    unit: Some("mM".into()),
+                    span,
+                });
+                self.written_concentrations.insert(idx);
+            }
         }
     }
 
@@ -926,6 +981,31 @@ impl<'a> Lowerer<'a> {
                 Item::Kinetic { name, .. } => {
                     kinetic_blocks.insert(&name.name, name.span);
                 }
+                Item::Hook { keyword, body } => {
+                    let verbatim = body.stmts.iter().any(|s| matches!(s.kind, StmtKind::Verbatim));
+                    let (what, hint) = match keyword.name.as_str() {
+                        "CONSTRUCTOR" | "DESTRUCTOR" => (
+                            "C code run when NEURON makes or frees an instance",
+                            "hhc runs no C; a mechanism that needs it (file I/O, reports, vectors from hoc) cannot be translated",
+                        ),
+                        _ => (
+                            "statements run around NEURON's own steps",
+                            "move them into INITIAL or BREAKPOINT (after its SOLVE), where hhc runs them",
+                        ),
+                    };
+                    self.err(
+                        Diagnostic::error(
+                            format!(
+                                "`{}` blocks are not supported{}",
+                                keyword.name,
+                                if verbatim { " (this one holds VERBATIM C code)" } else { "" }
+                            ),
+                            keyword.span,
+                            what,
+                        )
+                        .with_hint(hint),
+                    )
+                }
                 Item::Algebraic { keyword, .. } => self.err(
                     Diagnostic::error(
                         "LINEAR and NONLINEAR blocks are not supported",
@@ -1118,6 +1198,18 @@ impl<'a> Lowerer<'a> {
             self.kind = BlockKind::Derivative;
             let mut env = Env::new();
             self.exec_top_block(body, &mut env);
+            let mut assigned: Vec<(u32, usize)> = self.assigned_after.drain().collect();
+            assigned.sort_unstable();
+            for (state, before) in assigned {
+                let name = &self.m.states[state as usize].name;
+                if let Some(&(value, _)) = env.get(name) {
+                    self.m.assigned.push(ir::AssignedState {
+                        state,
+                        value,
+                        after: self.derivatives[..before].iter().map(|d| d.0).collect(),
+                    });
+                }
+            }
             self.m.derivatives = std::mem::take(&mut self.derivatives);
         } else if !derivative_blocks.is_empty() && !self.m.states.is_empty() {
             // A DERIVATIVE block nobody SOLVEs: states would never move. Say so.
@@ -1431,8 +1523,21 @@ impl<'a> Lowerer<'a> {
                 Diagnostic::error("VERBATIM C code is not supported", stmt.span, "embedded C")
                     .with_hint("express the computation in .chan statements"),
             ),
+            StmtKind::Unsupported { what, keyword } => {
+                let hint = match *what {
+                    "COMPARTMENT" => "hhc's KINETIC schemes are in concentrations of one volume; write the volume factors into the rates",
+                    "LONGITUDINAL_DIFFUSION" => "diffusion between compartments is not modelled yet",
+                    "a FROM … TO loop" => "write the iterations out, or wait for arrays and loops",
+                    "an array element" | "a LOCAL array" => "hhc has no arrays yet; write the elements as separate variables",
+                    _ => "LINEAR and NONLINEAR blocks are not solved yet; write the solution explicitly",
+                };
+                self.err(
+                    Diagnostic::error(format!("{what} is not supported yet"), *keyword, "here")
+                        .with_hint(hint),
+                )
+            }
             StmtKind::Block(b) => self.exec_block(b, env),
-            StmtKind::Error => {}
+            StmtKind::Print | StmtKind::Error => {}
         }
     }
 
@@ -1610,6 +1715,12 @@ impl<'a> Lowerer<'a> {
                 );
                 return;
             }
+            Some((Name::State(i), _))
+                if self.kind == BlockKind::Derivative
+                    && self.written_concentrations.contains(&i) =>
+            {
+                self.assigned_after.insert(i, self.derivatives.len());
+            }
             Some((Name::State(_), _))
                 if !matches!(
                     self.kind,
@@ -1782,6 +1893,17 @@ impl<'a> Lowerer<'a> {
                 self.binary(*op, l, r, lhs.span, rhs.span, e.span)
             }
             ExprKind::Call { name, args } => self.call_expr(name, args, env, e.span),
+            ExprKind::Index { name, .. } => {
+                self.err(
+                    Diagnostic::error(
+                        format!("array element `{}[…]` is not supported yet", name.name),
+                        e.span,
+                        "an array element",
+                    )
+                    .with_hint("hhc has no arrays yet; write the elements as separate variables"),
+                );
+                (self.m.exprs.lit(0.0), Dim::Free)
+            }
             ExprKind::Error => (self.m.exprs.lit(0.0), Dim::Free),
         }
     }

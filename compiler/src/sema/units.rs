@@ -276,6 +276,26 @@ impl UnitTable {
             let c = chars[i];
             if c.is_alphanumeric() || c == '_' || c == '.' || c == 'µ' {
                 word.push(c);
+            } else if c == '+'
+                && !word.is_empty()
+                && word.parse::<f64>().is_ok()
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+            {
+                // NEURON's units write a power of ten so: `(1+8 um5/ms)` is 1e8 um5/ms.
+                let mut exponent = String::new();
+                while chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+                    i += 1;
+                    exponent.push(chars[i]);
+                }
+                let factor: f64 = format!("{word}e{exponent}").parse().map_err(|_| {
+                    format!("unexpected power of ten `{word}+{exponent}` in unit")
+                })?;
+                let u = Unit {
+                    scale: factor,
+                    ..Unit::ONE
+                };
+                result = if divide { result.div(u) } else { result.mul(u) };
+                word.clear();
             } else if c == '^' {
                 // `cm^2`: fold the exponent into the word.
                 i += 1;
@@ -462,6 +482,15 @@ mod tests {
         let j = u("S/cm2").mul(u("mV"));
         assert!((j.factor_to(&u("uA/cm2")) - 1000.0).abs() < 1e-9);
         assert!((j.factor_to(&u("mA/cm2")) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_power_of_ten_written_with_plus() {
+        // NEURON's capmpr.mod: `c1 (1+8 um5/ms)`, as the unit parser receives it.
+        let scaled = u("1+8um5/ms");
+        assert!(scaled.same_dimension(&u("um5/ms")));
+        assert!((scaled.factor_to(&u("um5/ms")) - 1e8).abs() < 1e-4);
+        assert!((u("/1+3ms").factor_to(&u("/ms")) - 1e-3).abs() < 1e-18);
     }
 
     #[test]

@@ -59,6 +59,13 @@ pub enum Item {
         span: Span,
     },
     Verbatim(Span),
+    /// Blocks of NMODL that hhc parses but does not run: `CONSTRUCTOR`, `DESTRUCTOR` (C code
+    /// run when NEURON makes or frees an instance) and `BEFORE`/`AFTER` `INITIAL|BREAKPOINT|
+    /// SOLVE|STEP`. `keyword` spans the whole heading (`AFTER SOLVE`).
+    Hook {
+        keyword: Ident,
+        body: Block,
+    },
     UnitsToggle {
         on: bool,
         span: Span,
@@ -194,6 +201,12 @@ pub enum StmtKind {
         on: bool,
     },
     Verbatim,
+    /// NMODL that hhc parses and refuses with a diagnostic naming it: `~ a = b` (an equation
+    /// of a LINEAR/NONLINEAR block), `COMPARTMENT`, `LONGITUDINAL_DIFFUSION` and `FROM i = a
+    /// TO b { … }` loops. `what` names the construct.
+    Unsupported { what: &'static str, keyword: Span },
+    /// `printf("…", x)`: NEURON prints; hhc runs no C and prints nothing.
+    Print,
     Block(Block),
     /// A statement the parser could not read; the error is already reported.
     Error,
@@ -221,6 +234,11 @@ pub enum ExprKind {
         op: BinaryOp,
         lhs: Box<Expr>,
         rhs: Box<Expr>,
+    },
+    /// `x[i]`: an element of an array (parsed; hhc has no arrays yet).
+    Index {
+        name: Ident,
+        index: Box<Expr>,
     },
     /// `(expr (unit))`: a literal with an explicit unit.
     WithUnit {

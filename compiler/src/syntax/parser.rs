@@ -207,12 +207,24 @@ where
             kind: ExprKind::Name(i.name),
             span: i.span,
         });
+        let element = ident()
+            .then(
+                expr.clone()
+                    .delimited_by(just(Token::LBracket), just(Token::RBracket)),
+            )
+            .map_with(|(name, index), e| Expr {
+                kind: ExprKind::Index {
+                    name,
+                    index: Box::new(index),
+                },
+                span: sp(e.span()),
+            });
         let paren = expr
             .clone()
             .then(unit().or_not())
             .delimited_by(just(Token::LParen), just(Token::RParen))
             .map_with(|(inner, unit), e| with_unit(inner, unit, sp(e.span())));
-        let atom = choice((num, call, name, paren))
+        let atom = choice((num, call, element, name, paren))
             .recover_with(via_parser(nested_delimiters(
                 Token::LParen,
                 Token::RParen,
@@ -349,14 +361,40 @@ where
                     otherwise,
                 })
         });
+        let size = select! { Token::Number(_) => (), Token::Ident(_) => () }
+            .delimited_by(just(Token::LBracket), just(Token::RBracket))
+            .map_with(|_, e| sp(e.span()));
         let local = kw("LOCAL")
             .ignore_then(
                 ident()
+                    .then(size.or_not())
                     .separated_by(just(Token::Comma))
                     .at_least(1)
                     .collect::<Vec<_>>(),
             )
-            .map(StmtKind::Local);
+            .map(|names: Vec<(Ident, Option<Span>)>| {
+                match names.iter().find_map(|(_, array)| *array) {
+                    Some(keyword) => StmtKind::Unsupported {
+                        what: "a LOCAL array",
+                        keyword,
+                    },
+                    None => StmtKind::Local(names.into_iter().map(|(n, _)| n).collect()),
+                }
+            });
+        // `x[i] = …`: an array element (parsed; hhc has no arrays yet).
+        let element_assign = ident()
+            .then(
+                expr.clone()
+                    .delimited_by(just(Token::LBracket), just(Token::RBracket)),
+            )
+            .map_with(|_, e| sp(e.span()))
+            .then_ignore(just(Token::Prime).or_not())
+            .then_ignore(just(Token::Assign))
+            .then_ignore(expr.clone())
+            .map(|keyword| StmtKind::Unsupported {
+                what: "an array element",
+                keyword,
+            });
         let solve = kw("SOLVE")
             .ignore_then(ident())
             .then(
@@ -389,7 +427,12 @@ where
                 span: sp(e.span()),
             })
             .or_not()
-            .then(ident());
+            .then(ident())
+            .then_ignore(
+                expr.clone()
+                    .delimited_by(just(Token::LBracket), just(Token::RBracket))
+                    .or_not(),
+            );
         let terms = term
             .separated_by(just(Token::Plus))
             .at_least(1)
@@ -423,10 +466,69 @@ where
             .to(StmtKind::UnitsToggle { on: true })
             .or(kw("UNITSOFF").to(StmtKind::UnitsToggle { on: false }));
         let verbatim = just(Token::Verbatim).to(StmtKind::Verbatim);
+        // Parsed so that a real file gets one diagnostic naming what hhc does not run yet.
+        let equation = just(Token::Tilde)
+            .map_with(|_, e| sp(e.span()))
+            .then_ignore(expr.clone())
+            .then_ignore(just(Token::Assign))
+            .then_ignore(expr.clone())
+            .map(|keyword| StmtKind::Unsupported {
+                what: "an equation `~ a = b` (LINEAR/NONLINEAR)",
+                keyword,
+            });
+        let index = ident().then_ignore(just(Token::Comma));
+        let compartment = kw("COMPARTMENT")
+            .to("COMPARTMENT")
+            .or(kw("LONGITUDINAL_DIFFUSION").to("LONGITUDINAL_DIFFUSION"))
+            .map_with(|what, e| (what, sp(e.span())))
+            .then_ignore(index.or_not())
+            .then_ignore(expr.clone().or_not())
+            .then_ignore(
+                ident()
+                    .repeated()
+                    .delimited_by(just(Token::LBrace), just(Token::RBrace)),
+            )
+            .map(|(what, keyword)| StmtKind::Unsupported { what, keyword });
+        let from_loop = kw("FROM")
+            .then_ignore(ident())
+            .then_ignore(just(Token::Assign))
+            .then_ignore(expr.clone())
+            .then_ignore(kw("TO"))
+            .then_ignore(expr.clone())
+            .then_ignore(kw("BY").ignore_then(expr.clone()).or_not())
+            .then_ignore(block.clone())
+            .map(|keyword| StmtKind::Unsupported {
+                what: "a FROM … TO loop",
+                keyword,
+            });
 
+        let print = select! { Token::Ident("printf") => () }
+            .ignore_then(
+                select! { Token::Str(_) => () }
+                    .or(expr.clone().ignored())
+                    .separated_by(just(Token::Comma))
+                    .collect::<Vec<()>>()
+                    .delimited_by(just(Token::LParen), just(Token::RParen)),
+            )
+            .to(StmtKind::Print);
         let stmt = choice((
-            derivative, assign, if_stmt, local, solve, table, reaction, conserve, units, verbatim,
-            call, stmt_block,
+            print,
+            derivative,
+            assign,
+            element_assign,
+            if_stmt,
+            local,
+            solve,
+            table,
+            reaction,
+            equation,
+            conserve,
+            compartment,
+            from_loop,
+            units,
+            verbatim,
+            call,
+            stmt_block,
         ))
         .map_with(|kind, e| Stmt {
             kind,
@@ -480,13 +582,16 @@ fn var_decl<'t, 's: 't, I>() -> impl Parser<'t, I, VarDecl, Extra<'t, 's>> + Clo
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
-    let array = select! { Token::Number(_) => () }
+    // `x[4]`, or `x[NANN]` with a DEFINEd size.
+    let array = select! { Token::Number(_) => (), Token::Ident(_) => () }
         .delimited_by(just(Token::LBracket), just(Token::RBracket))
         .map_with(|_, e| sp(e.span()));
+    // `<lo, hi>` limits; a single `<1e-5>` is a STATE's absolute tolerance for NEURON's
+    // variable-step solver, which hhc's fixed steps do not use.
     let limits = number()
-        .then_ignore(just(Token::Comma))
-        .then(number())
-        .delimited_by(just(Token::Lt), just(Token::Gt));
+        .then(just(Token::Comma).ignore_then(number()).or_not())
+        .delimited_by(just(Token::Lt), just(Token::Gt))
+        .map(|(lo, hi)| hi.map(|hi| (lo, hi)));
     let from_to = kw("FROM")
         .ignore_then(number())
         .then_ignore(kw("TO"))
@@ -501,7 +606,7 @@ where
             name,
             value,
             unit,
-            limits,
+            limits: limits.flatten(),
             array,
         })
 }
@@ -525,8 +630,29 @@ where
             .then(number())
             .map(move |(name, value)| Item::Constant(vec![bare(name, Some(value))])),
         kw("LOCAL")
-            .ignore_then(ident_list())
-            .map(move |names| Item::FileLocal(names.into_iter().map(|n| bare(n, None)).collect())),
+            .ignore_then(
+                ident()
+                    .then(
+                        select! { Token::Number(_) => (), Token::Ident(_) => () }
+                            .delimited_by(just(Token::LBracket), just(Token::RBracket))
+                            .map_with(|_, e| sp(e.span()))
+                            .or_not(),
+                    )
+                    .separated_by(just(Token::Comma).or_not())
+                    .at_least(1)
+                    .collect::<Vec<_>>(),
+            )
+            .map(move |names| {
+                Item::FileLocal(
+                    names
+                        .into_iter()
+                        .map(|(n, array)| VarDecl {
+                            array,
+                            ..bare(n, None)
+                        })
+                        .collect(),
+                )
+            }),
     ))
 }
 
@@ -595,10 +721,16 @@ where
         .then_ignore(just(Token::Assign))
         .then(unit())
         .map(|(name, definition)| UnitDef::Alias { name, definition });
+    // `FARADAY = (faraday) (coulomb)`: its units end where the next line's `(name) =` begins.
     let constant = ident()
         .then_ignore(just(Token::Assign))
         .then(number().or_not())
-        .then(unit().repeated().collect::<Vec<_>>())
+        .then(
+            unit()
+                .then_ignore(just(Token::Assign).not().rewind())
+                .repeated()
+                .collect::<Vec<_>>(),
+        )
         .map(|((name, value), units)| UnitDef::Constant { name, value, units });
     alias.or(constant)
 }
@@ -807,6 +939,29 @@ where
                 span: sp(e.span()),
             }),
         just(Token::Verbatim).map_with(|_, e| Item::Verbatim(sp(e.span()))),
+        kw("CONSTRUCTOR")
+            .to("CONSTRUCTOR")
+            .or(kw("DESTRUCTOR").to("DESTRUCTOR"))
+            .map_with(|word, e| Ident {
+                name: word.into(),
+                span: sp(e.span()),
+            })
+            .or(kw("BEFORE")
+                .to("BEFORE")
+                .or(kw("AFTER").to("AFTER"))
+                .then(
+                    kw("INITIAL")
+                        .to("INITIAL")
+                        .or(kw("BREAKPOINT").to("BREAKPOINT"))
+                        .or(kw("SOLVE").to("SOLVE"))
+                        .or(kw("STEP").to("STEP")),
+                )
+                .map_with(|(when, what), e| Ident {
+                    name: format!("{when} {what}"),
+                    span: sp(e.span()),
+                }))
+            .then(block.clone())
+            .map(|(keyword, body)| Item::Hook { keyword, body }),
         kw("UNITSON").map(|span| Item::UnitsToggle { on: true, span }),
         kw("UNITSOFF").map(|span| Item::UnitsToggle { on: false, span }),
         file_scope_names(),

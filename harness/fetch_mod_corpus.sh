@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fetches real .mod files from PyPI packages for the .mod coverage report (never committed):
+# NEURON 9.0.2's wheel (via fetch_neuron_mods.sh), hnn-core, bmtk, LFPy and neurodamus.
+# Puts them in .tools/mod_corpus/<package>/ (names made unique by their folder in the package).
+# Needs pip and network access to PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=.tools/mod_corpus
+[ -f "$OUT/.complete" ] && exit 0
+bash harness/fetch_neuron_mods.sh
+mkdir -p "$OUT/neuron"
+cp .tools/neuron_mods/*.mod "$OUT/neuron/"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+for spec in hnn-core==0.6.1 bmtk==1.2.0 LFPy==2.3.7 neurodamus==4.2.9; do
+    python3 -m pip download --quiet --no-deps -d "$TMP/${spec%%==*}" "$spec"
+done
+python3 - "$TMP" "$OUT" <<'PY'
+import pathlib, sys, tarfile, zipfile
+tmp, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for pkg in sorted(p for p in tmp.iterdir() if p.is_dir()):
+    dest = out / pkg.name.lower()
+    dest.mkdir(parents=True, exist_ok=True)
+    for archive in pkg.iterdir():
+        if archive.suffix == ".whl":
+            z = zipfile.ZipFile(archive)
+            members = [(n, lambda n=n: z.read(n)) for n in z.namelist()]
+        else:
+            t = tarfile.open(archive)
+            members = [(m.name, lambda m=m: t.extractfile(m).read()) for m in t.getmembers() if m.isfile()]
+        for name, read in members:
+            if not name.endswith(".mod"):
+                continue
+            parts = pathlib.PurePosixPath(name).parts
+            # Keep the file's own name (hhc finds a mechanism by it) in a folder per origin.
+            folder = dest / "_".join(parts[-3:-1]).replace(".", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / parts[-1]).write_bytes(read())
+total = len(list(out.rglob("*.mod")))
+(out / ".complete").write_text(str(total))
+print("fetched", total, ".mod files into", out)
+PY
