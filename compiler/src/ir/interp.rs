@@ -17,6 +17,8 @@ pub fn unary(op: UnaryOp, a: f64) -> f64 {
         UnaryOp::Sqrt => a.sqrt(),
         UnaryOp::Fabs => a.abs(),
         UnaryOp::Tanh => a.tanh(),
+        UnaryOp::Sin => a.sin(),
+        UnaryOp::Cos => a.cos(),
         UnaryOp::Exprelr => exprelr(a),
         UnaryOp::Floor => a.floor(),
         UnaryOp::Round => a.round_ties_even(),

@@ -77,6 +77,8 @@ pub enum UnaryOp {
     Sqrt,
     Fabs,
     Tanh,
+    Sin,
+    Cos,
     Exprelr,
     Floor,
     /// Round to nearest, ties to even.

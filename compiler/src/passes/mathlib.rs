@@ -19,6 +19,10 @@
 //! * `log`: `x = 2^e·m`, `m ∈ [√½, √2)`, `log m = 2·atanh(s)`, `s = (m−1)/(m+1)`, odd series to s^21.
 //! * `pow(a, b)` = `exp(b·log a)` unless `b` is a small integer literal (then multiplications).
 //! * `tanh(x)` = `−expm1(−2|x|)/(expm1(−2|x|) + 2)` with the sign of x.
+//! * `sin`, `cos`: `x = k·π/2 + r`, `|r| ≤ π/4`, with π/2 in three parts (Cody–Waite, exact
+//!   products for |k| < 2^20), then fdlibm's kernel polynomials for sin r and cos r, chosen
+//!   and signed by k mod 4. Within 2 ulp for |x| ≤ 10^5 (the tests); precision falls off
+//!   beyond, as the reduction loses bits.
 //!
 //! Measured accuracy against Rust's std (see the tests): ≤ 2 ulp for exp, expm1 and log over their
 //! whole f64 range.
@@ -102,6 +106,8 @@ pub fn lower_math_with(
                         b.mul(k, l)
                     }
                     UnaryOp::Tanh => tanh(&mut b, a, precision),
+                    UnaryOp::Sin => sin_cos(&mut b, a, precision, false),
+                    UnaryOp::Cos => sin_cos(&mut b, a, precision, true),
                     UnaryOp::Frozen => a,
                     _ => b.unary(op, a),
                 }
@@ -453,6 +459,88 @@ fn log(b: &mut Builder<'_>, x: ExprId) -> ExprId {
     b.select(is_zero, ninf, r)
 }
 
+/// `sin(x)` or, with `cosine`, `cos(x)`; see the module's notes.
+fn sin_cos(b: &mut Builder<'_>, x: ExprId, p: Precision, cosine: bool) -> ExprId {
+    // π/2 = P1 + P2 + P3: fdlibm's split for f64, Cephes's (exact in f32) for f32.
+    let (p1, p2, p3) = match p {
+        Precision::F64 => (
+            1.57079632673412561417e+00,
+            6.07710050630396597660e-11,
+            2.02226624879595063154e-21,
+        ),
+        Precision::F32 => (1.5703125, 4.837512969970703125e-4, 7.54978995489188216e-8),
+    };
+    let two_over_pi = b.lit(std::f64::consts::FRAC_2_PI);
+    let scaled = b.mul(x, two_over_pi);
+    let k = b.unary(UnaryOp::Round, scaled);
+    let mut r = x;
+    for part in [p1, p2, p3] {
+        let c = b.lit(part);
+        let kc = b.mul(k, c);
+        r = b.sub(r, kc);
+    }
+    let z = b.mul(r, r);
+    // fdlibm's __kernel_sin and __kernel_cos coefficients.
+    let s_poly = estrin(
+        b,
+        z,
+        &[
+            -1.66666666666666324348e-01,
+            8.33333333332248946124e-03,
+            -1.98412698298579493134e-04,
+            2.75573137070700676789e-06,
+            -2.50507602534068634195e-08,
+            1.58969099521155010221e-10,
+        ],
+    );
+    let rz = b.mul(r, z);
+    let rzs = b.mul(rz, s_poly);
+    let sin_r = b.add(r, rzs);
+    let c_poly = estrin(
+        b,
+        z,
+        &[
+            4.16666666666666019037e-02,
+            -1.38888888888741095749e-03,
+            2.48015872894767294178e-05,
+            -2.75573143513906633035e-07,
+            2.08757232129817482790e-09,
+            -1.13596475577881948265e-11,
+        ],
+    );
+    let half = b.lit(0.5);
+    let hz = b.mul(half, z);
+    let one = b.lit(1.0);
+    let w = b.sub(one, hz);
+    let zz = b.mul(z, z);
+    let tail = b.mul(zz, c_poly);
+    let cos_r = b.add(w, tail);
+    // The quadrant q = k mod 4 (cos is sin a quadrant on).
+    let quarter = b.lit(0.25);
+    let kq = b.mul(k, quarter);
+    let fl = b.unary(UnaryOp::Floor, kq);
+    let four = b.lit(4.0);
+    let f4 = b.mul(fl, four);
+    let mut q = b.sub(k, f4);
+    if cosine {
+        let one = b.lit(1.0);
+        let q1 = b.add(q, one);
+        let eq4 = b.lit(3.5);
+        let wrap = b.binary(BinaryOp::Lt, eq4, q1);
+        let zero = b.lit(0.0);
+        q = b.select(wrap, zero, q1);
+    }
+    let neg_sin = b.neg(sin_r);
+    let neg_cos = b.neg(cos_r);
+    let (h1, h2, h3) = (b.lit(0.5), b.lit(1.5), b.lit(2.5));
+    let lt1 = b.binary(BinaryOp::Lt, q, h1);
+    let lt2 = b.binary(BinaryOp::Lt, q, h2);
+    let lt3 = b.binary(BinaryOp::Lt, q, h3);
+    let upper = b.select(lt3, neg_sin, neg_cos);
+    let middle = b.select(lt2, cos_r, upper);
+    b.select(lt1, sin_r, middle)
+}
+
 fn tanh(b: &mut Builder<'_>, x: ExprId, p: Precision) -> ExprId {
     let ax = b.unary(UnaryOp::Fabs, x);
     let m2 = b.lit(-2.0);
@@ -533,6 +621,19 @@ mod tests {
             f64::exp_m1,
             [1e-300, -1e-20, 1e-10].into_iter(),
         );
+    }
+
+    #[test]
+    fn sin_and_cos_within_two_ulp() {
+        for (op, reference) in [(UnaryOp::Sin, f64::sin as fn(f64) -> f64), (UnaryOp::Cos, f64::cos)] {
+            max_ulps(op, reference, sweep(-7.0, 7.0, 20_000));
+            max_ulps(op, reference, sweep(-1e5, 1e5, 20_000));
+            let (arena, r) = lowered(op);
+            let at = |x: f64| interp::eval(&arena, &[r], &|_| x)[0];
+            assert!(at(f64::INFINITY).is_nan() && at(f64::NAN).is_nan());
+        }
+        let (arena, r) = lowered(UnaryOp::Sin);
+        assert_eq!(interp::eval(&arena, &[r], &|_| 0.0)[0], 0.0);
     }
 
     #[test]

@@ -62,6 +62,11 @@ fn pdiff_node(
                     let p1 = b.lit(1.0);
                     b.select(neg, m1, p1)
                 }
+                UnaryOp::Sin => b.unary(UnaryOp::Cos, a),
+                UnaryOp::Cos => {
+                    let s = b.unary(UnaryOp::Sin, a);
+                    b.neg(s)
+                }
                 UnaryOp::Tanh => {
                     let t = b.unary(UnaryOp::Tanh, a);
                     let t2 = b.mul(t, t);

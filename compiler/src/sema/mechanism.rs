@@ -102,6 +102,8 @@ const BUILTIN_FNS: &[(&str, usize)] = &[
     ("sqrt", 1),
     ("fabs", 1),
     ("tanh", 1),
+    ("sin", 1),
+    ("cos", 1),
     ("exprelr", 1),
     ("floor", 1),
     ("frozen", 1),
@@ -211,10 +213,19 @@ impl<'a> Lowerer<'a> {
                 self.declared_units.insert(n.into(), unit);
             }
         }
+        // NMODL knows PI; a file may still declare its own (LFPy's SinSyn: `PI = 3.14159…`).
+        self.names.insert(
+            "PI".into(),
+            (Name::Constant(std::f64::consts::PI), Span::default()),
+        );
     }
 
     fn declare(&mut self, name: &ast::Ident, kind: Name) {
         if let Some((prev, prev_span)) = self.names.get(&name.name).copied() {
+            if name.name == "PI" && prev_span == Span::default() {
+                self.names.insert(name.name.clone(), (kind, name.span));
+                return;
+            }
             // A concentration pool declares the concentration it WRITEs as a STATE: the name
             // then means the state, which the cell shares as the ion's concentration.
             if let (Name::Ion(i, f @ (IonField::Ci | IonField::Co)), Name::State(_)) = (prev, kind)
@@ -2031,7 +2042,7 @@ impl<'a> Lowerer<'a> {
                 .collect();
             let transcendental = matches!(
                 name.name.as_str(),
-                "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr"
+                "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr" | "sin" | "cos"
             );
             if transcendental && self.units_on {
                 if let Some(u) = vals[0].1.known().filter(|u| !u.is_dimensionless()) {
@@ -2053,6 +2064,8 @@ impl<'a> Lowerer<'a> {
                 "sqrt" => b.unary(ir::UnaryOp::Sqrt, vals[0].0),
                 "fabs" => b.unary(ir::UnaryOp::Fabs, vals[0].0),
                 "tanh" => b.unary(ir::UnaryOp::Tanh, vals[0].0),
+                "sin" => b.unary(ir::UnaryOp::Sin, vals[0].0),
+                "cos" => b.unary(ir::UnaryOp::Cos, vals[0].0),
                 "exprelr" => b.unary(ir::UnaryOp::Exprelr, vals[0].0),
                 "floor" => b.unary(ir::UnaryOp::Floor, vals[0].0),
                 "frozen" => b.unary(ir::UnaryOp::Frozen, vals[0].0),
@@ -2065,7 +2078,7 @@ impl<'a> Lowerer<'a> {
             let unit = match name.name.as_str() {
                 "fabs" | "floor" | "frozen" => vals[0].1,
                 "min" | "max" | "fmin" | "fmax" => vals[0].1.sum(vals[1].1),
-                "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr" => Dim::Bare,
+                "exp" | "expm1" | "log" | "log10" | "tanh" | "exprelr" | "sin" | "cos" => Dim::Bare,
                 _ => Dim::Free,
             };
             return (e, unit);

@@ -1048,6 +1048,8 @@ impl<'a> Translator<'a> {
                     | UnaryOp::Log
                     | UnaryOp::Log10
                     | UnaryOp::Tanh
+                    | UnaryOp::Sin
+                    | UnaryOp::Cos
                     | UnaryOp::Frozen
                     | UnaryOp::Exprelr
                     | UnaryOp::Exp2Scale
