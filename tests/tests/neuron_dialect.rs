@@ -209,3 +209,45 @@ fn a_sinusoidal_current_runs_as_the_interpreter_steps_it() {
     assert!((at(63.0) - at(73.0)).abs() > 1.0, "V swings with the drive");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A LINEAR block solved in INITIAL (the initial equilibrium of a kinetic scheme, as bmtk's
+/// Allen NaV.mod sets it) gives the states the scheme's steady state: the same cell with
+/// `SOLVE kin STEADYSTATE sparse` instead runs the same trace.
+#[test]
+fn a_linear_block_sets_the_initial_equilibrium() {
+    let dir = std::env::temp_dir().join(format!("hhc-linear-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let linear = std::fs::read_to_string(repo().join("tests/fixtures/kinetic_linear_init.mod"))
+        .expect("fixture");
+    let steady = linear
+        .replace("SUFFIX nalin", "SUFFIX nass")
+        .replace("SOLVE seqinitial", "SOLVE kin STEADYSTATE sparse");
+    let closed = linear
+        .replace("SUFFIX nalin", "SUFFIX naclosed")
+        .replace("SOLVE seqinitial", "C = 1  O = 0  I = 0");
+    assert_ne!(linear, steady);
+    std::fs::write(dir.join("nalin.mod"), &linear).expect("write");
+    std::fs::write(dir.join("nass.mod"), &steady).expect("write");
+    std::fs::write(dir.join("naclosed.mod"), &closed).expect("write");
+    let traces: Vec<Vec<f64>> = ["nalin", "nass", "naclosed"]
+        .iter()
+        .map(|m| {
+            let model = format!(
+                "CELL C {{ v_init = -60 (mV) ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT K_HH1952 INSERT IL {{ E = -60 (mV) g_max = 0.3 (mS/cm2) }} INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = pulse(20 (uA/cm2), 5 (ms), 1 (ms)) }}\n"
+            );
+            std::fs::write(dir.join(format!("model_{m}.chan")), model).expect("write");
+            let loaded = load(dir.join(format!("model_{m}.chan")).to_str().expect("utf-8"));
+            let (_, r) = run(&loaded, Precision::F64, 1);
+            r.traces[0].clone()
+        })
+        .collect();
+    // Where the channel starts matters: all closed, the trace is another.
+    assert!((traces[0][40] - traces[2][40]).abs() > 0.1);
+    let worst = traces[0]
+        .iter()
+        .zip(&traces[1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -131,6 +131,39 @@ pub fn backward_euler(
     Ok(scheme.rhs.iter().map(|&(s, _)| s).zip(x).collect())
 }
 
+/// The solution of the equations `residual_i = 0`, linear in the states `unknowns` (a LINEAR
+/// block): `A·x = −r(0)` with `A = ∂r/∂x`, by Gaussian elimination. An equation whose
+/// coefficients depend on the unknowns is an error at its span.
+pub fn solve_linear_system(
+    arena: &mut ExprArena,
+    residuals: &[(ExprId, crate::span::Span)],
+    unknowns: &[u32],
+) -> Result<Vec<ExprId>, Diagnostic> {
+    let vars: Vec<Var> = unknowns.iter().map(|&s| Var::State(s)).collect();
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for &(r, span) in residuals {
+        let mut row = Vec::new();
+        for &x in &vars {
+            let d = pdiff(arena, r, x);
+            if vars.iter().any(|&y| depends_on(arena, d, y)) {
+                return Err(Diagnostic::error(
+                    "this equation is not linear in the states",
+                    span,
+                    "a product of states, or a state inside a function",
+                )
+                .with_hint("a LINEAR block holds equations linear in its states; NONLINEAR ones are not solved yet"));
+            }
+            row.push(d);
+        }
+        a.push(row);
+        let zero = arena.lit(0.0);
+        let at_zero = substitute(arena, r, &|v| vars.contains(&v).then_some(zero));
+        b.push(Builder::new(arena).neg(at_zero));
+    }
+    Ok(solve(arena, a, b))
+}
+
 /// The scheme's steady state, which needs CONSERVE to be unique.
 pub fn steady_state(
     arena: &mut ExprArena,

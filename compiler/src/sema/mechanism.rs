@@ -39,6 +39,8 @@ enum BlockKind {
     StateUpdate,
     /// NET_RECEIVE: an event's effect on the states.
     NetReceive,
+    /// A LINEAR block: its `~ a = b` equations in the states, solved together.
+    Linear,
 }
 
 struct Lowerer<'a> {
@@ -92,6 +94,8 @@ struct Lowerer<'a> {
     /// For each of those a DERIVATIVE block assigns: how many equations came before its last
     /// assignment.
     assigned_after: HashMap<u32, usize>,
+    /// The residuals `lhs − rhs` of the LINEAR block being run.
+    linear_residuals: Vec<(ExprId, Span)>,
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
@@ -165,6 +169,7 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         moves: vec![],
         written_concentrations: std::collections::HashSet::new(),
         assigned_after: HashMap::new(),
+        linear_residuals: vec![],
     };
     l.declare_builtins();
     l.collect();
@@ -1017,13 +1022,13 @@ impl<'a> Lowerer<'a> {
                         .with_hint(hint),
                     )
                 }
-                Item::Algebraic { keyword, .. } => self.err(
+                Item::Algebraic { keyword, .. } if keyword.name == "NONLINEAR" => self.err(
                     Diagnostic::error(
-                        "LINEAR and NONLINEAR blocks are not supported",
+                        "NONLINEAR blocks are not supported yet",
                         keyword.span,
-                        "algebraic block",
+                        "needs a Newton solver",
                     )
-                    .with_hint("write the solution explicitly"),
+                    .with_hint("write the solution explicitly, or as a LINEAR block if the equations are linear in the states"),
                 ),
                 _ => {}
             }
@@ -1463,6 +1468,35 @@ impl<'a> Lowerer<'a> {
                     env.insert(id.name.clone(), (zero, Dim::Free));
                 }
             }
+            StmtKind::Solve { block, .. } if self.linear_block(&block.name).is_some() => {
+                if self.kind == BlockKind::Initial {
+                    self.solve_linear(block, env);
+                } else {
+                    self.err(
+                        Diagnostic::error(
+                            format!("LINEAR `{}` is solved outside INITIAL", block.name),
+                            block.span,
+                            "here",
+                        )
+                        .with_hint("hhc solves LINEAR blocks where INITIAL SOLVEs them (initial equilibria), not yet during a run"),
+                    );
+                }
+            }
+            StmtKind::Equation { lhs, rhs } if self.kind == BlockKind::Linear => {
+                let l = self.expr(lhs, env);
+                let r = self.expr(rhs, env);
+                let (l, r) = (self.as_number(l.0), self.as_number(r.0));
+                let residual = Builder::new(&mut self.m.exprs).sub(l, r);
+                self.linear_residuals.push((residual, stmt.span));
+            }
+            StmtKind::Equation { .. } => self.err(
+                Diagnostic::error(
+                    "an equation `~ a = b` belongs in a LINEAR block",
+                    stmt.span,
+                    "outside LINEAR",
+                )
+                .with_hint("a KINETIC block takes reactions `~ A <-> B (kf, kb)`"),
+            ),
             StmtKind::Solve { block, .. }
                 if self.kind == BlockKind::Initial && self.is_kinetic_block(&block.name) =>
             {
@@ -2420,6 +2454,71 @@ fn collect_locals(b: &Block, out: &mut Vec<String>) {
 
 // KINETIC schemes: reactions become right-hand sides per state (mass action).
 impl Lowerer<'_> {
+    fn linear_block(&self, name: &str) -> Option<&Block> {
+        linear_block(self.file, name)
+    }
+
+    /// `SOLVE name` of a LINEAR block in INITIAL: its equations, linear in the states they
+    /// name, solved together (Gaussian elimination, as expressions); each state takes its
+    /// solution. The block sees INITIAL's values so far (rates from `rates(v)`).
+    fn solve_linear(&mut self, block: &ast::Ident, env: &mut Env) {
+        let file = self.file;
+        let Some(body) = linear_block(file, &block.name) else {
+            return;
+        };
+        let mut local = env.clone();
+        for s in &self.m.states {
+            local.remove(&s.name);
+        }
+        let saved = self.kind;
+        self.kind = BlockKind::Linear;
+        self.linear_residuals.clear();
+        self.exec_top_block(body, &mut local);
+        self.kind = saved;
+        let residuals = std::mem::take(&mut self.linear_residuals);
+        let arena = &self.m.exprs;
+        let unknowns: Vec<u32> = (0..self.m.states.len() as u32)
+            .filter(|&s| {
+                residuals
+                    .iter()
+                    .any(|&(r, _)| crate::passes::symbolic::depends_on(arena, r, Var::State(s)))
+            })
+            .collect();
+        if residuals.len() != unknowns.len() {
+            let names: Vec<&str> = unknowns
+                .iter()
+                .map(|&s| self.m.states[s as usize].name.as_str())
+                .collect();
+            self.err(
+                Diagnostic::error(
+                    format!(
+                        "LINEAR `{}` has {} equation{} in {} state{} ({})",
+                        block.name,
+                        residuals.len(),
+                        if residuals.len() == 1 { "" } else { "s" },
+                        unknowns.len(),
+                        if unknowns.len() == 1 { "" } else { "s" },
+                        names.join(", ")
+                    ),
+                    block.span,
+                    "solved here",
+                )
+                .with_hint("give one equation `~ a = b` per state the equations name"),
+            );
+            return;
+        }
+        match crate::passes::kinetic::solve_linear_system(&mut self.m.exprs, &residuals, &unknowns)
+        {
+            Ok(values) => {
+                for (s, value) in unknowns.iter().zip(values) {
+                    let name = self.m.states[*s as usize].name.clone();
+                    env.insert(name, (value, Dim::Free));
+                }
+            }
+            Err(d) => self.err(d),
+        }
+    }
+
     fn is_kinetic_block(&self, name: &str) -> bool {
         self.file
             .items
@@ -2592,4 +2691,16 @@ impl Lowerer<'_> {
             ),
         }
     }
+}
+
+/// The LINEAR block `name` of `file`.
+fn linear_block<'f>(file: &'f ast::File, name: &str) -> Option<&'f Block> {
+    file.items.iter().find_map(|i| match i {
+        Item::Algebraic {
+            keyword,
+            name: n,
+            body,
+        } if keyword.name == "LINEAR" && n.name == name => Some(body),
+        _ => None,
+    })
 }

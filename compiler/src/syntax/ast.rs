@@ -41,7 +41,8 @@ pub enum Item {
         name: Ident,
         body: Block,
     },
-    /// LINEAR and NONLINEAR blocks: parsed, rejected later.
+    /// LINEAR and NONLINEAR blocks (`keyword` is which). LINEAR is solved where INITIAL
+    /// SOLVEs it; NONLINEAR is rejected.
     Algebraic {
         keyword: Ident,
         name: Ident,
@@ -207,6 +208,8 @@ pub enum StmtKind {
     Unsupported { what: &'static str, keyword: Span },
     /// `printf("…", x)`: NEURON prints; hhc runs no C and prints nothing.
     Print,
+    /// `~ lhs = rhs`: an equation of a LINEAR (or NONLINEAR) block.
+    Equation { lhs: Expr, rhs: Expr },
     Block(Block),
     /// A statement the parser could not read; the error is already reported.
     Error,

@@ -468,14 +468,10 @@ where
         let verbatim = just(Token::Verbatim).to(StmtKind::Verbatim);
         // Parsed so that a real file gets one diagnostic naming what hhc does not run yet.
         let equation = just(Token::Tilde)
-            .map_with(|_, e| sp(e.span()))
-            .then_ignore(expr.clone())
+            .ignore_then(expr.clone())
             .then_ignore(just(Token::Assign))
-            .then_ignore(expr.clone())
-            .map(|keyword| StmtKind::Unsupported {
-                what: "an equation `~ a = b` (LINEAR/NONLINEAR)",
-                keyword,
-            });
+            .then(expr.clone())
+            .map(|(lhs, rhs)| StmtKind::Equation { lhs, rhs });
         let index = ident().then_ignore(just(Token::Comma));
         let compartment = kw("COMPARTMENT")
             .to("COMPARTMENT")
@@ -904,15 +900,16 @@ where
             .then(block.clone())
             .map(|(name, body)| Item::Kinetic { name, body }),
         kw("LINEAR")
-            .or(kw("NONLINEAR"))
-            .map_with(|s, e| (s, e.span()))
+            .to("LINEAR")
+            .or(kw("NONLINEAR").to("NONLINEAR"))
+            .map_with(|word, e| Ident {
+                name: word.into(),
+                span: sp(e.span()),
+            })
             .then(ident())
             .then(block.clone())
-            .map(|(((s, _), name), body)| Item::Algebraic {
-                keyword: Ident {
-                    name: "LINEAR/NONLINEAR".into(),
-                    span: s,
-                },
+            .map(|((keyword, name), body)| Item::Algebraic {
+                keyword,
                 name,
                 body,
             }),
