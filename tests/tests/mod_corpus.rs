@@ -63,3 +63,50 @@ fn real_mod_files_compile_or_name_what_is_missing() {
         files.len()
     );
 }
+
+/// bmtk's Allen channels, unchanged from its wheel, on two somas against NEURON 9.0.2 running
+/// the same files (harness/neuron/bmtk_channels.py): NaTs, K_T, K_P, Kv3_1, Im and Ih; and the
+/// Markov NaV (KINETIC, its initial equilibrium a LINEAR block) with NaTa, Kd, Kv2like, Kv3_1,
+/// Im_v2 and Ih. V within 1e-6 mV at every step of 300 ms with a current step.
+#[test]
+fn bmtk_allen_channels_match_neuron() {
+    let mods = repo().join(".tools/mod_corpus/bmtk/mechanisms_modfiles");
+    if !mods.join("NaV.mod").exists() {
+        eprintln!("skipped: run harness/fetch_mod_corpus.sh for bmtk's .mod files");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("hhc-bmtk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for e in std::fs::read_dir(&mods).expect("bmtk mods").filter_map(Result::ok) {
+        std::fs::copy(e.path(), dir.join(e.file_name())).expect("copy mod");
+    }
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/bmtk/allen.csv"))
+        .expect("fixture");
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
+        .collect();
+    assert_eq!(rows.len(), 12_001);
+    for (column, model) in [(1, "allen_a"), (2, "allen_b")] {
+        std::fs::copy(
+            repo().join(format!("tests/fixtures/neuron/bmtk/{model}.chan")),
+            dir.join(format!("{model}.chan")),
+        )
+        .expect("copy model");
+        let mut s = hhc_runtime::simulation::Simulation::from_file(
+            &dir.join(format!("{model}.chan")),
+            &hhc_runtime::simulation::Request::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = s.run(None, None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.total_spikes >= 10, "{model}: {} spikes", r.total_spikes);
+        let worst = rows
+            .iter()
+            .zip(&r.traces[0].values)
+            .map(|(row, v)| (row[column] - v).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6, "{model}: V differs from NEURON's by up to {worst} mV");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
