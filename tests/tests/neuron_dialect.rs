@@ -251,3 +251,28 @@ fn a_linear_block_sets_the_initial_equilibrium() {
     assert!(worst < 1e-9, "V differs by up to {worst} mV");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `VERBATIM return 0; ENDVERBATIM` closing a PROCEDURE (NEURON's vclmp.mod and many ModelDB
+/// files) changes nothing: the mechanism is the same as without it.
+#[test]
+fn a_closing_return_zero_in_verbatim_is_accepted() {
+    let plain = "NEURON { SUFFIX leak NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.001 (S/cm2) e = -65 (mV) }\nASSIGNED { v (mV) i (mA/cm2) gg (S/cm2) }\nBREAKPOINT { set() i = gg*(v - e) }\nPROCEDURE set() {\n    gg = g\n}\n";
+    let verbatim = plain.replace(
+        "    gg = g\n}",
+        "    gg = g\n    VERBATIM\n    return 0;\n    ENDVERBATIM\n}",
+    );
+    assert_ne!(plain, verbatim);
+    let ir = |src: &str| {
+        hhc_compiler::compile_mechanism(src)
+            .map(|m| hhc_compiler::ir::print::print_mechanism(&m))
+            .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| &d.message).collect::<Vec<_>>()))
+    };
+    assert_eq!(ir(plain), ir(&verbatim));
+    // Before other statements it would skip them: refused.
+    let early = plain.replace(
+        "    gg = g\n}",
+        "    VERBATIM\n    return 0;\n    ENDVERBATIM\n    gg = g\n}",
+    );
+    assert!(hhc_compiler::compile_mechanism(&early)
+        .is_err_and(|d| d.iter().any(|d| d.message.contains("return 0;"))));
+}

@@ -1349,7 +1349,17 @@ impl<'a> Lowerer<'a> {
     }
 
     fn exec_block(&mut self, block: &Block, env: &mut Env) {
-        for stmt in &block.stmts {
+        for (k, stmt) in block.stmts.iter().enumerate() {
+            if matches!(stmt.kind, StmtKind::ReturnZero) && k + 1 < block.stmts.len() {
+                self.err(
+                    Diagnostic::error(
+                        "VERBATIM `return 0;` before the end of its block",
+                        stmt.span,
+                        "the statements after it would not run",
+                    )
+                    .with_hint("hhc accepts `return 0;` only as a block's last statement; put the rest under an `if`"),
+                );
+            }
             self.exec_stmt(stmt, env);
         }
     }
@@ -1582,7 +1592,7 @@ impl<'a> Lowerer<'a> {
                 )
             }
             StmtKind::Block(b) => self.exec_block(b, env),
-            StmtKind::Print | StmtKind::Error => {}
+            StmtKind::Print | StmtKind::ReturnZero | StmtKind::Error => {}
         }
     }
 

@@ -208,6 +208,9 @@ pub enum StmtKind {
     Unsupported { what: &'static str, keyword: Span },
     /// `printf("…", x)`: NEURON prints; hhc runs no C and prints nothing.
     Print,
+    /// `VERBATIM return 0; ENDVERBATIM`: C that returns from the block; accepted as the last
+    /// statement of a block, where it changes nothing.
+    ReturnZero,
     /// `~ lhs = rhs`: an equation of a LINEAR (or NONLINEAR) block.
     Equation { lhs: Expr, rhs: Expr },
     Block(Block),

@@ -465,7 +465,13 @@ where
         let units = kw("UNITSON")
             .to(StmtKind::UnitsToggle { on: true })
             .or(kw("UNITSOFF").to(StmtKind::UnitsToggle { on: false }));
-        let verbatim = just(Token::Verbatim).to(StmtKind::Verbatim);
+        // NEURON's commonest VERBATIM, `return 0;` closing a PROCEDURE, is C for "done".
+        let verbatim = select! {
+            Token::Verbatim(body) => match body.trim() {
+                "return 0;" => StmtKind::ReturnZero,
+                _ => StmtKind::Verbatim,
+            }
+        };
         // Parsed so that a real file gets one diagnostic naming what hhc does not run yet.
         let equation = just(Token::Tilde)
             .ignore_then(expr.clone())
@@ -935,7 +941,7 @@ where
                 body,
                 span: sp(e.span()),
             }),
-        just(Token::Verbatim).map_with(|_, e| Item::Verbatim(sp(e.span()))),
+        select! { Token::Verbatim(_) => () }.map_with(|_, e| Item::Verbatim(sp(e.span()))),
         kw("CONSTRUCTOR")
             .to("CONSTRUCTOR")
             .or(kw("DESTRUCTOR").to("DESTRUCTOR"))

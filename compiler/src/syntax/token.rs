@@ -16,6 +16,14 @@ fn skip_block<'s>(lex: &mut Lexer<'s, Token<'s>>, end: &str) -> bool {
     }
 }
 
+/// The C between `VERBATIM` and `ENDVERBATIM`.
+fn verbatim_body<'s>(lex: &mut Lexer<'s, Token<'s>>) -> Option<&'s str> {
+    let rest = lex.remainder();
+    let at = rest.find("ENDVERBATIM")?;
+    lex.bump(at + "ENDVERBATIM".len());
+    Some(&rest[..at])
+}
+
 fn rest_of_line<'s>(lex: &mut Lexer<'s, Token<'s>>) -> &'s str {
     let rest = lex.remainder();
     let len = rest.find('\n').unwrap_or(rest.len());
@@ -31,8 +39,8 @@ fn rest_of_line<'s>(lex: &mut Lexer<'s, Token<'s>>) -> &'s str {
 pub enum Token<'s> {
     #[token("COMMENT", |lex| skip_block(lex, "ENDCOMMENT"), priority = 10)]
     Comment,
-    #[token("VERBATIM", |lex| skip_block(lex, "ENDVERBATIM"), priority = 10)]
-    Verbatim,
+    #[token("VERBATIM", verbatim_body, priority = 10)]
+    Verbatim(&'s str),
     #[token("TITLE", rest_of_line, priority = 10)]
     Title(&'s str),
 
@@ -109,7 +117,7 @@ impl fmt::Display for Token<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
             Token::Comment => "COMMENT",
-            Token::Verbatim => "VERBATIM",
+            Token::Verbatim(_) => "VERBATIM",
             Token::Title(_) => "TITLE",
             Token::Number(s) | Token::Ident(s) | Token::Str(s) => s,
             Token::LParen => "(",
@@ -198,7 +206,7 @@ mod tests {
     fn verbatim_is_one_token() {
         let toks = lex("VERBATIM\n int x; ENDVERBATIM a");
         assert_eq!(toks.len(), 2);
-        assert_eq!(toks[0].0, Token::Verbatim);
+        assert_eq!(toks[0].0, Token::Verbatim("\n int x; "));
     }
 
     #[test]
