@@ -276,3 +276,39 @@ fn a_closing_return_zero_in_verbatim_is_accepted() {
     assert!(hhc_compiler::compile_mechanism(&early)
         .is_err_and(|d| d.iter().any(|d| d.message.contains("return 0;"))));
 }
+
+/// An ASSIGNED value that only INITIAL computes (`rates(v)` there, none in DERIVATIVE) holds
+/// its initial value for the whole run, as NEURON's stored ASSIGNED values do: the gate runs as
+/// the same gate whose DERIVATIVE computes the rates at the fixed v_init every step.
+#[test]
+fn an_assigned_value_set_only_in_initial_holds_it() {
+    let held = "NEURON { SUFFIX heldgate USEION k READ ek WRITE ik RANGE gbar }\nPARAMETER { gbar = 0.01 (S/cm2) }\nASSIGNED { v (mV) ek (mV) ik (mA/cm2) minf mtau (ms) }\nSTATE { m }\nINITIAL { rates(v) m = 0 }\nBREAKPOINT { SOLVE states METHOD cnexp ik = gbar*m*(v - ek) }\nDERIVATIVE states { m' = (minf - m)/mtau }\nPROCEDURE rates(vm (mV)) {\n    UNITSOFF\n    minf = 1/(1 + exp(-(vm + 40)/5))\n    mtau = 2 + 10*exp(-(vm + 60)*(vm + 60)/400)\n    UNITSON\n}\n";
+    let fixed = held
+        .replace("SUFFIX heldgate", "SUFFIX fixedgate")
+        .replace("DERIVATIVE states { m'", "DERIVATIVE states { rates(-65) m'");
+    assert_ne!(held, fixed);
+    let dir = std::env::temp_dir().join(format!("hhc-held-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("heldgate.mod"), held).expect("write");
+    std::fs::write(dir.join("fixedgate.mod"), &fixed).expect("write");
+    let traces: Vec<Vec<f64>> = ["heldgate", "fixedgate"]
+        .iter()
+        .map(|m| {
+            let model = format!(
+                "CELL C {{ v_init = -65 (mV) ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT IL {{ E = -54.387 (mV) g_max = 0.03 (mS/cm2) }} INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.01 (ms)  tstop = 50 (ms)  stimulus = 10 (uA/cm2) }}\n"
+            );
+            std::fs::write(dir.join(format!("model_{m}.chan")), model).expect("write");
+            let loaded = load(dir.join(format!("model_{m}.chan")).to_str().expect("utf-8"));
+            let (_, r) = run(&loaded, Precision::F64, 1);
+            assert!(r.total_spikes > 0, "{m}");
+            r.traces[0].clone()
+        })
+        .collect();
+    let worst = traces[0]
+        .iter()
+        .zip(&traces[1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    let _ = std::fs::remove_dir_all(&dir);
+}

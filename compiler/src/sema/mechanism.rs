@@ -88,14 +88,18 @@ struct Lowerer<'a> {
     emits: Vec<ExprId>,
     /// `net_move` calls of the block being run.
     moves: Vec<ir::SelfEvent>,
-    /// WRITEd concentrations that are not declared STATEs but are assigned (`cai = ca`, the
-    /// ModelDB way): kept as states of the instance.
-    written_concentrations: std::collections::HashSet<u32>,
+    /// Names kept as states of the instance without being declared STATEs: WRITEd
+    /// concentrations that are assigned (`cai = ca`, the ModelDB way), and held ASSIGNED values.
+    kept_states: std::collections::HashSet<u32>,
     /// For each of those a DERIVATIVE block assigns: how many equations came before its last
     /// assignment.
     assigned_after: HashMap<u32, usize>,
     /// The residuals `lhs − rhs` of the LINEAR block being run.
     linear_residuals: Vec<(ExprId, Span)>,
+    /// ASSIGNED names kept per instance, like states (see [`lower_mechanism`]).
+    held: std::collections::BTreeSet<String>,
+    /// ASSIGNED names a block read before assigning them.
+    read_early: std::collections::BTreeSet<String>,
 }
 
 const BUILTIN_FNS: &[(&str, usize)] = &[
@@ -119,6 +123,24 @@ const BUILTIN_FNS: &[(&str, usize)] = &[
 ];
 
 pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
+    match lower_with_held(file, &std::collections::BTreeSet::new()) {
+        Ok(m) => Ok(m),
+        // ASSIGNED values read before a block assigns them hold what an earlier block (INITIAL,
+        // or the last DERIVATIVE) left, as NEURON's stored ASSIGNED values do: lower again with
+        // them kept per instance.
+        Err((diags, held)) if !held.is_empty() => {
+            lower_with_held(file, &held).map_err(|(again, _)| again).or_else(|_| Err(diags))
+        }
+        Err((diags, _)) => Err(diags),
+    }
+}
+
+/// One lowering, with the ASSIGNED names `held` kept per instance. On failure, the diagnostics
+/// and the ASSIGNED names that could be held instead of refused.
+fn lower_with_held(
+    file: &ast::File,
+    held: &std::collections::BTreeSet<String>,
+) -> Result<Mechanism, (Vec<Diagnostic>, std::collections::BTreeSet<String>)> {
     let mut l = Lowerer {
         file,
         units: UnitTable::default(),
@@ -167,22 +189,25 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         sends: vec![],
         emits: vec![],
         moves: vec![],
-        written_concentrations: std::collections::HashSet::new(),
+        kept_states: std::collections::HashSet::new(),
         assigned_after: HashMap::new(),
         linear_residuals: vec![],
+        held: held.clone(),
+        read_early: std::collections::BTreeSet::new(),
     };
     l.declare_builtins();
     l.collect();
     if l.diags.has_errors() {
-        return Err(l.diags.into_vec());
+        return Err((l.diags.into_vec(), Default::default()));
     }
     l.lower_blocks();
     if l.diags.has_errors() {
-        return Err(l.diags.into_vec());
+        let holdable = l.holdable(&l.read_early);
+        return Err((l.diags.into_vec(), holdable));
     }
     l.check_states_move();
     if l.diags.has_errors() {
-        return Err(l.diags.into_vec());
+        return Err((l.diags.into_vec(), Default::default()));
     }
     Ok(l.m)
 }
@@ -442,6 +467,7 @@ impl<'a> Lowerer<'a> {
         }
         self.promote_event_variables();
         self.promote_written_concentrations();
+        self.promote_held();
         if !neuron_seen && has_mechanism_blocks {
             self.err(
                 Diagnostic::error(
@@ -528,8 +554,65 @@ impl<'a> Lowerer<'a> {
                     unit: Some("mM".into()),
                     span,
                 });
-                self.written_concentrations.insert(idx);
+                self.kept_states.insert(idx);
             }
+        }
+    }
+
+    /// The ASSIGNED names of `read_early` hhc can keep per instance: set in INITIAL or a
+    /// DERIVATIVE block (or the PROCEDUREs they call), never in BREAKPOINT, NET_RECEIVE or a
+    /// KINETIC block.
+    fn holdable(
+        &self,
+        read_early: &std::collections::BTreeSet<String>,
+    ) -> std::collections::BTreeSet<String> {
+        let file = self.file;
+        let (mut seen, mut kept, mut other) = (
+            std::collections::HashSet::new(),
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for item in &file.items {
+            match item {
+                Item::Initial(b) | Item::Derivative { body: b, .. } => {
+                    self.names_assigned_in(b, &mut seen, &mut kept)
+                }
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for item in &file.items {
+            match item {
+                Item::Breakpoint(b) | Item::NetReceive { body: b, .. } | Item::Kinetic { body: b, .. } => {
+                    self.names_assigned_in(b, &mut seen, &mut other)
+                }
+                _ => {}
+            }
+        }
+        read_early
+            .iter()
+            .filter(|n| kept.contains(*n) && !other.contains(*n))
+            .filter(|n| matches!(self.names.get(*n), Some((Name::Assigned, _))))
+            .filter(|n| !self.file_locals.contains(*n) && !self.m.currents.iter().any(|c| &c.name == *n))
+            .cloned()
+            .collect()
+    }
+
+    /// The ASSIGNED names of `held` become states of the instance, set where INITIAL and
+    /// DERIVATIVE blocks assign them, as written concentrations are.
+    fn promote_held(&mut self) {
+        for name in self.held.clone() {
+            let Some(&(Name::Assigned, span)) = self.names.get(&name) else {
+                continue;
+            };
+            let idx = self.m.states.len() as u32;
+            self.names.insert(name.clone(), (Name::State(idx), span));
+            self.m.states.push(ir::StateVar {
+                name,
+                unit: None,
+                span,
+            });
+            self.kept_states.insert(idx);
         }
     }
 
@@ -952,6 +1035,9 @@ impl Lowerer<'_> {
         }
         for &(s, _) in &self.m.advance {
             moves[s as usize] = true;
+        }
+        for a in &self.m.assigned {
+            moves[a.state as usize] = true;
         }
         if let Some(k) = &self.m.kinetic {
             for &(s, _) in &k.rhs {
@@ -1772,7 +1858,7 @@ impl<'a> Lowerer<'a> {
             }
             Some((Name::State(i), _))
                 if self.kind == BlockKind::Derivative
-                    && self.written_concentrations.contains(&i) =>
+                    && self.kept_states.contains(&i) =>
             {
                 self.assigned_after.insert(i, self.derivatives.len());
             }
@@ -1872,6 +1958,7 @@ impl<'a> Lowerer<'a> {
                 (self.m.exprs.lit(0.0), unit)
             }
             Some((Name::Assigned, _)) => {
+                self.read_early.insert(name.to_string());
                 self.err(
                     Diagnostic::error(format!("`{name}` is read before it is assigned in this block"), span, "no value yet")
                         .with_hint(format!("assign `{name}` earlier in the block, or call the PROCEDURE that computes it first; hhc carries a value from INITIAL only when it depends on parameters alone, not on v or states")),
