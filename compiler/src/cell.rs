@@ -1054,6 +1054,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         probes: vec![],
         detector: None,
         cable_theta: 1.0,
+        record_states: Vec::new(),
         record: vec![0],
         network: None,
     };

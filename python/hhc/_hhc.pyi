@@ -88,7 +88,8 @@ class Result:
     def trace_names(self) -> List[str]: ...
     @property
     def states(self) -> Dict[str, npt.NDArray[np.float64]]:
-        """Each state asked for with run(states=[...]): rows as in `v`, in the state's unit."""
+        """Each state asked for with run(states=[...]) (`"hh_classic.m"`): one row per row of
+        `v` (a recorded point cell, or a probe), in the state's unit."""
     @property
     def spike_cells(self) -> npt.NDArray[np.int64]: ...
     @property

@@ -416,7 +416,8 @@ impl PyModel {
     /// override SIMULATE's; `n` sets the population size of a single population; `threads`
     /// defaults to every core; `backend` is "cpu" or "gpu"; `precision` "f64" or "f32";
     /// `method` "exp-euler" or "exp-rosenbrock" (point cells); `record=False` traces nothing;
-    /// `states` names states to trace beside V (`["Na_HH1952.m"]`, point cells).
+    /// `states` names states to trace beside V (`["Na_HH1952.m"]`) in each recorded point
+    /// cell, or at each probe of a morphology (where its mechanism must be inserted).
     #[pyo3(signature = (tstop=None, dt=None, n=None, threads=None, backend="cpu", precision="f64", method=None, record=true, states=None))]
     #[allow(clippy::too_many_arguments)]
     fn run(

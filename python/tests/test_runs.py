@@ -126,3 +126,28 @@ def test_states_recorded_beside_v(repo):
     assert 0.0 <= m.min() and m.max() <= 1.0 and m.max() > 0.9  # it opens at each spike
     with pytest.raises(hhc.UsageError, match="Na_HH1952.h"):
         model.run(states=["Na_HH1952.q"])
+
+
+def test_states_at_a_morphologys_probe(repo):
+    source = """
+CELL Soma {
+    v_init = -65 (mV)
+    ION na { e = 50 (mV) }
+    ION k { e = -77 (mV) }
+    SECTION soma { L = 20 (um)  diam = 20 (um) }
+    INSERT hh_classic { }
+    POINT stim = IClamp AT soma(0.5) { del = 5 (ms)  dur = 50 (ms)  amp = 0.2 (nA) }
+}
+SIMULATE { cell = Soma  dt = 0.025 (ms)  tstop = 60 (ms)  celsius = 6.3 (degC)  probe = soma(0.5) }
+"""
+    model = hhc.from_source(source, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
+    result = model.run(states=["hh_classic.m", "hh_classic.h"])
+    assert result.trace_names == ["soma(0.5)"]
+    assert set(result.states) == {"hh_classic.m", "hh_classic.h"}
+    m, h = result.states["hh_classic.m"][0], result.states["hh_classic.h"][0]
+    assert m.shape == result.t.shape
+    # At each spike m opens as h closes.
+    peak = int(np.argmax(result.v[0]))
+    assert m[peak] > 0.9 and h[peak] < 0.5
+    with pytest.raises(hhc.HhcError, match="no state"):
+        model.run(states=["IL.q"])

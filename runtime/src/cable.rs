@@ -58,6 +58,8 @@ pub(crate) struct RegionKernels {
     pub(crate) nodes: Vec<usize>,
     /// Slot arrays for every cell's compartments of this region, cell-major.
     pub(crate) slots: Vec<Vec<f64>>,
+    /// The program's name of each slot (`CaDynamics.cai`).
+    pub(crate) slot_names: Vec<String>,
     i_slot: usize,
     g_slot: usize,
     /// The kernel's per-compartment outputs (unused by the cable solver, which checks V).
@@ -109,7 +111,15 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
         connections: Vec::new(),
     };
     let tree = Tree::new(&model.cell);
-    let probes = Probes::new(model, &tree).names;
+    // Each probe's V, then the states the request traces there.
+    let probes: Vec<String> = Probes::new(model, &tree)
+        .names
+        .iter()
+        .flat_map(|p| {
+            std::iter::once(p.clone())
+                .chain(model.record_states.iter().map(move |s| format!("{p} {s}")))
+        })
+        .collect();
     let dt = model.dt;
     let convert = |r: crate::network::NetworkResult| CableResult {
         spikes: r
@@ -282,6 +292,7 @@ pub(crate) fn build_regions(
             bad: vec![-1; count],
             nodes: region_nodes,
             slots,
+            slot_names: program.slots.iter().map(|s| s.name.clone()).collect(),
             i_slot,
             g_slot,
         });

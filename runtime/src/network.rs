@@ -142,6 +142,9 @@ struct CellPopulation {
     currents: MembraneCurrents,
     injections: Vec<Injection>,
     probe_nodes: Vec<usize>,
+    /// Per probe, the states traced beside its V: (region, slot, row of the node in the
+    /// region, the region's rows per cell).
+    probe_states: Vec<Vec<(usize, usize, usize, usize)>>,
     spike_node: usize,
     /// Where spikes are detected, for messages (`soma(0.5)`).
     spike_place: String,
@@ -219,9 +222,54 @@ impl CellPopulation {
             nodes: probe_nodes,
             spike_node,
             spike_place,
+            names: probe_names,
             ..
         } = Probes::new(model, &tree);
+        let mut probe_states = Vec::new();
+        for (&p, place) in probe_nodes.iter().zip(&probe_names) {
+            let mut here = Vec::new();
+            for state in &model.record_states {
+                let found = regions.iter().enumerate().find_map(|(ri, r)| {
+                    let j = r.nodes.iter().position(|&x| x == p)?;
+                    let k = r.slot_names.iter().position(|s| s == state)?;
+                    Some((ri, k, j, r.nodes.len()))
+                });
+                let Some(found) = found else {
+                    let known: Vec<String> = regions
+                        .iter()
+                        .filter(|r| r.nodes.contains(&p))
+                        .flat_map(|r| r.slot_names.iter().filter(|s| s.contains('.')).cloned())
+                        .collect();
+                    let there = if known.is_empty() {
+                        "no mechanism with states is inserted there".to_string()
+                    } else {
+                        format!("the states there are {}", known.join(", "))
+                    };
+                    return Err(RunError::Backend(crate::backend::BackendError(format!(
+                        "no state `{state}` at probe {place} of cell `{}`\n  hint: {there}; trace a state with probes where its mechanism is inserted",
+                        cell.name
+                    ))));
+                };
+                here.push(found);
+            }
+            probe_states.push(here);
+        }
         let record: Vec<usize> = model.record.iter().map(|&c| c as usize).collect();
+        // Each recorded cell's columns at t = 0: per probe, V, then its states.
+        let traces = record
+            .iter()
+            .map(|&c| {
+                let mut columns = Vec::new();
+                for states in &probe_states {
+                    columns.push(vec![cell.v_init]);
+                    for &(ri, k, j, per) in states {
+                        let at = cable::compartment(c, j, per, n, chunk_cells);
+                        columns.push(vec![regions[ri].slots[k][at]]);
+                    }
+                }
+                columns
+            })
+            .collect();
         let chunks = n.div_ceil(chunk_cells);
         let self_events = initial_self_events(&mut regions, &points, n, chunk_cells, chunks);
         Ok(CellPopulation {
@@ -242,11 +290,9 @@ impl CellPopulation {
                 density: stimulus_density(model),
             },
             injections: Injection::all(model, &tree),
-            traces: record
-                .iter()
-                .map(|_| probe_nodes.iter().map(|_| vec![cell.v_init]).collect())
-                .collect(),
+            traces,
             probe_nodes,
+            probe_states,
             spike_node,
             spike_place,
             v_th: cell.v_th,
@@ -309,6 +355,8 @@ impl CellPopulation {
         let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
         let (spike_node, v_th, probe_nodes, nodes) =
             (self.spike_node, self.v_th, &self.probe_nodes, self.nodes);
+        let probe_states = &self.probe_states;
+        let columns = probe_nodes.len() + probe_states.iter().map(Vec::len).sum::<usize>();
         let solve_rows = cable::solve_for_this_cpu();
         self.above
             .par_chunks_mut(chunk_cells)
@@ -328,7 +376,7 @@ impl CellPopulation {
                     .collect();
                 out.traces = recorded
                     .iter()
-                    .map(|&(ri, _)| (ri, vec![Vec::new(); probe_nodes.len()]))
+                    .map(|&(ri, _)| (ri, vec![Vec::new(); columns]))
                     .collect();
                 // Per region, the compartments whose synapses received events this step, and
                 // whether each cell of the chunk is among them.
@@ -424,9 +472,20 @@ impl CellPopulation {
                             *was_above = false;
                         }
                     }
-                    for ((_, per_probe), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
-                        for (trace, &p) in per_probe.iter_mut().zip(probe_nodes) {
-                            trace.push(unsafe { rows.v(p) }[local]);
+                    for ((_, per_column), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
+                        let mut column = per_column.iter_mut();
+                        for (&p, states) in probe_nodes.iter().zip(probe_states) {
+                            if let Some(trace) = column.next() {
+                                trace.push(unsafe { rows.v(p) }[local]);
+                            }
+                            for &(ri, k, j, per) in states {
+                                let at = cable::compartment(first + local, j, per, n, chunk_cells);
+                                // SAFETY: compartment `at` belongs to this task's cells.
+                                let x = unsafe { *views[ri].slot(k).add(at) };
+                                if let Some(trace) = column.next() {
+                                    trace.push(x);
+                                }
+                            }
                         }
                     }
                     if out.bad.is_some() || out.backwards.is_some() {
@@ -843,6 +902,7 @@ pub fn run(
                 let mut m = (**m).clone();
                 (m.dt, m.tstop, m.method, m.celsius) =
                     (model.dt, model.tstop, model.method, model.celsius);
+                m.record_states.clone_from(&model.record_states);
                 Some(CellPopulation::new(&m, p.first)?)
             }
             _ => None,
@@ -1060,14 +1120,20 @@ fn traces_of(
             continue;
         };
         let tree = Tree::new(&m.cell);
-        let probe_names = Probes::new(m, &tree).names;
+        // Each probe's V, then the states traced there (the request's, as `model` carries them).
+        let columns: Vec<String> = Probes::new(m, &tree)
+            .names
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.clone())
+                    .chain(model.record_states.iter().map(move |s| format!("{p} {s}")))
+            })
+            .collect();
         for (ri, &c) in pop.record.iter().enumerate() {
-            for (pi, trace) in pop.traces[ri].iter().enumerate() {
-                let probe = probe_names.get(pi).cloned().unwrap_or_default();
-                out.push((format!("{name}[{c}] {probe}"), trace.clone()));
+            for (column, trace) in columns.iter().zip(&pop.traces[ri]) {
+                out.push((format!("{name}[{c}] {column}"), trace.clone()));
             }
         }
     }
-    let _ = model;
     out
 }

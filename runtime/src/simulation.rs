@@ -312,6 +312,9 @@ impl Simulation {
             steps,
             dt: model.dt,
         };
+        if model.network.is_some() || !model.cell.sections.is_empty() {
+            model.record_states.clone_from(&request.record_states);
+        }
         let engine = if let Some(net) = &model.network {
             if request.target == Target::Gpu || request.fused_cable {
                 return Err(SetupError::Failed("networks run on the CPU's chunked cable solver for now\n  hint: drop --backend gpu and --fused-cable".into()));
@@ -387,8 +390,8 @@ impl Simulation {
                 record_slots,
             }
         } else {
-            if !request.record_states.is_empty() {
-                return Err(SetupError::Usage("recording states beside V works on point cells only, for now\n  hint: record V at probes on a morphology".into()));
+            if !request.record_states.is_empty() && (request.fused_cable || request.target == Target::Gpu) {
+                return Err(SetupError::Usage("states are traced on the CPU's chunked cable solver\n  hint: drop --backend gpu and --fused-cable".into()));
             }
             let whole_cells = request.fused_cable || request.target == Target::Gpu;
             if !whole_cells && precision != Precision::F64 {

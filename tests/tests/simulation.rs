@@ -129,3 +129,73 @@ fn a_point_cells_states_are_recorded_as_they_step() {
     );
     assert!(matches!(unknown, Err(SetupError::Usage(m)) if m.contains("Na_HH1952.m")));
 }
+
+/// States traced at a morphology's probes: hh's `m` at the soma of a ball-and-stick cell
+/// follows its exact update from one recorded step to the next (at the step's new V, the
+/// cable solver's order), V is the same as without it, and a state asked for where its
+/// mechanism is not inserted is refused with the states that are there.
+#[test]
+fn a_morphologys_states_are_recorded_at_its_probes() {
+    let model = "tests/fixtures/neuron/alphasynapse/alphasynapse.chan";
+    let with_state = |rel: &str| {
+        Simulation::from_file(
+            &repo().join(rel),
+            &Request {
+                record_states: vec!["hh_classic.m".into()],
+                ..Request::default()
+            },
+        )
+    };
+    // The model's second probe is on the passive dendrite.
+    let refused = with_state(model).and_then(|mut s| {
+        s.run(None, None).map_err(|e| SetupError::Failed(e.error.to_string()))
+    });
+    assert!(
+        matches!(&refused, Err(SetupError::Failed(m)) if m.contains("dend(0.8)") && m.contains("hint")),
+        "{:?}",
+        refused.map(|r| r.total_spikes)
+    );
+    let dir = std::env::temp_dir().join(format!("hhc-states-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let text = std::fs::read_to_string(repo().join(model)).expect("model");
+    std::fs::write(
+        dir.join("soma.chan"),
+        text.replace("probe = soma(0.5), dend(0.8)", "probe = soma(0.5)"),
+    )
+    .expect("write");
+    std::fs::copy(
+        repo().join("tests/fixtures/neuron/alphasynapse/hh_classic.chan"),
+        dir.join("hh_classic.chan"),
+    )
+    .expect("copy");
+    let path = dir.join("soma.chan");
+    let r = with_state(path.to_str().expect("utf-8"))
+        .expect("set up")
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = r.traces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["soma(0.5)", "soma(0.5) hh_classic.m"]);
+    let plain = Simulation::from_file(&path, &Request::default())
+        .expect("set up")
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain.traces[0].values, r.traces[0].values);
+    let (v, m) = (&r.traces[0].values, &r.traces[1].values);
+    let vtrap = |x: f64, y: f64| {
+        if (x / y).abs() < 1e-6 {
+            y * (1.0 - x / y / 2.0)
+        } else {
+            x / ((x / y).exp() - 1.0)
+        }
+    };
+    let dt = 0.025;
+    for k in 0..v.len() - 1 {
+        let vn = v[k + 1];
+        let (a, b) = (0.1 * vtrap(-(vn + 40.0), 10.0), 4.0 * (-(vn + 65.0) / 18.0).exp());
+        let (inf, tau) = (a / (a + b), 1.0 / (a + b));
+        let want = inf + (m[k] - inf) * (-dt / tau).exp();
+        assert!((m[k + 1] - want).abs() < 1e-9, "step {k}: m = {} , the update gives {want}", m[k + 1]);
+    }
+    assert!(m.iter().copied().fold(0.0, f64::max) > 0.9, "m opens at the spike");
+    let _ = std::fs::remove_dir_all(&dir);
+}

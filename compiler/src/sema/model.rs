@@ -317,6 +317,9 @@ pub struct Model {
     /// The cable solver's θ: 1 for implicit Euler (default), ½ for Crank–Nicolson.
     pub cable_theta: f64,
     pub record: Vec<u64>,
+    /// States traced beside V at each probe of a morphology (`CaDynamics.cai`), set by a
+    /// front's request; empty from a model file.
+    pub record_states: Vec<String>,
     /// A NETWORK: several populations and their connections. Then `cell` and `count` are those
     /// of the first population of cells, and each population carries its own model.
     pub network: Option<super::network::Network>,
@@ -866,6 +869,7 @@ pub fn lower_model_with_names(
         detector: detector.map(|(s, x, _)| (s, x)),
         cable_theta,
         record,
+        record_states: Vec::new(),
         network: None,
     })
 }
@@ -940,6 +944,7 @@ fn lower_network_model(
         probes: vec![],
         detector: None,
         cable_theta: run.cable_theta,
+        record_states: Vec::new(),
         record: vec![],
         network: None,
     });

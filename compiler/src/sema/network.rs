@@ -582,6 +582,7 @@ fn lower_cell_population(
         probes,
         detector,
         cable_theta: run.cable_theta,
+        record_states: Vec::new(),
         record: record.into_iter().map(|(c, _)| c).collect(),
         network: None,
     };
