@@ -172,6 +172,8 @@ const WORDS: &[&str] = &[
     "\"text\"",
     "cai",
     "WRITE cai",
+    "while",
+    "(x > 1)",
 ];
 
 fn check(src: &str) {

@@ -312,3 +312,50 @@ fn an_assigned_value_set_only_in_initial_holds_it() {
     assert!(worst < 1e-9, "V differs by up to {worst} mV");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `while` loops (IntFire2's Newton iteration, IntFire4's bisection) run unrolled: a Newton
+/// loop for the cube root of a v-dependent quantity gives the same current as `pow`; a loop
+/// that has not ended after the last pass gives NaN, which stops the run, never a silently
+/// truncated value.
+#[test]
+fn while_loops_run_to_their_end_or_say_they_did_not() {
+    let newton = "NEURON { SUFFIX cbrtleak NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.0001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\nUNITSOFF\nBREAKPOINT { i = g*(root(v + 100) - 4)*(v + 65) }\nFUNCTION root(a) {\n    LOCAL x, dx\n    x = a\n    dx = 1\n    while (fabs(dx) > 1e-13*x) {\n        dx = (x*x*x - a)/(3*x*x)\n        x = x - dx\n    }\n    root = x\n}\nUNITSON\n";
+    let closed = "NEURON { SUFFIX cbrtpow NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.0001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\nUNITSOFF\nBREAKPOINT { i = g*(pow(v + 100, 1/3) - 4)*(v + 65) }\nUNITSON\n";
+    let endless = newton
+        .replace("SUFFIX cbrtleak", "SUFFIX cbrtendless")
+        .replace("fabs(dx) > 1e-13*x", "x > -1");
+    let dir = std::env::temp_dir().join(format!("hhc-while-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("cbrtleak.mod"), newton).expect("write");
+    std::fs::write(dir.join("cbrtpow.mod"), closed).expect("write");
+    std::fs::write(dir.join("cbrtendless.mod"), &endless).expect("write");
+    let model = |m: &str| {
+        let text = format!(
+            "CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT IL INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 40 (ms)  stimulus = 10 (uA/cm2) }}\n"
+        );
+        std::fs::write(dir.join(format!("model_{m}.chan")), text).expect("write");
+        dir.join(format!("model_{m}.chan"))
+    };
+    let traces: Vec<Vec<f64>> = ["cbrtleak", "cbrtpow"]
+        .iter()
+        .map(|m| {
+            let (_, r) = run(&load(model(m).to_str().expect("utf-8")), Precision::F64, 1);
+            assert!(r.total_spikes > 0, "{m}");
+            r.traces[0].clone()
+        })
+        .collect();
+    let worst = traces[0]
+        .iter()
+        .zip(&traces[1])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    let stopped = hhc_runtime::simulation::Simulation::from_file(
+        &model("cbrtendless"),
+        &hhc_runtime::simulation::Request::default(),
+    )
+    .expect("set up")
+    .run(None, None);
+    assert!(stopped.is_err_and(|s| s.error.to_string().contains("blow-up")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

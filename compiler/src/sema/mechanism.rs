@@ -102,6 +102,10 @@ struct Lowerer<'a> {
     read_early: std::collections::BTreeSet<String>,
 }
 
+/// How many passes a `while` loop is unrolled into: enough for NEURON's Newton and bisection
+/// loops (IntFire2's ends within 11, IntFire4's bisection within about 50).
+const MAX_WHILE_ITERATIONS: usize = 100;
+
 const BUILTIN_FNS: &[(&str, usize)] = &[
     ("exp", 1),
     ("expm1", 1),
@@ -639,6 +643,10 @@ impl<'a> Lowerer<'a> {
                     if let Some(o) = otherwise {
                         self.names_assigned_in(o, seen, out);
                     }
+                }
+                StmtKind::While { cond, body } => {
+                    self.names_assigned_in_expr(cond, seen, out);
+                    self.names_assigned_in(body, seen, out);
                 }
                 StmtKind::Call(e) => self.names_assigned_in_expr(e, seen, out),
                 StmtKind::Block(b) => self.names_assigned_in(b, seen, out),
@@ -1547,6 +1555,37 @@ impl<'a> Lowerer<'a> {
                     }
                     .select(c, ae, be);
                     env.insert(k, (merged, unit));
+                }
+            }
+            StmtKind::While { cond, body } => {
+                // Unrolled: each pass is `if (cond) { body }`, so a loop that ends early keeps
+                // its values through the remaining passes. A loop still running after the last
+                // pass leaves NaN in what it assigns, never a silently truncated value.
+                let pass = ast::Stmt {
+                    kind: StmtKind::If {
+                        cond: cond.clone(),
+                        then: body.clone(),
+                        otherwise: None,
+                    },
+                    span: stmt.span,
+                };
+                for _ in 0..MAX_WHILE_ITERATIONS {
+                    self.exec_stmt(&pass, env);
+                }
+                let still = self.expr(cond, env);
+                let still = self.as_condition(still.0);
+                let mut assigned = std::collections::BTreeSet::new();
+                self.names_assigned_in(body, &mut std::collections::HashSet::new(), &mut assigned);
+                let nan = self.m.exprs.lit(f64::NAN);
+                for name in assigned {
+                    if let Some(&(value, unit)) = env.get(&name) {
+                        let poisoned = Builder {
+                            arena: &mut self.m.exprs,
+                            span: stmt.span,
+                        }
+                        .select(still, nan, value);
+                        env.insert(name, (poisoned, unit));
+                    }
                 }
             }
             StmtKind::Call(e) => {

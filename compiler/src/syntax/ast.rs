@@ -211,6 +211,8 @@ pub enum StmtKind {
     /// `VERBATIM return 0; ENDVERBATIM`: C that returns from the block; accepted as the last
     /// statement of a block, where it changes nothing.
     ReturnZero,
+    /// `while (cond) { … }`: run by unrolling (see the sema's `MAX_WHILE_ITERATIONS`).
+    While { cond: Expr, body: Block },
     /// `~ lhs = rhs`: an equation of a LINEAR (or NONLINEAR) block.
     Equation { lhs: Expr, rhs: Expr },
     Block(Block),

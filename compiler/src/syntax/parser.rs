@@ -61,6 +61,7 @@ pub const KEYWORDS: &[&str] = &[
     "LOCAL",
     "DEFINE",
     "if",
+    "while",
     "else",
     "UNITSON",
     "UNITSOFF",
@@ -361,6 +362,13 @@ where
                     otherwise,
                 })
         });
+        let while_stmt = kw("while")
+            .ignore_then(
+                expr.clone()
+                    .delimited_by(just(Token::LParen), just(Token::RParen)),
+            )
+            .then(block.clone())
+            .map(|(cond, body)| StmtKind::While { cond, body });
         let size = select! { Token::Number(_) => (), Token::Ident(_) => () }
             .delimited_by(just(Token::LBracket), just(Token::RBracket))
             .map_with(|_, e| sp(e.span()));
@@ -519,6 +527,7 @@ where
             assign,
             element_assign,
             if_stmt,
+            while_stmt,
             local,
             solve,
             table,
