@@ -220,6 +220,8 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
         "NetStim",
         "IntFire1",
         "AlphaSynapse",
+        "IntFire2",
+        "IntFire4",
     ];
     let mut missing = Vec::new();
     for e in std::fs::read_dir(&stdlib)

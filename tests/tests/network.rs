@@ -496,6 +496,29 @@ fn a_synapse_that_makes_its_cell_spike_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// hhc's IntFire2 (stdlib, NEURON's semantics: a slow synaptic current integrated by the
+/// membrane, the firing time by Newton's method in a `while` loop, moved by each input) against
+/// NEURON's built-in IntFire2: cells firing on their bias alone, driven, and inhibited.
+#[test]
+fn intfire2_spikes_as_in_neuron() {
+    let r = simulate("tests/fixtures/neuron/intfire2/intfire2.chan", &Request::default());
+    let ours: Vec<(u64, f64)> = r.network.expect("network").spikes;
+    let theirs: Vec<(u64, f64)> = rows("tests/fixtures/neuron/intfire2/spikes.csv")
+        .iter()
+        .map(|row| (row[0] as u64, row[1]))
+        .collect();
+    assert_eq!(theirs.len(), 250);
+    assert_eq!(ours.len(), theirs.len());
+    for cell in 0..8 {
+        let a: Vec<f64> = ours.iter().filter(|s| s.0 == cell).map(|s| s.1).collect();
+        let b: Vec<f64> = theirs.iter().filter(|s| s.0 == cell).map(|s| s.1).collect();
+        assert_eq!(a.len(), b.len(), "cell {cell}");
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-8, "cell {cell}: hhc {x} ms, NEURON {y} ms");
+        }
+    }
+}
+
 /// NEURON's AlphaSynapse (a conductance that follows an alpha function from a fixed onset, no
 /// events): an excitatory one on the dendrite fires the soma, an inhibitory one on the soma
 /// follows; V at both sites against NEURON's.
