@@ -496,25 +496,34 @@ fn a_synapse_that_makes_its_cell_spike_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// hhc's IntFire2 (stdlib, NEURON's semantics: a slow synaptic current integrated by the
-/// membrane, the firing time by Newton's method in a `while` loop, moved by each input) against
-/// NEURON's built-in IntFire2: cells firing on their bias alone, driven, and inhibited.
+/// hhc's IntFire2 and IntFire4 (stdlib, NEURON's semantics, hhc's own files) against NEURON's
+/// built-in ones. IntFire2: a slow synaptic current integrated by the membrane, the firing time
+/// by Newton's method in a `while` loop, moved by each input; cells firing on their bias alone,
+/// driven and inhibited. IntFire4: fast excitation, alpha-like inhibition (its normalisation by
+/// bisection in INITIAL), the firing time approached by self-events; driven, inhibited, and with
+/// other time constants.
 #[test]
-fn intfire2_spikes_as_in_neuron() {
-    let r = simulate("tests/fixtures/neuron/intfire2/intfire2.chan", &Request::default());
+fn intfire2_and_intfire4_spike_as_in_neuron() {
+    for (name, count) in [("intfire2", 250), ("intfire4", 179)] {
+        same_spikes_as_neuron(name, count);
+    }
+}
+
+fn same_spikes_as_neuron(name: &str, count: usize) {
+    let r = simulate(&format!("tests/fixtures/neuron/{name}/{name}.chan"), &Request::default());
     let ours: Vec<(u64, f64)> = r.network.expect("network").spikes;
-    let theirs: Vec<(u64, f64)> = rows("tests/fixtures/neuron/intfire2/spikes.csv")
+    let theirs: Vec<(u64, f64)> = rows(&format!("tests/fixtures/neuron/{name}/spikes.csv"))
         .iter()
         .map(|row| (row[0] as u64, row[1]))
         .collect();
-    assert_eq!(theirs.len(), 250);
-    assert_eq!(ours.len(), theirs.len());
+    assert_eq!(theirs.len(), count, "{name}");
+    assert_eq!(ours.len(), theirs.len(), "{name}");
     for cell in 0..8 {
         let a: Vec<f64> = ours.iter().filter(|s| s.0 == cell).map(|s| s.1).collect();
         let b: Vec<f64> = theirs.iter().filter(|s| s.0 == cell).map(|s| s.1).collect();
-        assert_eq!(a.len(), b.len(), "cell {cell}");
+        assert_eq!(a.len(), b.len(), "{name} cell {cell}");
         for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() < 1e-8, "cell {cell}: hhc {x} ms, NEURON {y} ms");
+            assert!((x - y).abs() < 1e-8, "{name} cell {cell}: hhc {x} ms, NEURON {y} ms");
         }
     }
 }
