@@ -73,6 +73,9 @@ pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
         }
         // The procedure's assignments are the update already (sema wrote `advance`).
         (Some(ir::Method::Procedure), _) => {}
+        (Some(ir::Method::Euler), _) => passes::steppers::euler(&mut m),
+        (Some(ir::Method::Implicit), _) => passes::steppers::derivimplicit(&mut m),
+        (Some(ir::Method::Runge), _) => passes::steppers::runge(&mut m),
         _ => passes::cnexp::cnexp(&mut m)?,
     }
     passes::conductance::conductance(&mut m);

@@ -318,6 +318,10 @@ pub struct Current {
 pub enum Method {
     /// Each state by its exact exponential update (`passes::cnexp`).
     Cnexp,
+    /// NEURON's `euler`, `derivimplicit` and `runge` (`passes::steppers`).
+    Euler,
+    Implicit,
+    Runge,
     /// A KINETIC scheme by backward Euler (`passes::kinetic`).
     Sparse,
     /// A SOLVEd PROCEDURE (NEURON's old style): its assignments to states are their new values

@@ -68,8 +68,14 @@ pub fn cnexp(m: &mut Mechanism) -> Result<(), Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    // States set by assignment in the block: from the states at the step's start, and the new
-    // values of those whose equations came first.
+    finish(m, advance);
+    Ok(())
+}
+
+/// Sets `m.advance` to `advance` (each equation's state after the step) and the states the
+/// block sets by assignment: from the states at the step's start, and the new values of those
+/// whose equations came first. Every DERIVATIVE method ends here.
+pub(crate) fn finish(m: &mut Mechanism, mut advance: Vec<(u32, ExprId)>) {
     for a in &m.assigned {
         let new_of = |s: u32| advance.iter().find(|u| u.0 == s).map(|u| u.1);
         let arena = &mut m.exprs;
@@ -84,7 +90,6 @@ pub fn cnexp(m: &mut Mechanism) -> Result<(), Vec<Diagnostic>> {
         advance.push((a.state, value));
     }
     m.advance = advance;
-    Ok(())
 }
 
 /// Recognises `(P − x)/Q` and `(P − x)·R` with `P`, `Q`, `R` free of `x`; returns `(P, τ)`.

@@ -3,7 +3,8 @@
 //! * [`simplify`]: folding constructors used by every stage (constant folding, identities; the
 //!   hash-consing arena adds CSE).
 //! * [`symbolic`]: `pdiff`, `substitute`, `depends_on`.
-//! * [`cnexp::cnexp`]: the exact exponential-Euler solve.
+//! * [`cnexp::cnexp`]: the exact exponential-Euler solve; [`steppers`]: NEURON's `euler`,
+//!   `derivimplicit` (backward Euler by Newton) and `runge` for files that ask for them.
 //! * [`conductance::conductance`]: dI/dv of every current.
 //! * [`expshare::share_exponentials`]: exponentials affine in V computed from shared ones.
 //! * [`mathlib::lower_math`]: special functions expanded into primitives for the backends.
@@ -17,4 +18,5 @@ pub mod expshare;
 pub mod kinetic;
 pub mod mathlib;
 pub mod simplify;
+pub mod steppers;
 pub mod symbolic;

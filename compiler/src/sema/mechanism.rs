@@ -1293,14 +1293,15 @@ impl<'a> Lowerer<'a> {
                 return;
             };
             match method.as_ref().map(|m| m.name.as_str()) {
-                Some("cnexp" | "derivimplicit" | "euler" | "runge") | None => {
-                    self.m.method = Some(ir::Method::Cnexp)
-                }
+                Some("cnexp") | None => self.m.method = Some(ir::Method::Cnexp),
+                Some("euler") => self.m.method = Some(ir::Method::Euler),
+                Some("derivimplicit") => self.m.method = Some(ir::Method::Implicit),
+                Some("runge") => self.m.method = Some(ir::Method::Runge),
                 Some(other) => {
                     let span = method.as_ref().map_or(block.span, |m| m.span);
                     self.err(
                         Diagnostic::error(format!("unknown METHOD `{other}`"), span, "not a method hhc knows")
-                            .with_hint("use METHOD cnexp (derivimplicit is accepted and solved exactly when linear)"),
+                            .with_hint("use METHOD cnexp (exact), or NEURON's euler, derivimplicit or runge"),
                     );
                     return;
                 }
