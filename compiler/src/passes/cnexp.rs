@@ -45,7 +45,7 @@ pub fn cnexp(m: &mut Mechanism) -> Result<(), Vec<Diagnostic>> {
                     span,
                     format!("this right-hand side is not of the form a + b·{name}"),
                 )
-                .with_hint("rewrite it in the form (inf - x)/tau, or wait for a nonlinear solver; hhc never linearises silently"),
+                .with_hint("rewrite it in the form (inf - x)/tau, or solve it with METHOD derivimplicit (backward Euler by Newton, as NEURON does); hhc never linearises silently"),
             );
             continue;
         }
