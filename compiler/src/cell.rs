@@ -895,7 +895,8 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         })
         .collect();
     let mut send = |e: &crate::ir::SelfEvent| {
-        let mut import = |root| import_expr(&mut exprs, model, &param_slots, mi, root, &states, v, &ions);
+        let mut import =
+            |root| import_expr(&mut exprs, model, &param_slots, mi, root, &states, v, &ions);
         crate::ir::SelfEvent {
             condition: import(e.condition),
             delay: import(e.delay),

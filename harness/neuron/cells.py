@@ -34,3 +34,32 @@ def textbook_run():
     interpolates in 1 mV steps)."""
     h.celsius = 6.3
     h.usetable_hh = 0
+
+
+def driven_artificial_cells(cells, excite, inhibit, fixture, label):
+    """The IntFire fixtures' network: a NetStim every 3 ms from 2 ms (60 spikes) excites
+    `cells[k]` with weight w for each (k, w) of `excite`, another every 7 ms from 5 ms (25)
+    inhibits them per `inhibit`, both with delay 1 ms; 200 ms at dt 0.025 ms. Writes every
+    spike (cell, time; the NetStims are the last two cells) to tests/fixtures/neuron/<fixture>/
+    spikes.csv and returns the rows."""
+    from pathlib import Path
+    drive = h.NetStim(); drive.start = 2; drive.interval = 3; drive.number = 60; drive.noise = 0
+    stop = h.NetStim(); stop.start = 5; stop.interval = 7; stop.number = 25; stop.noise = 0
+    keep, spikes = [], []
+    for source, targets in ((drive, excite), (stop, inhibit)):
+        for k, w in targets:
+            nc = h.NetCon(source, cells[k]); nc.delay = 1; nc.weight[0] = w; keep.append(nc)
+    for k, src in enumerate(list(cells) + [drive, stop]):
+        nc = h.NetCon(src, None); tv = h.Vector(); nc.record(tv)
+        keep.append(nc); spikes.append((k, tv))
+    h.dt = 0.025; h.steps_per_ms = 40
+    h.finitialize(-65)
+    h.continuerun(200)
+    rows = sorted((t, k) for k, tv in spikes for t in tv)
+    out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / fixture
+    with open(out / "spikes.csv", "w") as f:
+        f.write(f"# NEURON 9.0.2: {label} and NetStim spike times (ms), fixed step dt 0.025\ncell,t_ms\n")
+        for t, k in rows:
+            f.write(f"{k},{t:.17g}\n")
+    print(len(rows), "spikes;", {k: sum(1 for _, j in rows if j == k) for k in range(len(cells) + 2)})
+    return rows

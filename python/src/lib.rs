@@ -166,14 +166,17 @@ fn found_or_error<'m>(
 
 fn parameter_index(ins: &Insert, parameter: &str) -> PyResult<usize> {
     let m = &ins.mechanism;
-    m.params.iter().position(|p| p.name == parameter).ok_or_else(|| {
-        let known: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).collect();
-        UsageError::new_err(format!(
-            "`{}` has no parameter `{parameter}`\n  hint: its parameters are {}",
-            m.name,
-            known.join(", ")
-        ))
-    })
+    m.params
+        .iter()
+        .position(|p| p.name == parameter)
+        .ok_or_else(|| {
+            let known: Vec<&str> = m.params.iter().map(|p| p.name.as_str()).collect();
+            UsageError::new_err(format!(
+                "`{}` has no parameter `{parameter}`\n  hint: its parameters are {}",
+                m.name,
+                known.join(", ")
+            ))
+        })
 }
 
 fn check_value(units: &UnitTable, ins: &Insert, pi: usize, x: f64, which: &str) -> PyResult<()> {
@@ -202,7 +205,8 @@ impl PyModel {
     /// Loads a model file; its mechanisms are found beside it, then in the stdlib.
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<PyModel> {
-        let model = hhc_runtime::load::load_model(&path).map_err(|r| ModelError::new_err(r.text))?;
+        let model =
+            hhc_runtime::load::load_model(&path).map_err(|r| ModelError::new_err(r.text))?;
         Ok(PyModel {
             model,
             origin: path.display().to_string(),
@@ -540,7 +544,11 @@ impl PyModel {
             ),
             None => format!(
                 "<hhc.Model {}: {} x {}, dt {} ms, tstop {} ms>",
-                self.origin, self.model.count, self.model.cell.name, self.model.dt, self.model.tstop
+                self.origin,
+                self.model.count,
+                self.model.cell.name,
+                self.model.dt,
+                self.model.tstop
             ),
         }
     }
@@ -655,7 +663,11 @@ impl PyOutcome {
     #[getter]
     fn spike_cells<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
         match &self.outcome.network {
-            Some(net) => net.spikes.iter().map(|&(c, _)| c as i64).collect::<Vec<_>>(),
+            Some(net) => net
+                .spikes
+                .iter()
+                .map(|&(c, _)| c as i64)
+                .collect::<Vec<_>>(),
             None => self.outcome.spikes.iter().map(|&(c, _)| c as i64).collect(),
         }
         .into_pyarray(py)

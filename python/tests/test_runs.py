@@ -7,6 +7,20 @@ import pytest
 
 import hhc
 
+# A 20 x 20 um soma with textbook hh and an IClamp from 5 ms (hh_classic.chan is beside the
+# ring fixture).
+SOMA = """
+CELL Soma {
+    v_init = -65 (mV)
+    ION na { e = 50 (mV) }
+    ION k { e = -77 (mV) }
+    SECTION soma { L = 20 (um)  diam = 20 (um) }
+    INSERT hh_classic { }
+    POINT stim = IClamp AT soma(0.5) { del = 5 (ms)  dur = 200 (ms)  amp = 0.1 (nA) }
+}
+SIMULATE { cell = Soma  dt = 0.025 (ms)  tstop = 205 (ms)  celsius = 6.3 (degC)  probe = soma(0.5) }
+"""
+
 # braincell's tutorial spikes (steps), as in tests/tests/numerics.rs.
 BRAINCELL_SPIKE_STEPS = [387, 1644, 2993, 4349, 5706, 7062, 8419, 9775]
 
@@ -64,18 +78,7 @@ def test_a_ring_network_spikes_as_in_neuron(repo):
 def test_an_f_i_curve_from_a_numpy_array(repo):
     """Each cell gets its own IClamp amplitude; the counts rise with it, and each cell spikes
     exactly as a run of that cell alone does."""
-    source = """
-CELL Soma {
-    v_init = -65 (mV)
-    ION na { e = 50 (mV) }
-    ION k { e = -77 (mV) }
-    SECTION soma { L = 20 (um)  diam = 20 (um) }
-    INSERT hh_classic { }
-    POINT stim = IClamp AT soma(0.5) { del = 5 (ms)  dur = 200 (ms)  amp = 0.1 (nA) }
-}
-SIMULATE { cell = Soma  dt = 0.025 (ms)  tstop = 205 (ms)  celsius = 6.3 (degC) }
-"""
-    model = hhc.from_source(source, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
+    model = hhc.from_source(SOMA, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
     amps = np.linspace(0.0, 0.5, 41)
     model.set_per_cell("stim", "amp", amps)
     assert model.count == 41
@@ -84,7 +87,7 @@ SIMULATE { cell = Soma  dt = 0.025 (ms)  tstop = 205 (ms)  celsius = 6.3 (degC) 
     assert counts[0] == 0 and counts[-1] > 10
     assert np.all(np.diff(counts.astype(int)) >= -1), counts  # rising, up to HH's bistability
     for k in (7, 23, 40):
-        alone = hhc.from_source(source, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
+        alone = hhc.from_source(SOMA, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
         alone.set("stim", "amp", amps[k])
         assert alone.run(record=False).spike_counts[0] == counts[k]
 
@@ -129,19 +132,9 @@ def test_states_recorded_beside_v(repo):
 
 
 def test_states_at_a_morphologys_probe(repo):
-    source = """
-CELL Soma {
-    v_init = -65 (mV)
-    ION na { e = 50 (mV) }
-    ION k { e = -77 (mV) }
-    SECTION soma { L = 20 (um)  diam = 20 (um) }
-    INSERT hh_classic { }
-    POINT stim = IClamp AT soma(0.5) { del = 5 (ms)  dur = 50 (ms)  amp = 0.2 (nA) }
-}
-SIMULATE { cell = Soma  dt = 0.025 (ms)  tstop = 60 (ms)  celsius = 6.3 (degC)  probe = soma(0.5) }
-"""
-    model = hhc.from_source(source, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
-    result = model.run(states=["hh_classic.m", "hh_classic.h"])
+    model = hhc.from_source(SOMA, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
+    model.set("stim", "amp", 0.2)
+    result = model.run(tstop=60.0, states=["hh_classic.m", "hh_classic.h"])
     assert result.trace_names == ["soma(0.5)"]
     assert set(result.states) == {"hh_classic.m", "hh_classic.h"}
     m, h = result.states["hh_classic.m"][0], result.states["hh_classic.h"][0]

@@ -94,6 +94,18 @@ pub struct CableResult {
 /// Runs `opts.n` copies of `model`'s cell on the chunked solver: the network engine's loop
 /// ([`crate::network`]) with one population and no connections, so morphologies and networks
 /// step the same way.
+/// The names of a recorded cell's traces, in their order: each probe's V (`soma(0.5)`), then
+/// each of `states` there (`soma(0.5) CaDynamics.cai`).
+pub(crate) fn trace_columns(model: &Model, tree: &Tree, states: &[String]) -> Vec<String> {
+    Probes::new(model, tree)
+        .names
+        .iter()
+        .flat_map(|p| {
+            std::iter::once(p.clone()).chain(states.iter().map(move |s| format!("{p} {s}")))
+        })
+        .collect()
+}
+
 pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<CableResult>> {
     use hhc_compiler::sema::network::{Network, Population, PopulationKind};
     let mut one = model.clone();
@@ -111,15 +123,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
         connections: Vec::new(),
     };
     let tree = Tree::new(&model.cell);
-    // Each probe's V, then the states the request traces there.
-    let probes: Vec<String> = Probes::new(model, &tree)
-        .names
-        .iter()
-        .flat_map(|p| {
-            std::iter::once(p.clone())
-                .chain(model.record_states.iter().map(move |s| format!("{p} {s}")))
-        })
-        .collect();
+    let probes = trace_columns(model, &tree, &model.record_states);
     let dt = model.dt;
     let convert = |r: crate::network::NetworkResult| CableResult {
         spikes: r

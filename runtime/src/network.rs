@@ -774,7 +774,11 @@ fn initial_self_events(
     let mut out: Vec<SelfEvents> = (0..chunks).map(|_| SelfEvents::default()).collect();
     let views: Vec<RegionView<'_>> = regions.iter_mut().map(RegionView::new).collect();
     for (p, target) in points.iter().enumerate() {
-        let Some(r) = target.receive.as_ref().filter(|r| !r.initial_sends.is_empty()) else {
+        let Some(r) = target
+            .receive
+            .as_ref()
+            .filter(|r| !r.initial_sends.is_empty())
+        else {
             continue;
         };
         let mut roots = Vec::new();
@@ -1120,15 +1124,7 @@ fn traces_of(
             continue;
         };
         let tree = Tree::new(&m.cell);
-        // Each probe's V, then the states traced there (the request's, as `model` carries them).
-        let columns: Vec<String> = Probes::new(m, &tree)
-            .names
-            .iter()
-            .flat_map(|p| {
-                std::iter::once(p.clone())
-                    .chain(model.record_states.iter().map(move |s| format!("{p} {s}")))
-            })
-            .collect();
+        let columns = cable::trace_columns(m, &tree, &model.record_states);
         for (ri, &c) in pop.record.iter().enumerate() {
             for (column, trace) in columns.iter().zip(&pop.traces[ri]) {
                 out.push((format!("{name}[{c}] {column}"), trace.clone()));

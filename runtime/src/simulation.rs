@@ -390,7 +390,9 @@ impl Simulation {
                 record_slots,
             }
         } else {
-            if !request.record_states.is_empty() && (request.fused_cable || request.target == Target::Gpu) {
+            if !request.record_states.is_empty()
+                && (request.fused_cable || request.target == Target::Gpu)
+            {
                 return Err(SetupError::Usage("states are traced on the CPU's chunked cable solver\n  hint: drop --backend gpu and --fused-cable".into()));
             }
             let whole_cells = request.fused_cable || request.target == Target::Gpu;

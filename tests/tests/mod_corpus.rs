@@ -19,7 +19,10 @@ fn real_mod_files_compile_or_name_what_is_missing() {
     let mut files = Vec::new();
     let mut dirs = vec![root];
     while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("corpus folder").filter_map(Result::ok) {
+        for e in std::fs::read_dir(&d)
+            .expect("corpus folder")
+            .filter_map(Result::ok)
+        {
             let p = e.path();
             if p.is_dir() {
                 dirs.push(p);
@@ -29,7 +32,11 @@ fn real_mod_files_compile_or_name_what_is_missing() {
         }
     }
     files.sort();
-    assert!(files.len() >= 50, "only {} files in the corpus", files.len());
+    assert!(
+        files.len() >= 50,
+        "only {} files in the corpus",
+        files.len()
+    );
     let mut compiled = 0;
     let mut report = String::new();
     let mut parser_errors = Vec::new();
@@ -77,7 +84,10 @@ fn bmtk_allen_channels_match_neuron() {
     }
     let dir = std::env::temp_dir().join(format!("hhc-bmtk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    for e in std::fs::read_dir(&mods).expect("bmtk mods").filter_map(Result::ok) {
+    for e in std::fs::read_dir(&mods)
+        .expect("bmtk mods")
+        .filter_map(Result::ok)
+    {
         std::fs::copy(e.path(), dir.join(e.file_name())).expect("copy mod");
     }
     let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/bmtk/allen.csv"))
@@ -106,7 +116,10 @@ fn bmtk_allen_channels_match_neuron() {
             .zip(&r.traces[0].values)
             .map(|(row, v)| (row[column] - v).abs())
             .fold(0.0, f64::max);
-        assert!(worst < 1e-6, "{model}: V differs from NEURON's by up to {worst} mV");
+        assert!(
+            worst < 1e-6,
+            "{model}: V differs from NEURON's by up to {worst} mV"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

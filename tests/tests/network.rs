@@ -9,6 +9,21 @@ fn simulate(rel: &str, request: &Request) -> Outcome {
     s.run(None, None).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The largest |V − NEURON's V| over every step of a fixture whose columns after time are the
+/// run's traces, in order.
+fn worst_against(fixture: &[Vec<f64>], r: &Outcome) -> f64 {
+    fixture
+        .iter()
+        .enumerate()
+        .flat_map(|(k, row)| {
+            r.traces
+                .iter()
+                .enumerate()
+                .map(move |(j, t)| (t.values[k] - row[j + 1]).abs())
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Rows of a fixture CSV after its header lines, as numbers.
 fn rows(rel: &str) -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -395,12 +410,7 @@ fn a_voltage_clamp_holds_the_soma_as_in_neuron() {
     let fixture = rows("tests/fixtures/neuron/seclamp/seclamp.csv");
     let compare = |r: &Outcome| {
         assert_eq!(r.traces.len(), 2);
-        let worst = fixture
-            .iter()
-            .enumerate()
-            .flat_map(|(k, row)| (0..2).map(move |j| (k, j, row[j + 1])))
-            .map(|(k, j, v)| (r.traces[j].values[k] - v).abs())
-            .fold(0.0, f64::max);
+        let worst = worst_against(&fixture, r);
         assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
     };
     let r = simulate(
@@ -446,20 +456,29 @@ fn self_events_in_synapses_on_cells_match_neuron() {
     let v = rows("tests/fixtures/neuron/selfevents/v.csv");
     let mut runs = Vec::new();
     for threads in [Some(1), None] {
-        let r = simulate(model, &Request { threads, ..Request::default() });
+        let r = simulate(
+            model,
+            &Request {
+                threads,
+                ..Request::default()
+            },
+        );
         let net = r.network.as_ref().expect("a network outcome");
         assert_eq!(net.spikes.len(), neuron.len(), "hhc {:?}", net.spikes);
         for (&(c, t), &(nc, nt)) in net.spikes.iter().zip(&neuron) {
             assert_eq!(c, nc, "at t = {t}");
-            assert!((t - nt).abs() < 1e-9, "cell {c}: hhc {t} ms, NEURON {nt} ms");
+            assert!(
+                (t - nt).abs() < 1e-9,
+                "cell {c}: hhc {t} ms, NEURON {nt} ms"
+            );
         }
         // Every spike's event and its pulse's end, and each synapse's kick from INITIAL.
-        assert!(net.events_delivered >= 2 * 19 + 5, "{}", net.events_delivered);
-        let worst = v
-            .iter()
-            .enumerate()
-            .flat_map(|(k, row)| r.traces.iter().enumerate().map(move |(j, tr)| (tr.values[k] - row[j + 1]).abs()))
-            .fold(0.0, f64::max);
+        assert!(
+            net.events_delivered >= 2 * 19 + 5,
+            "{}",
+            net.events_delivered
+        );
+        let worst = worst_against(&v, &r);
         assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
         runs.push(r);
     }
@@ -479,9 +498,13 @@ fn a_synapse_that_makes_its_cell_spike_is_refused() {
         "NEURON { POINT_PROCESS Trigger NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\nNET_RECEIVE (w) { net_event(t) }\n",
     )
     .expect("write mod");
-    let model = std::fs::read_to_string(repo().join("tests/fixtures/neuron/selfevents/selfevents.chan"))
-        .expect("model")
-        .replace("PulseSyn AT dend(0.5) { tau = 3 (ms)  dur = 1 (ms) }", "Trigger AT dend(0.5)");
+    let model =
+        std::fs::read_to_string(repo().join("tests/fixtures/neuron/selfevents/selfevents.chan"))
+            .expect("model")
+            .replace(
+                "PulseSyn AT dend(0.5) { tau = 3 (ms)  dur = 1 (ms) }",
+                "Trigger AT dend(0.5)",
+            );
     std::fs::write(dir.join("net.chan"), model).expect("write model");
     std::fs::copy(
         repo().join("tests/fixtures/neuron/selfevents/hh_classic.chan"),
@@ -492,7 +515,10 @@ fn a_synapse_that_makes_its_cell_spike_is_refused() {
         panic!("a synapse with net_event ran");
     };
     let text = e.to_string();
-    assert!(text.contains("net_event") && text.contains("net.chan:"), "{text}");
+    assert!(
+        text.contains("net_event") && text.contains("net.chan:"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -510,7 +536,10 @@ fn intfire2_and_intfire4_spike_as_in_neuron() {
 }
 
 fn same_spikes_as_neuron(name: &str, count: usize) {
-    let r = simulate(&format!("tests/fixtures/neuron/{name}/{name}.chan"), &Request::default());
+    let r = simulate(
+        &format!("tests/fixtures/neuron/{name}/{name}.chan"),
+        &Request::default(),
+    );
     let ours: Vec<(u64, f64)> = r.network.expect("network").spikes;
     let theirs: Vec<(u64, f64)> = rows(&format!("tests/fixtures/neuron/{name}/spikes.csv"))
         .iter()
@@ -523,7 +552,10 @@ fn same_spikes_as_neuron(name: &str, count: usize) {
         let b: Vec<f64> = theirs.iter().filter(|s| s.0 == cell).map(|s| s.1).collect();
         assert_eq!(a.len(), b.len(), "{name} cell {cell}");
         for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() < 1e-8, "{name} cell {cell}: hhc {x} ms, NEURON {y} ms");
+            assert!(
+                (x - y).abs() < 1e-8,
+                "{name} cell {cell}: hhc {x} ms, NEURON {y} ms"
+            );
         }
     }
 }
@@ -539,13 +571,11 @@ fn alpha_synapses_drive_a_cell_as_in_neuron() {
         &Request::default(),
     );
     assert_eq!(r.traces.len(), 2);
-    assert_eq!(r.total_spikes, 1, "the excitatory synapse fires the soma once");
-    let worst = fixture
-        .iter()
-        .enumerate()
-        .flat_map(|(k, row)| (0..2).map(move |j| (k, j, row[j + 1])))
-        .map(|(k, j, v)| (r.traces[j].values[k] - v).abs())
-        .fold(0.0, f64::max);
+    assert_eq!(
+        r.total_spikes, 1,
+        "the excitatory synapse fires the soma once"
+    );
+    let worst = worst_against(&fixture, &r);
     assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
 }
 

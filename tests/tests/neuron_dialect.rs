@@ -3,13 +3,44 @@
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_tests::{load, repo, run};
 
+/// Each mechanism of `mods` (its SUFFIX, its source) written into one temporary folder, and the
+/// model `model(suffix)` (a point cell inserting it) run there: each one's V trace and spikes.
+fn run_each(
+    tag: &str,
+    mods: &[(&str, &str)],
+    model: impl Fn(&str) -> String,
+) -> Vec<(Vec<f64>, u64)> {
+    let dir = std::env::temp_dir().join(format!("hhc-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (name, source) in mods {
+        std::fs::write(dir.join(format!("{name}.mod")), source).expect("write mod");
+    }
+    let out = mods
+        .iter()
+        .map(|(name, _)| {
+            let path = dir.join(format!("model_{name}.chan"));
+            std::fs::write(&path, model(name)).expect("write model");
+            let (_, r) = run(&load(path.to_str().expect("utf-8")), Precision::F64, 1);
+            (r.traces[0].clone(), r.total_spikes)
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// The largest |a − b| between two traces.
+fn max_difference(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
 /// A state advanced by a SOLVEd PROCEDURE (`m = m + (1 - exp(-dt/tau))*(minf - m)`, the style
 /// of many older ModelDB files), with a `v = v + 1e-4` guard in its rates procedure, runs as
 /// the same gate written as a DERIVATIVE under METHOD cnexp: the update is the same formula.
 #[test]
 fn a_solved_procedure_advances_states_as_written() {
-    let dir = std::env::temp_dir().join(format!("hhc-dialect-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let procedure = std::fs::read_to_string(repo().join("tests/fixtures/leakgate_procedure.mod"))
         .expect("fixture");
     let derivative = procedure
@@ -21,26 +52,22 @@ fn a_solved_procedure_advances_states_as_written() {
             "m' = (minf - m)/tau",
         );
     assert_ne!(procedure, derivative);
-    std::fs::write(dir.join("leakgate_procedure.mod"), &procedure).expect("write");
-    std::fs::write(dir.join("leakgate_cnexp.mod"), &derivative).expect("write");
-    let traces: Vec<Vec<f64>> = ["leakgate_procedure", "leakgate_cnexp"]
-        .iter()
-        .map(|m| {
-            let model = format!(
-                "CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 50 (ms)  stimulus = 10 (uA/cm2) }}\n"
-            );
-            std::fs::write(dir.join(format!("model_{m}.chan")), model).expect("write");
-            let loaded = load(dir.join(format!("model_{m}.chan")).to_str().expect("utf-8"));
-            let (_, r) = run(&loaded, Precision::F64, 1);
-            assert_eq!(r.total_spikes, 5, "{m}");
-            r.traces[0].clone()
-        })
-        .collect();
-    let worst = traces[0]
-        .iter()
-        .zip(&traces[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let runs = run_each(
+        "dialect",
+        &[
+            ("leakgate_procedure", &procedure),
+            ("leakgate_cnexp", &derivative),
+        ],
+        |m| {
+            format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 50 (ms)  stimulus = 10 (uA/cm2) }}\n")
+        },
+    );
+    assert!(
+        runs.iter().all(|r| r.1 == 5),
+        "spikes {:?}",
+        runs.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
+    let worst = max_difference(&runs[0].0, &runs[1].0);
     assert!(worst < 1e-9, "procedure and cnexp differ by {worst} mV");
 }
 
@@ -77,43 +104,23 @@ fn a_file_scope_local_cache_is_filled_on_first_use() {
 /// the same scheme gives the same trace.
 #[test]
 fn a_parameter_in_a_reaction_is_a_constant_source() {
-    let dir = std::env::temp_dir().join(format!("hhc-reaction-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let mechanism = |name: &str, scheme: &str| {
         format!(
             "NEURON {{ SUFFIX {name} NONSPECIFIC_CURRENT i }}\nPARAMETER {{ src = 0.8  k = 0.5 (/ms)  g = 0.002 (S/cm2)  e = -90 (mV) }}\nASSIGNED {{ v (mV)  i (mA/cm2) }}\nSTATE {{ o  sink }}\nINITIAL {{ o = 0  sink = 0 }}\nBREAKPOINT {{ SOLVE kin METHOD sparse  i = g*o*(v - e) }}\nKINETIC kin {{ {scheme} }}\n"
         )
     };
-    std::fs::write(
-        dir.join("srcparam.mod"),
-        mechanism("srcparam", "~ src <-> o (k, k)  ~ sink <-> sink (0, 0)"),
-    )
-    .expect("write");
-    std::fs::write(
-        dir.join("srcflux.mod"),
-        mechanism("srcflux", "~ o << (k*src)  ~ o <-> sink (k, 0)"),
-    )
-    .expect("write");
-    let traces: Vec<Vec<f64>> = ["srcparam", "srcflux"]
-        .iter()
-        .map(|m| {
-            let model = format!(
-                "CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = 10 (uA/cm2) }}\n"
-            );
-            std::fs::write(dir.join(format!("model_{m}.chan")), model).expect("write");
-            let loaded = load(dir.join(format!("model_{m}.chan")).to_str().expect("utf-8"));
-            let (_, r) = run(&loaded, Precision::F64, 1);
-            r.traces[0].clone()
-        })
-        .collect();
-    let worst = traces[0]
-        .iter()
-        .zip(&traces[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let param = mechanism("srcparam", "~ src <-> o (k, k)  ~ sink <-> sink (0, 0)");
+    let flux = mechanism("srcflux", "~ o << (k*src)  ~ o <-> sink (k, 0)");
+    let runs = run_each(
+        "reaction",
+        &[("srcparam", &param), ("srcflux", &flux)],
+        |m| {
+            format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = 10 (uA/cm2) }}\n")
+        },
+    );
+    let worst = max_difference(&runs[0].0, &runs[1].0);
     // The current pulls V towards -90 mV as o rises towards src: the two runs see it alike.
     assert!(worst < 1e-9, "the two schemes differ by {worst} mV");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A calcium pool written the ModelDB way (`STATE { ca }`, `cai = ca` after the equation and in
@@ -122,8 +129,6 @@ fn a_parameter_in_a_reaction_is_a_constant_source() {
 /// The pool's cai drives the Ca-activated K current, so V shows it.
 #[test]
 fn a_modeldb_style_calcium_pool_runs_as_a_state_pool() {
-    let dir = std::env::temp_dir().join(format!("hhc-capool-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let modeldb =
         std::fs::read_to_string(repo().join("tests/fixtures/capool_modeldb.mod")).expect("fixture");
     let modern = modeldb
@@ -133,30 +138,25 @@ fn a_modeldb_style_calcium_pool_runs_as_a_state_pool() {
         .replace("    cai            (mM)\n", "")
         .replace("ca             (mM) <1e-5>", "cai (mM)")
         .replace("    ca = cainf\n    cai = ca\n", "    cai = cainf\n")
-        .replace("ca' = drive_channel + (cainf - ca) / taur\n    cai = ca", "cai' = drive_channel + (cainf - cai) / taur");
+        .replace(
+            "ca' = drive_channel + (cainf - ca) / taur\n    cai = ca",
+            "cai' = drive_channel + (cainf - cai) / taur",
+        );
     assert_ne!(modern, modeldb);
-    std::fs::write(dir.join("capool_modeldb.mod"), &modeldb).expect("write");
-    std::fs::write(dir.join("capool_state.mod"), &modern).expect("write");
-    let traces: Vec<Vec<f64>> = ["capool_modeldb", "capool_state"]
-        .iter()
-        .map(|pool| {
-            let model = format!(
-                "CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} ION ca {{ cao = 2 (mM) }}\n INSERT Na_HH1952 INSERT K_HH1952 INSERT IL {{ E = -54.387 (mV)  g_max = 0.03 (mS/cm2) }}\n INSERT {pool} INSERT CaT_HM1992 {{ g_max = 2 (mS/cm2) }} INSERT AHP_De1994 {{ g_max = 10 (mS/cm2)  beta = 0.03 }} }}\nSIMULATE {{ cell = C  dt = 0.01 (ms)  tstop = 200 (ms)  stimulus = 10 (uA/cm2) }}\n"
-            );
-            std::fs::write(dir.join(format!("model_{pool}.chan")), model).expect("write");
-            let loaded = load(dir.join(format!("model_{pool}.chan")).to_str().expect("utf-8"));
-            let (_, r) = run(&loaded, Precision::F64, 1);
-            assert!(r.total_spikes > 3, "{pool}: {} spikes", r.total_spikes);
-            r.traces[0].clone()
-        })
-        .collect();
-    let worst = traces[0]
-        .iter()
-        .zip(&traces[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let runs = run_each(
+        "capool",
+        &[("capool_modeldb", &modeldb), ("capool_state", &modern)],
+        |pool| {
+            format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} ION ca {{ cao = 2 (mM) }}\n INSERT Na_HH1952 INSERT K_HH1952 INSERT IL {{ E = -54.387 (mV)  g_max = 0.03 (mS/cm2) }}\n INSERT {pool} INSERT CaT_HM1992 {{ g_max = 2 (mS/cm2) }} INSERT AHP_De1994 {{ g_max = 10 (mS/cm2)  beta = 0.03 }} }}\nSIMULATE {{ cell = C  dt = 0.01 (ms)  tstop = 200 (ms)  stimulus = 10 (uA/cm2) }}\n")
+        },
+    );
+    assert!(
+        runs.iter().all(|r| r.1 > 3),
+        "spikes {:?}",
+        runs.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
+    let worst = max_difference(&runs[0].0, &runs[1].0);
     assert!(worst < 1e-9, "V differs by up to {worst} mV");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `printf(…)` in a block (LFPy's ExpSynI warns so) is accepted and prints nothing: the
@@ -201,7 +201,10 @@ fn a_sinusoidal_current_runs_as_the_interpreter_steps_it() {
     for k in 0..4000 {
         hhc_compiler::ir::interp::run_cell(&program, &mut cell, k as f64 * model.dt, 1);
         let (a, b) = (trace[k + 1], cell[0]);
-        assert!((a - b).abs() <= 1e-9, "step {k}: JIT {a} mV, interpreter {b} mV");
+        assert!(
+            (a - b).abs() <= 1e-9,
+            "step {k}: JIT {a} mV, interpreter {b} mV"
+        );
     }
     // Driven at 50 Hz: V a period (20 ms) apart agrees once the start has decayed.
     let at = |ms: f64| trace[(ms / model.dt).round() as usize];
@@ -215,8 +218,6 @@ fn a_sinusoidal_current_runs_as_the_interpreter_steps_it() {
 /// `SOLVE kin STEADYSTATE sparse` instead runs the same trace.
 #[test]
 fn a_linear_block_sets_the_initial_equilibrium() {
-    let dir = std::env::temp_dir().join(format!("hhc-linear-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let linear = std::fs::read_to_string(repo().join("tests/fixtures/kinetic_linear_init.mod"))
         .expect("fixture");
     let steady = linear
@@ -226,30 +227,17 @@ fn a_linear_block_sets_the_initial_equilibrium() {
         .replace("SUFFIX nalin", "SUFFIX naclosed")
         .replace("SOLVE seqinitial", "C = 1  O = 0  I = 0");
     assert_ne!(linear, steady);
-    std::fs::write(dir.join("nalin.mod"), &linear).expect("write");
-    std::fs::write(dir.join("nass.mod"), &steady).expect("write");
-    std::fs::write(dir.join("naclosed.mod"), &closed).expect("write");
-    let traces: Vec<Vec<f64>> = ["nalin", "nass", "naclosed"]
-        .iter()
-        .map(|m| {
-            let model = format!(
-                "CELL C {{ v_init = -60 (mV) ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT K_HH1952 INSERT IL {{ E = -60 (mV) g_max = 0.3 (mS/cm2) }} INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = pulse(20 (uA/cm2), 5 (ms), 1 (ms)) }}\n"
-            );
-            std::fs::write(dir.join(format!("model_{m}.chan")), model).expect("write");
-            let loaded = load(dir.join(format!("model_{m}.chan")).to_str().expect("utf-8"));
-            let (_, r) = run(&loaded, Precision::F64, 1);
-            r.traces[0].clone()
-        })
-        .collect();
+    let runs = run_each(
+        "linear",
+        &[("nalin", &linear), ("nass", &steady), ("naclosed", &closed)],
+        |m| {
+            format!("CELL C {{ v_init = -60 (mV) ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT K_HH1952 INSERT IL {{ E = -60 (mV) g_max = 0.3 (mS/cm2) }} INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = pulse(20 (uA/cm2), 5 (ms), 1 (ms)) }}\n")
+        },
+    );
     // Where the channel starts matters: all closed, the trace is another.
-    assert!((traces[0][40] - traces[2][40]).abs() > 0.1);
-    let worst = traces[0]
-        .iter()
-        .zip(&traces[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    assert!((runs[0].0[40] - runs[2].0[40]).abs() > 0.1);
+    let worst = max_difference(&runs[0].0, &runs[1].0);
     assert!(worst < 1e-9, "V differs by up to {worst} mV");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `VERBATIM return 0; ENDVERBATIM` closing a PROCEDURE (NEURON's vclmp.mod and many ModelDB
@@ -283,34 +271,17 @@ fn a_closing_return_zero_in_verbatim_is_accepted() {
 #[test]
 fn an_assigned_value_set_only_in_initial_holds_it() {
     let held = "NEURON { SUFFIX heldgate USEION k READ ek WRITE ik RANGE gbar }\nPARAMETER { gbar = 0.01 (S/cm2) }\nASSIGNED { v (mV) ek (mV) ik (mA/cm2) minf mtau (ms) }\nSTATE { m }\nINITIAL { rates(v) m = 0 }\nBREAKPOINT { SOLVE states METHOD cnexp ik = gbar*m*(v - ek) }\nDERIVATIVE states { m' = (minf - m)/mtau }\nPROCEDURE rates(vm (mV)) {\n    UNITSOFF\n    minf = 1/(1 + exp(-(vm + 40)/5))\n    mtau = 2 + 10*exp(-(vm + 60)*(vm + 60)/400)\n    UNITSON\n}\n";
-    let fixed = held
-        .replace("SUFFIX heldgate", "SUFFIX fixedgate")
-        .replace("DERIVATIVE states { m'", "DERIVATIVE states { rates(-65) m'");
+    let fixed = held.replace("SUFFIX heldgate", "SUFFIX fixedgate").replace(
+        "DERIVATIVE states { m'",
+        "DERIVATIVE states { rates(-65) m'",
+    );
     assert_ne!(held, fixed);
-    let dir = std::env::temp_dir().join(format!("hhc-held-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("heldgate.mod"), held).expect("write");
-    std::fs::write(dir.join("fixedgate.mod"), &fixed).expect("write");
-    let traces: Vec<Vec<f64>> = ["heldgate", "fixedgate"]
-        .iter()
-        .map(|m| {
-            let model = format!(
-                "CELL C {{ v_init = -65 (mV) ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT IL {{ E = -54.387 (mV) g_max = 0.03 (mS/cm2) }} INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.01 (ms)  tstop = 50 (ms)  stimulus = 10 (uA/cm2) }}\n"
-            );
-            std::fs::write(dir.join(format!("model_{m}.chan")), model).expect("write");
-            let loaded = load(dir.join(format!("model_{m}.chan")).to_str().expect("utf-8"));
-            let (_, r) = run(&loaded, Precision::F64, 1);
-            assert!(r.total_spikes > 0, "{m}");
-            r.traces[0].clone()
-        })
-        .collect();
-    let worst = traces[0]
-        .iter()
-        .zip(&traces[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let runs = run_each("held", &[("heldgate", held), ("fixedgate", &fixed)], |m| {
+        format!("CELL C {{ v_init = -65 (mV) ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT IL {{ E = -54.387 (mV) g_max = 0.03 (mS/cm2) }} INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.01 (ms)  tstop = 50 (ms)  stimulus = 10 (uA/cm2) }}\n")
+    });
+    assert!(runs.iter().all(|r| r.1 > 0));
+    let worst = max_difference(&runs[0].0, &runs[1].0);
     assert!(worst < 1e-9, "V differs by up to {worst} mV");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `while` loops (IntFire2's Newton iteration, IntFire4's bisection) run unrolled: a Newton
@@ -324,34 +295,19 @@ fn while_loops_run_to_their_end_or_say_they_did_not() {
     let endless = newton
         .replace("SUFFIX cbrtleak", "SUFFIX cbrtendless")
         .replace("fabs(dx) > 1e-13*x", "x > -1");
-    let dir = std::env::temp_dir().join(format!("hhc-while-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("cbrtleak.mod"), newton).expect("write");
-    std::fs::write(dir.join("cbrtpow.mod"), closed).expect("write");
-    std::fs::write(dir.join("cbrtendless.mod"), &endless).expect("write");
     let model = |m: &str| {
-        let text = format!(
-            "CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT IL INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 40 (ms)  stimulus = 10 (uA/cm2) }}\n"
-        );
-        std::fs::write(dir.join(format!("model_{m}.chan")), text).expect("write");
-        dir.join(format!("model_{m}.chan"))
+        format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT IL INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 40 (ms)  stimulus = 10 (uA/cm2) }}\n")
     };
-    let traces: Vec<Vec<f64>> = ["cbrtleak", "cbrtpow"]
-        .iter()
-        .map(|m| {
-            let (_, r) = run(&load(model(m).to_str().expect("utf-8")), Precision::F64, 1);
-            assert!(r.total_spikes > 0, "{m}");
-            r.traces[0].clone()
-        })
-        .collect();
-    let worst = traces[0]
-        .iter()
-        .zip(&traces[1])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let runs = run_each("while", &[("cbrtleak", newton), ("cbrtpow", closed)], model);
+    assert!(runs.iter().all(|r| r.1 > 0));
+    let worst = max_difference(&runs[0].0, &runs[1].0);
     assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    let dir = std::env::temp_dir().join(format!("hhc-endless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("cbrtendless.mod"), &endless).expect("write");
+    std::fs::write(dir.join("model.chan"), model("cbrtendless")).expect("write");
     let stopped = hhc_runtime::simulation::Simulation::from_file(
-        &model("cbrtendless"),
+        &dir.join("model.chan"),
         &hhc_runtime::simulation::Request::default(),
     )
     .expect("set up")

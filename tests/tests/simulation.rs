@@ -93,7 +93,12 @@ fn a_point_cells_states_are_recorded_as_they_step() {
     let names: Vec<&str> = r.traces.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["cell0", "cell0 Na_HH1952.m", "cell0 Na_HH1952.h", "cell0 K_HH1952.n"]
+        [
+            "cell0",
+            "cell0 Na_HH1952.m",
+            "cell0 Na_HH1952.h",
+            "cell0 K_HH1952.n"
+        ]
     );
     // V is the same with or without the states beside it.
     let plain = simulate(
@@ -148,7 +153,8 @@ fn a_morphologys_states_are_recorded_at_its_probes() {
     };
     // The model's second probe is on the passive dendrite.
     let refused = with_state(model).and_then(|mut s| {
-        s.run(None, None).map_err(|e| SetupError::Failed(e.error.to_string()))
+        s.run(None, None)
+            .map_err(|e| SetupError::Failed(e.error.to_string()))
     });
     assert!(
         matches!(&refused, Err(SetupError::Failed(m)) if m.contains("dend(0.8)") && m.contains("hint")),
@@ -191,11 +197,21 @@ fn a_morphologys_states_are_recorded_at_its_probes() {
     let dt = 0.025;
     for k in 0..v.len() - 1 {
         let vn = v[k + 1];
-        let (a, b) = (0.1 * vtrap(-(vn + 40.0), 10.0), 4.0 * (-(vn + 65.0) / 18.0).exp());
+        let (a, b) = (
+            0.1 * vtrap(-(vn + 40.0), 10.0),
+            4.0 * (-(vn + 65.0) / 18.0).exp(),
+        );
         let (inf, tau) = (a / (a + b), 1.0 / (a + b));
         let want = inf + (m[k] - inf) * (-dt / tau).exp();
-        assert!((m[k + 1] - want).abs() < 1e-9, "step {k}: m = {} , the update gives {want}", m[k + 1]);
+        assert!(
+            (m[k + 1] - want).abs() < 1e-9,
+            "step {k}: m = {} , the update gives {want}",
+            m[k + 1]
+        );
     }
-    assert!(m.iter().copied().fold(0.0, f64::max) > 0.9, "m opens at the spike");
+    assert!(
+        m.iter().copied().fold(0.0, f64::max) > 0.9,
+        "m opens at the spike"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

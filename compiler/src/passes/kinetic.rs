@@ -74,7 +74,11 @@ fn conservation_row(
 
 /// Solves `a·x = b` by Gaussian elimination without pivoting, as expressions.
 #[allow(clippy::needless_range_loop)] // rows i and k of `a` are read together
-pub(crate) fn solve(arena: &mut ExprArena, mut a: Vec<Vec<ExprId>>, mut b: Vec<ExprId>) -> Vec<ExprId> {
+pub(crate) fn solve(
+    arena: &mut ExprArena,
+    mut a: Vec<Vec<ExprId>>,
+    mut b: Vec<ExprId>,
+) -> Vec<ExprId> {
     let n = b.len();
     let mut bld = Builder::new(arena);
     for k in 0..n {

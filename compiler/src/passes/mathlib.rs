@@ -625,7 +625,10 @@ mod tests {
 
     #[test]
     fn sin_and_cos_within_two_ulp() {
-        for (op, reference) in [(UnaryOp::Sin, f64::sin as fn(f64) -> f64), (UnaryOp::Cos, f64::cos)] {
+        for (op, reference) in [
+            (UnaryOp::Sin, f64::sin as fn(f64) -> f64),
+            (UnaryOp::Cos, f64::cos),
+        ] {
             max_ulps(op, reference, sweep(-7.0, 7.0, 20_000));
             max_ulps(op, reference, sweep(-1e5, 1e5, 20_000));
             let (arena, r) = lowered(op);

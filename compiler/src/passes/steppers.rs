@@ -115,7 +115,10 @@ pub fn runge(m: &mut Mechanism) {
     let f = equations(m);
     let arena = &mut m.exprs;
     let dt = arena.var(Var::Builtin(Builtin::Dt));
-    let x: Vec<(u32, ExprId)> = f.iter().map(|&(s, _)| (s, arena.var(Var::State(s)))).collect();
+    let x: Vec<(u32, ExprId)> = f
+        .iter()
+        .map(|&(s, _)| (s, arena.var(Var::State(s))))
+        .collect();
     let shifted = |arena: &mut ExprArena, k: &[ExprId], h: f64| -> Vec<(u32, ExprId)> {
         x.iter()
             .zip(k)

@@ -133,7 +133,8 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         // or the last DERIVATIVE) left, as NEURON's stored ASSIGNED values do: lower again with
         // them kept per instance.
         Err((diags, held)) if !held.is_empty() => {
-            lower_with_held(file, &held).map_err(|(again, _)| again).or_else(|_| Err(diags))
+            // If holding them does not help, the first errors are the ones to show.
+            lower_with_held(file, &held).map_err(|_| diags)
         }
         Err((diags, _)) => Err(diags),
     }
@@ -587,9 +588,9 @@ impl<'a> Lowerer<'a> {
         let mut seen = std::collections::HashSet::new();
         for item in &file.items {
             match item {
-                Item::Breakpoint(b) | Item::NetReceive { body: b, .. } | Item::Kinetic { body: b, .. } => {
-                    self.names_assigned_in(b, &mut seen, &mut other)
-                }
+                Item::Breakpoint(b)
+                | Item::NetReceive { body: b, .. }
+                | Item::Kinetic { body: b, .. } => self.names_assigned_in(b, &mut seen, &mut other),
                 _ => {}
             }
         }
@@ -597,7 +598,9 @@ impl<'a> Lowerer<'a> {
             .iter()
             .filter(|n| kept.contains(*n) && !other.contains(*n))
             .filter(|n| matches!(self.names.get(*n), Some((Name::Assigned, _))))
-            .filter(|n| !self.file_locals.contains(*n) && !self.m.currents.iter().any(|c| &c.name == *n))
+            .filter(|n| {
+                !self.file_locals.contains(*n) && !self.m.currents.iter().any(|c| &c.name == *n)
+            })
             .cloned()
             .collect()
     }
@@ -1300,8 +1303,14 @@ impl<'a> Lowerer<'a> {
                 Some(other) => {
                     let span = method.as_ref().map_or(block.span, |m| m.span);
                     self.err(
-                        Diagnostic::error(format!("unknown METHOD `{other}`"), span, "not a method hhc knows")
-                            .with_hint("use METHOD cnexp (exact), or NEURON's euler, derivimplicit or runge"),
+                        Diagnostic::error(
+                            format!("unknown METHOD `{other}`"),
+                            span,
+                            "not a method hhc knows",
+                        )
+                        .with_hint(
+                            "use METHOD cnexp (exact), or NEURON's euler, derivimplicit or runge",
+                        ),
                     );
                     return;
                 }
@@ -1897,8 +1906,7 @@ impl<'a> Lowerer<'a> {
                 return;
             }
             Some((Name::State(i), _))
-                if self.kind == BlockKind::Derivative
-                    && self.kept_states.contains(&i) =>
+                if self.kind == BlockKind::Derivative && self.kept_states.contains(&i) =>
             {
                 self.assigned_after.insert(i, self.derivatives.len());
             }

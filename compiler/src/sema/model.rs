@@ -1235,9 +1235,9 @@ fn lower_cell(
                     }
                     Ok(Some(m))
                         if m.point_process
-                            && m.net_receive.as_ref().is_some_and(|r| {
-                                !r.emits.is_empty() || !r.moves.is_empty()
-                            }) =>
+                            && m.net_receive
+                                .as_ref()
+                                .is_some_and(|r| !r.emits.is_empty() || !r.moves.is_empty()) =>
                     {
                         ok = false;
                         cx.err(
@@ -1665,9 +1665,7 @@ pub(super) fn check_parameter_value(
 ) -> bool {
     match parameter_value_problem(&cx.units, m, i, x) {
         Some(problem) => {
-            cx.err(
-                Diagnostic::error(problem.message, span, problem.label).with_hint(problem.hint),
-            );
+            cx.err(Diagnostic::error(problem.message, span, problem.label).with_hint(problem.hint));
             false
         }
         None => true,
@@ -1701,7 +1699,10 @@ pub fn parameter_value_problem(
     if let Some((lo, hi)) = p.limits {
         if !(lo..=hi).contains(&x) {
             return Some(ValueProblem {
-                message: format!("`{}` = {shown} lies outside its limits <{lo}, {hi}>", p.name),
+                message: format!(
+                    "`{}` = {shown} lies outside its limits <{lo}, {hi}>",
+                    p.name
+                ),
                 label: "out of range",
                 hint: format!(
                     "`{}` declares `{} <{lo}, {hi}>`; give a value in that range",

@@ -287,9 +287,9 @@ impl UnitTable {
                     i += 1;
                     exponent.push(chars[i]);
                 }
-                let factor: f64 = format!("{word}e{exponent}").parse().map_err(|_| {
-                    format!("unexpected power of ten `{word}+{exponent}` in unit")
-                })?;
+                let factor: f64 = format!("{word}e{exponent}")
+                    .parse()
+                    .map_err(|_| format!("unexpected power of ten `{word}+{exponent}` in unit"))?;
                 let u = Unit {
                     scale: factor,
                     ..Unit::ONE

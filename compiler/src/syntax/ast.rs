@@ -205,16 +205,25 @@ pub enum StmtKind {
     /// NMODL that hhc parses and refuses with a diagnostic naming it: `~ a = b` (an equation
     /// of a LINEAR/NONLINEAR block), `COMPARTMENT`, `LONGITUDINAL_DIFFUSION` and `FROM i = a
     /// TO b { … }` loops. `what` names the construct.
-    Unsupported { what: &'static str, keyword: Span },
+    Unsupported {
+        what: &'static str,
+        keyword: Span,
+    },
     /// `printf("…", x)`: NEURON prints; hhc runs no C and prints nothing.
     Print,
     /// `VERBATIM return 0; ENDVERBATIM`: C that returns from the block; accepted as the last
     /// statement of a block, where it changes nothing.
     ReturnZero,
     /// `while (cond) { … }`: run by unrolling (see the sema's `MAX_WHILE_ITERATIONS`).
-    While { cond: Expr, body: Block },
+    While {
+        cond: Expr,
+        body: Block,
+    },
     /// `~ lhs = rhs`: an equation of a LINEAR (or NONLINEAR) block.
-    Equation { lhs: Expr, rhs: Expr },
+    Equation {
+        lhs: Expr,
+        rhs: Expr,
+    },
     Block(Block),
     /// A statement the parser could not read; the error is already reported.
     Error,
