@@ -6,6 +6,8 @@
 //! syntax::parse(&str)            -> (Option<ast::File>, Vec<Diagnostic>)   logos + chumsky
 //! sema::lower_mechanism(&File)   -> Result<ir::Mechanism, Vec<Diagnostic>>  names, units, inlining
 //! passes::cnexp::cnexp(&mut M)   -> Result<(), Vec<Diagnostic>>            exact exponential Euler
+passes::steppers::*(&mut M)                                               NEURON's euler, runge,
+                                                                          derivimplicit (Newton)
 //! passes::conductance(&mut M)                                               dI/dv, analytic
 //! cell::build(&Model)            -> ir::CellProgram                        fused step of one cell type
 //! cable::build(&Model)           -> Result<cable::CableProgram, usize>     a morphology's whole step
@@ -20,6 +22,14 @@
 //! compartment program holds their states and their currents scaled from nA to the node's
 //! density. What an event does is a small program apart (NET_RECEIVE, with `net_send`,
 //! `net_event` and `net_move` as conditional outputs), which the runtime evaluates per event.
+//!
+//! **Statements without statements.** Lowering executes a block symbolically, so control flow
+//! becomes data: `if` is a select, `while` is unrolled into guarded passes (a loop still running
+//! at the end leaves NaN, never a truncated value), a LINEAR block is Gaussian elimination as
+//! expressions, and an ASSIGNED value that must outlive its block (NEURON's stored values: a
+//! written concentration, a rate computed only in INITIAL) becomes a state of the instance.
+//! Valid NMODL that cannot be lowered this way (VERBATIM C, arrays, POINTER) still parses and is
+//! refused with one diagnostic naming the construct.
 //!
 //! **What flows in:** source text. **What flows out:** an [`ir::Mechanism`] per mechanism file,
 //! a [`sema::model::Model`] per model file, and per model one [`ir::CellProgram`] that the
