@@ -6,8 +6,8 @@
 //! syntax::parse(&str)            -> (Option<ast::File>, Vec<Diagnostic>)   logos + chumsky
 //! sema::lower_mechanism(&File)   -> Result<ir::Mechanism, Vec<Diagnostic>>  names, units, inlining
 //! passes::cnexp::cnexp(&mut M)   -> Result<(), Vec<Diagnostic>>            exact exponential Euler
-passes::steppers::*(&mut M)                                               NEURON's euler, runge,
-                                                                          derivimplicit (Newton)
+//! passes::steppers::*(&mut M)                                            NEURON's euler, runge,
+//!                                                                         derivimplicit (Newton)
 //! passes::conductance(&mut M)                                               dI/dv, analytic
 //! cell::build(&Model)            -> ir::CellProgram                        fused step of one cell type
 //! cable::build(&Model)           -> Result<cable::CableProgram, usize>     a morphology's whole step
