@@ -35,7 +35,9 @@ pub fn plot(path: &Path, data: &PlotData<'_>) -> Result<(), String> {
     let svg = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-    let panels = 1 + usize::from(data.n > 1) + usize::from(data.fi.is_some());
+    // No V panel when nothing has a membrane (a network of artificial cells alone).
+    let v_panel = !data.traces.is_empty() || data.n <= 1;
+    let panels = usize::from(v_panel) + usize::from(data.n > 1) + usize::from(data.fi.is_some());
     let size = (1000, 360 * panels as u32);
     if svg {
         let root = SVGBackend::new(path, size).into_drawing_area();
@@ -151,7 +153,7 @@ where
     let areas = root.split_evenly((panels, 1));
     let mut i = 0;
     // V(t), with the legend in a column of its own on the right.
-    {
+    if !data.traces.is_empty() || data.n <= 1 {
         let labels = data.labels;
         let (width, _) = areas[i].dim_in_pixel();
         let (area, legend) = areas[i].split_horizontally(width as i32 - 150);
