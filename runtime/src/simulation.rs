@@ -272,6 +272,64 @@ fn apply(mut model: Model, r: &Request) -> Result<(Model, u64), SetupError> {
     Ok((model, steps))
 }
 
+/// Every state asked for is at every probe of every population of cells: a mechanism with it
+/// is inserted (or placed) at the probe's node. Checked before a run, with the states there.
+fn check_probe_states(model: &Model, states: &[String]) -> Result<(), SetupError> {
+    use hhc_compiler::cable::{Probes, Region, Tree};
+    if states.is_empty() {
+        return Ok(());
+    }
+    let models: Vec<&Model> = match &model.network {
+        Some(net) => net
+            .populations
+            .iter()
+            .filter_map(|p| match &p.kind {
+                hhc_compiler::sema::network::PopulationKind::Cells(m) => Some(&**m),
+                _ => None,
+            })
+            .collect(),
+        None => vec![model],
+    };
+    for m in models {
+        let tree = Tree::new(&m.cell);
+        let regions = Region::all(&m.cell, &tree);
+        let probes = Probes::new(m, &tree);
+        for (&node, place) in probes.nodes.iter().zip(&probes.names) {
+            let Some(region) = regions.iter().find(|r| r.nodes.contains(&node)) else {
+                continue;
+            };
+            let there: Vec<String> = region
+                .inserts
+                .iter()
+                .map(|&i| &m.cell.inserts[i].mechanism)
+                .chain(
+                    region
+                        .points
+                        .iter()
+                        .map(|&p| &m.cell.points[p].insert.mechanism),
+                )
+                .flat_map(|mech| {
+                    mech.states
+                        .iter()
+                        .map(move |s| format!("{}.{}", mech.name, s.name))
+                })
+                .collect();
+            if let Some(missing) = states.iter().find(|s| !there.contains(s)) {
+                let hint = if there.is_empty() {
+                    "no mechanism with states is inserted there".to_string()
+                } else {
+                    format!("the states there are {}", there.join(", "))
+                };
+                return Err(SetupError::Usage(format!(
+                    "no state `{missing}` at probe {place} of cell `{}`\n  hint: {hint}; trace a state with probes where its mechanism is inserted",
+                    m.cell.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Threads when none are asked for: every core.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |x| x.get())
@@ -314,6 +372,7 @@ impl Simulation {
         };
         if model.network.is_some() || !model.cell.sections.is_empty() {
             model.record_states.clone_from(&request.record_states);
+            check_probe_states(&model, &request.record_states)?;
         }
         let engine = if let Some(net) = &model.network {
             if request.target == Target::Gpu || request.fused_cable {

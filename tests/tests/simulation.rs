@@ -151,15 +151,12 @@ fn a_morphologys_states_are_recorded_at_its_probes() {
             },
         )
     };
-    // The model's second probe is on the passive dendrite.
-    let refused = with_state(model).and_then(|mut s| {
-        s.run(None, None)
-            .map_err(|e| SetupError::Failed(e.error.to_string()))
-    });
+    // The model's second probe is on the passive dendrite: refused before the run.
+    let refused = with_state(model);
     assert!(
-        matches!(&refused, Err(SetupError::Failed(m)) if m.contains("dend(0.8)") && m.contains("hint")),
+        matches!(&refused, Err(SetupError::Usage(m)) if m.contains("dend(0.8)") && m.contains("hint")),
         "{:?}",
-        refused.map(|r| r.total_spikes)
+        refused.err()
     );
     let dir = std::env::temp_dir().join(format!("hhc-states-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
