@@ -234,9 +234,15 @@ where
             .y_labels(data.n.min(10) + 1)
             .draw()?;
         let stride = (data.spikes.len() / 200_000).max(1);
+        // Marks as large as the rows allow: a few cells get dots that show, thousands a pixel.
+        let radius = match data.n {
+            0..=50 => 3,
+            51..=200 => 2,
+            _ => 1,
+        };
         if data.populations.is_empty() {
             chart.draw_series(data.spikes.iter().step_by(stride).map(|&(c, s)| {
-                Circle::new(((s + 1) as f64 * data.dt, c as f64), 1, BLACK.filled())
+                Circle::new(((s + 1) as f64 * data.dt, c as f64), radius, BLACK.filled())
             }))?;
         } else {
             // One colour per population, named in the legend beside the raster.
@@ -249,7 +255,11 @@ where
                         .step_by(stride)
                         .filter(|(c, _)| cells.contains(c))
                         .map(move |&(c, s)| {
-                            Circle::new(((s + 1) as f64 * data.dt, c as f64), 1, color.filled())
+                            Circle::new(
+                                ((s + 1) as f64 * data.dt, c as f64),
+                                radius,
+                                color.filled(),
+                            )
                         }),
                 )?;
                 // The population's name and ids beside the raster, in its colour.
