@@ -60,12 +60,7 @@ fn a_ring_of_expsyn_cells_spikes_as_in_neuron() {
     let v = rows("tests/fixtures/neuron/ring/ring_v.csv");
     assert_eq!(r.traces.len(), 4);
     assert_eq!(r.traces[0].name, "ring[0] soma(0.5)");
-    let mut worst: f64 = 0.0;
-    for (k, row) in v.iter().enumerate() {
-        for (j, trace) in r.traces.iter().enumerate() {
-            worst = worst.max((trace.values[k] - row[j + 1]).abs());
-        }
-    }
+    let worst = worst_against(&v, &r);
     assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
     // Each spike sends one event, 1 ms later; those due by the last step's delivery are in.
     let due = neuron
@@ -211,16 +206,7 @@ fn matches_neuron_ei(model: &str) {
     let v = rows("tests/fixtures/neuron/ei/v.csv");
     let names: Vec<&str> = r.traces.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["exc[0] soma(0.5)", "inh[0] soma(0.5)"]);
-    let worst = v
-        .iter()
-        .enumerate()
-        .flat_map(|(k, row)| {
-            r.traces
-                .iter()
-                .enumerate()
-                .map(move |(j, tr)| (tr.values[k] - row[j + 1]).abs())
-        })
-        .fold(0.0, f64::max);
+    let worst = worst_against(&v, &r);
     assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
 }
 
