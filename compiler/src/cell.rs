@@ -1018,10 +1018,6 @@ pub fn build_artificial(
 pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
     use crate::sema::model::{CellSpec, Insert, IonSpec};
     let cell = CellSpec {
-        name: m.name.clone(),
-        v_th: 0.0,
-        v_init: -65.0,
-        cm: 1.0,
         ions: m
             .ions
             .iter()
@@ -1032,9 +1028,6 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
                 co: None,
             })
             .collect(),
-        ra: 35.4,
-        sections: vec![],
-        points: vec![],
         inserts: vec![Insert {
             regions: vec![],
             mechanism: m.clone(),
@@ -1043,6 +1036,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
             along: vec![],
             per_cell: vec![],
         }],
+        ..CellSpec::empty(&m.name)
     };
     let model = Model {
         cell,

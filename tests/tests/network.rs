@@ -24,6 +24,17 @@ fn worst_against(fixture: &[Vec<f64>], r: &Outcome) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The folder of NEURON 9.0.2's own .mod files (harness/fetch_neuron_mods.sh, which .ci/run
+/// calls), when it holds `file`; else `None`, and the test says it skipped.
+fn neuron_mods(file: &str) -> Option<std::path::PathBuf> {
+    let mods = repo().join(".tools/neuron_mods");
+    if mods.join(file).exists() {
+        return Some(mods);
+    }
+    eprintln!("skipped: run harness/fetch_neuron_mods.sh for NEURON's {file}");
+    None
+}
+
 /// Rows of a fixture CSV after its header lines, as numbers.
 fn rows(rel: &str) -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -315,11 +326,9 @@ fn connection_rules_make_the_connections_they_name() {
 /// stdlib: unchanged, they compile and give NEURON's spikes.
 #[test]
 fn neurons_own_synapse_files_compile_unchanged_and_match() {
-    let mods = repo().join(".tools/neuron_mods");
-    if !mods.join("expsyn.mod").exists() {
-        eprintln!("skipped: run harness/fetch_neuron_mods.sh for NEURON's own .mod files");
+    let Some(mods) = neuron_mods("expsyn.mod") else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("hhc-neuron-mods-{}", std::process::id()));
     for (fixture, model, synapse) in [
         ("ring", "ring.chan", "ExpSyn"),
@@ -406,11 +415,9 @@ fn a_voltage_clamp_holds_the_soma_as_in_neuron() {
     // The clamp holds: at 10 ms the soma sits near -20 mV less the drop across rs.
     assert!((r.traces[0].values[400] + 31.24).abs() < 0.01);
     compare(&r);
-    let mods = repo().join(".tools/neuron_mods");
-    if !mods.join("svclmp.mod").exists() {
-        eprintln!("skipped NEURON's svclmp.mod: run harness/fetch_neuron_mods.sh");
+    let Some(mods) = neuron_mods("svclmp.mod") else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("hhc-seclamp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     for f in ["seclamp.chan", "hh_classic.chan"] {
@@ -569,11 +576,9 @@ fn alpha_synapses_drive_a_cell_as_in_neuron() {
 /// inputs move their pending self-event (`net_move`), in a network with no cells at all.
 #[test]
 fn net_move_reschedules_as_in_neuron() {
-    let mods = repo().join(".tools/neuron_mods");
-    if !mods.join("invlfire.mod").exists() {
-        eprintln!("skipped: run harness/fetch_neuron_mods.sh for NEURON's invlfire.mod");
+    let Some(mods) = neuron_mods("invlfire.mod") else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("hhc-intervalfire-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let model = repo().join("tests/fixtures/neuron/intervalfire/intervalfire.chan");

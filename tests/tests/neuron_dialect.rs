@@ -344,3 +344,33 @@ fn euler_runge_and_derivimplicit_run_as_in_neuron() {
         .fold(0.0, f64::max);
     assert!(worst < 1e-5, "V differs from NEURON's by up to {worst} mV");
 }
+
+/// A `derivimplicit` step that Newton's method has not solved after its steps (a stiff cubic
+/// decay at dt = 0.025 ms) stops the run with the blow-up error instead of running on with an
+/// unconverged state.
+#[test]
+fn an_unconverged_derivimplicit_step_stops_the_run() {
+    let stiff = "NEURON { SUFFIX stiffcubic NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.0001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\nSTATE { s }\nINITIAL { s = 1 }\nBREAKPOINT { SOLVE states METHOD derivimplicit i = g*s*(v + 65) }\nUNITSOFF\nDERIVATIVE states { s' = -1e6*s*s*s }\nUNITSON\n";
+    let dir = std::env::temp_dir().join(format!("hhc-stiff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("stiffcubic.mod"), stiff).expect("write");
+    std::fs::write(
+        dir.join("model.chan"),
+        "CELL C { INSERT IL INSERT stiffcubic }\nSIMULATE { cell = C  dt = 0.025 (ms)  tstop = 5 (ms) }\n",
+    )
+    .expect("write");
+    let stopped = hhc_runtime::simulation::Simulation::from_file(
+        &dir.join("model.chan"),
+        &hhc_runtime::simulation::Request::default(),
+    )
+    .expect("set up")
+    .run(None, None);
+    assert!(
+        stopped
+            .as_ref()
+            .is_err_and(|s| s.error.to_string().contains("blow-up")),
+        "{:?}",
+        stopped.map(|r| r.steps_done)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

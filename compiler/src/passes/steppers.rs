@@ -7,7 +7,9 @@
 //!   solved by Newton's method with the exact Jacobian `I − dt·∂f/∂x`. A system linear in its
 //!   states takes one Newton step, which is exact; a nonlinear one takes
 //!   [`NEWTON_STEPS`] from the state at the step's start (quadratic convergence: far past
-//!   machine precision for the small dt a fixed-step run uses).
+//!   machine precision for the small dt a fixed-step run uses). A step that has not converged
+//!   then (residual above 1e-9·(1 + |x|)) gives NaN, which stops the run: never a silently
+//!   unconverged state.
 //! * `runge`: the classic fourth-order Runge–Kutta step, V held at its value for the step.
 //!
 //! Every right-hand side reads the other states of the same moment; v is the step's.
@@ -107,8 +109,40 @@ pub fn derivimplicit(m: &mut Mechanism) {
             y[i].1 = Builder::new(arena).add(y[i].1, d);
         }
     }
+    if !linear {
+        // Not converged (a step too large for the system's stiffness): NaN, which stops the run
+        // with the blow-up error, rather than a state off its backward-Euler value.
+        let fy = rhs_at(arena, &f, &y);
+        let mut failed = None;
+        for i in 0..f.len() {
+            let mut b = Builder::new(arena);
+            let step = b.mul(dt, fy[i]);
+            let moved = b.sub(y[i].1, old[i]);
+            let r = b.sub(moved, step);
+            let size = b.unary(crate::ir::UnaryOp::Fabs, r);
+            let scale = b.unary(crate::ir::UnaryOp::Fabs, y[i].1);
+            let one = b.lit(1.0);
+            let scale = b.add(one, scale);
+            let tol = b.lit(CONVERGED);
+            let bound = b.mul(tol, scale);
+            let off = b.binary(crate::ir::BinaryOp::Lt, bound, size);
+            failed = Some(match failed {
+                Some(before) => b.binary(crate::ir::BinaryOp::Or, before, off),
+                None => off,
+            });
+        }
+        if let Some(failed) = failed {
+            let nan = arena.lit(f64::NAN);
+            for entry in y.iter_mut() {
+                entry.1 = Builder::new(arena).select(failed, nan, entry.1);
+            }
+        }
+    }
     super::cnexp::finish(m, y);
 }
+
+/// The residual of a converged `derivimplicit` step, relative to 1 + |x|.
+const CONVERGED: f64 = 1e-9;
 
 /// `SOLVE … METHOD runge`.
 pub fn runge(m: &mut Mechanism) {

@@ -258,6 +258,24 @@ pub struct CellSpec {
     pub points: Vec<PointSpec>,
 }
 
+impl CellSpec {
+    /// A cell type with nothing in it and the model language's defaults: V_th 0 mV, v_init
+    /// -65 mV, cm 1 µF/cm², Ra 35.4 Ω·cm (NEURON's).
+    pub fn empty(name: &str) -> CellSpec {
+        CellSpec {
+            name: name.into(),
+            v_th: 0.0,
+            v_init: -65.0,
+            cm: 1.0,
+            ions: vec![],
+            inserts: vec![],
+            ra: 35.4,
+            sections: vec![],
+            points: vec![],
+        }
+    }
+}
+
 /// A point process on a cell: its name on the cell, the mechanism with its values, and where.
 #[derive(Clone, Debug)]
 pub struct PointSpec {
@@ -924,17 +942,7 @@ fn lower_network_model(
     // A network of artificial cells and spike sources alone has no cell to describe: the
     // model's own cell is an empty one, and its populations say what runs.
     let mut model = first.unwrap_or_else(|| Model {
-        cell: CellSpec {
-            name: "network".into(),
-            v_th: 0.0,
-            v_init: -65.0,
-            cm: 1.0,
-            ions: vec![],
-            inserts: vec![],
-            ra: 35.4,
-            sections: vec![],
-            points: vec![],
-        },
+        cell: CellSpec::empty("network"),
         count: 0,
         dt: run.dt,
         tstop: run.tstop,
@@ -1167,17 +1175,7 @@ fn lower_cell(
     resolve: &mut Resolver<'_>,
     files: &mut FileReader<'_>,
 ) -> Option<CellSpec> {
-    let mut spec = CellSpec {
-        name: c.name.name.clone(),
-        v_th: 0.0,
-        v_init: -65.0,
-        cm: 1.0,
-        ions: vec![],
-        inserts: vec![],
-        ra: 35.4,
-        sections: vec![],
-        points: vec![],
-    };
+    let mut spec = CellSpec::empty(&c.name.name);
     const KNOWN: &[&str] = &["V_th", "v_init", "cm", "Ra", "swc", "asc", "dx", "d_lambda"];
     let mut ok = true;
     let mut morphology_read = false;
