@@ -11,7 +11,7 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import ballstick, textbook_run
+from cells import ballstick, run_and_write_v, textbook_run
 
 h.load_file("stdrun.hoc")
 soma, dend = ballstick()
@@ -19,14 +19,6 @@ excite = h.AlphaSynapse(dend(0.8)); excite.onset = 5; excite.tau = 1; excite.gma
 inhibit = h.AlphaSynapse(soma(0.5)); inhibit.onset = 15; inhibit.tau = 3; inhibit.gmax = 0.01
 inhibit.e = -80
 textbook_run()
-t = h.Vector().record(h._ref_t)
-rec = [h.Vector().record(x._ref_v) for x in (soma(0.5), dend(0.8))]
-h.dt = 0.025; h.steps_per_ms = 40
-h.finitialize(-65)
-h.continuerun(40)
 out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "alphasynapse"
-with open(out / "alphasynapse.csv", "w") as f:
-    f.write("t_ms,soma,dend08\n")
-    for k in range(len(t)):
-        f.write(f"{t[k]:.17g},{rec[0][k]:.12g},{rec[1][k]:.12g}\n")
+t, rec = run_and_write_v([soma(0.5), dend(0.8)], ["soma", "dend08"], 40, out / "alphasynapse.csv")
 print("soma V max", max(rec[0]), "at 20 ms:", rec[0][800])

@@ -63,3 +63,19 @@ def driven_artificial_cells(cells, excite, inhibit, fixture, label):
             f.write(f"{k},{t:.17g}\n")
     print(len(rows), "spikes;", {k: sum(1 for _, j in rows if j == k) for k in range(len(cells) + 2)})
     return rows
+
+
+def run_and_write_v(sites, columns, tstop, csv_path):
+    """Records V at `sites` (segments), runs from -65 mV at dt 0.025 ms to `tstop`, and writes
+    `csv_path`: `t_ms` and one column per site (named `columns`), every step. Returns the
+    recorded vectors."""
+    t = h.Vector().record(h._ref_t)
+    rec = [h.Vector().record(x._ref_v) for x in sites]
+    h.dt = 0.025; h.steps_per_ms = 40
+    h.finitialize(-65)
+    h.continuerun(tstop)
+    with open(csv_path, "w") as f:
+        f.write("t_ms," + ",".join(columns) + "\n")
+        for k in range(len(t)):
+            f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.12g}" for r in rec) + "\n")
+    return t, rec

@@ -10,21 +10,13 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import ballstick, textbook_run
+from cells import ballstick, run_and_write_v, textbook_run
 
 h.load_file("stdrun.hoc")
 soma, dend = ballstick()
 clamp = h.SEClamp(soma(0.5)); clamp.rs = 2
 clamp.dur1 = 5; clamp.amp1 = -65; clamp.dur2 = 10; clamp.amp2 = -20; clamp.dur3 = 10; clamp.amp3 = -80
 textbook_run()
-t = h.Vector().record(h._ref_t)
-rec = [h.Vector().record(x._ref_v) for x in (soma(0.5), dend(1))]
-h.dt = 0.025; h.steps_per_ms = 40
-h.finitialize(-65)
-h.continuerun(40)
 out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "seclamp" / "seclamp.csv"
-with open(out, "w") as f:
-    f.write("t_ms,soma,dend1\n")
-    for k in range(len(t)):
-        f.write(f"{t[k]:.17g},{rec[0][k]:.12g},{rec[1][k]:.12g}\n")
+t, rec = run_and_write_v([soma(0.5), dend(1)], ["soma", "dend1"], 40, out)
 print("soma V at 10, 20, 30 ms:", rec[0][400], rec[0][800], rec[0][1200])
