@@ -24,6 +24,19 @@ fn worst_against(fixture: &[Vec<f64>], r: &Outcome) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The same spikes as NEURON's, in order: the same cell, at the same time within 1e-9 ms
+/// (NEURON's times accumulate dt/2 twice a step, and hhc's are those same sums).
+fn assert_same_spikes(ours: &[(u64, f64)], neuron: &[(u64, f64)]) {
+    assert_eq!(ours.len(), neuron.len(), "hhc {ours:?}");
+    for (&(c, t), &(nc, nt)) in ours.iter().zip(neuron) {
+        assert_eq!(c, nc, "at t = {t}");
+        assert!(
+            (t - nt).abs() < 1e-9,
+            "cell {c}: hhc {t} ms, NEURON {nt} ms"
+        );
+    }
+}
+
 /// The folder of NEURON 9.0.2's own .mod files (harness/fetch_neuron_mods.sh, which .ci/run
 /// calls), when it holds `file`; else `None`, and the test says it skipped.
 fn neuron_mods(file: &str) -> Option<std::path::PathBuf> {
@@ -57,16 +70,7 @@ fn a_ring_of_expsyn_cells_spikes_as_in_neuron() {
         .map(|row| (row[0] as u64, row[1]))
         .collect();
     assert_eq!(neuron.len(), 41, "the fixture has every lap's spikes");
-    assert_eq!(net.spikes.len(), neuron.len(), "hhc {:?}", net.spikes);
-    for (&(c, t), &(nc, nt)) in net.spikes.iter().zip(&neuron) {
-        // The same cell, in the same step: NEURON's times accumulate dt/2 twice a step, and
-        // hhc's are those same sums.
-        assert_eq!(c, nc, "at t = {t}");
-        assert!(
-            (t - nt).abs() < 1e-9,
-            "cell {c}: hhc {t} ms, NEURON {nt} ms"
-        );
-    }
+    assert_same_spikes(&net.spikes, &neuron);
     // V of cells 0 and 3 at soma(0.5) and dend(0.5), every step.
     let v = rows("tests/fixtures/neuron/ring/ring_v.csv");
     assert_eq!(r.traces.len(), 4);
@@ -457,14 +461,7 @@ fn self_events_in_synapses_on_cells_match_neuron() {
             },
         );
         let net = r.network.as_ref().expect("a network outcome");
-        assert_eq!(net.spikes.len(), neuron.len(), "hhc {:?}", net.spikes);
-        for (&(c, t), &(nc, nt)) in net.spikes.iter().zip(&neuron) {
-            assert_eq!(c, nc, "at t = {t}");
-            assert!(
-                (t - nt).abs() < 1e-9,
-                "cell {c}: hhc {t} ms, NEURON {nt} ms"
-            );
-        }
+        assert_same_spikes(&net.spikes, &neuron);
         // Every spike's event and its pulse's end, and each synapse's kick from INITIAL.
         assert!(
             net.events_delivered >= 2 * 19 + 5,
