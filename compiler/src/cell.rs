@@ -827,6 +827,10 @@ pub struct ReceiveProgram {
     pub sends: Vec<crate::ir::SelfEvent>,
     /// INITIAL's `net_send`s, reading the slots after INITIAL (at t = 0).
     pub initial_sends: Vec<crate::ir::SelfEvent>,
+    /// NET_RECEIVE's `net_event(t)`s: the conditions under which the event makes the cell spike.
+    pub emits: Vec<ExprId>,
+    /// NET_RECEIVE's `WATCH`es; each `value` reads the slots when it is checked.
+    pub watches: Vec<crate::ir::Watch>,
 }
 
 /// [`ReceiveProgram`] of insert `mi` of `model` (a compartment's model, as
@@ -886,7 +890,7 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
                 .collect()
         })
         .collect();
-    let updates = receive
+    let mut updates: Vec<(u32, ExprId)> = receive
         .updates
         .iter()
         .map(|&(st, e)| {
@@ -894,6 +898,11 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
             (state_slots[st as usize], value)
         })
         .collect();
+    // Slot 0 is the node's V, which NEURON's NET_RECEIVE writes back.
+    if let Some(e) = receive.v {
+        let value = import_expr(&mut exprs, model, &param_slots, mi, e, &states, v, &ions);
+        updates.push((0, value));
+    }
     let mut send = |e: &crate::ir::SelfEvent| {
         let mut import =
             |root| import_expr(&mut exprs, model, &param_slots, mi, root, &states, v, &ions);
@@ -905,12 +914,27 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
     };
     let sends = receive.sends.iter().map(&mut send).collect();
     let initial_sends = m.initial_sends.iter().map(&mut send).collect();
+    let mut import =
+        |root| import_expr(&mut exprs, model, &param_slots, mi, root, &states, v, &ions);
+    let emits = receive.emits.iter().map(|&e| import(e)).collect();
+    let watches = receive
+        .watches
+        .iter()
+        .map(|w| crate::ir::Watch {
+            condition: import(w.condition),
+            value: import(w.value),
+            value_now: import(w.value_now),
+            flag: import(w.flag),
+        })
+        .collect();
     Some(ReceiveProgram {
         exprs,
         updates,
         args: receive.args.len(),
         sends,
         initial_sends,
+        emits,
+        watches,
     })
 }
 

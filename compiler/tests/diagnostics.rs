@@ -272,6 +272,22 @@ fn interface_errors() {
         "NEURON { ARTIFICIAL_CELL c }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { net_event(t + 1) }\n",
     );
     case(
+        "watch_outside_net_receive",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nINITIAL { WATCH (v > 0) 2 }\nBREAKPOINT { i = 0 }\nNET_RECEIVE(w) { }\n",
+    );
+    case(
+        "watch_not_a_comparison",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\nNET_RECEIVE(w) { WATCH (v + 1) 2 }\n",
+    );
+    case(
+        "watch_compares_other_units",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nPARAMETER { top = 1 (ms) }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\nNET_RECEIVE(w) { WATCH (v > top) 2 }\n",
+    );
+    case(
+        "artificial_cell_sets_v",
+        "NEURON { ARTIFICIAL_CELL c }\nSTATE { m }\nINITIAL { m = 0 }\nNET_RECEIVE(w) { m = m + w  v = 0 }\n",
+    );
+    case(
         "net_receive_sets_parameter",
         "NEURON { POINT_PROCESS syn }\nPARAMETER { tau = 1 (ms) }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w) { g = g + w  tau = 2 }\n",
     );

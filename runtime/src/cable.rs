@@ -86,14 +86,13 @@ pub struct CableResult {
     /// For each recorded cell, for each probe, V at t = 0, dt, …
     pub traces: Vec<Vec<Vec<f64>>>,
     pub probes: Vec<String>,
+    /// Where spikes are detected (see [`spike_source`]).
+    pub detector: String,
     pub compartments: usize,
     /// Seconds this call spent compiling kernels.
     pub compile_seconds: f64,
 }
 
-/// Runs `opts.n` copies of `model`'s cell on the chunked solver: the network engine's loop
-/// ([`crate::network`]) with one population and no connections, so morphologies and networks
-/// step the same way.
 /// The names of a recorded cell's traces, in their order: each probe's V (`soma(0.5)`), then
 /// each of `states` there (`soma(0.5) CaDynamics.cai`).
 pub(crate) fn trace_columns(model: &Model, tree: &Tree, states: &[String]) -> Vec<String> {
@@ -106,6 +105,25 @@ pub(crate) fn trace_columns(model: &Model, tree: &Tree, states: &[String]) -> Ve
         .collect()
 }
 
+/// Where a cell's spikes come from, for messages: its detector's place (`soma(0.5)`), or the
+/// point process that makes it spike (`` `izh` (net_event) ``).
+pub(crate) fn spike_source(model: &Model, tree: &Tree) -> String {
+    let emitting = model.cell.points.iter().find(|p| {
+        p.insert
+            .mechanism
+            .net_receive
+            .as_ref()
+            .is_some_and(|r| !r.emits.is_empty())
+    });
+    match emitting {
+        Some(p) => format!("`{}` (net_event)", p.name),
+        None => Probes::new(model, tree).spike_place,
+    }
+}
+
+/// Runs `opts.n` copies of `model`'s cell on the chunked solver: the network engine's loop
+/// ([`crate::network`]) with one population and no connections, so morphologies and networks
+/// step the same way.
 pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<CableResult>> {
     use hhc_compiler::sema::network::{Network, Population, PopulationKind};
     let mut one = model.clone();
@@ -137,6 +155,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
             .map(|per_probe| per_probe.iter().map(|(_, v)| v.clone()).collect())
             .collect(),
         probes: probes.clone(),
+        detector: spike_source(model, &tree),
         compartments: tree.len(),
         compile_seconds: r.compile_seconds,
     };
@@ -169,6 +188,7 @@ pub fn run_whole_cells(
         spikes: r.spikes,
         traces: r.traces.chunks(probes.max(1)).map(<[_]>::to_vec).collect(),
         probes: whole.probes.names.clone(),
+        detector: whole.probes.spike_place.clone(),
         compartments: whole.compartments,
         compile_seconds: 0.0,
     };

@@ -13,7 +13,13 @@
 //!    next step follow;
 //! 4. a spike is the detector's V rising above V_th (strictly, NEURON's `PreSyn`), recorded at
 //!    the step's end time t; each connection from the cell then carries an event for
-//!    `(t + 1e-10) + delay`, NEURON's stamp (a spike source's events are at `t + delay`).
+//!    `(t + 1e-10) + delay`, NEURON's stamp (a spike source's events are at `t + delay`);
+//! 5. the active WATCH conditions of the point processes are checked at the same moment; one
+//!    that has become true sends its point process an event for t, delivered by step 1 next.
+//!
+//! A NET_RECEIVE may write V (NEURON copies `v` back to the node) and may make its cell spike
+//! (`net_event(t)`, at the event's time, with no threshold stamp); such a cell has no
+//! threshold detector.
 //!
 //! **Epochs.** A spike can reach no cell sooner than the shortest delay, so the populations
 //! advance independently for `floor(min_delay/dt)` steps at a time (each chunk of cells in its
@@ -56,8 +62,11 @@ pub struct NetworkOptions {
 struct PointTarget {
     region: usize,
     receive: Option<ReceiveProgram>,
-    /// What NET_RECEIVE evaluates: its updates, then each `net_send`'s condition, delay and flag.
+    /// What NET_RECEIVE evaluates: its updates, each `net_send`'s condition, delay and flag,
+    /// each `net_event`'s condition, then each WATCH's condition, value and flag.
     roots: Vec<hhc_compiler::ir::ExprId>,
+    /// Each WATCH's value, as checked after a step.
+    watch_values: Vec<hhc_compiler::ir::ExprId>,
     /// NET_RECEIVE as `state += w·a` per state, when it has that form (ExpSyn, Exp2Syn): no
     /// interpreter on the event path, and the same arithmetic.
     linear: Option<Vec<(u32, f64)>>,
@@ -108,6 +117,28 @@ const SELF_EVENT_SEQ: u64 = 1 << 62;
 struct SelfEvents {
     queue: std::collections::BinaryHeap<SelfEvent>,
     sent: u64,
+    /// The active WATCHes of the chunk's point processes, by (cell, point).
+    watching: std::collections::BTreeMap<(u32, u32), Vec<ActiveWatch>>,
+}
+
+/// A WATCH that is active: which of its point process's statements, the flag of the event it
+/// sends, and whether its condition held at the last check (NEURON's `flag_`).
+#[derive(Clone, Copy, Debug)]
+struct ActiveWatch {
+    index: usize,
+    flag: f64,
+    above: bool,
+}
+
+/// What one event's NET_RECEIVE asks for besides its state updates.
+#[derive(Default)]
+struct Reaction {
+    /// (delay, flag) of each `net_send`.
+    sends: Vec<(f64, f64)>,
+    /// A `net_event`: the cell spikes at the event's time.
+    spikes: bool,
+    /// The WATCH statements it ran, which replace the active ones; `None` when it ran none.
+    watches: Option<Vec<ActiveWatch>>,
 }
 
 impl SelfEvents {
@@ -146,6 +177,8 @@ struct CellPopulation {
     /// region, the region's rows per cell).
     probe_states: Vec<Vec<(usize, usize, usize, usize)>>,
     spike_node: usize,
+    /// The cell spikes when a point process calls `net_event`, not at a threshold.
+    spikes_from_points: bool,
     /// Where spikes are detected, for messages (`soma(0.5)`).
     spike_place: String,
     v_th: f64,
@@ -167,6 +200,8 @@ struct CellPopulation {
 struct ChunkOutcome {
     /// (cell, step) of each spike: V crossed threshold during `step`.
     spikes: Vec<(usize, u64)>,
+    /// (cell, time) of each spike a point process made (`net_event`).
+    emitted: Vec<(usize, f64)>,
     bad: Option<(u64, usize, f64)>,
     /// (step, cell, delay) of a `net_send` into the past, which NEURON refuses too.
     backwards: Option<(u64, usize, f64)>,
@@ -199,14 +234,23 @@ impl CellPopulation {
                     for e in &r.sends {
                         roots.extend([e.condition, e.delay, e.flag]);
                     }
+                    roots.extend(&r.emits);
+                    for w in &r.watches {
+                        roots.extend([w.condition, w.value_now, w.flag]);
+                    }
                     roots
                 });
                 points[*p] = Some(PointTarget {
                     region: ri,
                     linear: receive
                         .as_ref()
-                        .filter(|r| r.sends.is_empty())
+                        .filter(|r| {
+                            r.sends.is_empty() && r.emits.is_empty() && r.watches.is_empty()
+                        })
                         .and_then(linear_in_weight),
+                    watch_values: receive
+                        .as_ref()
+                        .map_or(Vec::new(), |r| r.watches.iter().map(|w| w.value).collect()),
                     receive: receive.clone(),
                     roots,
                 });
@@ -272,6 +316,9 @@ impl CellPopulation {
             .collect();
         let chunks = n.div_ceil(chunk_cells);
         let self_events = initial_self_events(&mut regions, &points, n, chunk_cells, chunks);
+        let spikes_from_points = points
+            .iter()
+            .any(|p| p.receive.as_ref().is_some_and(|r| !r.emits.is_empty()));
         Ok(CellPopulation {
             first,
             n,
@@ -294,6 +341,7 @@ impl CellPopulation {
             probe_nodes,
             probe_states,
             spike_node,
+            spikes_from_points,
             spike_place,
             v_th: cell.v_th,
             above: vec![cell.v_init > cell.v_th; n],
@@ -355,6 +403,7 @@ impl CellPopulation {
         let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
         let (spike_node, v_th, probe_nodes, nodes) =
             (self.spike_node, self.v_th, &self.probe_nodes, self.nodes);
+        let spikes_from_points = self.spikes_from_points;
         let probe_states = &self.probe_states;
         let columns = probe_nodes.len() + probe_states.iter().map(Vec::len).sum::<usize>();
         let solve_rows = cable::solve_for_this_cpu();
@@ -386,7 +435,8 @@ impl CellPopulation {
                     marked[t.region] = vec![false; cc];
                 }
                 let mut local: Vec<Event> = Vec::new();
-                let mut sends: Vec<(f64, f64)> = Vec::new();
+                let mut reaction = Reaction::default();
+                let mut watch_events: Vec<Event> = Vec::new();
                 for (b, step) in (from..to).enumerate() {
                     // 1. Events due now: te <= t + dt/2.
                     let (grouped, starts) = &by_step[b];
@@ -415,12 +465,18 @@ impl CellPopulation {
                         let r = target.region;
                         // A point's region has one node, so cell c's compartment is entry c.
                         let at = cable::compartment(e.cell as usize, 0, 1, n, chunk_cells);
-                        receive(&views[r], target, at, &e, &mut sends);
-                        for &(delay, flag) in &sends {
+                        receive(&views[r], target, at, &e, &mut reaction);
+                        for &(delay, flag) in &reaction.sends {
                             if delay < 0.0 {
                                 out.backwards.get_or_insert((step, e.cell as usize, delay));
                             }
                             own.send(&e, delay.max(0.0), flag);
+                        }
+                        if reaction.spikes {
+                            out.emitted.push((e.cell as usize, e.te));
+                        }
+                        if let Some(active) = reaction.watches.take() {
+                            own.watching.insert((e.cell, e.point), active);
                         }
                         if !std::mem::replace(&mut marked[r][e.cell as usize - first], true) {
                             dirty[r].push(at);
@@ -464,13 +520,51 @@ impl CellPopulation {
                             out.bad.get_or_insert((step, first + k, vn));
                         }
                         if vn > v_th {
-                            if !*was_above {
+                            if !*was_above && !spikes_from_points {
                                 out.spikes.push((first + k, step));
                             }
                             *was_above = true;
                         } else {
                             *was_above = false;
                         }
+                    }
+                    // 5. The active WATCHes, at the step's end: a condition that has become
+                    //    true sends its point process an event now (NEURON's WatchCondition,
+                    //    checked beside the thresholds).
+                    let t_end = times[step as usize + 1];
+                    for (&(cell, point), active) in own.watching.iter_mut() {
+                        let target = &targets[point as usize];
+                        let view = &views[target.region];
+                        let at = cable::compartment(cell as usize, 0, 1, n, chunk_cells);
+                        let receive = target.receive.as_ref().expect("a watch has NET_RECEIVE");
+                        // SAFETY: compartment `at` belongs to this task's cells.
+                        let values =
+                            interp::eval(&receive.exprs, &target.watch_values, &|var| match var {
+                                Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+                                Var::Builtin(hhc_compiler::ir::Builtin::T) => t_end,
+                                _ => 0.0,
+                            });
+                        for w in active.iter_mut() {
+                            if values[w.index] > 0.0 {
+                                if !w.above {
+                                    w.above = true;
+                                    let now = Event {
+                                        te: t_end,
+                                        seq: 0,
+                                        cell,
+                                        point,
+                                        weight: 0.0,
+                                        flag: w.flag,
+                                    };
+                                    watch_events.push(now);
+                                }
+                            } else {
+                                w.above = false;
+                            }
+                        }
+                    }
+                    for e in watch_events.drain(..) {
+                        own.send(&e, 0.0, e.flag);
                     }
                     for ((_, per_column), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
                         let mut column = per_column.iter_mut();
@@ -731,9 +825,11 @@ fn receive(
     target: &PointTarget,
     at: usize,
     e: &Event,
-    sends: &mut Vec<(f64, f64)>,
+    reaction: &mut Reaction,
 ) {
-    sends.clear();
+    reaction.sends.clear();
+    reaction.spikes = false;
+    reaction.watches = None;
     if let Some(linear) = &target.linear {
         for &(slot, a) in linear {
             // SAFETY: compartment `at` belongs to the calling task.
@@ -750,14 +846,30 @@ fn receive(
         Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
         _ => 0.0,
     });
-    let (updated, sent) = values.split_at(r.updates.len());
+    let (updated, rest) = values.split_at(r.updates.len());
+    let (sent, rest) = rest.split_at(3 * r.sends.len());
+    let (emitted, watched) = rest.split_at(r.emits.len());
     for ((slot, _), &x) in r.updates.iter().zip(updated) {
         unsafe { *view.slot(*slot as usize).add(at) = x };
     }
     for v in sent.chunks(3) {
         if v[0] != 0.0 {
-            sends.push((v[1], v[2]));
+            reaction.sends.push((v[1], v[2]));
         }
+    }
+    reaction.spikes = emitted.iter().any(|&c| c != 0.0);
+    let ran: Vec<ActiveWatch> = watched
+        .chunks(3)
+        .enumerate()
+        .filter(|(_, w)| w[0] != 0.0)
+        .map(|(index, w)| ActiveWatch {
+            index,
+            flag: w[2],
+            above: w[1] > 0.0,
+        })
+        .collect();
+    if !ran.is_empty() {
+        reaction.watches = Some(ran);
     }
 }
 
@@ -1044,6 +1156,8 @@ pub fn run(
             next_source += 1;
         }
         let mut new_spikes: Vec<(u64, u64)> = Vec::new();
+        // Spikes of point processes' net_event(t): at t, with no threshold stamp.
+        let mut emitted: Vec<(f64, u64, f64)> = Vec::new();
         let mut bad: Option<(u64, u64, f64, String)> = None;
         let mut backwards: Option<(u64, u64, f64)> = None;
         for pop in populations.iter_mut().flatten() {
@@ -1056,6 +1170,7 @@ pub fn run(
                     }
                 }
                 new_spikes.extend(o.spikes.iter().map(|&(c, s)| (pop.first + c as u64, s)));
+                emitted.extend(o.emitted.iter().map(|&(c, t)| (t, pop.first + c as u64, t)));
                 if let Some((s, c, v)) = o.bad {
                     if bad.as_ref().is_none_or(|(s0, ..)| s < *s0) {
                         bad = Some((s, pop.first + c as u64, v, pop.spike_place.clone()));
@@ -1087,7 +1202,7 @@ pub fn run(
             });
         }
         // The artificial cells' events of this epoch, and their spikes.
-        let mut epoch_spikes: Vec<(f64, u64, f64)> = Vec::new();
+        let mut epoch_spikes: Vec<(f64, u64, f64)> = emitted;
         for a in artificial.iter_mut().flatten() {
             let (s, d) = a.advance(step0, end, &times, dt);
             delivered += d;

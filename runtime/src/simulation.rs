@@ -725,7 +725,7 @@ fn cable_outcome(
             spikes: c.spikes,
             spike_counts,
             stimulus_per_cell: None,
-            detector: c.probes.first().cloned().unwrap_or_default(),
+            detector: c.detector,
             compile_seconds: c.compile_seconds,
             network: None,
         }

@@ -354,7 +354,30 @@ pub struct NetReceive {
     /// `net_move(tt)` calls: the outstanding self-event moves to `t + delay`, keeping its flag
     /// (the `flag` field is unused).
     pub moves: Vec<SelfEvent>,
+    /// `WATCH` statements, in the order written.
+    pub watches: Vec<Watch>,
+    /// The membrane potential after the event, when NET_RECEIVE assigns `v` (NEURON writes the
+    /// block's `v` back to its node: Izhikevich's reset).
+    pub v: Option<ExprId>,
     pub span: Span,
+}
+
+/// A `WATCH (a > b) flag`: while active, the point process sends itself an event with `flag`
+/// (and no weight) at the end of each step in which `value` has become positive.
+///
+/// NEURON's rule: the NET_RECEIVE call that runs one or more WATCH statements replaces the set
+/// of active watches by those it ran; a call that runs none leaves the set as it was. A watch
+/// that is true when it is activated fires only after it has been false.
+#[derive(Clone, Copy, Debug)]
+pub struct Watch {
+    /// When the statement runs: the path of `if`s leading to it.
+    pub condition: ExprId,
+    /// `a - b` for `a > b` (`b - a` for `<`), in terms of the states, parameters and `v` as
+    /// they are when it is checked.
+    pub value: ExprId,
+    /// The same at activation: the states as NET_RECEIVE has set them so far.
+    pub value_now: ExprId,
+    pub flag: ExprId,
 }
 
 /// A `net_send(delay, flag)`: an event to the instance itself `delay` ms later, with `flag`,

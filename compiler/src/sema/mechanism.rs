@@ -15,6 +15,8 @@ use crate::span::Span;
 use crate::syntax::ast::{self, Block, ExprKind, Item, NeuronStmt, StmtKind};
 use std::collections::HashMap;
 
+mod events;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Name {
     /// A RANDOM stream (NEURON 9): passed to `random_negexp(r)` and its kin, never read.
@@ -88,6 +90,8 @@ struct Lowerer<'a> {
     emits: Vec<ExprId>,
     /// `net_move` calls of the block being run.
     moves: Vec<ir::SelfEvent>,
+    /// `WATCH` statements of NET_RECEIVE.
+    watches: Vec<ir::Watch>,
     /// Names kept as states of the instance without being declared STATEs: WRITEd
     /// concentrations that are assigned (`cai = ca`, the ModelDB way), and held ASSIGNED values.
     kept_states: std::collections::HashSet<u32>,
@@ -194,6 +198,7 @@ fn lower_with_held(
         sends: vec![],
         emits: vec![],
         moves: vec![],
+        watches: vec![],
         kept_states: std::collections::HashSet::new(),
         assigned_after: HashMap::new(),
         linear_residuals: vec![],
@@ -1353,96 +1358,6 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// NET_RECEIVE: the states' values after an event, from their values before it, the
-    /// parameters, the event's weights and its `flag` (0 for an event from a connection, the
-    /// sender's value for a self-event), and the `net_send`/`net_event` calls it makes.
-    fn lower_net_receive(&mut self) {
-        let file = self.file;
-        let Some((args, body, span)) = file.items.iter().find_map(|i| match i {
-            Item::NetReceive { args, body, span } => Some((args, body, *span)),
-            _ => None,
-        }) else {
-            return;
-        };
-        if !self.m.point_process {
-            self.err(
-                Diagnostic::error(
-                    "NET_RECEIVE belongs to a POINT_PROCESS",
-                    span,
-                    "events arrive at point processes",
-                )
-                .with_hint("declare the mechanism with `POINT_PROCESS Name` instead of SUFFIX"),
-            );
-            return;
-        }
-        let mut env = Env::new();
-        let mut arg_list = Vec::new();
-        for (k, a) in args.iter().enumerate() {
-            let unit = a.unit.as_ref().and_then(|u| self.unit(u));
-            let value = self.m.exprs.add(Expr::Var(Var::Arg(k as u32)), a.name.span);
-            env.insert(a.name.name.clone(), (value, Dim::declared(unit)));
-            arg_list.push((a.name.name.clone(), a.unit.as_ref().map(|u| u.text.clone())));
-        }
-        let flag = self
-            .m
-            .exprs
-            .add(Expr::Var(Var::Arg(args.len() as u32)), span);
-        env.entry("flag".into()).or_insert((flag, Dim::Bare));
-        let arg_names: Vec<String> = env.keys().cloned().collect();
-        self.kind = BlockKind::NetReceive;
-        self.sends.clear();
-        self.emits.clear();
-        let before: Vec<(String, ExprId)> = args
-            .iter()
-            .map(|a| (a.name.name.clone(), env[&a.name.name].0))
-            .collect();
-        self.exec_top_block(body, &mut env);
-        // A weight argument NET_RECEIVE changes is state of the connection (NEURON's STDP
-        // idiom), which hhc does not keep yet: refuse rather than drop the change.
-        for (k, (name, value)) in before.iter().enumerate() {
-            if env.get(name).is_some_and(|v| v.0 != *value) {
-                self.err(
-                    Diagnostic::error(
-                        format!("NET_RECEIVE changes its argument `{name}`"),
-                        args[k].name.span,
-                        "a weight kept per connection",
-                    )
-                    .with_hint("hhc does not keep state per connection yet (NEURON's weight vector idiom, as in STDP); keep it in the point process's STATE or ASSIGNED"),
-                );
-            }
-        }
-        let mut updates = Vec::new();
-        let mut names: Vec<&String> = env.keys().collect();
-        names.sort();
-        for name in names {
-            match self.names.get(name) {
-                Some((Name::State(i), _)) => updates.push((*i, env[name].0)),
-                Some((Name::Assigned | Name::Param(_), decl)) if !arg_names.contains(name) => {
-                    let decl = *decl;
-                    self.err(
-                        Diagnostic::error(
-                            format!("NET_RECEIVE sets `{name}`, which is not a STATE"),
-                            body.span,
-                            "in this block",
-                        )
-                        .with_label(decl, "declared here")
-                        .with_hint("a PARAMETER is the same before and after an event; keep what changes in an ASSIGNED or a STATE"),
-                    );
-                }
-                _ => {}
-            }
-        }
-        updates.sort_by_key(|u| u.0);
-        self.m.net_receive = Some(ir::NetReceive {
-            args: arg_list,
-            updates,
-            sends: std::mem::take(&mut self.sends),
-            emits: std::mem::take(&mut self.emits),
-            moves: std::mem::take(&mut self.moves),
-            span,
-        });
-    }
-
     /// Runs a top-level block (INITIAL, BREAKPOINT, DERIVATIVE, KINETIC), with units checked
     /// unless the file wrote it between UNITSOFF and UNITSON.
     fn exec_top_block(&mut self, block: &Block, env: &mut Env) {
@@ -1726,6 +1641,7 @@ impl<'a> Lowerer<'a> {
                         .with_hint(hint),
                 )
             }
+            StmtKind::Watch(items) => self.watch(items, env, stmt.span),
             StmtKind::Block(b) => self.exec_block(b, env),
             StmtKind::Print | StmtKind::ReturnZero | StmtKind::Error => {}
         }
@@ -2306,121 +2222,6 @@ impl<'a> Lowerer<'a> {
             .with_hint(hint),
         );
         (self.m.exprs.lit(0.0), Dim::Free)
-    }
-
-    /// The condition under which the statement being run executes: every enclosing `if`.
-    fn path_condition(&mut self) -> ExprId {
-        let mut c = self.m.exprs.lit(1.0);
-        for k in 0..self.path.len() {
-            let p = self.path[k];
-            c = if k == 0 {
-                p
-            } else {
-                self.m
-                    .exprs
-                    .add(Expr::Binary(ir::BinaryOp::And, c, p), Span::default())
-            };
-        }
-        c
-    }
-
-    /// `net_send(delay, flag)`, `net_event(t)` and `net_move`: recorded with their path in
-    /// INITIAL and NET_RECEIVE of a point process, an error elsewhere. `None` for other names.
-    fn event_call(
-        &mut self,
-        name: &ast::Ident,
-        args: &[ast::Expr],
-        env: &mut Env,
-        span: Span,
-    ) -> Option<Val> {
-        let zero = (self.m.exprs.lit(0.0), Dim::Free);
-        match name.name.as_str() {
-            "net_send" | "net_event" | "net_move" => {}
-            _ => return None,
-        }
-        let allowed = self.m.point_process
-            && (self.kind == BlockKind::NetReceive
-                || (self.kind == BlockKind::Initial && name.name == "net_send"));
-        if !allowed {
-            let hint = if name.name == "net_move" {
-                "net_move belongs in NET_RECEIVE of an ARTIFICIAL_CELL"
-            } else if name.name == "net_event" {
-                "net_event belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"
-            } else {
-                "net_send belongs in INITIAL or NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"
-            };
-            self.err(
-                Diagnostic::error(
-                    format!("`{}` is not available here", name.name),
-                    name.span,
-                    "not here",
-                )
-                .with_hint(hint),
-            );
-            return Some(zero);
-        }
-        let want = if name.name == "net_send" { 2 } else { 1 };
-        if args.len() != want {
-            self.err(
-                Diagnostic::error(
-                    format!(
-                        "`{}` takes {want} argument{}",
-                        name.name,
-                        if want == 1 { "" } else { "s" }
-                    ),
-                    span,
-                    "wrong number of arguments",
-                )
-                .with_hint(if want == 2 {
-                    "call it as net_send(delay, flag)"
-                } else {
-                    "call it as net_event(t)"
-                }),
-            );
-            return Some(zero);
-        }
-        let vals: Vec<ExprId> = args
-            .iter()
-            .map(|a| {
-                let v = self.expr(a, env);
-                self.as_number(v.0)
-            })
-            .collect();
-        let condition = self.path_condition();
-        if name.name == "net_send" {
-            self.sends.push(ir::SelfEvent {
-                condition,
-                delay: vals[0],
-                flag: vals[1],
-            });
-        } else if name.name == "net_move" {
-            // Moves the outstanding self-event to time vals[0]; recorded as a send whose flag
-            // is NaN ("the flag it had"), at a delay from the event's time.
-            let t = self.m.exprs.add(Expr::Var(Var::Builtin(Builtin::T)), span);
-            let delay = Builder::new(&mut self.m.exprs).sub(vals[0], t);
-            let same = self.m.exprs.lit(f64::NAN);
-            self.moves.push(ir::SelfEvent {
-                condition,
-                delay,
-                flag: same,
-            });
-        } else {
-            // NEURON's net_event(tt) spikes at tt; hhc takes the event's own time, which is
-            // what every built-in passes (t).
-            let t = self.m.exprs.add(Expr::Var(Var::Builtin(Builtin::T)), span);
-            if vals[0] != t {
-                self.err(
-                    Diagnostic::error(
-                        "hhc's net_event spikes at the event's time",
-                        args[0].span,
-                        "another time",
-                    )
-                    .with_hint("write net_event(t)"),
-                );
-            }
-            self.emits.push(condition);
-        }
-        Some(zero)
     }
 
     /// `random_negexp(r)`, `random_uniform(r)`, `random_normal(r)`: a fresh draw from RANDOM

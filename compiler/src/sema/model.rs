@@ -1233,18 +1233,16 @@ fn lower_cell(
                     }
                     Ok(Some(m))
                         if m.point_process
-                            && m.net_receive
-                                .as_ref()
-                                .is_some_and(|r| !r.emits.is_empty() || !r.moves.is_empty()) =>
+                            && m.net_receive.as_ref().is_some_and(|r| !r.moves.is_empty()) =>
                     {
                         ok = false;
                         cx.err(
                             Diagnostic::error(
-                                format!("`{}` makes its cell spike (net_event) or moves its self-event (net_move)", mechanism.name),
+                                format!("`{}` moves its self-event (net_move)", mechanism.name),
                                 mechanism.span,
                                 "on a cell",
                             )
-                            .with_hint("hhc runs net_event and net_move in ARTIFICIAL_CELLs only, for now; a synapse on a cell may receive and send itself events (net_send)"),
+                            .with_hint("hhc runs net_move in ARTIFICIAL_CELLs only, for now; a point process on a cell may send itself events (net_send), watch conditions (WATCH) and make its cell spike (net_event)"),
                         );
                     }
                     Ok(Some(m)) if m.point_process => {
@@ -1536,6 +1534,33 @@ fn lower_cell(
                     "placed on an unknown section",
                 )
                 .with_hint(hint),
+            );
+        }
+    }
+    // A cell whose point process calls net_event spikes when it does (NEURON's NetCon from the
+    // point process); a threshold would be a second, silently unused definition.
+    let emitting = spec.points.iter().find(|p| {
+        p.insert
+            .mechanism
+            .net_receive
+            .as_ref()
+            .is_some_and(|r| !r.emits.is_empty())
+    });
+    if let Some(p) = emitting {
+        let v_th = c.items.iter().find_map(|i| match i {
+            CellItem::Setting(s) if s.name.name == "V_th" => Some(s.name.span),
+            _ => None,
+        });
+        if let Some(at) = v_th {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    format!("cell `{}` spikes when its point `{}` calls net_event, so V_th is not used", c.name.name, p.name),
+                    at,
+                    "a threshold too",
+                )
+                .with_label(p.span, "spikes come from here")
+                .with_hint("remove V_th; the point process decides when the cell spikes (its WATCH or its own test)"),
             );
         }
     }

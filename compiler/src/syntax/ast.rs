@@ -224,6 +224,9 @@ pub enum StmtKind {
         lhs: Expr,
         rhs: Expr,
     },
+    /// `WATCH (a > b) flag, …` in NET_RECEIVE: each condition (a comparison) and the flag of
+    /// the event it sends itself when the condition becomes true.
+    Watch(Vec<(Expr, Expr)>),
     Block(Block),
     /// A statement the parser could not read; the error is already reported.
     Error,

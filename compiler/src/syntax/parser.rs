@@ -512,6 +512,17 @@ where
                 keyword,
             });
 
+        // `WATCH (v > vpeak) 2, (x < 0) 3`: the flag follows the parenthesised condition.
+        let watch = kw("WATCH")
+            .ignore_then(
+                expr.clone()
+                    .delimited_by(just(Token::LParen), just(Token::RParen))
+                    .then(expr.clone())
+                    .separated_by(just(Token::Comma))
+                    .at_least(1)
+                    .collect::<Vec<_>>(),
+            )
+            .map(StmtKind::Watch);
         let print = select! { Token::Ident("printf") => () }
             .ignore_then(
                 select! { Token::Str(_) => () }
@@ -523,6 +534,7 @@ where
             .to(StmtKind::Print);
         let stmt = choice((
             print,
+            watch,
             derivative,
             assign,
             element_assign,
