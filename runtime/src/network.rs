@@ -64,9 +64,12 @@ struct PointTarget {
     receive: Option<ReceiveProgram>,
     /// What NET_RECEIVE evaluates: its updates, each `net_send`'s condition, delay and flag,
     /// each `net_event`'s condition, then each WATCH's condition, value and flag.
-    roots: Vec<hhc_compiler::ir::ExprId>,
+    reaction: interp::Prepared,
     /// Each WATCH's value, as checked after a step.
-    watch_values: Vec<hhc_compiler::ir::ExprId>,
+    watch_values: interp::Prepared,
+    /// The same when each is a slot minus a constant or the reverse (`v > vpeak`): (slot,
+    /// constant, whether the slot comes first), no interpreter after every step.
+    watch_differences: Option<Vec<(u32, f64, bool)>>,
     /// NET_RECEIVE as `state += w·a` per state, when it has that form (ExpSyn, Exp2Syn): no
     /// interpreter on the event path, and the same arithmetic.
     linear: Option<Vec<(u32, f64)>>,
@@ -130,9 +133,12 @@ struct ActiveWatch {
     above: bool,
 }
 
-/// What one event's NET_RECEIVE asks for besides its state updates.
+/// What one event's NET_RECEIVE asks for besides its state updates, and the scratch space of
+/// the evaluations (kept by the chunk's task, so that an event allocates nothing).
 #[derive(Default)]
 struct Reaction {
+    values: Vec<f64>,
+    out: Vec<f64>,
     /// (delay, flag) of each `net_send`.
     sends: Vec<(f64, f64)>,
     /// A `net_event`: the cell spikes at the event's time.
@@ -229,6 +235,8 @@ impl CellPopulation {
         let mut points: Vec<Option<PointTarget>> = (0..cell.points.len()).map(|_| None).collect();
         for (ri, r) in regions.iter().enumerate() {
             for (p, receive) in &r.points {
+                let empty = hhc_compiler::ir::ExprArena::new();
+                let arena = receive.as_ref().map_or(&empty, |r| &r.exprs);
                 let roots = receive.as_ref().map_or(Vec::new(), |r| {
                     let mut roots: Vec<_> = r.updates.iter().map(|u| u.1).collect();
                     for e in &r.sends {
@@ -248,11 +256,15 @@ impl CellPopulation {
                             r.sends.is_empty() && r.emits.is_empty() && r.watches.is_empty()
                         })
                         .and_then(linear_in_weight),
-                    watch_values: receive
-                        .as_ref()
-                        .map_or(Vec::new(), |r| r.watches.iter().map(|w| w.value).collect()),
+                    watch_values: interp::Prepared::new(
+                        arena,
+                        &receive.as_ref().map_or(Vec::new(), |r| {
+                            r.watches.iter().map(|w| w.value).collect::<Vec<_>>()
+                        }),
+                    ),
+                    reaction: interp::Prepared::new(arena, &roots),
+                    watch_differences: receive.as_ref().and_then(slot_differences),
                     receive: receive.clone(),
-                    roots,
                 });
             }
         }
@@ -538,14 +550,32 @@ impl CellPopulation {
                         let at = cable::compartment(cell as usize, 0, 1, n, chunk_cells);
                         let receive = target.receive.as_ref().expect("a watch has NET_RECEIVE");
                         // SAFETY: compartment `at` belongs to this task's cells.
-                        let values =
-                            interp::eval(&receive.exprs, &target.watch_values, &|var| match var {
-                                Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
-                                Var::Builtin(hhc_compiler::ir::Builtin::T) => t_end,
-                                _ => 0.0,
-                            });
+                        if let Some(differences) = &target.watch_differences {
+                            reaction.out.clear();
+                            reaction
+                                .out
+                                .extend(differences.iter().map(|&(k, c, first)| {
+                                    let x = unsafe { *view.slot(k as usize).add(at) };
+                                    if first {
+                                        x - c
+                                    } else {
+                                        c - x
+                                    }
+                                }));
+                        } else {
+                            target.watch_values.eval_into(
+                                &receive.exprs,
+                                &|var| match var {
+                                    Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+                                    Var::Builtin(hhc_compiler::ir::Builtin::T) => t_end,
+                                    _ => 0.0,
+                                },
+                                &mut reaction.values,
+                                &mut reaction.out,
+                            );
+                        }
                         for w in active.iter_mut() {
-                            if values[w.index] > 0.0 {
+                            if reaction.out[w.index] > 0.0 {
                                 if !w.above {
                                     w.above = true;
                                     let now = Event {
@@ -839,13 +869,19 @@ fn receive(
     }
     let Some(r) = &target.receive else { return };
     // SAFETY: as above.
-    let values = interp::eval(&r.exprs, &target.roots, &|var| match var {
-        Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
-        Var::Arg(0) => e.weight,
-        Var::Arg(k) if k as usize == r.args => e.flag,
-        Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
-        _ => 0.0,
-    });
+    target.reaction.eval_into(
+        &r.exprs,
+        &|var| match var {
+            Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+            Var::Arg(0) => e.weight,
+            Var::Arg(k) if k as usize == r.args => e.flag,
+            Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+            _ => 0.0,
+        },
+        &mut reaction.values,
+        &mut reaction.out,
+    );
+    let values = std::mem::take(&mut reaction.out);
     let (updated, rest) = values.split_at(r.updates.len());
     let (sent, rest) = rest.split_at(3 * r.sends.len());
     let (emitted, watched) = rest.split_at(r.emits.len());
@@ -871,6 +907,7 @@ fn receive(
     if !ran.is_empty() {
         reaction.watches = Some(ran);
     }
+    reaction.out = values;
 }
 
 /// The self-events that the point processes' INITIAL blocks send (`net_send(delay, flag)` at
@@ -969,6 +1006,25 @@ fn linear_in_weight(r: &ReceiveProgram) -> Option<Vec<(u32, f64)>> {
         out.push((slot, a));
     }
     Some(out)
+}
+
+/// Each WATCH value of `r` as (slot, constant, slot first) when it is `slot - constant` or
+/// `constant - slot`, which gives the interpreter's bits.
+fn slot_differences(r: &ReceiveProgram) -> Option<Vec<(u32, f64, bool)>> {
+    use hhc_compiler::ir::{BinaryOp, Expr};
+    r.watches
+        .iter()
+        .map(|w| {
+            let Expr::Binary(BinaryOp::Sub, a, b) = *r.exprs.get(w.value) else {
+                return None;
+            };
+            match (r.exprs.get(a), r.exprs.get(b)) {
+                (Expr::Var(Var::Slot(k)), c) => Some((*k, c.as_lit()?, true)),
+                (c, Expr::Var(Var::Slot(k))) => Some((*k, c.as_lit()?, false)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// NEURON's times: t at the start of each step, by two half steps at a time.

@@ -518,6 +518,34 @@ fn watch_and_net_event_on_cells_match_neuron() {
     }
 }
 
+/// A WATCH condition that is not a slot against a constant (here `v > vpeak + 1e-300*u`, the
+/// same number) goes through the interpreter after every step instead of the direct test: the
+/// same spikes and the same V to the bit.
+#[test]
+fn watch_conditions_read_by_the_interpreter_match_the_direct_test() {
+    let dir = std::env::temp_dir().join(format!("hhc-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fixture = repo().join("tests/fixtures/neuron/watch");
+    let izh = std::fs::read_to_string(fixture.join("Izh.mod")).expect("mod");
+    let general = izh.replace("WATCH (v > vpeak) 2", "WATCH (v > vpeak + 1e-300*u) 2");
+    assert_ne!(general, izh);
+    std::fs::write(dir.join("Izh.mod"), general).expect("write mod");
+    std::fs::copy(fixture.join("watch.chan"), dir.join("watch.chan")).expect("copy");
+    let direct = simulate("tests/fixtures/neuron/watch/watch.chan", &Request::default());
+    let read = Simulation::from_file(&dir.join("watch.chan"), &Request::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        read.network.as_ref().expect("network").spikes,
+        direct.network.as_ref().expect("network").spikes
+    );
+    for (a, b) in read.traces.iter().zip(&direct.traces) {
+        assert_eq!(a.values, b.values, "{}", a.name);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// What a point process on a cell cannot do yet, or what would be ignored, is refused with
 /// its reason: `net_move` (moving its self-event), and a V_th beside a point process that makes
 /// the cell spike.

@@ -73,9 +73,48 @@ pub fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
 
 /// Evaluates `roots` with variables read from `var`. Returns one value per root.
 pub fn eval(arena: &ExprArena, roots: &[ExprId], var: &dyn Fn(Var) -> f64) -> Vec<f64> {
-    let nodes = arena.reachable(roots);
     let mut values = vec![0.0f64; arena.len()];
-    for id in nodes {
+    evaluate(arena, &arena.reachable(roots), &mut values, var);
+    roots.iter().map(|r| values[r.index()]).collect()
+}
+
+/// `roots` of an arena made ready to be evaluated many times (an event's NET_RECEIVE, a WATCH
+/// checked after every step): the nodes they reach, in order, found once.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    nodes: Vec<ExprId>,
+    roots: Vec<ExprId>,
+}
+
+impl Prepared {
+    pub fn new(arena: &ExprArena, roots: &[ExprId]) -> Prepared {
+        Prepared {
+            nodes: arena.reachable(roots),
+            roots: roots.to_vec(),
+        }
+    }
+
+    /// The roots' values in `out`, with `values` (any length; grown to the arena's) as the
+    /// nodes' scratch space, so that a caller that keeps both allocates nothing.
+    pub fn eval_into(
+        &self,
+        arena: &ExprArena,
+        var: &dyn Fn(Var) -> f64,
+        values: &mut Vec<f64>,
+        out: &mut Vec<f64>,
+    ) {
+        if values.len() < arena.len() {
+            values.resize(arena.len(), 0.0);
+        }
+        evaluate(arena, &self.nodes, values, var);
+        out.clear();
+        out.extend(self.roots.iter().map(|r| values[r.index()]));
+    }
+}
+
+/// Computes `nodes` (each after the nodes it reads) into `values`, indexed by node.
+fn evaluate(arena: &ExprArena, nodes: &[ExprId], values: &mut [f64], var: &dyn Fn(Var) -> f64) {
+    for &id in nodes {
         values[id.index()] = match *arena.get(id) {
             Expr::Lit(b) => f64::from_bits(b),
             Expr::Var(v) => var(v),
@@ -91,7 +130,6 @@ pub fn eval(arena: &ExprArena, roots: &[ExprId], var: &dyn Fn(Var) -> f64) -> Ve
             }
         };
     }
-    roots.iter().map(|r| values[r.index()]).collect()
 }
 
 /// Runs a cell program for one cell and `steps` steps. `slots` holds the start values and is
