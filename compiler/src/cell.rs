@@ -193,6 +193,27 @@ pub fn per_cell_slot_name(mi: usize, m: &crate::ir::Mechanism, pi: usize) -> Str
     format!("{}.{}#{mi}", m.name, m.params[pi].name)
 }
 
+/// The slot tracing current `c` of insert `mi`, when the model asks for it by name
+/// (`Na_HH1952.ina` in `record_states`).
+fn traced_current(model: &Model, mi: usize, c: &crate::ir::Current) -> Option<Slot> {
+    let m = &model.cell.inserts[mi].mechanism;
+    let name = format!("{}.{}", m.name, c.name);
+    let traced = model.record_states.contains(&name);
+    traced.then_some(Slot {
+        name,
+        kind: SlotKind::Current { mech: mi as u32 },
+    })
+}
+
+/// A current in hhc's unit (µA/cm², nA for a point process) in NEURON's (mA/cm², nA).
+fn in_neuron_unit(exprs: &mut ExprArena, m: &crate::ir::Mechanism, i: ExprId) -> ExprId {
+    if m.point_process {
+        return i;
+    }
+    let k = exprs.lit(1e-3);
+    Builder::new(exprs).mul(i, k)
+}
+
 /// Builds the fused step of `model`'s cell with `dt` from the model.
 pub fn build(model: &Model) -> CellProgram {
     build_program(model, false, true)
@@ -338,8 +359,10 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
     }
     let mut b_i = exprs.lit(0.0);
     let mut b_g = exprs.lit(0.0);
+    // (slot, value, insert, current) of each traced current.
+    let mut traced: Vec<(Slot, ExprId, usize, usize)> = Vec::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
-        for c in &ins.mechanism.currents {
+        for (ci, c) in ins.mechanism.currents.iter().enumerate() {
             let i = import_expr(
                 &mut exprs,
                 model,
@@ -350,6 +373,10 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 v,
                 &new_env,
             );
+            if let Some(slot) = traced_current(model, mi, c) {
+                let scaled = in_neuron_unit(&mut exprs, &ins.mechanism, i);
+                traced.push((slot, scaled, mi, ci));
+            }
             let g = match c.conductance {
                 Some(g) => import_expr(
                     &mut exprs,
@@ -439,6 +466,12 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
         }
         v_new = v;
     }
+    // Traced currents: what this step used.
+    let traced_from = slots.len();
+    for (slot, value, _, _) in &traced {
+        slots.push(slot.clone());
+        updates.push(((slots.len() - 1) as u32, *value));
+    }
     let mut b = Builder::new(&mut exprs);
     updates.insert(0, (0, v_new));
     let vth = b.lit(cell.v_th);
@@ -495,6 +528,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
     }
     let init_env = IonSource::env(&sources, &mut exprs, &init_states, model.celsius);
     let mut init = vec![(0u32, v0)];
+    let mut init_values = zeros.clone();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for (si, e) in ins.mechanism.init.iter().enumerate() {
             let is_pool = sources.iter().any(|src| {
@@ -516,7 +550,27 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                     &init_env,
                 ),
             };
+            init_values[mi][si] = value;
             init.push((state_slot[mi][si], value));
+        }
+    }
+    // A traced current starts at its value in the initial state.
+    if !traced.is_empty() {
+        let env = IonSource::env(&sources, &mut exprs, &init_values, model.celsius);
+        for (k, &(_, _, mi, ci)) in traced.iter().enumerate() {
+            let m = &cell.inserts[mi].mechanism;
+            let i = import_expr(
+                &mut exprs,
+                model,
+                &param_slots,
+                mi,
+                m.currents[ci].value,
+                &init_values[mi],
+                v0,
+                &env,
+            );
+            let value = in_neuron_unit(&mut exprs, m, i);
+            init.push(((traced_from + k) as u32, value));
         }
     }
     // Exponentials affine in V with related slopes share one exp (see `passes::expshare`).

@@ -1,7 +1,7 @@
 """The cells the NEURON harnesses build, in one place: NEURON's textbook hh (at the harness's
 6.3 degC, with exact rates) on a 20 x 20 um soma, and the ball-and-stick of the network and
 clamp fixtures. Each harness imports what it needs (`from cells import ...`)."""
-from neuron import h
+from neuron import h, nrn
 
 
 def hh_soma(name="soma"):
@@ -66,11 +66,11 @@ def driven_artificial_cells(cells, excite, inhibit, fixture, label):
 
 
 def run_and_write_v(sites, columns, tstop, csv_path):
-    """Records V at `sites` (segments), runs from -65 mV at dt 0.025 ms to `tstop`, and writes
-    `csv_path`: `t_ms` and one column per site (named `columns`), every step. Returns the
-    recorded vectors."""
+    """Records V at `sites` (segments, or references such as `seg._ref_ina` for other
+    quantities), runs from -65 mV at dt 0.025 ms to `tstop`, and writes `csv_path`: `t_ms` and
+    one column per site (named `columns`), every step. Returns the recorded vectors."""
     t = h.Vector().record(h._ref_t)
-    rec = [h.Vector().record(x._ref_v) for x in sites]
+    rec = [h.Vector().record(x._ref_v if isinstance(x, nrn.Segment) else x) for x in sites]
     h.dt = 0.025; h.steps_per_ms = 40
     h.finitialize(-65)
     h.continuerun(tstop)

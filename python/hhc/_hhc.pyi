@@ -69,6 +69,7 @@ class Model:
         method: Optional[str] = None,
         record: bool = True,
         states: Optional[List[str]] = None,
+        currents: Optional[List[str]] = None,
     ) -> "Result": ...
 
 class Result:
@@ -90,6 +91,11 @@ class Result:
     def states(self) -> Dict[str, npt.NDArray[np.float64]]:
         """Each state asked for with run(states=[...]) (`"hh_classic.m"`): one row per row of
         `v` (a recorded point cell, or a probe), in the state's unit."""
+    @property
+    def currents(self) -> Dict[str, npt.NDArray[np.float64]]:
+        """Each current asked for with run(currents=[...]) (`"hh.ina"`): one row per row of
+        `v`, in mA/cm2 (nA for a point process); the value at t is the one the step ending at t
+        used, as NEURON records `seg._ref_ina`."""
     @property
     def spike_cells(self) -> npt.NDArray[np.int64]: ...
     @property

@@ -421,8 +421,10 @@ impl PyModel {
     /// defaults to every core; `backend` is "cpu" or "gpu"; `precision` "f64" or "f32";
     /// `method` "exp-euler" or "exp-rosenbrock" (point cells); `record=False` traces nothing;
     /// `states` names states to trace beside V (`["Na_HH1952.m"]`) in each recorded point
-    /// cell, or at each probe of a morphology (where its mechanism must be inserted).
-    #[pyo3(signature = (tstop=None, dt=None, n=None, threads=None, backend="cpu", precision="f64", method=None, record=true, states=None))]
+    /// cell, or at each probe of a morphology (where its mechanism must be inserted);
+    /// `currents` names currents the same way (`["hh.ina"]`), traced as each step used them, in
+    /// mA/cm² (nA for a point process), as NEURON records them.
+    #[pyo3(signature = (tstop=None, dt=None, n=None, threads=None, backend="cpu", precision="f64", method=None, record=true, states=None, currents=None))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -436,8 +438,10 @@ impl PyModel {
         method: Option<&str>,
         record: bool,
         states: Option<Vec<String>>,
+        currents: Option<Vec<String>>,
     ) -> PyResult<PyOutcome> {
         let states = states.unwrap_or_default();
+        let currents = currents.unwrap_or_default();
         let target = match backend {
             "cpu" => Target::Cpu,
             "gpu" => Target::Gpu,
@@ -466,7 +470,7 @@ impl PyModel {
             precision: parse_precision(precision)?,
             threads,
             record,
-            record_states: states.clone(),
+            record_states: states.iter().chain(&currents).cloned().collect(),
             ..Request::default()
         };
         let mut simulation = Simulation::new(self.model.clone(), &request).map_err(setup_error)?;
@@ -503,6 +507,7 @@ impl PyModel {
                     outcome,
                     summary,
                     states,
+                    currents,
                 })
             }
             Err(stopped) => {
@@ -522,6 +527,7 @@ impl PyModel {
                             outcome: *partial,
                             summary,
                             states,
+                            currents,
                         },
                     )?;
                     err.value(py).setattr("result", partial)?;
@@ -575,14 +581,17 @@ struct Summary {
 struct PyOutcome {
     outcome: Outcome,
     summary: Summary,
-    /// The states recorded beside V: the traces come per cell as V, then these.
+    /// The states and currents recorded beside V: the traces come per cell as V, then the
+    /// states, then the currents.
     states: Vec<String>,
+    currents: Vec<String>,
 }
 
 impl PyOutcome {
-    /// The traces of V (`which` 0) or of the `which`-th recorded state, one per cell.
+    /// The traces of V (`which` 0) or of the `which`-th recorded state or current, one per
+    /// cell.
     fn rows(&self, which: usize) -> Vec<&hhc_runtime::simulation::Trace> {
-        let per_cell = 1 + self.states.len();
+        let per_cell = 1 + self.states.len() + self.currents.len();
         self.outcome
             .traces
             .iter()
@@ -648,6 +657,20 @@ impl PyOutcome {
         let out = pyo3::types::PyDict::new(py);
         for (j, name) in self.states.iter().enumerate() {
             out.set_item(name, PyOutcome::matrix(py, &self.rows(j + 1)))?;
+        }
+        Ok(out)
+    }
+
+    /// Each current asked for with `run(currents=[…])`: its name, and its values with one row
+    /// per recorded cell (the rows of `v`), one column per time of `t`, in mA/cm² (nA for a
+    /// point process). The value at time t is the one the step ending at t used (at t = 0, the
+    /// initial state's), as NEURON's recording of `seg._ref_ina` gives.
+    #[getter]
+    fn currents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let out = pyo3::types::PyDict::new(py);
+        let first = 1 + self.states.len();
+        for (j, name) in self.currents.iter().enumerate() {
+            out.set_item(name, PyOutcome::matrix(py, &self.rows(first + j)))?;
         }
         Ok(out)
     }

@@ -131,6 +131,21 @@ def test_states_recorded_beside_v(repo):
         model.run(states=["Na_HH1952.q"])
 
 
+def test_currents_beside_states_match_neuron(repo):
+    fixture = repo / "tests" / "fixtures" / "neuron" / "currents"
+    model = hhc.load(fixture / "currents.chan")
+    result = model.run(states=["hh.m"], currents=["hh.ina", "hh.ik"])
+    assert list(result.states) == ["hh.m"] and list(result.currents) == ["hh.ina", "hh.ik"]
+    neuron = np.loadtxt(fixture / "currents.csv", delimiter=",", skiprows=1)
+    assert np.abs(result.v[0] - neuron[:, 1]).max() < 1e-8
+    assert np.abs(result.currents["hh.ina"][0] - neuron[:, 2]).max() < 1e-10
+    assert np.abs(result.currents["hh.ik"][0] - neuron[:, 3]).max() < 1e-10
+    assert np.abs(result.states["hh.m"][0] - neuron[:, 5]).max() < 1e-10
+    assert np.abs(neuron[:, 2]).max() > 0.1  # the cell fires
+    with pytest.raises(hhc.UsageError, match="hh.ina"):
+        model.run(currents=["hh.inb"])
+
+
 def test_states_at_a_morphologys_probe(repo):
     model = hhc.from_source(SOMA, directory=repo / "tests" / "fixtures" / "neuron" / "ring")
     model.set("stim", "amp", 0.2)

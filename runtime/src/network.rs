@@ -179,9 +179,8 @@ struct CellPopulation {
     currents: MembraneCurrents,
     injections: Vec<Injection>,
     probe_nodes: Vec<usize>,
-    /// Per probe, the states traced beside its V: (region, slot, row of the node in the
-    /// region, the region's rows per cell).
-    probe_states: Vec<Vec<(usize, usize, usize, usize)>>,
+    /// Per probe, the states and currents traced beside its V.
+    probe_states: Vec<Vec<Traced>>,
     spike_node: usize,
     /// The cell spikes when a point process calls `net_event`, not at a threshold.
     spikes_from_points: bool,
@@ -199,6 +198,18 @@ struct CellPopulation {
     chunks: usize,
     /// Per chunk, its point processes' self-events.
     self_events: Vec<SelfEvents>,
+}
+
+/// A state or current traced at a probe: where its values live.
+struct Traced {
+    region: usize,
+    slot: usize,
+    /// The node's row in the region, and the region's rows per cell.
+    row: usize,
+    rows: usize,
+    /// A current: sampled when the step's solve uses it, as NEURON records one at the step's
+    /// end (a state is sampled after it advances).
+    current: bool,
 }
 
 /// What one chunk did during an epoch.
@@ -281,6 +292,17 @@ impl CellPopulation {
             names: probe_names,
             ..
         } = Probes::new(model, &tree);
+        let currents: std::collections::HashSet<String> = cell
+            .inserts
+            .iter()
+            .chain(cell.points.iter().map(|p| &p.insert))
+            .flat_map(|ins| {
+                let m = &ins.mechanism;
+                m.currents
+                    .iter()
+                    .map(move |c| format!("{}.{}", m.name, c.name))
+            })
+            .collect();
         let mut probe_states = Vec::new();
         for (&p, place) in probe_nodes.iter().zip(&probe_names) {
             let mut here = Vec::new();
@@ -288,7 +310,13 @@ impl CellPopulation {
                 let found = regions.iter().enumerate().find_map(|(ri, r)| {
                     let j = r.nodes.iter().position(|&x| x == p)?;
                     let k = r.slot_names.iter().position(|s| s == state)?;
-                    Some((ri, k, j, r.nodes.len()))
+                    Some(Traced {
+                        region: ri,
+                        slot: k,
+                        row: j,
+                        rows: r.nodes.len(),
+                        current: currents.contains(state),
+                    })
                 });
                 let Some(found) = found else {
                     let known: Vec<String> = regions
@@ -297,12 +325,12 @@ impl CellPopulation {
                         .flat_map(|r| r.slot_names.iter().filter(|s| s.contains('.')).cloned())
                         .collect();
                     let there = if known.is_empty() {
-                        "no mechanism with states is inserted there".to_string()
+                        "no mechanism with states or currents is inserted there".to_string()
                     } else {
-                        format!("the states there are {}", known.join(", "))
+                        format!("the states and currents there are {}", known.join(", "))
                     };
                     return Err(RunError::Backend(crate::backend::BackendError(format!(
-                        "no state `{state}` at probe {place} of cell `{}`\n  hint: {there}; trace a state with probes where its mechanism is inserted",
+                        "no state or current `{state}` at probe {place} of cell `{}`\n  hint: {there}; trace one with probes where its mechanism is inserted",
                         cell.name
                     ))));
                 };
@@ -318,9 +346,9 @@ impl CellPopulation {
                 let mut columns = Vec::new();
                 for states in &probe_states {
                     columns.push(vec![cell.v_init]);
-                    for &(ri, k, j, per) in states {
-                        let at = cable::compartment(c, j, per, n, chunk_cells);
-                        columns.push(vec![regions[ri].slots[k][at]]);
+                    for x in states {
+                        let at = cable::compartment(c, x.row, x.rows, n, chunk_cells);
+                        columns.push(vec![regions[x.region].slots[x.slot][at]]);
                     }
                 }
                 columns
@@ -449,6 +477,7 @@ impl CellPopulation {
                 let mut local: Vec<Event> = Vec::new();
                 let mut reaction = Reaction::default();
                 let mut watch_events: Vec<Event> = Vec::new();
+                let mut used: Vec<f64> = Vec::new();
                 for (b, step) in (from..to).enumerate() {
                     // 1. Events due now: te <= t + dt/2.
                     let (grouped, starts) = &by_step[b];
@@ -516,6 +545,16 @@ impl CellPopulation {
                         list.clear();
                     }
                     // 2. The implicit solve.
+                    // The traced currents this solve uses.
+                    used.clear();
+                    for &(_, local) in &recorded {
+                        for x in probe_states.iter().flatten().filter(|x| x.current) {
+                            let at =
+                                cable::compartment(first + local, x.row, x.rows, n, chunk_cells);
+                            // SAFETY: compartment `at` belongs to this task's cells.
+                            used.push(unsafe { *views[x.region].slot(x.slot).add(at) });
+                        }
+                    }
                     scratch.solve(matrix, &rows, currents, &inj[b]);
                     // 3. States at the new V; the currents of the next step, at its midpoint
                     //    (NEURON's time for BREAKPOINT: IClamp's on and off steps).
@@ -596,18 +635,29 @@ impl CellPopulation {
                     for e in watch_events.drain(..) {
                         own.send(&e, 0.0, e.flag);
                     }
+                    let mut used_values = used.iter();
                     for ((_, per_column), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
                         let mut column = per_column.iter_mut();
                         for (&p, states) in probe_nodes.iter().zip(probe_states) {
                             if let Some(trace) = column.next() {
                                 trace.push(unsafe { rows.v(p) }[local]);
                             }
-                            for &(ri, k, j, per) in states {
-                                let at = cable::compartment(first + local, j, per, n, chunk_cells);
-                                // SAFETY: compartment `at` belongs to this task's cells.
-                                let x = unsafe { *views[ri].slot(k).add(at) };
+                            for x in states {
+                                let value = if x.current {
+                                    used_values.next().copied().unwrap_or(f64::NAN)
+                                } else {
+                                    let at = cable::compartment(
+                                        first + local,
+                                        x.row,
+                                        x.rows,
+                                        n,
+                                        chunk_cells,
+                                    );
+                                    // SAFETY: compartment `at` belongs to this task's cells.
+                                    unsafe { *views[x.region].slot(x.slot).add(at) }
+                                };
                                 if let Some(trace) = column.next() {
-                                    trace.push(x);
+                                    trace.push(value);
                                 }
                             }
                         }

@@ -274,6 +274,23 @@ fn apply(mut model: Model, r: &Request) -> Result<(Model, u64), SetupError> {
 
 /// Every state asked for is at every probe of every population of cells: a mechanism with it
 /// is inserted (or placed) at the probe's node. Checked before a run, with the states there.
+/// The currents a model's cell can trace, named as `record_states` takes them
+/// (`Na_HH1952.ina`).
+fn current_names(model: &Model) -> Vec<String> {
+    model
+        .cell
+        .inserts
+        .iter()
+        .chain(model.cell.points.iter().map(|p| &p.insert))
+        .flat_map(|ins| {
+            let m = &ins.mechanism;
+            m.currents
+                .iter()
+                .map(move |c| format!("{}.{}", m.name, c.name))
+        })
+        .collect()
+}
+
 fn check_probe_states(model: &Model, states: &[String]) -> Result<(), SetupError> {
     use hhc_compiler::cable::{Probes, Region, Tree};
     if states.is_empty() {
@@ -309,19 +326,21 @@ fn check_probe_states(model: &Model, states: &[String]) -> Result<(), SetupError
                         .map(|&p| &m.cell.points[p].insert.mechanism),
                 )
                 .flat_map(|mech| {
-                    mech.states
-                        .iter()
-                        .map(move |s| format!("{}.{}", mech.name, s.name))
+                    let states = mech.states.iter().map(|s| &s.name);
+                    let currents = mech.currents.iter().map(|c| &c.name);
+                    states
+                        .chain(currents)
+                        .map(move |x| format!("{}.{}", mech.name, x))
                 })
                 .collect();
             if let Some(missing) = states.iter().find(|s| !there.contains(s)) {
                 let hint = if there.is_empty() {
-                    "no mechanism with states is inserted there".to_string()
+                    "no mechanism with states or currents is inserted there".to_string()
                 } else {
-                    format!("the states there are {}", there.join(", "))
+                    format!("the states and currents there are {}", there.join(", "))
                 };
                 return Err(SetupError::Usage(format!(
-                    "no state `{missing}` at probe {place} of cell `{}`\n  hint: {hint}; trace a state with probes where its mechanism is inserted",
+                    "no state or current `{missing}` at probe {place} of cell `{}`\n  hint: {hint}; trace one with probes where its mechanism is inserted",
                     m.cell.name
                 )));
             }
@@ -407,6 +426,8 @@ impl Simulation {
             );
             Engine::Network { threads }
         } else if model.cell.sections.is_empty() {
+            // Traced currents are slots of the program.
+            model.record_states.clone_from(&request.record_states);
             let program = hhc_compiler::cell::build(&model);
             let elem = if precision == Precision::F64 {
                 8.0
@@ -420,18 +441,25 @@ impl Simulation {
             )?;
             let mut record_slots = vec![0];
             for name in &request.record_states {
-                let Some(k) = program.slots.iter().position(|s| {
-                    &s.name == name && matches!(s.kind, hhc_compiler::ir::SlotKind::State { .. })
-                }) else {
-                    let known: Vec<&str> = program
+                use hhc_compiler::ir::SlotKind;
+                let traced = |s: &hhc_compiler::ir::Slot| {
+                    matches!(s.kind, SlotKind::State { .. } | SlotKind::Current { .. })
+                };
+                let Some(k) = program
+                    .slots
+                    .iter()
+                    .position(|s| &s.name == name && traced(s))
+                else {
+                    let states: Vec<&str> = program
                         .slots
                         .iter()
-                        .filter(|s| matches!(s.kind, hhc_compiler::ir::SlotKind::State { .. }))
+                        .filter(|s| matches!(s.kind, SlotKind::State { .. }))
                         .map(|s| s.name.as_str())
                         .collect();
                     return Err(SetupError::Usage(format!(
-                        "no state `{name}` to record\n  hint: the cell's states are {}",
-                        known.join(", ")
+                        "no state or current `{name}` to record\n  hint: the cell's states are {}; its currents are {}",
+                        states.join(", "),
+                        current_names(&model).join(", ")
                     )));
                 };
                 record_slots.push(k);

@@ -531,7 +531,10 @@ fn watch_conditions_read_by_the_interpreter_match_the_direct_test() {
     assert_ne!(general, izh);
     std::fs::write(dir.join("Izh.mod"), general).expect("write mod");
     std::fs::copy(fixture.join("watch.chan"), dir.join("watch.chan")).expect("copy");
-    let direct = simulate("tests/fixtures/neuron/watch/watch.chan", &Request::default());
+    let direct = simulate(
+        "tests/fixtures/neuron/watch/watch.chan",
+        &Request::default(),
+    );
     let read = Simulation::from_file(&dir.join("watch.chan"), &Request::default())
         .unwrap_or_else(|e| panic!("{e}"))
         .run(None, None)

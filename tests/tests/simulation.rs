@@ -135,6 +135,117 @@ fn a_point_cells_states_are_recorded_as_they_step() {
     assert!(matches!(unknown, Err(SetupError::Usage(m)) if m.contains("Na_HH1952.m")));
 }
 
+/// Currents traced at a morphology's probe, against NEURON 9.0.2 recording the same segment's
+/// `ina`, `ik` and `il_hh` (harness/neuron/currents.py): what each step's solve used, in
+/// mA/cm², at every step of 20 ms through a current pulse that fires the cell, with `m` and
+/// V beside them.
+#[test]
+fn currents_at_a_probe_are_neurons() {
+    let names = ["hh.ina", "hh.ik", "hh.il", "hh.m"];
+    let r = simulate(
+        "tests/fixtures/neuron/currents/currents.chan",
+        &Request {
+            record_states: names.iter().map(|s| s.to_string()).collect(),
+            ..Request::default()
+        },
+    );
+    let traced: Vec<&str> = r.traces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        traced,
+        [
+            "soma(0.5)",
+            "soma(0.5) hh.ina",
+            "soma(0.5) hh.ik",
+            "soma(0.5) hh.il",
+            "soma(0.5) hh.m"
+        ]
+    );
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/currents/currents.csv"))
+        .expect("fixture");
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
+        .collect();
+    assert_eq!(rows.len(), 801);
+    // The cell fires: ina reaches mA/cm², so the tolerances are relative to real currents.
+    let peak = rows.iter().map(|row| row[2].abs()).fold(0.0, f64::max);
+    assert!(peak > 0.1, "ina peaks at {peak} mA/cm2");
+    for (j, (trace, tolerance)) in r
+        .traces
+        .iter()
+        .zip([1e-8, 1e-10, 1e-10, 1e-10, 1e-10])
+        .enumerate()
+    {
+        assert_eq!(trace.values.len(), rows.len());
+        let worst = rows
+            .iter()
+            .zip(&trace.values)
+            .map(|(row, x)| (row[j + 1] - x).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst < tolerance,
+            "{}: differs from NEURON's by {worst}",
+            trace.name
+        );
+    }
+}
+
+/// A point cell's traced current is the one its step used: Na_HH1952's `ina` at each
+/// recorded step is g·m³·h·(V − E) with V from the step before and the gates after it (the
+/// point-cell order: gates advance at V_n, then the currents move V), in mA/cm².
+#[test]
+fn a_point_cells_currents_are_those_its_steps_used() {
+    let names = ["Na_HH1952.ina", "Na_HH1952.m", "Na_HH1952.h"];
+    let r = simulate(
+        "examples/hh.chan",
+        &Request {
+            record_states: names.iter().map(|s| s.to_string()).collect(),
+            tstop: Some(20.0),
+            ..Request::default()
+        },
+    );
+    let model = hhc_tests::load("examples/hh.chan");
+    let na = model
+        .cell
+        .inserts
+        .iter()
+        .find(|i| i.mechanism.name == "Na_HH1952")
+        .expect("Na_HH1952");
+    let param = |name: &str| na.params[na.mechanism.param_index(name).expect(name)];
+    let e_na = model
+        .cell
+        .ions
+        .iter()
+        .find(|i| i.name == "na")
+        .and_then(|i| i.e)
+        .expect("E_na");
+    let (v, ina, m, h) = (
+        &r.traces[0].values,
+        &r.traces[1].values,
+        &r.traces[2].values,
+        &r.traces[3].values,
+    );
+    let g = param("g_max");
+    // mS/cm2 times mV is µA/cm2; the trace is in mA/cm2.
+    let expected = |k: usize, vk: f64| g * m[k].powi(3) * h[k] * (vk - e_na) * 1e-3;
+    assert!((ina[0] - expected(0, v[0])).abs() < 1e-15);
+    let mut largest: f64 = 0.0;
+    for k in 1..v.len() {
+        let want = expected(k, v[k - 1]);
+        largest = largest.max(want.abs());
+        assert!(
+            (ina[k] - want).abs() <= 1e-12 * want.abs().max(1e-6),
+            "step {k}: traced {}, expected {want}",
+            ina[k]
+        );
+    }
+    assert!(
+        largest > 0.1,
+        "the cell fires: ina reaches {largest} mA/cm2"
+    );
+}
+
 /// States traced at a morphology's probes: hh's `m` at the soma of a ball-and-stick cell
 /// follows its exact update from one recorded step to the next (at the step's new V, the
 /// cable solver's order), V is the same as without it, and a state asked for where its

@@ -480,6 +480,11 @@ pub enum SlotKind {
     Compartment {
         node: u32,
     },
+    /// A current traced at a user's request (`Na_HH1952.ina`): what the step used, in NEURON's
+    /// unit (mA/cm² for a density mechanism, nA for a point process). Nothing reads it.
+    Current {
+        mech: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
