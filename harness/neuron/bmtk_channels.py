@@ -9,24 +9,15 @@ NaTs, K_T, K_P, Kv3_1, Im, Ih and pas with a 0.3 nA step;
 cell B: NaV, NaTa, Kd, Kv2like, Kv3_1, Im_v2, Ih and pas with a 0.4 nA step), 34 degC, fixed
 step 0.025 ms, 300 ms. Writes allen.csv: V of both somas, every step.
 """
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
+
+from neuron import h
+
+from nrnmech import load_mods
 
 repo = Path(__file__).resolve().parents[2]
 mods = repo / ".tools" / "mod_corpus" / "bmtk" / "mechanisms_modfiles"
-build = Path(tempfile.mkdtemp(prefix="hhc-bmtk-"))
-for f in mods.glob("*.mod"):
-    if f.name != "vecevent.mod":
-        shutil.copy(f, build)
-subprocess.run([str(Path(sys.executable).parent / "nrnivmodl")], cwd=build, check=True,
-               capture_output=True)
-
-from neuron import h  # noqa: E402
-
-h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
+load_mods([f for f in mods.glob("*.mod") if f.name != "vecevent.mod"], prefix="hhc-bmtk-")
 h.load_file("stdrun.hoc")
 
 
@@ -65,4 +56,3 @@ with open(out, "w") as f:
 for name, r in zip("ab", rec):
     ts = [t[k] for k in range(1, len(t)) if r[k - 1] <= 0 < r[k]]
     print(f"cell {name}: {len(ts)} spikes", [round(x, 3) for x in ts])
-shutil.rmtree(build)

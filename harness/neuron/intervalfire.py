@@ -9,21 +9,15 @@ compiled by nrnivmodl. Three cells (invl 10, 12 and 15 ms, tau 5 ms) are pushed 
 drives cell 1 (weight 0.4, delay 2 ms). Fixed step 0.025 ms, 100 ms. Writes spikes.csv (global
 ids in hhc's order: stim 0, cells 1-3).
 """
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import neuron
-
-out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "intervalfire"
-build = Path(tempfile.mkdtemp())
-shutil.copy(Path(neuron.__file__).parent / ".data" / "share" / "nrn" / "demo" / "release" / "invlfire.mod", build)
-subprocess.run([str(Path(sys.executable).parent / "nrnivmodl"), "."], cwd=build, check=True, capture_output=True)
 from neuron import h
 
-h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
+from nrnmech import load_mods
+
+out = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "intervalfire"
+load_mods([Path(neuron.__file__).parent / ".data" / "share" / "nrn" / "demo" / "release" / "invlfire.mod"])
 h.load_file("stdrun.hoc")
 stim = h.NetStim(); stim.start = 3; stim.interval = 7; stim.number = 10; stim.noise = 0
 cells = [h.IntervalFire() for _ in range(3)]

@@ -8,24 +8,16 @@ folder, and runs a 20 x 20 um soma with textbook hh (6.3 degC, exact rates), tho
 120 mV and a 0.5 nA step from 5 to 105 ms. Fixed step 0.025 ms, 120 ms. Writes methods.csv:
 V at soma(0.5), every step.
 """
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
+from neuron import h
+
+from cells import hh_soma, textbook_run
+from nrnmech import load_mods
+
 fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "methods"
-build = Path(tempfile.mkdtemp(prefix="hhc-methods-"))
-for name in ("cachan_euler.mod", "kchan_runge.mod", "kchan_implicit.mod"):
-    shutil.copy(fixture / name, build)
-subprocess.run([str(Path(sys.executable).parent / "nrnivmodl")], cwd=build, check=True,
-               capture_output=True)
-
-from neuron import h  # noqa: E402
-
-from cells import hh_soma, textbook_run  # noqa: E402
-
-h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
+load_mods([fixture / n for n in ("cachan_euler.mod", "kchan_runge.mod", "kchan_implicit.mod")],
+          prefix="hhc-methods-")
 h.load_file("stdrun.hoc")
 soma = hh_soma()
 for m in ("cachan_euler", "kchan_runge", "kchan_implicit"):
@@ -44,4 +36,3 @@ with open(fixture / "methods.csv", "w") as f:
         f.write(f"{t[k]:.17g},{v[k]:.12g}\n")
 spikes = [t[k] for k in range(1, len(t)) if v[k - 1] <= 0 < v[k]]
 print(len(spikes), "spikes", [round(s, 3) for s in spikes])
-shutil.rmtree(build)

@@ -8,25 +8,19 @@ and holds constant in its dI/dv). One section (L = diam = 20 um, nseg 1) with na
 0.1 nA clamp from 2 to 40 ms; dt 0.025 ms, implicit Euler, 50 ms. Writes nainst.csv: V every
 0.1 ms, with NEURON's spike times in the header.
 """
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from nrnmech import load_mods
 
 HERE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron"
 
 
 def main():
-    build = Path(tempfile.mkdtemp())
-    shutil.copy(HERE / "nainst.mod", build)
-    nrnivmodl = Path(sys.executable).parent / "nrnivmodl"
-    subprocess.run([str(nrnivmodl), "."], cwd=build, check=True, capture_output=True)
     from neuron import h
 
-    h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
+    load_mods([HERE / "nainst.mod"])
     h.load_file("stdrun.hoc")
     soma = h.Section(name="soma")
     soma.L = soma.diam = 20

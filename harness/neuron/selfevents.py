@@ -9,23 +9,15 @@ dend(0.5), tau 3 ms, dur 1 ms); cell i's NetCon (threshold 10 mV, delay 1.5 ms, 
 1 ms). Fixed step 0.025 ms, 60 ms. Writes spikes.csv (cell, time; the source is cell 5) and
 v.csv (V at soma(0.5) and dend(0.5) of cells 0 and 2, every step).
 """
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
+from neuron import h
+
+from cells import ballstick, textbook_run
+from nrnmech import load_mods
+
 fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "selfevents"
-build = Path(tempfile.mkdtemp(prefix="hhc-pulsesyn-"))
-shutil.copy(fixture / "PulseSyn.mod", build)
-nrnivmodl = Path(sys.executable).parent / "nrnivmodl"
-subprocess.run([str(nrnivmodl)], cwd=build, check=True, capture_output=True)
-
-from neuron import h  # noqa: E402
-
-from cells import ballstick, textbook_run  # noqa: E402
-
-h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
+load_mods([fixture / "PulseSyn.mod"], prefix="hhc-pulsesyn-")
 h.load_file("stdrun.hoc")
 N = 5
 
@@ -65,4 +57,3 @@ with open(fixture / "v.csv", "w") as f:
     for k in range(len(t)):
         f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.12g}" for r in rec) + "\n")
 print(len(rows), "spikes:", [(i, round(tt, 3)) for tt, i in rows])
-shutil.rmtree(build)
