@@ -78,11 +78,15 @@ pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
     let mut m = sema::lower_mechanism(&file)?;
     match (&m.method, m.kinetic.clone()) {
         (Some(ir::Method::Sparse), Some(scheme)) => {
-            m.advance =
+            let advance =
                 passes::kinetic::backward_euler(&mut m.exprs, &scheme).map_err(|d| vec![d])?;
+            passes::cnexp::finish(&mut m, advance);
         }
         // The procedure's assignments are the update already (sema wrote `advance`).
-        (Some(ir::Method::Procedure), _) => {}
+        (Some(ir::Method::Procedure), _) => {
+            let advance = std::mem::take(&mut m.advance);
+            passes::cnexp::finish(&mut m, advance);
+        }
         (Some(ir::Method::Euler), _) => passes::steppers::euler(&mut m),
         (Some(ir::Method::Implicit), _) => passes::steppers::derivimplicit(&mut m),
         (Some(ir::Method::Runge), _) => passes::steppers::runge(&mut m),

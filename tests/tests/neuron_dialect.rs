@@ -94,6 +94,7 @@ fn a_file_scope_local_cache_is_filled_on_first_use() {
             run(&model, Precision::F64, 1).1.traces[0].clone()
         })
         .collect();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(traces[0].last() != traces[0].first(), "V relaxes toward e");
     assert_eq!(traces[0], traces[1]);
 }
@@ -373,4 +374,55 @@ fn an_unconverged_derivimplicit_step_stops_the_run() {
         stopped.map(|r| r.steps_done)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A written concentration that BREAKPOINT sets each step (neurodamus's TTXDynamicsSwitch:
+/// `ttxo = ttxo_level`, an ASSIGNED in `WRITE ttxo`) takes that value for the next step, and a
+/// mechanism that reads it sees it: set to the INITIAL value, nothing changes; set to another,
+/// the traced concentration is that value from the first step on and V follows it.
+#[test]
+fn a_concentration_set_in_breakpoint_holds_each_step() {
+    let switch = |name: &str, initial: &str, each_step: &str| {
+        format!("NEURON {{ SUFFIX {name} USEION ttx WRITE ttxo VALENCE 1 }}\nASSIGNED {{ ttxo (mM) }}\nINITIAL {{ ttxo = {initial} }}\nBREAKPOINT {{ {each_step} }}\n")
+    };
+    let reader = "NEURON { SUFFIX ttxleak USEION ttx READ ttxo VALENCE 1 NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.002 (S/cm2)  e = -90 (mV) }\nASSIGNED { v (mV)  i (mA/cm2)  ttxo (mM) }\nBREAKPOINT { i = g*ttxo/(ttxo + 0.001 (mM))*(v - e) }\n";
+    let dir = std::env::temp_dir().join(format!("hhc-ttx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("ttxleak.mod"), reader).expect("write");
+    let variants = [
+        ("held", switch("held", "0.001", "ttxo = 0.001")),
+        ("initial", switch("initial", "0.001", "")),
+        ("raised", switch("raised", "0.001", "ttxo = 0.003")),
+    ];
+    let mut runs = Vec::new();
+    for (name, source) in &variants {
+        std::fs::write(dir.join(format!("{name}.mod")), source).expect("write");
+        let model = dir.join(format!("{name}.chan"));
+        std::fs::write(
+            &model,
+            format!("CELL C {{ v_init = -65 (mV) INSERT {name} INSERT ttxleak }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 5 (ms) }}\n"),
+        )
+        .expect("write");
+        let request = hhc_runtime::simulation::Request {
+            record_states: vec![format!("{name}.ttxo")],
+            ..Default::default()
+        };
+        let r = hhc_runtime::simulation::Simulation::from_file(&model, &request)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .run(None, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        runs.push(r);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (held, initial, raised) = (&runs[0], &runs[1], &runs[2]);
+    assert_eq!(held.traces[0].values, initial.traces[0].values);
+    assert!(held.traces[1].values.iter().all(|&x| x == 0.001));
+    let ttxo = &raised.traces[1].values;
+    assert_eq!(ttxo[0], 0.001);
+    assert!(ttxo[1..].iter().all(|&x| x == 0.003), "{:?}", &ttxo[..4]);
+    let worst = max_difference(&raised.traces[0].values, &held.traces[0].values);
+    assert!(
+        worst > 1e-3,
+        "the reader's current follows ttxo: V moves by {worst} mV"
+    );
 }

@@ -77,6 +77,10 @@ pub fn cnexp(m: &mut Mechanism) -> Result<(), Vec<Diagnostic>> {
 /// whose equations came first. Every DERIVATIVE method ends here.
 pub(crate) fn finish(m: &mut Mechanism, mut advance: Vec<(u32, ExprId)>) {
     for a in &m.assigned {
+        // A SOLVEd PROCEDURE that sets the state itself runs after BREAKPOINT: its value stands.
+        if advance.iter().any(|u| u.0 == a.state) {
+            continue;
+        }
         let new_of = |s: u32| advance.iter().find(|u| u.0 == s).map(|u| u.1);
         let arena = &mut m.exprs;
         let replaced: Vec<(Var, ExprId)> = a

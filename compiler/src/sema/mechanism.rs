@@ -1196,6 +1196,17 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 self.exec_top_block(body, &mut env);
+                let mut kept: Vec<u32> = self.kept_states.iter().copied().collect();
+                kept.sort_unstable();
+                for state in kept {
+                    if let Some(&(value, _)) = env.get(&self.m.states[state as usize].name) {
+                        self.m.assigned.push(ir::AssignedState {
+                            state,
+                            value,
+                            after: Vec::new(),
+                        });
+                    }
+                }
                 // Currents
                 for i in 0..self.m.currents.len() {
                     let name = self.m.currents[i].name.clone();
@@ -1328,6 +1339,8 @@ impl<'a> Lowerer<'a> {
             for (state, before) in assigned {
                 let name = &self.m.states[state as usize].name;
                 if let Some(&(value, _)) = env.get(name) {
+                    // NEURON runs the DERIVATIVE block after BREAKPOINT: its value stands.
+                    self.m.assigned.retain(|a| a.state != state);
                     self.m.assigned.push(ir::AssignedState {
                         state,
                         value,
@@ -1826,6 +1839,10 @@ impl<'a> Lowerer<'a> {
             {
                 self.assigned_after.insert(i, self.derivatives.len());
             }
+            // A written concentration BREAKPOINT sets (a fixed level each step, as neurodamus's
+            // TTXDynamicsSwitch does): its value for the step, from the step's start.
+            Some((Name::State(i), _))
+                if self.kind == BlockKind::Breakpoint && self.kept_states.contains(&i) => {}
             Some((Name::State(_), _))
                 if !matches!(
                     self.kind,
