@@ -308,8 +308,8 @@ fn interface_errors() {
         "NEURON { SUFFIX x }\nNET_RECEIVE(w) { }\n",
     );
     case(
-        "array_rejected",
-        "NEURON { SUFFIX x }\nPARAMETER { g[3] }\n",
+        "array_size_unknown",
+        "NEURON { SUFFIX x }\nPARAMETER { g[M] }\n",
     );
     // A file's own default outside its limits is accepted, as NEURON does (its limits are for
     // the GUI); a model's value outside them is refused (`cli/tests/cli.rs`).
@@ -444,16 +444,20 @@ fn unsupported_nmodl_is_named() {
         &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k {\n    COMPARTMENT 2 {c}\n    ~ c <-> m (1, 2)\n}\n"),
     );
     case(
-        "from_loop",
-        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s {\n    m' = -m\n    FROM i = 0 TO 3 {\n        g = g\n    }\n}\n"),
+        "from_loop_bounds_at_run_time",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nDEFINE N 4\nASSIGNED { v (mV) i (nA) q onsets[N] (ms) }\nINITIAL { q = 2 }\nBREAKPOINT {\n    i = 0\n    FROM k = 0 TO q - 1 {\n        i = i + onsets[k]*1 (nA/ms)\n    }\n}\n",
     );
     case(
-        "array_element_in_expression",
-        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nDEFINE N 4\nPARAMETER { onsets[N] (ms) }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = onsets[0]*(v - 0) }\n",
+        "array_element_at_run_time",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nDEFINE N 4\nASSIGNED { v (mV) i (nA) q onsets[N] (ms) }\nINITIAL { q = 2 }\nBREAKPOINT { i = onsets[q]*(v - 0)*1 (nA/ms-mV) }\n",
     );
     case(
-        "local_array",
-        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s {\n    LOCAL f[4]\n    m' = -m\n}\n"),
+        "array_index_out_of_range",
+        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s {\n    LOCAL f[4]\n    FROM j = 0 TO 4 { f[j] = j }\n    m' = -m*f[3]*1 (/ms)\n}\n"),
+    );
+    case(
+        "not_an_array",
+        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g[0]*m*(v - ena) }\nDERIVATIVE s { m' = -m*1 (/ms) }\n"),
     );
     case(
         "linear_block_not_linear",

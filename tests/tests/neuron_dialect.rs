@@ -426,3 +426,55 @@ fn a_concentration_set_in_breakpoint_holds_each_step() {
         "the reader's current follows ttxo: V moves by {worst} mV"
     );
 }
+
+/// Arrays and FROM loops (tests/fixtures/neuron/arrays/chainarr.mod: a DEFINEd size, STATE,
+/// ASSIGNED and LOCAL arrays, loops in a PROCEDURE and around KINETIC reactions), expanded into
+/// their elements when the file is read: against NEURON 9.0.2 running the same file
+/// (harness/neuron/arrays.py), V and the open state `s[3]` at every step; and bit for bit the
+/// same scheme written with one name per element.
+#[test]
+fn arrays_and_from_loops_run_as_in_neuron() {
+    let fixture = repo().join("tests/fixtures/neuron/arrays");
+    let request = hhc_runtime::simulation::Request {
+        record_states: vec!["chainarr.s[3]".into()],
+        ..Default::default()
+    };
+    let r = hhc_runtime::simulation::Simulation::from_file(&fixture.join("arrays.chan"), &request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.traces[1].name, "soma(0.5) chainarr.s[3]");
+    let text = std::fs::read_to_string(fixture.join("v.csv")).expect("fixture");
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
+        .collect();
+    assert_eq!(rows.len(), r.traces[0].values.len());
+    for (j, tolerance) in [(0, 1e-8), (1, 1e-9)] {
+        let worst = rows
+            .iter()
+            .zip(&r.traces[j].values)
+            .map(|(row, x)| (row[j + 1] - x).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst < tolerance,
+            "{}: {worst} from NEURON's",
+            r.traces[j].name
+        );
+    }
+    assert!(rows.iter().any(|row| row[2] > 0.05), "the channel opens");
+    assert_eq!(r.total_spikes, 6);
+
+    let arrays = std::fs::read_to_string(fixture.join("chainarr.mod")).expect("mod");
+    let scalars = "NEURON { SUFFIX chainsc USEION k READ ek WRITE ik RANGE gbar }\nUNITS { (mV) = (millivolt) (mA) = (milliamp) (S) = (siemens) }\nPARAMETER { gbar = 0.02 (S/cm2)  kf0 = 0.4 (/ms) }\nASSIGNED { v (mV) ek (mV) ik (mA/cm2) kb0 (/ms) kb1 (/ms) kb2 (/ms) }\nSTATE { s0 s1 s2 s3 }\nINITIAL { rates(v)  s0 = 1  s1 = 0  s2 = 0  s3 = 0 }\nBREAKPOINT { SOLVE kin METHOD sparse  ik = gbar*s3*(v - ek) }\nPROCEDURE rates(v (mV)) {\n    kb0 = 0.5*exp(-(v + 40)/(20 (mV)))*(1 (/ms))\n    kb1 = 1*exp(-(v + 40)/(20 (mV)))*(1 (/ms))\n    kb2 = 1.5*exp(-(v + 40)/(20 (mV)))*(1 (/ms))\n}\nKINETIC kin {\n    rates(v)\n    ~ s0 <-> s1 (kf0, kb0)\n    ~ s1 <-> s2 (kf0, kb1)\n    ~ s2 <-> s3 (kf0, kb2)\n}\n";
+    let runs = run_each(
+        "arrays",
+        &[("chainarr", &arrays), ("chainsc", scalars)],
+        |m| {
+            format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 50 (ms)  stimulus = 10 (uA/cm2) }}\n")
+        },
+    );
+    assert_eq!(runs[0], runs[1]);
+    assert!(runs[0].1 > 0, "the cell fires");
+}

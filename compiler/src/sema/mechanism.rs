@@ -131,6 +131,11 @@ const BUILTIN_FNS: &[(&str, usize)] = &[
 ];
 
 pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
+    let (expanded, errors) = super::arrays::expand(file);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let file = &expanded;
     match lower_with_held(file, &std::collections::BTreeSet::new()) {
         Ok(m) => Ok(m),
         // ASSIGNED values read before a block assigns them hold what an earlier block (INITIAL,
@@ -694,8 +699,10 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// An array left after `arrays::expand` (its size could not be read; already reported
+    /// there, so this is a backstop).
     fn reject_array(&mut self, d: &ast::VarDecl) {
-        if let Some(span) = d.array {
+        if let Some((_, span)) = d.array {
             self.err(
                 Diagnostic::error(
                     format!("array variable `{}` is not supported", d.name.name),
@@ -1624,8 +1631,25 @@ impl<'a> Lowerer<'a> {
             StmtKind::Conserve { lhs, rhs } if self.kind == BlockKind::Kinetic => {
                 let total = self.expr(rhs, env);
                 let total = self.as_number(total.0);
-                let members: Vec<u32> =
-                    lhs.iter().filter_map(|id| self.kinetic_state(id)).collect();
+                let mut members = Vec::new();
+                for t in lhs {
+                    if t.index.is_some() {
+                        self.runtime_index(&t.name, t.name.span);
+                    } else if t.coef.as_ref().is_some_and(|c| c.text.parse() != Ok(1.0)) {
+                        self.err(
+                            Diagnostic::error(
+                                "CONSERVE with a coefficient",
+                                t.name.span,
+                                "weighted term",
+                            )
+                            .with_hint(
+                                "hhc conserves plain sums of states; scale the state instead",
+                            ),
+                        );
+                    } else if let Some(s) = self.kinetic_state(&t.name) {
+                        members.push(s);
+                    }
+                }
                 self.kinetic_conserve = Some((members, total));
             }
             StmtKind::Reaction { .. } | StmtKind::Conserve { .. } => self.err(
@@ -1645,8 +1669,7 @@ impl<'a> Lowerer<'a> {
                 let hint = match *what {
                     "COMPARTMENT" => "hhc's KINETIC schemes are in concentrations of one volume; write the volume factors into the rates",
                     "LONGITUDINAL_DIFFUSION" => "diffusion between compartments is not modelled yet",
-                    "a FROM … TO loop" => "write the iterations out, or wait for arrays and loops",
-                    "an array element" | "a LOCAL array" => "hhc has no arrays yet; write the elements as separate variables",
+                    "a FROM loop whose bounds are known only at run time" => "hhc unrolls FROM loops when it reads the file: bounds made of numbers, DEFINEs and outer loop variables",
                     _ => "LINEAR and NONLINEAR blocks are not solved yet; write the solution explicitly",
                 };
                 self.err(
@@ -1655,6 +1678,20 @@ impl<'a> Lowerer<'a> {
                 )
             }
             StmtKind::Watch(items) => self.watch(items, env, stmt.span),
+            StmtKind::AssignElement { target, .. } => self.runtime_index(target, stmt.span),
+            // `arrays::expand` unrolls every FROM loop or replaces it with `Unsupported`, and
+            // turns LOCAL arrays into their elements.
+            StmtKind::From { var, .. } => self.err(Diagnostic::error(
+                "internal compiler error: a FROM loop reached the lowering",
+                var.span,
+                "please report this",
+            )),
+            StmtKind::LocalArrays(names) => {
+                let zero = self.m.exprs.lit(0.0);
+                for (id, _) in names {
+                    env.insert(id.name.clone(), (zero, Dim::Free));
+                }
+            }
             StmtKind::Block(b) => self.exec_block(b, env),
             StmtKind::Print | StmtKind::ReturnZero | StmtKind::Error => {}
         }
@@ -2017,14 +2054,7 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::Call { name, args } => self.call_expr(name, args, env, e.span),
             ExprKind::Index { name, .. } => {
-                self.err(
-                    Diagnostic::error(
-                        format!("array element `{}[…]` is not supported yet", name.name),
-                        e.span,
-                        "an array element",
-                    )
-                    .with_hint("hhc has no arrays yet; write the elements as separate variables"),
-                );
+                self.runtime_index(name, e.span);
                 (self.m.exprs.lit(0.0), Dim::Free)
             }
             ExprKind::Error => (self.m.exprs.lit(0.0), Dim::Free),
@@ -2556,10 +2586,37 @@ impl Lowerer<'_> {
     }
 
     /// `~ A + B <-> C (kf, kb)`, `~ A -> B (k)`, or `~ A << (flux)`.
+    /// `name[i]` whose index is known only at run time (a queue indexed by a counter), or of
+    /// a name that is not an array.
+    fn runtime_index(&mut self, name: &ast::Ident, span: Span) {
+        let is_array = self.file.items.iter().any(|i| match i {
+            Item::Parameter(d) | Item::Assigned(d) | Item::State(d) | Item::FileLocal(d) => d
+                .iter()
+                .any(|d| d.name.name.starts_with(&format!("{}[", name.name))),
+            _ => false,
+        });
+        let d = if is_array {
+            Diagnostic::error(
+                format!("the index of `{}[…]` is known only at run time", name.name),
+                span,
+                "an element chosen while running",
+            )
+            .with_hint("hhc expands arrays into their elements when it reads the file, so an index must be a number, a DEFINE or a FROM loop's variable, with the loop's bounds known too")
+        } else {
+            Diagnostic::error(
+                format!("`{}` is not an array", name.name),
+                span,
+                "indexed here",
+            )
+            .with_hint(format!("declare it as an array: `{}[N]`", name.name))
+        };
+        self.err(d);
+    }
+
     fn reaction(
         &mut self,
-        lhs: &[(Option<ast::Number>, ast::Ident)],
-        rhs: &[(Option<ast::Number>, ast::Ident)],
+        lhs: &[ast::Species],
+        rhs: &[ast::Species],
         rates: &[ast::Expr],
         span: Span,
         env: &mut Env,
@@ -2574,10 +2631,15 @@ impl Lowerer<'_> {
         // Each species: its coefficient, its state (None for a name that is not a STATE, such
         // as release.mod's PARAMETER `GenVes`: a constant concentration, as in NEURON, which
         // enters the rates but has no equation), and its value.
-        let species = |terms: &[(Option<ast::Number>, ast::Ident)], this: &mut Self| {
+        let species = |terms: &[ast::Species], this: &mut Self| {
             terms
                 .iter()
-                .filter_map(|(n, id)| {
+                .filter_map(|t| {
+                    let (n, id) = (&t.coef, &t.name);
+                    if t.index.is_some() {
+                        this.runtime_index(id, id.span);
+                        return None;
+                    }
                     let coef = n.as_ref().map_or(1.0, |n| number_value(n, &mut this.diags));
                     match this.names.get(&id.name) {
                         Some((Name::State(i), _)) => {

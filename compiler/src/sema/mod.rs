@@ -6,6 +6,7 @@
 //!
 //! Every user mistake becomes a [`Diagnostic`] with a span and, where one helps, a hint.
 
+pub mod arrays;
 pub mod asc;
 pub mod mechanism;
 pub mod model;

@@ -131,8 +131,9 @@ pub struct VarDecl {
     pub value: Option<Number>,
     pub unit: Option<Unit>,
     pub limits: Option<(Number, Number)>,
-    /// `name[N]` declares an array, which later stages reject.
-    pub array: Option<Span>,
+    /// `name[N]` declares an array of N elements: N as written (a number or a DEFINEd name),
+    /// and where. `sema::arrays` expands it into the elements `name[0]` … `name[N-1]`.
+    pub array: Option<(String, Span)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -190,12 +191,12 @@ pub enum StmtKind {
         with: Expr,
     },
     Reaction {
-        lhs: Vec<(Option<Number>, Ident)>,
-        rhs: Vec<(Option<Number>, Ident)>,
+        lhs: Vec<Species>,
+        rhs: Vec<Species>,
         rates: Vec<Expr>,
     },
     Conserve {
-        lhs: Vec<Ident>,
+        lhs: Vec<Species>,
         rhs: Expr,
     },
     UnitsToggle {
@@ -214,6 +215,24 @@ pub enum StmtKind {
     /// `VERBATIM return 0; ENDVERBATIM`: C that returns from the block; accepted as the last
     /// statement of a block, where it changes nothing.
     ReturnZero,
+    /// `x[i] = value` (and `x[i]' = value` when `derivative`): an element of an array, its
+    /// index an expression that `sema::arrays` must be able to evaluate.
+    AssignElement {
+        target: Ident,
+        index: Expr,
+        value: Expr,
+        derivative: bool,
+    },
+    /// `FROM i = a TO b BY c { … }`: unrolled by `sema::arrays` when a, b and c are known.
+    From {
+        var: Ident,
+        from: Expr,
+        to: Expr,
+        by: Option<Expr>,
+        body: Block,
+    },
+    /// `LOCAL a, x[N]` with at least one array: expanded by `sema::arrays`.
+    LocalArrays(Vec<(Ident, Option<(String, Span)>)>),
     /// `while (cond) { … }`: run by unrolling (see the sema's `MAX_WHILE_ITERATIONS`).
     While {
         cond: Expr,
@@ -230,6 +249,15 @@ pub enum StmtKind {
     Block(Block),
     /// A statement the parser could not read; the error is already reported.
     Error,
+}
+
+/// A term of a reaction: `2 ca[i]` is a coefficient, a name and (for an array element, until
+/// `sema::arrays` resolves it) an index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Species {
+    pub coef: Option<Number>,
+    pub name: Ident,
+    pub index: Option<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

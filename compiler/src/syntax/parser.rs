@@ -369,40 +369,40 @@ where
             )
             .then(block.clone())
             .map(|(cond, body)| StmtKind::While { cond, body });
-        let size = select! { Token::Number(_) => (), Token::Ident(_) => () }
-            .delimited_by(just(Token::LBracket), just(Token::RBracket))
-            .map_with(|_, e| sp(e.span()));
         let local = kw("LOCAL")
             .ignore_then(
                 ident()
-                    .then(size.or_not())
+                    .then(array_size().or_not())
                     .separated_by(just(Token::Comma))
                     .at_least(1)
                     .collect::<Vec<_>>(),
             )
-            .map(|names: Vec<(Ident, Option<Span>)>| {
-                match names.iter().find_map(|(_, array)| *array) {
-                    Some(keyword) => StmtKind::Unsupported {
-                        what: "a LOCAL array",
-                        keyword,
-                    },
-                    None => StmtKind::Local(names.into_iter().map(|(n, _)| n).collect()),
+            .map(|names: Vec<(Ident, Option<(String, Span)>)>| {
+                if names.iter().any(|(_, size)| size.is_some()) {
+                    StmtKind::LocalArrays(names)
+                } else {
+                    StmtKind::Local(names.into_iter().map(|(n, _)| n).collect())
                 }
             });
-        // `x[i] = …`: an array element (parsed; hhc has no arrays yet).
+        // `x[i] = …`, and an element's derivative `x'[i] = …` (NMODL's spelling; `x[i]' = …`
+        // is read too).
         let element_assign = ident()
+            .then(just(Token::Prime).or_not())
             .then(
                 expr.clone()
                     .delimited_by(just(Token::LBracket), just(Token::RBracket)),
             )
-            .map_with(|_, e| sp(e.span()))
-            .then_ignore(just(Token::Prime).or_not())
+            .then(just(Token::Prime).or_not())
             .then_ignore(just(Token::Assign))
-            .then_ignore(expr.clone())
-            .map(|keyword| StmtKind::Unsupported {
-                what: "an array element",
-                keyword,
-            });
+            .then(expr.clone())
+            .map(
+                |((((target, before), index), after), value)| StmtKind::AssignElement {
+                    target,
+                    index,
+                    value,
+                    derivative: before.is_some() || after.is_some(),
+                },
+            );
         let solve = kw("SOLVE")
             .ignore_then(ident())
             .then(
@@ -436,12 +436,14 @@ where
             })
             .or_not()
             .then(ident())
-            .then_ignore(
+            .then(
                 expr.clone()
                     .delimited_by(just(Token::LBracket), just(Token::RBracket))
                     .or_not(),
-            );
+            )
+            .map(|((coef, name), index)| Species { coef, name, index });
         let terms = term
+            .clone()
             .separated_by(just(Token::Plus))
             .at_least(1)
             .collect::<Vec<_>>();
@@ -462,7 +464,7 @@ where
             .map(|((lhs, rhs), rates)| StmtKind::Reaction { lhs, rhs, rates });
         let conserve = kw("CONSERVE")
             .ignore_then(
-                ident()
+                term.clone()
                     .separated_by(just(Token::Plus))
                     .at_least(1)
                     .collect::<Vec<_>>(),
@@ -500,16 +502,19 @@ where
             )
             .map(|(what, keyword)| StmtKind::Unsupported { what, keyword });
         let from_loop = kw("FROM")
-            .then_ignore(ident())
+            .ignore_then(ident())
             .then_ignore(just(Token::Assign))
-            .then_ignore(expr.clone())
+            .then(expr.clone())
             .then_ignore(kw("TO"))
-            .then_ignore(expr.clone())
-            .then_ignore(kw("BY").ignore_then(expr.clone()).or_not())
-            .then_ignore(block.clone())
-            .map(|keyword| StmtKind::Unsupported {
-                what: "a FROM … TO loop",
-                keyword,
+            .then(expr.clone())
+            .then(kw("BY").ignore_then(expr.clone()).or_not())
+            .then(block.clone())
+            .map(|((((var, from), to), by), body)| StmtKind::From {
+                var,
+                from,
+                to,
+                by,
+                body,
             });
 
         // `WATCH (v > vpeak) 2, (x < 0) 3`: the flag follows the parenthesised condition.
@@ -601,14 +606,21 @@ where
         )))
 }
 
+/// `[4]`, or `[NANN]` with a DEFINEd size: the size as written, and where.
+fn array_size<'t, 's: 't, I>() -> impl Parser<'t, I, (String, Span), Extra<'t, 's>> + Clone
+where
+    I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
+{
+    select! { Token::Number(n) => n.to_string(), Token::Ident(n) => n.to_string() }
+        .delimited_by(just(Token::LBracket), just(Token::RBracket))
+        .map_with(|size, e| (size, sp(e.span())))
+}
+
 fn var_decl<'t, 's: 't, I>() -> impl Parser<'t, I, VarDecl, Extra<'t, 's>> + Clone
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
-    // `x[4]`, or `x[NANN]` with a DEFINEd size.
-    let array = select! { Token::Number(_) => (), Token::Ident(_) => () }
-        .delimited_by(just(Token::LBracket), just(Token::RBracket))
-        .map_with(|_, e| sp(e.span()));
+    let array = array_size();
     // `<lo, hi>` limits; a single `<1e-5>` is a STATE's absolute tolerance for NEURON's
     // variable-step solver, which hhc's fixed steps do not use.
     let limits = number()
@@ -655,12 +667,7 @@ where
         kw("LOCAL")
             .ignore_then(
                 ident()
-                    .then(
-                        select! { Token::Number(_) => (), Token::Ident(_) => () }
-                            .delimited_by(just(Token::LBracket), just(Token::RBracket))
-                            .map_with(|_, e| sp(e.span()))
-                            .or_not(),
-                    )
+                    .then(array_size().or_not())
                     .separated_by(just(Token::Comma).or_not())
                     .at_least(1)
                     .collect::<Vec<_>>(),
