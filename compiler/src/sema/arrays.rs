@@ -282,6 +282,9 @@ impl Expander {
             return;
         }
         for k in 0..count as usize {
+            if self.unrolled > MAX_UNROLLED {
+                return; // reported once, where the limit was passed
+            }
             self.unrolled += body.stmts.len();
             if self.unrolled > MAX_UNROLLED {
                 self.diags.push(
