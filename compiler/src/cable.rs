@@ -43,6 +43,9 @@ pub struct Tree {
     pub g_axial: Vec<f64>,
     /// Membrane area, cm².
     pub area: Vec<f64>,
+    /// Each node's segment diameter, µm (see [`Section::mean_diam_between`]); an end node takes
+    /// its segment's.
+    pub diam: Vec<f64>,
     /// (section index, x of the node centre).
     pub place: Vec<(usize, f64)>,
     pub sections: Vec<Section>,
@@ -117,6 +120,7 @@ impl Tree {
             parent: vec![],
             g_axial: vec![],
             area: vec![],
+            diam: vec![],
             place: vec![],
             sections: sections.clone(),
         };
@@ -130,6 +134,7 @@ impl Tree {
             for k in 0..s.nseg {
                 let (a, b) = (k as f64 * l, (k + 1) as f64 * l);
                 t.area.push(s.area_between(a, b) * 1e-8);
+                t.diam.push(s.mean_diam_between(a, b));
                 t.place.push((si, (k as f64 + 0.5) / s.nseg as f64));
                 if k > 0 {
                     t.parent.push(Some(t.area.len() - 2));
@@ -166,6 +171,7 @@ impl Tree {
                 let half = s.resistance_between(0.0, l / 2.0, ra);
                 start_node[si] = Some(t.area.len());
                 t.area.push(0.0);
+                t.diam.push(s.mean_diam_between(0.0, l));
                 t.place.push((si, 0.0));
                 t.parent.push(Some(first[si]));
                 t.g_axial.push(1.0 / half.max(1e-12));
@@ -174,12 +180,22 @@ impl Tree {
                 let half = s.resistance_between(s.length - l / 2.0, s.length, ra);
                 junction[si] = Some(t.area.len());
                 t.area.push(0.0);
+                t.diam.push(s.mean_diam_between(s.length - l, s.length));
                 t.place.push((si, 1.0));
                 t.parent.push(Some(first[si] + s.nseg - 1));
                 t.g_axial.push(1.0 / half.max(1e-12));
             }
         }
         t
+    }
+
+    /// The values of node k's geometry slots, as compartment programs name them (see
+    /// [`crate::cell::bind_geometry`]): `diam` (µm) and `area` (µm²).
+    pub fn geometry_values(&self, k: usize) -> [(String, f64); 2] {
+        [
+            ("diam".into(), self.diam[k]),
+            ("area".into(), self.area[k] * 1e8),
+        ]
     }
 
     pub fn len(&self) -> usize {
@@ -517,7 +533,8 @@ impl Layout {
         for (ri, (region, program)) in regions.iter().zip(programs).enumerate() {
             for &k in &region.nodes {
                 l.region[k] = ri;
-                let along = region.along_values(model, tree.place[k].1);
+                let mut along = region.along_values(model, tree.place[k].1);
+                along.extend(tree.geometry_values(k));
                 let mut bindings = vec![Binding::V];
                 for slot in program.step.slots.iter().skip(1) {
                     if let Some((_, x)) = along.iter().find(|(name, _)| *name == slot.name) {

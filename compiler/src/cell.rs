@@ -573,6 +573,16 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             init.push(((traced_from + k) as u32, value));
         }
     }
+    {
+        let mut roots: Vec<&mut ExprId> = updates
+            .iter_mut()
+            .map(|u| &mut u.1)
+            .chain(init.iter_mut().map(|u| &mut u.1))
+            .chain(mechanism_currents.iter_mut().map(|c| &mut c.1))
+            .collect();
+        let slots = compartment.then_some(&mut slots);
+        bind_geometry(&mut exprs, &mut roots, slots);
+    }
     // Exponentials affine in V with related slopes share one exp (see `passes::expshare`).
     let mut roots: Vec<ExprId> = updates.iter().map(|(_, e)| *e).collect();
     roots.push(spike);
@@ -856,7 +866,10 @@ fn import_expr(
                 Var::Builtin(Builtin::V) => v_expr,
                 Var::Builtin(Builtin::Celsius) => exprs.lit(model.celsius),
                 Var::Builtin(Builtin::Dt) => exprs.lit(model.dt),
-                Var::Builtin(Builtin::T) => exprs.var(Var::Builtin(Builtin::T)),
+                // Bound per compartment by `bind_geometry`.
+                Var::Builtin(b @ (Builtin::T | Builtin::Diam | Builtin::Area)) => {
+                    exprs.var(Var::Builtin(b))
+                }
                 Var::Slot(s) => exprs.var(Var::Slot(s)),
                 Var::Arg(a) => exprs.var(Var::Arg(a)),
                 Var::Draw(d) => exprs.var(Var::Draw(d)),
@@ -865,6 +878,65 @@ fn import_expr(
         }
     }
     crate::passes::symbolic::import(exprs, &m.exprs, root, &|var| repl[&var])
+}
+
+/// The compartment's diameter and area where a mechanism reads them (`Builtin::Diam`,
+/// `Builtin::Area`): slots `diam` (µm) and `area` (µm²) of a compartment program, which the cable
+/// layouts fill per compartment. `roots` are rewritten in place. A point cell has no geometry
+/// (the model refuses such a mechanism there), so `slots` is `None` and they read NaN.
+pub(crate) fn bind_geometry(
+    exprs: &mut ExprArena,
+    roots: &mut [&mut ExprId],
+    slots: Option<&mut Vec<Slot>>,
+) {
+    let read: Vec<Builtin> = [Builtin::Diam, Builtin::Area]
+        .into_iter()
+        .filter(|&b| {
+            (0..exprs.len())
+                .any(|i| *exprs.get(ExprId(i as u32)) == crate::ir::Expr::Var(Var::Builtin(b)))
+        })
+        .collect();
+    if read.is_empty() {
+        return;
+    }
+    let mut bound: Vec<(Builtin, ExprId)> = Vec::new();
+    match slots {
+        Some(slots) => {
+            for b in read {
+                let name = geometry_slot_name(b);
+                let k = match slots.iter().position(|s| s.name == name) {
+                    Some(k) => k,
+                    None => {
+                        slots.push(Slot {
+                            name: name.into(),
+                            kind: SlotKind::PerCell { name: name.into() },
+                        });
+                        slots.len() - 1
+                    }
+                };
+                bound.push((b, exprs.var(Var::Slot(k as u32))));
+            }
+        }
+        None => {
+            for b in read {
+                bound.push((b, exprs.lit(f64::NAN)));
+            }
+        }
+    }
+    for root in roots.iter_mut() {
+        **root = crate::passes::symbolic::substitute(exprs, **root, &|v| match v {
+            Var::Builtin(b) => bound.iter().find(|x| x.0 == b).map(|x| x.1),
+            _ => None,
+        });
+    }
+}
+
+/// The compartment slot that holds `b` (`Builtin::Diam` or `Builtin::Area`).
+pub fn geometry_slot_name(b: Builtin) -> &'static str {
+    match b {
+        Builtin::Area => "area",
+        _ => "diam",
+    }
 }
 
 /// A point process's NET_RECEIVE as parallel assignments to the slots of its compartment
@@ -966,12 +1038,13 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
             flag: import(e.flag),
         }
     };
-    let sends = receive.sends.iter().map(&mut send).collect();
-    let initial_sends = m.initial_sends.iter().map(&mut send).collect();
+    let mut sends: Vec<crate::ir::SelfEvent> = receive.sends.iter().map(&mut send).collect();
+    let mut initial_sends: Vec<crate::ir::SelfEvent> =
+        m.initial_sends.iter().map(&mut send).collect();
     let mut import =
         |root| import_expr(&mut exprs, model, &param_slots, mi, root, &states, v, &ions);
-    let emits = receive.emits.iter().map(|&e| import(e)).collect();
-    let watches = receive
+    let mut emits: Vec<ExprId> = receive.emits.iter().map(|&e| import(e)).collect();
+    let mut watches: Vec<crate::ir::Watch> = receive
         .watches
         .iter()
         .map(|w| crate::ir::Watch {
@@ -981,6 +1054,34 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
             flag: import(w.flag),
         })
         .collect();
+    // NET_RECEIVE reads the compartment's diam and area from the program's slots.
+    {
+        let mut slots = program.slots.clone();
+        let mut roots: Vec<&mut ExprId> = updates.iter_mut().map(|u| &mut u.1).collect();
+        for e in sends.iter_mut().chain(initial_sends.iter_mut()) {
+            roots.extend([&mut e.condition, &mut e.delay, &mut e.flag]);
+        }
+        roots.extend(emits.iter_mut());
+        for w in watches.iter_mut() {
+            roots.extend([
+                &mut w.condition,
+                &mut w.value,
+                &mut w.value_now,
+                &mut w.flag,
+            ]);
+        }
+        bind_geometry(&mut exprs, &mut roots, Some(&mut slots));
+        if slots.len() != program.slots.len() {
+            // The program has no such slot (its mechanisms do not read it): NaN, never 0.
+            let nan = exprs.lit(f64::NAN);
+            for root in roots {
+                *root = crate::passes::symbolic::substitute(&mut exprs, *root, &|v| match v {
+                    Var::Slot(k) if k as usize >= program.slots.len() => Some(nan),
+                    _ => None,
+                });
+            }
+        }
+    }
     Some(ReceiveProgram {
         exprs,
         updates,

@@ -251,14 +251,20 @@ pub(crate) fn build_regions(
         let mut slots = vec![vec![0.0; count]; program.slots.len()];
         // Slot 0 is V, which the Hines solve updates in place.
         slots[0].fill(cell.v_init);
-        // Parameters that vary along sections: linear in x between the two given values.
+        // Parameters that vary along sections (linear in x between the two given values), and
+        // the compartments' diameters and areas where a mechanism reads them.
         let varying = sub
             .cell
             .inserts
             .iter()
-            .any(|ins| !ins.along.is_empty() || !ins.per_cell.is_empty());
+            .any(|ins| !ins.along.is_empty() || !ins.per_cell.is_empty())
+            || program
+                .slots
+                .iter()
+                .any(|s| matches!(s.name.as_str(), "diam" | "area"));
         for (j, &node) in region_nodes.iter().enumerate() {
-            for (name, x) in region.along_values(model, tree.place[node].1) {
+            let along = region.along_values(model, tree.place[node].1);
+            for (name, x) in along.into_iter().chain(tree.geometry_values(node)) {
                 if let Some(k) = program.slots.iter().position(|s| s.name == name) {
                     for c in 0..n {
                         slots[k][compartment(c, j, region_nodes.len(), n, chunk_cells)] = x;

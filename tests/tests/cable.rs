@@ -753,3 +753,78 @@ fn whole_cell_program_matches_the_chunked_solver() {
         }
     }
 }
+
+/// Mechanisms read their own segment's `diam` and `area` (tests/fixtures/neuron/geomleak.mod, a
+/// leak scaled by diam/area, in the tapering, forking dendrites of threepoint.swc): each
+/// segment's diam is NEURON's `seg.diam` for the same file read by Import3d (the length-weighted
+/// mean over the segment's frustums), and V at three probes follows NEURON 9.0.2 running the
+/// same .mod file (harness/neuron/geometry.py) at every step.
+#[test]
+fn mechanisms_read_their_segments_diam_and_area_as_in_neuron() {
+    let model = load("tests/fixtures/neuron/geometry.chan");
+    let tree = hhc_compiler::cable::Tree::new(&model.cell);
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/geometry_diam.csv"))
+        .expect("fixture");
+    let mut checked = 0;
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (section, k, want): (&str, usize, f64) =
+            (f[0], f[1].parse().expect("k"), f[2].parse().expect("diam"));
+        let si = tree
+            .sections
+            .iter()
+            .position(|s| s.name == section)
+            .unwrap_or_else(|| panic!("no section {section}"));
+        let x = (k as f64 + 0.5) / tree.sections[si].nseg as f64;
+        let node = (0..tree.len())
+            .find(|&n| tree.place[n] == (si, x))
+            .unwrap_or_else(|| panic!("no node at {section}({x})"));
+        let diam = tree.diam[node];
+        assert!(
+            (diam - want).abs() <= 1e-6 * want,
+            "{section} segment {k}: diam {diam} um, NEURON {want}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 15);
+    let r = run_cable(&model);
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/geometry_v.csv"))
+        .expect("fixture");
+    let mut worst = 0.0f64;
+    let mut steps = 0;
+    for (k, line) in text.lines().skip(1).enumerate() {
+        let row: Vec<f64> = line
+            .split(',')
+            .map(|x| x.parse().expect("number"))
+            .collect();
+        for probe in 0..3 {
+            worst = worst.max((r.traces[0][probe][k] - row[probe + 1]).abs());
+        }
+        steps += 1;
+    }
+    assert_eq!(steps, 2401);
+    assert!(worst < 1e-8, "V differs from NEURON's by up to {worst} mV");
+    // A cell without sections has no diam to give: refused at load, with the hint.
+    let dir = std::env::temp_dir().join(format!("hhc-geometry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::copy(
+        repo().join("tests/fixtures/neuron/geomleak.mod"),
+        dir.join("geomleak.mod"),
+    )
+    .expect("copy");
+    std::fs::write(
+        dir.join("point.chan"),
+        "CELL C { INSERT geomleak }\nSIMULATE { cell = C  dt = 0.025 (ms)  tstop = 1 (ms) }\n",
+    )
+    .expect("write");
+    let refused = hhc_runtime::load::load_model(&dir.join("point.chan"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let Err(report) = refused else {
+        panic!("a point cell read diam");
+    };
+    assert!(
+        report.text.contains("reads its compartment's diam") && report.text.contains("SECTION"),
+        "{}",
+        report.text
+    );
+}

@@ -49,6 +49,20 @@ fn morphologies_give_the_same_outcome_from_both_cpu_layouts() {
         assert_eq!(a.values, b.values, "{}", a.name);
     }
     assert_eq!(chunked.total_spikes, 2);
+    // Also where mechanisms read each compartment's diam and area, which both layouts bind.
+    let model = "tests/fixtures/neuron/geometry.chan";
+    let chunked = simulate(model, &Request::default());
+    let fused = simulate(
+        model,
+        &Request {
+            fused_cable: true,
+            ..Request::default()
+        },
+    );
+    assert_eq!(chunked.total_spikes, 3);
+    for (a, b) in chunked.traces.iter().zip(&fused.traces) {
+        assert_eq!(a.values, b.values, "{}", a.name);
+    }
 }
 
 #[test]

@@ -35,6 +35,11 @@ pub enum Builtin {
     Celsius,
     Dt,
     T,
+    /// The compartment's diameter (µm) and membrane area (µm²), NEURON's `diam` and `area`:
+    /// a mechanism that declares them reads its segment's. Cell programs bind them per
+    /// compartment; no kernel sees them.
+    Diam,
+    Area,
 }
 
 /// A field of an ion species as seen by one compartment.
@@ -451,6 +456,13 @@ pub struct AssignedState {
 }
 
 impl Mechanism {
+    /// Whether any of the mechanism's expressions reads built-in `b` (its compartment's
+    /// `diam`, say).
+    pub fn reads(&self, b: Builtin) -> bool {
+        (0..self.exprs.len())
+            .any(|i| *self.exprs.get(ExprId(i as u32)) == Expr::Var(Var::Builtin(b)))
+    }
+
     pub fn param_index(&self, name: &str) -> Option<usize> {
         self.params.iter().position(|p| p.name == name)
     }

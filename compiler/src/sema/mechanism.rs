@@ -251,6 +251,8 @@ impl<'a> Lowerer<'a> {
             ("celsius", Builtin::Celsius, "degC"),
             ("dt", Builtin::Dt, "ms"),
             ("t", Builtin::T, "ms"),
+            ("diam", Builtin::Diam, "um"),
+            ("area", Builtin::Area, "um2"),
         ] {
             self.names
                 .insert(n.into(), (Name::Builtin(b), Span::default()));

@@ -189,6 +189,21 @@ impl Section {
             .collect()
     }
 
+    /// The mean diameter between arc lengths `a` and `b`, µm, weighted by length: a segment's
+    /// `diam` as mechanisms read it (the section's `diam` for a cylinder).
+    pub fn mean_diam_between(&self, a: f64, b: f64) -> f64 {
+        let pieces = self.pieces(a, b);
+        let length: f64 = pieces.iter().map(|p| p.0).sum();
+        if length <= 0.0 {
+            return self.diam;
+        }
+        pieces
+            .iter()
+            .map(|&(l, d1, d2)| l * (d1 + d2) / 2.0)
+            .sum::<f64>()
+            / length
+    }
+
     /// Membrane area between arc lengths `a` and `b`, µm²: the lateral surfaces of the frustums.
     pub fn area_between(&self, a: f64, b: f64) -> f64 {
         self.pieces(a, b)
@@ -1535,6 +1550,38 @@ fn lower_cell(
                 )
                 .with_hint(hint),
             );
+        }
+    }
+    // `diam` and `area` are a compartment's: a cell without sections has none to give.
+    if spec.sections.is_empty() {
+        for item in &c.items {
+            let (CellItem::Insert { mechanism, .. } | CellItem::Point { mechanism, .. }) = item
+            else {
+                continue;
+            };
+            let found = spec
+                .inserts
+                .iter()
+                .chain(spec.points.iter().map(|p| &p.insert))
+                .find(|i| i.mechanism.name == mechanism.name);
+            let Some(ins) = found else { continue };
+            let what = [
+                (crate::ir::Builtin::Diam, "diam"),
+                (crate::ir::Builtin::Area, "area"),
+            ]
+            .into_iter()
+            .find(|(b, _)| ins.mechanism.reads(*b));
+            if let Some((_, what)) = what {
+                ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        format!("`{}` reads its compartment's {what}, and cell `{}` has no sections", mechanism.name, c.name.name),
+                        mechanism.span,
+                        format!("reads {what}"),
+                    )
+                    .with_hint("give the cell its geometry: `SECTION soma { L = 20 (um)  diam = 20 (um) }`"),
+                );
+            }
         }
     }
     // A cell whose point process calls net_event spikes when it does (NEURON's NetCon from the
