@@ -328,9 +328,32 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
         }
         mechanism_currents.push((ins.mechanism.name.clone(), total));
     }
+    // On a morphology the kernel runs after the solve, at V_{n+1}; the ion currents that the
+    // pools integrate are those the solve used, at V_n (NEURON's nrn_cur before nrn_state), so
+    // each compartment keeps them in a slot from the kernel's previous run.
+    let mut ion_names: Vec<String> = ion_totals.keys().cloned().collect();
+    ion_names.sort();
+    let ion_slots: Vec<(String, u32)> = if compartment {
+        ion_names
+            .iter()
+            .map(|name| {
+                let slot = format!("ion {name}.i");
+                slots.push(Slot {
+                    name: slot.clone(),
+                    kind: SlotKind::PerCell { name: slot },
+                });
+                (name.clone(), (slots.len() - 1) as u32)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (name, total) in &ion_totals {
         if let Some(f) = start_env.fields.get_mut(name) {
-            f.i = *total;
+            f.i = match ion_slots.iter().find(|(n, _)| n == name) {
+                Some(&(_, slot)) => exprs.var(Var::Slot(slot)),
+                None => *total,
+            };
         }
     }
     // 1. States advance at V_n.
@@ -359,6 +382,8 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
     }
     let mut b_i = exprs.lit(0.0);
     let mut b_g = exprs.lit(0.0);
+    // Each ion's total current with the new states, for the kept slots.
+    let mut new_ion_totals: std::collections::HashMap<String, ExprId> = Default::default();
     // (slot, value, insert, current) of each traced current.
     let mut traced: Vec<(Slot, ExprId, usize, usize)> = Vec::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
@@ -376,6 +401,12 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             if let Some(slot) = traced_current(model, mi, c) {
                 let scaled = in_neuron_unit(&mut exprs, &ins.mechanism, i);
                 traced.push((slot, scaled, mi, ci));
+            }
+            if let Some(k) = c.ion {
+                let name = &ins.mechanism.ions[k as usize].name;
+                let zero = exprs.lit(0.0);
+                let sum = new_ion_totals.entry(name.clone()).or_insert(zero);
+                *sum = Builder::new(&mut exprs).add(*sum, i);
             }
             let g = match c.conductance {
                 Some(g) => import_expr(
@@ -466,6 +497,10 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
         }
         v_new = v;
     }
+    for &(ref name, slot) in &ion_slots {
+        let total = new_ion_totals.get(name).copied();
+        updates.push((slot, total.unwrap_or_else(|| exprs.lit(0.0))));
+    }
     // Traced currents: what this step used.
     let traced_from = slots.len();
     for (slot, value, _, _) in &traced {
@@ -552,6 +587,35 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             };
             init_values[mi][si] = value;
             init.push((state_slot[mi][si], value));
+        }
+    }
+    // The kept ion currents start at their values in the initial state.
+    if !ion_slots.is_empty() {
+        let env = IonSource::env(&sources, &mut exprs, &init_values, model.celsius);
+        let mut totals: std::collections::HashMap<String, ExprId> = Default::default();
+        for (mi, ins) in cell.inserts.iter().enumerate() {
+            for c in &ins.mechanism.currents {
+                let Some(k) = c.ion else { continue };
+                let i = import_expr(
+                    &mut exprs,
+                    model,
+                    &param_slots,
+                    mi,
+                    c.value,
+                    &init_values[mi],
+                    v0,
+                    &env,
+                );
+                let zero = exprs.lit(0.0);
+                let sum = totals
+                    .entry(ins.mechanism.ions[k as usize].name.clone())
+                    .or_insert(zero);
+                *sum = Builder::new(&mut exprs).add(*sum, i);
+            }
+        }
+        for &(ref name, slot) in &ion_slots {
+            let total = totals.get(name).copied();
+            init.push((slot, total.unwrap_or_else(|| exprs.lit(0.0))));
         }
     }
     // A traced current starts at its value in the initial state.

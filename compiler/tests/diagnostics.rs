@@ -326,8 +326,8 @@ fn solve_errors() {
         ),
     );
     case(
-        "kinetic_second_order",
-        &mech("STATE { a b }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k { ~ m + a <-> b (1, 2) }\n"),
+        "kinetic_second_order_steady_state",
+        &mech("STATE { a b }\nINITIAL { SOLVE k STEADYSTATE sparse }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k {\n    ~ m + a <-> b (1, 2)\n    CONSERVE m + a + b = 1\n}\n"),
     );
     case(
         "kinetic_steady_state_needs_conserve",
