@@ -2587,7 +2587,6 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `~ A + B <-> C (kf, kb)`, `~ A -> B (k)`, or `~ A << (flux)`.
     /// `name[i]` whose index is known only at run time (a queue indexed by a counter), or of
     /// a name that is not an array.
     fn runtime_index(&mut self, name: &ast::Ident, span: Span) {
@@ -2615,6 +2614,7 @@ impl Lowerer<'_> {
         self.err(d);
     }
 
+    /// `~ A + B <-> C (kf, kb)`, `~ A -> B (k)`, or `~ A << (flux)`.
     fn reaction(
         &mut self,
         lhs: &[ast::Species],
