@@ -440,8 +440,12 @@ fn unsupported_nmodl_is_named() {
         "NEURON { POINT_PROCESS vs }\nCONSTRUCTOR {\nVERBATIM\n  void* p = 0;\nENDVERBATIM\n}\nNET_RECEIVE (w) { }\n",
     );
     case(
-        "compartment_in_kinetic",
-        &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k {\n    COMPARTMENT 2 {c}\n    ~ c <-> m (1, 2)\n}\n"),
+        "compartment_outside_kinetic",
+        &mech("BREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s {\n    COMPARTMENT 2 {m}\n    m' = -m*1 (/ms)\n}\n"),
+    );
+    case(
+        "conserve_over_compartments",
+        &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k {\n    COMPARTMENT 2 {c}\n    ~ c <-> m (1, 2)\n    CONSERVE c + m = 1\n}\n"),
     );
     case(
         "from_loop_bounds_at_run_time",

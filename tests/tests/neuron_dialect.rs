@@ -522,3 +522,68 @@ fn a_nonlinear_kinetic_buffer_runs_as_in_neuron() {
     assert!(least_b < 0.01 * 0.02, "B falls to {least_b} mM");
     assert_eq!(r.total_spikes, 7);
 }
+
+/// COMPARTMENT makes a KINETIC scheme's equations amounts, `volume·x' = Σ flux`, and CONSERVE a
+/// sum of amounts; `f_flux` and `b_flux` are the last reaction's fluxes. A scheme written that
+/// way (c in a compartment of 4, m and o in one of 2, conserved, and an extra influx into o of
+/// a tenth of the m–o reaction's net flux read through f_flux − b_flux) gives the trace of the
+/// same scheme written with each state's fluxes over its volume as `<<` terms; without the extra
+/// influx the trace differs.
+#[test]
+fn compartments_and_fluxes_scale_a_kinetic_scheme() {
+    let mechanism = |name: &str, scheme: &str| {
+        format!(
+            "NEURON {{ SUFFIX {name} NONSPECIFIC_CURRENT i }}\nPARAMETER {{ kf = 0.3 (/ms)  kb = 0.1 (/ms)  g = 0.002 (S/cm2)  e = -90 (mV) }}\nASSIGNED {{ v (mV)  i (mA/cm2) }}\nSTATE {{ c  m  o }}\nINITIAL {{ c = 0.5  m = 0.25  o = 0 }}\nBREAKPOINT {{ SOLVE kin METHOD sparse  i = g*o*(v - e) }}\nKINETIC kin {{\n{scheme}\n}}\n"
+        )
+    };
+    let compartments = mechanism(
+        "compartments",
+        "    COMPARTMENT 4 {c}\n    COMPARTMENT 2 {m o}\n    ~ c <-> m (kf*exp(v/50 (mV)), kb)\n    ~ m <-> o (kf, kb)\n    ~ o << (0.1*(f_flux - b_flux))",
+    );
+    let fluxes = |name: &str, extra: &str| {
+        mechanism(
+            name,
+            &format!("    ~ c << ((kb*m - kf*exp(v/50 (mV))*c)/4)\n    ~ m << ((kf*exp(v/50 (mV))*c - kb*m - (kf*m - kb*o))/2)\n    ~ o << (((kf*m - kb*o){extra})/2)"),
+        )
+    };
+    let spelled = fluxes("fluxes", " + 0.1*(kf*m - kb*o)");
+    let without = fluxes("noextra", "");
+    let runs = run_each(
+        "compartment",
+        &[
+            ("compartments", &compartments),
+            ("fluxes", &spelled),
+            ("noextra", &without),
+        ],
+        |m| {
+            format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = 10 (uA/cm2) }}\n")
+        },
+    );
+    let worst = max_difference(&runs[0].0, &runs[1].0);
+    assert!(worst < 1e-9, "the two spellings differ by {worst} mV");
+    assert!(runs[0].1 > 0, "the cell fires");
+    let moved = max_difference(&runs[0].0, &runs[2].0);
+    assert!(
+        moved > 1e-3,
+        "the influx through f_flux moves V by only {moved} mV"
+    );
+    // CONSERVE over states of one compartment counts amounts: 2·(m + o) = 0.5 (and the
+    // compartment halves the rates).
+    let amounts = mechanism(
+        "amounts",
+        "    COMPARTMENT 2 {m o}\n    ~ m <-> o (kf*exp(v/50 (mV)), kb)\n    CONSERVE m + o = 0.5",
+    );
+    let plain = mechanism(
+        "plain",
+        "    ~ m <-> o (kf*exp(v/50 (mV))/2, kb/2)\n    CONSERVE m + o = 0.25",
+    );
+    let runs = run_each(
+        "conserve",
+        &[("amounts", &amounts), ("plain", &plain)],
+        |m| {
+            format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = 10 (uA/cm2) }}\n")
+        },
+    );
+    let worst = max_difference(&runs[0].0, &runs[1].0);
+    assert!(worst < 1e-9, "conserved amounts differ by {worst} mV");
+}

@@ -219,6 +219,48 @@ impl Expander {
                 StmtKind::Local(idents)
             }
             StmtKind::Block(b) => StmtKind::Block(self.block(b, loops)),
+            // One COMPARTMENT per element, with the index its value.
+            StmtKind::Compartment {
+                index: Some(var),
+                volume,
+                states,
+            } => {
+                for name in states {
+                    let n = self.arrays.get(&name.name).copied().unwrap_or(0);
+                    for k in 0..n {
+                        let mut inner = loops.clone();
+                        inner.insert(var.name.clone(), k as f64);
+                        out.push(Stmt {
+                            kind: StmtKind::Compartment {
+                                index: None,
+                                volume: self.expr(volume, &inner),
+                                states: vec![element(name, k)],
+                            },
+                            span,
+                        });
+                    }
+                    if n == 0 {
+                        out.push(Stmt {
+                            kind: StmtKind::Compartment {
+                                index: None,
+                                volume: self.expr(volume, loops),
+                                states: vec![name.clone()],
+                            },
+                            span,
+                        });
+                    }
+                }
+                return;
+            }
+            StmtKind::Compartment {
+                index: None,
+                volume,
+                states,
+            } => StmtKind::Compartment {
+                index: None,
+                volume: self.expr(volume, loops),
+                states: states.clone(),
+            },
             StmtKind::From {
                 var,
                 from,

@@ -73,6 +73,8 @@ struct Lowerer<'a> {
     /// While a KINETIC block runs: each state's right-hand side so far, and CONSERVE.
     kinetic_rhs: Vec<(u32, ExprId)>,
     kinetic_conserve: Option<(Vec<u32>, ExprId)>,
+    /// The COMPARTMENT volume of each state that has one in the KINETIC block being run.
+    kinetic_volumes: Vec<(u32, ExprId)>,
     pending_range: Vec<ast::Ident>,
     /// ASSIGNED values INITIAL leaves behind that depend only on run constants; later blocks may
     /// read them, as NEURON's persistent ASSIGNED variables allow.
@@ -195,6 +197,7 @@ fn lower_with_held(
         derivatives: vec![],
         kinetic_rhs: vec![],
         kinetic_conserve: None,
+        kinetic_volumes: vec![],
         pending_range: vec![],
         initial_assigned: HashMap::new(),
         initial_params: HashMap::new(),
@@ -1680,6 +1683,28 @@ impl<'a> Lowerer<'a> {
                 )
             }
             StmtKind::Watch(items) => self.watch(items, env, stmt.span),
+            StmtKind::Compartment { volume, states, .. } if self.kind == BlockKind::Kinetic => {
+                let v = self.expr(volume, env);
+                let v = self.as_number(v.0);
+                // A species that is not a STATE (capmpr's `cao`) is a constant concentration,
+                // whose volume plays no part, as in NEURON.
+                for id in states {
+                    if let Some(&(Name::State(s), _)) = self.names.get(&id.name) {
+                        self.kinetic_volumes.retain(|x| x.0 != s);
+                        self.kinetic_volumes.push((s, v));
+                    } else if !self.names.contains_key(&id.name) {
+                        let _ = self.kinetic_state(id); // reports the unknown name
+                    }
+                }
+            }
+            StmtKind::Compartment { volume, .. } => self.err(
+                Diagnostic::error(
+                    "COMPARTMENT belongs in a KINETIC block",
+                    volume.span,
+                    "outside KINETIC",
+                )
+                .with_hint("put it at the top of the KINETIC block whose states it sizes"),
+            ),
             StmtKind::AssignElement { target, .. } => self.runtime_index(target, stmt.span),
             // `arrays::expand` unrolls every FROM loop or replaces it with `Unsupported`, and
             // turns LOCAL arrays into their elements.
@@ -2532,11 +2557,39 @@ impl Lowerer<'_> {
         self.kind = BlockKind::Kinetic;
         self.kinetic_rhs.clear();
         self.kinetic_conserve = None;
+        self.kinetic_volumes.clear();
         let mut env = Env::new();
         self.exec_top_block(body, &mut env);
         self.kind = saved;
         let mut rhs = std::mem::take(&mut self.kinetic_rhs);
         rhs.sort_by_key(|&(s, _)| s);
+        // COMPARTMENT: `volume·x' = Σ flux`, so each such state's sum of fluxes over its volume.
+        let volumes = std::mem::take(&mut self.kinetic_volumes);
+        for (s, f) in rhs.iter_mut() {
+            if let Some(&(_, v)) = volumes.iter().find(|x| x.0 == *s) {
+                *f = Builder::new(&mut self.m.exprs).div(*f, v);
+            }
+        }
+        // CONSERVE counts amounts, `Σ volume·x = total`: with one volume for all its states,
+        // the plain sum is total/volume.
+        if let Some((members, total)) = self.kinetic_conserve.as_mut() {
+            let of = |s: &u32| volumes.iter().find(|x| x.0 == *s).map(|x| x.1);
+            let first = members.first().and_then(of);
+            if members.iter().all(|s| of(s) == first) {
+                if let Some(v) = first {
+                    *total = Builder::new(&mut self.m.exprs).div(*total, v);
+                }
+            } else {
+                self.err(
+                    Diagnostic::error(
+                        "CONSERVE over states in compartments of different volumes",
+                        name.span,
+                        "in this scheme",
+                    )
+                    .with_hint("hhc conserves states that share one COMPARTMENT volume (or none)"),
+                );
+            }
+        }
         let has_reactions = body
             .stmts
             .iter()
@@ -2667,6 +2720,9 @@ impl Lowerer<'_> {
         }
         match (right.is_empty(), rates.as_slice()) {
             (true, [flux]) => {
+                let zero = self.m.exprs.lit(0.0);
+                env.insert("f_flux".into(), (*flux, Dim::Free));
+                env.insert("b_flux".into(), (zero, Dim::Free));
                 for &(coef, x, _) in &left {
                     let Some(x) = x else { continue };
                     let mut b = Builder::new(&mut self.m.exprs);
@@ -2682,17 +2738,22 @@ impl Lowerer<'_> {
                     let p = b.powi(value, coef as i32);
                     fwd = b.mul(fwd, p);
                 }
-                let net = match rates.get(1) {
+                let bwd = match rates.get(1) {
                     Some(&kb) => {
                         let mut bwd = kb;
                         for &(coef, _, value) in &right {
                             let p = b.powi(value, coef as i32);
                             bwd = b.mul(bwd, p);
                         }
-                        b.sub(fwd, bwd)
+                        bwd
                     }
-                    None => fwd,
+                    None => b.lit(0.0),
                 };
+                let net = b.sub(fwd, bwd);
+                // NEURON's `f_flux` and `b_flux`: this reaction's fluxes, for the statements
+                // after it (capmpr.mod's pump current).
+                env.insert("f_flux".into(), (fwd, Dim::Free));
+                env.insert("b_flux".into(), (bwd, Dim::Free));
                 for &(coef, x, _) in &left {
                     let Some(x) = x else { continue };
                     let mut b = Builder::new(&mut self.m.exprs);

@@ -231,6 +231,14 @@ pub enum StmtKind {
         by: Option<Expr>,
         body: Block,
     },
+    /// `COMPARTMENT volume {states}` in KINETIC: those states' equations are in amounts,
+    /// `volume·x' = Σ flux`. With an index (`COMPARTMENT i, vol[i] {ca}`) the volume is per
+    /// element of an array, which `sema::arrays` expands.
+    Compartment {
+        index: Option<Ident>,
+        volume: Expr,
+        states: Vec<Ident>,
+    },
     /// `LOCAL a, x[N]` with at least one array: expanded by `sema::arrays`.
     LocalArrays(Vec<(Ident, Option<(String, Span)>)>),
     /// `while (cond) { … }`: run by unrolling (see the sema's `MAX_WHILE_ITERATIONS`).

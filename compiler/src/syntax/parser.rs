@@ -489,9 +489,23 @@ where
             .then(expr.clone())
             .map(|(lhs, rhs)| StmtKind::Equation { lhs, rhs });
         let index = ident().then_ignore(just(Token::Comma));
-        let compartment = kw("COMPARTMENT")
-            .to("COMPARTMENT")
-            .or(kw("LONGITUDINAL_DIFFUSION").to("LONGITUDINAL_DIFFUSION"))
+        // `COMPARTMENT vol {a b}`, or `COMPARTMENT i, vol[i] {ca}` over an array's elements.
+        let volumes = kw("COMPARTMENT")
+            .ignore_then(index.clone().or_not())
+            .then(expr.clone())
+            .then(
+                ident()
+                    .repeated()
+                    .collect::<Vec<_>>()
+                    .delimited_by(just(Token::LBrace), just(Token::RBrace)),
+            )
+            .map(|((index, volume), states)| StmtKind::Compartment {
+                index,
+                volume,
+                states,
+            });
+        let compartment = kw("LONGITUDINAL_DIFFUSION")
+            .to("LONGITUDINAL_DIFFUSION")
             .map_with(|what, e| (what, sp(e.span())))
             .then_ignore(index.or_not())
             .then_ignore(expr.clone().or_not())
@@ -551,6 +565,7 @@ where
             reaction,
             equation,
             conserve,
+            volumes,
             compartment,
             from_loop,
             units,
