@@ -193,6 +193,23 @@ pub fn per_cell_slot_name(mi: usize, m: &crate::ir::Mechanism, pi: usize) -> Str
     format!("{}.{}#{mi}", m.name, m.params[pi].name)
 }
 
+/// Adds current `c` of mechanism `m` (its value `i`) to its ion's total, if it has an ion.
+fn add_ion_current(
+    exprs: &mut ExprArena,
+    totals: &mut std::collections::HashMap<String, ExprId>,
+    m: &crate::ir::Mechanism,
+    c: &crate::ir::Current,
+    i: ExprId,
+) {
+    if let Some(k) = c.ion {
+        let zero = exprs.lit(0.0);
+        let sum = totals
+            .entry(m.ions[k as usize].name.clone())
+            .or_insert(zero);
+        *sum = Builder::new(exprs).add(*sum, i);
+    }
+}
+
 /// The slot tracing current `c` of insert `mi`, when the model asks for it by name
 /// (`Na_HH1952.ina` in `record_states`).
 fn traced_current(model: &Model, mi: usize, c: &crate::ir::Current) -> Option<Slot> {
@@ -319,12 +336,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 &start_env,
             );
             total = Builder::new(&mut exprs).add(total, i);
-            if let Some(k) = c.ion {
-                let zero = exprs.lit(0.0);
-                let name = &ins.mechanism.ions[k as usize].name;
-                let sum = ion_totals.entry(name.clone()).or_insert(zero);
-                *sum = Builder::new(&mut exprs).add(*sum, i);
-            }
+            add_ion_current(&mut exprs, &mut ion_totals, &ins.mechanism, c, i);
         }
         mechanism_currents.push((ins.mechanism.name.clone(), total));
     }
@@ -402,12 +414,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 let scaled = in_neuron_unit(&mut exprs, &ins.mechanism, i);
                 traced.push((slot, scaled, mi, ci));
             }
-            if let Some(k) = c.ion {
-                let name = &ins.mechanism.ions[k as usize].name;
-                let zero = exprs.lit(0.0);
-                let sum = new_ion_totals.entry(name.clone()).or_insert(zero);
-                *sum = Builder::new(&mut exprs).add(*sum, i);
-            }
+            add_ion_current(&mut exprs, &mut new_ion_totals, &ins.mechanism, c, i);
             let g = match c.conductance {
                 Some(g) => import_expr(
                     &mut exprs,
@@ -594,8 +601,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
         let env = IonSource::env(&sources, &mut exprs, &init_values, model.celsius);
         let mut totals: std::collections::HashMap<String, ExprId> = Default::default();
         for (mi, ins) in cell.inserts.iter().enumerate() {
-            for c in &ins.mechanism.currents {
-                let Some(k) = c.ion else { continue };
+            for c in ins.mechanism.currents.iter().filter(|c| c.ion.is_some()) {
                 let i = import_expr(
                     &mut exprs,
                     model,
@@ -606,11 +612,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                     v0,
                     &env,
                 );
-                let zero = exprs.lit(0.0);
-                let sum = totals
-                    .entry(ins.mechanism.ions[k as usize].name.clone())
-                    .or_insert(zero);
-                *sum = Builder::new(&mut exprs).add(*sum, i);
+                add_ion_current(&mut exprs, &mut totals, &ins.mechanism, c, i);
             }
         }
         for &(ref name, slot) in &ion_slots {

@@ -65,14 +65,25 @@ def driven_artificial_cells(cells, excite, inhibit, fixture, label):
     return rows
 
 
-def run_and_write_v(sites, columns, tstop, csv_path):
+def write_spikes(spikes, csv_path):
+    """Writes `csv_path`: `cell,t_ms` for every time in each (cell, recorded Vector) of
+    `spikes`, in time order, NEURON's full precision. Returns the (time, cell) rows."""
+    rows = sorted((t, i) for i, tv in spikes for t in tv)
+    with open(csv_path, "w") as f:
+        f.write("# NEURON 9.0.2: NetCon spike times (ms), fixed step dt 0.025\ncell,t_ms\n")
+        for t, i in rows:
+            f.write(f"{i},{t:.17g}\n")
+    return rows
+
+
+def run_and_write_v(sites, columns, tstop, csv_path, v_init=-65):
     """Records V at `sites` (segments, or references such as `seg._ref_ina` for other
-    quantities), runs from -65 mV at dt 0.025 ms to `tstop`, and writes `csv_path`: `t_ms` and
-    one column per site (named `columns`), every step. Returns the recorded vectors."""
+    quantities), runs from `v_init` mV at dt 0.025 ms to `tstop`, and writes `csv_path`: `t_ms`
+    and one column per site (named `columns`), every step. Returns the recorded vectors."""
     t = h.Vector().record(h._ref_t)
     rec = [h.Vector().record(x._ref_v if isinstance(x, nrn.Segment) else x) for x in sites]
     h.dt = 0.025; h.steps_per_ms = 40
-    h.finitialize(-65)
+    h.finitialize(v_init)
     h.continuerun(tstop)
     with open(csv_path, "w") as f:
         f.write("t_ms," + ",".join(columns) + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import ballstick, textbook_run
+from cells import ballstick, run_and_write_v, textbook_run, write_spikes
 from nrnmech import load_mods
 
 fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "selfevents"
@@ -42,18 +42,8 @@ for ts in (1, 31):
     nc = h.NetCon(s, cells[0].syn); nc.delay = 1; nc.weight[0] = 0.02
     tv = h.Vector(); nc.record(tv); spikes.append((N, tv))
     stims.append((s, nc))
-t = h.Vector().record(h._ref_t)
-rec = [h.Vector().record(x._ref_v) for c in (cells[0], cells[2]) for x in (c.soma(0.5), c.dend(0.5))]
-h.dt = 0.025; h.steps_per_ms = 40
-h.finitialize(-65)
-h.continuerun(60)
-rows = sorted((tt, i) for i, tv in spikes for tt in tv)
-with open(fixture / "spikes.csv", "w") as f:
-    f.write("# NEURON 9.0.2: NetCon spike times (ms), fixed step dt 0.025\ncell,t_ms\n")
-    for tt, i in rows:
-        f.write(f"{i},{tt:.17g}\n")
-with open(fixture / "v.csv", "w") as f:
-    f.write("t_ms,ring0_soma,ring0_dend,ring2_soma,ring2_dend\n")
-    for k in range(len(t)):
-        f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.12g}" for r in rec) + "\n")
+sites = [x for c in (cells[0], cells[2]) for x in (c.soma(0.5), c.dend(0.5))]
+run_and_write_v(sites, ["ring0_soma", "ring0_dend", "ring2_soma", "ring2_dend"], 60,
+                fixture / "v.csv")
+rows = write_spikes(spikes, fixture / "spikes.csv")
 print(len(rows), "spikes:", [(i, round(tt, 3)) for tt, i in rows])

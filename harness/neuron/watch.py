@@ -14,6 +14,7 @@ from pathlib import Path
 
 from neuron import h
 
+from cells import run_and_write_v, write_spikes
 from nrnmech import load_mods
 
 fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "watch"
@@ -47,18 +48,7 @@ for ts in TRAIN:
     nc = h.NetCon(s, cells[0].syn); nc.delay = 1; nc.weight[0] = 0.02
     tv = h.Vector(); nc.record(tv); spikes.append((3, tv))
     keep.append((s, nc))
-t = h.Vector().record(h._ref_t)
-rec = [h.Vector().record(c.soma(0.5)._ref_v) for c in cells]
-h.dt = 0.025; h.steps_per_ms = 40
-h.finitialize(-60)
-h.continuerun(150)
-rows = sorted((tt, i) for i, tv in spikes for tt in tv)
-with open(fixture / "spikes.csv", "w") as f:
-    f.write("# NEURON 9.0.2: NetCon spike times (ms), fixed step dt 0.025\ncell,t_ms\n")
-    for tt, i in rows:
-        f.write(f"{i},{tt:.17g}\n")
-with open(fixture / "v.csv", "w") as f:
-    f.write("t_ms,chain0_soma,chain1_soma,last0_soma\n")
-    for k in range(len(t)):
-        f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.12g}" for r in rec) + "\n")
+run_and_write_v([c.soma(0.5) for c in cells], ["chain0_soma", "chain1_soma", "last0_soma"],
+                150, fixture / "v.csv", v_init=-60)
+rows = write_spikes(spikes, fixture / "spikes.csv")
 print(len(rows), "spikes:", [(i, round(tt, 3)) for tt, i in rows if i < 3])

@@ -788,21 +788,14 @@ fn mechanisms_read_their_segments_diam_and_area_as_in_neuron() {
     }
     assert_eq!(checked, 15);
     let r = run_cable(&model);
-    let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/geometry_v.csv"))
-        .expect("fixture");
+    let rows = read_csv(&repo().join("tests/fixtures/neuron/geometry_v.csv"));
+    assert_eq!(rows.len(), 2401);
     let mut worst = 0.0f64;
-    let mut steps = 0;
-    for (k, line) in text.lines().skip(1).enumerate() {
-        let row: Vec<f64> = line
-            .split(',')
-            .map(|x| x.parse().expect("number"))
-            .collect();
+    for (k, row) in rows.iter().enumerate() {
         for probe in 0..3 {
             worst = worst.max((r.traces[0][probe][k] - row[probe + 1]).abs());
         }
-        steps += 1;
     }
-    assert_eq!(steps, 2401);
     assert!(worst < 1e-8, "V differs from NEURON's by up to {worst} mV");
     // A cell without sections has no diam to give: refused at load, with the hint.
     let dir = std::env::temp_dir().join(format!("hhc-geometry-{}", std::process::id()));

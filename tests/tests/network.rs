@@ -444,37 +444,52 @@ fn a_voltage_clamp_holds_the_soma_as_in_neuron() {
 /// cells, against NEURON's spikes and V; the same on one thread and on all.
 #[test]
 fn self_events_in_synapses_on_cells_match_neuron() {
-    let model = "tests/fixtures/neuron/selfevents/selfevents.chan";
-    let neuron: Vec<(u64, f64)> = rows("tests/fixtures/neuron/selfevents/spikes.csv")
+    for r in same_as_neuron_on_any_thread_count("selfevents", 20, 1e-6) {
+        // Every spike's event and its pulse's end, and each synapse's kick from INITIAL.
+        let delivered = r
+            .network
+            .as_ref()
+            .expect("a network outcome")
+            .events_delivered;
+        assert!(delivered >= 2 * 19 + 5, "{delivered}");
+    }
+}
+
+/// The network of tests/fixtures/neuron/NAME/NAME.chan on one thread and on all: each run's
+/// spikes are NEURON's (spikes.csv, `count` of them) and its traces within `tolerance` mV of
+/// NEURON's (v.csv), and the two runs' traces are the same to the bit. Returns both runs.
+fn same_as_neuron_on_any_thread_count(name: &str, count: usize, tolerance: f64) -> Vec<Outcome> {
+    let dir = format!("tests/fixtures/neuron/{name}");
+    let neuron: Vec<(u64, f64)> = rows(&format!("{dir}/spikes.csv"))
         .iter()
         .map(|row| (row[0] as u64, row[1]))
         .collect();
-    assert_eq!(neuron.len(), 20);
-    let v = rows("tests/fixtures/neuron/selfevents/v.csv");
+    assert_eq!(neuron.len(), count);
+    let v = rows(&format!("{dir}/v.csv"));
     let mut runs = Vec::new();
     for threads in [Some(1), None] {
         let r = simulate(
-            model,
+            &format!("{dir}/{name}.chan"),
             &Request {
                 threads,
                 ..Request::default()
             },
         );
-        let net = r.network.as_ref().expect("a network outcome");
-        assert_same_spikes(&net.spikes, &neuron);
-        // Every spike's event and its pulse's end, and each synapse's kick from INITIAL.
-        assert!(
-            net.events_delivered >= 2 * 19 + 5,
-            "{}",
-            net.events_delivered
+        assert_same_spikes(
+            &r.network.as_ref().expect("a network outcome").spikes,
+            &neuron,
         );
         let worst = worst_against(&v, &r);
-        assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
+        assert!(
+            worst < tolerance,
+            "V differs from NEURON's by up to {worst} mV"
+        );
         runs.push(r);
     }
     for (a, b) in runs[0].traces.iter().zip(&runs[1].traces) {
         assert_eq!(a.values, b.values, "{}", a.name);
     }
+    runs
 }
 
 /// Izhikevich's model as a point process (Izh.mod, beside the fixture: a WATCH at the peak,
@@ -485,36 +500,12 @@ fn self_events_in_synapses_on_cells_match_neuron() {
 /// to the bit until their first input).
 #[test]
 fn watch_and_net_event_on_cells_match_neuron() {
-    let model = "tests/fixtures/neuron/watch/watch.chan";
-    let neuron: Vec<(u64, f64)> = rows("tests/fixtures/neuron/watch/spikes.csv")
-        .iter()
-        .map(|row| (row[0] as u64, row[1]))
-        .collect();
-    assert_eq!(neuron.len(), 23);
     let v = rows("tests/fixtures/neuron/watch/v.csv");
-    let mut runs = Vec::new();
-    for threads in [Some(1), None] {
-        let r = simulate(
-            model,
-            &Request {
-                threads,
-                ..Request::default()
-            },
-        );
-        let net = r.network.as_ref().expect("a network outcome");
-        assert_same_spikes(&net.spikes, &neuron);
-        let worst = worst_against(&v, &r);
-        assert!(worst < 1e-3, "V differs from NEURON's by up to {worst} mV");
-        // Before cell 0's first input (t = 6 ms) its V is NEURON's to the bit.
-        let first = v.iter().take_while(|row| row[0] < 6.0).count();
-        assert_eq!(
-            r.traces[0].values[..first],
-            v[..first].iter().map(|row| row[1]).collect::<Vec<_>>()[..]
-        );
-        runs.push(r);
-    }
-    for (a, b) in runs[0].traces.iter().zip(&runs[1].traces) {
-        assert_eq!(a.values, b.values, "{}", a.name);
+    // Before cell 0's first input (t = 6 ms) its V is NEURON's to the bit.
+    let first = v.iter().take_while(|row| row[0] < 6.0).count();
+    for r in same_as_neuron_on_any_thread_count("watch", 23, 1e-3) {
+        let neuron: Vec<f64> = v[..first].iter().map(|row| row[1]).collect();
+        assert_eq!(r.traces[0].values[..first], neuron[..]);
     }
 }
 

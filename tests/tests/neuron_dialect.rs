@@ -28,6 +28,39 @@ fn run_each(
     out
 }
 
+/// Runs `model` (whose fixture `v.csv` beside it holds NEURON's t, V and then `states`, every
+/// step) with `states` traced, and checks each column against NEURON's within its tolerance
+/// (V's first). Returns the run and NEURON's rows.
+fn traced_against_neuron(
+    model: &std::path::Path,
+    states: &[&str],
+    tolerances: &[f64],
+) -> (hhc_runtime::simulation::Outcome, Vec<Vec<f64>>) {
+    let request = hhc_runtime::simulation::Request {
+        record_states: states.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let r = hhc_runtime::simulation::Simulation::from_file(model, &request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rows = hhc_tests::read_csv(&model.with_file_name("v.csv"));
+    assert_eq!(rows.len(), r.traces[0].values.len());
+    for (j, tolerance) in tolerances.iter().enumerate() {
+        let worst = rows
+            .iter()
+            .zip(&r.traces[j].values)
+            .map(|(row, x)| (row[j + 1] - x).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst < *tolerance,
+            "{}: {worst} from NEURON's",
+            r.traces[j].name
+        );
+    }
+    (r, rows)
+}
+
 /// The largest |a − b| between two traces.
 fn max_difference(a: &[f64], b: &[f64]) -> f64 {
     a.iter()
@@ -435,34 +468,12 @@ fn a_concentration_set_in_breakpoint_holds_each_step() {
 #[test]
 fn arrays_and_from_loops_run_as_in_neuron() {
     let fixture = repo().join("tests/fixtures/neuron/arrays");
-    let request = hhc_runtime::simulation::Request {
-        record_states: vec!["chainarr.s[3]".into()],
-        ..Default::default()
-    };
-    let r = hhc_runtime::simulation::Simulation::from_file(&fixture.join("arrays.chan"), &request)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (r, rows) = traced_against_neuron(
+        &fixture.join("arrays.chan"),
+        &["chainarr.s[3]"],
+        &[1e-8, 1e-9],
+    );
     assert_eq!(r.traces[1].name, "soma(0.5) chainarr.s[3]");
-    let text = std::fs::read_to_string(fixture.join("v.csv")).expect("fixture");
-    let rows: Vec<Vec<f64>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
-        .collect();
-    assert_eq!(rows.len(), r.traces[0].values.len());
-    for (j, tolerance) in [(0, 1e-8), (1, 1e-9)] {
-        let worst = rows
-            .iter()
-            .zip(&r.traces[j].values)
-            .map(|(row, x)| (row[j + 1] - x).abs())
-            .fold(0.0, f64::max);
-        assert!(
-            worst < tolerance,
-            "{}: {worst} from NEURON's",
-            r.traces[j].name
-        );
-    }
     assert!(rows.iter().any(|row| row[2] > 0.05), "the channel opens");
     assert_eq!(r.total_spikes, 6);
 
@@ -490,33 +501,11 @@ fn arrays_and_from_loops_run_as_in_neuron() {
 #[test]
 fn a_nonlinear_kinetic_buffer_runs_as_in_neuron() {
     let fixture = repo().join("tests/fixtures/neuron/buffer");
-    let request = hhc_runtime::simulation::Request {
-        record_states: vec!["cabuf.cai".into(), "cabuf.B".into()],
-        ..Default::default()
-    };
-    let r = hhc_runtime::simulation::Simulation::from_file(&fixture.join("buffer.chan"), &request)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let text = std::fs::read_to_string(fixture.join("v.csv")).expect("fixture");
-    let rows: Vec<Vec<f64>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
-        .collect();
-    assert_eq!(rows.len(), r.traces[0].values.len());
-    for (j, tolerance) in [(0, 1e-8), (1, 1e-11), (2, 1e-11)] {
-        let worst = rows
-            .iter()
-            .zip(&r.traces[j].values)
-            .map(|(row, x)| (row[j + 1] - x).abs())
-            .fold(0.0, f64::max);
-        assert!(
-            worst < tolerance,
-            "{}: {worst} from NEURON's",
-            r.traces[j].name
-        );
-    }
+    let (r, rows) = traced_against_neuron(
+        &fixture.join("buffer.chan"),
+        &["cabuf.cai", "cabuf.B"],
+        &[1e-8, 1e-11, 1e-11],
+    );
     // The buffer is nearly used up at the peak, where the scheme is far from linear.
     let least_b = rows.iter().map(|row| row[3]).fold(f64::INFINITY, f64::min);
     assert!(least_b < 0.01 * 0.02, "B falls to {least_b} mM");

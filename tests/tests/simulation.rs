@@ -174,13 +174,7 @@ fn currents_at_a_probe_are_neurons() {
             "soma(0.5) hh.m"
         ]
     );
-    let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/currents/currents.csv"))
-        .expect("fixture");
-    let rows: Vec<Vec<f64>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(|x| x.parse().expect("number")).collect())
-        .collect();
+    let rows = hhc_tests::read_csv(&repo().join("tests/fixtures/neuron/currents/currents.csv"));
     assert_eq!(rows.len(), 801);
     // The cell fires: ina reaches mA/cm², so the tolerances are relative to real currents.
     let peak = rows.iter().map(|row| row[2].abs()).fold(0.0, f64::max);
