@@ -100,6 +100,12 @@ struct RunArgs {
     /// Record no trace (for timing large populations).
     #[arg(long)]
     no_record: bool,
+    /// States and currents to trace beside V, comma-separated (`hh.m,hh.ina`): at each recorded
+    /// point cell, or at each probe of a morphology (where the mechanism must be inserted).
+    /// States in their own units; currents as each step used them, in mA/cm² (nA for a point
+    /// process). Written to --csv as `<name>@<place>` columns; not plotted.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    trace: Vec<String>,
     /// Morphologies: step each cell's whole cable, Hines solve included, as one kernel, one cell
     /// per lane: the layout the GPU uses (and implied by `--backend gpu`). The CPU's default
     /// solver steps a chunk of cells per node instead.
@@ -522,7 +528,7 @@ fn request(a: &RunArgs, model_count: u64) -> Result<Request, String> {
         keep_spikes: a.spikes.is_some() || a.plot.is_some() || a.n.unwrap_or(model_count) <= 10_000,
         fused_cable: a.fused_cable,
         steps_per_call: a.steps_per_call,
-        record_states: Vec::new(),
+        record_states: a.trace.clone(),
     })
 }
 
@@ -700,8 +706,29 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             );
         }
     }
+    // Traced states and currents sit beside each place's V as `place name`.
+    let traced: Vec<Option<(&str, &str)>> = names
+        .iter()
+        .map(|n| {
+            a.trace.iter().find_map(|q| {
+                n.strip_suffix(q.as_str())?
+                    .strip_suffix(' ')
+                    .map(|place| (place, q.as_str()))
+            })
+        })
+        .collect();
+    let headers: Vec<String> = names
+        .iter()
+        .zip(&traced)
+        .enumerate()
+        .map(|(k, (name, t))| match t {
+            Some((place, q)) => format!("{q}@{place}"),
+            None if k == 0 => "V_mV".to_string(),
+            None => format!("V_mV_{name}"),
+        })
+        .collect();
     if let Some(p) = &a.csv {
-        if let Err(e) = record::write_traces_csv(p, s.dt, &names[1.min(names.len())..], &values) {
+        if let Err(e) = record::write_columns_csv(p, s.dt, &headers, &values) {
             eprintln!("error: cannot write {}: {e}", p.display());
             return ExitCode::from(1);
         }
@@ -735,13 +762,16 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
                 .map(|(&x, &c)| (x, f64::from(c) / (done_ms.max(s.dt) * 1e-3)))
                 .collect()
         });
-        let legend: Vec<String> = names
+        // V only: traced states and currents are in other units.
+        let voltages: Vec<usize> = (0..names.len()).filter(|&k| traced[k].is_none()).collect();
+        let legend: Vec<String> = voltages
             .iter()
-            .map(|n| match n.strip_prefix("cell") {
+            .map(|&k| match names[k].strip_prefix("cell") {
                 Some(c) if !morphology => format!("cell {c}"),
-                _ => n.clone(),
+                _ => names[k].clone(),
             })
             .collect();
+        let v_traces: Vec<Vec<f64>> = voltages.iter().map(|&k| values[k].clone()).collect();
         let title = match &result.network {
             Some(net) => format!(
                 "network of {} cells",
@@ -753,7 +783,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             title: &title,
             dt: s.dt,
             labels: &legend,
-            traces: &values,
+            traces: &v_traces,
             spikes: &result.spikes,
             n: s.cells,
             tstop: done_ms,
@@ -775,7 +805,9 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
         started.elapsed().as_secs_f64(),
     );
     if let Some(p) = &a.csv {
-        if morphology {
+        if !a.trace.is_empty() {
+            println!("csv: {} (t_ms, {})", p.display(), headers.join(", "));
+        } else if morphology {
             println!(
                 "csv: {} (t_ms, then V at {})",
                 p.display(),

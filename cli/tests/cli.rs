@@ -532,3 +532,53 @@ fn a_network_run_writes_global_cell_ids_and_a_raster() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("networks run on the CPU"), "{}", text(&o));
 }
+
+/// `--trace` puts states and currents beside V in the CSV (`hh.ina@soma(0.5)`), as each step
+/// used them: hh's ina at the soma is NEURON's recording of `soma(0.5)._ref_ina` within 1e-10
+/// mA/cm² (tests/fixtures/neuron/currents). An unknown name is a usage error that lists what
+/// can be traced.
+#[test]
+fn trace_writes_states_and_currents_beside_v() {
+    let csv = tmp("trace.csv");
+    let o = hhc(&[
+        "run",
+        "tests/fixtures/neuron/currents/currents.chan",
+        "--trace",
+        "hh.ina,hh.m",
+        "--csv",
+        path_str(&csv),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let written = std::fs::read_to_string(&csv).expect("csv");
+    let mut lines = written.lines();
+    assert_eq!(
+        lines.next(),
+        Some("t_ms,V_mV,hh.ina@soma(0.5),hh.m@soma(0.5)")
+    );
+    let neuron =
+        std::fs::read_to_string(root().join("tests/fixtures/neuron/currents/currents.csv"))
+            .expect("fixture");
+    let mut compared = 0;
+    for (ours, theirs) in lines.zip(neuron.lines().skip(1)) {
+        let a: Vec<f64> = ours
+            .split(',')
+            .map(|x| x.parse().expect("number"))
+            .collect();
+        let b: Vec<f64> = theirs
+            .split(',')
+            .map(|x| x.parse().expect("number"))
+            .collect();
+        assert!(
+            (a[2] - b[2]).abs() < 1e-10,
+            "ina {} vs NEURON {}",
+            a[2],
+            b[2]
+        );
+        assert!((a[3] - b[5]).abs() < 1e-10, "m {} vs NEURON {}", a[3], b[5]);
+        compared += 1;
+    }
+    assert_eq!(compared, 801);
+    let o = hhc(&["run", "examples/hh.chan", "--trace", "Na_HH1952.q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("Na_HH1952.ina"), "{}", text(&o));
+}

@@ -22,10 +22,23 @@ pub fn write_traces_csv(
     labels: &[String],
     traces: &[Vec<f64>],
 ) -> std::io::Result<()> {
+    let headers: Vec<String> = std::iter::once("V_mV".to_string())
+        .chain(labels.iter().map(|l| format!("V_mV_{l}")))
+        .collect();
+    write_columns_csv(path, dt, &headers, traces)
+}
+
+/// `t_ms`, then one column per trace under its header. Rows are t = 0, dt, 2·dt, …
+pub fn write_columns_csv(
+    path: &Path,
+    dt: f64,
+    headers: &[String],
+    traces: &[Vec<f64>],
+) -> std::io::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(path)?);
-    write!(w, "t_ms,V_mV")?;
-    for l in labels {
-        write!(w, ",V_mV_{l}")?;
+    write!(w, "t_ms")?;
+    for h in headers {
+        write!(w, ",{h}")?;
     }
     writeln!(w)?;
     let rows = traces.first().map_or(0, Vec::len);
