@@ -504,6 +504,9 @@ fn report_stop(error: &RunError, steps_done: u64, dt: f64, wrote_outputs: bool) 
 
 /// The engine's request for `hhc run`'s flags.
 fn request(a: &RunArgs, model_count: u64) -> Result<Request, String> {
+    if a.no_record && !a.trace.is_empty() {
+        return Err("--trace records states beside the traces of the recorded cells, and --no-record records none\n  hint: drop one of the two".into());
+    }
     if a.no_record && a.csv.is_some() {
         return Err("--csv writes the traces of the recorded cells, and --no-record records none\n  hint: drop one of the two".into());
     }

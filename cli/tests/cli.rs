@@ -581,4 +581,14 @@ fn trace_writes_states_and_currents_beside_v() {
     let o = hhc(&["run", "examples/hh.chan", "--trace", "Na_HH1952.q"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("Na_HH1952.ina"), "{}", text(&o));
+    // Nothing to trace beside when nothing is recorded.
+    let o = hhc(&[
+        "run",
+        "examples/hh.chan",
+        "--trace",
+        "Na_HH1952.m",
+        "--no-record",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--no-record"), "{}", text(&o));
 }

@@ -646,8 +646,24 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             .chain(init.iter_mut().map(|u| &mut u.1))
             .chain(mechanism_currents.iter_mut().map(|c| &mut c.1))
             .collect();
-        let slots = compartment.then_some(&mut slots);
-        bind_geometry(&mut exprs, &mut roots, slots);
+        // A point cell has no geometry (the model refuses such a mechanism there).
+        bind_geometry(&mut exprs, &mut roots, &mut |exprs, b| {
+            if !compartment {
+                return exprs.lit(f64::NAN);
+            }
+            let name = geometry_slot_name(b);
+            let k = slots
+                .iter()
+                .position(|s| s.name == name)
+                .unwrap_or_else(|| {
+                    slots.push(Slot {
+                        name: name.into(),
+                        kind: SlotKind::PerCell { name: name.into() },
+                    });
+                    slots.len() - 1
+                });
+            exprs.var(Var::Slot(k as u32))
+        });
     }
     // Exponentials affine in V with related slopes share one exp (see `passes::expshare`).
     let mut roots: Vec<ExprId> = updates.iter().map(|(_, e)| *e).collect();
@@ -947,47 +963,21 @@ fn import_expr(
 }
 
 /// The compartment's diameter and area where a mechanism reads them (`Builtin::Diam`,
-/// `Builtin::Area`): slots `diam` (µm) and `area` (µm²) of a compartment program, which the cable
-/// layouts fill per compartment. `roots` are rewritten in place. A point cell has no geometry
-/// (the model refuses such a mechanism there), so `slots` is `None` and they read NaN.
+/// `Builtin::Area`): each becomes what `bind` gives for it (its slot, `diam` in µm or `area` in
+/// µm², which the cable layouts fill per compartment; NaN where there is none, never 0).
+/// `roots` are rewritten in place.
 pub(crate) fn bind_geometry(
     exprs: &mut ExprArena,
     roots: &mut [&mut ExprId],
-    slots: Option<&mut Vec<Slot>>,
+    bind: &mut dyn FnMut(&mut ExprArena, Builtin) -> ExprId,
 ) {
     let read: Vec<Builtin> = [Builtin::Diam, Builtin::Area]
         .into_iter()
-        .filter(|&b| {
-            (0..exprs.len())
-                .any(|i| *exprs.get(ExprId(i as u32)) == crate::ir::Expr::Var(Var::Builtin(b)))
-        })
+        .filter(|&b| exprs.reads(Var::Builtin(b)))
         .collect();
-    if read.is_empty() {
+    let bound: Vec<(Builtin, ExprId)> = read.into_iter().map(|b| (b, bind(exprs, b))).collect();
+    if bound.is_empty() {
         return;
-    }
-    let mut bound: Vec<(Builtin, ExprId)> = Vec::new();
-    match slots {
-        Some(slots) => {
-            for b in read {
-                let name = geometry_slot_name(b);
-                let k = match slots.iter().position(|s| s.name == name) {
-                    Some(k) => k,
-                    None => {
-                        slots.push(Slot {
-                            name: name.into(),
-                            kind: SlotKind::PerCell { name: name.into() },
-                        });
-                        slots.len() - 1
-                    }
-                };
-                bound.push((b, exprs.var(Var::Slot(k as u32))));
-            }
-        }
-        None => {
-            for b in read {
-                bound.push((b, exprs.lit(f64::NAN)));
-            }
-        }
     }
     for root in roots.iter_mut() {
         **root = crate::passes::symbolic::substitute(exprs, **root, &|v| match v {
@@ -1122,7 +1112,6 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         .collect();
     // NET_RECEIVE reads the compartment's diam and area from the program's slots.
     {
-        let mut slots = program.slots.clone();
         let mut roots: Vec<&mut ExprId> = updates.iter_mut().map(|u| &mut u.1).collect();
         for e in sends.iter_mut().chain(initial_sends.iter_mut()) {
             roots.extend([&mut e.condition, &mut e.delay, &mut e.flag]);
@@ -1136,17 +1125,14 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
                 &mut w.flag,
             ]);
         }
-        bind_geometry(&mut exprs, &mut roots, Some(&mut slots));
-        if slots.len() != program.slots.len() {
-            // The program has no such slot (its mechanisms do not read it): NaN, never 0.
-            let nan = exprs.lit(f64::NAN);
-            for root in roots {
-                *root = crate::passes::symbolic::substitute(&mut exprs, *root, &|v| match v {
-                    Var::Slot(k) if k as usize >= program.slots.len() => Some(nan),
-                    _ => None,
-                });
+        // The program's slot, or NaN where its mechanisms do not read it.
+        bind_geometry(&mut exprs, &mut roots, &mut |exprs, b| {
+            let name = geometry_slot_name(b);
+            match program.slots.iter().position(|s| s.name == name) {
+                Some(k) => exprs.var(Var::Slot(k as u32)),
+                None => exprs.lit(f64::NAN),
             }
-        }
+        });
     }
     Some(ReceiveProgram {
         exprs,

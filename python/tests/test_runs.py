@@ -144,6 +144,8 @@ def test_currents_beside_states_match_neuron(repo):
     assert np.abs(neuron[:, 2]).max() > 0.1  # the cell fires
     with pytest.raises(hhc.UsageError, match="hh.ina"):
         model.run(currents=["hh.inb"])
+    with pytest.raises(hhc.UsageError, match="records none"):
+        model.run(record=False, currents=["hh.ina"])
 
 
 def test_states_at_a_morphologys_probe(repo):

@@ -108,13 +108,11 @@ pub(crate) fn trace_columns(model: &Model, tree: &Tree, states: &[String]) -> Ve
 /// Where a cell's spikes come from, for messages: its detector's place (`soma(0.5)`), or the
 /// point process that makes it spike (`` `izh` (net_event) ``).
 pub(crate) fn spike_source(model: &Model, tree: &Tree) -> String {
-    let emitting = model.cell.points.iter().find(|p| {
-        p.insert
-            .mechanism
-            .net_receive
-            .as_ref()
-            .is_some_and(|r| !r.emits.is_empty())
-    });
+    let emitting = model
+        .cell
+        .points
+        .iter()
+        .find(|p| p.insert.mechanism.calls_net_event());
     match emitting {
         Some(p) => format!("`{}` (net_event)", p.name),
         None => Probes::new(model, tree).spike_place,

@@ -364,6 +364,12 @@ impl Simulation {
 
     /// Sets up `model` as `request` asks: overrides applied and checked, the cell compiled.
     pub fn new(model: Model, request: &Request) -> Result<Simulation, SetupError> {
+        if !request.record && !request.record_states.is_empty() {
+            return Err(SetupError::Usage(format!(
+                "`{}` would be traced beside the recorded cells' V, and this run records none\n  hint: record cells, or trace nothing",
+                request.record_states.join("`, `")
+            )));
+        }
         let (mut model, steps) = apply(model, request)?;
         if request.target == Target::Gpu {
             if let Some(reason) = gpu::unavailable_reason() {

@@ -242,6 +242,11 @@ impl ExprArena {
         self.nodes.len()
     }
 
+    /// Whether the arena holds a node reading `var` (reachable from a root or not).
+    pub fn reads(&self, var: Var) -> bool {
+        self.index.contains_key(&Expr::Var(var))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
@@ -459,8 +464,14 @@ impl Mechanism {
     /// Whether any of the mechanism's expressions reads built-in `b` (its compartment's
     /// `diam`, say).
     pub fn reads(&self, b: Builtin) -> bool {
-        (0..self.exprs.len())
-            .any(|i| *self.exprs.get(ExprId(i as u32)) == Expr::Var(Var::Builtin(b)))
+        self.exprs.reads(Var::Builtin(b))
+    }
+
+    /// Whether NET_RECEIVE makes the cell spike (`net_event`).
+    pub fn calls_net_event(&self) -> bool {
+        self.net_receive
+            .as_ref()
+            .is_some_and(|r| !r.emits.is_empty())
     }
 
     pub fn param_index(&self, name: &str) -> Option<usize> {

@@ -1586,13 +1586,10 @@ fn lower_cell(
     }
     // A cell whose point process calls net_event spikes when it does (NEURON's NetCon from the
     // point process); a threshold would be a second, silently unused definition.
-    let emitting = spec.points.iter().find(|p| {
-        p.insert
-            .mechanism
-            .net_receive
-            .as_ref()
-            .is_some_and(|r| !r.emits.is_empty())
-    });
+    let emitting = spec
+        .points
+        .iter()
+        .find(|p| p.insert.mechanism.calls_net_event());
     if let Some(p) = emitting {
         let v_th = c.items.iter().find_map(|i| match i {
             CellItem::Setting(s) if s.name.name == "V_th" => Some(s.name.span),
