@@ -592,3 +592,37 @@ fn trace_writes_states_and_currents_beside_v() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--no-record"), "{}", text(&o));
 }
+
+/// A NEURON folder names files as it likes: `INSERT leaky` finds the file whose NEURON block
+/// says `SUFFIX leaky` (here `channels.mod`), also when the model is given by its bare name
+/// from inside its folder, and a misspelt name is offered the declared one.
+#[test]
+fn a_mechanism_is_found_by_its_suffix_in_any_file_of_the_folder() {
+    let dir = folder(
+        "suffix",
+        &[
+            (
+                "channels.mod",
+                "NEURON { SUFFIX leaky NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.001 (S/cm2) e = -70 (mV) }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = g*(v - e) }\n",
+            ),
+            (
+                "cell.chan",
+                "CELL C { v_init = -65 (mV) SECTION soma { L = 10 (um) diam = 10 (um) } INSERT leaky { } }\nSIMULATE { cell = C dt = 0.025 (ms) tstop = 5 (ms) probe = soma(0.5) }\n",
+            ),
+            (
+                "typo.chan",
+                "CELL C { SECTION soma { L = 10 (um) diam = 10 (um) } INSERT leakey { } }\nSIMULATE { cell = C dt = 0.025 (ms) tstop = 5 (ms) }\n",
+            ),
+        ],
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_hhc"))
+        .args(["run", "cell.chan"])
+        .current_dir(&dir)
+        .output()
+        .expect("hhc runs");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("spikes: 0"), "{}", text(&o));
+    let o = hhc(&["check", path_str(&dir.join("typo.chan"))]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("did you mean `leaky`?"), "{}", text(&o));
+}

@@ -373,6 +373,11 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
     let mut new_states: Vec<Vec<ExprId>> = old_states.clone();
     for (mi, ins) in cell.inserts.iter().enumerate().filter(|_| advance) {
         for &(s, e) in &ins.mechanism.advance {
+            // At rest (dt = 0, the currents at the initial state) nothing steps, so a value
+            // the state update assigns keeps INITIAL's.
+            if model.dt == 0.0 && ins.mechanism.set_by_state_update(s) {
+                continue;
+            }
             let new = import_expr(
                 &mut exprs,
                 model,
@@ -528,7 +533,22 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
         .iter()
         .map(|ins| vec![exprs.lit(0.0); ins.mechanism.states.len()])
         .collect();
-    let fixed_env = IonSource::env(&sources, &mut exprs, &zeros, model.celsius);
+    // Before INITIAL runs, a pool holds the ion's starting concentration (the ION block's, else
+    // NEURON's default), as NEURON's ion initialises cai before the mechanisms' INITIAL.
+    let mut ion_start = zeros.clone();
+    for src in &sources {
+        let spec = cell.ions.iter().find(|i| i.name == src.name);
+        let (_, ci0, co0) = default_ion(&src.name);
+        for (conc, start) in [
+            (src.ci, spec.and_then(|i| i.ci).unwrap_or(ci0)),
+            (src.co, spec.and_then(|i| i.co).unwrap_or(co0)),
+        ] {
+            if let Concentration::Pool(mi, si) = conc {
+                ion_start[mi][si] = exprs.lit(start);
+            }
+        }
+    }
+    let fixed_env = IonSource::env(&sources, &mut exprs, &ion_start, model.celsius);
     let mut init_states = zeros.clone();
     for src in &sources {
         for (conc, given) in [
@@ -572,6 +592,18 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
     let mut init = vec![(0u32, v0)];
     let mut init_values = zeros.clone();
     for (mi, ins) in cell.inserts.iter().enumerate() {
+        // A pool's own INITIAL runs before it has set the concentration (capmpr.mod's steady
+        // state starts from the ion's cai); every other mechanism's sees the pool's result.
+        let is_pool_mechanism = sources.iter().any(|src| {
+            [src.ci, src.co]
+                .iter()
+                .any(|c| matches!(*c, Concentration::Pool(m, _) if m == mi))
+        });
+        let env = if is_pool_mechanism {
+            &fixed_env
+        } else {
+            &init_env
+        };
         for (si, e) in ins.mechanism.init.iter().enumerate() {
             let is_pool = sources.iter().any(|src| {
                 [src.ci, src.co]
@@ -581,16 +613,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             let value = match ins.state_init[si] {
                 _ if is_pool => init_states[mi][si],
                 Some(x) => exprs.lit(x),
-                None => import_expr(
-                    &mut exprs,
-                    model,
-                    &param_slots,
-                    mi,
-                    *e,
-                    &zeros[mi],
-                    v0,
-                    &init_env,
-                ),
+                None => import_expr(&mut exprs, model, &param_slots, mi, *e, &zeros[mi], v0, env),
             };
             init_values[mi][si] = value;
             init.push((state_slot[mi][si], value));

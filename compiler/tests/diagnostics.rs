@@ -326,14 +326,6 @@ fn solve_errors() {
         ),
     );
     case(
-        "kinetic_second_order_steady_state",
-        &mech("STATE { a b }\nINITIAL { SOLVE k STEADYSTATE sparse }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nKINETIC k {\n    ~ m + a <-> b (1, 2)\n    CONSERVE m + a + b = 1\n}\n"),
-    );
-    case(
-        "kinetic_steady_state_needs_conserve",
-        &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD sparse ina = g*m*(v - ena) }\nINITIAL { SOLVE k STEADYSTATE sparse }\nKINETIC k { ~ c <-> m (1, 2) }\n"),
-    );
-    case(
         "kinetic_with_cnexp",
         &mech("STATE { c }\nBREAKPOINT { SOLVE k METHOD cnexp ina = g*m*(v - ena) }\nKINETIC k { ~ c <-> m (1, 2) }\n"),
     );
@@ -367,6 +359,10 @@ fn solve_errors() {
 
 #[test]
 fn unit_errors() {
+    case(
+        "unit_constant_of_unknown_unit",
+        "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nUNITS { TAU = (tau) (1) }\nPARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = TAU*g*v }\n",
+    );
     case("add_mv_and_conductance", "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nPARAMETER { g_max = 1 (mS/cm2) E = -70 (mV) }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { i = g_max + (v - E) }\n");
     case("assign_wrong_dimension", "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nPARAMETER { E = -70 (mV) }\nASSIGNED { v (mV) i (uA/cm2) }\nBREAKPOINT { i = v - E }\n");
     case(

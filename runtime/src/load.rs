@@ -40,7 +40,8 @@ pub fn read_source(path: &Path) -> Result<String, String> {
     }
 }
 
-/// Where a mechanism with this SUFFIX lives: `DIR/NAME.chan` or `DIR/NAME.mod`, else the stdlib.
+/// Where a mechanism with this SUFFIX lives: `DIR/NAME.chan` or `DIR/NAME.mod`, else a file in
+/// DIR that declares it, else the stdlib.
 /// A model file of that name (`nainst.chan` beside `nainst.mod`) is not a mechanism and is
 /// passed over.
 pub fn find_mechanism(name: &str, model_dir: &Path) -> Option<(String, String)> {
@@ -57,14 +58,53 @@ pub fn find_mechanism(name: &str, model_dir: &Path) -> Option<(String, String)> 
             }
         }
     }
-    STDLIB
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(n, src)| (format!("stdlib/{n}.chan"), (*src).to_string()))
+    declaring_file(name, model_dir).or_else(|| {
+        STDLIB
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, src)| (format!("stdlib/{n}.chan"), (*src).to_string()))
+    })
 }
 
-/// The mechanisms a model in `dir` can INSERT: the `.chan` and `.mod` files beside it, then the
-/// embedded stdlib.
+/// The name a mechanism file's NEURON block gives (SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL),
+/// if it parses.
+fn declared_name(src: &str) -> Option<String> {
+    use hhc_compiler::syntax::ast::{Item, NeuronStmt};
+    let file = hhc_compiler::syntax::parse(src).0?;
+    file.items.iter().find_map(|item| match item {
+        Item::Neuron { stmts, .. } => stmts.iter().find_map(|s| match s {
+            NeuronStmt::Suffix(n) | NeuronStmt::PointProcess(n) | NeuronStmt::ArtificialCell(n) => {
+                Some(n.name.clone())
+            }
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// A `.mod` or `.chan` file in `dir` that declares the mechanism `name` under another file
+/// name, as NEURON's folders often do (`cabpump.mod` holds SUFFIX `cadifpmp`); the first in
+/// name order.
+fn declaring_file(name: &str, dir: &Path) -> Option<(String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mod" || x == "chan"))
+        .collect();
+    files.sort();
+    files.into_iter().find_map(|p| {
+        let src = read_source(&p).ok()?;
+        // A cheap test before parsing: the name must appear in the file.
+        if !src.contains(name) || declared_name(&src).as_deref() != Some(name) {
+            return None;
+        }
+        Some((p.display().to_string(), src))
+    })
+}
+
+/// The mechanisms a model in `dir` can INSERT: those the `.chan` and `.mod` files beside it
+/// declare, then the embedded stdlib.
 pub fn mechanism_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
@@ -73,9 +113,16 @@ pub fn mechanism_names(dir: &Path) -> Vec<String> {
         .filter_map(|e| {
             let p = e.path();
             let ext = p.extension()?.to_str()?;
-            matches!(ext, "chan" | "mod").then(|| p.file_stem()?.to_str().map(str::to_owned))?
+            if !matches!(ext, "chan" | "mod") {
+                return None;
+            }
+            // The name the file declares, else its own name.
+            let src = read_source(&p).ok()?;
+            declared_name(&src).or_else(|| p.file_stem()?.to_str().map(str::to_owned))
         })
         .collect();
+    names.sort();
+    names.dedup();
     names.extend(STDLIB.iter().map(|(n, _)| (*n).to_string()));
     names
 }
@@ -92,7 +139,11 @@ pub fn load_model(path: &Path) -> Result<Model, Report> {
         Ok(s) => s,
         Err(text) => return Err(Report { text }),
     };
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // A bare file name's folder is the working one (`Path::new("")` cannot be listed).
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     load_model_source(&file_name, &src, &dir)
 }
 

@@ -576,3 +576,52 @@ fn compartments_and_fluxes_scale_a_kinetic_scheme() {
     let worst = max_difference(&runs[0].0, &runs[1].0);
     assert!(worst < 1e-9, "conserved amounts differ by {worst} mV");
 }
+
+/// What a KINETIC block assigns is kept as NEURON keeps it: scopmath's `sparse` calls the
+/// block once more at the new states, so after each step `x = f_flux − b_flux` is the
+/// reaction's net flux at the states the step reached; before the first step it holds what
+/// INITIAL set (0), since no state update runs at initialisation. A state INITIAL leaves
+/// alone starts at its PARAMETER `<name>0` (NMODL's implicit initial value) where there is one.
+#[test]
+fn a_kinetic_block_keeps_its_assignments_at_the_new_states() {
+    let dir = std::env::temp_dir().join(format!("hhc-kinheld-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("held.mod"),
+        "NEURON { SUFFIX held NONSPECIFIC_CURRENT i }\nPARAMETER { k = 0.1 (/ms)  a0 = 0.75 }\nASSIGNED { v (mV) i (mA/cm2) x (/ms) }\nSTATE { a b }\nINITIAL { b = 0.25  x = 0 }\nBREAKPOINT { SOLVE kin METHOD sparse  i = 1e-6*x }\nKINETIC kin {\n    ~ a <-> b (k, k)\n    x = f_flux - b_flux\n}\n",
+    )
+    .expect("write mod");
+    let model = dir.join("held.chan");
+    std::fs::write(
+        &model,
+        "CELL C { v_init = -65 (mV) SECTION soma { L = 10 (um) diam = 10 (um) } INSERT held { } }\nSIMULATE { cell = C dt = 0.025 (ms) tstop = 1 (ms) probe = soma(0.5) }\n",
+    )
+    .expect("write model");
+    let request = hhc_runtime::simulation::Request {
+        record_states: vec!["held.x".into(), "held.a".into(), "held.b".into()],
+        ..Default::default()
+    };
+    let r = hhc_runtime::simulation::Simulation::from_file(&model, &request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Trace 0 is V.
+    let (x, a, b) = (
+        &r.traces[1].values,
+        &r.traces[2].values,
+        &r.traces[3].values,
+    );
+    assert_eq!(x.len(), 41);
+    assert_eq!((x[0], a[0], b[0]), (0.0, 0.75, 0.25));
+    for n in 1..x.len() {
+        let flux = 0.1 * (a[n] - b[n]);
+        assert!(
+            (x[n] - flux).abs() < 1e-15,
+            "step {n}: x {} vs {flux}",
+            x[n]
+        );
+    }
+    // The scheme relaxes towards a = b.
+    assert!(a[40] < 0.75 && a[40] > b[40] && b[40] > 0.25);
+    let _ = std::fs::remove_dir_all(&dir);
+}

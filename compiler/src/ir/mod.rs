@@ -458,6 +458,20 @@ pub struct AssignedState {
     pub state: u32,
     pub value: ExprId,
     pub after: Vec<u32>,
+    /// Set by BREAKPOINT, which NEURON also runs at initialisation (its fcurrent); otherwise
+    /// by the state update, which does not run before the first step.
+    pub by_breakpoint: bool,
+}
+
+impl Mechanism {
+    /// Whether state `s` is a value the state update assigns (not a state with an equation,
+    /// and not set by BREAKPOINT): it keeps INITIAL's value until the first step.
+    pub fn set_by_state_update(&self, s: u32) -> bool {
+        self.assigned
+            .iter()
+            .any(|a| a.state == s && !a.by_breakpoint)
+            && !self.derivatives.iter().any(|d| d.0 == s)
+    }
 }
 
 impl Mechanism {

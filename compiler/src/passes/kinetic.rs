@@ -146,10 +146,52 @@ pub fn backward_euler(
 /// run with an error). The stopping rule decides the result within its tolerance, so it is
 /// NEURON's, not a tighter one.
 fn newton_step(arena: &mut ExprArena, scheme: &Scheme) -> Vec<(u32, ExprId)> {
+    let old: Vec<ExprId> = scheme
+        .rhs
+        .iter()
+        .map(|&(s, _)| arena.var(Var::State(s)))
+        .collect();
+    let dt = arena.var(Var::Builtin(Builtin::Dt));
+    let (y, failed) = newton(arena, scheme, &old, dt, Newton::Converge);
+    with_failure(arena, scheme, y, failed)
+}
+
+/// The states `y`, or NaN where `failed` holds.
+fn with_failure(
+    arena: &mut ExprArena,
+    scheme: &Scheme,
+    y: Vec<ExprId>,
+    failed: ExprId,
+) -> Vec<(u32, ExprId)> {
+    let nan = arena.lit(f64::NAN);
+    scheme
+        .rhs
+        .iter()
+        .zip(y)
+        .map(|(&(s, _), value)| (s, Builder::new(arena).select(failed, nan, value)))
+        .collect()
+}
+
+/// How [`newton`] iterates: scopmath's `sparse` with `linflag` set (one step, no clamp) or not
+/// (clamped steps until converged).
+#[derive(Clone, Copy, PartialEq)]
+enum Newton {
+    Once,
+    Converge,
+}
+
+/// Newton steps of one backward-Euler step of `dt` from the states `old` (expressions), as
+/// scopmath's `sparse` takes them. Returns the states and whether the iteration failed to
+/// converge (always false for [`Newton::Once`]).
+fn newton(
+    arena: &mut ExprArena,
+    scheme: &Scheme,
+    old: &[ExprId],
+    dt: ExprId,
+    mode: Newton,
+) -> (Vec<ExprId>, ExprId) {
     let states: Vec<Var> = scheme.rhs.iter().map(|&(s, _)| Var::State(s)).collect();
     let n = states.len();
-    let dt = arena.var(Var::Builtin(Builtin::Dt));
-    let old: Vec<ExprId> = states.iter().map(|&x| arena.var(x)).collect();
     // The Jacobian ∂f/∂y, symbolically, once.
     let jacobian: Vec<Vec<ExprId>> = scheme
         .rhs
@@ -161,10 +203,14 @@ fn newton_step(arena: &mut ExprArena, scheme: &Scheme) -> Vec<(u32, ExprId)> {
         let row = scheme.rhs.iter().position(|&(s, _)| s == last)?;
         Some((row, members.clone(), *total))
     });
-    let mut y = old.clone();
+    let mut y = old.to_vec();
     // Whether the steps so far have not converged: `None` before the first, which always runs.
     let mut active: Option<ExprId> = None;
-    for _ in 0..MAX_NEWTON_STEPS {
+    let steps = match mode {
+        Newton::Once => 1,
+        Newton::Converge => MAX_NEWTON_STEPS,
+    };
+    for _ in 0..steps {
         let at = |arena: &mut ExprArena, e: ExprId, y: &[ExprId]| {
             substitute(arena, e, &|v| {
                 states.iter().position(|&x| x == v).map(|i| y[i])
@@ -203,11 +249,15 @@ fn newton_step(arena: &mut ExprArena, scheme: &Scheme) -> Vec<(u32, ExprId)> {
         let zero = bld.lit(0.0);
         for i in 0..n {
             let moved = bld.add(y[i], delta[i]);
-            let negative = bld.binary(crate::ir::BinaryOp::Lt, moved, zero);
-            let clamped = bld.select(negative, zero, moved);
+            let next = if mode == Newton::Once {
+                moved
+            } else {
+                let negative = bld.binary(crate::ir::BinaryOp::Lt, moved, zero);
+                bld.select(negative, zero, moved)
+            };
             y[i] = match active {
-                Some(going) => bld.select(going, clamped, y[i]),
-                None => clamped,
+                Some(going) => bld.select(going, next, y[i]),
+                None => next,
             };
             let size = bld.unary(crate::ir::UnaryOp::Fabs, delta[i]);
             err = bld.add(err, size);
@@ -219,15 +269,69 @@ fn newton_step(arena: &mut ExprArena, scheme: &Scheme) -> Vec<(u32, ExprId)> {
             None => more,
         });
     }
-    let nan = arena.lit(f64::NAN);
-    let failed = active.expect("at least one Newton step");
-    scheme
-        .rhs
-        .iter()
-        .zip(y)
-        .map(|(&(s, _), value)| (s, Builder::new(arena).select(failed, nan, value)))
-        .collect()
+    let failed = match mode {
+        Newton::Once => arena.lit(0.0),
+        Newton::Converge => active.expect("at least one Newton step"),
+    };
+    (y, failed)
 }
+
+/// NEURON's steady state of a scheme that is nonlinear or has no CONSERVE
+/// (`SOLVE kin STEADYSTATE sparse`, scopmath's `_ss_sparse`): backward-Euler steps of
+/// [`STEADY_STATE_DT`] from the states `start` (their values in INITIAL so far). Up to
+/// [`STEADY_STATE_TRIES`] times, one unclamped Newton step; once every state is at least
+/// −1e-6 (else those below are set to 0 and it tries again), a full clamped step converged by
+/// Newton's method from there. NaN where no try passes or Newton fails, as NEURON stops then.
+pub fn steady_state_sparse(
+    arena: &mut ExprArena,
+    scheme: &Scheme,
+    start: &[ExprId],
+) -> Vec<(u32, ExprId)> {
+    let dt = arena.lit(STEADY_STATE_DT);
+    let mut y = start.to_vec();
+    // The states of the first try that passed, and whether one has.
+    let mut chosen: Option<(Vec<ExprId>, ExprId)> = None;
+    for _ in 0..STEADY_STATE_TRIES {
+        let (z, _) = newton(arena, scheme, &y, dt, Newton::Once);
+        let mut bld = Builder::new(arena);
+        let floor = bld.lit(-1e-6);
+        let zero = bld.lit(0.0);
+        let mut passed: Option<ExprId> = None;
+        let mut clamped = Vec::with_capacity(z.len());
+        for &zi in &z {
+            let low = bld.binary(crate::ir::BinaryOp::Lt, zi, floor);
+            let ok = bld.unary(crate::ir::UnaryOp::Not, low);
+            passed = Some(match passed {
+                Some(p) => bld.binary(crate::ir::BinaryOp::And, p, ok),
+                None => ok,
+            });
+            clamped.push(bld.select(low, zero, zi));
+        }
+        let passed = passed.expect("a scheme has states");
+        chosen = Some(match chosen {
+            None => (clamped.clone(), passed),
+            Some((before, found)) => {
+                let picked = before
+                    .iter()
+                    .zip(&clamped)
+                    .map(|(&b, &c)| bld.select(found, b, c))
+                    .collect();
+                (picked, bld.binary(crate::ir::BinaryOp::Or, found, passed))
+            }
+        });
+        y = clamped;
+    }
+    let (from, found) = chosen.expect("at least one try");
+    let (w, unconverged) = newton(arena, scheme, &from, dt, Newton::Converge);
+    let mut bld = Builder::new(arena);
+    let none = bld.unary(crate::ir::UnaryOp::Not, found);
+    let failed = bld.binary(crate::ir::BinaryOp::Or, none, unconverged);
+    with_failure(arena, scheme, w, failed)
+}
+
+/// scopmath's `_ss_sparse`: the step it takes for a steady state, and how often it tries.
+const STEADY_STATE_DT: f64 = 1e9;
+const STEADY_STATE_TRIES: usize = 7;
 
 /// NEURON's convergence test for a nonlinear scheme's Newton steps: the sum of |Δ| of a step
 /// (scopmath's `CONVERGE`).
@@ -368,5 +472,44 @@ mod tests {
             );
             assert!((got[0] - got[1]).abs() < 1e-15);
         }
+    }
+
+    /// A buffer `ca + B <-> CaB` (kf 2, kb 1) with B + CaB conserved at 1 and nothing
+    /// conserving ca: NEURON's steady state (backward Euler of 1e9 from the INITIAL values)
+    /// keeps the amount of calcium, free plus bound, and puts the reaction at equilibrium:
+    /// kf·ca·B = kb·CaB with ca + CaB = ca₀ + CaB₀.
+    #[test]
+    fn a_nonlinear_steady_state_keeps_what_nothing_else_moves() {
+        let mut arena = ExprArena::new();
+        let ca = arena.var(Var::State(0));
+        let buf = arena.var(Var::State(1));
+        let bound = arena.var(Var::State(2));
+        let mut b = Builder::new(&mut arena);
+        let (kf, kb) = (b.lit(2.0), b.lit(1.0));
+        let cab = b.mul(ca, buf);
+        let fwd = b.mul(kf, cab);
+        let bwd = b.mul(kb, bound);
+        let net = b.sub(fwd, bwd);
+        let loss = b.neg(net);
+        let one = b.lit(1.0);
+        let scheme = Scheme {
+            rhs: vec![(0, loss), (1, loss), (2, net)],
+            conserve: Some((vec![1, 2], one)),
+            span: Span::default(),
+        };
+        let (ca0, b0, cab0) = (0.5, 1.0, 0.0);
+        let start = [arena.lit(ca0), arena.lit(b0), arena.lit(cab0)];
+        let ss = steady_state_sparse(&mut arena, &scheme, &start);
+        let got = interp::eval(&arena, &[ss[0].1, ss[1].1, ss[2].1], &|_| f64::NAN);
+        // ca + CaB = 0.5 and 2·ca·(1 − CaB) = CaB: 2c² + 0·c − … solved for c = ca.
+        // With CaB = 0.5 − c: 2c(0.5 + c) = 0.5 − c, so 2c² + 2c − 0.5 = 0.
+        let c = (-2.0 + (4.0f64 + 4.0).sqrt()) / 4.0;
+        assert!((got[0] - c).abs() < 1e-8, "ca {} vs {c}", got[0]);
+        assert!((got[2] - (0.5 - c)).abs() < 1e-8, "CaB {}", got[2]);
+        assert!(
+            (got[1] + got[2] - 1.0).abs() < 1e-12,
+            "B + CaB {}",
+            got[1] + got[2]
+        );
     }
 }

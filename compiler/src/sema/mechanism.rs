@@ -106,6 +106,14 @@ struct Lowerer<'a> {
     held: std::collections::BTreeSet<String>,
     /// ASSIGNED names a block read before assigning them.
     read_early: std::collections::BTreeSet<String>,
+    /// What BREAKPOINT leaves in its ASSIGNED variables, for the state update of the same step
+    /// (NEURON's nrn_state reads what nrn_cur stored).
+    breakpoint_values: Env,
+    /// Whether the KINETIC block being run is INITIAL's steady-state SOLVE.
+    kinetic_in_initial: bool,
+    /// Names a block other than INITIAL assigns (BREAKPOINT, DERIVATIVE, KINETIC, NET_RECEIVE,
+    /// or what they call): INITIAL's value of one is not a constant of the run.
+    assigned_after_initial: std::collections::BTreeSet<String>,
 }
 
 /// How many passes a `while` loop is unrolled into: enough for NEURON's Newton and bisection
@@ -212,6 +220,9 @@ fn lower_with_held(
         linear_residuals: vec![],
         held: held.clone(),
         read_early: std::collections::BTreeSet::new(),
+        breakpoint_values: Env::new(),
+        kinetic_in_initial: false,
+        assigned_after_initial: std::collections::BTreeSet::new(),
     };
     l.declare_builtins();
     l.collect();
@@ -327,14 +338,33 @@ impl<'a> Lowerer<'a> {
                         ast::UnitDef::Constant { name, value, units } => {
                             // `FARADAY = 96485 (coulomb)`, or `FARADAY = (faraday) (coulomb)`:
                             // the value of the first unit in the second.
-                            let scale =
-                                |u: &ast::Unit| self.units.parse(&u.text).map_or(1.0, |x| x.scale);
+                            let mut unknown = None;
+                            let mut scale = |u: &ast::Unit| match self.units.parse(&u.text) {
+                                Ok(x) => x.scale,
+                                Err(msg) => {
+                                    unknown.get_or_insert((msg, u.span));
+                                    1.0
+                                }
+                            };
                             let v = match (value, units.as_slice()) {
                                 (Some(n), _) => number_value(n, &mut self.diags),
                                 (None, [a, b]) => scale(a) / scale(b),
                                 (None, [a]) => scale(a),
                                 _ => 1.0,
                             };
+                            // A constant whose value is an unknown unit's has no value: never 1.
+                            if let Some((msg, span)) = unknown {
+                                self.err(
+                                    Diagnostic::error(
+                                        format!("cannot give `{}` a value: {msg}", name.name),
+                                        span,
+                                        "unknown unit",
+                                    )
+                                    .with_hint(
+                                        "write the value as a number: `NAME = 96485.3 (coulomb)`",
+                                    ),
+                                );
+                            }
                             self.declare(name, Name::Constant(v));
                             if let Some(u) =
                                 units.last().and_then(|u| self.units.parse(&u.text).ok())
@@ -545,8 +575,10 @@ impl<'a> Lowerer<'a> {
         for item in &file.items {
             match item {
                 // Where hhc can keep it as a state: set in INITIAL and advanced in a DERIVATIVE
-                // block or a SOLVEd PROCEDURE (not yet: set in BREAKPOINT).
-                Item::Initial(b) | Item::Derivative { body: b, .. } => {
+                // or KINETIC block (`cai = ca[0]`) or a SOLVEd PROCEDURE.
+                Item::Initial(b)
+                | Item::Derivative { body: b, .. }
+                | Item::Kinetic { body: b, .. } => {
                     self.names_assigned_in(b, &mut seen, &mut assigned)
                 }
                 Item::Procedure(c) => self.names_assigned_in(&c.body, &mut seen, &mut assigned),
@@ -579,9 +611,9 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// The ASSIGNED names of `read_early` hhc can keep per instance: set in INITIAL or a
-    /// DERIVATIVE block (or the PROCEDUREs they call), never in BREAKPOINT, NET_RECEIVE or a
-    /// KINETIC block.
+    /// The ASSIGNED names of `read_early` hhc can keep per instance: set in INITIAL, a
+    /// DERIVATIVE or a KINETIC block (or the PROCEDUREs they call), never in BREAKPOINT or
+    /// NET_RECEIVE.
     fn holdable(
         &self,
         read_early: &std::collections::BTreeSet<String>,
@@ -594,18 +626,18 @@ impl<'a> Lowerer<'a> {
         );
         for item in &file.items {
             match item {
-                Item::Initial(b) | Item::Derivative { body: b, .. } => {
-                    self.names_assigned_in(b, &mut seen, &mut kept)
-                }
+                Item::Initial(b)
+                | Item::Derivative { body: b, .. }
+                | Item::Kinetic { body: b, .. } => self.names_assigned_in(b, &mut seen, &mut kept),
                 _ => {}
             }
         }
         let mut seen = std::collections::HashSet::new();
         for item in &file.items {
             match item {
-                Item::Breakpoint(b)
-                | Item::NetReceive { body: b, .. }
-                | Item::Kinetic { body: b, .. } => self.names_assigned_in(b, &mut seen, &mut other),
+                Item::Breakpoint(b) | Item::NetReceive { body: b, .. } => {
+                    self.names_assigned_in(b, &mut seen, &mut other)
+                }
                 _ => {}
             }
         }
@@ -1100,6 +1132,20 @@ impl<'a> Lowerer<'a> {
         self.check_range_names();
         self.check_ion_interface();
         let file = self.file;
+        let mut seen = std::collections::HashSet::new();
+        let mut later = std::collections::BTreeSet::new();
+        for item in &file.items {
+            match item {
+                Item::Breakpoint(b)
+                | Item::Derivative { body: b, .. }
+                | Item::Kinetic { body: b, .. }
+                | Item::NetReceive { body: b, .. } => {
+                    self.names_assigned_in(b, &mut seen, &mut later)
+                }
+                _ => {}
+            }
+        }
+        self.assigned_after_initial = later;
         // The derivative blocks, keyed by name, for SOLVE.
         let mut derivative_blocks: HashMap<&str, &Block> = HashMap::new();
         let mut kinetic_blocks: HashMap<&str, Span> = HashMap::new();
@@ -1166,7 +1212,9 @@ impl<'a> Lowerer<'a> {
                 )
             });
             match self.names.get(name) {
-                Some((Name::Assigned, _)) if constant => {
+                Some((Name::Assigned, _))
+                    if constant && !self.assigned_after_initial.contains(name) =>
+                {
                     self.initial_assigned.insert(name.clone(), *val);
                 }
                 Some((Name::Param(_), _)) if constant => {
@@ -1189,9 +1237,11 @@ impl<'a> Lowerer<'a> {
         self.initialised_states = (0..state_count)
             .map(|i| env.contains_key(&self.m.states[i].name))
             .collect();
-        let zero = self.m.exprs.lit(0.0);
         self.m.init = (0..state_count)
-            .map(|i| env.get(&self.m.states[i].name).map_or(zero, |v| v.0))
+            .map(|i| match env.get(&self.m.states[i].name) {
+                Some(v) => v.0,
+                None => self.initial_state_value(i as u32),
+            })
             .collect();
         self.lower_net_receive();
         // BREAKPOINT
@@ -1208,6 +1258,7 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 self.exec_top_block(body, &mut env);
+                self.breakpoint_values = env.clone();
                 let mut kept: Vec<u32> = self.kept_states.iter().copied().collect();
                 kept.sort_unstable();
                 for state in kept {
@@ -1216,6 +1267,7 @@ impl<'a> Lowerer<'a> {
                             state,
                             value,
                             after: Vec::new(),
+                            by_breakpoint: true,
                         });
                     }
                 }
@@ -1276,7 +1328,10 @@ impl<'a> Lowerer<'a> {
                 match method.as_ref().map(|m| m.name.as_str()) {
                     Some("sparse") | None => {
                         self.m.method = Some(ir::Method::Sparse);
-                        self.m.kinetic = self.run_kinetic(&block);
+                        if let Some((scheme, env)) = self.run_kinetic(&block, Env::new()) {
+                            self.keep_kinetic_assignments(&scheme, &env);
+                            self.m.kinetic = Some(scheme);
+                        }
                     }
                     Some(other) => {
                         let span = method.as_ref().map_or(block.span, |m| m.span);
@@ -1357,6 +1412,7 @@ impl<'a> Lowerer<'a> {
                         state,
                         value,
                         after: self.derivatives[..before].iter().map(|d| d.0).collect(),
+                        by_breakpoint: false,
                     });
                 }
             }
@@ -1586,17 +1642,7 @@ impl<'a> Lowerer<'a> {
                 if self.kind == BlockKind::Initial && self.is_kinetic_block(&block.name) =>
             {
                 // In INITIAL, SOLVE of a kinetic scheme puts it at its steady state.
-                if let Some(scheme) = self.run_kinetic(block) {
-                    match crate::passes::kinetic::steady_state(&mut self.m.exprs, &scheme) {
-                        Ok(values) => {
-                            for (state, value) in values {
-                                let name = self.m.states[state as usize].name.clone();
-                                env.insert(name, (value, Dim::Bare));
-                            }
-                        }
-                        Err(d) => self.err(d),
-                    }
-                }
+                self.steady_state(block, env);
             }
             // `METHOD after_cvode` recomputes a reported value after the step (SEClamp's `i`);
             // it plays no part in the currents, so a fixed-step run skips it, as NEURON's does.
@@ -1907,6 +1953,10 @@ impl<'a> Lowerer<'a> {
             // TTXDynamicsSwitch does): its value for the step, from the step's start.
             Some((Name::State(i), _))
                 if self.kind == BlockKind::Breakpoint && self.kept_states.contains(&i) => {}
+            // A value a KINETIC block computes (`cai = ca[0]`, a pump's current from
+            // `f_flux`): kept, from the states after the step (see `keep_kinetic_assignments`).
+            Some((Name::State(i), _))
+                if self.kind == BlockKind::Kinetic && self.kept_states.contains(&i) => {}
             Some((Name::State(_), _))
                 if !matches!(
                     self.kind,
@@ -1987,10 +2037,17 @@ impl<'a> Lowerer<'a> {
             Some((Name::Constant(c), _)) => (self.m.exprs.lit(c), unit),
             Some((Name::State(i), _)) => {
                 if self.kind == BlockKind::Initial {
-                    (self.m.exprs.lit(0.0), unit)
+                    (self.initial_state_value(i), unit)
                 } else {
                     (self.m.exprs.add(Expr::Var(Var::State(i)), span), unit)
                 }
+            }
+            // A current the mechanism WRITEs without READing it is its own, not the ion's
+            // total (NEURON keeps a copy per instance): what BREAKPOINT last stored.
+            Some((Name::Ion(i, IonField::I), _))
+                if !self.m.ions[i as usize].reads.contains(&IonField::I) =>
+            {
+                self.own_current(name, span)
             }
             Some((Name::Ion(i, f), _)) => (self.m.exprs.add(Expr::Var(Var::Ion(i, f)), span), unit),
             Some((Name::Builtin(b), _)) => {
@@ -2001,6 +2058,21 @@ impl<'a> Lowerer<'a> {
             }
             Some((Name::Assigned, _)) if self.file_locals.contains(name) => {
                 (self.m.exprs.lit(0.0), unit)
+            }
+            // INITIAL's steady state reads what BREAKPOINT will store: nothing yet, and NEURON's
+            // ASSIGNED values start at 0.
+            Some((Name::Assigned, _))
+                if self.kinetic_in_initial && self.breakpoint_assigns(name) =>
+            {
+                (self.m.exprs.lit(0.0), unit)
+            }
+            Some((Name::Assigned, _))
+                if matches!(
+                    self.kind,
+                    BlockKind::Derivative | BlockKind::Kinetic | BlockKind::StateUpdate
+                ) && self.breakpoint_values.contains_key(name) =>
+            {
+                self.stored_by_breakpoint(name, span)
             }
             Some((Name::Assigned, _)) => {
                 self.read_early.insert(name.to_string());
@@ -2547,7 +2619,14 @@ impl Lowerer<'_> {
     }
 
     /// Runs the KINETIC block `block` and returns its scheme, states in declaration order.
-    fn run_kinetic(&mut self, block: &ast::Ident) -> Option<ir::KineticScheme> {
+    /// Runs KINETIC `block` from `env` (INITIAL's values, for its steady state): the scheme, and
+    /// what its statements leave in the names they assign, in terms of the states before the
+    /// step.
+    fn run_kinetic(
+        &mut self,
+        block: &ast::Ident,
+        mut env: Env,
+    ) -> Option<(ir::KineticScheme, Env)> {
         let file = self.file;
         let (name, body) = file.items.iter().find_map(|i| match i {
             Item::Kinetic { name, body } if name.name == block.name => Some((name, body)),
@@ -2558,7 +2637,8 @@ impl Lowerer<'_> {
         self.kinetic_rhs.clear();
         self.kinetic_conserve = None;
         self.kinetic_volumes.clear();
-        let mut env = Env::new();
+        // The states themselves are read as states, not as INITIAL's values.
+        env.retain(|n, _| !matches!(self.names.get(n), Some((Name::State(_), _))));
         self.exec_top_block(body, &mut env);
         self.kind = saved;
         let mut rhs = std::mem::take(&mut self.kinetic_rhs);
@@ -2608,11 +2688,175 @@ impl Lowerer<'_> {
             );
             return None;
         }
-        Some(ir::KineticScheme {
+        let scheme = ir::KineticScheme {
             rhs,
             conserve: self.kinetic_conserve.take(),
             span: name.span,
-        })
+        };
+        Some((scheme, env))
+    }
+
+    /// The values a KINETIC block assigns to names kept per instance (`cai = ca[0]`, a pump's
+    /// current) are, after the step, those at the new states: scopmath's `sparse` calls the
+    /// block once more when it has converged. They replace what BREAKPOINT set.
+    fn keep_kinetic_assignments(&mut self, scheme: &ir::KineticScheme, env: &Env) {
+        let after: Vec<u32> = scheme.rhs.iter().map(|&(s, _)| s).collect();
+        let mut kept: Vec<u32> = self.kept_states.iter().copied().collect();
+        kept.sort_unstable();
+        for state in kept {
+            if let Some(&(value, _)) = env.get(&self.m.states[state as usize].name) {
+                self.m.assigned.retain(|a| a.state != state);
+                self.m.assigned.push(ir::AssignedState {
+                    state,
+                    value,
+                    after: after.clone(),
+                    by_breakpoint: false,
+                });
+            }
+        }
+    }
+
+    /// INITIAL's `SOLVE kin STEADYSTATE sparse`: the scheme's states at steady state, and what
+    /// the block assigns, at those states, into INITIAL's `env`.
+    fn steady_state(&mut self, block: &ast::Ident, env: &mut Env) {
+        self.kinetic_in_initial = true;
+        let ran = self.run_kinetic(block, env.clone());
+        self.kinetic_in_initial = false;
+        let Some((scheme, assigned)) = ran else {
+            return;
+        };
+        let exact = match &scheme.conserve {
+            Some(_) => crate::passes::kinetic::steady_state(&mut self.m.exprs, &scheme).ok(),
+            None => None,
+        };
+        let values = match exact {
+            Some(v) => v,
+            // Nonlinear, or nothing conserved: NEURON's long backward-Euler steps from here.
+            None => {
+                let start: Vec<ExprId> = scheme
+                    .rhs
+                    .iter()
+                    .map(|&(s, _)| {
+                        let name = &self.m.states[s as usize].name;
+                        match env.get(name) {
+                            Some(v) => v.0,
+                            None => self.initial_state_value(s),
+                        }
+                    })
+                    .collect();
+                crate::passes::kinetic::steady_state_sparse(&mut self.m.exprs, &scheme, &start)
+            }
+        };
+        let at_steady_state = |arena: &mut ir::ExprArena, e: ExprId| {
+            crate::passes::symbolic::substitute(arena, e, &|v| match v {
+                Var::State(s) => values.iter().find(|x| x.0 == s).map(|x| x.1),
+                _ => None,
+            })
+        };
+        for (name, (value, unit)) in assigned {
+            let keep = match self.names.get(&name) {
+                Some((Name::Assigned, _)) => true,
+                Some((Name::State(i), _)) => self.kept_states.contains(i),
+                _ => false,
+            };
+            if keep {
+                let value = at_steady_state(&mut self.m.exprs, value);
+                env.insert(name, (value, unit));
+            }
+        }
+        for &(state, value) in &values {
+            let name = self.m.states[state as usize].name.clone();
+            env.insert(name, (value, Dim::Bare));
+        }
+    }
+
+    /// A state's value in INITIAL before INITIAL sets it, as NEURON starts it: a concentration
+    /// of an ion the mechanism uses (`cai`, declared a STATE or kept as one) as the ion's; a
+    /// state `x` with a PARAMETER `x0` at that (NMODL's implicit initial value, `pump0` in
+    /// cabpump.mod); any other at 0.
+    fn initial_state_value(&mut self, state: u32) -> ExprId {
+        let name = self.m.states[state as usize].name.clone();
+        {
+            for (k, ion) in self.m.ions.iter().enumerate() {
+                for (field, word) in [
+                    (IonField::Ci, format!("{}i", ion.name)),
+                    (IonField::Co, format!("{}o", ion.name)),
+                ] {
+                    if word == name {
+                        return self.m.exprs.var(Var::Ion(k as u32, field));
+                    }
+                }
+            }
+        }
+        match self.names.get(&format!("{name}0")) {
+            Some(&(Name::Param(p), _)) => match self.initial_params.get(&format!("{name}0")) {
+                Some(v) => v.0,
+                None => self.m.exprs.var(Var::Param(p)),
+            },
+            _ => self.m.exprs.lit(0.0),
+        }
+    }
+
+    /// The mechanism's own ion current `name` (WRITE without READ) where a block reads it
+    /// before assigning it: in INITIAL, NEURON's 0 before any BREAKPOINT ran; in the state
+    /// update, what BREAKPOINT stored this step.
+    fn own_current(&mut self, name: &str, span: Span) -> Val {
+        let unit = Dim::declared(self.declared_units.get(name).copied());
+        if self.kind == BlockKind::Initial || self.kinetic_in_initial {
+            return (self.m.exprs.lit(0.0), unit);
+        }
+        if matches!(
+            self.kind,
+            BlockKind::Derivative | BlockKind::Kinetic | BlockKind::StateUpdate
+        ) && self.breakpoint_values.contains_key(name)
+        {
+            return self.stored_by_breakpoint(name, span);
+        }
+        self.err(
+            Diagnostic::error(
+                format!("`{name}` is read before this mechanism assigns it"),
+                span,
+                "its own current, which it only WRITEs",
+            )
+            .with_hint(format!("assign `{name}` first, or add it to READ in USEION to read the ion's total current")),
+        );
+        (self.m.exprs.lit(0.0), unit)
+    }
+
+    /// Whether BREAKPOINT (or what it calls) assigns `name`.
+    fn breakpoint_assigns(&self, name: &str) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = std::collections::BTreeSet::new();
+        for item in &self.file.items {
+            if let Item::Breakpoint(b) = item {
+                self.names_assigned_in(b, &mut seen, &mut out);
+            }
+        }
+        out.contains(name)
+    }
+
+    /// An ASSIGNED value BREAKPOINT stored this step, read by the state update. hhc evaluates
+    /// BREAKPOINT's expression from the step's starting states, which is NEURON's stored value
+    /// unless it depends on v (nrn_cur's v, not the new one the update sees): that is refused.
+    fn stored_by_breakpoint(&mut self, name: &str, span: Span) -> Val {
+        let (value, unit) = self.breakpoint_values[name];
+        if self
+            .m
+            .exprs
+            .reachable(&[value])
+            .iter()
+            .any(|&n| matches!(self.m.exprs.get(n), Expr::Var(Var::Builtin(Builtin::V))))
+        {
+            self.err(
+                Diagnostic::error(
+                    format!("`{name}` is set in BREAKPOINT from v and read when the states advance"),
+                    span,
+                    "BREAKPOINT's value, from the v before the step",
+                )
+                .with_hint(format!("hhc cannot keep BREAKPOINT's value of `{name}` for the state update yet; compute it where it is read")),
+            );
+        }
+        (value, unit)
     }
 
     fn kinetic_state(&mut self, id: &ast::Ident) -> Option<u32> {

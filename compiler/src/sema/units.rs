@@ -190,6 +190,13 @@ impl Default for UnitTable {
         add(&["min", "minute"], Unit { scale: 60.0, ..s });
         add(&["hr", "hour"], Unit { scale: 3600.0, ..s });
         add(
+            &["pi", "PI"],
+            Unit {
+                scale: std::f64::consts::PI,
+                ..Unit::ONE
+            },
+        );
+        add(
             &["faraday"],
             Unit {
                 scale: 96485.33212331,
@@ -276,13 +283,14 @@ impl UnitTable {
             let c = chars[i];
             if c.is_alphanumeric() || c == '_' || c == '.' || c == 'µ' {
                 word.push(c);
-            } else if c == '+'
+            } else if (c == '+' || c == '-')
                 && !word.is_empty()
                 && word.parse::<f64>().is_ok()
                 && chars.get(i + 1).is_some_and(char::is_ascii_digit)
             {
-                // NEURON's units write a power of ten so: `(1+8 um5/ms)` is 1e8 um5/ms.
-                let mut exponent = String::new();
+                // NEURON's units write a power of ten so: `(1+8 um5/ms)` is 1e8 um5/ms, and
+                // `(1-10 um2/ms)` 1e-10 um2/ms.
+                let mut exponent = String::from(if c == '-' { "-" } else { "" });
                 while chars.get(i + 1).is_some_and(char::is_ascii_digit) {
                     i += 1;
                     exponent.push(chars[i]);
@@ -485,12 +493,19 @@ mod tests {
     }
 
     #[test]
-    fn a_power_of_ten_written_with_plus() {
+    fn a_power_of_ten_written_with_a_sign() {
         // NEURON's capmpr.mod: `c1 (1+8 um5/ms)`, as the unit parser receives it.
         let scaled = u("1+8um5/ms");
         assert!(scaled.same_dimension(&u("um5/ms")));
         assert!((scaled.factor_to(&u("um5/ms")) - 1e8).abs() < 1e-4);
         assert!((u("/1+3ms").factor_to(&u("/ms")) - 1e-3).abs() < 1e-18);
+        // NEURON's `PI = (pi) (1)`.
+        assert_eq!(u("pi").scale, std::f64::consts::PI);
+        assert!(u("pi").is_dimensionless());
+        // And a negative one: `c2 (1-10 um2/ms)`.
+        let small = u("1-10um2/ms");
+        assert!(small.same_dimension(&u("um2/ms")));
+        assert!((small.factor_to(&u("um2/ms")) / 1e-10 - 1.0).abs() < 1e-12);
     }
 
     #[test]
