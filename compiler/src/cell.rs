@@ -1036,6 +1036,18 @@ pub struct ReceiveProgram {
     pub emits: Vec<ExprId>,
     /// NET_RECEIVE's `WATCH`es; each `value` reads the slots when it is checked.
     pub watches: Vec<crate::ir::Watch>,
+    /// The weight arguments NET_RECEIVE changes, kept per connection (see
+    /// [`crate::ir::NetReceive::arg_updates`]), and their values from NET_RECEIVE's INITIAL.
+    pub arg_updates: Vec<(u32, ExprId)>,
+    pub arg_init: Vec<(u32, ExprId)>,
+}
+
+impl ReceiveProgram {
+    /// Whether each connection to this point process keeps values of its own (arguments
+    /// after the weight).
+    pub fn keeps_connection_values(&self) -> bool {
+        self.args > 1
+    }
 }
 
 /// [`ReceiveProgram`] of insert `mi` of `model` (a compartment's model, as
@@ -1123,6 +1135,16 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
     let mut import =
         |root| import_expr(&mut exprs, model, &param_slots, mi, root, &states, v, &ions);
     let mut emits: Vec<ExprId> = receive.emits.iter().map(|&e| import(e)).collect();
+    let mut arg_updates: Vec<(u32, ExprId)> = receive
+        .arg_updates
+        .iter()
+        .map(|&(k, e)| (k, import(e)))
+        .collect();
+    let mut arg_init: Vec<(u32, ExprId)> = receive
+        .arg_init
+        .iter()
+        .map(|&(k, e)| (k, import(e)))
+        .collect();
     let mut watches: Vec<crate::ir::Watch> = receive
         .watches
         .iter()
@@ -1135,7 +1157,12 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         .collect();
     // NET_RECEIVE reads the compartment's diam and area from the program's slots.
     {
-        let mut roots: Vec<&mut ExprId> = updates.iter_mut().map(|u| &mut u.1).collect();
+        let mut roots: Vec<&mut ExprId> = updates
+            .iter_mut()
+            .chain(arg_updates.iter_mut())
+            .chain(arg_init.iter_mut())
+            .map(|u| &mut u.1)
+            .collect();
         for e in sends.iter_mut().chain(initial_sends.iter_mut()) {
             roots.extend([&mut e.condition, &mut e.delay, &mut e.flag]);
         }
@@ -1165,6 +1192,8 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         initial_sends,
         emits,
         watches,
+        arg_updates,
+        arg_init,
     })
 }
 

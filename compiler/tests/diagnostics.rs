@@ -210,10 +210,6 @@ fn name_errors() {
         &mech("BREAKPOINT { m = 1 ina = g*m*(v - ena) }\n"),
     );
     case("read_before_assign", "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { i (mA/cm2) a }\nBREAKPOINT { i = a }\n");
-    case(
-        "range_undeclared",
-        "NEURON { SUFFIX x RANGE gmax }\nPARAMETER { g_max = 1 }\n",
-    );
 }
 
 #[test]
@@ -260,8 +256,12 @@ fn interface_errors() {
         "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0  net_send(1, 1) }\n",
     );
     case(
-        "net_receive_changes_a_weight",
-        "NEURON { POINT_PROCESS syn }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w, wmax) { g = g + w  wmax = wmax*2 }\n",
+        "artificial_cell_keeps_values_per_connection",
+        "NEURON { ARTIFICIAL_CELL c }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w, n) { g = g + w  n = n + 1 }\n",
+    );
+    case(
+        "initial_inside_breakpoint",
+        "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { INITIAL { i = 0 } i = 0 }\n",
     );
     case(
         "net_move_in_initial",

@@ -180,6 +180,21 @@ const WORDS: &[&str] = &[
     "WRITE cai",
     "while",
     "(x > 1)",
+    "KINETIC",
+    "~",
+    "<->",
+    "CONSERVE",
+    "STEADYSTATE",
+    "sparse",
+    "f_flux",
+    "b_flux",
+    "(1-10 um2/ms)",
+    "(pi)",
+    "state_discontinuity",
+    "exprand",
+    "normrand",
+    "scop_random",
+    "x0",
 ];
 
 fn check(src: &str) {

@@ -355,7 +355,11 @@ impl SlotPointers {
 }
 
 impl SendPtr {
-    fn get(self) -> *mut u8 {
+    pub(crate) fn new(p: *mut u8) -> SendPtr {
+        SendPtr(p)
+    }
+
+    pub(crate) fn get(&self) -> *mut u8 {
         self.0
     }
 }

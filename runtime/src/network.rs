@@ -86,7 +86,14 @@ struct Event {
     weight: f64,
     /// 0 from a connection; a self-event's (`net_send(delay, flag)`) own.
     flag: f64,
+    /// Where the connection's own values (its arguments after the weight) start in the target
+    /// population's `connection_values`, or [`NO_VALUES`]. A self-event keeps its sender's, as
+    /// NEURON's net_send reuses the event's weight vector.
+    values: u32,
 }
+
+/// [`Event::values`] of an event that has no connection's values.
+const NO_VALUES: u32 = u32::MAX;
 
 /// A self-event waiting in its chunk's queue, earliest first (then in the order sent).
 #[derive(Clone, Copy, Debug)]
@@ -198,6 +205,9 @@ struct CellPopulation {
     chunks: usize,
     /// Per chunk, its point processes' self-events.
     self_events: Vec<SelfEvents>,
+    /// The values each connection to a point process keeps (NET_RECEIVE's arguments after
+    /// the weight), connection after connection; written only by the chunk of the target.
+    connection_values: Vec<f64>,
 }
 
 /// A state or current traced at a probe: where its values live.
@@ -227,6 +237,39 @@ struct ChunkOutcome {
 }
 
 impl CellPopulation {
+    /// Where the values of a connection to point `point` of cell `cell` start, or
+    /// [`NO_VALUES`] when its NET_RECEIVE keeps none: its arguments, the weight first and
+    /// the others 0, then as NET_RECEIVE's INITIAL sets them (at t = 0, reading the point's
+    /// initial state).
+    fn connection_values(&mut self, cell: usize, point: usize, weight: f64) -> u32 {
+        let Some(target) = self.points.get(point) else {
+            return NO_VALUES;
+        };
+        let Some(r) = target
+            .receive
+            .as_ref()
+            .filter(|r| r.keeps_connection_values())
+        else {
+            return NO_VALUES;
+        };
+        let start = self.connection_values.len();
+        let mut own = vec![0.0; r.args];
+        own[0] = weight;
+        let roots: Vec<_> = r.arg_init.iter().map(|a| a.1).collect();
+        let at = cable::compartment(cell, 0, 1, self.n, self.chunk_cells);
+        let region = &self.regions[target.region];
+        let values = interp::eval(&r.exprs, &roots, &|var| match var {
+            Var::Slot(k) => region.slots[k as usize][at],
+            Var::Arg(k) if (k as usize) < own.len() => own[k as usize],
+            _ => 0.0,
+        });
+        for (&(k, _), x) in r.arg_init.iter().zip(values) {
+            own[k as usize] = x;
+        }
+        self.connection_values.extend(own);
+        start as u32
+    }
+
     /// Files an event for `step`, which must lie within the ring's horizon of the current step.
     fn push(&mut self, step: u64, e: Event) {
         self.pending[step as usize % self.horizon].push(e);
@@ -257,6 +300,7 @@ impl CellPopulation {
                     for w in &r.watches {
                         roots.extend([w.condition, w.value_now, w.flag]);
                     }
+                    roots.extend(r.arg_updates.iter().map(|u| u.1));
                     roots
                 });
                 points[*p] = Some(PointTarget {
@@ -264,7 +308,10 @@ impl CellPopulation {
                     linear: receive
                         .as_ref()
                         .filter(|r| {
-                            r.sends.is_empty() && r.emits.is_empty() && r.watches.is_empty()
+                            r.sends.is_empty()
+                                && r.emits.is_empty()
+                                && r.watches.is_empty()
+                                && !r.keeps_connection_values()
                         })
                         .and_then(linear_in_weight),
                     watch_values: interp::Prepared::new(
@@ -387,6 +434,7 @@ impl CellPopulation {
             above: vec![cell.v_init > cell.v_th; n],
             record,
             pending: Vec::new(),
+            connection_values: Vec::new(),
             horizon: 0,
             chunks,
             self_events,
@@ -438,6 +486,8 @@ impl CellPopulation {
             })
             .collect();
         let views: Vec<RegionView<'_>> = self.regions.iter_mut().map(RegionView::new).collect();
+        let values = cable::SendPtr::new(self.connection_values.as_mut_ptr().cast());
+        let values = &values;
         let targets = &self.points;
         let regions_n = views.len();
         let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
@@ -506,7 +556,7 @@ impl CellPopulation {
                         let r = target.region;
                         // A point's region has one node, so cell c's compartment is entry c.
                         let at = cable::compartment(e.cell as usize, 0, 1, n, chunk_cells);
-                        receive(&views[r], target, at, &e, &mut reaction);
+                        receive(&views[r], target, at, &e, values, &mut reaction);
                         for &(delay, flag) in &reaction.sends {
                             if delay < 0.0 {
                                 out.backwards.get_or_insert((step, e.cell as usize, delay));
@@ -624,6 +674,7 @@ impl CellPopulation {
                                         point,
                                         weight: 0.0,
                                         flag: w.flag,
+                                        values: NO_VALUES,
                                     };
                                     watch_events.push(now);
                                 }
@@ -905,6 +956,7 @@ fn receive(
     target: &PointTarget,
     at: usize,
     e: &Event,
+    values: &cable::SendPtr,
     reaction: &mut Reaction,
 ) {
     reaction.sends.clear();
@@ -918,13 +970,21 @@ fn receive(
         return;
     }
     let Some(r) = &target.receive else { return };
+    // The connection's own values (NET_RECEIVE's arguments after the weight), if any.
+    // SAFETY: they belong to the event's target cell, whose chunk is the calling task's.
+    let own = (e.values != NO_VALUES)
+        .then(|| unsafe { values.get().cast::<f64>().add(e.values as usize) });
     // SAFETY: as above.
     target.reaction.eval_into(
         &r.exprs,
         &|var| match var {
             Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
-            Var::Arg(0) => e.weight,
             Var::Arg(k) if k as usize == r.args => e.flag,
+            Var::Arg(k) => match own {
+                Some(p) => unsafe { *p.add(k as usize) },
+                None if k == 0 => e.weight,
+                None => 0.0,
+            },
             Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
             _ => 0.0,
         },
@@ -934,9 +994,15 @@ fn receive(
     let values = std::mem::take(&mut reaction.out);
     let (updated, rest) = values.split_at(r.updates.len());
     let (sent, rest) = rest.split_at(3 * r.sends.len());
-    let (emitted, watched) = rest.split_at(r.emits.len());
+    let (emitted, rest) = rest.split_at(r.emits.len());
+    let (watched, arguments) = rest.split_at(3 * r.watches.len());
     for ((slot, _), &x) in r.updates.iter().zip(updated) {
         unsafe { *view.slot(*slot as usize).add(at) = x };
+    }
+    if let Some(p) = own {
+        for (&(k, _), &x) in r.arg_updates.iter().zip(arguments) {
+            unsafe { *p.add(k as usize) = x };
+        }
     }
     for v in sent.chunks(3) {
         if v[0] != 0.0 {
@@ -999,6 +1065,7 @@ fn initial_self_events(
                 point: p as u32,
                 weight: 0.0,
                 flag: 0.0,
+                values: NO_VALUES,
             };
             for v in values.chunks(3) {
                 if v[0] != 0.0 {
@@ -1158,13 +1225,19 @@ pub fn run(
     // Each connection's target resolved once: (population, cell, point, weight, delay), and
     // where each cell's outgoing connections start (the list is sorted by `pre`).
     let conns = &network.connections;
-    let targets: Vec<(usize, u32, u32, f64, f64)> = conns
+    let mut targets: Vec<(usize, u32, u32, f64, f64, u32)> = conns
         .par_iter()
         .map(|c| {
             let (k, local) = network.locate(c.post).unwrap_or((usize::MAX, 0));
-            (k, local as u32, c.point, c.weight, c.delay)
+            (k, local as u32, c.point, c.weight, c.delay, NO_VALUES)
         })
         .collect();
+    // Connections whose NET_RECEIVE keeps values of its own get them, initialised.
+    for t in targets.iter_mut() {
+        if let Some(pop) = populations.get_mut(t.0).and_then(Option::as_mut) {
+            t.5 = pop.connection_values(t.1 as usize, t.2 as usize, t.3);
+        }
+    }
     let cells = network.cells() as usize;
     let mut out_start = vec![0usize; cells + 1];
     for c in conns {
@@ -1186,7 +1259,7 @@ pub fn run(
                 earliest: u64,
                 seq: &mut u64| {
         let g = gid as usize;
-        for &(k, cell, point, weight, delay) in &targets[out_start[g]..out_start[g + 1]] {
+        for &(k, cell, point, weight, delay, values) in &targets[out_start[g]..out_start[g + 1]] {
             let te = t + delay;
             if let Some(a) = artificial.get_mut(k).and_then(Option::as_mut) {
                 a.schedule(cell as usize, te, weight, 0.0);
@@ -1208,6 +1281,7 @@ pub fn run(
                     point,
                     weight,
                     flag: 0.0,
+                    values,
                 },
             );
             *seq += 1;

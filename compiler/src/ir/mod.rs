@@ -369,6 +369,13 @@ pub struct NetReceive {
     /// The membrane potential after the event, when NET_RECEIVE assigns `v` (NEURON writes the
     /// block's `v` back to its node: Izhikevich's reset).
     pub v: Option<ExprId>,
+    /// Weight arguments the block changes (`y`, `z`, `u` of Tsodyks–Markram's tmgsyn.mod):
+    /// kept per connection, as NEURON keeps each NetCon's weight vector. (argument, value
+    /// after the event)
+    pub arg_updates: Vec<(u32, ExprId)>,
+    /// NET_RECEIVE's own `INITIAL { … }`: the arguments' values it sets, once per connection at
+    /// initialisation (t = 0), from the connection's weight and the others' 0.
+    pub arg_init: Vec<(u32, ExprId)>,
     pub span: Span,
 }
 

@@ -219,6 +219,7 @@ impl Expander {
                 StmtKind::Local(idents)
             }
             StmtKind::Block(b) => StmtKind::Block(self.block(b, loops)),
+            StmtKind::Initial(b) => StmtKind::Initial(self.block(b, loops)),
             // One COMPARTMENT per element, with the index its value.
             StmtKind::Compartment {
                 index: Some(var),

@@ -111,6 +111,8 @@ struct Lowerer<'a> {
     breakpoint_values: Env,
     /// Whether the KINETIC block being run is INITIAL's steady-state SOLVE.
     kinetic_in_initial: bool,
+    /// Whether the DERIVATIVE block being run is solved by cnexp.
+    cnexp_block: bool,
     /// Names a block other than INITIAL assigns (BREAKPOINT, DERIVATIVE, KINETIC, NET_RECEIVE,
     /// or what they call): INITIAL's value of one is not a constant of the run.
     assigned_after_initial: std::collections::BTreeSet<String>,
@@ -222,6 +224,7 @@ fn lower_with_held(
         read_early: std::collections::BTreeSet::new(),
         breakpoint_values: Env::new(),
         kinetic_in_initial: false,
+        cnexp_block: false,
         assigned_after_initial: std::collections::BTreeSet::new(),
     };
     l.declare_builtins();
@@ -305,6 +308,15 @@ impl<'a> Lowerer<'a> {
                 && kind == Name::Assigned
                 && self.m.currents.iter().any(|c| c.name == name.name)
             {
+                return;
+            }
+            // A current that is a STATE (PyNN's current-based ExpISyn: `i' = -i/tau`): the
+            // name means the state, and the current is its value.
+            if prev == Name::Assigned
+                && matches!(kind, Name::State(_))
+                && self.m.currents.iter().any(|c| c.name == name.name)
+            {
+                self.names.insert(name.name.clone(), (kind, name.span));
                 return;
             }
             self.err(
@@ -983,21 +995,13 @@ impl<'a> Lowerer<'a> {
 
 // The RANGE list is checked after every declaration is known.
 impl Lowerer<'_> {
+    /// A RANGE name no block declares is, as in NEURON (which warns), a variable of the
+    /// instance with no unit (hippounit's NMDA_CA1_pyr_SC.mod names an unused `caf`): hhc
+    /// declares it ASSIGNED, so that a read before any assignment is still an error.
     fn check_range_names(&mut self) {
         for id in std::mem::take(&mut self.pending_range) {
             if !self.names.contains_key(&id.name) {
-                let hint = match closest(&id.name, self.names.keys().map(String::as_str)) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => "declare it in PARAMETER or ASSIGNED".into(),
-                };
-                self.err(
-                    Diagnostic::error(
-                        format!("RANGE variable `{}` is not declared", id.name),
-                        id.span,
-                        "undeclared",
-                    )
-                    .with_hint(hint),
-                );
+                self.declare(&id, Name::Assigned);
             }
         }
     }
@@ -1104,6 +1108,12 @@ impl Lowerer<'_> {
                 moves[s as usize] = true;
             }
             for &s in k.conserve.iter().flat_map(|c| &c.0) {
+                moves[s as usize] = true;
+            }
+        }
+        // Events set it (an ASSIGNED NET_RECEIVE keeps, or a STATE it jumps).
+        if let Some(r) = &self.m.net_receive {
+            for &(s, _) in &r.updates {
                 moves[s as usize] = true;
             }
         }
@@ -1274,8 +1284,15 @@ impl<'a> Lowerer<'a> {
                 // Currents
                 for i in 0..self.m.currents.len() {
                     let name = self.m.currents[i].name.clone();
-                    match env.get(&name) {
-                        Some(&(value, _)) => {
+                    // A current that is a STATE and BREAKPOINT does not assign is the state.
+                    let as_state = match self.names.get(&name) {
+                        Some(&(Name::State(k), _)) if !env.contains_key(&name) => {
+                            Some((self.m.exprs.var(Var::State(k)), Dim::Bare))
+                        }
+                        _ => None,
+                    };
+                    match env.get(&name).copied().or(as_state) {
+                        Some((value, _)) => {
                             let declared = self.declared_units.get(&name).copied();
                             // Density currents in µA/cm² (mA/cm² when undeclared, NEURON's
                             // unit); a point process's in nA, which is also NEURON's.
@@ -1399,8 +1416,10 @@ impl<'a> Lowerer<'a> {
                 }
             }
             self.kind = BlockKind::Derivative;
+            self.cnexp_block = self.m.method == Some(ir::Method::Cnexp);
             let mut env = Env::new();
             self.exec_top_block(body, &mut env);
+            self.cnexp_block = false;
             let mut assigned: Vec<(u32, usize)> = self.assigned_after.drain().collect();
             assigned.sort_unstable();
             for (state, before) in assigned {
@@ -1767,6 +1786,16 @@ impl<'a> Lowerer<'a> {
             }
             StmtKind::Block(b) => self.exec_block(b, env),
             StmtKind::Print | StmtKind::ReturnZero | StmtKind::Error => {}
+            // NET_RECEIVE's INITIAL runs per connection (see `lower_net_receive`).
+            StmtKind::Initial(_) if self.kind == BlockKind::NetReceive => {}
+            StmtKind::Initial(b) => self.err(
+                Diagnostic::error(
+                    "an INITIAL block inside another block belongs to NET_RECEIVE",
+                    b.span,
+                    "here",
+                )
+                .with_hint("move it into the mechanism's INITIAL block"),
+            ),
         }
     }
 
@@ -2015,8 +2044,25 @@ impl<'a> Lowerer<'a> {
     }
 
     fn read_name(&mut self, name: &str, span: Span, env: &Env) -> Val {
-        if let Some(v) = env.get(name) {
-            return *v;
+        if let Some(&(value, unit)) = env.get(name) {
+            // NEURON's cnexp reads a value the block computed before the equation (an ASSIGNED
+            // or LOCAL, as CaDyn's `drive_pump = -kt*cai/(cai + kd)`) as a constant of the step,
+            // taken at the states at its start: only the state written in the equation
+            // itself makes it linear or not.
+            if self.kind == BlockKind::Derivative
+                && self.cnexp_block
+                && !matches!(self.names.get(name), Some((Name::State(_), _)))
+                && self
+                    .m
+                    .exprs
+                    .reachable(&[value])
+                    .iter()
+                    .any(|&n| matches!(self.m.exprs.get(n), Expr::Var(Var::State(_))))
+            {
+                let frozen = Builder::new(&mut self.m.exprs).unary(ir::UnaryOp::Frozen, value);
+                return (frozen, unit);
+            }
+            return (value, unit);
         }
         if let Some((Name::Random(_), _)) = self.names.get(name) {
             self.err(
@@ -2347,6 +2393,22 @@ impl<'a> Lowerer<'a> {
             let _ = self.expr(&args[0], env);
             return (self.m.exprs.lit(0.0), Dim::Free);
         }
+        // `state_discontinuity(x, value)` tells NEURON's variable-step integrator that a state
+        // jumps; with a fixed step it is the assignment `x = value`.
+        if name.name == "state_discontinuity" && args.len() == 2 {
+            if let ExprKind::Name(target) = &args[0].kind {
+                let value = self.expr(&args[1], env);
+                let target = ast::Ident {
+                    name: target.clone(),
+                    span: args[0].span,
+                };
+                self.assign(&target, value, args[1].span, env);
+                return (self.m.exprs.lit(0.0), Dim::Free);
+            }
+        }
+        if let Some(v) = self.scop_random_call(name, args, env, span) {
+            return v;
+        }
         if let Some(v) = self.random_call(name, args, span) {
             return v;
         }
@@ -2373,6 +2435,84 @@ impl<'a> Lowerer<'a> {
     /// `random_negexp(r)`, `random_uniform(r)`, `random_normal(r)`: a fresh draw from RANDOM
     /// stream r; `random_setseq(r, …)` and `random_setids(r, …)` are accepted and do nothing
     /// (hhc keys each cell's draws by its id; see the README). `None` for other names.
+    /// NEURON's draws from its global generator: `scop_random()` (uniform on [0, 1)),
+    /// `exprand(mean)` and `normrand(mean, sd)`. hhc draws them from a stream of the instance
+    /// (counter-based, as RANDOM streams are), so a run is reproducible on any thread count;
+    /// the numbers are not NEURON's. Where hhc draws: INITIAL and NET_RECEIVE.
+    fn scop_random_call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        env: &mut Env,
+        span: Span,
+    ) -> Option<Val> {
+        let arity = match name.name.as_str() {
+            "scop_random" => 0,
+            "exprand" => 1,
+            "normrand" => 2,
+            _ => return None,
+        };
+        if args.len() != arity {
+            self.err(
+                Diagnostic::error(
+                    format!(
+                        "`{}` takes {arity} arguments, but {} were given",
+                        name.name,
+                        args.len()
+                    ),
+                    span,
+                    "wrong number of arguments",
+                )
+                .with_hint("scop_random(), exprand(mean), normrand(mean, sd)"),
+            );
+            return Some((self.m.exprs.lit(0.0), Dim::Free));
+        }
+        if !matches!(self.kind, BlockKind::Initial | BlockKind::NetReceive) {
+            self.err(
+                Diagnostic::error(
+                    format!("`{}` is drawn only in INITIAL and NET_RECEIVE", name.name),
+                    name.span,
+                    "a draw in a block that runs every step",
+                )
+                .with_hint("hhc's kernels draw no random numbers yet; draw in NET_RECEIVE (events) or INITIAL"),
+            );
+            return Some((self.m.exprs.lit(0.0), Dim::Free));
+        }
+        let vals: Vec<ExprId> = args
+            .iter()
+            .map(|a| {
+                let v = self.expr(a, env);
+                self.as_number(v.0)
+            })
+            .collect();
+        const STREAM: &str = "(scop_random)";
+        let stream = match self.m.random_streams.iter().position(|s| s == STREAM) {
+            Some(k) => k as u32,
+            None => {
+                self.m.random_streams.push(STREAM.into());
+                (self.m.random_streams.len() - 1) as u32
+            }
+        };
+        let draw = match arity {
+            0 => ir::Draw::Uniform { stream },
+            1 => ir::Draw::NegExp { stream },
+            _ => ir::Draw::Normal { stream },
+        };
+        let k = self.m.draws.len() as u32;
+        self.m.draws.push(draw);
+        let x = self.m.exprs.add(Expr::Var(Var::Draw(k)), span);
+        let mut b = Builder::new(&mut self.m.exprs);
+        let value = match vals.as_slice() {
+            [] => x,
+            [mean] => b.mul(*mean, x),
+            [mean, sd, ..] => {
+                let spread = b.mul(*sd, x);
+                b.add(*mean, spread)
+            }
+        };
+        Some((value, Dim::Free))
+    }
+
     fn random_call(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<Val> {
         let kind = name.name.strip_prefix("random_")?;
         let stream = match args.first().map(|a| &a.kind) {

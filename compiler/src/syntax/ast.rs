@@ -212,6 +212,9 @@ pub enum StmtKind {
     },
     /// `printf("…", x)`: NEURON prints; hhc runs no C and prints nothing.
     Print,
+    /// `INITIAL { … }` inside NET_RECEIVE: run once per connection at initialisation, it sets
+    /// the connection's own values (the weight arguments after the first).
+    Initial(Block),
     /// `VERBATIM return 0; ENDVERBATIM`: C that returns from the block; accepted as the last
     /// statement of a block, where it changes nothing.
     ReturnZero,

@@ -551,9 +551,13 @@ where
                     .delimited_by(just(Token::LParen), just(Token::RParen)),
             )
             .to(StmtKind::Print);
+        let net_receive_initial = kw("INITIAL")
+            .ignore_then(block.clone())
+            .map(StmtKind::Initial);
         let stmt = choice((
             print,
             watch,
+            net_receive_initial,
             derivative,
             assign,
             element_assign,

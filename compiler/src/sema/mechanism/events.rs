@@ -54,20 +54,68 @@ impl Lowerer<'_> {
             .iter()
             .map(|a| (a.name.name.clone(), env[&a.name.name].0))
             .collect();
-        self.exec_top_block(body, &mut env);
-        // A weight argument NET_RECEIVE changes is state of the connection (NEURON's STDP
-        // idiom), which hhc does not keep yet: refuse rather than drop the change.
-        for (k, (name, value)) in before.iter().enumerate() {
-            if env.get(name).is_some_and(|v| v.0 != *value) {
+        // NET_RECEIVE's own INITIAL: the connection's values at initialisation.
+        let mut arg_init = Vec::new();
+        for stmt in &body.stmts {
+            let ast::StmtKind::Initial(block) = &stmt.kind else {
+                continue;
+            };
+            let mut initial = env.clone();
+            let sends = self.sends.len();
+            self.exec_block(block, &mut initial);
+            if self.sends.len() != sends {
+                self.sends.truncate(sends);
                 self.err(
                     Diagnostic::error(
-                        format!("NET_RECEIVE changes its argument `{name}`"),
-                        args[k].name.span,
-                        "a weight kept per connection",
+                        "net_send in NET_RECEIVE's INITIAL",
+                        block.span,
+                        "runs once per connection",
                     )
-                    .with_hint("hhc does not keep state per connection yet (NEURON's weight vector idiom, as in STDP); keep it in the point process's STATE or ASSIGNED"),
+                    .with_hint("send initial self-events from the mechanism's INITIAL block"),
                 );
             }
+            for (name, (value, _)) in &initial {
+                match self.names.get(name) {
+                    Some((Name::State(_) | Name::Assigned, _))
+                        if env.get(name).map(|v| v.0) != Some(*value) =>
+                    {
+                        self.err(
+                            Diagnostic::error(
+                                format!("NET_RECEIVE's INITIAL sets `{name}`, which is not one of its arguments"),
+                                block.span,
+                                "runs once per connection",
+                            )
+                            .with_hint("set the mechanism's own values in its INITIAL block"),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            for (k, (name, value)) in before.iter().enumerate() {
+                if let Some(v) = initial.get(name).filter(|v| v.0 != *value) {
+                    arg_init.retain(|a: &(u32, ExprId)| a.0 != k as u32);
+                    arg_init.push((k as u32, v.0));
+                }
+            }
+        }
+        self.exec_top_block(body, &mut env);
+        // A weight argument NET_RECEIVE changes is state of the connection, kept per
+        // connection (NEURON's weight vector).
+        let mut arg_updates = Vec::new();
+        for (k, (name, value)) in before.iter().enumerate() {
+            if let Some(v) = env.get(name).filter(|v| v.0 != *value) {
+                arg_updates.push((k as u32, v.0));
+            }
+        }
+        if self.m.artificial && (!arg_updates.is_empty() || !arg_init.is_empty()) {
+            self.err(
+                Diagnostic::error(
+                    "an ARTIFICIAL_CELL that keeps values per connection",
+                    span,
+                    "NET_RECEIVE changes or initialises its arguments",
+                )
+                .with_hint("hhc keeps per-connection values for point processes on cells so far; keep the value in a STATE"),
+            );
         }
         // NEURON copies the node's V into NET_RECEIVE's `v` and back after it: an assignment
         // moves the membrane (Izhikevich's reset), on a cell; an ARTIFICIAL_CELL has none.
@@ -113,6 +161,8 @@ impl Lowerer<'_> {
             moves: std::mem::take(&mut self.moves),
             watches: std::mem::take(&mut self.watches),
             v,
+            arg_updates,
+            arg_init,
             span,
         });
     }
