@@ -1040,6 +1040,9 @@ pub struct ReceiveProgram {
     /// [`crate::ir::NetReceive::arg_updates`]), and their values from NET_RECEIVE's INITIAL.
     pub arg_updates: Vec<(u32, ExprId)>,
     pub arg_init: Vec<(u32, ExprId)>,
+    /// NET_RECEIVE's `net_move`s: the self-event it sent last moves to the event's time plus
+    /// `delay`, keeping its flag (the `flag` field is unused).
+    pub moves: Vec<crate::ir::SelfEvent>,
 }
 
 impl ReceiveProgram {
@@ -1130,6 +1133,7 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         }
     };
     let mut sends: Vec<crate::ir::SelfEvent> = receive.sends.iter().map(&mut send).collect();
+    let mut moves: Vec<crate::ir::SelfEvent> = receive.moves.iter().map(&mut send).collect();
     let mut initial_sends: Vec<crate::ir::SelfEvent> =
         m.initial_sends.iter().map(&mut send).collect();
     let mut import =
@@ -1163,7 +1167,11 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
             .chain(arg_init.iter_mut())
             .map(|u| &mut u.1)
             .collect();
-        for e in sends.iter_mut().chain(initial_sends.iter_mut()) {
+        for e in sends
+            .iter_mut()
+            .chain(initial_sends.iter_mut())
+            .chain(moves.iter_mut())
+        {
             roots.extend([&mut e.condition, &mut e.delay, &mut e.flag]);
         }
         roots.extend(emits.iter_mut());
@@ -1194,6 +1202,7 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         watches,
         arg_updates,
         arg_init,
+        moves,
     })
 }
 

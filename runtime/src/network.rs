@@ -129,6 +129,11 @@ struct SelfEvents {
     sent: u64,
     /// The active WATCHes of the chunk's point processes, by (cell, point).
     watching: std::collections::BTreeMap<(u32, u32), Vec<ActiveWatch>>,
+    /// Per (cell, point), the self-event it sent last while that is still to come, and its
+    /// flag: what `net_move` moves (NEURON's `_tqitem`).
+    movable: std::collections::HashMap<(u32, u32), (u64, f64)>,
+    /// Self-events that `net_move` replaced, by `seq`: skipped when they come up.
+    moved: std::collections::HashSet<u64>,
 }
 
 /// A WATCH that is active: which of its point process's statements, the flag of the event it
@@ -150,6 +155,8 @@ struct Reaction {
     sends: Vec<(f64, f64)>,
     /// A `net_event`: the cell spikes at the event's time.
     spikes: bool,
+    /// The delay of each `net_move` that ran (to the event's time plus it).
+    moves: Vec<f64>,
     /// The WATCH statements it ran, which replace the active ones; `None` when it ran none.
     watches: Option<Vec<ActiveWatch>>,
 }
@@ -157,19 +164,46 @@ struct Reaction {
 impl SelfEvents {
     fn send(&mut self, from: &Event, delay: f64, flag: f64) {
         self.sent += 1;
+        let seq = SELF_EVENT_SEQ + self.sent;
         self.queue.push(SelfEvent(Event {
             te: from.te + delay,
-            seq: SELF_EVENT_SEQ + self.sent,
+            seq,
             flag,
             ..*from
         }));
+        self.movable.insert((from.cell, from.point), (seq, flag));
+    }
+
+    /// `net_move`: the self-event `from`'s point process sent last goes to `from.te + delay`
+    /// with its flag. False when it has none still to come (NEURON stops with an error).
+    fn move_last(&mut self, from: &Event, delay: f64) -> bool {
+        let Some((seq, flag)) = self.movable.remove(&(from.cell, from.point)) else {
+            return false;
+        };
+        self.moved.insert(seq);
+        self.send(from, delay, flag);
+        true
     }
 
     /// The earliest self-event due by `due`, if it comes before `next` (a connection's event).
     fn pop_before(&mut self, due: f64, next: Option<&Event>) -> Option<Event> {
-        let first = self.queue.peek()?.0;
-        let sooner = next.is_none_or(|e| (first.te, first.seq) < (e.te, e.seq));
-        (first.te <= due && sooner).then(|| self.queue.pop().expect("peeked").0)
+        loop {
+            let first = self.queue.peek()?.0;
+            if self.moved.remove(&first.seq) {
+                self.queue.pop();
+                continue;
+            }
+            let sooner = next.is_none_or(|e| (first.te, first.seq) < (e.te, e.seq));
+            if !(first.te <= due && sooner) {
+                return None;
+            }
+            self.queue.pop();
+            let key = (first.cell, first.point);
+            if self.movable.get(&key).is_some_and(|m| m.0 == first.seq) {
+                self.movable.remove(&key);
+            }
+            return Some(first);
+        }
     }
 }
 
@@ -232,6 +266,8 @@ struct ChunkOutcome {
     bad: Option<(u64, usize, f64)>,
     /// (step, cell, delay) of a `net_send` into the past, which NEURON refuses too.
     backwards: Option<(u64, usize, f64)>,
+    /// (step, cell) of a `net_move` with no self-event to move, which NEURON refuses too.
+    unmovable: Option<(u64, usize)>,
     traces: Vec<(usize, Vec<Vec<f64>>)>,
     delivered: u64,
 }
@@ -301,6 +337,9 @@ impl CellPopulation {
                         roots.extend([w.condition, w.value_now, w.flag]);
                     }
                     roots.extend(r.arg_updates.iter().map(|u| u.1));
+                    for e in &r.moves {
+                        roots.extend([e.condition, e.delay]);
+                    }
                     roots
                 });
                 points[*p] = Some(PointTarget {
@@ -309,6 +348,7 @@ impl CellPopulation {
                         .as_ref()
                         .filter(|r| {
                             r.sends.is_empty()
+                                && r.moves.is_empty()
                                 && r.emits.is_empty()
                                 && r.watches.is_empty()
                                 && !r.keeps_connection_values()
@@ -563,6 +603,14 @@ impl CellPopulation {
                             }
                             own.send(&e, delay.max(0.0), flag);
                         }
+                        for &delay in &reaction.moves {
+                            if delay < 0.0 {
+                                out.backwards.get_or_insert((step, e.cell as usize, delay));
+                            }
+                            if !own.move_last(&e, delay.max(0.0)) {
+                                out.unmovable.get_or_insert((step, e.cell as usize));
+                            }
+                        }
                         if reaction.spikes {
                             out.emitted.push((e.cell as usize, e.te));
                         }
@@ -713,7 +761,7 @@ impl CellPopulation {
                             }
                         }
                     }
-                    if out.bad.is_some() || out.backwards.is_some() {
+                    if out.bad.is_some() || out.backwards.is_some() || out.unmovable.is_some() {
                         break;
                     }
                 }
@@ -960,6 +1008,7 @@ fn receive(
     reaction: &mut Reaction,
 ) {
     reaction.sends.clear();
+    reaction.moves.clear();
     reaction.spikes = false;
     reaction.watches = None;
     if let Some(linear) = &target.linear {
@@ -995,7 +1044,13 @@ fn receive(
     let (updated, rest) = values.split_at(r.updates.len());
     let (sent, rest) = rest.split_at(3 * r.sends.len());
     let (emitted, rest) = rest.split_at(r.emits.len());
-    let (watched, arguments) = rest.split_at(3 * r.watches.len());
+    let (watched, rest) = rest.split_at(3 * r.watches.len());
+    let (arguments, moved) = rest.split_at(r.arg_updates.len());
+    for v in moved.chunks(2) {
+        if v[0] != 0.0 {
+            reaction.moves.push(v[1]);
+        }
+    }
     for ((slot, _), &x) in r.updates.iter().zip(updated) {
         unsafe { *view.slot(*slot as usize).add(at) = x };
     }
@@ -1340,10 +1395,16 @@ pub fn run(
         let mut emitted: Vec<(f64, u64, f64)> = Vec::new();
         let mut bad: Option<(u64, u64, f64, String)> = None;
         let mut backwards: Option<(u64, u64, f64)> = None;
+        let mut unmovable: Option<(u64, u64)> = None;
         for pop in populations.iter_mut().flatten() {
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
                 delivered += o.delivered;
+                if let Some((s, c)) = o.unmovable {
+                    if unmovable.is_none_or(|(s0, _)| s < s0) {
+                        unmovable = Some((s, pop.first + c as u64));
+                    }
+                }
                 if let Some((s, c, d)) = o.backwards {
                     if backwards.is_none_or(|(s0, ..)| s < s0) {
                         backwards = Some((s, pop.first + c as u64, d));
@@ -1367,6 +1428,15 @@ pub fn run(
             return Err(Stopped {
                 error: RunError::Backend(crate::backend::BackendError(format!(
                     "a point process of cell {c} sent itself an event into the past at step {s} (t = {:.4} ms): net_send(delay = {delay} ms, …)\n  hint: a self-event's delay must be >= 0, as in NEURON",
+                    s as f64 * dt
+                ))),
+                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
+            });
+        }
+        if let Some((s, c)) = unmovable {
+            return Err(Stopped {
+                error: RunError::Backend(crate::backend::BackendError(format!(
+                    "a point process of cell {c} called net_move at step {s} (t = {:.4} ms) with no self-event of its own still to come\n  hint: net_move moves the event the point process sent last (net_send), as in NEURON, which stops here too",
                     s as f64 * dt
                 ))),
                 partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),

@@ -103,3 +103,45 @@ pub fn read_csv(path: &Path) -> Vec<Vec<f64>> {
         })
         .collect()
 }
+
+/// Runs `model` with `states` traced and checks V, then each state, against NEURON's columns
+/// in `csv` (t, V, then the states, every step): within each column's tolerance, absolute or
+/// (`true`) relative to NEURON's value. Returns the run and NEURON's rows.
+pub fn traced_against_neuron_csv(
+    model: &Path,
+    csv: &Path,
+    states: &[&str],
+    tolerances: &[(f64, bool)],
+) -> (hhc_runtime::simulation::Outcome, Vec<Vec<f64>>) {
+    let request = Request {
+        record_states: states.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let r = Simulation::from_file(model, &request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rows = read_csv(csv);
+    assert_eq!(rows.len(), r.traces[0].values.len());
+    for (j, &(tolerance, relative)) in tolerances.iter().enumerate() {
+        let worst = rows
+            .iter()
+            .zip(&r.traces[j].values)
+            .map(|(row, x)| {
+                let d = (row[j + 1] - x).abs();
+                if relative {
+                    d / row[j + 1].abs()
+                } else {
+                    d
+                }
+            })
+            .fold(0.0, f64::max);
+        assert!(
+            worst < tolerance,
+            "{}: {} differs from NEURON's by {worst}",
+            model.display(),
+            r.traces[j].name
+        );
+    }
+    (r, rows)
+}

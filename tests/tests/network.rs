@@ -540,43 +540,79 @@ fn watch_conditions_read_by_the_interpreter_match_the_direct_test() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// What a point process on a cell cannot do yet, or what would be ignored, is refused with
-/// its reason: `net_move` (moving its self-event), and a V_th beside a point process that makes
-/// the cell spike.
+/// A point process on a cell that moves its pending self-event (`net_move`, tests/fixtures/
+/// neuron/netmove/Postpone.mod: it opens itself every 10 ms, and each input postpones the next
+/// opening to 10 ms after it) runs as in NEURON 9.0.2 (harness/neuron/netmove.py): V within
+/// 1e-8 mV and g within 1e-12 uS at every step, with the openings postponed (without net_move
+/// they would fall every 10 ms).
 #[test]
-fn net_move_on_cells_and_a_threshold_beside_net_event_are_refused() {
+fn net_move_on_a_cell_postpones_as_in_neuron() {
+    let model = repo().join("tests/fixtures/neuron/netmove/netmove.chan");
+    let (r, _) = hhc_tests::traced_against_neuron_csv(
+        &model,
+        &model.with_file_name("v.csv"),
+        &["Postpone.g"],
+        &[(1e-8, false), (1e-12, false)],
+    );
+    // The opening due at 20 ms was moved to 24 ms (10 ms after the input at 14 ms).
+    let g = &r.traces[1].values;
+    let jump = |k: usize| g[k] - g[k - 1] > 0.01;
+    assert!(!jump(801), "an opening at 20 ms");
+    assert!(jump(961), "no opening at 24 ms");
+}
+
+/// `net_move` with no self-event of the point process still to come stops the run with the
+/// cell and time, as NEURON stops; and a V_th beside a point process that makes the cell spike
+/// (which would be ignored) is refused.
+#[test]
+fn a_net_move_with_nothing_to_move_and_a_threshold_beside_net_event_are_errors() {
     let dir = std::env::temp_dir().join(format!("hhc-netmove-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let fixture = repo().join("tests/fixtures/neuron/watch");
     std::fs::copy(fixture.join("Izh.mod"), dir.join("Izh.mod")).expect("copy");
+    // The flag-1 event is the one it sent: delivered, there is nothing left to move.
     std::fs::write(
         dir.join("Mover.mod"),
         "NEURON { POINT_PROCESS Mover NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\nNET_RECEIVE (w) { if (flag == 0) { net_send(5, 1) } else { net_move(t + 1) } }\n",
     )
     .expect("write mod");
     let model = std::fs::read_to_string(fixture.join("watch.chan")).expect("model");
-    let cases = [
-        (
-            model.replace(
-                "POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms)  e = 0 (mV) }\n}\nCELL Driven",
-                "POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms)  e = 0 (mV) }\n    POINT m = Mover AT soma(0.5)\n}\nCELL Driven",
-            ),
-            "net_move",
-        ),
-        (
-            model.replacen("v_init = -60 (mV)", "v_init = -60 (mV)\n    V_th = -20 (mV)", 1),
-            "V_th is not used",
-        ),
-    ];
-    for (text, what) in cases {
-        assert_ne!(text, model, "the case edits the model");
-        std::fs::write(dir.join("net.chan"), text).expect("write model");
-        let Err(e) = Simulation::from_file(&dir.join("net.chan"), &Request::default()) else {
-            panic!("ran a model with {what}");
-        };
-        let text = e.to_string();
-        assert!(text.contains(what) && text.contains("net.chan:"), "{text}");
-    }
+    let mover = model
+        .replace(
+            "POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms)  e = 0 (mV) }\n}\nCELL Driven",
+            "POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms)  e = 0 (mV) }\n    POINT m = Mover AT soma(0.5)\n}\nCELL Driven",
+        )
+        .replace(
+            "CONNECT drive -> chain AT syn {",
+            "CONNECT drive -> chain AT m { pre = 0  post = 0  weight = 0  delay = 1 (ms) }\n    CONNECT drive -> chain AT syn {",
+        );
+    assert_ne!(mover, model, "the case edits the model");
+    std::fs::write(dir.join("net.chan"), &mover).expect("write model");
+    let mut s = Simulation::from_file(&dir.join("net.chan"), &Request::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Err(e) = s.run(None, None) else {
+        panic!("ran a net_move with nothing to move");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("net_move") && text.contains("no self-event"),
+        "{text}"
+    );
+    let threshold = model.replacen(
+        "v_init = -60 (mV)",
+        "v_init = -60 (mV)\n    V_th = -20 (mV)",
+        1,
+    );
+    assert_ne!(threshold, model, "the case edits the model");
+    std::fs::write(dir.join("net.chan"), threshold).expect("write model");
+    let Err(e) = Simulation::from_file(&dir.join("net.chan"), &Request::default()) else {
+        panic!("ran a model with V_th beside net_event");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("V_th is not used") && text.contains("net.chan:"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

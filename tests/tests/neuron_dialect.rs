@@ -36,29 +36,8 @@ fn traced_against_neuron(
     states: &[&str],
     tolerances: &[f64],
 ) -> (hhc_runtime::simulation::Outcome, Vec<Vec<f64>>) {
-    let request = hhc_runtime::simulation::Request {
-        record_states: states.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    };
-    let r = hhc_runtime::simulation::Simulation::from_file(model, &request)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let rows = hhc_tests::read_csv(&model.with_file_name("v.csv"));
-    assert_eq!(rows.len(), r.traces[0].values.len());
-    for (j, tolerance) in tolerances.iter().enumerate() {
-        let worst = rows
-            .iter()
-            .zip(&r.traces[j].values)
-            .map(|(row, x)| (row[j + 1] - x).abs())
-            .fold(0.0, f64::max);
-        assert!(
-            worst < *tolerance,
-            "{}: {worst} from NEURON's",
-            r.traces[j].name
-        );
-    }
-    (r, rows)
+    let absolute: Vec<(f64, bool)> = tolerances.iter().map(|&t| (t, false)).collect();
+    hhc_tests::traced_against_neuron_csv(model, &model.with_file_name("v.csv"), states, &absolute)
 }
 
 /// The largest |a − b| between two traces.

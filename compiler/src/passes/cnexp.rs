@@ -12,7 +12,11 @@
 //! An equation not linear in its own state is an error; it is never linearised silently.
 
 use super::simplify::Builder;
-use super::symbolic::{depends_on, pdiff, substitute};
+// A value NEURON's cnexp takes as a constant of the step (`frozen`, see sema) stays whole:
+// neither differentiated (its derivative is 0) nor evaluated at x = 0.
+use super::symbolic::{
+    depends_on_outside_frozen as depends_on, pdiff, substitute_outside_frozen as substitute,
+};
 use crate::diagnostic::Diagnostic;
 use crate::ir::{BinaryOp, Builtin, Expr, ExprId, Mechanism, UnaryOp, Var};
 

@@ -179,6 +179,60 @@ pub fn substitute(arena: &mut ExprArena, e: ExprId, map: &dyn Fn(Var) -> Option<
     memo[&e]
 }
 
+/// The nodes under `e` in children-first order, not entering `frozen(…)` (whose value is a
+/// constant of its step: NEURON's cnexp reads a value computed before the equation so).
+fn reachable_outside_frozen(arena: &ExprArena, e: ExprId) -> Vec<ExprId> {
+    let mut seen = std::collections::HashSet::new();
+    let mut order = Vec::new();
+    let mut stack = vec![(e, false)];
+    while let Some((id, expanded)) = stack.pop() {
+        if expanded {
+            order.push(id);
+            continue;
+        }
+        if !seen.insert(id) {
+            continue;
+        }
+        stack.push((id, true));
+        let node = arena.get(id);
+        if !matches!(node, Expr::Unary(crate::ir::UnaryOp::Frozen, _)) {
+            for c in node.children() {
+                if !seen.contains(&c) {
+                    stack.push((c, false));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// [`substitute`], leaving every `frozen(…)` whole.
+pub fn substitute_outside_frozen(
+    arena: &mut ExprArena,
+    e: ExprId,
+    map: &dyn Fn(Var) -> Option<ExprId>,
+) -> ExprId {
+    let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
+    for id in reachable_outside_frozen(arena, e) {
+        let node = *arena.get(id);
+        let span = arena.span(id);
+        let new = match node {
+            Expr::Var(v) => map(v).unwrap_or(id),
+            Expr::Unary(crate::ir::UnaryOp::Frozen, _) => id,
+            _ => rebuild_node(&mut Builder { arena, span }, node, |x| memo[&x]),
+        };
+        memo.insert(id, new);
+    }
+    memo[&e]
+}
+
+/// [`depends_on`], not looking inside `frozen(…)`.
+pub fn depends_on_outside_frozen(arena: &ExprArena, e: ExprId, var: Var) -> bool {
+    reachable_outside_frozen(arena, e)
+        .into_iter()
+        .any(|id| *arena.get(id) == Expr::Var(var))
+}
+
 /// Copies the DAG under `root` from `src` into `dst`, replacing every variable by `map_var(v)`
 /// and folding on the way (parameters that became literals fold away).
 pub fn import(

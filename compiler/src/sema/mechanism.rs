@@ -1839,6 +1839,17 @@ impl<'a> Lowerer<'a> {
         env
     }
 
+    /// Each expression's value as a number (conditions become 0 or 1).
+    pub(super) fn numbers(&mut self, exprs: &[ast::Expr], env: &mut Env) -> Vec<ExprId> {
+        exprs
+            .iter()
+            .map(|a| {
+                let v = self.expr(a, env);
+                self.as_number(v.0)
+            })
+            .collect()
+    }
+
     fn as_condition(&mut self, e: ExprId) -> ExprId {
         if self.m.exprs.get(e).is_boolean() {
             e
@@ -2478,13 +2489,7 @@ impl<'a> Lowerer<'a> {
             );
             return Some((self.m.exprs.lit(0.0), Dim::Free));
         }
-        let vals: Vec<ExprId> = args
-            .iter()
-            .map(|a| {
-                let v = self.expr(a, env);
-                self.as_number(v.0)
-            })
-            .collect();
+        let vals = self.numbers(args, env);
         const STREAM: &str = "(scop_random)";
         let stream = match self.m.random_streams.iter().position(|s| s == STREAM) {
             Some(k) => k as u32,
@@ -3060,13 +3065,7 @@ impl Lowerer<'_> {
         span: Span,
         env: &mut Env,
     ) {
-        let rates: Vec<ExprId> = rates
-            .iter()
-            .map(|r| {
-                let v = self.expr(r, env);
-                self.as_number(v.0)
-            })
-            .collect();
+        let rates = self.numbers(rates, env);
         // Each species: its coefficient, its state (None for a name that is not a STATE, such
         // as release.mod's PARAMETER `GenVes`: a constant concentration, as in NEURON, which
         // enters the rates but has no equation), and its value.

@@ -1246,20 +1246,6 @@ fn lower_cell(
                             .with_hint(format!("make a population of it in the NETWORK: `POPULATION name = {} {{ count = 1 }}`", mechanism.name)),
                         );
                     }
-                    Ok(Some(m))
-                        if m.point_process
-                            && m.net_receive.as_ref().is_some_and(|r| !r.moves.is_empty()) =>
-                    {
-                        ok = false;
-                        cx.err(
-                            Diagnostic::error(
-                                format!("`{}` moves its self-event (net_move)", mechanism.name),
-                                mechanism.span,
-                                "on a cell",
-                            )
-                            .with_hint("hhc runs net_move in ARTIFICIAL_CELLs only, for now; a point process on a cell may send itself events (net_send), watch conditions (WATCH) and make its cell spike (net_event)"),
-                        );
-                    }
                     Ok(Some(m)) if m.point_process => {
                         let insert = lower_insert(cx, m, settings);
                         if !insert.along.is_empty() {

@@ -202,7 +202,7 @@ impl Lowerer<'_> {
                 || (self.kind == BlockKind::Initial && name.name == "net_send"));
         if !allowed {
             let hint = if name.name == "net_move" {
-                "net_move belongs in NET_RECEIVE of an ARTIFICIAL_CELL"
+                "net_move belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"
             } else if name.name == "net_event" {
                 "net_event belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"
             } else {
@@ -238,13 +238,7 @@ impl Lowerer<'_> {
             );
             return Some(zero);
         }
-        let vals: Vec<ExprId> = args
-            .iter()
-            .map(|a| {
-                let v = self.expr(a, env);
-                self.as_number(v.0)
-            })
-            .collect();
+        let vals = self.numbers(args, env);
         let condition = self.path_condition();
         if name.name == "net_send" {
             self.sends.push(ir::SelfEvent {
