@@ -94,7 +94,9 @@ pub fn header_spike_times(header: &str) -> Vec<f64> {
 /// Reads a CSV of numbers with a header line.
 pub fn read_csv(path: &Path) -> Vec<Vec<f64>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // `#` lines are comments (the harnesses' spike files begin with one); then a header.
     text.lines()
+        .filter(|l| !l.starts_with('#'))
         .skip(1)
         .map(|l| {
             l.split(',')

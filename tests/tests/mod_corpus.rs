@@ -254,3 +254,39 @@ fn a_value_computed_before_a_cnexp_equation_is_a_constant_of_the_step_as_in_neur
         assert!(peak > 0.01, "cai peaks at {peak} mM");
     }
 }
+
+/// PyNN's adaptive exponential integrate-and-fire cell as PyNN builds it in NEURON (PyNN
+/// 0.12.3's adexp.mod: WATCH from an INITIAL self-event, V set to the peak and the reset by
+/// NET_RECEIVE, net_event, a 1e6 uS refractory clamp, derivimplicit; and expisyn.mod, a
+/// current-based synapse whose current is a STATE), unchanged, against NEURON 9.0.2
+/// (harness/neuron/adexp.py): the four spikes in NEURON's steps, w within 1e-8 nA and V within
+/// 1e-3 mV (NEURON takes the exponential current's dI/dv as a 0.001 mV difference, hhc
+/// exactly; the largest difference is at a spike's upstroke).
+#[test]
+fn pynn_adaptive_exponential_cells_spike_as_in_neuron() {
+    let mods = [
+        (corpus("pynn/neuron_nmodl/adexp.mod"), "adexp.mod"),
+        (corpus("pynn/neuron_nmodl/expisyn.mod"), "expisyn.mod"),
+    ];
+    let tolerances = [(1e-3, false), (1e-8, false)];
+    let Some(r) = against_neuron("adexp", &mods, &["AdExpIF.w"], &tolerances) else {
+        return;
+    };
+    let neuron: Vec<f64> =
+        hhc_tests::read_csv(&repo().join("tests/fixtures/neuron/adexp/spikes.csv"))
+            .iter()
+            .map(|row| row[1])
+            .collect();
+    let network = r.network.as_ref().expect("a network outcome");
+    let ours: Vec<f64> = network
+        .spikes
+        .iter()
+        .filter(|s| s.0 == 0)
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(neuron.len(), 4);
+    assert_eq!(ours.len(), neuron.len(), "{ours:?} vs {neuron:?}");
+    for (a, b) in ours.iter().zip(&neuron) {
+        assert!((a - b).abs() < 1e-9, "spike at {a} vs NEURON's {b}");
+    }
+}
