@@ -187,6 +187,12 @@ fn name_errors() {
         )),
     );
     case(
+        "recursive_procedure",
+        &mech(&format!(
+            "{GOOD_BREAKPOINT}DERIVATIVE s {{ p() m' = -m }}\nPROCEDURE p() {{ p() }}\n"
+        )),
+    );
+    case(
         "recursive_function",
         &mech(&format!(
             "{GOOD_BREAKPOINT}DERIVATIVE s {{ m' = f(1) - m }}\nFUNCTION f(x) {{ f = f(x - 1) }}\n"

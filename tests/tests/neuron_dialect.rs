@@ -604,3 +604,63 @@ fn a_kinetic_block_keeps_its_assignments_at_the_new_states() {
     assert!(a[40] < 0.75 && a[40] > b[40] && b[40] > 0.25);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A FUNCTION that calls itself (PyNN's gammastim.mod recurses once) is inlined to a depth of
+/// 8, as `while` loops are unrolled: `fact(4)` scales a leak exactly as 24 does; a call that
+/// goes deeper for the v of the moment (`fact(|v|)` near −65 mV) gives NaN, which stops the
+/// run with the blow-up error; and one that is always too deep (`fact(20)`) is an error
+/// before the run.
+#[test]
+fn a_recursive_function_is_inlined_to_a_fixed_depth() {
+    let leak = |name: &str, factor: &str| {
+        format!("NEURON {{ SUFFIX {name} NONSPECIFIC_CURRENT i }}\nPARAMETER {{ g = 0.0001 (S/cm2)  e = -70 (mV) }}\nASSIGNED {{ v (mV) i (mA/cm2) }}\nBREAKPOINT {{ i = g*(v - e)*{factor}/24 }}\nFUNCTION fact(n) {{\n    if (n <= 1) {{ fact = 1 }} else {{ fact = n*fact(n - 1) }}\n}}\n")
+    };
+    let recursive = leak("factleak", "fact(4)");
+    let plain = leak("plainleak", "24");
+    let runs = run_each(
+        "recursion",
+        &[("factleak", &recursive), ("plainleak", &plain)],
+        |m| {
+            format!("CELL C {{ ION na {{ e = 50 (mV) }} ION k {{ e = -77 (mV) }} INSERT Na_HH1952 INSERT K_HH1952 INSERT {m} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  stimulus = 10 (uA/cm2) }}\n")
+        },
+    );
+    assert_eq!(runs[0].0, runs[1].0, "fact(4) is not 24");
+    assert!(runs[0].1 > 0, "the cell fires");
+    let dir = std::env::temp_dir().join(format!("hhc-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("deepleak.mod"),
+        leak("deepleak", "fact(fabs(v/(1 (mV))))"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("model.chan"),
+        "CELL C { INSERT IL INSERT deepleak }\nSIMULATE { cell = C  dt = 0.025 (ms)  tstop = 5 (ms) }\n",
+    )
+    .expect("write");
+    let stopped = hhc_runtime::simulation::Simulation::from_file(
+        &dir.join("model.chan"),
+        &hhc_runtime::simulation::Request::default(),
+    )
+    .expect("set up")
+    .run(None, None);
+    assert!(
+        stopped
+            .as_ref()
+            .is_err_and(|s| s.error.to_string().contains("blow-up")),
+        "{:?}",
+        stopped.map(|r| r.steps_done)
+    );
+    std::fs::write(dir.join("deepleak.mod"), leak("deepleak", "fact(20)")).expect("write");
+    let refused = hhc_runtime::simulation::Simulation::from_file(
+        &dir.join("model.chan"),
+        &hhc_runtime::simulation::Request::default(),
+    );
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("never returns")),
+        "fact(20) was accepted"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -118,6 +118,9 @@ struct Lowerer<'a> {
     assigned_after_initial: std::collections::BTreeSet<String>,
 }
 
+/// How deep a FUNCTION that calls itself is inlined; a deeper call's value is NaN.
+const MAX_RECURSION_DEPTH: usize = 8;
+
 /// How many passes a `while` loop is unrolled into: enough for NEURON's Newton and bisection
 /// loops (IntFire2's ends within 11, IntFire4's bisection within about 50).
 const MAX_WHILE_ITERATIONS: usize = 100;
@@ -2598,13 +2601,27 @@ impl<'a> Lowerer<'a> {
             );
             return (zero, Dim::Free);
         }
-        if self.call_stack.contains(&c.name.name) {
+        // Recursion is inlined to a fixed depth, as `while` loops are unrolled: a call deeper
+        // than that gives NaN, which stops a run that reaches it (PyNN's gammastim.mod recurses
+        // once for a shape parameter below 1). A PROCEDURE, with no value, cannot recurse.
+        let depth = self
+            .call_stack
+            .iter()
+            .filter(|n| **n == c.name.name)
+            .count();
+        if depth > 0 && !is_function {
             self.err(
                 Diagnostic::error(format!("recursive call to `{}`", c.name.name), at.span, "calls itself")
                     .with_label(c.name.span, "defined here")
-                    .with_hint("kernels inline every call, so recursion is not allowed; write it as a loop-free formula"),
+                    .with_hint("kernels inline every call, so a PROCEDURE cannot call itself; a FUNCTION may, to a depth of 8"),
             );
             return (zero, Dim::Free);
+        }
+        if depth >= MAX_RECURSION_DEPTH {
+            for a in args {
+                let _ = self.expr(a, env);
+            }
+            return (self.m.exprs.lit(f64::NAN), Dim::Free);
         }
         let values: Vec<Val> = args.iter().map(|a| self.expr(a, env)).collect();
         // Scope: arguments, locals and the return value shadow outer names for the body's run.
@@ -2661,6 +2678,24 @@ impl<'a> Lowerer<'a> {
         } else {
             (zero, Dim::Free)
         };
+        // A call from a block (not from another FUNCTION) whose every path recurses past the
+        // depth: it never ends, whatever its arguments.
+        let outermost = !self
+            .call_stack
+            .iter()
+            .any(|n| self.functions.contains_key(n));
+        if is_function && outermost && self.m.exprs.get(result.0).as_lit().is_some_and(f64::is_nan)
+        {
+            self.err(
+                Diagnostic::error(
+                    format!("this call to `{}` never returns", c.name.name),
+                    at.span,
+                    "recursion without end",
+                )
+                .with_label(c.name.span, "defined here")
+                .with_hint("give the recursion a case that returns a value without calling itself"),
+            );
+        }
         for (name, old) in shadowed.into_iter().rev() {
             match old {
                 Some(v) => env.insert(name, v),
