@@ -318,6 +318,7 @@ impl Region {
                     let mut b = crate::passes::simplify::Builder::new(&mut m.exprs);
                     let f = b.lit(self.point_scale);
                     c.value = b.mul(f, c.value);
+                    c.scale *= self.point_scale;
                     if let Some(g) = c.conductance {
                         c.conductance = Some(b.mul(f, g));
                     }

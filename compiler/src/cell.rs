@@ -222,12 +222,20 @@ fn traced_current(model: &Model, mi: usize, c: &crate::ir::Current) -> Option<Sl
     })
 }
 
-/// A current in hhc's unit (µA/cm², nA for a point process) in NEURON's (mA/cm², nA).
-fn in_neuron_unit(exprs: &mut ExprArena, m: &crate::ir::Mechanism, i: ExprId) -> ExprId {
-    if m.point_process {
+/// A current `c` of `m` as the step computed it (µA/cm²; a point process's nA, or on a
+/// morphology its compartment's µA/cm², see [`crate::ir::Current::scale`]) in NEURON's unit
+/// (mA/cm², nA for a point process).
+fn in_neuron_unit(
+    exprs: &mut ExprArena,
+    m: &crate::ir::Mechanism,
+    c: &crate::ir::Current,
+    i: ExprId,
+) -> ExprId {
+    let k = if m.point_process { 1.0 / c.scale } else { 1e-3 };
+    if k == 1.0 {
         return i;
     }
-    let k = exprs.lit(1e-3);
+    let k = exprs.lit(k);
     Builder::new(exprs).mul(i, k)
 }
 
@@ -416,7 +424,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 &new_env,
             );
             if let Some(slot) = traced_current(model, mi, c) {
-                let scaled = in_neuron_unit(&mut exprs, &ins.mechanism, i);
+                let scaled = in_neuron_unit(&mut exprs, &ins.mechanism, c, i);
                 traced.push((slot, scaled, mi, ci));
             }
             add_ion_current(&mut exprs, &mut new_ion_totals, &ins.mechanism, c, i);
@@ -658,7 +666,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 v0,
                 &env,
             );
-            let value = in_neuron_unit(&mut exprs, m, i);
+            let value = in_neuron_unit(&mut exprs, m, &m.currents[ci], i);
             init.push(((traced_from + k) as u32, value));
         }
     }

@@ -290,3 +290,33 @@ fn pynn_adaptive_exponential_cells_spike_as_in_neuron() {
         assert!((a - b).abs() < 1e-9, "spike at {a} vs NEURON's {b}");
     }
 }
+
+/// hippounit's NMDA_CA1_pyr_SC.mod, unchanged: a point process whose current is in part a
+/// calcium current (`WRITE ica`, in nA), with a magnesium block and a RANGE name it never
+/// declares, on an hh soma fed five inputs, against NEURON 9.0.2 (harness/neuron/nmda.py,
+/// NEURON's mgblock TABLE off): B within 1e-12 uS, the traced current i within 1e-5 nA (a point
+/// process's current is traced in nA, also on a morphology), V within 1e-3 mV (NEURON's dI/dv
+/// of the block is a 0.001 mV difference) and the three spikes in NEURON's steps.
+#[test]
+fn a_calcium_carrying_nmda_synapse_runs_as_in_neuron() {
+    let mods = [(
+        corpus("hippounit/tests_default_NMDAr/NMDA_CA1_pyr_SC.mod"),
+        "NMDA_CA1_pyr_SC.mod",
+    )];
+    let traced = ["NMDA_CA1_pyr_SC.B", "NMDA_CA1_pyr_SC.i"];
+    let tolerances = [(1e-3, false), (1e-12, false), (1e-5, false)];
+    let Some(r) = against_neuron("nmda", &mods, &traced, &tolerances) else {
+        return;
+    };
+    let rows = hhc_tests::read_csv(&repo().join("tests/fixtures/neuron/nmda/v.csv"));
+    let crossings = |v: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = v.collect();
+        (1..v.len())
+            .filter(|&k| v[k - 1] <= 0.0 && v[k] > 0.0)
+            .collect::<Vec<_>>()
+    };
+    let neuron = crossings(&mut rows.iter().map(|row| row[1]));
+    let ours = crossings(&mut r.traces[0].values.iter().copied());
+    assert_eq!(neuron.len(), 3);
+    assert_eq!(ours, neuron);
+}

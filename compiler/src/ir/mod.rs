@@ -321,6 +321,9 @@ pub struct Current {
     pub value: ExprId,
     /// dI/dv in mS/cm², filled in by `passes::conductance`.
     pub conductance: Option<ExprId>,
+    /// What `value` was multiplied by after lowering: 1, or a point process's nA → µA/cm² of
+    /// its compartment (see `cable::Region::model`). A traced current divides it out.
+    pub scale: f64,
 }
 
 /// How the states of a mechanism advance.

@@ -842,6 +842,7 @@ impl<'a> Lowerer<'a> {
                             name: id.name.clone(),
                             value: ExprId(0),
                             conductance: None,
+                            scale: 1.0,
                         });
                     }
                 }
@@ -949,6 +950,7 @@ impl<'a> Lowerer<'a> {
                                     name: id.name.clone(),
                                     value: ExprId(0),
                                     conductance: None,
+                                    scale: 1.0,
                                 });
                             }
                         } else {
