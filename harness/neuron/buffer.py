@@ -12,18 +12,14 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import hh_soma, run_and_write_v, textbook_run
+from cells import calcium_soma, run_and_write_v, textbook_run
 from nrnmech import load_mods
 
 fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "buffer"
 load_mods([fixture / "cachan.mod", fixture / "cabuf.mod"], prefix="hhc-buffer-")
 h.load_file("stdrun.hoc")
 textbook_run()
-soma = hh_soma()
-soma.insert("cachan")
-soma.insert("cabuf")
-soma(0.5).cao = 2
-stim = h.IClamp(soma(0.5)); stim.delay = 5; stim.dur = 80; stim.amp = 0.2
+soma, stim = calcium_soma("cabuf")
 at = soma(0.5)
 t, rec = run_and_write_v([at, at._ref_cai, at.cabuf._ref_B], ["v", "cai", "B"], 100,
                          fixture / "v.csv")

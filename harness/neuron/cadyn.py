@@ -16,7 +16,7 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import hh_soma, run_and_write_v, textbook_run
+from cells import calcium_soma, run_and_write_v, textbook_run
 from nrnmech import load_mods
 
 root = Path(__file__).resolve().parents[2]
@@ -26,13 +26,9 @@ load_mods([fixtures / "buffer" / "cachan.mod",
           prefix="hhc-cadyn-")
 h.load_file("stdrun.hoc")
 textbook_run()
-soma = hh_soma()
-soma.insert("cachan")
-soma.insert("CaDyn")
-soma(0.5).cao = 2
+soma, stim = calcium_soma("CaDyn")
 soma(0.5).CaDyn.taur = 80
 soma(0.5).CaDyn.kt = 0.004
-stim = h.IClamp(soma(0.5)); stim.delay = 5; stim.dur = 80; stim.amp = 0.2
 t, rec = run_and_write_v([soma(0.5), soma(0.5)._ref_cai], ["v", "cai"], 100,
                          fixtures / "cadyn" / "v.csv")
 print("cai from", rec[1][0], "to max", max(rec[1]))

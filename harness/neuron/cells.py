@@ -90,3 +90,15 @@ def run_and_write_v(sites, columns, tstop, csv_path, v_init=-65):
         for k in range(len(t)):
             f.write(f"{t[k]:.17g}," + ",".join(f"{r[k]:.12g}" for r in rec) + "\n")
     return t, rec
+
+
+def calcium_soma(pool, name="soma"):
+    """hh_soma with tests/fixtures/neuron/buffer/cachan.mod's calcium current (cao 2 mM, eca
+    by Nernst from the pool) and the calcium mechanism `pool`, and an IClamp of 0.2 nA from
+    5 ms for 80 ms: the cell of the calcium fixtures. Returns the soma and the clamp."""
+    soma = hh_soma(name)
+    soma.insert("cachan")
+    soma.insert(pool)
+    soma(0.5).cao = 2
+    stim = h.IClamp(soma(0.5)); stim.delay = 5; stim.dur = 80; stim.amp = 0.2
+    return soma, stim

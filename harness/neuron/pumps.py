@@ -15,7 +15,7 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import hh_soma, run_and_write_v, textbook_run
+from cells import calcium_soma, run_and_write_v, textbook_run
 from nrnmech import load_mods
 
 root = Path(__file__).resolve().parents[2]
@@ -27,11 +27,7 @@ h.load_file("stdrun.hoc")
 textbook_run()
 somas = []
 for pump in ("capmpr", "cadifpmp"):
-    soma = hh_soma(f"soma_{pump}")
-    soma.insert("cachan")
-    soma.insert(pump)
-    soma(0.5).cao = 2
-    stim = h.IClamp(soma(0.5)); stim.delay = 5; stim.dur = 80; stim.amp = 0.2
+    soma, stim = calcium_soma(pump, f"soma_{pump}")
     somas.append((pump, soma, stim))
 # Both cells run together; each fixture keeps its own columns.
 sites, columns = [], []

@@ -159,6 +159,32 @@ fn against_neuron(
     Some(r)
 }
 
+/// Checks that network cell 0's spikes are NEURON's (the fixture's `spikes.csv`, cell 0)
+/// within 1e-9 ms; returns how many there are.
+fn spikes_of_cell_0_as_in_neuron(r: &hhc_runtime::simulation::Outcome, model: &str) -> usize {
+    let csv = repo()
+        .join("tests/fixtures/neuron")
+        .join(model)
+        .join("spikes.csv");
+    let neuron: Vec<f64> = hhc_tests::read_csv(&csv)
+        .iter()
+        .filter(|row| row[0] == 0.0)
+        .map(|row| row[1])
+        .collect();
+    let network = r.network.as_ref().expect("a network outcome");
+    let ours: Vec<f64> = network
+        .spikes
+        .iter()
+        .filter(|s| s.0 == 0)
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(ours.len(), neuron.len(), "{ours:?} vs {neuron:?}");
+    for (a, b) in ours.iter().zip(&neuron) {
+        assert!((a - b).abs() < 1e-9, "spike at {a} vs NEURON's {b}");
+    }
+    ours.len()
+}
+
 /// A file in the fetched corpus.
 fn corpus(path: &str) -> std::path::PathBuf {
     repo().join(".tools/mod_corpus").join(path)
@@ -215,23 +241,7 @@ fn tsodyks_markram_synapses_keep_state_per_connection_as_in_neuron() {
     // Both trains depress and facilitate: g peaks well above one event's share.
     let peak = r.traces[1].values.iter().copied().fold(0.0, f64::max);
     assert!(peak > 0.0005, "g peaks at {peak} uS");
-    let neuron: Vec<f64> =
-        hhc_tests::read_csv(&repo().join("tests/fixtures/neuron/tsodyks/spikes.csv"))
-            .iter()
-            .filter(|row| row[0] == 0.0)
-            .map(|row| row[1])
-            .collect();
-    let network = r.network.as_ref().expect("a network outcome");
-    let ours: Vec<f64> = network
-        .spikes
-        .iter()
-        .filter(|s| s.0 == 0)
-        .map(|s| s.1)
-        .collect();
-    assert_eq!(ours.len(), neuron.len(), "{ours:?} vs {neuron:?}");
-    for (a, b) in ours.iter().zip(&neuron) {
-        assert!((a - b).abs() < 1e-9, "spike at {a} vs NEURON's {b}");
-    }
+    assert_eq!(spikes_of_cell_0_as_in_neuron(&r, "tsodyks"), 1);
 }
 
 /// dendrotweaks' CaDyn.mod, unchanged: its cnexp equation reads `drive_pump`, which the block
@@ -272,23 +282,7 @@ fn pynn_adaptive_exponential_cells_spike_as_in_neuron() {
     let Some(r) = against_neuron("adexp", &mods, &["AdExpIF.w"], &tolerances) else {
         return;
     };
-    let neuron: Vec<f64> =
-        hhc_tests::read_csv(&repo().join("tests/fixtures/neuron/adexp/spikes.csv"))
-            .iter()
-            .map(|row| row[1])
-            .collect();
-    let network = r.network.as_ref().expect("a network outcome");
-    let ours: Vec<f64> = network
-        .spikes
-        .iter()
-        .filter(|s| s.0 == 0)
-        .map(|s| s.1)
-        .collect();
-    assert_eq!(neuron.len(), 4);
-    assert_eq!(ours.len(), neuron.len(), "{ours:?} vs {neuron:?}");
-    for (a, b) in ours.iter().zip(&neuron) {
-        assert!((a - b).abs() < 1e-9, "spike at {a} vs NEURON's {b}");
-    }
+    assert_eq!(spikes_of_cell_0_as_in_neuron(&r, "adexp"), 4);
 }
 
 /// hippounit's NMDA_CA1_pyr_SC.mod, unchanged: a point process whose current is in part a

@@ -365,11 +365,18 @@ fn euler_runge_and_derivimplicit_run_as_in_neuron() {
 fn an_unconverged_derivimplicit_step_stops_the_run() {
     let stiff = "NEURON { SUFFIX stiffcubic NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.0001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\nSTATE { s }\nINITIAL { s = 1 }\nBREAKPOINT { SOLVE states METHOD derivimplicit i = g*s*(v + 65) }\nUNITSOFF\nDERIVATIVE states { s' = -1e6*s*s*s }\nUNITSON\n";
     let dir = std::env::temp_dir().join(format!("hhc-stiff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("stiffcubic.mod"), stiff).expect("write");
+    stops_with_a_blow_up(&dir, "stiffcubic", stiff);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes mechanism `name` (its `source`) into `dir` beside a point cell that inserts it with
+/// IL, and checks that the run stops with the blow-up error.
+fn stops_with_a_blow_up(dir: &std::path::Path, name: &str, source: &str) {
+    std::fs::create_dir_all(dir).expect("temp dir");
+    std::fs::write(dir.join(format!("{name}.mod")), source).expect("write");
     std::fs::write(
         dir.join("model.chan"),
-        "CELL C { INSERT IL INSERT stiffcubic }\nSIMULATE { cell = C  dt = 0.025 (ms)  tstop = 5 (ms) }\n",
+        format!("CELL C {{ INSERT IL INSERT {name} }}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 5 (ms) }}\n"),
     )
     .expect("write");
     let stopped = hhc_runtime::simulation::Simulation::from_file(
@@ -382,10 +389,9 @@ fn an_unconverged_derivimplicit_step_stops_the_run() {
         stopped
             .as_ref()
             .is_err_and(|s| s.error.to_string().contains("blow-up")),
-        "{:?}",
+        "{name}: {:?}",
         stopped.map(|r| r.steps_done)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A written concentration that BREAKPOINT sets each step (neurodamus's TTXDynamicsSwitch:
@@ -627,29 +633,10 @@ fn a_recursive_function_is_inlined_to_a_fixed_depth() {
     assert_eq!(runs[0].0, runs[1].0, "fact(4) is not 24");
     assert!(runs[0].1 > 0, "the cell fires");
     let dir = std::env::temp_dir().join(format!("hhc-deep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(
-        dir.join("deepleak.mod"),
-        leak("deepleak", "fact(fabs(v/(1 (mV))))"),
-    )
-    .expect("write");
-    std::fs::write(
-        dir.join("model.chan"),
-        "CELL C { INSERT IL INSERT deepleak }\nSIMULATE { cell = C  dt = 0.025 (ms)  tstop = 5 (ms) }\n",
-    )
-    .expect("write");
-    let stopped = hhc_runtime::simulation::Simulation::from_file(
-        &dir.join("model.chan"),
-        &hhc_runtime::simulation::Request::default(),
-    )
-    .expect("set up")
-    .run(None, None);
-    assert!(
-        stopped
-            .as_ref()
-            .is_err_and(|s| s.error.to_string().contains("blow-up")),
-        "{:?}",
-        stopped.map(|r| r.steps_done)
+    stops_with_a_blow_up(
+        &dir,
+        "deepleak",
+        &leak("deepleak", "fact(fabs(v/(1 (mV))))"),
     );
     std::fs::write(dir.join("deepleak.mod"), leak("deepleak", "fact(20)")).expect("write");
     let refused = hhc_runtime::simulation::Simulation::from_file(
