@@ -226,7 +226,7 @@ fn interface_errors() {
     );
     case(
         "written_concentration_without_state_is_reported_once",
-        "NEURON { SUFFIX cad USEION ca READ ica, cai WRITE cai }\nASSIGNED { v (mV) ica (mA/cm2) cai (mM) }\nBREAKPOINT { cai = 0.0001 }\n",
+        "NEURON { SUFFIX cad USEION ca READ ica, cai WRITE cai }\nASSIGNED { v (mV) ica (mA/cm2) cai (mM) }\nBREAKPOINT { if (cai > 1) { } }\n",
     );
     case(
         "neuron_without_suffix",

@@ -397,7 +397,9 @@ fn stops_with_a_blow_up(dir: &std::path::Path, name: &str, source: &str) {
 /// A written concentration that BREAKPOINT sets each step (neurodamus's TTXDynamicsSwitch:
 /// `ttxo = ttxo_level`, an ASSIGNED in `WRITE ttxo`) takes that value for the next step, and a
 /// mechanism that reads it sees it: set to the INITIAL value, nothing changes; set to another,
-/// the traced concentration is that value from the first step on and V follows it.
+/// the traced concentration is that value from the first step on and V follows it; set in
+/// BREAKPOINT alone, it starts at the ion's value (NEURON 9.0.2 records the same: INITIAL's, or
+/// the ion's, at t = 0, then BREAKPOINT's).
 #[test]
 fn a_concentration_set_in_breakpoint_holds_each_step() {
     let switch = |name: &str, initial: &str, each_step: &str| {
@@ -411,6 +413,12 @@ fn a_concentration_set_in_breakpoint_holds_each_step() {
         ("held", switch("held", "0.001", "ttxo = 0.001")),
         ("initial", switch("initial", "0.001", "")),
         ("raised", switch("raised", "0.001", "ttxo = 0.003")),
+        // No INITIAL: the ion's starting value (1 mM for an ion hhc does not know), then
+        // BREAKPOINT's from the first step, as NEURON 9.0.2 records it.
+        (
+            "bponly",
+            "NEURON { SUFFIX bponly USEION ttx WRITE ttxo VALENCE 1 }\nASSIGNED { ttxo (mM) }\nBREAKPOINT { ttxo = 0.002 }\n".to_string(),
+        ),
     ];
     let mut runs = Vec::new();
     for (name, source) in &variants {
@@ -432,7 +440,10 @@ fn a_concentration_set_in_breakpoint_holds_each_step() {
         runs.push(r);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let (held, initial, raised) = (&runs[0], &runs[1], &runs[2]);
+    let (held, initial, raised, bponly) = (&runs[0], &runs[1], &runs[2], &runs[3]);
+    let ttyo = &bponly.traces[1].values;
+    assert_eq!(ttyo[0], 1.0);
+    assert!(ttyo[1..].iter().all(|&x| x == 0.002), "{:?}", &ttyo[..4]);
     assert_eq!(held.traces[0].values, initial.traces[0].values);
     assert!(held.traces[1].values.iter().all(|&x| x == 0.001));
     let ttxo = &raised.traces[1].values;

@@ -589,13 +589,13 @@ impl<'a> Lowerer<'a> {
         let mut assigned = std::collections::BTreeSet::new();
         for item in &file.items {
             match item {
-                // Where hhc can keep it as a state: set in INITIAL and advanced in a DERIVATIVE
-                // or KINETIC block (`cai = ca[0]`) or a SOLVEd PROCEDURE.
+                // Where hhc can keep it as a state: set in INITIAL, advanced in a DERIVATIVE or
+                // KINETIC block (`cai = ca[0]`) or a SOLVEd PROCEDURE, or held at a level by
+                // BREAKPOINT (neurodamus's TTXDynamicsSwitch).
                 Item::Initial(b)
                 | Item::Derivative { body: b, .. }
-                | Item::Kinetic { body: b, .. } => {
-                    self.names_assigned_in(b, &mut seen, &mut assigned)
-                }
+                | Item::Kinetic { body: b, .. }
+                | Item::Breakpoint(b) => self.names_assigned_in(b, &mut seen, &mut assigned),
                 Item::Procedure(c) => self.names_assigned_in(&c.body, &mut seen, &mut assigned),
                 _ => {}
             }
