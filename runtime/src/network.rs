@@ -162,7 +162,10 @@ struct Reaction {
 }
 
 impl SelfEvents {
-    fn send(&mut self, from: &Event, delay: f64, flag: f64) {
+    /// Sends `from`'s point process an event `delay` ms after `from` with `flag`. A `net_send`
+    /// of a point process that calls net_move is `movable` (NEURON's `_tqitem`); a WATCH's
+    /// event is not.
+    fn send(&mut self, from: &Event, delay: f64, flag: f64, movable: bool) {
         self.sent += 1;
         let seq = SELF_EVENT_SEQ + self.sent;
         self.queue.push(SelfEvent(Event {
@@ -171,7 +174,9 @@ impl SelfEvents {
             flag,
             ..*from
         }));
-        self.movable.insert((from.cell, from.point), (seq, flag));
+        if movable {
+            self.movable.insert((from.cell, from.point), (seq, flag));
+        }
     }
 
     /// `net_move`: the self-event `from`'s point process sent last goes to `from.te + delay`
@@ -181,7 +186,7 @@ impl SelfEvents {
             return false;
         };
         self.moved.insert(seq);
-        self.send(from, delay, flag);
+        self.send(from, delay, flag, true);
         true
     }
 
@@ -189,7 +194,7 @@ impl SelfEvents {
     fn pop_before(&mut self, due: f64, next: Option<&Event>) -> Option<Event> {
         loop {
             let first = self.queue.peek()?.0;
-            if self.moved.remove(&first.seq) {
+            if !self.moved.is_empty() && self.moved.remove(&first.seq) {
                 self.queue.pop();
                 continue;
             }
@@ -199,7 +204,8 @@ impl SelfEvents {
             }
             self.queue.pop();
             let key = (first.cell, first.point);
-            if self.movable.get(&key).is_some_and(|m| m.0 == first.seq) {
+            if !self.movable.is_empty() && self.movable.get(&key).is_some_and(|m| m.0 == first.seq)
+            {
                 self.movable.remove(&key);
             }
             return Some(first);
@@ -601,7 +607,9 @@ impl CellPopulation {
                             if delay < 0.0 {
                                 out.backwards.get_or_insert((step, e.cell as usize, delay));
                             }
-                            own.send(&e, delay.max(0.0), flag);
+                            let movable =
+                                target.receive.as_ref().is_some_and(|r| !r.moves.is_empty());
+                            own.send(&e, delay.max(0.0), flag, movable);
                         }
                         for &delay in &reaction.moves {
                             if delay < 0.0 {
@@ -732,7 +740,7 @@ impl CellPopulation {
                         }
                     }
                     for e in watch_events.drain(..) {
-                        own.send(&e, 0.0, e.flag);
+                        own.send(&e, 0.0, e.flag, false);
                     }
                     let mut used_values = used.iter();
                     for ((_, per_column), &(_, local)) in out.traces.iter_mut().zip(&recorded) {
@@ -1124,7 +1132,7 @@ fn initial_self_events(
             };
             for v in values.chunks(3) {
                 if v[0] != 0.0 {
-                    out[cell / chunk_cells].send(&origin, v[1].max(0.0), v[2]);
+                    out[cell / chunk_cells].send(&origin, v[1].max(0.0), v[2], !r.moves.is_empty());
                 }
             }
         }

@@ -116,6 +116,8 @@ struct Lowerer<'a> {
     /// Names a block other than INITIAL assigns (BREAKPOINT, DERIVATIVE, KINETIC, NET_RECEIVE,
     /// or what they call): INITIAL's value of one is not a constant of the run.
     assigned_after_initial: std::collections::BTreeSet<String>,
+    /// Names BREAKPOINT (or what it calls) assigns.
+    assigned_in_breakpoint: std::collections::BTreeSet<String>,
 }
 
 /// How deep a FUNCTION that calls itself is inlined; a deeper call's value is NaN.
@@ -229,6 +231,7 @@ fn lower_with_held(
         kinetic_in_initial: false,
         cnexp_block: false,
         assigned_after_initial: std::collections::BTreeSet::new(),
+        assigned_in_breakpoint: std::collections::BTreeSet::new(),
     };
     l.declare_builtins();
     l.collect();
@@ -1161,6 +1164,13 @@ impl<'a> Lowerer<'a> {
             }
         }
         self.assigned_after_initial = later;
+        let (mut seen, mut in_breakpoint) = Default::default();
+        for item in &file.items {
+            if let Item::Breakpoint(b) = item {
+                self.names_assigned_in(b, &mut seen, &mut in_breakpoint);
+            }
+        }
+        self.assigned_in_breakpoint = in_breakpoint;
         // The derivative blocks, keyed by name, for SOLVE.
         let mut derivative_blocks: HashMap<&str, &Block> = HashMap::new();
         let mut kinetic_blocks: HashMap<&str, Span> = HashMap::new();
@@ -2124,7 +2134,7 @@ impl<'a> Lowerer<'a> {
             // INITIAL's steady state reads what BREAKPOINT will store: nothing yet, and NEURON's
             // ASSIGNED values start at 0.
             Some((Name::Assigned, _))
-                if self.kinetic_in_initial && self.breakpoint_assigns(name) =>
+                if self.kinetic_in_initial && self.assigned_in_breakpoint.contains(name) =>
             {
                 (self.m.exprs.lit(0.0), unit)
             }
@@ -3003,18 +3013,6 @@ impl Lowerer<'_> {
             .with_hint(format!("assign `{name}` first, or add it to READ in USEION to read the ion's total current")),
         );
         (self.m.exprs.lit(0.0), unit)
-    }
-
-    /// Whether BREAKPOINT (or what it calls) assigns `name`.
-    fn breakpoint_assigns(&self, name: &str) -> bool {
-        let mut seen = std::collections::HashSet::new();
-        let mut out = std::collections::BTreeSet::new();
-        for item in &self.file.items {
-            if let Item::Breakpoint(b) = item {
-                self.names_assigned_in(b, &mut seen, &mut out);
-            }
-        }
-        out.contains(name)
     }
 
     /// An ASSIGNED value BREAKPOINT stored this step, read by the state update. hhc evaluates
