@@ -12,6 +12,7 @@ use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::StepMethod;
 use hhc_compiler::sema::{self, FileKind};
+use hhc_runtime::distributed::{self, Exchange};
 use hhc_runtime::load::{self, read_source, Report};
 use hhc_runtime::record;
 use hhc_runtime::sim::{RunError, Stopped};
@@ -472,16 +473,20 @@ fn create_outputs(a: &RunArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// A flag raised by Ctrl-C: the run stops at its next kernel call and writes what it computed.
-/// A second Ctrl-C exits at once.
-fn interrupt_flag() -> Option<Arc<AtomicBool>> {
+/// A flag raised by Ctrl-C or SIGTERM (a batch system's time limit): the run stops at its next
+/// kernel call and writes what it computed. A second one exits at once. `say` prints that.
+fn interrupt_flag(say: bool) -> Option<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let seen = flag.clone();
     ctrlc::set_handler(move || {
         if seen.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nhhc: interrupted; writing what was computed (Ctrl-C again to quit at once)");
+        if say {
+            eprintln!(
+                "\nhhc: interrupted; writing what was computed (Ctrl-C again to quit at once)"
+            );
+        }
     })
     .ok()?;
     Some(flag)
@@ -532,40 +537,155 @@ fn request(a: &RunArgs, model_count: u64) -> Result<Request, String> {
         fused_cable: a.fused_cable,
         steps_per_call: a.steps_per_call,
         record_states: a.trace.clone(),
+        exchange: None,
     })
+}
+
+/// Why `hhc run` stops before stepping: what to print on stderr, and the exit code.
+struct Refusal {
+    code: u8,
+    text: String,
+}
+
+impl Refusal {
+    fn error(code: u8, message: &str) -> Refusal {
+        Refusal {
+            code,
+            text: format!("error: {message}\n"),
+        }
+    }
+}
+
+/// The processes of this run: one, or those of an MPI job when hhc is built with the `mpi`
+/// feature and an MPI launcher started it. An hhc without MPI started as several processes
+/// refuses, rather than run the whole model in each of them.
+fn processes() -> Result<Option<Arc<dyn Exchange>>, Refusal> {
+    #[cfg(feature = "mpi")]
+    if let Some(mpi) = hhc_runtime::mpi::Mpi::from_launcher() {
+        return Ok(Some(Arc::new(mpi)));
+    }
+    let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok()?.parse::<u64>().ok())
+        .max();
+    match launched {
+        Some(k) if k > 1 && cfg!(not(feature = "mpi")) => Err(Refusal::error(
+            1,
+            &format!("an MPI launcher started {k} processes, and this hhc was built without MPI, so each would run the whole model\n  hint: build it with `cargo build --release -p hhc --features mpi` (Open MPI's libopenmpi-dev and libclang-dev installed)"),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The model loaded, the run set up and (by the process that writes them) the outputs
+/// created: every stage that can refuse before stepping.
+fn prepare(
+    path: &Path,
+    a: &RunArgs,
+    exchange: Option<Arc<dyn Exchange>>,
+    writes_outputs: bool,
+) -> Result<Simulation, Refusal> {
+    let model = load::load_model(path).map_err(|r| Refusal {
+        code: 1,
+        text: r.text,
+    })?;
+    let mut request = request(a, model.count).map_err(|m| Refusal::error(2, &m))?;
+    if exchange.is_some() && request.threads.is_none() {
+        // The cores are shared by the processes on this machine, which the launcher counts.
+        let here = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+            .unwrap_or(1);
+        request.threads = Some((hhc_runtime::simulation::default_threads() / here.max(1)).max(1));
+    }
+    request.exchange = exchange;
+    let simulation = Simulation::new(model, &request).map_err(|e| match e {
+        SetupError::Usage(m) => Refusal::error(2, &m),
+        SetupError::Failed(m) => Refusal::error(1, &m),
+    })?;
+    if writes_outputs {
+        create_outputs(a).map_err(|m| Refusal::error(1, &m))?;
+    }
+    Ok(simulation)
+}
+
+/// [`prepare`] in every process of a job: all go on, or all stop with the first refusal (in
+/// rank order), which process 0 prints.
+fn prepare_everywhere(
+    path: &Path,
+    a: &RunArgs,
+    exchange: Option<Arc<dyn Exchange>>,
+    primary: bool,
+) -> Result<Simulation, Refusal> {
+    let Some(ex) = exchange.clone() else {
+        return prepare(path, a, None, true);
+    };
+    let mine = prepare(path, a, exchange, primary);
+    let said = mine
+        .as_ref()
+        .map(|_| ())
+        .map_err(|r| format!("{}\t{}", r.code, r.text));
+    match distributed::agree(ex.as_ref(), said) {
+        Ok(()) => mine,
+        Err((rank, said)) => {
+            let (code, text) = said.split_once('\t').unwrap_or(("1", &said));
+            let from = if rank == 0 {
+                String::new()
+            } else {
+                format!("(in MPI process {rank}) ")
+            };
+            Err(Refusal {
+                code: code.parse().unwrap_or(1),
+                text: format!("{from}{text}"),
+            })
+        }
+    }
 }
 
 fn run(path: &Path, a: &RunArgs) -> ExitCode {
     let started = Instant::now();
-    let model = match load::load_model(path) {
-        Ok(m) => m,
+    let exchange = match processes() {
+        Ok(e) => e,
         Err(r) => {
             eprint!("{}", r.text);
-            return ExitCode::from(1);
+            return ExitCode::from(r.code);
         }
     };
-    let request = match request(a, model.count) {
-        Ok(r) => r,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
+    // In an MPI job, process 0 prints, reports and writes the outputs; the others step their
+    // cells, exchange spikes, and end with the same exit code.
+    let primary = exchange.as_ref().is_none_or(|e| e.rank() == 0);
+    let code = match prepare_everywhere(path, a, exchange.clone(), primary) {
+        Err(r) => {
+            if primary {
+                eprint!("{}", r.text);
+            }
+            ExitCode::from(r.code)
         }
+        Ok(simulation) if primary => run_and_report(simulation, path, a, started),
+        Ok(mut simulation) => match simulation.run(interrupt_flag(false), None) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(Stopped {
+                error: RunError::Interrupted { .. },
+                ..
+            }) => ExitCode::from(130),
+            Err(_) => ExitCode::from(1),
+        },
     };
-    let mut simulation = match Simulation::new(model, &request) {
-        Ok(s) => s,
-        Err(SetupError::Usage(message)) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-        Err(SetupError::Failed(message)) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(message) = create_outputs(a) {
-        eprintln!("error: {message}");
-        return ExitCode::from(1);
+    // Every process waits until process 0 has printed and written everything: a launcher
+    // ends the whole job as soon as one process exits with an error.
+    if let Some(ex) = &exchange {
+        ex.all_gather(&[]);
     }
+    code
+}
+
+/// Runs the simulation with its header, progress and outputs (process 0's part of a job).
+fn run_and_report(
+    mut simulation: Simulation,
+    path: &Path,
+    a: &RunArgs,
+    started: Instant,
+) -> ExitCode {
     let compiled = started.elapsed().as_secs_f64();
     // The header, before the run: what is about to run and for how long.
     let s = simulation.summary().clone();
@@ -627,7 +747,7 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
     );
     let (reporter, bar) = progress::reporter(simulation.work_per_step(), s.steps);
     let t_run = Instant::now();
-    let outcome = simulation.run(interrupt_flag(), reporter);
+    let outcome = simulation.run(interrupt_flag(true), reporter);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -626,3 +626,21 @@ fn a_mechanism_is_found_by_its_suffix_in_any_file_of_the_folder() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("did you mean `leaky`?"), "{}", text(&o));
 }
+
+/// Started by an MPI launcher, an hhc built without MPI would run the whole model in every
+/// process, each writing the same files: it refuses, and says how to build it with MPI.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn an_hhc_without_mpi_refuses_to_run_as_several_processes() {
+    let o = Command::new(env!("CARGO_BIN_EXE_hhc"))
+        .args(["run", "tests/fixtures/neuron/ring/ring.chan"])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .current_dir(root())
+        .output()
+        .expect("hhc runs");
+    assert_eq!(o.status.code(), Some(1));
+    let said = text(&o);
+    assert!(said.contains("built without MPI"), "{said}");
+    assert!(said.contains("--features mpi"), "{said}");
+    assert!(!said.contains("spikes:"), "{said}");
+}

@@ -161,6 +161,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
         steps: opts.steps,
         interrupt: opts.interrupt.clone(),
         progress: opts.progress.clone(),
+        exchange: None,
     };
     crate::network::run(model, &network, &network_options)
         .map(convert)

@@ -40,7 +40,10 @@
 
 pub mod backend;
 pub mod cable;
+pub mod distributed;
 pub mod load;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod network;
 pub mod record;
 pub mod sim;

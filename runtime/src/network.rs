@@ -28,6 +28,7 @@
 //! it, so the results do not depend on the thread count.
 
 use crate::cable::{self, ChunkRows, HinesWork, MembraneCurrents, RegionView, TreeMatrix};
+use crate::distributed::{self, Alone, Exchange, Reader, Writer};
 use crate::sim::{self, RunError, Stopped};
 use hhc_compiler::cable::{stimulus_density, Injection, Probes, Tree};
 use hhc_compiler::cell::{build_artificial, ArtificialProgram, ReceiveProgram};
@@ -55,6 +56,8 @@ pub struct NetworkOptions {
     pub steps: u64,
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     pub progress: Option<sim::ProgressFn>,
+    /// The processes that share the run, each stepping its own cells; one when `None`.
+    pub exchange: Option<std::sync::Arc<dyn Exchange>>,
 }
 
 /// Where a point process of the cell lives: its region (its node's compartment program), and its
@@ -216,6 +219,10 @@ impl SelfEvents {
 /// One population of cells and everything its steps need.
 struct CellPopulation {
     first: u64,
+    /// Where its cells start within the population (a process of several steps a block).
+    offset: u64,
+    /// Each recorded cell's place in the population's `record` list.
+    record_positions: Vec<usize>,
     n: usize,
     nodes: usize,
     chunk_cells: usize,
@@ -454,6 +461,8 @@ impl CellPopulation {
             .any(|p| p.receive.as_ref().is_some_and(|r| !r.emits.is_empty()));
         Ok(CellPopulation {
             first,
+            offset: 0,
+            record_positions: (0..model.record.len()).collect(),
             n,
             nodes,
             chunk_cells,
@@ -1242,20 +1251,41 @@ pub fn run(
     opts: &NetworkOptions,
 ) -> Result<NetworkResult, Stopped<NetworkResult>> {
     let started = std::time::Instant::now();
+    let exchange: &dyn Exchange = opts.exchange.as_deref().unwrap_or(&Alone);
+    let (rank, processes) = (exchange.rank(), exchange.processes());
     let dt = model.dt;
     let mut populations: Vec<Option<CellPopulation>> = Vec::new();
     let mut artificial: Vec<Option<ArtificialPopulation>> = Vec::new();
+    // Per population, the cells this process steps (all of them when it runs alone).
+    let mut owned = Vec::new();
     let mut names = Vec::new();
+    let mut set_up: Result<(), String> = Ok(());
     for p in &network.populations {
+        let cells = distributed::owned(p.count, rank, processes);
         populations.push(match &p.kind {
-            PopulationKind::Cells(m) => {
+            PopulationKind::Cells(m) if !cells.is_empty() && set_up.is_ok() => {
                 // The run's dt, tstop and method (a request may override the file's), with the
                 // population's own cell, stimuli and recording.
-                let mut m = (**m).clone();
+                let mut m = m.cells_in(cells.clone());
                 (m.dt, m.tstop, m.method, m.celsius) =
                     (model.dt, model.tstop, model.method, model.celsius);
                 m.record_states.clone_from(&model.record_states);
-                Some(CellPopulation::new(&m, p.first)?)
+                match CellPopulation::new(&m, p.first + cells.start) {
+                    Ok(mut pop) => {
+                        pop.offset = cells.start;
+                        if let PopulationKind::Cells(full) = &p.kind {
+                            pop.record_positions = (full.record.iter().enumerate())
+                                .filter(|(_, c)| cells.contains(c))
+                                .map(|(i, _)| i)
+                                .collect();
+                        }
+                        Some(pop)
+                    }
+                    Err(e) => {
+                        set_up = Err(e.to_string());
+                        None
+                    }
+                }
             }
             _ => None,
         });
@@ -1265,7 +1295,14 @@ pub fn run(
             }
             _ => None,
         });
+        owned.push(cells);
         names.push(p.name.clone());
+    }
+    // Every process goes on, or all stop with the first one's reason.
+    if let Err((_, reason)) = distributed::agree(exchange, set_up) {
+        return Err(Stopped::from(RunError::Backend(
+            crate::backend::BackendError(reason),
+        )));
     }
     let steps = opts.steps;
     let times = neuron_times(dt, steps + 1);
@@ -1286,13 +1323,28 @@ pub fn run(
         pop.pending = vec![Vec::new(); horizon];
     }
     // Each connection's target resolved once: (population, cell, point, weight, delay), and
-    // where each cell's outgoing connections start (the list is sorted by `pre`).
+    // where each cell's outgoing connections start (the list is sorted by `pre`). A target
+    // another process steps is no target here (population usize::MAX).
     let conns = &network.connections;
     let mut targets: Vec<(usize, u32, u32, f64, f64, u32)> = conns
         .par_iter()
         .map(|c| {
             let (k, local) = network.locate(c.post).unwrap_or((usize::MAX, 0));
-            (k, local as u32, c.point, c.weight, c.delay, NO_VALUES)
+            let here = owned.get(k).filter(|_| populations[k].is_some());
+            match here {
+                Some(cells) if !cells.contains(&local) => {
+                    (usize::MAX, 0, c.point, c.weight, c.delay, NO_VALUES)
+                }
+                Some(cells) => (
+                    k,
+                    (local - cells.start) as u32,
+                    c.point,
+                    c.weight,
+                    c.delay,
+                    NO_VALUES,
+                ),
+                None => (k, local as u32, c.point, c.weight, c.delay, NO_VALUES),
+            }
         })
         .collect();
     // Connections whose NET_RECEIVE keeps values of its own get them, initialised.
@@ -1361,31 +1413,57 @@ pub fn run(
     }
     source_spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut next_source = 0;
+    // Events delivered to this process's cells, and to the artificial cells (which every
+    // process runs alike, so they count once).
     let mut delivered = 0u64;
+    let mut delivered_artificial = 0u64;
     let mut step0 = 0u64;
+    // What was computed until `done`: every process's traces and deliveries gathered (every
+    // process calls it at the same point of the run), the traces cut at `done`.
     let partial = |populations: &[Option<CellPopulation>],
                    spikes: &[(u64, f64)],
                    done: u64,
-                   delivered: u64| {
+                   delivered: u64,
+                   delivered_artificial: u64| {
         let mut s = spikes.to_vec();
         s.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let (mut traces, delivered) =
+            gather_traces(exchange, populations, &names, model, network, delivered);
+        // A run that stops keeps whole epochs: a chunk that stopped within one has traced
+        // further than the others, and further than the spikes sent.
+        for (_, values) in traces.iter_mut() {
+            values.truncate(done as usize + 1);
+        }
         NetworkResult {
             spikes: s,
-            traces: traces_of(populations, &names, model, network),
+            traces,
             steps_done: done,
             compile_seconds,
-            events_delivered: delivered,
+            events_delivered: delivered + delivered_artificial,
         }
     };
+    // Whether some process was interrupted, as the last exchange told (with several).
+    let mut interrupted_somewhere = false;
     while step0 < steps {
         sim::report(opts.progress.as_ref(), step0, steps);
-        if sim::is_raised(opts.interrupt.as_ref()) {
+        let interrupted = if processes == 1 {
+            sim::is_raised(opts.interrupt.as_ref())
+        } else {
+            interrupted_somewhere
+        };
+        if interrupted {
             return Err(Stopped {
                 error: RunError::Interrupted {
                     steps: step0,
                     t: step0 as f64 * dt,
                 },
-                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
+                partial: Some(Box::new(partial(
+                    &populations,
+                    &spikes,
+                    step0,
+                    delivered,
+                    delivered_artificial,
+                ))),
             });
         }
         let end = (step0 + epoch).min(steps);
@@ -1398,33 +1476,58 @@ pub fn run(
             send(&mut populations, &mut artificial, gid, t, step0, &mut seq);
             next_source += 1;
         }
-        let mut new_spikes: Vec<(u64, u64)> = Vec::new();
-        // Spikes of point processes' net_event(t): at t, with no threshold stamp.
-        let mut emitted: Vec<(f64, u64, f64)> = Vec::new();
-        let mut bad: Option<(u64, u64, f64, String)> = None;
-        let mut backwards: Option<(u64, u64, f64)> = None;
-        let mut unmovable: Option<(u64, u64)> = None;
+        // This process's cells' spikes of the epoch: (t, gid, the time their events leave).
+        let mut cell_spikes: Vec<(f64, u64, f64)> = Vec::new();
+        let mut failure: Option<Failure> = None;
         for pop in populations.iter_mut().flatten() {
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
                 delivered += o.delivered;
-                if let Some((s, c)) = o.unmovable {
-                    if unmovable.is_none_or(|(s0, _)| s < s0) {
-                        unmovable = Some((s, pop.first + c as u64));
-                    }
-                }
                 if let Some((s, c, d)) = o.backwards {
-                    if backwards.is_none_or(|(s0, ..)| s < s0) {
-                        backwards = Some((s, pop.first + c as u64, d));
-                    }
+                    let gid = pop.first + c as u64;
+                    Failure::keep_first(&mut failure, Failure {
+                        kind: 1,
+                        step: s,
+                        gid,
+                        message: format!(
+                            "a point process of cell {gid} sent itself an event into the past at step {s} (t = {:.4} ms): net_send(delay = {d} ms, …)\n  hint: a self-event's delay must be >= 0, as in NEURON",
+                            s as f64 * dt
+                        ),
+                    });
                 }
-                new_spikes.extend(o.spikes.iter().map(|&(c, s)| (pop.first + c as u64, s)));
-                emitted.extend(o.emitted.iter().map(|&(c, t)| (t, pop.first + c as u64, t)));
+                if let Some((s, c)) = o.unmovable {
+                    let gid = pop.first + c as u64;
+                    Failure::keep_first(&mut failure, Failure {
+                        kind: 2,
+                        step: s,
+                        gid,
+                        message: format!(
+                            "a point process of cell {gid} called net_move at step {s} (t = {:.4} ms) with no self-event of its own still to come\n  hint: net_move moves the event the point process sent last (net_send), as in NEURON, which stops here too",
+                            s as f64 * dt
+                        ),
+                    });
+                }
                 if let Some((s, c, v)) = o.bad {
-                    if bad.as_ref().is_none_or(|(s0, ..)| s < *s0) {
-                        bad = Some((s, pop.first + c as u64, v, pop.spike_place.clone()));
-                    }
+                    let gid = pop.first + c as u64;
+                    Failure::keep_first(&mut failure, Failure {
+                        kind: 3,
+                        step: s,
+                        gid,
+                        message: format!(
+                            "numerical blow-up in cell {gid} at step {s} (t = {:.4} ms): V = {v} mV at {}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
+                            (s + 1) as f64 * dt,
+                            pop.spike_place
+                        ),
+                    });
                 }
+                // NEURON's PreSyn stamps the events of a threshold crossing at t + 1e-10 ms,
+                // so an event whose delay is a whole number of half steps lands one step later
+                // than the bare sum would say; a point process's net_event(t) sends at t.
+                cell_spikes.extend(o.spikes.iter().map(|&(c, s)| {
+                    let t = times[s as usize + 1];
+                    (t, pop.first + c as u64, t + THRESHOLD_TIME_EPSILON)
+                }));
+                cell_spikes.extend(o.emitted.iter().map(|&(c, t)| (t, pop.first + c as u64, t)));
                 for (ri, per_probe) in o.traces {
                     for (trace, values) in pop.traces[ri].iter_mut().zip(per_probe) {
                         trace.extend(values);
@@ -1432,47 +1535,47 @@ pub fn run(
                 }
             }
         }
-        if let Some((s, c, delay)) = backwards {
-            return Err(Stopped {
-                error: RunError::Backend(crate::backend::BackendError(format!(
-                    "a point process of cell {c} sent itself an event into the past at step {s} (t = {:.4} ms): net_send(delay = {delay} ms, …)\n  hint: a self-event's delay must be >= 0, as in NEURON",
-                    s as f64 * dt
-                ))),
-                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
-            });
+        // Every process's spikes and first failure of the epoch.
+        let mut report = Writer::default();
+        report.u64(u64::from(sim::is_raised(opts.interrupt.as_ref())));
+        Failure::write(&failure, &mut report);
+        report.u64(cell_spikes.len() as u64);
+        for &(t, gid, stamp) in &cell_spikes {
+            report.f64(t);
+            report.u64(gid);
+            report.f64(stamp);
         }
-        if let Some((s, c)) = unmovable {
-            return Err(Stopped {
-                error: RunError::Backend(crate::backend::BackendError(format!(
-                    "a point process of cell {c} called net_move at step {s} (t = {:.4} ms) with no self-event of its own still to come\n  hint: net_move moves the event the point process sent last (net_send), as in NEURON, which stops here too",
-                    s as f64 * dt
-                ))),
-                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
-            });
+        let mut epoch_spikes: Vec<(f64, u64, f64)> = Vec::new();
+        let mut first_failure: Option<Failure> = None;
+        for bytes in exchange.all_gather(&report.bytes) {
+            let mut r = Reader::new(&bytes);
+            interrupted_somewhere |= r.u64() != 0;
+            if let Some(f) = Failure::read(&mut r) {
+                Failure::keep_first(&mut first_failure, f);
+            }
+            for _ in 0..r.u64() {
+                let (t, gid, stamp) = (r.f64(), r.u64(), r.f64());
+                epoch_spikes.push((t, gid, stamp));
+            }
         }
-        if let Some((s, c, v, place)) = bad {
+        if let Some(f) = first_failure {
             return Err(Stopped {
-                error: RunError::Backend(crate::backend::BackendError(format!(
-                    "numerical blow-up in cell {c} at step {s} (t = {:.4} ms): V = {v} mV at {place}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
-                    (s + 1) as f64 * dt
+                error: RunError::Backend(crate::backend::BackendError(f.message)),
+                partial: Some(Box::new(partial(
+                    &populations,
+                    &spikes,
+                    step0,
+                    delivered,
+                    delivered_artificial,
                 ))),
-                partial: Some(Box::new(partial(&populations, &spikes, step0, delivered))),
             });
         }
         // The artificial cells' events of this epoch, and their spikes.
-        let mut epoch_spikes: Vec<(f64, u64, f64)> = emitted;
         for a in artificial.iter_mut().flatten() {
             let (s, d) = a.advance(step0, end, &times, dt);
-            delivered += d;
+            delivered_artificial += d;
             epoch_spikes.extend(s.into_iter().map(|(gid, t)| (t, gid, t)));
         }
-        // NEURON's PreSyn stamps the events of a threshold crossing at t + 1e-10 ms, so an
-        // event whose delay is a whole number of half steps lands one step later than the bare
-        // sum would say; an artificial cell's net_event(t) sends at t.
-        epoch_spikes.extend(new_spikes.into_iter().map(|(gid, s)| {
-            let t = times[s as usize + 1];
-            (t, gid, t + THRESHOLD_TIME_EPSILON)
-        }));
         // Spikes in time order (then by cell), each sending its events.
         epoch_spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         for (t, gid, stamp) in epoch_spikes {
@@ -1482,27 +1585,109 @@ pub fn run(
         step0 = end;
     }
     sim::report(opts.progress.as_ref(), steps, steps);
-    Ok(partial(&populations, &spikes, steps, delivered))
+    Ok(partial(
+        &populations,
+        &spikes,
+        steps,
+        delivered,
+        delivered_artificial,
+    ))
 }
 
-fn traces_of(
+/// The first reason a process must stop in an epoch: by kind (an event into the past, then an
+/// impossible net_move, then a blow-up, the order in which a run checks them), then the
+/// earliest step, then the lowest cell; the same choice in one process as in several.
+struct Failure {
+    kind: u64,
+    step: u64,
+    gid: u64,
+    message: String,
+}
+
+impl Failure {
+    fn keep_first(first: &mut Option<Failure>, f: Failure) {
+        if first
+            .as_ref()
+            .is_none_or(|g| (f.kind, f.step, f.gid) < (g.kind, g.step, g.gid))
+        {
+            *first = Some(f);
+        }
+    }
+
+    fn write(f: &Option<Failure>, w: &mut Writer) {
+        match f {
+            None => w.u64(0),
+            Some(f) => {
+                w.u64(f.kind);
+                w.u64(f.step);
+                w.u64(f.gid);
+                w.text(&f.message);
+            }
+        }
+    }
+
+    fn read(r: &mut Reader) -> Option<Failure> {
+        match r.u64() {
+            0 => None,
+            kind => Some(Failure {
+                kind,
+                step: r.u64(),
+                gid: r.u64(),
+                message: r.text(),
+            }),
+        }
+    }
+}
+
+/// Every process's recorded traces, named `population[i] probe` in the order of the model's
+/// `record` lists, and the sum of every process's `delivered`.
+fn gather_traces(
+    exchange: &dyn Exchange,
     populations: &[Option<CellPopulation>],
     names: &[String],
     model: &Model,
     network: &Network,
-) -> Vec<(String, Vec<f64>)> {
+    delivered: u64,
+) -> (Vec<(String, Vec<f64>)>, u64) {
+    let mut w = Writer::default();
+    w.u64(delivered);
+    for (k, pop) in populations.iter().enumerate() {
+        let Some(pop) = pop else { continue };
+        for (ri, &position) in pop.record_positions.iter().enumerate() {
+            w.u64(k as u64);
+            w.u64(position as u64);
+            w.u64(pop.traces[ri].len() as u64);
+            for column in &pop.traces[ri] {
+                w.f64s(column);
+            }
+        }
+    }
+    let mut recorded = std::collections::HashMap::new();
+    let mut delivered = 0;
+    for bytes in exchange.all_gather(&w.bytes) {
+        let mut r = Reader::new(&bytes);
+        delivered += r.u64();
+        while !r.is_empty() {
+            let (k, position, columns) = (r.u64(), r.u64(), r.u64());
+            let columns: Vec<Vec<f64>> = (0..columns).map(|_| r.f64s()).collect();
+            recorded.insert((k as usize, position as usize), columns);
+        }
+    }
     let mut out = Vec::new();
-    for ((pop, name), p) in populations.iter().zip(names).zip(&network.populations) {
-        let (Some(pop), PopulationKind::Cells(m)) = (pop, &p.kind) else {
+    for (k, (name, p)) in names.iter().zip(&network.populations).enumerate() {
+        let PopulationKind::Cells(m) = &p.kind else {
             continue;
         };
         let tree = Tree::new(&m.cell);
         let columns = cable::trace_columns(m, &tree, &model.record_states);
-        for (ri, &c) in pop.record.iter().enumerate() {
-            for (column, trace) in columns.iter().zip(&pop.traces[ri]) {
-                out.push((format!("{name}[{c}] {column}"), trace.clone()));
+        for (position, &c) in m.record.iter().enumerate() {
+            let Some(traces) = recorded.remove(&(k, position)) else {
+                continue;
+            };
+            for (column, trace) in columns.iter().zip(traces) {
+                out.push((format!("{name}[{c}] {column}"), trace));
             }
         }
     }
-    out
+    (out, delivered)
 }

@@ -10,6 +10,7 @@
 
 use crate::backend::{cpu::Cpu, gpu, Backend};
 use crate::cable::{self, CableOptions, CableResult};
+use crate::distributed::Exchange;
 use crate::sim::{self, ProgressFn, RunError, RunResult, Stopped};
 use hhc_compiler::cable::CableProgram;
 use hhc_compiler::ir::CellProgram;
@@ -51,6 +52,8 @@ pub struct Request {
     /// States traced beside V in each recorded cell, by slot name (`Na_HH1952.m`); point
     /// cells only.
     pub record_states: Vec<String>,
+    /// The processes that share a network's cells (an MPI job); one process when `None`.
+    pub exchange: Option<Arc<dyn Exchange>>,
 }
 
 impl Default for Request {
@@ -69,6 +72,7 @@ impl Default for Request {
             fused_cable: false,
             steps_per_call: 64,
             record_states: Vec::new(),
+            exchange: None,
         }
     }
 }
@@ -371,6 +375,12 @@ impl Simulation {
             )));
         }
         let (mut model, steps) = apply(model, request)?;
+        let processes = request.exchange.as_ref().map_or(1, |e| e.processes());
+        if processes > 1 && model.network.is_none() {
+            return Err(SetupError::Usage(format!(
+                "{processes} processes share a run only of a NETWORK's cells, and this model has none\n  hint: run it as one process (without mpirun), or put its cells in a NETWORK's POPULATION"
+            )));
+        }
         if request.target == Target::Gpu {
             if let Some(reason) = gpu::unavailable_reason() {
                 return Err(SetupError::Failed(format!("--backend gpu: {reason}")));
@@ -430,6 +440,11 @@ impl Simulation {
                 if threads == 1 { "" } else { "s" },
                 net.connections.len()
             );
+            if processes > 1 {
+                summary.backend += &format!(
+                    "; {processes} MPI processes, each stepping a block of every population's cells"
+                );
+            }
             Engine::Network { threads }
         } else if model.cell.sections.is_empty() {
             // Traced currents are slots of the program.
@@ -625,6 +640,7 @@ impl Simulation {
                     steps,
                     interrupt: interrupt.clone(),
                     progress: progress.clone(),
+                    exchange: r.exchange.clone(),
                 };
                 let result = pool.install(|| crate::network::run(model, net, &opts));
                 let convert = |r: crate::network::NetworkResult| network_outcome(r, net, model.dt);

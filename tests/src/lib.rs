@@ -147,3 +147,46 @@ pub fn traced_against_neuron_csv(
     }
     (r, rows)
 }
+
+/// K processes of one run as K threads of this test: an [`Exchange`] whose all-gather meets at
+/// a barrier, so that the engine's several-process path runs without MPI.
+pub struct InProcess {
+    rank: usize,
+    processes: usize,
+    shared: std::sync::Arc<(std::sync::Mutex<Vec<Vec<u8>>>, std::sync::Barrier)>,
+}
+
+impl InProcess {
+    /// The `processes` members of one job, rank 0 first.
+    pub fn job(processes: usize) -> Vec<InProcess> {
+        let shared = std::sync::Arc::new((
+            std::sync::Mutex::new(vec![Vec::new(); processes]),
+            std::sync::Barrier::new(processes),
+        ));
+        (0..processes)
+            .map(|rank| InProcess {
+                rank,
+                processes,
+                shared: shared.clone(),
+            })
+            .collect()
+    }
+}
+
+impl hhc_runtime::distributed::Exchange for InProcess {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn processes(&self) -> usize {
+        self.processes
+    }
+    fn all_gather(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let (slots, barrier) = &*self.shared;
+        slots.lock().expect("slots")[self.rank] = mine.to_vec();
+        barrier.wait();
+        let all = slots.lock().expect("slots").clone();
+        // Nobody writes the next round before everyone has read this one.
+        barrier.wait();
+        all
+    }
+}

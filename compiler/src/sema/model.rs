@@ -358,6 +358,38 @@ pub struct Model {
     pub network: Option<super::network::Network>,
 }
 
+impl Model {
+    /// The model of cells `cells` of this population alone, for a process that steps only
+    /// those: the count, each per-cell value column and the recorded cells (renumbered from the
+    /// range's start, in the model's order) narrowed to the range.
+    pub fn cells_in(&self, cells: std::ops::Range<u64>) -> Model {
+        let mut m = self.clone();
+        m.count = cells.end - cells.start;
+        let (lo, hi) = (cells.start as usize, cells.end as usize);
+        let narrow = |ins: &mut Insert| {
+            for (_, column) in ins.per_cell.iter_mut() {
+                *column = column
+                    .get(lo..hi.min(column.len()))
+                    .unwrap_or_default()
+                    .to_vec();
+            }
+        };
+        m.cell.inserts.iter_mut().for_each(narrow);
+        m.cell
+            .points
+            .iter_mut()
+            .map(|p| &mut p.insert)
+            .for_each(narrow);
+        m.record = self
+            .record
+            .iter()
+            .filter(|c| cells.contains(c))
+            .map(|c| c - cells.start)
+            .collect();
+        m
+    }
+}
+
 /// Looks a mechanism up by SUFFIX. `Err(())` means it was found but failed to compile (its own
 /// diagnostics were reported by the resolver); `Ok(None)` means it was not found.
 pub type Resolver<'r> = dyn FnMut(&str) -> Result<Option<Mechanism>, ()> + 'r;
