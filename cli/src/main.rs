@@ -661,7 +661,9 @@ fn run(path: &Path, a: &RunArgs) -> ExitCode {
             }
             ExitCode::from(r.code)
         }
-        Ok(simulation) if primary => run_and_report(simulation, path, a, started),
+        Ok(simulation) if primary => {
+            run_and_report(simulation, path, a, started, exchange.is_some())
+        }
         Ok(mut simulation) => match simulation.run(interrupt_flag(false), None) {
             Ok(_) => ExitCode::SUCCESS,
             Err(Stopped {
@@ -685,6 +687,7 @@ fn run_and_report(
     path: &Path,
     a: &RunArgs,
     started: Instant,
+    under_mpi: bool,
 ) -> ExitCode {
     let compiled = started.elapsed().as_secs_f64();
     // The header, before the run: what is about to run and for how long.
@@ -867,6 +870,13 @@ fn run_and_report(
             ranges.join(", "),
             net.events_delivered
         );
+        if under_mpi {
+            println!(
+                "MPI (process 0): {:.3} ms exchanging spikes (waits for the others included), {:.3} ms reading, sorting and filing them",
+                net.exchange_seconds * 1e3,
+                net.filing_seconds * 1e3
+            );
+        }
     }
     if let Some(p) = &a.spikes {
         let written = match &result.network {

@@ -2,8 +2,8 @@
 //!
 //! MPI starts only in a process that an MPI launcher (`mpirun`, `mpiexec`, `srun`) started, so
 //! an MPI-enabled `hhc` run by hand is one process, as before. It starts with
-//! `MPI_THREAD_FUNNELED`: the engine's worker threads never call MPI, only the thread that
-//! started it. MPI's default error handler ends the whole job on an MPI error, and a process
+//! `MPI_THREAD_SERIALIZED`: the engine calls MPI from one thread at a time, which need not be
+//! the thread that started it (the stepping loop runs inside its thread pool). MPI's default error handler ends the whole job on an MPI error, and a process
 //! that exits without finalizing makes the launcher end the others, so a failure never leaves
 //! the other processes waiting in an all-gather.
 
@@ -27,7 +27,7 @@ const LAUNCHER_VARIABLES: [&str; 4] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX
 
 impl Mpi {
     /// MPI, when an MPI launcher started this process; `None` when it did not (or MPI was
-    /// started already). Call it from the thread that will make every MPI call.
+    /// started already).
     pub fn from_launcher() -> Option<Mpi> {
         if !LAUNCHER_VARIABLES
             .iter()
@@ -35,7 +35,7 @@ impl Mpi {
         {
             return None;
         }
-        let (universe, _) = ::mpi::initialize_with_threading(Threading::Funneled)?;
+        let (universe, _) = ::mpi::initialize_with_threading(Threading::Serialized)?;
         let world = universe.world();
         let (rank, processes) = (world.rank() as usize, world.size() as usize);
         Some(Mpi {

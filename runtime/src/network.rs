@@ -50,6 +50,10 @@ pub struct NetworkResult {
     pub compile_seconds: f64,
     /// Events delivered to point processes.
     pub events_delivered: u64,
+    /// Seconds this process spent in the exchanges of spikes (waiting for the others
+    /// included), and sorting every process's spikes and filing the events of its own cells.
+    pub exchange_seconds: f64,
+    pub filing_seconds: f64,
 }
 
 pub struct NetworkOptions {
@@ -1323,43 +1327,47 @@ pub fn run(
         pop.pending = vec![Vec::new(); horizon];
     }
     // Each connection's target resolved once: (population, cell, point, weight, delay), and
-    // where each cell's outgoing connections start (the list is sorted by `pre`). A target
-    // another process steps is no target here (population usize::MAX).
-    let conns = &network.connections;
-    let mut targets: Vec<(usize, u32, u32, f64, f64, u32)> = conns
+    // where each cell's outgoing connections start (the list is sorted by `pre`). Only the
+    // targets this process runs are kept: its own cells' and the artificial cells'.
+    let steps_here: Vec<bool> = populations.iter().map(Option::is_some).collect();
+    let artificial_here: Vec<bool> = artificial.iter().map(Option::is_some).collect();
+    let kept: Vec<(u64, Outgoing)> = network
+        .connections
         .par_iter()
-        .map(|c| {
-            let (k, local) = network.locate(c.post).unwrap_or((usize::MAX, 0));
-            let here = owned.get(k).filter(|_| populations[k].is_some());
-            match here {
-                Some(cells) if !cells.contains(&local) => {
-                    (usize::MAX, 0, c.point, c.weight, c.delay, NO_VALUES)
-                }
-                Some(cells) => (
-                    k,
-                    (local - cells.start) as u32,
-                    c.point,
-                    c.weight,
-                    c.delay,
-                    NO_VALUES,
-                ),
-                None => (k, local as u32, c.point, c.weight, c.delay, NO_VALUES),
-            }
+        .filter_map(|c| {
+            let (k, local) = network.locate(c.post)?;
+            let cell = if artificial_here[k] {
+                local
+            } else if steps_here[k] && owned[k].contains(&local) {
+                local - owned[k].start
+            } else {
+                return None;
+            };
+            let target = Outgoing {
+                population: k,
+                cell: cell as u32,
+                point: c.point,
+                weight: c.weight,
+                delay: c.delay,
+                values: NO_VALUES,
+            };
+            Some((c.pre, target))
         })
         .collect();
-    // Connections whose NET_RECEIVE keeps values of its own get them, initialised.
-    for t in targets.iter_mut() {
-        if let Some(pop) = populations.get_mut(t.0).and_then(Option::as_mut) {
-            t.5 = pop.connection_values(t.1 as usize, t.2 as usize, t.3);
-        }
-    }
     let cells = network.cells() as usize;
     let mut out_start = vec![0usize; cells + 1];
-    for c in conns {
-        out_start[c.pre as usize + 1] += 1;
+    for &(pre, _) in &kept {
+        out_start[pre as usize + 1] += 1;
     }
     for k in 0..cells {
         out_start[k + 1] += out_start[k];
+    }
+    let mut targets: Vec<Outgoing> = kept.into_iter().map(|(_, t)| t).collect();
+    // Connections whose NET_RECEIVE keeps values of its own get them, initialised.
+    for t in targets.iter_mut() {
+        if let Some(pop) = populations.get_mut(t.population).and_then(Option::as_mut) {
+            t.values = pop.connection_values(t.cell as usize, t.point as usize, t.weight);
+        }
     }
     // Set-up ends here: kernels compiled, every population at its initial state, and the
     // connection tables built.
@@ -1374,7 +1382,15 @@ pub fn run(
                 earliest: u64,
                 seq: &mut u64| {
         let g = gid as usize;
-        for &(k, cell, point, weight, delay, values) in &targets[out_start[g]..out_start[g + 1]] {
+        for &Outgoing {
+            population: k,
+            cell,
+            point,
+            weight,
+            delay,
+            values,
+        } in &targets[out_start[g]..out_start[g + 1]]
+        {
             let te = t + delay;
             if let Some(a) = artificial.get_mut(k).and_then(Option::as_mut) {
                 a.schedule(cell as usize, te, weight, 0.0);
@@ -1424,7 +1440,8 @@ pub fn run(
                    spikes: &[(u64, f64)],
                    done: u64,
                    delivered: u64,
-                   delivered_artificial: u64| {
+                   delivered_artificial: u64,
+                   clocks: (f64, f64)| {
         let mut s = spikes.to_vec();
         s.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         let (mut traces, delivered) =
@@ -1440,10 +1457,13 @@ pub fn run(
             steps_done: done,
             compile_seconds,
             events_delivered: delivered + delivered_artificial,
+            exchange_seconds: clocks.0,
+            filing_seconds: clocks.1,
         }
     };
     // Whether some process was interrupted, as the last exchange told (with several).
     let mut interrupted_somewhere = false;
+    let (mut exchange_seconds, mut filing_seconds) = (0.0, 0.0);
     while step0 < steps {
         sim::report(opts.progress.as_ref(), step0, steps);
         let interrupted = if processes == 1 {
@@ -1463,6 +1483,7 @@ pub fn run(
                     step0,
                     delivered,
                     delivered_artificial,
+                    (exchange_seconds, filing_seconds),
                 ))),
             });
         }
@@ -1547,7 +1568,11 @@ pub fn run(
         }
         let mut epoch_spikes: Vec<(f64, u64, f64)> = Vec::new();
         let mut first_failure: Option<Failure> = None;
-        for bytes in exchange.all_gather(&report.bytes) {
+        let clock = std::time::Instant::now();
+        let gathered = exchange.all_gather(&report.bytes);
+        exchange_seconds += clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
+        for bytes in gathered {
             let mut r = Reader::new(&bytes);
             interrupted_somewhere |= r.u64() != 0;
             if let Some(f) = Failure::read(&mut r) {
@@ -1558,6 +1583,7 @@ pub fn run(
                 epoch_spikes.push((t, gid, stamp));
             }
         }
+        filing_seconds += clock.elapsed().as_secs_f64();
         if let Some(f) = first_failure {
             return Err(Stopped {
                 error: RunError::Backend(crate::backend::BackendError(f.message)),
@@ -1567,6 +1593,7 @@ pub fn run(
                     step0,
                     delivered,
                     delivered_artificial,
+                    (exchange_seconds, filing_seconds),
                 ))),
             });
         }
@@ -1576,12 +1603,17 @@ pub fn run(
             delivered_artificial += d;
             epoch_spikes.extend(s.into_iter().map(|(gid, t)| (t, gid, t)));
         }
-        // Spikes in time order (then by cell), each sending its events.
+        // Every spike is kept; those with targets here, in time order (then by cell), send
+        // their events. (With many processes most spikes have no target in this one, and
+        // sorting only the others keeps the cost of a spike here near that of reading it.)
+        let clock = std::time::Instant::now();
+        spikes.extend(epoch_spikes.iter().map(|&(t, gid, _)| (gid, t)));
+        epoch_spikes.retain(|&(_, gid, _)| out_start[gid as usize] < out_start[gid as usize + 1]);
         epoch_spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        for (t, gid, stamp) in epoch_spikes {
-            spikes.push((gid, t));
+        for (_, gid, stamp) in epoch_spikes {
             send(&mut populations, &mut artificial, gid, stamp, end, &mut seq);
         }
+        filing_seconds += clock.elapsed().as_secs_f64();
         step0 = end;
     }
     sim::report(opts.progress.as_ref(), steps, steps);
@@ -1591,7 +1623,20 @@ pub fn run(
         steps,
         delivered,
         delivered_artificial,
+        (exchange_seconds, filing_seconds),
     ))
+}
+
+/// A connection as its spikes' sender files them: the target's population and cell (within
+/// what this process steps), point, weight and delay, and where its own values start.
+#[derive(Clone, Copy)]
+struct Outgoing {
+    population: usize,
+    cell: u32,
+    point: u32,
+    weight: f64,
+    delay: f64,
+    values: u32,
 }
 
 /// The first reason a process must stop in an epoch: by kind (an event into the past, then an

@@ -145,6 +145,10 @@ pub struct NetworkOutcome {
     /// (global cell id, time in ms) of every spike, spike sources included, in time order.
     pub spikes: Vec<(u64, f64)>,
     pub events_delivered: u64,
+    /// Seconds process 0 spent exchanging spikes with the other processes (waits included),
+    /// and reading, sorting and filing every process's spikes.
+    pub exchange_seconds: f64,
+    pub filing_seconds: f64,
 }
 
 enum Engine {
@@ -706,6 +710,8 @@ fn network_outcome(
                 .collect(),
             spikes: r.spikes,
             events_delivered: r.events_delivered,
+            exchange_seconds: r.exchange_seconds,
+            filing_seconds: r.filing_seconds,
         }),
     }
 }
