@@ -10,5 +10,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.21" pytest
 export CARGO_TARGET_DIR="$PWD/../target"
-VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --release --quiet
+# HHC_PYTHON_FEATURES=mpi builds the package for MPI jobs (tests/test_mpi.py then runs them).
+FEATURES=()
+if [ -n "${HHC_PYTHON_FEATURES:-}" ]; then
+    FEATURES=(--features "$HHC_PYTHON_FEATURES")
+fi
+VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --release --quiet "${FEATURES[@]}"
 "$VENV/bin/python" -m pytest -q tests "$@"

@@ -23,7 +23,13 @@ a hint): `ModelError` for a model with errors, `UsageError` for a bad request, a
 
 Units: times in ms, V in mV, parameters in the unit their mechanism declares
 (`Model.parameters()` lists them).
+
+Under MPI (the package built with `--features mpi`, the script started by `mpirun -np K`), a
+network's cells are shared by the K processes: every process calls `run` alike, gets the
+whole result (the same bits as one process), and `process()` gives `(rank, K)` so that rank 0
+alone writes files.
 """
+import atexit
 from ._hhc import (
     HhcError,
     Interrupted,
@@ -32,6 +38,9 @@ from ._hhc import (
     Result,
     SimulationError,
     UsageError,
+    _finalize,
+    built_with_mpi,
+    process,
     stdlib,
 )
 from . import build
@@ -45,10 +54,15 @@ __all__ = [
     "SimulationError",
     "UsageError",
     "build",
+    "built_with_mpi",
     "from_source",
     "load",
+    "process",
     "stdlib",
 ]
+
+# MPI, when a run started it, ends with the interpreter.
+atexit.register(_finalize)
 
 
 def load(path):

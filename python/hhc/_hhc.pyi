@@ -115,6 +115,14 @@ class Result:
 def stdlib() -> List[str]:
     """The built-in mechanisms' names."""
 
+def process() -> Tuple[int, int]:
+    """This process's rank and the number of processes of an MPI job; (0, 1) outside one."""
+
+def _finalize() -> None: ...
+
+built_with_mpi: bool
+"""Whether this package runs networks as an MPI job's processes (built with `--features mpi`)."""
+
 def load(path: Union[str, PathLike]) -> Model: ...
 def from_source(
     source: str, directory: Optional[Union[str, PathLike]] = None, name: str = "<source>.chan"

@@ -471,6 +471,7 @@ impl PyModel {
             threads,
             record,
             record_states: states.iter().chain(&currents).cloned().collect(),
+            exchange: processes()?,
             ..Request::default()
         };
         let mut simulation = Simulation::new(self.model.clone(), &request).map_err(setup_error)?;
@@ -768,6 +769,72 @@ impl PyOutcome {
 }
 
 /// The stdlib's mechanisms, by name.
+/// MPI in this process: not started yet, started (an MPI launcher started the process), not
+/// used (no launcher), or finalized at exit. MPI starts once per process at most.
+#[cfg(feature = "mpi")]
+enum MpiState {
+    Unstarted,
+    Running(Arc<hhc_runtime::mpi::Mpi>),
+    Alone,
+    Finalized,
+}
+
+#[cfg(feature = "mpi")]
+static MPI: std::sync::Mutex<MpiState> = std::sync::Mutex::new(MpiState::Unstarted);
+
+/// The processes a run shares: an MPI job's when the package is built with MPI and a launcher
+/// started this process, else none. A package without MPI started as several processes
+/// refuses, rather than run the whole model in each.
+fn processes() -> PyResult<Option<Arc<dyn hhc_runtime::distributed::Exchange>>> {
+    #[cfg(feature = "mpi")]
+    {
+        let mut state = MPI
+            .lock()
+            .map_err(|_| HhcError::new_err("MPI's state is poisoned"))?;
+        if matches!(*state, MpiState::Unstarted) {
+            *state = match hhc_runtime::mpi::Mpi::from_launcher() {
+                Some(mpi) => MpiState::Running(Arc::new(mpi)),
+                None => MpiState::Alone,
+            };
+        }
+        match &*state {
+            MpiState::Running(mpi) => return Ok(Some(mpi.clone())),
+            MpiState::Finalized => return Err(UsageError::new_err(
+                "MPI has been finalized (at exit)\n  hint: run models before the interpreter exits",
+            )),
+            MpiState::Unstarted | MpiState::Alone => {}
+        }
+    }
+    let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok()?.parse::<u64>().ok())
+        .max();
+    match launched {
+        Some(k) if k > 1 && cfg!(not(feature = "mpi")) => Err(UsageError::new_err(format!(
+            "an MPI launcher started {k} processes, and this hhc package was built without MPI, so each would run the whole model\n  hint: build it with `maturin develop --release --features mpi` (Open MPI's libopenmpi-dev and libclang-dev installed)"
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// This process's rank and the number of processes of the run: `(0, 1)` outside an MPI job.
+/// Under `mpirun`, every process calls `Model.run` alike; each gets the whole result (every
+/// spike and trace), so a script writes its files from rank 0 alone.
+#[pyfunction]
+fn process() -> PyResult<(usize, usize)> {
+    Ok(processes()?.map_or((0, 1), |e| (e.rank(), e.processes())))
+}
+
+/// Finalizes MPI, if it was started (registered with `atexit` by the package).
+#[pyfunction]
+fn _finalize() {
+    #[cfg(feature = "mpi")]
+    if let Ok(mut state) = MPI.lock() {
+        // Dropping the last handle finalizes MPI.
+        *state = MpiState::Finalized;
+    }
+}
+
 #[pyfunction]
 fn stdlib() -> Vec<String> {
     let mut names: Vec<String> = hhc_runtime::load::stdlib()
@@ -784,6 +851,9 @@ fn _hhc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyModel>()?;
     m.add_class::<PyOutcome>()?;
     m.add_function(wrap_pyfunction!(stdlib, m)?)?;
+    m.add_function(wrap_pyfunction!(process, m)?)?;
+    m.add("built_with_mpi", cfg!(feature = "mpi"))?;
+    m.add_function(wrap_pyfunction!(_finalize, m)?)?;
     m.add("HhcError", py.get_type::<HhcError>())?;
     m.add("ModelError", py.get_type::<ModelError>())?;
     m.add("UsageError", py.get_type::<UsageError>())?;

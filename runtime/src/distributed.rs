@@ -11,7 +11,7 @@
 //! then holds every spike, and the last all-gather brings every recorded trace to all of them.
 //!
 //! The engine speaks to the transport only through [`Exchange`]: [`Alone`] is the single
-//! process, and the `mpi` feature adds [`Mpi`](crate::mpi::Mpi) over the system's MPI. The
+//! process, and the `mpi` feature adds `mpi::Mpi` over the system's MPI. The
 //! bytes it carries are the engine's own little format ([`Writer`], [`Reader`]).
 
 use std::ops::Range;

@@ -34,8 +34,13 @@
 //! them (NET_RECEIVE), and spikes delivered as events after their delay, in epochs of the
 //! shortest delay, with NEURON's fixed-step rules for detection and delivery.
 //!
-//! **Invariants.** Results are bit-identical whatever the thread count or chunking, because
-//! every cell is computed by the same instructions independently. A NaN or runaway V stops the
+//! **Several processes** ([`distributed`]): an MPI job (the `mpi` feature, module `mpi`) shares a
+//! network's cells, each process stepping a block of every population, and the processes
+//! swap their spikes once per epoch. The engine sees only the [`distributed::Exchange`] trait,
+//! so the same loop runs alone, under MPI, or (in the tests) as threads.
+//!
+//! **Invariants.** Results are bit-identical whatever the thread or process count or chunking,
+//! because every cell is computed by the same instructions independently. A NaN or runaway V stops the
 //! run with the cell, the step and the mechanism named.
 
 pub mod backend;
