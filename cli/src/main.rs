@@ -585,7 +585,8 @@ fn prepare(
     exchange: Option<Arc<dyn Exchange>>,
     writes_outputs: bool,
 ) -> Result<Simulation, Refusal> {
-    let model = load::load_model(path).map_err(|r| Refusal {
+    let share = exchange.as_deref().map(distributed::share_of);
+    let model = load::load_model_shared(path, share).map_err(|r| Refusal {
         code: 1,
         text: r.text,
     })?;
@@ -721,9 +722,9 @@ fn run_and_report(
             })
             .collect();
         println!(
-            "network: {} ({} connections)",
+            "network: {} ({})",
             path.display(),
-            net.connections.len()
+            net.connections_summary()
         );
         println!("populations: {}", parts.join(", "));
     } else if morphology {

@@ -137,6 +137,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
             kind: PopulationKind::Cells(Box::new(one)),
         }],
         connections: Vec::new(),
+        built_for: None,
     };
     let tree = Tree::new(&model.cell);
     let probes = trace_columns(model, &tree, &model.record_states);

@@ -2,7 +2,8 @@
 //! spikes between them.
 //!
 //! A run over K processes (MPI ranks) builds the same network in every process, from the same
-//! model, and each steps only its share of the cells: of every population of cells, process r
+//! model (each keeping the connections to its own cells when it loads the model with
+//! [`crate::load::load_model_shared`]), and each steps only its share of the cells: of every population of cells, process r
 //! owns cells `⌊n·r/K⌋ … ⌊n·(r+1)/K⌋ − 1` ([`owned`]), a contiguous block, so that each
 //! population is spread evenly. Spike sources and artificial cells are cheap and are run by
 //! every process alike, so they need no exchange. After each epoch (the shortest delay) the
@@ -14,6 +15,7 @@
 //! process, and the `mpi` feature adds `mpi::Mpi` over the system's MPI. The
 //! bytes it carries are the engine's own little format ([`Writer`], [`Reader`]).
 
+use hhc_compiler::sema::network::Share;
 use std::ops::Range;
 
 /// The processes of a run: every process calls each method in the same order.
@@ -48,10 +50,18 @@ impl Exchange for Alone {
     }
 }
 
-/// The cells of a population of `count` that process `rank` of `processes` steps.
+/// The cells of a population of `count` that process `rank` of `processes` steps (the rule
+/// the model's network builder uses too, when it builds one process's connections).
 pub fn owned(count: u64, rank: usize, processes: usize) -> Range<u64> {
-    let share = |r: usize| (u128::from(count) * r as u128 / processes.max(1) as u128) as u64;
-    share(rank)..share(rank + 1)
+    hhc_compiler::sema::network::owned_cells(count, rank, processes)
+}
+
+/// The share of `exchange`'s process, for building only its part of a network.
+pub fn share_of(exchange: &dyn Exchange) -> Share {
+    Share {
+        rank: exchange.rank(),
+        processes: exchange.processes(),
+    }
 }
 
 /// Every process's outcome of a stage that can fail (loading, set-up, creating outputs), so

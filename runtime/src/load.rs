@@ -3,6 +3,7 @@
 use hhc_compiler::diagnostic::{render_to_string, Diagnostic};
 use hhc_compiler::ir::Mechanism;
 use hhc_compiler::sema::model::Model;
+use hhc_compiler::sema::network::Share;
 use hhc_compiler::span::Span;
 use std::path::{Path, PathBuf};
 
@@ -134,6 +135,12 @@ pub fn stdlib() -> &'static [(&'static str, &'static str)] {
 
 /// Parses and lowers a model file; mechanism errors are rendered against their own files.
 pub fn load_model(path: &Path) -> Result<Model, Report> {
+    load_model_shared(path, None)
+}
+
+/// [`load_model`] for one process of several: a NETWORK holds only the connections to the
+/// cells that process steps (see [`crate::distributed`]), so each builds its share.
+pub fn load_model_shared(path: &Path, share: Option<Share>) -> Result<Model, Report> {
     let file_name = path.display().to_string();
     let src = match read_source(path) {
         Ok(s) => s,
@@ -144,12 +151,22 @@ pub fn load_model(path: &Path) -> Result<Model, Report> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    load_model_source(&file_name, &src, &dir)
+    load_model_source_shared(&file_name, &src, &dir, share)
 }
 
 /// Parses and lowers model source text as if it were the file `file_name` in folder `dir`
 /// (where its mechanisms, SWC and CSV files are looked for before the stdlib).
 pub fn load_model_source(file_name: &str, src: &str, dir: &Path) -> Result<Model, Report> {
+    load_model_source_shared(file_name, src, dir, None)
+}
+
+/// [`load_model_source`] for one process of several (see [`load_model_shared`]).
+pub fn load_model_source_shared(
+    file_name: &str,
+    src: &str,
+    dir: &Path,
+    share: Option<Share>,
+) -> Result<Model, Report> {
     let mut report = Report::default();
     let (file_name, src) = (file_name.to_string(), src.to_string());
     let (ast, diags) = hhc_compiler::syntax::parse(&src);
@@ -199,8 +216,13 @@ pub fn load_model_source(file_name: &str, src: &str, dir: &Path) -> Result<Model
             .map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
     };
     let names = mechanism_names(&dir);
-    match hhc_compiler::sema::model::lower_model_with_names(&ast, &mut resolve, &mut files, &names)
-    {
+    match hhc_compiler::sema::model::lower_model_shared(
+        &ast,
+        &mut resolve,
+        &mut files,
+        &names,
+        share,
+    ) {
         Ok(m) => Ok(m),
         Err(diags) => {
             report.text.push_str(&mech_reports.text);

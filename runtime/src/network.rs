@@ -1302,6 +1302,15 @@ pub fn run(
         owned.push(cells);
         names.push(p.name.clone());
     }
+    // A network built with one process's connections runs as that process only.
+    if let Some(built) = network.built_for {
+        if set_up.is_ok() && built != distributed::share_of(exchange) {
+            set_up = Err(format!(
+                "this network holds the connections of process {} of {}, and runs as process {rank} of {processes}\n  hint: load the model for the process that runs it (load_model_shared)",
+                built.rank, built.processes
+            ));
+        }
+    }
     // Every process goes on, or all stop with the first one's reason.
     if let Err((_, reason)) = distributed::agree(exchange, set_up) {
         return Err(Stopped::from(RunError::Backend(
@@ -1312,8 +1321,14 @@ pub fn run(
     let times = neuron_times(dt, steps + 1);
     // Epochs of the shortest delay, and at most a block of steps, so that a run reports its
     // progress and can be stopped between blocks.
-    let epoch = network
-        .min_delay()
+    // The shortest delay of the whole network: every process's own, compared.
+    let mut shortest = Writer::default();
+    shortest.f64(network.min_delay().unwrap_or(f64::INFINITY));
+    let min_delay = (exchange.all_gather(&shortest.bytes).iter())
+        .map(|b| Reader::new(b).f64())
+        .fold(f64::INFINITY, f64::min);
+    let epoch = Some(min_delay)
+        .filter(|d| d.is_finite())
         .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1))
         .min(cable::STEPS_PER_BLOCK);
     let max_delay = network

@@ -439,10 +439,10 @@ impl Simulation {
                 ),
                 "lower the populations' counts or the connections",
             )?;
+            let connections = net.connections_summary();
             summary.backend = format!(
-                "cpu (cranelift, f64, {threads} thread{}), chunked cable solver, {} connections",
+                "cpu (cranelift, f64, {threads} thread{}), chunked cable solver, {connections}",
                 if threads == 1 { "" } else { "s" },
-                net.connections.len()
             );
             if processes > 1 {
                 summary.backend += &format!(

@@ -3,7 +3,8 @@
 //! threads that meet in an all-gather ([`InProcess`]); `cli/tests/mpi.rs` runs the same
 //! networks under `mpirun`.
 
-use hhc_runtime::distributed::Exchange;
+use hhc_runtime::distributed::{share_of, Exchange};
+use hhc_runtime::load::{load_model_shared, load_model_source, load_model_source_shared};
 use hhc_runtime::sim::{RunError, Stopped};
 use hhc_runtime::simulation::{Outcome, Request, Simulation};
 use hhc_tests::{repo, InProcess};
@@ -13,6 +14,8 @@ use std::sync::Arc;
 
 /// Runs `model` as `processes` processes of `threads` threads each (a flag per process, which
 /// `interrupt` raises before the run in that process): every process's outcome, rank 0 first.
+/// Each process loads the model for itself, with only its own cells' connections, as
+/// `hhc run` under mpirun does.
 fn run_as(
     model: &Path,
     processes: usize,
@@ -26,13 +29,15 @@ fn run_as(
             .map(|member| {
                 scope.spawn(move || {
                     let raised = interrupt == Some(member.rank());
+                    let share = Some(share_of(&member));
                     let request = Request {
                         threads: Some(threads),
                         exchange: Some(Arc::new(member) as Arc<dyn Exchange>),
                         ..Request::default()
                     };
-                    let mut s =
-                        Simulation::from_file(model, &request).unwrap_or_else(|e| panic!("{e}"));
+                    let loaded =
+                        load_model_shared(model, share).unwrap_or_else(|r| panic!("{}", r.text));
+                    let mut s = Simulation::new(loaded, &request).unwrap_or_else(|e| panic!("{e}"));
                     s.run(Some(Arc::new(AtomicBool::new(raised))), None)
                 })
             })
@@ -186,4 +191,83 @@ fn an_interrupt_in_one_process_stops_every_process_at_the_same_step() {
         seen.push(fingerprint(p));
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// Every connection rule builds, in each process, exactly the connections to that process's
+/// cells (and all those to artificial cells): the processes' parts together are the whole.
+#[test]
+fn each_process_builds_exactly_its_cells_connections_by_every_rule() {
+    let dir = std::env::temp_dir().join(format!("hhc-shares-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let csv = "pre,post,weight,delay\n0,1,0.01,1\n3,6,0.02,2\n5,0,0.03,1.5\n";
+    std::fs::write(dir.join("pairs.csv"), csv).expect("csv");
+    let source = r#"
+CELL Soma {
+    SECTION soma { L = 20 (um)  diam = 20 (um) }
+    INSERT pas { }
+    POINT syn = ExpSyn AT soma(0.5) { }
+}
+NETWORK {
+    POPULATION a = Soma { count = 7 }
+    POPULATION b = Soma { count = 7 }
+    POPULATION gate = IntFire1 { count = 2 }
+    CONNECT a -> a AT syn { rule = all_to_all  weight = 0.01 (uS)  delay = 1 (ms) }
+    CONNECT a -> b AT syn { rule = one_to_one  weight = 0.01 (uS)  delay = 1 (ms) }
+    CONNECT b -> a AT syn { rule = probability(0.4)  seed = 3  weight = 0.01 (uS)  delay = 2 (ms) }
+    CONNECT b -> b AT syn { rule = indegree(2)  seed = 4  weight = 0.01 (uS)  delay = 1 (ms) }
+    CONNECT a -> b AT syn { rule = indegree(5)  seed = 5  weight = 0.01 (uS)  delay = 1 (ms) }
+    CONNECT a -> b AT syn { pre = 0, 2, 4  post = 6, 5, 1  weight = 0.01 (uS)  delay = 3 (ms) }
+    CONNECT a -> a AT syn { file = pairs }
+    CONNECT a -> gate { rule = all_to_all  weight = 0.5  delay = 1 (ms) }
+}
+SIMULATE { dt = 0.025 (ms)  tstop = 5 (ms) }
+"#;
+    let key = |c: &hhc_compiler::sema::network::Connection| {
+        (
+            c.pre,
+            c.post,
+            c.point,
+            c.weight.to_bits(),
+            c.delay.to_bits(),
+        )
+    };
+    let whole =
+        load_model_source("net.chan", source, &dir).unwrap_or_else(|r| panic!("{}", r.text));
+    let whole = whole.network.expect("network");
+    assert!(whole.built_for.is_none());
+    let mut all: Vec<_> = whole.connections.iter().map(key).collect();
+    all.sort_unstable();
+    // Cells 0–6 are a, 7–13 b, 14–15 the artificial gates.
+    let to_gates = all.iter().filter(|k| k.1 >= 14).count();
+    assert_eq!(to_gates, 14, "7 cells to 2 artificial cells");
+    for processes in [2, 3, 5] {
+        let mut joined = Vec::new();
+        for rank in 0..processes {
+            let share = hhc_compiler::sema::network::Share { rank, processes };
+            let part = load_model_source_shared("net.chan", source, &dir, Some(share))
+                .unwrap_or_else(|r| panic!("{}", r.text))
+                .network
+                .expect("network");
+            assert_eq!(part.built_for, Some(share));
+            assert!(part.connections.windows(2).all(|w| w[0].pre <= w[1].pre));
+            let mine = hhc_runtime::distributed::owned(7, rank, processes);
+            for c in part.connections.iter().filter(|c| c.post < 14) {
+                assert!(
+                    mine.contains(&(c.post % 7)),
+                    "{c:?} is not process {rank}'s"
+                );
+            }
+            // Every process has all the connections to artificial cells.
+            let gates = part.connections.iter().filter(|c| c.post >= 14).count();
+            assert_eq!(gates, to_gates);
+            joined.extend(part.connections.iter().filter(|c| c.post < 14).map(key));
+        }
+        joined.extend(all.iter().filter(|k| k.1 >= 14).copied());
+        joined.sort_unstable();
+        assert!(
+            joined == all,
+            "{processes} processes' parts differ from the whole network"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

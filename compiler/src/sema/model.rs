@@ -402,6 +402,8 @@ pub(super) struct Ctx {
     pub(super) diags: Diags,
     /// Every mechanism an INSERT could name, for suggestions.
     mechanism_names: Vec<String>,
+    /// The process of several whose part of a network is built (its cells' connections).
+    share: Option<super::network::Share>,
 }
 
 impl Ctx {
@@ -551,10 +553,24 @@ pub fn lower_model_with_names(
     files: &mut FileReader<'_>,
     mechanism_names: &[String],
 ) -> Result<Model, Vec<Diagnostic>> {
+    lower_model_shared(file, resolve, files, mechanism_names, None)
+}
+
+/// [`lower_model_with_names`] for one process of several ([`Share`](super::network::Share)):
+/// a NETWORK holds only the connections to that process's cells (and to artificial cells),
+/// so that building it costs each process its share.
+pub fn lower_model_shared(
+    file: &ast::File,
+    resolve: &mut Resolver<'_>,
+    files: &mut FileReader<'_>,
+    mechanism_names: &[String],
+    share: Option<super::network::Share>,
+) -> Result<Model, Vec<Diagnostic>> {
     let mut cx = Ctx {
         units: UnitTable::default(),
         diags: Diags::default(),
         mechanism_names: mechanism_names.to_vec(),
+        share,
     };
     let mut cells: Vec<(&ast::CellDef, Option<CellSpec>)> = Vec::new();
     let mut simulate: Option<&ast::SimulateDef> = None;
@@ -975,7 +991,8 @@ fn lower_network_model(
                 .with_hint(why.hint),
         );
     }
-    let network = super::network::lower_network(cx, net, cells, resolve, &run, files);
+    let share = cx.share;
+    let network = super::network::lower_network(cx, net, cells, resolve, &run, files, share);
     if cx.diags.has_errors() {
         return Err(std::mem::take(&mut cx.diags).into_vec());
     }

@@ -26,8 +26,27 @@ use crate::syntax::ast::{self, NetworkItem, Setting, Value};
 #[derive(Clone, Debug)]
 pub struct Network {
     pub populations: Vec<Population>,
-    /// Every connection, sorted by presynaptic cell.
+    /// Every connection, sorted by presynaptic cell; built for one process of several
+    /// ([`Share`]), those to that process's cells and to the artificial cells.
     pub connections: Vec<Connection>,
+    /// The process this network was built for, when it holds only its connections.
+    pub built_for: Option<Share>,
+}
+
+/// One process of several that share a network's cells: of a population of n cells, process
+/// r of K steps the block [`owned_cells`]`(n, r, K)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub rank: usize,
+    pub processes: usize,
+}
+
+/// The cells of a population of `count` that process `rank` of `processes` steps:
+/// `⌊count·rank/processes⌋ … ⌊count·(rank+1)/processes⌋ − 1`, so that every population is
+/// spread evenly.
+pub fn owned_cells(count: u64, rank: usize, processes: usize) -> std::ops::Range<u64> {
+    let share = |r: usize| (u128::from(count) * r as u128 / processes.max(1) as u128) as u64;
+    share(rank)..share(rank + 1)
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +98,15 @@ impl Network {
             .get(k)
             .filter(|p| gid >= p.first)
             .map(|p| (k, gid - p.first))
+    }
+
+    /// "N connections", or for one process's part "N connections to process r's cells".
+    pub fn connections_summary(&self) -> String {
+        let n = self.connections.len();
+        match self.built_for {
+            Some(s) => format!("{n} connections to process {}'s cells", s.rank),
+            None => format!("{n} connections"),
+        }
     }
 
     /// The shortest connection delay, ms.
@@ -136,6 +164,7 @@ pub(super) fn lower_network(
     resolve: &mut Resolver<'_>,
     run: &RunSettings,
     files: &mut FileReader<'_>,
+    share: Option<Share>,
 ) -> Option<Network> {
     let mut populations: Vec<Population> = Vec::new();
     let mut population_spans: Vec<Span> = Vec::new();
@@ -238,6 +267,7 @@ pub(super) fn lower_network(
             *span,
             run,
             files,
+            share,
         ) {
             Some(mut c) => connections.append(&mut c),
             None => ok = false,
@@ -247,6 +277,7 @@ pub(super) fn lower_network(
     ok.then_some(Network {
         populations,
         connections,
+        built_for: share,
     })
 }
 
@@ -759,6 +790,7 @@ fn lower_connect(
     span: Span,
     run: &RunSettings,
     files: &mut FileReader<'_>,
+    share: Option<Share>,
 ) -> Option<Vec<Connection>> {
     let pre_pop = find_population(cx, populations, pre);
     let post_pop = find_population(cx, populations, post);
@@ -1121,12 +1153,19 @@ fn lower_connect(
     };
     let mut out = Vec::new();
     let allowed = |i: u64, j: u64| autapses || !same || i != j;
+    // The target cells whose inputs this process builds: its own block of a population of
+    // cells (every process runs the artificial cells), all of them when it runs alone. The
+    // rules draw each target's inputs from keys of its own, so a block's are the same.
+    let posts = match (share, &post_pop.kind) {
+        (Some(s), PopulationKind::Cells(_)) => owned_cells(post_pop.count, s.rank, s.processes),
+        _ => 0..post_pop.count,
+    };
     match rule {
         Rule::AllToAll => {
             if !within_budget(cx, (pre_pop.count as f64) * (post_pop.count as f64), span) {
                 return None;
             }
-            for j in 0..post_pop.count {
+            for j in posts.clone() {
                 for i in 0..pre_pop.count {
                     if allowed(i, j) {
                         out.push(connect(i, j));
@@ -1152,7 +1191,7 @@ fn lower_connect(
             if !within_budget(cx, pre_pop.count as f64, span) {
                 return None;
             }
-            out.extend((0..pre_pop.count).map(|i| connect(i, i)));
+            out.extend(posts.clone().map(|i| connect(i, i)));
         }
         Rule::Probability(p) => {
             if !within_budget(
@@ -1166,7 +1205,7 @@ fn lower_connect(
             // sources are geometric, so the work is the number of connections, and the draws
             // are keyed by (seed, target, draw).
             let log_q = (-p).ln_1p();
-            for j in 0..post_pop.count {
+            for j in posts.clone() {
                 if p <= 0.0 {
                     break;
                 }
@@ -1202,7 +1241,7 @@ fn lower_connect(
             if !within_budget(cx, (k as f64) * (post_pop.count as f64), span) {
                 return None;
             }
-            for j in 0..post_pop.count {
+            for j in posts.clone() {
                 if 2 * k <= candidates {
                     // Few of many: draw sources, keyed by (seed, target, draw), until k distinct.
                     let mut chosen = std::collections::BTreeSet::new();
@@ -1229,7 +1268,11 @@ fn lower_connect(
                 }
             }
         }
-        Rule::List(pairs) => out.extend(pairs.into_iter().map(|(i, j)| connect(i, j))),
+        Rule::List(pairs) => out.extend(
+            (pairs.into_iter())
+                .filter(|(_, j)| posts.contains(j))
+                .map(|(i, j)| connect(i, j)),
+        ),
         Rule::File(name, at) => {
             let file = format!("{name}.csv");
             let text = match files(&file) {
@@ -1299,6 +1342,10 @@ fn lower_connect(
                 }
                 if !check_delay(cx, d, at, &format!("{file} line {}: ", line_no + 1)) {
                     return None;
+                }
+                // Every line is read and checked by every process, so all report alike.
+                if !posts.contains(&j) {
+                    continue;
                 }
                 out.push(Connection {
                     pre: pre_pop.first + i,
