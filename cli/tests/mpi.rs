@@ -165,3 +165,79 @@ fn an_unwritable_output_stops_every_process_before_the_run() {
     assert!(said.contains("--spikes: cannot create"), "{said}");
     assert!(!said.contains("spikes:  "), "{said}");
 }
+
+/// A process that dies (here: killed) ends the whole job soon, with an error, instead of
+/// leaving the others waiting in an all-gather.
+#[test]
+fn a_process_that_dies_ends_the_job_without_a_hang() {
+    let hhc = env!("CARGO_BIN_EXE_hhc");
+    let mut job = Command::new("mpirun")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .args([
+            "--oversubscribe",
+            "-np",
+            "2",
+            hhc,
+            "run",
+            "examples/ei_network.chan",
+        ])
+        .args(["--tstop", "1000000", "--no-record", "--threads", "1"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mpirun starts");
+    // Process 1: a child of mpirun with the rank 1 its launcher gave it.
+    let started = std::time::Instant::now();
+    let child_of_job = |e: &std::fs::DirEntry| -> Option<u32> {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        let env = std::fs::read(e.path().join("environ")).ok()?;
+        let rank_1 = String::from_utf8_lossy(&env)
+            .split('\0')
+            .any(|v| v == "OMPI_COMM_WORLD_RANK=1");
+        (ppid == job.id() && rank_1).then_some(pid)
+    };
+    let victim = loop {
+        let found = std::fs::read_dir("/proc")
+            .ok()
+            .and_then(|dir| dir.flatten().find_map(|e| child_of_job(&e)));
+        if let Some(pid) = found {
+            break pid;
+        }
+        assert!(started.elapsed().as_secs() < 60, "process 1 never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // Let it run into the stepping loop, then kill it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = job.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = job.kill();
+            panic!("the job did not end within 60 s of process 1's death");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    // Open MPI names the process that died.
+    let mut said = String::new();
+    if let Some(mut err) = job.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut said);
+    }
+    assert!(said.contains("rank 1"), "{said}");
+}
