@@ -202,11 +202,12 @@ fn parse_precision(name: &str) -> PyResult<hhc_compiler::passes::mathlib::Precis
 
 #[pymethods]
 impl PyModel {
-    /// Loads a model file; its mechanisms are found beside it, then in the stdlib.
+    /// Loads a model file; its mechanisms are found beside it, then in the stdlib. In an MPI
+    /// job, a network keeps only the connections to this process's cells.
     #[staticmethod]
     fn load(path: PathBuf) -> PyResult<PyModel> {
-        let model =
-            hhc_runtime::load::load_model(&path).map_err(|r| ModelError::new_err(r.text))?;
+        let model = hhc_runtime::load::load_model_shared(&path, this_share()?)
+            .map_err(|r| ModelError::new_err(r.text))?;
         Ok(PyModel {
             model,
             origin: path.display().to_string(),
@@ -219,7 +220,7 @@ impl PyModel {
     #[pyo3(signature = (source, directory=None, name="<source>.chan"))]
     fn from_source(source: &str, directory: Option<PathBuf>, name: &str) -> PyResult<PyModel> {
         let dir = directory.unwrap_or_else(|| PathBuf::from("."));
-        let model = hhc_runtime::load::load_model_source(name, source, &dir)
+        let model = hhc_runtime::load::load_model_source_shared(name, source, &dir, this_share()?)
             .map_err(|r| ModelError::new_err(r.text))?;
         Ok(PyModel {
             model,
@@ -815,6 +816,11 @@ fn processes() -> PyResult<Option<Arc<dyn hhc_runtime::distributed::Exchange>>> 
         ))),
         _ => Ok(None),
     }
+}
+
+/// This process's part of a network in an MPI job (MPI starts here, at the first model).
+fn this_share() -> PyResult<Option<hhc_compiler::sema::network::Share>> {
+    Ok(processes()?.map(|e| hhc_runtime::distributed::share_of(e.as_ref())))
 }
 
 /// This process's rank and the number of processes of the run: `(0, 1)` outside an MPI job.
