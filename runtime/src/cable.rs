@@ -86,7 +86,7 @@ pub struct CableResult {
     /// For each recorded cell, for each probe, V at t = 0, dt, …
     pub traces: Vec<Vec<Vec<f64>>>,
     pub probes: Vec<String>,
-    /// Where spikes are detected (see [`spike_source`]).
+    /// Where spikes are detected: the detector, else the first probe, as `sec(x)`.
     pub detector: String,
     pub compartments: usize,
     /// Seconds this call spent compiling kernels.
