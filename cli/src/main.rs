@@ -564,11 +564,7 @@ fn processes() -> Result<Option<Arc<dyn Exchange>>, Refusal> {
     if let Some(mpi) = hhc_runtime::mpi::Mpi::from_launcher() {
         return Ok(Some(Arc::new(mpi)));
     }
-    let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok()?.parse::<u64>().ok())
-        .max();
-    match launched {
+    match distributed::launched_processes() {
         Some(k) if k > 1 && cfg!(not(feature = "mpi")) => Err(Refusal::error(
             1,
             &format!("an MPI launcher started {k} processes, and this hhc was built without MPI, so each would run the whole model\n  hint: build it with `cargo build --release -p hhc --features mpi` (Open MPI's libopenmpi-dev and libclang-dev installed)"),
@@ -592,12 +588,9 @@ fn prepare(
     })?;
     let mut request = request(a, model.count).map_err(|m| Refusal::error(2, &m))?;
     if exchange.is_some() && request.threads.is_none() {
-        // The cores are shared by the processes on this machine, which the launcher counts.
-        let here = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
-            .unwrap_or(1);
-        request.threads = Some((hhc_runtime::simulation::default_threads() / here.max(1)).max(1));
+        // The cores are shared by the processes on this machine.
+        let here = distributed::processes_on_this_machine();
+        request.threads = Some((hhc_runtime::simulation::default_threads() / here).max(1));
     }
     request.exchange = exchange;
     let simulation = Simulation::new(model, &request).map_err(|e| match e {

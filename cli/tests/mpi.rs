@@ -231,7 +231,10 @@ fn a_process_that_dies_ends_the_job_without_a_hang() {
         if late {
             let _ = job.kill();
         }
-        assert!(!late, "the job did not end within 60 s of process 1's death");
+        assert!(
+            !late,
+            "the job did not end within 60 s of process 1's death"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert!(!status.success());

@@ -462,6 +462,14 @@ impl PyModel {
                 )))
             }
         };
+        let exchange = processes()?;
+        // In an MPI job, the processes on this machine share its cores.
+        let threads = threads.or_else(|| {
+            exchange.as_ref().map(|_| {
+                let here = hhc_runtime::distributed::processes_on_this_machine();
+                (hhc_runtime::simulation::default_threads() / here).max(1)
+            })
+        });
         let request = Request {
             count: n,
             tstop,
@@ -472,7 +480,7 @@ impl PyModel {
             threads,
             record,
             record_states: states.iter().chain(&currents).cloned().collect(),
-            exchange: processes()?,
+            exchange,
             ..Request::default()
         };
         let mut simulation = Simulation::new(self.model.clone(), &request).map_err(setup_error)?;
@@ -806,11 +814,7 @@ fn processes() -> PyResult<Option<Arc<dyn hhc_runtime::distributed::Exchange>>> 
             MpiState::Unstarted | MpiState::Alone => {}
         }
     }
-    let launched = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok()?.parse::<u64>().ok())
-        .max();
-    match launched {
+    match hhc_runtime::distributed::launched_processes() {
         Some(k) if k > 1 && cfg!(not(feature = "mpi")) => Err(UsageError::new_err(format!(
             "an MPI launcher started {k} processes, and this hhc package was built without MPI, so each would run the whole model\n  hint: build it with `maturin develop --release --features mpi` (Open MPI's libopenmpi-dev and libclang-dev installed)"
         ))),

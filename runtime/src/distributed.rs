@@ -64,6 +64,25 @@ pub fn share_of(exchange: &dyn Exchange) -> Share {
     }
 }
 
+/// How many processes an MPI launcher started, when one started this process (Open MPI's
+/// and MPICH's variables); a front built without MPI refuses to run as one of several.
+pub fn launched_processes() -> Option<u64> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok()?.parse::<u64>().ok())
+        .max()
+}
+
+/// The processes of this job on this machine, as the launcher counts them (1 when unknown):
+/// they share its cores.
+pub fn processes_on_this_machine() -> usize {
+    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// Every process's outcome of a stage that can fail (loading, set-up, creating outputs), so
 /// that all go on or all stop together: the first failure in rank order, with its rank.
 pub fn agree(exchange: &dyn Exchange, mine: Result<(), String>) -> Result<(), (usize, String)> {

@@ -1444,23 +1444,24 @@ pub fn run(
     }
     source_spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut next_source = 0;
-    // Events delivered to this process's cells, and to the artificial cells (which every
-    // process runs alike, so they count once).
-    let mut delivered = 0u64;
-    let mut delivered_artificial = 0u64;
+    let mut tally = Tally::default();
     let mut step0 = 0u64;
     // What was computed until `done`: every process's traces and deliveries gathered (every
     // process calls it at the same point of the run), the traces cut at `done`.
     let partial = |populations: &[Option<CellPopulation>],
                    spikes: &[(u64, f64)],
                    done: u64,
-                   delivered: u64,
-                   delivered_artificial: u64,
-                   clocks: (f64, f64)| {
+                   tally: &Tally| {
         let mut s = spikes.to_vec();
         s.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        let (mut traces, delivered) =
-            gather_traces(exchange, populations, &names, model, network, delivered);
+        let (mut traces, delivered) = gather_traces(
+            exchange,
+            populations,
+            &names,
+            model,
+            network,
+            tally.delivered,
+        );
         // A run that stops keeps whole epochs: a chunk that stopped within one has traced
         // further than the others, and further than the spikes sent.
         for (_, values) in traces.iter_mut() {
@@ -1471,14 +1472,13 @@ pub fn run(
             traces,
             steps_done: done,
             compile_seconds,
-            events_delivered: delivered + delivered_artificial,
-            exchange_seconds: clocks.0,
-            filing_seconds: clocks.1,
+            events_delivered: delivered + tally.delivered_artificial,
+            exchange_seconds: tally.exchange_seconds,
+            filing_seconds: tally.filing_seconds,
         }
     };
     // Whether some process was interrupted, as the last exchange told (with several).
     let mut interrupted_somewhere = false;
-    let (mut exchange_seconds, mut filing_seconds) = (0.0, 0.0);
     while step0 < steps {
         sim::report(opts.progress.as_ref(), step0, steps);
         let interrupted = if processes == 1 {
@@ -1492,14 +1492,7 @@ pub fn run(
                     steps: step0,
                     t: step0 as f64 * dt,
                 },
-                partial: Some(Box::new(partial(
-                    &populations,
-                    &spikes,
-                    step0,
-                    delivered,
-                    delivered_artificial,
-                    (exchange_seconds, filing_seconds),
-                ))),
+                partial: Some(Box::new(partial(&populations, &spikes, step0, &tally))),
             });
         }
         let end = (step0 + epoch).min(steps);
@@ -1518,7 +1511,7 @@ pub fn run(
         for pop in populations.iter_mut().flatten() {
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
-                delivered += o.delivered;
+                tally.delivered += o.delivered;
                 if let Some((s, c, d)) = o.backwards {
                     let gid = pop.first + c as u64;
                     Failure::keep_first(&mut failure, Failure {
@@ -1585,7 +1578,7 @@ pub fn run(
         let mut first_failure: Option<Failure> = None;
         let clock = std::time::Instant::now();
         let gathered = exchange.all_gather(&report.bytes);
-        exchange_seconds += clock.elapsed().as_secs_f64();
+        tally.exchange_seconds += clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
         for bytes in gathered {
             let mut r = Reader::new(&bytes);
@@ -1598,24 +1591,17 @@ pub fn run(
                 epoch_spikes.push((t, gid, stamp));
             }
         }
-        filing_seconds += clock.elapsed().as_secs_f64();
+        tally.filing_seconds += clock.elapsed().as_secs_f64();
         if let Some(f) = first_failure {
             return Err(Stopped {
                 error: RunError::Backend(crate::backend::BackendError(f.message)),
-                partial: Some(Box::new(partial(
-                    &populations,
-                    &spikes,
-                    step0,
-                    delivered,
-                    delivered_artificial,
-                    (exchange_seconds, filing_seconds),
-                ))),
+                partial: Some(Box::new(partial(&populations, &spikes, step0, &tally))),
             });
         }
         // The artificial cells' events of this epoch, and their spikes.
         for a in artificial.iter_mut().flatten() {
             let (s, d) = a.advance(step0, end, &times, dt);
-            delivered_artificial += d;
+            tally.delivered_artificial += d;
             epoch_spikes.extend(s.into_iter().map(|(gid, t)| (t, gid, t)));
         }
         // Every spike is kept; those with targets here, in time order (then by cell), send
@@ -1628,18 +1614,11 @@ pub fn run(
         for (_, gid, stamp) in epoch_spikes {
             send(&mut populations, &mut artificial, gid, stamp, end, &mut seq);
         }
-        filing_seconds += clock.elapsed().as_secs_f64();
+        tally.filing_seconds += clock.elapsed().as_secs_f64();
         step0 = end;
     }
     sim::report(opts.progress.as_ref(), steps, steps);
-    Ok(partial(
-        &populations,
-        &spikes,
-        steps,
-        delivered,
-        delivered_artificial,
-        (exchange_seconds, filing_seconds),
-    ))
+    Ok(partial(&populations, &spikes, steps, &tally))
 }
 
 /// A connection as its spikes' sender files them: the target's population and cell (within
@@ -1652,6 +1631,17 @@ struct Outgoing {
     weight: f64,
     delay: f64,
     values: u32,
+}
+
+/// What a run counts as it goes: events delivered to this process's cells and to the
+/// artificial cells (which every process runs alike, so they count once), and the seconds spent
+/// exchanging spikes and filing them.
+#[derive(Default)]
+struct Tally {
+    delivered: u64,
+    delivered_artificial: u64,
+    exchange_seconds: f64,
+    filing_seconds: f64,
 }
 
 /// The first reason a process must stop in an epoch: by kind (an event into the past, then an
