@@ -49,22 +49,26 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The spike list and the traces' CSV of `model` (in `dir`) as `processes` processes.
-fn outputs(processes: usize, dir: &Path, model: &str, threads: &str) -> (Vec<u8>, Vec<u8>) {
+fn outputs(
+    processes: usize,
+    dir: &Path,
+    model: &str,
+    threads: &str,
+    more: &[&str],
+) -> (Vec<u8>, Vec<u8>) {
     let out = scratch(&format!("{model}-{processes}-{threads}"));
     let (spikes, csv) = (out.join("spikes.csv"), out.join("v.csv"));
-    let o = hhc_run(
-        processes,
-        dir,
-        &[
-            model,
-            "--spikes",
-            spikes.to_str().expect("path"),
-            "--csv",
-            csv.to_str().expect("path"),
-            "--threads",
-            threads,
-        ],
-    );
+    let mut args = vec![
+        model,
+        "--spikes",
+        spikes.to_str().expect("path"),
+        "--csv",
+        csv.to_str().expect("path"),
+        "--threads",
+        threads,
+    ];
+    args.extend_from_slice(more);
+    let o = hhc_run(processes, dir, &args);
     assert!(o.status.success(), "{processes} processes: {}", text(&o));
     if processes > 1 {
         assert!(
@@ -82,10 +86,14 @@ fn outputs(processes: usize, dir: &Path, model: &str, threads: &str) -> (Vec<u8>
 }
 
 fn same_files_for_every_split(dir: &Path, model: &str) {
-    let alone = outputs(1, dir, model, "1");
+    same_files_for_every_split_with(dir, model, &[]);
+}
+
+fn same_files_for_every_split_with(dir: &Path, model: &str, more: &[&str]) {
+    let alone = outputs(1, dir, model, "1", more);
     assert!(alone.0.len() > 100, "{model} spikes");
     for (processes, threads) in [(2, "1"), (3, "1"), (2, "2")] {
-        let split = outputs(processes, dir, model, threads);
+        let split = outputs(processes, dir, model, threads, more);
         assert!(
             split == alone,
             "{model}: {processes} processes of {threads} threads differ from one process"
@@ -99,6 +107,12 @@ fn a_ring_and_an_ei_network_write_the_same_files_on_two_and_three_processes() {
     same_files_for_every_split(&dir.join("ring"), "ring.chan");
     same_files_for_every_split(&dir.join("ei"), "ei_values.chan");
     same_files_for_every_split(&root().join("examples"), "ei_network.chan");
+}
+
+/// A population of branched cells (a SIMULATE count, no NETWORK) is split in blocks too.
+#[test]
+fn a_population_of_branched_cells_writes_the_same_files_on_two_and_three_processes() {
+    same_files_for_every_split_with(&root().join("examples"), "branched.chan", &["--n", "7"]);
 }
 
 #[test]
@@ -136,12 +150,12 @@ fn a_blow_up_in_one_process_ends_the_job_with_its_message() {
 }
 
 #[test]
-fn a_model_without_a_network_is_refused_by_every_process_at_once() {
+fn point_cells_without_a_network_are_refused_by_every_process_at_once() {
     let o = hhc_run(2, &root(), &["examples/hh.chan"]);
     assert!(!o.status.success());
     assert_eq!(
         text(&o)
-            .matches("2 processes share a run only of a NETWORK's cells")
+            .matches("this model's cells are point cells")
             .count(),
         1,
         "{}",

@@ -78,6 +78,8 @@ pub struct CableOptions {
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Told how far the run is as it advances.
     pub progress: Option<sim::ProgressFn>,
+    /// The processes that share the cells (an MPI job); one when `None`.
+    pub exchange: Option<std::sync::Arc<dyn crate::distributed::Exchange>>,
 }
 
 pub struct CableResult {
@@ -162,7 +164,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
         steps: opts.steps,
         interrupt: opts.interrupt.clone(),
         progress: opts.progress.clone(),
-        exchange: None,
+        exchange: opts.exchange.clone(),
     };
     crate::network::run(model, &network, &network_options)
         .map(convert)

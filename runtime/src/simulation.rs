@@ -380,9 +380,14 @@ impl Simulation {
         }
         let (mut model, steps) = apply(model, request)?;
         let processes = request.exchange.as_ref().map_or(1, |e| e.processes());
-        if processes > 1 && model.network.is_none() {
+        let whole_cells = request.fused_cable || request.target == Target::Gpu;
+        if processes > 1
+            && (model.cell.sections.is_empty() || whole_cells)
+            && model.network.is_none()
+        {
             return Err(SetupError::Usage(format!(
-                "{processes} processes share a run only of a NETWORK's cells, and this model has none\n  hint: run it as one process (without mpirun), or put its cells in a NETWORK's POPULATION"
+                "{processes} processes share a run of a NETWORK's cells, or of cells with sections on the CPU's chunked solver; this model's cells are point cells{}\n  hint: run it as one process (without mpirun), or put its cells in a NETWORK's POPULATION",
+                if whole_cells { " or whole-cell kernels" } else { "" }
             )));
         }
         if request.target == Target::Gpu {
@@ -536,6 +541,10 @@ impl Simulation {
                     "cpu (cranelift, f64, {threads} thread{}), chunked cable solver",
                     if threads == 1 { "" } else { "s" }
                 );
+                if processes > 1 {
+                    summary.backend +=
+                        &format!("; {processes} MPI processes, each stepping a block of the cells");
+                }
                 Engine::Chunked { threads }
             }
         };
@@ -579,6 +588,7 @@ impl Simulation {
             record: if r.record { vec![0] } else { vec![] },
             interrupt: interrupt.clone(),
             progress: progress.clone(),
+            exchange: r.exchange.clone(),
         };
         match &mut self.engine {
             Engine::Point {

@@ -14,6 +14,7 @@ fn run_cable(model: &Model) -> cable::CableResult {
         record: vec![0],
         interrupt: None,
         progress: None,
+        exchange: None,
     };
     cable::run(model, &opts).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -483,6 +484,7 @@ fn every_cell_of_a_population_matches_a_lone_cell() {
             record,
             interrupt: None,
             progress: None,
+            exchange: None,
         };
         cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"))
     };
@@ -588,6 +590,7 @@ fn chunked_population_reports_blow_ups_and_matches_single_cells() {
         record: vec![0, 299],
         interrupt: None,
         progress: None,
+        exchange: None,
     };
     let many = cable::run(&model, &opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(many.spikes.len(), 300 * single.spikes.len());
@@ -736,6 +739,7 @@ fn whole_cell_program_matches_the_chunked_solver() {
             record: vec![1],
             interrupt: None,
             progress: None,
+            exchange: None,
         };
         let r = cable::run_whole_cells(&model, &whole, &mut cpu, &opts, Precision::F64, 64)
             .unwrap_or_else(|e| panic!("{e}"));
