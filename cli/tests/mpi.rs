@@ -149,18 +149,19 @@ fn a_blow_up_in_one_process_ends_the_job_with_its_message() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Point cells are independent: each process runs a block, and the job writes one
+/// process's files (the swept stimulus of fi_curve spans the whole population).
 #[test]
-fn point_cells_without_a_network_are_refused_by_every_process_at_once() {
-    let o = hhc_run(2, &root(), &["examples/hh.chan"]);
+fn point_cells_write_the_same_files_on_two_and_three_processes() {
+    same_files_for_every_split(&root().join("examples"), "fi_curve.chan");
+}
+
+#[test]
+fn whole_cell_kernels_are_refused_by_every_process_at_once() {
+    let o = hhc_run(2, &root(), &["examples/branched.chan", "--fused-cable"]);
     assert!(!o.status.success());
-    assert_eq!(
-        text(&o)
-            .matches("this model's cells are point cells")
-            .count(),
-        1,
-        "{}",
-        text(&o)
-    );
+    let said = text(&o);
+    assert_eq!(said.matches("not whole-cell kernels").count(), 1, "{said}");
 }
 
 #[test]

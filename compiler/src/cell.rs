@@ -1352,6 +1352,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         record_states: Vec::new(),
         record: vec![0],
         network: None,
+        block: None,
     };
     build(&model)
 }

@@ -11,6 +11,10 @@
 //! NEURON's ParallelContext does, and each files the events of its own cells. Every process
 //! then holds every spike, and the last all-gather brings every recorded trace to all of them.
 //!
+//! Point cells without a network are independent: each process runs its block and the
+//! processes meet once, at the end, when every outcome is gathered (a run that stopped in one
+//! process keeps every process's results up to the fewest steps done).
+//!
 //! The engine speaks to the transport only through [`Exchange`]: [`Alone`] is the single
 //! process, and the `mpi` feature adds `mpi::Mpi` over the system's MPI. The
 //! bytes it carries are the engine's own little format ([`Writer`], [`Reader`]).

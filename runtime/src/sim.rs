@@ -141,7 +141,13 @@ pub fn initialise(program: &CellProgram, model: &Model, pop: &mut Population) ->
     for (k, source) in per_cell_sources(program, model).into_iter().enumerate() {
         match source {
             Some(PerCell::Sweep { from, to }) => {
-                let values: Vec<f64> = (0..n).map(|i| sweep_value(from, to, i, n)).collect();
+                // A block of a larger population takes its cells' share of the whole sweep.
+                let (first, total) = model
+                    .block
+                    .map_or((0, n), |(f, t)| (f as usize, t as usize));
+                let values: Vec<f64> = (0..n)
+                    .map(|i| sweep_value(from, to, first + i, total))
+                    .collect();
                 for (i, x) in values.iter().enumerate() {
                     pop.slots.set(k, i, *x);
                 }

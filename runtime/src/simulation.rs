@@ -380,14 +380,9 @@ impl Simulation {
         }
         let (mut model, steps) = apply(model, request)?;
         let processes = request.exchange.as_ref().map_or(1, |e| e.processes());
-        let whole_cells = request.fused_cable || request.target == Target::Gpu;
-        if processes > 1
-            && (model.cell.sections.is_empty() || whole_cells)
-            && model.network.is_none()
-        {
+        if processes > 1 && (request.fused_cable || request.target == Target::Gpu) {
             return Err(SetupError::Usage(format!(
-                "{processes} processes share a run of a NETWORK's cells, or of cells with sections on the CPU's chunked solver; this model's cells are point cells{}\n  hint: run it as one process (without mpirun), or put its cells in a NETWORK's POPULATION",
-                if whole_cells { " or whole-cell kernels" } else { "" }
+                "{processes} processes share cells on the CPU (point cells, the chunked cable solver, networks), not whole-cell kernels on the GPU or with --fused-cable\n  hint: run it as one process (without mpirun), or drop --backend gpu and --fused-cable"
             )));
         }
         if request.target == Target::Gpu {
@@ -449,11 +444,7 @@ impl Simulation {
                 "cpu (cranelift, f64, {threads} thread{}), chunked cable solver, {connections}",
                 if threads == 1 { "" } else { "s" },
             );
-            if processes > 1 {
-                summary.backend += &format!(
-                    "; {processes} MPI processes, each stepping a block of every population's cells"
-                );
-            }
+
             Engine::Network { threads }
         } else if model.cell.sections.is_empty() {
             // Traced currents are slots of the program.
@@ -541,13 +532,15 @@ impl Simulation {
                     "cpu (cranelift, f64, {threads} thread{}), chunked cable solver",
                     if threads == 1 { "" } else { "s" }
                 );
-                if processes > 1 {
-                    summary.backend +=
-                        &format!("; {processes} MPI processes, each stepping a block of the cells");
-                }
+
                 Engine::Chunked { threads }
             }
         };
+        if processes > 1 {
+            summary.backend += &format!(
+                "; {processes} MPI processes, each stepping a block of every population's cells"
+            );
+        }
         Ok(Simulation {
             model,
             steps,
@@ -596,13 +589,26 @@ impl Simulation {
                 backend,
                 record_slots,
             } => {
-                let record: Vec<usize> = model
+                // In an MPI job, this process's block of the cells (they are independent).
+                let job = r.exchange.as_ref().filter(|e| e.processes() > 1);
+                let (block, offset) = match job {
+                    Some(ex) => {
+                        let cells =
+                            crate::distributed::owned(model.count, ex.rank(), ex.processes());
+                        (
+                            std::borrow::Cow::Owned(model.cells_in(cells.clone())),
+                            cells.start,
+                        )
+                    }
+                    None => (std::borrow::Cow::Borrowed(model), 0),
+                };
+                let record: Vec<usize> = block
                     .record
                     .iter()
                     .filter_map(|&c| usize::try_from(c).ok())
                     .collect();
                 let opts = sim::RunOptions {
-                    n,
+                    n: block.count as usize,
                     steps,
                     precision: r.precision,
                     record: record.clone(),
@@ -619,13 +625,43 @@ impl Simulation {
                     .iter()
                     .map(|&k| program.slots[k].name.clone())
                     .collect();
-                let outcome = |res: RunResult| point_outcome(res, &cells, &names, model.dt);
-                sim::run(program, model, backend.as_mut(), &opts)
+                // Cells named and spikes numbered within the whole population.
+                let outcome = |mut res: RunResult| {
+                    for (c, _) in res.spikes.iter_mut() {
+                        *c += offset as usize;
+                    }
+                    let global: Vec<usize> = cells.iter().map(|c| c + offset as usize).collect();
+                    point_outcome(res, &global, &names, model.dt)
+                };
+                let result = sim::run(program, &block, backend.as_mut(), &opts)
                     .map(outcome)
                     .map_err(|s| Stopped {
-                        error: s.error,
+                        error: match s.error {
+                            RunError::BlowUp {
+                                cell,
+                                step,
+                                t,
+                                v,
+                                place,
+                                mechanism,
+                                diverged_first,
+                            } => RunError::BlowUp {
+                                cell: cell + offset as usize,
+                                step,
+                                t,
+                                v,
+                                place,
+                                mechanism,
+                                diverged_first,
+                            },
+                            e => e,
+                        },
                         partial: s.partial.map(|p| Box::new(outcome(*p))),
-                    })
+                    });
+                match job {
+                    Some(ex) => gather_point_outcomes(ex.as_ref(), result, model.dt),
+                    None => result,
+                }
             }
             Engine::WholeCells { whole, backend } => {
                 let result = cable::run_whole_cells(
@@ -724,6 +760,164 @@ fn network_outcome(
             filing_seconds: r.filing_seconds,
         }),
     }
+}
+
+/// Every process's point-cell outcome as one, the same in every process: cells in rank order
+/// (each process ran a block), spikes in step order, and a run that stopped in any process
+/// stopped for all at the fewest steps done, with the first process's error (in rank order).
+fn gather_point_outcomes(
+    exchange: &dyn crate::distributed::Exchange,
+    mine: Result<Outcome, Stopped<Outcome>>,
+    dt: f64,
+) -> Result<Outcome, Stopped<Outcome>> {
+    use crate::distributed::{Reader, Writer};
+    let mut w = Writer::default();
+    let (error, outcome) = match &mine {
+        Ok(o) => (None, Some(o)),
+        Err(s) => (Some(&s.error), s.partial.as_deref()),
+    };
+    match error {
+        None => w.u64(0),
+        Some(RunError::Interrupted { .. }) => w.u64(1),
+        Some(RunError::Backend(e)) => {
+            w.u64(2);
+            w.text(&e.0);
+        }
+        Some(RunError::BlowUp {
+            cell,
+            step,
+            t,
+            v,
+            place,
+            mechanism,
+            diverged_first,
+        }) => {
+            w.u64(3);
+            for x in [*cell as u64, *step, u64::from(*diverged_first)] {
+                w.u64(x);
+            }
+            w.f64(*t);
+            w.f64(*v);
+            w.text(place.as_deref().unwrap_or_default());
+            w.text(mechanism);
+        }
+    }
+    w.u64(u64::from(outcome.is_some()));
+    if let Some(o) = outcome {
+        w.u64(o.steps_done);
+        w.u64(o.total_spikes);
+        w.u64(o.spikes.len() as u64);
+        for &(c, step) in &o.spikes {
+            w.u64(c as u64);
+            w.u64(step);
+        }
+        w.f64s(
+            &o.spike_counts
+                .iter()
+                .map(|&c| f64::from(c))
+                .collect::<Vec<_>>(),
+        );
+        w.u64(u64::from(o.stimulus_per_cell.is_some()));
+        w.f64s(o.stimulus_per_cell.as_deref().unwrap_or_default());
+        w.u64(o.traces.len() as u64);
+        for t in &o.traces {
+            w.text(&t.name);
+            w.f64s(&t.values);
+        }
+    }
+    // The first failure: by rank for a back-end error, else the earliest blow-up (by step,
+    // then cell), as one process stops at its first.
+    let (mut first_error, mut interrupted, mut complete) = (None::<RunError>, false, true);
+    let mut all = Outcome {
+        dt,
+        steps_done: u64::MAX,
+        traces: Vec::new(),
+        spikes: Vec::new(),
+        spike_counts: Vec::new(),
+        total_spikes: 0,
+        stimulus_per_cell: None,
+        detector: String::new(),
+        compile_seconds: outcome.map_or(0.0, |o| o.compile_seconds),
+        network: None,
+    };
+    for bytes in exchange.all_gather(&w.bytes) {
+        let mut r = Reader::new(&bytes);
+        match r.u64() {
+            0 => {}
+            1 => interrupted = true,
+            2 => {
+                let message = r.text();
+                if !matches!(first_error, Some(RunError::Backend(_))) {
+                    first_error = Some(RunError::Backend(crate::backend::BackendError(message)));
+                }
+            }
+            _ => {
+                let (cell, step, diverged_first) = (r.u64() as usize, r.u64(), r.u64() == 1);
+                let (t, v, place, mechanism) = (r.f64(), r.f64(), r.text(), r.text());
+                let sooner = match &first_error {
+                    None => true,
+                    Some(RunError::BlowUp {
+                        cell: c, step: s, ..
+                    }) => (step, cell) < (*s, *c),
+                    Some(_) => false,
+                };
+                if sooner {
+                    first_error = Some(RunError::BlowUp {
+                        cell,
+                        step,
+                        t,
+                        v,
+                        place: (!place.is_empty()).then_some(place),
+                        mechanism,
+                        diverged_first,
+                    });
+                }
+            }
+        }
+        if r.u64() == 0 {
+            complete = false;
+            continue;
+        }
+        all.steps_done = all.steps_done.min(r.u64());
+        all.total_spikes += r.u64();
+        for _ in 0..r.u64() {
+            let (c, step) = (r.u64() as usize, r.u64());
+            all.spikes.push((c, step));
+        }
+        all.spike_counts
+            .extend(r.f64s().into_iter().map(|c| c as u32));
+        let swept = r.u64() == 1;
+        let stimulus = r.f64s();
+        if swept {
+            all.stimulus_per_cell
+                .get_or_insert_with(Vec::new)
+                .extend(stimulus);
+        }
+        for _ in 0..r.u64() {
+            let name = r.text();
+            all.traces.push(Trace {
+                name,
+                values: r.f64s(),
+            });
+        }
+    }
+    all.spikes.sort_unstable_by_key(|&(c, s)| (s, c));
+    if first_error.is_none() && !interrupted {
+        return Ok(all);
+    }
+    // Every process's results up to the fewest steps any of them did.
+    let done = all.steps_done;
+    all.spikes.retain(|&(_, s)| s < done);
+    for t in all.traces.iter_mut() {
+        t.values.truncate(done as usize + 1);
+    }
+    Err(Stopped {
+        error: first_error.unwrap_or(RunError::Interrupted {
+            steps: done,
+            t: done as f64 * dt,
+        }),
+        partial: complete.then(|| Box::new(all)),
+    })
 }
 
 /// A point-cell result as an outcome: per recorded cell, V named `cellK`, then each recorded

@@ -271,3 +271,36 @@ SIMULATE { dt = 0.025 (ms)  tstop = 5 (ms) }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Point cells split in blocks give one process's outcome: spikes, counts, traces and the
+/// swept stimulus, bit for bit.
+#[test]
+fn point_cells_split_exactly_with_a_sweep_across_the_whole_population() {
+    let model = repo().join("examples/fi_curve.chan");
+    let key = |o: &Outcome| {
+        (
+            o.spikes.clone(),
+            o.spike_counts.clone(),
+            (o.traces.iter())
+                .map(|t| {
+                    (
+                        t.name.clone(),
+                        t.values.iter().map(|v| v.to_bits()).collect(),
+                    )
+                })
+                .collect::<Vec<(String, Vec<u64>)>>(),
+            (o.stimulus_per_cell.iter().flatten())
+                .map(|x| x.to_bits())
+                .collect::<Vec<u64>>(),
+        )
+    };
+    let alone = run_as(&model, 1, 1, None);
+    let alone = key(alone[0].as_ref().unwrap_or_else(|e| panic!("{}", e.error)));
+    assert!(alone.3.len() > 100 && !alone.2.is_empty() && !alone.0.is_empty());
+    for processes in [2, 3] {
+        for outcome in run_as(&model, processes, 1, None) {
+            let got = key(outcome.as_ref().unwrap_or_else(|e| panic!("{}", e.error)));
+            assert!(got == alone, "{processes} processes differ from one");
+        }
+    }
+}

@@ -356,6 +356,9 @@ pub struct Model {
     /// A NETWORK: several populations and their connections. Then `cell` and `count` are those
     /// of the first population of cells, and each population carries its own model.
     pub network: Option<super::network::Network>,
+    /// When these cells are a block of a larger population ([`Model::cells_in`]): the block's
+    /// first cell in it and the whole population's count, which a swept stimulus spans.
+    pub block: Option<(u64, u64)>,
 }
 
 impl Model {
@@ -365,6 +368,8 @@ impl Model {
     pub fn cells_in(&self, cells: std::ops::Range<u64>) -> Model {
         let mut m = self.clone();
         m.count = cells.end - cells.start;
+        let (first, total) = self.block.unwrap_or((0, self.count));
+        m.block = Some((first + cells.start, total));
         let (lo, hi) = (cells.start as usize, cells.end as usize);
         let narrow = |ins: &mut Insert| {
             for (_, column) in ins.per_cell.iter_mut() {
@@ -952,6 +957,7 @@ pub fn lower_model_shared(
         record,
         record_states: Vec::new(),
         network: None,
+        block: None,
     })
 }
 
@@ -1019,6 +1025,7 @@ fn lower_network_model(
         record_states: Vec::new(),
         record: vec![],
         network: None,
+        block: None,
     });
     model.network = Some(network);
     Ok(model)

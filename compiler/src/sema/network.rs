@@ -616,6 +616,7 @@ fn lower_cell_population(
         record_states: Vec::new(),
         record: record.into_iter().map(|(c, _)| c).collect(),
         network: None,
+        block: None,
     };
     ok.then(|| Population {
         name: name.name.clone(),
