@@ -423,11 +423,13 @@ impl CellPopulation {
                     })
                 });
                 let Some(found) = found else {
-                    let known: Vec<String> = regions
+                    let mut known: Vec<String> = regions
                         .iter()
                         .filter(|r| r.nodes.contains(&p))
                         .flat_map(|r| r.slot_names.iter().filter(|s| s.contains('.')).cloned())
                         .collect();
+                    let mut seen = std::collections::HashSet::new();
+                    known.retain(|name| seen.insert(name.clone()));
                     let there = if known.is_empty() {
                         "no mechanism with states or currents is inserted there".to_string()
                     } else {

@@ -323,7 +323,7 @@ fn check_probe_states(model: &Model, states: &[String]) -> Result<(), SetupError
             let Some(region) = regions.iter().find(|r| r.nodes.contains(&node)) else {
                 continue;
             };
-            let there: Vec<String> = region
+            let mut there: Vec<String> = region
                 .inserts
                 .iter()
                 .map(|&i| &m.cell.inserts[i].mechanism)
@@ -341,6 +341,10 @@ fn check_probe_states(model: &Model, states: &[String]) -> Result<(), SetupError
                         .map(move |x| format!("{}.{}", mech.name, x))
                 })
                 .collect();
+            // Two points of one mechanism (an excitatory and an inhibitory Exp2Syn) name
+            // the same states: each once.
+            let mut seen = std::collections::HashSet::new();
+            there.retain(|name| seen.insert(name.clone()));
             if let Some(missing) = states.iter().find(|s| !there.contains(s)) {
                 let hint = if there.is_empty() {
                     "no mechanism with states or currents is inserted there".to_string()

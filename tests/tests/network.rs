@@ -761,3 +761,21 @@ fn a_requests_dt_and_tstop_reach_every_population() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A state asked for where it is not names what is there, each name once (two Exp2Syn points
+/// share their states' names).
+#[test]
+fn a_missing_traced_state_lists_what_the_probe_has_once() {
+    let request = Request {
+        record_states: vec!["x.y".into()],
+        ..Request::default()
+    };
+    let Err(SetupError::Usage(message)) =
+        Simulation::from_file(&repo().join("examples/ei_network.chan"), &request)
+    else {
+        panic!("an unknown state is a usage error");
+    };
+    assert!(message.contains("no state or current `x.y`"), "{message}");
+    assert_eq!(message.matches("Exp2Syn.A").count(), 1, "{message}");
+    assert!(message.contains("hh_classic.m"), "{message}");
+}
