@@ -639,28 +639,15 @@ impl Simulation {
                 };
                 let result = sim::run(program, &block, backend.as_mut(), &opts)
                     .map(outcome)
-                    .map_err(|s| Stopped {
-                        error: match s.error {
-                            RunError::BlowUp {
-                                cell,
-                                step,
-                                t,
-                                v,
-                                place,
-                                mechanism,
-                                diverged_first,
-                            } => RunError::BlowUp {
-                                cell: cell + offset as usize,
-                                step,
-                                t,
-                                v,
-                                place,
-                                mechanism,
-                                diverged_first,
-                            },
-                            e => e,
-                        },
-                        partial: s.partial.map(|p| Box::new(outcome(*p))),
+                    .map_err(|s| {
+                        let mut error = s.error;
+                        if let RunError::BlowUp { cell, .. } = &mut error {
+                            *cell += offset as usize;
+                        }
+                        Stopped {
+                            error,
+                            partial: s.partial.map(|p| Box::new(outcome(*p))),
+                        }
                     });
                 match job {
                     Some(ex) => gather_point_outcomes(ex.as_ref(), result, model.dt),
