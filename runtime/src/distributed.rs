@@ -20,7 +20,6 @@
 //! bytes it carries are the engine's own little format ([`Writer`], [`Reader`]).
 
 use hhc_compiler::sema::network::Share;
-use std::ops::Range;
 
 /// The processes of a run: every process calls each method in the same order.
 pub trait Exchange: Send + Sync {
@@ -54,11 +53,9 @@ impl Exchange for Alone {
     }
 }
 
-/// The cells of a population of `count` that process `rank` of `processes` steps (the rule
-/// the model's network builder uses too, when it builds one process's connections).
-pub fn owned(count: u64, rank: usize, processes: usize) -> Range<u64> {
-    hhc_compiler::sema::network::owned_cells(count, rank, processes)
-}
+/// The cells of a population of `count` that process `rank` of `processes` steps: the rule
+/// the model's network builder uses too, when it builds one process's connections.
+pub use hhc_compiler::sema::network::owned_cells as owned;
 
 /// The share of `exchange`'s process, for building only its part of a network.
 pub fn share_of(exchange: &dyn Exchange) -> Share {

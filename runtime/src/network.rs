@@ -1701,20 +1701,30 @@ fn gather_traces(
     network: &Network,
     delivered: u64,
 ) -> (Vec<(String, Vec<f64>)>, u64) {
+    // (population, place in its `record` list) → that cell's columns.
+    let mut recorded = std::collections::HashMap::new();
+    let own = populations
+        .iter()
+        .enumerate()
+        .filter_map(|(k, p)| Some((k, p.as_ref()?)));
+    let own = own.flat_map(|(k, pop)| {
+        (pop.record_positions.iter().zip(&pop.traces)).map(move |(&at, columns)| ((k, at), columns))
+    });
+    if exchange.processes() == 1 {
+        // Alone: its own traces, with no round trip through bytes.
+        recorded.extend(own.map(|(key, columns)| (key, columns.clone())));
+        return (assemble_traces(recorded, names, model, network), delivered);
+    }
     let mut w = Writer::default();
     w.u64(delivered);
-    for (k, pop) in populations.iter().enumerate() {
-        let Some(pop) = pop else { continue };
-        for (ri, &position) in pop.record_positions.iter().enumerate() {
-            w.u64(k as u64);
-            w.u64(position as u64);
-            w.u64(pop.traces[ri].len() as u64);
-            for column in &pop.traces[ri] {
-                w.f64s(column);
-            }
+    for ((k, position), columns) in own {
+        w.u64(k as u64);
+        w.u64(position as u64);
+        w.u64(columns.len() as u64);
+        for column in columns {
+            w.f64s(column);
         }
     }
-    let mut recorded = std::collections::HashMap::new();
     let mut delivered = 0;
     for bytes in exchange.all_gather(&w.bytes) {
         let mut r = Reader::new(&bytes);
@@ -1725,6 +1735,17 @@ fn gather_traces(
             recorded.insert((k as usize, position as usize), columns);
         }
     }
+    (assemble_traces(recorded, names, model, network), delivered)
+}
+
+/// The recorded traces, named `population[i] probe`, in the order of the model's `record`
+/// lists.
+fn assemble_traces(
+    mut recorded: std::collections::HashMap<(usize, usize), Vec<Vec<f64>>>,
+    names: &[String],
+    model: &Model,
+    network: &Network,
+) -> Vec<(String, Vec<f64>)> {
     let mut out = Vec::new();
     for (k, (name, p)) in names.iter().zip(&network.populations).enumerate() {
         let PopulationKind::Cells(m) = &p.kind else {
@@ -1741,5 +1762,5 @@ fn gather_traces(
             }
         }
     }
-    (out, delivered)
+    out
 }

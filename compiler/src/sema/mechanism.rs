@@ -2458,9 +2458,6 @@ impl<'a> Lowerer<'a> {
         (self.m.exprs.lit(0.0), Dim::Free)
     }
 
-    /// `random_negexp(r)`, `random_uniform(r)`, `random_normal(r)`: a fresh draw from RANDOM
-    /// stream r; `random_setseq(r, …)` and `random_setids(r, …)` are accepted and do nothing
-    /// (hhc keys each cell's draws by its id; see the README). `None` for other names.
     /// NEURON's draws from its global generator: `scop_random()` (uniform on [0, 1)),
     /// `exprand(mean)` and `normrand(mean, sd)`. hhc draws them from a stream of the instance
     /// (counter-based, as RANDOM streams are), so a run is reproducible on any thread count;
@@ -2518,9 +2515,7 @@ impl<'a> Lowerer<'a> {
             1 => ir::Draw::NegExp { stream },
             _ => ir::Draw::Normal { stream },
         };
-        let k = self.m.draws.len() as u32;
-        self.m.draws.push(draw);
-        let x = self.m.exprs.add(Expr::Var(Var::Draw(k)), span);
+        let x = self.draw(draw, span);
         let mut b = Builder::new(&mut self.m.exprs);
         let value = match vals.as_slice() {
             [] => x,
@@ -2533,6 +2528,9 @@ impl<'a> Lowerer<'a> {
         Some((value, Dim::Free))
     }
 
+    /// `random_negexp(r)`, `random_uniform(r)`, `random_normal(r)`: a fresh draw from RANDOM
+    /// stream r; `random_setseq(r, …)` and `random_setids(r, …)` are accepted and do nothing
+    /// (hhc keys each cell's draws by its id; see the README). `None` for other names.
     fn random_call(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span) -> Option<Val> {
         let kind = name.name.strip_prefix("random_")?;
         let stream = match args.first().map(|a| &a.kind) {
@@ -2572,9 +2570,14 @@ impl<'a> Lowerer<'a> {
                 return Some((self.m.exprs.lit(0.0), Dim::Free));
             }
         };
+        Some((self.draw(draw, span), Dim::Bare))
+    }
+
+    /// A fresh value of `draw` where it is evaluated: the mechanism's next draw.
+    fn draw(&mut self, draw: ir::Draw, span: Span) -> ExprId {
         let k = self.m.draws.len() as u32;
         self.m.draws.push(draw);
-        Some((self.m.exprs.add(Expr::Var(Var::Draw(k)), span), Dim::Bare))
+        self.m.exprs.add(Expr::Var(Var::Draw(k)), span)
     }
 
     /// Inlines a FUNCTION or PROCEDURE: binds arguments, runs the body, returns the result.
