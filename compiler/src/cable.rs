@@ -607,7 +607,12 @@ fn instantiate(exprs: &mut ExprArena, from: &ExprArena, root: ExprId, table: &[E
             .find(|(y, _)| *y == x)
             .map_or(table[0], |(_, id)| *id),
         // Compartment programs have folded parameters and ions into literals.
-        Var::Param(_) | Var::State(_) | Var::Ion(..) | Var::Arg(_) | Var::Draw(_) => table[0],
+        Var::Param(_)
+        | Var::State(_)
+        | Var::Ion(..)
+        | Var::Arg(_)
+        | Var::NetconArg(_)
+        | Var::Draw(_) => table[0],
     })
 }
 

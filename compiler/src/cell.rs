@@ -985,6 +985,7 @@ fn import_expr(
                 }
                 Var::Slot(s) => exprs.var(Var::Slot(s)),
                 Var::Arg(a) => exprs.var(Var::Arg(a)),
+                Var::NetconArg(a) => exprs.var(Var::NetconArg(a)),
                 Var::Draw(d) => exprs.var(Var::Draw(d)),
             };
             repl.insert(var, e);
@@ -1048,16 +1049,18 @@ pub struct ReceiveProgram {
     /// [`crate::ir::NetReceive::arg_updates`]), and their values from NET_RECEIVE's INITIAL.
     pub arg_updates: Vec<(u32, ExprId)>,
     pub arg_init: Vec<(u32, ExprId)>,
+    /// NET_RECEIVE's `FOR_NETCONS` loops (see [`crate::ir::ForNetcons`]).
+    pub for_netcons: Vec<crate::ir::ForNetcons>,
     /// NET_RECEIVE's `net_move`s: the self-event it sent last moves to the event's time plus
     /// `delay`, keeping its flag (the `flag` field is unused).
     pub moves: Vec<crate::ir::SelfEvent>,
 }
 
 impl ReceiveProgram {
-    /// Whether each connection to this point process keeps values of its own (arguments
-    /// after the weight).
+    /// Whether each connection to this point process keeps values of its own (see
+    /// [`crate::ir::NetReceive::keeps_connection_values`]).
     pub fn keeps_connection_values(&self) -> bool {
-        self.args > 1
+        self.args > 1 || !self.arg_updates.is_empty() || !self.for_netcons.is_empty()
     }
 }
 
@@ -1157,6 +1160,14 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         .iter()
         .map(|&(k, e)| (k, import(e)))
         .collect();
+    let mut for_netcons: Vec<crate::ir::ForNetcons> = receive
+        .for_netcons
+        .iter()
+        .map(|l| crate::ir::ForNetcons {
+            condition: import(l.condition),
+            updates: l.updates.iter().map(|&(k, e)| (k, import(e))).collect(),
+        })
+        .collect();
     let mut watches: Vec<crate::ir::Watch> = receive
         .watches
         .iter()
@@ -1175,6 +1186,10 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
             .chain(arg_init.iter_mut())
             .map(|u| &mut u.1)
             .collect();
+        for l in for_netcons.iter_mut() {
+            roots.push(&mut l.condition);
+            roots.extend(l.updates.iter_mut().map(|u| &mut u.1));
+        }
         for e in sends
             .iter_mut()
             .chain(initial_sends.iter_mut())
@@ -1210,6 +1225,7 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         watches,
         arg_updates,
         arg_init,
+        for_netcons,
         moves,
     })
 }
@@ -1232,8 +1248,21 @@ pub struct ArtificialProgram {
     /// `net_move`s: the outstanding self-event moves to `t + delay`.
     pub moves: Vec<crate::ir::SelfEvent>,
     pub args: usize,
+    /// The arguments NET_RECEIVE changes, kept per connection, their values from NET_RECEIVE's
+    /// INITIAL, and its `FOR_NETCONS` loops (as in [`ReceiveProgram`]).
+    pub arg_updates: Vec<(u32, ExprId)>,
+    pub arg_init: Vec<(u32, ExprId)>,
+    pub for_netcons: Vec<crate::ir::ForNetcons>,
     pub draws: Vec<crate::ir::Draw>,
     pub states: usize,
+}
+
+impl ArtificialProgram {
+    /// Whether each connection to a cell keeps values of its own (see
+    /// [`crate::ir::NetReceive::keeps_connection_values`]).
+    pub fn keeps_connection_values(&self) -> bool {
+        self.args > 1 || !self.arg_updates.is_empty() || !self.for_netcons.is_empty()
+    }
 }
 
 /// [`ArtificialProgram`] of `insert`'s mechanism at `celsius` and `dt`.
@@ -1254,6 +1283,11 @@ pub fn build_artificial(
             roots.extend([e.condition, e.delay, e.flag]);
         }
         roots.extend(&r.emits);
+        roots.extend(r.arg_updates.iter().chain(&r.arg_init).map(|u| u.1));
+        for l in &r.for_netcons {
+            roots.push(l.condition);
+            roots.extend(l.updates.iter().map(|u| u.1));
+        }
     }
     let mut exprs = ExprArena::new();
     let mut repl: std::collections::HashMap<Var, ExprId> = std::collections::HashMap::new();
@@ -1291,6 +1325,23 @@ pub fn build_artificial(
     let updates = receive
         .map(|r| r.updates.iter().map(|&(s, e)| (s, import(e))).collect())
         .unwrap_or_default();
+    let mut arguments = |list: &[(u32, ExprId)]| -> Vec<(u32, ExprId)> {
+        list.iter().map(|&(k, e)| (k, import(e))).collect()
+    };
+    let (arg_updates, arg_init) = receive
+        .map(|r| (arguments(&r.arg_updates), arguments(&r.arg_init)))
+        .unwrap_or_default();
+    let for_netcons = receive
+        .map(|r| {
+            r.for_netcons
+                .iter()
+                .map(|l| crate::ir::ForNetcons {
+                    condition: import(l.condition),
+                    updates: l.updates.iter().map(|&(k, e)| (k, import(e))).collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     // INITIAL, with a value from the model file where it gives one.
     let imported: Vec<ExprId> = m.init.iter().map(|&e| import(e)).collect();
     let init = imported
@@ -1308,6 +1359,9 @@ pub fn build_artificial(
         emits,
         moves,
         args,
+        arg_updates,
+        arg_init,
+        for_netcons,
         draws: m.draws.clone(),
         states: m.states.len(),
     }

@@ -262,10 +262,6 @@ fn interface_errors() {
         "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0  net_send(1, 1) }\n",
     );
     case(
-        "artificial_cell_keeps_values_per_connection",
-        "NEURON { ARTIFICIAL_CELL c }\nSTATE { g }\nINITIAL { g = 0 }\nNET_RECEIVE(w, n) { g = g + w  n = n + 1 }\n",
-    );
-    case(
         "initial_inside_breakpoint",
         "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { INITIAL { i = 0 } i = 0 }\n",
     );
@@ -288,6 +284,22 @@ fn interface_errors() {
     case(
         "watch_compares_other_units",
         "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nPARAMETER { top = 1 (ms) }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { i = 0 }\nNET_RECEIVE(w) { WATCH (v > top) 2 }\n",
+    );
+    case(
+        "for_netcons_outside_net_receive",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nBREAKPOINT { FOR_NETCONS(w1) { w1 = 0 } i = 0 }\nNET_RECEIVE(w) { }\n",
+    );
+    case(
+        "for_netcons_argument_count",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nSTATE { g }\nBREAKPOINT { i = g }\nNET_RECEIVE(w, A) { FOR_NETCONS(w1) { w1 = 0 } }\n",
+    );
+    case(
+        "for_netcons_sets_state",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nSTATE { g }\nBREAKPOINT { i = g }\nNET_RECEIVE(w, A) { FOR_NETCONS(w1, A1) { g = g + A1 } }\n",
+    );
+    case(
+        "for_netcons_sends_event",
+        "NEURON { POINT_PROCESS syn NONSPECIFIC_CURRENT i }\nASSIGNED { v (mV) i (nA) }\nSTATE { g }\nBREAKPOINT { i = g }\nNET_RECEIVE(w, A) { FOR_NETCONS(w1, A1) { A1 = 0 net_send(1, 1) } }\n",
     );
     case(
         "artificial_cell_sets_v",

@@ -145,6 +145,8 @@ const WORDS: &[&str] = &[
     "POINT_PROCESS",
     "net_send",
     "WATCH",
+    "FOR_NETCONS",
+    "(w1, A1)",
     "DEFINE",
     "BY",
     "x[0]",
@@ -306,6 +308,7 @@ fn every_prefix_of_a_real_file_is_handled() {
         include_str!("../../tests/fixtures/neuron/artificial/artificial.chan"),
         include_str!("../../tests/fixtures/capool_modeldb.mod"),
         include_str!("../../tests/fixtures/neuron/selfevents/PulseSyn.mod"),
+        include_str!("../../tests/fixtures/neuron/stdp/StdpSyn.mod"),
     ] {
         let chars: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
         for &i in chars.iter().step_by(7) {

@@ -70,8 +70,11 @@ struct PointTarget {
     region: usize,
     receive: Option<ReceiveProgram>,
     /// What NET_RECEIVE evaluates: its updates, each `net_send`'s condition, delay and flag,
-    /// each `net_event`'s condition, then each WATCH's condition, value and flag.
+    /// each `net_event`'s condition, each WATCH's condition, value and flag, the changed
+    /// arguments, each `net_move`'s condition and delay, then each FOR_NETCONS's condition.
     reaction: interp::Prepared,
+    /// Per FOR_NETCONS loop, the values it gives a connection's arguments.
+    for_netcons: Vec<interp::Prepared>,
     /// Each WATCH's value, as checked after a step.
     watch_values: interp::Prepared,
     /// The same when each is a slot minus a constant or the reverse (`v > vpeak`): (slot,
@@ -166,6 +169,9 @@ struct Reaction {
     moves: Vec<f64>,
     /// The WATCH statements it ran, which replace the active ones; `None` when it ran none.
     watches: Option<Vec<ActiveWatch>>,
+    /// Scratch for FOR_NETCONS loops.
+    loop_values: Vec<f64>,
+    loop_out: Vec<f64>,
 }
 
 impl SelfEvents {
@@ -259,6 +265,9 @@ struct CellPopulation {
     /// The values each connection to a point process keeps (NET_RECEIVE's arguments after
     /// the weight), connection after connection; written only by the chunk of the target.
     connection_values: Vec<f64>,
+    /// Where each connection's values start, by (cell, point), for the point processes whose
+    /// NET_RECEIVE loops over its connections (`FOR_NETCONS`), in the order they were made.
+    netcons: std::collections::HashMap<(u32, u32), Vec<u32>>,
 }
 
 /// A state or current traced at a probe: where its values live.
@@ -320,6 +329,10 @@ impl CellPopulation {
             own[k as usize] = x;
         }
         self.connection_values.extend(own);
+        if !r.for_netcons.is_empty() {
+            let list = self.netcons.entry((cell as u32, point as u32)).or_default();
+            list.push(start as u32);
+        }
         start as u32
     }
 
@@ -357,7 +370,17 @@ impl CellPopulation {
                     for e in &r.moves {
                         roots.extend([e.condition, e.delay]);
                     }
+                    roots.extend(r.for_netcons.iter().map(|l| l.condition));
                     roots
+                });
+                let for_netcons = receive.as_ref().map_or(Vec::new(), |r| {
+                    r.for_netcons
+                        .iter()
+                        .map(|l| {
+                            let roots: Vec<_> = l.updates.iter().map(|u| u.1).collect();
+                            interp::Prepared::new(&r.exprs, &roots)
+                        })
+                        .collect()
                 });
                 points[*p] = Some(PointTarget {
                     region: ri,
@@ -378,6 +401,7 @@ impl CellPopulation {
                         }),
                     ),
                     reaction: interp::Prepared::new(arena, &roots),
+                    for_netcons,
                     watch_differences: receive.as_ref().and_then(slot_differences),
                     receive: receive.clone(),
                 });
@@ -496,6 +520,7 @@ impl CellPopulation {
             record,
             pending: Vec::new(),
             connection_values: Vec::new(),
+            netcons: std::collections::HashMap::new(),
             horizon: 0,
             chunks,
             self_events,
@@ -549,6 +574,7 @@ impl CellPopulation {
         let views: Vec<RegionView<'_>> = self.regions.iter_mut().map(RegionView::new).collect();
         let values = cable::SendPtr::new(self.connection_values.as_mut_ptr().cast());
         let values = &values;
+        let netcons = &self.netcons;
         let targets = &self.points;
         let regions_n = views.len();
         let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
@@ -617,6 +643,10 @@ impl CellPopulation {
                         let r = target.region;
                         // A point's region has one node, so cell c's compartment is entry c.
                         let at = cable::compartment(e.cell as usize, 0, 1, n, chunk_cells);
+                        let connections = netcons
+                            .get(&(e.cell, e.point))
+                            .map_or(&[][..], Vec::as_slice);
+                        let values = (values, connections);
                         receive(&views[r], target, at, &e, values, &mut reaction);
                         for &(delay, flag) in &reaction.sends {
                             if delay < 0.0 {
@@ -811,6 +841,14 @@ struct ArtificialPopulation {
     /// self-event it sent.
     moves: Vec<u64>,
     last_flag: Vec<f64>,
+    /// Per cell, the weight and connection values its last self-event carries (those of the
+    /// event that sent it), which a `net_move` keeps.
+    last_carried: Vec<(f64, u32)>,
+    /// The values each connection keeps (NET_RECEIVE's arguments, the weight first),
+    /// connection after connection, and where those of each cell's connections start, for
+    /// `FOR_NETCONS`, in the order the connections were made.
+    connection_values: Vec<f64>,
+    netcons: std::collections::HashMap<u32, Vec<u32>>,
 }
 
 /// An event waiting at an artificial cell.
@@ -824,6 +862,9 @@ struct Timed {
     /// For a self-event, the cell's move count when it was sent: a `net_move` since then
     /// has replaced it. `None` for an event from a connection.
     moved: Option<u64>,
+    /// Where the connection's values start in the population's `connection_values`, or
+    /// [`NO_VALUES`]; a self-event carries its sender's.
+    values: u32,
 }
 
 impl PartialEq for Timed {
@@ -860,6 +901,9 @@ impl ArtificialPopulation {
             seq: 0,
             moves: vec![0; n],
             last_flag: vec![0.0; n],
+            last_carried: vec![(0.0, NO_VALUES); n],
+            connection_values: Vec::new(),
+            netcons: std::collections::HashMap::new(),
             program,
         };
         // INITIAL at t = 0, with its net_sends.
@@ -884,11 +928,40 @@ impl ArtificialPopulation {
                 .collect();
             for (condition, delay, flag) in sends {
                 if condition != 0.0 {
-                    pop.schedule_self(c, delay, flag);
+                    pop.schedule_self(c, delay, flag, (0.0, NO_VALUES));
                 }
             }
         }
         pop
+    }
+
+    /// Where the values of a new connection to cell `cell` start, or [`NO_VALUES`] when its
+    /// NET_RECEIVE keeps none: the weight, the other arguments 0, then as NET_RECEIVE's
+    /// INITIAL sets them (reading the cell's initial states).
+    fn connection_values(&mut self, cell: usize, weight: f64) -> u32 {
+        let p = &self.program;
+        if !p.keeps_connection_values() {
+            return NO_VALUES;
+        }
+        let start = self.connection_values.len();
+        let mut own = vec![0.0; p.args];
+        own[0] = weight;
+        let roots: Vec<_> = p.arg_init.iter().map(|a| a.1).collect();
+        let states = &self.states;
+        let values = interp::eval(&p.exprs, &roots, &|var| match var {
+            Var::State(s) => states[s as usize][cell],
+            Var::Arg(k) if (k as usize) < own.len() => own[k as usize],
+            _ => 0.0,
+        });
+        for (&(k, _), x) in p.arg_init.iter().zip(values) {
+            own[k as usize] = x;
+        }
+        self.connection_values.extend(own);
+        if !p.for_netcons.is_empty() {
+            let list = self.netcons.entry(cell as u32).or_default();
+            list.push(start as u32);
+        }
+        start as u32
     }
 
     /// Fresh values for every draw of the program, for cell `c`: counter-based, keyed by the
@@ -918,30 +991,34 @@ impl ArtificialPopulation {
         out
     }
 
-    /// An event from a connection.
-    fn schedule(&mut self, c: usize, te: f64, weight: f64, flag: f64) {
+    /// An event from a connection, whose values start at `values`.
+    fn schedule(&mut self, c: usize, te: f64, weight: f64, values: u32) {
         self.seq += 1;
         self.queue.push(std::cmp::Reverse(Timed {
             te,
             seq: self.seq,
             cell: c as u32,
             weight,
-            flag,
+            flag: 0.0,
             moved: None,
+            values,
         }));
     }
 
-    /// A self-event (`net_send`), which a later `net_move` may replace.
-    fn schedule_self(&mut self, c: usize, te: f64, flag: f64) {
+    /// A self-event (`net_send`), which a later `net_move` may replace; it carries the weight
+    /// and connection values of the event that sent it, as NEURON's reuses its weight vector.
+    fn schedule_self(&mut self, c: usize, te: f64, flag: f64, (weight, values): (f64, u32)) {
         self.seq += 1;
         self.last_flag[c] = flag;
+        self.last_carried[c] = (weight, values);
         self.queue.push(std::cmp::Reverse(Timed {
             te,
             seq: self.seq,
             cell: c as u32,
-            weight: 0.0,
+            weight,
             flag,
             moved: Some(self.moves[c]),
+            values,
         }));
     }
 
@@ -959,7 +1036,18 @@ impl ArtificialPopulation {
         for e in &p.moves {
             roots.extend([e.condition, e.delay]);
         }
+        roots.extend(p.arg_updates.iter().map(|u| u.1));
+        roots.extend(p.for_netcons.iter().map(|l| l.condition));
+        let loops: Vec<interp::Prepared> = p
+            .for_netcons
+            .iter()
+            .map(|l| {
+                let roots: Vec<_> = l.updates.iter().map(|u| u.1).collect();
+                interp::Prepared::new(&p.exprs, &roots)
+            })
+            .collect();
         let (n_updates, n_sends, n_emits) = (p.updates.len(), p.sends.len(), p.emits.len());
+        let n_moves = p.moves.len();
         for step in from..to {
             let due = times[step as usize] + 0.5 * dt;
             while let Some(&std::cmp::Reverse(e)) = self.queue.peek() {
@@ -975,14 +1063,52 @@ impl ArtificialPopulation {
                 let draws = self.draw(c);
                 let p = &self.program;
                 let states = &self.states;
-                let values = interp::eval(&p.exprs, &roots, &|var| match var {
+                let own = (e.values != NO_VALUES).then_some(e.values as usize);
+                let read = |var: Var, visited: Option<usize>, kept: &[f64]| match var {
                     Var::State(s) => states[s as usize][c],
-                    Var::Arg(0) => e.weight,
                     Var::Arg(k) if k as usize == p.args => e.flag,
+                    Var::Arg(k) => match own {
+                        Some(at) => kept[at + k as usize],
+                        None if k == 0 => e.weight,
+                        None => 0.0,
+                    },
+                    Var::NetconArg(k) => visited.map_or(0.0, |at| kept[at + k as usize]),
                     Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
                     Var::Draw(k) => draws[k as usize],
                     _ => 0.0,
+                };
+                let values = interp::eval(&p.exprs, &roots, &|var| {
+                    read(var, None, &self.connection_values)
                 });
+                let after_moves = n_updates + 3 * n_sends + n_emits + 2 * n_moves;
+                let (arguments, looped) = values[after_moves..].split_at(p.arg_updates.len());
+                // FOR_NETCONS: every connection to the cell, reading the states before the
+                // event, one loop after the other; the event's own connection then takes
+                // `arguments`.
+                let (mut scratch, mut out) = (Vec::new(), Vec::new());
+                for ((l, prepared), _) in p
+                    .for_netcons
+                    .iter()
+                    .zip(&loops)
+                    .zip(looped)
+                    .filter(|(_, &c)| c != 0.0)
+                {
+                    let connections = self.netcons.get(&(c as u32)).map_or(&[][..], Vec::as_slice);
+                    for &start in connections {
+                        let at = start as usize;
+                        let kept = &self.connection_values;
+                        let var = |var| read(var, Some(at), kept);
+                        prepared.eval_into(&p.exprs, &var, &mut scratch, &mut out);
+                        for (u, &x) in l.updates.iter().zip(&out) {
+                            self.connection_values[at + u.0 as usize] = x;
+                        }
+                    }
+                }
+                if let Some(at) = own {
+                    for (u, &x) in p.arg_updates.iter().zip(arguments) {
+                        self.connection_values[at + u.0 as usize] = x;
+                    }
+                }
                 for (&(s, _), &x) in p.updates.iter().zip(&values[..n_updates]) {
                     self.states[s as usize][c] = x;
                 }
@@ -997,21 +1123,21 @@ impl ArtificialPopulation {
                 {
                     spikes.push((self.first + c as u64, e.te));
                 }
-                let moves: Vec<(f64, f64)> = values[emits_at + n_emits..]
+                let moves: Vec<(f64, f64)> = values[emits_at + n_emits..after_moves]
                     .chunks(2)
                     .map(|v| (v[0], v[1]))
                     .collect();
                 for (condition, delay, flag) in sends {
                     if condition != 0.0 {
-                        self.schedule_self(c, e.te + delay, flag);
+                        self.schedule_self(c, e.te + delay, flag, (e.weight, e.values));
                     }
                 }
                 for (condition, delay) in moves {
                     if condition != 0.0 {
                         // The outstanding self-event goes to the new time with its flag.
                         self.moves[c] += 1;
-                        let flag = self.last_flag[c];
-                        self.schedule_self(c, e.te + delay, flag);
+                        let (flag, carried) = (self.last_flag[c], self.last_carried[c]);
+                        self.schedule_self(c, e.te + delay, flag, carried);
                     }
                 }
             }
@@ -1021,13 +1147,14 @@ impl ArtificialPopulation {
 }
 
 /// Runs `target`'s NET_RECEIVE for event `e` on compartment `at` of its region; `sends` gets
-/// the (delay, flag) of each `net_send` it makes.
+/// the (delay, flag) of each `net_send` it makes. `values` are the population's connection
+/// values and where those of each connection to this point start (for FOR_NETCONS).
 fn receive(
     view: &RegionView<'_>,
     target: &PointTarget,
     at: usize,
     e: &Event,
-    values: &cable::SendPtr,
+    (values, connections): (&cable::SendPtr, &[u32]),
     reaction: &mut Reaction,
 ) {
     reaction.sends.clear();
@@ -1044,8 +1171,8 @@ fn receive(
     let Some(r) = &target.receive else { return };
     // The connection's own values (NET_RECEIVE's arguments after the weight), if any.
     // SAFETY: they belong to the event's target cell, whose chunk is the calling task's.
-    let own = (e.values != NO_VALUES)
-        .then(|| unsafe { values.get().cast::<f64>().add(e.values as usize) });
+    let base = values.get().cast::<f64>();
+    let own = (e.values != NO_VALUES).then(|| unsafe { base.add(e.values as usize) });
     // SAFETY: as above.
     target.reaction.eval_into(
         &r.exprs,
@@ -1068,10 +1195,45 @@ fn receive(
     let (sent, rest) = rest.split_at(3 * r.sends.len());
     let (emitted, rest) = rest.split_at(r.emits.len());
     let (watched, rest) = rest.split_at(3 * r.watches.len());
-    let (arguments, moved) = rest.split_at(r.arg_updates.len());
+    let (arguments, rest) = rest.split_at(r.arg_updates.len());
+    let (moved, looped) = rest.split_at(2 * r.moves.len());
     for v in moved.chunks(2) {
         if v[0] != 0.0 {
             reaction.moves.push(v[1]);
+        }
+    }
+    // FOR_NETCONS: every connection to the point takes the loop's values, reading the slots
+    // as they were before the event; the event's own connection then takes `arguments`.
+    for ((l, prepared), _) in r
+        .for_netcons
+        .iter()
+        .zip(&target.for_netcons)
+        .zip(looped)
+        .filter(|(_, &c)| c != 0.0)
+    {
+        for &start in connections {
+            // SAFETY: the connections of the event's target, as `own` above.
+            let visited = unsafe { base.add(start as usize) };
+            prepared.eval_into(
+                &r.exprs,
+                &|var| match var {
+                    Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+                    Var::NetconArg(k) => unsafe { *visited.add(k as usize) },
+                    Var::Arg(k) if k as usize == r.args => e.flag,
+                    Var::Arg(k) => match own {
+                        Some(p) => unsafe { *p.add(k as usize) },
+                        None if k == 0 => e.weight,
+                        None => 0.0,
+                    },
+                    Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+                    _ => 0.0,
+                },
+                &mut reaction.loop_values,
+                &mut reaction.loop_out,
+            );
+            for (&(k, _), &x) in l.updates.iter().zip(&reaction.loop_out) {
+                unsafe { *visited.add(k as usize) = x };
+            }
         }
     }
     for ((slot, _), &x) in r.updates.iter().zip(updated) {
@@ -1384,6 +1546,8 @@ pub fn run(
     for t in targets.iter_mut() {
         if let Some(pop) = populations.get_mut(t.population).and_then(Option::as_mut) {
             t.values = pop.connection_values(t.cell as usize, t.point as usize, t.weight);
+        } else if let Some(a) = artificial.get_mut(t.population).and_then(Option::as_mut) {
+            t.values = a.connection_values(t.cell as usize, t.weight);
         }
     }
     // Set-up ends here: kernels compiled, every population at its initial state, and the
@@ -1410,7 +1574,7 @@ pub fn run(
         {
             let te = t + delay;
             if let Some(a) = artificial.get_mut(k).and_then(Option::as_mut) {
-                a.schedule(cell as usize, te, weight, 0.0);
+                a.schedule(cell as usize, te, weight, values);
                 continue;
             }
             let Some(pop) = populations.get_mut(k).and_then(Option::as_mut) else {

@@ -257,6 +257,37 @@ fn artificial_cells_spike_as_in_neuron() {
     assert_eq!(ours, theirs, "(cell, time in ns)");
 }
 
+/// ARTIFICIAL_CELLs that keep values per connection (DepIF.mod, beside the fixture, run
+/// unchanged by NEURON): each input's resource and last spike time in NET_RECEIVE's arguments,
+/// set by its INITIAL; echoes sent as self-events that read the connection's weight; and
+/// FOR_NETCONS restoring every input when a cell fires. Two cells, two NetStims, four
+/// connections: every spike at NEURON's time (harness/neuron/depif.py).
+#[test]
+fn artificial_cells_keep_values_per_connection_as_in_neuron() {
+    let r = simulate("tests/fixtures/neuron/depif/depif.chan", &Request::default());
+    let ours: Vec<(u64, i64)> = r
+        .network
+        .as_ref()
+        .expect("a network outcome")
+        .spikes
+        .iter()
+        .map(|&(c, t)| (c, (t * 1e6).round() as i64))
+        .collect();
+    let theirs: Vec<(u64, i64)> = rows("tests/fixtures/neuron/depif/spikes.csv")
+        .iter()
+        .map(|row| (row[0] as u64, (row[1] * 1e6).round() as i64))
+        .collect();
+    // Both DepIF cells fire, often enough for FOR_NETCONS to have restored their inputs.
+    for gid in 0..2 {
+        let n = theirs.iter().filter(|&&(c, _)| c == gid).count();
+        assert!(n >= 10, "cell {gid} fires {n} times in the fixture");
+    }
+    let (mut ours, mut theirs) = (ours, theirs);
+    ours.sort_unstable_by_key(|&(c, t)| (t, c));
+    theirs.sort_unstable_by_key(|&(c, t)| (t, c));
+    assert_eq!(ours, theirs, "(cell, time in ns)");
+}
+
 /// A model with one population `a` of `count` cells and one CONNECT with `settings`.
 fn connections(dir: &std::path::Path, count: u64, settings: &str) -> Vec<(u64, u64)> {
     let model = format!(
@@ -452,6 +483,117 @@ fn self_events_in_synapses_on_cells_match_neuron() {
             .expect("a network outcome")
             .events_delivered;
         assert!(delivered >= 2 * 19 + 5, "{delivered}");
+    }
+}
+
+/// Spike-timing-dependent plasticity written the NEURON way (StdpSyn.mod, beside the fixture,
+/// run unchanged by NEURON): each connection keeps its own weight change and last spike time
+/// in its NET_RECEIVE arguments, a presynaptic spike depresses its own connection, and at each
+/// spike of the cell (a WATCH) FOR_NETCONS potentiates every connection. Three trains and a
+/// driving ExpSyn onto an hh soma, against NEURON 9.0.2 (harness/neuron/stdp.py): every spike
+/// in NEURON's step, V within 1e-9 mV and g within 1e-13 uS at every step.
+#[test]
+fn for_netcons_potentiates_every_connection_as_in_neuron() {
+    let dir = repo().join("tests/fixtures/neuron/stdp");
+    let (r, _) = hhc_tests::traced_against_neuron_csv(
+        &dir.join("stdp.chan"),
+        &dir.join("v.csv"),
+        &["StdpSyn.g"],
+        &[(1e-9, false), (1e-13, false)],
+    );
+    let neuron: Vec<(u64, f64)> = rows("tests/fixtures/neuron/stdp/spikes.csv")
+        .iter()
+        .map(|row| (row[0] as u64, row[1]))
+        .collect();
+    assert_same_spikes(&r.network.as_ref().expect("a network").spikes, &neuron);
+    // The connections' own values moved: at 96 ms train c's fourth event (0.001 uS) raises g
+    // by several times its weight, potentiated by the cell's spikes after its earlier ones.
+    let jump = r.traces[1]
+        .values
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(0.0, f64::max);
+    assert!(jump > 0.006, "the largest step of g is {jump} uS");
+}
+
+/// FOR_NETCONS in an event from a connection: the loop visits the event's own connection
+/// too, and NET_RECEIVE's arguments after the loop read what it wrote (they are that
+/// connection's weight vector in NEURON). Two connections count events in `n`: each event adds
+/// 1 to its own, then the loop adds 10 to every one, then g grows by w·n. A at 5 ms, B at 10,
+/// A at 15 give n = 11, 21 and 32, so g steps by 11, 21 and 32 times w (tau 1e9 ms: no decay).
+#[test]
+fn for_netcons_in_a_connections_event_updates_its_own_arguments_too() {
+    let dir = std::env::temp_dir().join(format!("hhc-fornetcons-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("Counter.mod"),
+        "NEURON { POINT_PROCESS Counter NONSPECIFIC_CURRENT i }
+        UNITS { (nA) = (nanoamp) (mV) = (millivolt) (uS) = (microsiemens) }
+        PARAMETER { tau = 1e9 (ms) }
+        ASSIGNED { v (mV) i (nA) }
+        STATE { g (uS) }
+        INITIAL { g = 0 }
+        BREAKPOINT { SOLVE s METHOD cnexp  i = g*(v - 0) }
+        DERIVATIVE s { g' = -g/tau }
+        NET_RECEIVE (w (uS), n) {
+            n = n + 1
+            FOR_NETCONS (w1 (uS), n1) { n1 = n1 + 10 }
+            g = g + w*n
+        }",
+    )
+    .expect("write mod");
+    std::fs::write(
+        dir.join("Doubler.mod"),
+        "NEURON { POINT_PROCESS Doubler NONSPECIFIC_CURRENT i }
+        UNITS { (nA) = (nanoamp) (mV) = (millivolt) (uS) = (microsiemens) }
+        ASSIGNED { v (mV) i (nA) }
+        STATE { g (uS) }
+        BREAKPOINT { i = g*(v - 0) }
+        NET_RECEIVE (w (uS)) {
+            g = g + w
+            w = 2*w
+        }",
+    )
+    .expect("write mod");
+    std::fs::write(
+        dir.join("count.chan"),
+        "CELL Soma {
+            SECTION soma { L = 20 (um)  diam = 20 (um) }
+            INSERT pas { g = 0.001 (S/cm2)  e = -65 (mV) }
+            POINT syn = Counter AT soma(0.5)
+            POINT dbl = Doubler AT soma(0.5)
+        }
+        NETWORK {
+            POPULATION cell = Soma { count = 1  probe = soma(0.5)  record = 0 }
+            POPULATION a = spikes { times = 5, 15 (ms) }
+            POPULATION b = spikes { times = 10 (ms) }
+            CONNECT a -> cell AT syn { pre = 0  post = 0  weight = 1e-6 (uS)  delay = 1 (ms) }
+            CONNECT b -> cell AT syn { pre = 0  post = 0  weight = 1e-6 (uS)  delay = 1 (ms) }
+            CONNECT a -> cell AT dbl { pre = 0  post = 0  weight = 1e-6 (uS)  delay = 1 (ms) }
+        }
+        SIMULATE { dt = 0.025 (ms)  tstop = 20 (ms) }",
+    )
+    .expect("write model");
+    let request = Request {
+        record_states: vec!["Counter.g".into(), "Doubler.g".into()],
+        ..Request::default()
+    };
+    let r = Simulation::from_file(&dir.join("count.chan"), &request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (trace, want) in [(1, &[11.0, 21.0, 32.0][..]), (2, &[1.0, 2.0][..])] {
+        let steps: Vec<f64> = r.traces[trace]
+            .values
+            .windows(2)
+            .map(|w| (w[1] - w[0]) / 1e-6)
+            .filter(|&x| x > 0.5)
+            .collect();
+        assert_eq!(steps.len(), want.len(), "{steps:?}");
+        for (got, want) in steps.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6 * want, "{steps:?}");
+        }
     }
 }
 

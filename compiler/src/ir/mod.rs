@@ -66,6 +66,9 @@ pub enum Var {
     /// An argument of the block being run: NET_RECEIVE's weights, in declaration order, then
     /// NEURON's `flag`.
     Arg(u32),
+    /// An argument of the connection a `FOR_NETCONS` loop visits, in NET_RECEIVE's order (see
+    /// [`ForNetcons`]).
+    NetconArg(u32),
     /// A fresh random draw ([`Mechanism::draws`] says from which stream and how): a new value
     /// each time the block runs.
     Draw(u32),
@@ -379,7 +382,29 @@ pub struct NetReceive {
     /// NET_RECEIVE's own `INITIAL { … }`: the arguments' values it sets, once per connection at
     /// initialisation (t = 0), from the connection's weight and the others' 0.
     pub arg_init: Vec<(u32, ExprId)>,
+    /// `FOR_NETCONS (…) { … }` loops, in the order written.
+    pub for_netcons: Vec<ForNetcons>,
     pub span: Span,
+}
+
+impl NetReceive {
+    /// Whether each connection keeps values of its own: arguments after the weight, a weight
+    /// the block changes (NEURON's NetCon weight vector is the connection's), or a
+    /// `FOR_NETCONS` loop that changes them.
+    pub fn keeps_connection_values(&self) -> bool {
+        self.args.len() > 1 || !self.arg_updates.is_empty() || !self.for_netcons.is_empty()
+    }
+}
+
+/// `FOR_NETCONS (w1, A1, …) { … }` in NET_RECEIVE: when `condition` (the path of `if`s leading
+/// to it) holds, every connection to the point process, the event's own included, takes
+/// `updates` (argument, value), in terms of its own arguments ([`Var::NetconArg`]) and of the
+/// block's values where the loop stands. The event's own connection's values after the loop
+/// are also in [`NetReceive::arg_updates`], which the engine writes last.
+#[derive(Clone, Debug)]
+pub struct ForNetcons {
+    pub condition: ExprId,
+    pub updates: Vec<(u32, ExprId)>,
 }
 
 /// A `WATCH (a > b) flag`: while active, the point process sends itself an event with `flag`

@@ -93,6 +93,11 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
             .as_ref()
             .and_then(|r| r.args.get(i as usize))
             .map_or("flag".into(), |(name, _)| name.clone()),
+        Var::NetconArg(i) => m
+            .net_receive
+            .as_ref()
+            .and_then(|r| r.args.get(i as usize))
+            .map_or(format!("netcon.arg{i}"), |(name, _)| format!("netcon.{name}")),
         Var::Draw(i) => format!("draw{i}"),
     }
 }
@@ -187,6 +192,13 @@ pub fn print_mechanism(m: &Mechanism) -> String {
         for (k, e) in r.moves.iter().enumerate() {
             items.push((format!("move{k}.when"), e.condition));
             items.push((format!("move{k}.delay"), e.delay));
+        }
+        for (k, l) in r.for_netcons.iter().enumerate() {
+            items.push((format!("for_netcons{k}.when"), l.condition));
+            for &(a, e) in &l.updates {
+                let name = r.args.get(a as usize).map_or("?", |x| x.0.as_str());
+                items.push((format!("for_netcons{k}.{name}"), e));
+            }
         }
         section(&format!("net_receive({})", args.join(", ")), items);
     }

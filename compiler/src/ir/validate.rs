@@ -52,6 +52,10 @@ pub fn validate_mechanism(m: &Mechanism) -> Result<(), ValidationError> {
             .net_receive
             .as_ref()
             .is_some_and(|r| (i as usize) <= r.args.len()),
+        Var::NetconArg(i) => m
+            .net_receive
+            .as_ref()
+            .is_some_and(|r| !r.for_netcons.is_empty() && (i as usize) < r.args.len()),
         Var::Draw(i) => (i as usize) < m.draws.len(),
     };
     check_arena(&m.exprs, &var_ok)?;

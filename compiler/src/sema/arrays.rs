@@ -220,6 +220,10 @@ impl Expander {
             }
             StmtKind::Block(b) => StmtKind::Block(self.block(b, loops)),
             StmtKind::Initial(b) => StmtKind::Initial(self.block(b, loops)),
+            StmtKind::ForNetcons { args, body } => StmtKind::ForNetcons {
+                args: args.clone(),
+                body: self.block(body, loops),
+            },
             // One COMPARTMENT per element, with the index its value.
             StmtKind::Compartment {
                 index: Some(var),

@@ -94,6 +94,10 @@ struct Lowerer<'a> {
     moves: Vec<ir::SelfEvent>,
     /// `WATCH` statements of NET_RECEIVE.
     watches: Vec<ir::Watch>,
+    /// NET_RECEIVE's arguments (name, declared unit), while it runs, and its `FOR_NETCONS`
+    /// loops.
+    net_receive_args: Vec<(String, Option<Unit>)>,
+    for_netcons: Vec<ir::ForNetcons>,
     /// Names kept as states of the instance without being declared STATEs: WRITEd
     /// concentrations that are assigned (`cai = ca`, the ModelDB way), and held ASSIGNED values.
     kept_states: std::collections::HashSet<u32>,
@@ -222,6 +226,8 @@ fn lower_with_held(
         emits: vec![],
         moves: vec![],
         watches: vec![],
+        net_receive_args: vec![],
+        for_netcons: vec![],
         kept_states: std::collections::HashSet::new(),
         assigned_after: HashMap::new(),
         linear_residuals: vec![],
@@ -717,7 +723,9 @@ impl<'a> Lowerer<'a> {
                     self.names_assigned_in(body, seen, out);
                 }
                 StmtKind::Call(e) => self.names_assigned_in_expr(e, seen, out),
-                StmtKind::Block(b) => self.names_assigned_in(b, seen, out),
+                StmtKind::Block(b) | StmtKind::ForNetcons { body: b, .. } => {
+                    self.names_assigned_in(b, seen, out)
+                }
                 _ => {}
             }
         }
@@ -1763,6 +1771,7 @@ impl<'a> Lowerer<'a> {
                 )
             }
             StmtKind::Watch(items) => self.watch(items, env, stmt.span),
+            StmtKind::ForNetcons { args, body } => self.for_netcons(args, body, env, stmt.span),
             StmtKind::Compartment { volume, states, .. } if self.kind == BlockKind::Kinetic => {
                 let v = self.expr(volume, env);
                 let v = self.as_number(v.0);

@@ -257,6 +257,12 @@ pub enum StmtKind {
     /// `WATCH (a > b) flag, …` in NET_RECEIVE: each condition (a comparison) and the flag of
     /// the event it sends itself when the condition becomes true.
     Watch(Vec<(Expr, Expr)>),
+    /// `FOR_NETCONS (w1, A1, …) { … }` in NET_RECEIVE: the body runs once for every connection
+    /// to this point process, its arguments naming that connection's values.
+    ForNetcons {
+        args: Vec<Arg>,
+        body: Block,
+    },
     Block(Block),
     /// A statement the parser could not read; the error is already reported.
     Error,

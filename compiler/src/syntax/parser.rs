@@ -551,12 +551,17 @@ where
                     .delimited_by(just(Token::LParen), just(Token::RParen)),
             )
             .to(StmtKind::Print);
+        let for_netcons = kw("FOR_NETCONS")
+            .ignore_then(args_decl())
+            .then(block.clone())
+            .map(|(args, body)| StmtKind::ForNetcons { args, body });
         let net_receive_initial = kw("INITIAL")
             .ignore_then(block.clone())
             .map(StmtKind::Initial);
         let stmt = choice((
             print,
             watch,
+            for_netcons,
             net_receive_initial,
             derivative,
             assign,

@@ -47,6 +47,11 @@ impl Lowerer<'_> {
         env.entry("flag".into()).or_insert((flag, Dim::Bare));
         let arg_names: Vec<String> = env.keys().cloned().collect();
         self.kind = BlockKind::NetReceive;
+        self.net_receive_args = args
+            .iter()
+            .map(|a| (a.name.name.clone(), a.unit.as_ref().and_then(|u| self.unit(u))))
+            .collect();
+        self.for_netcons.clear();
         self.sends.clear();
         self.emits.clear();
         self.watches.clear();
@@ -107,16 +112,6 @@ impl Lowerer<'_> {
                 arg_updates.push((k as u32, v.0));
             }
         }
-        if self.m.artificial && (!arg_updates.is_empty() || !arg_init.is_empty()) {
-            self.err(
-                Diagnostic::error(
-                    "an ARTIFICIAL_CELL that keeps values per connection",
-                    span,
-                    "NET_RECEIVE changes or initialises its arguments",
-                )
-                .with_hint("hhc keeps per-connection values for point processes on cells so far; keep the value in a STATE"),
-            );
-        }
         // NEURON copies the node's V into NET_RECEIVE's `v` and back after it: an assignment
         // moves the membrane (Izhikevich's reset), on a cell; an ARTIFICIAL_CELL has none.
         let v_before = self.m.exprs.add(Expr::Var(Var::Builtin(Builtin::V)), span);
@@ -163,8 +158,140 @@ impl Lowerer<'_> {
             v,
             arg_updates,
             arg_init,
+            for_netcons: std::mem::take(&mut self.for_netcons),
             span,
         });
+    }
+
+    /// `FOR_NETCONS (w1, A1, …) { body }`: the body runs for every connection to this point
+    /// process, its arguments naming that connection's values (NEURON's NetCon weight
+    /// vectors). It may change only those; what it reads is as the block has it here. The
+    /// event's own connection is one of them, so NET_RECEIVE's own arguments take the loop's
+    /// effect too: the body runs a second time on them.
+    pub(super) fn for_netcons(
+        &mut self,
+        loop_args: &[ast::Arg],
+        body: &ast::Block,
+        env: &mut Env,
+        span: Span,
+    ) {
+        if self.kind != BlockKind::NetReceive {
+            self.err(
+                Diagnostic::error("FOR_NETCONS is not available here", span, "not here")
+                    .with_hint("FOR_NETCONS belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"),
+            );
+            return;
+        }
+        let outer = self.net_receive_args.clone();
+        if loop_args.len() != outer.len() {
+            self.err(
+                Diagnostic::error(
+                    format!(
+                        "FOR_NETCONS names {} argument{}, NET_RECEIVE has {}",
+                        loop_args.len(),
+                        if loop_args.len() == 1 { "" } else { "s" },
+                        outer.len()
+                    ),
+                    span,
+                    "here",
+                )
+                .with_hint("name one per NET_RECEIVE argument, in the same order, as NEURON requires"),
+            );
+            return;
+        }
+        let unit_of = |this: &mut Self, k: usize| {
+            let declared = loop_args[k].unit.as_ref().and_then(|u| this.unit(u));
+            Dim::declared(declared.or_else(|| outer[k].1.clone()))
+        };
+        let mut locals = Vec::new();
+        super::collect_locals(body, &mut locals);
+        let events = (
+            self.sends.len(),
+            self.emits.len(),
+            self.moves.len(),
+            self.watches.len(),
+        );
+        // Every connection: its own arguments.
+        let condition = self.path_condition();
+        let mut each = env.clone();
+        let mut visited = Vec::new();
+        for (k, a) in loop_args.iter().enumerate() {
+            let value = self
+                .m
+                .exprs
+                .add(Expr::Var(Var::NetconArg(k as u32)), a.name.span);
+            visited.push(value);
+            let dim = unit_of(self, k);
+            each.insert(a.name.name.clone(), (value, dim));
+        }
+        let diags = self.diags.len();
+        self.exec_block(body, &mut each);
+        if (
+            self.sends.len(),
+            self.emits.len(),
+            self.moves.len(),
+            self.watches.len(),
+        ) != events
+        {
+            self.sends.truncate(events.0);
+            self.emits.truncate(events.1);
+            self.moves.truncate(events.2);
+            self.watches.truncate(events.3);
+            self.err(
+                Diagnostic::error(
+                    "an event inside FOR_NETCONS",
+                    body.span,
+                    "net_send, net_event, net_move or WATCH in this loop",
+                )
+                .with_hint("hhc's FOR_NETCONS changes the connections' values only; send the event after the loop"),
+            );
+        }
+        let mut names: Vec<&String> = each.keys().collect();
+        names.sort();
+        for name in names {
+            let is_loop_arg = loop_args.iter().any(|a| &a.name.name == name);
+            if is_loop_arg || locals.contains(name) {
+                continue;
+            }
+            if env.get(name).map(|v| v.0) != Some(each[name].0) {
+                self.err(
+                    Diagnostic::error(
+                        format!("FOR_NETCONS sets `{name}`, which is not one of its arguments"),
+                        body.span,
+                        "in this loop",
+                    )
+                    .with_hint("hhc's FOR_NETCONS changes the connections' values only; compute the rest outside the loop"),
+                );
+            }
+        }
+        if self.diags.len() != diags {
+            return;
+        }
+        let updates: Vec<(u32, ExprId)> = loop_args
+            .iter()
+            .enumerate()
+            .filter(|(k, a)| each[&a.name.name].0 != visited[*k])
+            .map(|(k, a)| (k as u32, each[&a.name.name].0))
+            .collect();
+        if updates.is_empty() {
+            return;
+        }
+        self.for_netcons.push(ir::ForNetcons { condition, updates });
+        // The event's own connection: NET_RECEIVE's arguments as they stand here.
+        let mut own = env.clone();
+        for (k, a) in loop_args.iter().enumerate() {
+            let current = env.get(&outer[k].0).copied();
+            if let Some(v) = current {
+                own.insert(a.name.name.clone(), v);
+            }
+        }
+        self.exec_block(body, &mut own);
+        self.diags.truncate(diags);
+        for (k, a) in loop_args.iter().enumerate() {
+            if let Some(&v) = own.get(&a.name.name) {
+                env.insert(outer[k].0.clone(), v);
+            }
+        }
     }
 
     /// The condition under which the statement being run executes: every enclosing `if`.
