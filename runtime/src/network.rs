@@ -100,6 +100,8 @@ struct Event {
     /// population's `connection_values`, or [`NO_VALUES`]. A self-event keeps its sender's, as
     /// NEURON's net_send reuses the event's weight vector.
     values: u32,
+    /// The step that delivers it (a connection's event; 0 for the others).
+    step: u32,
 }
 
 /// [`Event::values`] of an event that has no connection's values.
@@ -255,10 +257,12 @@ struct CellPopulation {
     above: Vec<bool>,
     record: Vec<usize>,
     traces: Vec<Vec<Vec<f64>>>,
-    /// Events by the step that delivers them: a ring of `horizon` steps, one list per step,
-    /// appended to in the order sent (sequential writes, however scattered the targets).
-    pending: Vec<Vec<Event>>,
-    horizon: usize,
+    /// Events by the chunk of their target and the epoch that delivers them: per chunk a ring
+    /// of `ring` epochs of `epoch` steps, one list per epoch, appended to in the order filed.
+    /// The lists keep their memory from one use to the next.
+    pending: Vec<Vec<Vec<Event>>>,
+    epoch: u64,
+    ring: usize,
     chunks: usize,
     /// Per chunk, its point processes' self-events.
     self_events: Vec<SelfEvents>,
@@ -334,11 +338,6 @@ impl CellPopulation {
             list.push(start as u32);
         }
         start as u32
-    }
-
-    /// Files an event for `step`, which must lie within the ring's horizon of the current step.
-    fn push(&mut self, step: u64, e: Event) {
-        self.pending[step as usize % self.horizon].push(e);
     }
 
     fn new(model: &Model, first: u64) -> Result<CellPopulation, RunError> {
@@ -521,7 +520,8 @@ impl CellPopulation {
             pending: Vec::new(),
             connection_values: Vec::new(),
             netcons: std::collections::HashMap::new(),
-            horizon: 0,
+            epoch: 1,
+            ring: 1,
             chunks,
             self_events,
         })
@@ -532,33 +532,12 @@ impl CellPopulation {
     fn advance(&mut self, from: u64, to: u64, times: &[f64], dt: f64) -> Vec<ChunkOutcome> {
         let n = self.n;
         let chunk_cells = self.chunk_cells;
-        // This epoch's events, per step grouped by chunk (a counting sort) with each chunk's
-        // range.
-        let (horizon, chunks) = (self.horizon, self.chunks);
-        let lists: Vec<Vec<Event>> = (from..to)
-            .map(|step| std::mem::take(&mut self.pending[step as usize % horizon]))
+        // This epoch's events, per chunk and step, taken from the ring (and given back, empty,
+        // at the end).
+        let slot = (from / self.epoch) as usize % self.ring;
+        let by_chunk: Vec<Vec<Event>> = (self.pending.iter_mut())
+            .map(|ring| std::mem::take(&mut ring[slot]))
             .collect();
-        let by_step: Vec<(Vec<Event>, Vec<usize>)> = lists
-            .into_par_iter()
-            .map(|events| {
-                let mut starts = vec![0usize; chunks + 1];
-                for e in &events {
-                    starts[e.cell as usize / chunk_cells + 1] += 1;
-                }
-                for k in 0..chunks {
-                    starts[k + 1] += starts[k];
-                }
-                let mut next = starts.clone();
-                let mut grouped = events.clone();
-                for e in events {
-                    let k = e.cell as usize / chunk_cells;
-                    grouped[next[k]] = e;
-                    next[k] += 1;
-                }
-                (grouped, starts)
-            })
-            .collect();
-        let by_step = &by_step;
         let inj: Vec<Vec<f64>> = (from..to)
             .map(|step| {
                 let tm = (step as f64 + 0.5) * dt;
@@ -584,11 +563,13 @@ impl CellPopulation {
         let probe_states = &self.probe_states;
         let columns = probe_nodes.len() + probe_states.iter().map(Vec::len).sum::<usize>();
         let solve_rows = cable::solve_for_this_cpu();
-        self.above
+        let outcomes: Vec<(ChunkOutcome, Vec<Event>)> = self
+            .above
             .par_chunks_mut(chunk_cells)
             .zip(self.self_events.par_iter_mut())
+            .zip(by_chunk.into_par_iter())
             .enumerate()
-            .map(|(ci, (above, own))| {
+            .map(|(ci, ((above, own), mut delivered))| {
                 let cells = ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
                 let (first, cc) = (cells.start, cells.len());
                 let rows = ChunkRows::new(&views, nodes, cells.clone());
@@ -611,21 +592,20 @@ impl CellPopulation {
                 for t in targets {
                     marked[t.region] = vec![false; cc];
                 }
-                let mut local: Vec<Event> = Vec::new();
                 let mut reaction = Reaction::default();
                 let mut watch_events: Vec<Event> = Vec::new();
                 let mut used: Vec<f64> = Vec::new();
+                // The epoch's events in time order (positive, so its bits order as its value;
+                // the step follows), then in the order they were sent.
+                if !delivered.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
+                    delivered.sort_unstable_by_key(|e| (e.te.to_bits(), e.seq));
+                }
+                let mut later = &delivered[..];
                 for (b, step) in (from..to).enumerate() {
                     // 1. Events due now: te <= t + dt/2.
-                    let (grouped, starts) = &by_step[b];
-                    local.clear();
-                    local.extend_from_slice(&grouped[starts[ci]..starts[ci + 1]]);
-                    let events = &mut local;
-                    // In time order (positive, so its bits order as its value), then in the
-                    // order they were sent.
-                    if !events.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
-                        events.sort_unstable_by_key(|e| (e.te.to_bits(), e.seq));
-                    }
+                    let now = later.partition_point(|e| u64::from(e.step) == step);
+                    let (events, rest) = later.split_at(now);
+                    later = rest;
                     // The connections' events merged with the self-events due now, including
                     // those that the deliveries send for this step.
                     let due = times[step as usize] + 0.5 * dt;
@@ -643,9 +623,12 @@ impl CellPopulation {
                         let r = target.region;
                         // A point's region has one node, so cell c's compartment is entry c.
                         let at = cable::compartment(e.cell as usize, 0, 1, n, chunk_cells);
-                        let connections = netcons
-                            .get(&(e.cell, e.point))
-                            .map_or(&[][..], Vec::as_slice);
+                        let connections = match target.for_netcons.is_empty() {
+                            true => &[][..],
+                            false => {
+                                (netcons.get(&(e.cell, e.point))).map_or(&[][..], Vec::as_slice)
+                            }
+                        };
                         let values = (values, connections);
                         receive(&views[r], target, at, &e, values, &mut reaction);
                         for &(delay, flag) in &reaction.sends {
@@ -776,6 +759,7 @@ impl CellPopulation {
                                         weight: 0.0,
                                         flag: w.flag,
                                         values: NO_VALUES,
+                                        step: 0,
                                     };
                                     watch_events.push(now);
                                 }
@@ -818,9 +802,16 @@ impl CellPopulation {
                         break;
                     }
                 }
-                out
+                delivered.clear();
+                (out, delivered)
             })
-            .collect()
+            .collect();
+        let mut results = Vec::with_capacity(outcomes.len());
+        for ((out, delivered), ring) in outcomes.into_iter().zip(self.pending.iter_mut()) {
+            ring[slot] = delivered;
+            results.push(out);
+        }
+        results
     }
 }
 
@@ -1306,6 +1297,7 @@ fn initial_self_events(
                 weight: 0.0,
                 flag: 0.0,
                 values: NO_VALUES,
+                step: 0,
             };
             for v in values.chunks(3) {
                 if v[0] != 0.0 {
@@ -1482,6 +1474,13 @@ pub fn run(
         )));
     }
     let steps = opts.steps;
+    // An event names its step in 32 bits.
+    if steps > u64::from(u32::MAX) {
+        return Err(Stopped::from(RunError::Backend(crate::backend::BackendError(format!(
+            "{steps} steps are more than a network run takes ({})\n  hint: a larger dt or a shorter tstop",
+            u32::MAX
+        )))));
+    }
     let times = neuron_times(dt, steps + 1);
     // Epochs of the shortest delay, and at most a block of steps, so that a run reports its
     // progress and can be stopped between blocks.
@@ -1500,10 +1499,13 @@ pub fn run(
         .iter()
         .map(|c| c.delay)
         .fold(0.0, f64::max);
-    let horizon = (max_delay / dt).ceil() as usize + epoch as usize + 3;
+    // Events fall due from the next epoch to the longest delay (and a step) after this one's
+    // end: the ring covers that, and the epoch being delivered.
+    let horizon = (max_delay / dt).ceil() as u64 + 2 * epoch + 3;
+    let ring = horizon.div_ceil(epoch) as usize + 1;
     for pop in populations.iter_mut().flatten() {
-        pop.horizon = horizon;
-        pop.pending = vec![Vec::new(); horizon];
+        (pop.epoch, pop.ring) = (epoch, ring);
+        pop.pending = vec![vec![Vec::new(); ring]; pop.chunks];
     }
     // Each connection's target resolved once: (population, cell, point, weight, delay), and
     // where each cell's outgoing connections start (the list is sorted by `pre`). Only the
@@ -1533,71 +1535,40 @@ pub fn run(
             Some((c.pre, target))
         })
         .collect();
-    let cells = network.cells() as usize;
-    let mut out_start = vec![0usize; cells + 1];
-    for &(pre, _) in &kept {
-        out_start[pre as usize + 1] += 1;
-    }
-    for k in 0..cells {
-        out_start[k + 1] += out_start[k];
-    }
-    let mut targets: Vec<Outgoing> = kept.into_iter().map(|(_, t)| t).collect();
+    let mut targets: Vec<(u64, Outgoing)> = kept;
     // Connections whose NET_RECEIVE keeps values of its own get them, initialised.
-    for t in targets.iter_mut() {
+    for (_, t) in targets.iter_mut() {
         if let Some(pop) = populations.get_mut(t.population).and_then(Option::as_mut) {
             t.values = pop.connection_values(t.cell as usize, t.point as usize, t.weight);
         } else if let Some(a) = artificial.get_mut(t.population).and_then(Option::as_mut) {
             t.values = a.connection_values(t.cell as usize, t.weight);
         }
     }
+    let filing = Filing::new(
+        &targets,
+        network.cells() as usize,
+        &populations,
+        rayon::current_num_threads(),
+    );
+    drop(targets);
     // Set-up ends here: kernels compiled, every population at its initial state, and the
     // connection tables built.
     let compile_seconds = started.elapsed().as_secs_f64();
     let mut seq = 0u64;
 
     let mut spikes: Vec<(u64, f64)> = Vec::new();
-    let send = |populations: &mut Vec<Option<CellPopulation>>,
+    let file = |populations: &mut Vec<Option<CellPopulation>>,
                 artificial: &mut Vec<Option<ArtificialPopulation>>,
-                gid: u64,
-                t: f64,
+                sent: &[(u64, f64)],
                 earliest: u64,
                 seq: &mut u64| {
-        let g = gid as usize;
-        for &Outgoing {
-            population: k,
-            cell,
-            point,
-            weight,
-            delay,
-            values,
-        } in &targets[out_start[g]..out_start[g + 1]]
-        {
-            let te = t + delay;
-            if let Some(a) = artificial.get_mut(k).and_then(Option::as_mut) {
-                a.schedule(cell as usize, te, weight, values);
-                continue;
-            }
-            let Some(pop) = populations.get_mut(k).and_then(Option::as_mut) else {
-                continue;
-            };
-            let step = delivery_step(te, &times, dt, earliest);
-            if step >= steps {
-                continue;
-            }
-            pop.push(
-                step,
-                Event {
-                    te,
-                    seq: *seq,
-                    cell,
-                    point,
-                    weight,
-                    flag: 0.0,
-                    values,
-                },
-            );
-            *seq += 1;
-        }
+        let rules = Delivery {
+            times: &times,
+            dt,
+            steps,
+            earliest,
+        };
+        filing.file(populations, artificial, sent, &rules, seq);
     };
     // Spike sources fire at their given times; each epoch first sends those before its end.
     let mut source_spikes: Vec<(f64, u64)> = Vec::new();
@@ -1663,14 +1634,19 @@ pub fn run(
         }
         let end = (step0 + epoch).min(steps);
         // Spike sources of this epoch: their events land at or after its end (delay >= epoch).
+        let first_source = next_source;
         while let Some(&(t, gid)) = source_spikes.get(next_source) {
             if t >= times[end as usize] {
                 break;
             }
             spikes.push((gid, t));
-            send(&mut populations, &mut artificial, gid, t, step0, &mut seq);
             next_source += 1;
         }
+        let sent: Vec<(u64, f64)> = source_spikes[first_source..next_source]
+            .iter()
+            .map(|&(t, gid)| (gid, t))
+            .collect();
+        file(&mut populations, &mut artificial, &sent, step0, &mut seq);
         // This process's cells' spikes of the epoch: (t, gid, the time their events leave).
         let mut cell_spikes: Vec<(f64, u64, f64)> = Vec::new();
         let mut failure: Option<Failure> = None;
@@ -1775,11 +1751,13 @@ pub fn run(
         // sorting only the others keeps the cost of a spike here near that of reading it.)
         let clock = std::time::Instant::now();
         spikes.extend(epoch_spikes.iter().map(|&(t, gid, _)| (gid, t)));
-        epoch_spikes.retain(|&(_, gid, _)| out_start[gid as usize] < out_start[gid as usize + 1]);
+        epoch_spikes.retain(|&(_, gid, _)| filing.has_targets(gid));
         epoch_spikes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        for (_, gid, stamp) in epoch_spikes {
-            send(&mut populations, &mut artificial, gid, stamp, end, &mut seq);
-        }
+        let sent: Vec<(u64, f64)> = epoch_spikes
+            .iter()
+            .map(|&(_, g, stamp)| (g, stamp))
+            .collect();
+        file(&mut populations, &mut artificial, &sent, end, &mut seq);
         tally.filing_seconds += clock.elapsed().as_secs_f64();
         step0 = end;
     }
@@ -1797,6 +1775,205 @@ struct Outgoing {
     weight: f64,
     delay: f64,
     values: u32,
+}
+
+/// When an event is delivered: NEURON's step times, and the steps of the run; no event is
+/// filed before step `earliest`.
+struct Delivery<'a> {
+    times: &'a [f64],
+    dt: f64,
+    steps: u64,
+    earliest: u64,
+}
+
+/// The connections as their spikes' senders file them. Events to cells are filed by several
+/// workers at once, each into its own share of every population's chunks, from its own table
+/// by sender (CSR); each connection carries its rank among its sender's connections to cells,
+/// so that an event's `seq` (the order NEURON's queue breaks ties in) is the same for any
+/// number of workers. Events to artificial cells are filed by the caller, in order.
+struct Filing {
+    /// Per worker: its connections to cells, by sender.
+    workers: Vec<BySender<(Outgoing, u32)>>,
+    /// Per worker and population: the chunks it files into.
+    shares: Vec<Vec<std::ops::Range<usize>>>,
+    /// The connections to artificial cells, by sender.
+    artificial: BySender<Outgoing>,
+    /// Per sender, its connections to cells here.
+    to_cells: Vec<u32>,
+}
+
+/// Rows grouped by sender: sender `g`'s are `rows[start[g]..start[g + 1]]`.
+struct BySender<T> {
+    start: Vec<u32>,
+    rows: Vec<T>,
+}
+
+impl<T> BySender<T> {
+    /// From (sender, row) pairs sorted by sender, for senders `0..senders`.
+    fn new(pairs: Vec<(u64, T)>, senders: usize) -> BySender<T> {
+        let mut start = vec![0u32; senders + 1];
+        for &(pre, _) in &pairs {
+            start[pre as usize + 1] += 1;
+        }
+        for k in 0..senders {
+            start[k + 1] += start[k];
+        }
+        let rows = pairs.into_iter().map(|(_, row)| row).collect();
+        BySender { start, rows }
+    }
+
+    fn of(&self, gid: u64) -> &[T] {
+        let g = gid as usize;
+        &self.rows[self.start[g] as usize..self.start[g + 1] as usize]
+    }
+}
+
+/// A worker's share of one population's event rings: the chunks from `first`.
+struct RingShare<'a> {
+    population: usize,
+    chunk_cells: usize,
+    first: usize,
+    rings: &'a mut [Vec<Vec<Event>>],
+}
+
+impl Filing {
+    /// From the connections to this process's cells and artificial cells, sorted by sender,
+    /// for `workers` workers (at most 8: filing is memory-bound).
+    fn new(
+        targets: &[(u64, Outgoing)],
+        senders: usize,
+        populations: &[Option<CellPopulation>],
+        workers: usize,
+    ) -> Filing {
+        let workers = workers.clamp(1, 8);
+        let shares: Vec<Vec<std::ops::Range<usize>>> = (0..workers)
+            .map(|w| {
+                (populations.iter())
+                    .map(|p| {
+                        let chunks = p.as_ref().map_or(0, |p| p.chunks);
+                        chunks * w / workers..chunks * (w + 1) / workers
+                    })
+                    .collect()
+            })
+            .collect();
+        let chunk_cells: Vec<usize> = (populations.iter())
+            .map(|p| p.as_ref().map_or(1, |p| p.chunk_cells))
+            .collect();
+        let worker_of = |t: &Outgoing| {
+            let chunk = t.cell as usize / chunk_cells[t.population];
+            (0..workers)
+                .find(|&w| shares[w][t.population].contains(&chunk))
+                .unwrap_or(0)
+        };
+        let mut per_worker: Vec<Vec<(u64, (Outgoing, u32))>> = vec![Vec::new(); workers];
+        let mut to_artificial = Vec::new();
+        let mut to_cells = vec![0u32; senders];
+        for &(pre, t) in targets {
+            if populations.get(t.population).is_some_and(Option::is_some) {
+                let rank = to_cells[pre as usize];
+                to_cells[pre as usize] += 1;
+                per_worker[worker_of(&t)].push((pre, (t, rank)));
+            } else {
+                to_artificial.push((pre, t));
+            }
+        }
+        Filing {
+            workers: (per_worker.into_iter())
+                .map(|pairs| BySender::new(pairs, senders))
+                .collect(),
+            shares,
+            artificial: BySender::new(to_artificial, senders),
+            to_cells,
+        }
+    }
+
+    fn has_targets(&self, gid: u64) -> bool {
+        self.to_cells[gid as usize] > 0 || !self.artificial.of(gid).is_empty()
+    }
+
+    /// Files the events of `sent` (sender, time its events leave), in that order: each
+    /// worker its share of the events to cells, at once; then the events to artificial cells.
+    fn file(
+        &self,
+        populations: &mut [Option<CellPopulation>],
+        artificial: &mut [Option<ArtificialPopulation>],
+        sent: &[(u64, f64)],
+        rules: &Delivery<'_>,
+        seq: &mut u64,
+    ) {
+        // Each spike's first `seq`: its connections to cells are numbered in order.
+        let mut first = Vec::with_capacity(sent.len());
+        for &(gid, _) in sent {
+            first.push(*seq);
+            *seq += u64::from(self.to_cells[gid as usize]);
+        }
+        // Every population's ring has the same epochs.
+        let (epoch, ring_len) = (populations.iter().flatten())
+            .map(|p| (p.epoch, p.ring))
+            .next()
+            .unwrap_or((1, 1));
+        // Each worker's share of every population's rings.
+        let mut shares: Vec<Vec<RingShare<'_>>> =
+            (0..self.workers.len()).map(|_| Vec::new()).collect();
+        for (k, pop) in populations.iter_mut().enumerate() {
+            let Some(pop) = pop.as_mut() else { continue };
+            let chunk_cells = pop.chunk_cells;
+            let mut rest: &mut [Vec<Vec<Event>>] = &mut pop.pending;
+            for (w, share) in self.shares.iter().enumerate() {
+                let (mine, later) = std::mem::take(&mut rest).split_at_mut(share[k].len());
+                rest = later;
+                shares[w].push(RingShare {
+                    population: k,
+                    chunk_cells,
+                    first: share[k].start,
+                    rings: mine,
+                });
+            }
+        }
+        let first = &first;
+        shares
+            .into_par_iter()
+            .zip(&self.workers)
+            .for_each(|(mut shares, connections)| {
+                for (&(gid, stamp), &seq0) in sent.iter().zip(first) {
+                    // A sender's connections mostly share a few delays, in runs.
+                    let mut last = (f64::NAN, 0.0, 0);
+                    for &(t, rank) in connections.of(gid) {
+                        if t.delay.to_bits() != last.0.to_bits() {
+                            let te = stamp + t.delay;
+                            let step = delivery_step(te, rules.times, rules.dt, rules.earliest);
+                            last = (t.delay, te, step);
+                        }
+                        let (_, te, step) = last;
+                        if step >= rules.steps {
+                            continue;
+                        }
+                        let Some(share) = shares.iter_mut().find(|r| r.population == t.population)
+                        else {
+                            continue;
+                        };
+                        let chunk = t.cell as usize / share.chunk_cells - share.first;
+                        share.rings[chunk][(step / epoch) as usize % ring_len].push(Event {
+                            te,
+                            seq: seq0 + u64::from(rank),
+                            cell: t.cell,
+                            point: t.point,
+                            weight: t.weight,
+                            flag: 0.0,
+                            values: t.values,
+                            step: step as u32,
+                        });
+                    }
+                }
+            });
+        for &(gid, stamp) in sent {
+            for t in self.artificial.of(gid) {
+                if let Some(a) = artificial.get_mut(t.population).and_then(Option::as_mut) {
+                    a.schedule(t.cell as usize, stamp + t.delay, t.weight, t.values);
+                }
+            }
+        }
+    }
 }
 
 /// What a run counts as it goes: events delivered to this process's cells and to the

@@ -264,7 +264,10 @@ fn artificial_cells_spike_as_in_neuron() {
 /// connections: every spike at NEURON's time (harness/neuron/depif.py).
 #[test]
 fn artificial_cells_keep_values_per_connection_as_in_neuron() {
-    let r = simulate("tests/fixtures/neuron/depif/depif.chan", &Request::default());
+    let r = simulate(
+        "tests/fixtures/neuron/depif/depif.chan",
+        &Request::default(),
+    );
     let ours: Vec<(u64, i64)> = r
         .network
         .as_ref()

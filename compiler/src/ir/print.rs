@@ -97,7 +97,9 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
             .net_receive
             .as_ref()
             .and_then(|r| r.args.get(i as usize))
-            .map_or(format!("netcon.arg{i}"), |(name, _)| format!("netcon.{name}")),
+            .map_or(format!("netcon.arg{i}"), |(name, _)| {
+                format!("netcon.{name}")
+            }),
         Var::Draw(i) => format!("draw{i}"),
     }
 }

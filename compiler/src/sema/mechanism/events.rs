@@ -49,7 +49,12 @@ impl Lowerer<'_> {
         self.kind = BlockKind::NetReceive;
         self.net_receive_args = args
             .iter()
-            .map(|a| (a.name.name.clone(), a.unit.as_ref().and_then(|u| self.unit(u))))
+            .map(|a| {
+                (
+                    a.name.name.clone(),
+                    a.unit.as_ref().and_then(|u| self.unit(u)),
+                )
+            })
             .collect();
         self.for_netcons.clear();
         self.sends.clear();
@@ -177,8 +182,9 @@ impl Lowerer<'_> {
     ) {
         if self.kind != BlockKind::NetReceive {
             self.err(
-                Diagnostic::error("FOR_NETCONS is not available here", span, "not here")
-                    .with_hint("FOR_NETCONS belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL"),
+                Diagnostic::error("FOR_NETCONS is not available here", span, "not here").with_hint(
+                    "FOR_NETCONS belongs in NET_RECEIVE of a POINT_PROCESS or ARTIFICIAL_CELL",
+                ),
             );
             return;
         }
@@ -195,13 +201,15 @@ impl Lowerer<'_> {
                     span,
                     "here",
                 )
-                .with_hint("name one per NET_RECEIVE argument, in the same order, as NEURON requires"),
+                .with_hint(
+                    "name one per NET_RECEIVE argument, in the same order, as NEURON requires",
+                ),
             );
             return;
         }
         let unit_of = |this: &mut Self, k: usize| {
             let declared = loop_args[k].unit.as_ref().and_then(|u| this.unit(u));
-            Dim::declared(declared.or_else(|| outer[k].1.clone()))
+            Dim::declared(declared.or(outer[k].1))
         };
         let mut locals = Vec::new();
         super::collect_locals(body, &mut locals);
