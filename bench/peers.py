@@ -159,11 +159,12 @@ def run_py(src, *args, timeout=3600):
     return r
 
 
-def run_hhc(n, tstop, threads=1, precision="f64"):
+def run_hhc(n, tstop, threads=1, precision="f64", isa=None):
     cmd = [HHC, "run", os.path.join(HERE, "classic_pop.chan"), "--n", str(n), "--tstop", str(tstop),
            "--threads", str(threads), "--precision", precision, "--no-record"]
+    env = dict(os.environ, HHC_BATCH_ISA=isa) if isa else None
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     m = re.search(r"run ([0-9.]+) s", p.stdout)
     if p.returncode != 0 or not m:
@@ -173,10 +174,15 @@ def run_hhc(n, tstop, threads=1, precision="f64"):
             "spikes_total": int(re.search(r"spikes: (\d+)", p.stdout).group(1))}
 
 
-def run_ceiling(n, tstop):
-    exe = os.path.join(tempfile.gettempdir(), "hhc_ceiling")
+# The stronger ceiling (bench/ceiling_strong.c) on both vector paths hhc has.
+STRONG_AVX512 = ["-march=native", "-mprefer-vector-width=512"]
+STRONG_AVX2 = ["-march=native", "-mno-avx512f", "-mavx2", "-mfma"]
+
+
+def run_ceiling(n, tstop, source="ceiling.c", flags=("-march=native",)):
+    exe = os.path.join(tempfile.gettempdir(), "hhc_" + source.replace(".c", "") + "_" + str(abs(hash(tuple(flags)))))
     t0 = time.perf_counter()
-    subprocess.run(["gcc", "-O3", "-march=native", "-ffast-math", "-o", exe, os.path.join(HERE, "ceiling.c"), "-lm"], check=True)
+    subprocess.run(["gcc", "-O3", *flags, "-ffast-math", "-o", exe, os.path.join(HERE, source), "-lm"], check=True)
     build = time.perf_counter() - t0
     steps = int(round(tstop / 0.01))
     p = subprocess.run([exe, str(n), str(steps), "10"], capture_output=True, text=True)
@@ -198,6 +204,9 @@ def main():
         results["hhc f32 1 thread"] = run_hhc(n, args.tstop, precision="f32")
         results["hhc f64 2 threads"] = run_hhc(n, args.tstop, threads=2)
         results["C ceiling (gcc -O3 -march=native -ffast-math)"] = run_ceiling(n, args.tstop)
+        results["strong C ceiling, AVX-512 (ceiling_strong.c)"] = run_ceiling(n, args.tstop, "ceiling_strong.c", STRONG_AVX512)
+        results["hhc f64 1 thread, AVX2 (HHC_BATCH_ISA=avx2)"] = run_hhc(n, args.tstop, isa="avx2")
+        results["strong C ceiling, AVX2 (-mavx2 -mfma)"] = run_ceiling(n, args.tstop, "ceiling_strong.c", STRONG_AVX2)
         if "neuron" not in args.skip:
             results["NEURON 9.0.2"] = run_py(NEURON_SRC, n, args.tstop)
         if "arbor" not in args.skip:
