@@ -26,6 +26,13 @@
 //! own task, in parallel), and the spikes of an epoch are turned into events between epochs, as
 //! NEURON's ParallelContext and Arbor do. Every event is known before the epoch that delivers
 //! it, so the results do not depend on the thread count.
+//!
+//! **Filing.** Between epochs the spikes' events go straight to their target's chunk, into a
+//! ring of lists by the epoch that delivers them; a chunk's task sorts its epoch's list by
+//! time (then by the order sent) and delivers it step by step. Up to eight workers file at
+//! once, each into its own share of the chunks. An event's place in the order sent is its
+//! spike's place in the epoch plus its rank among the sender's connections, whichever worker
+//! files it, so ties break as in NEURON's queue on any thread count.
 
 use crate::cable::{self, ChunkRows, HinesWork, MembraneCurrents, RegionView, TreeMatrix};
 use crate::distributed::{self, Alone, Exchange, Reader, Writer};
