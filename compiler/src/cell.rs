@@ -177,6 +177,21 @@ impl IonSource {
     }
 }
 
+/// The order NEURON runs the state updates of `cell`'s mechanisms in: its own and hhc's
+/// (which have no `.mod` file) first, in the order inserted, then the `.mod` files' by file
+/// name, as `nrnivmodl` registers them (bytewise, as in the C locale).
+fn state_update_order(cell: &crate::sema::model::CellSpec) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cell.inserts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let file = |k: usize| cell.inserts[k].mechanism.neuron_file.as_deref();
+        match (file(a), file(b)) {
+            (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
+            (x, y) => x.is_some().cmp(&y.is_some()),
+        }
+    });
+    order
+}
+
 /// RT/(zF) in mV.
 fn nernst_slope(valence: i32, celsius: f64) -> f64 {
     1e3 * GAS_CONSTANT * (celsius + 273.15) / (f64::from(valence) * FARADAY)
@@ -376,10 +391,28 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             };
         }
     }
-    // 1. States advance at V_n.
+    // 1. States advance at V_n, mechanism by mechanism in NEURON's order (see
+    //    [`state_update_order`]): a `.mod` mechanism reads the concentrations that those
+    //    before it advanced in this step, as NEURON's nrn_state calls do; hhc's own
+    //    mechanisms read the step's start, as braincell does.
     let mut updates = Vec::new();
     let mut new_states: Vec<Vec<ExprId>> = old_states.clone();
-    for (mi, ins) in cell.inserts.iter().enumerate().filter(|_| advance) {
+    let pools = sources.iter().any(|s| {
+        matches!(s.ci, Concentration::Pool(..)) || matches!(s.co, Concentration::Pool(..))
+    });
+    for mi in state_update_order(cell).into_iter().filter(|_| advance) {
+        let ins = &cell.inserts[mi];
+        let so_far;
+        let ions = if pools && ins.mechanism.neuron_file.is_some() {
+            let mut env = IonSource::env(&sources, &mut exprs, &new_states, model.celsius);
+            for (name, f) in &mut env.fields {
+                f.i = start_env.fields[name].i;
+            }
+            so_far = env;
+            &so_far
+        } else {
+            &start_env
+        };
         for &(s, e) in &ins.mechanism.advance {
             // At rest (dt = 0, the currents at the initial state) nothing steps, so a value
             // the state update assigns keeps INITIAL's.
@@ -394,7 +427,7 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 e,
                 &old_states[mi],
                 v,
-                &start_env,
+                ions,
             );
             new_states[mi][s as usize] = new;
             updates.push((state_slot[mi][s as usize], new));

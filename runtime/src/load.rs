@@ -194,7 +194,13 @@ pub fn load_model_source_shared(
             return Ok(None);
         };
         match hhc_compiler::compile_mechanism(&msrc) {
-            Ok(m) if m.name == name => Ok(Some(m)),
+            Ok(mut m) if m.name == name => {
+                m.neuron_file = (mfile.ends_with(".mod"))
+                    .then(|| Path::new(&mfile).file_name())
+                    .flatten()
+                    .map(|f| f.to_string_lossy().into_owned());
+                Ok(Some(m))
+            }
             Ok(m) => {
                 let d = Diagnostic::error(
                     format!("file is named `{name}` but its SUFFIX is `{}`", m.name),

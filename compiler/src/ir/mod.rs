@@ -485,6 +485,10 @@ pub struct Mechanism {
     /// `advance`.
     pub assigned: Vec<AssignedState>,
     pub currents: Vec<Current>,
+    /// The `.mod` file it was read from, when it was: NEURON registers a folder's mechanisms in
+    /// the order of their file names and runs their state updates in that order, each reading
+    /// the concentrations that those before it have advanced (see [`crate::cell`]).
+    pub neuron_file: Option<String>,
 }
 
 /// A state set by assignment in a DERIVATIVE block; see [`Mechanism::assigned`].

@@ -200,6 +200,7 @@ fn lower_with_held(
             advance: vec![],
             assigned: vec![],
             currents: vec![],
+            neuron_file: None,
         },
         names: HashMap::new(),
         declared_units: HashMap::new(),
