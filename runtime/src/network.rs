@@ -1171,20 +1171,24 @@ fn receive(
     // SAFETY: they belong to the event's target cell, whose chunk is the calling task's.
     let base = values.get().cast::<f64>();
     let own = (e.values != NO_VALUES).then(|| unsafe { base.add(e.values as usize) });
-    // SAFETY: as above.
+    // What NET_RECEIVE reads: the slots before the event, the event's weights and flag, and
+    // (in a FOR_NETCONS loop) the values of the connection `visited`.
+    // SAFETY: as above; `visited` is one of the target's connections.
+    let read = |var: Var, visited: Option<*mut f64>| match var {
+        Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+        Var::NetconArg(k) => visited.map_or(0.0, |p| unsafe { *p.add(k as usize) }),
+        Var::Arg(k) if k as usize == r.args => e.flag,
+        Var::Arg(k) => match own {
+            Some(p) => unsafe { *p.add(k as usize) },
+            None if k == 0 => e.weight,
+            None => 0.0,
+        },
+        Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+        _ => 0.0,
+    };
     target.reaction.eval_into(
         &r.exprs,
-        &|var| match var {
-            Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
-            Var::Arg(k) if k as usize == r.args => e.flag,
-            Var::Arg(k) => match own {
-                Some(p) => unsafe { *p.add(k as usize) },
-                None if k == 0 => e.weight,
-                None => 0.0,
-            },
-            Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
-            _ => 0.0,
-        },
+        &|var| read(var, None),
         &mut reaction.values,
         &mut reaction.out,
     );
@@ -1214,18 +1218,7 @@ fn receive(
             let visited = unsafe { base.add(start as usize) };
             prepared.eval_into(
                 &r.exprs,
-                &|var| match var {
-                    Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
-                    Var::NetconArg(k) => unsafe { *visited.add(k as usize) },
-                    Var::Arg(k) if k as usize == r.args => e.flag,
-                    Var::Arg(k) => match own {
-                        Some(p) => unsafe { *p.add(k as usize) },
-                        None if k == 0 => e.weight,
-                        None => 0.0,
-                    },
-                    Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
-                    _ => 0.0,
-                },
+                &|var| read(var, Some(visited)),
                 &mut reaction.loop_values,
                 &mut reaction.loop_out,
             );

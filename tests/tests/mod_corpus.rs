@@ -77,19 +77,9 @@ fn real_mod_files_compile_or_name_what_is_missing() {
 /// Im_v2 and Ih. V within 1e-6 mV at every step of 300 ms with a current step.
 #[test]
 fn bmtk_allen_channels_match_neuron() {
-    let mods = repo().join(".tools/mod_corpus/bmtk/mechanisms_modfiles");
-    if !mods.join("NaV.mod").exists() {
-        eprintln!("skipped: run harness/fetch_mod_corpus.sh for bmtk's .mod files");
+    let Some(dir) = corpus_folder("bmtk/mechanisms_modfiles", "NaV.mod", "bmtk") else {
         return;
-    }
-    let dir = std::env::temp_dir().join(format!("hhc-bmtk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for e in std::fs::read_dir(&mods)
-        .expect("bmtk mods")
-        .filter_map(Result::ok)
-    {
-        std::fs::copy(e.path(), dir.join(e.file_name())).expect("copy mod");
-    }
+    };
     let text = std::fs::read_to_string(repo().join("tests/fixtures/neuron/bmtk/allen.csv"))
         .expect("fixture");
     let rows: Vec<Vec<f64>> = text
@@ -133,19 +123,9 @@ fn bmtk_allen_channels_match_neuron() {
 /// that, V parts by tens of mV within 50 ms).
 #[test]
 fn hay_l5pc_channels_match_neuron() {
-    let mods = repo().join(".tools/mod_corpus/bluepyopt/l5pc_mechanisms");
-    if !mods.join("SK_E2.mod").exists() {
-        eprintln!("skipped: run harness/fetch_mod_corpus.sh for BluePyOpt's .mod files");
+    let Some(dir) = corpus_folder("bluepyopt/l5pc_mechanisms", "SK_E2.mod", "hay") else {
         return;
-    }
-    let dir = std::env::temp_dir().join(format!("hhc-hay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for e in std::fs::read_dir(&mods)
-        .expect("mods")
-        .filter_map(Result::ok)
-    {
-        std::fs::copy(e.path(), dir.join(e.file_name())).expect("copy mod");
-    }
+    };
     let rows = hhc_tests::read_csv(&repo().join("tests/fixtures/neuron/hay/hay.csv"));
     assert_eq!(rows.len(), 12_001);
     for (column, model, spikes) in [(1, "hay_soma", 13), (3, "hay_axon", 2)] {
@@ -244,6 +224,26 @@ fn spikes_of_cell_0_as_in_neuron(r: &hhc_runtime::simulation::Outcome, model: &s
         assert!((a - b).abs() < 1e-9, "spike at {a} vs NEURON's {b}");
     }
     ours.len()
+}
+
+/// A copy of the corpus folder `folder` in a temporary folder named after `tag`, for models
+/// to sit beside its files; `None` (the test skips) when the corpus, or `probe` in it, is not
+/// fetched.
+fn corpus_folder(folder: &str, probe: &str, tag: &str) -> Option<std::path::PathBuf> {
+    let mods = repo().join(".tools/mod_corpus").join(folder);
+    if !mods.join(probe).exists() {
+        eprintln!("skipped: run harness/fetch_mod_corpus.sh for {folder}");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("hhc-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for e in std::fs::read_dir(&mods)
+        .expect("mods")
+        .filter_map(Result::ok)
+    {
+        std::fs::copy(e.path(), dir.join(e.file_name())).expect("copy mod");
+    }
+    Some(dir)
 }
 
 /// A file in the fetched corpus.
