@@ -378,6 +378,10 @@ fn solve_errors() {
 #[test]
 fn unit_errors() {
     case(
+        "units_redefine_a_known_unit",
+        "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nUNITS { (mV) = (volt) (mA) = (milliamp) }\nPARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = g*(v + 65) }\n",
+    );
+    case(
         "unit_constant_of_unknown_unit",
         "NEURON { SUFFIX x NONSPECIFIC_CURRENT i }\nUNITS { TAU = (tau) (1) }\nPARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) }\nBREAKPOINT { i = TAU*g*v }\n",
     );

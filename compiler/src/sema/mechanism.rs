@@ -356,8 +356,35 @@ impl<'a> Lowerer<'a> {
                 for d in defs {
                     match d {
                         ast::UnitDef::Alias { name, definition } => {
-                            if let Some(u) = self.unit(definition) {
-                                self.units.define(&name.text, u);
+                            let Some(u) = self.unit(definition) else {
+                                continue;
+                            };
+                            // `(mV) = (millivolt)` restates a unit hhc knows; `(mV) = (volt)`
+                            // would scale every value declared in mV, where NEURON's units only
+                            // document them. (A definition of another kind is the concentration
+                            // idiom, `(molar) = (1/liter)`, whose amounts NEURON counts bare.)
+                            let known = self.units.parse(&name.text).ok();
+                            match known {
+                                Some(k)
+                                    if k.dims == u.dims
+                                        && (k.scale - u.scale).abs() > 1e-12 * k.scale.abs() =>
+                                {
+                                    self.err(
+                                        Diagnostic::error(
+                                            format!(
+                                                "UNITS redefines `({})`: `({})` is {} times the `({})` hhc and NEURON know",
+                                                name.text,
+                                                definition.text,
+                                                u.scale / k.scale,
+                                                name.text
+                                            ),
+                                            name.span,
+                                            "redefined",
+                                        )
+                                        .with_hint("units only document a NEURON file's numbers, and hhc would scale them; give the new unit a name of its own"),
+                                    )
+                                }
+                                _ => self.units.define(&name.text, u),
                             }
                         }
                         ast::UnitDef::Constant { name, value, units } => {
