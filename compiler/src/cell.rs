@@ -177,19 +177,29 @@ impl IonSource {
     }
 }
 
-/// The order NEURON runs the state updates of `cell`'s mechanisms in: its own and hhc's
-/// (which have no `.mod` file) first, in the order inserted, then the `.mod` files' by file
-/// name, as `nrnivmodl` registers them (bytewise, as in the C locale).
+/// The order NEURON runs the state updates (and INITIAL blocks) of `cell`'s mechanisms in: its
+/// `memb_order_`. Mechanisms register in order, NEURON's and hhc's own (which have no `.mod`
+/// file) first, in the order inserted, then the `.mod` files' by file name, as `nrnivmodl`
+/// takes them (bytewise, as in the C locale). Then `nrn_writes_conc` moves each mechanism that
+/// WRITEs a concentration to the front as it registers, so those come first in the reverse of
+/// their registration order, and every other mechanism follows in registration order.
 fn state_update_order(cell: &crate::sema::model::CellSpec) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..cell.inserts.len()).collect();
-    order.sort_by(|&a, &b| {
+    let registered = |a: &usize, b: &usize| {
         let file = |k: usize| cell.inserts[k].mechanism.neuron_file.as_deref();
-        match (file(a), file(b)) {
+        match (file(*a), file(*b)) {
             (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
             (x, y) => x.is_some().cmp(&y.is_some()),
         }
-    });
-    order
+    };
+    let writes = |k: &usize| {
+        (cell.inserts[*k].mechanism.ions.iter()).any(crate::ir::IonUse::writes_concentration)
+    };
+    let (mut writers, mut others): (Vec<usize>, Vec<usize>) =
+        (0..cell.inserts.len()).partition(writes);
+    writers.sort_by(|a, b| registered(b, a));
+    others.sort_by(registered);
+    writers.extend(others);
+    writers
 }
 
 /// RT/(zF) in mV.

@@ -662,3 +662,16 @@ fn a_recursive_function_is_inlined_to_a_fixed_depth() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// NEURON runs the state updates in its `memb_order_`: every mechanism that WRITEs a
+/// concentration first, then the others, so a calcium-activated K current reads the cai its
+/// pool advanced in the same step even when its file (akca.mod, SUFFIX kca) sorts before the
+/// pool's (cad.mod). A firing soma with hh, a calcium current, the pool and kca, against NEURON
+/// 9.0.2 running the same files (harness/neuron/order.py): V within 1e-8 mV and kca's n within
+/// 1e-11 at every step, 13 spikes. Reading the step's start instead parts V by 0.13 mV.
+#[test]
+fn a_concentration_reader_follows_its_pool_as_in_neuron() {
+    let model = repo().join("tests/fixtures/neuron/order/order.chan");
+    let (r, _) = traced_against_neuron(&model, &["kca.n"], &[1e-8, 1e-11]);
+    assert_eq!(r.total_spikes, 13);
+}
