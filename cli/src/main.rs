@@ -688,7 +688,7 @@ fn run_and_report(
     let s = simulation.summary().clone();
     let morphology = s.sections > 0;
     if let Some(net) = &simulation.model().network {
-        use hhc_compiler::sema::network::PopulationKind;
+        use hhc_compiler::sema::network::{PopulationKind, SpikeTrains};
         let parts: Vec<String> = net
             .populations
             .iter()
@@ -704,14 +704,24 @@ fn run_and_report(
                 PopulationKind::Artificial(ins) => {
                     format!("{} = {} × {}", p.name, p.count, ins.mechanism.name)
                 }
-                PopulationKind::Spikes(ts) => format!(
-                    "{} = {} spike source{} ({} spike{} each)",
-                    p.name,
-                    p.count,
-                    if p.count == 1 { "" } else { "s" },
-                    ts.len(),
-                    if ts.len() == 1 { "" } else { "s" }
-                ),
+                PopulationKind::Spikes(ts) => {
+                    let sources = if p.count == 1 { "" } else { "s" };
+                    match ts {
+                        SpikeTrains::Same(t) => format!(
+                            "{} = {} spike source{sources} ({} spike{} each)",
+                            p.name,
+                            p.count,
+                            t.len(),
+                            if t.len() == 1 { "" } else { "s" }
+                        ),
+                        SpikeTrains::PerCell(_) => format!(
+                            "{} = {} spike source{sources} ({} spikes from a file)",
+                            p.name,
+                            p.count,
+                            ts.total(p.count)
+                        ),
+                    }
+                }
             })
             .collect();
         println!(

@@ -1575,7 +1575,7 @@ pub fn run(
     for p in &network.populations {
         if let PopulationKind::Spikes(ts) = &p.kind {
             for i in 0..p.count {
-                source_spikes.extend(ts.iter().map(|&t| (t, p.first + i)));
+                source_spikes.extend(ts.of(i as usize).iter().map(|&t| (t, p.first + i)));
             }
         }
     }

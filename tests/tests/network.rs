@@ -924,3 +924,59 @@ fn a_missing_traced_state_lists_what_the_probe_has_once() {
     assert_eq!(message.matches("Exp2Syn.A").count(), 1, "{message}");
     assert!(message.contains("hh_classic.m"), "{message}");
 }
+
+/// A spike source with a train per cell, `file = NAME` (`cell,t_ms` rows, cells within the
+/// population): each input cell fires at its own times, cells the file leaves out never fire, and
+/// their events reach the targets `delay` later. Bad rows are errors naming the line.
+#[test]
+fn spike_sources_take_a_train_per_cell_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("hhc-trains-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("trains.csv"),
+        "cell,t_ms\n# recorded elsewhere\n0,12.5\n2,3\n0,4.25\n2,30\n",
+    )
+    .expect("write trains");
+    let model = |settings: &str| {
+        format!(
+            "CELL C {{\n  SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n  INSERT IL\n  POINT syn = ExpSyn AT soma(0.5) {{ tau = 2 (ms) }}\n}}\nNETWORK {{\n  POPULATION c = C {{ count = 1 }}\n  POPULATION inputs = spikes {{ {settings} }}\n  CONNECT inputs -> c AT syn {{ rule = all_to_all  weight = 0.001 (uS)  delay = 1 (ms) }}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 40 (ms) }}\n"
+        )
+    };
+    std::fs::write(dir.join("net.chan"), model("file = trains  count = 4")).expect("model");
+    let r = Simulation::from_file(&dir.join("net.chan"), &Request::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let net = r.network.as_ref().expect("a network outcome");
+    // Population `c` is cell 0; the inputs are cells 1 to 4.
+    assert_eq!(net.spikes, vec![(3, 3.0), (1, 4.25), (1, 12.5), (3, 30.0)]);
+    assert_eq!(net.events_delivered, 4);
+    for (settings, error) in [
+        (
+            "file = trains  count = 2",
+            "the file gives spikes to cell 2, and `count` is 2",
+        ),
+        (
+            "file = trains  times = 1 (ms)",
+            "a spike source has `times` and a `file`",
+        ),
+        ("file = missing", "cannot read `missing.csv`"),
+    ] {
+        std::fs::write(dir.join("net.chan"), model(settings)).expect("model");
+        let Err(report) = hhc_runtime::load::load_model(&dir.join("net.chan")) else {
+            panic!("{settings} is an error");
+        };
+        assert!(report.text.contains(error), "{settings}: {}", report.text);
+    }
+    std::fs::write(dir.join("trains.csv"), "0,1\n1,-2\n").expect("write trains");
+    std::fs::write(dir.join("net.chan"), model("file = trains")).expect("model");
+    let Err(report) = hhc_runtime::load::load_model(&dir.join("net.chan")) else {
+        panic!("a negative time is an error");
+    };
+    assert!(
+        report.text.contains("trains.csv line 2: spike time -2 ms"),
+        "{}",
+        report.text
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

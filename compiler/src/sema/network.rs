@@ -63,12 +63,38 @@ pub enum PopulationKind {
     /// Cells of one CELL type: the model of this population alone (its cell, count, stimuli,
     /// probes, detector and recorded cells, with the run's dt, tstop and celsius).
     Cells(Box<Model>),
-    /// Spike sources: every cell of the population fires at these times (ms), like NEURON's
-    /// VecStim or Arbor's spike source.
-    Spikes(Vec<f64>),
+    /// Spike sources, like NEURON's VecStim or Arbor's spike source.
+    Spikes(SpikeTrains),
     /// ARTIFICIAL_CELLs (NetStim, IntFire1, …): the mechanism with its parameter values. They
     /// have no membrane; events alone change their states.
     Artificial(Box<Insert>),
+}
+
+/// When a spike source's cells fire (ms, each list sorted).
+#[derive(Clone, Debug)]
+pub enum SpikeTrains {
+    /// Every cell at these times (`times = …`).
+    Same(Vec<f64>),
+    /// Each cell its own train (`file = NAME`).
+    PerCell(Vec<Vec<f64>>),
+}
+
+impl SpikeTrains {
+    /// The times of cell `i` of the population.
+    pub fn of(&self, i: usize) -> &[f64] {
+        match self {
+            SpikeTrains::Same(t) => t,
+            SpikeTrains::PerCell(t) => t.get(i).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// The spikes of a population of `count` cells.
+    pub fn total(&self, count: u64) -> usize {
+        match self {
+            SpikeTrains::Same(t) => t.len() * count as usize,
+            SpikeTrains::PerCell(t) => t.iter().map(Vec::len).sum(),
+        }
+    }
 }
 
 /// One connection: a spike of cell `pre` reaches point process `point` of cell `post`
@@ -196,7 +222,7 @@ pub(super) fn lower_network(
         }
         let first = populations.last().map_or(0, |p| p.first + p.count);
         let population = if cell.name == "spikes" {
-            lower_spike_source(cx, name, settings, *span, first)
+            lower_spike_source(cx, name, settings, *span, first, files)
         } else {
             match cells.iter().find(|(c, _)| c.name.name == cell.name) {
                 Some((_, Some(spec))) => {
@@ -210,7 +236,7 @@ pub(super) fn lower_network(
                 None => {
                     let hint = match closest(&cell.name, cells.iter().map(|(c, _)| c.name.name.as_str())) {
                         Some(c) => format!("did you mean `{c}`?"),
-                        None => "define it with `CELL NAME { … }`, or write `spikes { times = … }` for a spike source".into(),
+                        None => "define it with `CELL NAME { … }`, or write `spikes { times = … }` (or `spikes { file = NAME }`, a train per cell) for a spike source, NEURON's VecStim".into(),
                     };
                     cx.err(
                         Diagnostic::error(
@@ -331,15 +357,30 @@ fn lower_spike_source(
     settings: &[Setting],
     span: Span,
     first: u64,
+    files: &mut FileReader<'_>,
 ) -> Option<Population> {
-    let mut count = 1;
+    let mut count = None;
     let mut times = Vec::new();
+    let mut trains: Option<Vec<Vec<f64>>> = None;
     let mut ok = true;
     for s in settings {
         match s.name.name.as_str() {
             "count" => match count_setting(cx, s) {
-                Some(n) => count = n,
+                Some(n) => count = Some((n, s.span)),
                 None => ok = false,
+            },
+            "file" => match s.values.as_slice() {
+                [Value::Name(n)] => match read_spike_trains(cx, &n.name, s.span, files) {
+                    Some(t) => trains = Some(t),
+                    None => ok = false,
+                },
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("`file` names a CSV file", s.span, "expected a name")
+                            .with_hint("write `file = NAME` to read NAME.csv next to the model: `cell,t_ms` rows"),
+                    );
+                }
             },
             "times" => {
                 for v in &s.values {
@@ -362,26 +403,134 @@ fn lower_spike_source(
             }
             _ => {
                 ok = false;
-                cx.unknown_setting(s, &["count", "times"], "a spike source")
+                cx.unknown_setting(s, &["count", "times", "file"], "a spike source")
             }
         }
     }
-    if times.is_empty() && ok {
-        cx.err(
-            Diagnostic::error("a spike source needs its spike times", span, "no `times`")
-                .with_hint("write `times = 5 (ms), 20 (ms)`"),
-        );
+    if !ok {
         return None;
     }
     // Times past tstop stay: a request may lengthen the run, and the engine sends only what
     // falls before its end.
     times.sort_by(f64::total_cmp);
-    ok.then(|| Population {
+    let (count, trains) = match (trains, times.is_empty()) {
+        (None, true) => {
+            cx.err(
+                Diagnostic::error("a spike source needs its spike times", span, "no `times`")
+                    .with_hint("write `times = 5 (ms), 20 (ms)`, or `file = NAME` for a train per cell from NAME.csv"),
+            );
+            return None;
+        }
+        (Some(_), false) => {
+            cx.err(
+                Diagnostic::error("a spike source has `times` and a `file`", span, "both")
+                    .with_hint(
+                        "give every cell the same `times`, or each its own train in the file",
+                    ),
+            );
+            return None;
+        }
+        (None, false) => {
+            let n = count.map_or(1, |c| c.0);
+            (n, SpikeTrains::Same(times))
+        }
+        (Some(mut t), true) => {
+            let cells = t.len() as u64;
+            let n = match count {
+                Some((n, at)) if n < cells => {
+                    cx.err(
+                        Diagnostic::error(
+                            format!(
+                                "the file gives spikes to cell {}, and `count` is {n}",
+                                cells - 1
+                            ),
+                            at,
+                            "too few cells",
+                        )
+                        .with_hint(
+                            "raise `count`, or leave it out: the file's largest cell index sets it",
+                        ),
+                    );
+                    return None;
+                }
+                Some((n, _)) => n,
+                None => cells,
+            };
+            t.resize(n as usize, Vec::new());
+            (n, SpikeTrains::PerCell(t))
+        }
+    };
+    Some(Population {
         name: name.name.clone(),
         first,
         count,
-        kind: PopulationKind::Spikes(times),
+        kind: PopulationKind::Spikes(trains),
     })
+}
+
+/// The trains of `NAME.csv`: `cell,t_ms` rows (`--spikes`'s columns, with cell indices within
+/// the population), a header line and `#` comments skipped; each cell's times sorted.
+/// `None` after an error naming the line.
+fn read_spike_trains(
+    cx: &mut Ctx,
+    file: &str,
+    at: Span,
+    files: &mut FileReader<'_>,
+) -> Option<Vec<Vec<f64>>> {
+    let path = format!("{file}.csv");
+    let text = match files(&path) {
+        Ok(t) => t,
+        Err(why) => {
+            cx.err(
+                Diagnostic::error(format!("cannot read `{path}`: {why}"), at, "named here")
+                    .with_hint("put the CSV file next to the model"),
+            );
+            return None;
+        }
+    };
+    let mut trains: Vec<Vec<f64>> = Vec::new();
+    for (k, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || (k == 0 && line.starts_with("cell")) {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let parsed = match fields.as_slice() {
+            [c, t] => c.parse::<u64>().ok().zip(t.parse::<f64>().ok()),
+            _ => None,
+        };
+        let why = match parsed {
+            None => Some("expected `cell,t_ms`: a cell index and a time in ms".to_string()),
+            Some((_, t)) if !(t.is_finite() && t >= 0.0) => {
+                Some(format!("spike time {t} ms is not a time of the run"))
+            }
+            Some((c, _)) if c >= 100_000_000 => Some(format!("cell index {c} is too large")),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            cx.err(
+                Diagnostic::error(format!("{path} line {}: {why}", k + 1), at, "read from here")
+                    .with_hint("each line is `cell,t_ms`: the cell's index within the population (from 0) and a time from 0 ms"),
+            );
+            return None;
+        }
+        let (c, t) = parsed.expect("checked above");
+        if trains.len() <= c as usize {
+            trains.resize(c as usize + 1, Vec::new());
+        }
+        trains[c as usize].push(t);
+    }
+    if trains.is_empty() {
+        cx.err(
+            Diagnostic::error(format!("{path} holds no spikes"), at, "read from here")
+                .with_hint("each line is `cell,t_ms`"),
+        );
+        return None;
+    }
+    for t in &mut trains {
+        t.sort_by(f64::total_cmp);
+    }
+    Some(trains)
 }
 
 fn lower_artificial_population(
