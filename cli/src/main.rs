@@ -909,6 +909,32 @@ fn run_and_report(
             })
             .collect();
         let v_traces: Vec<Vec<f64>> = voltages.iter().map(|&k| values[k].clone()).collect();
+        let mut states: Vec<plot::Quantity> = Vec::new();
+        for (k, t) in traced.iter().enumerate() {
+            let Some((place, quantity)) = t else { continue };
+            let at = match states.iter().position(|q| q.name == *quantity) {
+                Some(at) => at,
+                None => {
+                    states.push(plot::Quantity {
+                        name: quantity.to_string(),
+                        traces: Vec::new(),
+                    });
+                    states.len() - 1
+                }
+            };
+            let place = match place.strip_prefix("cell") {
+                Some(c) if !morphology => format!("cell {c}"),
+                _ => place.to_string(),
+            };
+            states[at].traces.push((place, values[k].clone()));
+        }
+        if states.len() > plot::MAX_STATE_PANELS {
+            eprintln!(
+                "note: the plot shows the first {} traced quantities of {}; the CSV holds them all",
+                plot::MAX_STATE_PANELS,
+                states.len()
+            );
+        }
         let title = match &result.network {
             Some(net) => format!(
                 "network of {} cells",
@@ -929,6 +955,7 @@ fn run_and_report(
                 .network
                 .as_ref()
                 .map_or(&[][..], |n| n.populations.as_slice()),
+            states: &states,
         };
         if let Err(e) = plot::plot(p, &data) {
             eprintln!("error: cannot plot to {}: {e}", p.display());

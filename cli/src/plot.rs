@@ -28,7 +28,19 @@ pub struct PlotData<'a> {
     pub fi: Option<Vec<(f64, f64)>>,
     /// A network's populations: name, first global cell id, count. The raster colours each.
     pub populations: &'a [(String, u64, u64)],
+    /// Traced states and currents (`--trace`): per quantity (`StdpSyn.g`), a panel with a line
+    /// per place where it was traced.
+    pub states: &'a [Quantity],
 }
+
+/// One traced quantity and its traces: (place, values at t = 0, dt, …).
+pub struct Quantity {
+    pub name: String,
+    pub traces: Vec<(String, Vec<f64>)>,
+}
+
+/// At most this many quantities get panels; the CSV holds them all.
+pub const MAX_STATE_PANELS: usize = 4;
 
 pub fn plot(path: &Path, data: &PlotData<'_>) -> Result<(), String> {
     register_font();
@@ -37,7 +49,10 @@ pub fn plot(path: &Path, data: &PlotData<'_>) -> Result<(), String> {
         .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     // No V panel when nothing has a membrane (a network of artificial cells alone).
     let v_panel = !data.traces.is_empty() || data.n <= 1;
-    let panels = usize::from(v_panel) + usize::from(data.n > 1) + usize::from(data.fi.is_some());
+    let panels = usize::from(v_panel)
+        + usize::from(data.n > 1)
+        + usize::from(data.fi.is_some())
+        + data.states.len().min(MAX_STATE_PANELS);
     let size = (1000, 360 * panels as u32);
     if svg {
         let root = SVGBackend::new(path, size).into_drawing_area();
@@ -76,6 +91,18 @@ fn tidy(v: &f64) -> String {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// A tick label in powers of ten: three significant digits without trailing zeros (`8e-3`,
+/// `1.5e-3`, `0`).
+fn tidy_scientific(v: &f64) -> String {
+    if *v == 0.0 {
+        return "0".into();
+    }
+    let s = format!("{v:.2e}");
+    let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    format!("{mantissa}e{exponent}")
 }
 
 /// The points of a trace to draw: at most about 2·`buckets` of them, keeping each bucket's
@@ -206,6 +233,53 @@ where
             ))?;
         }
     }
+    // Each traced quantity in a panel of its own: their units differ from V's and each other's.
+    for q in data.states.iter().take(MAX_STATE_PANELS) {
+        let (width, _) = areas[i].dim_in_pixel();
+        let (area, legend) = areas[i].split_horizontally(width as i32 - 150);
+        let labels: Vec<String> = q.traces.iter().map(|t| t.0.clone()).collect();
+        draw_legend(&legend, &labels)?;
+        i += 1;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (_, t) in &q.traces {
+            for &v in t.iter().filter(|v| v.is_finite()) {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let pad = 0.05 * (hi - lo).max(hi.abs().max(lo.abs()) * 1e-6).max(1e-300);
+        let mut chart = ChartBuilder::on(&area)
+            .caption(&q.name, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..data.tstop, (lo - pad)..(hi + pad))?;
+        chart
+            .configure_mesh()
+            .x_desc("t (ms)")
+            .y_desc(q.name.as_str())
+            .x_label_formatter(&tidy)
+            .y_label_formatter(&|v: &f64| {
+                // One style per axis: decimals where they fit, else powers of ten.
+                let size = hi.abs().max(lo.abs());
+                if (0.1..1e3).contains(&size) {
+                    tidy(v)
+                } else {
+                    tidy_scientific(v)
+                }
+            })
+            .draw()?;
+        for (r, (_, t)) in q.traces.iter().enumerate() {
+            let points = thinned(t, data.dt, 2000);
+            chart.draw_series(LineSeries::new(
+                points.iter().copied(),
+                trace_color(r).stroke_width(1),
+            ))?;
+        }
+    }
     if data.n > 1 {
         let (width, _) = areas[i].dim_in_pixel();
         let (area, legend_area) = areas[i].split_horizontally(width as i32 - 150);
@@ -331,6 +405,15 @@ mod tests {
         assert!(points.windows(2).all(|w| w[0].0 < w[1].0), "in time order");
         // Short traces are drawn whole.
         assert_eq!(thinned(&trace[..1000], 0.01, 2000).len(), 1000);
+    }
+
+    #[test]
+    fn small_and_large_tick_labels_are_scientific_and_short() {
+        assert_eq!(tidy_scientific(&0.008), "8e-3");
+        assert_eq!(tidy_scientific(&0.0015), "1.5e-3");
+        assert_eq!(tidy_scientific(&0.0), "0");
+        assert_eq!(tidy_scientific(&2.5), "2.5e0");
+        assert_eq!(tidy_scientific(&125000.0), "1.25e5");
     }
 
     #[test]
