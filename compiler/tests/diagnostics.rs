@@ -318,6 +318,10 @@ fn interface_errors() {
         "NEURON { ARTIFICIAL_CELL c RANDOM r }\nASSIGNED { x }\nINITIAL { x = random_negexp(q) }\nNET_RECEIVE(w) { x = w }\n",
     );
     case(
+        "verbatim_vecstim_points_to_spike_sources",
+        "NEURON { ARTIFICIAL_CELL VecStim }\nASSIGNED { index etime (ms) space }\nINITIAL { index = 0 element() }\nNET_RECEIVE (w) { net_event(t) }\nPROCEDURE element() {\nVERBATIM\n  /* read the Vector */\nENDVERBATIM\n}\nPROCEDURE play() {\nVERBATIM\n  /* keep the Vector */\nENDVERBATIM\n}\n",
+    );
+    case(
         "verbatim_rejected",
         "NEURON { SUFFIX x }\nVERBATIM\nreturn 0;\nENDVERBATIM\n",
     );

@@ -533,14 +533,17 @@ impl<'a> Lowerer<'a> {
                         self.units_off_callables.insert(c.name.name.clone());
                     }
                 }
-                Item::Verbatim(span) => self.err(
-                    Diagnostic::error(
-                        "VERBATIM C code is not supported",
-                        *span,
-                        "hhc cannot run embedded C",
+                Item::Verbatim(span) => {
+                    let hint = self.verbatim_hint();
+                    self.err(
+                        Diagnostic::error(
+                            "VERBATIM C code is not supported",
+                            *span,
+                            "hhc cannot run embedded C",
+                        )
+                        .with_hint(hint),
                     )
-                    .with_hint("express the computation in .chan statements"),
-                ),
+                }
                 Item::NetReceive { body, .. } => {
                     has_mechanism_blocks = true;
                     if !units_on {
@@ -1518,6 +1521,20 @@ impl<'a> Lowerer<'a> {
         self.units_on = outer;
     }
 
+    /// What to write instead of a VERBATIM block. NEURON's VecStim (a spike train read from a
+    /// hoc Vector through C, by PROCEDUREs `play` and `element`) is a spike source in hhc's
+    /// model language.
+    fn verbatim_hint(&self) -> &'static str {
+        let vecstim = self.file.items.iter().any(|i| {
+            matches!(i, Item::Procedure(c) if c.name.name == "play" || c.name.name == "element")
+        });
+        if vecstim {
+            "this reads a spike train from a hoc Vector (NEURON's VecStim): in hhc that is a spike source, `POPULATION s = spikes { file = trains }` with `cell,t_ms` rows in trains.csv, or `spikes { times = … }`"
+        } else {
+            "express the computation in .chan statements"
+        }
+    }
+
     fn exec_block(&mut self, block: &Block, env: &mut Env) {
         for (k, stmt) in block.stmts.iter().enumerate() {
             if matches!(stmt.kind, StmtKind::ReturnZero) && k + 1 < block.stmts.len() {
@@ -1782,10 +1799,13 @@ impl<'a> Lowerer<'a> {
                 .with_hint("move it into the KINETIC block named by SOLVE"),
             ),
             StmtKind::UnitsToggle { on } => self.units_on = *on,
-            StmtKind::Verbatim => self.err(
-                Diagnostic::error("VERBATIM C code is not supported", stmt.span, "embedded C")
-                    .with_hint("express the computation in .chan statements"),
-            ),
+            StmtKind::Verbatim => {
+                let hint = self.verbatim_hint();
+                self.err(
+                    Diagnostic::error("VERBATIM C code is not supported", stmt.span, "embedded C")
+                        .with_hint(hint),
+                )
+            }
             StmtKind::Unsupported { what, keyword } => {
                 let hint = match *what {
                     "COMPARTMENT" => "hhc's KINETIC schemes are in concentrations of one volume; write the volume factors into the rates",
