@@ -468,6 +468,27 @@ fn lower_spike_source(
     })
 }
 
+/// `NAME.csv` beside the model, named by a setting at `at`: its name and text, or `None` after
+/// an error saying why it cannot be read.
+fn read_csv(
+    cx: &mut Ctx,
+    name: &str,
+    at: Span,
+    files: &mut FileReader<'_>,
+) -> Option<(String, String)> {
+    let path = format!("{name}.csv");
+    match files(&path) {
+        Ok(text) => Some((path, text)),
+        Err(why) => {
+            cx.err(
+                Diagnostic::error(format!("cannot read `{path}`: {why}"), at, "named here")
+                    .with_hint("put the CSV file next to the model"),
+            );
+            None
+        }
+    }
+}
+
 /// The trains of `NAME.csv`: `cell,t_ms` rows (`--spikes`'s columns, with cell indices within
 /// the population), a header line and `#` comments skipped; each cell's times sorted.
 /// `None` after an error naming the line.
@@ -477,17 +498,7 @@ fn read_spike_trains(
     at: Span,
     files: &mut FileReader<'_>,
 ) -> Option<Vec<Vec<f64>>> {
-    let path = format!("{file}.csv");
-    let text = match files(&path) {
-        Ok(t) => t,
-        Err(why) => {
-            cx.err(
-                Diagnostic::error(format!("cannot read `{path}`: {why}"), at, "named here")
-                    .with_hint("put the CSV file next to the model"),
-            );
-            return None;
-        }
-    };
+    let (path, text) = read_csv(cx, file, at, files)?;
     let mut trains: Vec<Vec<f64>> = Vec::new();
     for (k, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -786,16 +797,8 @@ fn read_values(
     count: u64,
     files: &mut FileReader<'_>,
 ) -> bool {
-    let path = format!("{file}.csv");
-    let text = match files(&path) {
-        Ok(t) => t,
-        Err(why) => {
-            cx.err(
-                Diagnostic::error(format!("cannot read `{path}`: {why}"), at, "named here")
-                    .with_hint("put the CSV file next to the model"),
-            );
-            return false;
-        }
+    let Some((path, text)) = read_csv(cx, file, at, files) else {
+        return false;
     };
     let bad = |cx: &mut Ctx, line: usize, why: String| {
         cx.err(
@@ -1424,17 +1427,7 @@ fn lower_connect(
                 .map(|(i, j)| connect(i, j)),
         ),
         Rule::File(name, at) => {
-            let file = format!("{name}.csv");
-            let text = match files(&file) {
-                Ok(t) => t,
-                Err(why) => {
-                    cx.err(
-                        Diagnostic::error(format!("cannot read `{file}`: {why}"), at, "named here")
-                            .with_hint("put the CSV file next to the model"),
-                    );
-                    return None;
-                }
-            };
+            let (file, text) = read_csv(cx, &name, at, files)?;
             for (line_no, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty()
