@@ -28,8 +28,9 @@
 //! it, so the results do not depend on the thread count.
 //!
 //! **Filing.** Between epochs the spikes' events go straight to their target's chunk, into a
-//! ring of lists by the epoch that delivers them; a chunk's task sorts its epoch's list by
-//! time (then by the order sent) and delivers it step by step. Up to eight workers file at
+//! ring of lists by the epoch that delivers them (or a few epochs per list, when delays are
+//! long beside the shortest); a chunk's task sorts its list by time (then by the order sent),
+//! delivers the epoch's events step by step and keeps the rest. Up to eight workers file at
 //! once, each into its own share of the chunks. An event's place in the order sent is its
 //! spike's place in the epoch plus its rank among the sender's connections, whichever worker
 //! files it, so ties break as in NEURON's queue on any thread count.
@@ -264,11 +265,11 @@ struct CellPopulation {
     above: Vec<bool>,
     record: Vec<usize>,
     traces: Vec<Vec<Vec<f64>>>,
-    /// Events by the chunk of their target and the epoch that delivers them: per chunk a ring
-    /// of `ring` epochs of `epoch` steps, one list per epoch, appended to in the order filed.
-    /// The lists keep their memory from one use to the next.
+    /// Events by the chunk of their target and the steps that deliver them: per chunk a ring of
+    /// `ring` lists, each for `slot_steps` steps (a whole number of epochs), appended to in the
+    /// order filed. The lists keep their memory from one use to the next.
     pending: Vec<Vec<Vec<Event>>>,
-    epoch: u64,
+    slot_steps: u64,
     ring: usize,
     chunks: usize,
     /// Per chunk, its point processes' self-events.
@@ -527,7 +528,7 @@ impl CellPopulation {
             pending: Vec::new(),
             connection_values: Vec::new(),
             netcons: std::collections::HashMap::new(),
-            epoch: 1,
+            slot_steps: 1,
             ring: 1,
             chunks,
             self_events,
@@ -541,7 +542,7 @@ impl CellPopulation {
         let chunk_cells = self.chunk_cells;
         // This epoch's events, per chunk and step, taken from the ring (and given back, empty,
         // at the end).
-        let slot = (from / self.epoch) as usize % self.ring;
+        let slot = (from / self.slot_steps) as usize % self.ring;
         let by_chunk: Vec<Vec<Event>> = (self.pending.iter_mut())
             .map(|ring| std::mem::take(&mut ring[slot]))
             .collect();
@@ -809,7 +810,9 @@ impl CellPopulation {
                         break;
                     }
                 }
-                delivered.clear();
+                // What falls due in later epochs of the same list stays in it.
+                let consumed = delivered.len() - later.len();
+                delivered.drain(..consumed);
                 (out, delivered)
             })
             .collect();
@@ -1500,11 +1503,14 @@ pub fn run(
         .map(|c| c.delay)
         .fold(0.0, f64::max);
     // Events fall due from the next epoch to the longest delay (and a step) after this one's
-    // end: the ring covers that, and the epoch being delivered.
+    // end: the ring covers that, and the list being delivered. A list holds several epochs
+    // when the ring would otherwise pass 32 lists per chunk (a short min delay beside a long
+    // max delay), which keeps the lists' memory small.
     let horizon = (max_delay / dt).ceil() as u64 + 2 * epoch + 3;
-    let ring = horizon.div_ceil(epoch) as usize + 1;
+    let slot_steps = epoch * horizon.div_ceil(epoch).div_ceil(32).max(1);
+    let ring = horizon.div_ceil(slot_steps) as usize + 1;
     for pop in populations.iter_mut().flatten() {
-        (pop.epoch, pop.ring) = (epoch, ring);
+        (pop.slot_steps, pop.ring) = (slot_steps, ring);
         pop.pending = vec![vec![Vec::new(); ring]; pop.chunks];
     }
     // Each connection's target resolved once: (population, cell, point, weight, delay), and
@@ -1907,9 +1913,9 @@ impl Filing {
             first.push(*seq);
             *seq += u64::from(self.to_cells[gid as usize]);
         }
-        // Every population's ring has the same epochs.
-        let (epoch, ring_len) = (populations.iter().flatten())
-            .map(|p| (p.epoch, p.ring))
+        // Every population's ring has the same lists.
+        let (slot_steps, ring_len) = (populations.iter().flatten())
+            .map(|p| (p.slot_steps, p.ring))
             .next()
             .unwrap_or((1, 1));
         // Each worker's share of every population's rings.
@@ -1953,7 +1959,7 @@ impl Filing {
                             continue;
                         };
                         let chunk = t.cell as usize / share.chunk_cells - share.first;
-                        share.rings[chunk][(step / epoch) as usize % ring_len].push(Event {
+                        share.rings[chunk][(step / slot_steps) as usize % ring_len].push(Event {
                             te,
                             seq: seq0 + u64::from(rank),
                             cell: t.cell,

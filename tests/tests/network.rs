@@ -980,3 +980,38 @@ fn spike_sources_take_a_train_per_cell_from_a_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Delays far longer than the shortest (0.5 ms beside 40 ms) put several epochs in each list
+/// of a chunk's ring of events: every event still arrives in its own step. Two spikes, each
+/// through both connections, step the synapse's g four times, at 1.5, 2.5, 41 and 42 ms.
+#[test]
+fn long_delays_beside_short_ones_deliver_every_event_in_its_step() {
+    let dir = std::env::temp_dir().join(format!("hhc-longdelay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("net.chan"),
+        "CELL C {\n  SECTION soma { L = 20 (um)  diam = 20 (um) }\n  INSERT IL\n  POINT syn = ExpSyn AT soma(0.5) { tau = 1e9 (ms) }\n}\nNETWORK {\n  POPULATION c = C { count = 1  probe = soma(0.5)  record = 0 }\n  POPULATION s = spikes { times = 1, 2 (ms) }\n  CONNECT s -> c AT syn { pre = 0  post = 0  weight = 1e-6 (uS)  delay = 0.5 (ms) }\n  CONNECT s -> c AT syn { pre = 0  post = 0  weight = 1e-6 (uS)  delay = 40 (ms) }\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 50 (ms) }\n",
+    )
+    .expect("model");
+    for threads in [Some(1), None] {
+        let request = Request {
+            record_states: vec!["ExpSyn.g".into()],
+            threads,
+            ..Request::default()
+        };
+        let r = Simulation::from_file(&dir.join("net.chan"), &request)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .run(None, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let g = &r.traces[1].values;
+        let jumps: Vec<f64> = (1..g.len())
+            .filter(|&k| g[k] - g[k - 1] > 0.5e-6)
+            .map(|k| k as f64 * 0.025)
+            .collect();
+        assert_eq!(jumps.len(), 4, "{jumps:?}");
+        for (got, want) in jumps.iter().zip([1.5, 2.5, 41.0, 42.0]) {
+            assert!((got - want).abs() <= 0.025 + 1e-9, "{jumps:?}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
