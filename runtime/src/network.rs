@@ -1836,7 +1836,6 @@ impl<T> BySender<T> {
 
 /// A worker's share of one population's event rings: the chunks from `first`.
 struct RingShare<'a> {
-    population: usize,
     chunk_cells: usize,
     first: usize,
     rings: &'a mut [Vec<Vec<Event>>],
@@ -1918,9 +1917,11 @@ impl Filing {
             .map(|p| (p.slot_steps, p.ring))
             .next()
             .unwrap_or((1, 1));
-        // Each worker's share of every population's rings.
-        let mut shares: Vec<Vec<RingShare<'_>>> =
-            (0..self.workers.len()).map(|_| Vec::new()).collect();
+        // Each worker's share of every population's rings, by population (none for one this
+        // process does not step).
+        let mut shares: Vec<Vec<Option<RingShare<'_>>>> = (0..self.workers.len())
+            .map(|_| (0..populations.len()).map(|_| None).collect())
+            .collect();
         for (k, pop) in populations.iter_mut().enumerate() {
             let Some(pop) = pop.as_mut() else { continue };
             let chunk_cells = pop.chunk_cells;
@@ -1928,8 +1929,7 @@ impl Filing {
             for (w, share) in self.shares.iter().enumerate() {
                 let (mine, later) = std::mem::take(&mut rest).split_at_mut(share[k].len());
                 rest = later;
-                shares[w].push(RingShare {
-                    population: k,
+                shares[w][k] = Some(RingShare {
                     chunk_cells,
                     first: share[k].start,
                     rings: mine,
@@ -1954,8 +1954,7 @@ impl Filing {
                         if step >= rules.steps {
                             continue;
                         }
-                        let Some(share) = shares.iter_mut().find(|r| r.population == t.population)
-                        else {
+                        let Some(share) = shares[t.population].as_mut() else {
                             continue;
                         };
                         let chunk = t.cell as usize / share.chunk_cells - share.first;

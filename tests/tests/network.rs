@@ -5,7 +5,12 @@ use hhc_runtime::simulation::{Outcome, Request, SetupError, Simulation};
 use hhc_tests::repo;
 
 fn simulate(rel: &str, request: &Request) -> Outcome {
-    let mut s = Simulation::from_file(&repo().join(rel), request).unwrap_or_else(|e| panic!("{e}"));
+    simulate_at(&repo().join(rel), request)
+}
+
+/// Runs the model at `path` (a temporary folder's) to its end.
+fn simulate_at(path: &std::path::Path, request: &Request) -> Outcome {
+    let mut s = Simulation::from_file(path, request).unwrap_or_else(|e| panic!("{e}"));
     s.run(None, None).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -581,10 +586,7 @@ fn for_netcons_in_a_connections_event_updates_its_own_arguments_too() {
         record_states: vec!["Counter.g".into(), "Doubler.g".into()],
         ..Request::default()
     };
-    let r = Simulation::from_file(&dir.join("count.chan"), &request)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = simulate_at(&dir.join("count.chan"), &request);
     let _ = std::fs::remove_dir_all(&dir);
     for (trace, want) in [(1, &[11.0, 21.0, 32.0][..]), (2, &[1.0, 2.0][..])] {
         let steps: Vec<f64> = r.traces[trace]
@@ -671,10 +673,7 @@ fn watch_conditions_read_by_the_interpreter_match_the_direct_test() {
         "tests/fixtures/neuron/watch/watch.chan",
         &Request::default(),
     );
-    let read = Simulation::from_file(&dir.join("watch.chan"), &Request::default())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let read = simulate_at(&dir.join("watch.chan"), &Request::default());
     assert_eq!(
         read.network.as_ref().expect("network").spikes,
         direct.network.as_ref().expect("network").spikes
@@ -943,10 +942,7 @@ fn spike_sources_take_a_train_per_cell_from_a_file() {
         )
     };
     std::fs::write(dir.join("net.chan"), model("file = trains  count = 4")).expect("model");
-    let r = Simulation::from_file(&dir.join("net.chan"), &Request::default())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = simulate_at(&dir.join("net.chan"), &Request::default());
     let net = r.network.as_ref().expect("a network outcome");
     // Population `c` is cell 0; the inputs are cells 1 to 4.
     assert_eq!(net.spikes, vec![(3, 3.0), (1, 4.25), (1, 12.5), (3, 30.0)]);
@@ -999,10 +995,7 @@ fn long_delays_beside_short_ones_deliver_every_event_in_its_step() {
             threads,
             ..Request::default()
         };
-        let r = Simulation::from_file(&dir.join("net.chan"), &request)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .run(None, None)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = simulate_at(&dir.join("net.chan"), &request);
         let g = &r.traces[1].values;
         let jumps: Vec<f64> = (1..g.len())
             .filter(|&k| g[k] - g[k - 1] > 0.5e-6)
