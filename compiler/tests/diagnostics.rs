@@ -528,6 +528,22 @@ fn model_errors() {
     ] {
         case(name, &format!("{net_cell}NETWORK {{\n    {network}\n}}\n{sim}"));
     }
+    let gap_cell = "CELL G {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL\n    POINT gj = Gap AT soma(0.5)\n    POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms) }\n}\n";
+    for (name, network) in [
+        ("gap_not_a_site", "POPULATION a = G { count = 2 }\n    GAP a <-> a AT syn { rule = all_to_all  weight = 0.001 (uS) }"),
+        ("gap_self", "POPULATION a = G { count = 2 }\n    GAP a <-> a AT gj { pre = 0, 1  post = 1, 1  weight = 0.001 (uS) }"),
+        ("gap_delay", "POPULATION a = G { count = 2 }\n    GAP a <-> a AT gj { rule = all_to_all  weight = 0.001 (uS)  delay = 1 (ms) }"),
+        ("gap_weight_unit", "POPULATION a = G { count = 2 }\n    GAP a <-> a AT gj { rule = all_to_all  weight = 0.001 (mV) }"),
+        ("gap_indegree", "POPULATION a = G { count = 4 }\n    GAP a <-> a AT gj { rule = indegree(2)  weight = 0.001 (uS) }"),
+        ("gap_site_missing_on_one_side", "POPULATION a = G { count = 2 }\n    POPULATION b = C { count = 2 }\n    GAP b <-> a AT gj { rule = all_to_all  weight = 0.001 (uS) }"),
+        ("gap_to_spike_source", "POPULATION a = G { count = 2 }\n    POPULATION s = spikes { times = 1 (ms) }\n    GAP s <-> a AT gj { rule = all_to_all  weight = 0.001 (uS) }"),
+    ] {
+        case(name, &format!("{gap_cell}{net_cell}NETWORK {{\n    {network}\n}}\n{sim}"));
+    }
+    case(
+        "gap_site_conductance_set_twice",
+        &format!("CELL G {{\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT IL\n    POINT gj = Gap AT soma(0.5) {{ g = 0.1 (uS) }}\n}}\nNETWORK {{\n    POPULATION a = G {{ count = 2 }}\n    GAP a <-> a AT gj {{ rule = all_to_all  weight = 0.001 (uS) }}\n}}\n{sim}"),
+    );
     case(
         "network_count_in_simulate",
         &format!("{net_cell}NETWORK {{\n    POPULATION a = C {{ count = 2 }}\n}}\nSIMULATE {{ count = 5  dt = 0.025 (ms)  tstop = 10 (ms) }}\n"),

@@ -122,6 +122,10 @@ const WORDS: &[&str] = &[
     "NETWORK",
     "POPULATION",
     "CONNECT",
+    "GAP",
+    "<->",
+    "Gap",
+    "gj",
     "AT",
     "POINT",
     "ExpSyn",
@@ -277,13 +281,14 @@ fn deep_nesting_is_an_error_not_a_crash() {
 /// weights, delays and seeds, sensible or not.
 fn network_model(n: &[f64]) -> String {
     format!(
-        "CELL C {{\n SECTION soma {{ L = {} (um) diam = 20 (um) }}\n INSERT IL\n POINT syn = Exp2Syn AT soma({}) {{ tau1 = {} (ms) tau2 = 3 (ms) }}\n}}\n\
+        "CELL C {{\n SECTION soma {{ L = {} (um) diam = 20 (um) }}\n INSERT IL\n POINT syn = Exp2Syn AT soma({}) {{ tau1 = {} (ms) tau2 = 3 (ms) }}\n POINT gj = Gap AT soma(0.5)\n}}\n\
          NETWORK {{\n POPULATION a = C {{ count = {} }}\n POPULATION s = spikes {{ times = {} (ms) count = {} }}\n\
          CONNECT a -> a AT syn {{ rule = probability({}) seed = {} weight = {} (uS) delay = {} (ms) }}\n\
          CONNECT a -> a AT syn {{ rule = indegree({}) weight = 1 (uS) delay = 1 (ms) }}\n\
-         CONNECT s -> a AT syn {{ pre = {} post = {} weight = 1 (uS) delay = {} (ms) }}\n}}\n\
+         CONNECT s -> a AT syn {{ pre = {} post = {} weight = 1 (uS) delay = {} (ms) }}\n\
+         GAP a <-> a AT gj {{ rule = probability({}) seed = {} weight = {} (uS) }}\n}}\n\
          SIMULATE {{ dt = {} (ms) tstop = 10 (ms) }}\n",
-        n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13], n[14]
+        n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12], n[13], n[4], n[5], n[7], n[14]
     )
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct RegionKernels {
     /// The node's point processes: (index into the cell's points, its NET_RECEIVE over this
     /// region's slots).
     pub(crate) points: Vec<(usize, Option<hhc_compiler::cell::ReceiveProgram>)>,
+    /// The region model's insert index of its first point (its points follow its inserts).
+    pub(crate) first_point_insert: usize,
     /// Node indices (within one cell) of this region's compartments.
     pub(crate) nodes: Vec<usize>,
     /// Slot arrays for every cell's compartments of this region, cell-major.
@@ -132,6 +134,7 @@ pub fn run(model: &Model, opts: &CableOptions) -> Result<CableResult, Stopped<Ca
     one.record = opts.record.iter().map(|&c| c as u64).collect();
     one.network = None;
     let network = Network {
+        gaps: Vec::new(),
         populations: vec![Population {
             name: model.cell.name.clone(),
             first: 0,
@@ -320,6 +323,7 @@ pub(crate) fn build_regions(
             initial,
             currents,
             points,
+            first_point_insert: region.inserts.len(),
             spike_words: vec![0; count],
             bad: vec![-1; count],
             nodes: region_nodes,
@@ -431,6 +435,24 @@ impl<'a> RegionView<'a> {
         }
     }
 
+}
+
+impl RegionKernels {
+    /// Where point `point` of the cell (an index into its points) keeps parameter `pi` of its
+    /// mechanism `m` when the parameter has a value per cell: the slot's index.
+    pub(crate) fn point_param_slot(
+        &self,
+        point: usize,
+        m: &hhc_compiler::ir::Mechanism,
+        pi: usize,
+    ) -> Option<usize> {
+        let k = self.points.iter().position(|(p, _)| *p == point)?;
+        let name = hhc_compiler::cell::per_cell_slot_name(self.first_point_insert + k, m, pi);
+        self.slot_names.iter().position(|s| *s == name)
+    }
+}
+
+impl RegionView<'_> {
     /// Recomputes the current and conductance of compartments `range` (indices into the slot
     /// arrays) at their present states, for a region with point processes.
     pub(crate) fn recompute(&self, range: std::ops::Range<usize>, t: f64) {

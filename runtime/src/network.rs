@@ -249,6 +249,8 @@ struct CellPopulation {
     regions: Vec<cable::RegionKernels>,
     /// Per point process of the cell.
     points: Vec<PointTarget>,
+    /// Each point process's mechanism.
+    point_mechanisms: Vec<hhc_compiler::ir::Mechanism>,
     matrix: TreeMatrix,
     currents: MembraneCurrents,
     injections: Vec<Injection>,
@@ -505,6 +507,7 @@ impl CellPopulation {
             chunk_cells,
             regions,
             points,
+            point_mechanisms: cell.points.iter().map(|p| p.insert.mechanism.clone()).collect(),
             matrix: TreeMatrix::new(
                 &tree,
                 cell.cm,
@@ -1493,10 +1496,20 @@ pub fn run(
     let min_delay = (exchange.all_gather(&shortest.bytes).iter())
         .map(|b| Reader::new(b).f64())
         .fold(f64::INFINITY, f64::min);
+    // Gap junctions couple their cells at every step: epochs of one step.
+    let gaps = match GapCoupling::new(network, &populations, processes) {
+        Ok(g) => g,
+        Err(reason) => {
+            return Err(Stopped::from(RunError::Backend(
+                crate::backend::BackendError(reason),
+            )))
+        }
+    };
     let epoch = Some(min_delay)
         .filter(|d| d.is_finite())
         .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1))
-        .min(cable::STEPS_PER_BLOCK);
+        .min(cable::STEPS_PER_BLOCK)
+        .min(if gaps.sites.is_empty() { u64::MAX } else { 1 });
     let max_delay = network
         .connections
         .iter()
@@ -1656,6 +1669,7 @@ pub fn run(
         // This process's cells' spikes of the epoch: (t, gid, the time their events leave).
         let mut cell_spikes: Vec<(f64, u64, f64)> = Vec::new();
         let mut failure: Option<Failure> = None;
+        gaps.couple(&mut populations, times[step0 as usize] + 0.5 * dt);
         for pop in populations.iter_mut().flatten() {
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
@@ -1769,6 +1783,107 @@ pub fn run(
     }
     sim::report(opts.progress.as_ref(), steps, steps);
     Ok(partial(&populations, &spikes, steps, &tally))
+}
+
+/// The gap junctions of a network, by site: before every step each site's `vgap` becomes the
+/// conductance-weighted mean of its partners' V (NEURON's transfer of V before the currents),
+/// and its compartment's current is recomputed. The site's `g` is the sum of its junctions'
+/// (set when the model was built), so it carries the sum of their currents.
+struct GapCoupling {
+    sites: Vec<GapSiteSlots>,
+}
+
+/// One site: where its `vgap` lives, and its partners' V with their conductances.
+struct GapSiteSlots {
+    population: usize,
+    region: usize,
+    at: usize,
+    vgap_slot: usize,
+    g_total: f64,
+    /// (population, region, compartment, conductance) of each partner's site.
+    partners: Vec<(usize, usize, usize, f64)>,
+}
+
+impl GapCoupling {
+    fn new(
+        network: &Network,
+        populations: &[Option<CellPopulation>],
+        processes: usize,
+    ) -> Result<GapCoupling, String> {
+        if network.gaps.is_empty() {
+            return Ok(GapCoupling { sites: Vec::new() });
+        }
+        if processes > 1 {
+            return Err(format!("gap junctions run in one process, and this run has {processes}\n  hint: run a network with GAP as one process (without mpirun)"));
+        }
+        // A site's (population, region, compartment).
+        let place = |gid: u64, point: u32| -> Option<(usize, usize, usize)> {
+            let (k, cell) = network.locate(gid)?;
+            let pop = populations.get(k)?.as_ref()?;
+            let region = pop.points.get(point as usize)?.region;
+            let at = cable::compartment(cell as usize, 0, 1, pop.n, pop.chunk_cells);
+            Some((k, region, at))
+        };
+        let mut by_site: std::collections::BTreeMap<(usize, usize, usize), GapSiteSlots> =
+            Default::default();
+        for j in &network.gaps {
+            let (Some(a), Some(b)) = (place(j.a, j.site_a), place(j.b, j.site_b)) else {
+                return Err(format!("gap junction between cells {} and {} has no site", j.a, j.b));
+            };
+            for (here, point, there) in [(a, j.site_a, b), (b, j.site_b, a)] {
+                if !by_site.contains_key(&here) {
+                    let pop = populations[here.0].as_ref().expect("placed above");
+                    let mechanism = &pop.point_mechanisms[point as usize];
+                    let site = hhc_compiler::sema::network::gap_site(mechanism)
+                        .map_err(|why| format!("{} is not a gap junction: {why}", mechanism.name))?;
+                    let vgap_slot = pop.regions[here.1]
+                        .point_param_slot(point as usize, mechanism, site.vgap)
+                        .ok_or_else(|| format!("the gap junction site of cell {} keeps no vgap per cell", j.a))?;
+                    by_site.insert(here, GapSiteSlots {
+                        population: here.0,
+                        region: here.1,
+                        at: here.2,
+                        vgap_slot,
+                        g_total: 0.0,
+                        partners: Vec::new(),
+                    });
+                }
+                let site = by_site.get_mut(&here).expect("inserted above");
+                site.g_total += j.g;
+                site.partners.push((there.0, there.1, there.2, j.g));
+            }
+        }
+        Ok(GapCoupling {
+            sites: by_site.into_values().filter(|s| s.g_total > 0.0).collect(),
+        })
+    }
+
+    /// Sets every site's `vgap` from its partners' V now, and recomputes its current at `t`
+    /// (the coming step's midpoint, NEURON's time for BREAKPOINT).
+    fn couple(&self, populations: &mut [Option<CellPopulation>], t: f64) {
+        if self.sites.is_empty() {
+            return;
+        }
+        let v = |populations: &[Option<CellPopulation>], (k, r, at): (usize, usize, usize)| {
+            populations[k].as_ref().map_or(0.0, |p| p.regions[r].slots[0][at])
+        };
+        let vgap: Vec<f64> = (self.sites.iter())
+            .map(|s| {
+                let sum: f64 = (s.partners.iter())
+                    .map(|&(k, r, at, g)| g * v(populations, (k, r, at)))
+                    .sum();
+                sum / s.g_total
+            })
+            .collect();
+        for (s, x) in self.sites.iter().zip(vgap) {
+            let Some(pop) = populations[s.population].as_mut() else {
+                continue;
+            };
+            let region = &mut pop.regions[s.region];
+            region.slots[s.vgap_slot][s.at] = x;
+            cable::RegionView::new(region).recompute(s.at..s.at + 1, t);
+        }
+    }
 }
 
 /// A connection as its spikes' sender files them: the target's population and cell (within

@@ -1008,3 +1008,134 @@ fn long_delays_beside_short_ones_deliver_every_event_in_its_step() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Gap junctions (the stdlib's Gap) between 8 hh somata, with conductances of their own from
+/// a file, and from two of them to the dendrites of 3 ball-and-stick cells that also receive
+/// their spikes through ExpSyn: NEURON 9.0.2 runs two Gap instances per junction, fed by
+/// ParallelContext's transfer of V (harness/neuron/gap.py); hhc sums a site's junctions into
+/// one. Every spike at NEURON's step, V within 1e-6 mV at every step, on any thread count.
+#[test]
+fn gap_junctions_couple_cells_as_in_neuron() {
+    let runs = same_as_neuron_on_any_thread_count("gap", 121, 1e-6);
+    // Five of the eight somata have no drive: they fire through their junctions alone.
+    let spikes = &runs[0].network.as_ref().expect("a network").spikes;
+    for undriven in [1, 2, 4, 5, 7] {
+        assert!(spikes.iter().any(|&(c, _)| c == undriven), "cell {undriven}");
+    }
+}
+
+/// A model of populations `a` (3 cells) and `b` (2), both with a Gap site, and the GAP lines
+/// `gaps`; the junctions it makes, as (a, b) global ids.
+fn gap_pairs(dir: &std::path::Path, gaps: &str) -> Vec<(u64, u64)> {
+    let model = format!(
+        "CELL C {{\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT IL\n    POINT gj = Gap AT soma(0.5)\n}}\nNETWORK {{\n    POPULATION a = C {{ count = 3 }}\n    POPULATION b = C {{ count = 2 }}\n    {gaps}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 1 (ms) }}\n"
+    );
+    let path = dir.join("gaps.chan");
+    std::fs::write(&path, model).expect("write the model");
+    let s = Simulation::from_file(&path, &Request::default()).unwrap_or_else(|e| panic!("{e}"));
+    let net = s.model().network.as_ref().expect("a network");
+    net.gaps.iter().map(|g| (g.a, g.b)).collect()
+}
+
+#[test]
+fn gap_rules_join_each_pair_of_cells_once() {
+    let dir = std::env::temp_dir().join(format!("hhc-gaps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Within a population, every unordered pair once; between two, every pair.
+    let within = gap_pairs(&dir, "GAP a <-> a AT gj { rule = all_to_all  weight = 1 (nS) }");
+    assert_eq!(within, [(0, 1), (0, 2), (1, 2)]);
+    let between = gap_pairs(&dir, "GAP a <-> b AT gj { rule = all_to_all  weight = 1 (nS) }");
+    assert_eq!(between.len(), 6);
+    let random = gap_pairs(
+        &dir,
+        "GAP a <-> a AT gj { rule = probability(1)  seed = 3  weight = 1 (nS) }",
+    );
+    assert_eq!(random, within);
+    let listed = gap_pairs(
+        &dir,
+        "GAP a <-> b AT gj { pre = 0, 2  post = 1, 0  weight = 1 (nS) }",
+    );
+    assert_eq!(listed, [(0, 4), (2, 3)]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A site's conductance and partner V are the sums the engine writes: the cell joined to two
+/// others carries both junctions' currents. A junction file's rows make the same network as
+/// the lists; a mechanism whose current is not g·(v − vgap) is refused, and PyNN's way of
+/// writing the site (vgap ASSIGNED and set from outside, the current only for g > 0) is a site.
+#[test]
+fn gap_sites_are_checked_and_written_as_neuron_users_write_them() {
+    let dir = std::env::temp_dir().join(format!("hhc-gapsites-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = |site: &str, gaps: &str| {
+        format!(
+            "CELL C {{\n    v_init = -65 (mV)\n    ION na {{ e = 50 (mV) }}\n    ION k {{ e = -77 (mV) }}\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT hh\n    POINT gj = {site} AT soma(0.5)\n    POINT drive = IClamp AT soma(0.5) {{ del = 1 (ms)  dur = 20 (ms)  amp = 0 (nA) }}\n}}\nNETWORK {{\n    POPULATION a = C {{ count = 3  record = 0, 1, 2  values = amps }}\n    {gaps}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 25 (ms)  celsius = 6.3 (degC) }}\n"
+        )
+    };
+    std::fs::write(dir.join("amps.csv"), "drive.amp\n0\n0.4\n0\n").expect("write");
+    let run = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write the model");
+        simulate_at(&path, &Request::default())
+    };
+    let listed = run(
+        "listed.chan",
+        model("Gap", "GAP a <-> a AT gj { pre = 1, 1  post = 0, 2  weight = 0.01 (uS) }"),
+    );
+    std::fs::write(dir.join("pairs.csv"), "pre,post,weight\n1,0,0.01\n2,1,0.01\n").expect("write");
+    let filed = run("filed.chan", model("Gap", "GAP a <-> a AT gj { file = pairs }"));
+    for (a, b) in listed.traces.iter().zip(&filed.traces) {
+        assert_eq!(a.values, b.values, "{}", a.name);
+    }
+    // The driven cell 1 fires; its two partners follow through the junctions.
+    let spikes = &listed.network.as_ref().expect("a network").spikes;
+    for c in 0..3 {
+        assert!(spikes.iter().any(|&(cell, _)| cell == c), "cell {c}: {spikes:?}");
+    }
+    // Without the junctions they rest.
+    let alone = run(
+        "alone.chan",
+        model("Gap", "GAP a <-> a AT gj { pre = 1  post = 0  weight = 0 (uS) }"),
+    );
+    let spikes = &alone.network.as_ref().expect("a network").spikes;
+    assert!(spikes.iter().all(|&(c, _)| c == 1), "{spikes:?}");
+    // PyNN's form of the site.
+    std::fs::write(
+        dir.join("PyGap.mod"),
+        "NEURON { POINT_PROCESS PyGap  RANGE g, i, vgap  NONSPECIFIC_CURRENT i }\n\
+         UNITS { (nA) = (nanoamp) (mV) = (millivolt) }\n\
+         PARAMETER { g = 0 (uS) }\n\
+         ASSIGNED { v (mV) vgap (mV) i (nA) }\n\
+         BREAKPOINT { if (g > 0) { i = g * (v - vgap) } }\n",
+    )
+    .expect("write");
+    let pynn = run(
+        "pynn.chan",
+        model("PyGap", "GAP a <-> a AT gj { pre = 1, 1  post = 0, 2  weight = 0.01 (uS) }"),
+    );
+    for (a, b) in listed.traces.iter().zip(&pynn.traces) {
+        assert_eq!(a.values, b.values, "{}", a.name);
+    }
+    // A rectifying junction is not a sum of its parts.
+    std::fs::write(
+        dir.join("Rectifying.mod"),
+        "NEURON { POINT_PROCESS Rectifying  RANGE g, i, vgap  NONSPECIFIC_CURRENT i }\n\
+         UNITS { (nA) = (nanoamp) (mV) = (millivolt) }\n\
+         PARAMETER { g = 0 (uS)  vgap = 0 (mV) }\n\
+         ASSIGNED { v (mV) i (nA) }\n\
+         BREAKPOINT { if (v > vgap) { i = g * (v - vgap) } else { i = 0 } }\n",
+    )
+    .expect("write");
+    let path = dir.join("rectifying.chan");
+    std::fs::write(
+        &path,
+        model("Rectifying", "GAP a <-> a AT gj { pre = 1  post = 0  weight = 0.01 (uS) }"),
+    )
+    .expect("write");
+    let err = Simulation::from_file(&path, &Request::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("its current is not g·(v − vgap)"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

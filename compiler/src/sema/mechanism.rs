@@ -573,6 +573,7 @@ impl<'a> Lowerer<'a> {
         self.promote_event_variables();
         self.promote_written_concentrations();
         self.promote_held();
+        self.promote_set_from_outside();
         if !neuron_seen && has_mechanism_blocks {
             self.err(
                 Diagnostic::error(
@@ -705,6 +706,61 @@ impl<'a> Lowerer<'a> {
             })
             .cloned()
             .collect()
+    }
+
+    /// A RANGE variable declared ASSIGNED that no block assigns is set from outside the
+    /// mechanism, as hoc (or ParallelContext's `target_var`) sets it in NEURON: PyNN's gap.mod
+    /// reads `vgap`, which the simulator writes. hhc makes it a parameter of the instance, 0
+    /// unless the model sets it (a gap junction's partner V is written by the engine).
+    fn promote_set_from_outside(&mut self) {
+        let file = self.file;
+        let (mut seen, mut assigned) = (
+            std::collections::HashSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for item in &file.items {
+            match item {
+                Item::Initial(b)
+                | Item::Breakpoint(b)
+                | Item::Derivative { body: b, .. }
+                | Item::Kinetic { body: b, .. }
+                | Item::NetReceive { body: b, .. } => {
+                    self.names_assigned_in(b, &mut seen, &mut assigned)
+                }
+                Item::Procedure(c) | Item::Function(c) => {
+                    self.names_assigned_in(&c.body, &mut seen, &mut assigned)
+                }
+                _ => {}
+            }
+        }
+        for id in self.pending_range.clone() {
+            let name = &id.name;
+            let Some(&(Name::Assigned, span)) = self.names.get(name) else {
+                continue;
+            };
+            if assigned.contains(name)
+                || self.file_locals.contains(name)
+                || self.m.currents.iter().any(|c| &c.name == name)
+            {
+                continue;
+            }
+            let unit = file.items.iter().find_map(|item| match item {
+                Item::Assigned(decls) => decls
+                    .iter()
+                    .find(|d| &d.name.name == name)
+                    .and_then(|d| d.unit.as_ref().map(|u| u.text.clone())),
+                _ => None,
+            });
+            let idx = self.m.params.len() as u32;
+            self.names.insert(name.clone(), (Name::Param(idx), span));
+            self.m.params.push(ir::Param {
+                name: name.clone(),
+                default: 0.0,
+                unit,
+                limits: None,
+                span,
+            });
+        }
     }
 
     /// The ASSIGNED names of `held` become states of the instance, set where INITIAL and

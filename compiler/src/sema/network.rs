@@ -31,6 +31,27 @@ pub struct Network {
     pub connections: Vec<Connection>,
     /// The process this network was built for, when it holds only its connections.
     pub built_for: Option<Share>,
+    /// Gap junctions (electrical synapses), each joining two cells' sites.
+    pub gaps: Vec<GapJunction>,
+}
+
+/// A gap junction of conductance `g` (µS) between point `site_a` of cell `a` and point
+/// `site_b` of cell `b` (global ids): a current `g·(V_a − V_b)` leaves `a` at its site and
+/// enters `b` at its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GapJunction {
+    pub a: u64,
+    pub b: u64,
+    pub site_a: u32,
+    pub site_b: u32,
+    pub g: f64,
+}
+
+/// What a CONNECT or GAP makes: synapses fed by spikes, or gap junctions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Synapse,
+    Gap,
 }
 
 /// One process of several that share a network's cells: of a population of n cells, process
@@ -126,12 +147,18 @@ impl Network {
             .map(|p| (k, gid - p.first))
     }
 
-    /// "N connections", or for one process's part "N connections to process r's cells".
+    /// "N connections", or for one process's part "N connections to process r's cells", and
+    /// ", M gap junctions" when there are any.
     pub fn connections_summary(&self) -> String {
         let n = self.connections.len();
+        let gaps = match self.gaps.len() {
+            0 => String::new(),
+            1 => ", 1 gap junction".into(),
+            g => format!(", {g} gap junctions"),
+        };
         match self.built_for {
-            Some(s) => format!("{n} connections to process {}'s cells", s.rank),
-            None => format!("{n} connections"),
+            Some(s) => format!("{n} connections to process {}'s cells{gaps}", s.rank),
+            None => format!("{n} connections{gaps}"),
         }
     }
 
@@ -294,17 +321,260 @@ pub(super) fn lower_network(
             run,
             files,
             share,
+            Link::Synapse,
         ) {
             Some(mut c) => connections.append(&mut c),
             None => ok = false,
         }
     }
     connections.sort_by_key(|c| c.pre);
+    let mut gaps = Vec::new();
+    for item in &def.items {
+        let NetworkItem::Gap {
+            a,
+            b,
+            site,
+            settings,
+            span,
+        } = item
+        else {
+            continue;
+        };
+        if failed.contains(&a.name) || failed.contains(&b.name) {
+            continue;
+        }
+        if let Some(s) = share.filter(|s| s.processes > 1) {
+            cx.err(
+                Diagnostic::error(
+                    format!("gap junctions run in one process, and this run has {}", s.processes),
+                    *span,
+                    "not over MPI yet",
+                )
+                .with_hint("run a network with GAP as one process (without mpirun)"),
+            );
+            ok = false;
+            continue;
+        }
+        let site_a = gap_site_of(cx, &populations, a, site);
+        let site_b = match a.name == b.name {
+            true => site_a,
+            false => gap_site_of(cx, &populations, b, site),
+        };
+        let (Some(site_a), Some(_)) = (site_a, site_b) else {
+            ok = false;
+            continue;
+        };
+        match lower_connect(
+            cx,
+            &populations,
+            a,
+            b,
+            Some(site),
+            settings,
+            *span,
+            run,
+            files,
+            share,
+            Link::Gap,
+        ) {
+            Some(c) => gaps.extend(c.into_iter().map(|c| GapJunction {
+                a: c.pre,
+                b: c.post,
+                site_a,
+                site_b: c.point,
+                g: c.weight,
+            })),
+            None => ok = false,
+        }
+    }
+    set_gap_sites(&mut populations, &gaps);
     ok.then_some(Network {
         populations,
         connections,
         built_for: share,
+        gaps,
     })
+}
+
+/// Where a gap junction's site's conductance and partner voltage live: the indices of its
+/// mechanism's parameters `g` and `vgap`.
+#[derive(Clone, Copy, Debug)]
+pub struct GapSite {
+    pub g: usize,
+    pub vgap: usize,
+}
+
+/// Whether `m` can be a gap junction's site: a point process with no events whose current is
+/// `g·(v − vgap)` of its parameters `g` (a conductance) and `vgap` (a voltage), as the stdlib's
+/// `Gap` and PyNN's gap.mod are. The engine sums a site's junctions into one conductance and
+/// one conductance-weighted partner voltage, which is exact for that current only, so it is
+/// checked at sample values.
+pub fn gap_site(m: &crate::ir::Mechanism) -> Result<GapSite, String> {
+    use crate::ir::{Builtin, Var};
+    if !m.point_process || m.artificial {
+        return Err("it is not a point process on a membrane".into());
+    }
+    if m.net_receive.is_some() {
+        return Err("it receives events (NET_RECEIVE)".into());
+    }
+    let param = |name: &str| m.params.iter().position(|p| p.name == name);
+    let (Some(g), Some(vgap)) = (param("g"), param("vgap")) else {
+        return Err("it has no parameters `g` and `vgap`".into());
+    };
+    let units = crate::sema::units::UnitTable::default();
+    let is = |k: usize, want: &str| {
+        let (Some(u), Ok(w)) = (m.params[k].unit.as_deref(), units.parse(want)) else {
+            return false;
+        };
+        units.parse(u).is_ok_and(|u| u.dims == w.dims)
+    };
+    if !is(g, "uS") || !is(vgap, "mV") {
+        return Err("its `g` is not a conductance or its `vgap` not a voltage".into());
+    }
+    let [current] = m.currents.as_slice() else {
+        return Err(format!("it has {} currents, not one", m.currents.len()));
+    };
+    if current.ion.is_some() {
+        return Err(format!("its current `{}` is carried by an ion", current.name));
+    }
+    for (gv, v, vg) in [(0.002, -64.0, -70.5), (1.5, 20.0, -3.25), (0.37, -80.0, 12.0)] {
+        let i = crate::ir::interp::eval(&m.exprs, &[current.value], &|var| match var {
+            Var::Param(k) if k as usize == g => gv,
+            Var::Param(k) if k as usize == vgap => vg,
+            Var::Param(k) => m.params[k as usize].default,
+            Var::Builtin(Builtin::V) => v,
+            Var::Builtin(Builtin::Celsius) => 6.3,
+            Var::Builtin(Builtin::Dt) => 0.025,
+            _ => 0.0,
+        })[0];
+        let want = gv * (v - vg) * current.scale;
+        if !((i - want).abs() <= 1e-12 * want.abs().max(1e-12)) {
+            return Err(format!(
+                "its current is not g·(v − vgap) (at g = {gv}, v = {v}, vgap = {vg}: {i} nA, not {want})"
+            ));
+        }
+    }
+    Ok(GapSite { g, vgap })
+}
+
+/// The index of point `site` on the cells of population `name`, which a GAP joins.
+fn gap_site_of(
+    cx: &mut Ctx,
+    populations: &[Population],
+    name: &ast::Ident,
+    site: &ast::Ident,
+) -> Option<u32> {
+    let (_, p) = find_population(cx, populations, name)?;
+    let PopulationKind::Cells(model) = &p.kind else {
+        cx.err(
+            Diagnostic::error(
+                format!("`{}` has no membrane for a gap junction", name.name),
+                name.span,
+                "not a population of cells",
+            )
+            .with_hint("gap junctions join cells with sections; spike sources and artificial cells have none"),
+        );
+        return None;
+    };
+    let points = &model.cell.points;
+    match points.iter().position(|p| p.name == site.name) {
+        Some(k) => {
+            let insert = &points[k].insert;
+            let m = &insert.mechanism;
+            let gap = match gap_site(m) {
+                Ok(gap) => gap,
+                Err(why) => {
+                    cx.err(
+                        Diagnostic::error(
+                            format!("{} is not a gap junction: {why}", m.name),
+                            site.span,
+                            "not a gap junction site",
+                        )
+                        .with_hint("place the stdlib's `Gap` (i = g·(v − vgap)) on both cells: `POINT gj = Gap AT soma(0.5)`"),
+                    );
+                    return None;
+                }
+            };
+            let set = insert.params[gap.g] != m.params[gap.g].default
+                || insert.per_cell.iter().any(|(pi, _)| *pi == gap.g || *pi == gap.vgap);
+            if set {
+                cx.err(
+                    Diagnostic::error(
+                        format!(
+                            "point `{}` of cell `{}` is a gap junction site, whose conductance its junctions set",
+                            site.name, model.cell.name
+                        ),
+                        site.span,
+                        "its `g` is set too",
+                    )
+                    .with_hint("give each GAP its conductance as `weight`, and leave the site's `g` (and `vgap`) unset, in the POINT and in `values` tables"),
+                );
+                return None;
+            }
+            Some(k as u32)
+        }
+        None => {
+            cx.err(
+                Diagnostic::error(
+                    format!("cell `{}` has no point process `{}`", model.cell.name, site.name),
+                    site.span,
+                    "no such POINT",
+                )
+                .with_hint(format!(
+                    "a gap junction needs its site on both cells: `POINT {} = Gap AT soma(0.5)` in cell `{}`",
+                    site.name, model.cell.name
+                )),
+            );
+            None
+        }
+    }
+}
+
+/// Gives every gap junction site its junctions: `g` per cell, the sum of its junctions'
+/// conductances, and `vgap` per cell, their conductance-weighted mean of the partners' initial
+/// V (the engine writes it anew before every step).
+fn set_gap_sites(populations: &mut [Population], gaps: &[GapJunction]) {
+    let locate = |populations: &[Population], gid: u64| {
+        let k = populations.partition_point(|p| p.first + p.count <= gid);
+        (k, (gid - populations[k].first) as usize)
+    };
+    let v_init = |populations: &[Population], k: usize| match &populations[k].kind {
+        PopulationKind::Cells(m) => m.cell.v_init,
+        _ => 0.0,
+    };
+    // Per (population, point): per cell, Σg and Σg·V_partner.
+    let mut sums: std::collections::BTreeMap<(usize, u32), (Vec<f64>, Vec<f64>)> =
+        Default::default();
+    for j in gaps {
+        let (ka, ca) = locate(populations, j.a);
+        let (kb, cb) = locate(populations, j.b);
+        for (k, c, point, partner) in [(ka, ca, j.site_a, kb), (kb, cb, j.site_b, ka)] {
+            let n = populations[k].count as usize;
+            let v = v_init(populations, partner);
+            let (g, gv) = sums
+                .entry((k, point))
+                .or_insert_with(|| (vec![0.0; n], vec![0.0; n]));
+            g[c] += j.g;
+            gv[c] += j.g * v;
+        }
+    }
+    for ((k, point), (g, gv)) in sums {
+        let PopulationKind::Cells(model) = &mut populations[k].kind else {
+            continue;
+        };
+        let v_init = model.cell.v_init;
+        let p = &mut model.cell.points[point as usize];
+        let Ok(site) = gap_site(&p.insert.mechanism) else {
+            continue;
+        };
+        let vgap: Vec<f64> = g
+            .iter()
+            .zip(&gv)
+            .map(|(&g, &gv)| if g > 0.0 { gv / g } else { v_init })
+            .collect();
+        p.insert.per_cell.push((site.g, g));
+        p.insert.per_cell.push((site.vgap, vgap));
+    }
 }
 
 fn find_population<'p>(
@@ -944,6 +1214,7 @@ fn lower_connect(
     run: &RunSettings,
     files: &mut FileReader<'_>,
     share: Option<Share>,
+    link: Link,
 ) -> Option<Vec<Connection>> {
     let pre_pop = find_population(cx, populations, pre);
     let post_pop = find_population(cx, populations, post);
@@ -1029,21 +1300,39 @@ fn lower_connect(
             return None;
         }
     };
-    let Some(receive) = &mechanism.net_receive else {
-        cx.err(
-            Diagnostic::error(
-                format!(
-                    "{} has no NET_RECEIVE block, so it cannot receive spikes",
-                    mechanism.name
-                ),
-                target.map_or(post.span, |t| t.span),
-                "not a synapse",
-            )
-            .with_hint("connect to a point process with NET_RECEIVE, such as ExpSyn or Exp2Syn"),
-        );
-        return None;
+    let weight_unit = match link {
+        Link::Gap => match gap_site(mechanism) {
+            Ok(site) => mechanism.params[site.g].unit.clone(),
+            Err(why) => {
+                cx.err(
+                    Diagnostic::error(
+                        format!("{} is not a gap junction: {why}", mechanism.name),
+                        target.map_or(post.span, |t| t.span),
+                        "not a gap junction site",
+                    )
+                    .with_hint("place the stdlib's `Gap` (i = g·(v − vgap)) on both cells: `POINT gj = Gap AT soma(0.5)`"),
+                );
+                return None;
+            }
+        },
+        Link::Synapse => {
+            let Some(receive) = &mechanism.net_receive else {
+                cx.err(
+                    Diagnostic::error(
+                        format!(
+                            "{} has no NET_RECEIVE block, so it cannot receive spikes",
+                            mechanism.name
+                        ),
+                        target.map_or(post.span, |t| t.span),
+                        "not a synapse",
+                    )
+                    .with_hint("connect to a point process with NET_RECEIVE, such as ExpSyn or Exp2Syn"),
+                );
+                return None;
+            };
+            receive.args.first().and_then(|(_, u)| u.clone())
+        }
     };
-    let weight_unit = receive.args.first().and_then(|(_, u)| u.clone());
     let weight_want = weight_unit.clone().unwrap_or_else(|| "1".into());
     let mut rule = None;
     let (mut weight, mut delay, mut seed) = (None, None, 0u64);
@@ -1053,11 +1342,23 @@ fn lower_connect(
     const KNOWN: &[&str] = &[
         "rule", "weight", "delay", "seed", "pre", "post", "file", "autapses",
     ];
+    const KNOWN_GAP: &[&str] = &["rule", "weight", "seed", "pre", "post", "file"];
     for s in settings {
         match s.name.name.as_str() {
+            "delay" | "autapses" if link == Link::Gap => {
+                ok = false;
+                cx.unknown_setting(s, KNOWN_GAP, "GAP");
+            }
             "rule" => match s.values.as_slice() {
                 [Value::Name(n)] if n.name == "all_to_all" => rule = Some(Rule::AllToAll),
                 [Value::Name(n)] if n.name == "one_to_one" => rule = Some(Rule::OneToOne),
+                [Value::Call { name, .. }] if name.name == "indegree" && link == Link::Gap => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("a GAP has no in-degree rule", name.span, "for CONNECT only")
+                            .with_hint("a gap junction joins both cells alike: use `rule = probability(P)`, `all_to_all`, `one_to_one`, `pre = …  post = …` or `file = NAME`"),
+                    );
+                }
                 [Value::Call { name, args, .. }]
                     if name.name == "probability" && args.len() == 1 =>
                 {
@@ -1168,7 +1469,10 @@ fn lower_connect(
             },
             _ => {
                 ok = false;
-                cx.unknown_setting(s, KNOWN, "CONNECT");
+                match link {
+                    Link::Synapse => cx.unknown_setting(s, KNOWN, "CONNECT"),
+                    Link::Gap => cx.unknown_setting(s, KNOWN_GAP, "GAP"),
+                }
             }
         }
     }
@@ -1244,7 +1548,31 @@ fn lower_connect(
         return None;
     };
     let from_file = matches!(rule, Rule::File(..));
-    if !from_file {
+    if link == Link::Gap {
+        if weight.is_none() && !from_file && ok {
+            cx.err(
+                Diagnostic::error("GAP needs a weight", span, "no `weight`").with_hint(format!(
+                    "add the junction's conductance, `weight = 0.001 ({})`",
+                    weight_unit.as_deref().unwrap_or("uS")
+                )),
+            );
+            return None;
+        }
+        if matches!(rule, Rule::OneToOne) && pre_k == post_k {
+            cx.err(
+                Diagnostic::error("one_to_one would join every cell to itself", span, "same population")
+                    .with_hint("a gap junction joins two cells: use `rule = probability(P)`, `all_to_all` or lists"),
+            );
+            return None;
+        }
+        if let Some(w) = weight.filter(|w| !(*w >= 0.0 && w.is_finite())) {
+            cx.err(
+                Diagnostic::error(format!("a junction's conductance is at least 0, not {w}"), span, "negative conductance")
+                    .with_hint("give `weight` the junction's conductance"),
+            );
+            return None;
+        }
+    } else if !from_file {
         if weight.is_none() && ok {
             ok = false;
             cx.err(
@@ -1305,7 +1633,11 @@ fn lower_connect(
         delay,
     };
     let mut out = Vec::new();
-    let allowed = |i: u64, j: u64| autapses || !same || i != j;
+    // A gap junction joins two cells once: within one population, the pairs i < j.
+    let allowed = |i: u64, j: u64| match link {
+        Link::Synapse => autapses || !same || i != j,
+        Link::Gap => !same || i < j,
+    };
     // The target cells whose inputs this process builds: its own block of a population of
     // cells (every process runs the artificial cells), all of them when it runs alone. The
     // rules draw each target's inputs from keys of its own, so a block's are the same.
@@ -1421,6 +1753,14 @@ fn lower_connect(
                 }
             }
         }
+        Rule::List(pairs) if link == Link::Gap && same && pairs.iter().any(|(i, j)| i == j) => {
+            let i = pairs.iter().find(|(i, j)| i == j).map_or(0, |p| p.0);
+            cx.err(
+                Diagnostic::error(format!("cell {i} is joined to itself"), span, "a junction needs two cells")
+                    .with_hint("pair each cell with another in `pre = …  post = …`"),
+            );
+            return None;
+        }
         Rule::List(pairs) => out.extend(
             (pairs.into_iter())
                 .filter(|(_, j)| posts.contains(j))
@@ -1428,30 +1768,43 @@ fn lower_connect(
         ),
         Rule::File(name, at) => {
             let (file, text) = read_csv(cx, &name, at, files)?;
+            // A header (`pre,…`) may come first, after comments.
+            let mut header_allowed = true;
             for (line_no, line) in text.lines().enumerate() {
                 let line = line.trim();
-                if line.is_empty()
-                    || line.starts_with('#')
-                    || (line_no == 0 && line.starts_with("pre"))
-                {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                if std::mem::replace(&mut header_allowed, false) && line.starts_with("pre") {
                     continue;
                 }
                 let fields: Vec<&str> = line.split(',').map(str::trim).collect();
                 let bad = |cx: &mut Ctx, why: String| {
+                    let hint = match link {
+                        Link::Synapse => "each line is `pre,post,weight,delay`: two cell indices within their populations, the weight in the synapse's unit, the delay in ms",
+                        Link::Gap => "each line is `pre,post,weight`: two cell indices within their populations and the junction's conductance in the site's unit",
+                    };
                     cx.err(
                         Diagnostic::error(format!("{file} line {}: {why}", line_no + 1), at, "read from here")
-                            .with_hint("each line is `pre,post,weight,delay`: two cell indices within their populations, the weight in the synapse's unit, the delay in ms"),
+                            .with_hint(hint),
                     );
                 };
-                let parsed = match fields.as_slice() {
-                    [a, b, w, d] => (
+                let parsed = match (fields.as_slice(), link) {
+                    ([a, b, w, d], Link::Synapse) => (
                         a.parse::<u64>(),
                         b.parse::<u64>(),
                         w.parse::<f64>(),
                         d.parse::<f64>(),
                     ),
+                    ([a, b, w], Link::Gap) => (
+                        a.parse::<u64>(),
+                        b.parse::<u64>(),
+                        w.parse::<f64>(),
+                        Ok(run.dt),
+                    ),
                     _ => {
-                        bad(cx, format!("expected 4 fields, found {}", fields.len()));
+                        let want = if link == Link::Gap { 3 } else { 4 };
+                        bad(cx, format!("expected {want} fields, found {}", fields.len()));
                         return None;
                     }
                 };
@@ -1481,6 +1834,13 @@ fn lower_connect(
                 }
                 if !w.is_finite() {
                     bad(cx, format!("weight {w} is not a number"));
+                    return None;
+                }
+                if link == Link::Gap && (w < 0.0 || (same && i == j)) {
+                    bad(cx, match w < 0.0 {
+                        true => format!("a junction's conductance is at least 0, not {w}"),
+                        false => format!("cell {i} is joined to itself"),
+                    });
                     return None;
                 }
                 if !check_delay(cx, d, at, &format!("{file} line {}: ", line_no + 1)) {

@@ -397,6 +397,15 @@ pub enum NetworkItem {
         settings: Vec<Setting>,
         span: Span,
     },
+    /// `GAP a <-> b AT site { rule = probability(0.1)  weight = 0.5 (nS) }`: gap junctions
+    /// between point `site` of cells of `a` and the same point of cells of `b`.
+    Gap {
+        a: Ident,
+        b: Ident,
+        site: Ident,
+        settings: Vec<Setting>,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

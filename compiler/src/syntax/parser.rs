@@ -921,6 +921,20 @@ where
                     span: sp(e.span()),
                 },
             ),
+        kw("GAP")
+            .ignore_then(ident())
+            .then_ignore(just(Token::BothWays))
+            .then(ident())
+            .then_ignore(kw("AT"))
+            .then(ident())
+            .then(braced(setting()).or_not())
+            .map_with(|(((a, b), site), settings), e| NetworkItem::Gap {
+                a,
+                b,
+                site,
+                settings: settings.unwrap_or_default(),
+                span: sp(e.span()),
+            }),
     ));
 
     let item = choice((
