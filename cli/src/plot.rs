@@ -137,6 +137,13 @@ fn thinned(trace: &[f64], dt: f64, buckets: usize) -> Vec<(f64, f64)> {
     out
 }
 
+/// The width of a legend column wide enough for `labels` (14 px sans-serif, about 7.5 px a
+/// character after the 30 px of the line), between 150 and 360 px.
+fn legend_width(labels: &[String]) -> i32 {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    (38 + (longest as f64 * 7.5).ceil() as i32).clamp(150, 360)
+}
+
 /// The legend of a V panel, beside the plot instead of over the data: one coloured line and
 /// label per trace, the first `MAX` of them.
 fn draw_legend<DB: DrawingBackend>(
@@ -178,12 +185,17 @@ where
 {
     root.fill(&WHITE)?;
     let areas = root.split_evenly((panels, 1));
+    // One legend column for every panel, so that their time axes line up.
+    let all_labels: Vec<String> = (data.labels.iter().cloned())
+        .chain(data.states.iter().flat_map(|q| q.traces.iter().map(|t| t.0.clone())))
+        .collect();
+    let column = legend_width(&all_labels);
     let mut i = 0;
     // V(t), with the legend in a column of its own on the right.
     if !data.traces.is_empty() || data.n <= 1 {
         let labels = data.labels;
         let (width, _) = areas[i].dim_in_pixel();
-        let (area, legend) = areas[i].split_horizontally(width as i32 - 150);
+        let (area, legend) = areas[i].split_horizontally(width as i32 - column);
         let area = &area;
         draw_legend(&legend, labels)?;
         i += 1;
@@ -236,8 +248,8 @@ where
     // Each traced quantity in a panel of its own: their units differ from V's and each other's.
     for q in data.states.iter().take(MAX_STATE_PANELS) {
         let (width, _) = areas[i].dim_in_pixel();
-        let (area, legend) = areas[i].split_horizontally(width as i32 - 150);
         let labels: Vec<String> = q.traces.iter().map(|t| t.0.clone()).collect();
+        let (area, legend) = areas[i].split_horizontally(width as i32 - column);
         draw_legend(&legend, &labels)?;
         i += 1;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -282,7 +294,7 @@ where
     }
     if data.n > 1 {
         let (width, _) = areas[i].dim_in_pixel();
-        let (area, legend_area) = areas[i].split_horizontally(width as i32 - 150);
+        let (area, legend_area) = areas[i].split_horizontally(width as i32 - column);
         let area = &area;
         i += 1;
         let mut chart = ChartBuilder::on(area)

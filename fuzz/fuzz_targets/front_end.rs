@@ -1,13 +1,15 @@
 #![no_main]
-// The front end on arbitrary text: the morphology readers; parse, lower, solve, render; model files are lowered too,
-// with three stdlib mechanisms, and built into cell programs (a small morphology into its
-// whole-cell program). Run: RUSTC_BOOTSTRAP=1 cargo fuzz run front_end (or cargo +nightly).
+// The front end on arbitrary text: the morphology readers; parse, lower, solve, render; model
+// files are lowered too, with five stdlib mechanisms (a synapse and a gap junction's site among
+// them), and built into cell programs (a small morphology into its whole-cell program). Run: RUSTC_BOOTSTRAP=1 cargo fuzz run front_end (or cargo +nightly).
 use hhc_compiler::sema::{self, FileKind};
 
 const MECHANISMS: &[(&str, &str)] = &[
     ("IL", include_str!("../../stdlib/IL.chan")),
     ("Na_HH1952", include_str!("../../stdlib/Na_HH1952.chan")),
     ("K_HH1952", include_str!("../../stdlib/K_HH1952.chan")),
+    ("ExpSyn", include_str!("../../stdlib/ExpSyn.chan")),
+    ("Gap", include_str!("../../stdlib/Gap.chan")),
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -1139,3 +1139,29 @@ fn gap_sites_are_checked_and_written_as_neuron_users_write_them() {
     assert!(err.contains("its current is not g·(v − vgap)"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// examples/gap_network.chan: the 32 undriven cells fire through their junctions alone, and
+/// the run is the same to the bit on one thread and on all.
+#[test]
+fn the_gap_junction_example_spreads_its_drive_on_any_thread_count() {
+    let runs: Vec<Outcome> = [Some(1), None]
+        .into_iter()
+        .map(|threads| {
+            simulate(
+                "examples/gap_network.chan",
+                &Request {
+                    threads,
+                    ..Request::default()
+                },
+            )
+        })
+        .collect();
+    let spikes = &runs[0].network.as_ref().expect("a network").spikes;
+    for cell in 8..40 {
+        assert!(spikes.iter().any(|&(c, _)| c == cell), "cell {cell}");
+    }
+    assert_eq!(spikes, &runs[1].network.as_ref().expect("a network").spikes);
+    for (a, b) in runs[0].traces.iter().zip(&runs[1].traces) {
+        assert_eq!(a.values, b.values, "{}", a.name);
+    }
+}
