@@ -1791,6 +1791,10 @@ pub fn run(
 /// (set when the model was built), so it carries the sum of their currents.
 struct GapCoupling {
     sites: Vec<GapSiteSlots>,
+    /// The (population, region) of every row of V that partners read.
+    rows: Vec<(usize, usize)>,
+    /// The sites' compartments by (population, region).
+    by_region: std::collections::BTreeMap<(usize, usize), Vec<usize>>,
 }
 
 /// One site: where its `vgap` lives, and its partners' V with their conductances.
@@ -1800,8 +1804,9 @@ struct GapSiteSlots {
     at: usize,
     vgap_slot: usize,
     g_total: f64,
-    /// (population, region, compartment, conductance) of each partner's site.
-    partners: Vec<(usize, usize, usize, f64)>,
+    /// (row, compartment, conductance) of each partner's site, its row an index into
+    /// [`GapCoupling::rows`].
+    partners: Vec<(u32, u32, f64)>,
 }
 
 impl GapCoupling {
@@ -1811,7 +1816,11 @@ impl GapCoupling {
         processes: usize,
     ) -> Result<GapCoupling, String> {
         if network.gaps.is_empty() {
-            return Ok(GapCoupling { sites: Vec::new() });
+            return Ok(GapCoupling {
+                sites: Vec::new(),
+                rows: Vec::new(),
+                by_region: Default::default(),
+            });
         }
         if processes > 1 {
             return Err(format!("gap junctions run in one process, and this run has {processes}\n  hint: run a network with GAP as one process (without mpirun)"));
@@ -1826,6 +1835,7 @@ impl GapCoupling {
         };
         let mut by_site: std::collections::BTreeMap<(usize, usize, usize), GapSiteSlots> =
             Default::default();
+        let mut rows: Vec<(usize, usize)> = Vec::new();
         for j in &network.gaps {
             let (Some(a), Some(b)) = (place(j.a, j.site_a), place(j.b, j.site_b)) else {
                 return Err(format!("gap junction between cells {} and {} has no site", j.a, j.b));
@@ -1848,13 +1858,29 @@ impl GapCoupling {
                         partners: Vec::new(),
                     });
                 }
+                let row = match rows.iter().position(|&r| r == (there.0, there.1)) {
+                    Some(r) => r,
+                    None => {
+                        rows.push((there.0, there.1));
+                        rows.len() - 1
+                    }
+                };
                 let site = by_site.get_mut(&here).expect("inserted above");
                 site.g_total += j.g;
-                site.partners.push((there.0, there.1, there.2, j.g));
+                site.partners.push((row as u32, there.2 as u32, j.g));
             }
         }
+        let sites: Vec<GapSiteSlots> =
+            by_site.into_values().filter(|s| s.g_total > 0.0).collect();
+        let mut by_region: std::collections::BTreeMap<(usize, usize), Vec<usize>> =
+            Default::default();
+        for s in &sites {
+            by_region.entry((s.population, s.region)).or_default().push(s.at);
+        }
         Ok(GapCoupling {
-            sites: by_site.into_values().filter(|s| s.g_total > 0.0).collect(),
+            sites,
+            rows,
+            by_region,
         })
     }
 
@@ -1864,24 +1890,39 @@ impl GapCoupling {
         if self.sites.is_empty() {
             return;
         }
-        let v = |populations: &[Option<CellPopulation>], (k, r, at): (usize, usize, usize)| {
-            populations[k].as_ref().map_or(0.0, |p| p.regions[r].slots[0][at])
-        };
+        let rows: Vec<&[f64]> = (self.rows.iter())
+            .map(|&(k, r)| populations[k].as_ref().map_or(&[][..], |p| &p.regions[r].slots[0]))
+            .collect();
         let vgap: Vec<f64> = (self.sites.iter())
             .map(|s| {
-                let sum: f64 = (s.partners.iter())
-                    .map(|&(k, r, at, g)| g * v(populations, (k, r, at)))
-                    .sum();
+                let mut sum = 0.0;
+                for &(row, at, g) in &s.partners {
+                    sum += g * rows[row as usize][at as usize];
+                }
                 sum / s.g_total
             })
             .collect();
         for (s, x) in self.sites.iter().zip(vgap) {
-            let Some(pop) = populations[s.population].as_mut() else {
+            if let Some(pop) = populations[s.population].as_mut() {
+                pop.regions[s.region].slots[s.vgap_slot][s.at] = x;
+            }
+        }
+        // The sites' currents again: per region, its whole row at once when most of its
+        // compartments are sites, else one by one.
+        for (&(k, r), sites) in &self.by_region {
+            let Some(pop) = populations[k].as_mut() else {
                 continue;
             };
-            let region = &mut pop.regions[s.region];
-            region.slots[s.vgap_slot][s.at] = x;
-            cable::RegionView::new(region).recompute(s.at..s.at + 1, t);
+            let region = &mut pop.regions[r];
+            let compartments = region.slots[0].len();
+            let view = cable::RegionView::new(region);
+            if sites.len() * 4 >= compartments {
+                view.recompute(0..compartments, t);
+            } else {
+                for &at in sites {
+                    view.recompute(at..at + 1, t);
+                }
+            }
         }
     }
 }
