@@ -1296,6 +1296,8 @@ pub struct ArtificialProgram {
     pub arg_updates: Vec<(u32, ExprId)>,
     pub arg_init: Vec<(u32, ExprId)>,
     pub for_netcons: Vec<crate::ir::ForNetcons>,
+    /// The states NET_RECEIVE's own INITIAL sets (a weight adjuster's, once per instance).
+    pub state_init: Vec<(u32, ExprId)>,
     pub draws: Vec<crate::ir::Draw>,
     pub states: usize,
 }
@@ -1327,6 +1329,7 @@ pub fn build_artificial(
         }
         roots.extend(&r.emits);
         roots.extend(r.arg_updates.iter().chain(&r.arg_init).map(|u| u.1));
+        roots.extend(r.state_init.iter().map(|u| u.1));
         for l in &r.for_netcons {
             roots.push(l.condition);
             roots.extend(l.updates.iter().map(|u| u.1));
@@ -1371,8 +1374,14 @@ pub fn build_artificial(
     let mut arguments = |list: &[(u32, ExprId)]| -> Vec<(u32, ExprId)> {
         list.iter().map(|&(k, e)| (k, import(e))).collect()
     };
-    let (arg_updates, arg_init) = receive
-        .map(|r| (arguments(&r.arg_updates), arguments(&r.arg_init)))
+    let (arg_updates, arg_init, state_init) = receive
+        .map(|r| {
+            (
+                arguments(&r.arg_updates),
+                arguments(&r.arg_init),
+                arguments(&r.state_init),
+            )
+        })
         .unwrap_or_default();
     let for_netcons = receive
         .map(|r| {
@@ -1405,6 +1414,7 @@ pub fn build_artificial(
         arg_updates,
         arg_init,
         for_netcons,
+        state_init,
         draws: m.draws.clone(),
         states: m.states.len(),
     }

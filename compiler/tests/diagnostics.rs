@@ -458,6 +458,14 @@ fn unsupported_nmodl_is_named() {
         "NEURON { SUFFIX dp RANGE q }\nASSIGNED { v (mV) q }\nBREAKPOINT { }\nAFTER SOLVE {\n    q = v\n}\n",
     );
     case(
+        "pointer_to_another_sections_value",
+        "NEURON { SUFFIX dp POINTER pv RANGE q }\nASSIGNED { v (mV) pv (mV) q }\nBREAKPOINT { q = pv - v }\n",
+    );
+    case(
+        "pointer_in_a_point_process_with_a_current",
+        "NEURON { POINT_PROCESS gp POINTER vgap NONSPECIFIC_CURRENT i RANGE g }\nPARAMETER { g = 0.001 (uS) }\nASSIGNED { v (mV) vgap (mV) i (nA) }\nBREAKPOINT { i = g*(v - vgap) }\n",
+    );
+    case(
         "constructor_with_verbatim",
         "NEURON { POINT_PROCESS vs }\nCONSTRUCTOR {\nVERBATIM\n  void* p = 0;\nENDVERBATIM\n}\nNET_RECEIVE (w) { }\n",
     );
@@ -539,6 +547,13 @@ fn model_errors() {
         ("gap_to_spike_source", "POPULATION a = G { count = 2 }\n    POPULATION s = spikes { times = 1 (ms) }\n    GAP s <-> a AT gj { rule = all_to_all  weight = 0.001 (uS) }"),
     ] {
         case(name, &format!("{gap_cell}{net_cell}NETWORK {{\n    {network}\n}}\n{sim}"));
+    }
+    let adjusted_cell = "CELL A {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL\n    POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms) }\n}\n";
+    for (name, network) in [
+        ("adjuster_unknown", "POPULATION a = A { count = 2 }\n    CONNECT a -> a AT syn { rule = all_to_all  weight = 0.001 (uS)  delay = 1 (ms)  adjuster = syn }"),
+        ("adjuster_post_spikes_alone", "POPULATION a = A { count = 2 }\n    CONNECT a -> a AT syn { rule = all_to_all  weight = 0.001 (uS)  delay = 1 (ms)  post_spikes = true }"),
+    ] {
+        case(name, &format!("{adjusted_cell}NETWORK {{\n    {network}\n}}\n{sim}"));
     }
     case(
         "gap_site_conductance_set_twice",

@@ -44,7 +44,7 @@ use hhc_compiler::ir::Draw;
 use hhc_compiler::ir::{interp, Var};
 use hhc_compiler::sema::model::Model;
 use hhc_compiler::sema::network::uniform;
-use hhc_compiler::sema::network::{Network, PopulationKind};
+use hhc_compiler::sema::network::{Network, PopulationKind, ADJUSTER_SEES_POST, NO_ADJUSTER};
 use rayon::prelude::*;
 
 /// What a network run produced.
@@ -251,6 +251,8 @@ struct CellPopulation {
     points: Vec<PointTarget>,
     /// Each point process's mechanism.
     point_mechanisms: Vec<hhc_compiler::ir::Mechanism>,
+    /// The weight adjusters of connections to this population's cells.
+    adjusters: Adjusters,
     matrix: TreeMatrix,
     currents: MembraneCurrents,
     injections: Vec<Injection>,
@@ -508,6 +510,7 @@ impl CellPopulation {
             regions,
             points,
             point_mechanisms: cell.points.iter().map(|p| p.insert.mechanism.clone()).collect(),
+            adjusters: Adjusters::new(&cell.adjusters, model),
             matrix: TreeMatrix::new(
                 &tree,
                 cell.cm,
@@ -564,6 +567,9 @@ impl CellPopulation {
         let views: Vec<RegionView<'_>> = self.regions.iter_mut().map(RegionView::new).collect();
         let values = cable::SendPtr::new(self.connection_values.as_mut_ptr().cast());
         let values = &values;
+        let adjuster_states = cable::SendPtr::new(self.adjusters.states.as_mut_ptr().cast());
+        let adjuster_states = &adjuster_states;
+        let adjusters = &self.adjusters;
         let netcons = &self.netcons;
         let targets = &self.points;
         let regions_n = views.len();
@@ -606,6 +612,7 @@ impl CellPopulation {
                 let mut reaction = Reaction::default();
                 let mut watch_events: Vec<Event> = Vec::new();
                 let mut used: Vec<f64> = Vec::new();
+                let mut adjuster_scratch = (Vec::new(), Vec::new());
                 // The epoch's events in time order (positive, so its bits order as its value;
                 // the step follows), then in the order they were sent.
                 if !delivered.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
@@ -630,6 +637,19 @@ impl CellPopulation {
                             }
                             None => break,
                         };
+                        if e.point == ADJUSTER_POINT {
+                            // SAFETY: the instance serves a connection to this task's cell.
+                            unsafe {
+                                adjusters.deliver(
+                                    &e,
+                                    adjuster_states.get().cast(),
+                                    values.get().cast(),
+                                    &mut adjuster_scratch,
+                                )
+                            };
+                            out.delivered += 1;
+                            continue;
+                        }
                         let target = &targets[e.point as usize];
                         let r = target.region;
                         // A point's region has one node, so cell c's compartment is entry c.
@@ -660,6 +680,7 @@ impl CellPopulation {
                         }
                         if reaction.spikes {
                             out.emitted.push((e.cell as usize, e.te));
+                            adjusters.tell_spike(own, e.cell, e.te);
                         }
                         if let Some(active) = reaction.watches.take() {
                             own.watching.insert((e.cell, e.point), active);
@@ -718,6 +739,8 @@ impl CellPopulation {
                         if vn > v_th {
                             if !*was_above && !spikes_from_points {
                                 out.spikes.push((first + k, step));
+                                let t = times[step as usize + 1] + THRESHOLD_TIME_EPSILON;
+                                adjusters.tell_spike(own, (first + k) as u32, t);
                             }
                             *was_above = true;
                         } else {
@@ -1166,9 +1189,16 @@ fn receive(
     reaction.spikes = false;
     reaction.watches = None;
     if let Some(linear) = &target.linear {
+        // A connection with values here has a weight adjuster, which keeps its weight there.
+        // SAFETY: the values belong to the event's target cell, whose chunk is the calling
+        // task's.
+        let weight = match e.values {
+            NO_VALUES => e.weight,
+            k => unsafe { *values.get().cast::<f64>().add(k as usize) },
+        };
         for &(slot, a) in linear {
             // SAFETY: compartment `at` belongs to the calling task.
-            unsafe { *view.slot(slot as usize).add(at) += e.weight * a };
+            unsafe { *view.slot(slot as usize).add(at) += weight * a };
         }
         return;
     }
@@ -1550,6 +1580,9 @@ pub fn run(
                 weight: c.weight,
                 delay: c.delay,
                 values: NO_VALUES,
+                // The adjuster of the cell type (and whether it sees the cell's spikes), until
+                // its instance is made below.
+                adjuster: c.adjuster,
             };
             Some((c.pre, target))
         })
@@ -1559,6 +1592,18 @@ pub fn run(
     for (_, t) in targets.iter_mut() {
         if let Some(pop) = populations.get_mut(t.population).and_then(Option::as_mut) {
             t.values = pop.connection_values(t.cell as usize, t.point as usize, t.weight);
+            // A weight adjuster keeps the connection's weight in its values.
+            if t.adjuster != NO_ADJUSTER {
+                if t.values == NO_VALUES {
+                    t.values = pop.connection_values.len() as u32;
+                    pop.connection_values.push(t.weight);
+                }
+                let (program, sees_post) = (
+                    t.adjuster & !ADJUSTER_SEES_POST,
+                    t.adjuster & ADJUSTER_SEES_POST != 0,
+                );
+                t.adjuster = pop.adjusters.add(t.cell, program, t.values, t.weight, sees_post);
+            }
         } else if let Some(a) = artificial.get_mut(t.population).and_then(Option::as_mut) {
             t.values = a.connection_values(t.cell as usize, t.weight);
         }
@@ -1785,6 +1830,162 @@ pub fn run(
     Ok(partial(&populations, &spikes, steps, &tally))
 }
 
+/// [`Event::point`] of an event for a weight adjuster, whose [`Event::values`] is then the
+/// adjuster's instance.
+const ADJUSTER_POINT: u32 = u32::MAX;
+
+/// How much earlier than its synapse's event a connection's adjuster gets the presynaptic
+/// spike: PyNN gives the adjuster's NetCon the connection's delay less 1e-9 ms, so that the
+/// weight is updated before the synapse uses it.
+const ADJUSTER_LEAD: f64 = 1e-9;
+
+/// The weight adjusters of a population's incoming connections (PyNN's STDP and
+/// Tsodyks–Markram mechanisms, whose `POINTER wsyn` is the connection's weight): one instance
+/// per connection, run by the interpreter when an event reaches it. A presynaptic spike
+/// reaches it `ADJUSTER_LEAD` before the synapse (with the connection's weight as given), and
+/// the target cell's spikes reach every adjuster of its connections at once (weight −1), as
+/// PyNN wires them with `dendritic_delay_fraction = 0`. Its POINTER state is the connection's
+/// weight: copied in before each event, and back after it, where the synapse reads it.
+struct Adjusters {
+    /// Per adjuster of the cell type (its `adjusters`, in order).
+    programs: Vec<AdjusterProgram>,
+    instances: Vec<AdjusterInstance>,
+    /// Every instance's states, one instance after another.
+    states: Vec<f64>,
+    /// Per cell of the population (in this process), its connections' instances that get its
+    /// spikes.
+    of_cell: std::collections::HashMap<u32, Vec<u32>>,
+}
+
+struct AdjusterProgram {
+    program: ArtificialProgram,
+    /// The state that is the POINTER (the connection's weight).
+    pointer: usize,
+    /// NET_RECEIVE's state updates.
+    reaction: interp::Prepared,
+}
+
+#[derive(Clone, Copy)]
+struct AdjusterInstance {
+    program: u32,
+    /// Where its connection's values (the weight first) start.
+    values: u32,
+    /// Where its states start in [`Adjusters::states`].
+    states: u32,
+}
+
+impl Adjusters {
+    fn new(adjusters: &[hhc_compiler::sema::model::PointSpec], model: &Model) -> Adjusters {
+        let programs = adjusters
+            .iter()
+            .map(|a| {
+                let program = build_artificial(&a.insert, model.celsius, model.dt);
+                let m = &a.insert.mechanism;
+                let pointer = (m.pointers.first())
+                    .and_then(|(name, _)| m.states.iter().position(|s| &s.name == name))
+                    .expect("a weight adjuster's POINTER is a state");
+                let roots: Vec<_> = program.updates.iter().map(|u| u.1).collect();
+                let reaction = interp::Prepared::new(&program.exprs, &roots);
+                AdjusterProgram {
+                    program,
+                    pointer,
+                    reaction,
+                }
+            })
+            .collect();
+        Adjusters {
+            programs,
+            instances: Vec::new(),
+            states: Vec::new(),
+            of_cell: std::collections::HashMap::new(),
+        }
+    }
+
+    /// A new instance of adjuster `program` for the connection to `cell` whose values start
+    /// at `values` (its weight first): its INITIAL and NET_RECEIVE's INITIAL at t = 0, its
+    /// POINTER the weight; it gets the cell's spikes when `sees_post`. Returns the instance.
+    fn add(&mut self, cell: u32, program: u32, values: u32, weight: f64, sees_post: bool) -> u32 {
+        let p = &self.programs[program as usize];
+        let start = self.states.len();
+        let init = interp::eval(&p.program.exprs, &p.program.init, &|_| 0.0);
+        self.states.extend(init);
+        let roots: Vec<_> = p.program.state_init.iter().map(|u| u.1).collect();
+        let states = &self.states[start..];
+        let set = interp::eval(&p.program.exprs, &roots, &|var| match var {
+            Var::State(s) => states[s as usize],
+            Var::Arg(0) => weight,
+            _ => 0.0,
+        });
+        for (&(s, _), x) in p.program.state_init.iter().zip(set) {
+            self.states[start + s as usize] = x;
+        }
+        self.states[start + p.pointer] = weight;
+        let id = self.instances.len() as u32;
+        self.instances.push(AdjusterInstance {
+            program,
+            values,
+            states: start as u32,
+        });
+        if sees_post {
+            self.of_cell.entry(cell).or_default().push(id);
+        }
+        id
+    }
+
+    /// The cell's spike at `t` reaches the adjusters of its connections at once, with weight
+    /// −1 (PyNN's postsynaptic NetCon), as self-events of its chunk.
+    fn tell_spike(&self, own: &mut SelfEvents, cell: u32, t: f64) {
+        let Some(list) = self.of_cell.get(&cell) else {
+            return;
+        };
+        for &instance in list {
+            let e = Event {
+                te: t,
+                seq: 0,
+                cell,
+                point: ADJUSTER_POINT,
+                weight: -1.0,
+                flag: 0.0,
+                values: instance,
+                step: 0,
+            };
+            own.send(&e, 0.0, 0.0, false);
+        }
+    }
+
+    /// Runs instance `e.values`'s NET_RECEIVE for event `e`.
+    ///
+    /// # Safety
+    /// `states` and `values` point to [`Self::states`] and the population's connection
+    /// values, and the instance (and its connection) belong to the calling task's cells.
+    unsafe fn deliver(&self, e: &Event, states: *mut f64, values: *mut f64, scratch: &mut (Vec<f64>, Vec<f64>)) {
+        let instance = self.instances[e.values as usize];
+        let p = &self.programs[instance.program as usize];
+        unsafe {
+            let own = states.add(instance.states as usize);
+            let weight = values.add(instance.values as usize);
+            *own.add(p.pointer) = *weight;
+            let flag = p.program.args;
+            p.reaction.eval_into(
+                &p.program.exprs,
+                &|var| match var {
+                    Var::State(s) => *own.add(s as usize),
+                    Var::Arg(k) if k as usize == flag => e.flag,
+                    Var::Arg(0) => e.weight,
+                    Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+                    _ => 0.0,
+                },
+                &mut scratch.0,
+                &mut scratch.1,
+            );
+            for (&(s, _), &x) in p.program.updates.iter().zip(&scratch.1) {
+                *own.add(s as usize) = x;
+            }
+            *weight = *own.add(p.pointer);
+        }
+    }
+}
+
 /// The gap junctions of a network, by site: before every step each site's `vgap` becomes the
 /// conductance-weighted mean of its partners' V (NEURON's transfer of V before the currents),
 /// and its compartment's current is recomputed. The site's `g` is the sum of its junctions'
@@ -1937,6 +2138,8 @@ struct Outgoing {
     weight: f64,
     delay: f64,
     values: u32,
+    /// The connection's weight adjuster instance, or [`NO_ADJUSTER`].
+    adjuster: u32,
 }
 
 /// When an event is delivered: NEURON's step times, and the steps of the run; no event is
@@ -2114,6 +2317,23 @@ impl Filing {
                             continue;
                         };
                         let chunk = t.cell as usize / share.chunk_cells - share.first;
+                        if t.adjuster != NO_ADJUSTER {
+                            // The adjuster first, just before the synapse.
+                            let te = te - ADJUSTER_LEAD;
+                            let step = delivery_step(te, rules.times, rules.dt, rules.earliest);
+                            share.rings[chunk][(step / slot_steps) as usize % ring_len].push(
+                                Event {
+                                    te,
+                                    seq: seq0 + u64::from(rank),
+                                    cell: t.cell,
+                                    point: ADJUSTER_POINT,
+                                    weight: t.weight,
+                                    flag: 0.0,
+                                    values: t.adjuster,
+                                    step: step as u32,
+                                },
+                            );
+                        }
                         share.rings[chunk][(step / slot_steps) as usize % ring_len].push(Event {
                             te,
                             seq: seq0 + u64::from(rank),

@@ -208,7 +208,8 @@ fn every_stdlib_channel_matches_braincell() {
 fn every_stdlib_channel_has_a_braincell_fixture() {
     let names = fixture_names();
     let stdlib = repo().join("stdlib");
-    // NEURON's synapses are checked against NEURON with the networks (tests/network.rs).
+    // NEURON's synapses and the gap junction's site are checked against NEURON with the
+    // networks (tests/network.rs).
     let pools = [
         "CalciumDetailed",
         "hh",
@@ -222,6 +223,7 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
         "AlphaSynapse",
         "IntFire2",
         "IntFire4",
+        "Gap",
     ];
     let mut missing = Vec::new();
     for e in std::fs::read_dir(&stdlib)

@@ -384,6 +384,10 @@ pub struct NetReceive {
     pub arg_init: Vec<(u32, ExprId)>,
     /// `FOR_NETCONS (…) { … }` loops, in the order written.
     pub for_netcons: Vec<ForNetcons>,
+    /// States NET_RECEIVE's own INITIAL sets: allowed only in a weight adjuster (a mechanism
+    /// with a POINTER), which has one connection per instance, so that they are the instance's
+    /// (PyNN's Tsodyks–Markram adjuster sets `t_last = t`).
+    pub state_init: Vec<(u32, ExprId)>,
     pub span: Span,
 }
 
@@ -489,6 +493,10 @@ pub struct Mechanism {
     /// the order of their file names and runs their state updates in that order, each reading
     /// the concentrations that those before it have advanced (see [`crate::cell`]).
     pub neuron_file: Option<String>,
+    /// `POINTER` variables: a weight adjuster's reference to its connection's weight (see
+    /// [`NetReceive::state_init`]); their values are states of the instance, copied from the
+    /// connection's weight before each event and back after it.
+    pub pointers: Vec<(String, Span)>,
 }
 
 /// A state set by assignment in a DERIVATIVE block; see [`Mechanism::assigned`].

@@ -201,6 +201,7 @@ fn lower_with_held(
             assigned: vec![],
             currents: vec![],
             neuron_file: None,
+            pointers: Vec::new(),
         },
         names: HashMap::new(),
         declared_units: HashMap::new(),
@@ -251,6 +252,7 @@ fn lower_with_held(
         return Err((l.diags.into_vec(), holdable));
     }
     l.check_states_move();
+    l.check_pointer_events();
     if l.diags.has_errors() {
         return Err((l.diags.into_vec(), Default::default()));
     }
@@ -573,7 +575,9 @@ impl<'a> Lowerer<'a> {
         self.promote_event_variables();
         self.promote_written_concentrations();
         self.promote_held();
+        self.promote_pointers();
         self.promote_set_from_outside();
+        self.check_pointers();
         if !neuron_seen && has_mechanism_blocks {
             self.err(
                 Diagnostic::error(
@@ -706,6 +710,88 @@ impl<'a> Lowerer<'a> {
             })
             .cloned()
             .collect()
+    }
+
+    /// A POINTER of a point process is a state of the instance: its connection's weight, copied
+    /// in before each event and out after it (see [`Self::check_pointers`]).
+    fn promote_pointers(&mut self) {
+        if !self.m.point_process {
+            return;
+        }
+        for (name, span) in self.m.pointers.clone() {
+            match self.names.get(&name) {
+                Some((Name::State(_), _)) => {}
+                Some((Name::Assigned, _)) | None => {
+                    let idx = self.m.states.len() as u32;
+                    self.names.insert(name.clone(), (Name::State(idx), span));
+                    self.m.states.push(ir::StateVar {
+                        name,
+                        unit: None,
+                        span,
+                    });
+                }
+                Some(_) => self.err(
+                    Diagnostic::error(
+                        format!("POINTER `{name}` is declared as something else too"),
+                        span,
+                        "pointer",
+                    )
+                    .with_hint("declare a POINTER's variable in ASSIGNED"),
+                ),
+            }
+        }
+    }
+
+    /// hhc binds a POINTER to one thing: the weight of the connection a weight adjuster serves
+    /// (PyNN's STDP and Tsodyks–Markram mechanisms: `POINTER wsyn`, set to the NetCon's weight
+    /// by `setpointer`). Such a mechanism is a POINT_PROCESS with NET_RECEIVE and one POINTER,
+    /// and no current, SOLVE or events of its own; any other POINTER is refused by name.
+    /// Checked where the file's declarations are read, before its blocks are lowered: a
+    /// POINTER hhc cannot bind is the one error said.
+    fn check_pointers(&mut self) {
+        let file = self.file;
+        let has = |f: &dyn Fn(&Item) -> bool| file.items.iter().any(f);
+        let why = if !self.m.point_process || self.m.artificial {
+            Some("the mechanism is not a POINT_PROCESS on a cell".to_string())
+        } else if self.m.pointers.len() > 1 {
+            Some(format!("it has {} POINTERs", self.m.pointers.len()))
+        } else if !has(&|i| matches!(i, Item::NetReceive { .. })) {
+            Some("it has no NET_RECEIVE".into())
+        } else if let Some(c) = self.m.currents.first() {
+            Some(format!("it has a current, `{}`", c.name))
+        } else if has(&|i| matches!(i, Item::Derivative { .. } | Item::Kinetic { .. })) {
+            Some("it SOLVEs states over time".into())
+        } else {
+            None
+        };
+        self.pointer_error(why);
+    }
+
+    /// After lowering: a weight adjuster's NET_RECEIVE sends no events and watches nothing.
+    fn check_pointer_events(&mut self) {
+        let events = self.m.net_receive.as_ref().is_some_and(|r| {
+            !r.sends.is_empty() || !r.emits.is_empty() || !r.moves.is_empty() || !r.watches.is_empty()
+        });
+        if events {
+            self.pointer_error(Some("its NET_RECEIVE sends events or watches".into()));
+        }
+    }
+
+    fn pointer_error(&mut self, why: Option<String>) {
+        let Some(&(ref name, span)) = self.m.pointers.first() else {
+            return;
+        };
+        let name = name.clone();
+        if let Some(why) = why {
+            self.err(
+                Diagnostic::error(
+                    format!("POINTER `{name}` cannot be bound: {why}"),
+                    span,
+                    "pointer",
+                )
+                .with_hint("hhc binds a POINTER only to a connection's weight, in a weight adjuster (a POINT_PROCESS with NET_RECEIVE and no current, named by CONNECT's `adjuster`, as PyNN's STDP and Tsodyks–Markram mechanisms are); a gap junction's site reads its partner's V from a RANGE `vgap` that a NETWORK's GAP sets (PyNN's gap.mod); pass other values as PARAMETERs"),
+            );
+        }
     }
 
     /// A RANGE variable declared ASSIGNED that no block assigns is set from outside the
@@ -948,16 +1034,9 @@ impl<'a> Lowerer<'a> {
                     range_names.extend(ids.iter().cloned())
                 }
                 NeuronStmt::Pointer(ids) => {
-                    if let Some(id) = ids.first() {
-                        self.err(
-                            Diagnostic::error(
-                                "POINTER variables are not supported",
-                                id.span,
-                                "pointer",
-                            )
-                            .with_hint("pass the value as a PARAMETER"),
-                        );
-                    }
+                    self.m
+                        .pointers
+                        .extend(ids.iter().map(|id| (id.name.clone(), id.span)));
                 }
                 NeuronStmt::Threadsafe => {}
                 NeuronStmt::Random(ids) => {

@@ -271,6 +271,10 @@ pub struct CellSpec {
     pub sections: Vec<Section>,
     /// Point processes placed on every cell of this type (`POINT syn = ExpSyn AT dend(0.5)`).
     pub points: Vec<PointSpec>,
+    /// Weight adjusters (a POINT of a mechanism with a POINTER): not placed on the membrane,
+    /// but copied, with their values, to each connection that names them (CONNECT's
+    /// `adjuster`).
+    pub adjusters: Vec<PointSpec>,
 }
 
 impl CellSpec {
@@ -287,6 +291,7 @@ impl CellSpec {
             ra: 35.4,
             sections: vec![],
             points: vec![],
+            adjusters: vec![],
         }
     }
 }
@@ -1272,7 +1277,7 @@ fn lower_cell(
                 at,
                 settings,
             } => {
-                if let Some(prev) = spec.points.iter().find(|p| p.name == name.name) {
+                if let Some(prev) = (spec.points.iter().chain(&spec.adjusters)).find(|p| p.name == name.name) {
                     let prev_span = prev.span;
                     cx.err(
                         Diagnostic::error(
@@ -1315,13 +1320,18 @@ fn lower_cell(
                                 .with_hint("give the parameter one value, or a value per cell with the POPULATION's `values = NAME`"),
                             );
                         }
-                        spec.points.push(PointSpec {
+                        let point = PointSpec {
                             name: name.name.clone(),
                             insert,
                             section,
                             x,
                             span: name.span,
-                        });
+                        };
+                        if point.insert.mechanism.pointers.is_empty() {
+                            spec.points.push(point);
+                        } else {
+                            spec.adjusters.push(point);
+                        }
                     }
                     Ok(Some(_)) => {
                         ok = false;

@@ -128,6 +128,29 @@ pub struct Connection {
     pub point: u32,
     pub weight: f64,
     pub delay: f64,
+    /// Index into the post cell's `adjusters`, or [`NO_ADJUSTER`]: the weight adjuster that
+    /// keeps this connection's weight; with [`ADJUSTER_SEES_POST`] set when it also gets the
+    /// post cell's spikes (see [`Connection::adjuster`]).
+    pub adjuster: u32,
+}
+
+/// [`Connection::adjuster`] of a connection whose weight nothing adjusts.
+pub const NO_ADJUSTER: u32 = u32::MAX;
+
+/// The bit of [`Connection::adjuster`] that says the adjuster gets the post cell's spikes.
+pub const ADJUSTER_SEES_POST: u32 = 1 << 31;
+
+impl Connection {
+    /// The connection's weight adjuster (an index into the post cell's `adjusters`), and
+    /// whether it gets the post cell's spikes too.
+    pub fn adjuster(&self) -> Option<(u32, bool)> {
+        (self.adjuster != NO_ADJUSTER).then(|| {
+            (
+                self.adjuster & !ADJUSTER_SEES_POST,
+                self.adjuster & ADJUSTER_SEES_POST != 0,
+            )
+        })
+    }
 }
 
 impl Network {
@@ -168,7 +191,7 @@ impl Network {
     }
 }
 
-/// The most connections a network holds: every one is kept in memory (32 bytes each).
+/// The most connections a network holds: every one is kept in memory (40 bytes each).
 pub const MAX_CONNECTIONS: f64 = 2e8;
 
 /// Whether a CONNECT's (expected) number of connections fits; an error with its span if not.
@@ -394,6 +417,52 @@ pub(super) fn lower_network(
         built_for: share,
         gaps,
     })
+}
+
+/// The index of the weight adjuster a CONNECT's `adjuster = NAME` names on its target cells.
+fn adjuster_of(cx: &mut Ctx, post: &PopulationKind, s: &Setting) -> Option<u32> {
+    let PopulationKind::Cells(model) = post else {
+        cx.err(
+            Diagnostic::error(
+                "a weight adjuster serves a connection to a cell's synapse",
+                s.span,
+                "not a population of cells",
+            )
+            .with_hint("connect to a point process on a cell, and place the adjuster on that cell"),
+        );
+        return None;
+    };
+    let adjusters = &model.cell.adjusters;
+    let name = match s.values.as_slice() {
+        [Value::Name(n)] => n,
+        _ => {
+            cx.err(
+                Diagnostic::error("`adjuster` names a POINT of the target cell", s.span, "expected a name")
+                    .with_hint("write `adjuster = NAME`, NAME a POINT whose mechanism has a POINTER to the weight (PyNN's StdwaSA, TsodyksMarkramWA)"),
+            );
+            return None;
+        }
+    };
+    match adjusters.iter().position(|a| a.name == name.name) {
+        Some(k) => Some(k as u32),
+        None => {
+            let is_point = model.cell.points.iter().any(|p| p.name == name.name);
+            let hint = match (is_point, closest(&name.name, adjusters.iter().map(|a| a.name.as_str()))) {
+                (true, _) => format!("`{}` is a point process of the membrane; an adjuster's mechanism has a POINTER to the weight (PyNN's StdwaSA, TsodyksMarkramWA)", name.name),
+                (false, Some(c)) => format!("did you mean `{c}`?"),
+                (false, None) => format!("place it on cell `{}`: `POINT {} = StdwaSA AT soma(0.5) {{ … }}` (a mechanism with POINTER wsyn)", model.cell.name, name.name),
+            };
+            cx.err(
+                Diagnostic::error(
+                    format!("cell `{}` has no weight adjuster `{}`", model.cell.name, name.name),
+                    name.span,
+                    "no such adjuster",
+                )
+                .with_hint(hint),
+            );
+            None
+        }
+    }
 }
 
 /// Where a gap junction's site's conductance and partner voltage live: the indices of its
@@ -1340,15 +1409,33 @@ fn lower_connect(
     let mut autapses = false;
     let mut ok = true;
     const KNOWN: &[&str] = &[
-        "rule", "weight", "delay", "seed", "pre", "post", "file", "autapses",
+        "rule", "weight", "delay", "seed", "pre", "post", "file", "autapses", "adjuster",
+        "post_spikes",
     ];
+    let mut adjuster = NO_ADJUSTER;
+    let mut post_spikes = None;
     const KNOWN_GAP: &[&str] = &["rule", "weight", "seed", "pre", "post", "file"];
     for s in settings {
         match s.name.name.as_str() {
-            "delay" | "autapses" if link == Link::Gap => {
+            "delay" | "autapses" | "adjuster" | "post_spikes" if link == Link::Gap => {
                 ok = false;
                 cx.unknown_setting(s, KNOWN_GAP, "GAP");
             }
+            "adjuster" => match adjuster_of(cx, &post_pop.kind, s) {
+                Some(k) => adjuster = k,
+                None => ok = false,
+            },
+            "post_spikes" => match s.values.as_slice() {
+                [Value::Name(n)] if n.name == "true" || n.name == "yes" => post_spikes = Some(s.span),
+                [Value::Name(n)] if n.name == "false" || n.name == "no" => {}
+                _ => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("`post_spikes` is true or false", s.span, "not a choice")
+                            .with_hint("write `post_spikes = true` to give the adjuster the target cell's spikes (weight -1), as PyNN's STDP mechanisms get them"),
+                    );
+                }
+            },
             "rule" => match s.values.as_slice() {
                 [Value::Name(n)] if n.name == "all_to_all" => rule = Some(Rule::AllToAll),
                 [Value::Name(n)] if n.name == "one_to_one" => rule = Some(Rule::OneToOne),
@@ -1548,6 +1635,17 @@ fn lower_connect(
         return None;
     };
     let from_file = matches!(rule, Rule::File(..));
+    match (post_spikes, adjuster) {
+        (Some(at), NO_ADJUSTER) if ok => {
+            cx.err(
+                Diagnostic::error("`post_spikes` without an adjuster", at, "nothing gets them")
+                    .with_hint("name the weight adjuster that gets the target cell's spikes: `adjuster = NAME  post_spikes = true`"),
+            );
+            return None;
+        }
+        (Some(_), _) => adjuster |= ADJUSTER_SEES_POST,
+        (None, _) => {}
+    }
     if link == Link::Gap {
         if weight.is_none() && !from_file && ok {
             cx.err(
@@ -1631,6 +1729,7 @@ fn lower_connect(
         point: point as u32,
         weight,
         delay,
+        adjuster,
     };
     let mut out = Vec::new();
     // A gap junction joins two cells once: within one population, the pairs i < j.
@@ -1856,6 +1955,7 @@ fn lower_connect(
                     point: point as u32,
                     weight: w,
                     delay: d,
+                    adjuster,
                 });
             }
         }

@@ -66,6 +66,7 @@ impl Lowerer<'_> {
             .collect();
         // NET_RECEIVE's own INITIAL: the connection's values at initialisation.
         let mut arg_init = Vec::new();
+        let mut state_init = Vec::new();
         for stmt in &body.stmts {
             let ast::StmtKind::Initial(block) = &stmt.kind else {
                 continue;
@@ -86,6 +87,15 @@ impl Lowerer<'_> {
             }
             for (name, (value, _)) in &initial {
                 match self.names.get(name) {
+                    // A weight adjuster has one connection per instance: its states are the
+                    // connection's.
+                    Some(&(Name::State(s), _))
+                        if !self.m.pointers.is_empty()
+                            && env.get(name).map(|v| v.0) != Some(*value) =>
+                    {
+                        state_init.retain(|a: &(u32, ExprId)| a.0 != s);
+                        state_init.push((s, *value));
+                    }
                     Some((Name::State(_) | Name::Assigned, _))
                         if env.get(name).map(|v| v.0) != Some(*value) =>
                     {
@@ -164,6 +174,7 @@ impl Lowerer<'_> {
             arg_updates,
             arg_init,
             for_netcons: std::mem::take(&mut self.for_netcons),
+            state_init,
             span,
         });
     }
