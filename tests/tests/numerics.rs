@@ -491,15 +491,38 @@ fn pulse_stimulus_fires_only_during_the_pulse() {
     );
 }
 
-/// The wide (AVX2 machine code) phases give the Cranelift phases' bits, for every stdlib
-/// mechanism, in f64 and f32, with cells that spike and cells that run away.
+/// The wide (AVX2 or AVX-512 machine code) phases give the Cranelift phases' bits, for every
+/// stdlib mechanism, in f64 and f32, with cells that spike and cells that run away, with each
+/// set of array routines this CPU runs (the wide phases take their ISA).
 #[test]
 fn wide_phases_change_no_bit_of_any_stdlib_mechanism() {
-    use hhc_compiler::backend::jit::{array_routines, compile_configured, wide};
-    let Some(routines) = array_routines().filter(|_| wide::available()) else {
+    use hhc_compiler::backend::jit::{batched, wide};
+    let sets: Vec<_> = batched::available()
+        .into_iter()
+        .filter(|r| r.isa != "baseline" && wide::available())
+        .collect();
+    if sets.is_empty() {
         eprintln!("no AVX2+FMA here: nothing to compare");
         return;
-    };
+    }
+    for routines in sets {
+        // Each encoding the routines allow, whichever the kernels choose by default.
+        let mut isas = vec![wide::Isa::Avx2];
+        if wide::Isa::of_routines(routines.isa) == wide::Isa::Avx512 {
+            isas.push(wide::Isa::Avx512);
+        }
+        for isa in isas {
+            eprintln!("{} routines, {isa:?} phases:", routines.isa);
+            same_bits_with_wide_phases(routines, isa);
+        }
+    }
+}
+
+fn same_bits_with_wide_phases(
+    routines: hhc_compiler::backend::jit::batched::Routines,
+    isa: hhc_compiler::backend::jit::wide::Isa,
+) {
+    use hhc_compiler::backend::jit::compile_with_wide_isa;
     let (mut wide_phases, mut phases, mut spiking_cells) = (0, 0, 0);
     for m in stdlib_mechanisms() {
         let program = hhc_compiler::cell::single_mechanism_program(&m);
@@ -511,8 +534,9 @@ fn wide_phases_change_no_bit_of_any_stdlib_mechanism() {
         start[0][501] = f64::NEG_INFINITY;
         for precision in [Precision::F64, Precision::F32] {
             let narrow =
-                compile_configured(&program, precision, Some(routines), false).expect("jit");
-            let wide = compile_configured(&program, precision, Some(routines), true).expect("jit");
+                compile_with_wide_isa(&program, precision, Some(routines), None).expect("jit");
+            let wide =
+                compile_with_wide_isa(&program, precision, Some(routines), Some(isa)).expect("jit");
             assert_eq!(narrow.wide_phases().0, 0);
             let (w, all) = wide.wide_phases();
             wide_phases += w;

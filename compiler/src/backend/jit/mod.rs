@@ -12,7 +12,7 @@
 //! 4. emit the loops: blocks of cells that fit in L1, steps, phases, then groups of cells
 //!    (vectors, then a scalar rest). Groups within a phase are independent, so the core overlaps
 //!    them. Spikes and runaways leave the hot path through one rarely taken branch per group.
-//!    Where the CPU has AVX2, a phase's vector groups are one call to its [`wide`] machine code
+//!    Where the CPU has AVX2 (or AVX-512), a phase's vector groups are one call to its [`wide`] machine code
 //!    (four f64 cells per instruction instead of Cranelift's two), with the same bits;
 //! 5. verify (debug builds), finalise, and hand back a typed function pointer.
 //!
@@ -112,16 +112,31 @@ pub fn compile_with(
     precision: Precision,
     routines: Option<batched::Routines>,
 ) -> Result<CompiledStep, JitError> {
-    compile_configured(program, precision, routines, wide::available())
+    compile_configured(program, precision, routines, true)
 }
 
 /// [`compile_with`] with a choice of wide phases: with `wide`, the staged kernel's phases run
-/// as AVX2 machine code ([`wide`]) where the CPU has it; without, as Cranelift code.
+/// as AVX2 or AVX-512 machine code ([`wide`], [`wide::Isa::for_kernel`]) where the CPU has
+/// it; without, as Cranelift code.
 pub fn compile_configured(
     program: &CellProgram,
     precision: Precision,
     routines: Option<batched::Routines>,
     wide: bool,
+) -> Result<CompiledStep, JitError> {
+    let isa = wide
+        .then(|| wide::Isa::for_kernel(routines.map(|r| r.isa), precision))
+        .flatten();
+    compile_with_wide_isa(program, precision, routines, isa)
+}
+
+/// [`compile_configured`] with the wide phases' ISA named (`None`: Cranelift phases), for
+/// tests that compare each encoding with Cranelift's.
+pub fn compile_with_wide_isa(
+    program: &CellProgram,
+    precision: Precision,
+    routines: Option<batched::Routines>,
+    wide: Option<wide::Isa>,
 ) -> Result<CompiledStep, JitError> {
     let kernel = plan_kernel(program, precision, routines, wide);
     let isa = host_isa(kernel.order.len() > MAX_BACKTRACKING_NODES)?;
@@ -221,7 +236,9 @@ fn host_isa(single_pass: bool) -> Result<cranelift_codegen::isa::OwnedTargetIsa,
 
 /// Returns the Cranelift IR of the step kernel as text (`hhc compile --emit clif`).
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
-    let kernel = plan_kernel(program, precision, array_routines(), wide::available());
+    let routines = array_routines();
+    let wide = wide::Isa::for_kernel(routines.map(|r| r.isa), precision);
+    let kernel = plan_kernel(program, precision, routines, wide);
     let mut func = cranelift_codegen::ir::Function::new();
     for ty in [
         types::I64,
@@ -265,8 +282,8 @@ struct KernelPlan {
     order: Vec<crate::ir::ExprId>,
     stages: StagePlan,
     routines: Option<batched::Routines>,
-    /// Whether the staged phases run as [`wide`] machine code where they can.
-    wide: bool,
+    /// The ISA of the staged phases' [`wide`] machine code, where they can have it.
+    wide: Option<wide::Isa>,
 }
 
 /// `program` staged around `routines`, or inline when there are none or the staged kernel
@@ -275,7 +292,7 @@ fn plan_kernel(
     program: &CellProgram,
     precision: Precision,
     routines: Option<batched::Routines>,
-    wide: bool,
+    wide: Option<wide::Isa>,
 ) -> KernelPlan {
     if routines.is_some() {
         let prepared = prepare_with(program, precision, MathMode::ArrayExp);
@@ -299,7 +316,7 @@ fn plan_kernel(
         order,
         stages,
         routines: None,
-        wide: false,
+        wide: None,
     }
 }
 
@@ -345,8 +362,8 @@ struct Translator<'a> {
     routines: Option<batched::Routines>,
     /// The scratch rows' base address, when the plan has rows.
     scratch: Option<Value>,
-    /// Whether to encode wide phases, and what encoding them gave.
-    wide: bool,
+    /// The ISA to encode wide phases in (none: Cranelift's), and what encoding them gave.
+    wide: Option<wide::Isa>,
     wide_code: Option<wide::WideCode>,
     /// The wide phases' constant table: its layout, and its address in the frame.
     wide_consts: wide::ConstTable,
@@ -493,7 +510,7 @@ impl<'a> Translator<'a> {
             let bytes = self.plan.rows * block_cells as u32 * self.scalar.bytes();
             self.scratch = Some(self.line_aligned_stack_buffer(bytes));
         }
-        if self.wide {
+        if self.wide.is_some() {
             self.prepare_wide(block_cells, &scalar_hoisted, &args);
         }
 
@@ -666,13 +683,15 @@ impl<'a> Translator<'a> {
             self.p,
             self.plan,
             self.precision,
+            self.wide_isa(),
             row_bytes,
             &mut self.wide_consts,
         ) else {
             return;
         };
         self.wide_code = Some(code);
-        let bytes = (self.wide_consts.entries.len().max(1) * 32) as u32;
+        let bytes = self.wide_consts.entries.len().max(1) as u32
+            * self.wide_consts.entry_bytes as u32;
         let consts = self.line_aligned_stack_buffer(bytes);
         self.wide_consts_base = Some(consts);
         let args_slot = self.fb.create_sized_stack_slot(StackSlotData::new(
@@ -723,7 +742,12 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// Writes `value` into every lane of table entry `entry`: two 16-byte splats.
+    /// The wide phases' instructions.
+    fn wide_isa(&self) -> wide::Isa {
+        self.wide.unwrap_or(wide::Isa::Avx2)
+    }
+
+    /// Writes `value` into every lane of table entry `entry`: 16-byte splats.
     fn fill_wide_const(&mut self, entry: wide::Const, value: Value) {
         let (Some(base), Some(k)) = (
             self.wide_consts_base,
@@ -737,10 +761,11 @@ impl<'a> Translator<'a> {
             .fb
             .ins()
             .splat(ty.by(16 / ty.bytes()).expect("a 16-byte vector"), value);
-        for half in 0..2 {
+        let bytes = self.wide_consts.entry_bytes as usize;
+        for part in 0..bytes / 16 {
             self.fb
                 .ins()
-                .store(mem, splat, base, (k * 32 + half * 16) as i32);
+                .store(mem, splat, base, (k * bytes + part * 16) as i32);
         }
     }
 
@@ -751,7 +776,7 @@ impl<'a> Translator<'a> {
             unreachable!("prepare_wide lays out the frame before any call")
         };
         let mem = MemFlagsData::trusted();
-        let lanes = wide::lanes(self.precision);
+        let lanes = wide::lanes(self.precision, self.wide_isa());
         let len = self.fb.ins().isub(ctx.block_end, ctx.block_start);
         let whole = self.fb.ins().band_imm_s(len, !(lanes - 1));
         let end = self.fb.ins().iadd(ctx.block_start, whole);

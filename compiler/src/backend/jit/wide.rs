@@ -1,30 +1,38 @@
-//! Wide phases: AVX2 machine code for the vector part of a staged kernel's phases.
+//! Wide phases: AVX2 or AVX-512 machine code for the vector part of a staged kernel's phases.
 //!
 //! Cranelift's vectors hold 128 bits, so its code steps two f64 (four f32) cells per
 //! instruction. Between the array routines a phase is a straight-line DAG of arithmetic,
-//! comparisons and selects, and that is simple enough to encode by hand with 256-bit AVX2
-//! instructions: four f64 (eight f32) cells per instruction.
+//! comparisons and selects, and that is simple enough to encode by hand: with 256-bit AVX2
+//! instructions (VEX), four f64 (eight f32) cells per instruction; with 512-bit AVX-512 ones
+//! (EVEX), eight f64 (sixteen f32). The ISA follows the array routines the kernel calls
+//! ([`Isa::of_routines`]), so `HHC_BATCH_ISA=avx2` gives the AVX2 code on an AVX-512 machine.
 //!
 //! **In:** one phase of a [`StagePlan`] (its imports, computed nodes and stores), the prepared
-//! program, and the constant table's layout. **Out:** a function `phase(&WideArgs)` that runs
-//! the phase over cells `[begin, end)`, a whole number of groups, and returns; Cranelift calls it
-//! in place of its own vector loop and keeps the scalar rest.
+//! program, the ISA and the constant table's layout. **Out:** a function `phase(&WideArgs)`
+//! that runs the phase over cells `[begin, end)`, a whole number of groups, and returns;
+//! Cranelift calls it in place of its own vector loop and keeps the scalar rest.
 //!
 //! The code is one loop over groups of cells. Its body is the phase's nodes in order, allocated
-//! to the sixteen `ymm` registers by furthest next use (Belady). Nothing lives across groups:
+//! to the sixteen vector registers by furthest next use (Belady). Nothing lives across groups:
 //! slots and rows are read as memory operands where they are used, literals and loop-invariant
-//! values come from a table of 32-byte splats that the Cranelift kernel fills, and a value that
-//! must leave its register is spilled to the frame. The last phase also writes the new slots and
-//! tests the spike and runaway masks; a group with either calls [`note_flags`].
+//! values come from a table of one-vector splats that the Cranelift kernel fills, and a value
+//! that must leave its register is spilled to the frame. The last phase also writes the new
+//! slots and tests the spike and runaway masks; a group with either calls [`note_flags`].
+//!
+//! **AVX-512.** The same nodes, with EVEX encodings of the same operations. A boolean stays a
+//! lane mask in a vector register, as in AVX2: a comparison sets `k1` and `vpmovm2q` widens it;
+//! a select narrows its mask to `k1` (`vpmovq2m`) for `vblendmpd`; the lane tests read `k1`
+//! and `k2` with `kmovb`/`kmovw`. Memory operands keep 32-bit displacements, so EVEX's scaled
+//! 8-bit displacement never applies.
 //!
 //! **Invariants.** Every instruction is the IEEE operation Cranelift emits for the same node
-//! (`vaddpd` for `fadd`, `vfmadd231pd` for `fma`, `vroundpd` for `floor`/`nearest` …), so the
-//! results are bit-identical to the Cranelift phase; the tests compare the two on every stdlib
-//! mechanism. Nodes this encoder lacks (`min`, `max`, `ldexp`, the exp2 tables) leave their phase
-//! to Cranelift. General registers: `r15` the arguments, `r14` the cell's byte offset, `r13` the
-//! scratch column, `r12` the end, `rbx` the constant table, `rbp` the frame, `rax`/`r11`
-//! temporaries, and seven slot bases in `rcx rdx rsi rdi r8 r9 r10`; further slots load their
-//! base into `r11` at each use.
+//! (`vaddpd` for `fadd`, `vfmadd231pd` for `fma`, `vroundpd`/`vrndscalepd` for `floor`/`nearest`
+//! …), so the results are bit-identical to the Cranelift phase; the tests compare the two on
+//! every stdlib mechanism, with each ISA. Nodes this encoder lacks (`min`, `max`, `ldexp`, the
+//! exp2 tables) leave their phase to Cranelift. General registers: `r15` the arguments, `r14`
+//! the cell's byte offset, `r13` the scratch column, `r12` the end, `rbx` the constant table,
+//! `rbp` the frame, `rax`/`r11` temporaries, and seven slot bases in `rcx rdx rsi rdi r8 r9
+//! r10`; further slots load their base into `r11` at each use.
 
 use super::super::Prepared;
 use super::stages::StagePlan;
@@ -42,7 +50,7 @@ pub struct WideArgs {
     pub end: u64,
     /// +24: the scratch rows at cell `begin`.
     pub column: *mut u8,
-    /// +32: the constant table, 32 bytes per entry.
+    /// +32: the constant table, one vector (32 or 64 bytes) per entry.
     pub consts: *const u8,
     /// +40: the step within the call (spike bit and first-bad step).
     pub step: u64,
@@ -53,7 +61,7 @@ pub struct WideArgs {
 
 pub const WIDE_ARGS_BYTES: u32 = 64;
 
-/// One entry of the constant table: 32 bytes of one value in every lane.
+/// One entry of the constant table: one value in every lane of a vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Const {
     /// A literal or loop-invariant node (a boolean one as a lane mask).
@@ -64,10 +72,21 @@ pub enum Const {
     Bits(u64),
 }
 
-/// The constant table shared by every wide phase of a kernel.
-#[derive(Default, Debug)]
+/// The constant table shared by every wide phase of a kernel: one vector of each value.
+#[derive(Debug)]
 pub struct ConstTable {
     pub entries: Vec<Const>,
+    /// Bytes per entry: [`Isa::vector_bytes`].
+    pub entry_bytes: i32,
+}
+
+impl Default for ConstTable {
+    fn default() -> Self {
+        ConstTable {
+            entries: Vec::new(),
+            entry_bytes: 32,
+        }
+    }
 }
 
 impl ConstTable {
@@ -79,7 +98,7 @@ impl ConstTable {
                 self.entries.len() - 1
             }
         };
-        (k * 32) as i32
+        k as i32 * self.entry_bytes
     }
 }
 
@@ -107,11 +126,53 @@ fn host_has_avx2_fma() -> bool {
     false
 }
 
+/// The vector instructions a wide phase is encoded in: AVX2 (256-bit `ymm`, VEX) or AVX-512
+/// (512-bit `zmm`, EVEX), the same as the array routines the kernel calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx2,
+    Avx512,
+}
+
+impl Isa {
+    /// The wide ISA that goes with array routines of `isa` ([`super::batched::Routines::isa`]).
+    pub fn of_routines(isa: &str) -> Isa {
+        if isa == "avx512" {
+            Isa::Avx512
+        } else {
+            Isa::Avx2
+        }
+    }
+
+    /// The wide phases a kernel of `precision` gets with array routines `routines` where
+    /// the CPU runs wide phases at all: AVX-512 for f64 with the AVX-512 routines, else AVX2.
+    /// (f32 stays on AVX2: on the dev machine its AVX-512 phases ran 7 % slower at 1e5 cells,
+    /// memory-bound, while f64 gained 10 %.)
+    pub fn for_kernel(routines: Option<&str>, precision: Precision) -> Option<Isa> {
+        if !available() {
+            return None;
+        }
+        match (routines.map(Isa::of_routines), precision) {
+            (Some(Isa::Avx512), Precision::F64) => Some(Isa::Avx512),
+            _ => Some(Isa::Avx2),
+        }
+    }
+
+    /// Bytes of one vector register, and of one constant-table entry.
+    pub fn vector_bytes(self) -> i32 {
+        match self {
+            Isa::Avx2 => 32,
+            Isa::Avx512 => 64,
+        }
+    }
+}
+
 /// Lanes per group of a wide phase.
-pub fn lanes(precision: Precision) -> i64 {
+pub fn lanes(precision: Precision, isa: Isa) -> i64 {
+    let f64_lanes = i64::from(isa.vector_bytes() / 8);
     match precision {
-        Precision::F64 => 4,
-        Precision::F32 => 8,
+        Precision::F64 => f64_lanes,
+        Precision::F32 => 2 * f64_lanes,
     }
 }
 
@@ -121,12 +182,14 @@ pub fn compile(
     p: &Prepared,
     plan: &StagePlan,
     precision: Precision,
+    isa: Isa,
     row_bytes: i64,
     consts: &mut ConstTable,
 ) -> Option<WideCode> {
     if !cfg!(target_arch = "x86_64") {
         return None;
     }
+    consts.entry_bytes = isa.vector_bytes();
     let mut code = Vec::new();
     let mut offsets = Vec::new();
     for phase in 0..plan.phases() {
@@ -138,7 +201,7 @@ pub fn compile(
             code.push(0xCC);
         }
         offsets.push(Some(code.len()));
-        let mut e = PhaseEncoder::new(p, plan, phase, precision, row_bytes, consts);
+        let mut e = PhaseEncoder::new(p, plan, phase, precision, isa, row_bytes, consts);
         e.encode();
         code.extend_from_slice(&e.asm.code);
     }
@@ -195,24 +258,25 @@ fn supported(p: &Prepared, plan: &StagePlan, phase: usize) -> bool {
 }
 
 /// Records spikes and runaways of one group: bit `l` of `masks` for lane `l`'s spike, bit
-/// `8 + l` for its runaway, as the Cranelift kernel's rare path does.
+/// `shift + l` for its runaway, as the Cranelift kernel's rare path does.
 ///
 /// # Safety
-/// `spikes` and `bad` must be valid for cells `cell .. cell + 8` where a bit is set.
+/// `spikes` and `bad` must be valid for cells `cell .. cell + shift` where a bit is set.
 pub unsafe extern "sysv64" fn note_flags(
     spikes: *mut u64,
     bad: *mut i32,
     cell: u64,
     step: u64,
     masks: u64,
+    shift: u64,
 ) {
-    for lane in 0..8 {
+    for lane in 0..shift {
         let c = (cell + lane) as usize;
         if masks >> lane & 1 == 1 {
             // SAFETY: the caller's contract covers the lanes with a bit set.
             unsafe { *spikes.add(c) |= 1 << step };
         }
-        if masks >> (8 + lane) & 1 == 1 {
+        if masks >> (shift + lane) & 1 == 1 {
             // SAFETY: as above.
             unsafe {
                 let first = bad.add(c);
@@ -260,6 +324,11 @@ const MAP_0F38: u8 = 2;
 const MAP_0F3A: u8 = 3;
 const PP_NONE: u8 = 0;
 const PP_66: u8 = 1;
+const PP_F3: u8 = 2;
+
+// Opmask registers (AVX-512): k1 and k2 serve comparisons, blends and the lane tests.
+const K1: u8 = 1;
+const K2: u8 = 2;
 
 #[derive(Default)]
 struct Asm {
@@ -312,6 +381,31 @@ impl Asm {
         self.byte(0xC4);
         self.byte(((!(reg >> 3) & 1) << 7) | ((!x & 1) << 6) | ((!b & 1) << 5) | map);
         self.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | (1 << 2) | pp);
+        self.byte(opcode);
+        self.modrm(reg, rm);
+    }
+
+    /// A 512-bit EVEX instruction (registers 0–15): as [`Self::vex`], with opmask `mask`
+    /// (0 for none) merging into `reg`.
+    #[allow(clippy::too_many_arguments)] // the fields of the encoding
+    fn evex(&mut self, map: u8, pp: u8, w: bool, opcode: u8, reg: u8, vvvv: u8, rm: Rm, mask: u8) {
+        let (x, b) = Self::extensions(rm);
+        self.byte(0x62);
+        // R X B R' 0 0 m m, the register extensions inverted (R' = 0: registers below 16).
+        self.byte(((!(reg >> 3) & 1) << 7) | ((!x & 1) << 6) | ((!b & 1) << 5) | (1 << 4) | map);
+        self.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | (1 << 2) | pp);
+        // z = 0, L'L = 10 (512 bits), b = 0, V' = 0 (inverted), aaa = the opmask.
+        self.byte((0b10 << 5) | (1 << 3) | (mask & 7));
+        self.byte(opcode);
+        self.modrm(reg, rm);
+    }
+
+    /// A VEX instruction with L = 0 (the opmask moves).
+    fn vex_l0(&mut self, pp: u8, opcode: u8, reg: u8, rm: Rm) {
+        let (x, b) = Self::extensions(rm);
+        self.byte(0xC4);
+        self.byte(((!(reg >> 3) & 1) << 7) | ((!x & 1) << 6) | ((!b & 1) << 5) | MAP_0F);
+        self.byte((15 << 3) | pp);
         self.byte(opcode);
         self.modrm(reg, rm);
     }
@@ -411,6 +505,7 @@ struct PhaseEncoder<'a> {
     last: bool,
     /// `pd` forms (f64) or `ps` forms (f32).
     f64: bool,
+    isa: Isa,
     row_bytes: i64,
     consts: &'a mut ConstTable,
     asm: Asm,
@@ -438,6 +533,7 @@ impl<'a> PhaseEncoder<'a> {
         plan: &'a StagePlan,
         phase: usize,
         precision: Precision,
+        isa: Isa,
         row_bytes: i64,
         consts: &'a mut ConstTable,
     ) -> Self {
@@ -490,6 +586,7 @@ impl<'a> PhaseEncoder<'a> {
             phase,
             last,
             f64: precision == Precision::F64,
+            isa,
             row_bytes,
             consts,
             asm: Asm::default(),
@@ -521,7 +618,23 @@ impl<'a> PhaseEncoder<'a> {
         }
     }
 
+    /// A vector instruction of the phase's ISA: VEX on `ymm`, or EVEX on `zmm` (where W
+    /// selects `pd` over `ps`, as `w_evex` says).
+    #[allow(clippy::too_many_arguments)] // the fields of the encoding
+    fn vop(&mut self, map: u8, pp: u8, w_evex: bool, opcode: u8, reg: u8, vvvv: u8, rm: Rm) {
+        match self.isa {
+            Isa::Avx2 => self.asm.vex(map, pp, false, opcode, reg, vvvv, rm),
+            Isa::Avx512 => self.asm.evex(map, pp, w_evex, opcode, reg, vvvv, rm, 0),
+        }
+    }
+
+    /// Bytes of a vector (a group of cells' values).
+    fn vbytes(&self) -> i32 {
+        self.isa.vector_bytes()
+    }
+
     fn encode(&mut self) {
+        let vbytes = self.vbytes();
         let a = &mut self.asm;
         // Prologue: save the callee-saved registers, align a frame for the spills.
         a.push(RBP);
@@ -531,7 +644,7 @@ impl<'a> PhaseEncoder<'a> {
         }
         a.alu_imm(5, RSP, 0);
         let frame_patch = a.code.len() - 4;
-        a.alu_imm(4, RSP, -32);
+        a.alu_imm(4, RSP, -vbytes);
         a.mov64(R15, RDI);
         a.load64(R14, R15, 8);
         a.load64(R12, R15, 16);
@@ -559,8 +672,8 @@ impl<'a> PhaseEncoder<'a> {
             self.finish_cells();
         }
         // Next group.
-        self.asm.alu_imm(0, R14, 32);
-        self.asm.alu_imm(0, R13, 32);
+        self.asm.alu_imm(0, R14, vbytes);
+        self.asm.alu_imm(0, R13, vbytes);
         self.asm.rex_op(true, R14, Rm::Reg(R12), &[0x3B]);
         let back = self.asm.jump(Some(CC_B));
         self.asm.patch(back, top);
@@ -585,7 +698,7 @@ impl<'a> PhaseEncoder<'a> {
             a.pop(r);
         }
         a.byte(0xC3);
-        let frame = (self.spills * 32 + 32).to_le_bytes();
+        let frame = (self.spills * vbytes + vbytes).to_le_bytes();
         self.asm.code[frame_patch..frame_patch + 4].copy_from_slice(&frame);
     }
 
@@ -682,7 +795,7 @@ impl<'a> PhaseEncoder<'a> {
             unreachable!("no register was free")
         };
         if matches!(self.home(id), Home::None) {
-            let off = self.spills * 32;
+            let off = self.spills * self.vbytes();
             self.spills += 1;
             self.spill[id.index()] = Some(off);
             self.vstore(
@@ -717,16 +830,16 @@ impl<'a> PhaseEncoder<'a> {
     }
 
     fn vload(&mut self, dst: u8, src: Rm) {
-        let pp = self.pp();
+        let (pp, f64) = (self.pp(), self.f64);
         match src {
-            Rm::Reg(s) => self.asm.vex(MAP_0F, pp, false, 0x28, dst, 0, Rm::Reg(s)),
-            mem => self.asm.vex(MAP_0F, pp, false, 0x10, dst, 0, mem),
+            Rm::Reg(s) => self.vop(MAP_0F, pp, f64, 0x28, dst, 0, Rm::Reg(s)),
+            mem => self.vop(MAP_0F, pp, f64, 0x10, dst, 0, mem),
         }
     }
 
     fn vstore(&mut self, dst: Rm, src: u8) {
-        let pp = self.pp();
-        self.asm.vex(MAP_0F, pp, false, 0x11, src, 0, dst);
+        let (pp, f64) = (self.pp(), self.f64);
+        self.vop(MAP_0F, pp, f64, 0x11, src, 0, dst);
     }
 
     /// Marks the uses at `pos` as past and frees the registers of values with none left.
@@ -767,7 +880,7 @@ impl<'a> PhaseEncoder<'a> {
                         self.retire(&kids, pos);
                         let d = self.allocate(&[ra]);
                         let m = self.const_operand(Const::Bits(bits));
-                        self.asm.vex(MAP_0F, pp, false, opcode, d, ra, m);
+                        self.vop(MAP_0F, pp, f64, opcode, d, ra, m);
                         d
                     }
                     None => {
@@ -777,13 +890,14 @@ impl<'a> PhaseEncoder<'a> {
                         let d = self.allocate(&pinned);
                         let src = self.refresh(a, src);
                         if opcode == 0x51 {
-                            self.asm.vex(MAP_0F, pp, false, 0x51, d, 0, src);
+                            self.vop(MAP_0F, pp, f64, 0x51, d, 0, src);
                         } else {
+                            // vroundpd/ps, or vrndscalepd/ps (same opcodes and rounding bits).
                             let (opc, imm) = match op {
                                 UnaryOp::Floor => (if f64 { 0x09 } else { 0x08 }, 0x09),
                                 _ => (if f64 { 0x09 } else { 0x08 }, 0x08),
                             };
-                            self.asm.vex(MAP_0F3A, PP_66, false, opc, d, 0, src);
+                            self.vop(MAP_0F3A, PP_66, f64, opc, d, 0, src);
                             self.asm.byte(imm);
                         }
                         d
@@ -824,9 +938,19 @@ impl<'a> PhaseEncoder<'a> {
                 self.retire(&kids, pos);
                 let d = self.allocate(&pinned);
                 let src = self.refresh(b, src);
-                self.asm.vex(MAP_0F, pp, false, opcode, d, ra, src);
-                if let Some(imm) = predicate {
-                    self.asm.byte(imm);
+                match (predicate, self.isa) {
+                    (Some(imm), Isa::Avx512) => {
+                        // The comparison sets k1; a lane mask is all ones where it holds.
+                        self.asm.evex(MAP_0F, pp, f64, 0xC2, K1, ra, src, 0);
+                        self.asm.byte(imm);
+                        self.asm.evex(MAP_0F38, PP_F3, f64, 0x38, d, 0, Rm::Reg(K1), 0);
+                    }
+                    _ => {
+                        self.vop(MAP_0F, pp, f64, opcode, d, ra, src);
+                        if let Some(imm) = predicate {
+                            self.asm.byte(imm);
+                        }
+                    }
                 }
                 d
             }
@@ -848,7 +972,7 @@ impl<'a> PhaseEncoder<'a> {
                     }
                 };
                 let src = self.refresh(b, src);
-                self.asm.vex(MAP_0F38, PP_66, f64, 0xB8, d, ra, src);
+                self.vop(MAP_0F38, PP_66, f64, 0xB8, d, ra, src);
                 d
             }
             Expr::Select(c, a, b) => {
@@ -861,9 +985,18 @@ impl<'a> PhaseEncoder<'a> {
                 self.retire(&kids, pos);
                 let d = self.allocate(&pinned);
                 let src = self.refresh(a, src);
-                let opc = if f64 { 0x4B } else { 0x4A };
-                self.asm.vex(MAP_0F3A, PP_66, false, opc, d, rb, src);
-                self.asm.byte(rc << 4);
+                match self.isa {
+                    Isa::Avx2 => {
+                        let opc = if f64 { 0x4B } else { 0x4A };
+                        self.asm.vex(MAP_0F3A, PP_66, false, opc, d, rb, src);
+                        self.asm.byte(rc << 4);
+                    }
+                    Isa::Avx512 => {
+                        // k1 from the mask's sign bits, then a where it is set, b elsewhere.
+                        self.asm.evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(rc), 0);
+                        self.asm.evex(MAP_0F38, PP_66, f64, 0x65, d, rb, src, K1);
+                    }
+                }
                 d
             }
             Expr::Lit(_) | Expr::Var(_) => unreachable!("imports and constants are not computed"),
@@ -924,25 +1057,45 @@ impl<'a> PhaseEncoder<'a> {
             }
         };
         // trouble = !(|v| <= limit): true for NaN as well.
+        let f64 = self.f64;
         let trouble = self.allocate(&[spike, v]);
         let abs = self.const_operand(Const::Bits(!sign_mask(self.f64)));
-        self.asm.vex(MAP_0F, pp, false, 0x54, trouble, v, abs);
+        self.vop(MAP_0F, pp, f64, 0x54, trouble, v, abs);
         let limit = if self.f64 {
             super::super::RUNAWAY_MV.to_bits()
         } else {
             u64::from((super::super::RUNAWAY_MV as f32).to_bits()) * 0x1_0000_0001
         };
         let limit = self.const_operand(Const::Bits(limit));
-        self.asm
-            .vex(MAP_0F, pp, false, 0xC2, trouble, trouble, limit);
-        self.asm.byte(0x06);
-        // eax = spike lanes | runaway lanes << 8
-        self.asm
-            .vex(MAP_0F, pp, false, 0x50, RAX, 0, Rm::Reg(spike));
-        self.asm
-            .vex(MAP_0F, pp, false, 0x50, R11, 0, Rm::Reg(trouble));
+        // eax = spike lanes | runaway lanes << lane_shift
+        let lane_shift: u8 = match self.isa {
+            Isa::Avx2 => {
+                self.asm
+                    .vex(MAP_0F, pp, false, 0xC2, trouble, trouble, limit);
+                self.asm.byte(0x06);
+                self.asm
+                    .vex(MAP_0F, pp, false, 0x50, RAX, 0, Rm::Reg(spike));
+                self.asm
+                    .vex(MAP_0F, pp, false, 0x50, R11, 0, Rm::Reg(trouble));
+                8
+            }
+            Isa::Avx512 => {
+                self.asm.evex(MAP_0F, pp, f64, 0xC2, K2, trouble, limit, 0);
+                self.asm.byte(0x06);
+                self.asm.evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(spike), 0);
+                // kmovb (8 f64 lanes) or kmovw (16 f32 lanes) into a general register.
+                let kpp = if f64 { PP_66 } else { PP_NONE };
+                self.asm.vex_l0(kpp, 0x93, RAX, Rm::Reg(K1));
+                self.asm.vex_l0(kpp, 0x93, R11, Rm::Reg(K2));
+                if f64 {
+                    8
+                } else {
+                    16
+                }
+            }
+        };
         self.asm.rex_op(false, 4, Rm::Reg(R11), &[0xC1]);
-        self.asm.byte(8);
+        self.asm.byte(lane_shift);
         self.asm.rex_op(false, RAX, Rm::Reg(R11), &[0x0B]);
         self.holds[trouble as usize] = None;
         // Slot-valued updates are read before any slot is written.
@@ -968,6 +1121,8 @@ impl<'a> PhaseEncoder<'a> {
         self.asm.shift64(5, RDX, shift);
         self.asm.load64(RCX, R15, 40);
         self.asm.rex_op(false, R8, Rm::Reg(RAX), &[0x8B]); // mov r8d, eax
+        self.asm.rex_op(true, 0, Rm::Reg(R9), &[0xC7]); // mov r9, lane_shift
+        self.asm.imm32(i32::from(lane_shift));
         let helper = note_flags as *const () as u64;
         self.asm.byte(0x48);
         self.asm.byte(0xB8); // mov rax, imm64
