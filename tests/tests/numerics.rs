@@ -524,8 +524,16 @@ fn same_bits_with_wide_phases(
 ) {
     use hhc_compiler::backend::jit::compile_with_wide_isa;
     let (mut wide_phases, mut phases, mut spiking_cells) = (0, 0, 0);
-    for m in stdlib_mechanisms() {
-        let program = hhc_compiler::cell::single_mechanism_program(&m);
+    // Every stdlib mechanism alone, then whole cells (their ions' plumbing joins the
+    // mechanisms' phases).
+    let mut programs: Vec<(String, _)> = stdlib_mechanisms()
+        .iter()
+        .map(|m| (m.name.clone(), hhc_compiler::cell::single_mechanism_program(m)))
+        .collect();
+    for path in ["examples/hh.chan", "examples/calcium.chan"] {
+        programs.push((path.to_string(), hhc_compiler::cell::build(&load(path))));
+    }
+    for (name, program) in programs {
         let n = 1003;
         let mut start = random_states(program.slots.len(), n);
         // Runaways: a huge V, a NaN and an infinity among ordinary cells.
@@ -543,9 +551,9 @@ fn same_bits_with_wide_phases(
             phases += all;
             let want = step_kernel(&narrow, precision, &start, 7);
             let got = step_kernel(&wide, precision, &start, 7);
-            let what = format!("{} {precision:?} wide vs Cranelift", m.name);
+            let what = format!("{name} {precision:?} wide vs Cranelift");
             assert_same_bits(&what, &program, &got, &want);
-            assert_eq!(want.2[100], 0, "{}: the NaN cell runs away at once", m.name);
+            assert_eq!(want.2[100], 0, "{name}: the NaN cell runs away at once");
             spiking_cells += want.1.iter().filter(|&&w| w != 0).count();
         }
     }

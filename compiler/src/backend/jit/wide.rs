@@ -236,6 +236,8 @@ fn supported(p: &Prepared, plan: &StagePlan, phase: usize) -> bool {
             return false;
         }
     }
+    // HHC_WIDE_WHY=1 names the first node that keeps each phase in Cranelift (tuning).
+    let why = std::env::var_os("HHC_WIDE_WHY").is_some();
     plan.computed[phase]
         .iter()
         .all(|&id| match *p.exprs.get(id) {
@@ -254,6 +256,11 @@ fn supported(p: &Prepared, plan: &StagePlan, phase: usize) -> bool {
             ),
             Expr::Fma(..) | Expr::Select(..) => true,
             Expr::Lit(_) | Expr::Var(_) => false,
+        } || {
+            if why {
+                eprintln!("wide: phase {phase} keeps {:?}", p.exprs.get(id));
+            }
+            false
         })
 }
 
