@@ -23,7 +23,7 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import hh_soma, run_and_write_v, textbook_run, write_spikes
+from cells import deliver_at_init, hh_soma, run_and_write_v, textbook_run, write_spikes
 from nrnmech import load_mods
 
 root = Path(__file__).resolve().parents[2]
@@ -52,11 +52,11 @@ trains = [
 events, keep = [], []
 for times, w, adjuster in trains:
     nc = h.NetCon(None, syn); nc.delay = 1; nc.weight[0] = w
-    events.append((nc, times, 0.0))
+    events.append((nc, times))
     keep.append(nc)
     if adjuster is not None:
         pre = h.NetCon(None, adjuster); pre.delay = 1 - 1e-9; pre.weight[0] = w
-        events.append((pre, times, 0.0))
+        events.append((pre, times))
         keep.append(pre)
         if adjuster is sa:  # PyNN's STDP mechanisms see the cell's spikes too
             post = h.NetCon(soma(0.5)._ref_v, adjuster, sec=soma)
@@ -64,18 +64,11 @@ for times, w, adjuster in trains:
             keep.append(post)
         h.setpointer(nc._ref_weight[0], "wsyn", adjuster)
 
-
-def deliver():
-    for nc, times, _ in events:
-        for t in times:
-            nc.event(t + nc.delay)
-
-
-handler = h.FInitializeHandler(deliver)
+handler = deliver_at_init(events)
 out = h.NetCon(soma(0.5)._ref_v, None, sec=soma); out.threshold = 10
 tv = h.Vector(); out.record(tv)
 run_and_write_v([soma(0.5), syn._ref_g], ["v", "g"], 130, fixture / "v.csv")
 sources = [(k + 1, h.Vector(times)) for k, (times, _, _) in enumerate(trains)]
 rows = write_spikes([(0, tv)] + sources, fixture / "spikes.csv")
 print(len(rows), "spikes:", [(i, round(t, 3)) for t, i in rows if i == 0])
-print("final weights:", [nc.weight[0] for nc, _, _ in events])
+print("final weights:", [nc.weight[0] for nc, _ in events])

@@ -76,6 +76,17 @@ def write_spikes(spikes, csv_path):
     return rows
 
 
+def deliver_at_init(events):
+    """Makes each (NetCon, spike times) of `events` deliver its events, at each time plus its
+    delay, from every finitialize: spike trains the way hhc's spike sources deliver them.
+    Returns the handler, which must be kept."""
+    def deliver():
+        for nc, times in events:
+            for t in times:
+                nc.event(t + nc.delay)
+    return h.FInitializeHandler(deliver)
+
+
 def run_and_write_v(sites, columns, tstop, csv_path, v_init=-65):
     """Records V at `sites` (segments, or references such as `seg._ref_ina` for other
     quantities), runs from `v_init` mV at dt 0.025 ms to `tstop`, and writes `csv_path`: `t_ms`

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from neuron import h
 
-from cells import hh_soma, run_and_write_v, textbook_run, write_spikes
+from cells import deliver_at_init, hh_soma, run_and_write_v, textbook_run, write_spikes
 from nrnmech import load_mods
 
 fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron" / "stdp"
@@ -38,14 +38,7 @@ for target, times, w in trains:
     nc = h.NetCon(None, target); nc.delay = 1; nc.weight[0] = w
     netcons.append((nc, times))
 
-
-def deliver():
-    for nc, times in netcons:
-        for t in times:
-            nc.event(t + nc.delay)
-
-
-handler = h.FInitializeHandler(deliver)
+handler = deliver_at_init(netcons)
 out = h.NetCon(soma(0.5)._ref_v, None, sec=soma); out.threshold = 0
 tv = h.Vector(); out.record(tv)
 run_and_write_v([soma(0.5), plastic._ref_g], ["v", "g"], 120, fixture / "v.csv")

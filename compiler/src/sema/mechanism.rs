@@ -614,13 +614,7 @@ impl<'a> Lowerer<'a> {
             if self.file_locals.contains(&name) || self.m.currents.iter().any(|c| c.name == name) {
                 continue;
             }
-            let idx = self.m.states.len() as u32;
-            self.names.insert(name.clone(), (Name::State(idx), span));
-            self.m.states.push(ir::StateVar {
-                name: name.clone(),
-                unit: None,
-                span,
-            });
+            self.promote_to_state(name.clone(), span, None);
         }
     }
 
@@ -659,13 +653,7 @@ impl<'a> Lowerer<'a> {
                 if !assigned.contains(&word) {
                     continue;
                 }
-                let idx = self.m.states.len() as u32;
-                self.names.insert(word.clone(), (Name::State(idx), span));
-                self.m.states.push(ir::StateVar {
-                    name: word,
-                    unit: Some("mM".into()),
-                    span,
-                });
+                let idx = self.promote_to_state(word, span, Some("mM".into()));
                 self.kept_states.insert(idx);
             }
         }
@@ -712,6 +700,14 @@ impl<'a> Lowerer<'a> {
             .collect()
     }
 
+    /// Makes `name` (an ASSIGNED or ion value) a state of the instance; returns its index.
+    fn promote_to_state(&mut self, name: String, span: Span, unit: Option<String>) -> u32 {
+        let idx = self.m.states.len() as u32;
+        self.names.insert(name.clone(), (Name::State(idx), span));
+        self.m.states.push(ir::StateVar { name, unit, span });
+        idx
+    }
+
     /// A POINTER of a point process is a state of the instance: its connection's weight, copied
     /// in before each event and out after it (see [`Self::check_pointers`]).
     fn promote_pointers(&mut self) {
@@ -722,13 +718,7 @@ impl<'a> Lowerer<'a> {
             match self.names.get(&name) {
                 Some((Name::State(_), _)) => {}
                 Some((Name::Assigned, _)) | None => {
-                    let idx = self.m.states.len() as u32;
-                    self.names.insert(name.clone(), (Name::State(idx), span));
-                    self.m.states.push(ir::StateVar {
-                        name,
-                        unit: None,
-                        span,
-                    });
+                    self.promote_to_state(name, span, None);
                 }
                 Some(_) => self.err(
                     Diagnostic::error(
@@ -856,13 +846,7 @@ impl<'a> Lowerer<'a> {
             let Some(&(Name::Assigned, span)) = self.names.get(&name) else {
                 continue;
             };
-            let idx = self.m.states.len() as u32;
-            self.names.insert(name.clone(), (Name::State(idx), span));
-            self.m.states.push(ir::StateVar {
-                name,
-                unit: None,
-                span,
-            });
+            let idx = self.promote_to_state(name, span, None);
             self.kept_states.insert(idx);
         }
     }
