@@ -193,7 +193,7 @@ pub fn compile(
     let mut code = Vec::new();
     let mut offsets = Vec::new();
     for phase in 0..plan.phases() {
-        if !supported(p, plan, phase, isa) {
+        if !supported(p, plan, phase) {
             offsets.push(None);
             continue;
         }
@@ -223,11 +223,7 @@ pub fn compile(
 }
 
 /// Whether every node of `phase` has an encoding here.
-/// `min`, `max` and `ldexp` only in AVX-512: with them, the calcium example's first phase (326
-/// nodes, two `log` expansions) came out wrong in AVX2 even with the three ops replaced by
-/// trivial stand-ins, while its AVX-512 encoding gives Cranelift's bits; the AVX2 fault is
-/// not found yet, and no AVX2 phase holds these ops, so it produces nothing wrong today.
-fn supported(p: &Prepared, plan: &StagePlan, phase: usize, isa: Isa) -> bool {
+fn supported(p: &Prepared, plan: &StagePlan, phase: usize) -> bool {
     let last = phase + 1 == plan.phases();
     // The last phase loads slot-valued updates before storing any slot; keep that small.
     if last {
@@ -253,11 +249,7 @@ fn supported(p: &Prepared, plan: &StagePlan, phase: usize, isa: Isa) -> bool {
                     | UnaryOp::Floor
                     | UnaryOp::Round
             ),
-            Expr::Binary(op, ..) => match op {
-                BinaryOp::Pow => false,
-                BinaryOp::Min | BinaryOp::Max | BinaryOp::Ldexp => isa == Isa::Avx512,
-                _ => true,
-            },
+            Expr::Binary(op, ..) => op != BinaryOp::Pow,
             Expr::Fma(..) | Expr::Select(..) => true,
             Expr::Lit(_) | Expr::Var(_) => false,
         } || {
@@ -629,13 +621,14 @@ impl<'a> PhaseEncoder<'a> {
         }
     }
 
-    /// A vector instruction of the phase's ISA: VEX on `ymm`, or EVEX on `zmm` (where W
-    /// selects `pd` over `ps`, as `w_evex` says).
+    /// A vector instruction of the phase's ISA: VEX on `ymm`, or EVEX on `zmm`, where W
+    /// selects `pd` over `ps` (`w`). VEX ignores W in the 0F and 0F3A maps this encoder uses,
+    /// but not in 0F38, where it tells `vfmadd231pd` from `vfmadd231ps`.
     #[allow(clippy::too_many_arguments)] // the fields of the encoding
-    fn vop(&mut self, map: u8, pp: u8, w_evex: bool, opcode: u8, reg: u8, vvvv: u8, rm: Rm) {
+    fn vop(&mut self, map: u8, pp: u8, w: bool, opcode: u8, reg: u8, vvvv: u8, rm: Rm) {
         match self.isa {
-            Isa::Avx2 => self.asm.vex(map, pp, false, opcode, reg, vvvv, rm),
-            Isa::Avx512 => self.asm.evex(map, pp, w_evex, opcode, reg, vvvv, rm, 0),
+            Isa::Avx2 => self.asm.vex(map, pp, w && map == MAP_0F38, opcode, reg, vvvv, rm),
+            Isa::Avx512 => self.asm.evex(map, pp, w, opcode, reg, vvvv, rm, 0),
         }
     }
 
