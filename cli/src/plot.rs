@@ -187,7 +187,11 @@ where
     let areas = root.split_evenly((panels, 1));
     // One legend column for every panel, so that their time axes line up.
     let all_labels: Vec<String> = (data.labels.iter().cloned())
-        .chain(data.states.iter().flat_map(|q| q.traces.iter().map(|t| t.0.clone())))
+        .chain(
+            data.states
+                .iter()
+                .flat_map(|q| q.traces.iter().map(|t| t.0.clone())),
+        )
         .collect();
     let column = legend_width(&all_labels);
     let mut i = 0;

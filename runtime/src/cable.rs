@@ -434,7 +434,6 @@ impl<'a> RegionView<'a> {
             );
         }
     }
-
 }
 
 impl RegionKernels {

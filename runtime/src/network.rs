@@ -509,7 +509,11 @@ impl CellPopulation {
             chunk_cells,
             regions,
             points,
-            point_mechanisms: cell.points.iter().map(|p| p.insert.mechanism.clone()).collect(),
+            point_mechanisms: cell
+                .points
+                .iter()
+                .map(|p| p.insert.mechanism.clone())
+                .collect(),
             adjusters: Adjusters::new(&cell.adjusters, model),
             matrix: TreeMatrix::new(
                 &tree,
@@ -1602,7 +1606,9 @@ pub fn run(
                     t.adjuster & !ADJUSTER_SEES_POST,
                     t.adjuster & ADJUSTER_SEES_POST != 0,
                 );
-                t.adjuster = pop.adjusters.add(t.cell, program, t.values, t.weight, sees_post);
+                t.adjuster = pop
+                    .adjusters
+                    .add(t.cell, program, t.values, t.weight, sees_post);
             }
         } else if let Some(a) = artificial.get_mut(t.population).and_then(Option::as_mut) {
             t.values = a.connection_values(t.cell as usize, t.weight);
@@ -1958,7 +1964,13 @@ impl Adjusters {
     /// # Safety
     /// `states` and `values` point to [`Self::states`] and the population's connection
     /// values, and the instance (and its connection) belong to the calling task's cells.
-    unsafe fn deliver(&self, e: &Event, states: *mut f64, values: *mut f64, scratch: &mut (Vec<f64>, Vec<f64>)) {
+    unsafe fn deliver(
+        &self,
+        e: &Event,
+        states: *mut f64,
+        values: *mut f64,
+        scratch: &mut (Vec<f64>, Vec<f64>),
+    ) {
         let instance = self.instances[e.values as usize];
         let p = &self.programs[instance.program as usize];
         unsafe {
@@ -2039,25 +2051,37 @@ impl GapCoupling {
         let mut rows: Vec<(usize, usize)> = Vec::new();
         for j in &network.gaps {
             let (Some(a), Some(b)) = (place(j.a, j.site_a), place(j.b, j.site_b)) else {
-                return Err(format!("gap junction between cells {} and {} has no site", j.a, j.b));
+                return Err(format!(
+                    "gap junction between cells {} and {} has no site",
+                    j.a, j.b
+                ));
             };
             for (here, point, there) in [(a, j.site_a, b), (b, j.site_b, a)] {
                 if !by_site.contains_key(&here) {
                     let pop = populations[here.0].as_ref().expect("placed above");
                     let mechanism = &pop.point_mechanisms[point as usize];
-                    let site = hhc_compiler::sema::network::gap_site(mechanism)
-                        .map_err(|why| format!("{} is not a gap junction: {why}", mechanism.name))?;
+                    let site = hhc_compiler::sema::network::gap_site(mechanism).map_err(|why| {
+                        format!("{} is not a gap junction: {why}", mechanism.name)
+                    })?;
                     let vgap_slot = pop.regions[here.1]
                         .point_param_slot(point as usize, mechanism, site.vgap)
-                        .ok_or_else(|| format!("the gap junction site of cell {} keeps no vgap per cell", j.a))?;
-                    by_site.insert(here, GapSiteSlots {
-                        population: here.0,
-                        region: here.1,
-                        at: here.2,
-                        vgap_slot,
-                        g_total: 0.0,
-                        partners: Vec::new(),
-                    });
+                        .ok_or_else(|| {
+                            format!(
+                                "the gap junction site of cell {} keeps no vgap per cell",
+                                j.a
+                            )
+                        })?;
+                    by_site.insert(
+                        here,
+                        GapSiteSlots {
+                            population: here.0,
+                            region: here.1,
+                            at: here.2,
+                            vgap_slot,
+                            g_total: 0.0,
+                            partners: Vec::new(),
+                        },
+                    );
                 }
                 let row = match rows.iter().position(|&r| r == (there.0, there.1)) {
                     Some(r) => r,
@@ -2071,12 +2095,14 @@ impl GapCoupling {
                 site.partners.push((row as u32, there.2 as u32, j.g));
             }
         }
-        let sites: Vec<GapSiteSlots> =
-            by_site.into_values().filter(|s| s.g_total > 0.0).collect();
+        let sites: Vec<GapSiteSlots> = by_site.into_values().filter(|s| s.g_total > 0.0).collect();
         let mut by_region: std::collections::BTreeMap<(usize, usize), Vec<usize>> =
             Default::default();
         for s in &sites {
-            by_region.entry((s.population, s.region)).or_default().push(s.at);
+            by_region
+                .entry((s.population, s.region))
+                .or_default()
+                .push(s.at);
         }
         Ok(GapCoupling {
             sites,
@@ -2092,7 +2118,11 @@ impl GapCoupling {
             return;
         }
         let rows: Vec<&[f64]> = (self.rows.iter())
-            .map(|&(k, r)| populations[k].as_ref().map_or(&[][..], |p| &p.regions[r].slots[0]))
+            .map(|&(k, r)| {
+                populations[k]
+                    .as_ref()
+                    .map_or(&[][..], |p| &p.regions[r].slots[0])
+            })
             .collect();
         let vgap: Vec<f64> = (self.sites.iter())
             .map(|s| {

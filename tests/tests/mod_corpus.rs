@@ -412,8 +412,14 @@ fn pynns_gap_junctions_couple_cells_as_in_neuron() {
 #[test]
 fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
     let mods = [
-        (corpus("pynn/neuron_nmodl/tsodyksmarkram.mod"), "tsodyksmarkram.mod"),
-        (corpus("pynn/neuron_nmodl/stdwa_songabbott.mod"), "stdwa_songabbott.mod"),
+        (
+            corpus("pynn/neuron_nmodl/tsodyksmarkram.mod"),
+            "tsodyksmarkram.mod",
+        ),
+        (
+            corpus("pynn/neuron_nmodl/stdwa_songabbott.mod"),
+            "stdwa_songabbott.mod",
+        ),
     ];
     let tolerances = [(1e-9, false), (1e-13, false)];
     let Some(r) = against_neuron("adjusters", &mods, &["ExpSyn.g"], &tolerances) else {
@@ -460,12 +466,14 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
         ("stdwa_softlimits.mod", "StdwaSoft"),
         ("stdwa_vogels2011.mod", "StdwaVogels2011"),
     ] {
-        let dir = std::env::temp_dir().join(format!("hhc-stdwa-{mechanism}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("hhc-stdwa-{mechanism}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         for (from, name) in &mods {
             std::fs::copy(from, dir.join(name)).expect("copy mod");
         }
-        std::fs::copy(corpus(&format!("pynn/neuron_nmodl/{file}")), dir.join(file)).expect("copy mod");
+        std::fs::copy(corpus(&format!("pynn/neuron_nmodl/{file}")), dir.join(file))
+            .expect("copy mod");
         let model = format!(
             "{}    POINT sa = {mechanism} AT soma(0.5)\n{}",
             &text[..start],
@@ -473,6 +481,9 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
         );
         let other = run_in(&dir, model, mechanism);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_ne!(other.traces[1].values, fixed.traces[1].values, "{mechanism}");
+        assert_ne!(
+            other.traces[1].values, fixed.traces[1].values,
+            "{mechanism}"
+        );
     }
 }

@@ -1020,7 +1020,10 @@ fn gap_junctions_couple_cells_as_in_neuron() {
     // Five of the eight somata have no drive: they fire through their junctions alone.
     let spikes = &runs[0].network.as_ref().expect("a network").spikes;
     for undriven in [1, 2, 4, 5, 7] {
-        assert!(spikes.iter().any(|&(c, _)| c == undriven), "cell {undriven}");
+        assert!(
+            spikes.iter().any(|&(c, _)| c == undriven),
+            "cell {undriven}"
+        );
     }
 }
 
@@ -1042,9 +1045,15 @@ fn gap_rules_join_each_pair_of_cells_once() {
     let dir = std::env::temp_dir().join(format!("hhc-gaps-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     // Within a population, every unordered pair once; between two, every pair.
-    let within = gap_pairs(&dir, "GAP a <-> a AT gj { rule = all_to_all  weight = 1 (nS) }");
+    let within = gap_pairs(
+        &dir,
+        "GAP a <-> a AT gj { rule = all_to_all  weight = 1 (nS) }",
+    );
     assert_eq!(within, [(0, 1), (0, 2), (1, 2)]);
-    let between = gap_pairs(&dir, "GAP a <-> b AT gj { rule = all_to_all  weight = 1 (nS) }");
+    let between = gap_pairs(
+        &dir,
+        "GAP a <-> b AT gj { rule = all_to_all  weight = 1 (nS) }",
+    );
     assert_eq!(between.len(), 6);
     let random = gap_pairs(
         &dir,
@@ -1080,22 +1089,38 @@ fn gap_sites_are_checked_and_written_as_neuron_users_write_them() {
     };
     let listed = run(
         "listed.chan",
-        model("Gap", "GAP a <-> a AT gj { pre = 1, 1  post = 0, 2  weight = 0.01 (uS) }"),
+        model(
+            "Gap",
+            "GAP a <-> a AT gj { pre = 1, 1  post = 0, 2  weight = 0.01 (uS) }",
+        ),
     );
-    std::fs::write(dir.join("pairs.csv"), "pre,post,weight\n1,0,0.01\n2,1,0.01\n").expect("write");
-    let filed = run("filed.chan", model("Gap", "GAP a <-> a AT gj { file = pairs }"));
+    std::fs::write(
+        dir.join("pairs.csv"),
+        "pre,post,weight\n1,0,0.01\n2,1,0.01\n",
+    )
+    .expect("write");
+    let filed = run(
+        "filed.chan",
+        model("Gap", "GAP a <-> a AT gj { file = pairs }"),
+    );
     for (a, b) in listed.traces.iter().zip(&filed.traces) {
         assert_eq!(a.values, b.values, "{}", a.name);
     }
     // The driven cell 1 fires; its two partners follow through the junctions.
     let spikes = &listed.network.as_ref().expect("a network").spikes;
     for c in 0..3 {
-        assert!(spikes.iter().any(|&(cell, _)| cell == c), "cell {c}: {spikes:?}");
+        assert!(
+            spikes.iter().any(|&(cell, _)| cell == c),
+            "cell {c}: {spikes:?}"
+        );
     }
     // Without the junctions they rest.
     let alone = run(
         "alone.chan",
-        model("Gap", "GAP a <-> a AT gj { pre = 1  post = 0  weight = 0 (uS) }"),
+        model(
+            "Gap",
+            "GAP a <-> a AT gj { pre = 1  post = 0  weight = 0 (uS) }",
+        ),
     );
     let spikes = &alone.network.as_ref().expect("a network").spikes;
     assert!(spikes.iter().all(|&(c, _)| c == 1), "{spikes:?}");
@@ -1111,7 +1136,10 @@ fn gap_sites_are_checked_and_written_as_neuron_users_write_them() {
     .expect("write");
     let pynn = run(
         "pynn.chan",
-        model("PyGap", "GAP a <-> a AT gj { pre = 1, 1  post = 0, 2  weight = 0.01 (uS) }"),
+        model(
+            "PyGap",
+            "GAP a <-> a AT gj { pre = 1, 1  post = 0, 2  weight = 0.01 (uS) }",
+        ),
     );
     for (a, b) in listed.traces.iter().zip(&pynn.traces) {
         assert_eq!(a.values, b.values, "{}", a.name);
@@ -1129,7 +1157,10 @@ fn gap_sites_are_checked_and_written_as_neuron_users_write_them() {
     let path = dir.join("rectifying.chan");
     std::fs::write(
         &path,
-        model("Rectifying", "GAP a <-> a AT gj { pre = 1  post = 0  weight = 0.01 (uS) }"),
+        model(
+            "Rectifying",
+            "GAP a <-> a AT gj { pre = 1  post = 0  weight = 0.01 (uS) }",
+        ),
     )
     .expect("write");
     let err = Simulation::from_file(&path, &Request::default())

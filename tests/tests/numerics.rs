@@ -528,7 +528,12 @@ fn same_bits_with_wide_phases(
     // mechanisms' phases).
     let mut programs: Vec<(String, _)> = stdlib_mechanisms()
         .iter()
-        .map(|m| (m.name.clone(), hhc_compiler::cell::single_mechanism_program(m)))
+        .map(|m| {
+            (
+                m.name.clone(),
+                hhc_compiler::cell::single_mechanism_program(m),
+            )
+        })
         .collect();
     for path in ["examples/hh.chan", "examples/calcium.chan"] {
         programs.push((path.to_string(), hhc_compiler::cell::build(&load(path))));

@@ -760,7 +760,10 @@ impl<'a> Lowerer<'a> {
     /// After lowering: a weight adjuster's NET_RECEIVE sends no events and watches nothing.
     fn check_pointer_events(&mut self) {
         let events = self.m.net_receive.as_ref().is_some_and(|r| {
-            !r.sends.is_empty() || !r.emits.is_empty() || !r.moves.is_empty() || !r.watches.is_empty()
+            !r.sends.is_empty()
+                || !r.emits.is_empty()
+                || !r.moves.is_empty()
+                || !r.watches.is_empty()
         });
         if events {
             self.pointer_error(Some("its NET_RECEIVE sends events or watches".into()));

@@ -1277,7 +1277,9 @@ fn lower_cell(
                 at,
                 settings,
             } => {
-                if let Some(prev) = (spec.points.iter().chain(&spec.adjusters)).find(|p| p.name == name.name) {
+                if let Some(prev) =
+                    (spec.points.iter().chain(&spec.adjusters)).find(|p| p.name == name.name)
+                {
                     let prev_span = prev.span;
                     cx.err(
                         Diagnostic::error(

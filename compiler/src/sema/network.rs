@@ -369,7 +369,10 @@ pub(super) fn lower_network(
         if let Some(s) = share.filter(|s| s.processes > 1) {
             cx.err(
                 Diagnostic::error(
-                    format!("gap junctions run in one process, and this run has {}", s.processes),
+                    format!(
+                        "gap junctions run in one process, and this run has {}",
+                        s.processes
+                    ),
                     *span,
                     "not over MPI yet",
                 )
@@ -454,7 +457,10 @@ fn adjuster_of(cx: &mut Ctx, post: &PopulationKind, s: &Setting) -> Option<u32> 
             };
             cx.err(
                 Diagnostic::error(
-                    format!("cell `{}` has no weight adjuster `{}`", model.cell.name, name.name),
+                    format!(
+                        "cell `{}` has no weight adjuster `{}`",
+                        model.cell.name, name.name
+                    ),
                     name.span,
                     "no such adjuster",
                 )
@@ -504,9 +510,16 @@ pub fn gap_site(m: &crate::ir::Mechanism) -> Result<GapSite, String> {
         return Err(format!("it has {} currents, not one", m.currents.len()));
     };
     if current.ion.is_some() {
-        return Err(format!("its current `{}` is carried by an ion", current.name));
+        return Err(format!(
+            "its current `{}` is carried by an ion",
+            current.name
+        ));
     }
-    for (gv, v, vg) in [(0.002, -64.0, -70.5), (1.5, 20.0, -3.25), (0.37, -80.0, 12.0)] {
+    for (gv, v, vg) in [
+        (0.002, -64.0, -70.5),
+        (1.5, 20.0, -3.25),
+        (0.37, -80.0, 12.0),
+    ] {
         let i = crate::ir::interp::eval(&m.exprs, &[current.value], &|var| match var {
             Var::Param(k) if k as usize == g => gv,
             Var::Param(k) if k as usize == vgap => vg,
@@ -565,7 +578,10 @@ fn gap_site_of(
                 }
             };
             let set = insert.params[gap.g] != m.params[gap.g].default
-                || insert.per_cell.iter().any(|(pi, _)| *pi == gap.g || *pi == gap.vgap);
+                || insert
+                    .per_cell
+                    .iter()
+                    .any(|(pi, _)| *pi == gap.g || *pi == gap.vgap);
             if set {
                 cx.err(
                     Diagnostic::error(
@@ -1395,7 +1411,9 @@ fn lower_connect(
                         target.map_or(post.span, |t| t.span),
                         "not a synapse",
                     )
-                    .with_hint("connect to a point process with NET_RECEIVE, such as ExpSyn or Exp2Syn"),
+                    .with_hint(
+                        "connect to a point process with NET_RECEIVE, such as ExpSyn or Exp2Syn",
+                    ),
                 );
                 return None;
             };
@@ -1409,7 +1427,15 @@ fn lower_connect(
     let mut autapses = false;
     let mut ok = true;
     const KNOWN: &[&str] = &[
-        "rule", "weight", "delay", "seed", "pre", "post", "file", "autapses", "adjuster",
+        "rule",
+        "weight",
+        "delay",
+        "seed",
+        "pre",
+        "post",
+        "file",
+        "autapses",
+        "adjuster",
         "post_spikes",
     ];
     let mut adjuster = NO_ADJUSTER;
@@ -1426,7 +1452,9 @@ fn lower_connect(
                 None => ok = false,
             },
             "post_spikes" => match s.values.as_slice() {
-                [Value::Name(n)] if n.name == "true" || n.name == "yes" => post_spikes = Some(s.span),
+                [Value::Name(n)] if n.name == "true" || n.name == "yes" => {
+                    post_spikes = Some(s.span)
+                }
                 [Value::Name(n)] if n.name == "false" || n.name == "no" => {}
                 _ => {
                     ok = false;
@@ -1665,8 +1693,12 @@ fn lower_connect(
         }
         if let Some(w) = weight.filter(|w| !(*w >= 0.0 && w.is_finite())) {
             cx.err(
-                Diagnostic::error(format!("a junction's conductance is at least 0, not {w}"), span, "negative conductance")
-                    .with_hint("give `weight` the junction's conductance"),
+                Diagnostic::error(
+                    format!("a junction's conductance is at least 0, not {w}"),
+                    span,
+                    "negative conductance",
+                )
+                .with_hint("give `weight` the junction's conductance"),
             );
             return None;
         }
@@ -1855,8 +1887,12 @@ fn lower_connect(
         Rule::List(pairs) if link == Link::Gap && same && pairs.iter().any(|(i, j)| i == j) => {
             let i = pairs.iter().find(|(i, j)| i == j).map_or(0, |p| p.0);
             cx.err(
-                Diagnostic::error(format!("cell {i} is joined to itself"), span, "a junction needs two cells")
-                    .with_hint("pair each cell with another in `pre = …  post = …`"),
+                Diagnostic::error(
+                    format!("cell {i} is joined to itself"),
+                    span,
+                    "a junction needs two cells",
+                )
+                .with_hint("pair each cell with another in `pre = …  post = …`"),
             );
             return None;
         }
@@ -1884,8 +1920,12 @@ fn lower_connect(
                         Link::Gap => "each line is `pre,post,weight`: two cell indices within their populations and the junction's conductance in the site's unit",
                     };
                     cx.err(
-                        Diagnostic::error(format!("{file} line {}: {why}", line_no + 1), at, "read from here")
-                            .with_hint(hint),
+                        Diagnostic::error(
+                            format!("{file} line {}: {why}", line_no + 1),
+                            at,
+                            "read from here",
+                        )
+                        .with_hint(hint),
                     );
                 };
                 let parsed = match (fields.as_slice(), link) {
@@ -1903,7 +1943,10 @@ fn lower_connect(
                     ),
                     _ => {
                         let want = if link == Link::Gap { 3 } else { 4 };
-                        bad(cx, format!("expected {want} fields, found {}", fields.len()));
+                        bad(
+                            cx,
+                            format!("expected {want} fields, found {}", fields.len()),
+                        );
                         return None;
                     }
                 };
@@ -1936,10 +1979,13 @@ fn lower_connect(
                     return None;
                 }
                 if link == Link::Gap && (w < 0.0 || (same && i == j)) {
-                    bad(cx, match w < 0.0 {
-                        true => format!("a junction's conductance is at least 0, not {w}"),
-                        false => format!("cell {i} is joined to itself"),
-                    });
+                    bad(
+                        cx,
+                        match w < 0.0 {
+                            true => format!("a junction's conductance is at least 0, not {w}"),
+                            false => format!("cell {i} is joined to itself"),
+                        },
+                    );
                     return None;
                 }
                 if !check_delay(cx, d, at, &format!("{file} line {}: ", line_no + 1)) {

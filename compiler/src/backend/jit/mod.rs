@@ -690,8 +690,8 @@ impl<'a> Translator<'a> {
             return;
         };
         self.wide_code = Some(code);
-        let bytes = self.wide_consts.entries.len().max(1) as u32
-            * self.wide_consts.entry_bytes as u32;
+        let bytes =
+            self.wide_consts.entries.len().max(1) as u32 * self.wide_consts.entry_bytes as u32;
         let consts = self.line_aligned_stack_buffer(bytes);
         self.wide_consts_base = Some(consts);
         let args_slot = self.fb.create_sized_stack_slot(StackSlotData::new(

@@ -627,7 +627,9 @@ impl<'a> PhaseEncoder<'a> {
     #[allow(clippy::too_many_arguments)] // the fields of the encoding
     fn vop(&mut self, map: u8, pp: u8, w: bool, opcode: u8, reg: u8, vvvv: u8, rm: Rm) {
         match self.isa {
-            Isa::Avx2 => self.asm.vex(map, pp, w && map == MAP_0F38, opcode, reg, vvvv, rm),
+            Isa::Avx2 => self
+                .asm
+                .vex(map, pp, w && map == MAP_0F38, opcode, reg, vvvv, rm),
             Isa::Avx512 => self.asm.evex(map, pp, w, opcode, reg, vvvv, rm, 0),
         }
     }
@@ -952,7 +954,8 @@ impl<'a> PhaseEncoder<'a> {
                         // The comparison sets k1; a lane mask is all ones where it holds.
                         self.asm.evex(MAP_0F, pp, f64, 0xC2, K1, ra, src, 0);
                         self.asm.byte(imm);
-                        self.asm.evex(MAP_0F38, PP_F3, f64, 0x38, d, 0, Rm::Reg(K1), 0);
+                        self.asm
+                            .evex(MAP_0F38, PP_F3, f64, 0x38, d, 0, Rm::Reg(K1), 0);
                     }
                     _ => {
                         self.vop(MAP_0F, pp, f64, opcode, d, ra, src);
@@ -1002,7 +1005,8 @@ impl<'a> PhaseEncoder<'a> {
                     }
                     Isa::Avx512 => {
                         // k1 from the mask's sign bits, then a where it is set, b elsewhere.
-                        self.asm.evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(rc), 0);
+                        self.asm
+                            .evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(rc), 0);
                         self.asm.evex(MAP_0F38, PP_66, f64, 0x65, d, rb, src, K1);
                     }
                 }
@@ -1024,7 +1028,10 @@ impl<'a> PhaseEncoder<'a> {
         let (pp, f64) = (self.pp(), self.f64);
         let (magic, offset) = if f64 {
             let magic_bits: i64 = 0x4338_0000_0000_0000;
-            (6_755_399_441_055_744f64.to_bits(), 1023i64.wrapping_sub(magic_bits) as u64)
+            (
+                6_755_399_441_055_744f64.to_bits(),
+                1023i64.wrapping_sub(magic_bits) as u64,
+            )
         } else {
             let magic_bits: i32 = 0x4B40_0000;
             let off = 127i32.wrapping_sub(magic_bits) as u32;
@@ -1097,7 +1104,8 @@ impl<'a> PhaseEncoder<'a> {
             Isa::Avx512 => {
                 self.asm.evex(MAP_0F, pp, f64, 0xC2, K1, x, Rm::Reg(x), 0);
                 self.asm.byte(0x03);
-                self.asm.evex(MAP_0F38, PP_F3, f64, 0x38, d, 0, Rm::Reg(K1), 0);
+                self.asm
+                    .evex(MAP_0F38, PP_F3, f64, 0x38, d, 0, Rm::Reg(K1), 0);
             }
         }
     }
@@ -1176,7 +1184,8 @@ impl<'a> PhaseEncoder<'a> {
             Isa::Avx512 => {
                 self.asm.evex(MAP_0F, pp, f64, 0xC2, K2, trouble, limit, 0);
                 self.asm.byte(0x06);
-                self.asm.evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(spike), 0);
+                self.asm
+                    .evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(spike), 0);
                 // kmovb (8 f64 lanes) or kmovw (16 f32 lanes) into a general register.
                 let kpp = if f64 { PP_66 } else { PP_NONE };
                 self.asm.vex_l0(kpp, 0x93, RAX, Rm::Reg(K1));
