@@ -1531,7 +1531,7 @@ pub fn run(
         .map(|b| Reader::new(b).f64())
         .fold(f64::INFINITY, f64::min);
     // Gap junctions couple their cells at every step: epochs of one step.
-    let gaps = match GapCoupling::new(network, &populations, processes) {
+    let mut gaps = match GapCoupling::new(network, &populations, processes) {
         Ok(g) => g,
         Err(reason) => {
             return Err(Stopped::from(RunError::Backend(
@@ -2008,6 +2008,8 @@ struct GapCoupling {
     rows: Vec<(usize, usize)>,
     /// The sites' compartments by (population, region).
     by_region: std::collections::BTreeMap<(usize, usize), Vec<usize>>,
+    /// Each step's new `vgap` per site (kept between steps for its memory).
+    vgap: Vec<f64>,
 }
 
 /// One site: where its `vgap` lives, and its partners' V with their conductances.
@@ -2033,6 +2035,7 @@ impl GapCoupling {
                 sites: Vec::new(),
                 rows: Vec::new(),
                 by_region: Default::default(),
+                vgap: Vec::new(),
             });
         }
         if processes > 1 {
@@ -2108,12 +2111,13 @@ impl GapCoupling {
             sites,
             rows,
             by_region,
+            vgap: Vec::new(),
         })
     }
 
     /// Sets every site's `vgap` from its partners' V now, and recomputes its current at `t`
     /// (the coming step's midpoint, NEURON's time for BREAKPOINT).
-    fn couple(&self, populations: &mut [Option<CellPopulation>], t: f64) {
+    fn couple(&mut self, populations: &mut [Option<CellPopulation>], t: f64) {
         if self.sites.is_empty() {
             return;
         }
@@ -2124,16 +2128,16 @@ impl GapCoupling {
                     .map_or(&[][..], |p| &p.regions[r].slots[0])
             })
             .collect();
-        let vgap: Vec<f64> = (self.sites.iter())
-            .map(|s| {
-                let mut sum = 0.0;
-                for &(row, at, g) in &s.partners {
-                    sum += g * rows[row as usize][at as usize];
-                }
-                sum / s.g_total
-            })
-            .collect();
-        for (s, x) in self.sites.iter().zip(vgap) {
+        // Every site's new vgap, read before any is written (a site may be another's partner).
+        self.vgap.clear();
+        self.vgap.extend(self.sites.iter().map(|s| {
+            let mut sum = 0.0;
+            for &(row, at, g) in &s.partners {
+                sum += g * rows[row as usize][at as usize];
+            }
+            sum / s.g_total
+        }));
+        for (s, &x) in self.sites.iter().zip(&self.vgap) {
             if let Some(pop) = populations[s.population].as_mut() {
                 pop.regions[s.region].slots[s.vgap_slot][s.at] = x;
             }

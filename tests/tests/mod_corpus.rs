@@ -459,6 +459,23 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
     let fixed = format!("{}{}", &text[..start], &text[end..])
         .replace("adjuster = sa  post_spikes = true", "");
     let fixed = run_in(&dir, fixed, "fixed");
+    // An adjuster placed on the cell but named by no connection is an error, not a no-op.
+    std::fs::write(
+        dir.join("unused.chan"),
+        text.replace("adjuster = sa  post_spikes = true", ""),
+    )
+    .expect("write the model");
+    let err = hhc_runtime::simulation::Simulation::from_file(
+        &dir.join("unused.chan"),
+        &hhc_runtime::simulation::Request::default(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        err.contains("weight adjuster `sa` on the cells of `cell` serves no connection"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     for (file, mechanism) in [
         ("stdwa_guetig.mod", "StdwaGuetig"),

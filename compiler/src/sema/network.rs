@@ -351,6 +351,11 @@ pub(super) fn lower_network(
         }
     }
     connections.sort_by_key(|c| c.pre);
+    // A weight adjuster that no connection names would adjust nothing: say so. (A process of
+    // several holds only its own cells' connections, so it cannot tell.)
+    if ok && share.is_none_or(|s| s.processes == 1) {
+        ok &= every_adjuster_is_named(cx, &populations, &connections);
+    }
     let mut gaps = Vec::new();
     for item in &def.items {
         let NetworkItem::Gap {
@@ -420,6 +425,44 @@ pub(super) fn lower_network(
         built_for: share,
         gaps,
     })
+}
+
+/// Whether every weight adjuster placed on a population's cells serves some connection to them.
+fn every_adjuster_is_named(
+    cx: &mut Ctx,
+    populations: &[Population],
+    connections: &[Connection],
+) -> bool {
+    let mut ok = true;
+    for p in populations {
+        let PopulationKind::Cells(model) = &p.kind else {
+            continue;
+        };
+        for (k, a) in model.cell.adjusters.iter().enumerate() {
+            let named = connections.iter().any(|c| {
+                (p.first..p.first + p.count).contains(&c.post)
+                    && c.adjuster().is_some_and(|(j, _)| j == k as u32)
+            });
+            if !named {
+                ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        format!(
+                            "weight adjuster `{}` on the cells of `{}` serves no connection",
+                            a.name, p.name
+                        ),
+                        a.span,
+                        "adjusts nothing",
+                    )
+                    .with_hint(format!(
+                        "name it in a CONNECT to `{}`: `adjuster = {}` (a POINT whose mechanism has a POINTER is a weight adjuster, not a point of the membrane)",
+                        p.name, a.name
+                    )),
+                );
+            }
+        }
+    }
+    ok
 }
 
 /// The index of the weight adjuster a CONNECT's `adjuster = NAME` names on its target cells.
