@@ -278,12 +278,32 @@ struct CellPopulation {
     chunks: usize,
     /// Per chunk, its point processes' self-events.
     self_events: Vec<SelfEvents>,
+    /// Per chunk, the work arrays its task reuses from epoch to epoch.
+    scratch: Vec<ChunkScratch>,
+    /// Each step's injected currents per node, for the steps of an epoch (reused).
+    injected: Vec<f64>,
     /// The values each connection to a point process keeps (NET_RECEIVE's arguments after
     /// the weight), connection after connection; written only by the chunk of the target.
     connection_values: Vec<f64>,
     /// Where each connection's values start, by (cell, point), for the point processes whose
     /// NET_RECEIVE loops over its connections (`FOR_NETCONS`), in the order they were made.
     netcons: std::collections::HashMap<(u32, u32), Vec<u32>>,
+}
+
+/// What a chunk's task keeps from one epoch to the next: its work arrays, which a network of
+/// one-step epochs (gap junctions) would otherwise allocate at every step.
+#[derive(Default)]
+struct ChunkScratch {
+    hines: Option<HinesWork>,
+    /// Per region, the compartments whose synapses received events this step, and whether
+    /// each cell of the chunk is among them.
+    dirty: Vec<Vec<usize>>,
+    marked: Vec<Vec<bool>>,
+    reaction: Reaction,
+    watch_events: Vec<Event>,
+    /// The traced currents a step's solve uses.
+    used: Vec<f64>,
+    adjuster: (Vec<f64>, Vec<f64>),
 }
 
 /// A state or current traced at a probe: where its values live.
@@ -542,6 +562,8 @@ impl CellPopulation {
             ring: 1,
             chunks,
             self_events,
+            scratch: (0..chunks).map(|_| ChunkScratch::default()).collect(),
+            injected: Vec::new(),
         })
     }
 
@@ -556,18 +578,18 @@ impl CellPopulation {
         let by_chunk: Vec<Vec<Event>> = (self.pending.iter_mut())
             .map(|ring| std::mem::take(&mut ring[slot]))
             .collect();
-        let inj: Vec<Vec<f64>> = (from..to)
-            .map(|step| {
-                let tm = (step as f64 + 0.5) * dt;
-                let mut inj = vec![0.0; self.nodes];
-                for j in &self.injections {
-                    if tm >= j.from && tm < j.to {
-                        inj[j.node] += j.amplitude;
-                    }
+        let nodes = self.nodes;
+        self.injected.clear();
+        self.injected.resize((to - from) as usize * nodes, 0.0);
+        for (step, inj) in (from..to).zip(self.injected.chunks_mut(nodes)) {
+            let tm = (step as f64 + 0.5) * dt;
+            for j in &self.injections {
+                if tm >= j.from && tm < j.to {
+                    inj[j.node] += j.amplitude;
                 }
-                inj
-            })
-            .collect();
+            }
+        }
+        let inj = &self.injected;
         let views: Vec<RegionView<'_>> = self.regions.iter_mut().map(RegionView::new).collect();
         let values = cable::SendPtr::new(self.connection_values.as_mut_ptr().cast());
         let values = &values;
@@ -588,13 +610,16 @@ impl CellPopulation {
             .above
             .par_chunks_mut(chunk_cells)
             .zip(self.self_events.par_iter_mut())
+            .zip(self.scratch.par_iter_mut())
             .zip(by_chunk.into_par_iter())
             .enumerate()
-            .map(|(ci, ((above, own), mut delivered))| {
+            .map(|(ci, (((above, own), kept), mut delivered))| {
                 let cells = ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
                 let (first, cc) = (cells.start, cells.len());
                 let rows = ChunkRows::new(&views, nodes, cells.clone());
-                let mut scratch = HinesWork::new(nodes, cc, solve_rows);
+                let scratch = kept
+                    .hines
+                    .get_or_insert_with(|| HinesWork::new(nodes, cc, solve_rows));
                 let mut out = ChunkOutcome::default();
                 let recorded: Vec<(usize, usize)> = record
                     .iter()
@@ -606,17 +631,20 @@ impl CellPopulation {
                     .iter()
                     .map(|&(ri, _)| (ri, vec![Vec::new(); columns]))
                     .collect();
-                // Per region, the compartments whose synapses received events this step, and
-                // whether each cell of the chunk is among them.
-                let mut dirty: Vec<Vec<usize>> = vec![Vec::new(); regions_n];
-                let mut marked: Vec<Vec<bool>> = vec![Vec::new(); regions_n];
+                let ChunkScratch {
+                    dirty,
+                    marked,
+                    reaction,
+                    watch_events,
+                    used,
+                    adjuster: adjuster_scratch,
+                    ..
+                } = kept;
+                dirty.resize(regions_n, Vec::new());
+                marked.resize(regions_n, Vec::new());
                 for t in targets {
-                    marked[t.region] = vec![false; cc];
+                    marked[t.region].resize(cc, false);
                 }
-                let mut reaction = Reaction::default();
-                let mut watch_events: Vec<Event> = Vec::new();
-                let mut used: Vec<f64> = Vec::new();
-                let mut adjuster_scratch = (Vec::new(), Vec::new());
                 // The epoch's events in time order (positive, so its bits order as its value;
                 // the step follows), then in the order they were sent.
                 if !delivered.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
@@ -648,7 +676,7 @@ impl CellPopulation {
                                     &e,
                                     adjuster_states.get().cast(),
                                     values.get().cast(),
-                                    &mut adjuster_scratch,
+                                    adjuster_scratch,
                                 )
                             };
                             out.delivered += 1;
@@ -665,7 +693,7 @@ impl CellPopulation {
                             }
                         };
                         let values = (values, connections);
-                        receive(&views[r], target, at, &e, values, &mut reaction);
+                        receive(&views[r], target, at, &e, values, reaction);
                         for &(delay, flag) in &reaction.sends {
                             if delay < 0.0 {
                                 out.backwards.get_or_insert((step, e.cell as usize, delay));
@@ -725,7 +753,7 @@ impl CellPopulation {
                             used.push(unsafe { *views[x.region].slot(x.slot).add(at) });
                         }
                     }
-                    scratch.solve(matrix, &rows, currents, &inj[b]);
+                    scratch.solve(matrix, &rows, currents, &inj[b * nodes..(b + 1) * nodes]);
                     // 3. States at the new V; the currents of the next step, at its midpoint
                     //    (NEURON's time for BREAKPOINT: IClamp's on and off steps).
                     let t_next = times[step as usize + 1] + 0.5 * dt;
@@ -1543,7 +1571,7 @@ pub fn run(
         .filter(|d| d.is_finite())
         .map_or(steps.max(1), |d| ((d / dt).floor() as u64).max(1))
         .min(cable::STEPS_PER_BLOCK)
-        .min(if gaps.sites.is_empty() { u64::MAX } else { 1 });
+        .min(if gaps.is_empty() { u64::MAX } else { 1 });
     let max_delay = network
         .connections
         .iter()
@@ -2003,7 +2031,16 @@ impl Adjusters {
 /// and its compartment's current is recomputed. The site's `g` is the sum of its junctions'
 /// (set when the model was built), so it carries the sum of their currents.
 struct GapCoupling {
-    sites: Vec<GapSiteSlots>,
+    /// The sites in runs that keep their `vgap` in the same slot array: (population, region,
+    /// vgap slot, the run's sites).
+    groups: Vec<(usize, usize, usize, std::ops::Range<usize>)>,
+    /// Per site: its compartment, and the sum of its junctions' conductances.
+    site_at: Vec<u32>,
+    g_total: Vec<f64>,
+    /// Site k's partners are `partners[partner_start[k]..partner_start[k + 1]]`: the row (an
+    /// index into `rows`), compartment and conductance of each partner's site.
+    partner_start: Vec<u32>,
+    partners: Vec<(u32, u32, f64)>,
     /// The (population, region) of every row of V that partners read.
     rows: Vec<(usize, usize)>,
     /// The sites' compartments by (population, region).
@@ -2012,15 +2049,12 @@ struct GapCoupling {
     vgap: Vec<f64>,
 }
 
-/// One site: where its `vgap` lives, and its partners' V with their conductances.
-struct GapSiteSlots {
-    population: usize,
-    region: usize,
-    at: usize,
+/// One site while the coupling is built: its partners' sites with their conductances.
+#[derive(Default)]
+struct GapSite {
     vgap_slot: usize,
     g_total: f64,
-    /// (row, compartment, conductance) of each partner's site, its row an index into
-    /// [`GapCoupling::rows`].
+    /// (row, compartment, conductance) of each partner's site.
     partners: Vec<(u32, u32, f64)>,
 }
 
@@ -2030,13 +2064,18 @@ impl GapCoupling {
         populations: &[Option<CellPopulation>],
         processes: usize,
     ) -> Result<GapCoupling, String> {
+        let mut coupling = GapCoupling {
+            groups: Vec::new(),
+            site_at: Vec::new(),
+            g_total: Vec::new(),
+            partner_start: vec![0],
+            partners: Vec::new(),
+            rows: Vec::new(),
+            by_region: Default::default(),
+            vgap: Vec::new(),
+        };
         if network.gaps.is_empty() {
-            return Ok(GapCoupling {
-                sites: Vec::new(),
-                rows: Vec::new(),
-                by_region: Default::default(),
-                vgap: Vec::new(),
-            });
+            return Ok(coupling);
         }
         if processes > 1 {
             return Err(format!("gap junctions run in one process, and this run has {processes}\n  hint: run a network with GAP as one process (without mpirun)"));
@@ -2049,9 +2088,12 @@ impl GapCoupling {
             let at = cable::compartment(cell as usize, 0, 1, pop.n, pop.chunk_cells);
             Some((k, region, at))
         };
-        let mut by_site: std::collections::BTreeMap<(usize, usize, usize), GapSiteSlots> =
+        // By (population, region, compartment): in the order of the slot arrays.
+        let mut by_site: std::collections::BTreeMap<(usize, usize, usize), GapSite> =
             Default::default();
-        let mut rows: Vec<(usize, usize)> = Vec::new();
+        let rows = &mut coupling.rows;
+        // Each (population, point)'s vgap slot, checked once.
+        let mut vgap_slots: std::collections::HashMap<(usize, u32), usize> = Default::default();
         for j in &network.gaps {
             let (Some(a), Some(b)) = (place(j.a, j.site_a), place(j.b, j.site_b)) else {
                 return Err(format!(
@@ -2060,32 +2102,27 @@ impl GapCoupling {
                 ));
             };
             for (here, point, there) in [(a, j.site_a, b), (b, j.site_b, a)] {
-                if !by_site.contains_key(&here) {
-                    let pop = populations[here.0].as_ref().expect("placed above");
-                    let mechanism = &pop.point_mechanisms[point as usize];
-                    let site = hhc_compiler::sema::network::gap_site(mechanism).map_err(|why| {
-                        format!("{} is not a gap junction: {why}", mechanism.name)
-                    })?;
-                    let vgap_slot = pop.regions[here.1]
-                        .point_param_slot(point as usize, mechanism, site.vgap)
-                        .ok_or_else(|| {
-                            format!(
-                                "the gap junction site of cell {} keeps no vgap per cell",
-                                j.a
-                            )
-                        })?;
-                    by_site.insert(
-                        here,
-                        GapSiteSlots {
-                            population: here.0,
-                            region: here.1,
-                            at: here.2,
-                            vgap_slot,
-                            g_total: 0.0,
-                            partners: Vec::new(),
-                        },
-                    );
-                }
+                let vgap_slot = match vgap_slots.get(&(here.0, point)) {
+                    Some(&slot) => slot,
+                    None => {
+                        let pop = populations[here.0].as_ref().expect("placed above");
+                        let mechanism = &pop.point_mechanisms[point as usize];
+                        let site =
+                            hhc_compiler::sema::network::gap_site(mechanism).map_err(|why| {
+                                format!("{} is not a gap junction: {why}", mechanism.name)
+                            })?;
+                        let slot = pop.regions[here.1]
+                            .point_param_slot(point as usize, mechanism, site.vgap)
+                            .ok_or_else(|| {
+                                format!(
+                                    "the gap junction site of cell {} keeps no vgap per cell",
+                                    j.a
+                                )
+                            })?;
+                        vgap_slots.insert((here.0, point), slot);
+                        slot
+                    }
+                };
                 let row = match rows.iter().position(|&r| r == (there.0, there.1)) {
                     Some(r) => r,
                     None => {
@@ -2093,32 +2130,37 @@ impl GapCoupling {
                         rows.len() - 1
                     }
                 };
-                let site = by_site.get_mut(&here).expect("inserted above");
+                let site = by_site.entry(here).or_default();
+                site.vgap_slot = vgap_slot;
                 site.g_total += j.g;
                 site.partners.push((row as u32, there.2 as u32, j.g));
             }
         }
-        let sites: Vec<GapSiteSlots> = by_site.into_values().filter(|s| s.g_total > 0.0).collect();
-        let mut by_region: std::collections::BTreeMap<(usize, usize), Vec<usize>> =
-            Default::default();
-        for s in &sites {
-            by_region
-                .entry((s.population, s.region))
-                .or_default()
-                .push(s.at);
+        for ((k, region, at), site) in by_site.into_iter().filter(|(_, s)| s.g_total > 0.0) {
+            let index = coupling.site_at.len();
+            match coupling.groups.last_mut() {
+                Some((gk, gr, gs, sites)) if (*gk, *gr, *gs) == (k, region, site.vgap_slot) => {
+                    sites.end = index + 1
+                }
+                _ => (coupling.groups).push((k, region, site.vgap_slot, index..index + 1)),
+            }
+            coupling.site_at.push(at as u32);
+            coupling.g_total.push(site.g_total);
+            coupling.partners.extend(site.partners);
+            (coupling.partner_start).push(coupling.partners.len() as u32);
+            coupling.by_region.entry((k, region)).or_default().push(at);
         }
-        Ok(GapCoupling {
-            sites,
-            rows,
-            by_region,
-            vgap: Vec::new(),
-        })
+        Ok(coupling)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.site_at.is_empty()
     }
 
     /// Sets every site's `vgap` from its partners' V now, and recomputes its current at `t`
     /// (the coming step's midpoint, NEURON's time for BREAKPOINT).
     fn couple(&mut self, populations: &mut [Option<CellPopulation>], t: f64) {
-        if self.sites.is_empty() {
+        if self.is_empty() {
             return;
         }
         let rows: Vec<&[f64]> = (self.rows.iter())
@@ -2128,18 +2170,27 @@ impl GapCoupling {
                     .map_or(&[][..], |p| &p.regions[r].slots[0])
             })
             .collect();
-        // Every site's new vgap, read before any is written (a site may be another's partner).
+        // Every site's new vgap, read before any is written.
         self.vgap.clear();
-        self.vgap.extend(self.sites.iter().map(|s| {
-            let mut sum = 0.0;
-            for &(row, at, g) in &s.partners {
-                sum += g * rows[row as usize][at as usize];
-            }
-            sum / s.g_total
-        }));
-        for (s, &x) in self.sites.iter().zip(&self.vgap) {
-            if let Some(pop) = populations[s.population].as_mut() {
-                pop.regions[s.region].slots[s.vgap_slot][s.at] = x;
+        self.vgap
+            .extend(
+                (self.partner_start.windows(2).zip(&self.g_total)).map(|(range, &g_total)| {
+                    let mut sum = 0.0;
+                    for &(row, at, g) in &self.partners[range[0] as usize..range[1] as usize] {
+                        sum += g * rows[row as usize][at as usize];
+                    }
+                    sum / g_total
+                }),
+            );
+        for (k, r, slot, sites) in &self.groups {
+            if let Some(pop) = populations[*k].as_mut() {
+                let vgap = &mut pop.regions[*r].slots[*slot];
+                for (&at, &x) in self.site_at[sites.clone()]
+                    .iter()
+                    .zip(&self.vgap[sites.clone()])
+                {
+                    vgap[at as usize] = x;
+                }
             }
         }
         // The sites' currents again: per region, its whole row at once when most of its
