@@ -109,6 +109,14 @@ fn a_ring_and_an_ei_network_write_the_same_files_on_two_and_three_processes() {
     same_files_for_every_split(&root().join("examples"), "ei_network.chan");
 }
 
+/// Gap junctions join cells that different processes step: the partners' V is exchanged at
+/// every step, so the split changes no bit.
+#[test]
+fn gap_junction_networks_write_the_same_files_on_two_and_three_processes() {
+    same_files_for_every_split(&root().join("tests/fixtures/neuron/gap"), "gap.chan");
+    same_files_for_every_split(&root().join("examples"), "gap_network.chan");
+}
+
 /// A population of branched cells (a SIMULATE count, no NETWORK) is split in blocks too.
 #[test]
 fn a_population_of_branched_cells_writes_the_same_files_on_two_and_three_processes() {

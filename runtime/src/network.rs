@@ -1559,7 +1559,7 @@ pub fn run(
         .map(|b| Reader::new(b).f64())
         .fold(f64::INFINITY, f64::min);
     // Gap junctions couple their cells at every step: epochs of one step.
-    let mut gaps = match GapCoupling::new(network, &populations, processes) {
+    let mut gaps = match GapCoupling::new(network, &populations, &owned, (rank, processes)) {
         Ok(g) => g,
         Err(reason) => {
             return Err(Stopped::from(RunError::Backend(
@@ -1748,7 +1748,7 @@ pub fn run(
         // This process's cells' spikes of the epoch: (t, gid, the time their events leave).
         let mut cell_spikes: Vec<(f64, u64, f64)> = Vec::new();
         let mut failure: Option<Failure> = None;
-        gaps.couple(&mut populations, times[step0 as usize] + 0.5 * dt);
+        gaps.couple(&mut populations, times[step0 as usize] + 0.5 * dt, exchange);
         for pop in populations.iter_mut().flatten() {
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
@@ -2030,166 +2030,209 @@ impl Adjusters {
 /// conductance-weighted mean of its partners' V (NEURON's transfer of V before the currents),
 /// and its compartment's current is recomputed. The site's `g` is the sum of its junctions'
 /// (set when the model was built), so it carries the sum of their currents.
+///
+/// Every process knows every junction. The sites are numbered alike in all of them (by cell
+/// id and point); before each step every process reads the V of the sites it steps, and with
+/// several processes they exchange those values, each process's in the order of its sites. Every
+/// process then has the V of every site, and sets the `vgap` of its own.
 struct GapCoupling {
-    /// The sites in runs that keep their `vgap` in the same slot array: (population, region,
-    /// vgap slot, the run's sites).
+    /// Per site (global numbering): its V at the start of the step.
+    v: Vec<f64>,
+    /// Per process, the sites it steps, in the order it sends their V.
+    by_process: Vec<Vec<u32>>,
+    /// This process's sites in runs that keep V and `vgap` in the same slot arrays:
+    /// (population, region, vgap slot, a range of `own`).
     groups: Vec<(usize, usize, usize, std::ops::Range<usize>)>,
-    /// Per site: its compartment, and the sum of its junctions' conductances.
-    site_at: Vec<u32>,
-    g_total: Vec<f64>,
-    /// Site k's partners are `partners[partner_start[k]..partner_start[k + 1]]`: the row (an
-    /// index into `rows`), compartment and conductance of each partner's site.
+    /// This process's sites, grouped as `groups` says: (site, compartment, Σg).
+    own: Vec<(u32, u32, f64)>,
+    /// Own site k's partners are `partners[partner_start[k]..partner_start[k + 1]]`: the
+    /// partner's site and the junction's conductance.
     partner_start: Vec<u32>,
-    partners: Vec<(u32, u32, f64)>,
-    /// The (population, region) of every row of V that partners read.
-    rows: Vec<(usize, usize)>,
-    /// The sites' compartments by (population, region).
+    partners: Vec<(u32, f64)>,
+    /// The own sites' compartments by (population, region).
     by_region: std::collections::BTreeMap<(usize, usize), Vec<usize>>,
-    /// Each step's new `vgap` per site (kept between steps for its memory).
+    /// Each step's new `vgap` per own site (kept between steps for its memory).
     vgap: Vec<f64>,
-}
-
-/// One site while the coupling is built: its partners' sites with their conductances.
-#[derive(Default)]
-struct GapSite {
-    vgap_slot: usize,
-    g_total: f64,
-    /// (row, compartment, conductance) of each partner's site.
-    partners: Vec<(u32, u32, f64)>,
+    processes: usize,
 }
 
 impl GapCoupling {
     fn new(
         network: &Network,
         populations: &[Option<CellPopulation>],
-        processes: usize,
+        owned: &[std::ops::Range<u64>],
+        (rank, processes): (usize, usize),
     ) -> Result<GapCoupling, String> {
         let mut coupling = GapCoupling {
+            v: Vec::new(),
+            by_process: vec![Vec::new(); processes],
             groups: Vec::new(),
-            site_at: Vec::new(),
-            g_total: Vec::new(),
+            own: Vec::new(),
             partner_start: vec![0],
             partners: Vec::new(),
-            rows: Vec::new(),
             by_region: Default::default(),
             vgap: Vec::new(),
+            processes,
         };
         if network.gaps.is_empty() {
             return Ok(coupling);
         }
-        if processes > 1 {
-            return Err(format!("gap junctions run in one process, and this run has {processes}\n  hint: run a network with GAP as one process (without mpirun)"));
-        }
-        // A site's (population, region, compartment).
-        let place = |gid: u64, point: u32| -> Option<(usize, usize, usize)> {
+        // Every site, numbered in (cell, point) order, and the process that steps its cell.
+        let mut sites: Vec<(u64, u32)> = (network.gaps.iter())
+            .flat_map(|j| [(j.a, j.site_a), (j.b, j.site_b)])
+            .collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let number = |key: (u64, u32)| sites.binary_search(&key).expect("every site is listed");
+        let owner = |gid: u64| -> Option<usize> {
             let (k, cell) = network.locate(gid)?;
-            let pop = populations.get(k)?.as_ref()?;
-            let region = pop.points.get(point as usize)?.region;
-            let at = cable::compartment(cell as usize, 0, 1, pop.n, pop.chunk_cells);
-            Some((k, region, at))
+            let count = network.populations[k].count;
+            (0..processes).find(|&r| distributed::owned(count, r, processes).contains(&cell))
         };
-        // By (population, region, compartment): in the order of the slot arrays.
-        let mut by_site: std::collections::BTreeMap<(usize, usize, usize), GapSite> =
-            Default::default();
-        let rows = &mut coupling.rows;
+        // Per own site: its (population, region, compartment), vgap slot, Σg and partners.
+        type OwnSite = (usize, usize, usize, usize, f64, Vec<(u32, f64)>);
+        let mut mine: std::collections::BTreeMap<u32, OwnSite> = Default::default();
         // Each (population, point)'s vgap slot, checked once.
         let mut vgap_slots: std::collections::HashMap<(usize, u32), usize> = Default::default();
         for j in &network.gaps {
-            let (Some(a), Some(b)) = (place(j.a, j.site_a), place(j.b, j.site_b)) else {
-                return Err(format!(
-                    "gap junction between cells {} and {} has no site",
-                    j.a, j.b
-                ));
-            };
-            for (here, point, there) in [(a, j.site_a, b), (b, j.site_b, a)] {
-                let vgap_slot = match vgap_slots.get(&(here.0, point)) {
+            for (here, there) in [
+                ((j.a, j.site_a), (j.b, j.site_b)),
+                ((j.b, j.site_b), (j.a, j.site_a)),
+            ] {
+                let Some((k, cell)) = network.locate(here.0) else {
+                    return Err(format!("gap junction site of cell {} is no cell", here.0));
+                };
+                if !owned[k].contains(&cell) {
+                    continue;
+                }
+                let Some(pop) = populations[k].as_ref() else {
+                    return Err(format!(
+                        "cell {} of a gap junction is not a cell with a membrane",
+                        here.0
+                    ));
+                };
+                let point = here.1;
+                let region = match pop.points.get(point as usize) {
+                    Some(p) => p.region,
+                    None => return Err(format!("gap junction of cell {} has no site", here.0)),
+                };
+                let vgap_slot = match vgap_slots.get(&(k, point)) {
                     Some(&slot) => slot,
                     None => {
-                        let pop = populations[here.0].as_ref().expect("placed above");
                         let mechanism = &pop.point_mechanisms[point as usize];
                         let site =
                             hhc_compiler::sema::network::gap_site(mechanism).map_err(|why| {
                                 format!("{} is not a gap junction: {why}", mechanism.name)
                             })?;
-                        let slot = pop.regions[here.1]
+                        let slot = pop.regions[region]
                             .point_param_slot(point as usize, mechanism, site.vgap)
                             .ok_or_else(|| {
                                 format!(
                                     "the gap junction site of cell {} keeps no vgap per cell",
-                                    j.a
+                                    here.0
                                 )
                             })?;
-                        vgap_slots.insert((here.0, point), slot);
+                        vgap_slots.insert((k, point), slot);
                         slot
                     }
                 };
-                let row = match rows.iter().position(|&r| r == (there.0, there.1)) {
-                    Some(r) => r,
-                    None => {
-                        rows.push((there.0, there.1));
-                        rows.len() - 1
-                    }
-                };
-                let site = by_site.entry(here).or_default();
-                site.vgap_slot = vgap_slot;
-                site.g_total += j.g;
-                site.partners.push((row as u32, there.2 as u32, j.g));
+                let local = (cell - pop.offset) as usize;
+                let at = cable::compartment(local, 0, 1, pop.n, pop.chunk_cells);
+                let site = mine
+                    .entry(number(here) as u32)
+                    .or_insert_with(|| (k, region, at, vgap_slot, 0.0, Vec::new()));
+                site.4 += j.g;
+                site.5.push((number(there) as u32, j.g));
             }
         }
-        for ((k, region, at), site) in by_site.into_iter().filter(|(_, s)| s.g_total > 0.0) {
-            let index = coupling.site_at.len();
-            match coupling.groups.last_mut() {
-                Some((gk, gr, gs, sites)) if (*gk, *gr, *gs) == (k, region, site.vgap_slot) => {
-                    sites.end = index + 1
-                }
-                _ => (coupling.groups).push((k, region, site.vgap_slot, index..index + 1)),
+        for (r, list) in coupling.by_process.iter_mut().enumerate() {
+            if r == rank {
+                continue;
             }
-            coupling.site_at.push(at as u32);
-            coupling.g_total.push(site.g_total);
-            coupling.partners.extend(site.partners);
+            list.extend((0..sites.len() as u32).filter(|&s| owner(sites[s as usize].0) == Some(r)));
+        }
+        // Own sites grouped by where they live: (population, region, vgap slot), then cell.
+        let mut own: Vec<(u32, OwnSite)> = mine.into_iter().collect();
+        // What this process sends: its sites' V by site number, as the others list them.
+        coupling.by_process[rank] = own.iter().map(|&(number, _)| number).collect();
+        own.sort_by_key(|(_, s)| (s.0, s.1, s.3, s.2));
+        for (number, (k, region, at, slot, g_total, partners)) in own {
+            let index = coupling.own.len();
+            match coupling.groups.last_mut() {
+                Some((gk, gr, gs, range)) if (*gk, *gr, *gs) == (k, region, slot) => {
+                    range.end = index + 1
+                }
+                _ => coupling.groups.push((k, region, slot, index..index + 1)),
+            }
+            coupling.own.push((number, at as u32, g_total));
+            coupling.partners.extend(partners);
             (coupling.partner_start).push(coupling.partners.len() as u32);
             coupling.by_region.entry((k, region)).or_default().push(at);
         }
+        coupling.v = vec![f64::NAN; sites.len()];
         Ok(coupling)
     }
 
     fn is_empty(&self) -> bool {
-        self.site_at.is_empty()
+        self.v.is_empty()
     }
 
     /// Sets every site's `vgap` from its partners' V now, and recomputes its current at `t`
-    /// (the coming step's midpoint, NEURON's time for BREAKPOINT).
-    fn couple(&mut self, populations: &mut [Option<CellPopulation>], t: f64) {
+    /// (the coming step's midpoint, NEURON's time for BREAKPOINT). Every process calls it at
+    /// every step when the network has gap junctions.
+    fn couple(
+        &mut self,
+        populations: &mut [Option<CellPopulation>],
+        t: f64,
+        exchange: &dyn Exchange,
+    ) {
         if self.is_empty() {
             return;
         }
-        let rows: Vec<&[f64]> = (self.rows.iter())
-            .map(|&(k, r)| {
-                populations[k]
-                    .as_ref()
-                    .map_or(&[][..], |p| &p.regions[r].slots[0])
-            })
-            .collect();
-        // Every site's new vgap, read before any is written.
+        // The V of this process's sites.
+        for &(k, r, _, ref range) in &self.groups {
+            if let Some(pop) = populations[k].as_ref() {
+                let v = &pop.regions[r].slots[0];
+                for &(site, at, _) in &self.own[range.clone()] {
+                    self.v[site as usize] = v[at as usize];
+                }
+            }
+        }
+        // ... and every other process's.
+        if self.processes > 1 {
+            let mut mine = Writer::default();
+            for &site in &self.by_process[exchange.rank()] {
+                mine.f64(self.v[site as usize]);
+            }
+            for (r, bytes) in exchange.all_gather(&mine.bytes).iter().enumerate() {
+                let mut values = Reader::new(bytes);
+                if r != exchange.rank() {
+                    for &site in &self.by_process[r] {
+                        self.v[site as usize] = values.f64();
+                    }
+                }
+            }
+        }
         self.vgap.clear();
         self.vgap
-            .extend(
-                (self.partner_start.windows(2).zip(&self.g_total)).map(|(range, &g_total)| {
+            .extend((self.partner_start.windows(2).zip(&self.own)).map(
+                |(range, &(_, _, g_total))| {
                     let mut sum = 0.0;
-                    for &(row, at, g) in &self.partners[range[0] as usize..range[1] as usize] {
-                        sum += g * rows[row as usize][at as usize];
+                    for &(site, g) in &self.partners[range[0] as usize..range[1] as usize] {
+                        sum += g * self.v[site as usize];
                     }
                     sum / g_total
-                }),
-            );
-        for (k, r, slot, sites) in &self.groups {
+                },
+            ));
+        for (k, r, slot, range) in &self.groups {
             if let Some(pop) = populations[*k].as_mut() {
                 let vgap = &mut pop.regions[*r].slots[*slot];
-                for (&at, &x) in self.site_at[sites.clone()]
-                    .iter()
-                    .zip(&self.vgap[sites.clone()])
-                {
-                    vgap[at as usize] = x;
+                let own = self.own[range.clone()].iter();
+                for (&(_, at, g_total), &x) in own.zip(&self.vgap[range.clone()]) {
+                    // A site whose junctions all have g = 0 keeps the vgap it was given.
+                    if g_total > 0.0 {
+                        vgap[at as usize] = x;
+                    }
                 }
             }
         }

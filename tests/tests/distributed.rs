@@ -105,6 +105,13 @@ fn the_random_ei_network_with_values_per_cell_splits_exactly() {
     same_in_every_split("tests/fixtures/neuron/ei/ei_values.chan", &[2, 3]);
 }
 
+/// Gap junctions between cells of different processes: the sites' V crosses every step.
+#[test]
+fn gap_junction_networks_split_exactly() {
+    same_in_every_split("tests/fixtures/neuron/gap/gap.chan", &[2, 3, 9]);
+    same_in_every_split("examples/gap_network.chan", &[2, 3]);
+}
+
 #[test]
 fn artificial_cells_self_events_and_watch_split_exactly() {
     for rel in [

@@ -144,12 +144,10 @@ impl Connection {
     /// The connection's weight adjuster (an index into the post cell's `adjusters`), and
     /// whether it gets the post cell's spikes too.
     pub fn adjuster(&self) -> Option<(u32, bool)> {
-        (self.adjuster != NO_ADJUSTER).then(|| {
-            (
-                self.adjuster & !ADJUSTER_SEES_POST,
-                self.adjuster & ADJUSTER_SEES_POST != 0,
-            )
-        })
+        (self.adjuster != NO_ADJUSTER).then_some((
+            self.adjuster & !ADJUSTER_SEES_POST,
+            self.adjuster & ADJUSTER_SEES_POST != 0,
+        ))
     }
 }
 
@@ -371,21 +369,6 @@ pub(super) fn lower_network(
         if failed.contains(&a.name) || failed.contains(&b.name) {
             continue;
         }
-        if let Some(s) = share.filter(|s| s.processes > 1) {
-            cx.err(
-                Diagnostic::error(
-                    format!(
-                        "gap junctions run in one process, and this run has {}",
-                        s.processes
-                    ),
-                    *span,
-                    "not over MPI yet",
-                )
-                .with_hint("run a network with GAP as one process (without mpirun)"),
-            );
-            ok = false;
-            continue;
-        }
         let site_a = gap_site_of(cx, &populations, a, site);
         let site_b = match a.name == b.name {
             true => site_a,
@@ -405,7 +388,9 @@ pub(super) fn lower_network(
             *span,
             run,
             files,
-            share,
+            // Every process holds every junction: a site's partners may be any process's
+            // cells, and each site's `g` is the sum over all of its junctions.
+            None,
             Link::Gap,
         ) {
             Some(c) => gaps.extend(c.into_iter().map(|c| GapJunction {
@@ -573,7 +558,9 @@ pub fn gap_site(m: &crate::ir::Mechanism) -> Result<GapSite, String> {
             _ => 0.0,
         })[0];
         let want = gv * (v - vg) * current.scale;
-        if !((i - want).abs() <= 1e-12 * want.abs().max(1e-12)) {
+        // NaN fails too.
+        let close = (i - want).abs() <= 1e-12 * want.abs().max(1e-12);
+        if !close {
             return Err(format!(
                 "its current is not g·(v − vgap) (at g = {gv}, v = {v}, vgap = {vg}: {i} nA, not {want})"
             ));
