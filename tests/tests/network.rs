@@ -1196,3 +1196,29 @@ fn the_gap_junction_example_spreads_its_drive_on_any_thread_count() {
         assert_eq!(a.values, b.values, "{}", a.name);
     }
 }
+
+/// A weight adjuster (a point process with a POINTER, here a minimal one) changes a
+/// connection's weight: placed on a cell of a model with no NETWORK it would adjust nothing, so
+/// the model is refused with the POINT's span.
+#[test]
+fn a_weight_adjuster_in_a_model_without_a_network_is_refused() {
+    let dir = std::env::temp_dir().join(format!("hhc-lone-adjuster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("Halve.mod"),
+        "NEURON { POINT_PROCESS Halve  POINTER wsyn }\nASSIGNED { wsyn }\nNET_RECEIVE (w) { wsyn = 0.5 * w }\n",
+    )
+    .expect("mechanism");
+    let source = "CELL c {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL { }\n    POINT half = Halve AT soma(0.5)\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 1 (ms) }\n";
+    let err = hhc_runtime::load::load_model_source("lone.chan", source, &dir)
+        .err()
+        .expect("refused");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        err.text
+            .contains("weight adjuster `half` serves no connection: this model has no NETWORK"),
+        "{}",
+        err.text
+    );
+    assert!(err.text.contains("lone.chan:4:11"), "{}", err.text);
+}

@@ -945,6 +945,23 @@ pub fn lower_model_shared(
         );
     }
     check_morphology(&mut cx, &cell, sim.span);
+    // A weight adjuster changes a connection's weight, and a model without a NETWORK has none.
+    for a in &cell.adjusters {
+        cx.err(
+            Diagnostic::error(
+                format!(
+                    "weight adjuster `{}` serves no connection: this model has no NETWORK",
+                    a.name
+                ),
+                a.span,
+                "adjusts nothing",
+            )
+            .with_hint(format!(
+                "a POINT whose mechanism has a POINTER is a weight adjuster; use the cell in a NETWORK and name it in a CONNECT: `adjuster = {}`",
+                a.name
+            )),
+        );
+    }
     if cx.diags.has_errors() {
         return Err(cx.diags.into_vec());
     }
