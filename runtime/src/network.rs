@@ -290,6 +290,13 @@ struct CellPopulation {
     netcons: std::collections::HashMap<(u32, u32), Vec<u32>>,
 }
 
+/// Gap junction sites per task when their `vgap` is computed in parallel.
+const GAP_SITES_PER_TASK: usize = 4096;
+
+/// The compartment-steps below which an epoch's chunks run on one thread. A task handed to
+/// another thread costs some microseconds, about the time of this many compartment-steps.
+const PARALLEL_EPOCH_WORK: u64 = 8192;
+
 /// What a chunk's task keeps from one epoch to the next: its work arrays, which a network of
 /// one-step epochs (gap junctions) would otherwise allocate at every step.
 #[derive(Default)]
@@ -606,12 +613,21 @@ impl CellPopulation {
         let probe_states = &self.probe_states;
         let columns = probe_nodes.len() + probe_states.iter().map(Vec::len).sum::<usize>();
         let solve_rows = cable::solve_for_this_cpu();
+        // An epoch with little work (a one-step epoch of a small network with gap junctions)
+        // runs its chunks on this thread: handing them to others costs more than it saves.
+        let work = (n * nodes) as u64 * (to - from);
+        let per_chunk = (chunk_cells * nodes) as u64 * (to - from);
+        let per_task = match work < PARALLEL_EPOCH_WORK {
+            true => usize::MAX,
+            false => PARALLEL_EPOCH_WORK.div_ceil(per_chunk.max(1)) as usize,
+        };
         let outcomes: Vec<(ChunkOutcome, Vec<Event>)> = self
             .above
             .par_chunks_mut(chunk_cells)
             .zip(self.self_events.par_iter_mut())
             .zip(self.scratch.par_iter_mut())
             .zip(by_chunk.into_par_iter())
+            .with_min_len(per_task)
             .enumerate()
             .map(|(ci, (((above, own), kept), mut delivered))| {
                 let cells = ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
@@ -2213,17 +2229,19 @@ impl GapCoupling {
                 }
             }
         }
-        self.vgap.clear();
-        self.vgap
-            .extend((self.partner_start.windows(2).zip(&self.own)).map(
-                |(range, &(_, _, g_total))| {
-                    let mut sum = 0.0;
-                    for &(site, g) in &self.partners[range[0] as usize..range[1] as usize] {
-                        sum += g * self.v[site as usize];
-                    }
-                    sum / g_total
-                },
-            ));
+        // Each own site's new vgap, in parallel when there are many (each sum in the same
+        // order on any thread count).
+        let (v, partners) = (&self.v, &self.partners);
+        (self.partner_start.par_windows(2).zip(&self.own))
+            .with_min_len(GAP_SITES_PER_TASK)
+            .map(|(range, &(_, _, g_total))| {
+                let mut sum = 0.0;
+                for &(site, g) in &partners[range[0] as usize..range[1] as usize] {
+                    sum += g * v[site as usize];
+                }
+                sum / g_total
+            })
+            .collect_into_vec(&mut self.vgap);
         for (k, r, slot, range) in &self.groups {
             if let Some(pop) = populations[*k].as_mut() {
                 let vgap = &mut pop.regions[*r].slots[*slot];
@@ -2393,6 +2411,10 @@ impl Filing {
         rules: &Delivery<'_>,
         seq: &mut u64,
     ) {
+        // Most one-step epochs send nothing, and handing nothing to the workers costs.
+        if sent.is_empty() {
+            return;
+        }
         // Each spike's first `seq`: its connections to cells are numbered in order.
         let mut first = Vec::with_capacity(sent.len());
         for &(gid, _) in sent {
