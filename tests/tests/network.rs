@@ -1210,9 +1210,7 @@ fn a_weight_adjuster_in_a_model_without_a_network_is_refused() {
     )
     .expect("mechanism");
     let source = "CELL c {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL { }\n    POINT half = Halve AT soma(0.5)\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 1 (ms) }\n";
-    let err = hhc_runtime::load::load_model_source("lone.chan", source, &dir)
-        .err()
-        .expect("refused");
+    let err = hhc_runtime::load::load_model_source("lone.chan", source, &dir).expect_err("refused");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         err.text

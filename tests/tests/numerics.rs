@@ -522,8 +522,8 @@ fn same_bits_with_wide_phases(
     routines: hhc_compiler::backend::jit::batched::Routines,
     isa: hhc_compiler::backend::jit::wide::Isa,
 ) {
-    use hhc_compiler::backend::jit::compile_with_wide_isa;
-    let (mut wide_phases, mut phases, mut spiking_cells) = (0, 0, 0);
+    use hhc_compiler::backend::jit::{compile_with_wide_isa, compile_with_wide_plan, wide};
+    let (mut wide_phases, mut phases, mut spiking_cells, mut inline_steps) = (0, 0, 0, 0);
     // Every stdlib mechanism alone, then whole cells (their ions' plumbing joins the
     // mechanisms' phases).
     let mut programs: Vec<(String, _)> = stdlib_mechanisms()
@@ -558,11 +558,31 @@ fn same_bits_with_wide_phases(
             let got = step_kernel(&wide, precision, &start, 7);
             let what = format!("{name} {precision:?} wide vs Cranelift");
             assert_same_bits(&what, &program, &got, &want);
+            // AVX-512 f64 phases with `exp` inline: one phase where they encode the whole step.
+            if isa == wide::Isa::Avx512 && precision == Precision::F64 {
+                let inline =
+                    compile_with_wide_plan(&program, precision, Some(routines), Some(isa), true)
+                        .expect("jit");
+                if inline.wide_phases() == (1, 1) {
+                    inline_steps += 1;
+                }
+                let got = step_kernel(&inline, precision, &start, 7);
+                let what = format!("{name} {precision:?} wide with inline exp vs Cranelift");
+                assert_same_bits(&what, &program, &got, &want);
+            }
             assert_eq!(want.2[100], 0, "{name}: the NaN cell runs away at once");
             spiking_cells += want.1.iter().filter(|&&w| w != 0).count();
         }
     }
-    eprintln!("wide phases: {wide_phases} of {phases}; {spiking_cells} cells spiked");
+    eprintln!(
+        "wide phases: {wide_phases} of {phases}; {spiking_cells} cells spiked; {inline_steps} whole steps with inline exp"
+    );
     assert!(spiking_cells > 1000);
+    if isa == wide::Isa::Avx512 {
+        assert!(
+            inline_steps >= 10,
+            "{inline_steps} whole steps with inline exp"
+        );
+    }
     assert!(wide_phases * 10 >= phases * 9, "{wide_phases} of {phases}");
 }

@@ -138,7 +138,20 @@ pub fn compile_with_wide_isa(
     routines: Option<batched::Routines>,
     wide: Option<wide::Isa>,
 ) -> Result<CompiledStep, JitError> {
-    let kernel = plan_kernel(program, precision, routines, wide);
+    compile_with_wide_plan(program, precision, routines, wide, wide_inline_requested())
+}
+
+/// [`compile_with_wide_isa`] with the choice of `inline_exp`: AVX-512 f64 wide phases that
+/// compute `exp` inline in one phase where they can (see [`plan_kernel`]), rather than
+/// staged around the array routines.
+pub fn compile_with_wide_plan(
+    program: &CellProgram,
+    precision: Precision,
+    routines: Option<batched::Routines>,
+    wide: Option<wide::Isa>,
+    inline_exp: bool,
+) -> Result<CompiledStep, JitError> {
+    let kernel = plan_kernel(program, precision, routines, wide, inline_exp);
     let isa = host_isa(kernel.order.len() > MAX_BACKTRACKING_NODES)?;
     let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
 
@@ -238,7 +251,7 @@ fn host_isa(single_pass: bool) -> Result<cranelift_codegen::isa::OwnedTargetIsa,
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
     let routines = array_routines();
     let wide = wide::Isa::for_kernel(routines.map(|r| r.isa), precision);
-    let kernel = plan_kernel(program, precision, routines, wide);
+    let kernel = plan_kernel(program, precision, routines, wide, wide_inline_requested());
     let mut func = cranelift_codegen::ir::Function::new();
     for ty in [
         types::I64,
@@ -293,7 +306,35 @@ fn plan_kernel(
     precision: Precision,
     routines: Option<batched::Routines>,
     wide: Option<wide::Isa>,
+    inline_exp: bool,
 ) -> KernelPlan {
+    // With AVX-512 in f64 the wide phases can compute `exp` inline (the routines' formula,
+    // operation for operation, so the same bits), and a step they encode whole is then one
+    // phase, whose divisions could overlap its exponentials. Not the default: a one-phase
+    // step is one long dependency chain per vector of cells, and the classic HH population ran
+    // at 9.4e7 compartment-steps/s against 1.19e8 staged (this machine's AVX-512 Xeon,
+    // one thread). Two vectors in flight (zmm16–31) are the next step.
+    if inline_exp
+        && routines.is_some()
+        && wide == Some(wide::Isa::Avx512)
+        && precision == Precision::F64
+    {
+        let prepared = prepare_with(program, precision, MathMode::Portable);
+        let order = prepared.exprs.reachable(&roots(&prepared));
+        let stages = stages::plan(&prepared, &order, |_| None);
+        if stages.rows <= MAX_SCRATCH_ROWS
+            && (0..stages.phases())
+                .all(|k| wide::supported(&prepared, &stages, k, precision, wide::Isa::Avx512))
+        {
+            return KernelPlan {
+                prepared,
+                order,
+                stages,
+                routines,
+                wide,
+            };
+        }
+    }
     if routines.is_some() {
         let prepared = prepare_with(program, precision, MathMode::ArrayExp);
         let order = prepared.exprs.reachable(&roots(&prepared));
@@ -318,6 +359,12 @@ fn plan_kernel(
         routines: None,
         wide: None,
     }
+}
+
+/// `HHC_WIDE_INLINE=on`: AVX-512 f64 wide phases compute `exp` inline where they can encode
+/// a whole step (for comparisons; see [`plan_kernel`]).
+fn wide_inline_requested() -> bool {
+    std::env::var("HHC_WIDE_INLINE").is_ok_and(|v| v == "on")
 }
 
 /// The kernel's outputs: every update, then the spike test.
@@ -719,6 +766,10 @@ impl<'a> Translator<'a> {
         for entry in self.wide_consts.entries.clone() {
             let value = match entry {
                 wide::Const::Time => continue,
+                wide::Const::Exp2Table { tail } => {
+                    self.fill_exp2_table(entry, tail);
+                    continue;
+                }
                 wide::Const::Bits(bits) => self.fb.ins().iconst(types::I64, bits as i64),
                 wide::Const::Node(id) => {
                     let e = *self.p.exprs.get(id);
@@ -745,6 +796,30 @@ impl<'a> Translator<'a> {
     /// The wide phases' instructions.
     fn wide_isa(&self) -> wide::Isa {
         self.wide.unwrap_or(wide::Isa::Avx2)
+    }
+
+    /// Writes the exp2 table's eight entries into the lanes of table entry `entry` (one
+    /// 64-byte vector: the wide phases read it only with AVX-512, in f64).
+    fn fill_exp2_table(&mut self, entry: wide::Const, tail: bool) {
+        let (Some(base), Some(k)) = (
+            self.wide_consts_base,
+            self.wide_consts.entries.iter().position(|&e| e == entry),
+        ) else {
+            return;
+        };
+        let bits = match tail {
+            false => &crate::ir::exp2::EXP2_SCALE_BITS,
+            true => &crate::ir::exp2::EXP2_TAIL_BITS,
+        };
+        let bytes = self.wide_consts.entry_bytes as usize;
+        debug_assert_eq!(bytes, 64, "an exp2 table fills a 512-bit entry");
+        let mem = MemFlagsData::trusted();
+        for (lane, &b) in bits.iter().enumerate() {
+            let v = self.fb.ins().iconst(types::I64, b as i64);
+            self.fb
+                .ins()
+                .store(mem, v, base, (k * bytes + lane * 8) as i32);
+        }
     }
 
     /// Writes `value` into every lane of table entry `entry`: 16-byte splats.

@@ -70,6 +70,9 @@ pub enum Const {
     Time,
     /// Raw lane bits: masks for `neg`, `abs` and `not`, and the runaway limit.
     Bits(u64),
+    /// The eight entries of an exp2 table, one per lane (AVX-512 f64 only): the scales
+    /// ([`crate::ir::exp2::EXP2_SCALE_BITS`]) or their tails.
+    Exp2Table { tail: bool },
 }
 
 /// The constant table shared by every wide phase of a kernel: one vector of each value.
@@ -193,7 +196,7 @@ pub fn compile(
     let mut code = Vec::new();
     let mut offsets = Vec::new();
     for phase in 0..plan.phases() {
-        if !supported(p, plan, phase) {
+        if !supported(p, plan, phase, precision, isa) {
             offsets.push(None);
             continue;
         }
@@ -222,8 +225,16 @@ pub fn compile(
     })
 }
 
-/// Whether every node of `phase` has an encoding here.
-fn supported(p: &Prepared, plan: &StagePlan, phase: usize) -> bool {
+/// Whether every node of `phase` has an encoding here. The exp2 table reads of an inline
+/// `exp` have one with AVX-512 in f64, where the eight-entry tables fill one register.
+pub fn supported(
+    p: &Prepared,
+    plan: &StagePlan,
+    phase: usize,
+    precision: Precision,
+    isa: Isa,
+) -> bool {
+    let tables = isa == Isa::Avx512 && precision == Precision::F64;
     let last = phase + 1 == plan.phases();
     // The last phase loads slot-valued updates before storing any slot; keep that small.
     if last {
@@ -248,7 +259,7 @@ fn supported(p: &Prepared, plan: &StagePlan, phase: usize) -> bool {
                     | UnaryOp::Sqrt
                     | UnaryOp::Floor
                     | UnaryOp::Round
-            ),
+            ) || (tables && matches!(op, UnaryOp::Exp2Scale | UnaryOp::Exp2Tail)),
             Expr::Binary(op, ..) => op != BinaryOp::Pow,
             Expr::Fma(..) | Expr::Select(..) => true,
             Expr::Lit(_) | Expr::Var(_) => false,
@@ -872,6 +883,9 @@ impl<'a> PhaseEncoder<'a> {
         let f64 = self.f64;
         let kids = children(&e);
         let d = match e {
+            Expr::Unary(op @ (UnaryOp::Exp2Scale | UnaryOp::Exp2Tail), k) => {
+                self.exp2_table(pos, &kids, op == UnaryOp::Exp2Tail, k)
+            }
             Expr::Unary(op, a) => {
                 let (opcode, mask) = match op {
                     UnaryOp::Neg => (0x57, Some(sign_mask(f64))),
@@ -1055,6 +1069,31 @@ impl<'a> PhaseEncoder<'a> {
         self.vop(MAP_0F, PP_66, f64, opc, 6, d, Rm::Reg(d));
         self.asm.byte(bits);
         self.vop(MAP_0F, pp, f64, 0x59, d, rx, Rm::Reg(d)); // vmulpd/ps d, x, d
+        d
+    }
+
+    /// `Exp2Scale(k)` or `Exp2Tail(k)` for integer-valued `k` (AVX-512, f64), as
+    /// [`crate::ir::exp2`] computes them: `k + 1.5·2^52` puts k's low bits in the lane, whose
+    /// low three index the eight-entry table (`vpermpd` reads only those), and the scale adds
+    /// the rest, shifted into the exponent, to the entry's bits (`vpsllq`, `vpaddq`).
+    fn exp2_table(&mut self, pos: usize, kids: &[ExprId], tail: bool, k: ExprId) -> u8 {
+        let rk = self.in_register(k, &[]);
+        self.retire(kids, pos);
+        let d = self.allocate(&[rk]);
+        let magic = self.const_operand(Const::Bits(crate::ir::exp2::ROUND_MAGIC.to_bits()));
+        self.vop(MAP_0F, PP_66, true, 0x58, d, rk, magic); // vaddpd d, k, magic
+        let table = self.const_operand(Const::Exp2Table { tail });
+        if tail {
+            // vpermpd d, d (index), table
+            self.asm.evex(MAP_0F38, PP_66, true, 0x16, d, d, table, 0);
+            return d;
+        }
+        let t = self.allocate(&[rk, d]);
+        self.asm.evex(MAP_0F38, PP_66, true, 0x16, t, d, table, 0); // t = table[d]
+                                                                    // vpsllq d, d, SCALE_SHIFT (73 /6; the destination is vvvv), then vpaddq d, t, d.
+        self.vop(MAP_0F, PP_66, true, 0x73, 6, d, Rm::Reg(d));
+        self.asm.byte(crate::ir::exp2::SCALE_SHIFT as u8);
+        self.vop(MAP_0F, PP_66, true, 0xD4, d, t, Rm::Reg(d));
         d
     }
 
