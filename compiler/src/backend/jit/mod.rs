@@ -1361,11 +1361,12 @@ struct StepContext {
 }
 
 /// Cells per cache block: `rows` values per cell (slots and scratch rows) fit in `budget`
-/// bytes, in whole groups of 8 cells. A staged kernel takes 32 KiB (one routine call then covers
+/// bytes, in whole groups of 16 cells. A staged kernel takes 32 KiB (one routine call then covers
 /// more cells; measured best of 8–64 KiB on the dev machine), an inline one 16 KiB.
 fn cells_per_block(rows: usize, elem_bytes: u32, budget: i64) -> i64 {
     let bytes = (rows.max(1) * elem_bytes as usize) as i64;
-    ((budget / bytes) / 8 * 8).clamp(8, 1024)
+    // A multiple of 16: two AVX-512 vectors of f64 (a wide group in pairs mode).
+    ((budget / bytes) / 16 * 16).clamp(16, 1024)
 }
 
 struct KernelArgs {

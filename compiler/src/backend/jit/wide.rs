@@ -170,13 +170,25 @@ impl Isa {
     }
 }
 
-/// Lanes per group of a wide phase.
+/// Lanes per group of a wide phase: one vector, or two in [`pairs`] mode.
 pub fn lanes(precision: Precision, isa: Isa) -> i64 {
     let f64_lanes = i64::from(isa.vector_bytes() / 8);
-    match precision {
-        Precision::F64 => f64_lanes,
-        Precision::F32 => 2 * f64_lanes,
-    }
+    let vectors = if pairs(precision, isa) { 2 } else { 1 };
+    vectors
+        * match precision {
+            Precision::F64 => f64_lanes,
+            Precision::F32 => 2 * f64_lanes,
+        }
+}
+
+/// Whether a group is two vectors of cells, each instruction issued for both (AVX-512, f64):
+/// the second copy runs in `zmm16`–`zmm31`, so the two independent chains of a step overlap
+/// in the core, where one vector's chain of dependent exponentials, divisions and selects
+/// would leave it waiting. `HHC_WIDE_PAIRS=off` issues one vector at a time (comparisons).
+pub fn pairs(precision: Precision, isa: Isa) -> bool {
+    isa == Isa::Avx512
+        && precision == Precision::F64
+        && std::env::var("HHC_WIDE_PAIRS").map_or(true, |v| v != "off")
 }
 
 /// Encodes every phase the encoder supports; the others are `None`. `consts` gathers the
@@ -347,6 +359,22 @@ const K2: u8 = 2;
 #[derive(Default)]
 struct Asm {
     code: Vec<u8>,
+    /// While a node is recorded for [`PhaseEncoder::replay`]: each EVEX instruction's fields,
+    /// where it starts, and where its ModRM bytes end (an immediate may follow).
+    evex_log: Option<Vec<(usize, usize, Evex)>>,
+}
+
+/// The fields of an EVEX instruction as [`Asm::evex`] takes them.
+#[derive(Clone, Copy)]
+struct Evex {
+    map: u8,
+    pp: u8,
+    w: bool,
+    opcode: u8,
+    reg: u8,
+    vvvv: u8,
+    rm: Rm,
+    mask: u8,
 }
 
 impl Asm {
@@ -360,7 +388,8 @@ impl Asm {
 
     fn extensions(rm: Rm) -> (u8, u8) {
         match rm {
-            Rm::Reg(r) => (0, r >> 3),
+            // A register's fifth bit (zmm16–31) is EVEX's X; VEX never names one.
+            Rm::Reg(r) => (r >> 4, r >> 3),
             Rm::Mem { base, index, .. } => (index.map_or(0, |i| i >> 3), base >> 3),
         }
     }
@@ -399,19 +428,34 @@ impl Asm {
         self.modrm(reg, rm);
     }
 
-    /// A 512-bit EVEX instruction (registers 0–15): as [`Self::vex`], with opmask `mask`
+    /// A 512-bit EVEX instruction (registers 0–31): as [`Self::vex`], with opmask `mask`
     /// (0 for none) merging into `reg`.
     #[allow(clippy::too_many_arguments)] // the fields of the encoding
     fn evex(&mut self, map: u8, pp: u8, w: bool, opcode: u8, reg: u8, vvvv: u8, rm: Rm, mask: u8) {
+        let start = self.code.len();
         let (x, b) = Self::extensions(rm);
         self.byte(0x62);
-        // R X B R' 0 0 m m, the register extensions inverted (R' = 0: registers below 16).
-        self.byte(((!(reg >> 3) & 1) << 7) | ((!x & 1) << 6) | ((!b & 1) << 5) | (1 << 4) | map);
+        // R X B R' 0 0 m m, the register extensions inverted.
+        let r_hi = (!(reg >> 4) & 1) << 4;
+        self.byte(((!(reg >> 3) & 1) << 7) | ((!x & 1) << 6) | ((!b & 1) << 5) | r_hi | map);
         self.byte((u8::from(w) << 7) | ((!vvvv & 15) << 3) | (1 << 2) | pp);
-        // z = 0, L'L = 10 (512 bits), b = 0, V' = 0 (inverted), aaa = the opmask.
-        self.byte((0b10 << 5) | (1 << 3) | (mask & 7));
+        // z = 0, L'L = 10 (512 bits), b = 0, V' (inverted), aaa = the opmask.
+        self.byte((0b10 << 5) | ((!(vvvv >> 4) & 1) << 3) | (mask & 7));
         self.byte(opcode);
         self.modrm(reg, rm);
+        if let Some(log) = self.evex_log.as_mut() {
+            let fields = Evex {
+                map,
+                pp,
+                w,
+                opcode,
+                reg,
+                vvvv,
+                rm,
+                mask,
+            };
+            log.push((start, self.code.len(), fields));
+        }
     }
 
     /// A VEX instruction with L = 0 (the opmask moves).
@@ -520,6 +564,8 @@ struct PhaseEncoder<'a> {
     /// `pd` forms (f64) or `ps` forms (f32).
     f64: bool,
     isa: Isa,
+    /// Two vectors of cells per group (see [`pairs`]).
+    pairs: bool,
     row_bytes: i64,
     consts: &'a mut ConstTable,
     asm: Asm,
@@ -601,6 +647,7 @@ impl<'a> PhaseEncoder<'a> {
             last,
             f64: precision == Precision::F64,
             isa,
+            pairs: pairs(precision, isa),
             row_bytes,
             consts,
             asm: Asm::default(),
@@ -678,19 +725,22 @@ impl<'a> PhaseEncoder<'a> {
 
         let computed = &self.plan.computed[self.phase];
         for (pos, &id) in computed.iter().enumerate() {
-            self.node(pos, id);
+            self.twice(|e| e.node(pos, id));
         }
-        for &(id, row) in &self.plan.stores[self.phase] {
-            let r = self.in_register(id, &[]);
-            let at = self.row_operand(row);
-            self.vstore(at, r);
-        }
+        self.twice(|e| {
+            for &(id, row) in &e.plan.stores[e.phase] {
+                let r = e.in_register(id, &[]);
+                let at = e.row_operand(row);
+                e.vstore(at, r);
+            }
+        });
         if self.last {
             self.finish_cells();
         }
         // Next group.
-        self.asm.alu_imm(0, R14, vbytes);
-        self.asm.alu_imm(0, R13, vbytes);
+        let group = vbytes * self.copies();
+        self.asm.alu_imm(0, R14, group);
+        self.asm.alu_imm(0, R13, group);
         self.asm.rex_op(true, R14, Rm::Reg(R12), &[0x3B]);
         let back = self.asm.jump(Some(CC_B));
         self.asm.patch(back, top);
@@ -715,8 +765,71 @@ impl<'a> PhaseEncoder<'a> {
             a.pop(r);
         }
         a.byte(0xC3);
-        let frame = (self.spills * vbytes + vbytes).to_le_bytes();
+        let frame = (self.spills * vbytes * self.copies() + vbytes).to_le_bytes();
         self.asm.code[frame_patch..frame_patch + 4].copy_from_slice(&frame);
+    }
+
+    /// Vectors of cells per group.
+    fn copies(&self) -> i32 {
+        if self.pairs {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Emits what `emit` encodes for the group's vector, or in [`pairs`] mode records it once
+    /// (its register choices and spills are made once) and issues it for each vector.
+    fn twice(&mut self, emit: impl FnOnce(&mut Self)) {
+        if !self.pairs {
+            emit(self);
+            return;
+        }
+        let outer = std::mem::take(&mut self.asm);
+        self.asm.evex_log = Some(Vec::new());
+        emit(self);
+        let recorded = std::mem::replace(&mut self.asm, outer);
+        self.replay(&recorded, 0);
+        self.replay(&recorded, 1);
+    }
+
+    /// Issues `recorded` for vector `copy` of the group: its vector registers moved up by 16
+    /// for the second, its slot and row operands one vector further on, its spills in slots
+    /// of their own (the two vectors' spills alternate). Other bytes (general-register loads,
+    /// immediates) are copied as they are.
+    fn replay(&mut self, recorded: &Asm, copy: u8) {
+        let vbytes = self.vbytes();
+        let mut at = 0;
+        for &(start, end, f) in recorded.evex_log.iter().flatten() {
+            self.asm.code.extend_from_slice(&recorded.code[at..start]);
+            at = end;
+            let (reg_vec, vvvv_vec, rm_vec) = evex_vector_fields(f.map, f.pp, f.opcode);
+            let up = |r: u8, is_vector: bool| if is_vector { r + 16 * copy } else { r };
+            let rm = match f.rm {
+                Rm::Reg(r) => Rm::Reg(up(r, rm_vec)),
+                Rm::Mem { base, index, disp } => {
+                    let disp = if base == RSP {
+                        2 * disp + i32::from(copy) * vbytes
+                    } else if base == R13 || index == Some(R14) {
+                        disp + i32::from(copy) * vbytes
+                    } else {
+                        disp
+                    };
+                    Rm::Mem { base, index, disp }
+                }
+            };
+            self.asm.evex(
+                f.map,
+                f.pp,
+                f.w,
+                f.opcode,
+                up(f.reg, reg_vec),
+                up(f.vvvv, vvvv_vec),
+                rm,
+                f.mask,
+            );
+        }
+        self.asm.code.extend_from_slice(&recorded.code[at..]);
     }
 
     fn load_slot_bases(&mut self) {
@@ -1181,78 +1294,105 @@ impl<'a> PhaseEncoder<'a> {
     /// The last phase's end: runaway test, new slots, spike and runaway bits.
     fn finish_cells(&mut self) {
         let pp = self.pp();
-        let spike = self.in_register(self.p.spike, &[]);
-        let v_new = self
-            .p
-            .updates
-            .iter()
-            .find(|(s, _)| *s == 0)
-            .map(|(_, e)| *e);
-        let v = match v_new {
-            Some(e) => self.in_register(e, &[spike]),
-            None => {
-                let r = self.allocate(&[spike]);
-                let at = self.slot_operand(0);
-                self.vload(r, at);
-                r
-            }
-        };
-        // trouble = !(|v| <= limit): true for NaN as well.
         let f64 = self.f64;
-        let trouble = self.allocate(&[spike, v]);
-        let abs = self.const_operand(Const::Bits(!sign_mask(self.f64)));
-        self.vop(MAP_0F, pp, f64, 0x54, trouble, v, abs);
+        // trouble = !(|v| <= limit): true for NaN as well.
         let limit = if self.f64 {
             super::super::RUNAWAY_MV.to_bits()
         } else {
             u64::from((super::super::RUNAWAY_MV as f32).to_bits()) * 0x1_0000_0001
         };
         let limit = self.const_operand(Const::Bits(limit));
-        // eax = spike lanes | runaway lanes << lane_shift
-        let lane_shift: u8 = match self.isa {
-            Isa::Avx2 => {
-                self.asm
-                    .vex(MAP_0F, pp, false, 0xC2, trouble, trouble, limit);
-                self.asm.byte(0x06);
-                self.asm
-                    .vex(MAP_0F, pp, false, 0x50, RAX, 0, Rm::Reg(spike));
-                self.asm
-                    .vex(MAP_0F, pp, false, 0x50, R11, 0, Rm::Reg(trouble));
-                8
-            }
-            Isa::Avx512 => {
-                self.asm.evex(MAP_0F, pp, f64, 0xC2, K2, trouble, limit, 0);
-                self.asm.byte(0x06);
-                self.asm
-                    .evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(spike), 0);
-                // kmovb (8 f64 lanes) or kmovw (16 f32 lanes) into a general register.
-                let kpp = if f64 { PP_66 } else { PP_NONE };
-                self.asm.vex_l0(kpp, 0x93, RAX, Rm::Reg(K1));
-                self.asm.vex_l0(kpp, 0x93, R11, Rm::Reg(K2));
-                if f64 {
-                    8
-                } else {
-                    16
+        let abs = self.const_operand(Const::Bits(!sign_mask(self.f64)));
+        // The spike and runaway lanes' masks: AVX2 moves them to eax and r11d; AVX-512 leaves
+        // them in k1 and k2 (per vector of the group).
+        let flags = |e: &mut Self| {
+            let spike = e.in_register(e.p.spike, &[]);
+            let v_new = e.p.updates.iter().find(|(s, _)| *s == 0).map(|(_, x)| *x);
+            let v = match v_new {
+                Some(x) => e.in_register(x, &[spike]),
+                None => {
+                    let r = e.allocate(&[spike]);
+                    let at = e.slot_operand(0);
+                    e.vload(r, at);
+                    r
+                }
+            };
+            let trouble = e.allocate(&[spike, v]);
+            e.vop(MAP_0F, pp, f64, 0x54, trouble, v, abs);
+            match e.isa {
+                Isa::Avx2 => {
+                    e.asm.vex(MAP_0F, pp, false, 0xC2, trouble, trouble, limit);
+                    e.asm.byte(0x06);
+                    e.asm.vex(MAP_0F, pp, false, 0x50, RAX, 0, Rm::Reg(spike));
+                    e.asm.vex(MAP_0F, pp, false, 0x50, R11, 0, Rm::Reg(trouble));
+                }
+                Isa::Avx512 => {
+                    e.asm.evex(MAP_0F, pp, f64, 0xC2, K2, trouble, limit, 0);
+                    e.asm.byte(0x06);
+                    e.asm
+                        .evex(MAP_0F38, PP_F3, f64, 0x39, K1, 0, Rm::Reg(spike), 0);
                 }
             }
         };
-        self.asm.rex_op(false, 4, Rm::Reg(R11), &[0xC1]);
-        self.asm.byte(lane_shift);
-        self.asm.rex_op(false, RAX, Rm::Reg(R11), &[0x0B]);
-        self.holds[trouble as usize] = None;
-        // Slot-valued updates are read before any slot is written.
-        let mut held = Vec::new();
-        for &(_, e) in &self.p.updates {
-            if matches!(self.home(e), Home::Slot(_)) {
-                let r = self.in_register(e, &held);
-                held.push(r);
+        // kmovb (8 f64 lanes) or kmovw (16 f32 lanes) into a general register.
+        let kpp = if f64 { PP_66 } else { PP_NONE };
+        let vector_lanes: u8 = match (self.isa, f64) {
+            (Isa::Avx2, _) => 8,
+            (Isa::Avx512, true) => 8,
+            (Isa::Avx512, false) => 16,
+        };
+        // eax = spike lanes | runaway lanes << lane_shift, the lanes of the group's vectors in
+        // turn.
+        let lane_shift = vector_lanes * self.copies() as u8;
+        if self.pairs {
+            let mut first = true;
+            let outer = std::mem::take(&mut self.asm);
+            self.asm.evex_log = Some(Vec::new());
+            flags(self);
+            let recorded = std::mem::replace(&mut self.asm, outer);
+            for copy in 0..2u8 {
+                self.replay(&recorded, copy);
+                let at = copy * vector_lanes;
+                for (k, shift) in [(K1, at), (K2, lane_shift + at)] {
+                    self.asm.vex_l0(kpp, 0x93, R11, Rm::Reg(k));
+                    if shift > 0 {
+                        self.asm.rex_op(false, 4, Rm::Reg(R11), &[0xC1]);
+                        self.asm.byte(shift);
+                    }
+                    // mov eax, r11d the first time, then or eax, r11d.
+                    let op = if std::mem::take(&mut first) {
+                        0x8B
+                    } else {
+                        0x0B
+                    };
+                    self.asm.rex_op(false, RAX, Rm::Reg(R11), &[op]);
+                }
             }
+        } else {
+            flags(self);
+            if self.isa == Isa::Avx512 {
+                self.asm.vex_l0(kpp, 0x93, RAX, Rm::Reg(K1));
+                self.asm.vex_l0(kpp, 0x93, R11, Rm::Reg(K2));
+            }
+            self.asm.rex_op(false, 4, Rm::Reg(R11), &[0xC1]);
+            self.asm.byte(lane_shift);
+            self.asm.rex_op(false, RAX, Rm::Reg(R11), &[0x0B]);
         }
-        for &(s, e) in &self.p.updates {
-            let r = self.in_register(e, &held);
-            let at = self.slot_operand(s);
-            self.vstore(at, r);
-        }
+        // Slot-valued updates are read before any slot is written.
+        self.twice(|e| {
+            let mut held = Vec::new();
+            for &(_, x) in &e.p.updates {
+                if matches!(e.home(x), Home::Slot(_)) {
+                    let r = e.in_register(x, &held);
+                    held.push(r);
+                }
+            }
+            for &(s, x) in &e.p.updates {
+                let r = e.in_register(x, &held);
+                let at = e.slot_operand(s);
+                e.vstore(at, r);
+            }
+        });
         // Rare: some lane spiked or ran away.
         self.asm.rex_op(false, RAX, Rm::Reg(RAX), &[0x85]); // test eax, eax
         let skip = self.asm.jump(Some(CC_E));
@@ -1273,6 +1413,20 @@ impl<'a> PhaseEncoder<'a> {
         self.load_slot_bases();
         let here = self.asm.code.len();
         self.asm.patch(skip, here);
+    }
+}
+
+/// Which fields of an EVEX instruction the wide phases emit name vector registers (reg, vvvv,
+/// rm): not an opmask (comparisons' and `vpmovq2m`'s destination, `vpmovm2q`'s source), not
+/// an opcode extension (the shifts' `/6`, `/2`), and not an unused vvvv.
+fn evex_vector_fields(map: u8, pp: u8, opcode: u8) -> (bool, bool, bool) {
+    match (map, pp, opcode) {
+        (MAP_0F, _, 0xC2) => (false, true, true),
+        (MAP_0F38, PP_F3, 0x38) => (true, false, false),
+        (MAP_0F38, PP_F3, 0x39) => (false, false, true),
+        (MAP_0F, PP_66, 0x72 | 0x73) => (false, true, true),
+        (MAP_0F, _, 0x10 | 0x11 | 0x28 | 0x51) | (MAP_0F3A, _, 0x08 | 0x09) => (true, false, true),
+        _ => (true, true, true),
     }
 }
 
