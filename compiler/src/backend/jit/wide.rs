@@ -583,7 +583,20 @@ struct PhaseEncoder<'a> {
     used: Vec<usize>,
     /// Per node: imported from a row or computed in this phase.
     row_import: Vec<Option<u32>>,
+    /// Per node (AVX-512): a comparison whose every use is a select's condition, which can
+    /// live in an opmask register instead of a vector of lane masks.
+    mask_only: Vec<bool>,
+    /// Per node: the opmask register holding it; per opmask register: its node (see
+    /// [`RESIDENT_MASKS`]).
+    kreg_of: Vec<Option<u8>>,
+    kholds: [Option<ExprId>; 5],
 }
+
+/// The opmask registers that hold select conditions (the first vector's, in pairs mode; the
+/// second's are two above: `k5`, `k6`). `k1` and `k2` serve within one node (a vector mask's
+/// comparison or select, the last phase's flags), shared by the two vectors, which issue a
+/// node's instructions one after the other.
+const RESIDENT_MASKS: [u8; 2] = [3, 4];
 
 const NEVER: usize = usize::MAX;
 
@@ -640,6 +653,34 @@ impl<'a> PhaseEncoder<'a> {
         for (&s, &r) in by_use.iter().zip(&SLOT_BASE_REGS) {
             slot_base[s] = Some(r);
         }
+        // Comparisons used only as selects' conditions (not stored, not an output).
+        let mut mask_only = vec![false; n];
+        if isa == Isa::Avx512 {
+            for &id in computed {
+                if matches!(p.exprs.get(id), Expr::Binary(op, ..) if op.is_comparison()) {
+                    mask_only[id.index()] = true;
+                }
+            }
+            for &id in computed {
+                match *p.exprs.get(id) {
+                    Expr::Select(c, a, b) => {
+                        mask_only[a.index()] = false;
+                        mask_only[b.index()] = false;
+                        let _ = c;
+                    }
+                    e => {
+                        for k in children(&e) {
+                            mask_only[k.index()] = false;
+                        }
+                    }
+                }
+            }
+            for (i, u) in uses.iter().enumerate() {
+                if u.contains(&end) {
+                    mask_only[i] = false;
+                }
+            }
+        }
         PhaseEncoder {
             p,
             plan,
@@ -659,6 +700,9 @@ impl<'a> PhaseEncoder<'a> {
             uses,
             used: vec![0; n],
             row_import,
+            mask_only,
+            kreg_of: vec![None; n],
+            kholds: [None; 5],
         }
     }
 
@@ -803,10 +847,14 @@ impl<'a> PhaseEncoder<'a> {
         for &(start, end, f) in recorded.evex_log.iter().flatten() {
             self.asm.code.extend_from_slice(&recorded.code[at..start]);
             at = end;
-            let (reg_vec, vvvv_vec, rm_vec) = evex_vector_fields(f.map, f.pp, f.opcode);
-            let up = |r: u8, is_vector: bool| if is_vector { r + 16 * copy } else { r };
+            let (reg_kind, vvvv_kind, rm_kind) = evex_fields(f.map, f.pp, f.opcode);
+            let up = |r: u8, kind: Field| match kind {
+                Field::Vector => r + 16 * copy,
+                Field::Mask if r >= RESIDENT_MASKS[0] => r + 2 * copy,
+                _ => r,
+            };
             let rm = match f.rm {
-                Rm::Reg(r) => Rm::Reg(up(r, rm_vec)),
+                Rm::Reg(r) => Rm::Reg(up(r, rm_kind)),
                 Rm::Mem { base, index, disp } => {
                     let disp = if base == RSP {
                         2 * disp + i32::from(copy) * vbytes
@@ -823,10 +871,10 @@ impl<'a> PhaseEncoder<'a> {
                 f.pp,
                 f.w,
                 f.opcode,
-                up(f.reg, reg_vec),
-                up(f.vvvv, vvvv_vec),
+                up(f.reg, reg_kind),
+                up(f.vvvv, vvvv_kind),
                 rm,
-                f.mask,
+                up(f.mask, Field::Mask),
             );
         }
         self.asm.code.extend_from_slice(&recorded.code[at..]);
@@ -985,6 +1033,9 @@ impl<'a> PhaseEncoder<'a> {
                 if let Some(r) = self.reg_of[id.index()].take() {
                     self.holds[r as usize] = None;
                 }
+                if let Some(k) = self.kreg_of[id.index()].take() {
+                    self.kholds[k as usize] = None;
+                }
             }
         }
     }
@@ -1074,6 +1125,20 @@ impl<'a> PhaseEncoder<'a> {
                 let mut pinned = pinned_of(src);
                 pinned.push(ra);
                 self.retire(&kids, pos);
+                // A select's condition stays in an opmask register when one is free.
+                if let (Some(imm), true) = (predicate, self.mask_only[id.index()]) {
+                    let free = RESIDENT_MASKS
+                        .into_iter()
+                        .find(|&k| self.kholds[k as usize].is_none());
+                    if let Some(k) = free {
+                        let src = self.refresh(b, src);
+                        self.asm.evex(MAP_0F, pp, f64, 0xC2, k, ra, src, 0);
+                        self.asm.byte(imm);
+                        self.kholds[k as usize] = Some(id);
+                        self.kreg_of[id.index()] = Some(k);
+                        return;
+                    }
+                }
                 let d = self.allocate(&pinned);
                 let src = self.refresh(b, src);
                 match (predicate, self.isa) {
@@ -1112,6 +1177,19 @@ impl<'a> PhaseEncoder<'a> {
                 };
                 let src = self.refresh(b, src);
                 self.vop(MAP_0F38, PP_66, f64, 0xB8, d, ra, src);
+                d
+            }
+            Expr::Select(c, a, b) if self.kreg_of[c.index()].is_some() => {
+                // The condition is in an opmask register: a where it is set, b elsewhere.
+                let k = self.kreg_of[c.index()].unwrap_or(K1);
+                let rb = self.in_register(b, &[]);
+                let src = self.register_or_memory(a);
+                let mut pinned = pinned_of(src);
+                pinned.push(rb);
+                self.retire(&kids, pos);
+                let d = self.allocate(&pinned);
+                let src = self.refresh(a, src);
+                self.asm.evex(MAP_0F38, PP_66, f64, 0x65, d, rb, src, k);
                 d
             }
             Expr::Select(c, a, b) => {
@@ -1416,17 +1494,28 @@ impl<'a> PhaseEncoder<'a> {
     }
 }
 
-/// Which fields of an EVEX instruction the wide phases emit name vector registers (reg, vvvv,
-/// rm): not an opmask (comparisons' and `vpmovq2m`'s destination, `vpmovm2q`'s source), not
-/// an opcode extension (the shifts' `/6`, `/2`), and not an unused vvvv.
-fn evex_vector_fields(map: u8, pp: u8, opcode: u8) -> (bool, bool, bool) {
+/// What a field of an EVEX instruction names.
+#[derive(Clone, Copy)]
+enum Field {
+    Vector,
+    Mask,
+    /// An opcode extension (the shifts' `/6`, `/2`) or an unused vvvv.
+    Other,
+}
+
+/// What the reg, vvvv and rm fields of an EVEX instruction the wide phases emit name:
+/// comparisons and `vpmovq2m` write an opmask, `vpmovm2q` reads one.
+fn evex_fields(map: u8, pp: u8, opcode: u8) -> (Field, Field, Field) {
+    use Field::{Mask, Other, Vector};
     match (map, pp, opcode) {
-        (MAP_0F, _, 0xC2) => (false, true, true),
-        (MAP_0F38, PP_F3, 0x38) => (true, false, false),
-        (MAP_0F38, PP_F3, 0x39) => (false, false, true),
-        (MAP_0F, PP_66, 0x72 | 0x73) => (false, true, true),
-        (MAP_0F, _, 0x10 | 0x11 | 0x28 | 0x51) | (MAP_0F3A, _, 0x08 | 0x09) => (true, false, true),
-        _ => (true, true, true),
+        (MAP_0F, _, 0xC2) => (Mask, Vector, Vector),
+        (MAP_0F38, PP_F3, 0x38) => (Vector, Other, Mask),
+        (MAP_0F38, PP_F3, 0x39) => (Mask, Other, Vector),
+        (MAP_0F, PP_66, 0x72 | 0x73) => (Other, Vector, Vector),
+        (MAP_0F, _, 0x10 | 0x11 | 0x28 | 0x51) | (MAP_0F3A, _, 0x08 | 0x09) => {
+            (Vector, Other, Vector)
+        }
+        _ => (Vector, Vector, Vector),
     }
 }
 
