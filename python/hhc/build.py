@@ -185,6 +185,29 @@ class Network:
             f"{{ {'  '.join(parts)} }}")
         return self
 
+    def gap(self, a, b, at, weight, pre_cells=None, post_cells=None, rule=None, seed=None,
+            file=None):
+        """Gap junctions between point `at` (a gap junction site such as `Gap`) of cells of
+        population `a` and the same point of cells of `b`: explicit `pre_cells` (in `a`) and
+        `post_cells` (in `b`), or `rule` ("all_to_all", "one_to_one", "probability(0.1)") with
+        `seed`, or a CSV table `file` (rows pre,post,weight). `weight` is each junction's
+        conductance, in the unit of the site's `g` (uS for Gap), or with its unit: (1, "nS")."""
+        parts = []
+        if pre_cells is not None:
+            parts += [f"pre = {_indices(pre_cells)}", f"post = {_indices(post_cells)}"]
+        if rule is not None:
+            parts.append(f"rule = {rule}")
+        if seed is not None:
+            parts.append(f"seed = {int(seed)}")
+        if file is not None:
+            parts.append(f"file = {_name(file, 'table')}")
+        else:
+            parts.append(f"weight = {_value(weight)}")
+        self._items.append(
+            f"GAP {_name(a, 'population')} <-> {_name(b, 'population')} AT "
+            f"{_name(at, 'point')} {{ {'  '.join(parts)} }}")
+        return self
+
     def text(self):
         body = "\n".join("    " + line for line in self._items)
         return f"NETWORK {{\n{body}\n}}\n"

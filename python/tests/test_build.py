@@ -64,6 +64,31 @@ def test_artificial_cells_and_rules_from_python(repo):
     assert np.all(result.spike_counts[:20] >= 5)
 
 
+def test_the_gap_junction_example_built_in_python_matches_its_file(repo):
+    cell = build.Cell("Interneuron", v_init=-65, V_th=0)
+    cell.ion("na", e=50).ion("k", e=-77)
+    cell.section("soma", L=15, diam=15)
+    cell.insert("hh_classic", sections=["soma"])
+    cell.point("gj", "Gap", at=("soma", 0.5))
+    net = build.Network()
+    net.population("driven", cell, count=8, record=[0],
+                   stimulus="iclamp(0.3 (nA), 10 (ms), 180 (ms), soma(0.5))")
+    net.population("coupled", cell, count=32, record=[0, 1])
+    net.gap("driven", "coupled", at="gj", rule="probability(0.25)", seed=1, weight=(0.001, "uS"))
+    net.gap("coupled", "coupled", at="gj", rule="probability(0.15)", seed=2, weight=(0.001, "uS"))
+    text = build.source([cell], net, dt=0.025, tstop=200, celsius=6.3)
+    assert "GAP driven <-> coupled AT gj { rule = probability(0.25)  seed = 1" in text
+    examples = repo / "examples"
+    ours = build.model([cell], net, directory=examples, dt=0.025, tstop=200, celsius=6.3).run()
+    theirs = hhc.load(examples / "gap_network.chan").run()
+    # The undriven cells fire only through their junctions.
+    assert ours.total_spikes == theirs.total_spikes > 0
+    coupled = [p for p in ours.populations if p[0] == "coupled"][0]
+    assert np.sum(ours.spike_cells >= coupled[1]) > 0
+    assert np.array_equal(ours.spike_times, theirs.spike_times)
+    assert np.array_equal(ours.v, theirs.v)
+
+
 def test_a_bad_name_is_refused_before_any_text_is_made():
     with pytest.raises(ValueError, match="not a name"):
         build.Cell("two words")
