@@ -779,20 +779,35 @@ impl CellPopulation {
                     // 4. Threshold detection at the step's end.
                     // SAFETY: the rows are this task's, and nothing writes them now.
                     let v_spike_row = unsafe { rows.v(spike_node) };
-                    for (k, was_above) in above.iter_mut().enumerate() {
-                        let vn = v_spike_row[k];
-                        if !vn.is_finite() || vn.abs() > hhc_compiler::backend::RUNAWAY_MV {
-                            out.bad.get_or_insert((step, first + k, vn));
+                    // Most steps no cell crosses and none runs away: one branch-free pass
+                    // (which the compiler vectorises) says so, and another keeps the flags.
+                    let limit = hhc_compiler::backend::RUNAWAY_MV;
+                    let notable = (v_spike_row.iter().zip(above.iter())).fold(
+                        false,
+                        |any, (&vn, &was_above)| {
+                            any | ((vn > v_th) & !was_above) | !(vn.abs() <= limit)
+                        },
+                    );
+                    if !notable {
+                        for (was_above, &vn) in above.iter_mut().zip(v_spike_row) {
+                            *was_above = vn > v_th;
                         }
-                        if vn > v_th {
-                            if !*was_above && !spikes_from_points {
-                                out.spikes.push((first + k, step));
-                                let t = times[step as usize + 1] + THRESHOLD_TIME_EPSILON;
-                                adjusters.tell_spike(own, (first + k) as u32, t);
+                    } else {
+                        for (k, was_above) in above.iter_mut().enumerate() {
+                            let vn = v_spike_row[k];
+                            if !(vn.abs() <= limit) {
+                                out.bad.get_or_insert((step, first + k, vn));
                             }
-                            *was_above = true;
-                        } else {
-                            *was_above = false;
+                            if vn > v_th {
+                                if !*was_above && !spikes_from_points {
+                                    out.spikes.push((first + k, step));
+                                    let t = times[step as usize + 1] + THRESHOLD_TIME_EPSILON;
+                                    adjusters.tell_spike(own, (first + k) as u32, t);
+                                }
+                                *was_above = true;
+                            } else {
+                                *was_above = false;
+                            }
                         }
                     }
                     // 5. The active WATCHes, at the step's end: a condition that has become
