@@ -528,19 +528,42 @@ pub(crate) struct ChunkRows {
     g: Vec<*const f64>,
 }
 
+// SAFETY: the pointers are dereferenced only by the task that steps the chunk's cells (see
+// `v`); a chunk's task may keep its rows from one epoch to the next on another thread.
+unsafe impl Send for ChunkRows {}
+
 impl ChunkRows {
     pub(crate) fn new(
         views: &[RegionView<'_>],
         nodes: usize,
         cells: std::ops::Range<usize>,
     ) -> ChunkRows {
-        let cc = cells.len();
         let mut rows = ChunkRows {
-            cells: cc,
-            v: vec![std::ptr::null_mut(); nodes],
-            i: vec![std::ptr::null(); nodes],
-            g: vec![std::ptr::null(); nodes],
+            cells: 0,
+            v: Vec::new(),
+            i: Vec::new(),
+            g: Vec::new(),
         };
+        rows.refill(views, nodes, cells);
+        rows
+    }
+
+    /// Points the rows at `cells` of `views`, keeping the lists' memory.
+    pub(crate) fn refill(
+        &mut self,
+        views: &[RegionView<'_>],
+        nodes: usize,
+        cells: std::ops::Range<usize>,
+    ) {
+        let cc = cells.len();
+        let rows = self;
+        rows.cells = cc;
+        rows.v.clear();
+        rows.v.resize(nodes, std::ptr::null_mut());
+        rows.i.clear();
+        rows.i.resize(nodes, std::ptr::null());
+        rows.g.clear();
+        rows.g.resize(nodes, std::ptr::null());
         for r in views {
             let slot = |k: usize| r.slots.0[k].cast::<f64>();
             for (j, &node) in r.nodes.iter().enumerate() {
@@ -557,7 +580,6 @@ impl ChunkRows {
             rows.v.iter().all(|p| !p.is_null()),
             "every node is in a region"
         );
-        rows
     }
 
     /// Node k's V for the chunk's cells.

@@ -291,7 +291,7 @@ struct CellPopulation {
 }
 
 /// Gap junction sites per task when their `vgap` is computed in parallel.
-const GAP_SITES_PER_TASK: usize = 4096;
+const GAP_SITES_PER_TASK: usize = 32768;
 
 /// The compartment-steps below which an epoch's chunks run on one thread. A task handed to
 /// another thread costs some microseconds, about the time of this many compartment-steps.
@@ -302,6 +302,7 @@ const PARALLEL_EPOCH_WORK: u64 = 8192;
 #[derive(Default)]
 struct ChunkScratch {
     hines: Option<HinesWork>,
+    rows: Option<ChunkRows>,
     /// Per region, the compartments whose synapses received events this step, and whether
     /// each cell of the chunk is among them.
     dirty: Vec<Vec<usize>>,
@@ -632,7 +633,16 @@ impl CellPopulation {
             .map(|(ci, (((above, own), kept), mut delivered))| {
                 let cells = ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
                 let (first, cc) = (cells.start, cells.len());
-                let rows = ChunkRows::new(&views, nodes, cells.clone());
+                let rows = match kept.rows.as_mut() {
+                    Some(rows) => {
+                        rows.refill(&views, nodes, cells.clone());
+                        rows
+                    }
+                    None => kept
+                        .rows
+                        .insert(ChunkRows::new(&views, nodes, cells.clone())),
+                };
+                let rows = &*rows;
                 let scratch = kept
                     .hines
                     .get_or_insert_with(|| HinesWork::new(nodes, cc, solve_rows));
@@ -2186,7 +2196,9 @@ impl GapCoupling {
         let mut own: Vec<(u32, OwnSite)> = mine.into_iter().collect();
         // What this process sends: its sites' V by site number, as the others list them.
         coupling.by_process[rank] = own.iter().map(|&(number, _)| number).collect();
-        own.sort_by_key(|(_, s)| (s.0, s.1, s.3, s.2));
+        // Within a group, by how many partners a site has: the loop over them then ends
+        // after the same count site after site, which the branch predictor follows.
+        own.sort_by_key(|(_, s)| (s.0, s.1, s.3, s.5.len(), s.2));
         for (number, (k, region, at, slot, g_total, partners)) in own {
             let index = coupling.own.len();
             match coupling.groups.last_mut() {
