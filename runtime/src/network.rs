@@ -779,7 +779,7 @@ impl CellPopulation {
                             used.push(unsafe { *views[x.region].slot(x.slot).add(at) });
                         }
                     }
-                    scratch.solve(matrix, &rows, currents, &inj[b * nodes..(b + 1) * nodes]);
+                    scratch.solve(matrix, rows, currents, &inj[b * nodes..(b + 1) * nodes]);
                     // 3. States at the new V; the currents of the next step, at its midpoint
                     //    (NEURON's time for BREAKPOINT: IClamp's on and off steps).
                     let t_next = times[step as usize + 1] + 0.5 * dt;
@@ -795,7 +795,9 @@ impl CellPopulation {
                     let notable = (v_spike_row.iter().zip(above.iter())).fold(
                         false,
                         |any, (&vn, &was_above)| {
-                            any | ((vn > v_th) & !was_above) | !(vn.abs() <= limit)
+                            // A NaN is not within the limit either.
+                            let within = vn.abs() <= limit;
+                            any | ((vn > v_th) & !was_above) | !within
                         },
                     );
                     if !notable {
@@ -805,7 +807,8 @@ impl CellPopulation {
                     } else {
                         for (k, was_above) in above.iter_mut().enumerate() {
                             let vn = v_spike_row[k];
-                            if !(vn.abs() <= limit) {
+                            let within = vn.abs() <= limit;
+                            if !within {
                                 out.bad.get_or_insert((step, first + k, vn));
                             }
                             if vn > v_th {
