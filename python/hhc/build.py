@@ -119,6 +119,20 @@ def _places(places):
     return ", ".join(f"{_name(s, 'section')}({float(x)!r})" for s, x in places)
 
 
+def _pairs(pre_cells, post_cells, rule, seed, file):
+    """The settings that say which cells a CONNECT or GAP joins."""
+    parts = []
+    if pre_cells is not None:
+        parts += [f"pre = {_indices(pre_cells)}", f"post = {_indices(post_cells)}"]
+    if rule is not None:
+        parts.append(f"rule = {rule}")
+    if seed is not None:
+        parts.append(f"seed = {int(seed)}")
+    if file is not None:
+        parts.append(f"file = {_name(file, 'table')}")
+    return parts
+
+
 class Network:
     """Populations (of cells, artificial cells or spike sources) and connections."""
 
@@ -166,18 +180,10 @@ class Network:
         """Connections from population `pre` to `post` (its point `at`): explicit `pre_cells`
         and `post_cells` (indices within the populations, paired in order), or `rule` ("all_to_all", "one_to_one", "probability(0.1)", "indegree(10)") with `seed`, or
         a CSV table `file`. `delay` in ms; `weight` in the synapse's unit."""
-        parts = []
-        if pre_cells is not None:
-            parts += [f"pre = {_indices(pre_cells)}", f"post = {_indices(post_cells)}"]
-        if rule is not None:
-            parts.append(f"rule = {rule}")
-        if seed is not None:
-            parts.append(f"seed = {int(seed)}")
+        parts = _pairs(pre_cells, post_cells, rule, seed, file)
         if autapses is not None:
             parts.append(f"autapses = {_value(bool(autapses))}")
-        if file is not None:
-            parts.append(f"file = {_name(file, 'table')}")
-        else:
+        if file is None:
             parts += [f"weight = {_value(weight)}", f"delay = {_quantity(delay, 'ms')}"]
         target = "" if at is None else f" AT {_name(at, 'point')}"
         self._items.append(
@@ -192,16 +198,8 @@ class Network:
         `post_cells` (in `b`), or `rule` ("all_to_all", "one_to_one", "probability(0.1)") with
         `seed`, or a CSV table `file` (rows pre,post,weight). `weight` is each junction's
         conductance, in the unit of the site's `g` (uS for Gap), or with its unit: (1, "nS")."""
-        parts = []
-        if pre_cells is not None:
-            parts += [f"pre = {_indices(pre_cells)}", f"post = {_indices(post_cells)}"]
-        if rule is not None:
-            parts.append(f"rule = {rule}")
-        if seed is not None:
-            parts.append(f"seed = {int(seed)}")
-        if file is not None:
-            parts.append(f"file = {_name(file, 'table')}")
-        else:
+        parts = _pairs(pre_cells, post_cells, rule, seed, file)
+        if file is None:
             parts.append(f"weight = {_value(weight)}")
         self._items.append(
             f"GAP {_name(a, 'population')} <-> {_name(b, 'population')} AT "

@@ -308,56 +308,53 @@ fn plan_kernel(
     wide: Option<wide::Isa>,
     inline_exp: bool,
 ) -> KernelPlan {
+    let staged = |mode, ops: fn(&Expr) -> Option<stages::ArrayOp>| {
+        let prepared = prepare_with(program, precision, mode);
+        let order = prepared.exprs.reachable(&roots(&prepared));
+        let stages = stages::plan(&prepared, &order, ops);
+        KernelPlan {
+            prepared,
+            order,
+            stages,
+            routines,
+            wide,
+        }
+    };
     // With AVX-512 in f64 the wide phases can compute `exp` inline (the routines' formula,
     // operation for operation, so the same bits), and a step they encode whole is then one
-    // phase, whose divisions could overlap its exponentials. Not the default: a one-phase
-    // step is one long dependency chain per vector of cells, and the classic HH population ran
-    // at 9.4e7 compartment-steps/s against 1.19e8 staged (this machine's AVX-512 Xeon,
-    // one thread). Two vectors in flight (zmm16–31) are the next step.
+    // phase, whose divisions can overlap its exponentials. Not the default: with two vectors
+    // per group the classic HH population ran at 1.23e8 compartment-steps/s inline against
+    // 1.30e8 staged, the calcium cell at 4.0e7 against 3.8e7 (this machine's AVX-512 Xeon,
+    // one thread; bench/RESULTS.md).
     if inline_exp
         && routines.is_some()
         && wide == Some(wide::Isa::Avx512)
         && precision == Precision::F64
     {
-        let prepared = prepare_with(program, precision, MathMode::Portable);
-        let order = prepared.exprs.reachable(&roots(&prepared));
-        let stages = stages::plan(&prepared, &order, |_| None);
-        if stages.rows <= MAX_SCRATCH_ROWS
-            && (0..stages.phases())
-                .all(|k| wide::supported(&prepared, &stages, k, precision, wide::Isa::Avx512))
-        {
-            return KernelPlan {
-                prepared,
-                order,
-                stages,
-                routines,
-                wide,
-            };
+        let kernel = staged(MathMode::Portable, |_| None);
+        let whole = (0..kernel.stages.phases()).all(|k| {
+            wide::supported(
+                &kernel.prepared,
+                &kernel.stages,
+                k,
+                precision,
+                wide::Isa::Avx512,
+            )
+        });
+        if kernel.stages.rows <= MAX_SCRATCH_ROWS && whole {
+            return kernel;
         }
     }
     if routines.is_some() {
-        let prepared = prepare_with(program, precision, MathMode::ArrayExp);
-        let order = prepared.exprs.reachable(&roots(&prepared));
-        let stages = stages::plan(&prepared, &order, stages::batched_ops);
-        if stages.rows <= MAX_SCRATCH_ROWS {
-            return KernelPlan {
-                prepared,
-                order,
-                stages,
-                routines,
-                wide,
-            };
+        let kernel = staged(MathMode::ArrayExp, stages::batched_ops);
+        if kernel.stages.rows <= MAX_SCRATCH_ROWS {
+            return kernel;
         }
     }
-    let prepared = prepare_with(program, precision, MathMode::Portable);
-    let order = prepared.exprs.reachable(&roots(&prepared));
-    let stages = stages::plan(&prepared, &order, |_| None);
     KernelPlan {
-        prepared,
-        order,
-        stages,
         routines: None,
         wide: None,
+        ..staged(MathMode::Portable, |_| None)
     }
 }
 
@@ -801,10 +798,7 @@ impl<'a> Translator<'a> {
     /// Writes the exp2 table's eight entries into the lanes of table entry `entry` (one
     /// 64-byte vector: the wide phases read it only with AVX-512, in f64).
     fn fill_exp2_table(&mut self, entry: wide::Const, tail: bool) {
-        let (Some(base), Some(k)) = (
-            self.wide_consts_base,
-            self.wide_consts.entries.iter().position(|&e| e == entry),
-        ) else {
+        let Some((base, k)) = self.wide_const_at(entry) else {
             return;
         };
         let bits = match tail {
@@ -822,12 +816,16 @@ impl<'a> Translator<'a> {
         }
     }
 
+    /// The constant table's address and the index of `entry` in it, once it is laid out.
+    fn wide_const_at(&self, entry: wide::Const) -> Option<(Value, usize)> {
+        let base = self.wide_consts_base?;
+        let k = self.wide_consts.entries.iter().position(|&e| e == entry)?;
+        Some((base, k))
+    }
+
     /// Writes `value` into every lane of table entry `entry`: 16-byte splats.
     fn fill_wide_const(&mut self, entry: wide::Const, value: Value) {
-        let (Some(base), Some(k)) = (
-            self.wide_consts_base,
-            self.wide_consts.entries.iter().position(|&e| e == entry),
-        ) else {
+        let Some((base, k)) = self.wide_const_at(entry) else {
             return;
         };
         let mem = MemFlagsData::trusted();
