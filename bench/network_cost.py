@@ -5,7 +5,8 @@ beside the same population without synapses.
 `--n` cells (80 % E, 20 % I; hhc's `bench/hh_classic.chan` at 6.3 degC), driven by an IClamp
 (0.1 nA on E cells, 0.04 nA on I cells). With
 synapses: two Exp2Syn per cell, 100 E and 25 I inputs per cell (`rule = indegree`), delays of
-1 to 2 ms. Without: the same cells and drive, no point processes and no connections. Both run
+1 to 2 ms. Without: the same cells and drive, no point processes and no connections. Between
+them, the synapses placed and no connections (the synapses' own cost, no events). All run
 `--tstop` ms at dt 0.025 ms on 1 and 2 threads; the table gives run times (compilation
 excluded), cell-steps per second, events delivered, and the overhead of the network.
 
@@ -18,7 +19,11 @@ ROOT = os.path.dirname(HERE)
 HHC = os.path.join(ROOT, "target", "release", "hhc")
 
 
-def model(n, tstop, synapses):
+def model(n, tstop, synapses, connections=None):
+    """The network with (or without) its synapses; `connections` False keeps the synapses
+    and leaves out the connections, which splits the cost between the synapses' own states and
+    the events."""
+    connections = synapses if connections is None else connections
     ne, ni = n * 4 // 5, n - n * 4 // 5
     points = """
     POINT esyn = Exp2Syn AT soma(0.5) { tau1 = 0.5 (ms)  tau2 = 3 (ms)  e = 0 (mV) }
@@ -31,7 +36,7 @@ def model(n, tstop, synapses):
     CONNECT exc -> exc AT esyn { rule = indegree(20)  seed = 5  weight = 0.0001 (uS)  delay = 1.2 (ms) }
     CONNECT exc -> inh AT esyn { rule = indegree(20)  seed = 6  weight = 0.0002 (uS)  delay = 1.7 (ms) }
     CONNECT inh -> exc AT isyn { rule = indegree(5)  seed = 7  weight = 0.0005 (uS)  delay = 1.1 (ms) }
-    CONNECT inh -> inh AT isyn { rule = indegree(5)  seed = 8  weight = 0.0005 (uS)  delay = 1.3 (ms) }""" if synapses else ""
+    CONNECT inh -> inh AT isyn { rule = indegree(5)  seed = 8  weight = 0.0005 (uS)  delay = 1.3 (ms) }""" if connections else ""
     return f"""
 CELL P {{
     v_init = -65 (mV)
@@ -69,17 +74,19 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         with open(os.path.join(HERE, "hh_classic.chan")) as f:
             open(os.path.join(folder, "hh_classic.chan"), "w").write(f.read())
-        for synapses in (False, True):
-            path = os.path.join(folder, f"net_{synapses}.chan")
-            open(path, "w").write(model(a.n, a.tstop, synapses))
+        for kind, synapses, connections in (("no", False, False),
+                                            ("placed, no connections", True, False),
+                                            ("yes", True, True)):
+            path = os.path.join(folder, f"net_{synapses}_{connections}.chan")
+            open(path, "w").write(model(a.n, a.tstop, synapses, connections))
             for threads in (1, 2):
-                rows.append((synapses, threads) + run(path, threads))
+                rows.append((kind, threads) + run(path, threads))
     print(f"{a.n} cells, {steps} steps of 0.025 ms")
     print("| synapses | threads | run (s) | cell-steps/s | spikes | events | network ÷ no synapses |")
     print("|---|---|---|---|---|---|---|")
-    base = {t: r for s, t, r, _, _ in rows if not s}
+    base = {t: r for s, t, r, _, _ in rows if s == "no"}
     for s, t, r, spikes, events in rows:
-        print(f"| {'yes' if s else 'no'} | {t} | {r:.2f} | {a.n * steps / r:.3e} | {spikes} | {events} | {r / base[t]:.2f} |")
+        print(f"| {s} | {t} | {r:.2f} | {a.n * steps / r:.3e} | {spikes} | {events} | {r / base[t]:.2f} |")
 
 
 if __name__ == "__main__":
