@@ -156,10 +156,10 @@ impl Isa {
         if !available() {
             return None;
         }
-        match (routines.map(Isa::of_routines), precision) {
-            (Some(Isa::Avx512), _) => Some(Isa::Avx512),
-            _ => Some(Isa::Avx2),
-        }
+        Some(match routines.map(Isa::of_routines) {
+            Some(Isa::Avx512) => Isa::Avx512,
+            _ => Isa::Avx2,
+        })
     }
 
     /// Bytes of one vector register, and of one constant-table entry.
