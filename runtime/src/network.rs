@@ -2097,7 +2097,18 @@ struct GapCoupling {
     by_region: std::collections::BTreeMap<(usize, usize), Vec<usize>>,
     /// Each step's new `vgap` per own site (kept between steps for its memory).
     vgap: Vec<f64>,
-    processes: usize,
+}
+
+/// One of this process's sites while the coupling is built.
+struct OwnSite {
+    population: usize,
+    region: usize,
+    vgap_slot: usize,
+    /// Its compartment in the region's slot arrays.
+    at: usize,
+    /// The sum of its junctions' conductances, and each junction's partner site and g.
+    g_total: f64,
+    partners: Vec<(u32, f64)>,
 }
 
 impl GapCoupling {
@@ -2116,7 +2127,6 @@ impl GapCoupling {
             partners: Vec::new(),
             by_region: Default::default(),
             vgap: Vec::new(),
-            processes,
         };
         if network.gaps.is_empty() {
             return Ok(coupling);
@@ -2128,13 +2138,18 @@ impl GapCoupling {
         sites.sort_unstable();
         sites.dedup();
         let number = |key: (u64, u32)| sites.binary_search(&key).expect("every site is listed");
-        let owner = |gid: u64| -> Option<usize> {
-            let (k, cell) = network.locate(gid)?;
+        // The other processes' sites, each listed once under the process that steps it.
+        for (number, &(gid, _)) in sites.iter().enumerate() {
+            let Some((k, cell)) = network.locate(gid) else {
+                continue;
+            };
             let count = network.populations[k].count;
-            (0..processes).find(|&r| distributed::owned(count, r, processes).contains(&cell))
-        };
-        // Per own site: its (population, region, compartment), vgap slot, Σg and partners.
-        type OwnSite = (usize, usize, usize, usize, f64, Vec<(u32, f64)>);
+            let owner =
+                (0..processes).find(|&r| distributed::owned(count, r, processes).contains(&cell));
+            if let Some(r) = owner.filter(|&r| r != rank) {
+                coupling.by_process[r].push(number as u32);
+            }
+        }
         let mut mine: std::collections::BTreeMap<u32, OwnSite> = Default::default();
         // Each (population, point)'s vgap slot, checked once.
         let mut vgap_slots: std::collections::HashMap<(usize, u32), usize> = Default::default();
@@ -2182,18 +2197,17 @@ impl GapCoupling {
                 };
                 let local = (cell - pop.offset) as usize;
                 let at = cable::compartment(local, 0, 1, pop.n, pop.chunk_cells);
-                let site = mine
-                    .entry(number(here) as u32)
-                    .or_insert_with(|| (k, region, at, vgap_slot, 0.0, Vec::new()));
-                site.4 += j.g;
-                site.5.push((number(there) as u32, j.g));
+                let site = mine.entry(number(here) as u32).or_insert_with(|| OwnSite {
+                    population: k,
+                    region,
+                    vgap_slot,
+                    at,
+                    g_total: 0.0,
+                    partners: Vec::new(),
+                });
+                site.g_total += j.g;
+                site.partners.push((number(there) as u32, j.g));
             }
-        }
-        for (r, list) in coupling.by_process.iter_mut().enumerate() {
-            if r == rank {
-                continue;
-            }
-            list.extend((0..sites.len() as u32).filter(|&s| owner(sites[s as usize].0) == Some(r)));
         }
         // Own sites grouped by where they live: (population, region, vgap slot), then cell.
         let mut own: Vec<(u32, OwnSite)> = mine.into_iter().collect();
@@ -2201,19 +2215,21 @@ impl GapCoupling {
         coupling.by_process[rank] = own.iter().map(|&(number, _)| number).collect();
         // Within a group, by how many partners a site has: the loop over them then ends
         // after the same count site after site, which the branch predictor follows.
-        own.sort_by_key(|(_, s)| (s.0, s.1, s.3, s.5.len(), s.2));
-        for (number, (k, region, at, slot, g_total, partners)) in own {
+        own.sort_by_key(|(_, s)| (s.population, s.region, s.vgap_slot, s.partners.len(), s.at));
+        for (number, site) in own {
             let index = coupling.own.len();
+            let place = (site.population, site.region, site.vgap_slot);
             match coupling.groups.last_mut() {
-                Some((gk, gr, gs, range)) if (*gk, *gr, *gs) == (k, region, slot) => {
-                    range.end = index + 1
-                }
-                _ => coupling.groups.push((k, region, slot, index..index + 1)),
+                Some((gk, gr, gs, range)) if (*gk, *gr, *gs) == place => range.end = index + 1,
+                _ => (coupling.groups).push((place.0, place.1, place.2, index..index + 1)),
             }
-            coupling.own.push((number, at as u32, g_total));
-            coupling.partners.extend(partners);
+            coupling.own.push((number, site.at as u32, site.g_total));
+            coupling.partners.extend(site.partners);
             (coupling.partner_start).push(coupling.partners.len() as u32);
-            coupling.by_region.entry((k, region)).or_default().push(at);
+            (coupling.by_region)
+                .entry((site.population, site.region))
+                .or_default()
+                .push(site.at);
         }
         coupling.v = vec![f64::NAN; sites.len()];
         Ok(coupling)
@@ -2245,7 +2261,7 @@ impl GapCoupling {
             }
         }
         // ... and every other process's.
-        if self.processes > 1 {
+        if self.by_process.len() > 1 {
             let mut mine = Writer::default();
             for &site in &self.by_process[exchange.rank()] {
                 mine.f64(self.v[site as usize]);

@@ -125,7 +125,7 @@ pub fn compile_configured(
     wide: bool,
 ) -> Result<CompiledStep, JitError> {
     let isa = wide
-        .then(|| wide::Isa::for_kernel(routines.map(|r| r.isa), precision))
+        .then(|| wide::Isa::for_kernel(routines.map(|r| r.isa)))
         .flatten();
     compile_with_wide_isa(program, precision, routines, isa)
 }
@@ -250,7 +250,7 @@ fn host_isa(single_pass: bool) -> Result<cranelift_codegen::isa::OwnedTargetIsa,
 /// Returns the Cranelift IR of the step kernel as text (`hhc compile --emit clif`).
 pub fn clif_text(program: &CellProgram, precision: Precision) -> String {
     let routines = array_routines();
-    let wide = wide::Isa::for_kernel(routines.map(|r| r.isa), precision);
+    let wide = wide::Isa::for_kernel(routines.map(|r| r.isa));
     let kernel = plan_kernel(program, precision, routines, wide, wide_inline_requested());
     let mut func = cranelift_codegen::ir::Function::new();
     for ty in [

@@ -19,17 +19,21 @@
 //! that must leave its register is spilled to the frame. The last phase also writes the new
 //! slots and tests the spike and runaway masks; a group with either calls [`note_flags`].
 //!
-//! **AVX-512.** The same nodes, with EVEX encodings of the same operations. A boolean stays a
-//! lane mask in a vector register, as in AVX2: a comparison sets `k1` and `vpmovm2q` widens it;
-//! a select narrows its mask to `k1` (`vpmovq2m`) for `vblendmpd`; the lane tests read `k1`
-//! and `k2` with `kmovb`/`kmovw`. Memory operands keep 32-bit displacements, so EVEX's scaled
-//! 8-bit displacement never applies.
+//! **AVX-512.** The same nodes, with EVEX encodings of the same operations. A boolean is a
+//! lane mask in a vector register, as in AVX2 (a comparison sets `k1` and `vpmovm2q` widens
+//! it; a select narrows its mask to `k1` with `vpmovq2m` for `vblendmpd`), except a comparison
+//! used only as selects' conditions, which stays in `k3` or `k4` while one is free. The lane
+//! tests read `k1` and `k2` with `kmovb`/`kmovw`. Memory operands keep 32-bit displacements,
+//! so EVEX's scaled 8-bit displacement never applies. In f64 a group is two vectors
+//! ([`pairs`]): each node is encoded once, recorded, and issued for both, the second vector in
+//! `zmm16`–`zmm31` (`k5`, `k6`) with its own spill slots. With AVX-512 in f64 the exp2 table
+//! reads of an inline `exp` are encoded too (`vpermpd` on the eight-entry tables).
 //!
 //! **Invariants.** Every instruction is the IEEE operation Cranelift emits for the same node
 //! (`vaddpd` for `fadd`, `vfmadd231pd` for `fma`, `vroundpd`/`vrndscalepd` for `floor`/`nearest`
 //! …), so the results are bit-identical to the Cranelift phase; the tests compare the two on
-//! every stdlib mechanism, with each ISA. Nodes this encoder lacks (`min`, `max`, `ldexp`, the
-//! exp2 tables) leave their phase to Cranelift. General registers: `r15` the arguments, `r14`
+//! every stdlib mechanism, with each ISA. A node this encoder lacks (`pow`; the exp2 tables
+//! in AVX2 or f32) leaves its phase to Cranelift. General registers: `r15` the arguments, `r14`
 //! the cell's byte offset, `r13` the scratch column, `r12` the end, `rbx` the constant table,
 //! `rbp` the frame, `rax`/`r11` temporaries, and seven slot bases in `rcx rdx rsi rdi r8 r9
 //! r10`; further slots load their base into `r11` at each use.
@@ -152,7 +156,7 @@ impl Isa {
     /// its AVX-512 phases kept select conditions in opmask registers; since then they run
     /// 8–80 % faster: the classic HH population 2.9e8 → 3.3e8, the calcium cell 4.1e7 →
     /// 7.4e7.)
-    pub fn for_kernel(routines: Option<&str>, _precision: Precision) -> Option<Isa> {
+    pub fn for_kernel(routines: Option<&str>) -> Option<Isa> {
         if !available() {
             return None;
         }
@@ -664,10 +668,10 @@ impl<'a> PhaseEncoder<'a> {
             }
             for &id in computed {
                 match *p.exprs.get(id) {
-                    Expr::Select(c, a, b) => {
+                    // A select's condition may stay mask-only; its arms may not.
+                    Expr::Select(_, a, b) => {
                         mask_only[a.index()] = false;
                         mask_only[b.index()] = false;
-                        let _ = c;
                     }
                     e => {
                         for k in children(&e) {
