@@ -380,7 +380,7 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
     };
     let text = match (emit, sema::file_kind(&ast)) {
         (Emit::Ast, _) => format!("{ast:#?}\n"),
-        (Emit::Ir, FileKind::Mechanism) => match hhc_compiler::compile_mechanism(&src) {
+        (Emit::Ir, FileKind::Mechanism) => match load::compile_mechanism_file(&name, &src) {
             Ok(m) => hhc_compiler::ir::print::print_mechanism(&m),
             Err(d) => {
                 eprint!("{}", render_to_string(&name, &src, &d));
@@ -417,7 +417,7 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
             }
         }
         (Emit::Clif | Emit::Ptx, FileKind::Mechanism) => {
-            match hhc_compiler::compile_mechanism(&src) {
+            match load::compile_mechanism_file(&name, &src) {
                 Ok(m) => {
                     let program = hhc_compiler::cell::single_mechanism_program(&m);
                     if matches!(emit, Emit::Clif) {

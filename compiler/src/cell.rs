@@ -576,8 +576,8 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
     let below = b.binary(BinaryOp::Lt, v, vth);
     let above = b.binary(BinaryOp::Ge, v_new, vth);
     let spike = b.binary(BinaryOp::And, below, above);
-    // Initial values: pools first (a value in INSERT, then the ION block's, then INITIAL), then
-    // every other state, seeing the pools' initial concentrations.
+    // Initial values: pools first (a value in INSERT, then for hhc's own pools the ION block's,
+    // then INITIAL), then every other state, seeing the pools' initial concentrations.
     let v0 = exprs.lit(cell.v_init);
     let zeros: Vec<Vec<ExprId>> = cell
         .inserts
@@ -620,6 +620,11 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
         ] {
             if let Concentration::Pool(mi, si) = conc {
                 let ins = &cell.inserts[mi];
+                // A .mod file's INITIAL runs after NEURON set the ion's starting concentration
+                // (the ION block's), so what it assigns wins (bmtk's CaDynamics: `cai =
+                // minCai`); one that assigns nothing keeps the ion's. hhc's own pools start at
+                // the ION block's value, as braincell's do.
+                let given = given.filter(|_| ins.mechanism.neuron_file.is_none());
                 init_states[mi][si] = match (ins.state_init[si], given) {
                     (Some(x), _) | (None, Some(x)) => exprs.lit(x),
                     (None, None) => {

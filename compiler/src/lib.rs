@@ -58,6 +58,19 @@ pub mod syntax;
 
 use diagnostic::Diagnostic;
 
+/// [`compile_mechanism`] for NEURON's `.mod` file `file_name`: the mechanism keeps its file's
+/// name (NEURON orders state updates by it) and its currents' conductances are NEURON's
+/// difference quotients ([`passes::conductance::neuron_difference_quotient`]).
+pub fn compile_neuron_mechanism(
+    src: &str,
+    file_name: &str,
+) -> Result<ir::Mechanism, Vec<Diagnostic>> {
+    let mut m = compile_mechanism(src)?;
+    m.neuron_file = Some(file_name.to_string());
+    passes::conductance::neuron_difference_quotient(&mut m);
+    Ok(m)
+}
+
 /// Parses, lowers, solves and checks one mechanism source.
 pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
     let (file, mut diags) = syntax::parse(src);

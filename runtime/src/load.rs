@@ -133,6 +133,19 @@ pub fn stdlib() -> &'static [(&'static str, &'static str)] {
     STDLIB
 }
 
+/// Compiles mechanism source read from `file` (a name or a path): a `.mod` file as NEURON's
+/// ([`hhc_compiler::compile_neuron_mechanism`]: its conductances NEURON's difference quotients),
+/// any other as hhc's own.
+pub fn compile_mechanism_file(file: &str, src: &str) -> Result<Mechanism, Vec<Diagnostic>> {
+    match Path::new(file)
+        .file_name()
+        .filter(|_| file.ends_with(".mod"))
+    {
+        Some(name) => hhc_compiler::compile_neuron_mechanism(src, &name.to_string_lossy()),
+        None => hhc_compiler::compile_mechanism(src),
+    }
+}
+
 /// Parses and lowers a model file; mechanism errors are rendered against their own files.
 pub fn load_model(path: &Path) -> Result<Model, Report> {
     load_model_shared(path, None)
@@ -193,14 +206,8 @@ pub fn load_model_source_shared(
         let Some((mfile, msrc)) = find_mechanism(name, &dir) else {
             return Ok(None);
         };
-        match hhc_compiler::compile_mechanism(&msrc) {
-            Ok(mut m) if m.name == name => {
-                m.neuron_file = (mfile.ends_with(".mod"))
-                    .then(|| Path::new(&mfile).file_name())
-                    .flatten()
-                    .map(|f| f.to_string_lossy().into_owned());
-                Ok(Some(m))
-            }
+        match compile_mechanism_file(&mfile, &msrc) {
+            Ok(m) if m.name == name => Ok(Some(m)),
             Ok(m) => {
                 let d = Diagnostic::error(
                     format!("file is named `{name}` but its SUFFIX is `{}`", m.name),

@@ -504,3 +504,146 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
         );
     }
 }
+
+/// Every density mechanism of the corpus that NEURON 9.0.2 and hhc both compile, alone in one
+/// section, unchanged, at its file's defaults: an SEClamp sweeps V through -90, -30 and +10 mV,
+/// then an IClamp drives the free cell (`tests/fixtures/neuron/corpus/cell.chan`; NEURON's side
+/// and the fixtures from harness/neuron/corpus_each.py). V and every scalar STATE every 0.5 ms
+/// as in NEURON: V within 1e-6 mV, a state within 1e-7 relative to NEURON's value (or to
+/// 1e-3, for values nearer 0: a gate's 1e-10 absolute, a calcium concentration's).
+#[test]
+fn every_density_mechanism_of_the_corpus_runs_as_in_neuron() {
+    let fixtures = repo().join("tests/fixtures/neuron/corpus");
+    let template = std::fs::read_to_string(fixtures.join("cell.chan")).expect("cell.chan");
+    let mut csvs = Vec::new();
+    let mut folders = vec![fixtures.clone()];
+    while let Some(folder) = folders.pop() {
+        for p in std::fs::read_dir(&folder)
+            .expect("fixtures")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+        {
+            if p.is_dir() {
+                folders.push(p);
+            } else if p.extension().is_some_and(|x| x == "csv") {
+                csvs.push(p);
+            }
+        }
+    }
+    csvs.sort();
+    assert!(csvs.len() >= 40, "only {} fixtures", csvs.len());
+    let (mut matched, mut report, mut failures) = (0, String::new(), Vec::new());
+    for csv in &csvs {
+        let text = std::fs::read_to_string(csv).expect("fixture");
+        let mut lines = text.lines();
+        let comment = lines.next().expect("a comment line");
+        let file = comment
+            .trim_start_matches("# ")
+            .split(':')
+            .next()
+            .expect("the corpus file");
+        let mod_path = corpus(file);
+        if !mod_path.exists() {
+            eprintln!("skipped: run harness/fetch_mod_corpus.sh ({file} is missing)");
+            return;
+        }
+        let mut ion_lines = String::new();
+        let mut header = lines.next().expect("a header");
+        while let Some(ion) = header.strip_prefix("# ") {
+            ion_lines.push_str(&format!("    {ion}\n"));
+            header = lines.next().expect("a header");
+        }
+        let columns: Vec<&str> = header.split(',').collect();
+        let mechanism = columns
+            .get(2)
+            .and_then(|c| c.split('.').next())
+            .map(str::to_string)
+            .unwrap_or_else(|| suffix_of(&mod_path));
+        let dir =
+            std::env::temp_dir().join(format!("hhc-corpus-{}-{}", mechanism, std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for e in std::fs::read_dir(mod_path.parent().expect("folder"))
+            .expect("folder")
+            .filter_map(Result::ok)
+        {
+            let p = e.path();
+            if p == mod_path || (p.is_file() && p.extension().is_none_or(|x| x != "mod")) {
+                std::fs::copy(&p, dir.join(e.file_name())).expect("copy");
+            }
+        }
+        std::fs::write(
+            dir.join("cell.chan"),
+            template
+                .replace("MECHANISM", &mechanism)
+                .replace("    IONS\n", &ion_lines),
+        )
+        .expect("write the model");
+        let request = hhc_runtime::simulation::Request {
+            record_states: columns[2..].iter().map(|s| s.to_string()).collect(),
+            threads: Some(1),
+            ..Default::default()
+        };
+        let outcome =
+            hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), &request)
+                .map_err(|e| e.to_string())
+                .and_then(|mut s| s.run(None, None).map_err(|e| e.to_string()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{file}: {e}"));
+                continue;
+            }
+        };
+        let rows = hhc_tests::read_csv(csv);
+        let (mut worst_v, mut worst_state, mut worst_name) = (0.0f64, 0.0f64, "");
+        for (k, row) in rows.iter().enumerate() {
+            for (j, name) in columns.iter().enumerate().skip(1) {
+                let ours = r.traces[j - 1].values[k * 20];
+                let want = row[j];
+                let d = (ours - want).abs();
+                if j == 1 {
+                    worst_v = worst_v.max(if d.is_nan() { f64::INFINITY } else { d });
+                } else {
+                    let scaled = d / want.abs().max(1e-3);
+                    let scaled = if scaled.is_nan() {
+                        f64::INFINITY
+                    } else {
+                        scaled
+                    };
+                    if scaled > worst_state {
+                        (worst_state, worst_name) = (scaled, name);
+                    }
+                }
+            }
+        }
+        let ok = worst_v < 1e-6 && worst_state < 1e-7;
+        matched += usize::from(ok);
+        let line = format!(
+            "{} {file}: V within {worst_v:.1e} mV, states within {worst_state:.1e} ({worst_name})",
+            if ok { "ok  " } else { "DIFF" }
+        );
+        if !ok {
+            failures.push(line.clone());
+        }
+        report.push_str(&line);
+        report.push('\n');
+    }
+    eprintln!("{report}{matched} of {} match NEURON", csvs.len());
+    assert!(
+        failures.is_empty(),
+        "differ from NEURON:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The SUFFIX a .mod file declares.
+fn suffix_of(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).expect("mod file");
+    let at = text.find("SUFFIX").expect("a SUFFIX");
+    text[at + 6..]
+        .split_whitespace()
+        .next()
+        .expect("its name")
+        .to_string()
+}

@@ -210,6 +210,15 @@ impl Default for UnitTable {
                 ..joule.div(k).div(mol)
             },
         );
+        // Boltzmann's constant, as NEURON's nrnunits.lib defines `k` (cachan1.mod's
+        // `k = (k) (joule/degC)`); not the prefix kilo alone.
+        add(
+            &["k", "boltzmann"],
+            Unit {
+                scale: 1.380649e-23,
+                ..joule.div(k)
+            },
+        );
         add(
             &["e", "electron"],
             Unit {
@@ -585,5 +594,15 @@ mod tests {
         assert!((u("um").factor_to(&u("m")) - 1e-6).abs() < 1e-18);
         assert!(u("degC").same_dimension(&u("K")));
         assert!(u("faraday").mul(u("mol")).same_dimension(&u("coulomb")));
+    }
+
+    /// `k` alone is Boltzmann's constant, as in NEURON's units (cachan1.mod's `(k)`), not the
+    /// prefix kilo of nothing (which made it 1000 and cachan1's rates flat); `e/k` is 11604.5
+    /// kelvin per volt. A prefix spelled out alone is its number (`(milli/liter)`).
+    #[test]
+    fn k_alone_is_boltzmanns_constant_and_a_spelled_prefix_a_number() {
+        let per_volt = u("e").div(u("k")).factor_to(&u("K/V"));
+        assert!((per_volt - 11604.518).abs() < 1e-3, "{per_volt}");
+        assert!((u("milli/liter").factor_to(&u("mM")) - 1.0).abs() < 1e-12);
     }
 }

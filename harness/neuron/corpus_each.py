@@ -1,0 +1,266 @@
+"""Every density mechanism of the downloaded .mod corpus that both NEURON 9.0.2 and hhc compile,
+alone in one section, run in NEURON: the references of `cargo test -p hhc-tests --test
+mod_corpus every_density_mechanism`, which runs the same files unchanged in hhc.
+
+    bench/.venv/bin/python harness/neuron/corpus_each.py [FILE.mod ...]
+
+(NEURON 9.0.2 from PyPI, whose nrnivmodl needs a C++ compiler; the corpus from
+harness/fetch_mod_corpus.sh; hhc built, `cargo build --release -p hhc`. With no files, every
+`SUFFIX` file of .tools/mod_corpus.)
+
+The protocol, which tests/fixtures/neuron/corpus/cell.chan is on hhc's side: one section,
+L = diam = 20 um, cm 1 uF/cm2, `pas` (g 1e-4 S/cm2, e -65 mV) and the mechanism at its file's
+defaults (a TABLE's rates computed exactly, `usetable_<suffix> = 0`, as hhc computes them); the
+ions it uses at NEURON's defaults (given to hhc as ION blocks: E, or the concentrations when it
+reads or writes one, E then following Nernst); 34 degC, V from -65 mV. An SEClamp (rs 1
+megohm) holds -90, -30 and +10 mV for 25 ms each, then lets go; an IClamp gives 0.1 nA from 85
+to 105 ms; dt 0.025 ms, implicit Euler, 120 ms. The clamp sweeps every gate through its range
+whatever the mechanism's conductance; the free part checks the current it gives.
+
+Writes tests/fixtures/neuron/corpus/<the file's path in the corpus>.csv: a comment naming the
+file, the ION lines (comments `# ION ...`, which the test puts in cell.chan's IONS line), then
+`t_ms,v,<Mech.state>...` every 0.5 ms (every 20th step): V and every scalar STATE (an ion's
+concentration by its ion name, as hhc records it). A file that NEURON or hhc refuses is listed,
+with why, and gets no fixture.
+"""
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / ".tools" / "mod_corpus"
+FIXTURES = ROOT / "tests" / "fixtures" / "neuron" / "corpus"
+HHC = ROOT / "target" / "release" / "hhc"
+EVERY = 20  # steps between rows
+
+
+def without_comments(text):
+    text = re.sub(r"(?ms)^\s*COMMENT\b.*?^\s*ENDCOMMENT\b", "", text)
+    text = re.sub(r"(?ms)VERBATIM.*?ENDVERBATIM", "", text)
+    return re.sub(r"[:?][^\n]*", "", text)
+
+
+def block(text, name):
+    m = re.search(r"\b" + name + r"\s*\{", text)
+    if not m:
+        return ""
+    depth, i = 1, m.end()
+    while depth and i < len(text):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return text[m.end():i - 1]
+
+
+def suffix_of(text):
+    m = re.search(r"\bSUFFIX\s+(\w+)", block(text, "NEURON"))
+    return m.group(1) if m else None
+
+
+def scalar_states(text):
+    """The STATE block's scalar names, in order (units, tolerances and arrays left out)."""
+    body = block(text, "STATE")
+    body = re.sub(r"\([^)]*\)", " ", body)
+    body = re.sub(r"<[^>]*>", " ", body)
+    body = re.sub(r"\bFROM\b.*?\bTO\b\s*\S+", " ", body)
+    body = re.sub(r"\w+\s*\[[^\]]*\]", " ", body)
+    names = []
+    for m in re.finditer(r"[A-Za-z_]\w*", body):
+        if m.group(0) not in names:
+            names.append(m.group(0))
+    return names
+
+
+# NEURON's defaults for its ions (nrn's ion registration): inside and outside concentration
+# (mM), reversal potential (mV). Any other ion: 1 mM, 1 mM, 0 mV.
+ION_DEFAULTS = {"na": (10, 140, 50), "k": (54.4, 2.5, -77), "ca": (5e-5, 2, 132.4579341637009)}
+
+
+def ions(text):
+    """{ion: whether the mechanism reads or writes a concentration of it}, for its USEIONs."""
+    used = {}
+    for m in re.finditer(r"USEION\s+(\w+)([^\n]*)", block(text, "NEURON")):
+        ion, rest = m.group(1), m.group(2)
+        used[ion] = used.get(ion, False) or bool(re.search(rf"\b{ion}[io]\b", rest))
+    return used
+
+
+def ion_names(text):
+    """Names that USEION lines make an ion's (`cai`, `ko`, `eca`, ...)."""
+    return {n for ion in ions(text) for n in (ion + "i", ion + "o", "e" + ion, "i" + ion)}
+
+
+def ion_settings(text):
+    """Each ion's values, as the lines of hhc's ION blocks and as NEURON's (name, value)s: the
+    concentrations when the mechanism reads or writes one (E then follows Nernst in both), else
+    E alone, at NEURON's defaults."""
+    hhc, neuron = [], []
+    for ion, concentrations in ions(text).items():
+        inside, outside, e = ION_DEFAULTS.get(ion, (1, 1, 0))
+        if concentrations:
+            hhc.append(f"ION {ion} {{ {ion}i = {inside!r} (mM)  {ion}o = {outside!r} (mM) }}")
+            neuron += [(ion + "i", inside), (ion + "o", outside)]
+        else:
+            hhc.append(f"ION {ion} {{ e = {e!r} (mV) }}")
+            neuron.append(("e" + ion, e))
+    return hhc, neuron
+
+
+def folder_for(mod, build):
+    """`mod` and the files it may INCLUDE (the rest of its folder's non-.mod files)."""
+    shutil.copy(mod, build)
+    for other in mod.parent.iterdir():
+        if other.is_file() and other.suffix != ".mod":
+            shutil.copy(other, build)
+
+
+def hhc_refuses(mod, suffix):
+    """hhc's first error on the cell with `mod` inserted, or None when it compiles."""
+    build = Path(tempfile.mkdtemp(prefix="hhc-corpus-"))
+    try:
+        folder_for(mod, build)
+        text = without_comments(mod.read_text(errors="replace"))
+        model = with_ions(suffix, ion_settings(text)[0])
+        (build / "cell.chan").write_text(model)
+        p = subprocess.run([str(HHC), "check", "cell.chan"], cwd=build, capture_output=True,
+                           text=True)
+        if p.returncode == 0:
+            return None
+        lines = [l for l in (p.stdout + p.stderr).splitlines() if l.startswith("error")]
+        return lines[0] if lines else "exit %d" % p.returncode
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def with_ions(suffix, lines):
+    """cell.chan with `suffix` inserted and the ION lines in, as the test builds it."""
+    model = (FIXTURES / "cell.chan").read_text().replace("MECHANISM", suffix)
+    return model.replace("    IONS\n", "".join(f"    {line}\n" for line in lines))
+
+
+def run_in_neuron(mod, out):
+    """In a fresh process (each library of mechanisms loads once): compiles `mod` with
+    nrnivmodl, runs the protocol, writes `out`. Returns None, or NEURON's first error."""
+    p = subprocess.run([sys.executable, __file__, "--one", str(mod), str(out)],
+                       capture_output=True, text=True)
+    if p.returncode == 0:
+        return None
+    lines = (p.stdout + p.stderr).strip().splitlines()
+    errors = [l for l in lines if "error" in l.lower()]
+    return (errors or lines or ["exit %d" % p.returncode])[0].strip()
+
+
+def built_in(h, suffix):
+    """Whether NEURON has `suffix` without loading a library (its own hh, pas, ...)."""
+    probe = h.Section(name="probe")
+    try:
+        probe.insert(suffix)
+        return True
+    except ValueError:
+        return False
+    finally:
+        h.delete_section(sec=probe)
+
+
+def one(mod, out):
+    from neuron import h
+
+    text = without_comments(mod.read_text(errors="replace"))
+    suffix = suffix_of(text)
+    own = mod.relative_to(CORPUS).parts[0] == "neuron"
+    if not (own and built_in(h, suffix)):  # NEURON's hh, pas, ... are built in
+        build = Path(tempfile.mkdtemp(prefix="hhc-corpus-nrn-"))
+        try:
+            folder_for(mod, build)
+            for other in build.glob("*.mod"):
+                if other.name != mod.name:
+                    other.unlink()
+            nrnivmodl = Path(sys.executable).parent / "nrnivmodl"
+            p = subprocess.run([str(nrnivmodl)], cwd=build, capture_output=True, text=True)
+            if p.returncode != 0:
+                lines = (p.stdout + p.stderr).splitlines()
+                errors = [l for l in lines if "error" in l.lower()]
+                sys.exit("nrnivmodl: " + (errors or lines or ["failed"])[0])
+            h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+    h.load_file("stdrun.hoc")
+    soma = h.Section(name="soma")
+    soma.L = soma.diam = 20
+    soma.nseg = 1
+    soma.cm = 1
+    soma.insert("pas")
+    soma.insert(suffix)
+    seg = soma(0.5)
+    seg.pas.g, seg.pas.e = 1e-4, -65
+    clamp = h.SEClamp(seg)
+    clamp.rs = 1
+    clamp.dur1, clamp.amp1 = 25, -90
+    clamp.dur2, clamp.amp2 = 25, -30
+    clamp.dur3, clamp.amp3 = 25, 10
+    stim = h.IClamp(seg)
+    stim.delay, stim.dur, stim.amp = 85, 20, 0.1
+    hhc_ions, neuron_ions = ion_settings(text)
+    for name, value in neuron_ions:
+        setattr(seg, name, value)
+        if name.endswith(("i", "o")):
+            setattr(h, name + "0_" + name[:-1] + "_ion", value)
+    ions = ion_names(text)
+    columns, vectors = ["v"], [h.Vector().record(seg._ref_v)]
+    for s in scalar_states(text):
+        ref = getattr(seg, "_ref_" + s) if s in ions else getattr(getattr(seg, suffix), "_ref_" + s)
+        columns.append(f"{suffix}.{s}")
+        vectors.append(h.Vector().record(ref))
+    t = h.Vector().record(h._ref_t)
+    if re.search(r"\bTABLE\b", text):  # rates computed exactly, as hhc computes them
+        setattr(h, "usetable_" + suffix, 0)
+    h.celsius = 34
+    h.dt = 0.025
+    h.steps_per_ms = 40
+    h.finitialize(-65)
+    h.continuerun(120)
+    rows = list(zip(t, *vectors))[::EVERY]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as f:
+        f.write(f"# {mod.relative_to(CORPUS)}: NEURON 9.0.2 (nrnivmodl), the protocol of "
+                "harness/neuron/corpus_each.py\n")
+        for line in hhc_ions:
+            f.write(f"# {line}\n")
+        f.write(",".join(["t_ms"] + columns) + "\n")
+        for row in rows:
+            f.write(",".join(f"{x:.12g}" for x in row) + "\n")
+
+
+def main(paths):
+    if not HHC.exists():
+        sys.exit(f"build hhc first: cargo build --release -p hhc ({HHC} is missing)")
+    mods = [Path(p).resolve() for p in paths] or sorted(CORPUS.rglob("*.mod"))
+    written, refused = 0, []
+    for mod in mods:
+        text = without_comments(mod.read_text(errors="replace"))
+        suffix = suffix_of(text)
+        if suffix is None:
+            continue
+        why = hhc_refuses(mod, suffix)
+        if why is None:
+            rel = mod.relative_to(CORPUS)
+            why = run_in_neuron(mod, FIXTURES / rel.with_suffix(".csv"))
+            if why is None:
+                written += 1
+                print(f"ok    {rel}")
+                continue
+            why = "NEURON: " + why
+        else:
+            why = "hhc: " + why
+        refused.append(mod)
+        print(f"skip  {mod.relative_to(CORPUS)}: {why[:160]}")
+    print(f"{written} fixtures written; {len(refused)} density mechanisms left out")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--one"]:
+        one(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        main(sys.argv[1:])
