@@ -58,9 +58,12 @@ pub mod syntax;
 
 use diagnostic::Diagnostic;
 
-/// [`compile_mechanism`] for NEURON's `.mod` file `file_name`: the mechanism keeps its file's
-/// name (NEURON orders state updates by it) and its currents' conductances are NEURON's
-/// difference quotients ([`passes::conductance::neuron_difference_quotient`]).
+/// [`compile_mechanism`] for NEURON's `.mod` file `file_name`, with what NEURON's translator
+/// makes of it: the mechanism keeps its file's name (NEURON orders state updates by it), its
+/// currents' conductances are NEURON's difference quotients
+/// ([`passes::conductance::neuron_difference_quotient`]), and each PARAMETER's default is the
+/// number nocmodl prints into the C it compiles, six significant digits (`%g`): LFPy's
+/// sinsyn.mod declares `PI = 3.14159265358979323846`, and NEURON runs it with 3.14159.
 pub fn compile_neuron_mechanism(
     src: &str,
     file_name: &str,
@@ -68,7 +71,19 @@ pub fn compile_neuron_mechanism(
     let mut m = compile_mechanism(src)?;
     m.neuron_file = Some(file_name.to_string());
     passes::conductance::neuron_difference_quotient(&mut m);
+    for p in &mut m.params {
+        p.default = as_printed_by_nocmodl(p.default);
+    }
     Ok(m)
+}
+
+/// `x` printed with C's `%g` (six significant digits) and read back, as nocmodl writes a
+/// PARAMETER's default into C: 1.23456789 becomes 1.23457, 12345678.9 becomes 1.23457e+07.
+pub fn as_printed_by_nocmodl(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.5e}").parse().unwrap_or(x)
 }
 
 /// Parses, lowers, solves and checks one mechanism source.
@@ -114,4 +129,27 @@ pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
         )]);
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The C that NEURON 9.0.2's nocmodl wrote for these PARAMETER defaults (`double y =
+    /// 1.23457;`, `1.23457e+07, /* z */`, `double w = 0.000123457;`, `double PI = 3.14159;`).
+    #[test]
+    #[allow(clippy::approx_constant)] // 3.14159 is the number NEURON runs, not an approximation
+    fn a_mod_files_parameter_defaults_are_what_nocmodl_prints() {
+        let src = "NEURON { SUFFIX dig RANGE x, z GLOBAL y }
+PARAMETER { x = 1.23456789 y = 1.23456789 z = 12345678.9 w = 0.000123456789 PI = 3.14159265358979323846 n = -54.3 }
+ASSIGNED { a }
+BREAKPOINT { a = x + y + z + w + PI + n }
+";
+        let neuron = super::compile_neuron_mechanism(src, "dig.mod").expect("compiles");
+        let defaults: Vec<f64> = neuron.params.iter().map(|p| p.default).collect();
+        assert_eq!(
+            defaults,
+            [1.23457, 1.23457, 1.23457e7, 0.000123457, 3.14159, -54.3]
+        );
+        let own = super::compile_mechanism(src).expect("compiles");
+        assert_eq!(own.params[0].default, 1.23456789);
+    }
 }

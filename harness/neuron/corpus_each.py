@@ -1,12 +1,12 @@
-"""Every density mechanism of the downloaded .mod corpus that both NEURON 9.0.2 and hhc compile,
-alone in one section, run in NEURON: the references of `cargo test -p hhc-tests --test
-mod_corpus every_density_mechanism`, which runs the same files unchanged in hhc.
+"""Every density mechanism and point process of the downloaded .mod corpus that both NEURON
+9.0.2 and hhc compile, alone in one section, run in NEURON: the references of `cargo test -p
+hhc-tests --test mod_corpus every_mechanism`, which runs the same files unchanged in hhc.
 
     bench/.venv/bin/python harness/neuron/corpus_each.py [FILE.mod ...]
 
 (NEURON 9.0.2 from PyPI, whose nrnivmodl needs a C++ compiler; the corpus from
 harness/fetch_mod_corpus.sh; hhc built, `cargo build --release -p hhc`. With no files, every
-`SUFFIX` file of .tools/mod_corpus.)
+SUFFIX and POINT_PROCESS file of .tools/mod_corpus.)
 
 The protocol, which tests/fixtures/neuron/corpus/cell.chan is on hhc's side: one section,
 L = diam = 20 um, cm 1 uF/cm2, `pas` (g 1e-4 S/cm2, e -65 mV) and the mechanism at its file's
@@ -15,10 +15,14 @@ ions it uses at NEURON's defaults (given to hhc as ION blocks: E, or the concent
 reads or writes one, E then following Nernst); 34 degC, V from -65 mV. An SEClamp (rs 1
 megohm) holds -90, -30 and +10 mV for 25 ms each, then lets go; an IClamp gives 0.1 nA from 85
 to 105 ms; dt 0.025 ms, implicit Euler, 120 ms. The clamp sweeps every gate through its range
-whatever the mechanism's conductance; the free part checks the current it gives.
+whatever the mechanism's conductance; the free part checks the current it gives. A point
+process sits at the soma (tests/fixtures/neuron/corpus/point.chan); one with NET_RECEIVE gets
+TRAIN, 14 spikes, through one connection (delay 1 ms, a weight by the unit of NET_RECEIVE's
+first argument: 0.002 uS, 0.05 nA, or 1).
 
 Writes tests/fixtures/neuron/corpus/<the file's path in the corpus>.csv: a comment naming the
-file, the ION lines (comments `# ION ...`, which the test puts in cell.chan's IONS line), then
+file, `# SUFFIX name` or `# POINT_PROCESS name`, the ION lines (`# ION ...`, which the test
+puts in the model's IONS line), `# WEIGHT ...` for a point process with NET_RECEIVE, then
 `t_ms,v,<Mech.state>...` every 0.5 ms (every 20th step): V and every scalar STATE (an ion's
 concentration by its ion name, as hhc records it). A file that NEURON or hhc refuses is listed,
 with why, and gets no fixture.
@@ -35,6 +39,9 @@ CORPUS = ROOT / ".tools" / "mod_corpus"
 FIXTURES = ROOT / "tests" / "fixtures" / "neuron" / "corpus"
 HHC = ROOT / "target" / "release" / "hhc"
 EVERY = 20  # steps between rows
+# The spike train a point process with NET_RECEIVE gets (ms; each reaches it 1 ms later), as in
+# point.chan.
+TRAIN = [5, 10, 12, 14, 30, 31, 32, 55, 57, 80, 90, 91, 92, 93]
 
 
 def without_comments(text):
@@ -57,6 +64,26 @@ def block(text, name):
 def suffix_of(text):
     m = re.search(r"\bSUFFIX\s+(\w+)", block(text, "NEURON"))
     return m.group(1) if m else None
+
+
+def point_process_of(text):
+    m = re.search(r"\bPOINT_PROCESS\s+(\w+)", block(text, "NEURON"))
+    return m.group(1) if m else None
+
+
+# A connection's weight by the unit of NET_RECEIVE's first argument: a few synapses' worth.
+WEIGHTS = {"uS": 0.002, "umho": 0.002, "nS": 2, "nA": 0.05}
+
+
+def weight_of(text):
+    """The weight the train's connection carries, as hhc writes it (`0.002 (uS)`), or None
+    for a point process without NET_RECEIVE."""
+    m = re.search(r"\bNET_RECEIVE\s*\(\s*\w+\s*(?:\(([^)]*)\))?", text)
+    if not m:
+        return None
+    unit = (m.group(1) or "1").strip()
+    value = WEIGHTS.get(unit, 1)
+    return f"{value!r} ({unit})" if unit != "1" else repr(value)
 
 
 def scalar_states(text):
@@ -116,14 +143,13 @@ def folder_for(mod, build):
             shutil.copy(other, build)
 
 
-def hhc_refuses(mod, suffix):
+def hhc_refuses(mod):
     """hhc's first error on the cell with `mod` inserted, or None when it compiles."""
     build = Path(tempfile.mkdtemp(prefix="hhc-corpus-"))
     try:
         folder_for(mod, build)
         text = without_comments(mod.read_text(errors="replace"))
-        model = with_ions(suffix, ion_settings(text)[0])
-        (build / "cell.chan").write_text(model)
+        (build / "cell.chan").write_text(model_for(text))
         p = subprocess.run([str(HHC), "check", "cell.chan"], cwd=build, capture_output=True,
                            text=True)
         if p.returncode == 0:
@@ -134,10 +160,18 @@ def hhc_refuses(mod, suffix):
         shutil.rmtree(build, ignore_errors=True)
 
 
-def with_ions(suffix, lines):
-    """cell.chan with `suffix` inserted and the ION lines in, as the test builds it."""
-    model = (FIXTURES / "cell.chan").read_text().replace("MECHANISM", suffix)
-    return model.replace("    IONS\n", "".join(f"    {line}\n" for line in lines))
+def model_for(text):
+    """hhc's model of the protocol for the mechanism `text` (comments removed): cell.chan with
+    a density mechanism inserted, point.chan with a point process placed, the ION lines in and
+    the weight, as the test builds it."""
+    ions = "".join(f"    {line}\n" for line in ion_settings(text)[0])
+    suffix, point = suffix_of(text), point_process_of(text)
+    model = (FIXTURES / ("cell.chan" if suffix else "point.chan")).read_text()
+    model = model.replace("MECHANISM", suffix or point).replace("    IONS\n", ions)
+    weight = weight_of(text)
+    if weight is None:
+        return re.sub(r"(?m)^    CONNECT .*\n", "", model)
+    return model.replace("WEIGHT", weight)
 
 
 def run_in_neuron(mod, out):
@@ -152,8 +186,10 @@ def run_in_neuron(mod, out):
     return (errors or lines or ["exit %d" % p.returncode])[0].strip()
 
 
-def built_in(h, suffix):
-    """Whether NEURON has `suffix` without loading a library (its own hh, pas, ...)."""
+def built_in(h, suffix, point):
+    """Whether NEURON has the mechanism without loading a library (its own hh, ExpSyn, ...)."""
+    if point:
+        return hasattr(h, point)
     probe = h.Section(name="probe")
     try:
         probe.insert(suffix)
@@ -168,9 +204,9 @@ def one(mod, out):
     from neuron import h
 
     text = without_comments(mod.read_text(errors="replace"))
-    suffix = suffix_of(text)
+    suffix, point = suffix_of(text), point_process_of(text)
     own = mod.relative_to(CORPUS).parts[0] == "neuron"
-    if not (own and built_in(h, suffix)):  # NEURON's hh, pas, ... are built in
+    if not (own and built_in(h, suffix, point)):  # NEURON's hh, ExpSyn, ... are built in
         build = Path(tempfile.mkdtemp(prefix="hhc-corpus-nrn-"))
         try:
             folder_for(mod, build)
@@ -192,7 +228,6 @@ def one(mod, out):
     soma.nseg = 1
     soma.cm = 1
     soma.insert("pas")
-    soma.insert(suffix)
     seg = soma(0.5)
     seg.pas.g, seg.pas.e = 1e-4, -65
     clamp = h.SEClamp(seg)
@@ -202,6 +237,18 @@ def one(mod, out):
     clamp.dur3, clamp.amp3 = 25, 10
     stim = h.IClamp(seg)
     stim.delay, stim.dur, stim.amp = 85, 20, 0.1
+    if suffix:
+        soma.insert(suffix)
+        mechanism = getattr(seg, suffix)
+    else:
+        mechanism = getattr(h, point)(seg)
+    weight = weight_of(text)
+    if weight is not None:
+        from cells import deliver_at_init
+
+        train = h.NetCon(None, mechanism)
+        train.delay, train.weight[0] = 1, float(weight.split()[0])
+        handler = deliver_at_init([(train, TRAIN)])  # noqa: F841 (kept while running)
     hhc_ions, neuron_ions = ion_settings(text)
     for name, value in neuron_ions:
         setattr(seg, name, value)
@@ -210,12 +257,12 @@ def one(mod, out):
     ions = ion_names(text)
     columns, vectors = ["v"], [h.Vector().record(seg._ref_v)]
     for s in scalar_states(text):
-        ref = getattr(seg, "_ref_" + s) if s in ions else getattr(getattr(seg, suffix), "_ref_" + s)
-        columns.append(f"{suffix}.{s}")
+        ref = getattr(seg if s in ions else mechanism, "_ref_" + s)
+        columns.append(f"{suffix or point}.{s}")
         vectors.append(h.Vector().record(ref))
     t = h.Vector().record(h._ref_t)
     if re.search(r"\bTABLE\b", text):  # rates computed exactly, as hhc computes them
-        setattr(h, "usetable_" + suffix, 0)
+        setattr(h, "usetable_" + (suffix or point), 0)
     h.celsius = 34
     h.dt = 0.025
     h.steps_per_ms = 40
@@ -226,8 +273,11 @@ def one(mod, out):
     with open(out, "w") as f:
         f.write(f"# {mod.relative_to(CORPUS)}: NEURON 9.0.2 (nrnivmodl), the protocol of "
                 "harness/neuron/corpus_each.py\n")
+        f.write(f"# SUFFIX {suffix}\n" if suffix else f"# POINT_PROCESS {point}\n")
         for line in hhc_ions:
             f.write(f"# {line}\n")
+        if weight is not None:
+            f.write(f"# WEIGHT {weight}\n")
         f.write(",".join(["t_ms"] + columns) + "\n")
         for row in rows:
             f.write(",".join(f"{x:.12g}" for x in row) + "\n")
@@ -240,12 +290,11 @@ def main(paths):
     written, refused = 0, []
     for mod in mods:
         text = without_comments(mod.read_text(errors="replace"))
-        suffix = suffix_of(text)
-        if suffix is None:
+        if not (suffix_of(text) or point_process_of(text)):
             continue
-        why = hhc_refuses(mod, suffix)
+        rel = mod.relative_to(CORPUS)
+        why = hhc_refuses(mod)
         if why is None:
-            rel = mod.relative_to(CORPUS)
             why = run_in_neuron(mod, FIXTURES / rel.with_suffix(".csv"))
             if why is None:
                 written += 1
@@ -255,8 +304,8 @@ def main(paths):
         else:
             why = "hhc: " + why
         refused.append(mod)
-        print(f"skip  {mod.relative_to(CORPUS)}: {why[:160]}")
-    print(f"{written} fixtures written; {len(refused)} density mechanisms left out")
+        print(f"skip  {rel}: {why[:160]}")
+    print(f"{written} fixtures written; {len(refused)} mechanisms left out")
 
 
 if __name__ == "__main__":

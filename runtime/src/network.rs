@@ -464,9 +464,11 @@ impl CellPopulation {
             .iter()
             .chain(cell.points.iter().map(|p| &p.insert))
             .flat_map(|ins| {
+                // A current that is also a STATE (ExpISyn's `i`) traces as the state.
                 let m = &ins.mechanism;
                 m.currents
                     .iter()
+                    .filter(|c| !m.states.iter().any(|s| s.name == c.name))
                     .map(move |c| format!("{}.{}", m.name, c.name))
             })
             .collect();

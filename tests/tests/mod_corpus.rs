@@ -505,16 +505,21 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
     }
 }
 
-/// Every density mechanism of the corpus that NEURON 9.0.2 and hhc both compile, alone in one
-/// section, unchanged, at its file's defaults: an SEClamp sweeps V through -90, -30 and +10 mV,
-/// then an IClamp drives the free cell (`tests/fixtures/neuron/corpus/cell.chan`; NEURON's side
-/// and the fixtures from harness/neuron/corpus_each.py). V and every scalar STATE every 0.5 ms
-/// as in NEURON: V within 1e-6 mV, a state within 1e-7 relative to NEURON's value (or to
-/// 1e-3, for values nearer 0: a gate's 1e-10 absolute, a calcium concentration's).
+/// Every density mechanism and point process of the corpus that NEURON 9.0.2 and hhc both
+/// compile, alone in one section, unchanged, at its file's defaults: an SEClamp sweeps V
+/// through -90, -30 and +10 mV, then an IClamp drives the free cell; a point process with
+/// NET_RECEIVE gets a train of 14 spikes (`tests/fixtures/neuron/corpus/cell.chan` and
+/// `point.chan`; NEURON's side and the fixtures from harness/neuron/corpus_each.py). V and
+/// every scalar STATE every 0.5 ms as in NEURON: V within 1e-6 mV, a state within 1e-7
+/// relative to NEURON's value (or to 1e-3, for values nearer 0: a gate's 1e-10 absolute, a
+/// calcium concentration's).
 #[test]
-fn every_density_mechanism_of_the_corpus_runs_as_in_neuron() {
+fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
     let fixtures = repo().join("tests/fixtures/neuron/corpus");
-    let template = std::fs::read_to_string(fixtures.join("cell.chan")).expect("cell.chan");
+    let template = |name: &str| {
+        std::fs::read_to_string(fixtures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let (density, point) = (template("cell.chan"), template("point.chan"));
     let mut csvs = Vec::new();
     let mut folders = vec![fixtures.clone()];
     while let Some(folder) = folders.pop() {
@@ -531,34 +536,42 @@ fn every_density_mechanism_of_the_corpus_runs_as_in_neuron() {
         }
     }
     csvs.sort();
-    assert!(csvs.len() >= 40, "only {} fixtures", csvs.len());
+    assert!(csvs.len() >= 70, "only {} fixtures", csvs.len());
     let (mut matched, mut report, mut failures) = (0, String::new(), Vec::new());
     for csv in &csvs {
         let text = std::fs::read_to_string(csv).expect("fixture");
-        let mut lines = text.lines();
-        let comment = lines.next().expect("a comment line");
-        let file = comment
-            .trim_start_matches("# ")
-            .split(':')
-            .next()
-            .expect("the corpus file");
+        // `# <corpus file>: …`, `# SUFFIX name` or `# POINT_PROCESS name`, `# ION …` lines,
+        // `# WEIGHT …` for a point process with NET_RECEIVE, then the header.
+        let comments: Vec<&str> = text.lines().map_while(|l| l.strip_prefix("# ")).collect();
+        let file = comments[0].split(':').next().expect("the corpus file");
         let mod_path = corpus(file);
         if !mod_path.exists() {
             eprintln!("skipped: run harness/fetch_mod_corpus.sh ({file} is missing)");
             return;
         }
-        let mut ion_lines = String::new();
-        let mut header = lines.next().expect("a header");
-        while let Some(ion) = header.strip_prefix("# ") {
-            ion_lines.push_str(&format!("    {ion}\n"));
-            header = lines.next().expect("a header");
-        }
+        let (kind, mechanism) = comments[1]
+            .split_once(' ')
+            .expect("SUFFIX or POINT_PROCESS");
+        let ion_lines: String = comments
+            .iter()
+            .filter(|c| c.starts_with("ION "))
+            .map(|c| format!("    {c}\n"))
+            .collect();
+        let weight = comments.iter().find_map(|c| c.strip_prefix("WEIGHT "));
+        let model = if kind == "SUFFIX" { &density } else { &point };
+        let mut model = model
+            .replace("MECHANISM", mechanism)
+            .replace("    IONS\n", &ion_lines);
+        model = match weight {
+            Some(w) => model.replace("WEIGHT", w),
+            None => model
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("CONNECT "))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+        };
+        let header = text.lines().nth(comments.len()).expect("a header");
         let columns: Vec<&str> = header.split(',').collect();
-        let mechanism = columns
-            .get(2)
-            .and_then(|c| c.split('.').next())
-            .map(str::to_string)
-            .unwrap_or_else(|| suffix_of(&mod_path));
         let dir =
             std::env::temp_dir().join(format!("hhc-corpus-{}-{}", mechanism, std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -571,13 +584,7 @@ fn every_density_mechanism_of_the_corpus_runs_as_in_neuron() {
                 std::fs::copy(&p, dir.join(e.file_name())).expect("copy");
             }
         }
-        std::fs::write(
-            dir.join("cell.chan"),
-            template
-                .replace("MECHANISM", &mechanism)
-                .replace("    IONS\n", &ion_lines),
-        )
-        .expect("write the model");
+        std::fs::write(dir.join("cell.chan"), model).expect("write the model");
         let request = hhc_runtime::simulation::Request {
             record_states: columns[2..].iter().map(|s| s.to_string()).collect(),
             threads: Some(1),
@@ -635,15 +642,4 @@ fn every_density_mechanism_of_the_corpus_runs_as_in_neuron() {
         "differ from NEURON:\n{}",
         failures.join("\n")
     );
-}
-
-/// The SUFFIX a .mod file declares.
-fn suffix_of(path: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(path).expect("mod file");
-    let at = text.find("SUFFIX").expect("a SUFFIX");
-    text[at + 6..]
-        .split_whitespace()
-        .next()
-        .expect("its name")
-        .to_string()
 }

@@ -1340,6 +1340,28 @@ fn lower_connect(
         (PopulationKind::Cells(post_model), Some(target)) => {
             let points = &post_model.cell.points;
             let Some(point) = points.iter().position(|p| p.name == target.name) else {
+                let adjuster = post_model
+                    .cell
+                    .adjusters
+                    .iter()
+                    .find(|a| a.name == target.name);
+                if let Some(a) = adjuster {
+                    cx.err(
+                        Diagnostic::error(
+                            format!(
+                                "`{}` on cell `{}` is a weight adjuster, not a synapse: its mechanism `{}` has a POINTER",
+                                target.name, post_model.cell.name, a.insert.mechanism.name
+                            ),
+                            target.span,
+                            "connections end at synapses",
+                        )
+                        .with_hint(format!(
+                            "connect to the synapse whose weight it adjusts and name it there: `CONNECT {} -> {} AT syn {{ … adjuster = {} }}`",
+                            pre.name, post.name, target.name
+                        )),
+                    );
+                    return None;
+                }
                 let hint = match closest(&target.name, points.iter().map(|p| p.name.as_str())) {
                     Some(c) => format!("did you mean `{c}`?"),
                     None => format!(
