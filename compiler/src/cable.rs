@@ -596,10 +596,20 @@ impl Layout {
 }
 
 /// Copies `root` of a compartment program into the whole cell's arena; the compartment's slot s
-/// reads `table[s]`, and built-ins stay built-ins.
-fn instantiate(exprs: &mut ExprArena, from: &ExprArena, root: ExprId, table: &[ExprId]) -> ExprId {
-    let builtins = [Builtin::V, Builtin::Celsius, Builtin::Dt, Builtin::T]
-        .map(|x| (x, exprs.var(Var::Builtin(x))));
+/// reads `table[s]`, `t` reads `t` (the time its mechanisms see), and the other built-ins stay
+/// built-ins.
+fn instantiate(
+    exprs: &mut ExprArena,
+    from: &ExprArena,
+    root: ExprId,
+    table: &[ExprId],
+    t: ExprId,
+) -> ExprId {
+    let builtins = [Builtin::V, Builtin::Celsius, Builtin::Dt]
+        .map(|x| (x, exprs.var(Var::Builtin(x))))
+        .into_iter()
+        .chain([(Builtin::T, t)])
+        .collect::<Vec<_>>();
     import(exprs, from, root, &|var| match var {
         Var::Slot(s) => table[s as usize],
         Var::Builtin(x) => builtins
@@ -713,14 +723,25 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
 
     // 1. V_{n+1} from the Hines solve.
     let v_new = hines_step(&mut exprs, model, &tree, &layout);
-    // 2. Each compartment's states at V_{n+1}, then its current and conductance with them.
+    // 2. Each compartment's states at V_{n+1}, then its current and conductance with them: the
+    //    next step's, at its midpoint t + 1.5·dt (NEURON's time for BREAKPOINT, as the chunked
+    //    solver takes it: an SEClamp's levels switch there).
+    let t_next = {
+        let t = exprs.var(Var::Builtin(Builtin::T));
+        let mut b = Builder::new(&mut exprs);
+        let later = b.lit(1.5 * model.dt);
+        b.add(t, later)
+    };
     let mut updates: Vec<(u32, ExprId)> = (0..nodes).map(|k| (layout.v[k], v_new[k])).collect();
     for (k, &v_next) in v_new.iter().enumerate() {
         let step = &program_of(k).step;
         let table = layout.table(&mut exprs, k, v_next, None);
         for &(s, e) in step.updates.iter().filter(|(s, _)| *s != 0) {
             if let Binding::Slot(target) = layout.bindings[k][s as usize] {
-                updates.push((target, instantiate(&mut exprs, &step.exprs, e, &table)));
+                updates.push((
+                    target,
+                    instantiate(&mut exprs, &step.exprs, e, &table, t_next),
+                ));
             }
         }
     }
@@ -737,24 +758,29 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
 
     // Initial values as the chunked solver sets them: V = v_init; each compartment's states
     // from INITIAL, which sees V = v_init, its `along` parameters and 0 in every other slot;
-    // then its current and conductance at those states.
+    // then its current and conductance at those states, at the first step's midpoint.
     let v_init = exprs.lit(cell.v_init);
     let zero = exprs.lit(0.0);
+    let t_first = exprs.lit(0.5 * model.dt);
     let mut init: Vec<(u32, ExprId)> = (0..nodes).map(|k| (layout.v[k], v_init)).collect();
     for k in 0..nodes {
         let RegionPrograms { step, at_rest, .. } = program_of(k);
         let before = layout.table(&mut exprs, k, v_init, Some(zero));
         let mut start = before.clone();
         for &(s, e) in step.init.iter().filter(|(s, _)| *s != 0) {
-            start[s as usize] = instantiate(&mut exprs, &step.exprs, e, &before);
+            start[s as usize] = instantiate(&mut exprs, &step.exprs, e, &before, zero);
         }
-        for &(s, e) in &at_rest.updates {
+        // Every value INITIAL sets, states and ASSIGNED alike (TC_iA.mod's `tadj`, which only
+        // INITIAL computes and the state update reads), then what the currents at rest add.
+        let initialised = |s: u32| step.init.iter().any(|&(i, _)| i == s);
+        for &(s, _) in step.init.iter().filter(|(s, _)| *s != 0) {
             if let Binding::Slot(target) = layout.bindings[k][s as usize] {
-                let value = if step.init.iter().any(|&(i, _)| i == s) {
-                    start[s as usize]
-                } else {
-                    instantiate(&mut exprs, &at_rest.exprs, e, &start)
-                };
+                init.push((target, start[s as usize]));
+            }
+        }
+        for &(s, e) in at_rest.updates.iter().filter(|(s, _)| !initialised(*s)) {
+            if let Binding::Slot(target) = layout.bindings[k][s as usize] {
+                let value = instantiate(&mut exprs, &at_rest.exprs, e, &start, t_first);
                 init.push((target, value));
             }
         }
@@ -779,7 +805,8 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
             if let Some(&(_, e)) = local.and_then(|at| step.mechanism_currents.get(at)) {
                 let v_now = exprs.var(Var::Slot(layout.v[k]));
                 let table = layout.table(&mut exprs, k, v_now, None);
-                value = instantiate(&mut exprs, &step.exprs, e, &table);
+                let t = exprs.var(Var::Builtin(Builtin::T));
+                value = instantiate(&mut exprs, &step.exprs, e, &table, t);
             }
         }
         mechanism_currents.push((ins.mechanism.name.clone(), value));

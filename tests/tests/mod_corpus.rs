@@ -590,10 +590,37 @@ fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
             threads: Some(1),
             ..Default::default()
         };
-        let outcome =
-            hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), &request)
+        let run = |request: &hhc_runtime::simulation::Request| {
+            hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), request)
                 .map_err(|e| e.to_string())
-                .and_then(|mut s| s.run(None, None).map_err(|e| e.to_string()));
+                .and_then(|mut s| s.run(None, None).map_err(|e| e.to_string()))
+        };
+        let outcome = run(&request);
+        // The fused layout (one kernel per cell, as on the GPU) gives the same bits.
+        if let (Ok(chunked), "SUFFIX") = (&outcome, kind) {
+            let fused = run(&hhc_runtime::simulation::Request {
+                fused_cable: true,
+                record_states: Vec::new(),
+                ..request.clone()
+            });
+            match fused {
+                Ok(fused) => {
+                    // V (the fused layout traces no states).
+                    for (a, b) in chunked.traces.iter().zip(&fused.traces).take(1) {
+                        if a.values != b.values {
+                            let worst = (a.values.iter().zip(&b.values))
+                                .map(|(x, y)| (x - y).abs())
+                                .fold(0.0, f64::max);
+                            failures.push(format!(
+                                "{file}: the fused layout's {} differs by up to {worst}",
+                                a.name
+                            ));
+                        }
+                    }
+                }
+                Err(e) => failures.push(format!("{file} (fused): {e}")),
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
         let r = match outcome {
             Ok(r) => r,
