@@ -1,5 +1,6 @@
 //! PTX: golden files, and assembly by `ptxas` for sm_80 and sm_90 when it is installed
-//! (`.ci/run` installs it from PyPI and sets `HHC_PTXAS`). Also the golden IR of a small
+//! (`.ci/run` installs it from PyPI and sets `HHC_PTXAS`), of the stdlib's kernels and those of
+//! the .mod corpus's density mechanisms where it is fetched. Also the golden IR of a small
 //! whole-cell program, the GPU's form of a morphology.
 #![allow(clippy::panic)] // a failed set-up stops the test or bench with its message
 
@@ -36,6 +37,38 @@ fn mechanism_sources() -> Vec<(String, String)> {
     out
 }
 
+/// Every density mechanism of the downloaded .mod corpus (`harness/fetch_mod_corpus.sh`; none
+/// when it is not fetched) that compiles on its own, as NEURON's files: (name, mechanism).
+fn corpus_mechanisms() -> Vec<(String, hhc_compiler::ir::Mechanism)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join(".tools/mod_corpus")];
+    while let Some(d) = dirs.pop() {
+        for p in std::fs::read_dir(&d)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+        {
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "mod") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| {
+            let src = String::from_utf8_lossy(&std::fs::read(p).ok()?).into_owned();
+            let file = p.file_name()?.to_string_lossy().into_owned();
+            let m = hhc_compiler::compile_neuron_mechanism(&src, &file).ok()?;
+            let folder = p.parent()?.file_name()?.to_string_lossy().into_owned();
+            (!m.point_process && !m.artificial).then(|| (format!("corpus_{folder}_{}", m.name), m))
+        })
+        .collect()
+}
+
 /// The tutorial's fused cell program, built without the runtime's loader.
 fn tutorial_program() -> hhc_compiler::ir::CellProgram {
     hhc_compiler::cell::build(&tutorial_model())
@@ -69,6 +102,13 @@ fn all_ptx() -> Vec<(String, String)> {
         for (name, src) in mechanism_sources() {
             let m =
                 hhc_compiler::compile_mechanism(&src).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+            let program = hhc_compiler::cell::single_mechanism_program(&m);
+            out.push((
+                format!("{name}_{tag}"),
+                hhc_compiler::backend::ptx::emit_program(&program, prec, 80),
+            ));
+        }
+        for (name, m) in corpus_mechanisms() {
             let program = hhc_compiler::cell::single_mechanism_program(&m);
             out.push((
                 format!("{name}_{tag}"),

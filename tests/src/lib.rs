@@ -11,6 +11,29 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Every file under `dir` (recursively) whose name ends in `.ext`, sorted; none when `dir` is
+/// missing.
+pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for p in std::fs::read_dir(&d)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+        {
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// `../shared/reference` beside the checkout, where the reference traces live.
 pub fn reference_dir() -> PathBuf {
     repo().join("../shared/reference")

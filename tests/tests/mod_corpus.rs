@@ -16,22 +16,7 @@ fn real_mod_files_compile_or_name_what_is_missing() {
         eprintln!("skipped: run harness/fetch_mod_corpus.sh for the .mod corpus");
         return;
     }
-    let mut files = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d)
-            .expect("corpus folder")
-            .filter_map(Result::ok)
-        {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "mod") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = hhc_tests::files_under(&root, "mod");
     assert!(
         files.len() >= 50,
         "only {} files in the corpus",
@@ -520,22 +505,7 @@ fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
         std::fs::read_to_string(fixtures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
     };
     let (density, point) = (template("cell.chan"), template("point.chan"));
-    let mut csvs = Vec::new();
-    let mut folders = vec![fixtures.clone()];
-    while let Some(folder) = folders.pop() {
-        for p in std::fs::read_dir(&folder)
-            .expect("fixtures")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-        {
-            if p.is_dir() {
-                folders.push(p);
-            } else if p.extension().is_some_and(|x| x == "csv") {
-                csvs.push(p);
-            }
-        }
-    }
-    csvs.sort();
+    let csvs = hhc_tests::files_under(&fixtures, "csv");
     assert!(csvs.len() >= 70, "only {} fixtures", csvs.len());
     let (mut matched, mut report, mut failures) = (0, String::new(), Vec::new());
     for csv in &csvs {

@@ -416,25 +416,8 @@ fn stdlib_mechanisms() -> Vec<hhc_compiler::ir::Mechanism> {
 /// NEURON's files: the differential tests check the code generated for real files too.
 fn mechanisms_to_check() -> Vec<hhc_compiler::ir::Mechanism> {
     let mut mechanisms = stdlib_mechanisms();
-    let mut files = Vec::new();
-    let mut dirs = vec![repo().join(".tools/mod_corpus")];
-    while let Some(d) = dirs.pop() {
-        for p in std::fs::read_dir(&d)
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-        {
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "mod") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
     let before = mechanisms.len();
-    for path in files {
+    for path in hhc_tests::files_under(&repo().join(".tools/mod_corpus"), "mod") {
         let src = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
         let name = path.file_name().expect("a name").to_string_lossy();
         if let Ok(m) = hhc_compiler::compile_neuron_mechanism(&src, &name) {
