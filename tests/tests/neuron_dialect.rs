@@ -675,3 +675,41 @@ fn a_concentration_reader_follows_its_pool_as_in_neuron() {
     let (r, _) = traced_against_neuron(&model, &["kca.n"], &[1e-8, 1e-11]);
     assert_eq!(r.total_spikes, 13);
 }
+
+/// A `.mod` file's ion left unset in the model is an error whose hint gives NEURON's default,
+/// which the NEURON model the file comes from relied on without saying; hhc's own mechanisms'
+/// hint does not.
+#[test]
+fn an_unset_ion_of_a_mod_file_is_refused_with_neurons_default() {
+    let dir = std::env::temp_dir().join(format!("hhc-unset-ion-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("kleak.mod"),
+        "NEURON { SUFFIX kleak USEION k READ ek WRITE ik RANGE g }\nPARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) ek (mV) ik (mA/cm2) }\nBREAKPOINT { ik = g*(v - ek) }\n",
+    )
+    .expect("mechanism");
+    let source = "CELL c {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT kleak { }\n}\nSIMULATE { cell = c  dt = 0.025 (ms)  tstop = 1 (ms) }\n";
+    let err = hhc_runtime::load::load_model_source("unset.chan", source, &dir)
+        .expect_err("refused")
+        .text;
+    let own = source.replace("kleak", "K_HH1952");
+    let own_err = hhc_runtime::load::load_model_source("own.chan", &own, &dir)
+        .expect_err("refused")
+        .text;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        err.contains(
+            "`kleak` reads the reversal potential of ion `k`, which the cell does not set"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("NEURON's default is `ION k { e = -77 (mV) }`"),
+        "{err}"
+    );
+    assert!(
+        own_err.contains("reversal potential of ion `k`"),
+        "{own_err}"
+    );
+    assert!(!own_err.contains("NEURON's default"), "{own_err}");
+}

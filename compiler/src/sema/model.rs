@@ -1698,7 +1698,14 @@ fn lower_cell(
                 ok = false;
                 cx.err(
                     Diagnostic::error(format!("`{}` reads the reversal potential of ion `{}`, which the cell does not set", ins.mechanism.name, ion.name), c.name.span, "in this cell")
-                        .with_hint(format!("add `ION {n} {{ e = … (mV) }}` or `ION {n} {{ {n}i = … (mM)  {n}o = … (mM) }}`, or insert a pool that WRITEs {n}i", n = ion.name)),
+                        .with_hint(format!("add `ION {n} {{ e = … (mV) }}` or `ION {n} {{ {n}i = … (mM)  {n}o = … (mM) }}`, or insert a pool that WRITEs {n}i{neuron}", n = ion.name, neuron = match ion.name.as_str() {
+                            // NEURON's defaults, which a .mod file's model relies on unsaid.
+                            _ if ins.mechanism.neuron_file.is_none() => "",
+                            "na" => "; NEURON's default is `ION na { e = 50 (mV) }`",
+                            "k" => "; NEURON's default is `ION k { e = -77 (mV) }`",
+                            "ca" => "; NEURON's default is `ION ca { e = 132.458 (mV) }`",
+                            _ => "",
+                        })),
                 );
             }
         }
