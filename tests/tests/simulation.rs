@@ -33,50 +33,33 @@ fn the_tutorial_through_the_entry_point() {
 
 #[test]
 fn morphologies_give_the_same_outcome_from_both_cpu_layouts() {
-    let chunked = simulate("tests/fixtures/neuron/ballstick.chan", &Request::default());
-    let fused = simulate(
-        "tests/fixtures/neuron/ballstick.chan",
-        &Request {
-            fused_cable: true,
-            ..Request::default()
-        },
-    );
+    // The chunked solver's outcome, after checking that the fused layout's is the same.
+    let both = |model: &str| {
+        let chunked = simulate(model, &Request::default());
+        let fused = simulate(
+            model,
+            &Request {
+                fused_cable: true,
+                ..Request::default()
+            },
+        );
+        assert_eq!(chunked.spikes, fused.spikes, "{model}");
+        assert_eq!(chunked.traces.len(), fused.traces.len(), "{model}");
+        for (a, b) in chunked.traces.iter().zip(&fused.traces) {
+            assert_eq!(a.values, b.values, "{model}: {}", a.name);
+        }
+        chunked
+    };
+    let chunked = both("tests/fixtures/neuron/ballstick.chan");
     let names: Vec<&str> = chunked.traces.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["soma(0.5)", "dend(0.5)", "dend(1)"]);
     assert_eq!(chunked.detector, "soma(0.5)");
-    assert_eq!(chunked.spikes, fused.spikes);
-    for (a, b) in chunked.traces.iter().zip(&fused.traces) {
-        assert_eq!(a.values, b.values, "{}", a.name);
-    }
     assert_eq!(chunked.total_spikes, 2);
     // Also where mechanisms read each compartment's diam and area, which both layouts bind.
-    let model = "tests/fixtures/neuron/geometry.chan";
-    let chunked = simulate(model, &Request::default());
-    let fused = simulate(
-        model,
-        &Request {
-            fused_cable: true,
-            ..Request::default()
-        },
-    );
-    assert_eq!(chunked.total_spikes, 3);
-    for (a, b) in chunked.traces.iter().zip(&fused.traces) {
-        assert_eq!(a.values, b.values, "{}", a.name);
-    }
+    assert_eq!(both("tests/fixtures/neuron/geometry.chan").total_spikes, 3);
     // And where a point process's current reads `t` (an SEClamp switching its levels at the
     // steps' midpoints): the fused kernel once read the step's start, a step late, 25 mV off.
-    let model = "tests/fixtures/neuron/seclamp/seclamp.chan";
-    let chunked = simulate(model, &Request::default());
-    let fused = simulate(
-        model,
-        &Request {
-            fused_cable: true,
-            ..Request::default()
-        },
-    );
-    for (a, b) in chunked.traces.iter().zip(&fused.traces) {
-        assert_eq!(a.values, b.values, "{}", a.name);
-    }
+    both("tests/fixtures/neuron/seclamp/seclamp.chan");
 }
 
 #[test]
