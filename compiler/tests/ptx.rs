@@ -1,7 +1,7 @@
 //! PTX: golden files, and assembly by `ptxas` for sm_80 and sm_90 when it is installed
 //! (`.ci/run` installs it from PyPI and sets `HHC_PTXAS`), of the stdlib's kernels and those of
-//! the .mod corpus's density mechanisms where it is fetched. Also the golden IR of a small
-//! whole-cell program, the GPU's form of a morphology.
+//! the .mod corpus's density mechanisms and point processes where it is fetched. Also the
+//! golden IR of a small whole-cell program, the GPU's form of a morphology.
 #![allow(clippy::panic)] // a failed set-up stops the test or bench with its message
 
 use hhc_compiler::passes::mathlib::Precision;
@@ -37,8 +37,9 @@ fn mechanism_sources() -> Vec<(String, String)> {
     out
 }
 
-/// Every density mechanism of the downloaded .mod corpus (`harness/fetch_mod_corpus.sh`; none
-/// when it is not fetched) that compiles on its own, as NEURON's files: (name, mechanism).
+/// Every density mechanism and point process of the downloaded .mod corpus
+/// (`harness/fetch_mod_corpus.sh`; none when it is not fetched) that compiles on its own, as
+/// NEURON's files: (name, mechanism).
 fn corpus_mechanisms() -> Vec<(String, hhc_compiler::ir::Mechanism)> {
     let mut files = Vec::new();
     let mut dirs = vec![root().join(".tools/mod_corpus")];
@@ -64,7 +65,7 @@ fn corpus_mechanisms() -> Vec<(String, hhc_compiler::ir::Mechanism)> {
             let file = p.file_name()?.to_string_lossy().into_owned();
             let m = hhc_compiler::compile_neuron_mechanism(&src, &file).ok()?;
             let folder = p.parent()?.file_name()?.to_string_lossy().into_owned();
-            (!m.point_process && !m.artificial).then(|| (format!("corpus_{folder}_{}", m.name), m))
+            (!m.artificial).then(|| (format!("corpus_{folder}_{}", m.name), m))
         })
         .collect()
 }

@@ -280,9 +280,9 @@ fn f32_tutorial_still_fires_eight_times() {
     assert!(first.abs_diff(387) <= 3, "f32 first spike at step {first}");
 }
 
-/// Every stdlib mechanism and every density mechanism of the .mod corpus, alone in a cell with
-/// its defaults: the JIT's fused step against the interpreter, at random V and states, ≤ 1e-10
-/// relative in f64 (and in f32, for the stdlib's, within its budget).
+/// Every stdlib mechanism and every density mechanism and point process of the .mod corpus,
+/// alone in a cell with its defaults: the JIT's fused step against the interpreter, at random V
+/// and states, ≤ 1e-10 relative in f64 (and in f32, for the stdlib's, within its budget).
 #[test]
 fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
     let mechanisms = mechanisms_to_check();
@@ -338,9 +338,9 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
 }
 
 /// The staged kernel (exp and expm1 by array routines, for every instruction set this CPU has)
-/// gives the inline kernel's bits, for every stdlib mechanism and every density mechanism of
-/// the .mod corpus, in f64 and f32, over blocks of cells, several steps, vector groups and the
-/// scalar rest.
+/// gives the inline kernel's bits, for every stdlib mechanism and every density mechanism and
+/// point process of the .mod corpus, in f64 and f32, over blocks of cells, several steps,
+/// vector groups and the scalar rest.
 #[test]
 fn array_routines_change_no_bit_of_any_stdlib_mechanism() {
     use hhc_compiler::backend::jit::{batched, compile_with};
@@ -411,9 +411,9 @@ fn stdlib_mechanisms() -> Vec<hhc_compiler::ir::Mechanism> {
         .collect()
 }
 
-/// [`stdlib_mechanisms`], then every density mechanism of the downloaded .mod corpus
-/// (`harness/fetch_mod_corpus.sh`; none when it is not fetched) that compiles on its own, as
-/// NEURON's files: the differential tests check the code generated for real files too.
+/// [`stdlib_mechanisms`], then every density mechanism and point process of the downloaded .mod
+/// corpus (`harness/fetch_mod_corpus.sh`; none when it is not fetched) that compiles on its own,
+/// as NEURON's files: the differential tests check the code generated for real files too.
 fn mechanisms_to_check() -> Vec<hhc_compiler::ir::Mechanism> {
     let mut mechanisms = stdlib_mechanisms();
     let before = mechanisms.len();
@@ -421,7 +421,7 @@ fn mechanisms_to_check() -> Vec<hhc_compiler::ir::Mechanism> {
         let src = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
         let name = path.file_name().expect("a name").to_string_lossy();
         if let Ok(m) = hhc_compiler::compile_neuron_mechanism(&src, &name) {
-            if !m.point_process && !m.artificial {
+            if !m.artificial {
                 mechanisms.push(m);
             }
         }
@@ -526,9 +526,9 @@ fn pulse_stimulus_fires_only_during_the_pulse() {
 }
 
 /// The wide (AVX2 or AVX-512 machine code) phases give the Cranelift phases' bits, for every
-/// stdlib mechanism and every density mechanism of the .mod corpus, in f64 and f32, with cells
-/// that spike and cells that run away, with each set of array routines this CPU runs (the wide
-/// phases take their ISA).
+/// stdlib mechanism and every density mechanism and point process of the .mod corpus, in f64
+/// and f32, with cells that spike and cells that run away, with each set of array routines
+/// this CPU runs (the wide phases take their ISA).
 #[test]
 fn wide_phases_change_no_bit_of_any_stdlib_mechanism() {
     use hhc_compiler::backend::jit::{batched, wide};
