@@ -497,53 +497,29 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
 /// `point.chan`; NEURON's side and the fixtures from harness/neuron/corpus_each.py). V and
 /// every scalar STATE every 0.5 ms as in NEURON: V within 1e-6 mV, a state within 1e-7
 /// relative to NEURON's value (or to 1e-3, for values nearer 0: a gate's 1e-10 absolute, a
-/// calcium concentration's).
+/// calcium concentration's). A density mechanism's V is also the same, bit for bit, in the
+/// fused layout (one kernel per cell, as on the GPU).
 #[test]
 fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
     let fixtures = repo().join("tests/fixtures/neuron/corpus");
-    let template = |name: &str| {
-        std::fs::read_to_string(fixtures.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    };
-    let (density, point) = (template("cell.chan"), template("point.chan"));
     let csvs = hhc_tests::files_under(&fixtures, "csv");
     assert!(csvs.len() >= 70, "only {} fixtures", csvs.len());
     let (mut matched, mut report, mut failures) = (0, String::new(), Vec::new());
     for csv in &csvs {
-        let text = std::fs::read_to_string(csv).expect("fixture");
-        // `# <corpus file>: …`, `# SUFFIX name` or `# POINT_PROCESS name`, `# ION …` lines,
-        // `# WEIGHT …` for a point process with NET_RECEIVE, then the header.
-        let comments: Vec<&str> = text.lines().map_while(|l| l.strip_prefix("# ")).collect();
-        let file = comments[0].split(':').next().expect("the corpus file");
-        let mod_path = corpus(file);
+        let fixture = CorpusFixture::read(csv);
+        let mod_path = corpus(&fixture.file);
         if !mod_path.exists() {
-            eprintln!("skipped: run harness/fetch_mod_corpus.sh ({file} is missing)");
+            eprintln!(
+                "skipped: run harness/fetch_mod_corpus.sh ({} is missing)",
+                fixture.file
+            );
             return;
         }
-        let (kind, mechanism) = comments[1]
-            .split_once(' ')
-            .expect("SUFFIX or POINT_PROCESS");
-        let ion_lines: String = comments
-            .iter()
-            .filter(|c| c.starts_with("ION "))
-            .map(|c| format!("    {c}\n"))
-            .collect();
-        let weight = comments.iter().find_map(|c| c.strip_prefix("WEIGHT "));
-        let model = if kind == "SUFFIX" { &density } else { &point };
-        let mut model = model
-            .replace("MECHANISM", mechanism)
-            .replace("    IONS\n", &ion_lines);
-        model = match weight {
-            Some(w) => model.replace("WEIGHT", w),
-            None => model
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("CONNECT "))
-                .map(|l| format!("{l}\n"))
-                .collect(),
-        };
-        let header = text.lines().nth(comments.len()).expect("a header");
-        let columns: Vec<&str> = header.split(',').collect();
-        let dir =
-            std::env::temp_dir().join(format!("hhc-corpus-{}-{}", mechanism, std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "hhc-corpus-{}-{}",
+            fixture.mechanism,
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).expect("temp dir");
         for e in std::fs::read_dir(mod_path.parent().expect("folder"))
             .expect("folder")
@@ -554,78 +530,58 @@ fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
                 std::fs::copy(&p, dir.join(e.file_name())).expect("copy");
             }
         }
-        std::fs::write(dir.join("cell.chan"), model).expect("write the model");
+        std::fs::write(dir.join("cell.chan"), fixture.model(&fixtures)).expect("write the model");
+        let run = |request: &hhc_runtime::simulation::Request| {
+            hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), request)
+                .map_err(|e| format!("{}: {e}", fixture.file))
+                .and_then(|mut s| {
+                    s.run(None, None)
+                        .map_err(|e| format!("{}: {e}", fixture.file))
+                })
+        };
         let request = hhc_runtime::simulation::Request {
-            record_states: columns[2..].iter().map(|s| s.to_string()).collect(),
+            record_states: fixture.columns[2..].to_vec(),
             threads: Some(1),
             ..Default::default()
         };
-        let run = |request: &hhc_runtime::simulation::Request| {
-            hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), request)
-                .map_err(|e| e.to_string())
-                .and_then(|mut s| s.run(None, None).map_err(|e| e.to_string()))
-        };
         let outcome = run(&request);
-        // The fused layout (one kernel per cell, as on the GPU) gives the same bits.
-        if let (Ok(chunked), "SUFFIX") = (&outcome, kind) {
+        if let (Ok(chunked), true) = (&outcome, fixture.density) {
             let fused = run(&hhc_runtime::simulation::Request {
                 fused_cable: true,
-                record_states: Vec::new(),
+                record_states: Vec::new(), // V alone: the fused layout traces no states
                 ..request.clone()
             });
             match fused {
+                Err(e) => failures.push(e),
                 Ok(fused) => {
-                    // V (the fused layout traces no states).
-                    for (a, b) in chunked.traces.iter().zip(&fused.traces).take(1) {
-                        if a.values != b.values {
-                            let worst = (a.values.iter().zip(&b.values))
-                                .map(|(x, y)| (x - y).abs())
-                                .fold(0.0, f64::max);
-                            failures.push(format!(
-                                "{file}: the fused layout's {} differs by up to {worst}",
-                                a.name
-                            ));
-                        }
+                    let (a, b) = (&chunked.traces[0].values, &fused.traces[0].values);
+                    if a != b {
+                        let worst = (a.iter().zip(b))
+                            .map(|(x, y)| (x - y).abs())
+                            .fold(0.0, f64::max);
+                        failures.push(format!(
+                            "{}: the fused layout's V differs by up to {worst}",
+                            fixture.file
+                        ));
                     }
                 }
-                Err(e) => failures.push(format!("{file} (fused): {e}")),
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
         let r = match outcome {
             Ok(r) => r,
             Err(e) => {
-                failures.push(format!("{file}: {e}"));
+                failures.push(e);
                 continue;
             }
         };
-        let rows = hhc_tests::read_csv(csv);
-        let (mut worst_v, mut worst_state, mut worst_name) = (0.0f64, 0.0f64, "");
-        for (k, row) in rows.iter().enumerate() {
-            for (j, name) in columns.iter().enumerate().skip(1) {
-                let ours = r.traces[j - 1].values[k * 20];
-                let want = row[j];
-                let d = (ours - want).abs();
-                if j == 1 {
-                    worst_v = worst_v.max(if d.is_nan() { f64::INFINITY } else { d });
-                } else {
-                    let scaled = d / want.abs().max(1e-3);
-                    let scaled = if scaled.is_nan() {
-                        f64::INFINITY
-                    } else {
-                        scaled
-                    };
-                    if scaled > worst_state {
-                        (worst_state, worst_name) = (scaled, name);
-                    }
-                }
-            }
-        }
+        let (worst_v, worst_state, worst_name) = fixture.worst_against(&r);
         let ok = worst_v < 1e-6 && worst_state < 1e-7;
         matched += usize::from(ok);
         let line = format!(
-            "{} {file}: V within {worst_v:.1e} mV, states within {worst_state:.1e} ({worst_name})",
-            if ok { "ok  " } else { "DIFF" }
+            "{} {}: V within {worst_v:.1e} mV, states within {worst_state:.1e} ({worst_name})",
+            if ok { "ok  " } else { "DIFF" },
+            fixture.file
         );
         if !ok {
             failures.push(line.clone());
@@ -639,4 +595,88 @@ fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
         "differ from NEURON:\n{}",
         failures.join("\n")
     );
+}
+
+/// One fixture of harness/neuron/corpus_each.py: `# <corpus file>: …`, `# SUFFIX name` or
+/// `# POINT_PROCESS name`, `# ION …` lines, `# WEIGHT …` for a point process with
+/// NET_RECEIVE, then `t_ms,v,<Mech.state>…` every 20th step.
+struct CorpusFixture {
+    file: String,
+    density: bool,
+    mechanism: String,
+    ions: Vec<String>,
+    weight: Option<String>,
+    columns: Vec<String>,
+    rows: Vec<Vec<f64>>,
+}
+
+impl CorpusFixture {
+    fn read(csv: &std::path::Path) -> CorpusFixture {
+        let text = std::fs::read_to_string(csv).expect("fixture");
+        let comments: Vec<&str> = text.lines().map_while(|l| l.strip_prefix("# ")).collect();
+        let (kind, mechanism) = comments[1]
+            .split_once(' ')
+            .expect("SUFFIX or POINT_PROCESS");
+        let header = text.lines().nth(comments.len()).expect("a header");
+        CorpusFixture {
+            file: comments[0]
+                .split(':')
+                .next()
+                .expect("the corpus file")
+                .into(),
+            density: kind == "SUFFIX",
+            mechanism: mechanism.into(),
+            ions: (comments.iter())
+                .filter(|c| c.starts_with("ION "))
+                .map(|c| c.to_string())
+                .collect(),
+            weight: (comments.iter())
+                .find_map(|c| c.strip_prefix("WEIGHT "))
+                .map(str::to_string),
+            columns: header.split(',').map(str::to_string).collect(),
+            rows: hhc_tests::read_csv(csv),
+        }
+    }
+
+    /// The protocol's model for it: `cell.chan` or `point.chan` of `fixtures` with the
+    /// mechanism, the ions and the weight put in (no weight, no CONNECT).
+    fn model(&self, fixtures: &std::path::Path) -> String {
+        let template = if self.density {
+            "cell.chan"
+        } else {
+            "point.chan"
+        };
+        let model = std::fs::read_to_string(fixtures.join(template)).expect("template");
+        let ions: String = self.ions.iter().map(|c| format!("    {c}\n")).collect();
+        let model = model
+            .replace("MECHANISM", &self.mechanism)
+            .replace("    IONS\n", &ions);
+        match &self.weight {
+            Some(w) => model.replace("WEIGHT", w),
+            None => model
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("CONNECT "))
+                .map(|l| format!("{l}\n"))
+                .collect(),
+        }
+    }
+
+    /// How far `r`'s traces (V, then the fixture's states) are from NEURON's: V in mV, the
+    /// worst state relative to max(|NEURON's value|, 1e-3), and that state's name. NaN counts
+    /// as infinitely far.
+    fn worst_against(&self, r: &hhc_runtime::simulation::Outcome) -> (f64, f64, String) {
+        let far = |d: f64| if d.is_nan() { f64::INFINITY } else { d };
+        let (mut worst_v, mut worst_state, mut worst_name) = (0.0f64, 0.0f64, String::new());
+        for (k, row) in self.rows.iter().enumerate() {
+            worst_v = worst_v.max(far((r.traces[0].values[k * 20] - row[1]).abs()));
+            for (j, name) in self.columns.iter().enumerate().skip(2) {
+                let (ours, want) = (r.traces[j - 1].values[k * 20], row[j]);
+                let scaled = far((ours - want).abs() / want.abs().max(1e-3));
+                if scaled > worst_state {
+                    (worst_state, worst_name) = (scaled, name.clone());
+                }
+            }
+        }
+        (worst_v, worst_state, worst_name)
+    }
 }
