@@ -497,8 +497,9 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
 /// `point.chan`; NEURON's side and the fixtures from harness/neuron/corpus_each.py). V and
 /// every scalar STATE every 0.5 ms as in NEURON: V within 1e-6 mV, a state within 1e-7
 /// relative to NEURON's value (or to 1e-3, for values nearer 0: a gate's 1e-10 absolute, a
-/// calcium concentration's). A density mechanism's V is also the same, bit for bit, in the
-/// fused layout (one kernel per cell, as on the GPU).
+/// calcium concentration's). Where the model has no NETWORK (a density mechanism, a point
+/// process without NET_RECEIVE), V is also the same, bit for bit, in the fused layout (one
+/// kernel per cell, as on the GPU).
 #[test]
 fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
     let fixtures = repo().join("tests/fixtures/neuron/corpus");
@@ -545,7 +546,7 @@ fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
             ..Default::default()
         };
         let outcome = run(&request);
-        if let (Ok(chunked), true) = (&outcome, fixture.density) {
+        if let (Ok(chunked), true) = (&outcome, fixture.single_cell()) {
             let fused = run(&hhc_runtime::simulation::Request {
                 fused_cable: true,
                 record_states: Vec::new(), // V alone: the fused layout traces no states
@@ -638,27 +639,33 @@ impl CorpusFixture {
         }
     }
 
-    /// The protocol's model for it: `cell.chan` or `point.chan` of `fixtures` with the
-    /// mechanism, the ions and the weight put in (no weight, no CONNECT).
+    /// Whether the model has no NETWORK: a density mechanism, or a point process without
+    /// NET_RECEIVE (NEURON's train reaches nothing then), which the fused layout runs too.
+    fn single_cell(&self) -> bool {
+        self.density || self.weight.is_none()
+    }
+
+    /// The protocol's model for it, from `fixtures`: `cell.chan` with the mechanism inserted,
+    /// or with a point process placed at the soma; `point.chan` with the weight for one that
+    /// gets the train. The ions put in.
     fn model(&self, fixtures: &std::path::Path) -> String {
-        let template = if self.density {
+        let template = if self.single_cell() {
             "cell.chan"
         } else {
             "point.chan"
         };
-        let model = std::fs::read_to_string(fixtures.join(template)).expect("template");
-        let ions: String = self.ions.iter().map(|c| format!("    {c}\n")).collect();
-        let model = model
-            .replace("MECHANISM", &self.mechanism)
-            .replace("    IONS\n", &ions);
-        match &self.weight {
-            Some(w) => model.replace("WEIGHT", w),
-            None => model
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("CONNECT "))
-                .map(|l| format!("{l}\n"))
-                .collect(),
+        let mut model = std::fs::read_to_string(fixtures.join(template)).expect("template");
+        if !self.density && self.single_cell() {
+            model = model.replace(
+                "    INSERT MECHANISM { }",
+                "    POINT target = MECHANISM AT soma(0.5) { }",
+            );
         }
+        let ions: String = self.ions.iter().map(|c| format!("    {c}\n")).collect();
+        model
+            .replace("MECHANISM", &self.mechanism)
+            .replace("    IONS\n", &ions)
+            .replace("WEIGHT", self.weight.as_deref().unwrap_or_default())
     }
 
     /// How far `r`'s traces (V, then the fixture's states) are from NEURON's: V in mV, the
