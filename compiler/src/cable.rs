@@ -605,13 +605,11 @@ fn instantiate(
     table: &[ExprId],
     t: ExprId,
 ) -> ExprId {
-    let builtins = [Builtin::V, Builtin::Celsius, Builtin::Dt]
-        .map(|x| (x, exprs.var(Var::Builtin(x))))
-        .into_iter()
-        .chain([(Builtin::T, t)])
-        .collect::<Vec<_>>();
+    let builtins =
+        [Builtin::V, Builtin::Celsius, Builtin::Dt].map(|x| (x, exprs.var(Var::Builtin(x))));
     import(exprs, from, root, &|var| match var {
         Var::Slot(s) => table[s as usize],
+        Var::Builtin(Builtin::T) => t,
         Var::Builtin(x) => builtins
             .iter()
             .find(|(y, _)| *y == x)

@@ -236,14 +236,13 @@ fn add_ion_current(
 }
 
 /// The slot tracing current `c` of insert `mi`, when the model asks for it by name
-/// (`Na_HH1952.ina` in `record_states`). A current that is also a STATE (PyNN's ExpISyn:
-/// `STATE { i }`, `NONSPECIFIC_CURRENT i`) traces as the state, after the step's update, as
-/// NEURON records the variable.
+/// (`Na_HH1952.ina` in `record_states`) and it traces as a current
+/// ([`crate::ir::Mechanism::traced_currents`]).
 fn traced_current(model: &Model, mi: usize, c: &crate::ir::Current) -> Option<Slot> {
     let m = &model.cell.inserts[mi].mechanism;
     let name = format!("{}.{}", m.name, c.name);
-    let is_state = m.states.iter().any(|s| s.name == c.name);
-    let traced = !is_state && model.record_states.contains(&name);
+    let is_traced_current = m.traced_currents().any(|t| t.name == c.name);
+    let traced = is_traced_current && model.record_states.contains(&name);
     traced.then_some(Slot {
         name,
         kind: SlotKind::Current { mech: mi as u32 },

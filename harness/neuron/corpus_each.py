@@ -135,19 +135,24 @@ def ion_settings(text):
     return hhc, neuron
 
 
-def folder_for(mod, build):
-    """`mod` and the files it may INCLUDE (the rest of its folder's non-.mod files)."""
-    shutil.copy(mod, build)
-    for other in mod.parent.iterdir():
-        if other.is_file() and other.suffix != ".mod":
-            shutil.copy(other, build)
+def included_by(mod):
+    """The files `mod` may INCLUDE: the rest of its folder's non-.mod files."""
+    return [f for f in mod.parent.iterdir() if f.is_file() and f.suffix != ".mod"]
+
+
+def first_error(output):
+    """A tool's first line that mentions an error, else its last line."""
+    lines = output.strip().splitlines()
+    errors = [l for l in lines if "error" in l.lower()]
+    return (errors or lines[-1:] or ["failed"])[0].strip()
 
 
 def hhc_refuses(mod):
     """hhc's first error on the cell with `mod` inserted, or None when it compiles."""
     build = Path(tempfile.mkdtemp(prefix="hhc-corpus-"))
     try:
-        folder_for(mod, build)
+        for f in [mod, *included_by(mod)]:
+            shutil.copy(f, build)
         text = without_comments(mod.read_text(errors="replace"))
         (build / "cell.chan").write_text(model_for(text))
         p = subprocess.run([str(HHC), "check", "cell.chan"], cwd=build, capture_output=True,
@@ -179,11 +184,7 @@ def run_in_neuron(mod, out):
     nrnivmodl, runs the protocol, writes `out`. Returns None, or NEURON's first error."""
     p = subprocess.run([sys.executable, __file__, "--one", str(mod), str(out)],
                        capture_output=True, text=True)
-    if p.returncode == 0:
-        return None
-    lines = (p.stdout + p.stderr).strip().splitlines()
-    errors = [l for l in lines if "error" in l.lower()]
-    return (errors or lines or ["exit %d" % p.returncode])[0].strip()
+    return None if p.returncode == 0 else first_error(p.stdout + p.stderr)
 
 
 def built_in(h, suffix, point):
@@ -207,21 +208,12 @@ def one(mod, out):
     suffix, point = suffix_of(text), point_process_of(text)
     own = mod.relative_to(CORPUS).parts[0] == "neuron"
     if not (own and built_in(h, suffix, point)):  # NEURON's hh, ExpSyn, ... are built in
-        build = Path(tempfile.mkdtemp(prefix="hhc-corpus-nrn-"))
+        from nrnmech import load_mods
+
         try:
-            folder_for(mod, build)
-            for other in build.glob("*.mod"):
-                if other.name != mod.name:
-                    other.unlink()
-            nrnivmodl = Path(sys.executable).parent / "nrnivmodl"
-            p = subprocess.run([str(nrnivmodl)], cwd=build, capture_output=True, text=True)
-            if p.returncode != 0:
-                lines = (p.stdout + p.stderr).splitlines()
-                errors = [l for l in lines if "error" in l.lower()]
-                sys.exit("nrnivmodl: " + (errors or lines or ["failed"])[0])
-            h.nrn_load_dll(str(build / "x86_64" / "libnrnmech.so"))
-        finally:
-            shutil.rmtree(build, ignore_errors=True)
+            load_mods([mod, *included_by(mod)], prefix="hhc-corpus-nrn-")
+        except subprocess.CalledProcessError as e:
+            sys.exit("nrnivmodl: " + first_error((e.stdout + e.stderr).decode(errors="replace")))
     h.load_file("stdrun.hoc")
     soma = h.Section(name="soma")
     soma.L = soma.diam = 20

@@ -464,11 +464,8 @@ impl CellPopulation {
             .iter()
             .chain(cell.points.iter().map(|p| &p.insert))
             .flat_map(|ins| {
-                // A current that is also a STATE (ExpISyn's `i`) traces as the state.
                 let m = &ins.mechanism;
-                m.currents
-                    .iter()
-                    .filter(|c| !m.states.iter().any(|s| s.name == c.name))
+                m.traced_currents()
                     .map(move |c| format!("{}.{}", m.name, c.name))
             })
             .collect();

@@ -528,6 +528,15 @@ impl Mechanism {
         self.exprs.reads(Var::Builtin(b))
     }
 
+    /// The currents a trace names as currents: all but one that is also a STATE (PyNN's
+    /// ExpISyn: `STATE { i }`, `NONSPECIFIC_CURRENT i`), which traces as the state, after the
+    /// step's update, as NEURON records the variable.
+    pub fn traced_currents(&self) -> impl Iterator<Item = &Current> {
+        self.currents
+            .iter()
+            .filter(|c| self.state_index(&c.name).is_none())
+    }
+
     /// Whether NET_RECEIVE makes the cell spike (`net_event`).
     pub fn calls_net_event(&self) -> bool {
         self.net_receive

@@ -26,21 +26,17 @@ pub fn neuron_difference_quotient(m: &mut Mechanism) {
     let v = Var::Builtin(Builtin::V);
     for i in 0..m.currents.len() {
         let current = m.currents[i].value;
-        let slope = m.currents[i]
-            .conductance
-            .unwrap_or_else(|| pdiff(&mut m.exprs, current, v));
+        let slope = m.currents[i].conductance.expect("conductance() ran");
         if !depends_on_outside_frozen(&m.exprs, slope, v) {
             continue;
         }
         let at_v = m.exprs.var(v);
-        let mut b = Builder::new(&mut m.exprs);
-        let dv = b.lit(NEURON_DV);
-        let shifted_v = b.add(at_v, dv);
+        let dv = m.exprs.lit(NEURON_DV);
+        let shifted_v = Builder::new(&mut m.exprs).add(at_v, dv);
         let shifted =
             substitute_outside_frozen(&mut m.exprs, current, &|x| (x == v).then_some(shifted_v));
         let mut b = Builder::new(&mut m.exprs);
         let rise = b.sub(shifted, current);
-        let dv = b.lit(NEURON_DV);
         m.currents[i].conductance = Some(b.div(rise, dv));
     }
 }
