@@ -620,7 +620,8 @@ fn instantiate(
         | Var::Ion(..)
         | Var::Arg(_)
         | Var::NetconArg(_)
-        | Var::Draw(_) => table[0],
+        | Var::Draw(_)
+        | Var::TableArg => table[0],
     })
 }
 

@@ -1037,6 +1037,7 @@ fn import_expr(
                 Var::Arg(a) => exprs.var(Var::Arg(a)),
                 Var::NetconArg(a) => exprs.var(Var::NetconArg(a)),
                 Var::Draw(d) => exprs.var(Var::Draw(d)),
+                Var::TableArg => exprs.var(Var::TableArg),
             };
             repl.insert(var, e);
         }

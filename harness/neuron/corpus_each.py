@@ -2,7 +2,7 @@
 9.0.2 and hhc compile, alone in one section, run in NEURON: the references of `cargo test -p
 hhc-tests --test mod_corpus every_mechanism`, which runs the same files unchanged in hhc.
 
-    bench/.venv/bin/python harness/neuron/corpus_each.py [FILE.mod ...]
+    bench/.venv/bin/python harness/neuron/corpus_each.py [--usetable] [FILE.mod ...]
 
 (NEURON 9.0.2 from PyPI, whose nrnivmodl needs a C++ compiler; the corpus from
 harness/fetch_mod_corpus.sh; hhc built, `cargo build --release -p hhc`. With no files, every
@@ -26,6 +26,10 @@ puts in the model's IONS line), `# WEIGHT ...` for a point process with NET_RECE
 `t_ms,v,<Mech.state>...` every 0.5 ms (every 20th step): V and every scalar STATE (an ion's
 concentration by its ion name, as hhc records it). A file that NEURON or hhc refuses is listed,
 with why, and gets no fixture.
+
+With --usetable, only the mechanisms with a TABLE, at NEURON's default `usetable_<suffix> = 1`
+(rates read from NEURON's table): tests/fixtures/neuron/corpus_usetable/<path>.csv, with the
+line `# USETABLE 1`, for hhc's `usetable = 1`.
 """
 import re
 import shutil
@@ -37,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / ".tools" / "mod_corpus"
 FIXTURES = ROOT / "tests" / "fixtures" / "neuron" / "corpus"
+USETABLE_FIXTURES = ROOT / "tests" / "fixtures" / "neuron" / "corpus_usetable"
 HHC = ROOT / "target" / "release" / "hhc"
 EVERY = 20  # steps between rows
 # The spike train a point process with NET_RECEIVE gets (ms; each reaches it 1 ms later), as in
@@ -179,10 +184,11 @@ def model_for(text):
     return model.replace("WEIGHT", weight)
 
 
-def run_in_neuron(mod, out):
+def run_in_neuron(mod, out, usetable):
     """In a fresh process (each library of mechanisms loads once): compiles `mod` with
-    nrnivmodl, runs the protocol, writes `out`. Returns None, or NEURON's first error."""
-    p = subprocess.run([sys.executable, __file__, "--one", str(mod), str(out)],
+    nrnivmodl, runs the protocol (reading TABLEs with `usetable`), writes `out`. Returns None,
+    or NEURON's first error."""
+    p = subprocess.run([sys.executable, __file__, "--one", str(mod), str(out), str(int(usetable))],
                        capture_output=True, text=True)
     return None if p.returncode == 0 else first_error(p.stdout + p.stderr)
 
@@ -201,7 +207,7 @@ def built_in(h, suffix, point):
         h.delete_section(sec=probe)
 
 
-def one(mod, out):
+def one(mod, out, usetable):
     from neuron import h
 
     text = without_comments(mod.read_text(errors="replace"))
@@ -253,8 +259,8 @@ def one(mod, out):
         columns.append(f"{suffix or point}.{s}")
         vectors.append(h.Vector().record(ref))
     t = h.Vector().record(h._ref_t)
-    if re.search(r"\bTABLE\b", text):  # rates computed exactly, as hhc computes them
-        setattr(h, "usetable_" + (suffix or point), 0)
+    if re.search(r"\bTABLE\b", text):  # 0: rates computed exactly, as hhc's default
+        setattr(h, "usetable_" + (suffix or point), usetable)
     h.celsius = 34
     h.dt = 0.025
     h.steps_per_ms = 40
@@ -270,24 +276,29 @@ def one(mod, out):
             f.write(f"# {line}\n")
         if weight is not None:
             f.write(f"# WEIGHT {weight}\n")
+        if usetable:
+            f.write("# USETABLE 1\n")
         f.write(",".join(["t_ms"] + columns) + "\n")
         for row in rows:
             f.write(",".join(f"{x:.12g}" for x in row) + "\n")
 
 
-def main(paths):
+def main(paths, usetable):
     if not HHC.exists():
         sys.exit(f"build hhc first: cargo build --release -p hhc ({HHC} is missing)")
     mods = [Path(p).resolve() for p in paths] or sorted(CORPUS.rglob("*.mod"))
+    folder = USETABLE_FIXTURES if usetable else FIXTURES
     written, refused = 0, []
     for mod in mods:
         text = without_comments(mod.read_text(errors="replace"))
         if not (suffix_of(text) or point_process_of(text)):
             continue
+        if usetable and not re.search(r"\bTABLE\b", text):
+            continue
         rel = mod.relative_to(CORPUS)
         why = hhc_refuses(mod)
         if why is None:
-            why = run_in_neuron(mod, FIXTURES / rel.with_suffix(".csv"))
+            why = run_in_neuron(mod, folder / rel.with_suffix(".csv"), usetable)
             if why is None:
                 written += 1
                 print(f"ok    {rel}")
@@ -302,6 +313,7 @@ def main(paths):
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
-        one(Path(sys.argv[2]), Path(sys.argv[3]))
+        one(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
     else:
-        main(sys.argv[1:])
+        args = sys.argv[1:]
+        main([a for a in args if a != "--usetable"], "--usetable" in args)

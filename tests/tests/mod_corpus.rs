@@ -502,9 +502,25 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
 /// kernel per cell, as on the GPU).
 #[test]
 fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
-    let fixtures = repo().join("tests/fixtures/neuron/corpus");
-    let csvs = hhc_tests::files_under(&fixtures, "csv");
-    assert!(csvs.len() >= 70, "only {} fixtures", csvs.len());
+    corpus_runs_as_in_neuron("tests/fixtures/neuron/corpus", 70);
+}
+
+/// The corpus's mechanisms with a TABLE, at NEURON's default `usetable_<suffix> = 1` (rates
+/// read from NEURON's table by linear interpolation), against hhc's `usetable = 1`, by the
+/// same protocol and to the same tolerance as [`every_mechanism_of_the_corpus_runs_as_in_neuron`]
+/// (`harness/neuron/corpus_each.py --usetable`). hhc's default, the rates computed exactly,
+/// parts from these by up to millivolts (hnn-core's hh2.mod).
+#[test]
+fn tables_of_the_corpus_read_as_in_neuron() {
+    corpus_runs_as_in_neuron("tests/fixtures/neuron/corpus_usetable", 10);
+}
+
+/// Every fixture under `folder` (with the models of `tests/fixtures/neuron/corpus`), at least
+/// `at_least` of them, run in hhc as NEURON ran it.
+fn corpus_runs_as_in_neuron(folder: &str, at_least: usize) {
+    let templates = repo().join("tests/fixtures/neuron/corpus");
+    let csvs = hhc_tests::files_under(&repo().join(folder), "csv");
+    assert!(csvs.len() >= at_least, "only {} fixtures", csvs.len());
     let (mut matched, mut report, mut failures) = (0, String::new(), Vec::new());
     for csv in &csvs {
         let fixture = CorpusFixture::read(csv);
@@ -531,7 +547,7 @@ fn every_mechanism_of_the_corpus_runs_as_in_neuron() {
                 std::fs::copy(&p, dir.join(e.file_name())).expect("copy");
             }
         }
-        std::fs::write(dir.join("cell.chan"), fixture.model(&fixtures)).expect("write the model");
+        std::fs::write(dir.join("cell.chan"), fixture.model(&templates)).expect("write the model");
         let run = |request: &hhc_runtime::simulation::Request| {
             hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), request)
                 .map_err(|e| format!("{}: {e}", fixture.file))
@@ -607,6 +623,8 @@ struct CorpusFixture {
     mechanism: String,
     ions: Vec<String>,
     weight: Option<String>,
+    /// `# USETABLE 1`: NEURON read the TABLEs (its default); the model sets `usetable = 1`.
+    usetable: bool,
     columns: Vec<String>,
     rows: Vec<Vec<f64>>,
 }
@@ -634,6 +652,7 @@ impl CorpusFixture {
             weight: (comments.iter())
                 .find_map(|c| c.strip_prefix("WEIGHT "))
                 .map(str::to_string),
+            usetable: comments.contains(&"USETABLE 1"),
             columns: header.split(',').map(str::to_string).collect(),
             rows: hhc_tests::read_csv(csv),
         }
@@ -659,6 +678,13 @@ impl CorpusFixture {
             model = model.replace(
                 "    INSERT MECHANISM { }",
                 "    POINT target = MECHANISM AT soma(0.5) { }",
+            );
+        }
+        if self.usetable {
+            model = model.replace("MECHANISM { }", "MECHANISM { usetable = 1 }");
+            model = model.replace(
+                "MECHANISM AT soma(0.5) { }",
+                "MECHANISM AT soma(0.5) { usetable = 1 }",
             );
         }
         let ions: String = self.ions.iter().map(|c| format!("    {c}\n")).collect();

@@ -128,7 +128,33 @@ fn evaluate(arena: &ExprArena, nodes: &[ExprId], values: &mut [f64], var: &dyn F
                     values[b.index()]
                 }
             }
+            Expr::TableEntry(t, i) => table_entry(arena, t, values[i.index()], var),
         };
+    }
+}
+
+/// The entry of table `t` at index value `x` (see [`Expr::TableEntry`]); a table not yet
+/// computed ([`Table::Tabulated`]) runs its body at the entry's point.
+fn table_entry(arena: &ExprArena, t: TableId, x: f64, var: &dyn Fn(Var) -> f64) -> f64 {
+    match arena.table(t) {
+        Table::Values(v) => v[table_index(x, v.len())],
+        Table::Tabulated {
+            body,
+            from,
+            to,
+            intervals,
+        } => {
+            let range = eval(arena, &[*from, *to], var);
+            let points = table_points(range[0], range[1], *intervals);
+            let at = points[table_index(x, points.len())];
+            eval(arena, &[*body], &|v| {
+                if v == Var::TableArg {
+                    at
+                } else {
+                    var(v)
+                }
+            })[0]
+        }
     }
 }
 

@@ -72,6 +72,8 @@ pub enum Var {
     /// A fresh random draw ([`Mechanism::draws`] says from which stream and how): a new value
     /// each time the block runs.
     Draw(u32),
+    /// The argument of a TABLE's function, in the body of a [`Table::Tabulated`].
+    TableArg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -164,6 +166,80 @@ pub enum Expr {
     Fma(ExprId, ExprId, ExprId),
     /// `cond ? a : b`; both arms are evaluated, so both must be safe to compute.
     Select(ExprId, ExprId, ExprId),
+    /// Entry `⌊index⌋` of the arena's table `table` ([`ExprArena::table`]), the index clamped
+    /// to the table (a NaN index reads entry 0): NEURON's TABLE interpolation reads two.
+    TableEntry(TableId, ExprId),
+}
+
+/// A handle to a table of an [`ExprArena`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableId(pub u32);
+
+/// The entries a [`Expr::TableEntry`] reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Table {
+    /// The values, as a kernel reads them.
+    Values(std::sync::Arc<[f64]>),
+    /// A TABLE statement's function before the model gives its parameters values: `body`
+    /// (which reads the argument as [`Var::TableArg`]) at `intervals + 1` points from `from`
+    /// to `to` ([`table_points`]). Importing it where these read nothing but the argument
+    /// computes the values ([`crate::passes::symbolic::import`]); a cell program holds values
+    /// only.
+    Tabulated {
+        body: ExprId,
+        from: ExprId,
+        to: ExprId,
+        intervals: u32,
+    },
+}
+
+/// A TABLE's points, as nocmodl's C makes them: `dx = (to − from)/intervals`, and `x` from
+/// `from` on, adding `dx` at each step.
+pub fn table_points(from: f64, to: f64, intervals: u32) -> Vec<f64> {
+    let dx = (to - from) / f64::from(intervals);
+    let mut x = from;
+    (0..=intervals)
+        .map(|_| {
+            let at = x;
+            x += dx;
+            at
+        })
+        .collect()
+}
+
+/// The entry an [`Expr::TableEntry`] whose index is `x` reads in a table of `len` entries:
+/// `⌊x⌋` clamped to the table, 0 for NaN. (Truncation towards zero, then the clamp, is the
+/// same: the backends convert with saturation and clamp.)
+pub fn table_index(x: f64, len: usize) -> usize {
+    if x.is_nan() || x <= 0.0 {
+        0
+    } else {
+        (x.floor().min(len as f64 - 1.0) as usize).min(len.saturating_sub(1))
+    }
+}
+
+impl Table {
+    fn same(&self, other: &Table) -> bool {
+        let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        match (self, other) {
+            (Table::Values(a), Table::Values(b)) => bits(a) == bits(b),
+            (
+                Table::Tabulated {
+                    body,
+                    from,
+                    to,
+                    intervals,
+                },
+                Table::Tabulated {
+                    body: b,
+                    from: f,
+                    to: t,
+                    intervals: n,
+                },
+            ) => (body, from, to, intervals) == (b, f, t, n),
+            _ => false,
+        }
+    }
 }
 
 impl Expr {
@@ -183,7 +259,7 @@ impl Expr {
     pub fn children(&self) -> impl Iterator<Item = ExprId> {
         let (a, b, c) = match *self {
             Expr::Lit(_) | Expr::Var(_) => (None, None, None),
-            Expr::Unary(_, x) => (Some(x), None, None),
+            Expr::Unary(_, x) | Expr::TableEntry(_, x) => (Some(x), None, None),
             Expr::Binary(_, x, y) => (Some(x), Some(y), None),
             Expr::Fma(x, y, z) | Expr::Select(x, y, z) => (Some(x), Some(y), Some(z)),
         };
@@ -206,6 +282,7 @@ pub struct ExprArena {
     nodes: Vec<Expr>,
     spans: Vec<Span>,
     index: HashMap<Expr, ExprId>,
+    tables: Vec<Table>,
 }
 
 impl ExprArena {
@@ -237,6 +314,31 @@ impl ExprArena {
         &self.nodes[id.index()]
     }
 
+    /// Adds `table`, returning the existing handle when an equal table exists.
+    pub fn add_table(&mut self, table: Table) -> TableId {
+        if let Some(k) = self.tables.iter().position(|t| t.same(&table)) {
+            return TableId(k as u32);
+        }
+        self.tables.push(table);
+        TableId(self.tables.len() as u32 - 1)
+    }
+
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    pub fn table(&self, id: TableId) -> &Table {
+        &self.tables[id.0 as usize]
+    }
+
+    /// The values of table `id`; a [`Table::Tabulated`] one (which no kernel reads) has none.
+    pub fn table_values(&self, id: TableId) -> &[f64] {
+        match self.table(id) {
+            Table::Values(v) => v,
+            Table::Tabulated { .. } => &[],
+        }
+    }
+
     pub fn span(&self, id: ExprId) -> Span {
         self.spans[id.index()]
     }
@@ -261,15 +363,31 @@ impl ExprArena {
             .map(|(i, e)| (ExprId(i as u32), e))
     }
 
-    /// Every node reachable from `roots`, children before parents.
+    /// Every node reachable from `roots`, children before parents. A table entry reaches the
+    /// body and range of a [`Table::Tabulated`] too (made before it, so they come first).
     pub fn reachable(&self, roots: &[ExprId]) -> Vec<ExprId> {
+        self.reachable_entering_tables(roots, true)
+    }
+
+    /// [`Self::reachable`] without entering the tables (for printing each table once).
+    pub fn reachable_outside_tables(&self, roots: &[ExprId]) -> Vec<ExprId> {
+        self.reachable_entering_tables(roots, false)
+    }
+
+    fn reachable_entering_tables(&self, roots: &[ExprId], tables: bool) -> Vec<ExprId> {
         let mut seen = vec![false; self.nodes.len()];
         let mut stack: Vec<ExprId> = roots.to_vec();
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut seen[id.index()], true) {
                 continue;
             }
-            stack.extend(self.get(id).children());
+            let node = self.get(id);
+            if let (Expr::TableEntry(t, _), true) = (*node, tables) {
+                if let Table::Tabulated { body, from, to, .. } = self.table(t) {
+                    stack.extend([*body, *from, *to]);
+                }
+            }
+            stack.extend(node.children());
         }
         (0..self.nodes.len())
             .filter(|&i| seen[i])
@@ -497,6 +615,16 @@ pub struct Mechanism {
     /// [`NetReceive::state_init`]); their values are states of the instance, copied from the
     /// connection's weight before each event and back after it.
     pub pointers: Vec<(String, Span)>,
+    /// TABLEs computed exactly whatever `usetable` says, because their function reads a value
+    /// that changes during a run (see `sema::mechanism::table`).
+    pub exact_tables: Vec<ExactTable>,
+}
+
+/// A TABLE no table can hold ahead of the run: its FUNCTION or PROCEDURE, and what it reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExactTable {
+    pub function: String,
+    pub reads: String,
 }
 
 /// A state set by assignment in a DERIVATIVE block; see [`Mechanism::assigned`].

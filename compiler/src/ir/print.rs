@@ -23,7 +23,7 @@ fn write_dag(
     var_name: &dyn Fn(Var) -> String,
 ) -> HashMap<ExprId, String> {
     let mut names: HashMap<ExprId, String> = HashMap::new();
-    let nodes = arena.reachable(roots);
+    let nodes = arena.reachable_outside_tables(roots);
     // Count uses to decide which nodes get a let.
     let mut uses: HashMap<ExprId, usize> = HashMap::new();
     for &id in &nodes {
@@ -52,6 +52,7 @@ fn write_dag(
             },
             Expr::Fma(a, b, c) => format!("fma({}, {}, {})", names[&a], names[&b], names[&c]),
             Expr::Select(a, b, c) => format!("select({}, {}, {})", names[&a], names[&b], names[&c]),
+            Expr::TableEntry(t, i) => format!("table{}[{}]", t.0, names[&i]),
         };
         let shared = uses.get(&id).copied().unwrap_or(0) > 1
             && !matches!(arena.get(id), Expr::Lit(_) | Expr::Var(_));
@@ -101,6 +102,7 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
                 format!("netcon.{name}")
             }),
         Var::Draw(i) => format!("draw{i}"),
+        Var::TableArg => "table_arg".into(),
     }
 }
 
@@ -176,6 +178,25 @@ pub fn print_mechanism(m: &Mechanism) -> String {
         }
     }
     section("current", cur);
+    for t in 0..m.exprs.table_count() {
+        let id = TableId(t as u32);
+        if let Table::Tabulated {
+            body,
+            from,
+            to,
+            intervals,
+        } = *m.exprs.table(id)
+        {
+            section(
+                &format!("table{t} (table_arg from, to, in {intervals} intervals)"),
+                vec![
+                    ("from".into(), from),
+                    ("to".into(), to),
+                    ("entry".into(), body),
+                ],
+            );
+        }
+    }
     if let Some(r) = &m.net_receive {
         let args: Vec<&str> = r.args.iter().map(|(a, _)| a.as_str()).collect();
         let mut items: Vec<(String, ExprId)> = r

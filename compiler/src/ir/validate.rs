@@ -23,6 +23,12 @@ fn check_arena(arena: &ExprArena, var_ok: &dyn Fn(Var) -> bool) -> Result<(), Va
                     id.0
                 )))
             }
+            Expr::TableEntry(t, i) if t.0 as usize >= arena.table_count() || boolean(i) => {
+                return Err(ValidationError(format!(
+                    "table entry {} is ill-typed",
+                    id.0
+                )))
+            }
             Expr::Select(c, a, b) if !boolean(c) || boolean(a) || boolean(b) => {
                 return Err(ValidationError(format!("select {} is ill-typed", id.0)))
             }
@@ -57,6 +63,7 @@ pub fn validate_mechanism(m: &Mechanism) -> Result<(), ValidationError> {
             .as_ref()
             .is_some_and(|r| !r.for_netcons.is_empty() && (i as usize) < r.args.len()),
         Var::Draw(i) => (i as usize) < m.draws.len(),
+        Var::TableArg => true,
     };
     check_arena(&m.exprs, &var_ok)?;
     if m.init.len() != m.states.len() {
@@ -74,9 +81,21 @@ pub fn validate_cell_program(p: &CellProgram) -> Result<(), ValidationError> {
     let var_ok = |v: Var| match v {
         Var::Slot(i) => (i as usize) < p.slots.len(),
         Var::Builtin(Builtin::T | Builtin::Dt) => true,
+        // The body of a TABLE computed on import, which nothing reads.
+        Var::TableArg => true,
         _ => false,
     };
     check_arena(&p.exprs, &var_ok)?;
+    for (id, e) in p.exprs.iter() {
+        if let Expr::TableEntry(t, _) = *e {
+            if !matches!(p.exprs.table(t), crate::ir::Table::Values(_)) {
+                return Err(ValidationError(format!(
+                    "table entry {} reads a table not computed",
+                    id.0
+                )));
+            }
+        }
+    }
     if !p.exprs.get(p.spike).is_boolean() {
         return Err(ValidationError("spike must be boolean".into()));
     }

@@ -151,6 +151,7 @@ pub fn lower_math_with(
             Expr::Binary(op, x, y) => b.binary(op, m(x), m(y)),
             Expr::Fma(x, y, z) => b.fma(m(x), m(y), m(z)),
             Expr::Select(c, x, y) => b.select(m(c), m(x), m(y)),
+            Expr::TableEntry(t, i) => b.table_entry(t, m(i)),
         };
         memo.insert(id, new);
     }

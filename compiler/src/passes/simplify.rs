@@ -7,7 +7,7 @@
 //! `x-x = 0`, `(-a)/(-b) = a/b`, `x^0 = 1`, `x^1 = x`, small integer powers become products.
 
 use crate::ir::interp;
-use crate::ir::{BinaryOp, Expr, ExprArena, ExprId, UnaryOp};
+use crate::ir::{BinaryOp, Expr, ExprArena, ExprId, Table, TableId, UnaryOp};
 use crate::span::Span;
 
 pub struct Builder<'a> {
@@ -189,6 +189,16 @@ impl<'a> Builder<'a> {
             }
         }
         self.arena.add(Expr::Select(c, a, b), self.span)
+    }
+
+    /// Entry `⌊index⌋` of table `t`; read now when the index is a literal and the table's
+    /// values are known.
+    pub fn table_entry(&mut self, t: TableId, index: ExprId) -> ExprId {
+        if let (Some(x), Table::Values(values)) = (self.lit_of(index), self.arena.table(t)) {
+            let v = values[crate::ir::table_index(x, values.len())];
+            return self.lit(v);
+        }
+        self.arena.add(Expr::TableEntry(t, index), self.span)
     }
 
     pub fn is_zero(&self, e: ExprId) -> bool {

@@ -1,7 +1,7 @@
 //! Small pure symbolic helpers over the DAG: partial derivatives and substitution.
 
 use super::simplify::Builder;
-use crate::ir::{BinaryOp, Expr, ExprArena, ExprId, UnaryOp, Var};
+use crate::ir::{BinaryOp, Expr, ExprArena, ExprId, Table, UnaryOp, Var};
 use std::collections::HashMap;
 
 /// ∂e/∂var, simplified on construction.
@@ -149,6 +149,9 @@ fn pdiff_node(
             b.add(s, d(z))
         }
         Expr::Select(c, x, y) => b.select(c, d(x), d(y)),
+        // A table is read at `⌊index⌋`: piecewise constant. (An interpolation between two
+        // entries gets its slope from the weight `index − ⌊index⌋`.)
+        Expr::TableEntry(..) => b.lit(0.0),
     }
 }
 
@@ -161,6 +164,7 @@ pub fn rebuild_node(b: &mut Builder<'_>, node: Expr, m: impl Fn(ExprId) -> ExprI
         Expr::Binary(op, x, y) => b.binary(op, m(x), m(y)),
         Expr::Fma(x, y, z) => b.fma(m(x), m(y), m(z)),
         Expr::Select(c, x, y) => b.select(m(c), m(x), m(y)),
+        Expr::TableEntry(t, i) => b.table_entry(t, m(i)),
     }
 }
 
@@ -234,7 +238,10 @@ pub fn depends_on_outside_frozen(arena: &ExprArena, e: ExprId, var: Var) -> bool
 }
 
 /// Copies the DAG under `root` from `src` into `dst`, replacing every variable by `map_var(v)`
-/// and folding on the way (parameters that became literals fold away).
+/// and folding on the way (parameters that became literals fold away). A table comes along;
+/// a [`Table::Tabulated`] one whose body, imported, reads nothing but its argument is computed
+/// here, at each of its points (a model's TABLE, once its parameters and `celsius` are known).
+/// `map_var` is not asked for [`Var::TableArg`], which stays itself.
 pub fn import(
     dst: &mut ExprArena,
     src: &ExprArena,
@@ -244,7 +251,25 @@ pub fn import(
     let mut memo: HashMap<ExprId, ExprId> = HashMap::new();
     for id in src.reachable(&[root]) {
         let new = match *src.get(id) {
+            Expr::Var(Var::TableArg) => dst.var(Var::TableArg),
             Expr::Var(v) => map_var(v),
+            Expr::TableEntry(t, index) => {
+                let table = match src.table(t) {
+                    Table::Values(values) => Table::Values(values.clone()),
+                    Table::Tabulated {
+                        body,
+                        from,
+                        to,
+                        intervals,
+                    } => tabulate(dst, memo[body], memo[from], memo[to], *intervals),
+                };
+                let t = dst.add_table(table);
+                let mut b = Builder {
+                    arena: dst,
+                    span: src.span(id),
+                };
+                b.table_entry(t, memo[&index])
+            }
             node => rebuild_node(
                 &mut Builder {
                     arena: dst,
@@ -257,6 +282,39 @@ pub fn import(
         memo.insert(id, new);
     }
     memo[&root]
+}
+
+/// A TABLE's entries (see [`Table::Tabulated`]), when its body reads nothing but its argument
+/// and its range is two numbers; otherwise the table stays to be computed where it is imported
+/// next.
+pub fn tabulate(
+    arena: &ExprArena,
+    body: ExprId,
+    from: ExprId,
+    to: ExprId,
+    intervals: u32,
+) -> Table {
+    let closed = arena
+        .reachable(&[body])
+        .into_iter()
+        .all(|id| match arena.get(id) {
+            Expr::Var(v) => *v == Var::TableArg,
+            _ => true,
+        });
+    let (Some(lo), Some(hi), true) = (arena.get(from).as_lit(), arena.get(to).as_lit(), closed)
+    else {
+        return Table::Tabulated {
+            body,
+            from,
+            to,
+            intervals,
+        };
+    };
+    let values: Vec<f64> = crate::ir::table_points(lo, hi, intervals)
+        .into_iter()
+        .map(|x| crate::ir::interp::eval(arena, &[body], &|_| x)[0])
+        .collect();
+    Table::Values(values.into())
 }
 
 /// Whether `e` reads `var` at all.

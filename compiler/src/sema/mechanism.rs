@@ -16,6 +16,9 @@ use crate::syntax::ast::{self, Block, ExprKind, Item, NeuronStmt, StmtKind};
 use std::collections::HashMap;
 
 mod events;
+mod table;
+
+pub use table::USETABLE;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Name {
@@ -202,6 +205,7 @@ fn lower_with_held(
             currents: vec![],
             neuron_file: None,
             pointers: Vec::new(),
+            exact_tables: Vec::new(),
         },
         names: HashMap::new(),
         declared_units: HashMap::new(),
@@ -1884,7 +1888,7 @@ impl<'a> Lowerer<'a> {
                     );
                 }
             }
-            StmtKind::Table { .. } => {} // Accepted; hhc computes the function exactly.
+            StmtKind::Table { .. } => {} // Read by `call` (see `table`).
             StmtKind::Reaction { lhs, rhs, rates } if self.kind == BlockKind::Kinetic => {
                 self.reaction(lhs, rhs, rates, stmt.span, env);
             }
@@ -2839,6 +2843,15 @@ impl<'a> Lowerer<'a> {
                 env.insert(arg.name.name.clone(), (v, u)),
             ));
         }
+        // A TABLE's function runs with its argument as `Var::TableArg` (see `table`).
+        let table = self.table_of(c);
+        let table_call = table.map(|stmt| {
+            let arg = &c.args[0].name.name;
+            let (x, u) = env[arg];
+            let placeholder = self.m.exprs.var(Var::TableArg);
+            env.insert(arg.clone(), (placeholder, u));
+            (stmt, x)
+        });
         let ret_unit = self.declared_units.get(&c.name.name).copied();
         if is_function {
             shadowed.push((
@@ -2863,15 +2876,23 @@ impl<'a> Lowerer<'a> {
         for l in &locals {
             shadowed.push((l.clone(), env.get(l).copied()));
         }
+        let table_call = table_call.map(|(stmt, x)| table::TableCall {
+            stmt,
+            x,
+            before: env.clone(),
+        });
         self.exec_block(&c.body, env);
         self.units_on = saved_units;
         self.call_stack.pop();
         self.names = saved_names;
-        let result = if is_function {
+        let mut result = if is_function {
             env.get(&c.name.name).copied().unwrap_or((zero, Dim::Free))
         } else {
             (zero, Dim::Free)
         };
+        if let Some(call) = table_call {
+            self.tabulate_call(c, call, env, &mut result, is_function);
+        }
         // A call from a block (not from another FUNCTION) whose every path recurses past the
         // depth: it never ends, whatever its arguments.
         let outermost = !self

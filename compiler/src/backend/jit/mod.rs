@@ -51,6 +51,8 @@ pub struct CompiledStep {
     phase_count: usize,
     // Keep the code alive; never touched after finalisation.
     _module: JITModule,
+    /// The TABLE entries the code reads by address.
+    _tables: Vec<Box<[u64]>>,
     _wide: Option<wide::WideCode>,
 }
 
@@ -209,6 +211,7 @@ pub fn compile_with_wide_plan(
             .map_or(0, |c| c.entries.iter().flatten().count()),
         phase_count: kernel.stages.phases(),
         _module: module,
+        _tables: kernel.tables,
         _wide: wide_code,
     })
 }
@@ -297,6 +300,26 @@ struct KernelPlan {
     routines: Option<batched::Routines>,
     /// The ISA of the staged phases' [`wide`] machine code, where they can have it.
     wide: Option<wide::Isa>,
+    /// Each table of the prepared arena ([`Expr::TableEntry`]), one entry per 8 bytes: an f64's
+    /// bits, or an f32's in the low half. The code reads them at their addresses, so the
+    /// compiled step keeps them.
+    tables: Vec<Box<[u64]>>,
+}
+
+/// The tables of `p`'s arena in the kernel's precision (see [`KernelPlan::tables`]).
+fn kernel_tables(p: &Prepared, precision: Precision) -> Vec<Box<[u64]>> {
+    (0..p.exprs.table_count())
+        .map(|t| {
+            let values = p.exprs.table_values(crate::ir::TableId(t as u32));
+            values
+                .iter()
+                .map(|&x| match precision {
+                    Precision::F64 => x.to_bits(),
+                    Precision::F32 => u64::from((x as f32).to_bits()),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// `program` staged around `routines`, or inline when there are none or the staged kernel
@@ -313,6 +336,7 @@ fn plan_kernel(
         let order = prepared.exprs.reachable(&roots(&prepared));
         let stages = stages::plan(&prepared, &order, ops);
         KernelPlan {
+            tables: kernel_tables(&prepared, precision),
             prepared,
             order,
             stages,
@@ -414,6 +438,8 @@ struct Translator<'a> {
     wide_consts_base: Option<Value>,
     /// The wide phases' argument block in the frame.
     wide_args: Option<Value>,
+    /// The kernel's TABLE entries ([`KernelPlan::tables`]).
+    tables: &'a [Box<[u64]>],
 }
 
 impl<'a> Translator<'a> {
@@ -448,6 +474,7 @@ impl<'a> Translator<'a> {
             wide_consts: wide::ConstTable::default(),
             wide_consts_base: None,
             wide_args: None,
+            tables: &kernel.tables,
         }
     }
 
@@ -1189,7 +1216,48 @@ impl<'a> Translator<'a> {
                     self.fb.ins().select(c, a, b)
                 }
             }
+            Expr::TableEntry(t, index) => {
+                let index = self.operand(w, index);
+                self.table_entry(w, t, index)
+            }
         }
+    }
+
+    /// Entry `⌊index⌋` of table `t`, clamped to the table (NaN reads entry 0: the saturating
+    /// conversion gives 0), read lane by lane: Cranelift has no gather.
+    fn table_entry(&mut self, w: Width, t: crate::ir::TableId, index: Value) -> Value {
+        let table = &self.tables[t.0 as usize];
+        let (address, last) = (table.as_ptr() as i64, table.len() as i64 - 1);
+        let mem = MemFlagsData::trusted();
+        let base = self.fb.ins().iconst(self.ptr, address);
+        let read: Vec<Value> = (0..w.lanes)
+            .map(|l| {
+                let x = if w.lanes == 1 {
+                    index
+                } else {
+                    self.fb.ins().extractlane(index, l)
+                };
+                let fb = &mut self.fb;
+                let k = fb.ins().fcvt_to_sint_sat(types::I64, x);
+                let zero = fb.ins().iconst(types::I64, 0);
+                let below = fb.ins().icmp_imm_s(IntCC::SignedLessThan, k, 0);
+                let k = fb.ins().select(below, zero, k);
+                let top = fb.ins().iconst(types::I64, last);
+                let above = fb.ins().icmp_imm_s(IntCC::SignedGreaterThan, k, last);
+                let k = fb.ins().select(above, top, k);
+                let offset = fb.ins().ishl_imm_u(k, 3);
+                let addr = fb.ins().iadd(base, offset);
+                fb.ins().load(self.scalar, mem, addr, 0)
+            })
+            .collect();
+        if w.lanes == 1 {
+            return read[0];
+        }
+        let mut v = self.fb.ins().scalar_to_vector(w.float, read[0]);
+        for (l, &x) in read.iter().enumerate().skip(1) {
+            v = self.fb.ins().insertlane(v, x, l as u8);
+        }
+        v
     }
 
     /// The routine calls between `phase` and the next, over the block's cells.

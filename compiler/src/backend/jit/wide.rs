@@ -279,7 +279,8 @@ pub fn supported(
             ) || (tables && matches!(op, UnaryOp::Exp2Scale | UnaryOp::Exp2Tail)),
             Expr::Binary(op, ..) => op != BinaryOp::Pow,
             Expr::Fma(..) | Expr::Select(..) => true,
-            Expr::Lit(_) | Expr::Var(_) => false,
+            // A TABLE's reads are Cranelift's, lane by lane.
+            Expr::Lit(_) | Expr::Var(_) | Expr::TableEntry(..) => false,
         } || {
             if why {
                 eprintln!("wide: phase {phase} keeps {:?}", p.exprs.get(id));
@@ -1223,6 +1224,7 @@ impl<'a> PhaseEncoder<'a> {
                 d
             }
             Expr::Lit(_) | Expr::Var(_) => unreachable!("imports and constants are not computed"),
+            Expr::TableEntry(..) => unreachable!("`supported` leaves a TABLE to Cranelift"),
         };
         self.bind(id, d);
         if self.next_use(id) == NEVER {
@@ -1541,7 +1543,7 @@ fn pinned_of(rm: Rm) -> Vec<u8> {
 
 fn children(e: &Expr) -> Vec<ExprId> {
     match *e {
-        Expr::Unary(_, a) => vec![a],
+        Expr::Unary(_, a) | Expr::TableEntry(_, a) => vec![a],
         Expr::Binary(_, a, b) => vec![a, b],
         Expr::Fma(a, b, c) | Expr::Select(a, b, c) => vec![a, b, c],
         Expr::Lit(_) | Expr::Var(_) => Vec::new(),

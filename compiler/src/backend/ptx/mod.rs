@@ -172,6 +172,16 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
             }
             Expr::Fma(a, b, c) => format!("fma.rn.{f} {r}, {}, {}, {};", reg(a), reg(b), reg(c)),
             Expr::Select(c, a, b) => format!("selp.{f} {r}, {}, {}, {};", reg(a), reg(b), reg(c)),
+            // The conversion saturates and takes NaN to 0; then the clamp to the table.
+            Expr::TableEntry(t, index) => {
+                let last = p.exprs.table_values(t).len().saturating_sub(1);
+                format!(
+                    "cvt.rzi.s64.{f} %e0, {};\n\tmax.s64 %e0, %e0, 0;\n\tmin.s64 %e0, %e0, {last};\n\tmov.u64 %e1, {TABLE_PREFIX}{};\n\tmad.lo.u64 %e1, %e0, {}, %e1;\n\tld.global.nc.{f} {r}, [%e1];",
+                    reg(index),
+                    t.0,
+                    ty.size
+                )
+            }
         };
         let _ = writeln!(out, "\t{line}");
     }
@@ -191,6 +201,7 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     if ty.size == 8 {
         s.push_str(&exp2_tables());
     }
+    s.push_str(&kernel_tables(&p.exprs, &ty));
     let _ = writeln!(s, ".visible .entry {STEP_KERNEL}(\n\t.param .u64 p_slots,\n\t.param .u64 p_lo,\n\t.param .u64 p_hi,\n\t.param .f64 p_t0,\n\t.param .u64 p_nsteps,\n\t.param .u64 p_spikes,\n\t.param .u64 p_bad\n)\n{{");
     let _ = writeln!(s, "\t.reg .{f} %x<{n_nodes}>;\n\t.reg .pred %p<{n_nodes}>;\n\t.reg .{} %k<{n_nodes}>;\n\t.reg .{f} %y<{n_nodes}>;\n\t.reg .{f} %z<{n_nodes}>;", ty.int);
     let _ = writeln!(
@@ -253,6 +264,29 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
     }
     let _ = writeln!(s, "\tmad.lo.u64 %tmp, %cell, 8, %spikes;\n\tst.global.u64 [%tmp], %mask;\n\tmad.lo.u64 %tmp, %cell, 4, %bad;\n\tst.global.s32 [%tmp], %firstbad;\nDONE:\n\tret;\n}}\n");
     s.push_str(&compact_kernel());
+    s
+}
+
+/// A TABLE's entries are the global `hhc_table<k>` for the arena's table `k`.
+const TABLE_PREFIX: &str = "hhc_table";
+
+/// The arena's TABLE entries as module-scope globals, in the kernel's precision.
+fn kernel_tables(exprs: &crate::ir::ExprArena, ty: &Ty) -> String {
+    let mut s = String::new();
+    for t in 0..exprs.table_count() {
+        let values = exprs.table_values(crate::ir::TableId(t as u32));
+        if values.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = values.iter().map(|&x| lit(ty, x)).collect();
+        let _ = writeln!(
+            s,
+            ".global .align 8 .{} {TABLE_PREFIX}{t}[{}] = {{{}}};\n",
+            ty.f,
+            values.len(),
+            list.join(", ")
+        );
+    }
     s
 }
 
