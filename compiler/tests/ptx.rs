@@ -65,8 +65,11 @@ fn corpus_mechanisms() -> Vec<(String, hhc_compiler::ir::Mechanism)> {
             let file = p.file_name()?.to_string_lossy().into_owned();
             let m = hhc_compiler::compile_neuron_mechanism(&src, &file).ok()?;
             let folder = p.parent()?.file_name()?.to_string_lossy().into_owned();
-            (!m.artificial).then(|| (format!("corpus_{folder}_{}", m.name), m))
+            let name = format!("corpus_{folder}_{}", m.name);
+            let tables = m.reading_tables().map(|t| (format!("{name}_usetable"), t));
+            (!m.artificial).then(|| [Some((name, m)), tables].into_iter().flatten())
         })
+        .flatten()
         .collect()
 }
 

@@ -713,3 +713,103 @@ fn an_unset_ion_of_a_mod_file_is_refused_with_neurons_default() {
     );
     assert!(!own_err.contains("NEURON's default"), "{own_err}");
 }
+
+/// A gate whose TABLE'd rates read `vhalf` (a PARAMETER: a table holds it) and, in a second
+/// file, `cai` (which changes during a run: no table can hold it).
+const TABLED_GATE: &str = "NEURON { SUFFIX tgate USEION k READ ek WRITE ik RANGE g, vhalf }
+PARAMETER { g = 0.001 (S/cm2)  vhalf = -40 (mV) }
+ASSIGNED { v (mV) ek (mV) ik (mA/cm2) minf mtau (ms) }
+STATE { m }
+INITIAL { rates(v)  m = minf }
+BREAKPOINT { SOLVE states METHOD cnexp  ik = g*m*(v - ek) }
+DERIVATIVE states { rates(v)  m' = (minf - m)/mtau }
+PROCEDURE rates(v (mV)) {
+    TABLE minf, mtau DEPEND vhalf FROM -100 TO 100 WITH 200
+    minf = 1/(1 + exp(-(v - vhalf)/5))
+    mtau = 1 + 4/(1 + exp((v + 30)/10))
+}
+";
+
+fn load_with(dir: &std::path::Path, mechanism: &str, settings: &str) -> Result<(), String> {
+    let source = format!(
+        "CELL c {{\n    ION k {{ e = -77 (mV) }}\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT {mechanism} {{ {settings} }}\n}}\nSIMULATE {{ cell = c  dt = 0.025 (ms)  tstop = 1 (ms) }}\n"
+    );
+    hhc_runtime::load::load_model_source("tables.chan", &source, dir)
+        .map(|_| ())
+        .map_err(|e| e.text)
+}
+
+/// `usetable = 1` reads a TABLE's values where its function reads parameters, and is refused
+/// with why where a table cannot be computed ahead: the function reads a concentration, or a
+/// parameter it reads varies along the cell. hhc's default computes the rates exactly.
+#[test]
+fn usetable_is_refused_where_no_table_can_hold_the_function() {
+    let dir = std::env::temp_dir().join(format!("hhc-tables-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("tgate.mod"), TABLED_GATE).expect("mechanism");
+    let reads_cai = TABLED_GATE
+        .replace(
+            "SUFFIX tgate USEION k",
+            "SUFFIX cgate USEION ca READ cai USEION k",
+        )
+        .replace("(v - vhalf)/5", "(v - vhalf - 1e3*cai)/5");
+    std::fs::write(dir.join("cgate.mod"), reads_cai).expect("mechanism");
+    let outcomes = [
+        load_with(&dir, "tgate", ""),
+        load_with(&dir, "tgate", "usetable = 1"),
+        load_with(&dir, "cgate", ""),
+        load_with(&dir, "cgate", "usetable = 1"),
+        load_with(&dir, "tgate", "usetable = 1  vhalf = along(-40, -30)"),
+        load_with(&dir, "tgate", "vhalf = along(-40, -30)"),
+        load_with(&dir, "tgate", "usetable = 2"),
+    ];
+    let _ = std::fs::remove_dir_all(&dir);
+    for ok in [0, 1, 2, 5] {
+        assert!(outcomes[ok].is_ok(), "{ok}: {:?}", outcomes[ok]);
+    }
+    let err = |k: usize| outcomes[k].clone().expect_err("refused");
+    assert!(
+        err(3).contains("`cgate` cannot read its TABLE in `rates`: the function reads `cai`"),
+        "{}",
+        err(3)
+    );
+    assert!(
+        err(4).contains("`tgate` reads its TABLEs (`usetable`), and `vhalf`, which a table reads, varies along each section"),
+        "{}",
+        err(4)
+    );
+    assert!(
+        err(6).contains("lies outside its limits <0, 1>"),
+        "{}",
+        err(6)
+    );
+}
+
+/// A TABLE that nocmodl would refuse is refused with a span: a FUNCTION's table that lists
+/// names, a PROCEDURE's that lists a name it does not set, WITH that is not a count.
+#[test]
+fn a_malformed_table_is_refused_by_name() {
+    let cases = [
+        (
+            TABLED_GATE.replace("TABLE minf, mtau DEPEND", "TABLE minf, mtau, tadj DEPEND"),
+            "TABLE lists `tadj`, which `rates` does not set",
+        ),
+        (
+            TABLED_GATE.replace("WITH 200", "WITH 200.5"),
+            "a TABLE's WITH must be a whole number of intervals",
+        ),
+        (
+            TABLED_GATE.replace(
+                "PROCEDURE rates(v (mV)) {",
+                "FUNCTION f(v (mV)) {\n    TABLE minf FROM -1 TO 1 WITH 2\n    f = v\n}\nPROCEDURE rates(v (mV)) {\n    LOCAL z\n    z = f(v)",
+            ),
+            "the TABLE of FUNCTION `f` lists `minf`",
+        ),
+    ];
+    for (src, want) in cases {
+        let diags = hhc_compiler::compile_neuron_mechanism(&src, "tgate.mod").expect_err("refused");
+        let text = hhc_compiler::diagnostic::render_to_string("tgate.mod", &src, &diags);
+        assert!(text.contains(want), "{want}:\n{text}");
+        assert!(text.contains("tgate.mod:"), "a span: {text}");
+    }
+}

@@ -422,6 +422,11 @@ fn mechanisms_to_check() -> Vec<hhc_compiler::ir::Mechanism> {
         let name = path.file_name().expect("a name").to_string_lossy();
         if let Ok(m) = hhc_compiler::compile_neuron_mechanism(&src, &name) {
             if !m.artificial {
+                // With its TABLEs read too (`usetable = 1`).
+                if let Some(mut tables) = m.reading_tables() {
+                    tables.name.push_str("+usetable");
+                    mechanisms.push(tables);
+                }
                 mechanisms.push(m);
             }
         }

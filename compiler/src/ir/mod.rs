@@ -665,6 +665,36 @@ impl Mechanism {
             .filter(|c| self.state_index(&c.name).is_none())
     }
 
+    /// The same mechanism reading its TABLEs by default (`usetable = 1`), when it has any: for
+    /// comparing the two ways everywhere the defaults are used.
+    pub fn reading_tables(&self) -> Option<Mechanism> {
+        let i = self.param_index("usetable")?;
+        let mut m = self.clone();
+        m.params[i].default = 1.0;
+        Some(m)
+    }
+
+    /// The parameters that the TABLEs still to be computed read (their function or range):
+    /// each must have one value for all the mechanism's instances for a table to hold it.
+    pub fn params_read_by_tables(&self) -> Vec<usize> {
+        let roots: Vec<ExprId> = (0..self.exprs.table_count())
+            .filter_map(|t| match *self.exprs.table(TableId(t as u32)) {
+                Table::Tabulated { body, from, to, .. } => Some([body, from, to]),
+                Table::Values(_) => None,
+            })
+            .flatten()
+            .collect();
+        let mut read: Vec<usize> = (self.exprs.reachable(&roots).into_iter())
+            .filter_map(|id| match *self.exprs.get(id) {
+                Expr::Var(Var::Param(i)) => Some(i as usize),
+                _ => None,
+            })
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        read
+    }
+
     /// Whether NET_RECEIVE makes the cell spike (`net_event`).
     pub fn calls_net_event(&self) -> bool {
         self.net_receive

@@ -1789,14 +1789,52 @@ pub(super) fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> 
             );
         }
     }
-    Insert {
+    let insert = Insert {
         regions: vec![],
         mechanism: m,
         params,
         state_init,
         along,
         per_cell: vec![],
+    };
+    if let Some(s) = settings.iter().find(|s| {
+        let pi = insert.mechanism.param_index(&s.name.name);
+        pi.is_some_and(|pi| insert.along.iter().any(|a| a.0 == pi))
+    }) {
+        if let Some(problem) = varying_table_problem(&insert, "varies along each section") {
+            cx.err(
+                Diagnostic::error(problem.message, s.span, problem.label).with_hint(problem.hint),
+            );
+        }
     }
+    insert
+}
+
+/// Why `ins` cannot read its TABLEs: `usetable` is on (or set per cell) and a parameter a table
+/// reads has more than one value (`how` it varies: along the sections, or per cell).
+pub(super) fn varying_table_problem(ins: &Insert, how: &str) -> Option<ValueProblem> {
+    let m = &ins.mechanism;
+    let use_table = m.param_index(crate::sema::mechanism::USETABLE)?;
+    let varies =
+        |pi: usize| ins.along.iter().any(|a| a.0 == pi) || ins.per_cell.iter().any(|c| c.0 == pi);
+    if ins.params[use_table] == 0.0 && !varies(use_table) {
+        return None;
+    }
+    let pi = m
+        .params_read_by_tables()
+        .into_iter()
+        .find(|&pi| varies(pi))?;
+    Some(ValueProblem {
+        message: format!(
+            "`{}` reads its TABLEs (`usetable`), and `{}`, which a table reads, {how}",
+            m.name, m.params[pi].name
+        ),
+        label: "one value per table",
+        hint: format!(
+            "a TABLE holds one value of `{}` for every instance, as NEURON's GLOBAL does: give it one value, or leave `usetable` at 0 and hhc computes the rates exactly",
+            m.params[pi].name
+        ),
+    })
 }
 
 /// A value a model gives parameter `i` of `m` (in the parameter's unit) lies within its
@@ -1835,6 +1873,22 @@ pub fn parameter_value_problem(
     x: f64,
 ) -> Option<ValueProblem> {
     let p = &m.params[i];
+    if let (true, Some(exact)) = (
+        p.name == crate::sema::mechanism::USETABLE && x != 0.0,
+        m.exact_tables.first(),
+    ) {
+        return Some(ValueProblem {
+            message: format!(
+                "`{}` cannot read its TABLE in `{}`: the function reads `{}`, which changes during a run",
+                m.name, exact.function, exact.reads
+            ),
+            label: "no table",
+            hint: format!(
+                "a table computed ahead would hold one value of `{}` (NEURON's holds whichever instance built it); leave `usetable` at 0 and hhc computes `{}` exactly",
+                exact.reads, exact.function
+            ),
+        });
+    }
     let unit = p.unit.as_deref().unwrap_or("");
     let shown = if unit.is_empty() {
         format!("{x}")

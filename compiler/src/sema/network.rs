@@ -1302,6 +1302,12 @@ fn read_values(
                 }
             }
             ins.per_cell.push((pi, column.clone()));
+            if let Some(problem) = super::model::varying_table_problem(ins, "is set per cell") {
+                cx.err(
+                    Diagnostic::error(problem.message, at, problem.label).with_hint(problem.hint),
+                );
+                return false;
+            }
         }
     }
     true

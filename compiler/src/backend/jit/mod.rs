@@ -310,7 +310,12 @@ struct KernelPlan {
 fn kernel_tables(p: &Prepared, precision: Precision) -> Vec<Box<[u64]>> {
     (0..p.exprs.table_count())
         .map(|t| {
-            let values = p.exprs.table_values(crate::ir::TableId(t as u32));
+            // A table not computed (which a model's checks refuse first) reads NaN, never
+            // memory outside it.
+            let values = match p.exprs.table_values(crate::ir::TableId(t as u32)) {
+                [] => &[f64::NAN][..],
+                v => v,
+            };
             values
                 .iter()
                 .map(|&x| match precision {

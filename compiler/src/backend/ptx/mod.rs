@@ -274,10 +274,11 @@ const TABLE_PREFIX: &str = "hhc_table";
 fn kernel_tables(exprs: &crate::ir::ExprArena, ty: &Ty) -> String {
     let mut s = String::new();
     for t in 0..exprs.table_count() {
-        let values = exprs.table_values(crate::ir::TableId(t as u32));
-        if values.is_empty() {
-            continue;
-        }
+        // A table not computed (which a model's checks refuse first) reads NaN.
+        let values = match exprs.table_values(crate::ir::TableId(t as u32)) {
+            [] => &[f64::NAN][..],
+            v => v,
+        };
         let list: Vec<String> = values.iter().map(|&x| lit(ty, x)).collect();
         let _ = writeln!(
             s,
