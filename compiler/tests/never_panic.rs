@@ -388,3 +388,38 @@ const MORPHOLOGY_WORDS: &[&str] = &[
     "-1e-320",
     "0.0",
 ];
+
+/// A TABLE'd gate with random numbers in its range, count, argument and rates, read with
+/// `usetable = 1`: compiled, built into a cell program, run by the interpreter and emitted as
+/// PTX.
+fn tabled_mechanism(n: &[f64]) -> String {
+    format!(
+        "NEURON {{ SUFFIX tg NONSPECIFIC_CURRENT i RANGE lo }}\nPARAMETER {{ g = 0.001 (S/cm2)  lo = {} (mV) }}\n\
+         ASSIGNED {{ v (mV) i (mA/cm2) minf }}\nSTATE {{ m }}\nINITIAL {{ rates(v) m = minf }}\n\
+         BREAKPOINT {{ SOLVE s METHOD cnexp  i = g*m*(v - {}) }}\nDERIVATIVE s {{ rates(v*{}) m' = (minf - m)/{} }}\n\
+         PROCEDURE rates(x) {{\n TABLE minf FROM lo TO {} WITH {}\n minf = 1/(1 + exp(-(x - {})/{}))\n}}\n",
+        n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn random_tables_never_panic(n in proptest::collection::vec(
+        prop_oneof![Just(0.0), Just(1.0), Just(-1.0), Just(200.0), Just(1e9), Just(-100.0), Just(1e-300), Just(f64::NAN), -150.0..150.0f64],
+        8,
+    )) {
+        let src = tabled_mechanism(&n);
+        check(&src);
+        if let Some(m) = hhc_compiler::compile_neuron_mechanism(&src, "tg.mod")
+            .ok()
+            .and_then(|m| m.reading_tables())
+        {
+            let p = hhc_compiler::cell::single_mechanism_program(&m);
+            let mut slots: Vec<f64> = p.init.iter().map(|_| 0.0).collect();
+            slots.resize(p.slots.len(), -65.0);
+            let _ = hhc_compiler::ir::interp::run_cell(&p, &mut slots, 0.0, 3);
+            let _ = hhc_compiler::backend::ptx::emit_program(&p, hhc_compiler::passes::mathlib::Precision::F64, 80);
+        }
+    }
+}

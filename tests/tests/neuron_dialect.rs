@@ -762,9 +762,11 @@ fn usetable_is_refused_where_no_table_can_hold_the_function() {
         load_with(&dir, "tgate", "usetable = 1  vhalf = along(-40, -30)"),
         load_with(&dir, "tgate", "vhalf = along(-40, -30)"),
         load_with(&dir, "tgate", "usetable = 2"),
+        per_cell(&dir, "tgate.vhalf\n-40\n-35\n", "usetable = 1"),
+        per_cell(&dir, "tgate.vhalf\n-40\n-35\n", ""),
     ];
     let _ = std::fs::remove_dir_all(&dir);
-    for ok in [0, 1, 2, 5] {
+    for ok in [0, 1, 2, 5, 8] {
         assert!(outcomes[ok].is_ok(), "{ok}: {:?}", outcomes[ok]);
     }
     let err = |k: usize| outcomes[k].clone().expect_err("refused");
@@ -783,6 +785,22 @@ fn usetable_is_refused_where_no_table_can_hold_the_function() {
         "{}",
         err(6)
     );
+    assert!(
+        err(7).contains("`tgate` reads its TABLEs (`usetable`), and `vhalf`, which a table reads, is set per cell"),
+        "{}",
+        err(7)
+    );
+}
+
+/// A population of two cells with `tgate`'s parameters per cell from `column` (a CSV).
+fn per_cell(dir: &std::path::Path, column: &str, settings: &str) -> Result<(), String> {
+    std::fs::write(dir.join("each.csv"), column).expect("values");
+    let source = format!(
+        "CELL c {{\n    ION k {{ e = -77 (mV) }}\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT tgate {{ {settings} }}\n}}\nNETWORK {{\n    POPULATION p = c {{ count = 2  values = each }}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 1 (ms) }}\n"
+    );
+    hhc_runtime::load::load_model_source("tables.chan", &source, dir)
+        .map(|_| ())
+        .map_err(|e| e.text)
 }
 
 /// A TABLE that nocmodl would refuse is refused with a span: a FUNCTION's table that lists
