@@ -730,10 +730,24 @@ PROCEDURE rates(v (mV)) {
 }
 ";
 
-fn load_with(dir: &std::path::Path, mechanism: &str, settings: &str) -> Result<(), String> {
-    let source = format!(
-        "CELL c {{\n    ION k {{ e = -77 (mV) }}\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT {mechanism} {{ {settings} }}\n}}\nSIMULATE {{ cell = c  dt = 0.025 (ms)  tstop = 1 (ms) }}\n"
+/// Loads a cell with `mechanism` inserted with `settings`: one cell, or with `values` (a CSV's
+/// text) a population of two whose parameters come from it per cell.
+fn load_with(
+    dir: &std::path::Path,
+    mechanism: &str,
+    settings: &str,
+    values: Option<&str>,
+) -> Result<(), String> {
+    let cell = format!(
+        "CELL c {{\n    ION k {{ e = -77 (mV) }}\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT {mechanism} {{ {settings} }}\n}}\n"
     );
+    let source = match values {
+        None => format!("{cell}SIMULATE {{ cell = c  dt = 0.025 (ms)  tstop = 1 (ms) }}\n"),
+        Some(column) => {
+            std::fs::write(dir.join("each.csv"), column).expect("values");
+            format!("{cell}NETWORK {{\n    POPULATION p = c {{ count = 2  values = each }}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 1 (ms) }}\n")
+        }
+    };
     hhc_runtime::load::load_model_source("tables.chan", &source, dir)
         .map(|_| ())
         .map_err(|e| e.text)
@@ -754,53 +768,32 @@ fn usetable_is_refused_where_no_table_can_hold_the_function() {
         )
         .replace("(v - vhalf)/5", "(v - vhalf - 1e3*cai)/5");
     std::fs::write(dir.join("cgate.mod"), reads_cai).expect("mechanism");
+    let per_cell = "tgate.vhalf\n-40\n-35\n";
     let outcomes = [
-        load_with(&dir, "tgate", ""),
-        load_with(&dir, "tgate", "usetable = 1"),
-        load_with(&dir, "cgate", ""),
-        load_with(&dir, "cgate", "usetable = 1"),
-        load_with(&dir, "tgate", "usetable = 1  vhalf = along(-40, -30)"),
-        load_with(&dir, "tgate", "vhalf = along(-40, -30)"),
-        load_with(&dir, "tgate", "usetable = 2"),
-        per_cell(&dir, "tgate.vhalf\n-40\n-35\n", "usetable = 1"),
-        per_cell(&dir, "tgate.vhalf\n-40\n-35\n", ""),
+        load_with(&dir, "tgate", "", None),
+        load_with(&dir, "tgate", "usetable = 1", None),
+        load_with(&dir, "cgate", "", None),
+        load_with(&dir, "cgate", "usetable = 1", None),
+        load_with(&dir, "tgate", "usetable = 1  vhalf = along(-40, -30)", None),
+        load_with(&dir, "tgate", "vhalf = along(-40, -30)", None),
+        load_with(&dir, "tgate", "usetable = 2", None),
+        load_with(&dir, "tgate", "usetable = 1", Some(per_cell)),
+        load_with(&dir, "tgate", "", Some(per_cell)),
     ];
     let _ = std::fs::remove_dir_all(&dir);
     for ok in [0, 1, 2, 5, 8] {
         assert!(outcomes[ok].is_ok(), "{ok}: {:?}", outcomes[ok]);
     }
-    let err = |k: usize| outcomes[k].clone().expect_err("refused");
-    assert!(
-        err(3).contains("`cgate` cannot read its TABLE in `rates`: the function reads `cai`"),
-        "{}",
-        err(3)
-    );
-    assert!(
-        err(4).contains("`tgate` reads its TABLEs (`usetable`), and `vhalf`, which a table reads, varies along each section"),
-        "{}",
-        err(4)
-    );
-    assert!(
-        err(6).contains("lies outside its limits <0, 1>"),
-        "{}",
-        err(6)
-    );
-    assert!(
-        err(7).contains("`tgate` reads its TABLEs (`usetable`), and `vhalf`, which a table reads, is set per cell"),
-        "{}",
-        err(7)
-    );
-}
-
-/// A population of two cells with `tgate`'s parameters per cell from `column` (a CSV).
-fn per_cell(dir: &std::path::Path, column: &str, settings: &str) -> Result<(), String> {
-    std::fs::write(dir.join("each.csv"), column).expect("values");
-    let source = format!(
-        "CELL c {{\n    ION k {{ e = -77 (mV) }}\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT tgate {{ {settings} }}\n}}\nNETWORK {{\n    POPULATION p = c {{ count = 2  values = each }}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 1 (ms) }}\n"
-    );
-    hhc_runtime::load::load_model_source("tables.chan", &source, dir)
-        .map(|_| ())
-        .map_err(|e| e.text)
+    let refusals = [
+        (3, "`cgate` cannot read its TABLE in `rates`: the function reads `cai`"),
+        (4, "`tgate` reads its TABLEs (`usetable`), and `vhalf`, which a table reads, varies along each section"),
+        (6, "lies outside its limits <0, 1>"),
+        (7, "`tgate` reads its TABLEs (`usetable`), and `vhalf`, which a table reads, is set per cell"),
+    ];
+    for (k, why) in refusals {
+        let err = outcomes[k].clone().expect_err("refused");
+        assert!(err.contains(why), "{k}: {err}");
+    }
 }
 
 /// A TABLE that nocmodl would refuse is refused with a span: a FUNCTION's table that lists
