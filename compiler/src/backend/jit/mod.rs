@@ -445,6 +445,9 @@ struct Translator<'a> {
     wide_args: Option<Value>,
     /// The kernel's TABLE entries ([`KernelPlan::tables`]).
     tables: &'a [Box<[u64]>],
+    /// Per table index (and the last entry it is clamped to): each lane's byte offset, shared
+    /// by the tables read at it.
+    entry_offsets: std::collections::HashMap<(Value, i64), Vec<Value>>,
 }
 
 impl<'a> Translator<'a> {
@@ -480,6 +483,7 @@ impl<'a> Translator<'a> {
             wide_consts_base: None,
             wide_args: None,
             tables: &kernel.tables,
+            entry_offsets: std::collections::HashMap::new(),
         }
     }
 
@@ -1235,24 +1239,36 @@ impl<'a> Translator<'a> {
         let (address, last) = (table.as_ptr() as i64, table.len() as i64 - 1);
         let mem = MemFlagsData::trusted();
         let base = self.fb.ins().iconst(self.ptr, address);
-        let read: Vec<Value> = (0..w.lanes)
-            .map(|l| {
-                let x = if w.lanes == 1 {
-                    index
-                } else {
-                    self.fb.ins().extractlane(index, l)
-                };
-                let fb = &mut self.fb;
-                let k = fb.ins().fcvt_to_sint_sat(types::I64, x);
-                let zero = fb.ins().iconst(types::I64, 0);
-                let below = fb.ins().icmp_imm_s(IntCC::SignedLessThan, k, 0);
-                let k = fb.ins().select(below, zero, k);
-                let top = fb.ins().iconst(types::I64, last);
-                let above = fb.ins().icmp_imm_s(IntCC::SignedGreaterThan, k, last);
-                let k = fb.ins().select(above, top, k);
-                let offset = fb.ins().ishl_imm_u(k, 3);
-                let addr = fb.ins().iadd(base, offset);
-                fb.ins().load(self.scalar, mem, addr, 0)
+        // The tables a TABLE fills (one per variable it lists) are read at the same index.
+        let offsets = match self.entry_offsets.get(&(index, last)) {
+            Some(found) => found.clone(),
+            None => {
+                let offsets: Vec<Value> = (0..w.lanes)
+                    .map(|l| {
+                        let x = if w.lanes == 1 {
+                            index
+                        } else {
+                            self.fb.ins().extractlane(index, l)
+                        };
+                        let fb = &mut self.fb;
+                        let k = fb.ins().fcvt_to_sint_sat(types::I64, x);
+                        let zero = fb.ins().iconst(types::I64, 0);
+                        let below = fb.ins().icmp_imm_s(IntCC::SignedLessThan, k, 0);
+                        let k = fb.ins().select(below, zero, k);
+                        let top = fb.ins().iconst(types::I64, last);
+                        let above = fb.ins().icmp_imm_s(IntCC::SignedGreaterThan, k, last);
+                        let k = fb.ins().select(above, top, k);
+                        fb.ins().ishl_imm_u(k, 3)
+                    })
+                    .collect();
+                self.entry_offsets.insert((index, last), offsets.clone());
+                offsets
+            }
+        };
+        let read: Vec<Value> = (offsets.iter())
+            .map(|&offset| {
+                let addr = self.fb.ins().iadd(base, offset);
+                self.fb.ins().load(self.scalar, mem, addr, 0)
             })
             .collect();
         if w.lanes == 1 {
