@@ -617,9 +617,17 @@ impl CellPopulation {
         // runs its chunks on this thread: handing them to others costs more than it saves.
         let work = (n * nodes) as u64 * (to - from);
         let per_chunk = (chunk_cells * nodes) as u64 * (to - from);
+        // Enough chunks per task to pay for handing it over, and no more than gives every
+        // thread one (a one-step epoch of 250 chunks with 128 per task stayed on one thread).
         let per_task = match work < PARALLEL_EPOCH_WORK {
             true => usize::MAX,
-            false => PARALLEL_EPOCH_WORK.div_ceil(per_chunk.max(1)) as usize,
+            false => (PARALLEL_EPOCH_WORK.div_ceil(per_chunk.max(1)) as usize)
+                .min(
+                    self.above
+                        .len()
+                        .div_ceil(chunk_cells * rayon::current_num_threads()),
+                )
+                .max(1),
         };
         let outcomes: Vec<(ChunkOutcome, Vec<Event>)> = self
             .above
@@ -2277,16 +2285,25 @@ impl GapCoupling {
         // Each own site's new vgap, in parallel when there are many (each sum in the same
         // order on any thread count).
         let (v, partners) = (&self.v, &self.partners);
-        (self.partner_start.par_windows(2).zip(&self.own))
-            .with_min_len(GAP_SITES_PER_TASK)
-            .map(|(range, &(_, _, g_total))| {
-                let mut sum = 0.0;
-                for &(site, g) in &partners[range[0] as usize..range[1] as usize] {
-                    sum += g * v[site as usize];
-                }
-                sum / g_total
-            })
-            .collect_into_vec(&mut self.vgap);
+        let vgap_of = |range: &[u32], g_total: f64| {
+            let mut sum = 0.0;
+            for &(site, g) in &partners[range[0] as usize..range[1] as usize] {
+                sum += g * v[site as usize];
+            }
+            sum / g_total
+        };
+        if self.own.len() < 2 * GAP_SITES_PER_TASK {
+            // A plain loop: rayon's iterator costs more than the sums here.
+            self.vgap.clear();
+            let sites = self.partner_start.windows(2).zip(&self.own);
+            self.vgap
+                .extend(sites.map(|(range, s)| vgap_of(range, s.2)));
+        } else {
+            (self.partner_start.par_windows(2).zip(&self.own))
+                .with_min_len(GAP_SITES_PER_TASK)
+                .map(|(range, s)| vgap_of(range, s.2))
+                .collect_into_vec(&mut self.vgap);
+        }
         for (k, r, slot, range) in &self.groups {
             if let Some(pop) = populations[*k].as_mut() {
                 let vgap = &mut pop.regions[*r].slots[*slot];
