@@ -744,6 +744,25 @@ fn run_and_report(
             if s.mechanisms == 1 { "" } else { "s" }
         );
     }
+    let (read, exact): (Vec<_>, Vec<_>) = s.tables.iter().partition(|t| t.1);
+    let names = |list: &[&(String, bool)]| {
+        list.iter()
+            .map(|t| t.0.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !exact.is_empty() {
+        println!(
+            "tables: {} computed exactly (NEURON reads its TABLE by default: `usetable = 1` does too)",
+            names(&exact)
+        );
+    }
+    if !read.is_empty() {
+        println!(
+            "tables: {} read from NEURON's TABLE (usetable = 1)",
+            names(&read)
+        );
+    }
     println!("backend: {}", s.backend);
     println!(
         "cells: {}, steps: {} x dt {} ms = {} ms",

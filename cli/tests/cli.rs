@@ -644,3 +644,38 @@ fn an_hhc_without_mpi_refuses_to_run_as_several_processes() {
     assert!(said.contains("--features mpi"), "{said}");
     assert!(!said.contains("spikes:"), "{said}");
 }
+
+/// A mechanism with a TABLE says in the header how its rates are computed: exactly (hhc's
+/// default) or from NEURON's table (`usetable = 1`, NEURON's default), so that a user who
+/// compares with NEURON knows which.
+#[test]
+fn the_header_says_how_tables_are_read() {
+    let gate = "NEURON { SUFFIX tgate NONSPECIFIC_CURRENT i }\nPARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) i (mA/cm2) minf }\nSTATE { m }\nINITIAL { rates(v)  m = minf }\nBREAKPOINT { SOLVE s METHOD cnexp  i = g*m*(v + 70) }\nDERIVATIVE s { rates(v)  m' = (minf - m)/5 }\nPROCEDURE rates(v (mV)) {\n    TABLE minf FROM -100 TO 100 WITH 200\n    minf = 1/(1 + exp(-(v + 40)/5))\n}\n";
+    let model = |settings: &str| {
+        format!("CELL c {{\n    INSERT tgate {{ {settings} }}\n}}\nSIMULATE {{ cell = c  dt = 0.025 (ms)  tstop = 1 (ms) }}\n")
+    };
+    let dir = folder(
+        "tables",
+        &[
+            ("tgate.mod", gate),
+            ("exact.chan", &model("")),
+            ("table.chan", &model("usetable = 1")),
+        ],
+    );
+    let exact = hhc(&["run", path_str(&dir.join("exact.chan"))]);
+    let table = hhc(&["run", path_str(&dir.join("table.chan"))]);
+    let plain = hhc(&["run", "examples/hh.chan"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(exact.status.success(), "{}", text(&exact));
+    assert!(
+        text(&exact).contains("tables: tgate computed exactly (NEURON reads its TABLE by default"),
+        "{}",
+        text(&exact)
+    );
+    assert!(
+        text(&table).contains("tables: tgate read from NEURON's TABLE (usetable = 1)"),
+        "{}",
+        text(&table)
+    );
+    assert!(!text(&plain).contains("tables:"), "{}", text(&plain));
+}

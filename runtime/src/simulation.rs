@@ -16,6 +16,7 @@ use hhc_compiler::cable::CableProgram;
 use hhc_compiler::ir::CellProgram;
 use hhc_compiler::passes::mathlib::Precision;
 use hhc_compiler::sema::model::{whole_steps, Model, StepMethod};
+use hhc_compiler::sema::network::PopulationKind;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -106,6 +107,40 @@ pub struct Summary {
     pub cells: usize,
     pub steps: u64,
     pub dt: f64,
+    /// The mechanisms with a TABLE, by name, and whether they read it (`usetable = 1`, as
+    /// NEURON does by default) or compute the function exactly (hhc's default).
+    pub tables: Vec<(String, bool)>,
+}
+
+/// The mechanisms of `model` (its cell's and its populations' inserts and points) that have a
+/// TABLE: name, and whether any instance reads it.
+fn tables_of(model: &Model) -> Vec<(String, bool)> {
+    let mut inserts: Vec<&hhc_compiler::sema::model::Insert> = Vec::new();
+    let mut cells = vec![&model.cell];
+    for p in model.network.iter().flat_map(|n| &n.populations) {
+        match &p.kind {
+            PopulationKind::Cells(m) => cells.push(&m.cell),
+            PopulationKind::Artificial(ins) => inserts.push(ins),
+            PopulationKind::Spikes(_) => {}
+        }
+    }
+    for c in cells {
+        inserts.extend(&c.inserts);
+        inserts.extend(c.points.iter().map(|p| &p.insert));
+    }
+    let mut tables: Vec<(String, bool)> = Vec::new();
+    for ins in inserts {
+        let m = &ins.mechanism;
+        let Some(i) = m.param_index(hhc_compiler::sema::mechanism::USETABLE) else {
+            continue;
+        };
+        let reads = ins.params[i] != 0.0 || ins.per_cell.iter().any(|c| c.0 == i);
+        match tables.iter_mut().find(|t| t.0 == m.name) {
+            Some(t) => t.1 |= reads,
+            None => tables.push((m.name.clone(), reads)),
+        }
+    }
+    tables
 }
 
 /// One recorded trace: V (mV) at t = 0, dt, 2·dt, …
@@ -412,6 +447,7 @@ impl Simulation {
             cells: n,
             steps,
             dt: model.dt,
+            tables: tables_of(&model),
         };
         if model.network.is_some() || !model.cell.sections.is_empty() {
             model.record_states.clone_from(&request.record_states);
