@@ -490,6 +490,7 @@ impl PyModel {
             cells: summary.cells,
             steps: summary.steps,
             compartments: summary.compartments,
+            tables: summary.tables,
         };
         let interrupt = Arc::new(AtomicBool::new(false));
         #[cfg(unix)]
@@ -584,6 +585,7 @@ struct Summary {
     cells: usize,
     steps: u64,
     compartments: usize,
+    tables: Vec<(String, bool)>,
 }
 
 /// What a run computed: traces, spikes and counts, as numpy arrays.
@@ -681,6 +683,17 @@ impl PyOutcome {
         let first = 1 + self.states.len();
         for (j, name) in self.currents.iter().enumerate() {
             out.set_item(name, PyOutcome::matrix(py, &self.rows(first + j)))?;
+        }
+        Ok(out)
+    }
+
+    /// Each mechanism with a TABLE, and whether the run read NEURON's table (`usetable = 1`,
+    /// NEURON's default) rather than computing the function exactly (hhc's default).
+    #[getter]
+    fn tables<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let out = pyo3::types::PyDict::new(py);
+        for (name, reads) in &self.summary.tables {
+            out.set_item(name, *reads)?;
         }
         Ok(out)
     }

@@ -161,3 +161,35 @@ def test_states_at_a_morphologys_probe(repo):
     assert m[peak] > 0.9 and h[peak] < 0.5
     with pytest.raises(hhc.HhcError, match="no state"):
         model.run(states=["IL.q"])
+
+
+# A gate whose rates a TABLE holds (NEURON's default reads it; hhc's computes them exactly).
+TABLED_GATE = """NEURON { SUFFIX tgate NONSPECIFIC_CURRENT i }
+PARAMETER { g = 0.001 (S/cm2) }
+ASSIGNED { v (mV) i (mA/cm2) minf }
+STATE { m }
+INITIAL { rates(v)  m = minf }
+BREAKPOINT { SOLVE s METHOD cnexp  i = g*m*(v + 70) }
+DERIVATIVE s { rates(v)  m' = (minf - m)/5 }
+PROCEDURE rates(v (mV)) {
+    TABLE minf FROM -100 TO 100 WITH 20
+    minf = 1/(1 + exp(-(v + 40)/5))
+}
+"""
+
+
+def test_a_table_is_read_only_when_asked(tmp_path):
+    (tmp_path / "tgate.mod").write_text(TABLED_GATE)
+    runs = {}
+    for use in (0, 1):
+        model = tmp_path / f"use{use}.chan"
+        model.write_text(
+            "CELL c {\n    INSERT tgate { usetable = %d }\n}\n"
+            "SIMULATE { cell = c  dt = 0.025 (ms)  tstop = 20 (ms)  stimulus = 3 (uA/cm2) }\n" % use
+        )
+        runs[use] = hhc.load(model).run(threads=1)
+    assert runs[0].tables == {"tgate": False}
+    assert runs[1].tables == {"tgate": True}
+    # 10 mV between the table's points: its straight lines part from the curve.
+    apart = np.abs(runs[0].v - runs[1].v).max()
+    assert 1e-6 < apart < 5, apart
