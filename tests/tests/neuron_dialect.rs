@@ -810,6 +810,10 @@ fn a_malformed_table_is_refused_by_name() {
             "a TABLE's WITH must be a whole number of intervals",
         ),
         (
+            TABLED_GATE.replace(" WITH 200", ""),
+            "a TABLE gives its range as `FROM low TO high WITH intervals`",
+        ),
+        (
             TABLED_GATE.replace(
                 "PROCEDURE rates(v (mV)) {",
                 "FUNCTION f(v (mV)) {\n    TABLE minf FROM -1 TO 1 WITH 2\n    f = v\n}\nPROCEDURE rates(v (mV)) {\n    LOCAL z\n    z = f(v)",
@@ -821,6 +825,8 @@ fn a_malformed_table_is_refused_by_name() {
         let diags = hhc_compiler::compile_neuron_mechanism(&src, "tgate.mod").expect_err("refused");
         let text = hhc_compiler::diagnostic::render_to_string("tgate.mod", &src, &diags);
         assert!(text.contains(want), "{want}:\n{text}");
+        // Once, though INITIAL and DERIVATIVE both call `rates`.
+        assert_eq!(text.matches(want).count(), 1, "{text}");
         assert!(text.contains("tgate.mod:"), "a span: {text}");
     }
 }

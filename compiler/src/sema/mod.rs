@@ -23,8 +23,12 @@ use crate::syntax::ast;
 pub struct Diags(Vec<Diagnostic>);
 
 impl Diags {
+    /// Adds `d`, unless the same diagnostic is already here: a FUNCTION or PROCEDURE is
+    /// lowered at each call, and its errors are reported once.
     pub fn push(&mut self, d: Diagnostic) {
-        self.0.push(d);
+        if !self.0.contains(&d) {
+            self.0.push(d);
+        }
     }
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(Diagnostic::is_error)

@@ -204,6 +204,8 @@ fn syntax_error(e: &Rich<'_, Token<'_>, SimpleSpan>) -> Diagnostic {
                 "check the statement before this point; a `}` may be missing".to_string()
             } else if names.iter().any(|n| n == "expression") {
                 "the expression is cut short: the operator or `=` before this point needs a value after it".to_string()
+            } else if names.iter().any(|n| n == "WITH" || n == "`WITH`") {
+                "a TABLE gives its range as `FROM low TO high WITH intervals`, e.g. `FROM -100 TO 100 WITH 200`".to_string()
             } else if names.iter().any(|n| n == "unit") {
                 "units are written in parentheses, e.g. `(mV)`".to_string()
             } else {
