@@ -9,6 +9,11 @@
 //! was last given. A kernel is therefore a list of *parallel* assignments `target := expr` in which
 //! every read sees the value at kernel entry. That form suits symbolic analysis (derivatives,
 //! cnexp) and branch-free code generation for SIMD lanes and GPU threads alike.
+//!
+//! The one read of memory other than a slot is a TABLE's entry ([`Expr::TableEntry`]): the arena
+//! keeps its tables beside the nodes. In a mechanism a table may still be a function
+//! ([`Table::Tabulated`]), which importing it into a cell program computes once the model has
+//! given its parameters values; a kernel reads values only.
 
 pub mod exp2;
 pub mod interp;
