@@ -34,6 +34,22 @@ pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Loads the model `source` (named `name` in messages) from a fresh folder holding `files`
+/// (name, text), such as the `.mod` files it inserts; the folder is removed after. The model,
+/// or the loader's report as text.
+pub fn load_beside(files: &[(&str, &str)], name: &str, source: &str) -> Result<Model, String> {
+    static FOLDERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = FOLDERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("hhc-beside-{}-{k}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text).expect("write a file beside the model");
+    }
+    let loaded = hhc_runtime::load::load_model_source(name, source, &dir).map_err(|e| e.text);
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded
+}
+
 /// `../shared/reference` beside the checkout, where the reference traces live.
 pub fn reference_dir() -> PathBuf {
     repo().join("../shared/reference")

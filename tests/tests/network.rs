@@ -1202,46 +1202,33 @@ fn the_gap_junction_example_spreads_its_drive_on_any_thread_count() {
 /// the model is refused with the POINT's span.
 #[test]
 fn a_weight_adjuster_in_a_model_without_a_network_is_refused() {
-    let dir = std::env::temp_dir().join(format!("hhc-lone-adjuster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(
-        dir.join("Halve.mod"),
-        "NEURON { POINT_PROCESS Halve  POINTER wsyn }\nASSIGNED { wsyn }\nNET_RECEIVE (w) { wsyn = 0.5 * w }\n",
-    )
-    .expect("mechanism");
     let source = "CELL c {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL { }\n    POINT half = Halve AT soma(0.5)\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 1 (ms) }\n";
-    let err = hhc_runtime::load::load_model_source("lone.chan", source, &dir).expect_err("refused");
-    let _ = std::fs::remove_dir_all(&dir);
+    let err =
+        hhc_tests::load_beside(&[("Halve.mod", HALVE)], "lone.chan", source).expect_err("refused");
     assert!(
-        err.text
-            .contains("weight adjuster `half` serves no connection: this model has no NETWORK"),
-        "{}",
-        err.text
+        err.contains("weight adjuster `half` serves no connection: this model has no NETWORK"),
+        "{err}"
     );
-    assert!(err.text.contains("lone.chan:4:11"), "{}", err.text);
+    assert!(err.contains("lone.chan:4:11"), "{err}");
 }
 
 /// A CONNECT that ends at a weight adjuster (a POINT whose mechanism has a POINTER) says so and
 /// how to name it, not "no point process".
 #[test]
 fn a_connection_to_a_weight_adjuster_says_what_it_is() {
-    let dir = std::env::temp_dir().join(format!("hhc-adjuster-target-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(
-        dir.join("Halve.mod"),
-        "NEURON { POINT_PROCESS Halve  POINTER wsyn }\nASSIGNED { wsyn }\nNET_RECEIVE (w) { wsyn = 0.5 * w }\n",
-    )
-    .expect("mechanism");
     let source = "CELL c {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL { }\n    POINT half = Halve AT soma(0.5)\n}\nNETWORK {\n    POPULATION cells = c { count = 1 }\n    POPULATION train = spikes { times = 1 (ms) }\n    CONNECT train -> cells AT half { weight = 1  delay = 1 (ms) }\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 1 (ms) }\n";
-    let err = hhc_runtime::load::load_model_source("adj.chan", source, &dir).expect_err("refused");
-    let _ = std::fs::remove_dir_all(&dir);
+    let err =
+        hhc_tests::load_beside(&[("Halve.mod", HALVE)], "adj.chan", source).expect_err("refused");
     assert!(
-        err.text.contains(
+        err.contains(
             "`half` on cell `c` is a weight adjuster, not a synapse: its mechanism `Halve` has a POINTER"
         ),
-        "{}",
-        err.text
+        "{err}"
     );
-    assert!(err.text.contains("adjuster = half"), "{}", err.text);
-    assert!(err.text.contains("adj.chan:9:31"), "{}", err.text);
+    assert!(err.contains("adjuster = half"), "{err}");
+    assert!(err.contains("adj.chan:9:31"), "{err}");
 }
+
+/// A minimal weight adjuster: a point process with a POINTER to its connection's weight.
+const HALVE: &str =
+    "NEURON { POINT_PROCESS Halve  POINTER wsyn }\nASSIGNED { wsyn }\nNET_RECEIVE (w) { wsyn = 0.5 * w }\n";

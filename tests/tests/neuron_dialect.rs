@@ -681,22 +681,14 @@ fn a_concentration_reader_follows_its_pool_as_in_neuron() {
 /// hint does not.
 #[test]
 fn an_unset_ion_of_a_mod_file_is_refused_with_neurons_default() {
-    let dir = std::env::temp_dir().join(format!("hhc-unset-ion-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(
-        dir.join("kleak.mod"),
+    let kleak = [(
+        "kleak.mod",
         "NEURON { SUFFIX kleak USEION k READ ek WRITE ik RANGE g }\nPARAMETER { g = 0.001 (S/cm2) }\nASSIGNED { v (mV) ek (mV) ik (mA/cm2) }\nBREAKPOINT { ik = g*(v - ek) }\n",
-    )
-    .expect("mechanism");
+    )];
     let source = "CELL c {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT kleak { }\n}\nSIMULATE { cell = c  dt = 0.025 (ms)  tstop = 1 (ms) }\n";
-    let err = hhc_runtime::load::load_model_source("unset.chan", source, &dir)
-        .expect_err("refused")
-        .text;
+    let err = hhc_tests::load_beside(&kleak, "unset.chan", source).expect_err("refused");
     let own = source.replace("kleak", "K_HH1952");
-    let own_err = hhc_runtime::load::load_model_source("own.chan", &own, &dir)
-        .expect_err("refused")
-        .text;
-    let _ = std::fs::remove_dir_all(&dir);
+    let own_err = hhc_tests::load_beside(&kleak, "own.chan", &own).expect_err("refused");
     assert!(
         err.contains(
             "`kleak` reads the reversal potential of ion `k`, which the cell does not set"
@@ -730,10 +722,10 @@ PROCEDURE rates(v (mV)) {
 }
 ";
 
-/// Loads a cell with `mechanism` inserted with `settings`: one cell, or with `values` (a CSV's
-/// text) a population of two whose parameters come from it per cell.
+/// Loads a cell with `mechanism` (one of `files`) inserted with `settings`: one cell, or with
+/// `values` (a CSV's text) a population of two whose parameters come from it per cell.
 fn load_with(
-    dir: &std::path::Path,
+    files: &[(&str, &str)],
     mechanism: &str,
     settings: &str,
     values: Option<&str>,
@@ -741,16 +733,15 @@ fn load_with(
     let cell = format!(
         "CELL c {{\n    ION k {{ e = -77 (mV) }}\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT {mechanism} {{ {settings} }}\n}}\n"
     );
+    let mut files = files.to_vec();
     let source = match values {
         None => format!("{cell}SIMULATE {{ cell = c  dt = 0.025 (ms)  tstop = 1 (ms) }}\n"),
         Some(column) => {
-            std::fs::write(dir.join("each.csv"), column).expect("values");
+            files.push(("each.csv", column));
             format!("{cell}NETWORK {{\n    POPULATION p = c {{ count = 2  values = each }}\n}}\nSIMULATE {{ dt = 0.025 (ms)  tstop = 1 (ms) }}\n")
         }
     };
-    hhc_runtime::load::load_model_source("tables.chan", &source, dir)
-        .map(|_| ())
-        .map_err(|e| e.text)
+    hhc_tests::load_beside(&files, "tables.chan", &source).map(|_| ())
 }
 
 /// `usetable = 1` reads a TABLE's values where its function reads parameters, and is refused
@@ -758,29 +749,33 @@ fn load_with(
 /// parameter it reads varies along the cell. hhc's default computes the rates exactly.
 #[test]
 fn usetable_is_refused_where_no_table_can_hold_the_function() {
-    let dir = std::env::temp_dir().join(format!("hhc-tables-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("tgate.mod"), TABLED_GATE).expect("mechanism");
     let reads_cai = TABLED_GATE
         .replace(
             "SUFFIX tgate USEION k",
             "SUFFIX cgate USEION ca READ cai USEION k",
         )
         .replace("(v - vhalf)/5", "(v - vhalf - 1e3*cai)/5");
-    std::fs::write(dir.join("cgate.mod"), reads_cai).expect("mechanism");
+    let files = [
+        ("tgate.mod", TABLED_GATE),
+        ("cgate.mod", reads_cai.as_str()),
+    ];
     let per_cell = "tgate.vhalf\n-40\n-35\n";
     let outcomes = [
-        load_with(&dir, "tgate", "", None),
-        load_with(&dir, "tgate", "usetable = 1", None),
-        load_with(&dir, "cgate", "", None),
-        load_with(&dir, "cgate", "usetable = 1", None),
-        load_with(&dir, "tgate", "usetable = 1  vhalf = along(-40, -30)", None),
-        load_with(&dir, "tgate", "vhalf = along(-40, -30)", None),
-        load_with(&dir, "tgate", "usetable = 2", None),
-        load_with(&dir, "tgate", "usetable = 1", Some(per_cell)),
-        load_with(&dir, "tgate", "", Some(per_cell)),
+        load_with(&files, "tgate", "", None),
+        load_with(&files, "tgate", "usetable = 1", None),
+        load_with(&files, "cgate", "", None),
+        load_with(&files, "cgate", "usetable = 1", None),
+        load_with(
+            &files,
+            "tgate",
+            "usetable = 1  vhalf = along(-40, -30)",
+            None,
+        ),
+        load_with(&files, "tgate", "vhalf = along(-40, -30)", None),
+        load_with(&files, "tgate", "usetable = 2", None),
+        load_with(&files, "tgate", "usetable = 1", Some(per_cell)),
+        load_with(&files, "tgate", "", Some(per_cell)),
     ];
-    let _ = std::fs::remove_dir_all(&dir);
     for ok in [0, 1, 2, 5, 8] {
         assert!(outcomes[ok].is_ok(), "{ok}: {:?}", outcomes[ok]);
     }

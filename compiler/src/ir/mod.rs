@@ -336,11 +336,12 @@ impl ExprArena {
         &self.tables[id.0 as usize]
     }
 
-    /// The values of table `id`; a [`Table::Tabulated`] one (which no kernel reads) has none.
+    /// The values a kernel reads for table `id`. A [`Table::Tabulated`] one, which a model's
+    /// checks keep out of every kernel, reads one NaN: never memory outside a table.
     pub fn table_values(&self, id: TableId) -> &[f64] {
         match self.table(id) {
             Table::Values(v) => v,
-            Table::Tabulated { .. } => &[],
+            Table::Tabulated { .. } => &[f64::NAN],
         }
     }
 

@@ -310,14 +310,7 @@ struct KernelPlan {
 fn kernel_tables(p: &Prepared, precision: Precision) -> Vec<Box<[u64]>> {
     (0..p.exprs.table_count())
         .map(|t| {
-            // A table not computed (which a model's checks refuse first) reads NaN, never
-            // memory outside it.
-            let values = match p.exprs.table_values(crate::ir::TableId(t as u32)) {
-                [] => &[f64::NAN][..],
-                v => v,
-            };
-            values
-                .iter()
+            (p.exprs.table_values(crate::ir::TableId(t as u32)).iter())
                 .map(|&x| match precision {
                     Precision::F64 => x.to_bits(),
                     Precision::F32 => u64::from((x as f32).to_bits()),

@@ -174,7 +174,7 @@ pub fn emit_program(program: &CellProgram, precision: Precision, sm: u32) -> Str
             Expr::Select(c, a, b) => format!("selp.{f} {r}, {}, {}, {};", reg(a), reg(b), reg(c)),
             // The conversion saturates and takes NaN to 0; then the clamp to the table.
             Expr::TableEntry(t, index) => {
-                let last = p.exprs.table_values(t).len().saturating_sub(1);
+                let last = p.exprs.table_values(t).len() - 1;
                 format!(
                     "cvt.rzi.s64.{f} %e0, {};\n\tmax.s64 %e0, %e0, 0;\n\tmin.s64 %e0, %e0, {last};\n\tmov.u64 %e1, {TABLE_PREFIX}{};\n\tmad.lo.u64 %e1, %e0, {}, %e1;\n\tld.global.nc.{f} {r}, [%e1];",
                     reg(index),
@@ -274,11 +274,7 @@ const TABLE_PREFIX: &str = "hhc_table";
 fn kernel_tables(exprs: &crate::ir::ExprArena, ty: &Ty) -> String {
     let mut s = String::new();
     for t in 0..exprs.table_count() {
-        // A table not computed (which a model's checks refuse first) reads NaN.
-        let values = match exprs.table_values(crate::ir::TableId(t as u32)) {
-            [] => &[f64::NAN][..],
-            v => v,
-        };
+        let values = exprs.table_values(crate::ir::TableId(t as u32));
         let list: Vec<String> = values.iter().map(|&x| lit(ty, x)).collect();
         let _ = writeln!(
             s,
