@@ -130,7 +130,6 @@ impl Adjusters {
                 weight: -1.0,
                 flag: 0.0,
                 values: instance,
-                step: 0,
             };
             own.send(&e, 0.0, 0.0, false);
         }

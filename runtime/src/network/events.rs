@@ -3,11 +3,12 @@
 
 use super::*;
 
-/// An event on its way to a point process.
+/// An event on its way to a point process, as NET_RECEIVE sees it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Event {
     pub(super) te: f64,
-    /// The order it was sent in, to break ties in `te` as NEURON's queue does.
+    /// The order it was sent in, to break ties in `te` as NEURON's queue does: a self-event's
+    /// from [`SELF_EVENT_SEQ`]; a connection's event goes first at an equal time (0).
     pub(super) seq: u64,
     pub(super) cell: u32,
     pub(super) point: u32,
@@ -18,8 +19,71 @@ pub(super) struct Event {
     /// population's `connection_values`, or [`NO_VALUES`]. A self-event keeps its sender's, as
     /// NEURON's net_send reuses the event's weight vector.
     pub(super) values: u32,
-    /// The step that delivers it (a connection's event; 0 for the others).
-    pub(super) step: u32,
+}
+
+/// A connection's event as its target's chunk keeps it until it is delivered: 24 bytes, since
+/// a volley of spikes puts millions of them in flight at once. Its place in the order sent is
+/// its place in the chunk's list (a list is appended to in the order sent, and sorted stably
+/// by time), and its step follows from `te`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Arrival {
+    pub(super) te: f64,
+    pub(super) weight: f64,
+    /// The cell within its chunk and the point process: [`PointCodes::code`].
+    pub(super) target: u32,
+    /// As [`Event::values`]; a weight adjuster's instance for an adjuster's event.
+    pub(super) values: u32,
+}
+
+/// How an [`Arrival`] names its target within a chunk of at most 64 cells: the cell shifted
+/// past the bits of the cell type's point processes, whose code one past the last is a
+/// weight adjuster's ([`ADJUSTER_POINT`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PointCodes {
+    bits: u32,
+    points: u32,
+}
+
+impl PointCodes {
+    /// For a cell type with `points` point processes; `None` when a chunk's codes would not
+    /// fit in 32 bits.
+    pub(super) fn new(points: usize, chunk_cells: usize) -> Option<PointCodes> {
+        let bits = (points + 1).next_power_of_two().trailing_zeros();
+        let fits = (chunk_cells as u64)
+            .checked_shl(bits)
+            .is_some_and(|c| c <= 1 << 32);
+        fits.then_some(PointCodes {
+            bits,
+            points: points as u32,
+        })
+    }
+
+    pub(super) fn code(self, local_cell: u32, point: u32) -> u32 {
+        let point = if point == ADJUSTER_POINT {
+            self.points
+        } else {
+            point
+        };
+        (local_cell << self.bits) | point
+    }
+
+    /// The event `a` carries to the chunk whose first cell is `first`.
+    pub(super) fn event(self, a: &Arrival, first: u32) -> Event {
+        let point = a.target & ((1 << self.bits) - 1);
+        Event {
+            te: a.te,
+            seq: 0,
+            cell: first + (a.target >> self.bits),
+            point: if point == self.points {
+                ADJUSTER_POINT
+            } else {
+                point
+            },
+            weight: a.weight,
+            flag: 0.0,
+            values: a.values,
+        }
+    }
 }
 
 /// [`Event::values`] of an event that has no connection's values.
@@ -175,6 +239,22 @@ pub(super) struct Outgoing {
     pub(super) adjuster: u32,
 }
 
+/// A connection to a cell as a filing worker reads it: where its event goes (population, chunk
+/// within the worker's share, and the [`PointCodes`] code within the chunk) and what it
+/// carries.
+#[derive(Clone, Copy)]
+pub(super) struct ToCell {
+    pub(super) delay: f64,
+    pub(super) weight: f64,
+    pub(super) population: u32,
+    pub(super) chunk: u32,
+    pub(super) target: u32,
+    pub(super) values: u32,
+    /// The adjuster's code within the chunk, or [`NO_ADJUSTER`].
+    pub(super) adjuster_target: u32,
+    pub(super) adjuster: u32,
+}
+
 /// When an event is delivered: NEURON's step times, and the steps of the run; no event is
 /// filed before step `earliest`.
 pub(super) struct Delivery<'a> {
@@ -186,12 +266,12 @@ pub(super) struct Delivery<'a> {
 
 /// The connections as their spikes' senders file them. Events to cells are filed by several
 /// workers at once, each into its own share of every population's chunks, from its own table
-/// by sender (CSR); each connection carries its rank among its sender's connections to cells,
-/// so that an event's `seq` (the order NEURON's queue breaks ties in) is the same for any
-/// number of workers. Events to artificial cells are filed by the caller, in order.
+/// by sender (CSR). A chunk's list receives its events in the order sent whichever worker
+/// files it, so ties break as in NEURON's queue on any thread count. Events to artificial
+/// cells are filed by the caller, in order.
 pub(super) struct Filing {
     /// Per worker: its connections to cells, by sender.
-    pub(super) workers: Vec<BySender<(Outgoing, u32)>>,
+    pub(super) workers: Vec<BySender<ToCell>>,
     /// Per worker and population: the chunks it files into.
     pub(super) shares: Vec<Vec<std::ops::Range<usize>>>,
     /// The connections to artificial cells, by sender.
@@ -226,11 +306,9 @@ impl<T> BySender<T> {
     }
 }
 
-/// A worker's share of one population's event rings: the chunks from `first`.
+/// A worker's share of one population's event rings.
 pub(super) struct RingShare<'a> {
-    pub(super) chunk_cells: usize,
-    pub(super) first: usize,
-    pub(super) rings: &'a mut [Vec<Vec<Event>>],
+    pub(super) rings: &'a mut [Vec<Vec<Arrival>>],
 }
 
 impl Filing {
@@ -256,20 +334,31 @@ impl Filing {
         let chunk_cells: Vec<usize> = (populations.iter())
             .map(|p| p.as_ref().map_or(1, |p| p.chunk_cells))
             .collect();
-        let worker_of = |t: &Outgoing| {
-            let chunk = t.cell as usize / chunk_cells[t.population];
-            (0..workers)
-                .find(|&w| shares[w][t.population].contains(&chunk))
-                .unwrap_or(0)
-        };
-        let mut per_worker: Vec<Vec<(u64, (Outgoing, u32))>> = vec![Vec::new(); workers];
+        let mut per_worker: Vec<Vec<(u64, ToCell)>> = vec![Vec::new(); workers];
         let mut to_artificial = Vec::new();
         let mut to_cells = vec![0u32; senders];
         for &(pre, t) in targets {
-            if populations.get(t.population).is_some_and(Option::is_some) {
-                let rank = to_cells[pre as usize];
+            if let Some(Some(pop)) = populations.get(t.population) {
                 to_cells[pre as usize] += 1;
-                per_worker[worker_of(&t)].push((pre, (t, rank)));
+                let chunk = t.cell as usize / chunk_cells[t.population];
+                let worker = (0..workers)
+                    .find(|&w| shares[w][t.population].contains(&chunk))
+                    .unwrap_or(0);
+                let local = (t.cell as usize - chunk * chunk_cells[t.population]) as u32;
+                let row = ToCell {
+                    delay: t.delay,
+                    weight: t.weight,
+                    population: t.population as u32,
+                    chunk: (chunk - shares[worker][t.population].start) as u32,
+                    target: pop.codes.code(local, t.point),
+                    values: t.values,
+                    adjuster_target: match t.adjuster {
+                        NO_ADJUSTER => NO_ADJUSTER,
+                        _ => pop.codes.code(local, ADJUSTER_POINT),
+                    },
+                    adjuster: t.adjuster,
+                };
+                per_worker[worker].push((pre, row));
             } else {
                 to_artificial.push((pre, t));
             }
@@ -296,17 +385,10 @@ impl Filing {
         artificial: &mut [Option<ArtificialPopulation>],
         sent: &[(u64, f64)],
         rules: &Delivery<'_>,
-        seq: &mut u64,
     ) {
         // Most one-step epochs send nothing, and handing nothing to the workers costs.
         if sent.is_empty() {
             return;
-        }
-        // Each spike's first `seq`: its connections to cells are numbered in order.
-        let mut first = Vec::with_capacity(sent.len());
-        for &(gid, _) in sent {
-            first.push(*seq);
-            *seq += u64::from(self.to_cells[gid as usize]);
         }
         // Every population's ring has the same lists.
         let (slot_steps, ring_len) = (populations.iter().flatten())
@@ -320,27 +402,21 @@ impl Filing {
             .collect();
         for (k, pop) in populations.iter_mut().enumerate() {
             let Some(pop) = pop.as_mut() else { continue };
-            let chunk_cells = pop.chunk_cells;
-            let mut rest: &mut [Vec<Vec<Event>>] = &mut pop.pending;
+            let mut rest: &mut [Vec<Vec<Arrival>>] = &mut pop.pending;
             for (w, share) in self.shares.iter().enumerate() {
                 let (mine, later) = std::mem::take(&mut rest).split_at_mut(share[k].len());
                 rest = later;
-                shares[w][k] = Some(RingShare {
-                    chunk_cells,
-                    first: share[k].start,
-                    rings: mine,
-                });
+                shares[w][k] = Some(RingShare { rings: mine });
             }
         }
-        let first = &first;
         shares
             .into_par_iter()
             .zip(&self.workers)
             .for_each(|(mut shares, connections)| {
-                for (&(gid, stamp), &seq0) in sent.iter().zip(first) {
+                for &(gid, stamp) in sent {
                     // A sender's connections mostly share a few delays, in runs.
                     let mut last = (f64::NAN, 0.0, 0);
-                    for &(t, rank) in connections.of(gid) {
+                    for t in connections.of(gid) {
                         if t.delay.to_bits() != last.0.to_bits() {
                             let te = stamp + t.delay;
                             let step = delivery_step(te, rules.times, rules.dt, rules.earliest);
@@ -350,36 +426,26 @@ impl Filing {
                         if step >= rules.steps {
                             continue;
                         }
-                        let Some(share) = shares[t.population].as_mut() else {
+                        let Some(share) = shares[t.population as usize].as_mut() else {
                             continue;
                         };
-                        let chunk = t.cell as usize / share.chunk_cells - share.first;
+                        let ring = &mut share.rings[t.chunk as usize];
                         if t.adjuster != NO_ADJUSTER {
                             // The adjuster first, just before the synapse.
                             let te = te - ADJUSTER_LEAD;
                             let step = delivery_step(te, rules.times, rules.dt, rules.earliest);
-                            share.rings[chunk][(step / slot_steps) as usize % ring_len].push(
-                                Event {
-                                    te,
-                                    seq: seq0 + u64::from(rank),
-                                    cell: t.cell,
-                                    point: ADJUSTER_POINT,
-                                    weight: t.weight,
-                                    flag: 0.0,
-                                    values: t.adjuster,
-                                    step: step as u32,
-                                },
-                            );
+                            ring[(step / slot_steps) as usize % ring_len].push(Arrival {
+                                te,
+                                weight: t.weight,
+                                target: t.adjuster_target,
+                                values: t.adjuster,
+                            });
                         }
-                        share.rings[chunk][(step / slot_steps) as usize % ring_len].push(Event {
+                        ring[(step / slot_steps) as usize % ring_len].push(Arrival {
                             te,
-                            seq: seq0 + u64::from(rank),
-                            cell: t.cell,
-                            point: t.point,
                             weight: t.weight,
-                            flag: 0.0,
+                            target: t.target,
                             values: t.values,
-                            step: step as u32,
                         });
                     }
                 }
@@ -391,5 +457,35 @@ impl Filing {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_arrival_names_its_cell_and_point_within_the_chunk() {
+        let codes = PointCodes::new(5, 64).expect("five points fit");
+        for local in [0u32, 1, 37, 63] {
+            for point in [0u32, 4, ADJUSTER_POINT] {
+                let a = Arrival {
+                    te: 1.5,
+                    weight: 0.25,
+                    target: codes.code(local, point),
+                    values: 7,
+                };
+                let e = codes.event(&a, 640);
+                assert_eq!((e.cell, e.point), (640 + local, point));
+                assert_eq!((e.te, e.weight, e.values, e.flag), (1.5, 0.25, 7, 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn point_codes_refuse_what_32_bits_cannot_name() {
+        assert!(PointCodes::new((1 << 26) - 1, 64).is_some());
+        assert!(PointCodes::new(1 << 26, 64).is_none());
+        assert!(PointCodes::new(1 << 26, 32).is_some());
     }
 }

@@ -29,11 +29,12 @@
 //!
 //! **Filing.** Between epochs the spikes' events go straight to their target's chunk, into a
 //! ring of lists by the epoch that delivers them (or a few epochs per list, when delays are
-//! long beside the shortest); a chunk's task sorts its list by time (then by the order sent),
-//! delivers the epoch's events step by step and keeps the rest. Up to eight workers file at
-//! once, each into its own share of the chunks. An event's place in the order sent is its
-//! spike's place in the epoch plus its rank among the sender's connections, whichever worker
-//! files it, so ties break as in NEURON's queue on any thread count.
+//! long beside the shortest); a chunk's task sorts its list stably by time, delivers the
+//! epoch's events step by step and keeps the rest. Up to eight workers file at once, each into
+//! its own share of the chunks. A list is appended to in the order the events were sent (the
+//! epoch's spikes in order, each sender's connections in order), whichever worker files it,
+//! so the stable sort breaks ties in time as NEURON's queue does, on any thread count, and an
+//! event needs no number of its own: it is 24 bytes (time, weight, target, values).
 
 use crate::cable::{self, ChunkRows, HinesWork, MembraneCurrents, RegionView, TreeMatrix};
 use crate::distributed::{self, Alone, Exchange, Reader, Writer};
@@ -138,7 +139,9 @@ struct CellPopulation {
     /// Events by the chunk of their target and the steps that deliver them: per chunk a ring of
     /// `ring` lists, each for `slot_steps` steps (a whole number of epochs), appended to in the
     /// order filed. The lists keep their memory from one use to the next.
-    pending: Vec<Vec<Vec<Event>>>,
+    pending: Vec<Vec<Vec<Arrival>>>,
+    /// How an [`Arrival`] names its cell and point process within a chunk.
+    codes: PointCodes,
     slot_steps: u64,
     ring: usize,
     chunks: usize,
@@ -393,9 +396,16 @@ impl CellPopulation {
         let spikes_from_points = points
             .iter()
             .any(|p| p.receive.as_ref().is_some_and(|r| !r.emits.is_empty()));
+        let codes = PointCodes::new(points.len(), chunk_cells).ok_or_else(|| {
+            RunError::Backend(crate::backend::BackendError(format!(
+                "a cell with {} point processes is more than a network's events can name",
+                points.len()
+            )))
+        })?;
         Ok(CellPopulation {
             first,
             offset: 0,
+            codes,
             record_positions: (0..model.record.len()).collect(),
             n,
             nodes,
@@ -448,7 +458,7 @@ impl CellPopulation {
         // This epoch's events, per chunk and step, taken from the ring (and given back, empty,
         // at the end).
         let slot = (from / self.slot_steps) as usize % self.ring;
-        let by_chunk: Vec<Vec<Event>> = (self.pending.iter_mut())
+        let by_chunk: Vec<Vec<Arrival>> = (self.pending.iter_mut())
             .map(|ring| std::mem::take(&mut ring[slot]))
             .collect();
         let nodes = self.nodes;
@@ -470,6 +480,7 @@ impl CellPopulation {
         let adjuster_states = &adjuster_states;
         let adjusters = &self.adjusters;
         let netcons = &self.netcons;
+        let codes = self.codes;
         let targets = &self.points;
         let regions_n = views.len();
         let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
@@ -495,7 +506,7 @@ impl CellPopulation {
                 )
                 .max(1),
         };
-        let outcomes: Vec<(ChunkOutcome, Vec<Event>)> = self
+        let outcomes: Vec<(ChunkOutcome, Vec<Arrival>)> = self
             .above
             .par_chunks_mut(chunk_cells)
             .zip(self.self_events.par_iter_mut())
@@ -544,29 +555,35 @@ impl CellPopulation {
                 for t in targets {
                     marked[t.region].resize(cc, false);
                 }
-                // The epoch's events in time order (positive, so its bits order as its value;
-                // the step follows), then in the order they were sent.
-                if !delivered.is_sorted_by_key(|e| (e.te.to_bits(), e.seq)) {
-                    delivered.sort_unstable_by_key(|e| (e.te.to_bits(), e.seq));
+                // The epoch's events in time order (positive, so its bits order as its value),
+                // then in the order they were sent: the list's order, which a stable sort
+                // keeps.
+                if !delivered.is_sorted_by_key(|e| e.te.to_bits()) {
+                    delivered.sort_by_key(|e| e.te.to_bits());
                 }
                 let mut later = &delivered[..];
                 for (b, step) in (from..to).enumerate() {
-                    // 1. Events due now: te <= t + dt/2.
-                    let now = later.partition_point(|e| u64::from(e.step) == step);
+                    // 1. Events due now: te <= t + dt/2 (and those of earlier steps, which
+                    //    filing put no sooner than this epoch).
+                    let due = times[step as usize] + 0.5 * dt;
+                    let now = later.partition_point(|e| e.te <= due);
                     let (events, rest) = later.split_at(now);
                     later = rest;
                     // The connections' events merged with the self-events due now, including
                     // those that the deliveries send for this step.
-                    let due = times[step as usize] + 0.5 * dt;
-                    let mut next = 0;
+                    let mut next = events.first().map(|a| codes.event(a, first as u32));
+                    let mut i = 0;
                     loop {
-                        let e = match own.pop_before(due, events.get(next)) {
+                        let e = match own.pop_before(due, next.as_ref()) {
                             Some(e) => e,
-                            None if next < events.len() => {
-                                next += 1;
-                                events[next - 1]
-                            }
-                            None => break,
+                            None => match next {
+                                Some(e) => {
+                                    i += 1;
+                                    next = events.get(i).map(|a| codes.event(a, first as u32));
+                                    e
+                                }
+                                None => break,
+                            },
                         };
                         if e.point == ADJUSTER_POINT {
                             // SAFETY: the instance serves a connection to this task's cell.
@@ -742,7 +759,6 @@ impl CellPopulation {
                                         weight: 0.0,
                                         flag: w.flag,
                                         values: NO_VALUES,
-                                        step: 0,
                                     };
                                     watch_events.push(now);
                                 }
@@ -960,7 +976,6 @@ fn initial_self_events(
                 weight: 0.0,
                 flag: 0.0,
                 values: NO_VALUES,
-                step: 0,
             };
             for v in values.chunks(3) {
                 if v[0] != 0.0 {
@@ -1232,21 +1247,19 @@ pub fn run(
     // Set-up ends here: kernels compiled, every population at its initial state, and the
     // connection tables built.
     let compile_seconds = started.elapsed().as_secs_f64();
-    let mut seq = 0u64;
 
     let mut spikes: Vec<(u64, f64)> = Vec::new();
     let file = |populations: &mut Vec<Option<CellPopulation>>,
                 artificial: &mut Vec<Option<ArtificialPopulation>>,
                 sent: &[(u64, f64)],
-                earliest: u64,
-                seq: &mut u64| {
+                earliest: u64| {
         let rules = Delivery {
             times: &times,
             dt,
             steps,
             earliest,
         };
-        filing.file(populations, artificial, sent, &rules, seq);
+        filing.file(populations, artificial, sent, &rules);
     };
     // Spike sources fire at their given times; each epoch first sends those before its end.
     let mut source_spikes: Vec<(f64, u64)> = Vec::new();
@@ -1324,7 +1337,7 @@ pub fn run(
             .iter()
             .map(|&(t, gid)| (gid, t))
             .collect();
-        file(&mut populations, &mut artificial, &sent, step0, &mut seq);
+        file(&mut populations, &mut artificial, &sent, step0);
         // This process's cells' spikes of the epoch: (t, gid, the time their events leave).
         let mut cell_spikes: Vec<(f64, u64, f64)> = Vec::new();
         let mut failure: Option<Failure> = None;
@@ -1436,7 +1449,7 @@ pub fn run(
             .iter()
             .map(|&(_, g, stamp)| (g, stamp))
             .collect();
-        file(&mut populations, &mut artificial, &sent, end, &mut seq);
+        file(&mut populations, &mut artificial, &sent, end);
         tally.filing_seconds += clock.elapsed().as_secs_f64();
         step0 = end;
     }
