@@ -1105,9 +1105,19 @@ pub struct ReceiveProgram {
     /// NET_RECEIVE's `net_move`s: the self-event it sent last moves to the event's time plus
     /// `delay`, keeping its flag (the `flag` field is unused).
     pub moves: Vec<crate::ir::SelfEvent>,
+    /// What each [`Var::Draw`] draws (`scop_random`, `exprand`, RANDOM streams): fresh values
+    /// for every event.
+    pub draws: Vec<crate::ir::Draw>,
 }
 
 impl ReceiveProgram {
+    /// Whether any of `roots` reads a random draw.
+    pub fn draws_in(&self, roots: &[ExprId]) -> bool {
+        !self.draws.is_empty()
+            && (self.exprs.reachable(roots).iter())
+                .any(|&e| matches!(self.exprs.get(e), crate::ir::Expr::Var(Var::Draw(_))))
+    }
+
     /// Whether each connection to this point process keeps values of its own (see
     /// [`crate::ir::NetReceive::keeps_connection_values`]).
     pub fn keeps_connection_values(&self) -> bool {
@@ -1278,6 +1288,7 @@ pub fn build_receive(model: &Model, mi: usize, program: &CellProgram) -> Option<
         arg_init,
         for_netcons,
         moves,
+        draws: m.draws.clone(),
     })
 }
 

@@ -319,7 +319,7 @@ fn interface_errors() {
     );
     case(
         "verbatim_vecstim_points_to_spike_sources",
-        "NEURON { ARTIFICIAL_CELL VecStim }\nASSIGNED { index etime (ms) space }\nINITIAL { index = 0 element() }\nNET_RECEIVE (w) { net_event(t) }\nPROCEDURE element() {\nVERBATIM\n  /* read the Vector */\nENDVERBATIM\n}\nPROCEDURE play() {\nVERBATIM\n  /* keep the Vector */\nENDVERBATIM\n}\n",
+        "NEURON { ARTIFICIAL_CELL VecStim }\nASSIGNED { index etime (ms) space }\nINITIAL { index = 0 element() }\nNET_RECEIVE (w) { net_event(t) }\nPROCEDURE element() {\nVERBATIM\n  /* read the Vector */\n  etime = vector_vec(_p_space)[(int)index];\nENDVERBATIM\n}\nPROCEDURE play() {\nVERBATIM\n  /* keep the Vector */\n  _p_space = vector_arg(1);\nENDVERBATIM\n}\n",
     );
     case(
         "verbatim_rejected",

@@ -423,3 +423,66 @@ proptest! {
         }
     }
 }
+
+/// Pieces of the C that VERBATIM blocks hold, for random blocks near the idioms hhc reads.
+const C_PIECES: &[&str] = &[
+    "if",
+    "(",
+    ")",
+    "_p_rng",
+    "{",
+    "}",
+    "else",
+    ";",
+    "double",
+    "value",
+    "return",
+    "0",
+    "\n",
+    "#include <math.h>\n",
+    "#define X 1\n",
+    "/*",
+    "*/",
+    "//",
+    "\"",
+    "'",
+    "\\",
+    "nrn_random_pick",
+    "void**",
+    "pv",
+    "=",
+    "&",
+    "*",
+    "ifarg(1)",
+    "nrn_random_arg(1)",
+    "hoc_execerror(\"a\", \"b\")",
+    ",",
+    "_nt",
+    "!=",
+    "nrn_threads",
+    " ",
+    "extern",
+    "int",
+    "x_",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn random_verbatim_never_panics(
+        opener in proptest::collection::vec(0..C_PIECES.len(), 0..40),
+        closer in proptest::collection::vec(0..C_PIECES.len(), 0..6),
+        pointer in any::<bool>(),
+    ) {
+        let c = |pieces: &[usize]| pieces.iter().map(|&k| C_PIECES[k]).collect::<String>();
+        let (open, close) = (c(&opener), c(&closer));
+        let _ = hhc_compiler::syntax::verbatim::classify(&open);
+        let src = format!(
+            "NEURON {{ POINT_PROCESS P{} }}\nASSIGNED {{ rng x }}\nVERBATIM\n{open}\nENDVERBATIM\n\
+             FUNCTION urand() {{\nVERBATIM\n{open}\nENDVERBATIM\n x = scop_random(1)\nVERBATIM\n{close}\nENDVERBATIM\n urand = x\n}}\n\
+             NET_RECEIVE (w) {{ x = urand() }}\n",
+            if pointer { " POINTER rng" } else { "" }
+        );
+        check(&src);
+    }
+}

@@ -1232,3 +1232,142 @@ fn a_connection_to_a_weight_adjuster_says_what_it_is() {
 /// A minimal weight adjuster: a point process with a POINTER to its connection's weight.
 const HALVE: &str =
     "NEURON { POINT_PROCESS Halve  POINTER wsyn }\nASSIGNED { wsyn }\nNET_RECEIVE (w) { wsyn = 0.5 * w }\n";
+
+/// A synapse that transmits each event with probability p, drawn in NET_RECEIVE.
+const RELIABLE: &str = "NEURON { POINT_PROCESS Unreliable RANGE p, tau, e NONSPECIFIC_CURRENT i }
+PARAMETER { p = 0.5  tau = 2 (ms)  e = 0 (mV) }
+ASSIGNED { v (mV) i (nA) }
+STATE { g (uS) }
+INITIAL { g = 0 }
+BREAKPOINT { SOLVE s METHOD cnexp  i = g*(v - e) }
+DERIVATIVE s { g' = -g/tau }
+NET_RECEIVE (w (uS)) { if (scop_random() < p) { g = g + w } }
+";
+
+/// Two cells, each with an unreliable synapse at transmission probability `p`, fed by one
+/// train of 40 spikes: each cell's g at every step, on `threads` threads.
+fn unreliable_g(p: &str, threads: usize) -> Vec<Vec<f64>> {
+    let model = format!(
+        "CELL Soma {{
+    v_init = -65 (mV)
+    V_th = 10 (mV)
+    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}
+    INSERT IL {{ E = -65 (mV)  g_max = 0.1 (mS/cm2) }}
+    POINT syn = Unreliable AT soma(0.5) {{ p = {p} }}
+}}
+NETWORK {{
+    POPULATION cell = Soma {{ count = 2  probe = soma(0.5)  record = 0, 1 }}
+    POPULATION a = spikes {{ times = {} }}
+    CONNECT a -> cell AT syn {{ rule = all_to_all  weight = 0.001 (uS)  delay = 1 (ms) }}
+}}
+SIMULATE {{ dt = 0.025 (ms)  tstop = 210 (ms) }}",
+        (0..40)
+            .map(|k| format!("{} (ms)", 5 * k + 2))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let model = hhc_tests::load_beside(&[("Unreliable.mod", RELIABLE)], "unreliable.chan", &model)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = Request {
+        threads: Some(threads),
+        record_states: vec!["Unreliable.g".into()],
+        ..Default::default()
+    };
+    let r = Simulation::new(model, &request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let g: Vec<Vec<f64>> = r
+        .traces
+        .iter()
+        .filter(|t| t.name.contains("Unreliable.g"))
+        .map(|t| t.values.clone())
+        .collect();
+    assert_eq!(g.len(), 2);
+    g
+}
+
+/// The events g rose at, in steps.
+fn jumps(g: &[f64]) -> Vec<usize> {
+    (1..g.len()).filter(|&k| g[k] - g[k - 1] > 1e-4).collect()
+}
+
+/// A draw in a point process's NET_RECEIVE on a cell (`scop_random() < p`) is a fresh number
+/// for every event: p = 1 passes all 40 events, p = 0 none, p = 0.5 some, a different set on
+/// each cell, the same on any thread count. (It read 0 before, so every event passed.)
+#[test]
+fn a_synapse_draws_a_fresh_number_for_every_event() {
+    let all = unreliable_g("1", 1);
+    assert_eq!(jumps(&all[0]).len(), 40);
+    let none = unreliable_g("0", 1);
+    assert!(none[0].iter().all(|&g| g == 0.0));
+    let half = unreliable_g("0.5", 1);
+    let (a, b) = (jumps(&half[0]), jumps(&half[1]));
+    for j in [&a, &b] {
+        assert!(
+            (8..=32).contains(&j.len()),
+            "{} of 40 passed at p = 0.5",
+            j.len()
+        );
+    }
+    assert_ne!(a, b, "each synapse draws its own numbers");
+    assert_eq!(half, unreliable_g("0.5", 2), "the same on two threads");
+}
+
+/// Draws where hhc makes none yet are refused, never read as 0: in INITIAL of a mechanism on
+/// a cell, and in NET_RECEIVE's INITIAL.
+#[test]
+fn draws_where_hhc_makes_none_are_refused() {
+    let cell = |mechanism: &str| {
+        format!(
+            "CELL Soma {{
+    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}
+    INSERT IL {{ }}
+    POINT syn = {mechanism} AT soma(0.5)
+}}
+NETWORK {{
+    POPULATION cell = Soma {{ count = 1 }}
+    POPULATION a = spikes {{ times = 1 (ms) }}
+    CONNECT a -> cell AT syn {{ pre = 0  post = 0  weight = 0.001 (uS)  delay = 1 (ms) }}
+}}
+SIMULATE {{ dt = 0.025 (ms)  tstop = 5 (ms) }}"
+        )
+    };
+    let in_initial = RELIABLE.replace("INITIAL { g = 0 }", "INITIAL { g = 0.001 * scop_random() }");
+    let err = hhc_tests::load_beside(
+        &[("Unreliable.mod", &in_initial)],
+        "init.chan",
+        &cell("Unreliable"),
+    )
+    .expect_err("refused");
+    assert!(
+        err.contains(
+            "`Unreliable` draws random numbers in INITIAL, which hhc does not run on a cell yet"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("init.chan:4:17"), "a span: {err}");
+    let in_receive_initial = RELIABLE
+        .replace(
+            "NET_RECEIVE (w (uS)) {",
+            "NET_RECEIVE (w (uS), u) {\n    INITIAL { u = scop_random() }",
+        )
+        .replace("scop_random() < p", "u < p");
+    let model = hhc_tests::load_beside(
+        &[("Unreliable.mod", &in_receive_initial)],
+        "recv.chan",
+        &cell("Unreliable"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = Simulation::new(model, &Request::default())
+        .and_then(|mut s| {
+            s.run(None, None)
+                .map_err(|e| SetupError::Failed(e.to_string()))
+        })
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("draws random numbers in NET_RECEIVE's INITIAL"),
+        "{err}"
+    );
+}

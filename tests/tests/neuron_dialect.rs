@@ -825,3 +825,145 @@ fn a_malformed_table_is_refused_by_name() {
         assert!(text.contains("tgate.mod:"), "a span: {text}");
     }
 }
+
+/// A spike generator in the style of NEURON 7's netstim.mod: its intervals drawn by `erand()`,
+/// which reads a hoc Random through a POINTER when one is attached (VERBATIM C) and otherwise
+/// `exprand(1)`. `{IDIOM}` is replaced by the C idiom or by plain NMODL.
+const RANDOM_TRAIN: &str = "NEURON { ARTIFICIAL_CELL Train RANGE interval, noise{POINTER} }
+PARAMETER { interval = 5 (ms)  noise = 0.5 }
+ASSIGNED { event (ms){HANDLE} }
+INITIAL { net_send(1, 1) }
+{DECLARATIONS}
+FUNCTION erand() {
+{IDIOM}
+}
+PROCEDURE noiseFromRandom() {
+{ATTACH}
+}
+NET_RECEIVE (w) {
+    if (flag == 1) {
+        net_event(t)
+        event = (1 - noise) * interval + noise * interval * erand()
+        net_send(event, 1)
+    }
+}
+";
+
+/// The netstim.mod idiom, as PyNN's and many ModelDB files write it.
+const C_IDIOM: [(&str, &str); 5] = [
+    ("{POINTER}", "\n    POINTER donotuse"),
+    ("{HANDLE}", "\n    donotuse"),
+    (
+        "{DECLARATIONS}",
+        "VERBATIM\n#include <stdlib.h>\ndouble nrn_random_pick(void* r);\nvoid* nrn_random_arg(int argpos);\nENDVERBATIM",
+    ),
+    (
+        "{IDIOM}",
+        "VERBATIM\n    double value;\n    if (_p_donotuse) {\n        /* a hoc Random, negexp(1) */\n        value = nrn_random_pick(_p_donotuse);\n        return value;\n    } else {\n        if (_nt != nrn_threads) {\n            hoc_execerror(\"multithread random\", \" only via hoc Random\");\n        }\nENDVERBATIM\n    value = exprand(1)\nVERBATIM\n    }\nENDVERBATIM\n    erand = value",
+    ),
+    (
+        "{ATTACH}",
+        "VERBATIM\n {\n    void** pv = (void**)(&_p_donotuse);\n    if (ifarg(1)) {\n        *pv = nrn_random_arg(1);\n    } else {\n        *pv = (void*)0;\n    }\n }\nENDVERBATIM",
+    ),
+];
+
+fn random_train(replacements: &[(&str, &str)]) -> String {
+    let mut s = RANDOM_TRAIN.to_string();
+    for (from, to) in replacements {
+        s = s.replace(from, to);
+    }
+    s
+}
+
+fn train_spikes(mod_source: &str, tag: &str) -> Vec<(u64, f64)> {
+    let model = "NETWORK { POPULATION g = Train { count = 20  interval = 5 (ms)  noise = 0.5 } }
+SIMULATE { dt = 0.025 (ms)  tstop = 200 (ms) }";
+    let model = hhc_tests::load_beside(&[("Train.mod", mod_source)], tag, model)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = hhc_runtime::simulation::Simulation::new(
+        model,
+        &hhc_runtime::simulation::Request::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = s.run(None, None).unwrap_or_else(|e| panic!("{e}"));
+    r.network.expect("a network").spikes
+}
+
+/// The hoc-Random idiom of NEURON 7's netstim.mod runs as in NEURON when no Random is
+/// attached: the NMODL between its VERBATIM blocks, here `exprand(1)`. The same generator
+/// written as plain NMODL gives the same spikes, to the bit.
+#[test]
+fn the_hoc_random_idiom_runs_the_branch_for_no_random() {
+    let with_c = train_spikes(&random_train(&C_IDIOM), "idiom.chan");
+    let plain = train_spikes(
+        &random_train(&[
+            ("{POINTER}", ""),
+            ("{HANDLE}", ""),
+            ("{DECLARATIONS}", ""),
+            ("{IDIOM}", "    erand = exprand(1)"),
+            ("{ATTACH}", ""),
+        ]),
+        "plain.chan",
+    );
+    // 20 trains of about 40 spikes, with random intervals (not all 5 ms apart).
+    assert!(plain.len() > 600, "{} spikes", plain.len());
+    let mut by_cell = plain.clone();
+    by_cell.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let intervals: std::collections::BTreeSet<i64> = by_cell
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| ((w[1].1 - w[0].1) * 1e6).round() as i64)
+        .collect();
+    assert!(
+        intervals.len() > 100,
+        "intervals are drawn: {}",
+        intervals.len()
+    );
+    assert_eq!(with_c, plain);
+}
+
+/// C around the idiom that hhc cannot place or run is refused by name, with a span.
+#[test]
+fn c_beside_the_random_idiom_is_refused_by_name() {
+    let idiom = C_IDIOM[3].1;
+    let cases = [
+        (
+            idiom.replace("VERBATIM\n    }\nENDVERBATIM\n", ""),
+            "no VERBATIM `}` in the same block closes it",
+        ),
+        (
+            idiom.replace("if (_p_donotuse)", "if (!_p_donotuse)"),
+            "VERBATIM C code is not supported",
+        ),
+        (
+            format!("{idiom}\nVERBATIM\n}}\nENDVERBATIM"),
+            "this VERBATIM `}` closes no `if (_p_…)",
+        ),
+    ];
+    for (body, want) in cases {
+        let mut parts = C_IDIOM.to_vec();
+        parts[3].1 = &body;
+        let src = random_train(&parts);
+        let diags = hhc_compiler::compile_neuron_mechanism(&src, "train.mod").expect_err("refused");
+        let text = hhc_compiler::diagnostic::render_to_string("train.mod", &src, &diags);
+        assert!(text.contains(want), "{want}:\n{text}");
+        assert!(text.contains("train.mod:"), "a span: {text}");
+    }
+    // The handle must be a POINTER, as NEURON's C needs.
+    let mut parts = C_IDIOM.to_vec();
+    parts[0].1 = "";
+    let src = random_train(&parts);
+    let diags = hhc_compiler::compile_neuron_mechanism(&src, "train.mod").expect_err("refused");
+    let text = hhc_compiler::diagnostic::render_to_string("train.mod", &src, &diags);
+    assert!(
+        text.contains("VERBATIM reads `_p_donotuse`, but `donotuse` is not a POINTER"),
+        "{text}"
+    );
+    // A #define would change NEURON's C: refused.
+    let mut parts = C_IDIOM.to_vec();
+    parts[2].1 = "VERBATIM\n#define interval 3\nENDVERBATIM";
+    let src = random_train(&parts);
+    let diags = hhc_compiler::compile_neuron_mechanism(&src, "train.mod").expect_err("refused");
+    let text = hhc_compiler::diagnostic::render_to_string("train.mod", &src, &diags);
+    assert!(text.contains("VERBATIM C code is not supported"), "{text}");
+}

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 mod events;
 mod table;
+mod verbatim;
 
 pub use table::USETABLE;
 
@@ -539,7 +540,8 @@ impl<'a> Lowerer<'a> {
                         self.units_off_callables.insert(c.name.name.clone());
                     }
                 }
-                Item::Verbatim(span) => {
+                Item::Verbatim(_, crate::syntax::verbatim::Verbatim::Declarations) => {}
+                Item::Verbatim(span, _) => {
                     let hint = self.verbatim_hint();
                     self.err(
                         Diagnostic::error(
@@ -579,6 +581,7 @@ impl<'a> Lowerer<'a> {
         self.promote_event_variables();
         self.promote_written_concentrations();
         self.promote_held();
+        self.set_aside_random_handles();
         self.promote_pointers();
         self.promote_set_from_outside();
         self.check_pointers();
@@ -1348,7 +1351,7 @@ impl<'a> Lowerer<'a> {
                     kinetic_blocks.insert(&name.name, name.span);
                 }
                 Item::Hook { keyword, body } => {
-                    let verbatim = body.stmts.iter().any(|s| matches!(s.kind, StmtKind::Verbatim));
+                    let verbatim = body.stmts.iter().any(|s| matches!(s.kind, StmtKind::Verbatim(_)));
                     let (what, hint) = match keyword.name.as_str() {
                         "CONSTRUCTOR" | "DESTRUCTOR" => (
                             "C code run when NEURON makes or frees an instance",
@@ -1662,7 +1665,20 @@ impl<'a> Lowerer<'a> {
     }
 
     fn exec_block(&mut self, block: &Block, env: &mut Env) {
-        for (k, stmt) in block.stmts.iter().enumerate() {
+        let mut k = 0;
+        while k < block.stmts.len() {
+            let stmt = &block.stmts[k];
+            if let StmtKind::Verbatim(crate::syntax::verbatim::Verbatim::UnsetPointerElse {
+                locals,
+                ..
+            }) = &stmt.kind
+            {
+                match self.exec_unset_pointer_else(block, k, locals, env) {
+                    Some(next) => k = next,
+                    None => break,
+                }
+                continue;
+            }
             if matches!(stmt.kind, StmtKind::ReturnZero) && k + 1 < block.stmts.len() {
                 self.err(
                     Diagnostic::error(
@@ -1674,6 +1690,7 @@ impl<'a> Lowerer<'a> {
                 );
             }
             self.exec_stmt(stmt, env);
+            k += 1;
         }
     }
 
@@ -1925,13 +1942,7 @@ impl<'a> Lowerer<'a> {
                 .with_hint("move it into the KINETIC block named by SOLVE"),
             ),
             StmtKind::UnitsToggle { on } => self.units_on = *on,
-            StmtKind::Verbatim => {
-                let hint = self.verbatim_hint();
-                self.err(
-                    Diagnostic::error("VERBATIM C code is not supported", stmt.span, "embedded C")
-                        .with_hint(hint),
-                )
-            }
+            StmtKind::Verbatim(v) => self.exec_verbatim(v, stmt),
             StmtKind::Unsupported { what, keyword } => {
                 let hint = match *what {
                     "COMPARTMENT" => "hhc's KINETIC schemes are in concentrations of one volume; write the volume factors into the rates",
@@ -2641,7 +2652,8 @@ impl<'a> Lowerer<'a> {
         (self.m.exprs.lit(0.0), Dim::Free)
     }
 
-    /// NEURON's draws from its global generator: `scop_random()` (uniform on [0, 1)),
+    /// NEURON's draws from its global generator: `scop_random()` (uniform on [0, 1); an
+    /// argument, which NEURON before 9 ignored, is ignored),
     /// `exprand(mean)` and `normrand(mean, sd)`. hhc draws them from a stream of the instance
     /// (counter-based, as RANDOM streams are), so a run is reproducible on any thread count;
     /// the numbers are not NEURON's. Where hhc draws: INITIAL and NET_RECEIVE.
@@ -2657,6 +2669,12 @@ impl<'a> Lowerer<'a> {
             "exprand" => 1,
             "normrand" => 2,
             _ => return None,
+        };
+        // NEURON 7 and 8 declared `scop_random()` without parameters in C, so the argument of
+        // the files that pass one (`scop_random(1)`) was ignored; NEURON 9's C++ refuses it.
+        let args = match (arity, args.len()) {
+            (0, 1) => &args[..0],
+            _ => args,
         };
         if args.len() != arity {
             self.err(

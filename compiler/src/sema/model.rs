@@ -1327,6 +1327,7 @@ fn lower_cell(
                         );
                     }
                     Ok(Some(m)) if m.point_process => {
+                        ok &= initial_draws_run(cx, &m, mechanism.span);
                         let insert = lower_insert(cx, m, settings);
                         if !insert.along.is_empty() {
                             ok = false;
@@ -1546,6 +1547,7 @@ fn lower_cell(
                         );
                     }
                     Ok(Some(m)) => {
+                        initial_draws_run(cx, &m, mechanism.span);
                         let mut ins = lower_insert(cx, m, settings);
                         ins.regions = regions.iter().map(|r| r.name.clone()).collect();
                         spec.inserts.push(ins);
@@ -1808,6 +1810,25 @@ pub(super) fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> 
         }
     }
     insert
+}
+
+/// A mechanism on a cell (a density mechanism, or a point process placed on it) may not draw
+/// random numbers in INITIAL: its INITIAL runs in the cell's compiled kernel, which draws
+/// none. (An ARTIFICIAL_CELL's INITIAL and every NET_RECEIVE draw.) Reports and returns false
+/// when it does.
+fn initial_draws_run(cx: &mut Ctx, m: &Mechanism, span: Span) -> bool {
+    if !m.initial_draws() {
+        return true;
+    }
+    cx.err(
+        Diagnostic::error(
+            format!("`{}` draws random numbers in INITIAL, which hhc does not run on a cell yet", m.name),
+            span,
+            "draws in INITIAL",
+        )
+        .with_hint("hhc draws random numbers in NET_RECEIVE and in an ARTIFICIAL_CELL's INITIAL; give the initial value as a parameter (per cell from a CSV column: `values = NAME`)"),
+    );
+    false
 }
 
 /// Why `ins` cannot read its TABLEs: `usetable` is on (or set per cell) and a parameter a table

@@ -4,6 +4,7 @@
 //! semantic stage decides which kind it is. Nothing here is checked beyond the grammar.
 
 use crate::span::Span;
+use crate::syntax::verbatim::Verbatim;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ident {
@@ -59,7 +60,8 @@ pub enum Item {
         body: Block,
         span: Span,
     },
-    Verbatim(Span),
+    /// A VERBATIM block at file scope, and what its C is ([`Verbatim`]).
+    Verbatim(Span, Verbatim),
     /// Blocks of NMODL that hhc parses but does not run: `CONSTRUCTOR`, `DESTRUCTOR` (C code
     /// run when NEURON makes or frees an instance) and `BEFORE`/`AFTER` `INITIAL|BREAKPOINT|
     /// SOLVE|STEP`. `keyword` spans the whole heading (`AFTER SOLVE`).
@@ -202,7 +204,8 @@ pub enum StmtKind {
     UnitsToggle {
         on: bool,
     },
-    Verbatim,
+    /// A VERBATIM block among statements, and what its C is.
+    Verbatim(Verbatim),
     /// NMODL that hhc parses and refuses with a diagnostic naming it: `~ a = b` (an equation
     /// of a LINEAR/NONLINEAR block), `COMPARTMENT`, `LONGITUDINAL_DIFFUSION` and `FROM i = a
     /// TO b { … }` loops. `what` names the construct.

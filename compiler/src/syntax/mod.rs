@@ -7,6 +7,7 @@
 pub mod ast;
 pub mod parser;
 pub mod token;
+pub mod verbatim;
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;

@@ -475,11 +475,12 @@ where
         let units = kw("UNITSON")
             .to(StmtKind::UnitsToggle { on: true })
             .or(kw("UNITSOFF").to(StmtKind::UnitsToggle { on: false }));
-        // NEURON's commonest VERBATIM, `return 0;` closing a PROCEDURE, is C for "done".
+        // NEURON's commonest VERBATIM, `return 0;` closing a PROCEDURE, is C for "done"; the
+        // other idioms hhc reads are in `syntax::verbatim`.
         let verbatim = select! {
-            Token::Verbatim(body) => match body.trim() {
-                "return 0;" => StmtKind::ReturnZero,
-                _ => StmtKind::Verbatim,
+            Token::Verbatim(body) => match crate::syntax::verbatim::classify(body) {
+                crate::syntax::verbatim::Verbatim::ReturnZero => StmtKind::ReturnZero,
+                v => StmtKind::Verbatim(v),
             }
         };
         // Parsed so that a real file gets one diagnostic naming what hhc does not run yet.
@@ -1007,7 +1008,8 @@ where
                 body,
                 span: sp(e.span()),
             }),
-        select! { Token::Verbatim(_) => () }.map_with(|_, e| Item::Verbatim(sp(e.span()))),
+        select! { Token::Verbatim(body) => crate::syntax::verbatim::classify(body) }
+            .map_with(|v, e| Item::Verbatim(sp(e.span()), v)),
         kw("CONSTRUCTOR")
             .to("CONSTRUCTOR")
             .or(kw("DESTRUCTOR").to("DESTRUCTOR"))

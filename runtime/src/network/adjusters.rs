@@ -28,6 +28,8 @@ pub(super) struct Adjusters {
     /// Per cell of the population (in this process), its connections' instances that get its
     /// spikes.
     pub(super) of_cell: std::collections::HashMap<u32, Vec<u32>>,
+    /// Per instance, the random draws its NET_RECEIVE has made.
+    pub(super) draws_made: Vec<u64>,
 }
 
 pub(super) struct AdjusterProgram {
@@ -45,6 +47,8 @@ pub(super) struct AdjusterInstance {
     pub(super) values: u32,
     /// Where its states start in [`Adjusters::states`].
     pub(super) states: u32,
+    /// Its connection's place in the network's list, which keys its random draws.
+    pub(super) connection: u64,
 }
 
 impl Adjusters {
@@ -74,7 +78,23 @@ impl Adjusters {
             instances: Vec::new(),
             states: Vec::new(),
             of_cell: std::collections::HashMap::new(),
+            draws_made: Vec::new(),
         }
+    }
+
+    /// The first adjuster whose NET_RECEIVE's INITIAL draws random numbers, which hhc does not
+    /// draw there yet.
+    pub(super) fn initial_draws(&self) -> Option<&str> {
+        self.programs.iter().find_map(|p| {
+            let roots: Vec<_> = p.program.state_init.iter().map(|u| u.1).collect();
+            let draws = (p.program.exprs.reachable(&roots).iter()).any(|&e| {
+                matches!(
+                    p.program.exprs.get(e),
+                    hhc_compiler::ir::Expr::Var(Var::Draw(_))
+                )
+            });
+            (draws && !p.program.draws.is_empty()).then_some(p.program.name.as_str())
+        })
     }
 
     /// A new instance of adjuster `program` for the connection to `cell` whose values start
@@ -87,6 +107,7 @@ impl Adjusters {
         values: u32,
         weight: f64,
         sees_post: bool,
+        connection: u64,
     ) -> u32 {
         let p = &self.programs[program as usize];
         let start = self.states.len();
@@ -108,7 +129,9 @@ impl Adjusters {
             program,
             values,
             states: start as u32,
+            connection,
         });
+        self.draws_made.push(0);
         if sees_post {
             self.of_cell.entry(cell).or_default().push(id);
         }
@@ -145,10 +168,18 @@ impl Adjusters {
         e: &Event,
         states: *mut f64,
         values: *mut f64,
-        scratch: &mut (Vec<f64>, Vec<f64>),
+        draws_made: *mut u64,
+        scratch: &mut (Vec<f64>, Vec<f64>, Vec<f64>),
     ) {
         let instance = self.instances[e.values as usize];
         let p = &self.programs[instance.program as usize];
+        if !p.program.draws.is_empty() {
+            let key = adjuster_draw_key(instance.connection);
+            // SAFETY: the instance's counter, as its states.
+            let made = unsafe { &mut *draws_made.add(e.values as usize) };
+            draw_values(&p.program.draws, key, made, &mut scratch.2);
+        }
+        let drawn = &scratch.2;
         unsafe {
             let own = states.add(instance.states as usize);
             let weight = values.add(instance.values as usize);
@@ -161,6 +192,7 @@ impl Adjusters {
                     Var::Arg(k) if k as usize == flag => e.flag,
                     Var::Arg(0) => e.weight,
                     Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
+                    Var::Draw(k) => drawn[k as usize],
                     _ => 0.0,
                 },
                 &mut scratch.0,

@@ -145,27 +145,9 @@ impl ArtificialPopulation {
     /// Fresh values for every draw of the program, for cell `c`: counter-based, keyed by the
     /// stream, the cell's global id and how many it has drawn.
     pub(super) fn draw(&mut self, c: usize) -> Vec<f64> {
-        let gid = self.first + c as u64;
         let mut out = Vec::with_capacity(self.program.draws.len());
-        for d in &self.program.draws {
-            let (stream, kind) = match *d {
-                Draw::NegExp { stream } => (stream, 0),
-                Draw::Uniform { stream } => (stream, 1),
-                Draw::Normal { stream } => (stream, 2),
-            };
-            let mut next = || {
-                self.draws_made[c] += 1;
-                uniform(0x5eed_0000 + u64::from(stream), gid, self.draws_made[c])
-            };
-            out.push(match kind {
-                0 => -(-next()).ln_1p(),
-                1 => next(),
-                _ => {
-                    let (u1, u2) = (next(), next());
-                    (-2.0 * (-u1).ln_1p()).sqrt() * (std::f64::consts::TAU * u2).cos()
-                }
-            });
-        }
+        let gid = self.first + c as u64;
+        draw_values(&self.program.draws, gid, &mut self.draws_made[c], &mut out);
         out
     }
 

@@ -155,6 +155,8 @@ pub(super) struct Reaction {
     pub(super) watches: Option<Vec<ActiveWatch>>,
     /// Scratch for FOR_NETCONS loops.
     pub(super) loop_values: Vec<f64>,
+    /// This event's random draws, one per [`Var::Draw`].
+    pub(super) drawn: Vec<f64>,
     pub(super) loop_out: Vec<f64>,
 }
 
@@ -237,6 +239,8 @@ pub(super) struct Outgoing {
     pub(super) values: u32,
     /// The connection's weight adjuster instance, or [`NO_ADJUSTER`].
     pub(super) adjuster: u32,
+    /// Its place in the network's list of connections.
+    pub(super) connection: u64,
 }
 
 /// A connection to a cell as a filing worker reads it: where its event goes (population, chunk

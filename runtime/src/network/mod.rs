@@ -180,7 +180,9 @@ struct ChunkScratch {
     watch_events: Vec<Event>,
     /// The traced currents a step's solve uses.
     used: Vec<f64>,
-    adjuster: (Vec<f64>, Vec<f64>),
+    adjuster: (Vec<f64>, Vec<f64>, Vec<f64>),
+    /// Per (cell, point) of the chunk whose NET_RECEIVE draws random numbers: the draws made.
+    draws_made: std::collections::HashMap<(u32, u32), u64>,
 }
 
 /// A state or current traced at a probe: where its values live.
@@ -396,6 +398,28 @@ impl CellPopulation {
         let spikes_from_points = points
             .iter()
             .any(|p| p.receive.as_ref().is_some_and(|r| !r.emits.is_empty()));
+        // Draws are made for NET_RECEIVE's own statements; elsewhere they would read 0.
+        let drawing = |what: &str, name: &str| {
+            RunError::Backend(crate::backend::BackendError(format!(
+                "`{name}` draws random numbers in {what}, which hhc does not draw there yet\n  hint: draw in NET_RECEIVE's own statements"
+            )))
+        };
+        for (p, mech) in points.iter().zip(&cell.points) {
+            let Some(r) = &p.receive else { continue };
+            let name = &mech.insert.mechanism.name;
+            let init: Vec<_> = r.arg_init.iter().map(|u| u.1).collect();
+            if r.draws_in(&init) {
+                return Err(drawing("NET_RECEIVE's INITIAL", name));
+            }
+            let watched: Vec<_> = r.watches.iter().map(|w| w.value_now).collect();
+            if r.draws_in(&watched) {
+                return Err(drawing("a WATCH condition", name));
+            }
+        }
+        let adjusters = Adjusters::new(&cell.adjusters, model);
+        if let Some(name) = adjusters.initial_draws() {
+            return Err(drawing("NET_RECEIVE's INITIAL", name));
+        }
         let codes = PointCodes::new(points.len(), chunk_cells).ok_or_else(|| {
             RunError::Backend(crate::backend::BackendError(format!(
                 "a cell with {} point processes is more than a network's events can name",
@@ -417,7 +441,7 @@ impl CellPopulation {
                 .iter()
                 .map(|p| p.insert.mechanism.clone())
                 .collect(),
-            adjusters: Adjusters::new(&cell.adjusters, model),
+            adjusters,
             matrix: TreeMatrix::new(
                 &tree,
                 cell.cm,
@@ -478,9 +502,12 @@ impl CellPopulation {
         let values = &values;
         let adjuster_states = cable::SendPtr::new(self.adjusters.states.as_mut_ptr().cast());
         let adjuster_states = &adjuster_states;
+        let adjuster_draws = cable::SendPtr::new(self.adjusters.draws_made.as_mut_ptr().cast());
+        let adjuster_draws = &adjuster_draws;
         let adjusters = &self.adjusters;
         let netcons = &self.netcons;
         let codes = self.codes;
+        let pop_first = self.first;
         let targets = &self.points;
         let regions_n = views.len();
         let (matrix, currents, record) = (&self.matrix, &self.currents, &self.record);
@@ -548,6 +575,7 @@ impl CellPopulation {
                     watch_events,
                     used,
                     adjuster: adjuster_scratch,
+                    draws_made,
                     ..
                 } = kept;
                 dirty.resize(regions_n, Vec::new());
@@ -592,6 +620,7 @@ impl CellPopulation {
                                     &e,
                                     adjuster_states.get().cast(),
                                     values.get().cast(),
+                                    adjuster_draws.get().cast(),
                                     adjuster_scratch,
                                 )
                             };
@@ -609,6 +638,11 @@ impl CellPopulation {
                             }
                         };
                         let values = (values, connections);
+                        if let Some(rp) = target.receive.as_ref().filter(|r| !r.draws.is_empty()) {
+                            let made = draws_made.entry((e.cell, e.point)).or_insert(0);
+                            let key = point_draw_key(pop_first + u64::from(e.cell), e.point);
+                            draw_values(&rp.draws, key, made, &mut reaction.drawn);
+                        }
                         receive(&views[r], target, at, &e, values, reaction);
                         for &(delay, flag) in &reaction.sends {
                             if delay < 0.0 {
@@ -819,6 +853,43 @@ impl CellPopulation {
 /// Runs `target`'s NET_RECEIVE for event `e` on compartment `at` of its region; `sends` gets
 /// the (delay, flag) of each `net_send` it makes. `values` are the population's connection
 /// values and where those of each connection to this point start (for FOR_NETCONS).
+/// Whose draws a point process's NET_RECEIVE makes: cell `gid`'s point `point` (apart from an
+/// ARTIFICIAL_CELL's, keyed by its gid alone, and a weight adjuster's).
+fn point_draw_key(gid: u64, point: u32) -> u64 {
+    gid | (u64::from(point) + 1) << 40
+}
+
+/// A weight adjuster's draws, keyed by its connection (its place in the network's list).
+fn adjuster_draw_key(connection: u64) -> u64 {
+    connection | 1 << 62
+}
+
+/// Fresh values for every draw of `draws`, into `out`: counter-based, keyed by the stream,
+/// `key` (whose draws) and `made`, the count of draws made so far, which advances. Thread
+/// counts and process counts do not change them.
+fn draw_values(draws: &[Draw], key: u64, made: &mut u64, out: &mut Vec<f64>) {
+    out.clear();
+    for d in draws {
+        let (stream, kind) = match *d {
+            Draw::NegExp { stream } => (stream, 0),
+            Draw::Uniform { stream } => (stream, 1),
+            Draw::Normal { stream } => (stream, 2),
+        };
+        let mut next = || {
+            *made += 1;
+            uniform(0x5eed_0000 + u64::from(stream), key, *made)
+        };
+        out.push(match kind {
+            0 => -(-next()).ln_1p(),
+            1 => next(),
+            _ => {
+                let (u1, u2) = (next(), next());
+                (-2.0 * (-u1).ln_1p()).sqrt() * (std::f64::consts::TAU * u2).cos()
+            }
+        });
+    }
+}
+
 fn receive(
     view: &RegionView<'_>,
     target: &PointTarget,
@@ -853,8 +924,10 @@ fn receive(
     // What NET_RECEIVE reads: the slots before the event, the event's weights and flag, and
     // (in a FOR_NETCONS loop) the values of the connection `visited`.
     // SAFETY: as above; `visited` is one of the target's connections.
+    let drawn = &reaction.drawn;
     let read = |var: Var, visited: Option<*mut f64>| match var {
         Var::Slot(k) => unsafe { *view.slot(k as usize).add(at) },
+        Var::Draw(k) => drawn[k as usize],
         Var::NetconArg(k) => visited.map_or(0.0, |p| unsafe { *p.add(k as usize) }),
         Var::Arg(k) if k as usize == r.args => e.flag,
         Var::Arg(k) => match own {
@@ -1191,7 +1264,8 @@ pub fn run(
     let kept: Vec<(u64, Outgoing)> = network
         .connections
         .par_iter()
-        .filter_map(|c| {
+        .enumerate()
+        .filter_map(|(index, c)| {
             let (k, local) = network.locate(c.post)?;
             let cell = if artificial_here[k] {
                 local
@@ -1210,6 +1284,7 @@ pub fn run(
                 // The adjuster of the cell type (and whether it sees the cell's spikes), until
                 // its instance is made below.
                 adjuster: c.adjuster,
+                connection: index as u64,
             };
             Some((c.pre, target))
         })
@@ -1229,9 +1304,9 @@ pub fn run(
                     t.adjuster & !ADJUSTER_SEES_POST,
                     t.adjuster & ADJUSTER_SEES_POST != 0,
                 );
-                t.adjuster = pop
-                    .adjusters
-                    .add(t.cell, program, t.values, t.weight, sees_post);
+                t.adjuster =
+                    pop.adjusters
+                        .add(t.cell, program, t.values, t.weight, sees_post, t.connection);
             }
         } else if let Some(a) = artificial.get_mut(t.population).and_then(Option::as_mut) {
             t.values = a.connection_values(t.cell as usize, t.weight);

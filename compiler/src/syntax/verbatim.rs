@@ -1,0 +1,337 @@
+//! What a VERBATIM block's C means, where it is one of the idioms real `.mod` files repeat.
+//!
+//! hhc runs no C. But most VERBATIM blocks in ModelDB-era files are a handful of idioms that
+//! say nothing hhc must run, or whose meaning without hoc is fixed:
+//!
+//! - **Declarations**: `#include` lines and conditionals (`#ifndef` … `#endif`), and
+//!   prototypes or `extern` declarations (`double nrn_random_pick(void* r);`). They declare
+//!   what other C uses. A `#define` is not one: it would change the C that NEURON generates
+//!   from the NMODL after it.
+//! - **`return 0;`** closing a PROCEDURE: C for "done".
+//! - **A hoc Random attached to a POINTER** (the idiom of NEURON 7's netstim.mod, copied by
+//!   PyNN, Brette et al. 2007 and many models): a PROCEDURE whose body stores
+//!   `nrn_random_arg(1)` into `_p_rng` when hoc passes a Random, and a FUNCTION that draws
+//!   from it when it is set:
+//!   ```text
+//!   VERBATIM if (_p_rng) { value = nrn_random_pick(_p_rng); return value; } else { ENDVERBATIM
+//!       value = scop_random(1)
+//!   VERBATIM } ENDVERBATIM
+//!   ```
+//!   hhc has no hoc, so no Random is ever attached: the POINTER stays unset and the NMODL
+//!   between the two blocks (the `else` branch, hhc's own generator) is what runs, as it runs
+//!   in NEURON when no Random is given. The opening block may declare C locals
+//!   (`double value;`), which become LOCALs, and may hold NEURON's thread guard
+//!   (`if (_nt != nrn_threads) { hoc_execerror(…); }`), which has nothing to guard in hhc.
+//!
+//! Anything else is [`Verbatim::Other`]: hhc refuses it by name. The recognisers read the C
+//! with comments and whitespace removed and accept exactly these shapes, never a look-alike
+//! (`if (!_p_rng)`, or a branch that does more than the idiom does, is C hhc cannot run).
+
+/// The meaning of one VERBATIM block's C.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verbatim {
+    /// Only declarations: nothing runs.
+    Declarations,
+    /// `return 0;`.
+    ReturnZero,
+    /// `if (_p_<pointer>) { … } else {`, opening the branch taken while no hoc Random is
+    /// attached; `locals` are the C locals it declares first.
+    UnsetPointerElse {
+        pointer: String,
+        locals: Vec<String>,
+    },
+    /// `}`: the end of an [`Verbatim::UnsetPointerElse`] branch.
+    Close,
+    /// The body of a PROCEDURE that attaches a hoc Random to `_p_<pointer>`.
+    AttachRandom { pointer: String },
+    /// C hhc cannot run.
+    Other,
+}
+
+/// Reads one VERBATIM block's C (the text between `VERBATIM` and `ENDVERBATIM`).
+pub fn classify(body: &str) -> Verbatim {
+    let Some(code) = strip_comments(body) else {
+        return Verbatim::Other;
+    };
+    if declarations_only(&code) {
+        return Verbatim::Declarations;
+    }
+    // What is left once lines of the preprocessor are gone, without whitespace.
+    let compact: String = code
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    match compact.as_str() {
+        "return0;" => return Verbatim::ReturnZero,
+        "}" => return Verbatim::Close,
+        _ => {}
+    }
+    if let Some(pointer) = attach_random(&compact) {
+        return Verbatim::AttachRandom { pointer };
+    }
+    unset_pointer_else(&code).unwrap_or(Verbatim::Other)
+}
+
+/// The C without its comments, or `None` when a comment or string is not closed. String and
+/// character literals are kept as they are.
+fn strip_comments(c: &str) -> Option<String> {
+    let mut out = String::with_capacity(c.len());
+    let mut chars = c.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                loop {
+                    let next = chars.next()?;
+                    if last == '*' && next == '/' {
+                        break;
+                    }
+                    last = next;
+                }
+                out.push(' ');
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for next in chars.by_ref() {
+                    if next == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '"' | '\'' => {
+                out.push(ch);
+                loop {
+                    let next = chars.next()?;
+                    out.push(next);
+                    if next == '\\' {
+                        out.push(chars.next()?);
+                    } else if next == ch {
+                        break;
+                    }
+                }
+            }
+            _ => out.push(ch),
+        }
+    }
+    Some(out)
+}
+
+/// Whether every line is blank, a preprocessor line, or a declaration: `extern …;` or a
+/// prototype `type name(params);` (no body, no assignment).
+fn declarations_only(code: &str) -> bool {
+    let mut statements = String::new();
+    for line in code.lines() {
+        let line = line.trim();
+        if let Some(directive) = line.strip_prefix('#') {
+            // A macro would change the C that NEURON generates from the NMODL after it.
+            let word = directive
+                .trim_start()
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .next();
+            match word {
+                Some("include" | "if" | "ifdef" | "ifndef" | "elif" | "else" | "endif") => continue,
+                _ => return false,
+            }
+        }
+        statements.push_str(line);
+        statements.push(' ');
+    }
+    statements
+        .split(';')
+        .map(str::trim)
+        .all(|s| s.is_empty() || is_declaration(s))
+}
+
+/// `extern int cvode_active_`, `double nrn_random_pick(void* r)`, `void* nrn_random_arg(int
+/// argpos)`: words, `*`, and at most one parenthesised list of parameters, with no `=`, braces
+/// or calls inside a parameter.
+fn is_declaration(s: &str) -> bool {
+    if s.contains(['=', '{', '}']) {
+        return false;
+    }
+    let (head, params) = match s.split_once('(') {
+        Some((head, rest)) => match rest.strip_suffix(')') {
+            Some(params) if !params.contains(['(', ')']) => (head, Some(params)),
+            _ => return false,
+        },
+        None => (s, None),
+    };
+    let words = |t: &str| -> Option<Vec<String>> {
+        t.split(|c: char| c.is_whitespace() || c == '*' || c == ',')
+            .filter(|w| !w.is_empty())
+            .map(|w| identifier(w).map(str::to_string))
+            .collect()
+    };
+    // A declaration names a type and then the thing (at least two words), and is no statement.
+    const STATEMENTS: [&str; 11] = [
+        "return", "goto", "break", "continue", "if", "else", "while", "for", "do", "switch", "case",
+    ];
+    let Some(head) = words(head) else {
+        return false;
+    };
+    head.len() >= 2
+        && !STATEMENTS.contains(&head[0].as_str())
+        && params.is_none_or(|p| words(p).is_some())
+}
+
+fn identifier(s: &str) -> Option<&str> {
+    let ok = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit());
+    ok.then_some(s)
+}
+
+/// `{void**pv=(void**)(&_p_X);if(ifarg(1)){*pv=nrn_random_arg(1);}else{*pv=(void*)0;}}`, with
+/// or without the outer braces: the pointer's name X.
+fn attach_random(compact: &str) -> Option<String> {
+    let inner = compact
+        .strip_prefix('{')
+        .and_then(|c| c.strip_suffix('}'))
+        .unwrap_or(compact);
+    let rest = inner.strip_prefix("void**pv=(void**)(&_p_")?;
+    let (name, rest) = rest.split_once(");")?;
+    let name = identifier(name)?;
+    let tail = "if(ifarg(1)){*pv=nrn_random_arg(1);}else{*pv=(void*)0;}";
+    (rest == tail).then(|| name.to_string())
+}
+
+/// `[double a, b;] if (_p_X) { … } else { [if (_nt != nrn_threads) { hoc_execerror(…); }]`: the
+/// branch taken when no Random is attached, open at the block's end.
+fn unset_pointer_else(code: &str) -> Option<Verbatim> {
+    if code.lines().any(|l| l.trim_start().starts_with('#')) {
+        return None;
+    }
+    // C locals declared first: `double a, b;`.
+    let mut text = code.trim_start();
+    let mut locals = Vec::new();
+    while let Some(after) = text.strip_prefix("double") {
+        if !after.starts_with(char::is_whitespace) {
+            return None;
+        }
+        let (names, after) = after.split_once(';')?;
+        for name in names.split(',') {
+            locals.push(identifier(name.trim())?.to_string());
+        }
+        text = after.trim_start();
+    }
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let rest = compact.strip_prefix("if(_p_")?;
+    let (pointer, rest) = rest.split_once("){")?;
+    let pointer = identifier(pointer)?.to_string();
+    // The taken-when-set branch: balanced braces up to `}else{`.
+    let mut depth = 1usize;
+    let mut end = None;
+    for (k, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(k);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let after = rest[end? + 1..].strip_prefix("else{")?;
+    let guard_ok = after.is_empty() || {
+        after
+            .strip_prefix("if(_nt!=nrn_threads){hoc_execerror(")
+            .and_then(|g| g.strip_suffix(");}"))
+            .is_some_and(|args| !args.contains([';', '{', '}']))
+    };
+    guard_ok.then_some(Verbatim::UnsetPointerElse { pointer, locals })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declarations_are_read_as_nothing_to_run() {
+        for c in [
+            "\n#include <stdlib.h>\n#include<math.h>\n",
+            "double nrn_random_pick(void* r);\nvoid* nrn_random_arg(int argpos);\n",
+            "extern int cvode_active_;\n/* a comment */ // another\n",
+            "#ifndef CORENEURON_BUILD\n#include \"nrnran123.h\"\nextern int cvode_active_;\n#endif\n",
+        ] {
+            assert_eq!(classify(c), Verbatim::Declarations, "{c}");
+        }
+    }
+
+    #[test]
+    fn return_zero_and_close() {
+        assert_eq!(classify("\n\treturn 0;\n"), Verbatim::ReturnZero);
+        assert_eq!(classify("\n\t}\n"), Verbatim::Close);
+    }
+
+    #[test]
+    fn a_random_attached_from_hoc() {
+        let pynn = "\n    {\n        void** pv = (void**)(&_p_rng);\n        if( ifarg(1)) {\n            *pv = nrn_random_arg(1);\n        } else {\n            *pv = (void*)0;\n        }\n    }\n";
+        assert_eq!(
+            classify(pynn),
+            Verbatim::AttachRandom {
+                pointer: "rng".into()
+            }
+        );
+        let netstim = "\n {\n\tvoid** pv = (void**)(&_p_donotuse);\n\tif (ifarg(1)) {\n\t\t*pv = nrn_random_arg(1);\n\t}else{\n\t\t*pv = (void*)0;\n\t}\n }\n";
+        assert_eq!(
+            classify(netstim),
+            Verbatim::AttachRandom {
+                pointer: "donotuse".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_branch_taken_while_no_random_is_attached() {
+        let pynn = "\n        double value;\n        if (_p_rng) {\n            /*\n            :Supports separate streams\n            */\n            value = nrn_random_pick(_p_rng);\n            //printf(\"random stream = %lf\\n\",value);\n            return value;\n        }else{\n";
+        assert_eq!(
+            classify(pynn),
+            Verbatim::UnsetPointerElse {
+                pointer: "rng".into(),
+                locals: vec!["value".into()]
+            }
+        );
+        let netstim = "\n\tif (_p_donotuse) {\n\t\t/* hoc Random */\n\t\t_lerand = nrn_random_pick(_p_donotuse);\n\t}else{\n\t\t/* only can be used in main thread */\n\t\tif (_nt != nrn_threads) {\nhoc_execerror(\"multithread random in NetStim\",\" only via hoc Random\");\n\t\t}\n";
+        assert_eq!(
+            classify(netstim),
+            Verbatim::UnsetPointerElse {
+                pointer: "donotuse".into(),
+                locals: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn look_alikes_are_c_hhc_cannot_run() {
+        for c in [
+            "if (!_p_rng) { x = 1; } else {",
+            "if (_p_rng) { x = 1; } else { y = 2; }",
+            "if (_p_rng) { x = 1; } else { y = 2;",
+            "if (_p_rng) { x = 1; else {",
+            "void** pv = (void**)(&_p_rng); *pv = nrn_random_arg(1);",
+            "double x = 1;",
+            "static double f(double x) { return x; }",
+            "return 1;",
+            "} else {",
+            "/* unclosed",
+            "\"unclosed",
+            "hoc_execerror(\"no\", 0);",
+            "#define RANDCAST (Rand*)\n",
+            "#undef exp\n",
+            "",
+        ] {
+            let got = classify(c);
+            let empty = c.trim().is_empty();
+            assert!(
+                got == Verbatim::Other || (empty && got == Verbatim::Declarations),
+                "{c:?} read as {got:?}"
+            );
+        }
+    }
+}
