@@ -1111,13 +1111,6 @@ pub struct ReceiveProgram {
 }
 
 impl ReceiveProgram {
-    /// Whether any of `roots` reads a random draw.
-    pub fn draws_in(&self, roots: &[ExprId]) -> bool {
-        !self.draws.is_empty()
-            && (self.exprs.reachable(roots).iter())
-                .any(|&e| matches!(self.exprs.get(e), crate::ir::Expr::Var(Var::Draw(_))))
-    }
-
     /// Whether each connection to this point process keeps values of its own (see
     /// [`crate::ir::NetReceive::keeps_connection_values`]).
     pub fn keeps_connection_values(&self) -> bool {

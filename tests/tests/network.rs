@@ -1371,3 +1371,36 @@ SIMULATE {{ dt = 0.025 (ms)  tstop = 5 (ms) }}"
         "{err}"
     );
 }
+
+/// An ARTIFICIAL_CELL that relays an event only through connections whose own value, drawn
+/// once in NET_RECEIVE's INITIAL, is above one half.
+const GATE: &str = "NEURON { ARTIFICIAL_CELL Gate }
+NET_RECEIVE (w, u) {
+    INITIAL { u = scop_random() }
+    if (u > 0.5) { net_event(t) }
+}
+";
+
+/// NET_RECEIVE's INITIAL in an artificial cell draws a value per connection (it read 0, so no
+/// connection relayed): of 40 connections, each carrying 5 spikes, some relay and some do not.
+#[test]
+fn an_artificial_cells_receive_initial_draws_per_connection() {
+    let model = "NETWORK {
+    POPULATION gate = Gate { count = 1 }
+    POPULATION train = spikes { times = 1, 3, 5, 7, 9 (ms)  count = 40 }
+    CONNECT train -> gate { rule = all_to_all  weight = 1  delay = 1 (ms) }
+}
+SIMULATE { dt = 0.025 (ms)  tstop = 20 (ms) }";
+    let model = hhc_tests::load_beside(&[("Gate.mod", GATE)], "gate.chan", model)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = Simulation::new(model, &Request::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let relayed = (r.network.expect("a network").spikes.iter())
+        .filter(|&&(cell, _)| cell == 0)
+        .count();
+    // 5 spikes through each connection that relays: about half of 40.
+    assert_eq!(relayed % 5, 0, "{relayed}");
+    assert!((5 * 8..=5 * 32).contains(&relayed), "{relayed} relayed");
+}

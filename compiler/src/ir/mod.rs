@@ -371,6 +371,11 @@ impl ExprArena {
 
     /// Every node reachable from `roots`, children before parents. A table entry reaches the
     /// body and range of a [`Table::Tabulated`] too (made before it, so they come first).
+    /// Whether any of `roots` reads a random draw ([`Var::Draw`]).
+    pub fn draws_in(&self, roots: &[ExprId]) -> bool {
+        (self.reachable(roots).iter()).any(|&e| matches!(self.get(e), Expr::Var(Var::Draw(_))))
+    }
+
     pub fn reachable(&self, roots: &[ExprId]) -> Vec<ExprId> {
         self.reachable_entering_tables(roots, true)
     }
@@ -708,20 +713,13 @@ impl Mechanism {
             .is_some_and(|r| !r.emits.is_empty())
     }
 
-    /// Whether any of `roots` reads a random draw ([`Var::Draw`]).
-    pub fn draws_in(&self, roots: &[ExprId]) -> bool {
-        !self.draws.is_empty()
-            && (self.exprs.reachable(roots).iter())
-                .any(|&e| matches!(self.exprs.get(e), Expr::Var(Var::Draw(_))))
-    }
-
     /// Whether INITIAL draws random numbers (`scop_random`, `exprand`, `normrand`, RANDOM
     /// streams), in a state's value or in a `net_send`.
     pub fn initial_draws(&self) -> bool {
         let mut roots = self.init.clone();
         let sends = self.initial_sends.iter();
         roots.extend(sends.flat_map(|s| [s.condition, s.delay, s.flag]));
-        self.draws_in(&roots)
+        self.exprs.draws_in(&roots)
     }
 
     pub fn param_index(&self, name: &str) -> Option<usize> {

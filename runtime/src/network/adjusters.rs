@@ -87,13 +87,7 @@ impl Adjusters {
     pub(super) fn initial_draws(&self) -> Option<&str> {
         self.programs.iter().find_map(|p| {
             let roots: Vec<_> = p.program.state_init.iter().map(|u| u.1).collect();
-            let draws = (p.program.exprs.reachable(&roots).iter()).any(|&e| {
-                matches!(
-                    p.program.exprs.get(e),
-                    hhc_compiler::ir::Expr::Var(Var::Draw(_))
-                )
-            });
-            (draws && !p.program.draws.is_empty()).then_some(p.program.name.as_str())
+            (p.program.exprs.draws_in(&roots)).then_some(p.program.name.as_str())
         })
     }
 

@@ -125,10 +125,16 @@ impl ArtificialPopulation {
         let mut own = vec![0.0; p.args];
         own[0] = weight;
         let roots: Vec<_> = p.arg_init.iter().map(|a| a.1).collect();
-        let states = &self.states;
+        // NET_RECEIVE's INITIAL draws from the cell's own stream, as its other blocks do.
+        let draws = match p.exprs.draws_in(&roots) {
+            true => self.draw(cell),
+            false => Vec::new(),
+        };
+        let (p, states) = (&self.program, &self.states);
         let values = interp::eval(&p.exprs, &roots, &|var| match var {
             Var::State(s) => states[s as usize][cell],
             Var::Arg(k) if (k as usize) < own.len() => own[k as usize],
+            Var::Draw(k) => draws[k as usize],
             _ => 0.0,
         });
         for (&(k, _), x) in p.arg_init.iter().zip(values) {

@@ -408,11 +408,11 @@ impl CellPopulation {
             let Some(r) = &p.receive else { continue };
             let name = &mech.insert.mechanism.name;
             let init: Vec<_> = r.arg_init.iter().map(|u| u.1).collect();
-            if r.draws_in(&init) {
+            if r.exprs.draws_in(&init) {
                 return Err(drawing("NET_RECEIVE's INITIAL", name));
             }
             let watched: Vec<_> = r.watches.iter().map(|w| w.value_now).collect();
-            if r.draws_in(&watched) {
+            if r.exprs.draws_in(&watched) {
                 return Err(drawing("a WATCH condition", name));
             }
         }
