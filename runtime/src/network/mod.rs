@@ -1421,41 +1421,43 @@ pub fn run(
             let outcomes = pop.advance(step0, end, &times, dt);
             for o in outcomes {
                 tally.delivered += o.delivered;
+                let first = pop.first;
+                let mut fail = |kind: u64, step: u64, c: usize, message: &dyn Fn(u64) -> String| {
+                    let gid = first + c as u64;
+                    let message = message(gid);
+                    Failure::keep_first(
+                        &mut failure,
+                        Failure {
+                            kind,
+                            step,
+                            gid,
+                            message,
+                        },
+                    );
+                };
                 if let Some((s, c, d)) = o.backwards {
-                    let gid = pop.first + c as u64;
-                    Failure::keep_first(&mut failure, Failure {
-                        kind: 1,
-                        step: s,
-                        gid,
-                        message: format!(
-                            "a point process of cell {gid} sent itself an event into the past at step {s} (t = {:.4} ms): net_send(delay = {d} ms, …)\n  hint: a self-event's delay must be >= 0, as in NEURON",
-                            s as f64 * dt
-                        ),
+                    fail(1, s, c, &|gid| {
+                        format!(
+                        "a point process of cell {gid} sent itself an event into the past at step {s} (t = {:.4} ms): net_send(delay = {d} ms, …)\n  hint: a self-event's delay must be >= 0, as in NEURON",
+                        s as f64 * dt
+                    )
                     });
                 }
                 if let Some((s, c)) = o.unmovable {
-                    let gid = pop.first + c as u64;
-                    Failure::keep_first(&mut failure, Failure {
-                        kind: 2,
-                        step: s,
-                        gid,
-                        message: format!(
-                            "a point process of cell {gid} called net_move at step {s} (t = {:.4} ms) with no self-event of its own still to come\n  hint: net_move moves the event the point process sent last (net_send), as in NEURON, which stops here too",
-                            s as f64 * dt
-                        ),
+                    fail(2, s, c, &|gid| {
+                        format!(
+                        "a point process of cell {gid} called net_move at step {s} (t = {:.4} ms) with no self-event of its own still to come\n  hint: net_move moves the event the point process sent last (net_send), as in NEURON, which stops here too",
+                        s as f64 * dt
+                    )
                     });
                 }
                 if let Some((s, c, v)) = o.bad {
-                    let gid = pop.first + c as u64;
-                    Failure::keep_first(&mut failure, Failure {
-                        kind: 3,
-                        step: s,
-                        gid,
-                        message: format!(
-                            "numerical blow-up in cell {gid} at step {s} (t = {:.4} ms): V = {v} mV at {}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
-                            (s + 1) as f64 * dt,
-                            pop.spike_place
-                        ),
+                    fail(3, s, c, &|gid| {
+                        format!(
+                        "numerical blow-up in cell {gid} at step {s} (t = {:.4} ms): V = {v} mV at {}\n  hint: reduce dt, or check the mechanisms' parameters, rates and units",
+                        (s + 1) as f64 * dt,
+                        pop.spike_place
+                    )
                     });
                 }
                 // NEURON's PreSyn stamps the events of a threshold crossing at t + 1e-10 ms,
