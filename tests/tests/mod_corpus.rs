@@ -424,17 +424,6 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
     let text = std::fs::read_to_string(&fixture).expect("the fixture");
     let start = text.find("    POINT sa = StdwaSA").expect("the STDP point");
     let end = start + text[start..].find("    }\n").expect("its end") + 6;
-    let run_in = |dir: &std::path::Path, model: String, what: &str| {
-        std::fs::write(dir.join("m.chan"), model).expect("write the model");
-        let request = hhc_runtime::simulation::Request {
-            record_states: vec!["ExpSyn.g".into()],
-            ..Default::default()
-        };
-        hhc_runtime::simulation::Simulation::from_file(&dir.join("m.chan"), &request)
-            .unwrap_or_else(|e| panic!("{what}: {e}"))
-            .run(None, None)
-            .unwrap_or_else(|e| panic!("{what}: {e}"))
-    };
     // b's weight fixed: no STDP point, no adjuster.
     let dir = std::env::temp_dir().join(format!("hhc-stdwa-fixed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -443,7 +432,7 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
     }
     let fixed = format!("{}{}", &text[..start], &text[end..])
         .replace("adjuster = sa  post_spikes = true", "");
-    let fixed = run_in(&dir, fixed, "fixed");
+    let fixed = run_with_synapse_g(&dir, fixed, "fixed");
     // An adjuster placed on the cell but named by no connection is an error, not a no-op.
     std::fs::write(
         dir.join("unused.chan"),
@@ -481,7 +470,7 @@ fn pynns_weight_adjusters_keep_their_connections_weights_as_in_neuron() {
             &text[..start],
             &text[end..]
         );
-        let other = run_in(&dir, model, mechanism);
+        let other = run_with_synapse_g(&dir, model, mechanism);
         let _ = std::fs::remove_dir_all(&dir);
         assert_ne!(
             other.traces[1].values, fixed.traces[1].values,
@@ -518,16 +507,9 @@ fn pynns_stochastic_synapse_draws_from_hhcs_generator() {
             .expect("copy mod");
     }
     let g_of = |model: String| {
-        std::fs::write(dir.join("m.chan"), model).expect("write the model");
-        let request = hhc_runtime::simulation::Request {
-            record_states: vec!["ExpSyn.g".into()],
-            ..Default::default()
-        };
-        let r = hhc_runtime::simulation::Simulation::from_file(&dir.join("m.chan"), &request)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .run(None, None)
-            .unwrap_or_else(|e| panic!("{e}"));
-        r.traces[1].values.clone()
+        run_with_synapse_g(&dir, model, "stochastic").traces[1]
+            .values
+            .clone()
     };
     let with_p = |p: &str| {
         g_of(text.replace(
@@ -547,6 +529,23 @@ fn pynns_stochastic_synapse_draws_from_hhcs_generator() {
     assert_eq!(none, without_a, "p = 0 passes none");
     assert_ne!(half, fixed, "p = 0.5 drops some");
     assert_ne!(half, without_a, "p = 0.5 passes some");
+}
+
+/// Runs `model` as `m.chan` in `dir` (beside its `.mod` files), tracing the ExpSyn's g.
+fn run_with_synapse_g(
+    dir: &std::path::Path,
+    model: String,
+    what: &str,
+) -> hhc_runtime::simulation::Outcome {
+    std::fs::write(dir.join("m.chan"), model).expect("write the model");
+    let request = hhc_runtime::simulation::Request {
+        record_states: vec!["ExpSyn.g".into()],
+        ..Default::default()
+    };
+    hhc_runtime::simulation::Simulation::from_file(&dir.join("m.chan"), &request)
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// Every density mechanism and point process of the corpus that NEURON 9.0.2 and hhc both
