@@ -28,8 +28,10 @@
 //! at the end leaves NaN, never a truncated value), a LINEAR block is Gaussian elimination as
 //! expressions, and an ASSIGNED value that must outlive its block (NEURON's stored values: a
 //! written concentration, a rate computed only in INITIAL) becomes a state of the instance.
-//! Valid NMODL that cannot be lowered this way (VERBATIM C, arrays, POINTER) still parses and is
-//! refused with one diagnostic naming the construct.
+//! Valid NMODL that cannot be lowered this way (arbitrary VERBATIM C, arrays indexed at run
+//! time, a POINTER hhc cannot bind) still parses and is refused with one diagnostic naming the
+//! construct. The VERBATIM idioms whose meaning without hoc is fixed (declarations, `return
+//! 0;`, a hoc Random's branch for no Random) are read by `syntax::verbatim`.
 //!
 //! **What flows in:** source text. **What flows out:** an [`ir::Mechanism`] per mechanism file,
 //! a [`sema::model::Model`] per model file, and per model one [`ir::CellProgram`] that the
