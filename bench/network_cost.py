@@ -10,16 +10,21 @@ them, the synapses placed and no connections (the synapses' own cost, no events)
 `--tstop` ms at dt 0.025 ms on 1 and 2 threads; the table gives run times (compilation
 excluded), cell-steps per second, events delivered, and the overhead of the network.
 
-Usage: python3 bench/network_cost.py [--n 100000] [--tstop 100]
+With `--drive varied`, each cell's drive is its own (an IClamp point whose amplitude is drawn,
+seeded, from 0.5 to 1.5 times its population's, per cell from a CSV column): the cells fire at
+their own times, as in an asynchronous network, instead of in one volley (the default, where
+every cell gets the same drive and 1.25e7 events are in flight at once).
+
+Usage: python3 bench/network_cost.py [--n 100000] [--tstop 100] [--drive same|varied]
 """
-import argparse, os, re, subprocess, tempfile
+import argparse, os, random, re, subprocess, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 HHC = os.path.join(ROOT, "target", "release", "hhc")
 
 
-def model(n, tstop, synapses, connections=None):
+def model(n, tstop, synapses, connections=None, varied=False):
     """The network with (or without) its synapses; `connections` False keeps the synapses
     and leaves out the connections, which splits the cost between the synapses' own states and
     the events."""
@@ -37,6 +42,14 @@ def model(n, tstop, synapses, connections=None):
     CONNECT exc -> inh AT esyn { rule = indegree(20)  seed = 6  weight = 0.0002 (uS)  delay = 1.7 (ms) }
     CONNECT inh -> exc AT isyn { rule = indegree(5)  seed = 7  weight = 0.0005 (uS)  delay = 1.1 (ms) }
     CONNECT inh -> inh AT isyn { rule = indegree(5)  seed = 8  weight = 0.0005 (uS)  delay = 1.3 (ms) }""" if connections else ""
+    if varied:
+        drive = f"""
+    POINT drive = IClamp AT soma(0.5) {{ del = 5 (ms)  dur = {tstop} (ms)  amp = 0.1 (nA) }}"""
+        exc, inh = "values = exc_drive", "values = inh_drive"
+    else:
+        drive = ""
+        exc = f"stimulus = iclamp(0.1 (nA), 5 (ms), {tstop} (ms), soma(0.5))"
+        inh = f"stimulus = iclamp(0.04 (nA), 5 (ms), {tstop} (ms), soma(0.5))"
     return f"""
 CELL P {{
     v_init = -65 (mV)
@@ -44,11 +57,11 @@ CELL P {{
     ION na {{ e = 50 (mV) }}
     ION k {{ e = -77 (mV) }}
     SECTION soma {{ L = 20 (um)  diam = 20 (um) }}
-    INSERT hh_classic {{ }}{points}
+    INSERT hh_classic {{ }}{drive}{points}
 }}
 NETWORK {{
-    POPULATION exc = P {{ count = {ne}  stimulus = iclamp(0.1 (nA), 5 (ms), {tstop} (ms), soma(0.5)) }}
-    POPULATION inh = P {{ count = {ni}  stimulus = iclamp(0.04 (nA), 5 (ms), {tstop} (ms), soma(0.5)) }}{connect}
+    POPULATION exc = P {{ count = {ne}  {exc} }}
+    POPULATION inh = P {{ count = {ni}  {inh} }}{connect}
 }}
 SIMULATE {{ dt = 0.025 (ms)  tstop = {tstop} (ms)  celsius = 6.3 (degC) }}
 """
@@ -67,21 +80,30 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--tstop", type=float, default=100)
+    ap.add_argument("--drive", choices=["same", "varied"], default="same")
     a = ap.parse_args()
+    varied = a.drive == "varied"
     subprocess.run(["cargo", "build", "--release", "-p", "hhc"], cwd=ROOT, check=True)
     steps = int(round(a.tstop / 0.025))
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         with open(os.path.join(HERE, "hh_classic.chan")) as f:
             open(os.path.join(folder, "hh_classic.chan"), "w").write(f.read())
+        if varied:
+            rng = random.Random(1)
+            ne = a.n * 4 // 5
+            for name, count, amp in (("exc_drive", ne, 0.1), ("inh_drive", a.n - ne, 0.04)):
+                with open(os.path.join(folder, f"{name}.csv"), "w") as f:
+                    f.write("drive.amp\n")
+                    f.writelines(f"{amp * rng.uniform(0.5, 1.5):.6f}\n" for _ in range(count))
         for kind, synapses, connections in (("no", False, False),
                                             ("placed, no connections", True, False),
                                             ("yes", True, True)):
             path = os.path.join(folder, f"net_{synapses}_{connections}.chan")
-            open(path, "w").write(model(a.n, a.tstop, synapses, connections))
+            open(path, "w").write(model(a.n, a.tstop, synapses, connections, varied))
             for threads in (1, 2):
                 rows.append((kind, threads) + run(path, threads))
-    print(f"{a.n} cells, {steps} steps of 0.025 ms")
+    print(f"{a.n} cells, {steps} steps of 0.025 ms, drive: {a.drive}")
     print("| synapses | threads | run (s) | cell-steps/s | spikes | events | network ÷ no synapses |")
     print("|---|---|---|---|---|---|---|")
     base = {t: r for s, t, r, _, _ in rows if s == "no"}
