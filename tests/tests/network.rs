@@ -1234,7 +1234,7 @@ const HALVE: &str =
     "NEURON { POINT_PROCESS Halve  POINTER wsyn }\nASSIGNED { wsyn }\nNET_RECEIVE (w) { wsyn = 0.5 * w }\n";
 
 /// A synapse that transmits each event with probability p, drawn in NET_RECEIVE.
-const RELIABLE: &str = "NEURON { POINT_PROCESS Unreliable RANGE p, tau, e NONSPECIFIC_CURRENT i }
+const UNRELIABLE: &str = "NEURON { POINT_PROCESS Unreliable RANGE p, tau, e NONSPECIFIC_CURRENT i }
 PARAMETER { p = 0.5  tau = 2 (ms)  e = 0 (mV) }
 ASSIGNED { v (mV) i (nA) }
 STATE { g (uS) }
@@ -1266,7 +1266,7 @@ SIMULATE {{ dt = 0.025 (ms)  tstop = 210 (ms) }}",
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let model = hhc_tests::load_beside(&[("Unreliable.mod", RELIABLE)], "unreliable.chan", &model)
+    let model = hhc_tests::load_beside(&[("Unreliable.mod", UNRELIABLE)], "unreliable.chan", &model)
         .unwrap_or_else(|e| panic!("{e}"));
     let request = Request {
         threads: Some(threads),
@@ -1333,7 +1333,7 @@ NETWORK {{
 SIMULATE {{ dt = 0.025 (ms)  tstop = 5 (ms) }}"
         )
     };
-    let in_initial = RELIABLE.replace("INITIAL { g = 0 }", "INITIAL { g = 0.001 * scop_random() }");
+    let in_initial = UNRELIABLE.replace("INITIAL { g = 0 }", "INITIAL { g = 0.001 * scop_random() }");
     let err = hhc_tests::load_beside(
         &[("Unreliable.mod", &in_initial)],
         "init.chan",
@@ -1347,7 +1347,7 @@ SIMULATE {{ dt = 0.025 (ms)  tstop = 5 (ms) }}"
         "{err}"
     );
     assert!(err.contains("init.chan:4:17"), "a span: {err}");
-    let in_receive_initial = RELIABLE
+    let in_receive_initial = UNRELIABLE
         .replace(
             "NET_RECEIVE (w (uS)) {",
             "NET_RECEIVE (w (uS), u) {\n    INITIAL { u = scop_random() }",
