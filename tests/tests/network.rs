@@ -1266,8 +1266,9 @@ SIMULATE {{ dt = 0.025 (ms)  tstop = 210 (ms) }}",
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let model = hhc_tests::load_beside(&[("Unreliable.mod", UNRELIABLE)], "unreliable.chan", &model)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let model =
+        hhc_tests::load_beside(&[("Unreliable.mod", UNRELIABLE)], "unreliable.chan", &model)
+            .unwrap_or_else(|e| panic!("{e}"));
     let request = Request {
         threads: Some(threads),
         record_states: vec!["Unreliable.g".into()],
@@ -1333,7 +1334,8 @@ NETWORK {{
 SIMULATE {{ dt = 0.025 (ms)  tstop = 5 (ms) }}"
         )
     };
-    let in_initial = UNRELIABLE.replace("INITIAL { g = 0 }", "INITIAL { g = 0.001 * scop_random() }");
+    let in_initial =
+        UNRELIABLE.replace("INITIAL { g = 0 }", "INITIAL { g = 0.001 * scop_random() }");
     let err = hhc_tests::load_beside(
         &[("Unreliable.mod", &in_initial)],
         "init.chan",
