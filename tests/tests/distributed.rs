@@ -112,6 +112,13 @@ fn gap_junction_networks_split_exactly() {
     same_in_every_split("examples/gap_network.chan", &[2, 3]);
 }
 
+/// Random draws per event (unreliable synapses, noisy NetStims) are keyed by the cell and the
+/// point, not by which process steps them.
+#[test]
+fn random_draws_per_event_split_exactly() {
+    same_in_every_split("tests/fixtures/draws/unreliable.chan", &[2, 3, 5]);
+}
+
 #[test]
 fn artificial_cells_self_events_and_watch_split_exactly() {
     for rel in [
