@@ -1679,7 +1679,11 @@ impl<'a> Lowerer<'a> {
                 }
                 continue;
             }
-            if matches!(stmt.kind, StmtKind::ReturnZero) && k + 1 < block.stmts.len() {
+            let return_zero = matches!(
+                stmt.kind,
+                StmtKind::Verbatim(crate::syntax::verbatim::Verbatim::ReturnZero)
+            );
+            if return_zero && k + 1 < block.stmts.len() {
                 self.err(
                     Diagnostic::error(
                         "VERBATIM `return 0;` before the end of its block",
@@ -1994,7 +1998,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
             StmtKind::Block(b) => self.exec_block(b, env),
-            StmtKind::Print | StmtKind::ReturnZero | StmtKind::Error => {}
+            StmtKind::Print | StmtKind::Error => {}
             // NET_RECEIVE's INITIAL runs per connection (see `lower_net_receive`).
             StmtKind::Initial(_) if self.kind == BlockKind::NetReceive => {}
             StmtKind::Initial(b) => self.err(

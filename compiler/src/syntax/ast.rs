@@ -218,9 +218,6 @@ pub enum StmtKind {
     /// `INITIAL { … }` inside NET_RECEIVE: run once per connection at initialisation, it sets
     /// the connection's own values (the weight arguments after the first).
     Initial(Block),
-    /// `VERBATIM return 0; ENDVERBATIM`: C that returns from the block; accepted as the last
-    /// statement of a block, where it changes nothing.
-    ReturnZero,
     /// `x[i] = value` (and `x[i]' = value` when `derivative`): an element of an array, its
     /// index an expression that `sema::arrays` must be able to evaluate.
     AssignElement {

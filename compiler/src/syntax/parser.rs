@@ -475,13 +475,9 @@ where
         let units = kw("UNITSON")
             .to(StmtKind::UnitsToggle { on: true })
             .or(kw("UNITSOFF").to(StmtKind::UnitsToggle { on: false }));
-        // NEURON's commonest VERBATIM, `return 0;` closing a PROCEDURE, is C for "done"; the
-        // other idioms hhc reads are in `syntax::verbatim`.
+        // What the C means, where it is an idiom hhc reads (`syntax::verbatim`).
         let verbatim = select! {
-            Token::Verbatim(body) => match crate::syntax::verbatim::classify(body) {
-                crate::syntax::verbatim::Verbatim::ReturnZero => StmtKind::ReturnZero,
-                v => StmtKind::Verbatim(v),
-            }
+            Token::Verbatim(body) => StmtKind::Verbatim(crate::syntax::verbatim::classify(body)),
         };
         // Parsed so that a real file gets one diagnostic naming what hhc does not run yet.
         let equation = just(Token::Tilde)

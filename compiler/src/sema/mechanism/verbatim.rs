@@ -129,8 +129,10 @@ impl Lowerer<'_> {
         Some(close + 1)
     }
 
-    /// A VERBATIM statement met on its own: declarations and a Random's attachment run
-    /// nothing; a `}` without its opening block, and C hhc cannot run, are errors.
+    /// A VERBATIM statement met on its own: declarations, a Random's attachment and `return
+    /// 0;` (checked to be last by `exec_block`) run nothing; a `}` without its opening block,
+    /// and C hhc cannot run, are errors. (`exec_block` runs an opening block with its branch;
+    /// one that reaches here could not be placed, and is refused as a stray block is.)
     pub(super) fn exec_verbatim(&mut self, v: &Verbatim, stmt: &Stmt) {
         match v {
             Verbatim::Declarations | Verbatim::AttachRandom { .. } | Verbatim::ReturnZero => {}
