@@ -590,8 +590,10 @@ fn corpus_runs_as_in_neuron(folder: &str, at_least: usize) {
             );
             return;
         }
+        // A folder per fixture set too: the sets share mechanisms and run at once.
+        let set = folder.rsplit('/').next().unwrap_or(folder);
         let dir = std::env::temp_dir().join(format!(
-            "hhc-corpus-{}-{}",
+            "hhc-{set}-{}-{}",
             fixture.mechanism,
             std::process::id()
         ));
