@@ -621,7 +621,9 @@ fn instantiate(
         | Var::Arg(_)
         | Var::NetconArg(_)
         | Var::Draw(_)
-        | Var::TableArg => table[0],
+        | Var::TableArg
+        | Var::VectorStart
+        | Var::VectorLength => table[0],
     })
 }
 

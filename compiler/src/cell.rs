@@ -1038,6 +1038,8 @@ fn import_expr(
                 Var::NetconArg(a) => exprs.var(Var::NetconArg(a)),
                 Var::Draw(d) => exprs.var(Var::Draw(d)),
                 Var::TableArg => exprs.var(Var::TableArg),
+                // Only ARTIFICIAL_CELLs read a played Vector, and they are never on a cell.
+                Var::VectorStart | Var::VectorLength => exprs.lit(f64::NAN),
             };
             repl.insert(var, e);
         }
@@ -1454,6 +1456,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
             state_init: vec![None; m.states.len()],
             along: vec![],
             per_cell: vec![],
+            vector: None,
         }],
         ..CellSpec::empty(&m.name)
     };

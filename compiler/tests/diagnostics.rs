@@ -322,6 +322,10 @@ fn interface_errors() {
         "NEURON { ARTIFICIAL_CELL VecStim }\nASSIGNED { index etime (ms) space }\nINITIAL { index = 0 element() }\nNET_RECEIVE (w) { net_event(t) }\nPROCEDURE element() {\nVERBATIM\n  /* read the Vector */\n  etime = vector_vec(_p_space)[(int)index];\nENDVERBATIM\n}\nPROCEDURE play() {\nVERBATIM\n  /* keep the Vector */\n  _p_space = vector_arg(1);\nENDVERBATIM\n}\n",
     );
     case(
+        "vecstim_element_on_a_point_process",
+        "NEURON { POINT_PROCESS VecStim }\nASSIGNED { index etime (ms) space }\nINITIAL { index = 0 element() }\nNET_RECEIVE (w) { net_event(t) }\nPROCEDURE element() {\nVERBATIM\n{ void* vv; int i, size; double* px; i = (int)index; if (i >= 0) { vv = *((void**)(&space)); if (vv) { size = vector_capacity(vv); px = vector_vec(vv); if (i < size) { etime = px[i]; index += 1.; } else { index = -1.; } } else { index = -1.; } } }\nENDVERBATIM\n}\n",
+    );
+    case(
         "verbatim_rejected",
         "NEURON { SUFFIX x }\nVERBATIM\nreturn 0;\nENDVERBATIM\n",
     );

@@ -486,3 +486,76 @@ proptest! {
         check(&src);
     }
 }
+
+/// VecStim's `element()` (the idiom of `syntax::verbatim`), whole.
+const VECTOR_ELEMENT: &str = "{ void* vv; int i, size; double* px; i = (int)index; if (i >= 0) { vv = *((void**)(&space)); if (vv) { size = vector_capacity(vv); px = vector_vec(vv); if (i < size) { etime = px[i]; index += 1.; } else { index = -1.; } } else { index = -1.; } } }";
+
+/// Pieces of the Vector idioms' C.
+const VECTOR_PIECES: &[&str] = &[
+    "index",
+    "etime",
+    "space",
+    "(void*)(_p_ptr)",
+    "*((void**)(&space))",
+    "vector_capacity(vv)",
+    "vector_vec(vv)",
+    "px[i]",
+    "+=",
+    "1.",
+    "-1.",
+    "if",
+    "(",
+    ")",
+    "{",
+    "}",
+    ";",
+    "i",
+    "size",
+    ">=",
+    "<",
+    "=",
+    "int",
+    "double*",
+    "void*",
+    "vv",
+    "hoc_obj_unref(*vector_pobj(vv));",
+    "static void bbcore_write(",
+    "static void bbcore_read(",
+    "#if !NRNBBCORE\n",
+    "#endif\n",
+    " ",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn vector_verbatim_never_panics(
+        pieces in proptest::collection::vec(0..VECTOR_PIECES.len(), 0..40),
+        cut in (0..VECTOR_ELEMENT.len(), 0..12usize),
+        whole in any::<bool>(),
+        artificial in any::<bool>(),
+        pointer in any::<bool>(),
+    ) {
+        // Either pieces in any order, or the whole idiom with a few characters cut out.
+        let c = if whole {
+            let (at, n) = cut;
+            let mut text = VECTOR_ELEMENT.to_string();
+            let end = (at + n).min(text.len());
+            text.replace_range(at..end, "");
+            text
+        } else {
+            pieces.iter().map(|&k| VECTOR_PIECES[k]).collect::<String>()
+        };
+        let _ = hhc_compiler::syntax::verbatim::classify(&c);
+        let src = format!(
+            "NEURON {{ {} V{} }}\nASSIGNED {{ index etime space }}\n\
+             INITIAL {{ index = 0 element() if (index > 0) {{ net_send(etime - t, 1) }} }}\n\
+             NET_RECEIVE (w) {{ if (flag == 1) {{ net_event(t) element() }} }}\n\
+             PROCEDURE element() {{\nVERBATIM\n{c}\nENDVERBATIM\n}}\n\
+             DESTRUCTOR {{\nVERBATIM\n{c}\nENDVERBATIM\n}}\nVERBATIM\n{c}\nENDVERBATIM\n",
+            if artificial { "ARTIFICIAL_CELL" } else { "POINT_PROCESS" },
+            if pointer { " BBCOREPOINTER ptr" } else { "" }
+        );
+        check(&src);
+    }
+}

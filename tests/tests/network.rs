@@ -1406,3 +1406,139 @@ SIMULATE { dt = 0.025 (ms)  tstop = 20 (ms) }";
     assert_eq!(relayed % 5, 0, "{relayed}");
     assert!((5 * 8..=5 * 32).contains(&relayed), "{relayed} relayed");
 }
+
+/// An ARTIFICIAL_CELL that fires at the times of the Vector played into it, in the VERBATIM
+/// idiom of NEURON's VecStim (`element()`), for the refusals around it. The corpus's own
+/// VecStims run in `mod_corpus::vecstims_of_five_packages_…`.
+const PLAYED: &str = "NEURON { ARTIFICIAL_CELL Played }
+ASSIGNED { index  etime (ms)  space }
+INITIAL {
+    index = 0
+    element()
+    if (index > 0) { net_send(etime - t, 1) }
+}
+NET_RECEIVE (w) {
+    if (flag == 1) {
+        net_event(t)
+        element()
+        if (index > 0) { net_send(etime - t, 1) }
+    }
+}
+PROCEDURE element() {
+VERBATIM
+  { void* vv; int i, size; double* px;
+    i = (int)index;
+    if (i >= 0) {
+        vv = *((void**)(&space));
+        if (vv) {
+            size = vector_capacity(vv);
+            px = vector_vec(vv);
+            if (i < size) {
+                etime = px[i];
+                index += 1.;
+            } else {
+                index = -1.;
+            }
+        } else {
+            index = -1.;
+        }
+    }
+  }
+ENDVERBATIM
+}
+";
+
+#[test]
+fn a_played_vector_runs_where_hhc_can_play_it_and_is_refused_elsewhere() {
+    let model = |source: &str| {
+        format!(
+            "CELL Soma {{
+    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}
+    INSERT IL {{ }}
+    POINT syn = ExpSyn AT soma(0.5)
+}}
+NETWORK {{
+    POPULATION cell = Soma {{ count = 1 }}
+    POPULATION a = {source}
+    CONNECT a -> cell AT syn {{ pre = 0  post = 0  weight = 0.001 (uS)  delay = 1 (ms) }}
+}}
+SIMULATE {{ dt = 0.025 (ms)  tstop = 5 (ms) }}"
+        )
+    };
+    let load = |mechanism: &str, source: &str| {
+        hhc_tests::load_beside(&[("Played.mod", mechanism)], "m.chan", &model(source))
+    };
+    // Played: its spikes are the times given.
+    let m = load(PLAYED, "Played { times = 0.5 (ms), 2 (ms), 2.5 (ms) }")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = Simulation::new(m, &Request::default())
+        .expect("set up")
+        .run(None, None)
+        .expect("run");
+    let spikes = out.network.expect("network").spikes;
+    let of_a: Vec<f64> = spikes.iter().filter(|s| s.0 == 1).map(|s| s.1).collect();
+    assert_eq!(of_a, [0.5, 2.0, 2.5]);
+    let refused = |mechanism: &str, source: &str, want: &str| {
+        let err = load(mechanism, source).expect_err("refused");
+        assert!(err.contains(want), "{want}:\n{err}");
+        assert!(
+            err.contains(".mod:") || err.contains("m.chan:"),
+            "a span: {err}"
+        );
+    };
+    // A population that plays no times, and times for a mechanism that plays none.
+    refused(
+        PLAYED,
+        "Played { count = 2 }",
+        "a population of Played needs its spike times",
+    );
+    refused(
+        PLAYED,
+        "Played { times = 1 (ms)  file = trains }",
+        "cannot read `trains.csv`",
+    );
+    refused(
+        &PLAYED.replace("    element()\n", "    etime = 1\n"),
+        "Played { times = 1 (ms) }",
+        "unknown setting `times` in a population of Played",
+    );
+    // Only an ARTIFICIAL_CELL plays a Vector; the Vector's handle must be declared.
+    let point = PLAYED.replace("ARTIFICIAL_CELL", "POINT_PROCESS");
+    let diags = hhc_compiler::compile_neuron_mechanism(&point, "Played.mod").expect_err("refused");
+    let text = hhc_compiler::diagnostic::render_to_string("Played.mod", &point, &diags);
+    assert!(
+        text.contains("which hhc gives ARTIFICIAL_CELLs only"),
+        "{text}"
+    );
+    assert!(text.contains("Played.mod:16:1"), "a span: {text}");
+    refused(
+        &PLAYED.replace("  space }", " }"),
+        "Played { times = 1 (ms) }",
+        "VERBATIM keeps the Vector in `space`, which is not declared",
+    );
+    refused(
+        &PLAYED.replace("*((void**)(&space))", "(void*)(_p_ptr)"),
+        "Played { times = 1 (ms) }",
+        "VERBATIM reads `_p_ptr`, but `ptr` is not a POINTER",
+    );
+    // The BBCOREPOINTER handle, declared, plays; a DESTRUCTOR that releases it runs nothing,
+    // and one that does more is refused.
+    let pointer = PLAYED
+        .replace("*((void**)(&space))", "(void*)(_p_ptr)")
+        .replace(
+            "ARTIFICIAL_CELL Played",
+            "ARTIFICIAL_CELL Played\n  BBCOREPOINTER ptr",
+        )
+        .replace("  space }", "  ptr }");
+    let release = "DESTRUCTOR {\nVERBATIM\n    void* vv = (void*)(_p_ptr);\n    if (vv) {\n        hoc_obj_unref(*vector_pobj(vv));\n    }\nENDVERBATIM\n}\n";
+    load(&format!("{pointer}{release}"), "Played { times = 1 (ms) }")
+        .unwrap_or_else(|e| panic!("{e}"));
+    refused(
+        &format!(
+            "{pointer}{}",
+            release.replace("    }\nENDVERBATIM", "    }\n    free(vv);\nENDVERBATIM")
+        ),
+        "Played { times = 1 (ms) }",
+        "`DESTRUCTOR` blocks are not supported",
+    );
+}

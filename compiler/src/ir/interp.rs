@@ -138,6 +138,7 @@ fn evaluate(arena: &ExprArena, nodes: &[ExprId], values: &mut [f64], var: &dyn F
 fn table_entry(arena: &ExprArena, t: TableId, x: f64, var: &dyn Fn(Var) -> f64) -> f64 {
     match arena.table(t) {
         Table::Values(v) => v[table_index(x, v.len())],
+        Table::Played => f64::NAN,
         Table::Tabulated {
             body,
             from,

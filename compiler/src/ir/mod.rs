@@ -79,6 +79,10 @@ pub enum Var {
     Draw(u32),
     /// The argument of a TABLE's function, in the body of a [`Table::Tabulated`].
     TableArg,
+    /// Where the instance's played Vector starts in the [`Table::Played`] table, and how many
+    /// entries it has (an ARTIFICIAL_CELL's; see [`Mechanism::plays_vector`]).
+    VectorStart,
+    VectorLength,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -196,6 +200,10 @@ pub enum Table {
         to: ExprId,
         intervals: u32,
     },
+    /// The Vectors played into an ARTIFICIAL_CELL population's instances (VecStim's times),
+    /// read at [`Var::VectorStart`] + index: values the engine gives each population, one NaN
+    /// until then.
+    Played,
 }
 
 /// A TABLE's points, as nocmodl's C makes them: `dx = (to − from)/intervals`, and `x` from
@@ -242,6 +250,7 @@ impl Table {
                     intervals: n,
                 },
             ) => (body, from, to, intervals) == (b, f, t, n),
+            (Table::Played, Table::Played) => true,
             _ => false,
         }
     }
@@ -341,7 +350,19 @@ impl ExprArena {
     pub fn table_values(&self, id: TableId) -> &[f64] {
         match self.table(id) {
             Table::Values(v) => v,
-            Table::Tabulated { .. } => &[f64::NAN],
+            Table::Tabulated { .. } | Table::Played => &[f64::NAN],
+        }
+    }
+
+    /// Gives the [`Table::Played`] table its values (followed by one NaN, so that a table of
+    /// no Vectors still has an entry to read).
+    pub fn set_played(&mut self, values: &[f64]) {
+        for t in &mut self.tables {
+            if *t == Table::Played {
+                let mut v = values.to_vec();
+                v.push(f64::NAN);
+                *t = Table::Values(v.into());
+            }
         }
     }
 
@@ -629,6 +650,10 @@ pub struct Mechanism {
     /// TABLEs computed exactly whatever `usetable` says, because their function reads a value
     /// that changes during a run (see `sema::mechanism::table`).
     pub exact_tables: Vec<ExactTable>,
+    /// An ARTIFICIAL_CELL that reads a Vector played into each instance (VecStim's
+    /// `element()`, through [`Table::Played`]): where, when it does. Its population gives the
+    /// Vectors (`times` or `file`), as hoc's `play()` would before the run.
+    pub plays_vector: Option<Span>,
 }
 
 /// A TABLE no table can hold ahead of the run: its FUNCTION or PROCEDURE, and what it reads.
@@ -691,7 +716,7 @@ impl Mechanism {
         let roots: Vec<ExprId> = (0..self.exprs.table_count())
             .filter_map(|t| match *self.exprs.table(TableId(t as u32)) {
                 Table::Tabulated { body, from, to, .. } => Some([body, from, to]),
-                Table::Values(_) => None,
+                Table::Values(_) | Table::Played => None,
             })
             .flatten()
             .collect();

@@ -103,6 +103,8 @@ pub fn mechanism_var_name(m: &Mechanism, v: Var) -> String {
             }),
         Var::Draw(i) => format!("draw{i}"),
         Var::TableArg => "table_arg".into(),
+        Var::VectorStart => "vector_start".into(),
+        Var::VectorLength => "vector_length".into(),
     }
 }
 

@@ -64,6 +64,7 @@ pub fn validate_mechanism(m: &Mechanism) -> Result<(), ValidationError> {
             .is_some_and(|r| !r.for_netcons.is_empty() && (i as usize) < r.args.len()),
         Var::Draw(i) => (i as usize) < m.draws.len(),
         Var::TableArg => true,
+        Var::VectorStart | Var::VectorLength => m.plays_vector.is_some(),
     };
     check_arena(&m.exprs, &var_ok)?;
     if m.init.len() != m.states.len() {

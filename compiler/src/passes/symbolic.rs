@@ -256,6 +256,7 @@ pub fn import(
             Expr::TableEntry(t, index) => {
                 let table = match src.table(t) {
                     Table::Values(values) => Table::Values(values.clone()),
+                    Table::Played => Table::Played,
                     Table::Tabulated {
                         body,
                         from,

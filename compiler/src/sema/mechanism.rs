@@ -207,6 +207,7 @@ fn lower_with_held(
             neuron_file: None,
             pointers: Vec::new(),
             exact_tables: Vec::new(),
+            plays_vector: None,
         },
         names: HashMap::new(),
         declared_units: HashMap::new(),
@@ -540,7 +541,11 @@ impl<'a> Lowerer<'a> {
                         self.units_off_callables.insert(c.name.name.clone());
                     }
                 }
-                Item::Verbatim(_, crate::syntax::verbatim::Verbatim::Declarations) => {}
+                Item::Verbatim(
+                    _,
+                    crate::syntax::verbatim::Verbatim::Declarations
+                    | crate::syntax::verbatim::Verbatim::CoreneuronTransfer,
+                ) => {}
                 Item::Verbatim(span, _) => {
                     let hint = self.verbatim_hint();
                     self.err(
@@ -581,7 +586,7 @@ impl<'a> Lowerer<'a> {
         self.promote_event_variables();
         self.promote_written_concentrations();
         self.promote_held();
-        self.set_aside_random_handles();
+        self.set_aside_hoc_handles();
         self.promote_pointers();
         self.promote_set_from_outside();
         self.check_pointers();
@@ -892,6 +897,14 @@ impl<'a> Lowerer<'a> {
                 StmtKind::Call(e) => self.names_assigned_in_expr(e, seen, out),
                 StmtKind::Block(b) | StmtKind::ForNetcons { body: b, .. } => {
                     self.names_assigned_in(b, seen, out)
+                }
+                StmtKind::Verbatim(crate::syntax::verbatim::Verbatim::VectorElement {
+                    index,
+                    etime,
+                    ..
+                }) => {
+                    out.insert(index.clone());
+                    out.insert(etime.clone());
                 }
                 _ => {}
             }
@@ -1350,6 +1363,18 @@ impl<'a> Lowerer<'a> {
                 Item::Kinetic { name, .. } => {
                     kinetic_blocks.insert(&name.name, name.span);
                 }
+                // A DESTRUCTOR that only releases VecStim's Vector: nothing for hhc to free.
+                Item::Hook { keyword, body }
+                    if keyword.name == "DESTRUCTOR"
+                        && body.stmts.iter().all(|s| {
+                            matches!(
+                                s.kind,
+                                StmtKind::Verbatim(
+                                    crate::syntax::verbatim::Verbatim::ReleaseVector { .. }
+                                        | crate::syntax::verbatim::Verbatim::Declarations
+                                )
+                            )
+                        }) => {}
                 Item::Hook { keyword, body } => {
                     let verbatim = body.stmts.iter().any(|s| matches!(s.kind, StmtKind::Verbatim(_)));
                     let (what, hint) = match keyword.name.as_str() {
@@ -1650,15 +1675,15 @@ impl<'a> Lowerer<'a> {
         self.units_on = outer;
     }
 
-    /// What to write instead of a VERBATIM block. NEURON's VecStim (a spike train read from a
-    /// hoc Vector through C, by PROCEDUREs `play` and `element`) is a spike source in hhc's
-    /// model language.
+    /// What to write instead of a VERBATIM block. A spike train read from a hoc Vector through
+    /// C other than VecStim's (PROCEDUREs `play` and `element`) is a spike source in hhc's model
+    /// language.
     fn verbatim_hint(&self) -> &'static str {
         let vecstim = self.file.items.iter().any(|i| {
             matches!(i, Item::Procedure(c) if c.name.name == "play" || c.name.name == "element")
         });
         if vecstim {
-            "this reads a spike train from a hoc Vector (NEURON's VecStim): in hhc that is a spike source, `POPULATION s = spikes { file = trains }` with `cell,t_ms` rows in trains.csv, or `spikes { times = … }`"
+            "this reads a spike train from a hoc Vector in C other than NEURON's VecStim's `element()` (which hhc reads): use NEURON's vecevent.mod, or hhc's spike source, `POPULATION s = spikes { file = trains }` with `cell,t_ms` rows in trains.csv, or `spikes { times = … }`"
         } else {
             "express the computation in .chan statements"
         }
@@ -1764,7 +1789,6 @@ impl<'a> Lowerer<'a> {
                     env_then.keys().chain(env_else.keys()).cloned().collect();
                 keys.sort();
                 keys.dedup();
-                let zero = self.m.exprs.lit(0.0);
                 for k in keys {
                     let a = env_then.get(&k).copied();
                     let b = env_else.get(&k).copied();
@@ -1773,14 +1797,8 @@ impl<'a> Lowerer<'a> {
                         (Some(x), None) | (None, Some(x)) => x.1,
                         (None, None) => Dim::Free,
                     };
-                    // A branch that leaves a name alone keeps its value from before the `if`:
-                    // a PARAMETER's, a STATE's or v's own value, and 0 for an unset ASSIGNED.
-                    let before = |l: &mut Self| match l.names.get(&k).map(|n| n.0) {
-                        Some(
-                            Name::Param(_) | Name::State(_) | Name::Ion(..) | Name::Builtin(_),
-                        ) => l.read_name(&k, stmt.span, &Env::new()).0,
-                        _ => zero,
-                    };
+                    // A branch that leaves a name alone keeps its value from before the `if`.
+                    let before = |l: &mut Self| l.value_kept(&k, stmt.span, &Env::new()).0;
                     let ae = match a {
                         Some(x) => x.0,
                         None => before(self),
@@ -1946,7 +1964,7 @@ impl<'a> Lowerer<'a> {
                 .with_hint("move it into the KINETIC block named by SOLVE"),
             ),
             StmtKind::UnitsToggle { on } => self.units_on = *on,
-            StmtKind::Verbatim(v) => self.exec_verbatim(v, stmt),
+            StmtKind::Verbatim(v) => self.exec_verbatim(v, stmt, env),
             StmtKind::Unsupported { what, keyword } => {
                 let hint = match *what {
                     "COMPARTMENT" => "hhc's KINETIC schemes are in concentrations of one volume; write the volume factors into the rates",
@@ -2265,6 +2283,23 @@ impl<'a> Lowerer<'a> {
             None => unit,
         };
         env.insert(target.name.clone(), (e, unit));
+    }
+
+    /// The value `name` keeps where a statement leaves it alone: the block's own, else a
+    /// PARAMETER's, a STATE's or v's own value, and 0 for an ASSIGNED not yet set.
+    fn value_kept(&mut self, name: &str, span: Span, env: &Env) -> Val {
+        if let Some(&v) = env.get(name) {
+            return v;
+        }
+        match self.names.get(name).map(|n| n.0) {
+            Some(Name::Param(_) | Name::State(_) | Name::Ion(..) | Name::Builtin(_)) => {
+                self.read_name(name, span, &Env::new())
+            }
+            _ => (
+                self.m.exprs.lit(0.0),
+                Dim::declared(self.declared_units.get(name).copied()),
+            ),
+        }
     }
 
     fn read_name(&mut self, name: &str, span: Span, env: &Env) -> Val {

@@ -255,6 +255,10 @@ pub struct Insert {
     /// Parameters with a value per cell of the population (a POPULATION's `values = NAME`
     /// table): (parameter, value of cell 0, 1, …).
     pub per_cell: Vec<(usize, Vec<f64>)>,
+    /// The Vector played into each cell of an ARTIFICIAL_CELL population that reads one
+    /// (VecStim's times, from the POPULATION's `times` or `file`; see
+    /// [`crate::ir::Mechanism::plays_vector`]).
+    pub vector: Option<super::network::SpikeTrains>,
 }
 
 #[derive(Clone, Debug)]
@@ -1798,6 +1802,7 @@ pub(super) fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> 
         state_init,
         along,
         per_cell: vec![],
+        vector: None,
     };
     if let Some(s) = settings.iter().find(|s| {
         let pi = insert.mechanism.param_index(&s.name.name);

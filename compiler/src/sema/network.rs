@@ -279,7 +279,9 @@ pub(super) fn lower_network(
                 // The cell's own errors are reported already.
                 Some((_, None)) => None,
                 None if resolve(&cell.name).is_ok_and(|m| m.is_some_and(|m| m.artificial)) => {
-                    lower_artificial_population(cx, name, resolve, cell, settings, first)
+                    lower_artificial_population(
+                        cx, name, resolve, cell, settings, first, *span, files,
+                    )
                 }
                 None => {
                     let hint = match closest(&cell.name, cells.iter().map(|(c, _)| c.name.name.as_str())) {
@@ -744,19 +746,52 @@ fn lower_spike_source(
     first: u64,
     files: &mut FileReader<'_>,
 ) -> Option<Population> {
-    let mut count = None;
-    let mut times = Vec::new();
-    let mut trains: Option<Vec<Vec<f64>>> = None;
+    let mut given = TrainSettings::default();
     let mut ok = true;
     for s in settings {
+        match given.read(cx, s, files) {
+            Some(read) => ok &= read,
+            None => {
+                ok = false;
+                cx.unknown_setting(s, &["count", "times", "file"], "a spike source")
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let (count, trains) = given.finish(cx, span, "a spike source")?;
+    Some(Population {
+        name: name.name.clone(),
+        first,
+        count,
+        kind: PopulationKind::Spikes(trains),
+    })
+}
+
+/// The settings that give a population's cells their spike times (a spike source's, or the
+/// Vectors played into a VecStim's): `count`, `times = …` for every cell, or `file = NAME` for
+/// each its own.
+#[derive(Default)]
+struct TrainSettings {
+    count: Option<(u64, Span)>,
+    times: Vec<f64>,
+    trains: Option<Vec<Vec<f64>>>,
+}
+
+impl TrainSettings {
+    /// Reads `s` when it is one of these settings: `Some(false)` after an error, `None` when
+    /// it is another setting.
+    fn read(&mut self, cx: &mut Ctx, s: &Setting, files: &mut FileReader<'_>) -> Option<bool> {
+        let mut ok = true;
         match s.name.name.as_str() {
             "count" => match count_setting(cx, s) {
-                Some(n) => count = Some((n, s.span)),
+                Some(n) => self.count = Some((n, s.span)),
                 None => ok = false,
             },
             "file" => match s.values.as_slice() {
                 [Value::Name(n)] => match read_spike_trains(cx, &n.name, s.span, files) {
-                    Some(t) => trains = Some(t),
+                    Some(t) => self.trains = Some(t),
                     None => ok = false,
                 },
                 _ => {
@@ -770,7 +805,7 @@ fn lower_spike_source(
             "times" => {
                 for v in &s.values {
                     match cx.value_in(v, "ms") {
-                        Some(t) if t >= 0.0 && t.is_finite() => times.push(t),
+                        Some(t) if t >= 0.0 && t.is_finite() => self.times.push(t),
                         Some(t) => {
                             ok = false;
                             cx.err(
@@ -786,71 +821,65 @@ fn lower_spike_source(
                     }
                 }
             }
-            _ => {
-                ok = false;
-                cx.unknown_setting(s, &["count", "times", "file"], "a spike source")
+            _ => return None,
+        }
+        Some(ok)
+    }
+
+    /// The population's size and trains, once every setting is read; `what` names the
+    /// population in errors ("a spike source").
+    fn finish(mut self, cx: &mut Ctx, span: Span, what: &str) -> Option<(u64, SpikeTrains)> {
+        // Times past tstop stay: a request may lengthen the run, and the engine sends only
+        // what falls before its end.
+        self.times.sort_by(f64::total_cmp);
+        match (self.trains, self.times.is_empty()) {
+            (None, true) => {
+                cx.err(
+                    Diagnostic::error(format!("{what} needs its spike times"), span, "no `times`")
+                        .with_hint("write `times = 5 (ms), 20 (ms)`, or `file = NAME` for a train per cell from NAME.csv"),
+                );
+                None
+            }
+            (Some(_), false) => {
+                cx.err(
+                    Diagnostic::error(format!("{what} has `times` and a `file`"), span, "both")
+                        .with_hint(
+                            "give every cell the same `times`, or each its own train in the file",
+                        ),
+                );
+                None
+            }
+            (None, false) => {
+                let n = self.count.map_or(1, |c| c.0);
+                Some((n, SpikeTrains::Same(self.times)))
+            }
+            (Some(mut t), true) => {
+                let cells = t.len() as u64;
+                let n = match self.count {
+                    Some((n, at)) if n < cells => {
+                        cx.err(
+                            Diagnostic::error(
+                                format!(
+                                    "the file gives spikes to cell {}, and `count` is {n}",
+                                    cells - 1
+                                ),
+                                at,
+                                "too few cells",
+                            )
+                            .with_hint(
+                                "raise `count`, or leave it out: the file's largest cell index sets it",
+                            ),
+                        );
+                        return None;
+                    }
+                    Some((n, _)) => n,
+                    None => cells,
+                };
+                t.resize(n as usize, Vec::new());
+                Some((n, SpikeTrains::PerCell(t)))
             }
         }
     }
-    if !ok {
-        return None;
-    }
-    // Times past tstop stay: a request may lengthen the run, and the engine sends only what
-    // falls before its end.
-    times.sort_by(f64::total_cmp);
-    let (count, trains) = match (trains, times.is_empty()) {
-        (None, true) => {
-            cx.err(
-                Diagnostic::error("a spike source needs its spike times", span, "no `times`")
-                    .with_hint("write `times = 5 (ms), 20 (ms)`, or `file = NAME` for a train per cell from NAME.csv"),
-            );
-            return None;
-        }
-        (Some(_), false) => {
-            cx.err(
-                Diagnostic::error("a spike source has `times` and a `file`", span, "both")
-                    .with_hint(
-                        "give every cell the same `times`, or each its own train in the file",
-                    ),
-            );
-            return None;
-        }
-        (None, false) => {
-            let n = count.map_or(1, |c| c.0);
-            (n, SpikeTrains::Same(times))
-        }
-        (Some(mut t), true) => {
-            let cells = t.len() as u64;
-            let n = match count {
-                Some((n, at)) if n < cells => {
-                    cx.err(
-                        Diagnostic::error(
-                            format!(
-                                "the file gives spikes to cell {}, and `count` is {n}",
-                                cells - 1
-                            ),
-                            at,
-                            "too few cells",
-                        )
-                        .with_hint(
-                            "raise `count`, or leave it out: the file's largest cell index sets it",
-                        ),
-                    );
-                    return None;
-                }
-                Some((n, _)) => n,
-                None => cells,
-            };
-            t.resize(n as usize, Vec::new());
-            (n, SpikeTrains::PerCell(t))
-        }
-    };
-    Some(Population {
-        name: name.name.clone(),
-        first,
-        count,
-        kind: PopulationKind::Spikes(trains),
-    })
 }
 
 /// `NAME.csv` beside the model, named by a setting at `at`: its name and text, or `None` after
@@ -929,6 +958,7 @@ fn read_spike_trains(
     Some(trains)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn lower_artificial_population(
     cx: &mut Ctx,
     name: &ast::Ident,
@@ -936,6 +966,8 @@ fn lower_artificial_population(
     mechanism: &ast::Ident,
     settings: &[Setting],
     first: u64,
+    span: Span,
+    files: &mut FileReader<'_>,
 ) -> Option<Population> {
     let Ok(Some(m)) = resolve(&mechanism.name) else {
         return None;
@@ -951,27 +983,42 @@ fn lower_artificial_population(
         );
         return None;
     }
+    // A VecStim's cells play the Vectors of `times` or `file`, as hoc's play() would give them.
+    let plays = m.plays_vector.is_some();
     let mut count = 1;
+    let mut given = TrainSettings::default();
     let mut ok = true;
     let mut values = Vec::new();
     for s in settings {
-        if s.name.name == "count" {
-            match count_setting(cx, s) {
-                Some(n) => count = n,
-                None => ok = false,
-            }
-        } else if m.param_index(&s.name.name).is_some() {
+        let name = s.name.name.as_str();
+        if name == "count" || (plays && matches!(name, "times" | "file")) {
+            ok &= given.read(cx, s, files) == Some(true);
+        } else if m.param_index(name).is_some() {
             values.push(s.clone());
         } else {
             ok = false;
-            let known: Vec<&str> = std::iter::once("count")
+            let own: &[&str] = if plays { &["times", "file"] } else { &[] };
+            let known: Vec<&str> = ["count"]
+                .iter()
+                .chain(own)
+                .copied()
                 .chain(m.params.iter().map(|p| p.name.as_str()))
                 .collect();
             cx.unknown_setting(s, &known, &format!("a population of {}", m.name));
         }
     }
+    let mut vector = None;
+    if ok && plays {
+        match given.finish(cx, span, &format!("a population of {}", m.name)) {
+            Some((n, trains)) => (count, vector) = (n, Some(trains)),
+            None => ok = false,
+        }
+    } else if let Some((n, _)) = given.count {
+        count = n;
+    }
     let errors_before = cx.diags.has_errors();
-    let insert = lower_insert(cx, m, &values);
+    let mut insert = lower_insert(cx, m, &values);
+    insert.vector = vector;
     ok &= errors_before || !cx.diags.has_errors();
     ok.then(|| Population {
         name: name.name.clone(),

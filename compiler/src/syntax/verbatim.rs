@@ -23,6 +23,15 @@
 //!   (`double value;`), which become LOCALs, and may hold NEURON's thread guard
 //!   (`if (_nt != nrn_threads) { hoc_execerror(…); }`), which has nothing to guard in hhc.
 //!
+//! - **A hoc Vector played into a VecStim** (NEURON's `vecevent.mod`, copied by bmtk,
+//!   hnn-core, neurodamus, PyNN and dendrotweaks): a PROCEDURE `element()` whose C reads entry
+//!   `index` of the Vector that `play()` stored in the instance (in an ASSIGNED `space`, or a
+//!   `BBCOREPOINTER ptr`) into `etime` and advances `index`, or sets `index = -1` past the end.
+//!   The C's meaning is fixed; hhc gives the Vector from the model (`times` or `file` of the
+//!   population), as `play()` would have before the run. A DESTRUCTOR that releases the Vector
+//!   (`hoc_obj_unref`) and CoreNEURON's `bbcore_write`/`bbcore_read` (which copy it to
+//!   CoreNEURON, a simulator hhc is not) run nothing here.
+//!
 //! Anything else is [`Verbatim::Other`]: hhc refuses it by name. The recognisers read the C
 //! with comments and whitespace removed and accept exactly these shapes, never a look-alike
 //! (`if (!_p_rng)`, or a branch that does more than the idiom does, is C hhc cannot run).
@@ -44,8 +53,28 @@ pub enum Verbatim {
     Close,
     /// The body of a PROCEDURE that attaches a hoc Random to `_p_<pointer>`.
     AttachRandom { pointer: String },
+    /// VecStim's `element()`: `if index >= 0`, entry `index` of the played Vector into `etime`
+    /// and `index += 1`, or `index = -1` past its end (or when none was played).
+    VectorElement {
+        index: String,
+        etime: String,
+        handle: VectorHandle,
+    },
+    /// A DESTRUCTOR's release of the Vector held in `_p_<pointer>` (`hoc_obj_unref`).
+    ReleaseVector { pointer: String },
+    /// CoreNEURON's `bbcore_write`/`bbcore_read`, which only CoreNEURON's data transfer calls.
+    CoreneuronTransfer,
     /// C hhc cannot run.
     Other,
+}
+
+/// Where a VecStim keeps the Vector that `play()` gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VectorHandle {
+    /// In the bits of an ASSIGNED variable: `*((void**)(&space))`.
+    Assigned(String),
+    /// In a POINTER (`BBCOREPOINTER ptr`): `(void*)(_p_ptr)`.
+    Pointer(String),
 }
 
 /// Reads one VERBATIM block's C (the text between `VERBATIM` and `ENDVERBATIM`).
@@ -70,6 +99,12 @@ pub fn classify(body: &str) -> Verbatim {
     }
     if let Some(pointer) = attach_random(&compact) {
         return Verbatim::AttachRandom { pointer };
+    }
+    if let Some(v) = vector_idiom(&compact) {
+        return v;
+    }
+    if coreneuron_transfer(&compact) {
+        return Verbatim::CoreneuronTransfer;
     }
     unset_pointer_else(&code).unwrap_or(Verbatim::Other)
 }
@@ -198,6 +233,105 @@ fn attach_random(compact: &str) -> Option<String> {
     (rest == tail).then(|| name.to_string())
 }
 
+/// VecStim's `element()`, with `@I` the index, `@E` the time and `@H` the Vector's handle.
+const VECTOR_ELEMENT: &str = "{void*vv;inti,size;double*px;i=(int)@I;if(i>=0){vv=@H;if(vv){size=vector_capacity(vv);px=vector_vec(vv);if(i<size){@E=px[i];@I+=1.;}else{@I=-1.;}}else{@I=-1.;}}}";
+
+/// A DESTRUCTOR's release of the Vector in `_p_@P`.
+const RELEASE_VECTOR: &str = "void*vv=(void*)(_p_@P);if(vv){hoc_obj_unref(*vector_pobj(vv));}";
+
+/// [`Verbatim::VectorElement`] or [`Verbatim::ReleaseVector`].
+fn vector_idiom(compact: &str) -> Option<Verbatim> {
+    if let Some(names) = match_template(compact, RELEASE_VECTOR) {
+        return Some(Verbatim::ReleaseVector {
+            pointer: names[&'P'].clone(),
+        });
+    }
+    let handles = [("*((void**)(&@A))", 'A'), ("(void*)(_p_@P)", 'P')];
+    handles.iter().find_map(|&(handle, key)| {
+        let names = match_template(compact, &VECTOR_ELEMENT.replace("@H", handle))?;
+        let name = names[&key].clone();
+        Some(Verbatim::VectorElement {
+            index: names[&'I'].clone(),
+            etime: names[&'E'].clone(),
+            handle: match key {
+                'A' => VectorHandle::Assigned(name),
+                _ => VectorHandle::Pointer(name),
+            },
+        })
+    })
+}
+
+/// Whether `text` is `template` with each `@X` an identifier (the same one wherever `@X`
+/// repeats): the identifiers, by letter.
+fn match_template(text: &str, template: &str) -> Option<std::collections::HashMap<char, String>> {
+    let mut names = std::collections::HashMap::new();
+    let (mut rest, mut pattern) = (text, template);
+    while !pattern.is_empty() {
+        if let Some(after) = pattern.strip_prefix('@') {
+            let key = after.chars().next()?;
+            pattern = &after[key.len_utf8()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = identifier(&rest[..end])?;
+            if names.get(&key).is_some_and(|n: &String| n != name) {
+                return None;
+            }
+            names.insert(key, name.to_string());
+            rest = &rest[end..];
+        } else {
+            let literal = pattern.find('@').unwrap_or(pattern.len());
+            rest = rest.strip_prefix(&pattern[..literal])?;
+            pattern = &pattern[literal..];
+        }
+    }
+    rest.is_empty().then_some(names)
+}
+
+/// Whether the C is only definitions of `static void bbcore_write(…) { … }` and
+/// `static void bbcore_read(…) { … }`: CoreNEURON's hooks for copying an instance's data, which
+/// nothing but CoreNEURON's transfer calls.
+fn coreneuron_transfer(compact: &str) -> bool {
+    let mut rest = compact;
+    let mut any = false;
+    while !rest.is_empty() {
+        let Some(after) = ["staticvoidbbcore_write(", "staticvoidbbcore_read("]
+            .iter()
+            .find_map(|head| rest.strip_prefix(head))
+        else {
+            return false;
+        };
+        // The parameters, then the body's balanced braces.
+        let Some((params, body)) = after.split_once(')') else {
+            return false;
+        };
+        if params.contains(['(', '{', '}', ';']) || !body.starts_with('{') {
+            return false;
+        }
+        let mut depth = 0usize;
+        let mut end = None;
+        for (k, c) in body.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(k);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            return false;
+        };
+        rest = &body[end + 1..];
+        any = true;
+    }
+    any
+}
+
 /// `[double a, b;] if (_p_X) { … } else { [if (_nt != nrn_threads) { hoc_execerror(…); }]`: the
 /// branch taken when no Random is attached, open at the block's end.
 fn unset_pointer_else(code: &str) -> Option<Verbatim> {
@@ -305,6 +439,86 @@ mod tests {
                 locals: vec![]
             }
         );
+    }
+
+    const ELEMENT: &str = "
+  { void* vv; int i, size; double* px;
+\ti = (int)index;
+\tif (i >= 0) {
+\t\tvv = *((void**)(&space));
+\t\tif (vv) {
+\t\t\tsize = vector_capacity(vv);
+\t\t\tpx = vector_vec(vv);
+\t\t\tif (i < size) {
+\t\t\t\tetime = px[i];
+\t\t\t\tindex += 1.;
+\t\t\t}else{
+\t\t\t\tindex = -1.;
+\t\t\t}
+\t\t}else{
+\t\t\tindex = -1.;
+\t\t}
+\t}
+  }
+";
+
+    #[test]
+    fn a_vecstims_element_in_either_handle() {
+        assert_eq!(
+            classify(ELEMENT),
+            Verbatim::VectorElement {
+                index: "index".into(),
+                etime: "etime".into(),
+                handle: VectorHandle::Assigned("space".into())
+            }
+        );
+        let pointer = ELEMENT.replace("*((void**)(&space))", "(void*)(_p_ptr)");
+        assert_eq!(
+            classify(&pointer),
+            Verbatim::VectorElement {
+                index: "index".into(),
+                etime: "etime".into(),
+                handle: VectorHandle::Pointer("ptr".into())
+            }
+        );
+        let renamed = ELEMENT.replace("index", "k").replace("etime", "next");
+        assert!(matches!(
+            classify(&renamed),
+            Verbatim::VectorElement { index, etime, .. } if index == "k" && etime == "next"
+        ));
+        let release = "\n#if !NRNBBCORE\n\tvoid* vv = (void*)(_p_ptr);  \n        if (vv) {\n\t\thoc_obj_unref(*vector_pobj(vv));\n\t}\n#endif\n";
+        assert_eq!(
+            classify(release),
+            Verbatim::ReleaseVector {
+                pointer: "ptr".into()
+            }
+        );
+        let transfer = "static void bbcore_write(double* x, int* i, int* xo, int* io, _threadargsproto_) {\n  int k; if (i) { for (k = 0; k < 3; ++k) { x[k] = 0; } }\n}\nstatic void bbcore_read(double* x, int* i, int* xo, int* io, _threadargsproto_) { *xo += 1; }\n";
+        assert_eq!(classify(transfer), Verbatim::CoreneuronTransfer);
+    }
+
+    #[test]
+    fn a_vecstim_element_that_differs_is_c_hhc_cannot_run() {
+        for (from, to) in [
+            ("etime = px[i]", "etime = px[i + 1]"),
+            ("index += 1.", "index += 2."),
+            ("i = (int)index", "i = (int)etime"),
+            ("if (i >= 0)", "if (i > 0)"),
+            ("index = -1.;\n\t\t\t}", "index = 0.;\n\t\t\t}"),
+            ("(&space)", "(&space + 1)"),
+        ] {
+            let changed = ELEMENT.replacen(from, to, 1);
+            assert_ne!(changed, ELEMENT, "{from}");
+            assert_eq!(classify(&changed), Verbatim::Other, "{to}");
+        }
+        for c in [
+            "void* vv = (void*)(_p_ptr); if (vv) { hoc_obj_unref(*vector_pobj(vv)); } free(vv);",
+            "static void bbcore_write(double* x) { }\nint y = 1;",
+            "static void bbcore_print(double* x) { }",
+            "static void bbcore_write(double* x) { ",
+        ] {
+            assert_eq!(classify(c), Verbatim::Other, "{c}");
+        }
     }
 
     #[test]

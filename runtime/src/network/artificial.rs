@@ -27,6 +27,18 @@ pub(super) struct ArtificialPopulation {
     /// `FOR_NETCONS`, in the order the connections were made.
     pub(super) connection_values: Vec<f64>,
     pub(super) netcons: std::collections::HashMap<u32, Vec<u32>>,
+    /// Per cell, where its played Vector starts in the program's played table and its length
+    /// (VecStim's times; empty when the mechanism plays none).
+    pub(super) vectors: Vec<(f64, f64)>,
+}
+
+/// The value of a played Vector's [`Var::VectorStart`] or [`Var::VectorLength`] for cell `c`.
+fn vector_var(vectors: &[(f64, f64)], c: usize, var: Var) -> Option<f64> {
+    match var {
+        Var::VectorStart => Some(vectors.get(c).map_or(0.0, |v| v.0)),
+        Var::VectorLength => Some(vectors.get(c).map_or(0.0, |v| v.1)),
+        _ => None,
+    }
 }
 
 /// An event waiting at an artificial cell.
@@ -69,8 +81,27 @@ impl ArtificialPopulation {
         first: u64,
         count: u64,
     ) -> ArtificialPopulation {
-        let program = build_artificial(insert, model.celsius, model.dt);
+        let mut program = build_artificial(insert, model.celsius, model.dt);
         let n = count as usize;
+        // The Vectors played into the cells, one after the other in one table.
+        let mut played = Vec::new();
+        let vectors = match &insert.vector {
+            None => Vec::new(),
+            Some(trains) => (0..n)
+                .map(|c| {
+                    let times = trains.of(c);
+                    let start = match trains {
+                        SpikeTrains::Same(_) if c > 0 => 0,
+                        _ => {
+                            played.extend_from_slice(times);
+                            played.len() - times.len()
+                        }
+                    };
+                    (start as f64, times.len() as f64)
+                })
+                .collect(),
+        };
+        program.exprs.set_played(&played);
         let mut pop = ArtificialPopulation {
             first,
             states: vec![vec![0.0; n]; program.states],
@@ -82,6 +113,7 @@ impl ArtificialPopulation {
             last_carried: vec![(0.0, NO_VALUES); n],
             connection_values: Vec::new(),
             netcons: std::collections::HashMap::new(),
+            vectors,
             program,
         };
         // INITIAL at t = 0, with its net_sends.
@@ -93,9 +125,10 @@ impl ArtificialPopulation {
         for c in 0..n {
             let draws = pop.draw(c);
             let p = &pop.program;
+            let vectors = &pop.vectors;
             let values = interp::eval(&p.exprs, &roots, &|var| match var {
                 Var::Draw(k) => draws[k as usize],
-                _ => 0.0,
+                _ => vector_var(vectors, c, var).unwrap_or(0.0),
             });
             for (s, &x) in values[..p.states].iter().enumerate() {
                 pop.states[s][c] = x;
@@ -130,12 +163,12 @@ impl ArtificialPopulation {
             true => self.draw(cell),
             false => Vec::new(),
         };
-        let (p, states) = (&self.program, &self.states);
+        let (p, states, vectors) = (&self.program, &self.states, &self.vectors);
         let values = interp::eval(&p.exprs, &roots, &|var| match var {
             Var::State(s) => states[s as usize][cell],
             Var::Arg(k) if (k as usize) < own.len() => own[k as usize],
             Var::Draw(k) => draws[k as usize],
-            _ => 0.0,
+            _ => vector_var(vectors, cell, var).unwrap_or(0.0),
         });
         for (&(k, _), x) in p.arg_init.iter().zip(values) {
             own[k as usize] = x;
@@ -240,7 +273,7 @@ impl ArtificialPopulation {
                 delivered += 1;
                 let draws = self.draw(c);
                 let p = &self.program;
-                let states = &self.states;
+                let (states, vectors) = (&self.states, &self.vectors);
                 let own = (e.values != NO_VALUES).then_some(e.values as usize);
                 let read = |var: Var, visited: Option<usize>, kept: &[f64]| match var {
                     Var::State(s) => states[s as usize][c],
@@ -253,7 +286,7 @@ impl ArtificialPopulation {
                     Var::NetconArg(k) => visited.map_or(0.0, |at| kept[at + k as usize]),
                     Var::Builtin(hhc_compiler::ir::Builtin::T) => e.te,
                     Var::Draw(k) => draws[k as usize],
-                    _ => 0.0,
+                    _ => vector_var(vectors, c, var).unwrap_or(0.0),
                 };
                 let values = interp::eval(&p.exprs, &roots, &|var| {
                     read(var, None, &self.connection_values)

@@ -45,7 +45,9 @@ use hhc_compiler::ir::Draw;
 use hhc_compiler::ir::{interp, Var};
 use hhc_compiler::sema::model::Model;
 use hhc_compiler::sema::network::uniform;
-use hhc_compiler::sema::network::{Network, PopulationKind, ADJUSTER_SEES_POST, NO_ADJUSTER};
+use hhc_compiler::sema::network::{
+    Network, PopulationKind, SpikeTrains, ADJUSTER_SEES_POST, NO_ADJUSTER,
+};
 use rayon::prelude::*;
 
 mod adjusters;

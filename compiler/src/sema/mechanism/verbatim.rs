@@ -5,39 +5,70 @@
 //! the NMODL between its two blocks, with the C locals the opening block declares as LOCALs.
 //! The POINTER such idioms name is a Random's handle, which nothing in hhc sets: it is not a
 //! POINTER hhc must bind, and it must be declared as one (NEURON's C would not compile
-//! otherwise). Any other VERBATIM is refused by name.
+//! otherwise).
+//!
+//! VecStim's `element()` reads the Vector played into the instance: entry `index` into
+//! `etime` and `index + 1` into `index` while `0 ≤ index < length`, `index = -1` past the end,
+//! nothing while `index < 0`, as its C does. The entries come from [`ir::Table::Played`] at
+//! [`Var::VectorStart`] + index, and the length is [`Var::VectorLength`]: the engine gives
+//! each cell of the population its Vector (`times` or `file`). Where the C keeps the Vector (an
+//! ASSIGNED's bits, or a `BBCOREPOINTER`) is a hoc handle like a Random's. Any other VERBATIM
+//! is refused by name.
 
 use super::{Dim, Env, Lowerer};
 use crate::diagnostic::Diagnostic;
+use crate::ir::{self, BinaryOp, Var};
+use crate::passes::simplify::Builder;
 use crate::span::Span;
-use crate::syntax::ast::{Block, File, Item, Stmt, StmtKind};
-use crate::syntax::verbatim::Verbatim;
+use crate::syntax::ast::{self, Block, File, Item, Stmt, StmtKind};
+use crate::syntax::verbatim::{VectorHandle, Verbatim};
 
-/// The POINTERs that the file's VERBATIM idioms name as a hoc Random's handle, with the span
-/// of the first block naming each.
-pub(super) fn random_handles(file: &File) -> Vec<(String, Span)> {
-    fn walk(block: &Block, out: &mut Vec<(String, Span)>) {
+/// The hoc object a POINTER holds for C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HocObject {
+    Random,
+    Vector,
+}
+
+/// The POINTERs that the file's VERBATIM idioms name as a hoc object's handle (a Random's, or
+/// a played Vector's), with the span of the first block naming each.
+pub(super) fn hoc_handles(file: &File) -> Vec<(String, Span, HocObject)> {
+    fn walk(block: &Block, out: &mut Vec<(String, Span, HocObject)>) {
         for stmt in &block.stmts {
-            match &stmt.kind {
-                StmtKind::Verbatim(
-                    Verbatim::UnsetPointerElse { pointer, .. } | Verbatim::AttachRandom { pointer },
-                ) if !out.iter().any(|(p, _)| p == pointer) => {
-                    out.push((pointer.clone(), stmt.span));
-                }
-                StmtKind::If {
-                    then, otherwise, ..
-                } => {
-                    walk(then, out);
-                    if let Some(b) = otherwise {
-                        walk(b, out);
+            let StmtKind::Verbatim(v) = &stmt.kind else {
+                match &stmt.kind {
+                    StmtKind::If {
+                        then, otherwise, ..
+                    } => {
+                        walk(then, out);
+                        if let Some(b) = otherwise {
+                            walk(b, out);
+                        }
                     }
+                    StmtKind::Initial(body)
+                    | StmtKind::From { body, .. }
+                    | StmtKind::While { body, .. }
+                    | StmtKind::ForNetcons { body, .. }
+                    | StmtKind::Block(body) => walk(body, out),
+                    _ => {}
                 }
-                StmtKind::Initial(body)
-                | StmtKind::From { body, .. }
-                | StmtKind::While { body, .. }
-                | StmtKind::ForNetcons { body, .. }
-                | StmtKind::Block(body) => walk(body, out),
-                _ => {}
+                continue;
+            };
+            let handle = match v {
+                Verbatim::UnsetPointerElse { pointer, .. } | Verbatim::AttachRandom { pointer } => {
+                    Some((pointer, HocObject::Random))
+                }
+                Verbatim::VectorElement {
+                    handle: VectorHandle::Pointer(pointer),
+                    ..
+                }
+                | Verbatim::ReleaseVector { pointer } => Some((pointer, HocObject::Vector)),
+                _ => None,
+            };
+            if let Some((pointer, object)) = handle {
+                if !out.iter().any(|(p, ..)| p == pointer) {
+                    out.push((pointer.clone(), stmt.span, object));
+                }
             }
         }
     }
@@ -58,10 +89,10 @@ pub(super) fn random_handles(file: &File) -> Vec<(String, Span)> {
 }
 
 impl Lowerer<'_> {
-    /// The POINTERs that are a Random's handle leave the list hhc must bind; one the idioms
-    /// name that is not declared a POINTER is an error.
-    pub(super) fn set_aside_random_handles(&mut self) {
-        for (name, span) in random_handles(self.file) {
+    /// The POINTERs that are a hoc object's handle leave the list hhc must bind; one the
+    /// idioms name that is not declared a POINTER is an error.
+    pub(super) fn set_aside_hoc_handles(&mut self) {
+        for (name, span, object) in hoc_handles(self.file) {
             let before = self.m.pointers.len();
             self.m.pointers.retain(|(p, _)| *p != name);
             if self.m.pointers.len() == before {
@@ -69,7 +100,10 @@ impl Lowerer<'_> {
                     Diagnostic::error(
                         format!("VERBATIM reads `_p_{name}`, but `{name}` is not a POINTER"),
                         span,
-                        "a hoc Random's handle",
+                        match object {
+                            HocObject::Random => "a hoc Random's handle",
+                            HocObject::Vector => "a hoc Vector's handle",
+                        },
                     )
                     .with_hint(format!(
                         "declare it in the NEURON block (`POINTER {name}` or `BBCOREPOINTER {name}`), as NEURON's C needs"
@@ -133,9 +167,18 @@ impl Lowerer<'_> {
     /// 0;` (checked to be last by `exec_block`) run nothing; a `}` without its opening block,
     /// and C hhc cannot run, are errors. (`exec_block` runs an opening block with its branch;
     /// one that reaches here could not be placed, and is refused as a stray block is.)
-    pub(super) fn exec_verbatim(&mut self, v: &Verbatim, stmt: &Stmt) {
+    pub(super) fn exec_verbatim(&mut self, v: &Verbatim, stmt: &Stmt, env: &mut Env) {
         match v {
-            Verbatim::Declarations | Verbatim::AttachRandom { .. } | Verbatim::ReturnZero => {}
+            Verbatim::Declarations
+            | Verbatim::AttachRandom { .. }
+            | Verbatim::ReturnZero
+            | Verbatim::ReleaseVector { .. }
+            | Verbatim::CoreneuronTransfer => {}
+            Verbatim::VectorElement {
+                index,
+                etime,
+                handle,
+            } => self.exec_vector_element(index, etime, handle, stmt.span, env),
             Verbatim::Close | Verbatim::UnsetPointerElse { .. } => self.err(
                 Diagnostic::error(
                     "this VERBATIM `}` closes no `if (_p_…) { … } else {` of the same block",
@@ -151,6 +194,91 @@ impl Lowerer<'_> {
                         .with_hint(hint),
                 )
             }
+        }
+    }
+
+    /// VecStim's `element()` (see the module's essay).
+    fn exec_vector_element(
+        &mut self,
+        index: &str,
+        etime: &str,
+        handle: &VectorHandle,
+        span: Span,
+        env: &mut Env,
+    ) {
+        if !self.m.artificial {
+            self.err(
+                Diagnostic::error(
+                    "this VERBATIM reads a hoc Vector played into the instance (VecStim's `element()`), which hhc gives ARTIFICIAL_CELLs only",
+                    span,
+                    "a played Vector",
+                )
+                .with_hint("declare the mechanism an ARTIFICIAL_CELL, as VecStim is, and give its population the times (`times = …` or `file = NAME`)"),
+            );
+            return;
+        }
+        let mut ok = true;
+        for name in [index, etime] {
+            if !self.names.contains_key(name) && !env.contains_key(name) {
+                ok = false;
+                self.err(
+                    Diagnostic::error(
+                        format!("VERBATIM sets `{name}`, which is not declared"),
+                        span,
+                        "C that assigns it",
+                    )
+                    .with_hint(format!("declare `{name}` in ASSIGNED, as VecStim does")),
+                );
+            }
+        }
+        if let VectorHandle::Assigned(name) = handle {
+            if !self.names.contains_key(name) {
+                ok = false;
+                self.err(
+                    Diagnostic::error(
+                        format!("VERBATIM keeps the Vector in `{name}`, which is not declared"),
+                        span,
+                        "a hoc Vector's handle",
+                    )
+                    .with_hint(format!("declare `{name}` in ASSIGNED, as NEURON's C needs")),
+                );
+            }
+        }
+        if !ok {
+            return;
+        }
+        self.m.plays_vector.get_or_insert(span);
+        let (i, index_unit) = self.value_kept(index, span, env);
+        let (e, etime_unit) = self.value_kept(etime, span, env);
+        let table = self.m.exprs.add_table(ir::Table::Played);
+        let mut b = Builder {
+            arena: &mut self.m.exprs,
+            span,
+        };
+        let (start, length) = (
+            b.arena.var(Var::VectorStart),
+            b.arena.var(Var::VectorLength),
+        );
+        let (minus_one, one) = (b.lit(-1.0), b.lit(1.0));
+        // `i = (int)index; if (i >= 0)`: index > -1; `i < size`: index < length (a whole number).
+        let live = b.binary(BinaryOp::Gt, i, minus_one);
+        let within = b.binary(BinaryOp::Lt, i, length);
+        let take = b.binary(BinaryOp::And, live, within);
+        let at = b.add(start, i);
+        let entry = b.table_entry(table, at);
+        let new_etime = b.select(take, entry, e);
+        let next = b.add(i, one);
+        let past_end = b.select(within, next, minus_one);
+        let new_index = b.select(live, past_end, i);
+        for (name, value, unit) in [
+            (index, new_index, index_unit),
+            (etime, new_etime, etime_unit),
+        ] {
+            let target = ast::Ident {
+                name: name.to_string(),
+                span,
+            };
+            self.assign(&target, (value, unit), span, env);
         }
     }
 }
