@@ -679,3 +679,96 @@ fn the_header_says_how_tables_are_read() {
     );
     assert!(!text(&plain).contains("tables:"), "{}", text(&plain));
 }
+
+/// Events are filed by group of chunks and split by chunk before delivery; the group's size
+/// changes nothing. A random network of 300 somata, delays from 0.1 to 5 ms (epochs of four
+/// steps, lists that span two epochs, so that what a chunk leaves for the next epoch goes back
+/// to its group's list), with groups of one chunk (as lists per chunk were), two, and the
+/// default, on one and two threads: the same spikes and traces, byte for byte.
+#[test]
+fn the_size_of_event_groups_changes_nothing() {
+    let model = tmp("groups.chan");
+    let mut source = String::from(
+        "CELL P {
+    v_init = -65 (mV)
+    V_th = 10 (mV)
+    ION na { e = 50 (mV) }
+    ION k { e = -77 (mV) }
+    SECTION soma { L = 20 (um)  diam = 20 (um) }
+    INSERT hh_classic { }
+    POINT esyn = ExpSyn AT soma(0.5) { tau = 2 (ms)  e = 0 (mV) }
+    POINT isyn = Exp2Syn AT soma(0.5) { tau1 = 1 (ms)  tau2 = 5 (ms)  e = -80 (mV) }
+}
+NETWORK {
+    POPULATION exc = P { count = 240  stimulus = iclamp(0.12 (nA), 2 (ms), 60 (ms), soma(0.5))  record = 0, 77, 239 }
+    POPULATION inh = P { count = 60  stimulus = iclamp(0.05 (nA), 2 (ms), 60 (ms), soma(0.5))  record = 5 }
+",
+    );
+    for (k, (pre, post, syn, w, d)) in [
+        ("exc", "exc", "esyn", "0.0004", "0.1"),
+        ("exc", "inh", "esyn", "0.0008", "2.3"),
+        ("inh", "exc", "isyn", "0.002", "5"),
+        ("inh", "inh", "isyn", "0.002", "0.7"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        source.push_str(&format!(
+            "    CONNECT {pre} -> {post} AT {syn} {{ rule = probability(0.05)  seed = {k}  weight = {w} (uS)  delay = {d} (ms) }}\n"
+        ));
+    }
+    source.push_str("}\nSIMULATE { dt = 0.025 (ms)  tstop = 60 (ms)  celsius = 6.3 (degC) }\n");
+    std::fs::write(&model, source).expect("model");
+    std::fs::copy(
+        root().join("bench/hh_classic.chan"),
+        model.with_file_name("hh_classic.chan"),
+    )
+    .expect("channel");
+    let run = |group: Option<&str>, threads: &str, tag: &str| {
+        let (csv, spikes) = (
+            tmp(&format!("groups_{tag}.csv")),
+            tmp(&format!("groups_{tag}_spikes.csv")),
+        );
+        let mut c = Command::new(env!("CARGO_BIN_EXE_hhc"));
+        c.args([
+            "run",
+            model.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--csv",
+            csv.to_str().unwrap(),
+            "--spikes",
+            spikes.to_str().unwrap(),
+        ]);
+        if let Some(g) = group {
+            c.env("HHC_EVENT_GROUP_CHUNKS", g);
+        }
+        let o = c.output().expect("hhc runs");
+        assert!(o.status.success(), "{}", text(&o));
+        let read = |p: &PathBuf| std::fs::read_to_string(p).expect("output");
+        (read(&csv), read(&spikes))
+    };
+    let reference = run(Some("1"), "1", "one");
+    assert!(
+        reference.1.lines().count() > 100,
+        "the network fires:\n{}",
+        reference.1
+    );
+    for (group, threads, tag) in [
+        (Some("2"), "1", "two"),
+        (None, "1", "default"),
+        (Some("1"), "2", "one_t2"),
+        (Some("2"), "2", "two_t2"),
+        (None, "2", "default_t2"),
+    ] {
+        let got = run(group, threads, tag);
+        assert!(
+            got.0 == reference.0,
+            "traces with groups of {group:?} chunks on {threads} threads"
+        );
+        assert!(
+            got.1 == reference.1,
+            "spikes with groups of {group:?} chunks on {threads} threads"
+        );
+    }
+}
