@@ -160,11 +160,20 @@ class Network:
             f"POPULATION {_name(name, 'population')} = {cell_name} {{ {'  '.join(parts)} }}")
         return self
 
-    def artificial(self, name, mechanism, count=1, **parameters):
-        """`count` artificial cells (`NetStim`, `IntFire1`, …) with parameter values."""
+    def artificial(self, name, mechanism, count=1, times=None, file=None, **parameters):
+        """`count` artificial cells (`NetStim`, `IntFire1`, …) with parameter values. A
+        mechanism that plays a Vector (a `.mod` VecStim) takes its spike times: `times` (ms)
+        for every cell, or `file`, the name of a CSV table of `cell,t_ms` rows beside the
+        model."""
+        played = []
+        if times is not None:
+            played.append("times = " + ", ".join(_quantity(t, "ms") for t in times))
+        if file is not None:
+            played.append(f"file = {_name(file, 'file')}")
+        settings = "  ".join(played + ([_settings(parameters)] if parameters else []))
         self._items.append(
             f"POPULATION {_name(name, 'population')} = {_name(mechanism, 'mechanism')} "
-            f"{{ count = {int(count)}  {_settings(parameters)} }}")
+            f"{{ count = {int(count)}  {settings} }}")
         return self
 
     def spikes(self, name, times, count=1):

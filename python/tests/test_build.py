@@ -98,3 +98,60 @@ def test_a_built_model_with_an_error_raises_its_diagnostic():
     cell = build.Cell("C").insert("NoSuchChannel")
     with pytest.raises(hhc.ModelError, match="NoSuchChannel"):
         build.model(cell, dt=0.025, tstop=10)
+
+
+# An ARTIFICIAL_CELL in NEURON's VecStim idiom (the C of `element()` reads the Vector that
+# `play()` binds; hhc gives it from the population's `times` or `file`).
+PLAYED = """NEURON { ARTIFICIAL_CELL Played }
+ASSIGNED { index  etime (ms)  space }
+INITIAL { index = 0  element()  if (index > 0) { net_send(etime - t, 1) } }
+NET_RECEIVE (w) {
+    if (flag == 1) { net_event(t)  element()  if (index > 0) { net_send(etime - t, 1) } }
+}
+PROCEDURE element() {
+VERBATIM
+  { void* vv; int i, size; double* px;
+    i = (int)index;
+    if (i >= 0) {
+        vv = *((void**)(&space));
+        if (vv) {
+            size = vector_capacity(vv);
+            px = vector_vec(vv);
+            if (i < size) { etime = px[i]; index += 1.; } else { index = -1.; }
+        } else {
+            index = -1.;
+        }
+    }
+  }
+ENDVERBATIM
+}
+"""
+
+
+def test_a_vecstim_from_python_plays_the_times_of_a_spike_source(repo, tmp_path):
+    fixture = repo / "tests" / "fixtures" / "neuron" / "ring"
+    for f in fixture.iterdir():
+        if f.suffix in (".chan", ".mod"):
+            (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "Played.mod").write_text(PLAYED)
+    (tmp_path / "kicks.csv").write_text("cell,t_ms\n0,1\n0,30\n")
+
+    def ring(kick):
+        net = build.Network()
+        net.population("ring", ring_cell(), count=8, record=[0, 3])
+        kick(net)
+        net.connect("kick", "ring", at="syn", pre_cells=[0], post_cells=[0], weight=(0.05, "uS"), delay=1)
+        net.connect("ring", "ring", at="syn", pre_cells=range(8), post_cells=[1, 2, 3, 4, 5, 6, 7, 0],
+                    weight=(0.05, "uS"), delay=1)
+        return build.model([ring_cell()], net, directory=tmp_path, dt=0.025, tstop=60, celsius=6.3).run()
+
+    source = ring(lambda net: net.spikes("kick", times=[1, 30]))
+    for played in (lambda net: net.artificial("kick", "Played", times=[1, 30]),
+                   lambda net: net.artificial("kick", "Played", file="kicks")):
+        ours = ring(played)
+        assert ours.total_spikes == source.total_spikes > 8
+        assert np.array_equal(ours.spike_cells, source.spike_cells)
+        assert np.array_equal(ours.spike_times, source.spike_times)
+        assert np.array_equal(ours.v, source.v)
+    with pytest.raises(hhc.ModelError, match="needs its spike times"):
+        ring(lambda net: net.artificial("kick", "Played"))
