@@ -506,12 +506,12 @@ fn unsupported_nmodl_is_named() {
         &mech("STATE { c }\nINITIAL { SOLVE init }\nBREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m c' = -c }\nLINEAR init {\n    ~ c*2 + m = 1\n}\n"),
     );
     case(
-        "linear_block_solved_in_breakpoint",
-        &mech("STATE { c }\nINITIAL { c = 0 m = 0 }\nBREAKPOINT { SOLVE init ina = g*m*(v - ena) }\nLINEAR init {\n    ~ c*2 + m = 1\n    ~ c - m = 0\n}\n"),
+        "linear_block_solved_in_derivative",
+        &mech("STATE { c }\nINITIAL { c = 0 m = 0 }\nBREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s {\n    SOLVE init\n    m' = -m\n}\nLINEAR init {\n    ~ c*2 + m = 1\n    ~ c - m = 0\n}\n"),
     );
     case(
-        "nonlinear_block",
-        &mech("STATE { c }\nBREAKPOINT { SOLVE s METHOD cnexp ina = g*m*(v - ena) }\nDERIVATIVE s { m' = -m c' = -c }\nNONLINEAR init {\n    ~ c*c = 1\n}\n"),
+        "nonlinear_block_too_few_equations",
+        &mech("STATE { c }\nINITIAL { c = 1 m = 1 }\nBREAKPOINT { SOLVE init ina = g*m*(v - ena) }\nNONLINEAR init {\n    ~ c*m = 1\n}\n"),
     );
     case(
         "equation_outside_linear",

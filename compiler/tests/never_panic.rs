@@ -559,3 +559,56 @@ proptest! {
         check(&src);
     }
 }
+
+/// Terms of the equations of a LINEAR or NONLINEAR block.
+const ALGEBRA_TERMS: &[&str] = &[
+    "a",
+    "b",
+    "c",
+    "v",
+    "1",
+    "0.5",
+    "0",
+    "exp(a)",
+    "a*b",
+    "b*b",
+    "2",
+    "(v + 40)",
+    "exp(0.05*v)",
+    "a/b",
+    "-c",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn algebraic_blocks_never_panic(
+        equations in proptest::collection::vec(
+            (proptest::collection::vec(0..ALGEBRA_TERMS.len(), 1..4),
+             proptest::collection::vec(0..ALGEBRA_TERMS.len(), 1..4)),
+            0..4,
+        ),
+        nonlinear in any::<bool>(),
+        in_initial in any::<bool>(),
+        in_breakpoint in any::<bool>(),
+    ) {
+        let side = |terms: &[usize]| {
+            terms.iter().map(|&k| ALGEBRA_TERMS[k]).collect::<Vec<_>>().join(" + ")
+        };
+        let body: String = equations
+            .iter()
+            .map(|(l, r)| format!("    ~ {} = {}\n", side(l), side(r)))
+            .collect();
+        let solve = |on: bool| if on { "SOLVE eq" } else { "" };
+        let src = format!(
+            "NEURON {{ SUFFIX alg NONSPECIFIC_CURRENT i }}\nSTATE {{ a b c }}\n\
+             ASSIGNED {{ v (mV) i (mA/cm2) }}\n\
+             INITIAL {{ a = 0.5 b = 0.5 c = 0.5 {} }}\n\
+             BREAKPOINT {{ {} i = (0.001)*a*(v + 70) }}\n{} eq {{\n{body}}}\n",
+            solve(in_initial),
+            solve(in_breakpoint),
+            if nonlinear { "NONLINEAR" } else { "LINEAR" },
+        );
+        check(&src);
+    }
+}

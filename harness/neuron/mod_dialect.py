@@ -7,6 +7,10 @@ tests/fixtures/neuron/nainst.mod: a sodium current whose activation `minf` is co
 and holds constant in its dI/dv). One section (L = diam = 20 um, nseg 1) with nainst, pas and a
 0.1 nA clamp from 2 to 40 ms; dt 0.025 ms, implicit Euler, 50 ms. Writes nainst.csv: V every
 0.1 ms, with NEURON's spike times in the header.
+
+tests/fixtures/neuron/linstate.mod and nlstate.mod: potassium-like currents whose gate is the
+solution of a LINEAR and of a NONLINEAR block, SOLVEd in INITIAL and in BREAKPOINT. Each in the
+same cell beside nainst (linstate.csv, nlstate.csv).
 """
 from pathlib import Path
 
@@ -20,7 +24,13 @@ HERE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron"
 def main():
     from neuron import h
 
-    load_mods([HERE / "nainst.mod"])
+    load_mods([HERE / "nainst.mod", HERE / "linstate.mod", HERE / "nlstate.mod"])
+    run(h, "nainst", None)
+    run(h, "linstate", "linstate")
+    run(h, "nlstate", "nlstate")
+
+
+def run(h, name, extra):
     h.load_file("stdrun.hoc")
     soma = h.Section(name="soma")
     soma.L = soma.diam = 20
@@ -28,6 +38,8 @@ def main():
     soma.cm = 1
     soma.insert("nainst")
     soma.insert("pas")
+    if extra:
+        soma.insert(extra)
     for seg in soma:
         seg.nainst.gbar = 0.12
         seg.pas.g, seg.pas.e = 0.0005, -65
@@ -42,13 +54,13 @@ def main():
     h.continuerun(50)
     T, V = np.array(t), np.array(v)
     spikes = [T[i] for i in range(1, len(T)) if V[i - 1] < 0 <= V[i]]
-    with open(HERE / "nainst.csv", "w") as f:
+    with open(HERE / f"{name}.csv", "w") as f:
         f.write("# NEURON 9.0.2 (nrnivmodl), dt 0.025 ms, implicit Euler; spikes (ms): "
                 + " ".join(f"{x:.3f}" for x in spikes) + "\n")
         f.write("t_ms,soma_0.5\n")
         for k in range(0, len(T), 4):
             f.write(f"{T[k]:.3f},{V[k]:.12g}\n")
-    print("NEURON spikes:", [round(x, 3) for x in spikes], "V range", V.min(), V.max())
+    print(name, "NEURON spikes:", [round(x, 3) for x in spikes], "V range", V.min(), V.max())
 
 
 if __name__ == "__main__":

@@ -432,6 +432,14 @@ impl Simulation {
         let n = usize::try_from(model.count).unwrap_or(usize::MAX);
         let threads = request.threads.unwrap_or_else(default_threads);
         let precision = request.precision;
+        if precision != Precision::F64 {
+            let newton = (model.cell.inserts.iter())
+                .chain(model.cell.points.iter().map(|p| &p.insert))
+                .find_map(|i| Some((&i.mechanism.name, i.mechanism.newton.as_ref()?)));
+            if let Some((mechanism, block)) = newton {
+                return Err(SetupError::Usage(format!("`{mechanism}` solves NONLINEAR `{block}` by NEURON's Newton iteration, which stops when the residuals are within 1e-8: finer than f32 holds\n  hint: drop --precision f32")));
+            }
+        }
         let mut summary = Summary {
             cell: model.cell.name.clone(),
             mechanisms: model.cell.inserts.len(),

@@ -654,6 +654,9 @@ pub struct Mechanism {
     /// `element()`, through [`Table::Played`]): where, when it does. Its population gives the
     /// Vectors (`times` or `file`), as hoc's `play()` would before the run.
     pub plays_vector: Option<Span>,
+    /// A NONLINEAR block the mechanism SOLVEs (by NEURON's Newton iteration, whose tolerances
+    /// are finer than f32 holds): its name.
+    pub newton: Option<String>,
 }
 
 /// A TABLE no table can hold ahead of the run: its FUNCTION or PROCEDURE, and what it reads.

@@ -361,7 +361,7 @@ pub fn solve_linear_system(
                     span,
                     "a product of states, or a state inside a function",
                 )
-                .with_hint("a LINEAR block holds equations linear in its states; NONLINEAR ones are not solved yet"));
+                .with_hint("a LINEAR block holds equations linear in its states; write these in a NONLINEAR block (solved by Newton's method)"));
             }
             row.push(d);
         }
@@ -372,6 +372,157 @@ pub fn solve_linear_system(
     }
     Ok(solve(arena, a, b))
 }
+
+/// The solution of the equations `residual_i = 0` in the states `unknowns` (a NONLINEAR
+/// block), from `start` (their values before), by NEURON's `newton` (scopmath), unrolled: its
+/// iteration stops within a tolerance, so hhc takes the same steps to land where NEURON does.
+/// Each step solves `J·Δ = −r`, with `J` by central differences (each state moved by 2 % of
+/// its value, at least [`NEWTON_STEP`], and moved back by the same arithmetic), made anew
+/// only while the last step's largest relative change exceeded [`NEWTON_MAX_CHANGE`]; the
+/// iteration stops after the first step whose largest relative change is at most
+/// [`NEWTON_CONVERGE`] (over the states farther than [`NEWTON_ZERO`] from 0) and whose
+/// residuals, at the new values, are all within [`NEWTON_ZERO`] of 0. A system still
+/// unconverged after [`NEWTON_MAX_ITERATIONS`] steps gives NaN (NEURON stops the run with an
+/// error). (NEURON's residuals are `rhs − lhs`, the negation of these, which changes no bit
+/// of a step.)
+pub fn solve_nonlinear_system(
+    arena: &mut ExprArena,
+    residuals: &[ExprId],
+    unknowns: &[u32],
+    start: &[ExprId],
+) -> Vec<ExprId> {
+    use crate::ir::{BinaryOp, UnaryOp};
+    let vars: Vec<Var> = unknowns.iter().map(|&s| Var::State(s)).collect();
+    let n = vars.len();
+    let f = |arena: &mut ExprArena, y: &[ExprId]| -> Vec<ExprId> {
+        residuals
+            .iter()
+            .map(|&r| {
+                substitute(arena, r, &|v| {
+                    vars.iter().position(|&x| x == v).map(|i| y[i])
+                })
+            })
+            .collect()
+    };
+    let mut y = start.to_vec();
+    // The Jacobian and right-hand side of the last step, and its largest relative change;
+    // `None` before the first step, which always makes the Jacobian.
+    let mut last: Option<(Vec<Vec<ExprId>>, Vec<ExprId>, ExprId)> = None;
+    // Whether the steps so far have not converged: `None` before the first, which always runs.
+    let mut active: Option<ExprId> = None;
+    for _ in 0..NEWTON_MAX_ITERATIONS {
+        // The Jacobian by central differences, column after column, each state moved back.
+        let mut moved = y.clone();
+        let mut numeric = vec![vec![arena.lit(0.0); n]; n];
+        for j in 0..n {
+            let mut b = Builder::new(arena);
+            let fraction = b.lit(0.02);
+            let least = b.lit(NEWTON_STEP);
+            let share = b.mul(fraction, moved[j]);
+            let share = b.unary(UnaryOp::Fabs, share);
+            let h = b.binary(BinaryOp::Max, share, least);
+            let two = b.lit(2.0);
+            let twice = b.mul(two, h);
+            let up = b.add(moved[j], h);
+            let down = b.sub(up, twice);
+            let back = b.add(down, h);
+            moved[j] = up;
+            let high = f(arena, &moved);
+            moved[j] = down;
+            let low = f(arena, &moved);
+            moved[j] = back;
+            for i in 0..n {
+                let mut b = Builder::new(arena);
+                let rise = b.sub(high[i], low[i]);
+                numeric[i][j] = b.div(rise, twice);
+            }
+        }
+        let at_moved = f(arena, &moved);
+        let fresh_rhs: Vec<ExprId> = at_moved
+            .iter()
+            .map(|&x| Builder::new(arena).neg(x))
+            .collect();
+        // Made anew, or the last step's while its change was small.
+        let (a, rhs, x) = match &last {
+            None => (numeric, fresh_rhs, moved),
+            Some((old_a, old_rhs, change)) => {
+                let mut b = Builder::new(arena);
+                let limit = b.lit(NEWTON_MAX_CHANGE);
+                let anew = b.binary(BinaryOp::Gt, *change, limit);
+                let a = (numeric.iter().zip(old_a))
+                    .map(|(new, old)| {
+                        (new.iter().zip(old))
+                            .map(|(&p, &q)| b.select(anew, p, q))
+                            .collect()
+                    })
+                    .collect();
+                let rhs = (fresh_rhs.iter().zip(old_rhs))
+                    .map(|(&p, &q)| b.select(anew, p, q))
+                    .collect();
+                let x = (moved.iter().zip(&y))
+                    .map(|(&p, &q)| b.select(anew, p, q))
+                    .collect();
+                (a, rhs, x)
+            }
+        };
+        let delta = solve(arena, a.clone(), rhs);
+        let mut b = Builder::new(arena);
+        let (zero, tiny) = (b.lit(0.0), b.lit(NEWTON_ZERO));
+        let mut change = zero;
+        let mut next = Vec::with_capacity(n);
+        for (&xi, &di) in x.iter().zip(&delta) {
+            let size = b.unary(UnaryOp::Fabs, xi);
+            let counted = b.binary(BinaryOp::Gt, size, tiny);
+            let ratio = b.div(di, xi);
+            let relative = b.unary(UnaryOp::Fabs, ratio);
+            let bigger = b.binary(BinaryOp::Gt, relative, change);
+            let counts = b.binary(BinaryOp::And, counted, bigger);
+            change = b.select(counts, relative, change);
+            next.push(b.add(xi, di));
+        }
+        let at_next = f(arena, &next);
+        let mut b = Builder::new(arena);
+        let mut deviation = b.lit(0.0);
+        let mut next_rhs = Vec::with_capacity(n);
+        for &r in &at_next {
+            let value = b.neg(r);
+            next_rhs.push(value);
+            let size = b.unary(UnaryOp::Fabs, value);
+            let bigger = b.binary(BinaryOp::Gt, size, deviation);
+            deviation = b.select(bigger, size, deviation);
+        }
+        let (converge, tiny) = (b.lit(NEWTON_CONVERGE), b.lit(NEWTON_ZERO));
+        let small_change = b.binary(BinaryOp::Le, change, converge);
+        let small_deviation = b.binary(BinaryOp::Le, deviation, tiny);
+        let done = b.binary(BinaryOp::And, small_change, small_deviation);
+        let more = b.unary(UnaryOp::Not, done);
+        for (yi, ni) in y.iter_mut().zip(next) {
+            *yi = match active {
+                Some(going) => b.select(going, ni, *yi),
+                None => ni,
+            };
+        }
+        active = Some(match active {
+            Some(going) => b.binary(BinaryOp::And, going, more),
+            None => more,
+        });
+        last = Some((a, next_rhs, change));
+    }
+    let failed = active.expect("at least one Newton step");
+    let nan = arena.lit(f64::NAN);
+    y.into_iter()
+        .map(|v| Builder::new(arena).select(failed, nan, v))
+        .collect()
+}
+
+/// NEURON's `newton` (scopmath's errcodes): the relative change and the residual size that
+/// end its iteration, the change above which it makes the Jacobian anew, the least
+/// difference step, and its limit on steps.
+const NEWTON_CONVERGE: f64 = 1e-6;
+const NEWTON_ZERO: f64 = 1e-8;
+const NEWTON_MAX_CHANGE: f64 = 0.05;
+const NEWTON_STEP: f64 = 1e-6;
+const NEWTON_MAX_ITERATIONS: usize = 50;
 
 /// The scheme's steady state, which needs CONSERVE to be unique.
 pub fn steady_state(

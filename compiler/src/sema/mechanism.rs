@@ -208,6 +208,7 @@ fn lower_with_held(
             pointers: Vec::new(),
             exact_tables: Vec::new(),
             plays_vector: None,
+            newton: None,
         },
         names: HashMap::new(),
         declared_units: HashMap::new(),
@@ -1376,7 +1377,10 @@ impl<'a> Lowerer<'a> {
                             )
                         }) => {}
                 Item::Hook { keyword, body } => {
-                    let verbatim = body.stmts.iter().any(|s| matches!(s.kind, StmtKind::Verbatim(_)));
+                    let verbatim = body
+                        .stmts
+                        .iter()
+                        .any(|s| matches!(s.kind, StmtKind::Verbatim(_)));
                     let (what, hint) = match keyword.name.as_str() {
                         "CONSTRUCTOR" | "DESTRUCTOR" => (
                             "C code run when NEURON makes or frees an instance",
@@ -1392,7 +1396,11 @@ impl<'a> Lowerer<'a> {
                             format!(
                                 "`{}` blocks are not supported{}",
                                 keyword.name,
-                                if verbatim { " (this one holds VERBATIM C code)" } else { "" }
+                                if verbatim {
+                                    " (this one holds VERBATIM C code)"
+                                } else {
+                                    ""
+                                }
                             ),
                             keyword.span,
                             what,
@@ -1400,14 +1408,6 @@ impl<'a> Lowerer<'a> {
                         .with_hint(hint),
                     )
                 }
-                Item::Algebraic { keyword, .. } if keyword.name == "NONLINEAR" => self.err(
-                    Diagnostic::error(
-                        "NONLINEAR blocks are not supported yet",
-                        keyword.span,
-                        "needs a Newton solver",
-                    )
-                    .with_hint("write the solution explicitly, or as a LINEAR block if the equations are linear in the states"),
-                ),
                 _ => {}
             }
         }
@@ -1570,6 +1570,18 @@ impl<'a> Lowerer<'a> {
                         );
                     }
                 }
+                return;
+            }
+            if self.algebraic_block(&block.name).is_some() {
+                // A LINEAR or NONLINEAR block SOLVEd in BREAKPOINT: NEURON solves it in its
+                // state update, after V's, and each state takes its solution.
+                self.m.method = Some(ir::Method::Procedure);
+                self.kind = BlockKind::StateUpdate;
+                let mut env = Env::new();
+                self.solve_algebraic(&block, &mut env);
+                self.m.advance = (0..self.m.states.len() as u32)
+                    .filter_map(|i| env.get(&self.m.states[i as usize].name).map(|v| (i, v.0)))
+                    .collect();
                 return;
             }
             if let Some(procedure) = self.procedures.get(block.name.as_str()).copied() {
@@ -1861,18 +1873,19 @@ impl<'a> Lowerer<'a> {
                     env.insert(id.name.clone(), (zero, Dim::Free));
                 }
             }
-            StmtKind::Solve { block, .. } if self.linear_block(&block.name).is_some() => {
-                if self.kind == BlockKind::Initial {
-                    self.solve_linear(block, env);
-                } else {
-                    self.err(
+            StmtKind::Solve { block, .. } if self.algebraic_block(&block.name).is_some() => {
+                match self.kind {
+                    BlockKind::Initial => self.solve_algebraic(block, env),
+                    // Solved with the states' update, after V's (see the SOLVE target).
+                    BlockKind::Breakpoint => {}
+                    _ => self.err(
                         Diagnostic::error(
-                            format!("LINEAR `{}` is solved outside INITIAL", block.name),
+                            format!("`{}` is SOLVEd outside INITIAL and BREAKPOINT", block.name),
                             block.span,
                             "here",
                         )
-                        .with_hint("hhc solves LINEAR blocks where INITIAL SOLVEs them (initial equilibria), not yet during a run"),
-                    );
+                        .with_hint("SOLVE a LINEAR or NONLINEAR block in INITIAL (its initial values) or BREAKPOINT (every step, as NEURON's state update)"),
+                    ),
                 }
             }
             StmtKind::Equation { lhs, rhs } if self.kind == BlockKind::Linear => {
@@ -1884,7 +1897,7 @@ impl<'a> Lowerer<'a> {
             }
             StmtKind::Equation { .. } => self.err(
                 Diagnostic::error(
-                    "an equation `~ a = b` belongs in a LINEAR block",
+                    "an equation `~ a = b` belongs in a LINEAR or NONLINEAR block",
                     stmt.span,
                     "outside LINEAR",
                 )
@@ -2998,18 +3011,29 @@ fn collect_locals(b: &Block, out: &mut Vec<String>) {
 
 // KINETIC schemes: reactions become right-hand sides per state (mass action).
 impl Lowerer<'_> {
-    fn linear_block(&self, name: &str) -> Option<&Block> {
-        linear_block(self.file, name)
+    fn algebraic_block(&self, name: &str) -> Option<(&Block, bool)> {
+        algebraic_block(self.file, name)
     }
 
-    /// `SOLVE name` of a LINEAR block in INITIAL: its equations, linear in the states they
-    /// name, solved together (Gaussian elimination, as expressions); each state takes its
-    /// solution. The block sees INITIAL's values so far (rates from `rates(v)`).
-    fn solve_linear(&mut self, block: &ast::Ident, env: &mut Env) {
+    /// `SOLVE name` of a LINEAR or NONLINEAR block, in INITIAL or (as the state update) for
+    /// BREAKPOINT: its equations in the states they name, solved together, and each state
+    /// takes its solution. A LINEAR block's are linear, solved by Gaussian elimination as
+    /// expressions; a NONLINEAR block's by Newton's method from the states' values before (see
+    /// [`crate::passes::kinetic::solve_nonlinear_system`]). The block sees the values so far
+    /// (in INITIAL, rates from `rates(v)`).
+    fn solve_algebraic(&mut self, block: &ast::Ident, env: &mut Env) {
         let file = self.file;
-        let Some(body) = linear_block(file, &block.name) else {
+        let Some((body, nonlinear)) = algebraic_block(file, &block.name) else {
             return;
         };
+        // Where Newton's method starts: each state's value before the block.
+        let start: Vec<ExprId> = (0..self.m.states.len() as u32)
+            .map(|s| match env.get(&self.m.states[s as usize].name) {
+                Some(v) => v.0,
+                None if self.kind == BlockKind::Initial => self.initial_state_value(s),
+                None => self.m.exprs.var(Var::State(s)),
+            })
+            .collect();
         let mut local = env.clone();
         for s in &self.m.states {
             local.remove(&s.name);
@@ -3036,7 +3060,8 @@ impl Lowerer<'_> {
             self.err(
                 Diagnostic::error(
                     format!(
-                        "LINEAR `{}` has {} equation{} in {} state{} ({})",
+                        "{} `{}` has {} equation{} in {} state{} ({})",
+                        if nonlinear { "NONLINEAR" } else { "LINEAR" },
                         block.name,
                         residuals.len(),
                         if residuals.len() == 1 { "" } else { "s" },
@@ -3049,6 +3074,22 @@ impl Lowerer<'_> {
                 )
                 .with_hint("give one equation `~ a = b` per state the equations name"),
             );
+            return;
+        }
+        if nonlinear {
+            self.m.newton.get_or_insert_with(|| block.name.clone());
+            let roots: Vec<ExprId> = residuals.iter().map(|r| r.0).collect();
+            let from: Vec<ExprId> = unknowns.iter().map(|&s| start[s as usize]).collect();
+            let values = crate::passes::kinetic::solve_nonlinear_system(
+                &mut self.m.exprs,
+                &roots,
+                &unknowns,
+                &from,
+            );
+            for (s, value) in unknowns.iter().zip(values) {
+                let name = self.m.states[*s as usize].name.clone();
+                env.insert(name, (value, Dim::Free));
+            }
             return;
         }
         match crate::passes::kinetic::solve_linear_system(&mut self.m.exprs, &residuals, &unknowns)
@@ -3459,14 +3500,14 @@ impl Lowerer<'_> {
     }
 }
 
-/// The LINEAR block `name` of `file`.
-fn linear_block<'f>(file: &'f ast::File, name: &str) -> Option<&'f Block> {
+/// The LINEAR or NONLINEAR block `name` of `file`, and whether it is NONLINEAR.
+fn algebraic_block<'f>(file: &'f ast::File, name: &str) -> Option<(&'f Block, bool)> {
     file.items.iter().find_map(|i| match i {
         Item::Algebraic {
             keyword,
             name: n,
             body,
-        } if keyword.name == "LINEAR" && n.name == name => Some(body),
+        } if n.name == name => Some((body, keyword.name == "NONLINEAR")),
         _ => None,
     })
 }
