@@ -1,7 +1,7 @@
 #![no_main]
 // The front end on arbitrary text: the morphology readers; parse, lower, solve, render; model
 // files are lowered too, with five stdlib mechanisms (a synapse and a gap junction's site among
-// them) and a VecStim (a Vector played into an ARTIFICIAL_CELL: `times`, `file`), and built into cell programs (a small morphology into its whole-cell program). Run: RUSTC_BOOTSTRAP=1 cargo fuzz run front_end (or cargo +nightly).
+// them) and tests/fixtures/played's VecStim (a Vector played into an ARTIFICIAL_CELL: `times`, `file`), and built into cell programs (a small morphology into its whole-cell program). Run: RUSTC_BOOTSTRAP=1 cargo fuzz run front_end (or cargo +nightly).
 use hhc_compiler::sema::{self, FileKind};
 
 const MECHANISMS: &[(&str, &str)] = &[
@@ -10,20 +10,9 @@ const MECHANISMS: &[(&str, &str)] = &[
     ("K_HH1952", include_str!("../../stdlib/K_HH1952.chan")),
     ("ExpSyn", include_str!("../../stdlib/ExpSyn.chan")),
     ("Gap", include_str!("../../stdlib/Gap.chan")),
-    ("VecStim", VECSTIM),
+    ("Played", include_str!("../../tests/fixtures/played/Played.mod")),
 ];
 
-/// An ARTIFICIAL_CELL that plays a Vector, in NEURON's VecStim idiom.
-const VECSTIM: &str = "NEURON { ARTIFICIAL_CELL VecStim }
-ASSIGNED { index  etime (ms)  space }
-INITIAL { index = 0  element()  if (index > 0) { net_send(etime - t, 1) } }
-NET_RECEIVE (w) { if (flag == 1) { net_event(t)  element()  if (index > 0) { net_send(etime - t, 1) } } }
-PROCEDURE element() {
-VERBATIM
-{ void* vv; int i, size; double* px; i = (int)index; if (i >= 0) { vv = *((void**)(&space)); if (vv) { size = vector_capacity(vv); px = vector_vec(vv); if (i < size) { etime = px[i]; index += 1.; } else { index = -1.; } } else { index = -1.; } } }
-ENDVERBATIM
-}
-";
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(src) = std::str::from_utf8(data) else {

@@ -100,40 +100,13 @@ def test_a_built_model_with_an_error_raises_its_diagnostic():
         build.model(cell, dt=0.025, tstop=10)
 
 
-# An ARTIFICIAL_CELL in NEURON's VecStim idiom (the C of `element()` reads the Vector that
-# `play()` binds; hhc gives it from the population's `times` or `file`).
-PLAYED = """NEURON { ARTIFICIAL_CELL Played }
-ASSIGNED { index  etime (ms)  space }
-INITIAL { index = 0  element()  if (index > 0) { net_send(etime - t, 1) } }
-NET_RECEIVE (w) {
-    if (flag == 1) { net_event(t)  element()  if (index > 0) { net_send(etime - t, 1) } }
-}
-PROCEDURE element() {
-VERBATIM
-  { void* vv; int i, size; double* px;
-    i = (int)index;
-    if (i >= 0) {
-        vv = *((void**)(&space));
-        if (vv) {
-            size = vector_capacity(vv);
-            px = vector_vec(vv);
-            if (i < size) { etime = px[i]; index += 1.; } else { index = -1.; }
-        } else {
-            index = -1.;
-        }
-    }
-  }
-ENDVERBATIM
-}
-"""
-
-
 def test_a_vecstim_from_python_plays_the_times_of_a_spike_source(repo, tmp_path):
     fixture = repo / "tests" / "fixtures" / "neuron" / "ring"
     for f in fixture.iterdir():
         if f.suffix in (".chan", ".mod"):
             (tmp_path / f.name).write_text(f.read_text())
-    (tmp_path / "Played.mod").write_text(PLAYED)
+    played = repo / "tests" / "fixtures" / "played" / "Played.mod"
+    (tmp_path / "Played.mod").write_text(played.read_text())
     (tmp_path / "kicks.csv").write_text("cell,t_ms\n0,1\n0,30\n")
 
     def ring(kick):

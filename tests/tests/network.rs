@@ -1410,43 +1410,7 @@ SIMULATE { dt = 0.025 (ms)  tstop = 20 (ms) }";
 /// An ARTIFICIAL_CELL that fires at the times of the Vector played into it, in the VERBATIM
 /// idiom of NEURON's VecStim (`element()`), for the refusals around it. The corpus's own
 /// VecStims run in `mod_corpus::vecstims_of_five_packages_…`.
-const PLAYED: &str = "NEURON { ARTIFICIAL_CELL Played }
-ASSIGNED { index  etime (ms)  space }
-INITIAL {
-    index = 0
-    element()
-    if (index > 0) { net_send(etime - t, 1) }
-}
-NET_RECEIVE (w) {
-    if (flag == 1) {
-        net_event(t)
-        element()
-        if (index > 0) { net_send(etime - t, 1) }
-    }
-}
-PROCEDURE element() {
-VERBATIM
-  { void* vv; int i, size; double* px;
-    i = (int)index;
-    if (i >= 0) {
-        vv = *((void**)(&space));
-        if (vv) {
-            size = vector_capacity(vv);
-            px = vector_vec(vv);
-            if (i < size) {
-                etime = px[i];
-                index += 1.;
-            } else {
-                index = -1.;
-            }
-        } else {
-            index = -1.;
-        }
-    }
-  }
-ENDVERBATIM
-}
-";
+const PLAYED: &str = include_str!("../fixtures/played/Played.mod");
 
 #[test]
 fn a_played_vector_runs_where_hhc_can_play_it_and_is_refused_elsewhere() {
@@ -1510,7 +1474,7 @@ SIMULATE {{ dt = 0.025 (ms)  tstop = 5 (ms) }}"
         text.contains("which hhc gives ARTIFICIAL_CELLs only"),
         "{text}"
     );
-    assert!(text.contains("Played.mod:16:1"), "a span: {text}");
+    assert!(text.contains("Played.mod:18:1"), "a span: {text}");
     refused(
         &PLAYED.replace("  space }", " }"),
         "Played { times = 1 (ms) }",

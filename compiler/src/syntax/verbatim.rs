@@ -308,28 +308,31 @@ fn coreneuron_transfer(compact: &str) -> bool {
         if params.contains(['(', '{', '}', ';']) || !body.starts_with('{') {
             return false;
         }
-        let mut depth = 0usize;
-        let mut end = None;
-        for (k, c) in body.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(k);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let Some(end) = end else {
+        let Some(end) = closing_brace(body, 0) else {
             return false;
         };
         rest = &body[end + 1..];
         any = true;
     }
     any
+}
+
+/// Where the `}` that closes the braces open at the start of `text` is, `depth` of them
+/// opened before it (0 when `text` opens its own with `{`).
+fn closing_brace(text: &str, mut depth: usize) -> Option<usize> {
+    for (k, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `[double a, b;] if (_p_X) { … } else { [if (_nt != nrn_threads) { hoc_execerror(…); }]`: the
@@ -356,22 +359,7 @@ fn unset_pointer_else(code: &str) -> Option<Verbatim> {
     let (pointer, rest) = rest.split_once("){")?;
     let pointer = identifier(pointer)?.to_string();
     // The taken-when-set branch: balanced braces up to `}else{`.
-    let mut depth = 1usize;
-    let mut end = None;
-    for (k, c) in rest.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(k);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let after = rest[end? + 1..].strip_prefix("else{")?;
+    let after = rest[closing_brace(rest, 1)? + 1..].strip_prefix("else{")?;
     let guard_ok = after.is_empty() || {
         after
             .strip_prefix("if(_nt!=nrn_threads){hoc_execerror(")
