@@ -702,7 +702,14 @@ fn run_and_report(
                     )
                 }
                 PopulationKind::Artificial(ins) => {
-                    format!("{} = {} × {}", p.name, p.count, ins.mechanism.name)
+                    let played = match &ins.vector {
+                        Some(ts) => {
+                            let n = ts.total(p.count);
+                            format!(" (playing {n} spike{})", if n == 1 { "" } else { "s" })
+                        }
+                        None => String::new(),
+                    };
+                    format!("{} = {} × {}{played}", p.name, p.count, ins.mechanism.name)
                 }
                 PopulationKind::Spikes(ts) => {
                     let sources = if p.count == 1 { "" } else { "s" };

@@ -772,3 +772,41 @@ NETWORK {
         );
     }
 }
+
+/// A `.mod` VecStim's population says what it plays, and fires it.
+#[test]
+fn a_vecstim_population_says_what_it_plays() {
+    let model = tmp("played.chan");
+    std::fs::copy(
+        root().join("tests/fixtures/played/Played.mod"),
+        model.with_file_name("Played.mod"),
+    )
+    .expect("mechanism");
+    std::fs::write(
+        &model,
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT IL\n    POINT syn = ExpSyn AT soma(0.5) { tau = 2 (ms) }\n}\n\
+         NETWORK {\n    POPULATION c = C { count = 3 }\n    POPULATION kick = Played { times = 1 (ms), 2 (ms)  count = 3 }\n    \
+         CONNECT kick -> c AT syn { rule = one_to_one  weight = 0.001 (uS)  delay = 1 (ms) }\n}\n\
+         SIMULATE { dt = 0.025 (ms)  tstop = 5 (ms) }\n",
+    )
+    .expect("model");
+    let spikes = tmp("played_spikes.csv");
+    let o = hhc(&[
+        "run",
+        model.to_str().unwrap(),
+        "--spikes",
+        spikes.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("kick = 3 × Played (playing 6 spikes)"),
+        "{}",
+        text(&o)
+    );
+    let written = std::fs::read_to_string(&spikes).expect("spikes");
+    let kicks: Vec<&str> = written
+        .lines()
+        .filter(|l| l.starts_with(['3', '4', '5']))
+        .collect();
+    assert_eq!(kicks.len(), 6, "{written}");
+}
