@@ -35,9 +35,9 @@ pub(super) struct Arrival {
     pub(super) values: u32,
 }
 
-/// How an [`Arrival`] names its target within a group of chunks: the cell (from the group's
-/// first) shifted past the bits of the cell type's point processes, whose code one past the
-/// last is a weight adjuster's ([`ADJUSTER_POINT`]).
+/// How an [`Arrival`] names its target within a chunk of at most 64 cells: the cell shifted
+/// past the bits of the cell type's point processes, whose code one past the last is a
+/// weight adjuster's ([`ADJUSTER_POINT`]).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PointCodes {
     bits: u32,
@@ -45,11 +45,11 @@ pub(super) struct PointCodes {
 }
 
 impl PointCodes {
-    /// For a cell type with `points` point processes; `None` when the codes of a group of
-    /// `group_cells` would not fit in 32 bits.
-    pub(super) fn new(points: usize, group_cells: usize) -> Option<PointCodes> {
+    /// For a cell type with `points` point processes; `None` when a chunk's codes would not
+    /// fit in 32 bits.
+    pub(super) fn new(points: usize, chunk_cells: usize) -> Option<PointCodes> {
         let bits = (points + 1).next_power_of_two().trailing_zeros();
-        let fits = (group_cells as u64)
+        let fits = (chunk_cells as u64)
             .checked_shl(bits)
             .is_some_and(|c| c <= 1 << 32);
         fits.then_some(PointCodes {
@@ -67,12 +67,7 @@ impl PointCodes {
         (local_cell << self.bits) | point
     }
 
-    /// The cell `a` goes to, counted from its group's first.
-    pub(super) fn cell(self, a: &Arrival) -> u32 {
-        a.target >> self.bits
-    }
-
-    /// The event `a` carries to the group whose first cell is `first`.
+    /// The event `a` carries to the chunk whose first cell is `first`.
     pub(super) fn event(self, a: &Arrival, first: u32) -> Event {
         let point = a.target & ((1 << self.bits) - 1);
         Event {
@@ -248,15 +243,15 @@ pub(super) struct Outgoing {
     pub(super) connection: u64,
 }
 
-/// A connection to a cell as a filing worker reads it: where its event goes (population, group
-/// of chunks within the worker's share, and the [`PointCodes`] code within the group) and what
-/// it carries.
+/// A connection to a cell as a filing worker reads it: where its event goes (population, chunk
+/// within the worker's share, and the [`PointCodes`] code within the chunk) and what it
+/// carries.
 #[derive(Clone, Copy)]
 pub(super) struct ToCell {
     pub(super) delay: f64,
     pub(super) weight: f64,
     pub(super) population: u32,
-    pub(super) group: u32,
+    pub(super) chunk: u32,
     pub(super) target: u32,
     pub(super) values: u32,
     /// The adjuster's code within the chunk, or [`NO_ADJUSTER`].
@@ -274,14 +269,14 @@ pub(super) struct Delivery<'a> {
 }
 
 /// The connections as their spikes' senders file them. Events to cells are filed by several
-/// workers at once, each into its own share of every population's groups of chunks, from its
-/// own table by sender (CSR). A group's list receives its events in the order sent whichever
-/// worker files it, so ties break as in NEURON's queue on any thread count. Events to
-/// artificial cells are filed by the caller, in order.
+/// workers at once, each into its own share of every population's chunks, from its own table
+/// by sender (CSR). A chunk's list receives its events in the order sent whichever worker
+/// files it, so ties break as in NEURON's queue on any thread count. Events to artificial
+/// cells are filed by the caller, in order.
 pub(super) struct Filing {
     /// Per worker: its connections to cells, by sender.
     pub(super) workers: Vec<BySender<ToCell>>,
-    /// Per worker and population: the groups of chunks it files into.
+    /// Per worker and population: the chunks it files into.
     pub(super) shares: Vec<Vec<std::ops::Range<usize>>>,
     /// The connections to artificial cells, by sender.
     pub(super) artificial: BySender<Outgoing>,
@@ -315,7 +310,7 @@ impl<T> BySender<T> {
     }
 }
 
-/// A worker's share of one population's event rings (one per group).
+/// A worker's share of one population's event rings.
 pub(super) struct RingShare<'a> {
     pub(super) rings: &'a mut [Vec<Vec<Arrival>>],
 }
@@ -334,14 +329,14 @@ impl Filing {
             .map(|w| {
                 (populations.iter())
                     .map(|p| {
-                        let groups = p.as_ref().map_or(0, |p| p.groups);
-                        groups * w / workers..groups * (w + 1) / workers
+                        let chunks = p.as_ref().map_or(0, |p| p.chunks);
+                        chunks * w / workers..chunks * (w + 1) / workers
                     })
                     .collect()
             })
             .collect();
-        let group_cells: Vec<usize> = (populations.iter())
-            .map(|p| p.as_ref().map_or(1, |p| p.chunk_cells * p.group_chunks))
+        let chunk_cells: Vec<usize> = (populations.iter())
+            .map(|p| p.as_ref().map_or(1, |p| p.chunk_cells))
             .collect();
         let mut per_worker: Vec<Vec<(u64, ToCell)>> = vec![Vec::new(); workers];
         let mut to_artificial = Vec::new();
@@ -349,16 +344,16 @@ impl Filing {
         for &(pre, t) in targets {
             if let Some(Some(pop)) = populations.get(t.population) {
                 to_cells[pre as usize] += 1;
-                let group = t.cell as usize / group_cells[t.population];
+                let chunk = t.cell as usize / chunk_cells[t.population];
                 let worker = (0..workers)
-                    .find(|&w| shares[w][t.population].contains(&group))
+                    .find(|&w| shares[w][t.population].contains(&chunk))
                     .unwrap_or(0);
-                let local = (t.cell as usize - group * group_cells[t.population]) as u32;
+                let local = (t.cell as usize - chunk * chunk_cells[t.population]) as u32;
                 let row = ToCell {
                     delay: t.delay,
                     weight: t.weight,
                     population: t.population as u32,
-                    group: (group - shares[worker][t.population].start) as u32,
+                    chunk: (chunk - shares[worker][t.population].start) as u32,
                     target: pop.codes.code(local, t.point),
                     values: t.values,
                     adjuster_target: match t.adjuster {
@@ -438,7 +433,7 @@ impl Filing {
                         let Some(share) = shares[t.population as usize].as_mut() else {
                             continue;
                         };
-                        let ring = &mut share.rings[t.group as usize];
+                        let ring = &mut share.rings[t.chunk as usize];
                         if t.adjuster != NO_ADJUSTER {
                             // The adjuster first, just before the synapse.
                             let te = te - ADJUSTER_LEAD;

@@ -138,25 +138,15 @@ struct CellPopulation {
     above: Vec<bool>,
     record: Vec<usize>,
     traces: Vec<Vec<Vec<f64>>>,
-    /// Events by the group of chunks of their target and the steps that deliver them: per
-    /// group a ring of `ring` lists, each for `slot_steps` steps (a whole number of epochs),
-    /// appended to in the order filed. The lists keep their memory from one use to the next.
-    ///
-    /// Filing appends to few lists (a group is [`GROUP_CHUNKS`] chunks), so that its stores
-    /// stream instead of missing the cache at each of thousands of list ends; a group's list
-    /// is split by chunk (a counting sort, in the order filed) when its first chunk steps,
-    /// while the split lists are still in the cache for the chunks that sort and deliver them.
+    /// Events by the chunk of their target and the steps that deliver them: per chunk a ring of
+    /// `ring` lists, each for `slot_steps` steps (a whole number of epochs), appended to in the
+    /// order filed. The lists keep their memory from one use to the next.
     pending: Vec<Vec<Vec<Arrival>>>,
-    /// Per group, the memory its list is split into.
-    split_memory: Vec<Vec<Arrival>>,
-    /// How an [`Arrival`] names its cell (within its group) and point process.
+    /// How an [`Arrival`] names its cell and point process within a chunk.
     codes: PointCodes,
     slot_steps: u64,
     ring: usize,
     chunks: usize,
-    /// Chunks per group (the last group may have fewer), and the groups.
-    group_chunks: usize,
-    groups: usize,
     /// Per chunk, its point processes' self-events.
     self_events: Vec<SelfEvents>,
     /// Per chunk, the work arrays its task reuses from epoch to epoch.
@@ -195,60 +185,6 @@ struct ChunkScratch {
     adjuster: (Vec<f64>, Vec<f64>, Vec<f64>),
     /// Per (cell, point) of the chunk whose NET_RECEIVE draws random numbers: the draws made.
     draws_made: std::collections::HashMap<(u32, u32), u64>,
-    /// The epoch's events to the chunk's cells, from its group's list; after the epoch, from
-    /// `kept_from` on, those that later epochs of the same list deliver.
-    arrivals: Vec<Arrival>,
-    kept_from: usize,
-}
-
-/// Chunks per group of [`CellPopulation::pending`], unless `HHC_EVENT_GROUP_CHUNKS` says (for
-/// comparisons: any size gives the same results).
-const GROUP_CHUNKS: usize = 64;
-
-fn group_chunks() -> usize {
-    std::env::var("HHC_EVENT_GROUP_CHUNKS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|&k| k > 0)
-        .unwrap_or(GROUP_CHUNKS)
-}
-
-/// A group's list of events for this epoch, as filed, and split by chunk once its first chunk
-/// asks for its own.
-struct GroupArrivals {
-    filed: Vec<Arrival>,
-    by_chunk: Vec<Arrival>,
-    /// Where each chunk's events start in `by_chunk` (and the end).
-    starts: Vec<usize>,
-    split: bool,
-}
-
-impl GroupArrivals {
-    /// Splits `filed` by chunk, each chunk's events in the order filed (a counting sort).
-    fn split(&mut self, codes: PointCodes, chunk_cells: usize, chunks: usize) {
-        let chunk_of = |a: &Arrival| codes.cell(a) as usize / chunk_cells;
-        self.starts.clear();
-        self.starts.resize(chunks + 1, 0);
-        for a in &self.filed {
-            self.starts[chunk_of(a) + 1] += 1;
-        }
-        for k in 0..chunks {
-            self.starts[k + 1] += self.starts[k];
-        }
-        let mut next = self.starts.clone();
-        self.by_chunk.clear();
-        self.by_chunk.reserve(self.filed.len());
-        let places = self.by_chunk.spare_capacity_mut();
-        for a in &self.filed {
-            let k = chunk_of(a);
-            places[next[k]].write(*a);
-            next[k] += 1;
-        }
-        // SAFETY: the counts place every event of `filed` once, at 0..filed.len().
-        unsafe { self.by_chunk.set_len(self.filed.len()) };
-        self.filed.clear();
-        self.split = true;
-    }
 }
 
 /// A state or current traced at a probe: where its values live.
@@ -486,9 +422,7 @@ impl CellPopulation {
         if let Some(name) = adjusters.initial_draws() {
             return Err(drawing("NET_RECEIVE's INITIAL", name));
         }
-        let group_chunks = group_chunks().min(chunks);
-        let groups = chunks.div_ceil(group_chunks);
-        let codes = PointCodes::new(points.len(), group_chunks * chunk_cells).ok_or_else(|| {
+        let codes = PointCodes::new(points.len(), chunk_cells).ok_or_else(|| {
             RunError::Backend(crate::backend::BackendError(format!(
                 "a cell with {} point processes is more than a network's events can name",
                 points.len()
@@ -531,9 +465,6 @@ impl CellPopulation {
             above: vec![cell.v_init > cell.v_th; n],
             record,
             pending: Vec::new(),
-            split_memory: vec![Vec::new(); groups],
-            group_chunks,
-            groups,
             connection_values: Vec::new(),
             netcons: std::collections::HashMap::new(),
             slot_steps: 1,
@@ -550,23 +481,12 @@ impl CellPopulation {
     fn advance(&mut self, from: u64, to: u64, times: &[f64], dt: f64) -> Vec<ChunkOutcome> {
         let n = self.n;
         let chunk_cells = self.chunk_cells;
-        // This epoch's events, per group of chunks, taken from the ring (and given back at the
-        // end, with what later epochs of the same list deliver).
+        // This epoch's events, per chunk and step, taken from the ring (and given back, empty,
+        // at the end).
         let slot = (from / self.slot_steps) as usize % self.ring;
-        let group_chunks = self.group_chunks;
-        let all_chunks = self.chunks;
-        let group_lists: Vec<std::sync::Mutex<GroupArrivals>> = (self.pending.iter_mut())
-            .zip(self.split_memory.iter_mut())
-            .map(|(ring, memory)| {
-                std::sync::Mutex::new(GroupArrivals {
-                    filed: std::mem::take(&mut ring[slot]),
-                    by_chunk: std::mem::take(memory),
-                    starts: Vec::new(),
-                    split: false,
-                })
-            })
+        let by_chunk: Vec<Vec<Arrival>> = (self.pending.iter_mut())
+            .map(|ring| std::mem::take(&mut ring[slot]))
             .collect();
-        let groups = &group_lists;
         let nodes = self.nodes;
         self.injected.clear();
         self.injected.resize((to - from) as usize * nodes, 0.0);
@@ -615,30 +535,17 @@ impl CellPopulation {
                 )
                 .max(1),
         };
-        let outcomes: Vec<ChunkOutcome> = self
+        let outcomes: Vec<(ChunkOutcome, Vec<Arrival>)> = self
             .above
             .par_chunks_mut(chunk_cells)
             .zip(self.self_events.par_iter_mut())
             .zip(self.scratch.par_iter_mut())
+            .zip(by_chunk.into_par_iter())
             .with_min_len(per_task)
             .enumerate()
-            .map(|(ci, ((above, own), kept))| {
+            .map(|(ci, (((above, own), kept), mut delivered))| {
                 let cells = ci * chunk_cells..((ci + 1) * chunk_cells).min(n);
                 let (first, cc) = (cells.start, cells.len());
-                // The chunk's events, from its group's list (split by the group's first chunk
-                // to ask).
-                let (group, k) = (ci / group_chunks, ci % group_chunks);
-                let group_first = (group * group_chunks * chunk_cells) as u32;
-                let mut delivered = std::mem::take(&mut kept.arrivals);
-                delivered.clear();
-                {
-                    let mut g = groups[group].lock().unwrap_or_else(|e| e.into_inner());
-                    if !g.split {
-                        let chunks = group_chunks.min(all_chunks - group * group_chunks);
-                        g.split(codes, chunk_cells, chunks);
-                    }
-                    delivered.extend_from_slice(&g.by_chunk[g.starts[k]..g.starts[k + 1]]);
-                }
                 let rows = match kept.rows.as_mut() {
                     Some(rows) => {
                         rows.refill(&views, nodes, cells.clone());
@@ -694,7 +601,7 @@ impl CellPopulation {
                     later = rest;
                     // The connections' events merged with the self-events due now, including
                     // those that the deliveries send for this step.
-                    let mut next = events.first().map(|a| codes.event(a, group_first));
+                    let mut next = events.first().map(|a| codes.event(a, first as u32));
                     let mut i = 0;
                     loop {
                         let e = match own.pop_before(due, next.as_ref()) {
@@ -702,7 +609,7 @@ impl CellPopulation {
                             None => match next {
                                 Some(e) => {
                                     i += 1;
-                                    next = events.get(i).map(|a| codes.event(a, group_first));
+                                    next = events.get(i).map(|a| codes.event(a, first as u32));
                                     e
                                 }
                                 None => break,
@@ -931,27 +838,17 @@ impl CellPopulation {
                     }
                 }
                 // What falls due in later epochs of the same list stays in it.
-                kept.kept_from = delivered.len() - later.len();
-                kept.arrivals = delivered;
-                out
+                let consumed = delivered.len() - later.len();
+                delivered.drain(..consumed);
+                (out, delivered)
             })
             .collect();
-        // Each group's list again: what its chunks keep for later epochs, chunk after chunk
-        // (each chunk's in order), then what was filed since (nothing: filing waits).
-        for (g, group) in group_lists.into_iter().enumerate() {
-            let group = group.into_inner().unwrap_or_else(|e| e.into_inner());
-            let mut list = group.filed;
-            if group.split {
-                let chunks = g * group_chunks..((g + 1) * group_chunks).min(all_chunks);
-                for kept in &mut self.scratch[chunks] {
-                    list.extend_from_slice(&kept.arrivals[kept.kept_from..]);
-                    kept.arrivals.clear();
-                }
-            }
-            self.pending[g][slot] = list;
-            self.split_memory[g] = group.by_chunk;
+        let mut results = Vec::with_capacity(outcomes.len());
+        for ((out, delivered), ring) in outcomes.into_iter().zip(self.pending.iter_mut()) {
+            ring[slot] = delivered;
+            results.push(out);
         }
-        outcomes
+        results
     }
 }
 
@@ -1359,7 +1256,7 @@ pub fn run(
     let ring = horizon.div_ceil(slot_steps) as usize + 1;
     for pop in populations.iter_mut().flatten() {
         (pop.slot_steps, pop.ring) = (slot_steps, ring);
-        pop.pending = vec![vec![Vec::new(); ring]; pop.groups];
+        pop.pending = vec![vec![Vec::new(); ring]; pop.chunks];
     }
     // Each connection's target resolved once: (population, cell, point, weight, delay), and
     // where each cell's outgoing connections start (the list is sorted by `pre`). Only the
