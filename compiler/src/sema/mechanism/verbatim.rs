@@ -35,41 +35,43 @@ pub(super) enum HocObject {
 pub(super) fn hoc_handles(file: &File) -> Vec<(String, Span, HocObject)> {
     fn walk(block: &Block, out: &mut Vec<(String, Span, HocObject)>) {
         for stmt in &block.stmts {
-            let StmtKind::Verbatim(v) = &stmt.kind else {
-                match &stmt.kind {
-                    StmtKind::If {
-                        then, otherwise, ..
-                    } => {
-                        walk(then, out);
-                        if let Some(b) = otherwise {
-                            walk(b, out);
+            match &stmt.kind {
+                StmtKind::Verbatim(v) => {
+                    if let Some((pointer, object)) = handle_of(v) {
+                        if !out.iter().any(|(p, ..)| p == pointer) {
+                            out.push((pointer.clone(), stmt.span, object));
                         }
                     }
-                    StmtKind::Initial(body)
-                    | StmtKind::From { body, .. }
-                    | StmtKind::While { body, .. }
-                    | StmtKind::ForNetcons { body, .. }
-                    | StmtKind::Block(body) => walk(body, out),
-                    _ => {}
                 }
-                continue;
-            };
-            let handle = match v {
-                Verbatim::UnsetPointerElse { pointer, .. } | Verbatim::AttachRandom { pointer } => {
-                    Some((pointer, HocObject::Random))
+                StmtKind::If {
+                    then, otherwise, ..
+                } => {
+                    walk(then, out);
+                    if let Some(b) = otherwise {
+                        walk(b, out);
+                    }
                 }
-                Verbatim::VectorElement {
-                    handle: VectorHandle::Pointer(pointer),
-                    ..
-                }
-                | Verbatim::ReleaseVector { pointer } => Some((pointer, HocObject::Vector)),
-                _ => None,
-            };
-            if let Some((pointer, object)) = handle {
-                if !out.iter().any(|(p, ..)| p == pointer) {
-                    out.push((pointer.clone(), stmt.span, object));
-                }
+                StmtKind::Initial(body)
+                | StmtKind::From { body, .. }
+                | StmtKind::While { body, .. }
+                | StmtKind::ForNetcons { body, .. }
+                | StmtKind::Block(body) => walk(body, out),
+                _ => {}
             }
+        }
+    }
+    /// The POINTER a block's idiom names as a hoc object's handle, if any.
+    fn handle_of(v: &Verbatim) -> Option<(&String, HocObject)> {
+        match v {
+            Verbatim::UnsetPointerElse { pointer, .. } | Verbatim::AttachRandom { pointer } => {
+                Some((pointer, HocObject::Random))
+            }
+            Verbatim::VectorElement {
+                handle: VectorHandle::Pointer(pointer),
+                ..
+            }
+            | Verbatim::ReleaseVector { pointer } => Some((pointer, HocObject::Vector)),
+            _ => None,
         }
     }
     let mut out = Vec::new();
@@ -217,34 +219,29 @@ impl Lowerer<'_> {
             );
             return;
         }
-        let mut ok = true;
-        for name in [index, etime] {
-            if !self.names.contains_key(name) && !env.contains_key(name) {
-                ok = false;
-                self.err(
-                    Diagnostic::error(
-                        format!("VERBATIM sets `{name}`, which is not declared"),
-                        span,
-                        "C that assigns it",
-                    )
-                    .with_hint(format!("declare `{name}` in ASSIGNED, as VecStim does")),
-                );
-            }
+        // What the C names must be declared, as NEURON's C needs.
+        let mut named = vec![
+            (
+                index,
+                format!("VERBATIM sets `{index}`, which is not declared"),
+                "C that assigns it",
+            ),
+            (
+                etime,
+                format!("VERBATIM sets `{etime}`, which is not declared"),
+                "C that assigns it",
+            ),
+        ];
+        if let VectorHandle::Assigned(n) = handle {
+            let message = format!("VERBATIM keeps the Vector in `{n}`, which is not declared");
+            named.push((n.as_str(), message, "a hoc Vector's handle"));
         }
-        if let VectorHandle::Assigned(name) = handle {
-            if !self.names.contains_key(name) {
-                ok = false;
-                self.err(
-                    Diagnostic::error(
-                        format!("VERBATIM keeps the Vector in `{name}`, which is not declared"),
-                        span,
-                        "a hoc Vector's handle",
-                    )
-                    .with_hint(format!("declare `{name}` in ASSIGNED, as NEURON's C needs")),
-                );
-            }
+        named.retain(|(n, ..)| !self.names.contains_key(*n) && !env.contains_key(*n));
+        for (name, message, label) in &named {
+            let hint = format!("declare `{name}` in ASSIGNED, as VecStim does");
+            self.err(Diagnostic::error(message.clone(), span, *label).with_hint(hint));
         }
-        if !ok {
+        if !named.is_empty() {
             return;
         }
         self.m.plays_vector.get_or_insert(span);
