@@ -333,14 +333,13 @@ impl Region {
 
     /// The region's compartment programs, for both cable layouts.
     pub fn programs(&self, model: &Model) -> RegionPrograms {
-        let mut sub = self.model(model);
+        let sub = self.model(model);
         let step = crate::cell::build_compartment(&sub);
         let currents =
             (!self.points.is_empty()).then(|| crate::cell::build_compartment_currents(&sub));
-        sub.dt = 0.0;
         RegionPrograms {
             step,
-            at_rest: crate::cell::build_compartment(&sub),
+            at_rest: crate::cell::build_compartment_at_rest(&sub),
             currents,
         }
     }
@@ -470,7 +469,7 @@ pub struct CableProgram {
 pub struct RegionPrograms {
     /// One step of one compartment.
     pub step: CellProgram,
-    /// The same with dt = 0: nothing advances, so its currents are the initial state's.
+    /// The currents at the initial state, nothing advanced but what BREAKPOINT stores.
     pub at_rest: CellProgram,
     /// Only the current and conductance at the present states, nothing advanced: what a
     /// region with point processes recomputes after they receive events.

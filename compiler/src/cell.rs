@@ -268,7 +268,7 @@ fn in_neuron_unit(
 
 /// Builds the fused step of `model`'s cell with `dt` from the model.
 pub fn build(model: &Model) -> CellProgram {
-    build_program(model, false, true)
+    build_program(model, false, Advance::Step)
 }
 
 /// The same step for one compartment of a morphology: states advance and the membrane current
@@ -276,17 +276,36 @@ pub fn build(model: &Model) -> CellProgram {
 /// are written out, while V is left to the cable solver. `model.cell.inserts` are the
 /// mechanisms of the compartment's region.
 pub fn build_compartment(model: &Model) -> CellProgram {
-    build_program(model, true, true)
+    build_program(model, true, Advance::Step)
+}
+
+/// [`build_compartment`] at the initial state: the current and conductance there, and the
+/// values BREAKPOINT stores, with nothing stepped (a state update's assignments keep
+/// INITIAL's values). The mechanisms read the run's `dt` (VClamp's amplifier time constants
+/// are in steps), so this is not a step of length 0.
+pub fn build_compartment_at_rest(model: &Model) -> CellProgram {
+    build_program(model, true, Advance::AtRest)
 }
 
 /// [`build_compartment`] without the states' advance: the current and conductance at the
 /// present states and V. The network engine recomputes them so after an event changes a
 /// synapse's state.
 pub fn build_compartment_currents(model: &Model) -> CellProgram {
-    build_program(model, true, false)
+    build_program(model, true, Advance::None)
 }
 
-fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram {
+/// Which state updates a program makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Advance {
+    /// A whole step.
+    Step,
+    /// Only the values BREAKPOINT stores: the currents at the initial state.
+    AtRest,
+    /// None: the currents at the present states.
+    None,
+}
+
+fn build_program(model: &Model, compartment: bool, advance: Advance) -> CellProgram {
     let cell = &model.cell;
     let mut exprs = ExprArena::new();
     let mut slots = vec![Slot {
@@ -403,6 +422,14 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             };
         }
     }
+    // A compartment program runs at the next step's midpoint (the time its currents see, as
+    // NEURON's BREAKPOINT); its state update is the last step's end, half a step before, as
+    // NEURON's nrn_state sees it (a DERIVATIVE block or SOLVEd PROCEDURE that reads t).
+    let state_update_time = compartment.then(|| {
+        let mut b = Builder::new(&mut exprs);
+        let half = b.lit(0.5 * model.dt);
+        b.sub(t, half)
+    });
     // 1. States advance at V_n, mechanism by mechanism in NEURON's order (see
     //    [`state_update_order`]): a `.mod` mechanism reads the concentrations that those
     //    before it advanced in this step, as NEURON's nrn_state calls do; hhc's own
@@ -412,7 +439,10 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
     let pools = sources.iter().any(|s| {
         matches!(s.ci, Concentration::Pool(..)) || matches!(s.co, Concentration::Pool(..))
     });
-    for mi in state_update_order(cell).into_iter().filter(|_| advance) {
+    for mi in state_update_order(cell)
+        .into_iter()
+        .filter(|_| advance != Advance::None)
+    {
         let ins = &cell.inserts[mi];
         let so_far;
         let ions = if pools && ins.mechanism.neuron_file.is_some() {
@@ -426,12 +456,12 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             &start_env
         };
         for &(s, e) in &ins.mechanism.advance {
-            // At rest (dt = 0, the currents at the initial state) nothing steps, so a value
-            // the state update assigns keeps INITIAL's.
-            if model.dt == 0.0 && ins.mechanism.set_by_state_update(s) {
+            // At rest nothing steps: a state keeps INITIAL's value, and only what BREAKPOINT
+            // stores is computed.
+            if advance == Advance::AtRest && !ins.mechanism.set_by_breakpoint(s) {
                 continue;
             }
-            let new = import_expr(
+            let mut new = import_expr(
                 &mut exprs,
                 model,
                 &param_slots,
@@ -441,6 +471,11 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 v,
                 ions,
             );
+            if let Some(t_end) = state_update_time {
+                new = crate::passes::symbolic::substitute(&mut exprs, new, &|var| {
+                    (var == Var::Builtin(Builtin::T)).then_some(t_end)
+                });
+            }
             new_states[mi][s as usize] = new;
             updates.push((state_slot[mi][s as usize], new));
         }
@@ -489,6 +524,27 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
             let mut b = Builder::new(&mut exprs);
             b_i = b.add(b_i, i);
             b_g = b.add(b_g, g);
+        }
+    }
+    // What BREAKPOINT stores for the next state update, with the currents' states, v and t
+    // (a state update's own assignment of it comes before, so this one stands).
+    for (mi, ins) in cell.inserts.iter().enumerate() {
+        for &(s, e) in &ins.mechanism.stored {
+            let value = import_expr(
+                &mut exprs,
+                model,
+                &param_slots,
+                mi,
+                e,
+                &new_states[mi],
+                v,
+                &new_env,
+            );
+            let slot = state_slot[mi][s as usize];
+            match updates.iter_mut().find(|(target, _)| *target == slot) {
+                Some(update) => update.1 = value,
+                None => updates.push((slot, value)),
+            }
         }
     }
     // Stimulus at the start of the step.
@@ -674,7 +730,11 @@ fn build_program(model: &Model, compartment: bool, advance: bool) -> CellProgram
                 None => import_expr(&mut exprs, model, &param_slots, mi, *e, &zeros[mi], v0, env),
             };
             init_values[mi][si] = value;
-            init.push((state_slot[mi][si], value));
+            // What BREAKPOINT stores starts at BREAKPOINT's value at the initial state (the
+            // at-rest program's, as NEURON's finitialize runs BREAKPOINT after INITIAL).
+            if !ins.mechanism.stored.iter().any(|&(s, _)| s as usize == si) {
+                init.push((state_slot[mi][si], value));
+            }
         }
     }
     // The kept ion currents start at their values in the initial state.

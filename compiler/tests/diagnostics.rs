@@ -572,6 +572,10 @@ fn model_errors() {
         &format!("{ok_cell}NETWORK {{\n    POPULATION a = HH {{ count = 2 }}\n}}\n{sim}"),
     );
     case(
+        "array_element_out_of_range",
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    POINT clamp = VClamp AT soma(0.5) { dur[0] = 5 (ms)  amp[3] = -20 (mV) }\n}\nSIMULATE { cell = C }\n",
+    );
+    case(
         "point_along_a_section",
         "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    POINT syn = ExpSyn AT soma(0.5) { tau = along(1 (ms), 2 (ms)) }\n}\nSIMULATE { cell = C }\n",
     );

@@ -165,6 +165,8 @@ const WORDS: &[&str] = &[
     "IntFire1",
     "IClamp",
     "SEClamp",
+    "VClamp",
+    "amp[1] =",
     "values",
     "ARTIFICIAL_CELL",
     "RANDOM",

@@ -86,7 +86,7 @@ impl std::ops::DerefMut for SlotArray {
 /// A region's compiled kernels and its compartments' slots.
 pub(crate) struct RegionKernels {
     kernel: jit::CompiledStep,
-    /// The same program with dt = 0: currents at the initial state, nothing advances.
+    /// The currents at the initial state, nothing advanced (`cell::build_compartment_at_rest`).
     initial: jit::CompiledStep,
     /// For a node with point processes: its current and conductance at the present states, to
     /// recompute after events.

@@ -218,6 +218,7 @@ fn every_stdlib_channel_has_a_braincell_fixture() {
         "Exp2Syn",
         "IClamp",
         "SEClamp",
+        "VClamp",
         "NetStim",
         "IntFire1",
         "AlphaSynapse",

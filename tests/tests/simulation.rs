@@ -60,6 +60,8 @@ fn morphologies_give_the_same_outcome_from_both_cpu_layouts() {
     // And where a point process's current reads `t` (an SEClamp switching its levels at the
     // steps' midpoints): the fused kernel once read the step's start, a step late, 25 mV off.
     both("tests/fixtures/neuron/seclamp/seclamp.chan");
+    // And where BREAKPOINT stores a value (VClamp's command) that the state update reads.
+    both("tests/fixtures/neuron/vclamp/vclamp_amplifier.chan");
 }
 
 #[test]

@@ -638,6 +638,11 @@ pub struct Mechanism {
     /// the block with each equation replaced by its update. `passes::cnexp` adds them to
     /// `advance`.
     pub assigned: Vec<AssignedState>,
+    /// ASSIGNED values BREAKPOINT stores for the state update to read, kept per instance as
+    /// states: each one's value, computed with the currents (at their v and t), as NEURON's
+    /// nrn_cur leaves it for nrn_state (VClamp's command level, read when the amplifier's
+    /// state is kept after the step).
+    pub stored: Vec<(u32, ExprId)>,
     pub currents: Vec<Current>,
     /// The `.mod` file it was read from, when it was: NEURON registers a folder's mechanisms in
     /// the order of their file names and runs their state updates in that order, each reading
@@ -684,6 +689,15 @@ impl Mechanism {
         self.assigned
             .iter()
             .any(|a| a.state == s && !a.by_breakpoint)
+            && !self.derivatives.iter().any(|d| d.0 == s)
+    }
+
+    /// Whether state `s` is a value BREAKPOINT stores each step (a written concentration held
+    /// at a level), not a state the step advances.
+    pub fn set_by_breakpoint(&self, s: u32) -> bool {
+        self.assigned
+            .iter()
+            .any(|a| a.state == s && a.by_breakpoint)
             && !self.derivatives.iter().any(|d| d.0 == s)
     }
 }

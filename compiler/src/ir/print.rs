@@ -172,6 +172,15 @@ pub fn print_mechanism(m: &Mechanism) -> String {
             .map(|(s, e)| (m.states[*s as usize].name.clone(), *e))
             .collect(),
     );
+    if !m.stored.is_empty() {
+        section(
+            "stored",
+            m.stored
+                .iter()
+                .map(|(s, e)| (m.states[*s as usize].name.clone(), *e))
+                .collect(),
+        );
+    }
     let mut cur = Vec::new();
     for c in &m.currents {
         cur.push((c.name.clone(), c.value));

@@ -114,6 +114,12 @@ struct Lowerer<'a> {
     held: std::collections::BTreeSet<String>,
     /// ASSIGNED names a block read before assigning them.
     read_early: std::collections::BTreeSet<String>,
+    /// ASSIGNED names BREAKPOINT stores from v or t for the state update, kept per instance
+    /// (see [`lower_mechanism`] and [`ir::Mechanism::stored`]), and their states.
+    stored: std::collections::BTreeSet<String>,
+    stored_states: std::collections::HashSet<u32>,
+    /// Names of that kind found by this lowering.
+    stored_found: std::collections::BTreeSet<String>,
     /// What BREAKPOINT leaves in its ASSIGNED variables, for the state update of the same step
     /// (NEURON's nrn_state reads what nrn_cur stored).
     breakpoint_values: Env,
@@ -161,25 +167,50 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
         return Err(errors);
     }
     let file = &expanded;
-    match lower_with_held(file, &std::collections::BTreeSet::new()) {
-        Ok(m) => Ok(m),
-        // ASSIGNED values read before a block assigns them hold what an earlier block (INITIAL,
-        // or the last DERIVATIVE) left, as NEURON's stored ASSIGNED values do: lower again with
-        // them kept per instance.
-        Err((diags, held)) if !held.is_empty() => {
-            // If holding them does not help, the first errors are the ones to show.
-            lower_with_held(file, &held).map_err(|_| diags)
+    // ASSIGNED values read before a block assigns them hold what an earlier block (INITIAL,
+    // or the last DERIVATIVE) left, and the state update reads what BREAKPOINT stored, as
+    // NEURON's stored ASSIGNED values do: lower again with them kept per instance. If keeping
+    // them does not help, the first errors are the ones to show.
+    let mut kept = Kept::default();
+    let mut first_errors = None;
+    for _ in 0..3 {
+        match lower_with_held(file, &kept) {
+            Ok(m) => return Ok(m),
+            Err((diags, more)) => {
+                let first = first_errors.get_or_insert(diags);
+                let grown = Kept {
+                    held: kept.held.union(&more.held).cloned().collect(),
+                    stored: kept.stored.union(&more.stored).cloned().collect(),
+                };
+                if grown == kept {
+                    let mut first = std::mem::take(first);
+                    if first.is_empty() {
+                        first.push(Diagnostic::error(
+                            "internal compiler error: an ASSIGNED value BREAKPOINT stores could not be kept",
+                            Span::new(0, 0),
+                            "please report this",
+                        ));
+                    }
+                    return Err(first);
+                }
+                kept = grown;
+            }
         }
-        Err((diags, _)) => Err(diags),
     }
+    Err(first_errors.unwrap_or_default())
 }
 
-/// One lowering, with the ASSIGNED names `held` kept per instance. On failure, the diagnostics
-/// and the ASSIGNED names that could be held instead of refused.
-fn lower_with_held(
-    file: &ast::File,
-    held: &std::collections::BTreeSet<String>,
-) -> Result<Mechanism, (Vec<Diagnostic>, std::collections::BTreeSet<String>)> {
+/// ASSIGNED names kept per instance: `held` (read before a block assigns them) and `stored`
+/// (BREAKPOINT stores them from v or t; the state update reads them).
+#[derive(Clone, Default, PartialEq)]
+struct Kept {
+    held: std::collections::BTreeSet<String>,
+    stored: std::collections::BTreeSet<String>,
+}
+
+/// One lowering, with the ASSIGNED names `kept` kept per instance. On failure, the diagnostics
+/// and the ASSIGNED names that could be kept instead of refused.
+fn lower_with_held(file: &ast::File, kept: &Kept) -> Result<Mechanism, (Vec<Diagnostic>, Kept)> {
     let mut l = Lowerer {
         file,
         units: UnitTable::default(),
@@ -203,6 +234,7 @@ fn lower_with_held(
             kinetic: None,
             advance: vec![],
             assigned: vec![],
+            stored: vec![],
             currents: vec![],
             neuron_file: None,
             pointers: Vec::new(),
@@ -240,8 +272,11 @@ fn lower_with_held(
         kept_states: std::collections::HashSet::new(),
         assigned_after: HashMap::new(),
         linear_residuals: vec![],
-        held: held.clone(),
+        held: kept.held.clone(),
         read_early: std::collections::BTreeSet::new(),
+        stored: kept.stored.clone(),
+        stored_states: std::collections::HashSet::new(),
+        stored_found: std::collections::BTreeSet::new(),
         breakpoint_values: Env::new(),
         kinetic_in_initial: false,
         cnexp_block: false,
@@ -254,9 +289,12 @@ fn lower_with_held(
         return Err((l.diags.into_vec(), Default::default()));
     }
     l.lower_blocks();
-    if l.diags.has_errors() {
-        let holdable = l.holdable(&l.read_early);
-        return Err((l.diags.into_vec(), holdable));
+    if l.diags.has_errors() || !l.stored_found.is_empty() {
+        let more = Kept {
+            held: l.holdable(&l.read_early),
+            stored: std::mem::take(&mut l.stored_found),
+        };
+        return Err((l.diags.into_vec(), more));
     }
     l.check_states_move();
     l.check_pointer_events();
@@ -587,6 +625,7 @@ impl<'a> Lowerer<'a> {
         self.promote_event_variables();
         self.promote_written_concentrations();
         self.promote_held();
+        self.promote_stored();
         self.set_aside_hoc_handles();
         self.promote_pointers();
         self.promote_set_from_outside();
@@ -864,6 +903,18 @@ impl<'a> Lowerer<'a> {
             };
             let idx = self.promote_to_state(name, span, None);
             self.kept_states.insert(idx);
+        }
+    }
+
+    /// The ASSIGNED names of `stored` become states of the instance that BREAKPOINT sets and
+    /// the state update reads (see [`ir::Mechanism::stored`]).
+    fn promote_stored(&mut self) {
+        for name in self.stored.clone() {
+            let Some(&(Name::Assigned, span)) = self.names.get(&name) else {
+                continue;
+            };
+            let idx = self.promote_to_state(name, span, None);
+            self.stored_states.insert(idx);
         }
     }
 
@@ -1293,6 +1344,9 @@ impl Lowerer<'_> {
         for a in &self.m.assigned {
             moves[a.state as usize] = true;
         }
+        for &(s, _) in &self.m.stored {
+            moves[s as usize] = true;
+        }
         if let Some(k) = &self.m.kinetic {
             for &(s, _) in &k.rhs {
                 moves[s as usize] = true;
@@ -1477,6 +1531,14 @@ impl<'a> Lowerer<'a> {
                 }
                 self.exec_top_block(body, &mut env);
                 self.breakpoint_values = env.clone();
+                let mut stored: Vec<u32> = self.stored_states.iter().copied().collect();
+                stored.sort_unstable();
+                for state in stored {
+                    if let Some(&(value, _)) = env.get(&self.m.states[state as usize].name) {
+                        let value = self.as_number(value);
+                        self.m.stored.push((state, value));
+                    }
+                }
                 let mut kept: Vec<u32> = self.kept_states.iter().copied().collect();
                 kept.sort_unstable();
                 for state in kept {
@@ -1909,8 +1971,9 @@ impl<'a> Lowerer<'a> {
                 // In INITIAL, SOLVE of a kinetic scheme puts it at its steady state.
                 self.steady_state(block, env);
             }
-            // `METHOD after_cvode` recomputes a reported value after the step (SEClamp's `i`);
-            // it plays no part in the currents, so a fixed-step run skips it, as NEURON's does.
+            // `METHOD after_cvode` recomputes a reported value after the step (svclmp.mod's `i`,
+            // at the new v): NEURON's fixed step runs it in nrn_state, but it plays no part in
+            // the currents, so hhc skips it; a trace of that value shows BREAKPOINT's.
             StmtKind::Solve { method, .. }
                 if method.as_ref().is_some_and(|m| m.name == "after_cvode") => {}
             StmtKind::Solve { block, method } => {
@@ -2236,7 +2299,8 @@ impl<'a> Lowerer<'a> {
             // A written concentration BREAKPOINT sets (a fixed level each step, as neurodamus's
             // TTXDynamicsSwitch does): its value for the step, from the step's start.
             Some((Name::State(i), _))
-                if self.kind == BlockKind::Breakpoint && self.kept_states.contains(&i) => {}
+                if self.kind == BlockKind::Breakpoint
+                    && (self.kept_states.contains(&i) || self.stored_states.contains(&i)) => {}
             // A value a KINETIC block computes (`cai = ca[0]`, a pump's current from
             // `f_flux`): kept, from the states after the step (see `keep_kinetic_assignments`).
             Some((Name::State(i), _))
@@ -3318,23 +3382,26 @@ impl Lowerer<'_> {
 
     /// An ASSIGNED value BREAKPOINT stored this step, read by the state update. hhc evaluates
     /// BREAKPOINT's expression from the step's starting states, which is NEURON's stored value
-    /// unless it depends on v (nrn_cur's v, not the new one the update sees): that is refused.
+    /// unless it depends on v or t (nrn_cur's, not the new ones the update sees): such a value
+    /// is kept per instance as BREAKPOINT stored it (the next lowering makes it a state).
     fn stored_by_breakpoint(&mut self, name: &str, span: Span) -> Val {
         let (value, unit) = self.breakpoint_values[name];
-        if self
-            .m
-            .exprs
-            .reachable(&[value])
-            .iter()
-            .any(|&n| matches!(self.m.exprs.get(n), Expr::Var(Var::Builtin(Builtin::V))))
-        {
+        let changes = self.m.exprs.reachable(&[value]).iter().any(|&n| {
+            matches!(
+                self.m.exprs.get(n),
+                Expr::Var(Var::Builtin(Builtin::V | Builtin::T))
+            )
+        });
+        if changes && matches!(self.names.get(name), Some((Name::Assigned, _))) {
+            self.stored_found.insert(name.to_string());
+        } else if changes {
             self.err(
                 Diagnostic::error(
-                    format!("`{name}` is set in BREAKPOINT from v and read when the states advance"),
+                    format!("`{name}` is set in BREAKPOINT from v or t and read when the states advance"),
                     span,
-                    "BREAKPOINT's value, from the v before the step",
+                    "BREAKPOINT's value, from the v and t before the step",
                 )
-                .with_hint(format!("hhc cannot keep BREAKPOINT's value of `{name}` for the state update yet; compute it where it is read")),
+                .with_hint(format!("hhc keeps such a value per instance only for an ASSIGNED variable; compute `{name}` where it is read")),
             );
         }
         (value, unit)

@@ -1781,9 +1781,21 @@ pub(super) fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> 
                 .map(|p| p.name.as_str())
                 .chain(m.states.iter().map(|s| s.name.as_str()))
                 .collect();
-            let hint = match closest(&s.name.name, names.iter().copied()) {
-                Some(c) => format!("did you mean `{c}`?"),
-                None => format!("`{}` has: {}", m.name, names.join(", ")),
+            // `amp[3]` of an array with elements `amp[0]` … `amp[2]`: say how many there are.
+            let elements = s.name.name.split_once('[').map(|(base, _)| {
+                let prefix = format!("{base}[");
+                names.iter().filter(|n| n.starts_with(&prefix)).count()
+            });
+            let hint = match (elements, closest(&s.name.name, names.iter().copied())) {
+                (Some(count), _) if count > 0 => {
+                    let base = s.name.name.split_once('[').map_or("", |(b, _)| b);
+                    format!(
+                        "`{base}` has {count} elements, `{base}[0]` to `{base}[{}]`",
+                        count - 1
+                    )
+                }
+                (_, Some(c)) => format!("did you mean `{c}`?"),
+                _ => format!("`{}` has: {}", m.name, names.join(", ")),
             };
             cx.err(
                 Diagnostic::error(

@@ -814,7 +814,20 @@ fn setting<'t, 's: 't, I>() -> impl Parser<'t, I, Setting, Extra<'t, 's>> + Clon
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
+    // `amp[1] = …` sets one element of an array PARAMETER, whose elements are the names
+    // `amp[0]` … (see sema::arrays): the setting's name is the element's.
+    let element = select! { Token::Number(n) => n.to_string() }
+        .delimited_by(just(Token::LBracket), just(Token::RBracket))
+        .map_with(|index, e| (index, sp(e.span())));
     ident()
+        .then(element.or_not())
+        .map(|(name, element)| match element {
+            None => name,
+            Some((index, at)) => Ident {
+                name: format!("{}[{index}]", name.name),
+                span: name.span.to(at),
+            },
+        })
         .then_ignore(just(Token::Assign))
         .then(
             value_parser()
