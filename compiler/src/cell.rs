@@ -485,6 +485,19 @@ fn build_program(model: &Model, compartment: bool, advance: Advance) -> CellProg
     for (name, f) in &mut new_env.fields {
         f.i = start_env.fields[name].i;
     }
+    // A mechanism's expression as the currents see it: the new states, V_n, the new ions.
+    let at_currents = |exprs: &mut ExprArena, mi: usize, e: ExprId| {
+        import_expr(
+            exprs,
+            model,
+            &param_slots,
+            mi,
+            e,
+            &new_states[mi],
+            v,
+            &new_env,
+        )
+    };
     let mut b_i = exprs.lit(0.0);
     let mut b_g = exprs.lit(0.0);
     // Each ion's total current with the new states, for the kept slots.
@@ -493,32 +506,14 @@ fn build_program(model: &Model, compartment: bool, advance: Advance) -> CellProg
     let mut traced: Vec<(Slot, ExprId, usize, usize)> = Vec::new();
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for (ci, c) in ins.mechanism.currents.iter().enumerate() {
-            let i = import_expr(
-                &mut exprs,
-                model,
-                &param_slots,
-                mi,
-                c.value,
-                &new_states[mi],
-                v,
-                &new_env,
-            );
+            let i = at_currents(&mut exprs, mi, c.value);
             if let Some(slot) = traced_current(model, mi, c) {
                 let scaled = in_neuron_unit(&mut exprs, &ins.mechanism, c, i);
                 traced.push((slot, scaled, mi, ci));
             }
             add_ion_current(&mut exprs, &mut new_ion_totals, &ins.mechanism, c, i);
             let g = match c.conductance {
-                Some(g) => import_expr(
-                    &mut exprs,
-                    model,
-                    &param_slots,
-                    mi,
-                    g,
-                    &new_states[mi],
-                    v,
-                    &new_env,
-                ),
+                Some(g) => at_currents(&mut exprs, mi, g),
                 None => exprs.lit(0.0),
             };
             let mut b = Builder::new(&mut exprs);
@@ -530,16 +525,7 @@ fn build_program(model: &Model, compartment: bool, advance: Advance) -> CellProg
     // (a state update's own assignment of it comes before, so this one stands).
     for (mi, ins) in cell.inserts.iter().enumerate() {
         for &(s, e) in &ins.mechanism.stored {
-            let value = import_expr(
-                &mut exprs,
-                model,
-                &param_slots,
-                mi,
-                e,
-                &new_states[mi],
-                v,
-                &new_env,
-            );
+            let value = at_currents(&mut exprs, mi, e);
             let slot = state_slot[mi][s as usize];
             match updates.iter_mut().find(|(target, _)| *target == slot) {
                 Some(update) => update.1 = value,
