@@ -471,7 +471,8 @@ fn build_program(model: &Model, compartment: bool, advance: Advance) -> CellProg
                 v,
                 ions,
             );
-            if let Some(t_end) = state_update_time {
+            // (A value BREAKPOINT sets and the advance recomputes keeps BREAKPOINT's time.)
+            if let Some(t_end) = state_update_time.filter(|_| !ins.mechanism.set_by_breakpoint(s)) {
                 new = crate::passes::symbolic::substitute(&mut exprs, new, &|var| {
                     (var == Var::Builtin(Builtin::T)).then_some(t_end)
                 });
@@ -716,9 +717,10 @@ fn build_program(model: &Model, compartment: bool, advance: Advance) -> CellProg
                 None => import_expr(&mut exprs, model, &param_slots, mi, *e, &zeros[mi], v0, env),
             };
             init_values[mi][si] = value;
-            // What BREAKPOINT stores starts at BREAKPOINT's value at the initial state (the
-            // at-rest program's, as NEURON's finitialize runs BREAKPOINT after INITIAL).
-            if !ins.mechanism.stored.iter().any(|&(s, _)| s as usize == si) {
+            // On a morphology, what BREAKPOINT stores starts at BREAKPOINT's value at the
+            // initial state (the at-rest program's, as NEURON's finitialize runs BREAKPOINT
+            // after INITIAL); a point cell, which has no such program, starts at INITIAL's.
+            if !(compartment && ins.mechanism.stored.iter().any(|&(s, _)| s as usize == si)) {
                 init.push((state_slot[mi][si], value));
             }
         }

@@ -11,6 +11,10 @@ and holds constant in its dI/dv). One section (L = diam = 20 um, nseg 1) with na
 tests/fixtures/neuron/linstate.mod and nlstate.mod: potassium-like currents whose gate is the
 solution of a LINEAR and of a NONLINEAR block, SOLVEd in INITIAL and in BREAKPOINT. Each in the
 same cell beside nainst (linstate.csv, nlstate.csv).
+
+tests/fixtures/neuron/stored.mod: a current whose gates read, in the DERIVATIVE block, the v
+and t BREAKPOINT stored, and t itself (nrn_state's, the step's end). In the same cell beside
+nainst (stored.csv).
 """
 from pathlib import Path
 
@@ -24,10 +28,11 @@ HERE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "neuron"
 def main():
     from neuron import h
 
-    load_mods([HERE / "nainst.mod", HERE / "linstate.mod", HERE / "nlstate.mod"])
+    load_mods([HERE / f"{name}.mod" for name in ["nainst", "linstate", "nlstate", "stored"]])
     run(h, "nainst", None)
     run(h, "linstate", "linstate")
     run(h, "nlstate", "nlstate")
+    run(h, "stored", "stored")
 
 
 def run(h, name, extra):

@@ -172,32 +172,34 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
     // NEURON's stored ASSIGNED values do: lower again with them kept per instance. If keeping
     // them does not help, the first errors are the ones to show.
     let mut kept = Kept::default();
-    let mut first_errors = None;
+    let mut first_errors: Vec<Diagnostic> = Vec::new();
     for _ in 0..3 {
         match lower_with_held(file, &kept) {
             Ok(m) => return Ok(m),
             Err((diags, more)) => {
-                let first = first_errors.get_or_insert(diags);
+                // A lowering that only found values to keep reports nothing.
+                if first_errors.is_empty() {
+                    first_errors = diags;
+                }
                 let grown = Kept {
                     held: kept.held.union(&more.held).cloned().collect(),
                     stored: kept.stored.union(&more.stored).cloned().collect(),
                 };
                 if grown == kept {
-                    let mut first = std::mem::take(first);
-                    if first.is_empty() {
-                        first.push(Diagnostic::error(
-                            "internal compiler error: an ASSIGNED value BREAKPOINT stores could not be kept",
-                            Span::new(0, 0),
-                            "please report this",
-                        ));
-                    }
-                    return Err(first);
+                    break;
                 }
                 kept = grown;
             }
         }
     }
-    Err(first_errors.unwrap_or_default())
+    if first_errors.is_empty() {
+        first_errors.push(Diagnostic::error(
+            "internal compiler error: an ASSIGNED value BREAKPOINT stores could not be kept",
+            Span::new(0, 0),
+            "please report this",
+        ));
+    }
+    Err(first_errors)
 }
 
 /// ASSIGNED names kept per instance: `held` (read before a block assigns them) and `stored`

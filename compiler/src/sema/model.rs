@@ -1784,16 +1784,16 @@ pub(super) fn lower_insert(cx: &mut Ctx, m: Mechanism, settings: &[Setting]) -> 
             // `amp[3]` of an array with elements `amp[0]` … `amp[2]`: say how many there are.
             let elements = s.name.name.split_once('[').map(|(base, _)| {
                 let prefix = format!("{base}[");
-                names.iter().filter(|n| n.starts_with(&prefix)).count()
+                (
+                    base,
+                    names.iter().filter(|n| n.starts_with(&prefix)).count(),
+                )
             });
             let hint = match (elements, closest(&s.name.name, names.iter().copied())) {
-                (Some(count), _) if count > 0 => {
-                    let base = s.name.name.split_once('[').map_or("", |(b, _)| b);
-                    format!(
-                        "`{base}` has {count} elements, `{base}[0]` to `{base}[{}]`",
-                        count - 1
-                    )
-                }
+                (Some((base, count)), _) if count > 0 => format!(
+                    "`{base}` has {count} elements, `{base}[0]` to `{base}[{}]`",
+                    count - 1
+                ),
                 (_, Some(c)) => format!("did you mean `{c}`?"),
                 _ => format!("`{}` has: {}", m.name, names.join(", ")),
             };
