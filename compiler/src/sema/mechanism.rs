@@ -626,8 +626,7 @@ impl<'a> Lowerer<'a> {
         }
         self.promote_event_variables();
         self.promote_written_concentrations();
-        self.promote_held();
-        self.promote_stored();
+        self.promote_kept();
         self.set_aside_hoc_handles();
         self.promote_pointers();
         self.promote_set_from_outside();
@@ -897,27 +896,23 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The ASSIGNED names of `held` become states of the instance, set where INITIAL and
-    /// DERIVATIVE blocks assign them, as written concentrations are.
-    fn promote_held(&mut self) {
-        for name in self.held.clone() {
-            let Some(&(Name::Assigned, span)) = self.names.get(&name) else {
-                continue;
-            };
-            let idx = self.promote_to_state(name, span, None);
-            self.kept_states.insert(idx);
-        }
-    }
-
-    /// The ASSIGNED names of `stored` become states of the instance that BREAKPOINT sets and
-    /// the state update reads (see [`ir::Mechanism::stored`]).
-    fn promote_stored(&mut self) {
-        for name in self.stored.clone() {
-            let Some(&(Name::Assigned, span)) = self.names.get(&name) else {
-                continue;
-            };
-            let idx = self.promote_to_state(name, span, None);
-            self.stored_states.insert(idx);
-        }
+    /// DERIVATIVE blocks assign them, as written concentrations are; those of `stored` become
+    /// states that BREAKPOINT sets and the state update reads (see [`ir::Mechanism::stored`]).
+    fn promote_kept(&mut self) {
+        let (held, stored) = (self.held.clone(), self.stored.clone());
+        let mut promote = |names: std::collections::BTreeSet<String>| -> Vec<u32> {
+            let mut states = Vec::new();
+            for name in names {
+                if let Some(&(Name::Assigned, span)) = self.names.get(&name) {
+                    states.push(self.promote_to_state(name, span, None));
+                }
+            }
+            states
+        };
+        let held = promote(held);
+        let stored = promote(stored);
+        self.kept_states.extend(held);
+        self.stored_states.extend(stored);
     }
 
     /// Every name `block` assigns, following calls into PROCEDUREs and FUNCTIONs once each.
