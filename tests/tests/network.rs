@@ -1052,6 +1052,62 @@ fn gap_junctions_couple_cells_as_in_neuron() {
     }
 }
 
+/// The same junctions with sites written as NEURON's documentation writes gap.mod
+/// (tests/fixtures/neuron/gap/GapPointer.mod: the partner's V through `POINTER vgap`, an
+/// ELECTRODE_CURRENT, g in pS, so the junctions' conductances are given in pS): the GAP binds
+/// the POINTER, and every spike and V are NEURON's as with the stdlib's Gap. A site whose
+/// POINTER no GAP binds is an error, as NEURON's run stops on an unset POINTER.
+#[test]
+fn gap_sites_read_their_partners_v_through_a_pointer() {
+    let fixture = repo().join("tests/fixtures/neuron/gap");
+    let dir = std::env::temp_dir().join(format!("hhc-gap-pointer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for name in ["drive.csv", "GapPointer.mod"] {
+        std::fs::copy(fixture.join(name), dir.join(name)).expect("copy the fixture");
+    }
+    let gaps: String = std::fs::read_to_string(fixture.join("gaps.csv"))
+        .expect("gaps.csv")
+        .lines()
+        .map(|line| match line.split(',').collect::<Vec<_>>()[..] {
+            [a, b, w] if w.parse::<f64>().is_ok() => {
+                format!("{a},{b},{}\n", w.parse::<f64>().unwrap() * 1e6)
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(dir.join("gaps.csv"), gaps).expect("write gaps.csv");
+    let model = std::fs::read_to_string(fixture.join("gap.chan"))
+        .expect("gap.chan")
+        .replace("= Gap AT", "= GapPointer AT")
+        .replace("weight = 0.004 (uS)", "weight = 4000 (pS)");
+    assert_eq!(model.matches("GapPointer").count(), 2);
+    std::fs::write(dir.join("gap.chan"), &model).expect("write the model");
+    let neuron: Vec<(u64, f64)> = rows("tests/fixtures/neuron/gap/spikes.csv")
+        .iter()
+        .map(|row| (row[0] as u64, row[1]))
+        .collect();
+    let r = simulate_at(&dir.join("gap.chan"), &Request::default());
+    assert_same_spikes(&r.network.as_ref().expect("a network").spikes, &neuron);
+    let worst = worst_against(&rows("tests/fixtures/neuron/gap/v.csv"), &r);
+    assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
+    // Without the GAP lines the POINTERs point nowhere.
+    let unjoined: String = model
+        .lines()
+        .filter(|l| !l.contains("GAP "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("unjoined.chan"), unjoined).expect("write the model");
+    let Err(e) = Simulation::from_file(&dir.join("unjoined.chan"), &Request::default()) else {
+        panic!("ran gap junction sites that no GAP joins");
+    };
+    let errors = e.to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        errors.contains("POINTER `vgap` of point `gj` on the cells of `exc` points nowhere"),
+        "{errors}"
+    );
+}
+
 /// A model of populations `a` (3 cells) and `b` (2), both with a Gap site, and the GAP lines
 /// `gaps`; the junctions it makes, as (a, b) global ids.
 fn gap_pairs(dir: &std::path::Path, gaps: &str) -> Vec<(u64, u64)> {

@@ -762,9 +762,19 @@ impl<'a> Lowerer<'a> {
     }
 
     /// A POINTER of a point process is a state of the instance: its connection's weight, copied
-    /// in before each event and out after it (see [`Self::check_pointers`]).
+    /// in before each event and out after it (see [`Self::check_pointers`]). A gap junction
+    /// site's POINTER to its partner's V (NEURON's gap.mod: `POINTER vgap`, read in BREAKPOINT,
+    /// no NET_RECEIVE) is a value set from outside instead, as a RANGE `vgap` is: the GAP that
+    /// joins the site writes it (see [`crate::sema::network::gap_site`]).
     fn promote_pointers(&mut self) {
         if !self.m.point_process {
+            return;
+        }
+        if self.is_gap_site_shape() {
+            let (name, span) = self.m.pointers[0].clone();
+            if !self.pending_range.iter().any(|id| id.name == name) {
+                self.pending_range.push(ast::Ident { name, span });
+            }
             return;
         }
         for (name, span) in self.m.pointers.clone() {
@@ -794,7 +804,9 @@ impl<'a> Lowerer<'a> {
     fn check_pointers(&mut self) {
         let file = self.file;
         let has = |f: &dyn Fn(&Item) -> bool| file.items.iter().any(f);
-        let why = if !self.m.point_process || self.m.artificial {
+        let why = if self.is_gap_site_shape() {
+            None
+        } else if !self.m.point_process || self.m.artificial {
             Some("the mechanism is not a POINT_PROCESS on a cell".to_string())
         } else if self.m.pointers.len() > 1 {
             Some(format!("it has {} POINTERs", self.m.pointers.len()))
@@ -808,6 +820,33 @@ impl<'a> Lowerer<'a> {
             None
         };
         self.pointer_error(why);
+    }
+
+    /// A point process on a membrane with one POINTER, a current and no NET_RECEIVE, that no
+    /// block assigns the POINTER: the shape of a gap junction's site whose POINTER is its
+    /// partner's V. Whether its current is one a GAP can carry is checked where a GAP names it.
+    fn is_gap_site_shape(&self) -> bool {
+        let file = self.file;
+        let [(name, _)] = self.m.pointers.as_slice() else {
+            return false;
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut assigned = std::collections::BTreeSet::new();
+        for item in &file.items {
+            match item {
+                Item::Initial(b) | Item::Breakpoint(b) => {
+                    self.names_assigned_in(b, &mut seen, &mut assigned)
+                }
+                Item::NetReceive { .. } | Item::Derivative { .. } | Item::Kinetic { .. } => {
+                    return false
+                }
+                _ => {}
+            }
+        }
+        self.m.point_process
+            && !self.m.artificial
+            && !self.m.currents.is_empty()
+            && !assigned.contains(name)
     }
 
     /// After lowering: a weight adjuster's NET_RECEIVE sends no events and watches nothing.
@@ -835,7 +874,7 @@ impl<'a> Lowerer<'a> {
                     span,
                     "pointer",
                 )
-                .with_hint("hhc binds a POINTER only to a connection's weight, in a weight adjuster (a POINT_PROCESS with NET_RECEIVE and no current, named by CONNECT's `adjuster`, as PyNN's STDP and Tsodyks–Markram mechanisms are); a gap junction's site reads its partner's V from a RANGE `vgap` that a NETWORK's GAP sets (PyNN's gap.mod); pass other values as PARAMETERs"),
+                .with_hint("hhc binds a POINTER only to a connection's weight, in a weight adjuster (a POINT_PROCESS with NET_RECEIVE and no current, named by CONNECT's `adjuster`, as PyNN's STDP and Tsodyks–Markram mechanisms are); and a gap junction site's POINTER (or RANGE `vgap`) to its partner's V, which a NETWORK's GAP sets (NEURON's and PyNN's gap.mod); pass other values as PARAMETERs"),
             );
         }
     }

@@ -966,6 +966,25 @@ pub fn lower_model_shared(
             )),
         );
     }
+    // A gap junction site's POINTER to its partner's V points nowhere without a NETWORK.
+    for point in &cell.points {
+        if let Some((pointer, _)) = point.insert.mechanism.pointers.first() {
+            cx.err(
+                Diagnostic::error(
+                    format!(
+                        "POINTER `{pointer}` of point `{}` points nowhere: this model has no NETWORK",
+                        point.name
+                    ),
+                    point.span,
+                    "no GAP joins it",
+                )
+                .with_hint(format!(
+                    "{} is a gap junction site that reads its partner's V through the POINTER: use the cell in a NETWORK and join the point with a GAP",
+                    point.insert.mechanism.name
+                )),
+            );
+        }
+    }
     if cx.diags.has_errors() {
         return Err(cx.diags.into_vec());
     }
@@ -1351,7 +1370,10 @@ fn lower_cell(
                             x,
                             span: name.span,
                         };
-                        if point.insert.mechanism.pointers.is_empty() {
+                        // A weight adjuster has a POINTER and NET_RECEIVE; a gap junction
+                        // site's POINTER (no NET_RECEIVE) is its partner's V, on the membrane.
+                        let m = &point.insert.mechanism;
+                        if m.pointers.is_empty() || m.net_receive.is_none() {
                             spec.points.push(point);
                         } else {
                             spec.adjusters.push(point);

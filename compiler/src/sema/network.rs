@@ -405,6 +405,9 @@ pub(super) fn lower_network(
             None => ok = false,
         }
     }
+    if ok {
+        ok &= every_pointer_site_is_joined(cx, &populations, def);
+    }
     set_gap_sites(&mut populations, &gaps);
     ok.then_some(Network {
         populations,
@@ -412,6 +415,49 @@ pub(super) fn lower_network(
         built_for: share,
         gaps,
     })
+}
+
+/// Whether every point whose mechanism has a POINTER to its partner's V (a gap junction site,
+/// NEURON's gap.mod) is joined by a GAP: NEURON stops a run whose POINTER points nowhere, and
+/// hhc would otherwise read 0 mV.
+fn every_pointer_site_is_joined(
+    cx: &mut Ctx,
+    populations: &[Population],
+    def: &ast::NetworkDef,
+) -> bool {
+    let mut ok = true;
+    for p in populations {
+        let PopulationKind::Cells(model) = &p.kind else {
+            continue;
+        };
+        for point in &model.cell.points {
+            let Some((pointer, _)) = point.insert.mechanism.pointers.first() else {
+                continue;
+            };
+            let joined = def.items.iter().any(|item| {
+                matches!(item, NetworkItem::Gap { a, b, site, .. }
+                    if (a.name == p.name || b.name == p.name) && site.name == point.name)
+            });
+            if !joined {
+                ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        format!(
+                            "POINTER `{pointer}` of point `{}` on the cells of `{}` points nowhere",
+                            point.name, p.name
+                        ),
+                        point.span,
+                        "no GAP joins it",
+                    )
+                    .with_hint(format!(
+                        "its mechanism, {}, reads its partner's V through the POINTER: join it with `GAP {} <-> … AT {} {{ … }}`",
+                        point.insert.mechanism.name, p.name, point.name
+                    )),
+                );
+            }
+        }
+    }
+    ok
 }
 
 /// Whether every weight adjuster placed on a population's cells serves some connection to them.
@@ -523,8 +569,10 @@ pub fn gap_site(m: &crate::ir::Mechanism) -> Result<GapSite, String> {
         return Err("it receives events (NET_RECEIVE)".into());
     }
     let param = |name: &str| m.params.iter().position(|p| p.name == name);
-    let (Some(g), Some(vgap)) = (param("g"), param("vgap")) else {
-        return Err("it has no parameters `g` and `vgap`".into());
+    // The partner's V: the site's POINTER (NEURON's gap.mod), else its RANGE `vgap`.
+    let partner = m.pointers.first().map_or("vgap", |(name, _)| name.as_str());
+    let (Some(g), Some(vgap)) = (param("g"), param(partner)) else {
+        return Err(format!("it has no parameters `g` and `{partner}`"));
     };
     let units = crate::sema::units::UnitTable::default();
     let is = |k: usize, want: &str| {
@@ -534,8 +582,17 @@ pub fn gap_site(m: &crate::ir::Mechanism) -> Result<GapSite, String> {
         units.parse(u).is_ok_and(|u| u.dims == w.dims)
     };
     if !is(g, "uS") || !is(vgap, "mV") {
-        return Err("its `g` is not a conductance or its `vgap` not a voltage".into());
+        return Err(format!(
+            "its `g` is not a conductance or its `{partner}` not a voltage"
+        ));
     }
+    // g in µS per unit of the site's own (a site in pS carries 1e-6 nA per pS·mV).
+    let g_scale = m.params[g]
+        .unit
+        .as_deref()
+        .and_then(|u| units.parse(u).ok())
+        .zip(units.parse("uS").ok())
+        .map_or(1.0, |(u, us)| u.scale / us.scale);
     let [current] = m.currents.as_slice() else {
         return Err(format!("it has {} currents, not one", m.currents.len()));
     };
@@ -559,12 +616,12 @@ pub fn gap_site(m: &crate::ir::Mechanism) -> Result<GapSite, String> {
             Var::Builtin(Builtin::Dt) => 0.025,
             _ => 0.0,
         })[0];
-        let want = gv * (v - vg) * current.scale;
+        let want = gv * g_scale * (v - vg) * current.scale;
         // NaN fails too.
         let close = (i - want).abs() <= 1e-12 * want.abs().max(1e-12);
         if !close {
             return Err(format!(
-                "its current is not g·(v − vgap) (at g = {gv}, v = {v}, vgap = {vg}: {i} nA, not {want})"
+                "its current is not g·(v − {partner}) (at g = {gv}, v = {v}, {partner} = {vg}: {i} nA, not {want})"
             ));
         }
     }
