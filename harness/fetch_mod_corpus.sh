@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Fetches real .mod files from PyPI packages for the .mod coverage report (never committed):
 # NEURON 9.0.2's wheel (via fetch_neuron_mods.sh), hnn-core, bmtk, LFPy, neurodamus, PyNN (its
-# NEURON mechanisms; its Arbor ones are another dialect), dendrotweaks, hippounit and BluePyOpt
+# NEURON mechanisms; its Arbor ones are another dialect), dendrotweaks, hippounit, BluePyOpt
 # (its source archive's examples: Hay et al. 2011's L5 pyramidal cell channels, a thalamocortical
-# cell's, stochastic K).
+# cell's, stochastic K) and the DBBS lab's collection (cerebellar cells' channels and synapses:
+# granule, Golgi, Purkinje, stellate cells).
 # Puts them in .tools/mod_corpus/<package>/ (names made unique by their folder in the package).
 # Needs pip and network access to PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.tools/mod_corpus
 # The corpus's version: raise it when the sources change, so an old fetch is redone.
-VERSION=3
+VERSION=4
 [ "$(head -c 2 "$OUT/.complete" 2>/dev/null)" = "v$VERSION" ] && exit 0
 rm -rf "$OUT"
 bash harness/fetch_neuron_mods.sh
@@ -19,7 +20,7 @@ cp .tools/neuron_mods/*.mod "$OUT/neuron/"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 for spec in hnn-core==0.6.1 bmtk==1.2.0 LFPy==2.3.7 neurodamus==4.2.9 PyNN==0.12.3 \
-    dendrotweaks==0.5.2 hippounit==1.4.1; do
+    dendrotweaks==0.5.2 hippounit==1.4.1 dbbs-mod-collection==2.2.3; do
     python3 -m pip download --quiet --no-deps -d "$TMP/${spec%%==*}" "$spec"
 done
 # Its wheel leaves the examples out; the source archive has them.

@@ -353,9 +353,13 @@ fn check_one(path: &Path) -> Result<(), Report> {
         return Err(report);
     };
     match sema::file_kind(&ast) {
-        FileKind::Model => load::load_model(path).map(|_| ()),
-        FileKind::Mechanism => match hhc_compiler::compile_mechanism(&src) {
-            Ok(_) => Ok(()),
+        FileKind::Model => load::load_model(path).map(|m| eprint!("{}", m.warnings)),
+        // A `.mod` file as NEURON's, whose units are documentation: their mismatches warn.
+        FileKind::Mechanism => match load::compile_mechanism_file(&name, &src) {
+            Ok(m) => {
+                eprint!("{}", render_to_string(&name, &src, &m.warnings));
+                Ok(())
+            }
             Err(d) => {
                 report.add(&name, &src, &d);
                 Err(report)
@@ -381,7 +385,10 @@ fn compile(path: &Path, emit: Emit, output: Option<&Path>, precision: Precision)
     let text = match (emit, sema::file_kind(&ast)) {
         (Emit::Ast, _) => format!("{ast:#?}\n"),
         (Emit::Ir, FileKind::Mechanism) => match load::compile_mechanism_file(&name, &src) {
-            Ok(m) => hhc_compiler::ir::print::print_mechanism(&m),
+            Ok(m) => {
+                eprint!("{}", render_to_string(&name, &src, &m.warnings));
+                hhc_compiler::ir::print::print_mechanism(&m)
+            }
             Err(d) => {
                 eprint!("{}", render_to_string(&name, &src, &d));
                 return ExitCode::from(1);
@@ -586,6 +593,9 @@ fn prepare(
         code: 1,
         text: r.text,
     })?;
+    if writes_outputs {
+        eprint!("{}", model.warnings);
+    }
     let mut request = request(a, model.count).map_err(|m| Refusal::error(2, &m))?;
     if exchange.is_some() && request.threads.is_none() {
         // The cores are shared by the processes on this machine.

@@ -717,12 +717,11 @@ fn build_program(model: &Model, compartment: bool, advance: Advance) -> CellProg
                 None => import_expr(&mut exprs, model, &param_slots, mi, *e, &zeros[mi], v0, env),
             };
             init_values[mi][si] = value;
-            // On a morphology, what BREAKPOINT stores starts at BREAKPOINT's value at the
-            // initial state (the at-rest program's, as NEURON's finitialize runs BREAKPOINT
-            // after INITIAL); a point cell, which has no such program, starts at INITIAL's.
-            if !(compartment && ins.mechanism.stored.iter().any(|&(s, _)| s as usize == si)) {
-                init.push((state_slot[mi][si], value));
-            }
+            // What BREAKPOINT stores starts at INITIAL's value; on a morphology the at-rest
+            // program then sets BREAKPOINT's value at the initial state (as NEURON's
+            // finitialize runs BREAKPOINT after INITIAL), which may read INITIAL's (a running
+            // maximum). A point cell, which has no such program, keeps INITIAL's.
+            init.push((state_slot[mi][si], value));
         }
     }
     // The kept ion currents start at their values in the initial state.
@@ -1523,6 +1522,7 @@ pub fn single_mechanism_program(m: &crate::ir::Mechanism) -> CellProgram {
         record: vec![0],
         network: None,
         block: None,
+        warnings: String::new(),
     };
     build(&model)
 }

@@ -70,7 +70,7 @@ pub fn compile_neuron_mechanism(
     src: &str,
     file_name: &str,
 ) -> Result<ir::Mechanism, Vec<Diagnostic>> {
-    let mut m = compile_mechanism(src)?;
+    let mut m = compile_mechanism_as(src, sema::Dialect::Neuron)?;
     m.neuron_file = Some(file_name.to_string());
     passes::conductance::neuron_difference_quotient(&mut m);
     for p in &mut m.params {
@@ -90,6 +90,15 @@ pub fn as_printed_by_nocmodl(x: f64) -> f64 {
 
 /// Parses, lowers, solves and checks one mechanism source.
 pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
+    compile_mechanism_as(src, sema::Dialect::Hhc)
+}
+
+/// [`compile_mechanism`] in `dialect` (NEURON's, for a `.mod` file: units document the
+/// numbers, and their mismatches are warnings in [`ir::Mechanism::warnings`]).
+pub fn compile_mechanism_as(
+    src: &str,
+    dialect: sema::Dialect,
+) -> Result<ir::Mechanism, Vec<Diagnostic>> {
     let (file, mut diags) = syntax::parse(src);
     let Some(file) = file.filter(|_| !diags.iter().any(Diagnostic::is_error)) else {
         return Err(diags);
@@ -105,7 +114,7 @@ pub fn compile_mechanism(src: &str) -> Result<ir::Mechanism, Vec<Diagnostic>> {
         );
         return Err(diags);
     }
-    let mut m = sema::lower_mechanism(&file)?;
+    let mut m = sema::lower_mechanism_as(&file, dialect)?;
     match (&m.method, m.kinetic.clone()) {
         (Some(ir::Method::Sparse), Some(scheme)) => {
             let advance =

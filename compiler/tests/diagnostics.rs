@@ -466,8 +466,8 @@ fn unsupported_nmodl_is_named() {
         "NEURON { SUFFIX dp POINTER pv RANGE q }\nASSIGNED { v (mV) pv (mV) q }\nBREAKPOINT { q = pv - v }\n",
     );
     case(
-        "pointer_in_a_point_process_with_a_current",
-        "NEURON { POINT_PROCESS gp POINTER vgap NONSPECIFIC_CURRENT i RANGE g }\nPARAMETER { g = 0.001 (uS) }\nASSIGNED { v (mV) vgap (mV) i (nA) }\nBREAKPOINT { i = g*(v - vgap) }\n",
+        "pointer_in_a_point_process_with_states",
+        "NEURON { POINT_PROCESS gp POINTER vgap NONSPECIFIC_CURRENT i RANGE g }\nPARAMETER { g = 0.001 (uS) }\nSTATE { m }\nASSIGNED { v (mV) vgap (mV) i (nA) }\nINITIAL { m = 0 }\nBREAKPOINT { SOLVE s METHOD cnexp\n i = m*g*(v - vgap) }\nDERIVATIVE s { m' = (vgap - m)/10 }\n",
     );
     case(
         "constructor_with_verbatim",

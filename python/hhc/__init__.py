@@ -30,6 +30,7 @@ whole result (the same bits as one process), and `process()` gives `(rank, K)` s
 alone writes files.
 """
 import atexit
+import warnings as _warnings
 from ._hhc import (
     HhcError,
     Interrupted,
@@ -65,12 +66,21 @@ __all__ = [
 atexit.register(_finalize)
 
 
+def _warned(model):
+    """The model, after passing what its files warned of to `warnings.warn`."""
+    if model.warnings:
+        _warnings.warn(model.warnings, UserWarning, stacklevel=3)
+    return model
+
+
 def load(path):
-    """Loads a model file (`.chan`); its mechanisms are found beside it, then in the stdlib."""
-    return Model.load(str(path))
+    """Loads a model file (`.chan`); its mechanisms are found beside it, then in the stdlib.
+    What its files warn of (a `.mod` file's units that disagree with its numbers) is a
+    `UserWarning`, and stays in `Model.warnings`."""
+    return _warned(Model.load(str(path)))
 
 
 def from_source(source, directory=None, name="<source>.chan"):
     """A model from source text in hhc's model language, read as if it were the file `name`
     in `directory` (default: the current folder), where its mechanisms are looked for first."""
-    return Model.from_source(source, None if directory is None else str(directory), name)
+    return _warned(Model.from_source(source, None if directory is None else str(directory), name))

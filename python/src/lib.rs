@@ -228,6 +228,14 @@ impl PyModel {
         })
     }
 
+    /// What the model's files warned of, rendered as the command line prints it (a `.mod`
+    /// file's units that disagree with its numbers, which run as NEURON runs them); empty when
+    /// nothing did. `hhc.load` and `hhc.from_source` pass it to Python's `warnings.warn`.
+    #[getter]
+    fn warnings(&self) -> String {
+        self.model.warnings.clone()
+    }
+
     /// The CELL type's name (a network's first population of cells).
     #[getter]
     fn cell(&self) -> String {

@@ -71,3 +71,19 @@ def test_ctrl_c_stops_a_run_and_keeps_what_it_computed(repo):
     assert isinstance(e.value, KeyboardInterrupt)
     # The interpreter is fine afterwards.
     assert model.run(tstop=10.0).steps_done == 1000
+
+
+def test_a_mod_files_unit_disagreements_are_warnings(tmp_path):
+    # NEURON runs a .mod file's numbers as written; hhc too, and warns where the units disagree.
+    (tmp_path / "kslope.mod").write_text(
+        "NEURON { SUFFIX kslope NONSPECIFIC_CURRENT i RANGE g, e, k }\n"
+        "PARAMETER { g = 0.001 (S/cm2)  e = -80 (mV)  k = 5 (1) }\n"
+        "ASSIGNED { v (mV)  i (mA/cm2) }\n"
+        "BREAKPOINT { i = g*(v - e)/(1 + exp(-(v + 40)/k)) }\n"
+    )
+    source = "CELL C { INSERT kslope }\nSIMULATE { cell = C  tstop = 1 (ms) }\n"
+    with pytest.warns(UserWarning, match="needs a dimensionless argument"):
+        model = hhc.from_source(source, directory=tmp_path, name="m.chan")
+    assert "kslope.mod:4:" in model.warnings
+    result = model.run()
+    assert result.v.shape[1] == len(result.t) and np.isfinite(result.v).all()

@@ -202,12 +202,20 @@ pub fn load_model_source_shared(
     }
     let dir = dir.to_path_buf();
     let mut mech_reports = Report::default();
+    let mut warnings = Report::default();
+    let mut warned = std::collections::HashSet::new();
     let mut resolve = |name: &str| -> Result<Option<Mechanism>, ()> {
         let Some((mfile, msrc)) = find_mechanism(name, &dir) else {
             return Ok(None);
         };
         match compile_mechanism_file(&mfile, &msrc) {
-            Ok(m) if m.name == name => Ok(Some(m)),
+            Ok(m) if m.name == name => {
+                // Each file's warnings once, however many cells insert it.
+                if !m.warnings.is_empty() && warned.insert(mfile.clone()) {
+                    warnings.add(&mfile, &msrc, &m.warnings);
+                }
+                Ok(Some(m))
+            }
             Ok(m) => {
                 let d = Diagnostic::error(
                     format!("file is named `{name}` but its SUFFIX is `{}`", m.name),
@@ -229,14 +237,18 @@ pub fn load_model_source_shared(
             .map_err(|e| format!("cannot read {}: {e}", dir.join(name).display()))
     };
     let names = mechanism_names(&dir);
-    match hhc_compiler::sema::model::lower_model_shared(
+    let lowered = hhc_compiler::sema::model::lower_model_shared(
         &ast,
         &mut resolve,
         &mut files,
         &names,
         share,
-    ) {
-        Ok(m) => Ok(m),
+    );
+    match lowered {
+        Ok(mut m) => {
+            m.warnings = warnings.text;
+            Ok(m)
+        }
         Err(diags) => {
             report.text.push_str(&mech_reports.text);
             report.add(&file_name, &src, &diags);

@@ -169,7 +169,7 @@ fn a_modeldb_style_calcium_pool_runs_as_a_state_pool() {
         runs.iter().map(|r| r.1).collect::<Vec<_>>()
     );
     let worst = max_difference(&runs[0].0, &runs[1].0);
-    assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    assert!(worst < 1e-5, "V differs by up to {worst} mV");
 }
 
 /// `printf(…)` in a block (LFPy's ExpSynI warns so) is accepted and prints nothing: the
@@ -228,7 +228,9 @@ fn a_sinusoidal_current_runs_as_the_interpreter_steps_it() {
 
 /// A LINEAR block solved in INITIAL (the initial equilibrium of a kinetic scheme, as bmtk's
 /// Allen NaV.mod sets it) gives the states the scheme's steady state: the same cell with
-/// `SOLVE kin STEADYSTATE sparse` instead runs the same trace.
+/// `SOLVE kin STEADYSTATE sparse` instead runs the same trace, within what NEURON's one
+/// backward-Euler step of 1e9 ms (a `.mod` file's steady state) leaves of the exact one
+/// (5e-7 mV here).
 #[test]
 fn a_linear_block_sets_the_initial_equilibrium() {
     let linear = std::fs::read_to_string(repo().join("tests/fixtures/kinetic_linear_init.mod"))
@@ -250,7 +252,7 @@ fn a_linear_block_sets_the_initial_equilibrium() {
     // Where the channel starts matters: all closed, the trace is another.
     assert!((runs[0].0[40] - runs[2].0[40]).abs() > 0.1);
     let worst = max_difference(&runs[0].0, &runs[1].0);
-    assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    assert!(worst < 1e-5, "V differs by up to {worst} mV");
 }
 
 /// `VERBATIM return 0; ENDVERBATIM` closing a PROCEDURE (NEURON's vclmp.mod and many ModelDB
@@ -294,7 +296,7 @@ fn an_assigned_value_set_only_in_initial_holds_it() {
     });
     assert!(runs.iter().all(|r| r.1 > 0));
     let worst = max_difference(&runs[0].0, &runs[1].0);
-    assert!(worst < 1e-9, "V differs by up to {worst} mV");
+    assert!(worst < 1e-5, "V differs by up to {worst} mV");
 }
 
 /// `while` loops (IntFire2's Newton iteration, IntFire4's bisection) run unrolled: a Newton
@@ -966,4 +968,205 @@ fn c_beside_the_random_idiom_is_refused_by_name() {
     let diags = hhc_compiler::compile_neuron_mechanism(&src, "train.mod").expect_err("refused");
     let text = hhc_compiler::diagnostic::render_to_string("train.mod", &src, &diags);
     assert!(text.contains("VERBATIM C code is not supported"), "{text}");
+}
+
+/// The current of mechanism `m` (its first) at `v`, with each parameter at its default, in
+/// hhc's unit (µA/cm² for a density mechanism).
+fn current_at(m: &hhc_compiler::ir::Mechanism, v: f64) -> f64 {
+    use hhc_compiler::ir::{Builtin, Var};
+    hhc_compiler::ir::interp::eval(&m.exprs, &[m.currents[0].value], &|var| match var {
+        Var::Param(k) => m.params[k as usize].default,
+        Var::Builtin(Builtin::V) => v,
+        Var::Builtin(Builtin::Celsius) => 6.3,
+        _ => 0.0,
+    })[0]
+}
+
+/// A `.mod` file's units document its numbers: NEURON's translator runs the numbers as
+/// written, whatever the declared units say, and so does hhc, with a warning at each
+/// disagreement. A conductance in mS/cm² times mV assigned to a current declared in mA/cm² is
+/// 1000 times the physical current in NEURON, and in hhc; a current declared in µA/cm² is read
+/// in NEURON's mA/cm²; a slope declared dimensionless in `exp` runs. The same file as a `.chan`
+/// is converted where the dimensions agree, and refused where they do not.
+#[test]
+fn a_mod_files_units_document_its_numbers_as_in_neuron() {
+    let scaled = "NEURON { SUFFIX sc NONSPECIFIC_CURRENT i RANGE g, e }\nUNITS { (mA) = (milliamp) (mV) = (millivolt) (mS) = (millisiemens) }\nPARAMETER { g = 1 (mS/cm2)  e = -80 (mV) }\nASSIGNED { v (mV)  i (mA/cm2) }\nBREAKPOINT { i = g*(v - e) }\n";
+    let neuron = hhc_compiler::compile_neuron_mechanism(scaled, "sc.mod").expect("compiles");
+    let hhc = hhc_compiler::compile_mechanism(scaled).expect("compiles");
+    // 1 mS/cm² × 20 mV: NEURON's 20 "mA/cm²" (20000 µA/cm²); physically 20 µA/cm².
+    assert_eq!(current_at(&neuron, -60.0), 20000.0);
+    assert_eq!(current_at(&hhc, -60.0), 20.0);
+    assert!(hhc.warnings.is_empty());
+    let [w] = neuron.warnings.as_slice() else {
+        panic!("{:?}", neuron.warnings);
+    };
+    assert!(!w.is_error());
+    assert!(w.message.contains("is not converted"), "{}", w.message);
+    assert!(
+        w.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("multiply it by 0.001")),
+        "{:?}",
+        w.hint
+    );
+
+    let micro = scaled
+        .replace("i (mA/cm2)", "i (uA/cm2)")
+        .replace("(mS/cm2)", "(S/cm2)");
+    let neuron = hhc_compiler::compile_neuron_mechanism(&micro, "sc.mod").expect("compiles");
+    assert_eq!(current_at(&neuron, -60.0), 20000.0, "NEURON reads mA/cm2");
+    assert!(neuron
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("NEURON's mA/cm2")));
+
+    let slope = "NEURON { SUFFIX sl NONSPECIFIC_CURRENT i RANGE g, e, k, tau }\nPARAMETER { g = 0.001 (S/cm2)  e = -80 (mV)  k = 5 (1)  tau = 2 (/ms) }\nSTATE { m }\nASSIGNED { v (mV)  i (mA/cm2) }\nINITIAL { m = 1/(1 + exp(-(v + 40)/k)) }\nBREAKPOINT { SOLVE s METHOD cnexp\n i = g*m*(v - e) }\nDERIVATIVE s { m' = (1/(1 + exp(-(v + 40)/k)) - m)/tau }\nUNITS { (bogus) = (1) }\nASSIGNED { unknown (deg) }\n";
+    let neuron = hhc_compiler::compile_neuron_mechanism(slope, "sl.mod").expect("compiles");
+    let messages: Vec<&str> = neuron.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`exp` needs a dimensionless argument")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("`m'` needs units of")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("unknown unit `deg`")),
+        "{messages:?}"
+    );
+    let errors = hhc_compiler::compile_mechanism(slope).expect_err("a .chan refuses it");
+    assert!(errors[0].is_error() && errors[0].message.contains("unknown unit `deg`"));
+    let known = slope.replace("ASSIGNED { unknown (deg) }\n", "");
+    let errors = hhc_compiler::compile_mechanism(&known).expect_err("a .chan refuses it");
+    assert!(errors.iter().all(|e| e.is_error()));
+    assert!(
+        errors.iter().any(|e| e.message.contains("`exp` needs")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.message.contains("`m'` needs")),
+        "{errors:?}"
+    );
+}
+
+/// The initial value of state `name` of mechanism `m`, each parameter at its default, at
+/// `v = -65` mV and 6.3 °C.
+fn initial_of(m: &hhc_compiler::ir::Mechanism, name: &str) -> f64 {
+    use hhc_compiler::ir::{Builtin, Var};
+    let k = m
+        .states
+        .iter()
+        .position(|s| s.name == name)
+        .expect("a state");
+    hhc_compiler::ir::interp::eval(&m.exprs, &[m.init[k]], &|var| match var {
+        Var::Param(p) => m.params[p as usize].default,
+        Var::Builtin(Builtin::V) => -65.0,
+        Var::Builtin(Builtin::Celsius) => 6.3,
+        Var::Builtin(Builtin::Dt) => 0.025,
+        _ => 0.0,
+    })[0]
+}
+
+/// A LINEAR block whose first equation does not name the first state (the DBBS collection's
+/// Nav1_1.mod sets its Markov scheme's equilibrium so), with rates that INITIAL and the
+/// KINETIC block compute and BREAKPOINT reads (kept per instance, known values in the LINEAR
+/// block, not unknowns): the elimination takes the next row for the pivot. Before, the rates
+/// counted as unknowns and the file was refused; with them known, the pivot was 0 and V NaN.
+#[test]
+fn a_linear_block_with_kept_rates_and_a_zero_pivot_is_solved() {
+    let src = "NEURON { SUFFIX lz NONSPECIFIC_CURRENT i RANGE g, e }\nPARAMETER { g = 0.001 (S/cm2)  e = -80 (mV) }\nSTATE { a b }\nASSIGNED { v (mV)  i (mA/cm2)  kf (/ms)  kb (/ms)  flip (/ms) }\nINITIAL { rates(v)\n SOLVE eq }\nBREAKPOINT { SOLVE kin METHOD sparse\n flip = kf*a - kb*b\n i = g*b*(v - e) }\nKINETIC kin { rates(v)\n ~ a <-> b (kf, kb)\n CONSERVE a + b = 1 }\nLINEAR eq {\n ~ b*kb = a*kf\n ~ a + b = 1\n}\nPROCEDURE rates(v (mV)) { kf = 0.1*exp(v/20)  kb = 0.2 }\n";
+    let m = hhc_compiler::compile_neuron_mechanism(src, "lz.mod").expect("compiles");
+    let kf = 0.1 * (-65.0f64 / 20.0).exp();
+    let (a, b) = (initial_of(&m, "a"), initial_of(&m, "b"));
+    assert!((b - kf / (kf + 0.2)).abs() < 1e-15, "b = {b}");
+    assert!((a - 0.2 / (kf + 0.2)).abs() < 1e-15, "a = {a}");
+}
+
+/// A value BREAKPOINT reads before it assigns it (the DBBS collection's Cav2_3.mod keeps the
+/// running maximum of its conductance, `if (g > gmax) { gmax = g }`) holds BREAKPOINT's last
+/// value from step to step, as NEURON's ASSIGNED variables do. Before, it was refused ("read
+/// before it is assigned"). Traced, it is the running maximum of the conductance at each step.
+#[test]
+fn a_value_breakpoint_reads_then_sets_holds_from_step_to_step() {
+    let dir = std::env::temp_dir().join(format!("hhc-runmax-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("runmax.mod"),
+        "NEURON { SUFFIX runmax NONSPECIFIC_CURRENT i RANGE gbar, g, gmax }\nPARAMETER { gbar = 0.0005 (S/cm2)  e = -90 (mV) }\nSTATE { m }\nASSIGNED { v (mV)  i (mA/cm2)  g (S/cm2)  gmax (S/cm2) }\nINITIAL { m = 1/(1 + exp(-(v + 50)/5))\n g = gbar*m\n gmax = g }\nBREAKPOINT { SOLVE states METHOD cnexp\n g = gbar*m\n if (g > gmax) { gmax = g }\n i = g*(v - e) }\nDERIVATIVE states { m' = (1/(1 + exp(-(v + 50)/5)) - m)/2 }\n",
+    )
+    .expect("write mod");
+    std::fs::write(
+        dir.join("cell.chan"),
+        "CELL C {\n    SECTION soma { L = 20 (um)  diam = 20 (um) }\n    INSERT hh\n    INSERT runmax\n    ION na { e = 50 (mV) }\n    ION k { e = -77 (mV) }\n}\nSIMULATE { cell = C  dt = 0.025 (ms)  tstop = 40 (ms)  celsius = 6.3 (degC)  stimulus = iclamp(0.2 (nA), 5 (ms), 20 (ms), soma(0.5)) }\n",
+    )
+    .expect("write model");
+    let request = hhc_runtime::simulation::Request {
+        record_states: vec!["runmax.m".into(), "runmax.gmax".into()],
+        ..Default::default()
+    };
+    let r = hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), &request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (m, gmax) = (&r.traces[1].values, &r.traces[2].values);
+    assert!(r.total_spikes > 0, "the cell fires, so m rises and falls");
+    let mut running = f64::NEG_INFINITY;
+    for k in 0..m.len() {
+        running = running.max(0.0005 * m[k]);
+        assert_eq!(gmax[k], running, "step {k}");
+    }
+    assert!(
+        gmax[m.len() - 1] > 0.0005 * m[m.len() - 1],
+        "the maximum outlives the peak"
+    );
+}
+
+/// NEURON's steady state of a linear kinetic scheme with CONSERVE (`SOLVE kin STEADYSTATE
+/// sparse`) is one backward-Euler step of 1e9 ms from INITIAL's values, which is off the exact
+/// equilibrium by about 1/(1e9 ms · the slowest rate). A `.mod` file gets NEURON's; a `.chan`
+/// the exact one. With rates of 1e-6 and 2e-6 /ms they differ by 1e-4.
+#[test]
+fn a_linear_steady_state_in_a_mod_file_is_neurons_long_step() {
+    let src = "NEURON { SUFFIX ss NONSPECIFIC_CURRENT i RANGE g, e, kf, kb }\nPARAMETER { g = 0.001 (S/cm2)  e = -80 (mV)  kf = 1e-6 (/ms)  kb = 2e-6 (/ms) }\nSTATE { a b }\nASSIGNED { v (mV)  i (mA/cm2) }\nINITIAL { a = 1  b = 0\n SOLVE kin STEADYSTATE sparse }\nBREAKPOINT { SOLVE kin METHOD sparse\n i = g*b*(v - e) }\nKINETIC kin { ~ a <-> b (kf, kb)\n CONSERVE a + b = 1 }\n";
+    let neuron = hhc_compiler::compile_neuron_mechanism(src, "ss.mod").expect("compiles");
+    let exact = hhc_compiler::compile_mechanism(src).expect("compiles");
+    let (kf, kb, dt) = (1e-6, 2e-6, 1e9);
+    let step = (1.0 + dt * kb) / (1.0 + dt * (kf + kb));
+    let a = initial_of(&neuron, "a");
+    assert!((a - step).abs() < 1e-12, "a = {a}, NEURON's step {step}");
+    let a = initial_of(&exact, "a");
+    assert!((a - kb / (kf + kb)).abs() < 1e-12, "a = {a}");
+    assert!((step - kb / (kf + kb)).abs() > 1e-4);
+}
+
+/// `TABLE inf, tau …` of array names tabulates every element (the DBBS collection's
+/// Cav2_3.mod; before, "TABLE lists `inf`, which `mhn` does not set"). Read exactly, as hhc
+/// reads a TABLE by default, the file runs bit for bit as without the TABLE line.
+#[test]
+fn a_table_of_arrays_lists_every_element() {
+    let with_table = "NEURON { SUFFIX tarr NONSPECIFIC_CURRENT i RANGE g }\nPARAMETER { g = 0.001 (S/cm2)  e = -80 (mV) }\nSTATE { m h }\nASSIGNED { v (mV)  i (mA/cm2)  inf[2]  tau[2] (ms) }\nINITIAL { mhn(v)\n m = inf[0]  h = inf[1] }\nBREAKPOINT { SOLVE states METHOD cnexp\n i = g*m*h*(v - e) }\nDERIVATIVE states { mhn(v)\n m' = (inf[0] - m)/tau[0]\n h' = (inf[1] - h)/tau[1] }\nPROCEDURE mhn(v (mV)) {\n TABLE inf, tau DEPEND celsius FROM -100 TO 100 WITH 200\n FROM i = 0 TO 1 { tau[i] = 1 + 4*i\n inf[i] = 1/(1 + exp((v + 40 - 20*i)/(5 - 10*i))) }\n}\n";
+    let without = with_table.replace(
+        " TABLE inf, tau DEPEND celsius FROM -100 TO 100 WITH 200\n",
+        "",
+    );
+    assert_ne!(with_table, without);
+    let traces = run_each(
+        "table-arrays",
+        &[
+            ("tarr", with_table),
+            (
+                "tarr_plain",
+                &without.replace("SUFFIX tarr ", "SUFFIX tarr_plain "),
+            ),
+        ],
+        |name| {
+            format!("CELL C {{\n    SECTION soma {{ L = 20 (um)  diam = 20 (um) }}\n    INSERT hh\n    INSERT {name}\n    ION na {{ e = 50 (mV) }}\n    ION k {{ e = -77 (mV) }}\n}}\nSIMULATE {{ cell = C  dt = 0.025 (ms)  tstop = 30 (ms)  celsius = 6.3 (degC)  stimulus = iclamp(0.2 (nA), 5 (ms), 20 (ms), soma(0.5)) }}\n")
+        },
+    );
+    assert!(traces[0].1 > 0);
+    assert_eq!(traces[0], traces[1]);
 }

@@ -662,6 +662,9 @@ pub struct Mechanism {
     /// A NONLINEAR block the mechanism SOLVEs (by NEURON's Newton iteration, whose tolerances
     /// are finer than f32 holds): its name.
     pub newton: Option<String>,
+    /// What lowering warned of (a `.mod` file's units that disagree with its numbers; see
+    /// [`crate::sema::Dialect::Neuron`]), to be shown against the file's source.
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
 }
 
 /// A TABLE no table can hold ahead of the run: its FUNCTION or PROCEDURE, and what it reads.

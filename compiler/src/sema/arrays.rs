@@ -276,6 +276,26 @@ impl Expander {
                 self.unroll(var, from, to, by.as_ref(), body, loops, out);
                 return;
             }
+            // `TABLE inf, tau …` of arrays tabulates every element.
+            StmtKind::Table {
+                names,
+                depend,
+                from,
+                to,
+                with,
+            } => StmtKind::Table {
+                names: names
+                    .iter()
+                    .flat_map(|id| match self.arrays.get(&id.name) {
+                        Some(&n) => (0..n).map(|k| element(id, k)).collect(),
+                        None => vec![id.clone()],
+                    })
+                    .collect(),
+                depend: depend.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                with: with.clone(),
+            },
             other => other.clone(),
         };
         out.push(Stmt { kind, span });

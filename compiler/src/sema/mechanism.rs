@@ -72,6 +72,7 @@ struct Lowerer<'a> {
     units_off_blocks: std::collections::HashSet<u32>,
     call_stack: Vec<String>,
     units_on: bool,
+    dialect: Dialect,
     kind: BlockKind,
     derivatives: Vec<(u32, ExprId, Span)>,
     /// While a KINETIC block runs: each state's right-hand side so far, and CONSERVE.
@@ -114,6 +115,8 @@ struct Lowerer<'a> {
     held: std::collections::BTreeSet<String>,
     /// ASSIGNED names a block read before assigning them.
     read_early: std::collections::BTreeSet<String>,
+    /// Those BREAKPOINT read before assigning them.
+    read_early_in_breakpoint: std::collections::BTreeSet<String>,
     /// ASSIGNED names BREAKPOINT stores from v or t for the state update, kept per instance
     /// (see [`lower_mechanism`] and [`ir::Mechanism::stored`]), and their states.
     stored: std::collections::BTreeSet<String>,
@@ -162,6 +165,30 @@ const BUILTIN_FNS: &[(&str, usize)] = &[
 ];
 
 pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
+    lower_mechanism_as(file, Dialect::Hhc)
+}
+
+/// Which language a mechanism file speaks, for its units: hhc's `.chan`, where units are
+/// checked and converted, or NEURON's `.mod`, where they document the numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// A unit mismatch is an error, and a quantity in another unit of the same dimension is
+    /// converted (`g (mS/cm2) * (v - e)` assigned to a current in mA/cm²).
+    Hhc,
+    /// NEURON's translator runs a `.mod` file's numbers as written: its units are checked only
+    /// by `modlunit`, which users seldom run, so real files disagree with their own units. hhc
+    /// checks them as for `.chan` files, but a mismatch is a warning with its span, and nothing
+    /// is converted, so the numbers are NEURON's: an unknown unit is no unit, a current is in
+    /// NEURON's mA/cm² (nA for a point process) whatever its declaration says.
+    Neuron,
+}
+
+/// [`lower_mechanism`] in `dialect`; the warnings of a file that lowers travel in
+/// [`Mechanism::warnings`].
+pub fn lower_mechanism_as(
+    file: &ast::File,
+    dialect: Dialect,
+) -> Result<Mechanism, Vec<Diagnostic>> {
     let (expanded, errors) = super::arrays::expand(file);
     if !errors.is_empty() {
         return Err(errors);
@@ -174,11 +201,11 @@ pub fn lower_mechanism(file: &ast::File) -> Result<Mechanism, Vec<Diagnostic>> {
     let mut kept = Kept::default();
     let mut first_errors: Vec<Diagnostic> = Vec::new();
     for _ in 0..3 {
-        match lower_with_held(file, &kept) {
+        match lower_with_held(file, &kept, dialect) {
             Ok(m) => return Ok(m),
             Err((diags, more)) => {
-                // A lowering that only found values to keep reports nothing.
-                if first_errors.is_empty() {
+                // A lowering that only found values to keep reports no error.
+                if first_errors.is_empty() && diags.iter().any(Diagnostic::is_error) {
                     first_errors = diags;
                 }
                 let grown = Kept {
@@ -212,9 +239,14 @@ struct Kept {
 
 /// One lowering, with the ASSIGNED names `kept` kept per instance. On failure, the diagnostics
 /// and the ASSIGNED names that could be kept instead of refused.
-fn lower_with_held(file: &ast::File, kept: &Kept) -> Result<Mechanism, (Vec<Diagnostic>, Kept)> {
+fn lower_with_held(
+    file: &ast::File,
+    kept: &Kept,
+    dialect: Dialect,
+) -> Result<Mechanism, (Vec<Diagnostic>, Kept)> {
     let mut l = Lowerer {
         file,
+        dialect,
         units: UnitTable::default(),
         diags: Diags::default(),
         m: Mechanism {
@@ -243,6 +275,7 @@ fn lower_with_held(file: &ast::File, kept: &Kept) -> Result<Mechanism, (Vec<Diag
             exact_tables: Vec::new(),
             plays_vector: None,
             newton: None,
+            warnings: Vec::new(),
         },
         names: HashMap::new(),
         declared_units: HashMap::new(),
@@ -276,6 +309,7 @@ fn lower_with_held(file: &ast::File, kept: &Kept) -> Result<Mechanism, (Vec<Diag
         linear_residuals: vec![],
         held: kept.held.clone(),
         read_early: std::collections::BTreeSet::new(),
+        read_early_in_breakpoint: std::collections::BTreeSet::new(),
         stored: kept.stored.clone(),
         stored_states: std::collections::HashSet::new(),
         stored_found: std::collections::BTreeSet::new(),
@@ -292,9 +326,11 @@ fn lower_with_held(file: &ast::File, kept: &Kept) -> Result<Mechanism, (Vec<Diag
     }
     l.lower_blocks();
     if l.diags.has_errors() || !l.stored_found.is_empty() {
+        let mut stored = std::mem::take(&mut l.stored_found);
+        stored.extend(l.kept_by_breakpoint());
         let more = Kept {
             held: l.holdable(&l.read_early),
-            stored: std::mem::take(&mut l.stored_found),
+            stored,
         };
         return Err((l.diags.into_vec(), more));
     }
@@ -303,6 +339,7 @@ fn lower_with_held(file: &ast::File, kept: &Kept) -> Result<Mechanism, (Vec<Diag
     if l.diags.has_errors() {
         return Err((l.diags.into_vec(), Default::default()));
     }
+    l.m.warnings = l.diags.into_vec();
     Ok(l.m)
 }
 
@@ -311,11 +348,31 @@ impl<'a> Lowerer<'a> {
         self.diags.push(d);
     }
 
+    /// A unit mismatch: an error in hhc's dialect; in NEURON's, a warning that the numbers
+    /// run as written, as NEURON runs them (see [`Dialect::Neuron`]).
+    fn unit_err(&mut self, d: Diagnostic) {
+        match self.dialect {
+            Dialect::Hhc => self.err(d),
+            Dialect::Neuron => {
+                let hint = d.hint.clone().unwrap_or_default();
+                let mut w = Diagnostic {
+                    severity: crate::diagnostic::Severity::Warning,
+                    ..d
+                };
+                w.hint = Some(format!(
+                    "{hint}{}NEURON runs a .mod file's numbers as written, and so does hhc here",
+                    if hint.is_empty() { "" } else { "; " }
+                ));
+                self.err(w)
+            }
+        }
+    }
+
     fn unit(&mut self, u: &ast::Unit) -> Option<Unit> {
         match self.units.parse(&u.text) {
             Ok(x) => Some(x),
             Err(msg) => {
-                self.err(
+                self.unit_err(
                     Diagnostic::error(msg, u.span, "in this unit")
                         .with_hint("write units such as (mV), (mS/cm2), (/ms), (mM)"),
                 );
@@ -753,6 +810,38 @@ impl<'a> Lowerer<'a> {
             .collect()
     }
 
+    /// ASSIGNED names that BREAKPOINT reads before it assigns them, and assigns (a running
+    /// maximum, `if (g > gmax) { gmax = g }`): in NEURON each holds BREAKPOINT's last value
+    /// from step to step. Kept per instance as values BREAKPOINT stores (the next lowering
+    /// makes them states, which BREAKPOINT reads and sets), unless NET_RECEIVE also sets them.
+    fn kept_by_breakpoint(&self) -> std::collections::BTreeSet<String> {
+        let file = self.file;
+        let (mut seen, mut by_breakpoint, mut by_events) = (
+            std::collections::HashSet::new(),
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for item in &file.items {
+            match item {
+                Item::Breakpoint(b) => self.names_assigned_in(b, &mut seen, &mut by_breakpoint),
+                Item::NetReceive { body, .. } => {
+                    let mut seen = std::collections::HashSet::new();
+                    self.names_assigned_in(body, &mut seen, &mut by_events)
+                }
+                _ => {}
+            }
+        }
+        self.read_early_in_breakpoint
+            .iter()
+            .filter(|n| by_breakpoint.contains(*n) && !by_events.contains(*n))
+            .filter(|n| matches!(self.names.get(*n), Some((Name::Assigned, _))))
+            .filter(|n| {
+                !self.file_locals.contains(*n) && !self.m.currents.iter().any(|c| &c.name == *n)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Makes `name` (an ASSIGNED or ion value) a state of the instance; returns its index.
     fn promote_to_state(&mut self, name: String, span: Span, unit: Option<String>) -> u32 {
         let idx = self.m.states.len() as u32;
@@ -811,7 +900,7 @@ impl<'a> Lowerer<'a> {
         } else if self.m.pointers.len() > 1 {
             Some(format!("it has {} POINTERs", self.m.pointers.len()))
         } else if !has(&|i| matches!(i, Item::NetReceive { .. })) {
-            Some("it has no NET_RECEIVE".into())
+            Some("it is neither a weight adjuster (NET_RECEIVE, no current) nor a gap junction site (a current, no states that move)".into())
         } else if let Some(c) = self.m.currents.first() {
             Some(format!("it has a current, `{}`", c.name))
         } else if has(&|i| matches!(i, Item::Derivative { .. } | Item::Kinetic { .. })) {
@@ -874,7 +963,7 @@ impl<'a> Lowerer<'a> {
                     span,
                     "pointer",
                 )
-                .with_hint("hhc binds a POINTER only to a connection's weight, in a weight adjuster (a POINT_PROCESS with NET_RECEIVE and no current, named by CONNECT's `adjuster`, as PyNN's STDP and Tsodyks–Markram mechanisms are); and a gap junction site's POINTER (or RANGE `vgap`) to its partner's V, which a NETWORK's GAP sets (NEURON's and PyNN's gap.mod); pass other values as PARAMETERs"),
+                .with_hint("hhc binds a POINTER to two things: a connection's weight, in a weight adjuster (a POINT_PROCESS with NET_RECEIVE and no current, named by CONNECT's `adjuster`, as PyNN's STDP and Tsodyks–Markram mechanisms are), and a gap junction site's partner V (a POINT_PROCESS with one POINTER, a current and no NET_RECEIVE, joined by a NETWORK's GAP, as NEURON's gap.mod is); pass other values as PARAMETERs"),
             );
         }
     }
@@ -1322,7 +1411,7 @@ impl Lowerer<'_> {
                     format!("a density mechanism's current is a current per area: declare `{name} (mA/cm2)` (NEURON's unit) or `{name} (uA/cm2)`"),
                 )
             };
-            self.err(
+            self.unit_err(
                 Diagnostic::error(
                     format!("current `{name}` is declared in {declared}, which is not {what}"),
                     span,
@@ -1340,7 +1429,7 @@ impl Lowerer<'_> {
             let ion = self.m.ions[k].name.clone();
             // Reads of i<ion> see the cell's total in the unit the file declares (mA/cm2 by default).
             let declared = self.declared_units.get(&format!("i{ion}")).copied();
-            if let (Some(d), Some(ua)) = (declared, ua) {
+            if let (Some(d), Some(ua), Dialect::Hhc) = (declared, ua, self.dialect) {
                 self.m.ions[k].current_scale = ua.factor_to(&d);
             }
             for f in self.m.ions[k].writes.clone() {
@@ -1607,9 +1696,30 @@ impl<'a> Lowerer<'a> {
                             } else {
                                 ("uA/cm2", 1000.0)
                             };
-                            let mut factor = declared
+                            let as_declared = declared
                                 .and_then(|d| self.units.parse(unit).ok().map(|u| d.factor_to(&u)))
                                 .unwrap_or(undeclared);
+                            // NEURON reads the number in its own unit whatever the file says.
+                            let mut factor = match self.dialect {
+                                Dialect::Hhc => as_declared,
+                                Dialect::Neuron => {
+                                    if (as_declared - undeclared).abs() > 1e-12 * undeclared {
+                                        let span = self
+                                            .unit_spans
+                                            .get(&name)
+                                            .copied()
+                                            .unwrap_or(body.span);
+                                        let neuron_unit =
+                                            if self.m.point_process { "nA" } else { "mA/cm2" };
+                                        self.unit_err(Diagnostic::error(
+                                            format!("current `{name}` is declared in another unit than NEURON's {neuron_unit}"),
+                                            span,
+                                            format!("NEURON reads `{name}` in {neuron_unit}"),
+                                        ).with_hint(format!("declare `{name} ({neuron_unit})`")));
+                                    }
+                                    undeclared
+                                }
+                            };
                             // An electrode injects: hhc's currents are membrane currents,
                             // outward positive.
                             if self.electrode_currents.contains(&name) {
@@ -2225,7 +2335,7 @@ impl<'a> Lowerer<'a> {
         };
         let want = state_unit.div(ms);
         if !u.same_dimension(&want) {
-            self.err(
+            self.unit_err(
                 Diagnostic::error(
                     format!("`{name}'` needs units of {want}, but the right-hand side is in {u}"),
                     span,
@@ -2235,7 +2345,29 @@ impl<'a> Lowerer<'a> {
             );
             return e;
         }
-        self.scaled(e, u.factor_to(&want))
+        self.converted(e, u, want)
+    }
+
+    /// `e`, in `from`, converted to `to` (a unit of the same dimension). In NEURON's dialect
+    /// nothing is converted, as nocmodl converts nothing; a factor other than 1 is a warning.
+    fn converted(&mut self, e: ExprId, from: Unit, to: Unit) -> ExprId {
+        let factor = from.factor_to(&to);
+        if (factor - 1.0).abs() < 1e-12 {
+            e
+        } else if self.dialect == Dialect::Neuron {
+            let span = self.m.exprs.span(e);
+            self.unit_err(
+                Diagnostic::error(
+                    format!("a value in {from} meets one in {to}, and is not converted"),
+                    span,
+                    format!("this is in {from}: times {factor} in {to}"),
+                )
+                .with_hint(format!("multiply it by {factor} in the file if it is meant to be in {to}, or correct the declared units")),
+            );
+            e
+        } else {
+            self.scaled(e, factor)
+        }
     }
 
     fn scaled(&mut self, e: ExprId, factor: f64) -> ExprId {
@@ -2375,7 +2507,7 @@ impl<'a> Lowerer<'a> {
                 } else {
                     "check the units of the terms, or use UNITSOFF"
                 };
-                self.err(
+                self.unit_err(
                     Diagnostic::error(
                         format!(
                             "cannot assign {u} to `{}`, declared in {declared}",
@@ -2388,7 +2520,7 @@ impl<'a> Lowerer<'a> {
                     .with_hint(hint),
                 );
             } else {
-                e = self.scaled(e, u.factor_to(&declared));
+                e = self.converted(e, u, declared);
             }
         }
         let unit = match self.declared_units.get(&target.name) {
@@ -2494,6 +2626,9 @@ impl<'a> Lowerer<'a> {
             }
             Some((Name::Assigned, _)) => {
                 self.read_early.insert(name.to_string());
+                if self.kind == BlockKind::Breakpoint {
+                    self.read_early_in_breakpoint.insert(name.to_string());
+                }
                 self.err(
                     Diagnostic::error(format!("`{name}` is read before it is assigned in this block"), span, "no value yet")
                         .with_hint(format!("assign `{name}` earlier in the block, or call the PROCEDURE that computes it first; hhc carries a value from INITIAL only when it depends on parameters alone, not on v or states")),
@@ -2622,7 +2757,7 @@ impl<'a> Lowerer<'a> {
                     } else {
                         "compare"
                     };
-                    self.err(
+                    self.unit_err(
                         Diagnostic::error(
                             format!("cannot {verb} {x} and {y}"),
                             span,
@@ -2642,7 +2777,7 @@ impl<'a> Lowerer<'a> {
                         Dim::Free,
                     );
                 } else {
-                    bb = self.scaled(bb, y.factor_to(&x));
+                    bb = self.converted(bb, y, x);
                 }
             }
             if matches!(op, B::Add | B::Sub) {
@@ -2705,7 +2840,7 @@ impl<'a> Lowerer<'a> {
             );
             if transcendental && self.units_on {
                 if let Some(u) = vals[0].1.known().filter(|u| !u.is_dimensionless()) {
-                    self.err(
+                    self.unit_err(
                         Diagnostic::error(format!("`{}` needs a dimensionless argument, not {u}", name.name), args[0].span, format!("this is in {u}"))
                             .with_hint("divide by a quantity in the same unit, e.g. (v - vhalf)/k with k in mV"),
                     );
@@ -3003,7 +3138,7 @@ impl<'a> Lowerer<'a> {
             {
                 if let (Some(actual), true) = (u.known(), self.units_on) {
                     if declared.same_dimension(&actual) {
-                        v = self.scaled(v, actual.factor_to(&declared));
+                        v = self.converted(v, actual, declared);
                     }
                 }
                 u = Dim::Known(declared);
@@ -3134,9 +3269,22 @@ impl Lowerer<'_> {
                 None => self.m.exprs.var(Var::State(s)),
             })
             .collect();
+        // The unknowns are the file's STATEs; an ASSIGNED value kept per instance (a rate
+        // that INITIAL and the KINETIC block compute) is a known value here.
+        let declared: std::collections::HashSet<String> = file
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                Item::State(decls) => Some(decls.iter().map(|d| d.name.name.clone())),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         let mut local = env.clone();
         for s in &self.m.states {
-            local.remove(&s.name);
+            if declared.contains(&s.name) {
+                local.remove(&s.name);
+            }
         }
         let saved = self.kind;
         self.kind = BlockKind::Linear;
@@ -3146,6 +3294,7 @@ impl Lowerer<'_> {
         let residuals = std::mem::take(&mut self.linear_residuals);
         let arena = &self.m.exprs;
         let unknowns: Vec<u32> = (0..self.m.states.len() as u32)
+            .filter(|&s| declared.contains(&self.m.states[s as usize].name))
             .filter(|&s| {
                 residuals
                     .iter()
@@ -3318,27 +3467,33 @@ impl Lowerer<'_> {
         let Some((scheme, assigned)) = ran else {
             return;
         };
-        let exact = match &scheme.conserve {
-            Some(_) => crate::passes::kinetic::steady_state(&mut self.m.exprs, &scheme).ok(),
-            None => None,
+        let start: Vec<ExprId> = scheme
+            .rhs
+            .iter()
+            .map(|&(s, _)| {
+                let name = &self.m.states[s as usize].name;
+                match env.get(name) {
+                    Some(v) => v.0,
+                    None => self.initial_state_value(s),
+                }
+            })
+            .collect();
+        // A linear scheme with CONSERVE: hhc's exact steady state, or in a `.mod` file NEURON's
+        // one long step (the two differ by about 1/(10⁹ ms · the slowest rate)).
+        let linear = match (&scheme.conserve, self.dialect) {
+            (Some(_), Dialect::Hhc) => {
+                crate::passes::kinetic::steady_state(&mut self.m.exprs, &scheme).ok()
+            }
+            (Some(_), Dialect::Neuron) => {
+                crate::passes::kinetic::steady_state_linear_step(&mut self.m.exprs, &scheme, &start)
+                    .ok()
+            }
+            (None, _) => None,
         };
-        let values = match exact {
+        let values = match linear {
             Some(v) => v,
             // Nonlinear, or nothing conserved: NEURON's long backward-Euler steps from here.
-            None => {
-                let start: Vec<ExprId> = scheme
-                    .rhs
-                    .iter()
-                    .map(|&(s, _)| {
-                        let name = &self.m.states[s as usize].name;
-                        match env.get(name) {
-                            Some(v) => v.0,
-                            None => self.initial_state_value(s),
-                        }
-                    })
-                    .collect();
-                crate::passes::kinetic::steady_state_sparse(&mut self.m.exprs, &scheme, &start)
-            }
+            None => crate::passes::kinetic::steady_state_sparse(&mut self.m.exprs, &scheme, &start),
         };
         let at_steady_state = |arena: &mut ir::ExprArena, e: ExprId| {
             crate::passes::symbolic::substitute(arena, e, &|v| match v {

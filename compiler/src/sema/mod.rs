@@ -14,7 +14,7 @@ pub mod network;
 pub mod swc;
 pub mod units;
 
-pub use mechanism::lower_mechanism;
+pub use mechanism::{lower_mechanism, lower_mechanism_as, Dialect};
 
 use crate::diagnostic::Diagnostic;
 use crate::syntax::ast;

@@ -368,6 +368,9 @@ pub struct Model {
     /// When these cells are a block of a larger population ([`Model::cells_in`]): the block's
     /// first cell in it and the whole population's count, which a swept stimulus spans.
     pub block: Option<(u64, u64)>,
+    /// The warnings of the files it was built from, rendered (a `.mod` file's units that
+    /// disagree with its numbers): a front shows them before the run. Filled by the loader.
+    pub warnings: String,
 }
 
 impl Model {
@@ -1003,6 +1006,7 @@ pub fn lower_model_shared(
         record_states: Vec::new(),
         network: None,
         block: None,
+        warnings: String::new(),
     })
 }
 
@@ -1071,6 +1075,7 @@ fn lower_network_model(
         record: vec![],
         network: None,
         block: None,
+        warnings: String::new(),
     });
     model.network = Some(network);
     Ok(model)

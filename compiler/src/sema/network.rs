@@ -1266,6 +1266,7 @@ fn lower_cell_population(
         record: record.into_iter().map(|(c, _)| c).collect(),
         network: None,
         block: None,
+        warnings: String::new(),
     };
     ok.then(|| Population {
         name: name.name.clone(),

@@ -711,8 +711,10 @@ fn args_decl<'t, 's: 't, I>() -> impl Parser<'t, I, Vec<Arg>, Extra<'t, 's>> + C
 where
     I: ValueInput<'t, Token = Token<'s>, Span = SimpleSpan>,
 {
+    // An empty unit, `kdc()`, is no unit: nocmodl accepts it (the DBBS collection's cdp5.mod).
+    let empty = just(Token::LParen).then(just(Token::RParen)).to(None);
     ident()
-        .then(unit().or_not())
+        .then(empty.or(unit().map(Some)).or_not().map(Option::flatten))
         .map(|(name, unit)| Arg { name, unit })
         .separated_by(just(Token::Comma))
         .collect()
