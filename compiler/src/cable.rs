@@ -778,7 +778,15 @@ pub fn build(model: &Model) -> Result<CableProgram, usize> {
                 init.push((target, start[s as usize]));
             }
         }
-        for &(s, e) in at_rest.updates.iter().filter(|(s, _)| !initialised(*s)) {
+        // As the chunked solver runs the at-rest program after INITIAL: its updates of the
+        // slots INITIAL set too (what BREAKPOINT stores, a running maximum) take their place.
+        let identity =
+            |s: u32, e: ExprId| at_rest.exprs.get(e) == &crate::ir::Expr::Var(Var::Slot(s));
+        for &(s, e) in at_rest
+            .updates
+            .iter()
+            .filter(|&&(s, e)| !initialised(s) || !identity(s, e))
+        {
             if let Binding::Slot(target) = layout.bindings[k][s as usize] {
                 let value = instantiate(&mut exprs, &at_rest.exprs, e, &start, t_first);
                 init.push((target, value));

@@ -167,6 +167,15 @@ const WORDS: &[&str] = &[
     "SEClamp",
     "VClamp",
     "amp[1] =",
+    "kdc()",
+    "POINTER vgap",
+    "ELECTRODE_CURRENT",
+    "(deg)",
+    "(1)",
+    "TABLE inf, tau DEPEND celsius FROM -100 TO 100 WITH 200",
+    "inf[2]",
+    "LINEAR eq { ~ a = b }",
+    "STEADYSTATE sparse",
     "values",
     "ARTIFICIAL_CELL",
     "RANDOM",
@@ -211,6 +220,10 @@ const WORDS: &[&str] = &[
 fn check(src: &str) {
     let (file, diags) = hhc_compiler::syntax::parse(src);
     let _ = hhc_compiler::compile_mechanism(src);
+    // NEURON's dialect too: a .mod file's unit mismatches are warnings, rendered as errors are.
+    if let Ok(m) = hhc_compiler::compile_neuron_mechanism(src, "fuzz.mod") {
+        let _ = hhc_compiler::diagnostic::render_to_string("fuzz.mod", src, &m.warnings);
+    }
     let _ = hhc_compiler::diagnostic::render_to_string("fuzz.chan", src, &diags);
     // Model files: lowering against the real stdlib, then both program builders.
     if let Some(file) =
@@ -319,6 +332,8 @@ fn every_prefix_of_a_real_file_is_handled() {
         include_str!("../../tests/fixtures/capool_modeldb.mod"),
         include_str!("../../tests/fixtures/neuron/selfevents/PulseSyn.mod"),
         include_str!("../../tests/fixtures/neuron/stdp/StdpSyn.mod"),
+        include_str!("../../tests/fixtures/neuron/gap/GapPointer.mod"),
+        include_str!("../../tests/fixtures/kinetic_linear_init.mod"),
     ] {
         let chars: Vec<usize> = src.char_indices().map(|(i, _)| i).collect();
         for &i in chars.iter().step_by(7) {

@@ -11,6 +11,7 @@ const MECHANISMS: &[(&str, &str)] = &[
     ("ExpSyn", include_str!("../../stdlib/ExpSyn.chan")),
     ("Gap", include_str!("../../stdlib/Gap.chan")),
     ("Played", include_str!("../../tests/fixtures/played/Played.mod")),
+    ("GapPointer", include_str!("../../tests/fixtures/neuron/gap/GapPointer.mod")),
 ];
 
 
@@ -28,6 +29,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     if sema::file_kind(&file) == FileKind::Mechanism {
         let _ = hhc_compiler::compile_mechanism(src);
+        // As a .mod file: NEURON's dialect, whose unit mismatches are warnings.
+        if let Ok(m) = hhc_compiler::compile_neuron_mechanism(src, "fuzz.mod") {
+            let _ = hhc_compiler::diagnostic::render_to_string("fuzz.mod", src, &m.warnings);
+        }
         return;
     }
     let mut resolve = |name: &str| match MECHANISMS.iter().find(|(n, _)| *n == name) {

@@ -248,14 +248,16 @@ def one(mod, out, usetable):
         train.delay, train.weight[0] = 1, float(weight.split()[0])
         handler = deliver_at_init([(train, TRAIN)])  # noqa: F841 (kept while running)
     hhc_ions, neuron_ions = ion_settings(text)
+    ion_names_used = set(ions(text))
     for name, value in neuron_ions:
         setattr(seg, name, value)
-        if name.endswith(("i", "o")):
+        # A concentration (`noi`), not a reversal potential that ends so (`eno`).
+        if name.endswith(("i", "o")) and name[:-1] in ion_names_used:
             setattr(h, name + "0_" + name[:-1] + "_ion", value)
-    ions = ion_names(text)
+    ion_vars = ion_names(text)
     columns, vectors = ["v"], [h.Vector().record(seg._ref_v)]
     for s in scalar_states(text):
-        ref = getattr(seg if s in ions else mechanism, "_ref_" + s)
+        ref = getattr(seg if s in ion_vars else mechanism, "_ref_" + s)
         columns.append(f"{suffix or point}.{s}")
         vectors.append(h.Vector().record(ref))
     t = h.Vector().record(h._ref_t)

@@ -742,6 +742,7 @@ impl Simulation {
 fn thread_pool<R>(threads: usize) -> Result<rayon::ThreadPool, Stopped<R>> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .stack_size(crate::backend::KERNEL_STACK)
         .build()
         .map_err(|e| {
             Stopped::from(RunError::Backend(crate::backend::BackendError(format!(

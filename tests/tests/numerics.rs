@@ -285,6 +285,10 @@ fn f32_tutorial_still_fires_eight_times() {
 /// and states, ≤ 1e-10 relative in f64 (and in f32, for the stdlib's, within its budget).
 #[test]
 fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
+    on_kernel_stack(jit_agrees_with_interpreter_for_every_stdlib_mechanism_here);
+}
+
+fn jit_agrees_with_interpreter_for_every_stdlib_mechanism_here() {
     let mechanisms = mechanisms_to_check();
     assert!(mechanisms.len() >= 3);
     for m in mechanisms {
@@ -343,6 +347,10 @@ fn jit_agrees_with_interpreter_for_every_stdlib_mechanism() {
 /// vector groups and the scalar rest.
 #[test]
 fn array_routines_change_no_bit_of_any_stdlib_mechanism() {
+    on_kernel_stack(array_routines_change_no_bit_of_any_stdlib_mechanism_here);
+}
+
+fn array_routines_change_no_bit_of_any_stdlib_mechanism_here() {
     use hhc_compiler::backend::jit::{batched, compile_with};
     let sets: Vec<_> = batched::available()
         .into_iter()
@@ -536,6 +544,10 @@ fn pulse_stimulus_fires_only_during_the_pulse() {
 /// this CPU runs (the wide phases take their ISA).
 #[test]
 fn wide_phases_change_no_bit_of_any_stdlib_mechanism() {
+    on_kernel_stack(wide_phases_change_no_bit_of_any_stdlib_mechanism_here);
+}
+
+fn wide_phases_change_no_bit_of_any_stdlib_mechanism_here() {
     use hhc_compiler::backend::jit::{batched, wide};
     let sets: Vec<_> = batched::available()
         .into_iter()
@@ -625,4 +637,16 @@ fn same_bits_with_wide_phases(
         );
     }
     assert!(wide_phases * 10 >= phases * 9, "{wide_phases} of {phases}");
+}
+
+/// Runs `f` on a thread with the engine's kernel stack ([`hhc_runtime::backend::KERNEL_STACK`]):
+/// the corpus's largest kinetic schemes (the DBBS collection's cdp5 calcium buffers) need
+/// megabytes of frame, where a test's thread has 2 MB.
+fn on_kernel_stack(f: fn()) {
+    std::thread::Builder::new()
+        .stack_size(hhc_runtime::backend::KERNEL_STACK)
+        .spawn(f)
+        .expect("a thread")
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
 }

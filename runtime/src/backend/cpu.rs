@@ -32,6 +32,7 @@ impl Cpu {
         let threads = threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .stack_size(super::KERNEL_STACK)
             .build()
             .map_err(|e| BackendError(e.to_string()))?;
         Ok(Cpu {

@@ -5,6 +5,12 @@ pub mod gpu;
 
 use hhc_compiler::passes::mathlib::Precision;
 
+/// The stack of a thread that runs kernels. A cell's fused step keeps its intermediate values
+/// in its frame, and a large kinetic scheme needs megabytes of it (the DBBS collection's
+/// cdp5CAM.mod, a calcium buffer unrolled into Newton steps: 3.3 MB), where rayon's default
+/// thread stack is 2 MB. Reserved, not committed: only what a kernel touches is backed.
+pub const KERNEL_STACK: usize = 256 << 20;
+
 /// Per-cell state of a population: one array per program slot, in the kernel's float type.
 pub enum Slots {
     F64(Vec<Vec<f64>>),
