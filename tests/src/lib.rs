@@ -148,6 +148,15 @@ pub fn read_csv(path: &Path) -> Vec<Vec<f64>> {
 /// Runs `model` with `states` traced and checks V, then each state, against NEURON's columns
 /// in `csv` (t, V, then the states, every step): within each column's tolerance, absolute or
 /// (`true`) relative to NEURON's value. Returns the run and NEURON's rows.
+/// Runs the model file at `path` to its end with `request`; panics with the diagnostic on
+/// any error.
+pub fn simulate_file(path: &Path, request: &Request) -> hhc_runtime::simulation::Outcome {
+    Simulation::from_file(path, request)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .run(None, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub fn traced_against_neuron_csv(
     model: &Path,
     csv: &Path,
@@ -158,10 +167,7 @@ pub fn traced_against_neuron_csv(
         record_states: states.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     };
-    let r = Simulation::from_file(model, &request)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = simulate_file(model, &request);
     let rows = read_csv(csv);
     assert_eq!(rows.len(), r.traces[0].values.len());
     for (j, &(tolerance, relative)) in tolerances.iter().enumerate() {

@@ -903,11 +903,7 @@ fn pynns_gamma_process_has_its_mean_and_variation() {
         "NETWORK {\n    POPULATION g = GammaStim { count = 20  alpha = 2  beta = 0.2 (/ms)  start = 0 (ms)  duration = 1000 (ms) }\n}\nSIMULATE { dt = 0.025 (ms)  tstop = 1000 (ms) }\n",
     )
     .expect("write the model");
-    let r =
-        hhc_runtime::simulation::Simulation::from_file(&dir.join("g.chan"), &Default::default())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .run(None, None)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let r = hhc_tests::simulate_file(&dir.join("g.chan"), &Default::default());
     let _ = std::fs::remove_dir_all(&dir);
     let spikes = &r.network.as_ref().expect("a network").spikes;
     let mut intervals = Vec::new();
@@ -950,10 +946,7 @@ fn the_largest_kinetic_scheme_runs_on_worker_threads() {
         threads: Some(2),
         ..Default::default()
     };
-    let r = hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), &request)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = hhc_tests::simulate_file(&dir.join("cell.chan"), &request);
     let _ = std::fs::remove_dir_all(&dir);
     let v = &r.traces[0].values;
     assert_eq!(v.len(), 21);

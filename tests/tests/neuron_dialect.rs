@@ -973,11 +973,18 @@ fn c_beside_the_random_idiom_is_refused_by_name() {
 /// The current of mechanism `m` (its first) at `v`, with each parameter at its default, in
 /// hhc's unit (µA/cm² for a density mechanism).
 fn current_at(m: &hhc_compiler::ir::Mechanism, v: f64) -> f64 {
+    at_defaults(m, m.currents[0].value, v)
+}
+
+/// Expression `e` of mechanism `m` with each parameter at its default, at `v`, 6.3 °C and dt
+/// 0.025 ms (0 for anything else).
+fn at_defaults(m: &hhc_compiler::ir::Mechanism, e: hhc_compiler::ir::ExprId, v: f64) -> f64 {
     use hhc_compiler::ir::{Builtin, Var};
-    hhc_compiler::ir::interp::eval(&m.exprs, &[m.currents[0].value], &|var| match var {
+    hhc_compiler::ir::interp::eval(&m.exprs, &[e], &|var| match var {
         Var::Param(k) => m.params[k as usize].default,
         Var::Builtin(Builtin::V) => v,
         Var::Builtin(Builtin::Celsius) => 6.3,
+        Var::Builtin(Builtin::Dt) => 0.025,
         _ => 0.0,
     })[0]
 }
@@ -1055,19 +1062,12 @@ fn a_mod_files_units_document_its_numbers_as_in_neuron() {
 /// The initial value of state `name` of mechanism `m`, each parameter at its default, at
 /// `v = -65` mV and 6.3 °C.
 fn initial_of(m: &hhc_compiler::ir::Mechanism, name: &str) -> f64 {
-    use hhc_compiler::ir::{Builtin, Var};
     let k = m
         .states
         .iter()
         .position(|s| s.name == name)
         .expect("a state");
-    hhc_compiler::ir::interp::eval(&m.exprs, &[m.init[k]], &|var| match var {
-        Var::Param(p) => m.params[p as usize].default,
-        Var::Builtin(Builtin::V) => -65.0,
-        Var::Builtin(Builtin::Celsius) => 6.3,
-        Var::Builtin(Builtin::Dt) => 0.025,
-        _ => 0.0,
-    })[0]
+    at_defaults(m, m.init[k], -65.0)
 }
 
 /// A LINEAR block whose first equation does not name the first state (the DBBS collection's
@@ -1107,10 +1107,7 @@ fn a_value_breakpoint_reads_then_sets_holds_from_step_to_step() {
         record_states: vec!["runmax.m".into(), "runmax.gmax".into()],
         ..Default::default()
     };
-    let r = hhc_runtime::simulation::Simulation::from_file(&dir.join("cell.chan"), &request)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .run(None, None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = hhc_tests::simulate_file(&dir.join("cell.chan"), &request);
     let _ = std::fs::remove_dir_all(&dir);
     let (m, gmax) = (&r.traces[1].values, &r.traces[2].values);
     assert!(r.total_spikes > 0, "the cell fires, so m rises and falls");

@@ -776,38 +776,17 @@ impl<'a> Lowerer<'a> {
         &self,
         read_early: &std::collections::BTreeSet<String>,
     ) -> std::collections::BTreeSet<String> {
-        let file = self.file;
-        let (mut seen, mut kept, mut other) = (
-            std::collections::HashSet::new(),
-            std::collections::BTreeSet::new(),
-            std::collections::BTreeSet::new(),
-        );
-        for item in &file.items {
-            match item {
-                Item::Initial(b)
-                | Item::Derivative { body: b, .. }
-                | Item::Kinetic { body: b, .. } => self.names_assigned_in(b, &mut seen, &mut kept),
-                _ => {}
+        let kept = self.assigned_by(&|item| match item {
+            Item::Initial(b) | Item::Derivative { body: b, .. } | Item::Kinetic { body: b, .. } => {
+                Some(b)
             }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for item in &file.items {
-            match item {
-                Item::Breakpoint(b) | Item::NetReceive { body: b, .. } => {
-                    self.names_assigned_in(b, &mut seen, &mut other)
-                }
-                _ => {}
-            }
-        }
-        read_early
-            .iter()
-            .filter(|n| kept.contains(*n) && !other.contains(*n))
-            .filter(|n| matches!(self.names.get(*n), Some((Name::Assigned, _))))
-            .filter(|n| {
-                !self.file_locals.contains(*n) && !self.m.currents.iter().any(|c| &c.name == *n)
-            })
-            .cloned()
-            .collect()
+            _ => None,
+        });
+        let other = self.assigned_by(&|item| match item {
+            Item::Breakpoint(b) | Item::NetReceive { body: b, .. } => Some(b),
+            _ => None,
+        });
+        self.keepable(read_early, |n| kept.contains(n) && !other.contains(n))
     }
 
     /// ASSIGNED names that BREAKPOINT reads before it assigns them, and assigns (a running
@@ -815,25 +794,44 @@ impl<'a> Lowerer<'a> {
     /// from step to step. Kept per instance as values BREAKPOINT stores (the next lowering
     /// makes them states, which BREAKPOINT reads and sets), unless NET_RECEIVE also sets them.
     fn kept_by_breakpoint(&self) -> std::collections::BTreeSet<String> {
-        let file = self.file;
-        let (mut seen, mut by_breakpoint, mut by_events) = (
+        let by_breakpoint = self.assigned_by(&|item| match item {
+            Item::Breakpoint(b) => Some(b),
+            _ => None,
+        });
+        let by_events = self.assigned_by(&|item| match item {
+            Item::NetReceive { body, .. } => Some(body),
+            _ => None,
+        });
+        self.keepable(&self.read_early_in_breakpoint, |n| {
+            by_breakpoint.contains(n) && !by_events.contains(n)
+        })
+    }
+
+    /// Every name the blocks `pick` chooses assign (following their calls).
+    fn assigned_by(
+        &self,
+        pick: &dyn Fn(&'a Item) -> Option<&'a Block>,
+    ) -> std::collections::BTreeSet<String> {
+        let (mut seen, mut out) = (
             std::collections::HashSet::new(),
             std::collections::BTreeSet::new(),
-            std::collections::BTreeSet::new(),
         );
-        for item in &file.items {
-            match item {
-                Item::Breakpoint(b) => self.names_assigned_in(b, &mut seen, &mut by_breakpoint),
-                Item::NetReceive { body, .. } => {
-                    let mut seen = std::collections::HashSet::new();
-                    self.names_assigned_in(body, &mut seen, &mut by_events)
-                }
-                _ => {}
-            }
+        for block in self.file.items.iter().filter_map(pick) {
+            self.names_assigned_in(block, &mut seen, &mut out);
         }
-        self.read_early_in_breakpoint
+        out
+    }
+
+    /// The ASSIGNED names of `names` that `wanted` accepts and that are neither file-scope
+    /// LOCALs nor currents.
+    fn keepable(
+        &self,
+        names: &std::collections::BTreeSet<String>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> std::collections::BTreeSet<String> {
+        names
             .iter()
-            .filter(|n| by_breakpoint.contains(*n) && !by_events.contains(*n))
+            .filter(|n| wanted(n))
             .filter(|n| matches!(self.names.get(*n), Some((Name::Assigned, _))))
             .filter(|n| {
                 !self.file_locals.contains(*n) && !self.m.currents.iter().any(|c| &c.name == *n)
