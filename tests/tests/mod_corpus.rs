@@ -956,3 +956,30 @@ fn the_largest_kinetic_scheme_runs_on_worker_threads() {
         "{v:?}"
     );
 }
+
+/// A cerebellar granule cell's soma from the DBBS lab's channels, unchanged (Leak, Nav1.6,
+/// Kv3.4, Kv4.3, Kir2.3, Kv1.1, HCN1; whose units NEURON does not know or the numbers
+/// contradict are warnings), against NEURON 9.0.2 running the same files
+/// (harness/neuron/dbbs_granule.py): V within 1e-6 mV at every step of 300 ms, 11 spikes. Kv4.3
+/// and Kir2.3 read their TABLEs, as NEURON does by default; computed exactly instead, the spikes
+/// come 0.35 ms earlier.
+#[test]
+fn a_dbbs_granule_cell_matches_neuron() {
+    let folder = "dbbs-mod-collection/dbbs_mod_collection_mod";
+    let Some(dir) = corpus_folder(folder, "glia__dbbs_mod_collection__HCN1__0.mod", "grc") else {
+        return;
+    };
+    let fixture = repo().join("tests/fixtures/neuron/dbbs");
+    std::fs::copy(fixture.join("granule.chan"), dir.join("granule.chan")).expect("copy model");
+    let r = hhc_tests::simulate_file(&dir.join("granule.chan"), &Default::default());
+    let _ = std::fs::remove_dir_all(&dir);
+    let rows = hhc_tests::read_csv(&fixture.join("granule.csv"));
+    assert_eq!(rows.len(), 12_001);
+    let worst = rows
+        .iter()
+        .zip(&r.traces[0].values)
+        .map(|(row, v)| (row[1] - v).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "V differs from NEURON's by up to {worst} mV");
+    assert_eq!(r.total_spikes, 11);
+}
