@@ -37,9 +37,15 @@ fn mechanism_sources() -> Vec<(String, String)> {
     out
 }
 
+/// The most expression nodes a corpus mechanism's step may have to be assembled here. The DBBS
+/// collection's cdp5 calcium buffers (nonlinear kinetic schemes unrolled into Newton steps,
+/// files NEURON 9.0.2 refuses) have up to ten times more, and ptxas takes minutes and 5 GB for
+/// each of them: more than this check's share of CI.
+const MOST_PTX_NODES: usize = 40_000;
+
 /// Every density mechanism and point process of the downloaded .mod corpus
 /// (`harness/fetch_mod_corpus.sh`; none when it is not fetched) that compiles on its own, as
-/// NEURON's files: (name, mechanism).
+/// NEURON's files, and whose step has at most [`MOST_PTX_NODES`] nodes: (name, mechanism).
 fn corpus_mechanisms() -> Vec<(String, hhc_compiler::ir::Mechanism)> {
     let mut files = Vec::new();
     let mut dirs = vec![root().join(".tools/mod_corpus")];
@@ -64,6 +70,11 @@ fn corpus_mechanisms() -> Vec<(String, hhc_compiler::ir::Mechanism)> {
             let src = String::from_utf8_lossy(&std::fs::read(p).ok()?).into_owned();
             let file = p.file_name()?.to_string_lossy().into_owned();
             let m = hhc_compiler::compile_neuron_mechanism(&src, &file).ok()?;
+            let nodes = hhc_compiler::cell::single_mechanism_program(&m).exprs.len();
+            if nodes > MOST_PTX_NODES {
+                eprintln!("not assembled: {file}, {nodes} nodes");
+                return None;
+            }
             let folder = p.parent()?.file_name()?.to_string_lossy().into_owned();
             let name = format!("corpus_{folder}_{}", m.name);
             let tables = m.reading_tables().map(|t| (format!("{name}_usetable"), t));
