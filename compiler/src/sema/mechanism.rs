@@ -913,26 +913,23 @@ impl<'a> Lowerer<'a> {
     /// block assigns the POINTER: the shape of a gap junction's site whose POINTER is its
     /// partner's V. Whether its current is one a GAP can carry is checked where a GAP names it.
     fn is_gap_site_shape(&self) -> bool {
-        let file = self.file;
         let [(name, _)] = self.m.pointers.as_slice() else {
             return false;
         };
-        let mut seen = std::collections::HashSet::new();
-        let mut assigned = std::collections::BTreeSet::new();
-        for item in &file.items {
-            match item {
-                Item::Initial(b) | Item::Breakpoint(b) => {
-                    self.names_assigned_in(b, &mut seen, &mut assigned)
-                }
-                Item::NetReceive { .. } | Item::Derivative { .. } | Item::Kinetic { .. } => {
-                    return false
-                }
-                _ => {}
-            }
-        }
+        let moves_or_receives = self.file.items.iter().any(|i| {
+            matches!(
+                i,
+                Item::NetReceive { .. } | Item::Derivative { .. } | Item::Kinetic { .. }
+            )
+        });
+        let assigned = self.assigned_by(&|item| match item {
+            Item::Initial(b) | Item::Breakpoint(b) => Some(b),
+            _ => None,
+        });
         self.m.point_process
             && !self.m.artificial
             && !self.m.currents.is_empty()
+            && !moves_or_receives
             && !assigned.contains(name)
     }
 
@@ -3267,20 +3264,17 @@ impl Lowerer<'_> {
                 None => self.m.exprs.var(Var::State(s)),
             })
             .collect();
-        // The unknowns are the file's STATEs; an ASSIGNED value kept per instance (a rate
-        // that INITIAL and the KINETIC block compute) is a known value here.
-        let declared: std::collections::HashSet<String> = file
-            .items
-            .iter()
-            .filter_map(|item| match item {
-                Item::State(decls) => Some(decls.iter().map(|d| d.name.name.clone())),
-                _ => None,
-            })
-            .flatten()
+        // An ASSIGNED value kept per instance (a rate that INITIAL and the KINETIC block
+        // compute, one BREAKPOINT stores) is a known value here, not an unknown.
+        let known: std::collections::HashSet<u32> = self
+            .kept_states
+            .union(&self.stored_states)
+            .copied()
             .collect();
+        let unknown = |s: u32| !known.contains(&s);
         let mut local = env.clone();
-        for s in &self.m.states {
-            if declared.contains(&s.name) {
+        for (k, s) in self.m.states.iter().enumerate() {
+            if unknown(k as u32) {
                 local.remove(&s.name);
             }
         }
@@ -3292,7 +3286,7 @@ impl Lowerer<'_> {
         let residuals = std::mem::take(&mut self.linear_residuals);
         let arena = &self.m.exprs;
         let unknowns: Vec<u32> = (0..self.m.states.len() as u32)
-            .filter(|&s| declared.contains(&self.m.states[s as usize].name))
+            .filter(|&s| unknown(s))
             .filter(|&s| {
                 residuals
                     .iter()
